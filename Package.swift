@@ -1,0 +1,27 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Soma",
+    products: [
+        .library(name: "Soma", targets: ["Soma"]),
+        .executable(name: "soma-demo", targets: ["SomaDemo"]),
+    ],
+    targets: [
+        // OpenBLAS's CBLAS interface (libopenblas-dev).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .target(
+            name: "Soma",
+            dependencies: ["CBLAS"],
+            swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+        ),
+        // The main job until the Keras-style demo exists: a small network on built-in data.
+        .executableTarget(name: "SomaDemo", dependencies: ["Soma"]),
+        .testTarget(
+            name: "SomaTests",
+            dependencies: ["Soma"],
+            resources: [.copy("Fixtures")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,291 @@
+import Foundation
+
+/// A TF1-style symbolic computation graph: nodes added in topological order, each checked
+/// by its op's shape function as it is added.
+///
+/// ```swift
+/// let g = Graph()
+/// let x = try g.placeholder(.float32, shape: [nil, 3], name: "x")
+/// let w = try g.variable(Tensor(repeating: Float(0.1), shape: [3, 2]), name: "w")
+/// let y = try relu(matmul(x, w.value))
+/// ```
+///
+/// Thread-safety: nodes may be added from several threads (adds are serialised by a
+/// lock); name scopes and control-dependency scopes are per graph, so build a graph from
+/// one thread when you use them. Reading a built graph is safe from any thread.
+public final class Graph: @unchecked Sendable, Hashable {
+    private let lock = NSLock()
+    private var _nodes: [Node] = []
+    private var byName: [String: Node] = [:]
+    /// TF's `names_in_use`: the next suffix for each name.
+    private var namesInUse: [String: Int] = [:]
+    private var scopeStack: [String] = []
+    private var controlStack: [[Node]] = []
+    private var _variables: [Variable] = []
+
+    public init() {}
+
+    public static func == (a: Graph, b: Graph) -> Bool { a === b }
+    public func hash(into h: inout Hasher) { h.combine(ObjectIdentifier(self)) }
+
+    /// All nodes in creation order, which is a topological order.
+    public var nodes: [Node] { lock.withLock { _nodes } }
+
+    /// The variables created in this graph (TF's `GLOBAL_VARIABLES` collection).
+    public var variables: [Variable] { lock.withLock { _variables } }
+
+    public func node(named name: String) -> Node? { lock.withLock { byName[name] } }
+
+    /// The output `name:k` (or `name`, meaning `name:0`).
+    public func output(named name: String) -> Output? {
+        var nodeName = Substring(name), index = 0
+        if let colon = name.lastIndex(of: ":"), let k = Int(name[name.index(after: colon)...]) {
+            nodeName = name[..<colon]
+            index = k
+        }
+        guard let node = node(named: String(nodeName)), index >= 0, index < node.outputCount else { return nil }
+        return Output(graph: self, node: node, index: index)
+    }
+
+    // MARK: Scopes
+
+    /// Runs `body` with node names prefixed by `name/` (made unique: `dense`, `dense_1`).
+    public func withNameScope<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
+        let scope = lock.withLock { uniqueName(name) }
+        lock.withLock { scopeStack.append(scope) }
+        defer { _ = lock.withLock { scopeStack.removeLast() } }
+        return try body()
+    }
+
+    /// Reserves a unique name in the current scope without creating a node (TF's
+    /// `unique_name`), for ops such as variables whose node is named like their scope.
+    func reserveName(_ name: String) -> String { lock.withLock { uniqueName(name) } }
+
+    /// Runs `body` inside the already-reserved, fully qualified scope `scope`.
+    func withExactScope<R>(_ scope: String, _ body: () throws -> R) rethrows -> R {
+        lock.withLock { scopeStack.append(scope) }
+        defer { _ = lock.withLock { scopeStack.removeLast() } }
+        return try body()
+    }
+
+    /// Runs `body` with every node it creates depending on `nodes` (TF's
+    /// `control_dependencies`).
+    public func withControlDependencies<R>(_ nodes: [Node], _ body: () throws -> R) rethrows -> R {
+        lock.withLock { controlStack.append(nodes) }
+        defer { _ = lock.withLock { controlStack.removeLast() } }
+        return try body()
+    }
+
+    /// The full unique name for `name` in the current scope. Call with the lock held.
+    private func uniqueName(_ name: String) -> String {
+        let full = scopeStack.last.map { "\($0)/\(name)" } ?? name
+        var result = full
+        if let next = namesInUse[full] {
+            var i = next
+            while namesInUse["\(full)_\(i)"] != nil { i += 1 }
+            namesInUse[full] = i + 1
+            result = "\(full)_\(i)"
+        }
+        namesInUse[result] = 1
+        return result
+    }
+
+    // MARK: Adding nodes
+
+    /// Adds a node, checking its inputs against the op's signature, inferring type
+    /// attributes from the inputs, filling TF's attribute defaults and running the op's
+    /// shape function.
+    ///
+    /// - Parameters:
+    ///   - name: the node name within the current scope; the op name when `nil`. Made
+    ///     unique TF-style (`MatMul`, `MatMul_1`) unless `uniquifyName` is false, when it
+    ///     is used as is (no scope) and must be new — as when loading a GraphDef.
+    /// - Throws: ``SomaError`` naming the node, op, input shapes and call site.
+    @discardableResult
+    public func addNode(
+        op opName: String, inputs: [Output], attrs: [String: AttrValue] = [:], name: String? = nil,
+        controlInputs: [Node] = [], device: String = "", location: SourceLocation? = nil,
+        uniquifyName: Bool = true
+    ) throws -> Node {
+        guard let def = OpRegistry.lookup(opName) else {
+            throw SomaError.notFound("Op type not registered '\(opName)'")
+        }
+        for input in inputs where input.graph !== self {
+            throw SomaError.invalidArgument("Input \(input.name) to a new '\(opName)' node is from a different graph")
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        let nodeName: String
+        if uniquifyName {
+            nodeName = uniqueName(name ?? opName)
+        } else {
+            nodeName = name ?? opName
+            guard byName[nodeName] == nil else {
+                throw SomaError.invalidArgument("Duplicate node name in graph: '\(nodeName)'")
+            }
+            namesInUse[nodeName] = max(namesInUse[nodeName] ?? 1, 1)
+        }
+        func fail(_ message: String) -> SomaError {
+            .nodeFailure(message, node: nodeName, op: opName, location: location)
+        }
+
+        let endpoints = inputs.map(\.endpoint)
+        var attrs = attrs
+        let outputTypes = try Graph.bindSignature(def, inputs: endpoints, attrs: &attrs, fail: fail)
+
+        let context = ShapeContext(
+            inputShapes: endpoints.map(\.shape), inputTypes: endpoints.map(\.dtype), attrs: attrs,
+            values: endpoints.map(Graph.constantValue), shapeValues: endpoints.map(Graph.partialShapeValue))
+        let outputShapes: [TensorShape]
+        do {
+            outputShapes = try def.shapeFunction(context)
+        } catch let error as ShapeError {
+            throw SomaError.nodeFailure(
+                error.message, node: nodeName, op: opName, inputShapes: endpoints.map(\.shape.description),
+                location: location)
+        }
+        precondition(outputShapes.count == outputTypes.count,
+                     "shape function of \(opName) returned \(outputShapes.count) shapes for \(outputTypes.count) outputs")
+
+        var controls = controlStack.joined().filter { !$0.isEqualToAny(controlInputs) }
+        controls = controlInputs + controls
+        let node = Node(
+            name: nodeName, op: def, inputs: endpoints, controlInputs: controls, attrs: attrs, device: device,
+            outputTypes: outputTypes, outputShapes: outputShapes, location: location, id: _nodes.count)
+        _nodes.append(node)
+        byName[nodeName] = node
+        return node
+    }
+
+    /// Registers a variable in the graph's collection.
+    func register(_ variable: Variable) { lock.withLock { _variables.append(variable) } }
+
+    /// Matches inputs to the op's arguments, infers and checks type attributes, fills
+    /// defaults and checks attribute kinds; returns the output dtypes.
+    static func bindSignature(
+        _ def: OpDef, inputs: [NodeOutput], attrs: inout [String: AttrValue], fail: (String) -> SomaError
+    ) throws -> [DType] {
+        // Lengths of list arguments: explicit, or whatever the single arguments leave.
+        let singles = def.inputs.filter { $0.numberAttr == nil }.count
+        for arg in def.inputs {
+            if let n = arg.numberAttr, attrs[n] == nil { attrs[n] = .int(inputs.count - singles) }
+        }
+        var expected = 0
+        for arg in def.inputs {
+            if let n = arg.numberAttr, case .int(let k)? = attrs[n] { expected += k } else { expected += 1 }
+        }
+        guard expected == inputs.count else {
+            throw fail("Expected \(expected) inputs but got \(inputs.count)")
+        }
+
+        // Type attributes from the inputs.
+        var position = 0
+        var firstArgForType: [String: String] = [:]
+        for arg in def.inputs {
+            let count: Int
+            if let n = arg.numberAttr, case .int(let k)? = attrs[n] { count = k } else { count = 1 }
+            for input in inputs[position..<position + count] {
+                switch arg.type {
+                case .fixed(let dtype):
+                    if input.dtype != dtype {
+                        throw fail("Input '\(arg.name)' has type \(input.dtype) that does not match expected type \(dtype)")
+                    }
+                case .attr(let t):
+                    if case .type(let bound)? = attrs[t], bound != input.dtype {
+                        let source = firstArgForType[t].map { "type \(bound) of argument '\($0)'" } ?? "attr \(t)=\(bound)"
+                        throw fail("Input '\(arg.name)' has type \(input.dtype) that does not match \(source)")
+                    }
+                    attrs[t] = .type(input.dtype)
+                    if firstArgForType[t] == nil { firstArgForType[t] = arg.name }
+                }
+            }
+            position += count
+        }
+
+        // Defaults, required attributes and constraints.
+        for attr in def.attrs {
+            if attrs[attr.name] == nil, let d = attr.defaultValue { attrs[attr.name] = d }
+            guard let value = attrs[attr.name] else { throw fail("Missing required attr '\(attr.name)'") }
+            guard value.kind == attr.kind else {
+                throw fail("Attr '\(attr.name)' has kind \(value.kind.rawValue) but must be \(attr.kind.rawValue)")
+            }
+            if case .type(let t) = value, let allowed = attr.allowedTypes, !allowed.contains(t) {
+                throw fail("Value for attr '\(attr.name)' of \(t) is not in the list of allowed values: "
+                           + allowed.map(\.name).joined(separator: ", "))
+            }
+            if case .string(let s) = value, let allowed = attr.allowedStrings, !allowed.contains(s) {
+                throw fail("Value for attr '\(attr.name)' of \"\(s)\" is not in the list of allowed values: "
+                           + allowed.map { "\"\($0)\"" }.joined(separator: ", "))
+            }
+            if case .int(let i) = value, let m = attr.minimum, i < m {
+                throw fail("Value for attr '\(attr.name)' of \(i) must be at least minimum \(m)")
+            }
+        }
+
+        // Output dtypes.
+        var types: [DType] = []
+        for arg in def.outputs {
+            let dtype: DType
+            switch arg.type {
+            case .fixed(let d): dtype = d
+            case .attr(let t):
+                guard case .type(let d)? = attrs[t] else { throw fail("Missing required attr '\(t)'") }
+                dtype = d
+            }
+            var count = 1
+            if let n = arg.numberAttr {
+                guard case .int(let k)? = attrs[n], k >= 0 else { throw fail("Missing required attr '\(n)'") }
+                count = k
+            }
+            types += Array(repeating: dtype, count: count)
+        }
+        return types
+    }
+
+    // MARK: Values known at build time
+
+    /// The value of an output when it is known without running the graph: constants, and
+    /// shapes, sizes and ranks of statically shaped tensors.
+    static func constantValue(_ output: NodeOutput) -> Tensor? {
+        let node = output.node
+        switch node.op {
+        case "Const":
+            return node.tensor("value")
+        case "Identity", "StopGradient":
+            return constantValue(node.inputs[0])
+        case "Shape":
+            guard let dims = node.inputs[0].shape.concrete else { return nil }
+            return node.type("out_type") == .int64 ? Tensor(dims.map { Int64($0) }) : Tensor(dims.map { Int32($0) })
+        case "Size":
+            guard let n = node.inputs[0].shape.elementCount else { return nil }
+            return node.type("out_type") == .int64 ? Tensor(Int64(n)) : Tensor(Int32(n))
+        case "Rank":
+            return node.inputs[0].shape.rank.map { Tensor(Int32($0)) }
+        default:
+            return nil
+        }
+    }
+
+    /// What is known of an integer output read as a shape: `Shape(x)` of a partial `x`,
+    /// or a `Pack` of scalars some of which are constant.
+    static func partialShapeValue(_ output: NodeOutput) -> TensorShape? {
+        let node = output.node
+        switch node.op {
+        case "Shape":
+            return node.inputs[0].shape
+        case "Identity", "StopGradient":
+            return partialShapeValue(node.inputs[0])
+        case "Pack" where node.int("axis") == 0 && node.inputs.allSatisfy({ $0.shape.rank == 0 }):
+            return TensorShape(node.inputs.map { input -> Int? in
+                guard let v = constantValue(input)?.intScalars()?.first, v >= 0 else { return nil }
+                return v
+            })
+        default:
+            return nil
+        }
+    }
+}
+
+extension Node {
+    fileprivate func isEqualToAny(_ nodes: [Node]) -> Bool { nodes.contains { $0 === self } }
+}

@@ -1,0 +1,82 @@
+/// One operation in a ``Graph``: a TF op type, attributes, inputs and inferred outputs.
+///
+/// Nodes are immutable once added; everything here is fixed at build time, including the
+/// output dtypes and the (partial) output shapes computed by the op's shape function.
+///
+/// Thread-safety: immutable, so readable from any thread.
+public final class Node: Sendable, Hashable, CustomStringConvertible {
+    /// Unique within the graph: `dense/MatMul`, `dense/MatMul_1`.
+    public let name: String
+    /// The TF op type: `MatMul`, `AddV2`, …
+    public let op: String
+    /// Data inputs, each an output of an earlier node.
+    public let inputs: [NodeOutput]
+    /// Nodes that must run before this one, without passing data.
+    public let controlInputs: [Node]
+    /// Attributes by TF name, with TF's defaults filled in.
+    public let attrs: [String: AttrValue]
+    /// TF's device string: kept for round trips, ignored by Soma.
+    public let device: String
+    public let outputTypes: [DType]
+    public let outputShapes: [TensorShape]
+    /// The Swift call site that created the node, when built in Swift.
+    public let location: SourceLocation?
+    /// Position in the graph's creation order (a topological order).
+    public let id: Int
+    let definition: OpDef
+
+    init(
+        name: String, op: OpDef, inputs: [NodeOutput], controlInputs: [Node], attrs: [String: AttrValue],
+        device: String, outputTypes: [DType], outputShapes: [TensorShape], location: SourceLocation?, id: Int
+    ) {
+        self.name = name
+        self.op = op.name
+        self.definition = op
+        self.inputs = inputs
+        self.controlInputs = controlInputs
+        self.attrs = attrs
+        self.device = device
+        self.outputTypes = outputTypes
+        self.outputShapes = outputShapes
+        self.location = location
+        self.id = id
+    }
+
+    public var outputCount: Int { outputTypes.count }
+
+    public static func == (a: Node, b: Node) -> Bool { a === b }
+    public func hash(into h: inout Hasher) { h.combine(ObjectIdentifier(self)) }
+
+    public var description: String { "'\(name)' (op: '\(op)')" }
+
+    /// `(created at Model.swift:42)`, or empty when the node did not come from Swift code.
+    var locationSuffix: String { location.map { " (created at \($0))" } ?? "" }
+
+    // MARK: Typed attribute access
+
+    func int(_ name: String) -> Int? { if case .int(let v)? = attrs[name] { v } else { nil } }
+    func bool(_ name: String) -> Bool? { if case .bool(let v)? = attrs[name] { v } else { nil } }
+    func float(_ name: String) -> Float? { if case .float(let v)? = attrs[name] { v } else { nil } }
+    func type(_ name: String) -> DType? { if case .type(let v)? = attrs[name] { v } else { nil } }
+    func string(_ name: String) -> String? { if case .string(let v)? = attrs[name] { v } else { nil } }
+    func ints(_ name: String) -> [Int]? { if case .ints(let v)? = attrs[name] { v } else { nil } }
+    func shape(_ name: String) -> TensorShape? { if case .shape(let v)? = attrs[name] { v } else { nil } }
+    func tensor(_ name: String) -> Tensor? { if case .tensor(let v)? = attrs[name] { v } else { nil } }
+}
+
+/// An output of a node, as a data edge: `(node, index)`, TF's `name:index`.
+public struct NodeOutput: Sendable, Hashable, CustomStringConvertible {
+    public let node: Node
+    public let index: Int
+
+    public init(_ node: Node, _ index: Int) {
+        self.node = node
+        self.index = index
+    }
+
+    public var dtype: DType { node.outputTypes[index] }
+    public var shape: TensorShape { node.outputShapes[index] }
+    /// TF's tensor name: `dense/MatMul:0`.
+    public var name: String { "\(node.name):\(index)" }
+    public var description: String { name }
+}

@@ -1,0 +1,262 @@
+/// Elementwise math: binary arithmetic with broadcasting, comparisons, logic, selection,
+/// unary functions and casts.
+enum MathOps {
+    static let definitions: [OpDef] = binary + comparisons + logical + unary + [
+        OpDef("SelectV2", inputs: ["condition: bool", "t: T", "e: T"], outputs: ["output: T"],
+              attrs: [.type("T")], traits: [.elementwise], shape: Shapes.broadcast),
+        OpDef("Cast", inputs: ["x: SrcT"], outputs: ["y: DstT"],
+              attrs: [.type("SrcT"), .type("DstT"), .bool("Truncate", default: false)],
+              traits: [.elementwise], shape: Shapes.unchanged),
+    ]
+
+    /// `z = f(x, y)` with NumPy broadcasting: `[2, 1, 3] ⊕ [4, 1] → [2, 4, 3]`.
+    static func binaryOp(_ name: String, _ types: [DType], _ traits: OpTraits = [],
+                         gradient: GradientSlot = .pending) -> OpDef {
+        OpDef(name, inputs: ["x: T", "y: T"], outputs: ["z: T"], attrs: [.type("T", types)],
+              traits: traits.union(.elementwise), gradient: gradient, shape: Shapes.broadcast)
+    }
+
+    static let binary: [OpDef] = [
+        binaryOp("AddV2", DType.numeric, .commutative),
+        binaryOp("Add", DType.numeric, .commutative),
+        binaryOp("Sub", DType.numeric),
+        binaryOp("Mul", DType.numeric, .commutative),
+        binaryOp("RealDiv", DType.numeric),
+        binaryOp("FloorDiv", DType.numeric, gradient: .notDifferentiable),
+        binaryOp("FloorMod", DType.numeric),
+        binaryOp("Maximum", DType.numeric, .commutative),
+        binaryOp("Minimum", DType.numeric, .commutative),
+        binaryOp("Pow", DType.signedNumeric),
+        binaryOp("SquaredDifference", DType.signedNumeric, .commutative),
+    ]
+
+    /// `z = x ⋈ y` as `bool`, with broadcasting.
+    static func comparison(_ name: String, _ types: [DType], equality: Bool = false) -> OpDef {
+        OpDef(name, inputs: ["x: T", "y: T"], outputs: ["z: bool"],
+              attrs: [.type("T", types)] + (equality ? [.bool("incompatible_shape_error", default: true)] : []),
+              traits: equality ? [.elementwise, .commutative] : .elementwise,
+              gradient: .notDifferentiable, shape: Shapes.broadcast)
+    }
+
+    static let comparisons: [OpDef] = [
+        comparison("Equal", DType.all, equality: true),
+        comparison("NotEqual", DType.all, equality: true),
+        comparison("Less", DType.numeric),
+        comparison("LessEqual", DType.numeric),
+        comparison("Greater", DType.numeric),
+        comparison("GreaterEqual", DType.numeric),
+    ]
+
+    static let logical: [OpDef] = [
+        OpDef("LogicalAnd", inputs: ["x: bool", "y: bool"], outputs: ["z: bool"],
+              traits: [.elementwise, .commutative], gradient: .notDifferentiable, shape: Shapes.broadcast),
+        OpDef("LogicalOr", inputs: ["x: bool", "y: bool"], outputs: ["z: bool"],
+              traits: [.elementwise, .commutative], gradient: .notDifferentiable, shape: Shapes.broadcast),
+        OpDef("LogicalNot", inputs: ["x: bool"], outputs: ["y: bool"],
+              traits: .elementwise, gradient: .notDifferentiable, shape: Shapes.unchanged),
+    ]
+
+    /// `y = f(x)` elementwise; shape unchanged.
+    static func unaryOp(_ name: String, _ types: [DType], gradient: GradientSlot = .pending) -> OpDef {
+        OpDef(name, inputs: ["x: T"], outputs: ["y: T"], attrs: [.type("T", types)],
+              traits: .elementwise, gradient: gradient, shape: Shapes.unchanged)
+    }
+
+    static let unary: [OpDef] = [
+        unaryOp("Neg", DType.signedNumeric),
+        unaryOp("Abs", DType.signedNumeric),
+        unaryOp("Sign", DType.signedNumeric),
+        unaryOp("Exp", DType.floatingPoint),
+        unaryOp("Log", DType.floatingPoint),
+        unaryOp("Log1p", DType.floatingPoint),
+        unaryOp("Sqrt", DType.floatingPoint),
+        unaryOp("Rsqrt", DType.floatingPoint),
+        unaryOp("Square", DType.numeric),
+        unaryOp("Reciprocal", DType.signedNumeric),
+        unaryOp("Erf", DType.floatingPoint),
+        unaryOp("Floor", DType.floatingPoint, gradient: .notDifferentiable),
+        unaryOp("Ceil", DType.floatingPoint, gradient: .notDifferentiable),
+        unaryOp("Round", DType.signedNumeric, gradient: .notDifferentiable),
+    ]
+}
+
+// MARK: - Builders (TF Python names)
+
+@inline(__always)
+private func binary(_ op: String, _ x: Output, _ y: Output, _ name: String?, _ file: String, _ line: Int) throws -> Output {
+    try x.graph.output(op, [x, y], name: name, file: file, line: line)
+}
+
+@inline(__always)
+private func unary(_ op: String, _ x: Output, _ name: String?, _ file: String, _ line: Int) throws -> Output {
+    try x.graph.output(op, [x], name: name, file: file, line: line)
+}
+
+/// `x + y` with broadcasting (`AddV2`).
+public func add(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("AddV2", x, y, name, file, line)
+}
+/// `x - y` with broadcasting (`Sub`).
+public func subtract(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("Sub", x, y, name, file, line)
+}
+/// `x * y` with broadcasting (`Mul`).
+public func multiply(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("Mul", x, y, name, file, line)
+}
+/// `x / y` with broadcasting (`RealDiv`; integer inputs divide truncating toward zero).
+public func divide(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("RealDiv", x, y, name, file, line)
+}
+/// `floor(x / y)` (`FloorDiv`).
+public func floorDiv(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("FloorDiv", x, y, name, file, line)
+}
+/// `x - floor(x / y) * y`, with the sign of `y` (`FloorMod`, Python's `%`).
+public func floorMod(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("FloorMod", x, y, name, file, line)
+}
+/// `max(x, y)` elementwise (`Maximum`); NaN propagates.
+public func maximum(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("Maximum", x, y, name, file, line)
+}
+/// `min(x, y)` elementwise (`Minimum`); NaN propagates.
+public func minimum(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("Minimum", x, y, name, file, line)
+}
+/// `x ** y` (`Pow`).
+public func pow(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("Pow", x, y, name, file, line)
+}
+/// `(x - y)²` (`SquaredDifference`).
+public func squaredDifference(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("SquaredDifference", x, y, name, file, line)
+}
+
+/// `x == y` as bool (`Equal`).
+public func equal(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("Equal", x, y, name, file, line)
+}
+/// `x != y` as bool (`NotEqual`).
+public func notEqual(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("NotEqual", x, y, name, file, line)
+}
+/// `x < y` as bool (`Less`).
+public func less(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("Less", x, y, name, file, line)
+}
+/// `x <= y` as bool (`LessEqual`).
+public func lessEqual(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("LessEqual", x, y, name, file, line)
+}
+/// `x > y` as bool (`Greater`).
+public func greater(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("Greater", x, y, name, file, line)
+}
+/// `x >= y` as bool (`GreaterEqual`).
+public func greaterEqual(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("GreaterEqual", x, y, name, file, line)
+}
+/// `x && y` (`LogicalAnd`).
+public func logicalAnd(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("LogicalAnd", x, y, name, file, line)
+}
+/// `x || y` (`LogicalOr`).
+public func logicalOr(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try binary("LogicalOr", x, y, name, file, line)
+}
+/// `!x` (`LogicalNot`).
+public func logicalNot(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("LogicalNot", x, name, file, line)
+}
+
+/// `condition ? x : y` elementwise, all three broadcast together (`SelectV2`, TF2's `tf.where`).
+public func `where`(_ condition: Output, _ x: Output, _ y: Output, name: String? = nil,
+                    file: String = #fileID, line: Int = #line) throws -> Output {
+    try condition.graph.output("SelectV2", [condition, x, y], name: name, file: file, line: line)
+}
+
+/// `x` converted to `dtype` (`Cast`): floats to integers truncate toward zero and
+/// saturate (NaN becomes 0); integers wrap; nonzero becomes `true`.
+public func cast(_ x: Output, to dtype: DType, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try x.graph.output("Cast", [x], attrs: ["DstT": .type(dtype)], name: name, file: file, line: line)
+}
+
+/// `-x` (`Neg`).
+public func negative(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Neg", x, name, file, line)
+}
+/// `|x|` (`Abs`).
+public func abs(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Abs", x, name, file, line)
+}
+/// `-1`, `0` or `1` by the sign of `x` (`Sign`) — also the classic *sign* activation.
+public func sign(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Sign", x, name, file, line)
+}
+/// `eˣ` (`Exp`).
+public func exp(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Exp", x, name, file, line)
+}
+/// `ln x` (`Log`).
+public func log(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Log", x, name, file, line)
+}
+/// `ln(1 + x)`, accurate near zero (`Log1p`).
+public func log1p(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Log1p", x, name, file, line)
+}
+/// `√x` (`Sqrt`).
+public func sqrt(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Sqrt", x, name, file, line)
+}
+/// `1/√x` (`Rsqrt`).
+public func rsqrt(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Rsqrt", x, name, file, line)
+}
+/// `x²` (`Square`).
+public func square(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Square", x, name, file, line)
+}
+/// `1/x` (`Reciprocal`).
+public func reciprocal(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Reciprocal", x, name, file, line)
+}
+/// The Gauss error function (`Erf`).
+public func erf(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Erf", x, name, file, line)
+}
+/// `⌊x⌋` (`Floor`).
+public func floor(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Floor", x, name, file, line)
+}
+/// `⌈x⌉` (`Ceil`).
+public func ceil(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Ceil", x, name, file, line)
+}
+/// `x` rounded to the nearest integer, ties to even (`Round`).
+public func round(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Round", x, name, file, line)
+}
+
+// MARK: - Operators
+
+/// Operators on symbolic tensors. Swift operators cannot see their call site, so nodes
+/// they create carry no source location; use the named functions for that.
+extension Output {
+    public static func + (x: Output, y: Output) throws -> Output { try add(x, y, name: "add", file: "", line: 0) }
+    public static func - (x: Output, y: Output) throws -> Output { try subtract(x, y, name: "sub", file: "", line: 0) }
+    public static func * (x: Output, y: Output) throws -> Output { try multiply(x, y, name: "mul", file: "", line: 0) }
+    public static func / (x: Output, y: Output) throws -> Output { try divide(x, y, name: "truediv", file: "", line: 0) }
+    public static prefix func - (x: Output) throws -> Output { try negative(x, name: "Neg", file: "", line: 0) }
+
+    // A Swift number on either side becomes a constant of the other operand's dtype.
+    public static func + (x: Output, y: Double) throws -> Output { try add(x, x.scalarLike(y, file: "", line: 0), name: "add", file: "", line: 0) }
+    public static func + (x: Double, y: Output) throws -> Output { try add(y.scalarLike(x, file: "", line: 0), y, name: "add", file: "", line: 0) }
+    public static func - (x: Output, y: Double) throws -> Output { try subtract(x, x.scalarLike(y, file: "", line: 0), name: "sub", file: "", line: 0) }
+    public static func - (x: Double, y: Output) throws -> Output { try subtract(y.scalarLike(x, file: "", line: 0), y, name: "sub", file: "", line: 0) }
+    public static func * (x: Output, y: Double) throws -> Output { try multiply(x, x.scalarLike(y, file: "", line: 0), name: "mul", file: "", line: 0) }
+    public static func * (x: Double, y: Output) throws -> Output { try multiply(y.scalarLike(x, file: "", line: 0), y, name: "mul", file: "", line: 0) }
+    public static func / (x: Output, y: Double) throws -> Output { try divide(x, x.scalarLike(y, file: "", line: 0), name: "truediv", file: "", line: 0) }
+    public static func / (x: Double, y: Output) throws -> Output { try divide(y.scalarLike(x, file: "", line: 0), y, name: "truediv", file: "", line: 0) }
+}

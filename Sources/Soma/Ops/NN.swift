@@ -1,0 +1,139 @@
+/// Activations, softmax and bias addition (TF's `nn_ops`).
+enum NNOps {
+    static func activation(_ name: String, input: String = "features", output: String = "activations",
+                           extra: [AttrDef] = []) -> OpDef {
+        OpDef(name, inputs: ["\(input): T"], outputs: ["\(output): T"],
+              attrs: [.type("T", DType.floatingPoint)] + extra, traits: .elementwise, shape: Shapes.unchanged)
+    }
+
+    /// Softmax-like ops normalise over the last axis of a tensor of rank ≥ 1.
+    static func softmaxLike(_ name: String, output: String) -> OpDef {
+        OpDef(name, inputs: ["logits: T"], outputs: ["\(output): T"], attrs: [.type("T", DType.floatingPoint)]) { c in
+            try c.withRankAtLeast(0, 1)
+            return [c.shape(0)]
+        }
+    }
+
+    static let definitions: [OpDef] = [
+        OpDef("Relu", inputs: ["features: T"], outputs: ["activations: T"], attrs: [.type("T", DType.numeric)],
+              traits: .elementwise, shape: Shapes.unchanged),
+        OpDef("Relu6", inputs: ["features: T"], outputs: ["activations: T"], attrs: [.type("T", DType.numeric)],
+              traits: .elementwise, shape: Shapes.unchanged),
+        activation("LeakyRelu", extra: [.float("alpha", default: 0.2)]),
+        activation("Elu"),
+        activation("Selu"),
+        activation("Softplus"),
+        activation("Softsign"),
+        activation("Sigmoid", input: "x", output: "y"),
+        activation("Tanh", input: "x", output: "y"),
+        softmaxLike("Softmax", output: "softmax"),
+        softmaxLike("LogSoftmax", output: "logsoftmax"),
+        // value [..., C] + bias [C] (NHWC), or value [N, C, ...] + bias [C] (NCHW).
+        OpDef("BiasAdd", inputs: ["value: T", "bias: T"], outputs: ["output: T"],
+              attrs: [.type("T", DType.numeric), .string("data_format", default: "NHWC", allowed: ["NHWC", "NCHW"])]) { c in
+            let nchw = c.string("data_format") == "NCHW"
+            try c.withRank(1, 1)
+            guard var dims = try c.withRankAtLeast(0, nchw ? 3 : 2) else { return [.unknown] }
+            let channel = nchw ? 1 : dims.count - 1
+            dims[channel] = try mergeDim(dims[channel], c.shape(1)[0] ?? nil)
+            return [TensorShape(dims)]
+        },
+    ]
+}
+
+// MARK: - Builders
+
+@inline(__always)
+private func act(_ op: String, _ x: Output, _ attrs: [String: AttrValue] = [:], _ name: String?, _ file: String, _ line: Int) throws -> Output {
+    try x.graph.output(op, [x], attrs: attrs, name: name, file: file, line: line)
+}
+
+/// `max(x, 0)` (`Relu`).
+public func relu(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try act("Relu", x, [:], name, file, line)
+}
+/// `min(max(x, 0), 6)` (`Relu6`).
+public func relu6(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try act("Relu6", x, [:], name, file, line)
+}
+/// `x` for `x ≥ 0`, else `alpha·x` (`LeakyRelu`).
+public func leakyRelu(_ x: Output, alpha: Float = 0.2, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try act("LeakyRelu", x, ["alpha": .float(alpha)], name, file, line)
+}
+/// `x` for `x > 0`, else `eˣ − 1` (`Elu`).
+public func elu(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try act("Elu", x, [:], name, file, line)
+}
+/// `scale·elu(x, alpha)` with the self-normalising constants (`Selu`).
+public func selu(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try act("Selu", x, [:], name, file, line)
+}
+/// `ln(1 + eˣ)` (`Softplus`).
+public func softplus(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try act("Softplus", x, [:], name, file, line)
+}
+/// `x / (1 + |x|)` (`Softsign`).
+public func softsign(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try act("Softsign", x, [:], name, file, line)
+}
+/// `1 / (1 + e⁻ˣ)` (`Sigmoid`).
+public func sigmoid(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try act("Sigmoid", x, [:], name, file, line)
+}
+/// Hyperbolic tangent (`Tanh`).
+public func tanh(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try act("Tanh", x, [:], name, file, line)
+}
+/// `eˣ / Σ eˣ` over the last axis (`Softmax`).
+public func softmax(_ logits: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try act("Softmax", logits, [:], name, file, line)
+}
+/// `x − ln Σ eˣ` over the last axis (`LogSoftmax`).
+public func logSoftmax(_ logits: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try act("LogSoftmax", logits, [:], name, file, line)
+}
+
+/// `value + bias` along the channel axis (`BiasAdd`): `[..., C] + [C] → [..., C]`.
+public func biasAdd(_ value: Output, _ bias: Output, dataFormat: String = "NHWC", name: String? = nil,
+                    file: String = #fileID, line: Int = #line) throws -> Output {
+    try value.graph.output("BiasAdd", [value, bias], attrs: ["data_format": .string(dataFormat)], name: name,
+                           file: file, line: line)
+}
+
+/// The classic *step* (Heaviside) activation: `1` for `x ≥ 0`, else `0`, in `x`'s dtype —
+/// built as `Cast(GreaterEqual(x, 0))`.
+public func step(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try x.graph.withNameScope(name ?? "step") {
+        let zero = try x.graph.constant(Tensor.scalar(0, dtype: x.dtype), name: "zero", file: file, line: line)
+        let positive = try greaterEqual(x, zero, file: file, line: line)
+        return try cast(positive, to: x.dtype, file: file, line: line)
+    }
+}
+
+/// GELU, `x·Φ(x)` (TF's `tf.nn.gelu`), as a composite: exact
+/// `0.5·x·(1 + erf(x/√2))`, or with `approximate` the tanh form
+/// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+public func gelu(_ x: Output, approximate: Bool = false, name: String? = nil,
+                 file: String = #fileID, line: Int = #line) throws -> Output {
+    let g = x.graph
+    return try g.withNameScope(name ?? "Gelu") {
+        func c(_ v: Double) throws -> Output { try g.constant(Tensor.scalar(v, dtype: x.dtype), file: file, line: line) }
+        let inner: Output
+        if approximate {
+            let cube = try multiply(try multiply(x, x, file: file, line: line), x, file: file, line: line)
+            let poly = try add(x, try multiply(try c(0.044715), cube, file: file, line: line), file: file, line: line)
+            inner = try tanh(try multiply(try c((2.0 / Double.pi).squareRoot()), poly, file: file, line: line), file: file, line: line)
+        } else {
+            inner = try erf(try multiply(x, try c(1.0 / 2.0.squareRoot()), file: file, line: line), file: file, line: line)
+        }
+        let half = try multiply(try c(0.5), x, file: file, line: line)
+        return try multiply(half, try add(try c(1), inner, file: file, line: line), file: file, line: line)
+    }
+}
+
+/// SiLU / swish, `x·sigmoid(x)` (TF's `tf.nn.silu`), as a composite.
+public func silu(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try x.graph.withNameScope(name ?? "silu") {
+        try multiply(x, try sigmoid(x, file: file, line: line), file: file, line: line)
+    }
+}

@@ -1,0 +1,66 @@
+/// Something that runs a graph for given feeds, fetches and targets.
+///
+/// The ``Session`` API stays fixed while executors behind it are replaced.
+protocol Executor: Sendable {
+    func run(graph: Graph, fetches: [NodeOutput], feeds: [NodeOutput: Tensor], targets: [Node],
+             state: SessionState) throws -> [Tensor]
+}
+
+/// The reference executor: single-threaded, runs the needed nodes in creation order,
+/// inferring concrete shapes with each op's shape function before calling its kernel.
+///
+/// Simple on purpose: it is the oracle other executors are tested against.
+struct ReferenceExecutor: Executor {
+    func run(graph: Graph, fetches: [NodeOutput], feeds: [NodeOutput: Tensor], targets: [Node],
+             state: SessionState) throws -> [Tensor] {
+        let nodes = graph.nodes
+        // Prune: what the fetches and targets need, stopping at fed outputs.
+        var needed = [Bool](repeating: false, count: nodes.count)
+        var stack: [Node] = fetches.filter { feeds[$0] == nil }.map(\.node) + targets
+        while let node = stack.popLast() {
+            if needed[node.id] { continue }
+            needed[node.id] = true
+            for input in node.inputs where feeds[input] == nil { stack.append(input.node) }
+            stack.append(contentsOf: node.controlInputs)
+        }
+
+        var values = [[Tensor]](repeating: [], count: nodes.count)
+        func value(_ endpoint: NodeOutput, consumer: Node?, isRef: Bool) throws -> Tensor {
+            if let fed = feeds[endpoint] { return fed }
+            let producer = endpoint.node
+            if producer.definition.traits.contains(.variable) {
+                if let v = state.value(of: producer.variableKey) { return v }
+                // An uninitialised variable is a valid target for Assign: stand in a value
+                // of its declared shape so the consumer's shape checks still apply.
+                if isRef, let declared = endpoint.shape.concrete { return Tensor(zeros: endpoint.dtype, shape: declared) }
+                let reader = consumer.map { " (read by '\($0.name)')" } ?? ""
+                throw SomaError.failedPrecondition(
+                    "Attempting to use uninitialized value \(producer.variableKey)\(reader)\(producer.locationSuffix)")
+            }
+            return values[producer.id][endpoint.index]
+        }
+
+        for node in nodes where needed[node.id] {
+            if node.definition.traits.contains(.variable) { continue }
+            let refs = node.definition.expandedInputArgs(node.attrs).map(\.isRef)
+            var inputs: [Tensor] = []
+            inputs.reserveCapacity(node.inputs.count)
+            for (k, input) in node.inputs.enumerated() {
+                inputs.append(try value(input, consumer: node, isRef: refs[k]))
+            }
+            values[node.id] = try Kernels.run(node, inputs: inputs, state: state)
+        }
+        return try fetches.map { try value($0, consumer: nil, isRef: false) }
+    }
+}
+
+extension OpDef {
+    /// The argument each input position binds to, list arguments expanded.
+    func expandedInputArgs(_ attrs: [String: AttrValue]) -> [ArgDef] {
+        inputs.flatMap { arg -> [ArgDef] in
+            guard let n = arg.numberAttr else { return [arg] }
+            if case .int(let k)? = attrs[n] { return Array(repeating: arg, count: k) }
+            return []
+        }
+    }
+}

@@ -1,0 +1,371 @@
+import Foundation
+
+/// Kernels for shape and array ops. Data movement is dtype-agnostic: elements are moved
+/// as 1-, 4- or 8-byte bit patterns.
+enum ArrayKernels {
+    static let table: [String: CPUKernel] = [
+        "Shape": { ctx in [indexTensor(ctx.inputs[0].shape, ctx.node.outputTypes[0], shape: ctx.outputShapes[0])] },
+        "Size": { ctx in [indexTensor([ctx.inputs[0].scalarCount], ctx.node.outputTypes[0], shape: [])] },
+        "Rank": { ctx in [Tensor(Int32(ctx.inputs[0].rank))] },
+        "Reshape": { ctx in [ctx.forward(0)] },
+        "ExpandDims": { ctx in [ctx.forward(0)] },
+        "Squeeze": { ctx in [ctx.forward(0)] },
+        "Transpose": { ctx in
+            let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+            let perm = ctx.inputs[1].intScalars()!
+            switch x.dtype.byteSize {
+            case 1: transpose(x, out, perm, UInt8.self)
+            case 4: transpose(x, out, perm, UInt32.self)
+            default: transpose(x, out, perm, UInt64.self)
+            }
+            return [out]
+        },
+        "ConcatV2": { ctx in
+            let n = ctx.inputs.count - 1
+            let out = ctx.allocateOutput(0)
+            let axis = canonical(ctx.inputs[n].intScalars()![0], out.rank)
+            concatenate(Array(ctx.inputs[..<n]), into: out, axis: axis)
+            return [out]
+        },
+        "Pack": { ctx in
+            let out = ctx.allocateOutput(0)
+            let axis = canonical(ctx.node.int("axis") ?? 0, out.rank)
+            let pieces = ctx.inputs.map { $0.reshaped(to: $0.shape.inserting(1, at: axis)) }
+            concatenate(pieces, into: out, axis: axis)
+            return [out]
+        },
+        "Unpack": { ctx in
+            let x = ctx.inputs[0]
+            let axis = canonical(ctx.node.int("axis") ?? 0, x.rank)
+            let outs = ctx.outputShapes.map { Tensor(zeros: x.dtype, shape: $0.inserting(1, at: axis)) }
+            split(x, into: outs, axis: axis)
+            return zip(outs, ctx.outputShapes).map { $0.reshaped(to: $1) }
+        },
+        "Split": { ctx in
+            let x = ctx.inputs[1]
+            let outs = (0..<ctx.outputShapes.count).map(ctx.allocateOutput)
+            split(x, into: outs, axis: canonical(ctx.inputs[0].intScalars()![0], x.rank))
+            return outs
+        },
+        "SplitV": { ctx in
+            let x = ctx.inputs[0]
+            let outs = (0..<ctx.outputShapes.count).map(ctx.allocateOutput)
+            split(x, into: outs, axis: canonical(ctx.inputs[2].intScalars()![0], x.rank))
+            return outs
+        },
+        "Slice": { ctx in
+            let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+            let begin = ctx.inputs[1].intScalars()!
+            stridedCopy(x, out, begin: begin, stride: Array(repeating: 1, count: x.rank), size: out.shape)
+            return [out]
+        },
+        "StridedSlice": { ctx in
+            let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+            let spec = try StridedSliceSpec(
+                inputShape: x.shape, begin: ctx.inputs[1].intScalars()!, end: ctx.inputs[2].intScalars()!,
+                strides: ctx.inputs[3].intScalars()!, attrs: ctx.node.attrs)
+            stridedCopy(x, out, begin: spec.begin, stride: spec.stride, size: spec.size.map { $0! })
+            return [out]
+        },
+        "Pad": { ctx in [pad(ctx, value: nil)] },
+        "PadV2": { ctx in [pad(ctx, value: ctx.inputs[2])] },
+        "Tile": { ctx in
+            let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+            switch x.dtype.byteSize {
+            case 1: tile(x, out, UInt8.self)
+            case 4: tile(x, out, UInt32.self)
+            default: tile(x, out, UInt64.self)
+            }
+            return [out]
+        },
+        "Fill": { ctx in
+            let out = ctx.allocateOutput(0)
+            fill(out, with: ctx.inputs[1])
+            return [out]
+        },
+        "ZerosLike": { ctx in [ctx.allocateOutput(0)] },
+        "OnesLike": { ctx in
+            let out = ctx.allocateOutput(0)
+            fill(out, with: Tensor.scalar(1, dtype: out.dtype))
+            return [out]
+        },
+        "Range": { ctx in
+            let out = ctx.allocateOutput(0)
+            let start = ctx.inputs[0], delta = ctx.inputs[2]
+            switch out.dtype {
+            case .float32:
+                let s = start.scalar(as: Float.self), d = delta.scalar(as: Float.self), p = out.mutablePointer(as: Float.self)
+                for i in 0..<out.scalarCount { p[i] = s + Float(i) * d }
+            case .float64:
+                let s = start.scalar(as: Double.self), d = delta.scalar(as: Double.self), p = out.mutablePointer(as: Double.self)
+                for i in 0..<out.scalarCount { p[i] = s + Double(i) * d }
+            case .int32:
+                let s = start.scalar(as: Int32.self), d = delta.scalar(as: Int32.self), p = out.mutablePointer(as: Int32.self)
+                for i in 0..<out.scalarCount { p[i] = s &+ Int32(truncatingIfNeeded: i) &* d }
+            case .int64:
+                let s = start.scalar(as: Int64.self), d = delta.scalar(as: Int64.self), p = out.mutablePointer(as: Int64.self)
+                for i in 0..<out.scalarCount { p[i] = s &+ Int64(i) &* d }
+            default: throw KernelError("Range is not defined for \(out.dtype)")
+            }
+            return [out]
+        },
+        "GatherV2": { ctx in [try gather(ctx)] },
+        "OneHot": { ctx in
+            let indices = ctx.inputs[0], out = ctx.allocateOutput(0)
+            let depth = ctx.inputs[1].scalar(as: Int32.self)
+            let axisAttr = ctx.node.int("axis") ?? -1
+            let axis = axisAttr == -1 ? indices.rank : axisAttr
+            let prefix = indices.shape[..<axis].reduce(1, *), suffix = indices.shape[axis...].reduce(1, *)
+            let idx = indices.intScalars()!
+            let on = ctx.inputs[2], off = ctx.inputs[3], size = out.dtype.byteSize
+            fill(out, with: off)
+            let dst = out.rawPointer
+            for p in 0..<prefix {
+                for s in 0..<suffix {
+                    let k = idx[p * suffix + s]
+                    guard k >= 0 && k < Int(depth) else { continue }
+                    memcpy(dst + ((p * Int(depth) + k) * suffix + s) * size, on.rawPointer, size)
+                }
+            }
+            return [out]
+        },
+        "BroadcastTo": { ctx in
+            let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+            switch x.dtype.byteSize {
+            case 1: broadcast(x, out, UInt8.self)
+            case 4: broadcast(x, out, UInt32.self)
+            default: broadcast(x, out, UInt64.self)
+            }
+            return [out]
+        },
+    ]
+
+    static func canonical(_ axis: Int, _ rank: Int) -> Int { axis < 0 ? axis + rank : axis }
+
+    static func indexTensor(_ values: [Int], _ dtype: DType, shape: [Int]) -> Tensor {
+        dtype == .int64 ? try! Tensor(values.map { Int64($0) }, shape: shape) : try! Tensor(values.map { Int32($0) }, shape: shape)
+    }
+
+    /// Joins `pieces` along `axis`: `[outer, pᵢ·inner]` blocks copied in turn.
+    static func concatenate(_ pieces: [Tensor], into out: Tensor, axis: Int) {
+        let size = out.dtype.byteSize
+        let outer = out.shape[..<axis].reduce(1, *)
+        let chunks = pieces.map { $0.shape[axis...].reduce(1, *) * size }
+        let row = chunks.reduce(0, +)
+        var start = 0
+        for (piece, chunk) in zip(pieces, chunks) {
+            if chunk > 0 {
+                for o in 0..<outer {
+                    memcpy(out.rawPointer + o * row + start, piece.rawPointer + o * chunk, chunk)
+                }
+            }
+            start += chunk
+        }
+    }
+
+    /// The inverse of `concatenate`: fills `outs` from consecutive blocks of `x` along `axis`.
+    static func split(_ x: Tensor, into outs: [Tensor], axis: Int) {
+        let size = x.dtype.byteSize
+        let outer = x.shape[..<axis].reduce(1, *)
+        let row = x.shape[axis...].reduce(1, *) * size
+        var start = 0
+        for piece in outs {
+            let chunk = piece.shape[axis...].reduce(1, *) * size
+            if chunk > 0 {
+                for o in 0..<outer {
+                    memcpy(piece.rawPointer + o * chunk, x.rawPointer + o * row + start, chunk)
+                }
+            }
+            start += chunk
+        }
+    }
+
+    /// `out[j] = x[begin + j·stride]` per dimension, for `j` in `0..<size`.
+    static func stridedCopy(_ x: Tensor, _ out: Tensor, begin: [Int], stride: [Int], size: [Int]) {
+        switch x.dtype.byteSize {
+            case 1: stridedCopy(x, out, begin, stride, size, UInt8.self)
+            case 4: stridedCopy(x, out, begin, stride, size, UInt32.self)
+            default: stridedCopy(x, out, begin, stride, size, UInt64.self)
+            }
+    }
+
+    static func stridedCopy<E: BitPattern>(_ x: Tensor, _ out: Tensor, _ begin: [Int], _ stride: [Int], _ size: [Int], _: E.Type) {
+        let total = size.reduce(1, *)
+        guard total > 0 else { return }
+        let rank = x.rank
+        let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
+        guard rank > 0 else { po[0] = px[0]; return }
+        var inStrides = [Int](repeating: 1, count: rank)
+        for d in Swift.stride(from: rank - 2, through: 0, by: -1) { inStrides[d] = inStrides[d + 1] * x.shape[d + 1] }
+        var base = 0
+        for d in 0..<rank { base += begin[d] * inStrides[d] }
+        let step = (0..<rank).map { stride[$0] * inStrides[$0] }
+        let innerCount = size[rank - 1], innerStep = step[rank - 1]
+        var counter = [Int](repeating: 0, count: rank)
+        var offset = base, o = 0
+        for _ in 0..<(total / innerCount) {
+            var p = offset
+            for _ in 0..<innerCount { po[o] = px[p]; o &+= 1; p &+= innerStep }
+            var d = rank - 2
+            while d >= 0 {
+                counter[d] += 1
+                offset += step[d]
+                if counter[d] < size[d] { break }
+                offset -= step[d] * size[d]
+                counter[d] = 0
+                d -= 1
+            }
+        }
+    }
+
+    static func transpose<E: BitPattern>(_ x: Tensor, _ out: Tensor, _ perm: [Int], _: E.Type) {
+        // A transpose is a strided read: output dim i walks input dim perm[i].
+        let rank = x.rank
+        var inStrides = [Int](repeating: 1, count: rank)
+        for d in Swift.stride(from: rank - 2, through: 0, by: -1) { inStrides[d] = inStrides[d + 1] * x.shape[d + 1] }
+        let view = Tensor(dtype: x.dtype, shape: perm.map { x.shape[$0] }, buffer: x.buffer)
+        stridedRead(view, out, strides: perm.map { inStrides[$0] }, E.self)
+    }
+
+    /// `out[j₀…jₙ] = x[Σ jᵢ·strides[i]]`, iterating `out` in row-major order.
+    static func stridedRead<E: BitPattern>(_ x: Tensor, _ out: Tensor, strides: [Int], _: E.Type) {
+        let shape = out.shape, rank = shape.count, total = out.scalarCount
+        let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
+        guard total > 0 else { return }
+        guard rank > 0 else { po[0] = px[0]; return }
+        let inner = shape[rank - 1], innerStride = strides[rank - 1]
+        var counter = [Int](repeating: 0, count: rank)
+        var offset = 0, o = 0
+        for _ in 0..<(total / inner) {
+            var p = offset
+            for _ in 0..<inner { po[o] = px[p]; o &+= 1; p &+= innerStride }
+            var d = rank - 2
+            while d >= 0 {
+                counter[d] += 1
+                offset += strides[d]
+                if counter[d] < shape[d] { break }
+                offset -= strides[d] * shape[d]
+                counter[d] = 0
+                d -= 1
+            }
+        }
+    }
+
+    static func tile<E: BitPattern>(_ x: Tensor, _ out: Tensor, _: E.Type) {
+        // Output index i maps to input index i mod dim along each axis.
+        let rank = x.rank, total = out.scalarCount
+        let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
+        guard total > 0 else { return }
+        guard rank > 0 else { po[0] = px[0]; return }
+        var inStrides = [Int](repeating: 1, count: rank)
+        for d in Swift.stride(from: rank - 2, through: 0, by: -1) { inStrides[d] = inStrides[d + 1] * x.shape[d + 1] }
+        var counter = [Int](repeating: 0, count: rank)
+        for o in 0..<total {
+            var p = 0
+            for d in 0..<rank { p += (counter[d] % x.shape[d]) * inStrides[d] }
+            po[o] = px[p]
+            var d = rank - 1
+            while d >= 0 {
+                counter[d] += 1
+                if counter[d] < out.shape[d] { break }
+                counter[d] = 0
+                d -= 1
+            }
+        }
+    }
+
+    static func broadcast<E: BitPattern>(_ x: Tensor, _ out: Tensor, _: E.Type) {
+        let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
+        BroadcastIterator(output: out.shape, operands: [x.shape]).forEachRow { off, o, n, inner in
+            var p = off[0]
+            for j in 0..<n { po[o &+ j] = px[p]; p &+= inner[0] }
+        }
+    }
+
+    /// Every element of `out` set to the scalar `value` (same dtype).
+    static func fill(_ out: Tensor, with value: Tensor) {
+        let size = out.dtype.byteSize
+        for i in 0..<out.scalarCount { memcpy(out.rawPointer + i * size, value.rawPointer, size) }
+    }
+
+    static func pad(_ ctx: KernelContext, value: Tensor?) -> Tensor {
+        let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+        if let value { fill(out, with: value) }
+        let pads = ctx.inputs[1].intScalars()!
+        guard x.scalarCount > 0 else { return out }
+        // Write x into the block of out that starts at the `before` paddings.
+        var outStrides = [Int](repeating: 1, count: out.rank)
+        for d in Swift.stride(from: out.rank - 2, through: 0, by: -1) { outStrides[d] = outStrides[d + 1] * out.shape[d + 1] }
+        let base = (0..<out.rank).reduce(0) { $0 + pads[2 * $1] * outStrides[$1] }
+        switch x.dtype.byteSize {
+            case 1: scatterBlock(x, out, base: base, strides: outStrides, UInt8.self)
+            case 4: scatterBlock(x, out, base: base, strides: outStrides, UInt32.self)
+            default: scatterBlock(x, out, base: base, strides: outStrides, UInt64.self)
+            }
+        return out
+    }
+
+    /// `out[base + Σ jᵢ·strides[i]] = x[j₀…jₙ]`.
+    static func scatterBlock<E: BitPattern>(_ x: Tensor, _ out: Tensor, base: Int, strides: [Int], _: E.Type) {
+        let shape = x.shape, rank = shape.count
+        let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
+        guard rank > 0 else { po[base] = px[0]; return }
+        var counter = [Int](repeating: 0, count: rank)
+        var offset = base
+        for i in 0..<x.scalarCount {
+            po[offset] = px[i]
+            var d = rank - 1
+            while d >= 0 {
+                counter[d] += 1
+                offset += strides[d]
+                if counter[d] < shape[d] { break }
+                offset -= strides[d] * shape[d]
+                counter[d] = 0
+                d -= 1
+            }
+        }
+    }
+
+    /// `[batch, outer, n, inner]` params, `[batch, k]` indices → `[batch, outer, k, inner]`.
+    static func gather(_ ctx: KernelContext) throws -> Tensor {
+        let params = ctx.inputs[0], indices = ctx.inputs[1], out = ctx.allocateOutput(0)
+        let axis = canonical(ctx.inputs[2].intScalars()![0], params.rank)
+        var batchDims = ctx.node.int("batch_dims") ?? 0
+        if batchDims < 0 { batchDims += indices.rank }
+        let batch = params.shape[..<batchDims].reduce(1, *)
+        let outer = params.shape[batchDims..<axis].reduce(1, *)
+        let n = params.shape[axis], inner = params.shape[(axis + 1)...].reduce(1, *)
+        let k = indices.shape[batchDims...].reduce(1, *)
+        let idx = indices.intScalars()!
+        for (i, v) in idx.enumerated() where v < 0 || v >= n {
+            throw KernelError("indices[\(i)] = \(v) is not in [0, \(n))")
+        }
+        let size = params.dtype.byteSize, chunk = inner * size
+        guard chunk > 0 else { return out }
+        var o = 0
+        for b in 0..<batch {
+            for u in 0..<outer {
+                let src = params.rawPointer + ((b * outer + u) * n) * chunk
+                for j in 0..<k {
+                    memcpy(out.rawPointer + o, src + idx[b * k + j] * chunk, chunk)
+                    o += chunk
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Unsigned integers used to move elements by their bit pattern (1, 4 or 8 bytes).
+protocol BitPattern {}
+extension UInt8: BitPattern {}
+extension UInt32: BitPattern {}
+extension UInt64: BitPattern {}
+
+extension Array where Element == Int {
+    func inserting(_ value: Int, at index: Int) -> [Int] {
+        var copy = self
+        copy.insert(value, at: index)
+        return copy
+    }
+}

@@ -1,0 +1,58 @@
+/// The CPU kernel table: every family's kernels, by TF op name.
+enum Kernels {
+    static let table: [String: CPUKernel] = {
+        var table: [String: CPUKernel] = [:]
+        let families: [[String: CPUKernel]] = [
+            StateKernels.table, MathKernels.table, NNKernels.table, LinalgKernels.table,
+            ReductionKernels.table, ArrayKernels.table,
+        ]
+        for family in families {
+            table.merge(family) { _, _ in preconditionFailure("a kernel is registered twice") }
+        }
+        return table
+    }()
+
+    /// Whether an op has a CPU kernel.
+    public static func hasKernel(_ op: String) -> Bool { table[op] != nil }
+
+    /// Runs one node: concrete shape inference with the op's own shape function, then
+    /// the kernel, then a check that the kernel produced what the shape function said.
+    ///
+    /// - Throws: ``SomaError`` in TF's wording, naming the node, op, input shapes and call site.
+    static func run(_ node: Node, inputs: [Tensor], state: SessionState) throws -> [Tensor] {
+        func failure(_ message: String) -> SomaError {
+            .nodeFailure(message, node: node.name, op: node.op, inputShapes: inputs.map { shapeString($0.shape) },
+                         location: node.location)
+        }
+        guard let kernel = table[node.op] else {
+            throw SomaError.unimplemented("No CPU kernel registered for op '\(node.op)' (node '\(node.name)')")
+        }
+        let context = ShapeContext(
+            inputShapes: inputs.map { TensorShape($0.shape) }, inputTypes: inputs.map(\.dtype), attrs: node.attrs,
+            values: inputs, shapeValues: Array(repeating: nil, count: inputs.count))
+        let outputShapes: [[Int]]
+        do {
+            outputShapes = try node.definition.shapeFunction(context).map { shape in
+                guard let dims = shape.concrete else { throw ShapeError("could not infer a concrete output shape (\(shape))") }
+                return dims
+            }
+        } catch let error as ShapeError {
+            throw failure(error.message)
+        }
+        let outputs: [Tensor]
+        do {
+            outputs = try kernel(KernelContext(node: node, inputs: inputs, outputShapes: outputShapes, state: state))
+        } catch let error as KernelError {
+            throw failure(error.message)
+        } catch let error as ShapeError {
+            throw failure(error.message)
+        }
+        guard outputs.count == node.outputCount,
+              zip(outputs, outputShapes).allSatisfy({ $0.shape == $1 }),
+              zip(outputs, node.outputTypes).allSatisfy({ $0.dtype == $1 }) else {
+            throw SomaError(.internal, "kernel for \(node) produced \(outputs.map { "\($0.dtype)\(shapeString($0.shape))" })"
+                            + " but its shape function expects \(outputShapes.map(shapeString))")
+        }
+        return outputs
+    }
+}

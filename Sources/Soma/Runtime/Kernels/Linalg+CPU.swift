@@ -1,0 +1,76 @@
+import CBLAS
+
+/// Kernels for matrix products: OpenBLAS `sgemm`/`dgemm` for floats, a plain loop for integers.
+enum LinalgKernels {
+    static let table: [String: CPUKernel] = [
+        "MatMul": { ctx in
+            let a = ctx.inputs[0], b = ctx.inputs[1], out = ctx.allocateOutput(0)
+            let ta = ctx.node.bool("transpose_a") ?? false, tb = ctx.node.bool("transpose_b") ?? false
+            let m = out.shape[0], n = out.shape[1], k = ta ? a.shape[0] : a.shape[1]
+            try gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k)
+            return [out]
+        },
+        "BatchMatMulV2": { ctx in
+            let x = ctx.inputs[0], y = ctx.inputs[1], out = ctx.allocateOutput(0)
+            let ax = ctx.node.bool("adj_x") ?? false, ay = ctx.node.bool("adj_y") ?? false
+            let r = out.rank
+            let m = out.shape[r - 2], n = out.shape[r - 1], k = ax ? x.shape[x.rank - 2] : x.shape[x.rank - 1]
+            let xBatch = Array(x.shape.dropLast(2)), yBatch = Array(y.shape.dropLast(2))
+            let outBatch = Array(out.shape.dropLast(2))
+            let xMatrix = x.shape.suffix(2).reduce(1, *), yMatrix = y.shape.suffix(2).reduce(1, *)
+            // Walk the broadcast batch: each row of the iterator is one output matrix.
+            var batches: [(Int, Int)] = []
+            BroadcastIterator(output: outBatch + [1], operands: [xBatch + [1], yBatch + [1]]).forEachRow { off, _, len, inner in
+                for j in 0..<len { batches.append((off[0] + j * inner[0], off[1] + j * inner[1])) }
+            }
+            for (i, (bx, by)) in batches.enumerated() {
+                try gemm(x, bx * xMatrix, ax, y, by * yMatrix, ay, out, i * m * n, m: m, n: n, k: k)
+            }
+            return [out]
+        },
+    ]
+
+    /// `out[o…] = op(a[ao…]) × op(b[bo…])` for row-major `[m, k] × [k, n]` blocks at element
+    /// offsets `ao`, `bo`, `o`.
+    static func gemm(_ a: Tensor, _ ao: Int, _ ta: Bool, _ b: Tensor, _ bo: Int, _ tb: Bool, _ out: Tensor, _ o: Int,
+                     m: Int, n: Int, k: Int) throws {
+        guard m > 0 && n > 0 else { return }
+        // The output is zero-filled, which is the right answer when k == 0.
+        guard k > 0 else { return }
+        guard m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) else {
+            throw KernelError("matrix dimensions \(m)x\(k)x\(n) exceed BLAS's 32-bit limit")
+        }
+        let lda = Int32(ta ? m : k), ldb = Int32(tb ? k : n)
+        let transA = ta ? CblasTrans : CblasNoTrans, transB = tb ? CblasTrans : CblasNoTrans
+        switch a.dtype {
+        case .float32:
+            cblas_sgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1,
+                        a.pointer(as: Float.self) + ao, lda, b.pointer(as: Float.self) + bo, ldb, 0,
+                        out.mutablePointer(as: Float.self) + o, Int32(n))
+        case .float64:
+            cblas_dgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1,
+                        a.pointer(as: Double.self) + ao, lda, b.pointer(as: Double.self) + bo, ldb, 0,
+                        out.mutablePointer(as: Double.self) + o, Int32(n))
+        case .int32: naive(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k, Int32.self)
+        case .int64: naive(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k, Int64.self)
+        default: throw KernelError("MatMul is not defined for \(a.dtype)")
+        }
+    }
+
+    /// The reference triple loop (wrapping integer arithmetic).
+    static func naive<T: NumericScalar>(_ a: Tensor, _ ao: Int, _ ta: Bool, _ b: Tensor, _ bo: Int, _ tb: Bool,
+                                        _ out: Tensor, _ o: Int, m: Int, n: Int, k: Int, _: T.Type) {
+        let pa = a.pointer(as: T.self) + ao, pb = b.pointer(as: T.self) + bo, po = out.mutablePointer(as: T.self) + o
+        for i in 0..<m {
+            for j in 0..<n {
+                var acc = T.zero
+                for p in 0..<k {
+                    let x = ta ? pa[p * m + i] : pa[i * k + p]
+                    let y = tb ? pb[j * k + p] : pb[p * n + j]
+                    acc = T.add(acc, T.mul(x, y))
+                }
+                po[i * n + j] = acc
+            }
+        }
+    }
+}

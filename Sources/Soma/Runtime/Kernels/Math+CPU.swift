@@ -1,0 +1,228 @@
+/// Kernels for elementwise math: one row per op in each table below.
+enum MathKernels {
+    enum BinaryOp { case add, sub, mul, div, floorDiv, floorMod, maximum, minimum, pow, squaredDifference }
+    enum CompareOp { case equal, notEqual, less, lessEqual, greater, greaterEqual }
+    enum UnaryOp { case neg, abs, sign, exp, log, log1p, sqrt, rsqrt, square, reciprocal, erf, floor, ceil, round }
+
+    static let table: [String: CPUKernel] = {
+        var t: [String: CPUKernel] = [:]
+        let binary: [String: BinaryOp] = [
+            "AddV2": .add, "Add": .add, "Sub": .sub, "Mul": .mul, "RealDiv": .div, "FloorDiv": .floorDiv,
+            "FloorMod": .floorMod, "Maximum": .maximum, "Minimum": .minimum, "Pow": .pow,
+            "SquaredDifference": .squaredDifference,
+        ]
+        for (name, op) in binary {
+            t[name] = { ctx in
+                let out = ctx.allocateOutput(0)
+                try arithmetic(op, ctx.inputs[0], ctx.inputs[1], out)
+                return [out]
+            }
+        }
+        let compare: [String: CompareOp] = [
+            "Equal": .equal, "NotEqual": .notEqual, "Less": .less, "LessEqual": .lessEqual,
+            "Greater": .greater, "GreaterEqual": .greaterEqual,
+        ]
+        for (name, op) in compare {
+            t[name] = { ctx in
+                let out = ctx.allocateOutput(0)
+                comparison(op, ctx.inputs[0], ctx.inputs[1], out)
+                return [out]
+            }
+        }
+        let unary: [String: UnaryOp] = [
+            "Neg": .neg, "Abs": .abs, "Sign": .sign, "Exp": .exp, "Log": .log, "Log1p": .log1p, "Sqrt": .sqrt,
+            "Rsqrt": .rsqrt, "Square": .square, "Reciprocal": .reciprocal, "Erf": .erf, "Floor": .floor,
+            "Ceil": .ceil, "Round": .round,
+        ]
+        for (name, op) in unary {
+            t[name] = { ctx in
+                let out = ctx.allocateOutput(0)
+                try unaryMath(op, ctx.inputs[0], out)
+                return [out]
+            }
+        }
+        t["LogicalAnd"] = { ctx in
+            let out = ctx.allocateOutput(0)
+            broadcastMap(ctx.inputs[0], ctx.inputs[1], out) { (x: Bool, y: Bool) in x && y }
+            return [out]
+        }
+        t["LogicalOr"] = { ctx in
+            let out = ctx.allocateOutput(0)
+            broadcastMap(ctx.inputs[0], ctx.inputs[1], out) { (x: Bool, y: Bool) in x || y }
+            return [out]
+        }
+        t["LogicalNot"] = { ctx in
+            let out = ctx.allocateOutput(0)
+            map(ctx.inputs[0], out) { (x: Bool) in !x }
+            return [out]
+        }
+        t["SelectV2"] = { ctx in
+            let out = ctx.allocateOutput(0)
+            select(ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], out)
+            return [out]
+        }
+        t["Cast"] = { ctx in
+            let x = ctx.inputs[0]
+            if x.dtype == ctx.node.outputTypes[0] { return [x] }
+            let out = ctx.allocateOutput(0)
+            switch out.dtype {
+            case .float32: cast(x, into: out, Float.self)
+            case .float64: cast(x, into: out, Double.self)
+            case .int32: cast(x, into: out, Int32.self)
+            case .int64: cast(x, into: out, Int64.self)
+            case .uint8: cast(x, into: out, UInt8.self)
+            case .bool: cast(x, into: out, Bool.self)
+            }
+            return [out]
+        }
+        return t
+    }()
+
+    // MARK: Binary arithmetic
+
+    static func arithmetic(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ out: Tensor) throws {
+        switch a.dtype {
+        case .float32: try arithmetic(op, a, b, out, Float.self)
+        case .float64: try arithmetic(op, a, b, out, Double.self)
+        case .int32: try arithmetic(op, a, b, out, Int32.self)
+        case .int64: try arithmetic(op, a, b, out, Int64.self)
+        case .uint8: try arithmetic(op, a, b, out, UInt8.self)
+        case .bool: throw KernelError("arithmetic on bool tensors is not supported")
+        }
+    }
+
+    static func arithmetic<T: NumericScalar>(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, _: T.Type) throws {
+        if !T.dtype.isFloatingPoint {
+            switch op {
+            case .div, .floorDiv, .floorMod:
+                if b.withUnsafeBufferPointer(as: T.self, { $0.contains(T.zero) }) {
+                    throw KernelError("Integer division by zero")
+                }
+            case .pow:
+                if b.withUnsafeBufferPointer(as: T.self, { $0.contains { $0 < T.zero } }) {
+                    throw KernelError("Integers to negative integer powers are not allowed")
+                }
+            default: break
+            }
+        }
+        switch op {
+        case .add: broadcastMap(a, b, out) { (x: T, y: T) in T.add(x, y) }
+        case .sub: broadcastMap(a, b, out) { (x: T, y: T) in T.sub(x, y) }
+        case .mul: broadcastMap(a, b, out) { (x: T, y: T) in T.mul(x, y) }
+        case .div: broadcastMap(a, b, out) { (x: T, y: T) in T.div(x, y) }
+        case .floorDiv: broadcastMap(a, b, out) { (x: T, y: T) in T.floorDiv(x, y) }
+        case .floorMod: broadcastMap(a, b, out) { (x: T, y: T) in T.floorMod(x, y) }
+        case .maximum: broadcastMap(a, b, out) { (x: T, y: T) in T.maxPropagatingNaN(x, y) }
+        case .minimum: broadcastMap(a, b, out) { (x: T, y: T) in T.minPropagatingNaN(x, y) }
+        case .pow: broadcastMap(a, b, out) { (x: T, y: T) in T.power(x, y) }
+        case .squaredDifference: broadcastMap(a, b, out) { (x: T, y: T) in let d = T.sub(x, y); return T.mul(d, d) }
+        }
+    }
+
+    // MARK: Comparisons
+
+    static func comparison(_ op: CompareOp, _ a: Tensor, _ b: Tensor, _ out: Tensor) {
+        switch a.dtype {
+        case .float32: comparison(op, a, b, out, Float.self)
+        case .float64: comparison(op, a, b, out, Double.self)
+        case .int32: comparison(op, a, b, out, Int32.self)
+        case .int64: comparison(op, a, b, out, Int64.self)
+        case .uint8: comparison(op, a, b, out, UInt8.self)
+        case .bool:
+            // Only Equal and NotEqual accept bool (false < true otherwise).
+            switch op {
+            case .equal: broadcastMap(a, b, out) { (x: Bool, y: Bool) in x == y }
+            default: broadcastMap(a, b, out) { (x: Bool, y: Bool) in x != y }
+            }
+        }
+    }
+
+    static func comparison<T: NumericScalar>(_ op: CompareOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, _: T.Type) {
+        switch op {
+        case .equal: broadcastMap(a, b, out) { (x: T, y: T) in x == y }
+        case .notEqual: broadcastMap(a, b, out) { (x: T, y: T) in x != y }
+        case .less: broadcastMap(a, b, out) { (x: T, y: T) in x < y }
+        case .lessEqual: broadcastMap(a, b, out) { (x: T, y: T) in x <= y }
+        case .greater: broadcastMap(a, b, out) { (x: T, y: T) in x > y }
+        case .greaterEqual: broadcastMap(a, b, out) { (x: T, y: T) in x >= y }
+        }
+    }
+
+    // MARK: Unary
+
+    static func unaryMath(_ op: UnaryOp, _ x: Tensor, _ out: Tensor) throws {
+        switch x.dtype {
+        case .float32: floatUnary(op, x, out, Float.self)
+        case .float64: floatUnary(op, x, out, Double.self)
+        case .int32: try integerUnary(op, x, out, Int32.self)
+        case .int64: try integerUnary(op, x, out, Int64.self)
+        case .uint8: try integerUnary(op, x, out, UInt8.self)
+        case .bool: throw KernelError("math on bool tensors is not supported")
+        }
+    }
+
+    static func floatUnary<T: FloatScalar>(_ op: UnaryOp, _ x: Tensor, _ out: Tensor, _: T.Type) {
+        switch op {
+        case .neg: map(x, out) { (v: T) in -v }
+        case .abs: map(x, out) { (v: T) in Swift.abs(v) }
+        case .sign: map(x, out) { (v: T) in T.signum(v) }
+        case .exp: map(x, out) { (v: T) in T.exp(v) }
+        case .log: map(x, out) { (v: T) in T.log(v) }
+        case .log1p: map(x, out) { (v: T) in T.log1p(v) }
+        case .sqrt: map(x, out) { (v: T) in v.squareRoot() }
+        case .rsqrt: map(x, out) { (v: T) in 1 / v.squareRoot() }
+        case .square: map(x, out) { (v: T) in v * v }
+        case .reciprocal: map(x, out) { (v: T) in 1 / v }
+        case .erf: map(x, out) { (v: T) in T.erf(v) }
+        case .floor: map(x, out) { (v: T) in v.rounded(.down) }
+        case .ceil: map(x, out) { (v: T) in v.rounded(.up) }
+        case .round: map(x, out) { (v: T) in v.rounded(.toNearestOrEven) }
+        }
+    }
+
+    static func integerUnary<T: NumericScalar>(_ op: UnaryOp, _ x: Tensor, _ out: Tensor, _: T.Type) throws {
+        switch op {
+        case .neg: map(x, out) { (v: T) in T.negate(v) }
+        case .abs: map(x, out) { (v: T) in T.absolute(v) }
+        case .sign: map(x, out) { (v: T) in T.signum(v) }
+        case .square: map(x, out) { (v: T) in T.mul(v, v) }
+        case .round: map(x, out) { (v: T) in v }
+        case .reciprocal:
+            if x.withUnsafeBufferPointer(as: T.self, { $0.contains(T.zero) }) { throw KernelError("Integer division by zero") }
+            map(x, out) { (v: T) in T.div(T.one, v) }
+        default: throw KernelError("\(op) is not defined for \(T.dtype)")
+        }
+    }
+
+    // MARK: Select and cast
+
+    static func select(_ c: Tensor, _ t: Tensor, _ e: Tensor, _ out: Tensor) {
+        func run<E>(_: E.Type) {
+            let pc = c.pointer(as: Bool.self), pt = t.pointer(as: E.self), pe = e.pointer(as: E.self)
+            let po = out.mutablePointer(as: E.self)
+            BroadcastIterator(output: out.shape, operands: [c.shape, t.shape, e.shape]).forEachRow { off, o, n, inner in
+                var ic = off[0], it = off[1], ie = off[2]
+                for j in 0..<n {
+                    po[o &+ j] = pc[ic] ? pt[it] : pe[ie]
+                    ic &+= inner[0]; it &+= inner[1]; ie &+= inner[2]
+                }
+            }
+        }
+        switch t.dtype.byteSize {
+        case 1: run(UInt8.self)
+        case 4: run(UInt32.self)
+        default: run(UInt64.self)
+        }
+    }
+
+    static func cast<D: CastTarget>(_ x: Tensor, into out: Tensor, _: D.Type) {
+        switch x.dtype {
+        case .float32: map(x, out) { (v: Float) in D(castingDouble: Double(v)) }
+        case .float64: map(x, out) { (v: Double) in D(castingDouble: v) }
+        case .int32: map(x, out) { (v: Int32) in D(castingInt64: Int64(v)) }
+        case .int64: map(x, out) { (v: Int64) in D(castingInt64: v) }
+        case .uint8: map(x, out) { (v: UInt8) in D(castingInt64: Int64(v)) }
+        case .bool: map(x, out) { (v: Bool) in D(castingInt64: v ? 1 : 0) }
+        }
+    }
+}

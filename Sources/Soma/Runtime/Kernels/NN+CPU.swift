@@ -1,0 +1,106 @@
+/// Kernels for activations, softmax and bias addition.
+enum NNKernels {
+    enum Activation { case relu, relu6, leakyRelu, elu, selu, softplus, softsign, sigmoid, tanh }
+
+    static let table: [String: CPUKernel] = {
+        var t: [String: CPUKernel] = [:]
+        let activations: [String: Activation] = [
+            "Relu": .relu, "Relu6": .relu6, "LeakyRelu": .leakyRelu, "Elu": .elu, "Selu": .selu,
+            "Softplus": .softplus, "Softsign": .softsign, "Sigmoid": .sigmoid, "Tanh": .tanh,
+        ]
+        for (name, op) in activations {
+            t[name] = { ctx in
+                let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+                let alpha = Double(ctx.node.float("alpha") ?? 0.2)
+                switch x.dtype {
+                case .float32: activate(op, x, out, alpha: Float(alpha))
+                case .float64: activate(op, x, out, alpha: alpha)
+                case .int32: try integerActivate(op, x, out, Int32.self)
+                case .int64: try integerActivate(op, x, out, Int64.self)
+                case .uint8: try integerActivate(op, x, out, UInt8.self)
+                case .bool: throw KernelError("\(name) is not defined for bool")
+                }
+                return [out]
+            }
+        }
+        t["Softmax"] = { ctx in [try softmax(ctx, log: false)] }
+        t["LogSoftmax"] = { ctx in [try softmax(ctx, log: true)] }
+        t["BiasAdd"] = { ctx in
+            let value = ctx.inputs[0], bias = ctx.inputs[1], out = ctx.allocateOutput(0)
+            let nchw = ctx.node.string("data_format") == "NCHW"
+            // Broadcast bias [C] as [C] (NHWC) or [C, 1, …, 1] (NCHW).
+            let biasShape = nchw ? [bias.scalarCount] + Array(repeating: 1, count: value.rank - 2) : bias.shape
+            try MathKernels.arithmetic(.add, value, bias.reshaped(to: biasShape), out)
+            return [out]
+        }
+        return t
+    }()
+
+    static func activate<T: FloatScalar>(_ op: Activation, _ x: Tensor, _ out: Tensor, alpha: T) {
+        switch op {
+        case .relu: map(x, out) { (v: T) in v > 0 ? v : (v.isNaN ? v : 0) }
+        case .relu6: map(x, out) { (v: T) in v.isNaN ? v : Swift.min(Swift.max(v, 0), 6) }
+        case .leakyRelu: map(x, out) { (v: T) in v > 0 ? v : v * alpha }
+        case .elu: map(x, out) { (v: T) in v > 0 ? v : T.expm1(v) }
+        case .selu:
+            let scale = T(1.0507009873554804934193349852946), a = T(1.6732632423543772848170429916717)
+            map(x, out) { (v: T) in v > 0 ? scale * v : scale * a * T.expm1(v) }
+        case .softplus:
+            // ln(1 + eˣ) without overflow: x for large x, eˣ for very negative x.
+            let threshold = T.log(T.ulpOfOne) + 2
+            map(x, out) { (v: T) in v > -threshold ? v : (v < threshold ? T.exp(v) : T.log1p(T.exp(v))) }
+        case .softsign: map(x, out) { (v: T) in v / (1 + Swift.abs(v)) }
+        case .sigmoid:
+            map(x, out) { (v: T) in
+                if v >= 0 { return 1 / (1 + T.exp(-v)) }
+                let e = T.exp(v)
+                return e / (1 + e)
+            }
+        case .tanh: map(x, out) { (v: T) in T.tanh(v) }
+        }
+    }
+
+    static func integerActivate<T: NumericScalar>(_ op: Activation, _ x: Tensor, _ out: Tensor, _: T.Type) throws {
+        switch op {
+        case .relu: map(x, out) { (v: T) in Swift.max(v, T.zero) }
+        case .relu6: map(x, out) { (v: T) in Swift.min(Swift.max(v, T.zero), T(fromInt: 6)) }
+        default: throw KernelError("\(op) is not defined for \(T.dtype)")
+        }
+    }
+
+    /// Softmax or log-softmax over the last axis, stabilised by subtracting the row max.
+    static func softmax(_ ctx: KernelContext, log: Bool) throws -> Tensor {
+        let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+        switch x.dtype {
+        case .float32: softmax(x, out, log: log, Float.self)
+        case .float64: softmax(x, out, log: log, Double.self)
+        default: throw KernelError("softmax is not defined for \(x.dtype)")
+        }
+        return out
+    }
+
+    static func softmax<T: FloatScalar>(_ x: Tensor, _ out: Tensor, log: Bool, _: T.Type) {
+        let n = x.shape.last ?? 1
+        guard n > 0 else { return }
+        let rows = x.scalarCount / n
+        let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        for r in 0..<rows {
+            let row = px + r * n, dst = po + r * n
+            var m = -T.infinity
+            for j in 0..<n where row[j] > m || row[j].isNaN { m = row[j] }
+            var sum: T = 0
+            for j in 0..<n {
+                let e = T.exp(row[j] - m)
+                dst[j] = e
+                sum += e
+            }
+            if log {
+                let lse = T.log(sum)
+                for j in 0..<n { dst[j] = row[j] - m - lse }
+            } else {
+                let inv = 1 / sum
+                for j in 0..<n { dst[j] *= inv }
+            }
+        }
+    }
+}

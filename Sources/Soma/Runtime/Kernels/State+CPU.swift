@@ -1,0 +1,43 @@
+/// Kernels for sources, state and plumbing.
+enum StateKernels {
+    static let table: [String: CPUKernel] = [
+        "Const": { ctx in [ctx.node.tensor("value")!] },
+        "Placeholder": { ctx in
+            let dtype = ctx.node.type("dtype")!, shape = ctx.node.shape("shape") ?? .unknown
+            throw SomaError.invalidArgument(
+                "You must feed a value for placeholder tensor '\(ctx.node.name)' with dtype \(dtype) and shape \(shape)"
+                + ctx.node.locationSuffix)
+        },
+        "PlaceholderWithDefault": { ctx in [ctx.forward(0)] },
+        // The executor resolves variable reads at their consumers; the node itself does nothing.
+        "VariableV2": { _ in [] },
+        "Assign": { ctx in
+            let key = ctx.variableKey(ofInput: 0)
+            let value = ctx.inputs[1]
+            if ctx.node.bool("validate_shape") ?? true, let old = ctx.state.value(of: key), old.shape != value.shape {
+                throw KernelError("Assign requires shapes of both tensors to match. lhs shape= \(shapeString(old.shape)) "
+                                  + "rhs shape= \(shapeString(value.shape))")
+            }
+            ctx.state.assign(key, value)
+            return [value]
+        },
+        "AssignAdd": { ctx in [try update(ctx, MathKernels.BinaryOp.add)] },
+        "AssignSub": { ctx in [try update(ctx, MathKernels.BinaryOp.sub)] },
+        "Identity": { ctx in [ctx.inputs[0]] },
+        "StopGradient": { ctx in [ctx.inputs[0]] },
+        "NoOp": { _ in [] },
+    ]
+
+    /// `variable ⊕= delta`, atomically.
+    static func update(_ ctx: KernelContext, _ op: MathKernels.BinaryOp) throws -> Tensor {
+        let delta = ctx.inputs[1]
+        return try ctx.state.update(ctx.variableKey(ofInput: 0)) { old in
+            guard old.shape == delta.shape else {
+                throw KernelError("Shapes must be equal: variable \(shapeString(old.shape)) and value \(shapeString(delta.shape))")
+            }
+            let out = Tensor(zeros: old.dtype, shape: old.shape)
+            try MathKernels.arithmetic(op, old, delta, out)
+            return out
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+
+/// A concrete n-dimensional value: a ``DType``, a shape and row-major contiguous storage.
+///
+/// Tensors are values: the storage is shared between copies (and between a tensor and its
+/// reshapes) but never mutated once the tensor exists. Storage is 64-byte aligned.
+///
+/// ```swift
+/// let m = try Tensor([1, 2, 3, 4, 5, 6] as [Float], shape: [2, 3])
+/// let s = Tensor(Float(3))            // a scalar
+/// m.scalars(as: Float.self)           // [1, 2, 3, 4, 5, 6]
+/// ```
+///
+/// Thread-safety: a `Tensor` may be read from any number of threads at once.
+public struct Tensor: Sendable {
+    public let dtype: DType
+    /// Concrete dimensions; `[]` for a scalar. Dimensions may be zero.
+    public let shape: [Int]
+    @usableFromInline let buffer: TensorBuffer
+
+    /// The number of elements: the product of the dimensions (1 for a scalar).
+    public var scalarCount: Int { shape.reduce(1, *) }
+    public var rank: Int { shape.count }
+    public var byteCount: Int { scalarCount * dtype.byteSize }
+
+    /// A zero-filled tensor.
+    public init(zeros dtype: DType, shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.dtype = dtype
+        self.shape = shape
+        self.buffer = TensorBuffer(byteCount: shape.reduce(1, *) * dtype.byteSize)
+    }
+
+    init(dtype: DType, shape: [Int], buffer: TensorBuffer) {
+        self.dtype = dtype
+        self.shape = shape
+        self.buffer = buffer
+    }
+
+    /// A tensor with the given scalars in row-major order.
+    /// - Throws: ``SomaError`` when `scalars.count` is not the product of `shape`.
+    public init<T: TensorScalar>(_ scalars: [T], shape: [Int]) throws {
+        guard shape.allSatisfy({ $0 >= 0 }) else {
+            throw SomaError.invalidArgument("Tensor shape \(shapeString(shape)) has a negative dimension")
+        }
+        let count = shape.reduce(1, *)
+        guard count == scalars.count else {
+            throw SomaError.invalidArgument(
+                "Tensor of shape \(shapeString(shape)) needs \(count) scalars, but \(scalars.count) were given")
+        }
+        self.init(zeros: T.dtype, shape: shape)
+        scalars.withUnsafeBufferPointer { src in
+            guard let base = src.baseAddress else { return }
+            buffer.data.copyMemory(from: base, byteCount: count * MemoryLayout<T>.stride)
+        }
+    }
+
+    /// A rank-1 tensor.
+    public init<T: TensorScalar>(_ scalars: [T]) {
+        // A 1-D shape always matches its array.
+        try! self.init(scalars, shape: [scalars.count])
+    }
+
+    /// A rank-0 tensor.
+    public init<T: TensorScalar>(_ scalar: T) {
+        try! self.init([scalar], shape: [])
+    }
+
+    /// A tensor whose every element is `value`.
+    public init<T: TensorScalar>(repeating value: T, shape: [Int]) {
+        self.init(zeros: T.dtype, shape: shape)
+        let p = buffer.data.bindMemory(to: T.self, capacity: scalarCount)
+        p.update(repeating: value, count: scalarCount)
+    }
+
+    /// The same storage viewed with another shape of the same element count.
+    func reshaped(to newShape: [Int]) -> Tensor {
+        precondition(newShape.reduce(1, *) == scalarCount)
+        return Tensor(dtype: dtype, shape: newShape, buffer: buffer)
+    }
+
+    // MARK: Typed access
+
+    /// The elements in row-major order.
+    /// - Precondition: `T.dtype == dtype`.
+    public func scalars<T: TensorScalar>(as type: T.Type = T.self) -> [T] {
+        withUnsafeBufferPointer(as: T.self) { Array($0) }
+    }
+
+    /// The single element of a tensor with one element (a scalar, `[1]`, `[1, 1]`, …).
+    /// - Precondition: `T.dtype == dtype` and `scalarCount == 1`.
+    public func scalar<T: TensorScalar>(as type: T.Type = T.self) -> T {
+        precondition(scalarCount == 1, "scalar(as:) on a tensor of shape \(shapeString(shape))")
+        return withUnsafeBufferPointer(as: T.self) { $0[0] }
+    }
+
+    /// Calls `body` with the elements as a typed buffer.
+    /// - Precondition: `T.dtype == dtype`.
+    @inlinable
+    public func withUnsafeBufferPointer<T: TensorScalar, R>(
+        as type: T.Type, _ body: (UnsafeBufferPointer<T>) throws -> R
+    ) rethrows -> R {
+        precondition(T.dtype == dtype, "tensor of dtype \(dtype) read as \(T.dtype)")
+        let p = buffer.data.assumingMemoryBound(to: T.self)
+        return try body(UnsafeBufferPointer(start: p, count: scalarCount))
+    }
+
+    /// Typed pointer to the elements, for kernels writing a tensor they just allocated.
+    @inlinable
+    func mutablePointer<T>(as type: T.Type) -> UnsafeMutablePointer<T> {
+        buffer.data.assumingMemoryBound(to: T.self)
+    }
+
+    /// Typed pointer to the elements, for kernels reading their inputs.
+    @inlinable
+    func pointer<T>(as type: T.Type) -> UnsafePointer<T> {
+        UnsafePointer(buffer.data.assumingMemoryBound(to: T.self))
+    }
+
+    var rawPointer: UnsafeMutableRawPointer { buffer.data }
+
+    /// The elements converted to `Double` (any dtype).
+    public func doubleScalars() -> [Double] {
+        switch dtype {
+        case .float32: scalars(as: Float.self).map(\.doubleValue)
+        case .float64: scalars(as: Double.self)
+        case .int32: scalars(as: Int32.self).map(\.doubleValue)
+        case .int64: scalars(as: Int64.self).map(\.doubleValue)
+        case .uint8: scalars(as: UInt8.self).map(\.doubleValue)
+        case .bool: scalars(as: Bool.self).map(\.doubleValue)
+        }
+    }
+
+    /// The elements of an integer tensor as `Int`, or `nil` for other dtypes.
+    public func intScalars() -> [Int]? {
+        switch dtype {
+        case .int32: scalars(as: Int32.self).map { Int($0) }
+        case .int64: scalars(as: Int64.self).map { Int($0) }
+        case .uint8: scalars(as: UInt8.self).map { Int($0) }
+        default: nil
+        }
+    }
+}
+
+extension Tensor: Equatable {
+    /// Exact equality: same dtype, same shape, bitwise-equal elements.
+    public static func == (a: Tensor, b: Tensor) -> Bool {
+        a.dtype == b.dtype && a.shape == b.shape
+            && (a.buffer === b.buffer || memcmp(a.buffer.data, b.buffer.data, a.byteCount) == 0)
+    }
+}
+
+extension Tensor {
+    /// Whether every element is within `absoluteTolerance + relativeTolerance × |b|` of the
+    /// other tensor's, with equal dtypes and shapes. NaNs match NaNs; infinities match
+    /// infinities of the same sign.
+    public func isApproximatelyEqual(
+        to other: Tensor, relativeTolerance: Double = 1e-5, absoluteTolerance: Double = 1e-6
+    ) -> Bool {
+        guard dtype == other.dtype, shape == other.shape else { return false }
+        return maxMismatch(other, relativeTolerance: relativeTolerance, absoluteTolerance: absoluteTolerance) == nil
+    }
+
+    /// The first element index where the tensors differ beyond the tolerance, if any.
+    public func maxMismatch(
+        _ other: Tensor, relativeTolerance: Double = 1e-5, absoluteTolerance: Double = 1e-6
+    ) -> (index: Int, value: Double, expected: Double)? {
+        let a = doubleScalars(), b = other.doubleScalars()
+        for i in a.indices {
+            let x = a[i], y = b[i]
+            if x.isNaN && y.isNaN { continue }
+            if x == y { continue }
+            if !x.isFinite || !y.isFinite || abs(x - y) > absoluteTolerance + relativeTolerance * abs(y) {
+                return (i, x, y)
+            }
+        }
+        return nil
+    }
+}

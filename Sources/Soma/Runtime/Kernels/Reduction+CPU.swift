@@ -44,16 +44,20 @@ enum ReductionKernels {
         case .prod: layout.reduce(px, po, initial: T.one) { T.mul($0, $1) }
         case .max: layout.reduce(px, po, initial: T.lowest) { T.maxPropagatingNaN($0, $1) }
         case .min: layout.reduce(px, po, initial: T.highest) { T.minPropagatingNaN($0, $1) }
-        case .mean:
+        case .mean where T.dtype.isFloatingPoint:
             layout.reduce(px, po, initial: T.zero) { T.add($0, $1) }
-            let count = layout.reducedCount
-            if T.dtype.isFloatingPoint {
-                let c = T(fromInt: count)
-                for i in 0..<out.scalarCount { po[i] = T.div(po[i], c) }
-            } else if count > 0 {
-                let c = T(fromInt: count)
-                for i in 0..<out.scalarCount { po[i] = T.div(po[i], c) }
-            }
+            let c = T(fromInt: layout.reducedCount)
+            for i in 0..<out.scalarCount { po[i] = T.div(po[i], c) }
+        case .mean:
+            // Integer means accumulate in Int64 (no overflow for uint8/int32), then
+            // divide truncating toward zero, as C++ integer division does.
+            let wide = UnsafeMutablePointer<Int64>.allocate(capacity: Swift.max(x.scalarCount, 1))
+            let sums = UnsafeMutablePointer<Int64>.allocate(capacity: Swift.max(out.scalarCount, 1))
+            defer { wide.deallocate(); sums.deallocate() }
+            for i in 0..<x.scalarCount { wide[i] = px[i].int64Value }
+            layout.reduce(UnsafePointer(wide), sums, initial: 0) { $0 &+ $1 }
+            let count = Int64(layout.reducedCount)
+            for i in 0..<out.scalarCount { po[i] = T(fromInt: Int(count == 0 ? 0 : sums[i] / count)) }
         }
     }
 

@@ -25,6 +25,8 @@ protocol NumericScalar: TensorScalar, Comparable {
     static func absolute(_ a: Self) -> Self
     static func signum(_ a: Self) -> Self
     var isNaNScalar: Bool { get }
+    /// The value as `Int64` (exact for integers; floats truncate and saturate).
+    var int64Value: Int64 { get }
     init(fromInt v: Int)
 }
 
@@ -50,6 +52,7 @@ extension NumericScalar where Self: BinaryFloatingPoint {
     @inline(__always) static func absolute(_ a: Self) -> Self { Swift.abs(a) }
     @inline(__always) static func signum(_ a: Self) -> Self { a.isNaN ? a : (a > 0 ? 1 : (a < 0 ? -1 : 0)) }
     @inline(__always) var isNaNScalar: Bool { isNaN }
+    var int64Value: Int64 { saturatingInteger(Double(self)) }
     init(fromInt v: Int) { self = Self(v) }
 }
 
@@ -85,6 +88,7 @@ extension NumericScalar where Self: FixedWidthInteger {
     @inline(__always) static func absolute(_ a: Self) -> Self { a < 0 ? 0 &- a : a }
     @inline(__always) static func signum(_ a: Self) -> Self { a > 0 ? 1 : (a < 0 ? 0 &- 1 : 0) }
     @inline(__always) var isNaNScalar: Bool { false }
+    var int64Value: Int64 { Int64(truncatingIfNeeded: self) }
     init(fromInt v: Int) { self = Self(truncatingIfNeeded: v) }
 }
 

@@ -8,20 +8,23 @@ struct KernelError: Error {
 /// What a CPU kernel sees when it runs one node.
 ///
 /// The executor has already run the op's shape function on the concrete inputs, so
-/// `outputShapes` are exact and the kernel only fills the outputs.
+/// `outputShapes` are exact — except for the few ops whose output is not a function of
+/// their inputs' shapes and values (a placeholder's default can be overridden by a feed),
+/// where the shape stays `nil` and the kernel's output is checked against the partial shape.
 struct KernelContext {
     let node: Node
     let inputs: [Tensor]
-    let outputShapes: [[Int]]
+    let outputShapes: [[Int]?]
     let state: SessionState
 
     /// A fresh, zero-filled tensor for output `i`.
     func allocateOutput(_ i: Int) -> Tensor {
-        Tensor(zeros: node.outputTypes[i], shape: outputShapes[i])
+        guard let shape = outputShapes[i] else { preconditionFailure("output \(i) of \(node) has no concrete shape") }
+        return Tensor(zeros: node.outputTypes[i], shape: shape)
     }
 
     /// Input `i` viewed with output `o`'s shape, without copying (reshapes, identities).
-    func forward(_ i: Int, as o: Int = 0) -> Tensor { inputs[i].reshaped(to: outputShapes[o]) }
+    func forward(_ i: Int, as o: Int = 0) -> Tensor { inputs[i].reshaped(to: outputShapes[o] ?? inputs[i].shape) }
 
     /// The session key of the variable behind ref input `i`.
     func variableKey(ofInput i: Int) -> String { node.inputs[i].node.variableKey }

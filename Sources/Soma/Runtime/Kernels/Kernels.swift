@@ -30,15 +30,13 @@ enum Kernels {
         let context = ShapeContext(
             inputShapes: inputs.map { TensorShape($0.shape) }, inputTypes: inputs.map(\.dtype), attrs: node.attrs,
             values: inputs, shapeValues: Array(repeating: nil, count: inputs.count))
-        let outputShapes: [[Int]]
+        let inferred: [TensorShape]
         do {
-            outputShapes = try node.definition.shapeFunction(context).map { shape in
-                guard let dims = shape.concrete else { throw ShapeError("could not infer a concrete output shape (\(shape))") }
-                return dims
-            }
+            inferred = try node.definition.shapeFunction(context)
         } catch let error as ShapeError {
             throw failure(error.message)
         }
+        let outputShapes = inferred.map(\.concrete)
         let outputs: [Tensor]
         do {
             outputs = try kernel(KernelContext(node: node, inputs: inputs, outputShapes: outputShapes, state: state))
@@ -48,10 +46,10 @@ enum Kernels {
             throw failure(error.message)
         }
         guard outputs.count == node.outputCount,
-              zip(outputs, outputShapes).allSatisfy({ $0.shape == $1 }),
+              zip(outputs, inferred).allSatisfy({ $1.isCompatible(with: $0.shape) }),
               zip(outputs, node.outputTypes).allSatisfy({ $0.dtype == $1 }) else {
             throw SomaError(.internal, "kernel for \(node) produced \(outputs.map { "\($0.dtype)\(shapeString($0.shape))" })"
-                            + " but its shape function expects \(outputShapes.map(shapeString))")
+                            + " but its shape function expects \(inferred)")
         }
         return outputs
     }

@@ -8,7 +8,7 @@ enum StateKernels {
                 "You must feed a value for placeholder tensor '\(ctx.node.name)' with dtype \(dtype) and shape \(shape)"
                 + ctx.node.locationSuffix)
         },
-        "PlaceholderWithDefault": { ctx in [ctx.forward(0)] },
+        "PlaceholderWithDefault": { ctx in [ctx.inputs[0]] },
         // The executor resolves variable reads at their consumers; the node itself does nothing.
         "VariableV2": { _ in [] },
         "Assign": { ctx in

@@ -1,0 +1,63 @@
+import Testing
+@testable import Soma
+
+/// Walks the op registry: every op needs a kernel and a test of its shape function.
+@Suite struct RegistryTests {
+    /// Ops tested by hand instead of by NumPy fixtures (state and plumbing), with the
+    /// suite that tests them.
+    static let handTested: [String: String] = [
+        "Const": "GraphTests", "Placeholder": "SessionTests", "PlaceholderWithDefault": "SessionTests",
+        "VariableV2": "GraphTests", "Assign": "SessionTests", "AssignAdd": "SessionTests",
+        "AssignSub": "SessionTests", "NoOp": "GraphTests",
+    ]
+
+    @Test func everyOpHasAKernel() {
+        let missing = OpRegistry.ops.keys.filter { !Kernels.hasKernel($0) }.sorted()
+        #expect(missing.isEmpty, "ops without a CPU kernel: \(missing)")
+        let orphans = Kernels.table.keys.filter { OpRegistry.lookup($0) == nil }.sorted()
+        #expect(orphans.isEmpty, "kernels for undeclared ops: \(orphans)")
+    }
+
+    @Test func everyOpHasShapeAndValueTests() {
+        let covered = Set(OpCase.byOp.keys).union(Self.handTested.keys)
+        let untested = OpRegistry.ops.keys.filter { !covered.contains($0) }.sorted()
+        #expect(untested.isEmpty, "ops with no fixture cases and no hand tests: \(untested)")
+    }
+
+    @Test func theIssuesOpListIsComplete() {
+        let required = """
+            AddV2 Add Sub Mul RealDiv FloorDiv FloorMod Maximum Minimum Pow SquaredDifference Equal NotEqual Less
+            LessEqual Greater GreaterEqual LogicalAnd LogicalOr LogicalNot SelectV2 Neg Abs Sign Exp Log Log1p Sqrt
+            Rsqrt Square Reciprocal Floor Ceil Round Cast Relu Relu6 LeakyRelu Elu Selu Softplus Softsign Sigmoid Tanh
+            Softmax LogSoftmax MatMul BatchMatMulV2 BiasAdd Sum Mean Max Min Prod All Any ArgMax ArgMin Shape Size Rank
+            Reshape ExpandDims Squeeze Transpose ConcatV2 Pack Unpack Split SplitV Slice StridedSlice Pad PadV2 Tile
+            Fill ZerosLike OnesLike Range GatherV2 OneHot BroadcastTo StopGradient PlaceholderWithDefault Identity NoOp
+            Const Placeholder VariableV2 Assign
+            """.split(whereSeparator: \.isWhitespace).map(String.init)
+        let missing = required.filter { OpRegistry.lookup($0) == nil }
+        #expect(missing.isEmpty, "missing ops: \(missing)")
+    }
+
+    @Test func attributeDefaultsFollowTensorFlow() {
+        #expect(OpRegistry.lookup("MatMul")?.attr("transpose_a")?.defaultValue == .bool(false))
+        #expect(OpRegistry.lookup("Sum")?.attr("keep_dims")?.defaultValue == .bool(false))
+        #expect(OpRegistry.lookup("Sum")?.attr("Tidx")?.defaultValue == .type(.int32))
+        #expect(OpRegistry.lookup("ArgMax")?.attr("output_type")?.defaultValue == .type(.int64))
+        #expect(OpRegistry.lookup("LeakyRelu")?.attr("alpha")?.defaultValue == .float(0.2))
+        #expect(OpRegistry.lookup("BiasAdd")?.attr("data_format")?.defaultValue == .string("NHWC"))
+        #expect(OpRegistry.lookup("StridedSlice")?.attr("shrink_axis_mask")?.defaultValue == .int(0))
+        #expect(OpRegistry.lookup("OneHot")?.attr("axis")?.defaultValue == .int(-1))
+        #expect(OpRegistry.lookup("GatherV2")?.attr("batch_dims")?.defaultValue == .int(0))
+        #expect(OpRegistry.lookup("Cast")?.attr("Truncate")?.defaultValue == .bool(false))
+        #expect(OpRegistry.lookup("Shape")?.attr("out_type")?.defaultValue == .type(.int32))
+        #expect(OpRegistry.lookup("SplitV")?.attr("Tlen")?.defaultValue == .type(.int64))
+        #expect(OpRegistry.lookup("Assign")?.inputs.first?.isRef == true)
+    }
+
+    @Test func traitsMarkStateAndElementwiseOps() {
+        #expect(OpRegistry.lookup("VariableV2")!.traits.contains([.stateful, .variable]))
+        #expect(OpRegistry.lookup("AddV2")!.traits.contains([.elementwise, .commutative]))
+        #expect(!OpRegistry.lookup("Sub")!.traits.contains(.commutative))
+        #expect(OpRegistry.lookup("Placeholder")!.traits.contains(.feedable))
+    }
+}

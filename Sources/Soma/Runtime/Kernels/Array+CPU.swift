@@ -4,7 +4,7 @@ import Foundation
 /// as 1-, 4- or 8-byte bit patterns.
 enum ArrayKernels {
     static let table: [String: CPUKernel] = [
-        "Shape": { ctx in [indexTensor(ctx.inputs[0].shape, ctx.node.outputTypes[0], shape: ctx.outputShapes[0])] },
+        "Shape": { ctx in [indexTensor(ctx.inputs[0].shape, ctx.node.outputTypes[0], shape: [ctx.inputs[0].rank])] },
         "Size": { ctx in [indexTensor([ctx.inputs[0].scalarCount], ctx.node.outputTypes[0], shape: [])] },
         "Rank": { ctx in [Tensor(Int32(ctx.inputs[0].rank))] },
         "Reshape": { ctx in [ctx.forward(0)] },
@@ -37,9 +37,14 @@ enum ArrayKernels {
         "Unpack": { ctx in
             let x = ctx.inputs[0]
             let axis = canonical(ctx.node.int("axis") ?? 0, x.rank)
-            let outs = ctx.outputShapes.map { Tensor(zeros: x.dtype, shape: $0.inserting(1, at: axis)) }
+            // Each output is a [..., 1, ...] slab of x, viewed without the axis.
+            var slab = x.shape
+            slab[axis] = 1
+            let outs = (0..<ctx.node.outputCount).map { _ in Tensor(zeros: x.dtype, shape: slab) }
             split(x, into: outs, axis: axis)
-            return zip(outs, ctx.outputShapes).map { $0.reshaped(to: $1) }
+            var squeezed = x.shape
+            squeezed.remove(at: axis)
+            return outs.map { $0.reshaped(to: squeezed) }
         },
         "Split": { ctx in
             let x = ctx.inputs[1]

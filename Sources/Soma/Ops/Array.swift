@@ -1,8 +1,6 @@
 /// Shape and array ops: shapes, reshaping, transposition, joining and splitting, slicing,
 /// padding, tiling, filling, ranges, gathering and one-hot encoding.
 enum ArrayOps {
-    static let index: [AttrDef] = []
-
     static let definitions: [OpDef] = [
         OpDef("Shape", inputs: ["input: T"], outputs: ["output: out_type"],
               attrs: [.type("T"), .type("out_type", DType.indices, default: .int32)], gradient: .notDifferentiable) { c in

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The one declaration of an op: TF name, signature, attributes with TF's defaults,
 /// traits, shape function and gradient.
 ///
@@ -152,4 +154,3 @@ public struct AttrDef: Sendable {
     public static func tensor(_ name: String) -> AttrDef { AttrDef(name, .tensor) }
 }
 
-import Foundation

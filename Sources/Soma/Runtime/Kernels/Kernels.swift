@@ -13,7 +13,7 @@ enum Kernels {
     }()
 
     /// Whether an op has a CPU kernel.
-    public static func hasKernel(_ op: String) -> Bool { table[op] != nil }
+    static func hasKernel(_ op: String) -> Bool { table[op] != nil }
 
     /// Runs one node: concrete shape inference with the op's own shape function, then
     /// the kernel, then a check that the kernel produced what the shape function said.

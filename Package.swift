@@ -10,9 +10,12 @@ let package = Package(
     targets: [
         // OpenBLAS's CBLAS interface (libopenblas-dev).
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        // protobuf-c code generated from Schemas/ by Tools/generate-protos.sh (committed),
+        // plus a hand-written budgeted allocator.
+        .target(name: "SomaProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
         .target(
             name: "Soma",
-            dependencies: ["CBLAS"],
+            dependencies: ["CBLAS", "SomaProto"],
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
         ),
         // The main job until the Keras-style demo exists: a small network on built-in data.

@@ -22,8 +22,22 @@ public final class Graph: @unchecked Sendable, Hashable {
     private var scopeStack: [String] = []
     private var controlStack: [[Node]] = []
     private var _variables: [Variable] = []
+    private var _versions = GraphVersions()
+    private var _preserved = PreservedFields()
 
     public init() {}
+
+    /// The GraphDef `versions` this graph is saved with (and was loaded with).
+    public var versions: GraphVersions {
+        get { lock.withLock { _versions } }
+        set { lock.withLock { _versions = newValue } }
+    }
+
+    /// Protobuf fields Soma does not model, kept from a loaded GraphDef for saving again.
+    var preserved: PreservedFields {
+        get { lock.withLock { _preserved } }
+        set { lock.withLock { _preserved = newValue } }
+    }
 
     public static func == (a: Graph, b: Graph) -> Bool { a === b }
     public func hash(into h: inout Hasher) { h.combine(ObjectIdentifier(self)) }

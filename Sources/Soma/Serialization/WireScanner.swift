@@ -1,0 +1,107 @@
+/// A structural check of protobuf bytes before protobuf-c unpacks them.
+///
+/// protobuf-c reports a malformed buffer only as `NULL`, and a buffer cut at a field
+/// boundary parses as a smaller valid message. The scanner walks the wire format of the
+/// GraphDef schema first and names what is wrong and where: a bad tag, a varint that does
+/// not end, a length running past its enclosing message, a group (unsupported), or nesting
+/// deeper than ``maxDepth``. It allocates nothing.
+///
+/// - Complexity: O(n) in the buffer size.
+struct WireScanner {
+    /// The message types of the GraphDef schema whose fields the scanner descends into.
+    enum Message: String {
+        case graphDef = "GraphDef", nodeDef = "NodeDef", attrEntry = "NodeDef.AttrEntry", attrValue = "AttrValue"
+        case listValue = "AttrValue.ListValue", tensor = "TensorProto", shape = "TensorShapeProto"
+        case dim = "TensorShapeProto.Dim", versions = "VersionDef", nameAttrList = "NameAttrList"
+        case nameAttrEntry = "NameAttrList.AttrEntry"
+
+        /// The name and message type of a length-delimited field, when it is a message.
+        func child(_ field: UInt64) -> (name: String, type: Message)? {
+            switch (self, field) {
+            case (.graphDef, 1): ("node", .nodeDef)
+            case (.graphDef, 4): ("versions", .versions)
+            case (.nodeDef, 5): ("attr", .attrEntry)
+            case (.attrEntry, 2): ("value", .attrValue)
+            case (.attrValue, 1): ("list", .listValue)
+            case (.attrValue, 7), (.listValue, 7): ("shape", .shape)
+            case (.tensor, 2): ("tensor_shape", .shape)
+            case (.attrValue, 8), (.listValue, 8): ("tensor", .tensor)
+            // Function values: the recursive part of TF's schema (not unpacked by Soma).
+            case (.attrValue, 10), (.listValue, 9): ("func", .nameAttrList)
+            case (.nameAttrList, 2): ("attr", .nameAttrEntry)
+            case (.nameAttrEntry, 2): ("value", .attrValue)
+            case (.shape, 2): ("dim", .dim)
+            default: nil
+            }
+        }
+    }
+
+    /// Deeper nesting is refused. TF's non-recursive part of the schema nests 7 deep; only
+    /// function-valued attributes recurse.
+    static let maxDepth = 64
+
+    struct Failure: Error {
+        let message: String
+    }
+
+    let bytes: UnsafeRawBufferPointer
+
+    /// Checks `bytes` as a serialized `root` message.
+    static func check(_ bytes: UnsafeRawBufferPointer, as root: Message = .graphDef) throws {
+        try WireScanner(bytes: bytes).scan(root, from: 0, to: bytes.count, depth: 1, path: root.rawValue)
+    }
+
+    private func varint(at offset: inout Int, end: Int, path: String) throws -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard offset < end else { throw Failure(message: "\(path): truncated varint at byte \(offset)") }
+            let byte = bytes[offset]
+            offset += 1
+            guard shift < 64 else { throw Failure(message: "\(path): varint longer than 10 bytes at byte \(offset)") }
+            value |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { return value }
+            shift += 7
+        }
+    }
+
+    private func scan(_ message: Message, from start: Int, to end: Int, depth: Int, path: String) throws {
+        guard depth <= WireScanner.maxDepth else {
+            throw Failure(message: "\(path): nesting deeper than \(WireScanner.maxDepth) levels")
+        }
+        var offset = start
+        var index: [UInt64: Int] = [:]
+        while offset < end {
+            let tagStart = offset
+            let tag = try varint(at: &offset, end: end, path: path)
+            let field = tag >> 3, wireType = tag & 7
+            guard field >= 1 && field <= 536_870_911 else {
+                throw Failure(message: "\(path): invalid field number \(field) at byte \(tagStart)")
+            }
+            switch wireType {
+            case 0:
+                _ = try varint(at: &offset, end: end, path: "\(path).\(field)")
+            case 1, 5:
+                let size = wireType == 1 ? 8 : 4
+                guard end - offset >= size else {
+                    throw Failure(message: "\(path): field \(field) at byte \(tagStart) needs \(size) bytes but \(end - offset) remain")
+                }
+                offset += size
+            case 2:
+                let length = try varint(at: &offset, end: end, path: "\(path).\(field)")
+                guard length <= UInt64(end - offset) else {
+                    throw Failure(message: "\(path): field \(field) at byte \(tagStart) declares \(length) bytes but only \(end - offset) remain")
+                }
+                if let child = message.child(field) {
+                    let k = index[field, default: 0]
+                    index[field] = k + 1
+                    try scan(child.type, from: offset, to: offset + Int(length), depth: depth + 1,
+                             path: "\(path).\(child.name)[\(k)]")
+                }
+                offset += Int(length)
+            default:
+                throw Failure(message: "\(path): field \(field) at byte \(tagStart) has unsupported wire type \(wireType)")
+            }
+        }
+    }
+}

@@ -27,7 +27,7 @@ import Testing
     @Test func theIssuesOpListIsComplete() {
         let required = """
             AddV2 Add Sub Mul RealDiv FloorDiv FloorMod Maximum Minimum Pow SquaredDifference Equal NotEqual Less
-            LessEqual Greater GreaterEqual LogicalAnd LogicalOr LogicalNot SelectV2 Neg Abs Sign Exp Log Log1p Sqrt
+            LessEqual Greater GreaterEqual LogicalAnd LogicalOr LogicalNot SelectV2 Neg Abs Sign Exp Log Log1p Sqrt Erf Erfc
             Rsqrt Square Reciprocal Floor Ceil Round Cast Relu Relu6 LeakyRelu Elu Selu Softplus Softsign Sigmoid Tanh
             Softmax LogSoftmax MatMul BatchMatMulV2 BiasAdd Sum Mean Max Min Prod All Any ArgMax ArgMin Shape Size Rank
             Reshape ExpandDims Squeeze Transpose ConcatV2 Pack Unpack Split SplitV Slice StridedSlice Pad PadV2 Tile

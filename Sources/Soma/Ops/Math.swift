@@ -74,6 +74,7 @@ enum MathOps {
         unaryOp("Square", DType.numeric),
         unaryOp("Reciprocal", DType.signedNumeric),
         unaryOp("Erf", DType.floatingPoint),
+        unaryOp("Erfc", DType.floatingPoint),
         unaryOp("Floor", DType.floatingPoint, gradient: .notDifferentiable),
         unaryOp("Ceil", DType.floatingPoint, gradient: .notDifferentiable),
         unaryOp("Round", DType.signedNumeric, gradient: .notDifferentiable),
@@ -225,6 +226,10 @@ public func reciprocal(_ x: Output, name: String? = nil, file: String = #fileID,
 /// The Gauss error function (`Erf`).
 public func erf(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try unary("Erf", x, name, file, line)
+}
+/// The complementary error function `1 − erf(x)`, accurate where erf(x) ≈ 1 (`Erfc`).
+public func erfc(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try unary("Erfc", x, name, file, line)
 }
 /// `⌊x⌋` (`Floor`).
 public func floor(_ x: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {

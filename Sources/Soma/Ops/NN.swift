@@ -110,24 +110,24 @@ public func step(_ x: Output, name: String? = nil, file: String = #fileID, line:
     }
 }
 
-/// GELU, `x·Φ(x)` (TF's `tf.nn.gelu`), as a composite: exact
-/// `0.5·x·(1 + erf(x/√2))`, or with `approximate` the tanh form
+/// GELU, `x·Φ(x)` (TF's `tf.nn.gelu`), as a composite built as TF builds it: exact
+/// `0.5·x·erfc(−x/√2)`, or with `approximate` the tanh form
 /// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
 public func gelu(_ x: Output, approximate: Bool = false, name: String? = nil,
                  file: String = #fileID, line: Int = #line) throws -> Output {
     let g = x.graph
     return try g.withNameScope(name ?? "Gelu") {
         func c(_ v: Double) throws -> Output { try g.constant(Tensor.scalar(v, dtype: x.dtype), file: file, line: line) }
-        let inner: Output
         if approximate {
             let cube = try multiply(try multiply(x, x, file: file, line: line), x, file: file, line: line)
             let poly = try add(x, try multiply(try c(0.044715), cube, file: file, line: line), file: file, line: line)
-            inner = try tanh(try multiply(try c((2.0 / Double.pi).squareRoot()), poly, file: file, line: line), file: file, line: line)
-        } else {
-            inner = try erf(try multiply(x, try c(1.0 / 2.0.squareRoot()), file: file, line: line), file: file, line: line)
+            let inner = try tanh(try multiply(try c((2.0 / Double.pi).squareRoot()), poly, file: file, line: line), file: file, line: line)
+            let half = try multiply(try c(0.5), x, file: file, line: line)
+            return try multiply(half, try add(try c(1), inner, file: file, line: line), file: file, line: line)
         }
-        let half = try multiply(try c(0.5), x, file: file, line: line)
-        return try multiply(half, try add(try c(1), inner, file: file, line: line), file: file, line: line)
+        let scaled = try multiply(try negative(x, file: file, line: line), try c(1.0 / 2.0.squareRoot()), file: file, line: line)
+        return try multiply(try multiply(try c(0.5), x, file: file, line: line), try erfc(scaled, file: file, line: line),
+                            file: file, line: line)
     }
 }
 

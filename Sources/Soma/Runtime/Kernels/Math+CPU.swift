@@ -2,7 +2,7 @@
 enum MathKernels {
     enum BinaryOp { case add, sub, mul, div, floorDiv, floorMod, maximum, minimum, pow, squaredDifference }
     enum CompareOp { case equal, notEqual, less, lessEqual, greater, greaterEqual }
-    enum UnaryOp { case neg, abs, sign, exp, log, log1p, sqrt, rsqrt, square, reciprocal, erf, floor, ceil, round }
+    enum UnaryOp { case neg, abs, sign, exp, log, log1p, sqrt, rsqrt, square, reciprocal, erf, erfc, floor, ceil, round }
 
     static let table: [String: CPUKernel] = {
         var t: [String: CPUKernel] = [:]
@@ -31,7 +31,7 @@ enum MathKernels {
         }
         let unary: [String: UnaryOp] = [
             "Neg": .neg, "Abs": .abs, "Sign": .sign, "Exp": .exp, "Log": .log, "Log1p": .log1p, "Sqrt": .sqrt,
-            "Rsqrt": .rsqrt, "Square": .square, "Reciprocal": .reciprocal, "Erf": .erf, "Floor": .floor,
+            "Rsqrt": .rsqrt, "Square": .square, "Reciprocal": .reciprocal, "Erf": .erf, "Erfc": .erfc, "Floor": .floor,
             "Ceil": .ceil, "Round": .round,
         ]
         for (name, op) in unary {
@@ -174,6 +174,7 @@ enum MathKernels {
         case .square: map(x, out) { (v: T) in v * v }
         case .reciprocal: map(x, out) { (v: T) in 1 / v }
         case .erf: map(x, out) { (v: T) in T.erf(v) }
+        case .erfc: map(x, out) { (v: T) in T.erfc(v) }
         case .floor: map(x, out) { (v: T) in v.rounded(.down) }
         case .ceil: map(x, out) { (v: T) in v.rounded(.up) }
         case .round: map(x, out) { (v: T) in v.rounded(.toNearestOrEven) }

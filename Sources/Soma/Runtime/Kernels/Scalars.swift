@@ -100,6 +100,7 @@ protocol FloatScalar: NumericScalar, BinaryFloatingPoint {
     static func log1p(_ x: Self) -> Self
     static func tanh(_ x: Self) -> Self
     static func erf(_ x: Self) -> Self
+    static func erfc(_ x: Self) -> Self
     static func pow(_ x: Self, _ y: Self) -> Self
     static func fmod(_ x: Self, _ y: Self) -> Self
     init(_ v: Double)
@@ -122,6 +123,7 @@ extension Float: FloatScalar {
     @inline(__always) static func log1p(_ x: Float) -> Float { Foundation.log1p(x) }
     @inline(__always) static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
     @inline(__always) static func erf(_ x: Float) -> Float { Foundation.erf(x) }
+    @inline(__always) static func erfc(_ x: Float) -> Float { Foundation.erfc(x) }
     @inline(__always) static func pow(_ x: Float, _ y: Float) -> Float { Foundation.pow(x, y) }
     @inline(__always) static func fmod(_ x: Float, _ y: Float) -> Float { Foundation.fmod(x, y) }
 }
@@ -133,6 +135,7 @@ extension Double: FloatScalar {
     @inline(__always) static func log1p(_ x: Double) -> Double { Foundation.log1p(x) }
     @inline(__always) static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
     @inline(__always) static func erf(_ x: Double) -> Double { Foundation.erf(x) }
+    @inline(__always) static func erfc(_ x: Double) -> Double { Foundation.erfc(x) }
     @inline(__always) static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
     @inline(__always) static func fmod(_ x: Double, _ y: Double) -> Double { Foundation.fmod(x, y) }
 }

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Builds reference graphs in TensorFlow (tf.compat.v1 graph mode), freezes them, and writes
+test fixtures that Soma must reproduce:
+
+    Tests/SomaTests/Fixtures/tf/<model>/model.pb          the frozen GraphDef
+    Tests/SomaTests/Fixtures/tf/<model>/<input>.npy       seeded inputs
+    Tests/SomaTests/Fixtures/tf/<model>/expected_<k>.npy  TF's outputs
+    Tests/SomaTests/Fixtures/tf/<model>/manifest.json     inputs, fetches, tolerances
+
+Together the models use every op Soma has. Run with `pip install tensorflow-cpu`:
+
+    python3 Tools/make_tf_fixtures.py
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+
+tf1 = tf.compat.v1
+tf1.disable_eager_execution()
+tf1.disable_resource_variables()
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "SomaTests", "Fixtures", "tf")
+rng = np.random.default_rng(1129)
+
+
+def write_model(name, build, inputs, tolerance=1e-5, tolerances=None):
+    """build(placeholders) -> dict of fetch name -> tensor. Variables are frozen to constants."""
+    graph = tf.Graph()
+    with graph.as_default():
+        placeholders = {}
+        for pname, value in inputs.items():
+            shape = [None] + list(value.shape[1:]) if value.ndim > 0 else []
+            placeholders[pname] = tf1.placeholder(tf.as_dtype(value.dtype), shape=shape, name=pname)
+        fetches = build(placeholders)
+        outputs = {f"out_{fname}": tf.identity(t, name=f"out_{fname}") for fname, t in fetches.items()}
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            feed = {placeholders[k]: v for k, v in inputs.items()}
+            values = sess.run(outputs, feed_dict=feed)
+            frozen = tf1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), list(outputs))
+    folder = os.path.join(ROOT, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    with open(os.path.join(folder, "model.pb"), "wb") as f:
+        f.write(frozen.SerializeToString())
+    manifest = {"inputs": {}, "fetches": [], "ops": sorted({n.op for n in frozen.node})}
+    for pname, value in inputs.items():
+        np.save(os.path.join(folder, f"{pname}.npy"), value)
+        manifest["inputs"][pname] = f"{pname}.npy"
+    for k, fname in enumerate(sorted(outputs)):
+        np.save(os.path.join(folder, f"expected_{k}.npy"), np.asarray(values[fname]))
+        tol = (tolerances or {}).get(fname[len("out_"):], tolerance)
+        manifest["fetches"].append({"name": f"{fname}:0", "file": f"expected_{k}.npy", "tolerance": tol})
+    with open(os.path.join(folder, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+    print(f"{name}: {len(frozen.node)} nodes, ops {', '.join(manifest['ops'])}")
+
+
+def f32(*shape, low=-2.0, high=2.0):
+    return rng.uniform(low, high, size=shape).astype(np.float32)
+
+
+# An MLP with variables (frozen to constants): MatMul, BiasAdd, activations, softmax, argmax.
+def mlp(p):
+    x = p["x"]
+    w1 = tf1.Variable(rng.normal(0, 0.5, (8, 16)).astype(np.float32), name="w1")
+    b1 = tf1.Variable(rng.normal(0, 0.1, (16,)).astype(np.float32), name="b1")
+    w2 = tf1.Variable(rng.normal(0, 0.5, (16, 4)).astype(np.float32), name="w2")
+    h = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, w1), b1))
+    h6 = tf.nn.relu6(h * 3.0)
+    logits = tf.matmul(h6, w2, transpose_b=False)
+    wt = tf.constant(rng.normal(0, 0.5, (4, 16)).astype(np.float32))
+    logits2 = tf.matmul(h, wt, transpose_b=True)
+    return {"probs": tf.nn.softmax(logits), "log_probs": tf.nn.log_softmax(logits2),
+            "classes": tf.argmax(logits, axis=1), "loss": tf.reduce_mean(tf.square(logits))}
+
+
+write_model("mlp", mlp, {"x": f32(5, 8)})
+
+
+def math(p):
+    a, b, i, j = p["a"], p["b"], p["i"], p["j"]
+    out = {
+        "add": a + b, "add_raw": tf.raw_ops.Add(x=a, y=b), "sub": a - b, "mul": a * b, "div": a / b,
+        "floordiv": tf.math.floordiv(a, b), "floormod": tf.math.floormod(a, b), "maximum": tf.maximum(a, b),
+        "minimum": tf.minimum(a, b), "pow": tf.pow(tf.abs(a) + 0.5, b), "sqdiff": tf.math.squared_difference(a, b),
+        "int_floordiv": tf.math.floordiv(i, j), "int_floormod": tf.math.floormod(i, j), "int_mul": i * j,
+        "int_pow": tf.pow(i, tf.abs(j) % 3),
+        "neg": -a, "abs": tf.abs(a), "sign": tf.sign(a), "exp": tf.exp(a), "log": tf.math.log(tf.abs(a) + 0.1),
+        "log1p": tf.math.log1p(tf.abs(a)), "sqrt": tf.sqrt(tf.abs(a)), "rsqrt": tf.math.rsqrt(tf.abs(a) + 0.5),
+        "square": tf.square(a), "reciprocal": tf.math.reciprocal(b), "erf": tf.math.erf(a), "floor": tf.floor(a),
+        "ceil": tf.math.ceil(a), "round": tf.round(a * 2.0),
+        "equal": tf.equal(tf.round(a), tf.round(b)), "not_equal": tf.not_equal(i, j), "less": tf.less(a, b),
+        "less_equal": tf.less_equal(i, j), "greater": tf.greater(a, b), "greater_equal": tf.greater_equal(a, b),
+        "logical": tf.logical_or(tf.logical_and(a > 0, b > 0), tf.logical_not(a > b)),
+        "select": tf.where(a > b, a, b * 2.0),
+        "cast_int": tf.cast(a * 10.0, tf.int32), "cast_float": tf.cast(i, tf.float64), "cast_bool": tf.cast(i, tf.bool),
+        "cast_u8": tf.cast(tf.abs(j), tf.uint8), "cast_i64": tf.cast(j, tf.int64),
+        "broadcast": a + tf.constant(rng.uniform(-1, 1, (1, 4)).astype(np.float32)),
+    }
+    return out
+
+
+b = f32(6, 4)
+b[np.abs(b) < 0.3] = 0.7
+j = rng.integers(-9, 10, size=(6, 4)).astype(np.int32)
+j[j == 0] = 3
+write_model("math", math, {"a": f32(6, 4), "b": b, "i": rng.integers(-20, 20, size=(6, 4)).astype(np.int32), "j": j})
+
+
+def activations(p):
+    x = p["x"]
+    d = tf.cast(x, tf.float64)
+    return {"relu": tf.nn.relu(x), "relu6": tf.nn.relu6(x * 4.0), "leaky": tf.nn.leaky_relu(x, alpha=0.1),
+            "elu": tf.nn.elu(x), "selu": tf.nn.selu(x), "softplus": tf.nn.softplus(x), "softsign": tf.nn.softsign(x),
+            "sigmoid": tf.sigmoid(x), "tanh": tf.tanh(x), "softmax": tf.nn.softmax(x), "log_softmax": tf.nn.log_softmax(x),
+            "gelu": tf.nn.gelu(x, approximate=False), "gelu_tanh": tf.nn.gelu(x, approximate=True),
+            "step": tf.cast(x >= 0, tf.float32), "sigmoid64": tf.sigmoid(d), "softmax64": tf.nn.softmax(d)}
+
+
+write_model("activations", activations, {"x": f32(4, 7, low=-6, high=6)})
+
+
+def reductions(p):
+    x, m = p["x"], p["m"]
+    return {"sum": tf.reduce_sum(x, axis=[0, 2]), "mean": tf.reduce_mean(x, axis=1, keepdims=True),
+            "max": tf.reduce_max(x, axis=-1), "min": tf.reduce_min(x), "prod": tf.reduce_prod(x * 0.5 + 1.0, axis=0),
+            "all": tf.reduce_all(m, axis=1), "any": tf.reduce_any(m, axis=[0, 1]),
+            "argmax": tf.argmax(x, axis=2), "argmin": tf.argmin(x, axis=0, output_type=tf.int32),
+            "int_sum": tf.reduce_sum(tf.cast(x * 10.0, tf.int64), axis=1)}
+
+
+write_model("reductions", reductions, {"x": f32(3, 4, 5), "m": rng.integers(0, 2, size=(3, 4)).astype(bool)})
+
+
+def arrays(p):
+    x, idx = p["x"], p["idx"]
+    parts = tf.split(x, 2, axis=2)
+    v1, v2, v3 = tf.split(x, [1, 3, -1], axis=1)
+    rows = tf.unstack(x, num=4, axis=1)
+    return {
+        "shape": tf.shape(x), "size": tf.size(x), "rank": tf.rank(x),
+        "reshape": tf.reshape(x, [-1, 6]), "expand": tf.expand_dims(x, 1), "squeeze": tf.squeeze(v1, axis=[1]),
+        "transpose": tf.transpose(x, [2, 0, 1]), "concat": tf.concat([x, x * 2.0], axis=1),
+        "stack": tf.stack([x, -x], axis=1), "unstack": rows[2], "split": parts[1], "splitv": v3,
+        "slice": tf.slice(x, [0, 1, 2], [-1, 2, 3]), "strided": x[:, ::-2, 1:5:2], "strided2": x[..., 0],
+        "strided3": x[:, tf.newaxis, 1, -3:], "pad": tf.pad(x, [[0, 0], [1, 2], [2, 1]]),
+        "padv2": tf.pad(x, [[1, 0], [0, 0], [0, 1]], constant_values=-1.0), "tile": tf.tile(v1, [1, 2, 3]),
+        "fill": tf.fill([2, 3], 4.5), "zeros_like": tf.zeros_like(x), "ones_like": tf.ones_like(idx),
+        "range": tf.range(1, 10, 2), "range_f": tf.range(0.0, 1.0, 0.25),
+        "gather": tf.gather(x, idx, axis=1), "gather_batch": tf.gather(x, tf.ones([3, 2], tf.int32), axis=1, batch_dims=1),
+        "one_hot": tf.one_hot(idx, depth=5, on_value=2.0, off_value=-1.0),
+        "broadcast_to": tf.broadcast_to(v1, [3, 4, 6]), "stop_gradient": tf.stop_gradient(x),
+        "with_default": tf1.placeholder_with_default(tf.constant([1.0, 2.0]), shape=[None]) * 2.0,
+        "dynamic_reshape": tf.reshape(x, tf.stack([tf.shape(x)[0], -1])),
+    }
+
+
+write_model("arrays", arrays, {"x": f32(3, 4, 6), "idx": np.array([3, 0, 2], np.int32)})
+
+
+def batch_matmul(p):
+    a, b = p["a"], p["b"]
+    return {"bmm": tf.matmul(a, b), "bmm_adj": tf.matmul(a, b, adjoint_a=True, transpose_b=False),
+            "bmm_broadcast": tf.matmul(a, tf.constant(rng.normal(size=(5, 2)).astype(np.float32)))}
+
+
+write_model("batch_matmul", batch_matmul, {"a": f32(3, 5, 5), "b": f32(3, 5, 2)})
+
+
+def float64(p):
+    x = p["x"]
+    w = tf.constant(rng.normal(size=(3, 3)))
+    return {"mm": tf.matmul(x, w), "tanh": tf.tanh(x), "mean": tf.reduce_mean(x, axis=0)}
+
+
+write_model("float64", float64, {"x": rng.normal(size=(4, 3))})

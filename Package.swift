@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Soma", targets: ["Soma"]),
         .executable(name: "soma-demo", targets: ["SomaDemo"]),
+        .executable(name: "interop-export", targets: ["InteropExport"]),
     ],
     targets: [
         // OpenBLAS's CBLAS interface (libopenblas-dev).
@@ -20,6 +21,8 @@ let package = Package(
         ),
         // The main job until the Keras-style demo exists: a small network on built-in data.
         .executableTarget(name: "SomaDemo", dependencies: ["Soma"]),
+        // Writes Soma-built graphs and Soma's outputs for TensorFlow to check (Tools/tf-interop.sh).
+        .executableTarget(name: "InteropExport", dependencies: ["Soma"]),
         .testTarget(
             name: "SomaTests",
             dependencies: ["Soma"],

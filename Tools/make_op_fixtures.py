@@ -285,7 +285,7 @@ reds = {"Sum": np.sum, "Mean": np.mean, "Max": np.max, "Min": np.min, "Prod": np
 for op, fn in reds.items():
     for dtype in NUM:
         for s, axes in [((2, 3, 4), [1]), ((2, 3, 4), [0, 2]), ((2, 3, 4), [-1]), ((2, 3, 4), [0, 1, 2]),
-                        ((5,), [0]), ((2, 3), []), ((3, 1, 2), [1]), ((2, 3, 4), [2, 0, 2])]:
+                        ((5,), [0]), ((2, 3), []), ((3, 1, 2), [1]), ((2, 3, 4), [2, 0])]:
             for keep in [False, True]:
                 x = rand(s, dtype, -2, 3) if op == "Prod" else rand(s, dtype)
                 if dtype == "uint8" and op == "Prod":

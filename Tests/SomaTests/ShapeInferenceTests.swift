@@ -82,6 +82,7 @@ import Testing
         #expect(message { try transpose(a, perm: [0, 0]) }.hasPrefix("perm [0, 0] is not a permutation of [0, 2)"))
         #expect(message { try matmul(a, g.placeholder(.float32, shape: [3])) }.hasPrefix("Shape must be rank 2 but is rank 1"))
         #expect(message { try reduceSum(a, axis: [2]) }.hasPrefix("Invalid reduction dimension 2 for input with 2 dimensions."))
+        #expect(message { try reduceMean(a, axis: [1, -1]) }.hasPrefix("Invalid reduction arguments: Axes contains duplicate dimension: 1"))
         #expect(message { try split(a, count: 2, axis: 1).first! }.hasPrefix("Dimension size must be evenly divisible by 2 but is 3"))
         #expect(message { try slice(a, begin: [1, 0], size: [2, 1]) }.hasPrefix("Expected size[0] in [0, 1], but got 2"))
         #expect(message { try stridedSlice(a, begin: [5], end: [6], shrinkAxisMask: 1) }.hasPrefix(

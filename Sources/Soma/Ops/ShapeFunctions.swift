@@ -61,7 +61,9 @@ enum Shapes {
             guard a >= -max(dims.count, 1) && a < max(dims.count, 1) else {
                 throw ShapeError("Invalid reduction dimension \(a) for input with \(dims.count) dimensions.")
             }
-            reduced.insert(a < 0 ? a + dims.count : a)
+            guard reduced.insert(a < 0 ? a + dims.count : a).inserted else {
+                throw ShapeError("Invalid reduction arguments: Axes contains duplicate dimension: \(a < 0 ? a + dims.count : a)")
+            }
         }
         var out: [Int?] = []
         for (i, d) in dims.enumerated() {

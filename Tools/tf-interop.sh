@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Soma → TensorFlow: builds graphs in Soma (every NumPy op case, and models with variables),
+# saves them as GraphDefs, imports them into TensorFlow and checks TF computes what Soma did.
+# Needs tensorflow-cpu; when it cannot be installed, says so and exits 0.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if ! python3 -c "import tensorflow" >/dev/null 2>&1; then
+    echo "tf-interop: installing tensorflow-cpu (pip)…" >&2
+    if ! python3 -m pip install -q tensorflow-cpu >/dev/null 2>&1 || ! python3 -c "import tensorflow" >/dev/null 2>&1; then
+        echo "tf-interop: SKIPPED — tensorflow-cpu could not be installed here, so Soma-written graphs were not checked in TensorFlow"
+        exit 0
+    fi
+fi
+set -e
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+swift build -c release --product interop-export >/dev/null
+"$(swift build -c release --show-bin-path)/interop-export" "$out"
+TF_CPP_MIN_LOG_LEVEL=3 python3 Tools/check_tf_import.py "$out" 2> >(grep -v -E "WARNING|deprecat|I0000|oneDNN" >&2)

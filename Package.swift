@@ -7,6 +7,10 @@ let package = Package(
         .library(name: "Soma", targets: ["Soma"]),
         .executable(name: "soma-demo", targets: ["SomaDemo"]),
         .executable(name: "interop-export", targets: ["InteropExport"]),
+        .executable(name: "graphtool", targets: ["GraphTool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // OpenBLAS's CBLAS interface (libopenblas-dev).
@@ -23,9 +27,14 @@ let package = Package(
         .executableTarget(name: "SomaDemo", dependencies: ["Soma"]),
         // Writes Soma-built graphs and Soma's outputs for TensorFlow to check (Tools/tf-interop.sh).
         .executableTarget(name: "InteropExport", dependencies: ["Soma"]),
+        // The command-line tool: inspect and run GraphDef files.
+        .executableTarget(
+            name: "GraphTool",
+            dependencies: ["Soma", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .testTarget(
             name: "SomaTests",
-            dependencies: ["Soma"],
+            dependencies: ["Soma", "GraphTool"],
             resources: [.copy("Fixtures")]
         ),
     ],

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import Soma
+
+extension GraphTool {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Feed .npy inputs to a graph, run it, and write or print the fetched outputs.",
+            discussion: """
+                Examples:
+                  graphtool run model.pb --input x=x.npy --fetch probs
+                  graphtool run model.pb --input x=x.npy --fetch probs:0=probs.npy --fetch classes
+                """)
+
+        @Argument(help: "The GraphDef file (.pb).")
+        var model: String
+
+        @Option(name: .customLong("input"), help: ArgumentHelp(
+            "A value to feed, as NAME=FILE.npy (NAME is a node or node:k). Repeatable.", valueName: "name=file.npy"))
+        var inputs: [String] = []
+
+        @Option(name: .customLong("fetch"), help: ArgumentHelp(
+            "An output to compute, as NAME[:k], written to OUT.npy with NAME[:k]=OUT.npy or printed otherwise. Repeatable.",
+            valueName: "name[:k][=out.npy]"))
+        var fetches: [String] = []
+
+        @Option(name: .customLong("target"), help: ArgumentHelp(
+            "A node to run for its effects (e.g. an initializer) before fetching. Repeatable.", valueName: "name"))
+        var targets: [String] = []
+
+        func validate() throws {
+            guard !fetches.isEmpty || !targets.isEmpty else { throw ValidationError("Give at least one --fetch or --target.") }
+            for input in inputs where !input.contains("=") {
+                throw ValidationError("--input '\(input)' must be NAME=FILE.npy")
+            }
+        }
+
+        func run() throws {
+            let graph = try loadGraph(model)
+            var feeds: [Output: Tensor] = [:]
+            for input in inputs {
+                let parts = input.split(separator: "=", maxSplits: 1).map(String.init)
+                let output = try resolveOutput(parts[0], in: graph)
+                do {
+                    feeds[output] = try Tensor(contentsOfNPY: URL(fileURLWithPath: parts[1]))
+                } catch let error as SomaError {
+                    throw ToolError("--input \(parts[0]): \(error.message)")
+                }
+            }
+            let requests = try fetches.map { spec -> (Output, String?) in
+                let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+                return (try resolveOutput(parts[0], in: graph), parts.count > 1 ? parts[1] : nil)
+            }
+            let targetNodes = try targets.map { name -> Node in
+                guard let node = graph.node(named: name) else { throw ToolError("--target '\(name)' is not a node of the graph") }
+                return node
+            }
+            let session = Session(graph: graph)
+            let results: [Tensor]
+            do {
+                if !targetNodes.isEmpty { _ = try session.run(fetches: [], feeds: feeds, targets: targetNodes) }
+                results = try session.run(fetches: requests.map(\.0), feeds: feeds)
+            } catch let error as SomaError {
+                throw ToolError(error.message.replacingOccurrences(of: "\n", with: " "))
+            }
+            for ((output, file), value) in zip(requests, results) {
+                if let file {
+                    do { try value.saveNPY(to: URL(fileURLWithPath: file)) } catch let error as SomaError {
+                        throw ToolError(error.message)
+                    }
+                    print("\(output.name) → \(file) (\(value.dtype) \(Run.shapeText(value.shape)))")
+                } else {
+                    print("\(output.name) \(value.dtype) \(Run.shapeText(value.shape)) \(Run.leadingValues(value))")
+                }
+            }
+        }
+
+        static func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ",") + "]" }
+
+        /// The first few values, flattened: `[0.1, 0.2, 0.3, …] (6 values)`.
+        static func leadingValues(_ t: Tensor, count: Int = 8) -> String {
+            let all = t.doubleScalars()
+            let shown = all.prefix(count).map { v -> String in
+                switch t.dtype {
+                case .bool: v != 0 ? "true" : "false"
+                case .float32: "\(Float(v))"
+                case .float64: "\(v)"
+                default: "\(Int64(v))"
+                }
+            }
+            let more = all.count > count ? ", …] (\(all.count) values)" : "]"
+            return "[" + shown.joined(separator: ", ") + more
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+@testable import Soma
+
+/// `graphtool`, run as a process, the way a user runs it.
+@Suite struct GraphToolTests {
+    static var binary: URL { Bundle.main.bundleURL.appendingPathComponent("graphtool") }
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    static func graphtool(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static let fixtures = TensorFlowFixtureTests.root
+
+    @Test(arguments: TensorFlowFixtureTests.models)
+    func runReproducesTensorFlowsOutputs(model: String) throws {
+        let folder = Self.fixtures.appendingPathComponent(model)
+        let manifest = try TensorFlowFixtureTests.manifest(model)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("graphtool-\(UUID())")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var args = ["run", folder.appendingPathComponent("model.pb").path]
+        for (name, file) in manifest.inputs { args += ["--input", "\(name)=\(folder.appendingPathComponent(file).path)"] }
+        for (k, fetch) in manifest.fetches.enumerated() { args += ["--fetch", "\(fetch.name)=\(scratch.path)/out\(k).npy"] }
+        let result = try Self.graphtool(args)
+        #expect(result.status == 0, "\(result.stderr)")
+        for (k, fetch) in manifest.fetches.enumerated() {
+            let actual = try Tensor(contentsOfNPY: scratch.appendingPathComponent("out\(k).npy"))
+            let expected = try Tensor(contentsOfNPY: folder.appendingPathComponent(fetch.file))
+            #expect(matches(actual, expected, tolerance: fetch.tolerance), "\(model)/\(fetch.name)")
+        }
+    }
+
+    @Test func runPrintsWhenNoFileIsGiven() throws {
+        let folder = Self.fixtures.appendingPathComponent("mlp")
+        let result = try Self.graphtool(["run", folder.appendingPathComponent("model.pb").path,
+                                         "--input", "x=\(folder.appendingPathComponent("x.npy").path)", "--fetch", "out_classes"])
+        #expect(result.status == 0)
+        #expect(result.stdout.hasPrefix("out_classes:0 int64 [5] ["))
+    }
+
+    @Test func failuresAreOneLineOnStderrWithANonZeroExit() throws {
+        let model = Self.fixtures.appendingPathComponent("mlp/model.pb").path
+        for args in [["run", model, "--fetch", "out_probs"],                       // unfed placeholder
+                     ["run", model, "--fetch", "no_such_node"],                    // unknown fetch
+                     ["run", model, "--input", "x=/no/such/file.npy", "--fetch", "out_probs"],
+                     ["run", "/no/such/model.pb", "--fetch", "a"],
+                     ["inspect", Self.fixtures.appendingPathComponent("mlp/manifest.json").path]] {
+            let result = try Self.graphtool(args)
+            #expect(result.status != 0, "\(args)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(args): \(result.stderr)")
+            #expect(result.stdout.isEmpty)
+        }
+        let unfed = try Self.graphtool(["run", model, "--fetch", "out_probs"])
+        #expect(unfed.stderr.contains("You must feed a value for placeholder tensor 'x'"))
+    }
+
+    @Test func inspectSummarisesLikeSummarizeGraph() throws {
+        let model = Self.fixtures.appendingPathComponent("mlp/model.pb").path
+        let text = try Self.graphtool(["inspect", model])
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("Found 1 possible inputs:\n  (name=x, op=Placeholder, type=float32, shape=[?,8])"))
+        #expect(text.stdout.contains("(name=out_classes, op=Identity, type=int64, shape=[?])"))
+        let json = try Self.graphtool(["inspect", model, "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["node_count"] as? Int == 27)
+        #expect((object["op_counts"] as? [String: Int])?["MatMul"] == 3)
+        #expect(object["const_parameters"] as? Int == 8 * 16 + 16 + 16 * 4 + 4 * 16 + 4)
+        #expect((object["nodes"] as? [[String: Any]])?.count == 27)
+    }
+
+    @Test func everyCommandAndOptionHasHelp() throws {
+        let root = try Self.graphtool(["--help"])
+        #expect(root.stdout.contains("inspect") && root.stdout.contains("run"))
+        let run = try Self.graphtool(["run", "--help"])
+        for option in ["--input", "--fetch", "--target", "<model>"] { #expect(run.stdout.contains(option), "\(option)") }
+        #expect(run.stdout.contains("Feed .npy inputs to a graph"))
+        let inspect = try Self.graphtool(["inspect", "--help"])
+        for option in ["--json", "--nodes", "<model>"] { #expect(inspect.stdout.contains(option), "\(option)") }
+    }
+}

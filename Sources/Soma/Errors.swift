@@ -9,6 +9,7 @@ public struct SomaError: Error, Sendable, Equatable, CustomStringConvertible {
         case notFound = "NotFound"
         case unimplemented = "Unimplemented"
         case outOfRange = "OutOfRange"
+        case resourceExhausted = "ResourceExhausted"
         case `internal` = "Internal"
     }
 

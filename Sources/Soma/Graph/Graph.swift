@@ -174,6 +174,9 @@ public final class Graph: @unchecked Sendable, Hashable {
     /// Registers a variable in the graph's collection.
     func register(_ variable: Variable) { lock.withLock { _variables.append(variable) } }
 
+    /// The most inputs or outputs one list argument may have.
+    static let maxListLength = 1 << 16
+
     /// Matches inputs to the op's arguments, infers and checks type attributes, fills
     /// defaults and checks attribute kinds; returns the output dtypes.
     static func bindSignature(
@@ -183,6 +186,13 @@ public final class Graph: @unchecked Sendable, Hashable {
         let singles = def.inputs.filter { $0.numberAttr == nil }.count
         for arg in def.inputs {
             if let n = arg.numberAttr, attrs[n] == nil { attrs[n] = .int(inputs.count - singles) }
+        }
+        for arg in def.inputs + def.outputs {
+            guard let n = arg.numberAttr else { continue }
+            guard case .int(let k)? = attrs[n] else { throw fail("Missing required attr '\(n)'") }
+            guard k >= 0 && k <= maxListLength else {
+                throw fail("Value for attr '\(n)' of \(k) is out of range [0, \(maxListLength)]")
+            }
         }
         var expected = 0
         for arg in def.inputs {
@@ -269,10 +279,10 @@ public final class Graph: @unchecked Sendable, Hashable {
             return constantValue(node.inputs[0])
         case "Shape":
             guard let dims = node.inputs[0].shape.concrete else { return nil }
-            return node.type("out_type") == .int64 ? Tensor(dims.map { Int64($0) }) : Tensor(dims.map { Int32($0) })
+            return try? ArrayKernels.indexTensor(dims, node.type("out_type") ?? .int32, shape: [dims.count])
         case "Size":
             guard let n = node.inputs[0].shape.elementCount else { return nil }
-            return node.type("out_type") == .int64 ? Tensor(Int64(n)) : Tensor(Int32(n))
+            return try? ArrayKernels.indexTensor([n], node.type("out_type") ?? .int32, shape: [])
         case "Rank":
             return node.inputs[0].shape.rank.map { Tensor(Int32($0)) }
         default:

@@ -50,7 +50,7 @@ enum ArrayOps {
               attrs: [.type("T"), .type("Tperm", DType.indices, default: .int32)]) { c in
             try c.withRank(1, 1)
             let rank = c.shape(0).rank ?? c.shape(1)[0] ?? nil
-            guard let perm = c.intValues(1) else { return [rank.map { .unknown(rank: $0) } ?? .unknown] }
+            guard let perm = c.intValues(1) else { return [try rank.map(unknownShape) ?? .unknown] }
             guard let dims = c.shape(0).dimensions else { return [.unknown(rank: perm.count)] }
             guard perm.count == dims.count else {
                 throw ShapeError("Dimension must be \(dims.count) but is \(perm.count)")
@@ -128,7 +128,7 @@ enum ArrayOps {
                 throw ShapeError("Expected multiples argument to be a vector of length \(dims.count) but got length \(m.count)")
             }
             for (i, k) in m.enumerated() where k < 0 { throw ShapeError("Expected multiples[\(i)] >= 0, but got \(k)") }
-            return [TensorShape(zip(dims, m).map { d, k in d.map { $0 * k } })]
+            return [TensorShape(try zip(dims, m).map { d, k in try d.map { try multiplyDims($0, k) } })]
         },
         OpDef("Fill", inputs: ["dims: index_type", "value: T"], outputs: ["output: T"],
               attrs: [.type("T"), .type("index_type", DType.indices, default: .int32)]) { c in
@@ -193,8 +193,8 @@ enum ArrayOps {
             if let dims = partial.dimensions, let n = inputCount {
                 // One unknown dimension can still be solved from the element count.
                 let known = dims.compactMap { $0 }
-                if dims.count - known.count == 1, known.reduce(1, *) > 0 {
-                    return [TensorShape(dims.map { $0 ?? n / known.reduce(1, *) })]
+                if dims.count - known.count == 1, let product = checkedProduct(known), product > 0 {
+                    return [TensorShape(dims.map { $0 ?? n / product })]
                 }
             }
             return [partial]
@@ -205,7 +205,9 @@ enum ArrayOps {
             throw ShapeError("Only one input size may be -1, not both \(wildcards[0]) and \(wildcards[1])")
         }
         for d in requested where d < -1 { throw ShapeError("Size \(d) must be non-negative, not \(d)") }
-        let knownProduct = requested.filter { $0 != -1 }.reduce(1, *)
+        guard let knownProduct = checkedProduct(requested.filter { $0 != -1 }) else {
+            throw ShapeError("Shape \(shapeString(requested)) has more elements than can be represented")
+        }
         guard let n = inputCount else {
             return [TensorShape(requested.map { $0 == -1 ? nil : $0 })]
         }
@@ -247,7 +249,7 @@ enum ArrayOps {
                 }
                 out[j] = out[j] ?? dims[j]
             }
-            if let t = total, let d = dims[axis] { total = t + d } else { total = nil }
+            if let t = total, let d = dims[axis] { total = try addDims(t, d) } else { total = nil }
         }
         out[axis] = total
         return [TensorShape(out)]
@@ -272,7 +274,7 @@ enum ArrayOps {
         guard wildcards.count <= 1 else { throw ShapeError("size_splits can contain at most one -1") }
         for s in sizes where s < -1 { throw ShapeError("size_splits must be >= -1, but contains \(s)") }
         var resolved = sizes
-        let known = sizes.filter { $0 != -1 }.reduce(0, +)
+        let known = try sizes.filter { $0 != -1 }.reduce(0, addDims)
         if let d = dims[axis] {
             if let w = wildcards.first {
                 guard known <= d else {
@@ -307,7 +309,7 @@ enum ArrayOps {
             guard let d = dims[i] else { out.append(s == -1 ? nil : s); continue }
             guard b >= 0 && b <= d else { throw ShapeError("Expected begin[\(i)] in [0, \(d)], but got \(b)") }
             let extent = s == -1 ? d - b : s
-            guard extent >= 0 && b + extent <= d else {
+            guard extent >= 0 && extent <= d - b else {
                 throw ShapeError("Expected size[\(i)] in [0, \(d - b)], but got \(s)")
             }
             out.append(extent)
@@ -323,7 +325,9 @@ enum ArrayOps {
         }
         guard let pads = c.intValues(1) else { return [.unknown(rank: dims.count)] }
         for v in pads where v < 0 { throw ShapeError("Paddings must be non-negative: \(pads)") }
-        return [TensorShape(dims.enumerated().map { i, d in d.map { $0 + pads[2 * i] + pads[2 * i + 1] } })]
+        return [TensorShape(try dims.enumerated().map { i, d in
+            try d.map { try addDims(addDims($0, pads[2 * i]), pads[2 * i + 1]) }
+        })]
     }
 
     static func gatherShape(_ c: ShapeContext) throws -> [TensorShape] {
@@ -350,13 +354,16 @@ enum ArrayOps {
         guard d != 0 else { throw ShapeError("Requires delta != 0: \(d)") }
         if d > 0 { guard s <= l else { throw ShapeError("Requires start <= limit when delta > 0: \(s)/\(l)") } }
         else { guard s >= l else { throw ShapeError("Requires start >= limit when delta < 0: \(s)/\(l)") } }
+        // Estimate in floating point first, so the exact integer arithmetic cannot overflow.
+        let estimate = ((l - s) / d).rounded(.up)
+        guard estimate.isFinite, estimate < Double(Int32.max) else {
+            throw ShapeError("Requires the range to be finite and have fewer than 2^31 elements")
+        }
         if start.dtype.isInteger {
             let si = start.intScalars()![0], li = limit.intScalars()![0], di = delta.intScalars()![0]
             return (Swift.abs(li - si) + Swift.abs(di) - 1) / Swift.abs(di)
         }
-        let count = ((l - s) / d).rounded(.up)
-        guard count.isFinite, count < Double(Int32.max) else { throw ShapeError("Requires the range to be finite and not too large") }
-        return Int(count)
+        return Int(estimate)
     }
 }
 

@@ -49,7 +49,7 @@ public struct ShapeContext {
             })
         }
         if let partial = shapeValues[i] { return partial }
-        if let n = inputShapes[i][0] ?? nil, inputShapes[i].rank == 1 { return .unknown(rank: n) }
+        if let n = inputShapes[i][0] ?? nil, inputShapes[i].rank == 1 { return try unknownShape(rank: n) }
         return .unknown
     }
 
@@ -86,6 +86,29 @@ public struct ShapeContext {
 
     /// Input `i` must be a scalar (or of unknown shape).
     public func scalarInput(_ i: Int) throws { try withRank(i, 0) }
+}
+
+/// The largest rank Soma accepts (TF's limit is 254).
+let maxRank = 254
+
+/// A shape of `rank` unknown dimensions, where `rank` comes from data.
+func unknownShape(rank: Int) throws -> TensorShape {
+    guard rank <= maxRank else { throw ShapeError("Rank \(rank) exceeds the maximum of \(maxRank)") }
+    return .unknown(rank: rank)
+}
+
+/// `a + b` for dimension arithmetic, failing instead of overflowing.
+func addDims(_ a: Int, _ b: Int) throws -> Int {
+    let (s, overflow) = a.addingReportingOverflow(b)
+    guard !overflow else { throw ShapeError("Dimension size overflows: \(a) + \(b)") }
+    return s
+}
+
+/// `a × b` for dimension arithmetic, failing instead of overflowing.
+func multiplyDims(_ a: Int, _ b: Int) throws -> Int {
+    let (p, overflow) = a.multipliedReportingOverflow(by: b)
+    guard !overflow else { throw ShapeError("Dimension size overflows: \(a) × \(b)") }
+    return p
 }
 
 /// Merges two dimensions that must be equal; unknown merges with anything.

@@ -3,7 +3,7 @@
 /// The ``Session`` API stays fixed while executors behind it are replaced.
 protocol Executor: Sendable {
     func run(graph: Graph, fetches: [NodeOutput], feeds: [NodeOutput: Tensor], targets: [Node],
-             state: SessionState) throws -> [Tensor]
+             state: SessionState, options: SessionOptions) throws -> [Tensor]
 }
 
 /// The reference executor: single-threaded, runs the needed nodes in creation order,
@@ -12,7 +12,7 @@ protocol Executor: Sendable {
 /// Simple on purpose: it is the oracle other executors are tested against.
 struct ReferenceExecutor: Executor {
     func run(graph: Graph, fetches: [NodeOutput], feeds: [NodeOutput: Tensor], targets: [Node],
-             state: SessionState) throws -> [Tensor] {
+             state: SessionState, options: SessionOptions) throws -> [Tensor] {
         let nodes = graph.nodes
         // Prune: what the fetches and targets need, stopping at fed outputs.
         var needed = [Bool](repeating: false, count: nodes.count)
@@ -48,7 +48,7 @@ struct ReferenceExecutor: Executor {
             for (k, input) in node.inputs.enumerated() {
                 inputs.append(try value(input, consumer: node, isRef: refs[k]))
             }
-            values[node.id] = try Kernels.run(node, inputs: inputs, state: state)
+            values[node.id] = try Kernels.run(node, inputs: inputs, state: state, maxTensorBytes: options.maxTensorBytes)
         }
         return try fetches.map { try value($0, consumer: nil, isRef: false) }
     }

@@ -1,5 +1,9 @@
 /// Options for a ``Session``; thread counts and modes arrive with the parallel executor.
 public struct SessionOptions: Sendable {
+    /// The largest tensor a kernel may allocate; a graph that asks for more fails with
+    /// `resourceExhausted` instead of exhausting memory.
+    public var maxTensorBytes: Int = 1 << 32
+
     public init() {}
 }
 
@@ -18,11 +22,13 @@ public struct SessionOptions: Sendable {
 /// writes are atomic per variable.
 public final class Session: Sendable {
     public let graph: Graph
+    public let options: SessionOptions
     let state = SessionState()
     let executor: any Executor
 
     public init(graph: Graph, options: SessionOptions = .init()) {
         self.graph = graph
+        self.options = options
         self.executor = ReferenceExecutor()
     }
 
@@ -47,7 +53,8 @@ public final class Session: Sendable {
             try Session.validateFeed(value, for: output.endpoint)
             fed[output.endpoint] = value
         }
-        return try executor.run(graph: graph, fetches: fetches.map(\.endpoint), feeds: fed, targets: targets, state: state)
+        return try executor.run(graph: graph, fetches: fetches.map(\.endpoint), feeds: fed, targets: targets, state: state,
+                                options: options)
     }
 
     /// Computes one output.

@@ -28,8 +28,8 @@ public struct TensorShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custom
         guard let dims = dimensions, dims.allSatisfy({ $0 != nil }) else { return nil }
         return dims.map { $0! }
     }
-    /// The number of elements, when fully defined.
-    public var elementCount: Int? { concrete.map { $0.reduce(1, *) } }
+    /// The number of elements, when fully defined (and representable).
+    public var elementCount: Int? { concrete.flatMap(checkedProduct) }
 
     public subscript(_ axis: Int) -> Int? { dimensions?[axis] }
 
@@ -65,6 +65,17 @@ public struct TensorShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custom
         guard let dims = dimensions else { return "<unknown>" }
         return "[" + dims.map { $0.map(String.init) ?? "?" }.joined(separator: ",") + "]"
     }
+}
+
+/// The product of `values`, or `nil` when it overflows `Int`.
+func checkedProduct(_ values: [Int]) -> Int? {
+    var product = 1
+    for v in values {
+        let (p, overflow) = product.multipliedReportingOverflow(by: v)
+        if overflow { return nil }
+        product = p
+    }
+    return product
 }
 
 /// Formats a concrete shape as TF does: `[2,3]`.

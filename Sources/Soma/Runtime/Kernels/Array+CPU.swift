@@ -4,8 +4,8 @@ import Foundation
 /// as 1-, 4- or 8-byte bit patterns.
 enum ArrayKernels {
     static let table: [String: CPUKernel] = [
-        "Shape": { ctx in [indexTensor(ctx.inputs[0].shape, ctx.node.outputTypes[0], shape: [ctx.inputs[0].rank])] },
-        "Size": { ctx in [indexTensor([ctx.inputs[0].scalarCount], ctx.node.outputTypes[0], shape: [])] },
+        "Shape": { ctx in [try indexTensor(ctx.inputs[0].shape, ctx.node.outputTypes[0], shape: [ctx.inputs[0].rank])] },
+        "Size": { ctx in [try indexTensor([ctx.inputs[0].scalarCount], ctx.node.outputTypes[0], shape: [])] },
         "Rank": { ctx in [Tensor(Int32(ctx.inputs[0].rank))] },
         "Reshape": { ctx in [ctx.forward(0)] },
         "ExpandDims": { ctx in [ctx.forward(0)] },
@@ -147,8 +147,15 @@ enum ArrayKernels {
 
     static func canonical(_ axis: Int, _ rank: Int) -> Int { axis < 0 ? axis + rank : axis }
 
-    static func indexTensor(_ values: [Int], _ dtype: DType, shape: [Int]) -> Tensor {
-        dtype == .int64 ? try! Tensor(values.map { Int64($0) }, shape: shape) : try! Tensor(values.map { Int32($0) }, shape: shape)
+    /// Sizes as an `int32` or `int64` tensor; int32 cannot hold sizes of 2³¹ or more.
+    static func indexTensor(_ values: [Int], _ dtype: DType, shape: [Int]) throws -> Tensor {
+        if dtype == .int64 { return try Tensor(values.map { Int64($0) }, shape: shape) }
+        return try Tensor(values.map { v -> Int32 in
+            guard let narrow = Int32(exactly: v) else {
+                throw KernelError("Size \(v) does not fit out_type int32; use int64")
+            }
+            return narrow
+        }, shape: shape)
     }
 
     /// Joins `pieces` along `axis`: `[outer, pᵢ·inner]` blocks copied in turn.

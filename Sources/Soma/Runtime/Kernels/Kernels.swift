@@ -19,7 +19,7 @@ enum Kernels {
     /// the kernel, then a check that the kernel produced what the shape function said.
     ///
     /// - Throws: ``SomaError`` in TF's wording, naming the node, op, input shapes and call site.
-    static func run(_ node: Node, inputs: [Tensor], state: SessionState) throws -> [Tensor] {
+    static func run(_ node: Node, inputs: [Tensor], state: SessionState, maxTensorBytes: Int = .max) throws -> [Tensor] {
         func failure(_ message: String) -> SomaError {
             .nodeFailure(message, node: node.name, op: node.op, inputShapes: inputs.map { shapeString($0.shape) },
                          location: node.location)
@@ -37,6 +37,15 @@ enum Kernels {
             throw failure(error.message)
         }
         let outputShapes = inferred.map(\.concrete)
+        for (shape, dtype) in zip(outputShapes, node.outputTypes) {
+            guard let dims = shape else { continue }
+            guard let count = checkedProduct(dims), count <= maxTensorBytes / dtype.byteSize else {
+                throw SomaError.nodeFailure(
+                    "Output of shape \(shapeString(dims)) and dtype \(dtype) exceeds the session's \(maxTensorBytes)-byte tensor limit",
+                    node: node.name, op: node.op, inputShapes: inputs.map { shapeString($0.shape) }, location: node.location,
+                    code: .resourceExhausted)
+            }
+        }
         let outputs: [Tensor]
         do {
             outputs = try kernel(KernelContext(node: node, inputs: inputs, outputShapes: outputShapes, state: state))

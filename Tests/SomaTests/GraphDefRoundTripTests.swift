@@ -60,4 +60,39 @@ import Testing
         try loaded.save(to: url)
         #expect(try Data(contentsOf: url) == Data(g.graphDef()))
     }
+
+    @Test func unknownFieldsSurviveLoadAndSave() throws {
+        var w = ProtoWriter()
+        w.message(1) { n in
+            n.string(1, "x")
+            n.string(2, "Placeholder")
+            n.message(5) { e in e.string(1, "dtype"); e.message(2) { $0.int(6, 1) } }
+            n.message(6) { $0.string(1, "debug info Soma does not model") }   // NodeDef.experimental_debug_info
+        }
+        w.message(2) { $0.message(1) { $0.string(1, "a function library") } }   // GraphDef.library
+        w.message(4) { $0.int(1, 1234); $0.int(2, 7) }                         // versions
+        let g = try Graph(graphDef: w.bytes)
+        #expect(g.versions == GraphVersions(producer: 1234, minConsumer: 7))
+        let saved = g.graphDef()
+        let again = try Graph(graphDef: saved)
+        #expect(again.preserved == g.preserved)
+        #expect(again.preserved.nodes["x"]?.first?.fieldNumber == 6)
+        #expect(again.preserved.graph.first?.fieldNumber == 2)
+        #expect(again.graphDef() == saved)
+        // The payloads are carried byte for byte.
+        #expect(saved.count > w.bytes.count - 4)
+        #expect(String(decoding: saved, as: UTF8.self).contains("a function library"))
+        #expect(String(decoding: saved, as: UTF8.self).contains("debug info Soma does not model"))
+    }
+
+    @Test(arguments: TensorFlowFixtureTests.models)
+    func tensorFlowFilesSurviveARoundTrip(model: String) throws {
+        let original = try Graph(contentsOf: TensorFlowFixtureTests.root.appendingPathComponent("\(model)/model.pb"))
+        let bytes = original.graphDef()
+        let reloaded = try Graph(graphDef: bytes)
+        #expect(reloaded.graphDef() == bytes)
+        #expect(reloaded.nodes.count == original.nodes.count)
+        #expect(reloaded.versions == original.versions)
+        #expect(reloaded.preserved == original.preserved)
+    }
 }

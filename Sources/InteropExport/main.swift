@@ -10,16 +10,6 @@
 import Foundation
 import Soma
 
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("interop-export: \(message)\n".utf8))
@@ -108,12 +98,12 @@ func writeModel(_ name: String, _ graph: Graph, inputs: [(Output, Tensor)], fetc
     print("\(name): \(graph.nodes.count) nodes")
 }
 
-func uniform(_ shape: [Int], _ rng: inout SplitMix) throws -> Tensor {
+func uniform(_ shape: [Int], _ rng: inout SplitMix64) throws -> Tensor {
     try Tensor((0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) }, shape: shape)
 }
 
 do {
-    var rng = SplitMix(state: 42)
+    var rng = SplitMix64(seed: 42)
     let m = Graph()
     let x = try m.placeholder(.float32, shape: [nil, 6], name: "x")
     let w1 = try m.variable(uniform([6, 8], &rng), name: "w1"), b1 = try m.variable(uniform([8], &rng), name: "b1")

@@ -7,20 +7,9 @@
 import Foundation
 import Soma
 
-/// SplitMix64: a tiny deterministic generator, so every run prints the same numbers.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Two noisy rings: label 0 at radius ≈ 0.5, label 1 at radius ≈ 1.0.
-func rings(count: Int, rng: inout SplitMix) -> (points: [Float], labels: [Float]) {
+func rings(count: Int, rng: inout SplitMix64) -> (points: [Float], labels: [Float]) {
     var points: [Float] = [], labels: [Float] = []
     for i in 0..<count {
         let label = Float(i % 2)
@@ -32,11 +21,11 @@ func rings(count: Int, rng: inout SplitMix) -> (points: [Float], labels: [Float]
     return (points, labels)
 }
 
-func uniform(_ shape: [Int], limit: Float, rng: inout SplitMix) throws -> Tensor {
+func uniform(_ shape: [Int], limit: Float, rng: inout SplitMix64) throws -> Tensor {
     try Tensor((0..<shape.reduce(1, *)).map { _ in Float.random(in: -limit...limit, using: &rng) }, shape: shape)
 }
 
-var rng = SplitMix(state: 2026)
+var rng = SplitMix64(seed: 2026)
 let train = rings(count: 400, rng: &rng)
 let test = rings(count: 200, rng: &rng)
 let hidden = 16

@@ -212,19 +212,8 @@ import Testing
         #expect(Self.survive(file))
     }
 
-    /// SplitMix64, so a failing mutation can be replayed from its seed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
-    static func mutate(_ file: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
+    static func mutate(_ file: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var bytes = file
         for _ in 0..<Int.random(in: 1...4, using: &rng) {
             guard !bytes.isEmpty else { break }
@@ -248,7 +237,7 @@ import Testing
     /// 10,000 seeded mutations of the TF fixture files, in 8 parallel batches.
     @Test(arguments: 0..<8)
     func seededMutationsNeverCrash(batch: Int) {
-        var rng = SplitMix(state: UInt64(batch) &* 0x1000_0000 &+ 2026)
+        var rng = SplitMix64(seed: UInt64(batch) &* 0x1000_0000 &+ 2026)
         var loaded = 0
         for _ in 0..<1250 {
             let file = Self.fixtureFiles[Int.random(in: 0..<Self.fixtureFiles.count, using: &rng)]

@@ -3,19 +3,8 @@ import Testing
 
 /// Kernels against naive Swift loops on seeded random data larger than the fixtures.
 @Suite struct KernelReferenceTests {
-    /// A small deterministic generator (SplitMix64) so every run sees the same data.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
-    func random(_ shape: [Int], _ rng: inout SplitMix) -> Tensor {
+    func random(_ shape: [Int], _ rng: inout SplitMix64) -> Tensor {
         try! Tensor((0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) }, shape: shape)
     }
 
@@ -27,7 +16,7 @@ import Testing
 
     @Test(arguments: [(1, 1, 1), (7, 13, 5), (64, 48, 32), (130, 70, 129)])
     func matmulMatchesNaiveLoop(m: Int, k: Int, n: Int) throws {
-        var rng = SplitMix(state: UInt64(m * 1000 + k * 10 + n))
+        var rng = SplitMix64(seed: UInt64(m * 1000 + k * 10 + n))
         let a = random([m, k], &rng), b = random([k, n], &rng)
         let g = Graph()
         let c = try matmul(g.constant(a), g.constant(b))
@@ -37,7 +26,7 @@ import Testing
     }
 
     @Test func largeBroadcastAndReductionMatchNaiveLoops() throws {
-        var rng = SplitMix(state: 7)
+        var rng = SplitMix64(seed: 7)
         let x = random([33, 17, 9], &rng), bias = random([17, 1], &rng)
         let g = Graph()
         let sum = try add(g.constant(x), g.constant(bias))

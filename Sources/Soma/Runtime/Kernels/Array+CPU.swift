@@ -193,61 +193,40 @@ enum ArrayKernels {
     }
 
     /// `out[j] = x[begin + j·stride]` per dimension, for `j` in `0..<size`.
-    static func stridedCopy(_ x: Tensor, _ out: Tensor, begin: [Int], stride: [Int], size: [Int]) {
-        switch x.dtype.byteSize {
-            case 1: stridedCopy(x, out, begin, stride, size, UInt8.self)
-            case 4: stridedCopy(x, out, begin, stride, size, UInt32.self)
-            default: stridedCopy(x, out, begin, stride, size, UInt64.self)
-            }
+    /// Row-major element strides of a shape.
+    static func strides(of shape: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: shape.count)
+        for d in Swift.stride(from: shape.count - 2, through: 0, by: -1) { s[d] = s[d + 1] * shape[d + 1] }
+        return s
     }
 
-    static func stridedCopy<E: BitPattern>(_ x: Tensor, _ out: Tensor, _ begin: [Int], _ stride: [Int], _ size: [Int], _: E.Type) {
-        let total = size.reduce(1, *)
-        guard total > 0 else { return }
-        let rank = x.rank
-        let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
-        guard rank > 0 else { po[0] = px[0]; return }
-        var inStrides = [Int](repeating: 1, count: rank)
-        for d in Swift.stride(from: rank - 2, through: 0, by: -1) { inStrides[d] = inStrides[d + 1] * x.shape[d + 1] }
-        var base = 0
-        for d in 0..<rank { base += begin[d] * inStrides[d] }
-        let step = (0..<rank).map { stride[$0] * inStrides[$0] }
-        let innerCount = size[rank - 1], innerStep = step[rank - 1]
-        var counter = [Int](repeating: 0, count: rank)
-        var offset = base, o = 0
-        for _ in 0..<(total / innerCount) {
-            var p = offset
-            for _ in 0..<innerCount { po[o] = px[p]; o &+= 1; p &+= innerStep }
-            var d = rank - 2
-            while d >= 0 {
-                counter[d] += 1
-                offset += step[d]
-                if counter[d] < size[d] { break }
-                offset -= step[d] * size[d]
-                counter[d] = 0
-                d -= 1
-            }
+    /// `out[j] = x[begin + j·stride]` per dimension, for `j` in `0..<size` (Slice, StridedSlice).
+    static func stridedCopy(_ x: Tensor, _ out: Tensor, begin: [Int], stride: [Int], size: [Int]) {
+        let inStrides = strides(of: x.shape)
+        let base = zip(begin, inStrides).reduce(0) { $0 + $1.0 * $1.1 }
+        let steps = zip(stride, inStrides).map { $0 * $1 }
+        switch x.dtype.byteSize {
+        case 1: stridedRead(x, out, shape: size, base: base, strides: steps, UInt8.self)
+        case 4: stridedRead(x, out, shape: size, base: base, strides: steps, UInt32.self)
+        default: stridedRead(x, out, shape: size, base: base, strides: steps, UInt64.self)
         }
     }
 
+    /// A transpose is a strided read: output dimension i walks input dimension perm[i].
     static func transpose<E: BitPattern>(_ x: Tensor, _ out: Tensor, _ perm: [Int], _: E.Type) {
-        // A transpose is a strided read: output dim i walks input dim perm[i].
-        let rank = x.rank
-        var inStrides = [Int](repeating: 1, count: rank)
-        for d in Swift.stride(from: rank - 2, through: 0, by: -1) { inStrides[d] = inStrides[d + 1] * x.shape[d + 1] }
-        let view = Tensor(dtype: x.dtype, shape: perm.map { x.shape[$0] }, buffer: x.buffer)
-        stridedRead(view, out, strides: perm.map { inStrides[$0] }, E.self)
+        let inStrides = strides(of: x.shape)
+        stridedRead(x, out, shape: out.shape, base: 0, strides: perm.map { inStrides[$0] }, E.self)
     }
 
-    /// `out[j₀…jₙ] = x[Σ jᵢ·strides[i]]`, iterating `out` in row-major order.
-    static func stridedRead<E: BitPattern>(_ x: Tensor, _ out: Tensor, strides: [Int], _: E.Type) {
-        let shape = out.shape, rank = shape.count, total = out.scalarCount
+    /// `out[j₀…jₙ] = x[base + Σ jᵢ·strides[i]]` over `shape` (out's elements in row-major order).
+    static func stridedRead<E: BitPattern>(_ x: Tensor, _ out: Tensor, shape: [Int], base: Int, strides: [Int], _: E.Type) {
+        let rank = shape.count, total = shape.reduce(1, *)
         let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
         guard total > 0 else { return }
-        guard rank > 0 else { po[0] = px[0]; return }
+        guard rank > 0 else { po[0] = px[base]; return }
         let inner = shape[rank - 1], innerStride = strides[rank - 1]
         var counter = [Int](repeating: 0, count: rank)
-        var offset = 0, o = 0
+        var offset = base, o = 0
         for _ in 0..<(total / inner) {
             var p = offset
             for _ in 0..<inner { po[o] = px[p]; o &+= 1; p &+= innerStride }
@@ -269,8 +248,7 @@ enum ArrayKernels {
         let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
         guard total > 0 else { return }
         guard rank > 0 else { po[0] = px[0]; return }
-        var inStrides = [Int](repeating: 1, count: rank)
-        for d in Swift.stride(from: rank - 2, through: 0, by: -1) { inStrides[d] = inStrides[d + 1] * x.shape[d + 1] }
+        let inStrides = strides(of: x.shape)
         var counter = [Int](repeating: 0, count: rank)
         for o in 0..<total {
             var p = 0
@@ -306,14 +284,13 @@ enum ArrayKernels {
         let pads = ctx.inputs[1].intScalars()!
         guard x.scalarCount > 0 else { return out }
         // Write x into the block of out that starts at the `before` paddings.
-        var outStrides = [Int](repeating: 1, count: out.rank)
-        for d in Swift.stride(from: out.rank - 2, through: 0, by: -1) { outStrides[d] = outStrides[d + 1] * out.shape[d + 1] }
+        let outStrides = strides(of: out.shape)
         let base = (0..<out.rank).reduce(0) { $0 + pads[2 * $1] * outStrides[$1] }
         switch x.dtype.byteSize {
-            case 1: scatterBlock(x, out, base: base, strides: outStrides, UInt8.self)
-            case 4: scatterBlock(x, out, base: base, strides: outStrides, UInt32.self)
-            default: scatterBlock(x, out, base: base, strides: outStrides, UInt64.self)
-            }
+        case 1: scatterBlock(x, out, base: base, strides: outStrides, UInt8.self)
+        case 4: scatterBlock(x, out, base: base, strides: outStrides, UInt32.self)
+        default: scatterBlock(x, out, base: base, strides: outStrides, UInt64.self)
+        }
         return out
     }
 

@@ -149,7 +149,7 @@ public final class Graph: @unchecked Sendable, Hashable {
 
         let context = ShapeContext(
             inputShapes: endpoints.map(\.shape), inputTypes: endpoints.map(\.dtype), attrs: attrs,
-            values: endpoints.map(Graph.constantValue), shapeValues: endpoints.map(Graph.partialShapeValue))
+            values: endpoints.map(KnownValues.constant), shapeValues: endpoints.map(KnownValues.partialShape))
         let outputShapes: [TensorShape]
         do {
             outputShapes = try def.shapeFunction(context)
@@ -264,49 +264,6 @@ public final class Graph: @unchecked Sendable, Hashable {
             types += Array(repeating: dtype, count: count)
         }
         return types
-    }
-
-    // MARK: Values known at build time
-
-    /// The value of an output when it is known without running the graph: constants, and
-    /// shapes, sizes and ranks of statically shaped tensors.
-    static func constantValue(_ output: NodeOutput) -> Tensor? {
-        let node = output.node
-        switch node.op {
-        case "Const":
-            return node.tensor("value")
-        case "Identity", "StopGradient":
-            return constantValue(node.inputs[0])
-        case "Shape":
-            guard let dims = node.inputs[0].shape.concrete else { return nil }
-            return try? ArrayKernels.indexTensor(dims, node.type("out_type") ?? .int32, shape: [dims.count])
-        case "Size":
-            guard let n = node.inputs[0].shape.elementCount else { return nil }
-            return try? ArrayKernels.indexTensor([n], node.type("out_type") ?? .int32, shape: [])
-        case "Rank":
-            return node.inputs[0].shape.rank.map { Tensor(Int32($0)) }
-        default:
-            return nil
-        }
-    }
-
-    /// What is known of an integer output read as a shape: `Shape(x)` of a partial `x`,
-    /// or a `Pack` of scalars some of which are constant.
-    static func partialShapeValue(_ output: NodeOutput) -> TensorShape? {
-        let node = output.node
-        switch node.op {
-        case "Shape":
-            return node.inputs[0].shape
-        case "Identity", "StopGradient":
-            return partialShapeValue(node.inputs[0])
-        case "Pack" where node.int("axis") == 0 && node.inputs.allSatisfy({ $0.shape.rank == 0 }):
-            return TensorShape(node.inputs.map { input -> Int? in
-                guard let v = constantValue(input)?.intScalars()?.first, v >= 0 else { return nil }
-                return v
-            })
-        default:
-            return nil
-        }
     }
 }
 

@@ -4,7 +4,7 @@
 /// output dtypes and the (partial) output shapes computed by the op's shape function.
 ///
 /// Thread-safety: immutable, so readable from any thread.
-public final class Node: Sendable, Hashable, CustomStringConvertible {
+public final class Node: Sendable, Hashable, CustomStringConvertible, AttributeBearing {
     /// Unique within the graph: `dense/MatMul`, `dense/MatMul_1`.
     public let name: String
     /// The TF op type: `MatMul`, `AddV2`, …
@@ -51,14 +51,20 @@ public final class Node: Sendable, Hashable, CustomStringConvertible {
 
     /// `(created at Model.swift:42)`, or empty when the node did not come from Swift code.
     var locationSuffix: String { location.map { " (created at \($0))" } ?? "" }
+}
 
-    // MARK: Typed attribute access
+/// Typed reads of TF attributes, for anything that carries them.
+protocol AttributeBearing {
+    var attrs: [String: AttrValue] { get }
+}
 
+extension AttributeBearing {
     func int(_ name: String) -> Int? { if case .int(let v)? = attrs[name] { v } else { nil } }
     func bool(_ name: String) -> Bool? { if case .bool(let v)? = attrs[name] { v } else { nil } }
     func float(_ name: String) -> Float? { if case .float(let v)? = attrs[name] { v } else { nil } }
     func type(_ name: String) -> DType? { if case .type(let v)? = attrs[name] { v } else { nil } }
     func string(_ name: String) -> String? { if case .string(let v)? = attrs[name] { v } else { nil } }
+    func strings(_ name: String) -> [String]? { if case .strings(let v)? = attrs[name] { v } else { nil } }
     func ints(_ name: String) -> [Int]? { if case .ints(let v)? = attrs[name] { v } else { nil } }
     func shape(_ name: String) -> TensorShape? { if case .shape(let v)? = attrs[name] { v } else { nil } }
     func tensor(_ name: String) -> Tensor? { if case .tensor(let v)? = attrs[name] { v } else { nil } }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A failure inside a kernel, in TF's wording; the executor adds the node, op, input
 /// shapes and call site.
 struct KernelError: Error {
@@ -12,22 +14,67 @@ struct KernelError: Error {
 /// their inputs' shapes and values (a placeholder's default can be overridden by a feed),
 /// where the shape stays `nil` and the kernel's output is checked against the partial shape.
 struct KernelContext {
-    let node: Node
+    let node: KernelNode
     let inputs: [Tensor]
     let outputShapes: [[Int]?]
     let state: SessionState
+    /// Where a plan placed the outputs: the arena, and each output's offset in it (`nil`
+    /// for outputs with storage of their own).
+    var arena: Arena? = nil
+    var outputOffsets: [Int?] = []
 
-    /// A fresh, zero-filled tensor for output `i`.
-    func allocateOutput(_ i: Int) -> Tensor {
+    /// The tensor output `i` is written into: in the plan's arena when it placed it there,
+    /// otherwise freshly allocated. Zero-filled unless `zeroed` is false — kernels that
+    /// write every element pass false, and must for ops the planner may run in place
+    /// (`.elementwise`), whose output may share an input's buffer.
+    func allocateOutput(_ i: Int, zeroed: Bool = true) -> Tensor {
         guard let shape = outputShapes[i] else { preconditionFailure("output \(i) of \(node) has no concrete shape") }
-        return Tensor(zeros: node.outputTypes[i], shape: shape)
+        let dtype = node.outputTypes[i]
+        if let arena, i < outputOffsets.count, let offset = outputOffsets[i] {
+            let bytes = shape.reduce(1, *) * dtype.byteSize
+            let buffer = TensorBuffer(view: arena.base + offset, byteCount: bytes, owner: arena)
+            if zeroed { memset(buffer.data, 0, bytes) }
+            return Tensor(dtype: dtype, shape: shape, buffer: buffer)
+        }
+        return Tensor(dtype: dtype, shape: shape, zeroed: zeroed)
     }
 
     /// Input `i` viewed with output `o`'s shape, without copying (reshapes, identities).
     func forward(_ i: Int, as o: Int = 0) -> Tensor { inputs[i].reshaped(to: outputShapes[o] ?? inputs[i].shape) }
 
     /// The session key of the variable behind ref input `i`.
-    func variableKey(ofInput i: Int) -> String { node.inputs[i].node.variableKey }
+    func variableKey(ofInput i: Int) -> String { node.inputVariableKeys[i]! }
+}
+
+/// What a kernel knows of the node it runs: name, op, attributes, output dtypes, call
+/// site, and which inputs are variables. Built once per node by executors and plans.
+struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
+    let name: String
+    let op: String
+    let attrs: [String: AttrValue]
+    let outputTypes: [DType]
+    let location: SourceLocation?
+    /// For each input, the session key of the variable it reads, if it reads one.
+    let inputVariableKeys: [String?]
+
+    init(name: String, op: String, attrs: [String: AttrValue], outputTypes: [DType], location: SourceLocation?,
+         inputVariableKeys: [String?]) {
+        self.name = name
+        self.op = op
+        self.attrs = attrs
+        self.outputTypes = outputTypes
+        self.location = location
+        self.inputVariableKeys = inputVariableKeys
+    }
+
+    init(_ node: Node) {
+        self.init(name: node.name, op: node.op, attrs: node.attrs, outputTypes: node.outputTypes, location: node.location,
+                  inputVariableKeys: node.inputs.map { $0.node.definition.traits.contains(.variable) ? $0.node.variableKey : nil })
+    }
+
+    var outputCount: Int { outputTypes.count }
+    var locationSuffix: String { location.map { " (created at \($0))" } ?? "" }
+    var description: String { "'\(name)' (op: '\(op)')" }
 }
 
 /// A CPU kernel: fills the outputs of one node from its inputs.
@@ -36,8 +83,11 @@ typealias CPUKernel = @Sendable (KernelContext) throws -> [Tensor]
 extension Node {
     /// The key under which a `VariableV2` node's value lives in a session: its
     /// `shared_name`, or its node name.
-    var variableKey: String {
-        if let shared = string("shared_name"), !shared.isEmpty { return shared }
-        return name
-    }
+    var variableKey: String { Soma.variableKey(name: name, attrs: attrs) }
+}
+
+/// A variable's session key: its `shared_name`, or its node name.
+func variableKey(name: String, attrs: [String: AttrValue]) -> String {
+    if case .string(let shared)? = attrs["shared_name"], !shared.isEmpty { return shared }
+    return name
 }

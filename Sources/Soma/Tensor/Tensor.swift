@@ -25,10 +25,25 @@ public struct Tensor: Sendable {
 
     /// A zero-filled tensor.
     public init(zeros dtype: DType, shape: [Int]) {
+        self.init(dtype: dtype, shape: shape, zeroed: true)
+    }
+
+    /// A tensor whose storage is zero-filled, or left uninitialised for a kernel that
+    /// writes every element.
+    init(dtype: DType, shape: [Int], zeroed: Bool) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.dtype = dtype
         self.shape = shape
-        self.buffer = TensorBuffer(byteCount: shape.reduce(1, *) * dtype.byteSize)
+        self.buffer = TensorBuffer(byteCount: shape.reduce(1, *) * dtype.byteSize, zeroed: zeroed)
+    }
+
+    /// This tensor with storage of its own: itself, or a copy when it views memory that a
+    /// run will reuse (a plan's arena).
+    func owned() -> Tensor {
+        guard buffer.isView else { return self }
+        let copy = Tensor(dtype: dtype, shape: shape, zeroed: false)
+        copy.rawPointer.copyMemory(from: rawPointer, byteCount: byteCount)
+        return copy
     }
 
     init(dtype: DType, shape: [Int], buffer: TensorBuffer) {

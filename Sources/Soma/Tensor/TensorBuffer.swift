@@ -5,6 +5,10 @@ import Foundation
 /// A buffer is written only while its tensor is being produced (by an initialiser or a
 /// kernel) and is immutable once the tensor is published, which is what makes sharing it
 /// between tensors (reshapes, identities) and threads safe.
+///
+/// A buffer either owns its memory or is a *view* into memory owned by someone else (a
+/// plan's arena, reused by the next run): views never escape a run — fetches and variable
+/// assignments take ``Tensor/owned()`` copies.
 @usableFromInline
 final class TensorBuffer: @unchecked Sendable {
     /// Alignment of every buffer: one cache line, and enough for any SIMD width.
@@ -12,14 +16,26 @@ final class TensorBuffer: @unchecked Sendable {
 
     @usableFromInline let data: UnsafeMutableRawPointer
     @usableFromInline let byteCount: Int
+    /// For a view, what keeps the memory alive; `nil` when the buffer owns it.
+    private let owner: AnyObject?
 
-    /// Allocates `byteCount` bytes, zero-filled.
-    init(byteCount: Int) {
+    /// Allocates `byteCount` bytes, zero-filled unless `zeroed` is false.
+    init(byteCount: Int, zeroed: Bool = true) {
         self.byteCount = byteCount
+        self.owner = nil
         // Allocate at least one byte so that empty tensors still have a valid pointer.
         self.data = .allocate(byteCount: max(byteCount, 1), alignment: TensorBuffer.alignment)
-        self.data.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
+        if zeroed { self.data.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
     }
 
-    deinit { data.deallocate() }
+    /// A view of `byteCount` bytes at `data`, kept alive by `owner`.
+    init(view data: UnsafeMutableRawPointer, byteCount: Int, owner: AnyObject) {
+        self.data = data
+        self.byteCount = byteCount
+        self.owner = owner
+    }
+
+    var isView: Bool { owner != nil }
+
+    deinit { if owner == nil { data.deallocate() } }
 }

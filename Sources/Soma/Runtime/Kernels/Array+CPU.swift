@@ -11,7 +11,7 @@ enum ArrayKernels {
         "ExpandDims": { ctx in [ctx.forward(0)] },
         "Squeeze": { ctx in [ctx.forward(0)] },
         "Transpose": { ctx in
-            let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+            let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
             let perm = ctx.inputs[1].intScalars()!
             switch x.dtype.byteSize {
             case 1: transpose(x, out, perm, UInt8.self)
@@ -22,13 +22,13 @@ enum ArrayKernels {
         },
         "ConcatV2": { ctx in
             let n = ctx.inputs.count - 1
-            let out = ctx.allocateOutput(0)
+            let out = ctx.allocateOutput(0, zeroed: false)
             let axis = canonical(ctx.inputs[n].intScalars()![0], out.rank)
             concatenate(Array(ctx.inputs[..<n]), into: out, axis: axis)
             return [out]
         },
         "Pack": { ctx in
-            let out = ctx.allocateOutput(0)
+            let out = ctx.allocateOutput(0, zeroed: false)
             let axis = canonical(ctx.node.int("axis") ?? 0, out.rank)
             let pieces = ctx.inputs.map { $0.reshaped(to: $0.shape.inserting(1, at: axis)) }
             concatenate(pieces, into: out, axis: axis)
@@ -48,24 +48,24 @@ enum ArrayKernels {
         },
         "Split": { ctx in
             let x = ctx.inputs[1]
-            let outs = (0..<ctx.outputShapes.count).map(ctx.allocateOutput)
+            let outs = (0..<ctx.outputShapes.count).map { ctx.allocateOutput($0, zeroed: false) }
             split(x, into: outs, axis: canonical(ctx.inputs[0].intScalars()![0], x.rank))
             return outs
         },
         "SplitV": { ctx in
             let x = ctx.inputs[0]
-            let outs = (0..<ctx.outputShapes.count).map(ctx.allocateOutput)
+            let outs = (0..<ctx.outputShapes.count).map { ctx.allocateOutput($0, zeroed: false) }
             split(x, into: outs, axis: canonical(ctx.inputs[2].intScalars()![0], x.rank))
             return outs
         },
         "Slice": { ctx in
-            let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+            let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
             let begin = ctx.inputs[1].intScalars()!
             stridedCopy(x, out, begin: begin, stride: Array(repeating: 1, count: x.rank), size: out.shape)
             return [out]
         },
         "StridedSlice": { ctx in
-            let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+            let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
             let spec = try StridedSliceSpec(
                 inputShape: x.shape, begin: ctx.inputs[1].intScalars()!, end: ctx.inputs[2].intScalars()!,
                 strides: ctx.inputs[3].intScalars()!, attrs: ctx.node.attrs)
@@ -75,7 +75,7 @@ enum ArrayKernels {
         "Pad": { ctx in [pad(ctx, value: nil)] },
         "PadV2": { ctx in [pad(ctx, value: ctx.inputs[2])] },
         "Tile": { ctx in
-            let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+            let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
             switch x.dtype.byteSize {
             case 1: tile(x, out, UInt8.self)
             case 4: tile(x, out, UInt32.self)
@@ -84,18 +84,18 @@ enum ArrayKernels {
             return [out]
         },
         "Fill": { ctx in
-            let out = ctx.allocateOutput(0)
+            let out = ctx.allocateOutput(0, zeroed: false)
             fill(out, with: ctx.inputs[1])
             return [out]
         },
         "ZerosLike": { ctx in [ctx.allocateOutput(0)] },
         "OnesLike": { ctx in
-            let out = ctx.allocateOutput(0)
+            let out = ctx.allocateOutput(0, zeroed: false)
             fill(out, with: Tensor.scalar(1, dtype: out.dtype))
             return [out]
         },
         "Range": { ctx in
-            let out = ctx.allocateOutput(0)
+            let out = ctx.allocateOutput(0, zeroed: false)
             let start = ctx.inputs[0], delta = ctx.inputs[2]
             switch out.dtype {
             case .float32:
@@ -116,7 +116,7 @@ enum ArrayKernels {
         },
         "GatherV2": { ctx in [try gather(ctx)] },
         "OneHot": { ctx in
-            let indices = ctx.inputs[0], out = ctx.allocateOutput(0)
+            let indices = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
             let depth = ctx.inputs[1].scalar(as: Int32.self)
             let axisAttr = ctx.node.int("axis") ?? -1
             let axis = axisAttr == -1 ? indices.rank : axisAttr
@@ -135,7 +135,7 @@ enum ArrayKernels {
             return [out]
         },
         "BroadcastTo": { ctx in
-            let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+            let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
             switch x.dtype.byteSize {
             case 1: broadcast(x, out, UInt8.self)
             case 4: broadcast(x, out, UInt32.self)
@@ -279,7 +279,7 @@ enum ArrayKernels {
     }
 
     static func pad(_ ctx: KernelContext, value: Tensor?) -> Tensor {
-        let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+        let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: value == nil)
         if let value { fill(out, with: value) }
         let pads = ctx.inputs[1].intScalars()!
         guard x.scalarCount > 0 else { return out }
@@ -317,7 +317,7 @@ enum ArrayKernels {
 
     /// `[batch, outer, n, inner]` params, `[batch, k]` indices → `[batch, outer, k, inner]`.
     static func gather(_ ctx: KernelContext) throws -> Tensor {
-        let params = ctx.inputs[0], indices = ctx.inputs[1], out = ctx.allocateOutput(0)
+        let params = ctx.inputs[0], indices = ctx.inputs[1], out = ctx.allocateOutput(0, zeroed: false)
         let axis = canonical(ctx.inputs[2].intScalars()![0], params.rank)
         var batchDims = ctx.node.int("batch_dims") ?? 0
         if batchDims < 0 { batchDims += indices.rank }

@@ -48,7 +48,7 @@ enum Kernels {
         }
         let outputs: [Tensor]
         do {
-            outputs = try kernel(KernelContext(node: node, inputs: inputs, outputShapes: outputShapes, state: state))
+            outputs = try kernel(KernelContext(node: KernelNode(node), inputs: inputs, outputShapes: outputShapes, state: state))
         } catch let error as KernelError {
             throw failure(error.message)
         } catch let error as ShapeError {

@@ -4,17 +4,21 @@ import CBLAS
 enum LinalgKernels {
     static let table: [String: CPUKernel] = [
         "MatMul": { ctx in
-            let a = ctx.inputs[0], b = ctx.inputs[1], out = ctx.allocateOutput(0)
+            let a = ctx.inputs[0], b = ctx.inputs[1]
             let ta = ctx.node.bool("transpose_a") ?? false, tb = ctx.node.bool("transpose_b") ?? false
-            let m = out.shape[0], n = out.shape[1], k = ta ? a.shape[0] : a.shape[1]
+            let k = ta ? a.shape[0] : a.shape[1]
+            let out = ctx.allocateOutput(0, zeroed: k == 0)  // gemm writes every element when k > 0
+            let m = out.shape[0], n = out.shape[1]
             try gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k)
             return [out]
         },
         "BatchMatMulV2": { ctx in
-            let x = ctx.inputs[0], y = ctx.inputs[1], out = ctx.allocateOutput(0)
+            let x = ctx.inputs[0], y = ctx.inputs[1]
             let ax = ctx.node.bool("adj_x") ?? false, ay = ctx.node.bool("adj_y") ?? false
+            let k = ax ? x.shape[x.rank - 2] : x.shape[x.rank - 1]
+            let out = ctx.allocateOutput(0, zeroed: k == 0)
             let r = out.rank
-            let m = out.shape[r - 2], n = out.shape[r - 1], k = ax ? x.shape[x.rank - 2] : x.shape[x.rank - 1]
+            let m = out.shape[r - 2], n = out.shape[r - 1]
             let xBatch = Array(x.shape.dropLast(2)), yBatch = Array(y.shape.dropLast(2))
             let outBatch = Array(out.shape.dropLast(2))
             let xMatrix = x.shape.suffix(2).reduce(1, *), yMatrix = y.shape.suffix(2).reduce(1, *)

@@ -13,7 +13,7 @@ enum MathKernels {
         ]
         for (name, op) in binary {
             t[name] = { ctx in
-                let out = ctx.allocateOutput(0)
+                let out = ctx.allocateOutput(0, zeroed: false)
                 try arithmetic(op, ctx.inputs[0], ctx.inputs[1], out)
                 return [out]
             }
@@ -24,7 +24,7 @@ enum MathKernels {
         ]
         for (name, op) in compare {
             t[name] = { ctx in
-                let out = ctx.allocateOutput(0)
+                let out = ctx.allocateOutput(0, zeroed: false)
                 comparison(op, ctx.inputs[0], ctx.inputs[1], out)
                 return [out]
             }
@@ -36,35 +36,35 @@ enum MathKernels {
         ]
         for (name, op) in unary {
             t[name] = { ctx in
-                let out = ctx.allocateOutput(0)
+                let out = ctx.allocateOutput(0, zeroed: false)
                 try unaryMath(op, ctx.inputs[0], out)
                 return [out]
             }
         }
         t["LogicalAnd"] = { ctx in
-            let out = ctx.allocateOutput(0)
+            let out = ctx.allocateOutput(0, zeroed: false)
             broadcastMap(ctx.inputs[0], ctx.inputs[1], out) { (x: Bool, y: Bool) in x && y }
             return [out]
         }
         t["LogicalOr"] = { ctx in
-            let out = ctx.allocateOutput(0)
+            let out = ctx.allocateOutput(0, zeroed: false)
             broadcastMap(ctx.inputs[0], ctx.inputs[1], out) { (x: Bool, y: Bool) in x || y }
             return [out]
         }
         t["LogicalNot"] = { ctx in
-            let out = ctx.allocateOutput(0)
+            let out = ctx.allocateOutput(0, zeroed: false)
             map(ctx.inputs[0], out) { (x: Bool) in !x }
             return [out]
         }
         t["SelectV2"] = { ctx in
-            let out = ctx.allocateOutput(0)
+            let out = ctx.allocateOutput(0, zeroed: false)
             select(ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], out)
             return [out]
         }
         t["Cast"] = { ctx in
             let x = ctx.inputs[0]
             if x.dtype == ctx.node.outputTypes[0] { return [x] }
-            let out = ctx.allocateOutput(0)
+            let out = ctx.allocateOutput(0, zeroed: false)
             switch out.dtype {
             case .float32: cast(x, into: out, Float.self)
             case .float64: cast(x, into: out, Double.self)

@@ -10,7 +10,7 @@ enum NNKernels {
         ]
         for (name, op) in activations {
             t[name] = { ctx in
-                let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+                let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
                 let alpha = Double(ctx.node.float("alpha") ?? 0.2)
                 switch x.dtype {
                 case .float32: activate(op, x, out, alpha: Float(alpha))
@@ -26,7 +26,7 @@ enum NNKernels {
         t["Softmax"] = { ctx in [try softmax(ctx, log: false)] }
         t["LogSoftmax"] = { ctx in [try softmax(ctx, log: true)] }
         t["BiasAdd"] = { ctx in
-            let value = ctx.inputs[0], bias = ctx.inputs[1], out = ctx.allocateOutput(0)
+            let value = ctx.inputs[0], bias = ctx.inputs[1], out = ctx.allocateOutput(0, zeroed: false)
             let nchw = ctx.node.string("data_format") == "NCHW"
             // Broadcast bias [C] as [C] (NHWC) or [C, 1, …, 1] (NCHW).
             let biasShape = nchw ? [bias.scalarCount] + Array(repeating: 1, count: value.rank - 2) : bias.shape
@@ -70,7 +70,7 @@ enum NNKernels {
 
     /// Softmax or log-softmax over the last axis, stabilised by subtracting the row max.
     static func softmax(_ ctx: KernelContext, log: Bool) throws -> Tensor {
-        let x = ctx.inputs[0], out = ctx.allocateOutput(0)
+        let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
         switch x.dtype {
         case .float32: softmax(x, out, log: log, Float.self)
         case .float64: softmax(x, out, log: log, Double.self)

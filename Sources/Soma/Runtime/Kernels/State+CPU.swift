@@ -18,8 +18,10 @@ enum StateKernels {
                 throw KernelError("Assign requires shapes of both tensors to match. lhs shape= \(shapeString(old.shape)) "
                                   + "rhs shape= \(shapeString(value.shape))")
             }
-            ctx.state.assign(key, value)
-            return [value]
+            // The value may view a plan's arena, which the next run reuses: keep a copy.
+            let stored = value.owned()
+            ctx.state.assign(key, stored)
+            return [stored]
         },
         "AssignAdd": { ctx in [try update(ctx, MathKernels.BinaryOp.add)] },
         "AssignSub": { ctx in [try update(ctx, MathKernels.BinaryOp.sub)] },

@@ -1,0 +1,238 @@
+/// The compiler's mutable copy of the part of a graph being compiled.
+///
+/// Built from a ``Graph`` for given fetches, targets and feeds: only what they need is
+/// copied (pruning), and every fed output becomes a feed node of the fed shape. Passes
+/// rewrite it in place; ``IRGraph/makeGraph()`` turns it back into a ``Graph`` and
+/// ``PlanBuilder`` into a ``Plan``. `nodes` is kept in a topological order.
+final class IRGraph {
+    private(set) var nodes: [IRNode] = []
+    /// What the caller asked for, in order; rewrites keep these pointing at the right values.
+    var fetches: [IRValue]
+    /// Nodes run for their effects.
+    var targets: [IRNode]
+    /// Feed nodes, in the order of the caller's feeds.
+    private(set) var feeds: [(endpoint: NodeOutput, node: IRNode)] = []
+    private var nextID = 0
+
+    init() {
+        fetches = []
+        targets = []
+    }
+
+    /// Copies what `fetches` and `targets` need from `graph`, cutting at `feeds`.
+    ///
+    /// - Parameter feeds: the fed outputs and their shapes (concrete when compiling a plan,
+    ///   possibly partial when optimising a graph for saving).
+    /// - Throws: the unfed-placeholder error when a needed placeholder is not fed and
+    ///   `requireFeeds` is set.
+    convenience init(graph: Graph, fetches: [NodeOutput], targets: [Node], feeds: [NodeOutput: TensorShape],
+                     requireFeeds: Bool) throws {
+        self.init()
+        let all = graph.nodes
+        var needed = [Bool](repeating: false, count: all.count)
+        var stack = fetches.filter { feeds[$0] == nil }.map(\.node) + targets
+        while let node = stack.popLast() {
+            if needed[node.id] { continue }
+            needed[node.id] = true
+            for input in node.inputs where feeds[input] == nil { stack.append(input.node) }
+            stack.append(contentsOf: node.controlInputs)
+        }
+        var feedNodes: [NodeOutput: IRNode] = [:]
+        for (endpoint, shape) in feeds.sorted(by: { $0.key.name < $1.key.name }) {
+            let feed = add(name: endpoint.index == 0 ? endpoint.node.name : endpoint.name, def: IRGraph.feedDef,
+                           inputs: [], attrs: ["dtype": .type(endpoint.dtype), "shape": .shape(shape)],
+                           outputTypes: [endpoint.dtype], outputShapes: [shape])
+            feed.source = endpoint.node
+            feedNodes[endpoint] = feed
+            self.feeds.append((endpoint, feed))
+        }
+        var copies: [Node: IRNode] = [:]
+        func value(_ endpoint: NodeOutput) -> IRValue {
+            if let feed = feedNodes[endpoint] { return IRValue(feed, 0) }
+            return IRValue(copies[endpoint.node]!, endpoint.index)
+        }
+        for node in all where needed[node.id] {
+            if requireFeeds && node.op == "Placeholder" {
+                let dtype = node.type("dtype")!, shape = node.shape("shape") ?? .unknown
+                throw SomaError.invalidArgument(
+                    "You must feed a value for placeholder tensor '\(node.name)' with dtype \(dtype) and shape \(shape)"
+                    + node.locationSuffix)
+            }
+            let copy = add(name: node.name, def: node.definition, inputs: node.inputs.map(value), attrs: node.attrs,
+                           outputTypes: node.outputTypes, outputShapes: node.outputShapes)
+            copy.controlInputs = node.controlInputs.map { copies[$0]! }
+            copy.device = node.device
+            copy.location = node.location
+            copy.source = node
+            copies[node] = copy
+        }
+        self.fetches = fetches.map(value)
+        self.targets = targets.map { copies[$0]! }
+    }
+
+    /// The op a fed output becomes: a value that arrives with the run.
+    static let feedDef = OpDef("Placeholder", outputs: ["output: dtype"], attrs: [.type("dtype"), .shape("shape")],
+                               traits: [.feedable], gradient: .notDifferentiable) { c in [c.shapeAttr("shape")] }
+
+    /// Appends a node (callers keep `nodes` topological by appending after its inputs).
+    @discardableResult
+    func add(name: String, def: OpDef, inputs: [IRValue], attrs: [String: AttrValue], outputTypes: [DType],
+             outputShapes: [TensorShape]) -> IRNode {
+        let node = IRNode(id: nextID, name: name, def: def, inputs: inputs, attrs: attrs,
+                          outputTypes: outputTypes, outputShapes: outputShapes)
+        nextID += 1
+        nodes.append(node)
+        return node
+    }
+
+    /// Inserts a new node just before `position`'s node (so it precedes its consumers).
+    func insert(_ node: IRNode, before position: IRNode) {
+        let index = nodes.firstIndex { $0 === position }!
+        nodes.insert(node, at: index)
+    }
+
+    /// A node not yet in the graph, with a fresh id.
+    func makeNode(name: String, def: OpDef, inputs: [IRValue], attrs: [String: AttrValue], outputTypes: [DType],
+                  outputShapes: [TensorShape]) -> IRNode {
+        defer { nextID += 1 }
+        return IRNode(id: nextID, name: name, def: def, inputs: inputs, attrs: attrs, outputTypes: outputTypes,
+                      outputShapes: outputShapes)
+    }
+
+    /// Points every use of `old` (inputs and fetches) at `new`.
+    func replaceUses(of old: IRValue, with new: IRValue) {
+        for node in nodes {
+            for k in node.inputs.indices where node.inputs[k] == old { node.inputs[k] = new }
+        }
+        for k in fetches.indices where fetches[k] == old { fetches[k] = new }
+    }
+
+    /// Removes nodes that nothing fetched or targeted depends on.
+    func removeDeadNodes() {
+        var live = Set<ObjectIdentifier>()
+        var stack = fetches.map(\.node) + targets + feeds.map(\.node)
+        while let node = stack.popLast() {
+            guard live.insert(ObjectIdentifier(node)).inserted else { continue }
+            stack.append(contentsOf: node.inputs.map(\.node))
+            stack.append(contentsOf: node.controlInputs)
+        }
+        nodes.removeAll { !live.contains(ObjectIdentifier($0)) }
+    }
+
+    /// For each node, the nodes that consume its outputs (data edges), by node id.
+    func consumers() -> [Int: [IRNode]] {
+        var result: [Int: [IRNode]] = [:]
+        for node in nodes {
+            for input in node.inputs { result[input.node.id, default: []].append(node) }
+        }
+        return result
+    }
+
+    /// Ids of nodes some other node lists as a control input.
+    func controlSources() -> Set<Int> {
+        Set(nodes.flatMap { $0.controlInputs.map(\.id) })
+    }
+
+    /// Ids of nodes whose outputs are fetched.
+    func fetchedNodeIDs() -> Set<Int> { Set(fetches.map(\.node.id)) }
+
+    /// Re-runs the shape function of `node` on its inputs' current shapes and known values.
+    func inferShapes(_ node: IRNode) throws {
+        let context = ShapeContext(
+            inputShapes: node.inputs.map(\.shape), inputTypes: node.inputs.map(\.dtype), attrs: node.attrs,
+            values: node.inputs.map(KnownValues.constant), shapeValues: node.inputs.map(KnownValues.partialShape))
+        do {
+            node.outputShapes = try node.def.shapeFunction(context)
+        } catch let error as ShapeError {
+            throw SomaError.nodeFailure(error.message, node: node.name, op: node.op,
+                                        inputShapes: node.inputs.map(\.shape.description), location: node.location)
+        }
+    }
+
+    /// Rebuilds a ``Graph``: same names, ops, attributes, devices and control edges; feeds
+    /// become placeholders of the fed shape.
+    func makeGraph(versions: GraphVersions) throws -> Graph {
+        let graph = Graph()
+        graph.versions = versions
+        var built: [Int: Node] = [:]
+        for node in nodes {
+            let inputs = node.inputs.map { Output(graph: graph, node: built[$0.node.id]!, index: $0.index) }
+            built[node.id] = try graph.addNode(
+                op: node.op, inputs: inputs, attrs: node.attrs, name: node.name,
+                controlInputs: node.controlInputs.map { built[$0.id]! }, device: node.device, location: node.location,
+                uniquifyName: false)
+        }
+        return graph
+    }
+}
+
+/// One node of an ``IRGraph``.
+final class IRNode {
+    let id: Int
+    var name: String
+    var def: OpDef
+    var inputs: [IRValue]
+    var controlInputs: [IRNode] = []
+    var attrs: [String: AttrValue]
+    var outputTypes: [DType]
+    var outputShapes: [TensorShape]
+    var device = ""
+    var location: SourceLocation?
+    /// The graph node this was copied from, if any.
+    var source: Node?
+
+    init(id: Int, name: String, def: OpDef, inputs: [IRValue], attrs: [String: AttrValue], outputTypes: [DType],
+         outputShapes: [TensorShape]) {
+        self.id = id
+        self.name = name
+        self.def = def
+        self.inputs = inputs
+        self.attrs = attrs
+        self.outputTypes = outputTypes
+        self.outputShapes = outputShapes
+    }
+
+    var op: String { def.name }
+    var isConstant: Bool { op == "Const" }
+    var isFeed: Bool { def.traits.contains(.feedable) && inputs.isEmpty }
+    var isStateful: Bool { def.traits.contains(.stateful) }
+    var constantValue: Tensor? { if case .tensor(let t)? = attrs["value"], isConstant { t } else { nil } }
+
+    /// Turns this node into a constant holding `value` (keeping its name, so fetches and
+    /// consumers see the same node).
+    func becomeConstant(_ value: Tensor) {
+        def = OpRegistry.lookup("Const")!
+        inputs = []
+        controlInputs = []
+        attrs = ["value": .tensor(value), "dtype": .type(value.dtype)]
+        outputTypes = [value.dtype]
+        outputShapes = [TensorShape(value.shape)]
+    }
+}
+
+/// An output of an IR node.
+struct IRValue: Hashable, CustomStringConvertible {
+    let node: IRNode
+    let index: Int
+
+    init(_ node: IRNode, _ index: Int) {
+        self.node = node
+        self.index = index
+    }
+
+    var dtype: DType { node.outputTypes[index] }
+    var shape: TensorShape { node.outputShapes[index] }
+    var description: String { index == 0 ? node.name : "\(node.name):\(index)" }
+
+    static func == (a: IRValue, b: IRValue) -> Bool { a.node === b.node && a.index == b.index }
+    func hash(into h: inout Hasher) {
+        h.combine(ObjectIdentifier(node))
+        h.combine(index)
+    }
+}
+
+extension IRValue: ValueSource {
+    var producerOp: String { node.op }
+    var producerAttrs: [String: AttrValue] { node.attrs }
+    var producerInputs: [IRValue] { node.inputs }
+}

@@ -1,0 +1,64 @@
+/// An op output whose producer can be examined: a built graph's ``NodeOutput`` or a
+/// compiler IR value.
+protocol ValueSource {
+    var producerOp: String { get }
+    var producerAttrs: [String: AttrValue] { get }
+    var producerInputs: [Self] { get }
+    var shape: TensorShape { get }
+}
+
+/// Values known without running anything, which shape functions use to give exact shapes.
+enum KnownValues {
+    /// The value of an output when it is known statically: constants, identities of them,
+    /// and shapes, sizes and ranks of statically shaped tensors.
+    static func constant<S: ValueSource>(_ output: S) -> Tensor? {
+        switch output.producerOp {
+        case "Const":
+            if case .tensor(let t)? = output.producerAttrs["value"] { return t }
+            return nil
+        case "Identity", "StopGradient":
+            return constant(output.producerInputs[0])
+        case "Shape":
+            guard let dims = output.producerInputs[0].shape.concrete else { return nil }
+            return try? ArrayKernels.indexTensor(dims, outType(output), shape: [dims.count])
+        case "Size":
+            guard let n = output.producerInputs[0].shape.elementCount else { return nil }
+            return try? ArrayKernels.indexTensor([n], outType(output), shape: [])
+        case "Rank":
+            return output.producerInputs[0].shape.rank.map { Tensor(Int32($0)) }
+        default:
+            return nil
+        }
+    }
+
+    private static func outType<S: ValueSource>(_ output: S) -> DType {
+        if case .type(let t)? = output.producerAttrs["out_type"] { return t }
+        return .int32
+    }
+
+    /// What is known of an integer output read as a shape: `Shape(x)` of a partial `x`,
+    /// or a `Pack` of scalars some of which are constant.
+    static func partialShape<S: ValueSource>(_ output: S) -> TensorShape? {
+        switch output.producerOp {
+        case "Shape":
+            return output.producerInputs[0].shape
+        case "Identity", "StopGradient":
+            return partialShape(output.producerInputs[0])
+        case "Pack":
+            let inputs = output.producerInputs
+            guard case .int(0)? = output.producerAttrs["axis"], inputs.allSatisfy({ $0.shape.rank == 0 }) else { return nil }
+            return TensorShape(inputs.map { input -> Int? in
+                guard let v = constant(input)?.intScalars()?.first, v >= 0 else { return nil }
+                return v
+            })
+        default:
+            return nil
+        }
+    }
+}
+
+extension NodeOutput: ValueSource {
+    var producerOp: String { node.op }
+    var producerAttrs: [String: AttrValue] { node.attrs }
+    var producerInputs: [NodeOutput] { node.inputs }
+}

@@ -9,6 +9,7 @@ import Testing
         "Const": "GraphTests", "Placeholder": "SessionTests", "PlaceholderWithDefault": "SessionTests",
         "VariableV2": "GraphTests", "Assign": "SessionTests", "AssignAdd": "SessionTests",
         "AssignSub": "SessionTests", "NoOp": "GraphTests",
+        "_FusedMatMul": "CompilerTests", "_SomaFusedElementwise": "CompilerTests",
     ]
 
     @Test func everyOpHasAKernel() {

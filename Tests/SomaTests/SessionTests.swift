@@ -45,7 +45,7 @@ import Testing
         #expect(unfed?.message.hasPrefix("You must feed a value for placeholder tensor 'x' with dtype float32 and shape [?,3]") == true)
 
         let uninitialised = #expect(throws: SomaError.self) { try s.run(y, feeds: [x: good]) }
-        #expect(uninitialised?.message.hasPrefix("Attempting to use uninitialized value w (read by 'w/read')") == true)
+        #expect(uninitialised?.message.hasPrefix("Attempting to use uninitialized value w (read by ") == true)
         #expect(uninitialised?.code == .failedPrecondition)
 
         try s.run(target: g.globalVariablesInitializer())

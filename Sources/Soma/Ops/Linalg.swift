@@ -2,16 +2,21 @@
 enum LinalgOps {
     static let matmulTypes: [DType] = [.float32, .float64, .int32, .int64]
 
+    /// `[m, n]` of `op(a) × op(b)` for inputs 0 and 1 with `transpose_a`/`transpose_b`.
+    static func matmulShape(_ c: ShapeContext) throws -> [Int?] {
+        let a = try c.withRank(0, 2), b = try c.withRank(1, 2)
+        let ta = c.bool("transpose_a"), tb = c.bool("transpose_b")
+        let m = a.map { ta ? $0[1] : $0[0] } ?? nil, ka = a.map { ta ? $0[0] : $0[1] } ?? nil
+        let kb = b.map { tb ? $0[1] : $0[0] } ?? nil, n = b.map { tb ? $0[0] : $0[1] } ?? nil
+        _ = try mergeDim(ka, kb)
+        return [m, n]
+    }
+
     static let definitions: [OpDef] = [
         // [M, K] × [K, N] → [M, N], either operand optionally transposed.
         OpDef("MatMul", inputs: ["a: T", "b: T"], outputs: ["product: T"],
               attrs: [.type("T", matmulTypes), .bool("transpose_a", default: false), .bool("transpose_b", default: false)]) { c in
-            let a = try c.withRank(0, 2), b = try c.withRank(1, 2)
-            let ta = c.bool("transpose_a"), tb = c.bool("transpose_b")
-            let m = a.map { ta ? $0[1] : $0[0] } ?? nil, ka = a.map { ta ? $0[0] : $0[1] } ?? nil
-            let kb = b.map { tb ? $0[1] : $0[0] } ?? nil, n = b.map { tb ? $0[0] : $0[1] } ?? nil
-            _ = try mergeDim(ka, kb)
-            return [TensorShape([m, n])]
+            [TensorShape(try matmulShape(c))]
         },
         // [..., M, K] × [..., K, N] → [..., M, N], batch dimensions broadcast.
         OpDef("BatchMatMulV2", inputs: ["x: T", "y: T"], outputs: ["output: T"],

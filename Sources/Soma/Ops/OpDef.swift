@@ -145,6 +145,12 @@ public struct AttrDef: Sendable {
     public static func string(_ name: String, default d: String? = nil, allowed: [String]? = nil) -> AttrDef {
         AttrDef(name, .string, default: d.map(AttrValue.string), strings: allowed)
     }
+    public static func strings(_ name: String, default d: [String]? = nil) -> AttrDef {
+        AttrDef(name, .stringList, default: d.map(AttrValue.strings))
+    }
+    public static func floats(_ name: String, default d: [Float]? = nil) -> AttrDef {
+        AttrDef(name, .floatList, default: d.map(AttrValue.floats))
+    }
     public static func ints(_ name: String, default d: [Int]? = nil) -> AttrDef {
         AttrDef(name, .intList, default: d.map(AttrValue.ints))
     }

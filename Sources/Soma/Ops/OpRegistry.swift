@@ -4,7 +4,7 @@ public enum OpRegistry {
     public static let ops: [String: OpDef] = {
         let families: [[OpDef]] = [
             StateOps.definitions, MathOps.definitions, NNOps.definitions, LinalgOps.definitions,
-            ReductionOps.definitions, ArrayOps.definitions,
+            ReductionOps.definitions, ArrayOps.definitions, FusedOps.definitions,
         ]
         var table: [String: OpDef] = [:]
         for def in families.joined() {

@@ -48,7 +48,8 @@ struct ReferenceExecutor: Executor {
             for (k, input) in node.inputs.enumerated() {
                 inputs.append(try value(input, consumer: node, isRef: refs[k]))
             }
-            values[node.id] = try Kernels.run(node, inputs: inputs, state: state, maxTensorBytes: options.maxTensorBytes)
+            values[node.id] = try Kernels.run(KernelNode(node), definition: node.definition, inputs: inputs, state: state,
+                                              maxTensorBytes: options.maxTensorBytes)
         }
         return try fetches.map { try value($0, consumer: nil, isRef: false) }
     }

@@ -3,6 +3,13 @@ public struct SessionOptions: Sendable {
     /// The largest tensor a kernel may allocate; a graph that asks for more fails with
     /// `resourceExhausted` instead of exhausting memory.
     public var maxTensorBytes: Int = 1 << 32
+    /// Compile each (feeds, fetches, targets, feed shapes) signature into a cached plan
+    /// (the default), or run every graph with the reference executor.
+    public var useCompiler = true
+    /// What the compiler may do (passes to disable, folding cap).
+    public var compileOptions = CompileOptions()
+    /// Plans kept; the least recently used goes first.
+    public var planCacheCapacity = 64
 
     public init() {}
 }
@@ -25,11 +32,13 @@ public final class Session: Sendable {
     public let options: SessionOptions
     let state = SessionState()
     let executor: any Executor
+    let plans: PlanCache
 
     public init(graph: Graph, options: SessionOptions = .init()) {
         self.graph = graph
         self.options = options
         self.executor = ReferenceExecutor()
+        self.plans = PlanCache(capacity: options.planCacheCapacity)
     }
 
     /// Computes `fetches` (any node outputs), with `feeds` replacing the values of the
@@ -53,8 +62,38 @@ public final class Session: Sendable {
             try Session.validateFeed(value, for: output.endpoint)
             fed[output.endpoint] = value
         }
-        return try executor.run(graph: graph, fetches: fetches.map(\.endpoint), feeds: fed, targets: targets, state: state,
-                                options: options)
+        let endpoints = fetches.map(\.endpoint)
+        if options.useCompiler, let compiled = try executable(fetches: endpoints, feeds: fed, targets: targets) {
+            return try compiled.run(feeds: compiled.plan.feeds.map { fed[$0]! }, state: state, options: options)
+        }
+        return try executor.run(graph: graph, fetches: endpoints, feeds: fed, targets: targets, state: state, options: options)
+    }
+
+    /// The compiled plan for this run signature (cached), or `nil` when the graph's shapes
+    /// depend on fed values and only the reference executor can run it.
+    func executable(fetches: [NodeOutput], feeds: [NodeOutput: Tensor], targets: [Node]) throws -> PlanExecutor? {
+        let key = PlanCache.Key(fetches: fetches, targets: targets.map(\.id),
+                                feeds: feeds.map { ($0.key, $0.value.shape) }.sorted { $0.0.name < $1.0.name }.map { PlanCache.Feed(endpoint: $0.0, shape: $0.1) })
+        if let cached = plans.lookup(key) { return cached }
+        do {
+            var compileOptions = options.compileOptions
+            compileOptions.maxTensorBytes = options.maxTensorBytes
+            let plan = try Compiler.plan(graph: graph, fetches: fetches, targets: targets, feeds: feeds.mapValues(\.shape),
+                                         options: compileOptions)
+            let executor = PlanExecutor(plan: plan)
+            plans.insert(key, executor)
+            return executor
+        } catch is DynamicShapeError {
+            plans.insert(key, nil)
+            return nil
+        }
+    }
+
+    /// The plan a run with these fetches, feeds and targets executes (for inspection).
+    public func plan(fetches: [Output], feeds: [Output: Tensor] = [:], targets: [Node] = []) throws -> Plan? {
+        var fed: [NodeOutput: Tensor] = [:]
+        for (output, value) in feeds { fed[output.endpoint] = value }
+        return try executable(fetches: fetches.map(\.endpoint), feeds: fed, targets: targets)?.plan
     }
 
     /// Computes one output.

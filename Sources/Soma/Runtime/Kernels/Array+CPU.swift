@@ -40,11 +40,9 @@ enum ArrayKernels {
             // Each output is a [..., 1, ...] slab of x, viewed without the axis.
             var slab = x.shape
             slab[axis] = 1
-            let outs = (0..<ctx.node.outputCount).map { _ in Tensor(zeros: x.dtype, shape: slab) }
-            split(x, into: outs, axis: axis)
-            var squeezed = x.shape
-            squeezed.remove(at: axis)
-            return outs.map { $0.reshaped(to: squeezed) }
+            let outs = (0..<ctx.node.outputCount).map { ctx.allocateOutput($0, zeroed: false) }
+            split(x, into: outs.map { $0.reshaped(to: slab) }, axis: axis)
+            return outs
         },
         "Split": { ctx in
             let x = ctx.inputs[1]

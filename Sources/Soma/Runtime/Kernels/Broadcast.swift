@@ -103,3 +103,9 @@ func map<T, U>(_ x: Tensor, _ out: Tensor, _ f: (T) -> U) {
     let px = x.pointer(as: T.self), po = out.mutablePointer(as: U.self)
     for i in 0..<x.scalarCount { po[i] = f(px[i]) }
 }
+
+/// `dst[i] = f(src[i])` for `count` elements (in place when `dst == src`).
+@inline(__always)
+func forEach<T, U>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<U>, _ count: Int, _ f: (T) -> U) {
+    for i in 0..<count { dst[i] = f(src[i]) }
+}

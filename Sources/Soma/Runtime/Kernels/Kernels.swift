@@ -4,7 +4,7 @@ enum Kernels {
         var table: [String: CPUKernel] = [:]
         let families: [[String: CPUKernel]] = [
             StateKernels.table, MathKernels.table, NNKernels.table, LinalgKernels.table,
-            ReductionKernels.table, ArrayKernels.table,
+            ReductionKernels.table, ArrayKernels.table, FusedKernels.table,
         ]
         for family in families {
             table.merge(family) { _, _ in preconditionFailure("a kernel is registered twice") }
@@ -19,7 +19,8 @@ enum Kernels {
     /// the kernel, then a check that the kernel produced what the shape function said.
     ///
     /// - Throws: ``SomaError`` in TF's wording, naming the node, op, input shapes and call site.
-    static func run(_ node: Node, inputs: [Tensor], state: SessionState, maxTensorBytes: Int = .max) throws -> [Tensor] {
+    static func run(_ node: KernelNode, definition: OpDef, inputs: [Tensor], state: SessionState,
+                    maxTensorBytes: Int = .max) throws -> [Tensor] {
         func failure(_ message: String) -> SomaError {
             .nodeFailure(message, node: node.name, op: node.op, inputShapes: inputs.map { shapeString($0.shape) },
                          location: node.location)
@@ -32,7 +33,7 @@ enum Kernels {
             values: inputs, shapeValues: Array(repeating: nil, count: inputs.count))
         let inferred: [TensorShape]
         do {
-            inferred = try node.definition.shapeFunction(context)
+            inferred = try definition.shapeFunction(context)
         } catch let error as ShapeError {
             throw failure(error.message)
         }
@@ -48,7 +49,7 @@ enum Kernels {
         }
         let outputs: [Tensor]
         do {
-            outputs = try kernel(KernelContext(node: KernelNode(node), inputs: inputs, outputShapes: outputShapes, state: state))
+            outputs = try kernel(KernelContext(node: node, inputs: inputs, outputShapes: outputShapes, state: state))
         } catch let error as KernelError {
             throw failure(error.message)
         } catch let error as ShapeError {

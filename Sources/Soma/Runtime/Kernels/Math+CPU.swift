@@ -115,7 +115,30 @@ enum MathKernels {
         case .maximum: broadcastMap(a, b, out) { (x: T, y: T) in T.maxPropagatingNaN(x, y) }
         case .minimum: broadcastMap(a, b, out) { (x: T, y: T) in T.minPropagatingNaN(x, y) }
         case .pow: broadcastMap(a, b, out) { (x: T, y: T) in T.power(x, y) }
-        case .squaredDifference: broadcastMap(a, b, out) { (x: T, y: T) in let d = T.sub(x, y); return T.mul(d, d) }
+        case .squaredDifference: broadcastMap(a, b, out) { (x: T, y: T) in T.squaredDifference(x, y) }
+        }
+    }
+
+    /// `dst[i] = a[i·sa] ⊕ b[i·sb]` with strides 0 (a scalar) or 1, for fused kernels: the
+    /// same scalar functions as `arithmetic`, so results are bitwise identical.
+    @inline(__always)
+    static func binaryLoop<T: NumericScalar>(_ op: BinaryOp, _ a: UnsafePointer<T>, _ sa: Int, _ b: UnsafePointer<T>,
+                                             _ sb: Int, _ dst: UnsafeMutablePointer<T>, count: Int) {
+        @inline(__always) func loop(_ f: (T, T) -> T) {
+            var i = 0, j = 0
+            for k in 0..<count { dst[k] = f(a[i], b[j]); i &+= sa; j &+= sb }
+        }
+        switch op {
+        case .add: loop(T.add)
+        case .sub: loop(T.sub)
+        case .mul: loop(T.mul)
+        case .div: loop(T.div)
+        case .floorDiv: loop(T.floorDiv)
+        case .floorMod: loop(T.floorMod)
+        case .maximum: loop(T.maxPropagatingNaN)
+        case .minimum: loop(T.minPropagatingNaN)
+        case .pow: loop(T.power)
+        case .squaredDifference: loop(T.squaredDifference)
         }
     }
 
@@ -162,22 +185,29 @@ enum MathKernels {
     }
 
     static func floatUnary<T: FloatScalar>(_ op: UnaryOp, _ x: Tensor, _ out: Tensor, _: T.Type) {
+        floatUnary(op, x.pointer(as: T.self), out.mutablePointer(as: T.self), count: x.scalarCount)
+    }
+
+    /// `dst[i] = f(src[i])` for `count` elements; `dst` may be `src`. Fused kernels call
+    /// this same loop, so fused and unfused results are bitwise identical.
+    @inline(__always)
+    static func floatUnary<T: FloatScalar>(_ op: UnaryOp, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, count: Int) {
         switch op {
-        case .neg: map(x, out) { (v: T) in -v }
-        case .abs: map(x, out) { (v: T) in Swift.abs(v) }
-        case .sign: map(x, out) { (v: T) in T.signum(v) }
-        case .exp: map(x, out) { (v: T) in T.exp(v) }
-        case .log: map(x, out) { (v: T) in T.log(v) }
-        case .log1p: map(x, out) { (v: T) in T.log1p(v) }
-        case .sqrt: map(x, out) { (v: T) in v.squareRoot() }
-        case .rsqrt: map(x, out) { (v: T) in 1 / v.squareRoot() }
-        case .square: map(x, out) { (v: T) in v * v }
-        case .reciprocal: map(x, out) { (v: T) in 1 / v }
-        case .erf: map(x, out) { (v: T) in T.erf(v) }
-        case .erfc: map(x, out) { (v: T) in T.erfc(v) }
-        case .floor: map(x, out) { (v: T) in v.rounded(.down) }
-        case .ceil: map(x, out) { (v: T) in v.rounded(.up) }
-        case .round: map(x, out) { (v: T) in v.rounded(.toNearestOrEven) }
+        case .neg: forEach(src, dst, count) { (v: T) in -v }
+        case .abs: forEach(src, dst, count) { (v: T) in Swift.abs(v) }
+        case .sign: forEach(src, dst, count) { (v: T) in T.signum(v) }
+        case .exp: forEach(src, dst, count) { (v: T) in T.exp(v) }
+        case .log: forEach(src, dst, count) { (v: T) in T.log(v) }
+        case .log1p: forEach(src, dst, count) { (v: T) in T.log1p(v) }
+        case .sqrt: forEach(src, dst, count) { (v: T) in v.squareRoot() }
+        case .rsqrt: forEach(src, dst, count) { (v: T) in 1 / v.squareRoot() }
+        case .square: forEach(src, dst, count) { (v: T) in v * v }
+        case .reciprocal: forEach(src, dst, count) { (v: T) in 1 / v }
+        case .erf: forEach(src, dst, count) { (v: T) in T.erf(v) }
+        case .erfc: forEach(src, dst, count) { (v: T) in T.erfc(v) }
+        case .floor: forEach(src, dst, count) { (v: T) in v.rounded(.down) }
+        case .ceil: forEach(src, dst, count) { (v: T) in v.rounded(.up) }
+        case .round: forEach(src, dst, count) { (v: T) in v.rounded(.toNearestOrEven) }
         }
     }
 

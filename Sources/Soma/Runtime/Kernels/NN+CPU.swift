@@ -37,26 +37,34 @@ enum NNKernels {
     }()
 
     static func activate<T: FloatScalar>(_ op: Activation, _ x: Tensor, _ out: Tensor, alpha: T) {
+        activate(op, x.pointer(as: T.self), out.mutablePointer(as: T.self), count: x.scalarCount, alpha: alpha)
+    }
+
+    /// `dst[i] = f(src[i])` for `count` elements; `dst` may be `src`. Fused kernels call
+    /// this same loop, so fused and unfused results are bitwise identical.
+    @inline(__always)
+    static func activate<T: FloatScalar>(_ op: Activation, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>,
+                                         count: Int, alpha: T) {
         switch op {
-        case .relu: map(x, out) { (v: T) in v > 0 ? v : (v.isNaN ? v : 0) }
-        case .relu6: map(x, out) { (v: T) in v.isNaN ? v : Swift.min(Swift.max(v, 0), 6) }
-        case .leakyRelu: map(x, out) { (v: T) in v > 0 ? v : v * alpha }
-        case .elu: map(x, out) { (v: T) in v > 0 ? v : T.expm1(v) }
+        case .relu: forEach(src, dst, count) { (v: T) in v > 0 ? v : (v.isNaN ? v : 0) }
+        case .relu6: forEach(src, dst, count) { (v: T) in v.isNaN ? v : Swift.min(Swift.max(v, 0), 6) }
+        case .leakyRelu: forEach(src, dst, count) { (v: T) in v > 0 ? v : v * alpha }
+        case .elu: forEach(src, dst, count) { (v: T) in v > 0 ? v : T.expm1(v) }
         case .selu:
             let scale = T(1.0507009873554804934193349852946), a = T(1.6732632423543772848170429916717)
-            map(x, out) { (v: T) in v > 0 ? scale * v : scale * a * T.expm1(v) }
+            forEach(src, dst, count) { (v: T) in v > 0 ? scale * v : scale * a * T.expm1(v) }
         case .softplus:
             // ln(1 + eˣ) without overflow: x for large x, eˣ for very negative x.
             let threshold = T.log(T.ulpOfOne) + 2
-            map(x, out) { (v: T) in v > -threshold ? v : (v < threshold ? T.exp(v) : T.log1p(T.exp(v))) }
-        case .softsign: map(x, out) { (v: T) in v / (1 + Swift.abs(v)) }
+            forEach(src, dst, count) { (v: T) in v > -threshold ? v : (v < threshold ? T.exp(v) : T.log1p(T.exp(v))) }
+        case .softsign: forEach(src, dst, count) { (v: T) in v / (1 + Swift.abs(v)) }
         case .sigmoid:
-            map(x, out) { (v: T) in
+            forEach(src, dst, count) { (v: T) in
                 if v >= 0 { return 1 / (1 + T.exp(-v)) }
                 let e = T.exp(v)
                 return e / (1 + e)
             }
-        case .tanh: map(x, out) { (v: T) in T.tanh(v) }
+        case .tanh: forEach(src, dst, count) { (v: T) in T.tanh(v) }
         }
     }
 

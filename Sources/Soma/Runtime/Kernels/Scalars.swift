@@ -37,6 +37,10 @@ extension NumericScalar {
     @inline(__always) static func minPropagatingNaN(_ a: Self, _ b: Self) -> Self {
         a.isNaNScalar ? a : (b.isNaNScalar ? b : (a <= b ? a : b))
     }
+    @inline(__always) static func squaredDifference(_ a: Self, _ b: Self) -> Self {
+        let d = sub(a, b)
+        return mul(d, d)
+    }
 }
 
 extension NumericScalar where Self: BinaryFloatingPoint {

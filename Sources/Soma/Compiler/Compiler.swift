@@ -1,0 +1,82 @@
+/// Options for compiling graphs into plans or optimised graphs.
+public struct CompileOptions: Sendable {
+    /// Pass names to skip (see ``Passes/all``).
+    public var disabledPasses: Set<String> = []
+    /// Largest constant that constant folding may create.
+    public var foldingCapBytes = 10 << 20
+    /// Largest tensor a plan may hold (the session's ``SessionOptions/maxTensorBytes``).
+    public var maxTensorBytes = 1 << 32
+
+    public init(disabledPasses: Set<String> = []) { self.disabledPasses = disabledPasses }
+
+    /// Every pass disabled: the plan runs the graph as written.
+    public static let unoptimized = CompileOptions(disabledPasses: Set(Passes.all))
+}
+
+/// The compile step: `(graph, feeds with concrete shapes, fetches, targets) → Plan`.
+public enum Compiler {
+    /// Compiles what `fetches` and `targets` need into a plan for feeds of these shapes.
+    ///
+    /// - Throws: ``SomaError`` naming the node for an unfed placeholder, an unsupported op
+    ///   or a shape conflict that appears with the concrete shapes; `DynamicShapeError`
+    ///   (internal) when some shape depends on fed values.
+    static func plan(graph: Graph, fetches: [NodeOutput], targets: [Node], feeds: [NodeOutput: [Int]],
+                     options: CompileOptions) throws -> Plan {
+        let ir = try IRGraph(graph: graph, fetches: fetches, targets: targets, feeds: feeds.mapValues(TensorShape.init),
+                             requireFeeds: true)
+        for node in ir.nodes where Kernels.table[node.op] == nil {
+            throw SomaError.unimplemented("No CPU kernel registered for op '\(node.op)' (node '\(node.name)')")
+        }
+        var context = PassContext(forPlan: true)
+        context.foldingCapBytes = options.foldingCapBytes
+        // Shapes must be concrete for planning even when the specialisation pass is disabled.
+        var passes = Passes.pipeline(disabled: options.disabledPasses, forPlan: true)
+        if options.disabledPasses.contains(ShapeSpecialization.name) { passes.insert(ShapeSpecialization(), at: 0) }
+        let reports = try Passes.run(passes, on: ir, context: context)
+        for node in ir.nodes {
+            for (shape, dtype) in zip(node.outputShapes, node.outputTypes) {
+                guard let dims = shape.concrete else { continue }
+                guard let count = checkedProduct(dims), count <= options.maxTensorBytes / dtype.byteSize else {
+                    throw SomaError.nodeFailure(
+                        "Output of shape \(shapeString(dims)) and dtype \(dtype) exceeds the session's \(options.maxTensorBytes)-byte tensor limit",
+                        node: node.name, op: node.op, inputShapes: node.inputs.map(\.shape.description), location: node.location,
+                        code: .resourceExhausted)
+                }
+            }
+        }
+        return try PlanBuilder(ir: ir).build(passReports: reports)
+    }
+
+    /// Optimises the part of `graph` that `fetches` and `targets` need and returns it as a
+    /// new graph, savable as a GraphDef that TensorFlow runs (fusions use TF's
+    /// `_FusedMatMul`; plan-only fusions are not applied).
+    ///
+    /// - Parameter feedShapes: shapes to specialise placeholders to (others keep theirs).
+    public static func optimize(
+        _ graph: Graph, fetches: [Output], targets: [Node] = [], feedShapes: [Output: TensorShape] = [:],
+        options: CompileOptions = .init()
+    ) throws -> (graph: Graph, report: [PassReport]) {
+        var shapes: [NodeOutput: TensorShape] = [:]
+        for (output, shape) in feedShapes where output.node.op == "Placeholder" { shapes[output.endpoint] = shape }
+        let ir = try IRGraph(graph: graph, fetches: fetches.map(\.endpoint), targets: targets, feeds: [:], requireFeeds: false)
+        // Specialising a placeholder's shape is rewriting its `shape` attribute.
+        for node in ir.nodes where node.op == "Placeholder" {
+            if let source = node.source, let shape = shapes[NodeOutput(source, 0)] {
+                node.attrs["shape"] = .shape(shape)
+                node.outputShapes = [shape]
+            }
+        }
+        var context = PassContext(forPlan: false)
+        context.foldingCapBytes = options.foldingCapBytes
+        let reports = try Passes.run(Passes.pipeline(disabled: options.disabledPasses, forPlan: false), on: ir, context: context)
+        return (try ir.makeGraph(versions: graph.versions), reports)
+    }
+}
+
+extension Graph {
+    /// This graph optimised for `fetches` (see ``Compiler/optimize(_:fetches:targets:feedShapes:options:)``).
+    public func optimized(for fetches: [Output], targets: [Node] = [], options: CompileOptions = .init()) throws
+        -> (graph: Graph, report: [PassReport]) {
+        try Compiler.optimize(self, fetches: fetches, targets: targets, options: options)
+    }
+}

@@ -1,0 +1,92 @@
+/// A compiled program: plain data that an executor only reads.
+///
+/// Steps are in schedule order; every tensor is an integer-indexed ``Value`` with its
+/// storage decided at compile time — a feed, a constant, a variable read, a region of the
+/// run's arena, storage of its own (fetched values), or an alias of another value
+/// (reshapes, identities). Each step carries its dependency count and successors for a
+/// parallel executor.
+public struct Plan: Sendable {
+    /// Where a value lives during a run.
+    public enum Storage: Sendable, Equatable {
+        /// The feed at this position of ``Plan/feeds``.
+        case feed(Int)
+        case constant
+        /// A variable's current value, read when a step consumes it.
+        case variable(key: String)
+        /// `bytes` at `offset` in the arena.
+        case arena(offset: Int, bytes: Int)
+        /// Allocated by its kernel (fetched values, which outlive the run).
+        case owned
+        /// The same tensor as another value (an op that forwards its input).
+        case alias(of: Int)
+    }
+
+    public struct Value: Sendable {
+        public let name: String
+        public let dtype: DType
+        public let shape: [Int]
+        public let storage: Storage
+        /// For constants, the tensor.
+        let constant: Tensor?
+        /// Schedule positions of the producing step and the last consuming step (`-1`
+        /// when produced before the first step; `steps.count` when fetched).
+        public let firstUse: Int
+        public let lastUse: Int
+    }
+
+    public struct Step: Sendable {
+        public let name: String
+        public let op: String
+        let node: KernelNode
+        let kernel: CPUKernel
+        public let inputs: [Int]
+        public let outputs: [Int]
+        /// Which inputs are variable references the kernel writes (Assign's `ref`).
+        let refInputs: [Bool]
+        let outputShapes: [[Int]?]
+        /// Arena offsets the kernel writes its outputs to (`nil`: its own storage, or a
+        /// forwarded input).
+        let outputOffsets: [Int?]
+        /// Number of earlier steps this one waits for (data and control).
+        public let dependencyCount: Int
+        /// Steps that wait for this one.
+        public let successors: [Int]
+    }
+
+    public let steps: [Step]
+    public let values: [Value]
+    /// The fed outputs, in the order a run supplies them.
+    public let feeds: [NodeOutput]
+    /// Values returned, in fetch order.
+    public let fetches: [Int]
+    /// The arena size: the planned peak of intermediate tensors.
+    public let arenaBytes: Int
+    /// The largest total of simultaneously live intermediate bytes at any step: no
+    /// placement can use less arena than this.
+    public let lowerBoundBytes: Int
+    /// What the intermediates would need with no reuse at all.
+    public let noReuseBytes: Int
+    /// What each compiler pass did.
+    public let passReports: [PassReport]
+
+    /// The schedule and buffer plan, one line per step.
+    public var listing: String {
+        var lines = ["plan: \(steps.count) steps, arena \(arenaBytes) bytes (lower bound \(lowerBoundBytes), no reuse \(noReuseBytes))"]
+        for (i, step) in steps.enumerated() {
+            let outs = step.outputs.map { v -> String in
+                let value = values[v]
+                let place: String
+                switch value.storage {
+                case .arena(let offset, let bytes): place = "arena[\(offset)..<\(offset + bytes)]"
+                case .alias(let of): place = "alias of \(values[of].name)"
+                case .owned: place = "own storage"
+                default: place = "\(value.storage)"
+                }
+                return "\(value.name) \(value.dtype)\(shapeString(value.shape)) @ \(place)"
+            }
+            lines.append("  \(i): \(step.name) = \(step.op)(\(step.inputs.map { values[$0].name }.joined(separator: ", "))) → "
+                         + outs.joined(separator: "; "))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

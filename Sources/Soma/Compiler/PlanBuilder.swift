@@ -1,0 +1,186 @@
+/// Thrown when a graph cannot be planned statically because some shape depends on fed
+/// values; the session runs such graphs with the reference executor.
+struct DynamicShapeError: Error {
+    let node: String
+}
+
+/// Turns an optimised ``IRGraph`` with concrete shapes into a ``Plan``: a memory-aware
+/// schedule, liveness, aliasing and in-place reuse, then offsets in one arena.
+struct PlanBuilder {
+    let ir: IRGraph
+
+    /// Ops whose kernel returns its input's tensor (a view), so their output shares the
+    /// input's storage.
+    static func forwardsInput(_ node: IRNode) -> Bool {
+        switch node.op {
+        case "Identity", "StopGradient", "Reshape", "ExpandDims", "Squeeze", "PlaceholderWithDefault": return true
+        case "Cast": return node.inputs[0].dtype == node.outputTypes[0]
+        default: return false
+        }
+    }
+
+    func build(passReports: [PassReport]) throws -> Plan {
+        for node in ir.nodes {
+            for shape in node.outputShapes where !shape.isFullyDefined { throw DynamicShapeError(node: node.name) }
+        }
+        // Values: every output of every node.
+        var valueIndex: [IRValue: Int] = [:]
+        var producers: [IRValue] = []
+        for node in ir.nodes {
+            for k in node.outputTypes.indices {
+                valueIndex[IRValue(node, k)] = producers.count
+                producers.append(IRValue(node, k))
+            }
+        }
+        let stepNodes = ir.nodes.filter { !$0.isConstant && !$0.isFeed && !$0.def.traits.contains(.variable) }
+        let order = MemoryAwareScheduler(ir: ir, steps: stepNodes).schedule()
+        var position: [Int: Int] = [:]
+        for (i, node) in order.enumerated() { position[node.id] = i }
+
+        // Liveness in schedule positions.
+        let end = order.count
+        var first = [Int](repeating: -1, count: producers.count)
+        var last = [Int](repeating: -1, count: producers.count)
+        for (i, value) in producers.enumerated() {
+            if let p = position[value.node.id] { first[i] = p; last[i] = p }
+        }
+        for (i, node) in order.enumerated() {
+            for input in node.inputs { let v = valueIndex[input]!; last[v] = Swift.max(last[v], i) }
+        }
+        let fetched = Set(ir.fetches.map { valueIndex[$0]! })
+        for v in fetched { last[v] = end }
+
+        // Storage: aliases follow forwarding ops to their root.
+        var aliasOf = [Int?](repeating: nil, count: producers.count)
+        for node in order where Self.forwardsInput(node) {
+            aliasOf[valueIndex[IRValue(node, 0)]!] = valueIndex[node.inputs[0]]!
+        }
+        func root(_ v: Int) -> Int { var r = v; while let a = aliasOf[r] { r = a }; return r }
+        // A root lives as long as its longest-lived alias; a fetched alias makes it owned.
+        var rootLast = last
+        var ownedRoots = Set<Int>()
+        for v in producers.indices where aliasOf[v] != nil {
+            let r = root(v)
+            rootLast[r] = Swift.max(rootLast[r], last[v])
+            if fetched.contains(v) { ownedRoots.insert(r) }
+        }
+        func inArena(_ v: Int) -> Bool {
+            let node = producers[v].node
+            return position[node.id] != nil && aliasOf[v] == nil && !fetched.contains(v) && !ownedRoots.contains(v)
+        }
+        func bytes(_ v: Int) -> Int {
+            (producers[v].shape.elementCount ?? 0) * producers[v].dtype.byteSize
+        }
+
+        // Buffers: one per arena value, except in-place outputs, which take an input's buffer.
+        var bufferOf = [Int?](repeating: nil, count: producers.count)
+        var buffers: [(bytes: Int, first: Int, last: Int)] = []
+        /// An input buffer dying at this step, of the output's size and shape.
+        func inPlaceCandidate(_ node: IRNode, step: Int) -> Int? {
+            let out = IRValue(node, 0)
+            for input in node.inputs {
+                let r = root(valueIndex[input]!)
+                guard let b = bufferOf[r], buffers[b].last == step, input.shape == out.shape,
+                      input.dtype.byteSize == out.dtype.byteSize,
+                      // Another view of the same buffer would be read after being overwritten.
+                      node.inputs.allSatisfy({ $0 == input || root(valueIndex[$0]!) != r }) else { continue }
+                return b
+            }
+            return nil
+        }
+
+        for (i, node) in order.enumerated() {
+            for k in node.outputTypes.indices {
+                let v = valueIndex[IRValue(node, k)]!
+                guard inArena(v), bytes(v) > 0 else { continue }
+                if k == 0, node.def.traits.contains(.elementwise), let b = inPlaceCandidate(node, step: i) {
+                    bufferOf[v] = b
+                    buffers[b].last = Swift.max(buffers[b].last, rootLast[v])
+                    continue
+                }
+                bufferOf[v] = buffers.count
+                buffers.append((Self.aligned(bytes(v)), i, rootLast[v]))
+            }
+        }
+        let offsets = Self.assignOffsets(buffers)
+        let arenaBytes = zip(buffers, offsets).map { $0.bytes + $1 }.max() ?? 0
+        let lowerBound = Self.peakLiveBytes(buffers, steps: order.count)
+        let noReuse = buffers.reduce(0) { $0 + $1.bytes }
+
+        // Values of the plan.
+        let feedPosition = Dictionary(uniqueKeysWithValues: ir.feeds.enumerated().map { ($1.node.id, $0) })
+        let values = producers.enumerated().map { v, value -> Plan.Value in
+            let node = value.node
+            let storage: Plan.Storage
+            if let f = feedPosition[node.id] { storage = .feed(f) }
+            else if node.isConstant { storage = .constant }
+            else if node.def.traits.contains(.variable) { storage = .variable(key: variableKey(name: node.name, attrs: node.attrs)) }
+            else if let a = aliasOf[v] { storage = .alias(of: a) }
+            else if let b = bufferOf[v] { storage = .arena(offset: offsets[b], bytes: bytes(v)) }
+            else { storage = .owned }
+            return Plan.Value(name: value.description, dtype: value.dtype, shape: value.shape.concrete!, storage: storage,
+                              constant: node.constantValue, firstUse: first[v], lastUse: last[v])
+        }
+
+        // Steps with their dependencies.
+        var successors = [[Int]](repeating: [], count: order.count)
+        var dependencyCounts = [Int](repeating: 0, count: order.count)
+        for (i, node) in order.enumerated() {
+            let predecessors = Set(node.inputs.compactMap { position[$0.node.id] } + node.controlInputs.compactMap { position[$0.id] })
+            dependencyCounts[i] = predecessors.count
+            for p in predecessors { successors[p].append(i) }
+        }
+        let steps = order.enumerated().map { i, node -> Plan.Step in
+            let outputs = node.outputTypes.indices.map { valueIndex[IRValue(node, $0)]! }
+            return Plan.Step(
+                name: node.name, op: node.op, node: KernelNode(node), kernel: Kernels.table[node.op]!,
+                inputs: node.inputs.map { valueIndex[$0]! }, outputs: outputs,
+                refInputs: node.def.expandedInputArgs(node.attrs).map(\.isRef),
+                outputShapes: node.outputShapes.map(\.concrete),
+                outputOffsets: outputs.map { v in bufferOf[v].map { offsets[$0] } },
+                dependencyCount: dependencyCounts[i], successors: successors[i].sorted())
+        }
+        return Plan(steps: steps, values: values, feeds: ir.feeds.map(\.endpoint), fetches: ir.fetches.map { valueIndex[$0]! },
+                    arenaBytes: arenaBytes, lowerBoundBytes: lowerBound, noReuseBytes: noReuse, passReports: passReports)
+    }
+
+    static func aligned(_ bytes: Int) -> Int { (bytes + TensorBuffer.alignment - 1) / TensorBuffer.alignment * TensorBuffer.alignment }
+
+    /// Greedy by size, best fit: largest buffers first, each at the smallest gap between
+    /// already-placed buffers whose lifetimes overlap its own.
+    ///
+    /// - Complexity: O(b · k log k), k the buffers live at the same time.
+    static func assignOffsets(_ buffers: [(bytes: Int, first: Int, last: Int)]) -> [Int] {
+        var offsets = [Int](repeating: 0, count: buffers.count)
+        let bySize = buffers.indices.sorted { buffers[$0].bytes != buffers[$1].bytes ? buffers[$0].bytes > buffers[$1].bytes : $0 < $1 }
+        var placed: [Int] = []
+        for b in bySize {
+            let me = buffers[b]
+            let overlapping = placed.filter { buffers[$0].first <= me.last && me.first <= buffers[$0].last }
+                .map { (offset: offsets[$0], end: offsets[$0] + buffers[$0].bytes) }
+                .sorted { $0.offset < $1.offset }
+            var best: (offset: Int, gap: Int)? = nil
+            var cursor = 0
+            for o in overlapping {
+                let gap = o.offset - cursor
+                if gap >= me.bytes, best == nil || gap < best!.gap { best = (cursor, gap) }
+                cursor = Swift.max(cursor, o.end)
+            }
+            offsets[b] = best?.offset ?? cursor
+            placed.append(b)
+        }
+        return offsets
+    }
+
+    /// The largest sum of buffer sizes live at one step.
+    static func peakLiveBytes(_ buffers: [(bytes: Int, first: Int, last: Int)], steps: Int) -> Int {
+        var delta = [Int](repeating: 0, count: steps + 2)
+        for b in buffers {
+            delta[b.first] += b.bytes
+            delta[Swift.min(b.last, steps) + 1] -= b.bytes
+        }
+        var live = 0, peak = 0
+        for d in delta { live += d; peak = Swift.max(peak, live) }
+        return peak
+    }
+}

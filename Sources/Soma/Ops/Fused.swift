@@ -1,0 +1,88 @@
+/// Fused ops the compiler creates: one kernel doing the work of several nodes.
+///
+/// `_FusedMatMul` is TensorFlow's own (Grappler's remapper makes it), so graphs optimised
+/// by Soma still run in TF. `_SomaFusedElementwise` exists only inside plans.
+enum FusedOps {
+    /// Activations `_FusedMatMul` may apply after its bias, in plans; graphs saved for TF
+    /// use only `tensorFlowActivations`.
+    static let activations = ["Relu", "Relu6", "Elu", "Tanh", "Sigmoid"]
+    static let tensorFlowActivations = ["Relu", "Relu6", "Elu"]
+
+    /// Ops `_SomaFusedElementwise` can run, all on float32/float64.
+    static let elementwiseUnary: [String: MathKernels.UnaryOp] = [
+        "Neg": .neg, "Abs": .abs, "Sign": .sign, "Exp": .exp, "Log": .log, "Log1p": .log1p, "Sqrt": .sqrt,
+        "Rsqrt": .rsqrt, "Square": .square, "Reciprocal": .reciprocal, "Erf": .erf, "Erfc": .erfc,
+        "Floor": .floor, "Ceil": .ceil, "Round": .round,
+    ]
+    static let elementwiseActivations: [String: NNKernels.Activation] = [
+        "Relu": .relu, "Relu6": .relu6, "LeakyRelu": .leakyRelu, "Elu": .elu, "Selu": .selu, "Softplus": .softplus,
+        "Softsign": .softsign, "Sigmoid": .sigmoid, "Tanh": .tanh,
+    ]
+    static let elementwiseBinary: [String: MathKernels.BinaryOp] = [
+        "AddV2": .add, "Add": .add, "Sub": .sub, "Mul": .mul, "RealDiv": .div, "Maximum": .maximum,
+        "Minimum": .minimum, "Pow": .pow, "SquaredDifference": .squaredDifference,
+    ]
+
+    static let definitions: [OpDef] = [
+        // [M, K] × [K, N] → [M, N], then + bias [N], then an optional activation.
+        OpDef("_FusedMatMul", inputs: ["a: T", "b: T", "args: num_args * T"], outputs: ["product: T"],
+              attrs: [.bool("transpose_a", default: false), .bool("transpose_b", default: false),
+                      .type("T", DType.floatingPoint), .int("num_args", minimum: 0), .strings("fused_ops", default: []),
+                      .float("epsilon", default: 0.0001), .float("leakyrelu_alpha", default: 0.2)],
+              gradient: .notDifferentiable) { c in
+            var fused: [String] = []
+            if case .strings(let s)? = c.attrs["fused_ops"] { fused = s }
+            guard fused.first == "BiasAdd", c.int("num_args") == 1, fused.count <= 2,
+                  fused.count == 1 || activations.contains(fused[1]) else {
+                throw ShapeError("_FusedMatMul supports fused_ops [BiasAdd] or [BiasAdd, activation] with one argument, not \(fused)")
+            }
+            let product = try LinalgOps.matmulShape(c)
+            try c.withRank(2, 1)
+            _ = try mergeDim(product[1], c.shape(2)[0] ?? nil)
+            return [TensorShape(product)]
+        },
+        // A chain of elementwise ops evaluated in one pass; see `ElementwiseProgram`.
+        OpDef("_SomaFusedElementwise", inputs: ["inputs: N * T"], outputs: ["z: T"],
+              attrs: [.int("N", minimum: 1), .type("T", DType.floatingPoint), .strings("ops"), .ints("operands"),
+                      .floats("alphas")],
+              traits: .elementwise, gradient: .notDifferentiable) { c in
+            _ = try ElementwiseProgram(attrs: c.attrs, inputCount: c.inputCount)
+            return try Shapes.broadcast(c)
+        },
+    ]
+}
+
+/// The program of a `_SomaFusedElementwise` node: instructions over the node's inputs
+/// (`0..<N`) and earlier results (`N + j`); the last instruction's result is the output.
+struct ElementwiseProgram {
+    enum Instruction {
+        case unary(MathKernels.UnaryOp, Int)
+        case activation(NNKernels.Activation, Int, alpha: Float)
+        case binary(MathKernels.BinaryOp, Int, Int)
+    }
+
+    let instructions: [Instruction]
+
+    init(attrs: [String: AttrValue], inputCount n: Int) throws {
+        guard case .strings(let ops)? = attrs["ops"], case .ints(let operands)? = attrs["operands"],
+              case .floats(let alphas)? = attrs["alphas"], !ops.isEmpty, operands.count == 2 * ops.count,
+              alphas.count == ops.count else {
+            throw ShapeError("_SomaFusedElementwise needs ops, operands (two per op) and alphas (one per op)")
+        }
+        var instructions: [Instruction] = []
+        for (k, op) in ops.enumerated() {
+            let a = operands[2 * k], b = operands[2 * k + 1]
+            guard a >= 0 && a < n + k, b >= -1 && b < n + k else { throw ShapeError("bad operand of instruction \(k)") }
+            if let u = FusedOps.elementwiseUnary[op], b == -1 {
+                instructions.append(.unary(u, a))
+            } else if let act = FusedOps.elementwiseActivations[op], b == -1 {
+                instructions.append(.activation(act, a, alpha: alphas[k]))
+            } else if let bin = FusedOps.elementwiseBinary[op], b >= 0 {
+                instructions.append(.binary(bin, a, b))
+            } else {
+                throw ShapeError("_SomaFusedElementwise cannot run op '\(op)' with these operands")
+            }
+        }
+        self.instructions = instructions
+    }
+}

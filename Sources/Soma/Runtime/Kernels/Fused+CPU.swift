@@ -1,0 +1,80 @@
+import Foundation
+
+/// Kernels for the compiler's fused ops. Each reuses the loops of the ops it replaces, so
+/// fused and unfused plans give bitwise-identical results.
+enum FusedKernels {
+    static let table: [String: CPUKernel] = [
+        "_FusedMatMul": { ctx in
+            let a = ctx.inputs[0], b = ctx.inputs[1], bias = ctx.inputs[2]
+            let ta = ctx.node.bool("transpose_a") ?? false, tb = ctx.node.bool("transpose_b") ?? false
+            let k = ta ? a.shape[0] : a.shape[1]
+            let out = ctx.allocateOutput(0, zeroed: k == 0)
+            let m = out.shape[0], n = out.shape[1]
+            try LinalgKernels.gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k)
+            let activation = (ctx.node.strings("fused_ops") ?? []).dropFirst().first.flatMap { FusedOps.elementwiseActivations[$0] }
+            let alpha = ctx.node.float("leakyrelu_alpha") ?? 0.2
+            switch out.dtype {
+            case .float32: biasActivation(out, bias, activation, alpha: alpha, Float.self)
+            case .float64: biasActivation(out, bias, activation, alpha: Double(alpha), Double.self)
+            default: throw KernelError("_FusedMatMul is not defined for \(out.dtype)")
+            }
+            return [out]
+        },
+        "_SomaFusedElementwise": { ctx in
+            let program = try ElementwiseProgram(attrs: ctx.node.attrs, inputCount: ctx.inputs.count)
+            let out = ctx.allocateOutput(0, zeroed: false)
+            switch out.dtype {
+            case .float32: run(program, ctx.inputs, out, Float.self)
+            case .float64: run(program, ctx.inputs, out, Double.self)
+            default: throw KernelError("_SomaFusedElementwise is not defined for \(out.dtype)")
+            }
+            return [out]
+        },
+    ]
+
+    /// `out[i, :] = act(out[i, :] + bias)`, row by row while the row is in cache.
+    static func biasActivation<T: FloatScalar>(_ out: Tensor, _ bias: Tensor, _ activation: NNKernels.Activation?,
+                                               alpha: T, _: T.Type) {
+        let n = out.shape[1], po = out.mutablePointer(as: T.self), pb = bias.pointer(as: T.self)
+        for row in 0..<out.shape[0] {
+            let r = po + row * n
+            MathKernels.binaryLoop(.add, UnsafePointer(r), 1, pb, 1, r, count: n)
+            if let activation { NNKernels.activate(activation, UnsafePointer(r), r, count: n, alpha: alpha) }
+        }
+    }
+
+    /// Elements per block: each instruction's block of results stays in L1.
+    static let blockSize = 512
+
+    /// Evaluates the program block by block: operands are input slices (or scalars) and
+    /// earlier results in per-instruction scratch blocks; the last writes the output.
+    static func run<T: FloatScalar>(_ program: ElementwiseProgram, _ inputs: [Tensor], _ out: Tensor, _: T.Type) {
+        let count = out.scalarCount, n = inputs.count, steps = program.instructions.count
+        let scratch = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(steps - 1, 1) * blockSize)
+        defer { scratch.deallocate() }
+        let sources = inputs.map { $0.pointer(as: T.self) }
+        let isScalar = inputs.map { $0.scalarCount == 1 && count != 1 }
+        var start = 0
+        while start < count {
+            let length = Swift.min(blockSize, count - start)
+            // Operand `ref`: a pointer to its first element in this block, and its stride.
+            func operand(_ ref: Int) -> (UnsafePointer<T>, Int) {
+                if ref < n { return isScalar[ref] ? (sources[ref], 0) : (sources[ref] + start, 1) }
+                return (UnsafePointer(scratch + (ref - n) * blockSize), 1)
+            }
+            for (k, instruction) in program.instructions.enumerated() {
+                let dst = k == steps - 1 ? out.mutablePointer(as: T.self) + start : scratch + k * blockSize
+                switch instruction {
+                case .unary(let op, let a):
+                    MathKernels.floatUnary(op, operand(a).0, dst, count: length)
+                case .activation(let op, let a, let alpha):
+                    NNKernels.activate(op, operand(a).0, dst, count: length, alpha: T(Double(alpha)))
+                case .binary(let op, let a, let b):
+                    let (pa, sa) = operand(a), (pb, sb) = operand(b)
+                    MathKernels.binaryLoop(op, pa, sa, pb, sb, dst, count: length)
+                }
+            }
+            start += length
+        }
+    }
+}

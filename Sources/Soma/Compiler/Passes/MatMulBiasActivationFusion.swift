@@ -16,7 +16,9 @@ struct MatMulBiasActivationFusion: CompilerPass {
             consumers[node.id]?.count == 1 && !fetched.contains(node.id) && !controlSources.contains(node.id)
                 && node.controlInputs.isEmpty
         }
-        for node in ir.nodes {
+        var replaced = Set<Int>()
+        // Last nodes first, so an activation claims its BiasAdd before the BiasAdd alone could.
+        for node in ir.nodes.reversed() where !replaced.contains(node.id) {
             // The pattern's last node: an activation of a BiasAdd, or a BiasAdd.
             var biasAdd = node, activation: IRNode? = nil
             if activations.contains(node.op) {
@@ -31,6 +33,7 @@ struct MatMulBiasActivationFusion: CompilerPass {
             let dtype = matmul.outputTypes[0]
             guard dtype == .float32 || (context.forPlan && dtype == .float64) else { continue }
             let last = activation ?? biasAdd
+            replaced.formUnion([biasAdd.id, matmul.id])
             let fusedOps: [String] = ["BiasAdd"] + (activation.map { [$0.op] } ?? [])
             last.def = OpRegistry.lookup("_FusedMatMul")!
             last.inputs = [matmul.inputs[0], matmul.inputs[1], biasAdd.inputs[1]]

@@ -1,0 +1,246 @@
+import Foundation
+import Testing
+@testable import Soma
+
+/// Each pass: ops counted before and after, outputs unchanged. Then the plan itself.
+@Suite struct CompilerTests {
+    /// Results of the reference executor, of an unoptimised plan and of the full compiler.
+    static func results(_ g: Graph, _ fetches: [Output], feeds: [Output: Tensor] = [:], targets: [Node] = [])
+        throws -> (reference: [Tensor], unoptimized: [Tensor], optimized: [Tensor]) {
+        var reference = SessionOptions()
+        reference.useCompiler = false
+        var plain = SessionOptions()
+        plain.compileOptions = .unoptimized
+        func run(_ options: SessionOptions) throws -> [Tensor] {
+            let s = Session(graph: g, options: options)
+            if !targets.isEmpty { _ = try s.run(fetches: [], feeds: feeds, targets: targets) }
+            return try s.run(fetches: fetches, feeds: feeds)
+        }
+        return (try run(reference), try run(plain), try run(SessionOptions()))
+    }
+
+    /// Bitwise equality, except that −0 equals +0 and NaN equals NaN.
+    static func identical(_ a: Tensor, _ b: Tensor) -> Bool {
+        guard a.dtype == b.dtype, a.shape == b.shape else { return false }
+        return zip(a.doubleScalars(), b.doubleScalars()).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+    }
+
+    static func expectSameResults(_ g: Graph, _ fetches: [Output], feeds: [Output: Tensor] = [:],
+                                  sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+        let r = try results(g, fetches, feeds: feeds)
+        for i in fetches.indices {
+            #expect(identical(r.reference[i], r.unoptimized[i]), "unoptimised plan differs for \(fetches[i].name)",
+                    sourceLocation: sourceLocation)
+            #expect(identical(r.reference[i], r.optimized[i]), "optimised plan differs for \(fetches[i].name)",
+                    sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Op counts of the plan a session compiles.
+    static func planOps(_ g: Graph, _ fetches: [Output], feeds: [Output: Tensor] = [:], options: CompileOptions = .init()) throws -> [String: Int] {
+        var o = SessionOptions()
+        o.compileOptions = options
+        let plan = try #require(try Session(graph: g, options: o).plan(fetches: fetches, feeds: feeds))
+        return Dictionary(plan.steps.map { ($0.op, 1) }, uniquingKeysWith: +)
+    }
+
+    static func random(_ shape: [Int], seed: UInt64) -> Tensor {
+        var rng = SplitMix64(seed: seed)
+        return try! Tensor((0..<shape.reduce(1, *)).map { _ in Float.random(in: -2...2, using: &rng) }, shape: shape)
+    }
+
+    @Test func constantFoldingRunsTheRealKernels() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [nil, 4], name: "x")
+        let w = try matmul(g.constant(Self.random([4, 4], seed: 1)), g.constant(Self.random([4, 4], seed: 2)))
+        let scale = try exp(g.constant(Float(0.5))) * 2
+        let y = try matmul(x, w) * scale
+        let feeds = [x: Self.random([3, 4], seed: 3)]
+        let before = try Self.planOps(g, [y], feeds: feeds, options: .unoptimized)
+        let after = try Self.planOps(g, [y], feeds: feeds)
+        #expect(before["MatMul"] == 2 && before["Exp"] == 1)
+        #expect(after["MatMul"] == 1 && after["Exp"] == nil, "\(after)")
+        try Self.expectSameResults(g, [y], feeds: feeds)
+    }
+
+    @Test func foldingSkipsOverCapStatefulAndFailingNodes() throws {
+        let g = Graph()
+        let big = try g.fill(shape: [1 << 12, 1 << 10], value: Tensor(Float(1)))   // 16 MiB > 10 MiB cap
+        let total = try reduceSum(big)
+        let v = try g.variable(Tensor(Float(2)), name: "v")
+        let usesVariable = try v.value * 3
+        let ops = try Self.planOps(g, [total, usesVariable])
+        #expect(ops["Fill"] == 1, "a 16 MiB constant is not folded")
+        #expect(ops["Mul"] == 1, "a variable's value is never folded")
+        let zero = try floorDiv(g.constant(Int32(1)), g.constant(Int32(0)), name: "div0")
+        let s = Session(graph: g)
+        let error = #expect(throws: SomaError.self) { try s.run(zero) }
+        #expect(error?.message.hasPrefix("Integer division by zero for 'div0' (op: 'FloorDiv')") == true)
+        let shapeOnly = try shape(g.placeholder(.float32, shape: [nil, 5], name: "p"))
+        #expect(try Self.planOps(g, [shapeOnly], feeds: [g.output(named: "p")!: Tensor(zeros: .float32, shape: [2, 5])]).isEmpty,
+                "Shape of a fed, fully known shape folds to a constant")
+    }
+
+    @Test func commonSubexpressionsMerge() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [2, 3], name: "x")
+        let w = try g.constant(Self.random([3, 3], seed: 4))
+        let a = try relu(matmul(x, w)), b = try relu(matmul(x, w))
+        let y = try a + b
+        let feeds = [x: Self.random([2, 3], seed: 5)]
+        var options = CompileOptions()
+        options.disabledPasses = [MatMulBiasActivationFusion.name, ElementwiseFusion.name]
+        let before = try Self.planOps(g, [y], feeds: feeds, options: .unoptimized)
+        let after = try Self.planOps(g, [y], feeds: feeds, options: options)
+        #expect(before["MatMul"] == 2 && before["Relu"] == 2)
+        #expect(after["MatMul"] == 1 && after["Relu"] == 1)
+        try Self.expectSameResults(g, [y], feeds: feeds)
+    }
+
+    @Test func algebraicSimplifications() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [2, 3], name: "x")
+        var y = try x * 1
+        y = try y + 0
+        y = try y - 0
+        y = try y / 1
+        y = try -(-y)
+        y = try identity(identity(y))
+        y = try cast(y, to: .float32)
+        y = try reshape(reshape(y, [3, 2]), [2, 3])
+        y = try transpose(transpose(y, perm: [1, 0]), perm: [1, 0])
+        y = try transpose(y, perm: [0, 1])
+        let out = try exp(y, name: "out")
+        let feeds = [x: Self.random([2, 3], seed: 6)]
+        let before = try Self.planOps(g, [out], feeds: feeds, options: .unoptimized)
+        let after = try Self.planOps(g, [out], feeds: feeds)
+        #expect(before.values.reduce(0, +) >= 15)
+        #expect(after == ["Exp": 1], "\(after)")
+        try Self.expectSameResults(g, [out], feeds: feeds)
+        // Broadcasting ones enlarge x: not removed.
+        let small = try g.placeholder(.float32, shape: [3], name: "small")
+        let widened = try small * g.constant(Tensor(repeating: Float(1), shape: [2, 3]))
+        #expect(try Self.planOps(g, [widened], feeds: [small: Self.random([3], seed: 7)])["Mul"] == 1)
+        // A fetched node keeps its name.
+        let fetchedIdentity = try g.withNameScope("keep") { try x * 1 }
+        let r = try Session(graph: g).run(fetchedIdentity, feeds: feeds)
+        #expect(r == feeds[x]!)
+    }
+
+    @Test func matmulBiasActivationFuses() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [nil, 8], name: "x")
+        let h = try relu(biasAdd(matmul(x, g.constant(Self.random([8, 16], seed: 8))), g.constant(Self.random([16], seed: 9))))
+        let t = try tanh(biasAdd(matmul(h, g.constant(Self.random([16, 4], seed: 10))), g.constant(Self.random([4], seed: 11))))
+        let feeds = [x: Self.random([5, 8], seed: 12)]
+        var noElementwise = CompileOptions()
+        noElementwise.disabledPasses = [ElementwiseFusion.name]
+        let ops = try Self.planOps(g, [t], feeds: feeds, options: noElementwise)
+        #expect(ops == ["_FusedMatMul": 2], "\(ops)")
+        try Self.expectSameResults(g, [t], feeds: feeds)
+        // Guard: a fetched intermediate keeps the pattern apart.
+        let partial = try Self.planOps(g, [t, h], feeds: feeds, options: noElementwise)
+        #expect(partial["_FusedMatMul"] == 2, "h is the last node of its pattern, so it may be fused")
+        let pre = try matmul(x, g.constant(Self.random([8, 2], seed: 13)))
+        let post = try relu(biasAdd(pre, g.constant(Self.random([2], seed: 14))))
+        let guarded = try Self.planOps(g, [post, pre], feeds: feeds, options: noElementwise)
+        #expect(guarded["MatMul"] == 1 && guarded["_FusedMatMul"] == nil)
+        try Self.expectSameResults(g, [post, pre], feeds: feeds)
+    }
+
+    @Test func elementwiseChainsFuseIntoOneLoop() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [1000], name: "x")
+        let b = try g.placeholder(.float32, shape: [1000], name: "b")
+        let y = try sigmoid(exp(x) * 2 + b) - square(x)
+        let feeds = [x: Self.random([1000], seed: 15), b: Self.random([1000], seed: 16)]
+        let ops = try Self.planOps(g, [y], feeds: feeds)
+        #expect(ops == ["_SomaFusedElementwise": 1], "\(ops)")
+        try Self.expectSameResults(g, [y], feeds: feeds)
+        let step = try #require(try Session(graph: g).plan(fetches: [y], feeds: feeds)?.steps.first)
+        #expect(step.name == y.node.name, "the fused node keeps the root's name")
+    }
+
+    @Test func planReusesMemory() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [64, 64], name: "x")
+        var h = x
+        for i in 0..<8 { h = try matmul(h, g.constant(Self.random([64, 64], seed: 20 + UInt64(i)))) }
+        let y = try reduceSum(h)
+        let feeds = [x: Self.random([64, 64], seed: 30)]
+        let plan = try #require(try Session(graph: g).plan(fetches: [y], feeds: feeds))
+        #expect(plan.noReuseBytes == 8 * 64 * 64 * 4)
+        #expect(plan.lowerBoundBytes == 2 * 64 * 64 * 4)
+        #expect(plan.arenaBytes == plan.lowerBoundBytes)
+        #expect(plan.values[plan.fetches[0]].storage == .owned, "fetched values live outside the arena")
+        try Self.expectSameResults(g, [y], feeds: feeds)
+    }
+
+    @Test func elementwiseOpsRunInPlace() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [256], name: "x")
+        let y = try reduceSum(relu(matmul(expandDims(x, axis: 0), g.constant(Self.random([256, 256], seed: 31)))))
+        var options = SessionOptions()
+        options.compileOptions.disabledPasses = [MatMulBiasActivationFusion.name, ElementwiseFusion.name]
+        let plan = try #require(try Session(graph: g, options: options).plan(fetches: [y], feeds: [x: Self.random([256], seed: 32)]))
+        let storages = plan.steps.flatMap { $0.outputs.map { plan.values[$0].storage } }
+        let relu = plan.steps.first { $0.op == "Relu" }!, product = plan.steps.first { $0.op == "MatMul" }!
+        #expect(plan.values[relu.outputs[0]].storage == plan.values[product.outputs[0]].storage, "\(storages)")
+    }
+
+    @Test func plansAreCachedPerSignature() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [nil, 2], name: "x")
+        let y = try x * 2
+        var options = SessionOptions()
+        options.planCacheCapacity = 2
+        let s = Session(graph: g, options: options)
+        for batch in [1, 2, 1, 3, 4] { _ = try s.run(y, feeds: [x: Tensor(repeating: Float(1), shape: [batch, 2])]) }
+        #expect(s.plans.count == 2, "bounded")
+        let p1 = try s.plan(fetches: [y], feeds: [x: Tensor(repeating: Float(1), shape: [5, 2])])
+        #expect(p1?.values[p1!.fetches[0]].shape == [5, 2], "a new batch size compiles a new plan")
+    }
+
+    @Test func valueDependentShapesFallBackToTheReferenceExecutor() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [6], name: "x")
+        let target = try g.placeholder(.int32, shape: [2], name: "target")
+        let y = try reshape(x, target) * 2
+        let s = Session(graph: g)
+        let feeds = [x: Tensor((0..<6).map { Float($0) }), target: Tensor([Int32(3), 2])]
+        #expect(try s.plan(fetches: [y], feeds: feeds) == nil)
+        #expect(try s.run(y, feeds: feeds).shape == [3, 2])
+    }
+
+    @Test func concreteShapeConflictsNameTheNode() throws {
+        let g = Graph()
+        let a = try g.placeholder(.float32, shape: [nil, 3], name: "a")
+        let b = try g.placeholder(.float32, shape: [nil, 3], name: "b")
+        let sum = try add(a, b, name: "sum")
+        let error = #expect(throws: SomaError.self) {
+            try Session(graph: g).run(sum, feeds: [a: Tensor(zeros: .float32, shape: [2, 3]), b: Tensor(zeros: .float32, shape: [4, 3])])
+        }
+        #expect(error?.message.hasPrefix("Dimensions must be equal, but are 2 and 4 for 'sum' (op: 'AddV2') with input shapes: [2,3], [4,3]") == true)
+    }
+
+    @Test func optimizedGraphsSaveLoadAndRunTheSame() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [nil, 8], name: "x")
+        let w = try g.variable(Self.random([8, 4], seed: 40), name: "w")
+        let h = try relu(biasAdd(matmul(x, w.value), g.constant(Self.random([4], seed: 41))) * 1, name: "h")
+        let y = try softmax(h, name: "probs")
+        let (optimized, report) = try g.optimized(for: [y], targets: [w.initializer])
+        #expect(report.map(\.pass) == ["shape_specialization", "constant_folding", "common_subexpression_elimination",
+                                        "arithmetic_optimizer", "constant_folding", "common_subexpression_elimination", "remapper"])
+        #expect(optimized.nodes.contains { $0.op == "_FusedMatMul" })
+        #expect(report[0].description.hasPrefix("shape_specialization: "))
+        let reloaded = try Graph(graphDef: optimized.graphDef())
+        let feeds: (Graph) -> [Output: Tensor] = { [$0.output(named: "x")!: Self.random([3, 8], seed: 42)] }
+        func run(_ graph: Graph) throws -> Tensor {
+            let s = Session(graph: graph)
+            try s.run(target: graph.node(named: "w/Assign")!)
+            return try s.run(graph.output(named: "probs")!, feeds: feeds(graph))
+        }
+        #expect(Self.identical(try run(g), try run(reloaded)))
+    }
+}

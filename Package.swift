@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "soma-demo", targets: ["SomaDemo"]),
         .executable(name: "interop-export", targets: ["InteropExport"]),
         .executable(name: "graphtool", targets: ["GraphTool"]),
+        .executable(name: "soma-compiler-bench", targets: ["CompilerBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -27,6 +28,8 @@ let package = Package(
         .executableTarget(name: "SomaDemo", dependencies: ["Soma"]),
         // Writes Soma-built graphs and Soma's outputs for TensorFlow to check (Tools/tf-interop.sh).
         .executableTarget(name: "InteropExport", dependencies: ["Soma"]),
+        // Compile-time and memory-plan benchmarks (Tools/bench-compiler.sh).
+        .executableTarget(name: "CompilerBench", dependencies: ["Soma"]),
         // The command-line tool: inspect and run GraphDef files.
         .executableTarget(
             name: "GraphTool",

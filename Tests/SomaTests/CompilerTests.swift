@@ -244,3 +244,28 @@ import Testing
         #expect(Self.identical(try run(g), try run(reloaded)))
     }
 }
+
+/// Every TF fixture graph plans statically, within 5% of its memory lower bound.
+@Suite struct FixturePlanTests {
+    @Test(arguments: TensorFlowFixtureTests.models)
+    func fixtureGraphsPlanNearTheLowerBound(model: String) throws {
+        let folder = TensorFlowFixtureTests.root.appendingPathComponent(model)
+        let manifest = try TensorFlowFixtureTests.manifest(model)
+        let graph = try Graph(contentsOf: folder.appendingPathComponent("model.pb"))
+        var feeds: [Output: Tensor] = [:]
+        for (name, file) in manifest.inputs {
+            feeds[graph.output(named: name)!] = try Tensor(contentsOfNPY: folder.appendingPathComponent(file))
+        }
+        let fetches = manifest.fetches.map { graph.output(named: $0.name)! }
+        do {
+            let ir = try IRGraph(graph: graph, fetches: fetches.map(\.endpoint), targets: [],
+                                 feeds: Dictionary(uniqueKeysWithValues: feeds.map { ($0.key.endpoint, TensorShape($0.value.shape)) }),
+                                 requireFeeds: true)
+            _ = try Passes.run(Passes.pipeline(disabled: [], forPlan: true), on: ir, context: PassContext(forPlan: true))
+            let partial = ir.nodes.filter { $0.outputShapes.contains { !$0.isFullyDefined } }.map { "\($0.name) (\($0.op)) \($0.outputShapes)" }
+            #expect(partial.isEmpty, "\(model): shapes left partial: \(partial)")
+        }
+        let plan = try #require(try Session(graph: graph).plan(fetches: fetches, feeds: feeds))
+        #expect(Double(plan.arenaBytes) <= 1.05 * Double(plan.lowerBoundBytes), "\(model): \(plan.arenaBytes) vs \(plan.lowerBoundBytes)")
+    }
+}

@@ -60,6 +60,8 @@ final class IRGraph {
             }
             let copy = add(name: node.name, def: node.definition, inputs: node.inputs.map(value), attrs: node.attrs,
                            outputTypes: node.outputTypes, outputShapes: node.outputShapes)
+            // With the feeds known, an unfed placeholder-with-default is its default.
+            if requireFeeds && node.op == "PlaceholderWithDefault" { copy.becomeIdentity(of: copy.inputs[0]) }
             copy.controlInputs = node.controlInputs.map { copies[$0]! }
             copy.device = node.device
             copy.location = node.location
@@ -109,14 +111,15 @@ final class IRGraph {
 
     /// Removes nodes that nothing fetched or targeted depends on.
     func removeDeadNodes() {
-        var live = Set<ObjectIdentifier>()
+        var live = [Bool](repeating: false, count: nextID)
         var stack = fetches.map(\.node) + targets + feeds.map(\.node)
         while let node = stack.popLast() {
-            guard live.insert(ObjectIdentifier(node)).inserted else { continue }
-            stack.append(contentsOf: node.inputs.map(\.node))
-            stack.append(contentsOf: node.controlInputs)
+            guard !live[node.id] else { continue }
+            live[node.id] = true
+            for input in node.inputs where !live[input.node.id] { stack.append(input.node) }
+            for control in node.controlInputs where !live[control.id] { stack.append(control) }
         }
-        nodes.removeAll { !live.contains(ObjectIdentifier($0)) }
+        nodes.removeAll { !live[$0.id] }
     }
 
     /// For each node, the nodes that consume its outputs (data edges), by node id.

@@ -149,16 +149,27 @@ struct PlanBuilder {
     /// Greedy by size, best fit: largest buffers first, each at the smallest gap between
     /// already-placed buffers whose lifetimes overlap its own.
     ///
-    /// - Complexity: O(b · k log k), k the buffers live at the same time.
+    /// Placed buffers are indexed by the blocks of 64 steps their lifetimes touch, so
+    /// finding the overlapping ones looks only at buffers near in time.
+    /// - Complexity: O(b · (k log k + t)), k the buffers live near the same time, t the
+    ///   blocks a lifetime spans.
     static func assignOffsets(_ buffers: [(bytes: Int, first: Int, last: Int)]) -> [Int] {
+        let blockSteps = 64
         var offsets = [Int](repeating: 0, count: buffers.count)
         let bySize = buffers.indices.sorted { buffers[$0].bytes != buffers[$1].bytes ? buffers[$0].bytes > buffers[$1].bytes : $0 < $1 }
-        var placed: [Int] = []
+        let blocks = (buffers.map(\.last).max() ?? 0) / blockSteps + 1
+        var placedIn = [[Int]](repeating: [], count: blocks)
+        var seen = [Int](repeating: -1, count: buffers.count)
         for b in bySize {
             let me = buffers[b]
-            let overlapping = placed.filter { buffers[$0].first <= me.last && me.first <= buffers[$0].last }
-                .map { (offset: offsets[$0], end: offsets[$0] + buffers[$0].bytes) }
-                .sorted { $0.offset < $1.offset }
+            var overlapping: [(offset: Int, end: Int)] = []
+            for block in (Swift.max(me.first, 0) / blockSteps)...(Swift.max(me.last, 0) / blockSteps) {
+                for p in placedIn[block] where seen[p] != b && buffers[p].first <= me.last && me.first <= buffers[p].last {
+                    seen[p] = b
+                    overlapping.append((offsets[p], offsets[p] + buffers[p].bytes))
+                }
+            }
+            overlapping.sort { $0.offset < $1.offset }
             var best: (offset: Int, gap: Int)? = nil
             var cursor = 0
             for o in overlapping {
@@ -167,7 +178,7 @@ struct PlanBuilder {
                 cursor = Swift.max(cursor, o.end)
             }
             offsets[b] = best?.offset ?? cursor
-            placed.append(b)
+            for block in (Swift.max(me.first, 0) / blockSteps)...(Swift.max(me.last, 0) / blockSteps) { placedIn[block].append(b) }
         }
         return offsets
     }

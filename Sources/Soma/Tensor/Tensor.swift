@@ -146,6 +146,21 @@ public struct Tensor: Sendable {
         }
     }
 
+    /// Whether every element equals `value` (stops at the first that does not).
+    func isFilled(with value: Double) -> Bool {
+        func check<T: TensorScalar>(_: T.Type) -> Bool {
+            withUnsafeBufferPointer(as: T.self) { $0.allSatisfy { $0.doubleValue == value } }
+        }
+        switch dtype {
+        case .float32: return check(Float.self)
+        case .float64: return check(Double.self)
+        case .int32: return check(Int32.self)
+        case .int64: return check(Int64.self)
+        case .uint8: return check(UInt8.self)
+        case .bool: return check(Bool.self)
+        }
+    }
+
     /// The elements of an integer tensor as `Int`, or `nil` for other dtypes.
     public func intScalars() -> [Int]? {
         switch dtype {

@@ -118,7 +118,7 @@ struct AlgebraicSimplification: CompilerPass {
     static func operand(of node: IRNode, besideConstant value: Double, constantOnRightOnly: Bool = false) -> IRValue? {
         for (c, x) in constantOnRightOnly ? [(1, 0)] : [(1, 0), (0, 1)] {
             guard let constant = node.inputs[c].node.constantValue, constant.dtype == node.inputs[x].dtype,
-                  constant.scalarCount > 0, constant.doubleScalars().allSatisfy({ $0 == value }),
+                  constant.scalarCount > 0, constant.isFilled(with: value),
                   broadcastsWithoutEnlarging(constant.shape, into: node.inputs[x].shape),
                   node.outputShapes[0] == node.inputs[x].shape else { continue }
             return node.inputs[x]

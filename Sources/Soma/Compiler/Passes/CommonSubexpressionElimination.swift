@@ -12,18 +12,22 @@ struct CommonSubexpressionElimination: CompilerPass {
         let op: String
         let inputs: [IRValue]
         let controls: [Int]
-        let attrs: [String: HashableAttr]
+        /// Attributes sorted by name (hashing a dictionary is slower).
+        let attrNames: [String]
+        let attrValues: [HashableAttr]
     }
 
     func run(_ ir: IRGraph, _ context: PassContext) throws {
         let fetched = ir.fetchedNodeIDs(), controlSources = ir.controlSources()
         var seen: [Key: IRNode] = [:]
+        seen.reserveCapacity(ir.nodes.count)
         var replacements: [IRValue: IRValue] = [:]
         for node in ir.nodes {
             node.inputs = node.inputs.map { replacements[$0] ?? $0 }
             guard !node.isStateful, !node.isFeed, !node.def.traits.contains(.variable) else { continue }
+            let names = node.attrs.keys.sorted()
             let key = Key(op: node.op, inputs: node.inputs, controls: node.controlInputs.map(\.id).sorted(),
-                          attrs: node.attrs.mapValues(HashableAttr.init))
+                          attrNames: names, attrValues: names.map { HashableAttr(node.attrs[$0]!) })
             guard let first = seen[key] else {
                 seen[key] = node
                 continue
@@ -49,8 +53,18 @@ struct HashableAttr: Hashable {
             h.combine(t.dtype)
             h.combine(t.shape)
             h.combine(bytes: UnsafeRawBufferPointer(start: t.rawPointer, count: t.byteCount))
-        default:
-            h.combine(value.description)
+        case .string(let v): h.combine(v)
+        case .int(let v): h.combine(v)
+        case .float(let v): h.combine(v)
+        case .bool(let v): h.combine(v)
+        case .type(let v): h.combine(v)
+        case .shape(let v): h.combine(v)
+        case .strings(let v): h.combine(v)
+        case .ints(let v): h.combine(v)
+        case .floats(let v): h.combine(v)
+        case .bools(let v): h.combine(v)
+        case .types(let v): h.combine(v)
+        case .shapes(let v): h.combine(v)
         }
     }
 }

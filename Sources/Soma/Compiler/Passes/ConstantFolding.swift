@@ -2,7 +2,7 @@
 /// kernels, and materialises shapes, sizes and ranks that the static shapes determine.
 ///
 /// Contract: a folded node becomes a `Const` with the same name and value, so fetches by
-/// name still work. Guards: never a stateful, feedable (placeholder) or variable-reading
+/// name still work; shapes downstream of folded values are re-inferred on the way. Guards: never a stateful, feedable (placeholder) or variable-reading
 /// node; never a node with control inputs; only single-output nodes; never a result over
 /// ``PassContext/foldingCapBytes`` — predicted from its shape and skipped, not attempted.
 /// A fold whose kernel fails (e.g. integer division by zero) is left for run time, where
@@ -12,7 +12,10 @@ struct ConstantFolding: CompilerPass {
 
     func run(_ ir: IRGraph, _ context: PassContext) throws {
         let state = SessionState()
-        for node in ir.nodes where !node.isConstant && !node.isFeed && node.controlInputs.isEmpty {
+        for node in ir.nodes where !node.isConstant && !node.isFeed {
+            // Inputs folded just before may make this node's shape exact.
+            try ir.inferShapes(node)
+            guard node.controlInputs.isEmpty else { continue }
             let traits = node.def.traits
             guard !traits.contains(.stateful), !traits.contains(.feedable), !traits.contains(.variable),
                   node.outputTypes.count == 1 else { continue }

@@ -16,8 +16,22 @@ extension GraphTool {
         @Flag(help: "List every node with its op and inferred output shapes (text mode).")
         var nodes = false
 
+        @Flag(help: "Compile the graph and print its schedule and buffer plan.")
+        var plan = false
+
+        @Option(name: .customLong("input"), help: ArgumentHelp(
+            "With --plan: a feed as NAME=FILE.npy, fixing its shape. Placeholders of fully known shape need none.",
+            valueName: "name=file.npy"))
+        var inputs: [String] = []
+
+        @Option(name: .customLong("fetch"), help: ArgumentHelp(
+            "With --plan: an output to plan for (default: the possible outputs). Repeatable.", valueName: "name"))
+        var fetches: [String] = []
+
         func run() throws {
-            let summary = GraphSummary(try loadGraph(model))
+            let graph = try loadGraph(model)
+            if plan { return try printPlan(graph) }
+            let summary = GraphSummary(graph)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -25,6 +39,53 @@ extension GraphTool {
             } else {
                 print(summary.text(listNodes: nodes))
             }
+        }
+    }
+}
+
+extension GraphTool.Inspect {
+    func printPlan(_ graph: Graph) throws {
+        var feeds: [Output: Tensor] = [:]
+        for input in inputs {
+            let parts = input.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("--input '\(input)' must be NAME=FILE.npy") }
+            feeds[try resolveOutput(parts[0], in: graph)] = try withToolErrors { try Soma.Tensor(contentsOfNPY: URL(fileURLWithPath: parts[1])) }
+        }
+        for node in graph.nodes where node.op == "Placeholder" && !feeds.keys.contains(where: { $0.node === node }) {
+            guard let dims = node.outputShapes[0].concrete else {
+                throw ToolError("placeholder '\(node.name)' has shape \(node.outputShapes[0]): give --input \(node.name)=FILE.npy")
+            }
+            feeds[graph.output(of: node)] = Soma.Tensor(zeros: node.outputTypes[0], shape: dims)
+        }
+        let outputs = try fetches.isEmpty ? GraphSummary.possibleOutputs(graph) : fetches.map { try resolveOutput($0, in: graph) }
+        guard let compiled = try withToolErrors({ try Session(graph: graph).plan(fetches: outputs, feeds: feeds) }) else {
+            throw ToolError("the graph's shapes depend on fed values, so it has no static plan")
+        }
+        if json {
+            let object: [String: Any] = [
+                "peak_bytes": compiled.arenaBytes, "lower_bound_bytes": compiled.lowerBoundBytes,
+                "no_reuse_bytes": compiled.noReuseBytes,
+                "passes": compiled.passReports.map { ["pass": $0.pass, "nodes": $0.nodes, "delta": $0.delta, "ms": $0.milliseconds] },
+                "steps": compiled.steps.map { step -> [String: Any] in
+                    ["name": step.name, "op": step.op, "inputs": step.inputs.map { compiled.values[$0].name },
+                     "outputs": step.outputs.map { v -> [String: Any] in
+                         let value = compiled.values[v]
+                         var entry: [String: Any] = ["name": value.name, "dtype": value.dtype.name, "shape": value.shape]
+                         switch value.storage {
+                         case .arena(let offset, let bytes): entry["offset"] = offset; entry["bytes"] = bytes
+                         case .alias(let of): entry["alias_of"] = compiled.values[of].name
+                         default: entry["storage"] = "\(value.storage)"
+                         }
+                         return entry
+                     },
+                     "dependencies": step.dependencyCount]
+                },
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            compiled.passReports.forEach { print($0) }
+            print(compiled.listing)
         }
     }
 }
@@ -64,13 +125,7 @@ struct GraphSummary: Encodable {
         inputs = all.filter { $0.op == "Placeholder" || $0.op == "PlaceholderWithDefault" }.map {
             Tensor(name: $0.name, op: $0.op, dtype: $0.outputTypes[0].name, shape: $0.outputShapes[0].description)
         }
-        // Possible outputs: nodes whose outputs nothing consumes (TF's rule), NoOps excepted.
-        var consumed = Set<String>()
-        for node in all {
-            for input in node.inputs { consumed.insert(input.node.name) }
-            for control in node.controlInputs { consumed.insert(control.name) }
-        }
-        outputs = all.filter { !consumed.contains($0.name) && $0.outputCount > 0 }.map {
+        outputs = Self.possibleOutputNodes(graph).map {
             Tensor(name: $0.name, op: $0.op, dtype: $0.outputTypes[0].name, shape: $0.outputShapes[0].description)
         }
         opCounts = Dictionary(all.map { ($0.op, 1) }, uniquingKeysWith: +)
@@ -86,6 +141,19 @@ struct GraphSummary: Encodable {
             NodeInfo(name: node.name, op: node.op, outputs: zip(node.outputTypes, node.outputShapes).map { "\($0.name) \($1)" })
         }
     }
+
+    /// Nodes whose outputs nothing consumes (TF's rule for possible outputs), NoOps excepted.
+    static func possibleOutputNodes(_ graph: Graph) -> [Node] {
+        var consumed = Set<String>()
+        for node in graph.nodes {
+            for input in node.inputs { consumed.insert(input.node.name) }
+            for control in node.controlInputs { consumed.insert(control.name) }
+        }
+        return graph.nodes.filter { !consumed.contains($0.name) && $0.outputCount > 0 }
+    }
+
+    /// Output 0 of each possible output node.
+    static func possibleOutputs(_ graph: Graph) -> [Output] { possibleOutputNodes(graph).map { graph.output(of: $0) } }
 
     func text(listNodes: Bool) -> String {
         var lines: [String] = []

@@ -115,5 +115,31 @@ do {
     let g1 = try gelu(logits, name: "gelu")
     let flat = try reshape(h, stack([stridedSlice(shape(h), begin: [0], end: [1], shrinkAxisMask: 1), m.constant(Int32(-1))]))
     let initializer = try m.globalVariablesInitializer()
-    try writeModel("mlp", m, inputs: [(x, try uniform([5, 6], &rng))], fetches: [probs, classes, g1, flat], initializer: initializer)
+    let input = try uniform([5, 6], &rng)
+    try writeModel("mlp", m, inputs: [(x, input)], fetches: [probs, classes, g1, flat], initializer: initializer)
+    // The same model optimised by Soma (_FusedMatMul and all) must still run in TF.
+    let (optimized, _) = try Compiler.optimize(m, fetches: [probs, classes, g1, flat], targets: [initializer])
+    try writeModel("mlp_optimized", optimized, inputs: [(optimized.output(named: "x")!, input)],
+                   fetches: [probs, classes, g1, flat].map { optimized.output(named: $0.name)! },
+                   initializer: optimized.node(named: initializer.name))
+}
+
+// MARK: TF's own fixture graphs, optimised by Soma, with TF's original outputs
+
+let tfFixtures = casesURL.deletingLastPathComponent().appendingPathComponent("tf")
+for model in (try? FileManager.default.contentsOfDirectory(atPath: tfFixtures.path))?.sorted() ?? [] {
+    let source = tfFixtures.appendingPathComponent(model)
+    let manifestData = try Data(contentsOf: source.appendingPathComponent("manifest.json"))
+    let manifest = try JSONSerialization.jsonObject(with: manifestData) as! [String: Any]
+    let graph = try Graph(contentsOf: source.appendingPathComponent("model.pb"))
+    let fetches = (manifest["fetches"] as! [[String: Any]]).map { graph.output(named: $0["name"] as! String)! }
+    let (optimized, report) = try Compiler.optimize(graph, fetches: fetches)
+    let folder = out.appendingPathComponent("tf_optimized_\(model)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try optimized.save(to: folder.appendingPathComponent("model.pb"))
+    for file in try FileManager.default.contentsOfDirectory(atPath: source.path) where file.hasSuffix(".npy") || file == "manifest.json" {
+        try FileManager.default.copyItem(at: source.appendingPathComponent(file), to: folder.appendingPathComponent(file))
+    }
+    let removed = report.reduce(0) { $0 - $1.delta }
+    print("tf_optimized_\(model): \(graph.nodes.count) → \(optimized.nodes.count) nodes (\(removed) removed)")
 }

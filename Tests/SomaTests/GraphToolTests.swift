@@ -95,4 +95,47 @@ import Testing
         let inspect = try Self.graphtool(["inspect", "--help"])
         for option in ["--json", "--nodes", "<model>"] { #expect(inspect.stdout.contains(option), "\(option)") }
     }
+
+    @Test func optimizeReportsEachPassAndWritesARunnableGraph() throws {
+        let folder = Self.fixtures.appendingPathComponent("mlp")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("optimized-\(UUID()).pb")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try Self.graphtool(["optimize", folder.appendingPathComponent("model.pb").path, "-o", out.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let passLine = /^[a-z_]+: \d+ nodes \([+-]?\d+\), \d+\.\d ms$/
+        #expect(lines.dropLast().allSatisfy { $0.wholeMatch(of: passLine) != nil }, "\(lines)")
+        #expect(lines.first?.hasPrefix("shape_specialization: 27 nodes (0), ") == true)
+        #expect(lines.contains { $0.hasPrefix("remapper: ") && $0.contains("(-2)") })
+        let optimized = try Graph(contentsOf: out)
+        #expect(optimized.nodes.filter { $0.op == "_FusedMatMul" }.count == 1)
+        let manifest = try TensorFlowFixtureTests.manifest("mlp")
+        let expected = try Tensor(contentsOfNPY: folder.appendingPathComponent(manifest.fetches[0].file))
+        let run = try Self.graphtool(["run", out.path, "--input", "x=\(folder.appendingPathComponent("x.npy").path)",
+                                      "--fetch", "\(manifest.fetches[0].name)=\(out.path).npy"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(matches(try Tensor(contentsOfNPY: URL(fileURLWithPath: out.path + ".npy")), expected, tolerance: 1e-5))
+        try? FileManager.default.removeItem(atPath: out.path + ".npy")
+        let disabled = try Self.graphtool(["optimize", folder.appendingPathComponent("model.pb").path, "-o", out.path,
+                                           "--disable", "remapper", "--disable", "constant_folding"])
+        #expect(!disabled.stdout.contains("remapper") && !disabled.stdout.contains("constant_folding"))
+        let unknown = try Self.graphtool(["optimize", folder.appendingPathComponent("model.pb").path, "-o", out.path, "--disable", "magic"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("Unknown pass 'magic'"))
+    }
+
+    @Test func inspectPlanPrintsTheScheduleAndBufferPlan() throws {
+        let folder = Self.fixtures.appendingPathComponent("mlp")
+        let model = folder.appendingPathComponent("model.pb").path, x = "x=\(folder.appendingPathComponent("x.npy").path)"
+        let text = try Self.graphtool(["inspect", model, "--plan", "--input", x])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("plan: ") && text.stdout.contains("_FusedMatMul(x, "))
+        let json = try Self.graphtool(["inspect", model, "--plan", "--input", x, "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let peak = try #require(object["peak_bytes"] as? Int), bound = try #require(object["lower_bound_bytes"] as? Int)
+        let noReuse = try #require(object["no_reuse_bytes"] as? Int)
+        #expect(bound <= peak && peak <= noReuse)
+        #expect((object["steps"] as? [[String: Any]])?.isEmpty == false)
+        let missing = try Self.graphtool(["inspect", model, "--plan"])
+        #expect(missing.status != 0 && missing.stderr.contains("placeholder 'x' has shape [?,8]: give --input x=FILE.npy"))
+    }
 }

@@ -269,3 +269,20 @@ import Testing
         #expect(Double(plan.arenaBytes) <= 1.05 * Double(plan.lowerBoundBytes), "\(model): \(plan.arenaBytes) vs \(plan.lowerBoundBytes)")
     }
 }
+
+/// Reads and writes of one variable keep their build order in plans.
+@Suite struct VariableOrderingTests {
+    @Test(arguments: [false, true])
+    func readsSeeWritesInBuildOrder(compiled: Bool) throws {
+        var options = SessionOptions()
+        options.useCompiler = compiled
+        let g = Graph()
+        let v = try g.variable(Tensor([Float(1)]), name: "v")
+        let before = try v.value * 2, bump = try v.assignAdd(g.constant([Float(10)], shape: [1]))
+        let after = try g.withNameScope("after") { try v.value * 2 }
+        let s = Session(graph: g, options: options)
+        try s.run(target: v.initializer)
+        let r = try s.run(fetches: [before, after], targets: [bump.node])
+        #expect(r[0].scalars(as: Float.self) == [2] && r[1].scalars(as: Float.self) == [22])
+    }
+}

@@ -109,6 +109,14 @@ final class IRGraph {
         for k in fetches.indices where fetches[k] == old { fetches[k] = new }
     }
 
+    /// The variable a value reads, looking through `Identity`/`StopGradient` (such reads
+    /// happen where the value is consumed, in build order).
+    static func variableSource(_ value: IRValue) -> IRNode? {
+        var node = value.node
+        while node.op == "Identity" || node.op == "StopGradient" { node = node.inputs[0].node }
+        return node.def.traits.contains(.variable) ? node : nil
+    }
+
     /// Removes nodes that nothing fetched or targeted depends on.
     func removeDeadNodes() {
         var live = [Bool](repeating: false, count: nextID)

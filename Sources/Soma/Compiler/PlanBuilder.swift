@@ -32,8 +32,12 @@ struct PlanBuilder {
                 producers.append(IRValue(node, k))
             }
         }
-        let stepNodes = ir.nodes.filter { !$0.isConstant && !$0.isFeed && !$0.def.traits.contains(.variable) }
-        let order = MemoryAwareScheduler(ir: ir, steps: stepNodes).schedule()
+        // Variables, and identities of them, are read by their consumers: not steps.
+        let stepNodes = ir.nodes.filter {
+            !$0.isConstant && !$0.isFeed && ($0.outputTypes.isEmpty || IRGraph.variableSource(IRValue($0, 0)) == nil)
+        }
+        let effects = Self.variableOrdering(stepNodes)
+        let order = MemoryAwareScheduler(ir: ir, steps: stepNodes, extraPredecessors: effects).schedule()
         var position: [Int: Int] = [:]
         for (i, node) in order.enumerated() { position[node.id] = i }
 
@@ -114,7 +118,9 @@ struct PlanBuilder {
             let storage: Plan.Storage
             if let f = feedPosition[node.id] { storage = .feed(f) }
             else if node.isConstant { storage = .constant }
-            else if node.def.traits.contains(.variable) { storage = .variable(key: variableKey(name: node.name, attrs: node.attrs)) }
+            else if let variable = IRGraph.variableSource(value) {
+                storage = .variable(key: variableKey(name: variable.name, attrs: variable.attrs))
+            }
             else if let a = aliasOf[v] { storage = .alias(of: a) }
             else if let b = bufferOf[v] { storage = .arena(offset: offsets[b], bytes: bytes(v)) }
             else { storage = .owned }
@@ -126,7 +132,8 @@ struct PlanBuilder {
         var successors = [[Int]](repeating: [], count: order.count)
         var dependencyCounts = [Int](repeating: 0, count: order.count)
         for (i, node) in order.enumerated() {
-            let predecessors = Set(node.inputs.compactMap { position[$0.node.id] } + node.controlInputs.compactMap { position[$0.id] })
+            let predecessors = Set(node.inputs.compactMap { position[$0.node.id] } + node.controlInputs.compactMap { position[$0.id] }
+                                   + (effects[node.id] ?? []).compactMap { position[$0.id] })
             dependencyCounts[i] = predecessors.count
             for p in predecessors { successors[p].append(i) }
         }
@@ -142,6 +149,32 @@ struct PlanBuilder {
         }
         return Plan(steps: steps, values: values, feeds: ir.feeds.map(\.endpoint), fetches: ir.fetches.map { valueIndex[$0]! },
                     arenaBytes: arenaBytes, lowerBoundBytes: lowerBound, noReuseBytes: noReuse, passReports: passReports)
+    }
+
+    /// Program order for effects on each variable: a step that reads or writes a variable
+    /// waits for the earlier-built steps that write it, and a write waits for the earlier
+    /// reads — so reordering for memory never changes which value a read sees (TF2's
+    /// automatic control dependencies; the reference executor runs in build order anyway).
+    static func variableOrdering(_ steps: [IRNode]) -> [Int: [IRNode]] {
+        var extra: [Int: [IRNode]] = [:]
+        var lastWrite: [String: IRNode] = [:]
+        var readsSinceWrite: [String: [IRNode]] = [:]
+        for node in steps {
+            let refs = node.def.expandedInputArgs(node.attrs).map(\.isRef)
+            for (k, input) in node.inputs.enumerated() {
+                guard let variable = IRGraph.variableSource(input) else { continue }
+                let key = variableKey(name: variable.name, attrs: variable.attrs)
+                if let w = lastWrite[key], w !== node { extra[node.id, default: []].append(w) }
+                if k < refs.count && refs[k] {
+                    extra[node.id, default: []] += (readsSinceWrite[key] ?? []).filter { $0 !== node }
+                    lastWrite[key] = node
+                    readsSinceWrite[key] = []
+                } else {
+                    readsSinceWrite[key, default: []].append(node)
+                }
+            }
+        }
+        return extra
     }
 
     static func aligned(_ bytes: Int) -> Int { (bytes + TensorBuffer.alignment - 1) / TensorBuffer.alignment * TensorBuffer.alignment }

@@ -9,6 +9,8 @@
 struct MemoryAwareScheduler {
     let ir: IRGraph
     let steps: [IRNode]
+    /// Ordering edges beyond data and control inputs (variable effects), by node id.
+    var extraPredecessors: [Int: [IRNode]] = [:]
 
     func schedule() -> [IRNode] {
         let index = Dictionary(uniqueKeysWithValues: steps.enumerated().map { ($1.id, $0) })
@@ -16,7 +18,8 @@ struct MemoryAwareScheduler {
         var successors = [[Int]](repeating: [], count: steps.count)
         var readers: [IRValue: Int] = [:]
         for (i, node) in steps.enumerated() {
-            let preds = Set(node.inputs.compactMap { index[$0.node.id] } + node.controlInputs.compactMap { index[$0.id] })
+            let preds = Set(node.inputs.compactMap { index[$0.node.id] } + node.controlInputs.compactMap { index[$0.id] }
+                            + (extraPredecessors[node.id] ?? []).compactMap { index[$0.id] })
             predecessorCount[i] = preds.count
             for p in preds { successors[p].append(i) }
             for input in Set(node.inputs) where index[input.node.id] != nil { readers[input, default: 0] += 1 }

@@ -27,21 +27,21 @@ struct ReferenceExecutor: Executor {
         var values = [[Tensor]](repeating: [], count: nodes.count)
         func value(_ endpoint: NodeOutput, consumer: Node?, isRef: Bool) throws -> Tensor {
             if let fed = feeds[endpoint] { return fed }
-            let producer = endpoint.node
-            if producer.definition.traits.contains(.variable) {
-                if let v = state.value(of: producer.variableKey) { return v }
+            if let variable = variableSource(endpoint, feeds) {
+                if let v = state.value(of: variable.variableKey) { return v }
                 // An uninitialised variable is a valid target for Assign: stand in a value
                 // of its declared shape so the consumer's shape checks still apply.
                 if isRef, let declared = endpoint.shape.concrete { return Tensor(zeros: endpoint.dtype, shape: declared) }
                 let reader = consumer.map { " (read by '\($0.name)')" } ?? ""
                 throw SomaError.failedPrecondition(
-                    "Attempting to use uninitialized value \(producer.variableKey)\(reader)\(producer.locationSuffix)")
+                    "Attempting to use uninitialized value \(variable.variableKey)\(reader)\(variable.locationSuffix)")
             }
-            return values[producer.id][endpoint.index]
+            return values[endpoint.node.id][endpoint.index]
         }
 
         for node in nodes where needed[node.id] {
-            if node.definition.traits.contains(.variable) { continue }
+            // Variables and identities of them are read by their consumers.
+            if node.outputCount > 0, variableSource(NodeOutput(node, 0), feeds) != nil { continue }
             let refs = node.definition.expandedInputArgs(node.attrs).map(\.isRef)
             var inputs: [Tensor] = []
             inputs.reserveCapacity(node.inputs.count)
@@ -53,6 +53,20 @@ struct ReferenceExecutor: Executor {
         }
         return try fetches.map { try value($0, consumer: nil, isRef: false) }
     }
+}
+
+/// The variable an output reads, looking through `Identity`/`StopGradient` (such reads
+/// happen where the value is consumed: at a consuming node, or at the end of the run for a
+/// fetch). Fed outputs read nothing.
+func variableSource(_ output: NodeOutput, _ feeds: [NodeOutput: Tensor]) -> Node? {
+    var current = output
+    while feeds[current] == nil {
+        let node = current.node
+        if node.definition.traits.contains(.variable) { return node }
+        guard node.op == "Identity" || node.op == "StopGradient" else { return nil }
+        current = node.inputs[0]
+    }
+    return nil
 }
 
 extension OpDef {

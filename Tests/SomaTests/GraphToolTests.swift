@@ -105,7 +105,7 @@ import Testing
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let passLine = /^[a-z_]+: \d+ nodes \([+-]?\d+\), \d+\.\d ms$/
         #expect(lines.dropLast().allSatisfy { $0.wholeMatch(of: passLine) != nil }, "\(lines)")
-        #expect(lines.first?.hasPrefix("shape_specialization: 27 nodes (0), ") == true)
+        #expect(lines.first?.hasPrefix("pruning: 27 nodes (0), ") == true)
         #expect(lines.contains { $0.hasPrefix("remapper: ") && $0.contains("(-2)") })
         let optimized = try Graph(contentsOf: out)
         #expect(optimized.nodes.filter { $0.op == "_FusedMatMul" }.count == 1)

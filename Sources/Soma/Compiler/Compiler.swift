@@ -1,3 +1,5 @@
+import Foundation
+
 /// Options for compiling graphs into plans or optimised graphs.
 public struct CompileOptions: Sendable {
     /// Pass names to skip (see ``Passes/all``).
@@ -22,8 +24,10 @@ public enum Compiler {
     ///   (internal) when some shape depends on fed values.
     static func plan(graph: Graph, fetches: [NodeOutput], targets: [Node], feeds: [NodeOutput: [Int]],
                      options: CompileOptions) throws -> Plan {
+        let start = DispatchTime.now().uptimeNanoseconds
         let ir = try IRGraph(graph: graph, fetches: fetches, targets: targets, feeds: feeds.mapValues(TensorShape.init),
                              requireFeeds: true)
+        let pruning = PassReport.pruning(graph: graph, ir: ir, since: start)
         for node in ir.nodes where Kernels.table[node.op] == nil {
             throw SomaError.unimplemented("No CPU kernel registered for op '\(node.op)' (node '\(node.name)')")
         }
@@ -32,7 +36,7 @@ public enum Compiler {
         // Shapes must be concrete for planning even when the specialisation pass is disabled.
         var passes = Passes.pipeline(disabled: options.disabledPasses, forPlan: true)
         if options.disabledPasses.contains(ShapeSpecialization.name) { passes.insert(ShapeSpecialization(), at: 0) }
-        let reports = try Passes.run(passes, on: ir, context: context)
+        let reports = [pruning] + (try Passes.run(passes, on: ir, context: context))
         for node in ir.nodes {
             for (shape, dtype) in zip(node.outputShapes, node.outputTypes) {
                 guard let dims = shape.concrete else { continue }
@@ -58,7 +62,9 @@ public enum Compiler {
     ) throws -> (graph: Graph, report: [PassReport]) {
         var shapes: [NodeOutput: TensorShape] = [:]
         for (output, shape) in feedShapes where output.node.op == "Placeholder" { shapes[output.endpoint] = shape }
+        let start = DispatchTime.now().uptimeNanoseconds
         let ir = try IRGraph(graph: graph, fetches: fetches.map(\.endpoint), targets: targets, feeds: [:], requireFeeds: false)
+        let pruning = PassReport.pruning(graph: graph, ir: ir, since: start)
         // Specialising a placeholder's shape is rewriting its `shape` attribute.
         for node in ir.nodes where node.op == "Placeholder" {
             if let source = node.source, let shape = shapes[NodeOutput(source, 0)] {
@@ -69,7 +75,7 @@ public enum Compiler {
         var context = PassContext(forPlan: false)
         context.foldingCapBytes = options.foldingCapBytes
         let reports = try Passes.run(Passes.pipeline(disabled: options.disabledPasses, forPlan: false), on: ir, context: context)
-        return (try ir.makeGraph(versions: graph.versions), reports)
+        return (try ir.makeGraph(versions: graph.versions), [pruning] + reports)
     }
 }
 

@@ -33,6 +33,14 @@ public struct PassReport: Sendable, CustomStringConvertible {
     }
 }
 
+extension PassReport {
+    /// The first line of a report: copying only what the fetches and targets need.
+    static func pruning(graph: Graph, ir: IRGraph, since start: UInt64) -> PassReport {
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        return PassReport(pass: "pruning", nodes: ir.nodes.count, delta: ir.nodes.count - graph.nodes.count, milliseconds: ms)
+    }
+}
+
 /// The passes and their order.
 public enum Passes {
     /// Every pass name, in pipeline order.

@@ -130,13 +130,13 @@ final class IRGraph {
         nodes.removeAll { !live[$0.id] }
     }
 
-    /// For each node, the nodes that consume its outputs (data edges), by node id.
-    func consumers() -> [Int: [IRNode]] {
-        var result: [Int: [IRNode]] = [:]
+    /// For each node id, how many data inputs of other nodes read its outputs.
+    func consumerCounts() -> [Int] {
+        var counts = [Int](repeating: 0, count: nextID)
         for node in nodes {
-            for input in node.inputs { result[input.node.id, default: []].append(node) }
+            for input in node.inputs { counts[input.node.id] += 1 }
         }
-        return result
+        return counts
     }
 
     /// Ids of nodes some other node lists as a control input.

@@ -17,7 +17,7 @@ struct ElementwiseFusion: CompilerPass {
     }
 
     func run(_ ir: IRGraph, _ context: PassContext) throws {
-        let consumers = ir.consumers(), fetched = ir.fetchedNodeIDs(), controlSources = ir.controlSources()
+        let consumers = ir.consumerCounts(), fetched = ir.fetchedNodeIDs(), controlSources = ir.controlSources()
         let position = Dictionary(uniqueKeysWithValues: ir.nodes.enumerated().map { ($1.id, $0) })
         var grouped = Set<Int>()
         for root in ir.nodes.reversed() where !grouped.contains(root.id) && Self.fusible(root) {
@@ -28,7 +28,7 @@ struct ElementwiseFusion: CompilerPass {
                 for input in node.inputs {
                     let p = input.node
                     guard !grouped.contains(p.id), !members.contains(where: { $0 === p }), Self.fusible(p),
-                          p.outputShapes[0] == shape, p.outputTypes[0] == dtype, consumers[p.id]?.count == 1,
+                          p.outputShapes[0] == shape, p.outputTypes[0] == dtype, consumers[p.id] == 1,
                           !fetched.contains(p.id), !controlSources.contains(p.id) else { continue }
                     members.append(p)
                     frontier.append(p)

@@ -10,10 +10,10 @@ struct MatMulBiasActivationFusion: CompilerPass {
     static let name = "remapper"
 
     func run(_ ir: IRGraph, _ context: PassContext) throws {
-        let consumers = ir.consumers(), fetched = ir.fetchedNodeIDs(), controlSources = ir.controlSources()
+        let consumers = ir.consumerCounts(), fetched = ir.fetchedNodeIDs(), controlSources = ir.controlSources()
         let activations = context.forPlan ? FusedOps.activations : FusedOps.tensorFlowActivations
         func isInterior(_ node: IRNode) -> Bool {
-            consumers[node.id]?.count == 1 && !fetched.contains(node.id) && !controlSources.contains(node.id)
+            consumers[node.id] == 1 && !fetched.contains(node.id) && !controlSources.contains(node.id)
                 && node.controlInputs.isEmpty
         }
         var replaced = Set<Int>()

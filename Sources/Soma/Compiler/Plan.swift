@@ -47,10 +47,15 @@ public struct Plan: Sendable {
         /// Arena offsets the kernel writes its outputs to (`nil`: its own storage, or a
         /// forwarded input).
         let outputOffsets: [Int?]
+        /// The offsets in the parallel layout, where no two values share memory: steps
+        /// that run at the same time never overwrite what another still reads.
+        let parallelOutputOffsets: [Int?]
         /// Number of earlier steps this one waits for (data and control).
         public let dependencyCount: Int
         /// Steps that wait for this one.
         public let successors: [Int]
+        /// Too little work to be worth handing to another thread.
+        public let isCheap: Bool
     }
 
     public let steps: [Step]
@@ -64,10 +69,13 @@ public struct Plan: Sendable {
     /// The largest total of simultaneously live intermediate bytes at any step: no
     /// placement can use less arena than this.
     public let lowerBoundBytes: Int
-    /// What the intermediates would need with no reuse at all.
+    /// What the intermediates would need with no reuse at all — also the arena of the
+    /// parallel executor, whose steps may run in any order their dependencies allow.
     public let noReuseBytes: Int
     /// What each compiler pass did.
     public let passReports: [PassReport]
+    /// Whether some steps could run at the same time (more than one is ever ready).
+    public let hasParallelism: Bool
 
     /// The schedule and buffer plan, one line per step.
     public var listing: String {

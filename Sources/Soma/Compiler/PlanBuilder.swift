@@ -107,9 +107,16 @@ struct PlanBuilder {
             }
         }
         let offsets = Self.assignOffsets(buffers)
+        // The parallel layout: every arena value in its own region.
+        var parallelOffset = [Int?](repeating: nil, count: producers.count)
+        var parallelBytes = 0
+        for v in producers.indices where bufferOf[v] != nil {
+            parallelOffset[v] = parallelBytes
+            parallelBytes += Self.aligned(bytes(v))
+        }
         let arenaBytes = zip(buffers, offsets).map { $0.bytes + $1 }.max() ?? 0
         let lowerBound = Self.peakLiveBytes(buffers, steps: order.count)
-        let noReuse = buffers.reduce(0) { $0 + $1.bytes }
+        let noReuse = parallelBytes
 
         // Values of the plan.
         let feedPosition = Dictionary(uniqueKeysWithValues: ir.feeds.enumerated().map { ($1.node.id, $0) })
@@ -145,10 +152,13 @@ struct PlanBuilder {
                 refInputs: node.def.expandedInputArgs(node.attrs).map(\.isRef),
                 outputShapes: node.outputShapes.map(\.concrete),
                 outputOffsets: outputs.map { v in bufferOf[v].map { offsets[$0] } },
-                dependencyCount: dependencyCounts[i], successors: successors[i].sorted())
+                parallelOutputOffsets: outputs.map { parallelOffset[$0] },
+                dependencyCount: dependencyCounts[i], successors: successors[i].sorted(), isCheap: Self.isCheap(node))
         }
+        let parallel = dependencyCounts.filter { $0 == 0 }.count > 1 || successors.contains { $0.count > 1 }
         return Plan(steps: steps, values: values, feeds: ir.feeds.map(\.endpoint), fetches: ir.fetches.map { valueIndex[$0]! },
-                    arenaBytes: arenaBytes, lowerBoundBytes: lowerBound, noReuseBytes: noReuse, passReports: passReports)
+                    arenaBytes: arenaBytes, lowerBoundBytes: lowerBound, noReuseBytes: noReuse, passReports: passReports,
+                    hasParallelism: parallel)
     }
 
     /// Program order for effects on each variable: a step that reads or writes a variable
@@ -175,6 +185,14 @@ struct PlanBuilder {
             }
         }
         return extra
+    }
+
+    /// The executor's cost model: matrix products are never cheap; other steps are cheap
+    /// below 16 Ki output elements.
+    static func isCheap(_ node: IRNode) -> Bool {
+        if ["MatMul", "BatchMatMulV2", "_FusedMatMul"].contains(node.op) { return false }
+        let elements = node.outputShapes.reduce(0) { $0 + ($1.elementCount ?? 0) }
+        return elements < 16_384
     }
 
     static func aligned(_ bytes: Int) -> Int { (bytes + TensorBuffer.alignment - 1) / TensorBuffer.alignment * TensorBuffer.alignment }

@@ -22,6 +22,22 @@ struct KernelContext {
     /// for outputs with storage of their own).
     var arena: Arena? = nil
     var outputOffsets: [Int?] = []
+    /// Threads the kernel may use for its own work (intra-op), through `parallelFor`.
+    var threads = 1
+
+    /// Runs `body(lo, hi)` over `0..<count` in fixed blocks of `blockSize` on up to
+    /// ``threads`` threads; inline when there is one block. Bitwise identical results for
+    /// any thread count when each block's work depends only on its range.
+    func parallelFor(_ count: Int, blockSize: Int, _ body: @escaping (Int, Int) -> Void) {
+        let blocks = (count + blockSize - 1) / blockSize
+        guard blocks > 1 && threads > 1 else {
+            if count > 0 { body(0, count) }
+            return
+        }
+        ParallelFor.run(blocks: blocks, threads: threads) { b in
+            body(b * blockSize, Swift.min(count, (b + 1) * blockSize))
+        }
+    }
 
     /// The tensor output `i` is written into: in the plan's arena when it placed it there,
     /// otherwise freshly allocated. Zero-filled unless `zeroed` is false — kernels that

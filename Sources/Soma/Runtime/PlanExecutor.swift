@@ -6,16 +6,30 @@
 struct PlanExecutor: Sendable {
     let plan: Plan
     let arenas: ArenaPool
+    /// Arenas in the parallel layout (no sharing between values).
+    let parallelArenas: ArenaPool
 
     init(plan: Plan) {
         self.plan = plan
         self.arenas = ArenaPool(byteCount: plan.arenaBytes)
+        self.parallelArenas = ArenaPool(byteCount: plan.noReuseBytes)
     }
 
     func run(feeds: [Tensor], state: SessionState, options: SessionOptions) throws -> [Tensor] {
+        let intra = options.resolvedIntraOpThreads
+        if options.resolvedInterOpThreads > 1 && plan.hasParallelism {
+            let arena = parallelArenas.take()
+            defer { parallelArenas.give(arena) }
+            return try ParallelPlanRun(plan: plan, feeds: feeds, state: state, arena: arena, intraOpThreads: intra).run()
+        }
         let arena = arenas.take()
         defer { arenas.give(arena) }
-        var values = [Tensor?](repeating: nil, count: plan.values.count)
+        let values = UnsafeMutablePointer<Tensor?>.allocate(capacity: plan.values.count)
+        values.initialize(repeating: nil, count: plan.values.count)
+        defer {
+            values.deinitialize(count: plan.values.count)
+            values.deallocate()
+        }
         for (i, value) in plan.values.enumerated() {
             switch value.storage {
             case .feed(let k): values[i] = feeds[k]
@@ -23,53 +37,64 @@ struct PlanExecutor: Sendable {
             default: break
             }
         }
-        func read(_ v: Int, by step: Plan.Step?, ref: Bool) throws -> Tensor {
-            if let t = values[v] { return t }
-            let value = plan.values[v]
-            switch value.storage {
-            case .variable(let key):
-                if let t = state.value(of: key) { return t }
-                if ref { return Tensor(zeros: value.dtype, shape: value.shape) }
-                let reader = step.map { " (read by '\($0.name)')" } ?? ""
-                throw SomaError.failedPrecondition("Attempting to use uninitialized value \(key)\(reader)")
-            case .alias(let of):
-                return try read(of, by: step, ref: ref)
-            default:
-                throw SomaError(.internal, "plan value \(value.name) was read before it was computed")
-            }
-        }
         for step in plan.steps {
             var inputs: [Tensor] = []
             inputs.reserveCapacity(step.inputs.count)
-            for (k, v) in step.inputs.enumerated() { inputs.append(try read(v, by: step, ref: step.refInputs[k])) }
-            let context = KernelContext(node: step.node, inputs: inputs, outputShapes: step.outputShapes, state: state,
-                                        arena: arena, outputOffsets: step.outputOffsets)
-            let outputs: [Tensor]
-            do {
-                outputs = try step.kernel(context)
-            } catch let error as KernelError {
-                throw SomaError.nodeFailure(error.message, node: step.name, op: step.op,
-                                            inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location)
-            } catch let error as ShapeError {
-                throw SomaError.nodeFailure(error.message, node: step.name, op: step.op,
-                                            inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location)
+            for (k, v) in step.inputs.enumerated() {
+                inputs.append(try Self.read(v, plan: plan, values: values, state: state, by: step, ref: step.refInputs[k]))
             }
-            for (k, v) in step.outputs.enumerated() {
-                // A kernel must not return arena memory other than its planned slot (or, for
-                // a forwarding op, its input): the planner may already have reused it.
-                let p = outputs[k].rawPointer
-                let inArena = p >= arena.base && p < arena.base + arena.byteCount
-                let planned = step.outputOffsets[k].map { arena.base + $0 == p } ?? false
-                var forwarded = false
-                if case .alias = plan.values[v].storage { forwarded = true }
-                if inArena && !planned && !forwarded {
-                    throw SomaError(.internal, "kernel of '\(step.name)' (op: '\(step.op)') returned arena memory the plan did not give it")
-                }
-                values[v] = outputs[k]
+            let outputs = try Self.runKernel(step, inputs: inputs, plan: plan, state: state, arena: arena, intraOpThreads: intra)
+            for (k, v) in step.outputs.enumerated() { values[v] = outputs[k] }
+        }
+        return try plan.fetches.map { try Self.read($0, plan: plan, values: values, state: state, by: nil, ref: false).owned() }
+    }
+
+    /// A value for a step: computed, fed, constant, or a variable read now.
+    static func read(_ v: Int, plan: Plan, values: UnsafeMutablePointer<Tensor?>, state: SessionState,
+                     by step: Plan.Step?, ref: Bool) throws -> Tensor {
+        if let t = values[v] { return t }
+        let value = plan.values[v]
+        switch value.storage {
+        case .variable(let key):
+            if let t = state.value(of: key) { return t }
+            if ref { return Tensor(zeros: value.dtype, shape: value.shape) }
+            let reader = step.map { " (read by '\($0.name)')" } ?? ""
+            throw SomaError.failedPrecondition("Attempting to use uninitialized value \(key)\(reader)")
+        case .alias(let of):
+            return try read(of, plan: plan, values: values, state: state, by: step, ref: ref)
+        default:
+            throw SomaError(.internal, "plan value \(value.name) was read before it was computed")
+        }
+    }
+
+    /// Runs one step's kernel with its planned outputs, reporting failures in TF's wording.
+    static func runKernel(_ step: Plan.Step, inputs: [Tensor], plan: Plan, state: SessionState, arena: Arena,
+                          intraOpThreads: Int, parallelLayout: Bool = false) throws -> [Tensor] {
+        let offsets = parallelLayout ? step.parallelOutputOffsets : step.outputOffsets
+        let context = KernelContext(node: step.node, inputs: inputs, outputShapes: step.outputShapes, state: state,
+                                    arena: arena, outputOffsets: offsets, threads: intraOpThreads)
+        let outputs: [Tensor]
+        do {
+            outputs = try step.kernel(context)
+        } catch let error as KernelError {
+            throw SomaError.nodeFailure(error.message, node: step.name, op: step.op,
+                                        inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location)
+        } catch let error as ShapeError {
+            throw SomaError.nodeFailure(error.message, node: step.name, op: step.op,
+                                        inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location)
+        }
+        for (k, v) in step.outputs.enumerated() {
+            // A kernel must not return arena memory other than its planned slot (or, for
+            // a forwarding op, its input): the planner may already have reused it.
+            let p = outputs[k].rawPointer
+            let inArena = p >= arena.base && p < arena.base + arena.byteCount
+            let planned = offsets[k].map { arena.base + $0 == p } ?? false
+            var forwarded = false
+            if case .alias = plan.values[v].storage { forwarded = true }
+            if inArena && !planned && !forwarded {
+                throw SomaError(.internal, "kernel of '\(step.name)' (op: '\(step.op)') returned arena memory the plan did not give it")
             }
         }
-        // Fetched values never view the arena (the planner gave them storage of their own),
-        // but a fetched feed or constant is returned as is.
-        return try plan.fetches.map { try read($0, by: nil, ref: false).owned() }
+        return outputs
     }
 }

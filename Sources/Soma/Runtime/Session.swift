@@ -1,3 +1,5 @@
+import Foundation
+
 /// Options for a ``Session``; thread counts and modes arrive with the parallel executor.
 public struct SessionOptions: Sendable {
     /// The largest tensor a kernel may allocate; a graph that asks for more fails with
@@ -10,8 +12,20 @@ public struct SessionOptions: Sendable {
     public var compileOptions = CompileOptions()
     /// Plans kept; the least recently used goes first.
     public var planCacheCapacity = 64
+    /// Threads that run independent steps at once (0: the number of cores).
+    public var interOpThreads = 0
+    /// Threads one large kernel may use (0: the number of cores).
+    public var intraOpThreads = 0
+    /// Run steps one at a time in plan order. (Results never depend on thread counts —
+    /// parallel kernels split work in fixed blocks — but this also fixes the order of
+    /// effects not ordered by the graph.)
+    public var deterministic = false
 
     public init() {}
+
+    static let cores = ProcessInfo.processInfo.activeProcessorCount
+    var resolvedInterOpThreads: Int { deterministic ? 1 : (interOpThreads > 0 ? interOpThreads : Self.cores) }
+    var resolvedIntraOpThreads: Int { intraOpThreads > 0 ? intraOpThreads : Self.cores }
 }
 
 /// Runs a ``Graph``: feeds placeholders, fetches outputs, runs targets for their effects,

@@ -1,0 +1,130 @@
+import Foundation
+import Synchronization
+
+/// Work a pool thread can pick up: `execute(item)` for an item index.
+protocol PoolJob: AnyObject, Sendable {
+    func execute(_ item: Int)
+}
+
+/// A persistent pool of worker threads shared by every session.
+///
+/// Items are `(job, index)` pairs in one FIFO guarded by a mutex. Idle workers spin
+/// briefly, then park on a condition variable, so no CPU burns between runs. Callers that
+/// submit work also help: `helpOnce()` runs one queued item on the calling thread.
+///
+/// Thread-safety: all members may be called from any thread.
+final class ThreadPool: @unchecked Sendable {
+    /// The process-wide pool: one worker per core beyond the calling thread.
+    static let shared = ThreadPool(workers: max(ProcessInfo.processInfo.activeProcessorCount - 1, 1))
+
+    private struct Item {
+        let job: any PoolJob
+        let index: Int
+    }
+
+    private let queue = Mutex<[Item]>([])
+    private let pending = Atomic<Int>(0)
+    private let condition = NSCondition()
+    private var sleepers = 0
+    let workerCount: Int
+
+    init(workers: Int) {
+        workerCount = workers
+        for i in 0..<workers {
+            let thread = Thread { [unowned self] in self.work() }
+            thread.name = "soma-worker-\(i)"
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+    }
+
+    /// Queues `job.execute(index)` for a worker (or a helping caller).
+    func submit(_ job: any PoolJob, _ index: Int) {
+        queue.withLock { $0.append(Item(job: job, index: index)) }
+        pending.add(1, ordering: .releasing)
+        condition.lock()
+        if sleepers > 0 { condition.signal() }
+        condition.unlock()
+    }
+
+    /// Runs one queued item on the calling thread; `false` when the queue is empty.
+    @discardableResult
+    func helpOnce() -> Bool {
+        guard let item = pop() else { return false }
+        item.job.execute(item.index)
+        return true
+    }
+
+    private func pop() -> Item? {
+        guard pending.load(ordering: .acquiring) > 0 else { return nil }
+        let item: Item? = queue.withLock { q in
+            guard !q.isEmpty else { return nil }
+            return q.removeFirst()
+        }
+        if item != nil { pending.subtract(1, ordering: .relaxed) }
+        return item
+    }
+
+    private func work() {
+        while true {
+            if let item = pop() {
+                item.job.execute(item.index)
+                continue
+            }
+            // Spin, then yield, a little: a dependent step is often queued microseconds later.
+            var found = false
+            for i in 0..<2200 {
+                if pending.load(ordering: .relaxed) > 0 { found = true; break }
+                if i >= 2000 { sched_yield() }
+            }
+            if found { continue }
+            condition.lock()
+            sleepers += 1
+            while pending.load(ordering: .acquiring) == 0 { condition.wait() }
+            sleepers -= 1
+            condition.unlock()
+        }
+    }
+}
+
+/// Runs `body(block)` for every block of a fixed-size partition of `0..<count`, on the
+/// pool and the calling thread. Block boundaries depend only on `count` and `blockSize`,
+/// never on the number of threads, so any per-block computation — and any combination of
+/// per-block results in block order — is bitwise identical for every thread count.
+final class ParallelFor: PoolJob, @unchecked Sendable {
+    private let next = Atomic<Int>(0)
+    private let done = Atomic<Int>(0)
+    private let blocks: Int
+    private let body: (Int) -> Void
+
+    private init(blocks: Int, body: @escaping (Int) -> Void) {
+        self.blocks = blocks
+        self.body = body
+    }
+
+    func execute(_ item: Int) { drain() }
+
+    private func drain() {
+        while true {
+            let b = next.add(1, ordering: .relaxed).oldValue
+            guard b < blocks else { return }
+            body(b)
+            done.add(1, ordering: .releasing)
+        }
+    }
+
+    /// Runs `body` over `blocks` blocks using up to `threads` threads (the caller included).
+    static func run(blocks: Int, threads: Int, _ body: @escaping (Int) -> Void) {
+        guard blocks > 1 && threads > 1 else {
+            for b in 0..<blocks { body(b) }
+            return
+        }
+        let job = ParallelFor(blocks: blocks, body: body)
+        let helpers = Swift.min(threads - 1, blocks - 1, ThreadPool.shared.workerCount)
+        for _ in 0..<helpers { ThreadPool.shared.submit(job, 0) }
+        job.drain()
+        while job.done.load(ordering: .acquiring) < blocks {
+            if !ThreadPool.shared.helpOnce() { sched_yield() }
+        }
+    }
+}

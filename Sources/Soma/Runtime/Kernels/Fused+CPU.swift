@@ -10,7 +10,7 @@ enum FusedKernels {
             let k = ta ? a.shape[0] : a.shape[1]
             let out = ctx.allocateOutput(0, zeroed: k == 0)
             let m = out.shape[0], n = out.shape[1]
-            try LinalgKernels.gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k)
+            try LinalgKernels.gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k, threads: ctx.threads)
             let activation = (ctx.node.strings("fused_ops") ?? []).dropFirst().first.flatMap { FusedOps.elementwiseActivations[$0] }
             let alpha = ctx.node.float("leakyrelu_alpha") ?? 0.2
             switch out.dtype {
@@ -22,11 +22,11 @@ enum FusedKernels {
         },
         "_SomaFusedElementwise": { ctx in
             let program = try ElementwiseProgram(attrs: ctx.node.attrs, inputCount: ctx.inputs.count)
-            let out = ctx.allocateOutput(0, zeroed: false)
-            switch out.dtype {
-            case .float32: run(program, ctx.inputs, out, Float.self)
-            case .float64: run(program, ctx.inputs, out, Double.self)
-            default: throw KernelError("_SomaFusedElementwise is not defined for \(out.dtype)")
+            let out = ctx.allocateOutput(0, zeroed: false), inputs = ctx.inputs
+            guard out.dtype.isFloatingPoint else { throw KernelError("_SomaFusedElementwise is not defined for \(out.dtype)") }
+            ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
+                if out.dtype == .float32 { run(program, inputs, out, lo..<hi, Float.self) }
+                else { run(program, inputs, out, lo..<hi, Double.self) }
             }
             return [out]
         },
@@ -48,13 +48,14 @@ enum FusedKernels {
 
     /// Evaluates the program block by block: operands are input slices (or scalars) and
     /// earlier results in per-instruction scratch blocks; the last writes the output.
-    static func run<T: FloatScalar>(_ program: ElementwiseProgram, _ inputs: [Tensor], _ out: Tensor, _: T.Type) {
-        let count = out.scalarCount, n = inputs.count, steps = program.instructions.count
+    static func run<T: FloatScalar>(_ program: ElementwiseProgram, _ inputs: [Tensor], _ out: Tensor, _ range: Range<Int>,
+                                    _: T.Type) {
+        let count = range.upperBound, n = inputs.count, steps = program.instructions.count
         let scratch = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(steps - 1, 1) * blockSize)
         defer { scratch.deallocate() }
         let sources = inputs.map { $0.pointer(as: T.self) }
-        let isScalar = inputs.map { $0.scalarCount == 1 && count != 1 }
-        var start = 0
+        let isScalar = inputs.map { $0.scalarCount == 1 && out.scalarCount != 1 }
+        var start = range.lowerBound
         while start < count {
             let length = Swift.min(blockSize, count - start)
             // Operand `ref`: a pointer to its first element in this block, and its stride.

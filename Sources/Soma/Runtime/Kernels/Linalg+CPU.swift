@@ -1,4 +1,5 @@
 import CBLAS
+import Foundation
 
 /// Kernels for matrix products: OpenBLAS `sgemm`/`dgemm` for floats, a plain loop for integers.
 enum LinalgKernels {
@@ -9,7 +10,7 @@ enum LinalgKernels {
             let k = ta ? a.shape[0] : a.shape[1]
             let out = ctx.allocateOutput(0, zeroed: k == 0)  // gemm writes every element when k > 0
             let m = out.shape[0], n = out.shape[1]
-            try gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k)
+            try gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k, threads: ctx.threads)
             return [out]
         },
         "BatchMatMulV2": { ctx in
@@ -27,24 +28,57 @@ enum LinalgKernels {
             BroadcastIterator(output: outBatch + [1], operands: [xBatch + [1], yBatch + [1]]).forEachRow { off, _, len, inner in
                 for j in 0..<len { batches.append((off[0] + j * inner[0], off[1] + j * inner[1])) }
             }
-            for (i, (bx, by)) in batches.enumerated() {
-                try gemm(x, bx * xMatrix, ax, y, by * yMatrix, ay, out, i * m * n, m: m, n: n, k: k)
+            // Batches are independent: one block per batch matrix.
+            var failure: (any Error)? = nil
+            let lock = NSLock()
+            ctx.parallelFor(batches.count, blockSize: 1) { lo, hi in
+                for i in lo..<hi {
+                    let (bx, by) = batches[i]
+                    do { try gemm(x, bx * xMatrix, ax, y, by * yMatrix, ay, out, i * m * n, m: m, n: n, k: k) } catch {
+                        lock.withLock { failure = error }
+                    }
+                }
             }
+            if let failure { throw failure }
             return [out]
         },
     ]
 
-    /// `out[o…] = op(a[ao…]) × op(b[bo…])` for row-major `[m, k] × [k, n]` blocks at element
-    /// offsets `ao`, `bo`, `o`.
+    /// OpenBLAS runs single-threaded: Soma's pool parallelises GEMM by row blocks, so the
+    /// two never oversubscribe the cores.
+    static let configureBLAS: Void = { openblas_set_num_threads(1) }()
+
+    /// Rows of `op(a)` per parallel GEMM block. Fixed, so results do not depend on the
+    /// thread count: each block is the same OpenBLAS call whatever runs it.
+    static let rowBlock = 64
+
+    /// `op(a) × op(b)` split into row blocks run on up to `threads` threads.
     static func gemm(_ a: Tensor, _ ao: Int, _ ta: Bool, _ b: Tensor, _ bo: Int, _ tb: Bool, _ out: Tensor, _ o: Int,
-                     m: Int, n: Int, k: Int) throws {
+                     m: Int, n: Int, k: Int, threads: Int) throws {
+        guard a.dtype.isFloatingPoint, m > rowBlock, m * n * k >= 1 << 18 else {
+            return try gemm(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k)
+        }
+        let blocks = (m + rowBlock - 1) / rowBlock
+        let lda = ta ? m : k
+        ParallelFor.run(blocks: blocks, threads: threads) { block in
+            let r0 = block * rowBlock, rows = Swift.min(rowBlock, m - r0)
+            // Rows r0… of op(a): row offset r0·lda, or column offset r0 when transposed.
+            try? gemm(a, ao + (ta ? r0 : r0 * lda), ta, b, bo, tb, out, o + r0 * n, m: rows, n: n, k: k, lda: lda)
+        }
+    }
+
+    /// `out[o…] = op(a[ao…]) × op(b[bo…])` for row-major `[m, k] × [k, n]` blocks at element
+    /// offsets `ao`, `bo`, `o` (`lda` when `a`'s rows are longer than `op(a)` needs).
+    static func gemm(_ a: Tensor, _ ao: Int, _ ta: Bool, _ b: Tensor, _ bo: Int, _ tb: Bool, _ out: Tensor, _ o: Int,
+                     m: Int, n: Int, k: Int, lda leadingA: Int? = nil) throws {
+        _ = configureBLAS
         guard m > 0 && n > 0 else { return }
         // The output is zero-filled, which is the right answer when k == 0.
         guard k > 0 else { return }
         guard m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) else {
             throw KernelError("matrix dimensions \(m)x\(k)x\(n) exceed BLAS's 32-bit limit")
         }
-        let lda = Int32(ta ? m : k), ldb = Int32(tb ? k : n)
+        let lda = Int32(leadingA ?? (ta ? m : k)), ldb = Int32(tb ? k : n)
         let transA = ta ? CblasTrans : CblasNoTrans, transB = tb ? CblasTrans : CblasNoTrans
         switch a.dtype {
         case .float32:

@@ -13,8 +13,15 @@ enum MathKernels {
         ]
         for (name, op) in binary {
             t[name] = { ctx in
-                let out = ctx.allocateOutput(0, zeroed: false)
-                try arithmetic(op, ctx.inputs[0], ctx.inputs[1], out)
+                let a = ctx.inputs[0], b = ctx.inputs[1], out = ctx.allocateOutput(0, zeroed: false)
+                if isSplittable(out, a, b, ctx) {
+                    switch out.dtype {
+                    case .float32: splitBinary(op, a, b, out, ctx, Float.self)
+                    default: splitBinary(op, a, b, out, ctx, Double.self)
+                    }
+                } else {
+                    try arithmetic(op, a, b, out)
+                }
                 return [out]
             }
         }
@@ -36,8 +43,19 @@ enum MathKernels {
         ]
         for (name, op) in unary {
             t[name] = { ctx in
-                let out = ctx.allocateOutput(0, zeroed: false)
-                try unaryMath(op, ctx.inputs[0], out)
+                let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+                if isSplittable(out, x, x, ctx) {
+                    switch out.dtype {
+                    case .float32:
+                        let (src, dst) = (x.pointer(as: Float.self), out.mutablePointer(as: Float.self))
+                        ctx.parallelFor(out.scalarCount, blockSize: splitBlock) { lo, hi in floatUnary(op, src + lo, dst + lo, count: hi - lo) }
+                    default:
+                        let (src, dst) = (x.pointer(as: Double.self), out.mutablePointer(as: Double.self))
+                        ctx.parallelFor(out.scalarCount, blockSize: splitBlock) { lo, hi in floatUnary(op, src + lo, dst + lo, count: hi - lo) }
+                    }
+                } else {
+                    try unaryMath(op, x, out)
+                }
                 return [out]
             }
         }
@@ -77,6 +95,27 @@ enum MathKernels {
         }
         return t
     }()
+
+    // MARK: Intra-op splitting
+
+    /// Elements per parallel block of an elementwise kernel.
+    static let splitBlock = 1 << 15
+
+    /// Whether an elementwise kernel may split its work: large, float, several threads,
+    /// and every operand either the output's shape or a scalar (no general broadcasting).
+    static func isSplittable(_ out: Tensor, _ a: Tensor, _ b: Tensor, _ ctx: KernelContext) -> Bool {
+        ctx.threads > 1 && out.scalarCount >= 2 * splitBlock && out.dtype.isFloatingPoint && a.dtype == out.dtype
+            && b.dtype == out.dtype && (a.shape == out.shape || a.scalarCount == 1) && (b.shape == out.shape || b.scalarCount == 1)
+    }
+
+    /// The same scalar functions as `arithmetic`, in fixed blocks on several threads.
+    static func splitBinary<T: FloatScalar>(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, _ ctx: KernelContext, _: T.Type) {
+        let pa = a.pointer(as: T.self), pb = b.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        let sa = a.scalarCount == 1 ? 0 : 1, sb = b.scalarCount == 1 ? 0 : 1
+        ctx.parallelFor(out.scalarCount, blockSize: splitBlock) { lo, hi in
+            binaryLoop(op, pa + lo * sa, sa, pb + lo * sb, sb, po + lo, count: hi - lo)
+        }
+    }
 
     // MARK: Binary arithmetic
 

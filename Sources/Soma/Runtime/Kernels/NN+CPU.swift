@@ -13,8 +13,16 @@ enum NNKernels {
                 let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
                 let alpha = Double(ctx.node.float("alpha") ?? 0.2)
                 switch x.dtype {
-                case .float32: activate(op, x, out, alpha: Float(alpha))
-                case .float64: activate(op, x, out, alpha: alpha)
+                case .float32:
+                    let (src, dst, a) = (x.pointer(as: Float.self), out.mutablePointer(as: Float.self), Float(alpha))
+                    ctx.parallelFor(x.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
+                        activate(op, src + lo, dst + lo, count: hi - lo, alpha: a)
+                    }
+                case .float64:
+                    let (src, dst) = (x.pointer(as: Double.self), out.mutablePointer(as: Double.self))
+                    ctx.parallelFor(x.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
+                        activate(op, src + lo, dst + lo, count: hi - lo, alpha: alpha)
+                    }
                 case .int32: try integerActivate(op, x, out, Int32.self)
                 case .int64: try integerActivate(op, x, out, Int64.self)
                 case .uint8: try integerActivate(op, x, out, UInt8.self)
@@ -80,19 +88,26 @@ enum NNKernels {
     static func softmax(_ ctx: KernelContext, log: Bool) throws -> Tensor {
         let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
         switch x.dtype {
-        case .float32: softmax(x, out, log: log, Float.self)
-        case .float64: softmax(x, out, log: log, Double.self)
+        case .float32: softmax(x, out, log: log, ctx, Float.self)
+        case .float64: softmax(x, out, log: log, ctx, Double.self)
         default: throw KernelError("softmax is not defined for \(x.dtype)")
         }
         return out
     }
 
-    static func softmax<T: FloatScalar>(_ x: Tensor, _ out: Tensor, log: Bool, _: T.Type) {
+    /// Row by row; blocks of rows run on several threads.
+    static func softmax<T: FloatScalar>(_ x: Tensor, _ out: Tensor, log: Bool, _ ctx: KernelContext, _: T.Type) {
         let n = x.shape.last ?? 1
         guard n > 0 else { return }
         let rows = x.scalarCount / n
         let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)
-        for r in 0..<rows {
+        ctx.parallelFor(rows, blockSize: Swift.max(1, MathKernels.splitBlock / n)) { lo, hi in
+            softmaxRows(px, po, n: n, rows: lo..<hi, log: log)
+        }
+    }
+
+    static func softmaxRows<T: FloatScalar>(_ px: UnsafePointer<T>, _ po: UnsafeMutablePointer<T>, n: Int, rows: Range<Int>, log: Bool) {
+        for r in rows {
             let row = px + r * n, dst = po + r * n
             var m = -T.infinity
             for j in 0..<n where row[j] > m || row[j].isNaN { m = row[j] }

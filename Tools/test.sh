@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, checks the committed protobuf-c code matches
 # Schemas/, checks Soma-written graphs in TensorFlow (skipped, saying so, when
-# tensorflow-cpu cannot be installed), then runs the Swift test suite.
+# tensorflow-cpu cannot be installed), runs the suite under ThreadSanitizer, then runs the
+# Swift test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Tools/install-deps.sh
 Tools/generate-protos.sh --check
 Tools/tf-interop.sh
+Tools/tsan.sh
 swift test

@@ -7,7 +7,7 @@ struct GraphTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "graphtool",
         abstract: "Inspect and run TensorFlow GraphDef (.pb) files with Soma.",
-        subcommands: [Inspect.self, Run.self, Optimize.self])
+        subcommands: [Inspect.self, Run.self, Optimize.self, Bench.self])
 }
 
 /// An error for the command line: printed as one line on stderr, exit code 1.

@@ -93,7 +93,13 @@ import Testing
         for option in ["--input", "--fetch", "--target", "<model>"] { #expect(run.stdout.contains(option), "\(option)") }
         #expect(run.stdout.contains("Feed .npy inputs to a graph"))
         let inspect = try Self.graphtool(["inspect", "--help"])
-        for option in ["--json", "--nodes", "<model>"] { #expect(inspect.stdout.contains(option), "\(option)") }
+        for option in ["--json", "--nodes", "--plan", "--input", "--fetch", "<model>"] { #expect(inspect.stdout.contains(option), "\(option)") }
+        let optimize = try Self.graphtool(["optimize", "--help"])
+        for option in ["--output", "--fetch", "--disable", "<model>"] { #expect(optimize.stdout.contains(option), "\(option)") }
+        let bench = try Self.graphtool(["bench", "--help"])
+        for option in ["--input", "--fetch", "--runs", "--warmup", "--threads", "--json", "<model>"] {
+            #expect(bench.stdout.contains(option), "\(option)")
+        }
     }
 
     @Test func optimizeReportsEachPassAndWritesARunnableGraph() throws {
@@ -137,5 +143,19 @@ import Testing
         #expect((object["steps"] as? [[String: Any]])?.isEmpty == false)
         let missing = try Self.graphtool(["inspect", model, "--plan"])
         #expect(missing.status != 0 && missing.stderr.contains("placeholder 'x' has shape [?,8]: give --input x=FILE.npy"))
+    }
+
+    @Test func benchReportsLatencies() throws {
+        let folder = Self.fixtures.appendingPathComponent("mlp")
+        let result = try Self.graphtool(["bench", folder.appendingPathComponent("model.pb").path, "--input",
+                                         "x=\(folder.appendingPathComponent("x.npy").path)", "--runs", "20", "--warmup", "2", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let median = try #require(object["median_ms"] as? Double)
+        let p10 = try #require(object["p10_ms"] as? Double), p90 = try #require(object["p90_ms"] as? Double)
+        #expect(p10 <= median && median <= p90 && median > 0)
+        let text = try Self.graphtool(["bench", folder.appendingPathComponent("model.pb").path, "--input",
+                                       "x=\(folder.appendingPathComponent("x.npy").path)", "--runs", "5"])
+        #expect(text.stdout.hasPrefix("median ") && text.stdout.contains("runs/s"))
     }
 }

@@ -17,7 +17,7 @@ final class Arena: @unchecked Sendable {
 ///
 /// Thread-safety: concurrent runs each take their own arena.
 final class ArenaPool: Sendable {
-    private let free = Mutex<[Arena]>([])
+    private let free = Locked<[Arena]>([])
     let byteCount: Int
 
     init(byteCount: Int) { self.byteCount = byteCount }

@@ -17,7 +17,7 @@ final class ParallelPlanRun: PoolJob, @unchecked Sendable {
     let counts: UnsafeMutablePointer<Atomic<Int>>
     let remaining: Atomic<Int>
     let failed = Atomic<Bool>(false)
-    let firstError = Mutex<(any Error)?>(nil)
+    let firstError = Locked<(any Error)?>(nil)
 
     init(plan: Plan, feeds: [Tensor], state: SessionState, arena: Arena, intraOpThreads: Int) {
         self.plan = plan

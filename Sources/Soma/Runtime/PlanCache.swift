@@ -22,7 +22,7 @@ final class PlanCache: Sendable {
         var order: [Key] = []
     }
 
-    private let entries = Mutex(Entries())
+    private let entries = Locked(Entries())
     let capacity: Int
 
     init(capacity: Int) { self.capacity = Swift.max(capacity, 1) }

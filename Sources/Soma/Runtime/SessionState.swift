@@ -5,7 +5,7 @@ import Synchronization
 /// Thread-safety: all access goes through a mutex; runs on many threads may read and
 /// assign variables concurrently (each read sees one whole value).
 final class SessionState: Sendable {
-    private let variables = Mutex<[String: Tensor]>([:])
+    private let variables = Locked<[String: Tensor]>([:])
 
     func value(of key: String) -> Tensor? { variables.withLock { $0[key] } }
 

@@ -22,7 +22,7 @@ final class ThreadPool: @unchecked Sendable {
         let index: Int
     }
 
-    private let queue = Mutex<[Item]>([])
+    private let queue = Locked<[Item]>([])
     private let pending = Atomic<Int>(0)
     private let condition = NSCondition()
     private var sleepers = 0

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Soma side by side with TensorFlow and ONNX Runtime on the same frozen GraphDefs.
+
+Builds each workload in TensorFlow (tf.compat.v1 graph mode, float32, random inputs),
+freezes it, converts it to ONNX with tf2onnx, checks that Soma (graphtool run) computes
+TF's outputs, then times the three engines interleaved round by round and prints median
+milliseconds and the ratios Soma/TF and Soma/ORT. Soma is timed twice: with the machine's
+OpenBLAS settings, and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset (AVX-512 kernels, as
+TF and ORT use) — in that command alone.
+
+    pip install tensorflow-cpu onnxruntime tf2onnx
+    python3 Tools/bench_vs_tf.py [--rounds 3] [--only mlp_infer_b256 …] [--json out.json]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import onnxruntime as ort
+import tensorflow as tf
+import tf2onnx
+
+tf.get_logger().setLevel("ERROR")
+tf1 = tf.compat.v1
+tf1.disable_eager_execution()
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+rng = np.random.default_rng(5)
+
+
+def weights(*shape):
+    return tf.constant(rng.normal(0, 0.05, size=shape).astype(np.float32))
+
+
+def single_op_run(x):
+    return x + 1.0
+
+
+def chain1000(x):
+    h = x
+    for i in range(1000):
+        h = h + 1.0 if i % 2 == 0 else h * 0.999
+    return h
+
+
+def mlp_infer(x):
+    h = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, weights(784, 512)), weights(512)))
+    h = tf.nn.relu(tf.nn.bias_add(tf.matmul(h, weights(512, 512)), weights(512)))
+    return tf.nn.bias_add(tf.matmul(h, weights(512, 10)), weights(10))
+
+
+def wide8(x):
+    branches = []
+    for _ in range(8):
+        w = weights(256, 256)
+        branches.append(tf.nn.relu(tf.matmul(tf.nn.relu(tf.matmul(x, w)), w)))
+    return sum(branches[1:], branches[0])
+
+
+def lstm_infer(x):
+    batch, steps, inputs, hidden = 32, 32, 64, 128
+    w, b = weights(inputs + hidden, 4 * hidden), weights(4 * hidden)
+    h = tf.zeros([batch, hidden])
+    c = tf.zeros([batch, hidden])
+    for t in range(steps):
+        gates = tf.nn.bias_add(tf.matmul(tf.concat([x[:, t, :], h], axis=1), w), b)
+        i, f, g, o = tf.split(gates, 4, axis=1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        h = tf.sigmoid(o) * tf.tanh(c)
+    return tf.matmul(h, weights(hidden, 10))
+
+
+WORKLOADS = {  # name: (builder, input shape, timed runs per round)
+    "single_op_run": (single_op_run, [1], 3000),
+    "chain1000": (chain1000, [1], 1000),
+    "mlp_infer_b256": (mlp_infer, [256, 784], 200),
+    "wide8_matmul256": (wide8, [256, 256], 100),
+    "lstm_infer_b32_t32": (lstm_infer, [32, 32, 64], 100),
+}
+
+
+def build(name, folder):
+    builder, shape, _ = WORKLOADS[name]
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf1.placeholder(tf.float32, shape=shape, name="x")
+        out = tf.identity(builder(x), name="out")
+        graph_def = graph.as_graph_def()
+    pb = os.path.join(folder, f"{name}.pb")
+    with open(pb, "wb") as f:
+        f.write(graph_def.SerializeToString())
+    value = rng.uniform(-1, 1, size=shape).astype(np.float32)
+    npy = os.path.join(folder, f"{name}_x.npy")
+    np.save(npy, value)
+    model, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=["x:0"], output_names=["out:0"], opset=17)
+    onnx_path = os.path.join(folder, f"{name}.onnx")
+    with open(onnx_path, "wb") as f:
+        f.write(model.SerializeToString())
+    return graph_def, pb, npy, onnx_path, value
+
+
+def graphtool_path():
+    subprocess.run(["swift", "build", "-c", "release", "--product", "graphtool"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.strip()
+    return os.path.join(bin_dir, "graphtool")
+
+
+def soma_env(native_blas):
+    env = dict(os.environ)
+    if native_blas:
+        env.pop("OPENBLAS_CORETYPE", None)
+        env.pop("OPENBLAS_L2_SIZE", None)
+    return env
+
+
+def median_ms(samples_ns):
+    return statistics.median(samples_ns) / 1e6
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", nargs="*")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    names = args.only or list(WORKLOADS)
+    graphtool = graphtool_path()
+    folder = tempfile.mkdtemp(prefix="soma-bench-")
+    blas_variants = [False] + ([True] if "OPENBLAS_CORETYPE" in os.environ else [])
+    results = {}
+    for name in names:
+        graph_def, pb, npy, onnx_path, value = build(name, folder)
+        graph = tf.Graph()
+        with graph.as_default():
+            tf1.import_graph_def(graph_def, name="")
+        sess = tf1.Session(graph=graph)
+        x_t, out_t = graph.get_tensor_by_name("x:0"), graph.get_tensor_by_name("out:0")
+        expected = sess.run(out_t, {x_t: value})
+        ort_sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+        ort_out = ort_sess.run(None, {"x:0": value})[0]
+        # Soma must compute TF's outputs, with either OpenBLAS setting.
+        for native in blas_variants:
+            out_npy = os.path.join(folder, f"{name}_soma.npy")
+            subprocess.run([graphtool, "run", pb, "--input", f"x={npy}", "--fetch", f"out={out_npy}"], check=True,
+                           env=soma_env(native), stdout=subprocess.DEVNULL)
+            soma_out = np.load(out_npy)
+            if not np.allclose(soma_out, expected, rtol=1e-4, atol=1e-5):
+                sys.exit(f"{name}: Soma's output differs from TF's (max |Δ| {np.max(np.abs(soma_out - expected))})")
+        runs = WORKLOADS[name][2]
+        timings = {"tf": [], "ort": [], "soma": [], "soma_native_blas": []}
+        for _ in range(args.rounds):
+            for _ in range(10):
+                sess.run(out_t, {x_t: value})
+                ort_sess.run(None, {"x:0": value})
+            samples = []
+            for _ in range(runs):
+                t0 = time.perf_counter_ns()
+                sess.run(out_t, {x_t: value})
+                samples.append(time.perf_counter_ns() - t0)
+            timings["tf"].append(median_ms(samples))
+            samples = []
+            for _ in range(runs):
+                t0 = time.perf_counter_ns()
+                ort_sess.run(None, {"x:0": value})
+                samples.append(time.perf_counter_ns() - t0)
+            timings["ort"].append(median_ms(samples))
+            for native in blas_variants:
+                report = subprocess.run([graphtool, "bench", pb, "--input", f"x={npy}", "--fetch", "out", "--runs", str(runs),
+                                         "--warmup", "20", "--json"], check=True, capture_output=True, text=True,
+                                        env=soma_env(native))
+                timings["soma_native_blas" if native else "soma"].append(json.loads(report.stdout)["median_ms"])
+        row = {k: statistics.median(v) for k, v in timings.items() if v}
+        row["ort_matches_tf"] = bool(np.allclose(ort_out, expected, rtol=1e-4, atol=1e-5))
+        results[name] = row
+        line = f"{name:20s} TF {row['tf']:8.4f} ms  ORT {row['ort']:8.4f} ms  Soma {row['soma']:8.4f} ms  " \
+               f"Soma/TF {row['soma'] / row['tf']:5.2f}  Soma/ORT {row['soma'] / row['ort']:5.2f}"
+        if "soma_native_blas" in row:
+            line += f"  | native BLAS: Soma {row['soma_native_blas']:8.4f} ms  Soma/TF {row['soma_native_blas'] / row['tf']:5.2f}" \
+                    f"  Soma/ORT {row['soma_native_blas'] / row['ort']:5.2f}"
+        print(line, flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

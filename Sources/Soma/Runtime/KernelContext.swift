@@ -72,6 +72,8 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
     let location: SourceLocation?
     /// For each input, the session key of the variable it reads, if it reads one.
     let inputVariableKeys: [String?]
+    /// For `_SomaFusedElementwise`: its program, decoded once when the node is prepared.
+    var program: ElementwiseProgram? = nil
 
     init(name: String, op: String, attrs: [String: AttrValue], outputTypes: [DType], location: SourceLocation?,
          inputVariableKeys: [String?]) {

@@ -42,5 +42,8 @@ extension KernelNode {
                   inputVariableKeys: node.inputs.map {
                       $0.node.def.traits.contains(.variable) ? variableKey(name: $0.node.name, attrs: $0.node.attrs) : nil
                   })
+        if node.op == "_SomaFusedElementwise" {
+            program = try? ElementwiseProgram(attrs: node.attrs, inputCount: node.inputs.count)
+        }
     }
 }

@@ -21,7 +21,7 @@ enum FusedKernels {
             return [out]
         },
         "_SomaFusedElementwise": { ctx in
-            let program = try ElementwiseProgram(attrs: ctx.node.attrs, inputCount: ctx.inputs.count)
+            let program = try ctx.node.program ?? ElementwiseProgram(attrs: ctx.node.attrs, inputCount: ctx.inputs.count)
             let out = ctx.allocateOutput(0, zeroed: false), inputs = ctx.inputs
             guard out.dtype.isFloatingPoint else { throw KernelError("_SomaFusedElementwise is not defined for \(out.dtype)") }
             ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
@@ -36,11 +36,37 @@ enum FusedKernels {
     static func biasActivation<T: FloatScalar>(_ out: Tensor, _ bias: Tensor, _ activation: NNKernels.Activation?,
                                                alpha: T, _: T.Type) {
         let n = out.shape[1], po = out.mutablePointer(as: T.self), pb = bias.pointer(as: T.self)
+        if T.self == Float.self, activation == .relu || activation == .relu6 {
+            // Concrete Float loops: these vectorise where the generic ones do not.
+            let o = out.mutablePointer(as: Float.self), b = bias.pointer(as: Float.self)
+            for row in 0..<out.shape[0] {
+                if activation == .relu { biasRelu(o + row * n, b, n) } else { biasRelu6(o + row * n, b, n) }
+            }
+            return
+        }
         for row in 0..<out.shape[0] {
             let r = po + row * n
-            MathKernels.binaryLoop(.add, UnsafePointer(r), 1, pb, 1, r, count: n)
-            if let activation { NNKernels.activate(activation, UnsafePointer(r), r, count: n, alpha: alpha) }
+            switch activation {
+            // The common activations in one pass (value changes, so the store vectorises).
+            case .relu?: for j in 0..<n { r[j] = NNKernels.relu(T.add(r[j], pb[j])) }
+            case .relu6?: for j in 0..<n { r[j] = NNKernels.relu6(T.add(r[j], pb[j])) }
+            default:
+                MathKernels.binaryLoop(.add, UnsafePointer(r), 1, pb, 1, r, count: n)
+                if let activation { NNKernels.activate(activation, UnsafePointer(r), r, count: n, alpha: alpha) }
+            }
         }
+    }
+
+    /// `r[j] = relu(r[j] + b[j])` (same formulas as BiasAdd then Relu).
+    @inline(never)
+    static func biasRelu(_ r: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+        for j in 0..<n { let v = r[j] + b[j]; r[j] = v <= 0 ? 0 : v }
+    }
+
+    /// `r[j] = relu6(r[j] + b[j])`.
+    @inline(never)
+    static func biasRelu6(_ r: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+        for j in 0..<n { let v = r[j] + b[j]; r[j] = v <= 0 ? 0 : (v >= 6 ? 6 : v) }
     }
 
     /// Elements per block: each instruction's block of results stays in L1.

@@ -167,17 +167,18 @@ enum MathKernels {
             var i = 0, j = 0
             for k in 0..<count { dst[k] = f(a[i], b[j]); i &+= sa; j &+= sb }
         }
+        // Closure literals (not method references) so each loop inlines its function.
         switch op {
-        case .add: loop(T.add)
-        case .sub: loop(T.sub)
-        case .mul: loop(T.mul)
-        case .div: loop(T.div)
-        case .floorDiv: loop(T.floorDiv)
-        case .floorMod: loop(T.floorMod)
-        case .maximum: loop(T.maxPropagatingNaN)
-        case .minimum: loop(T.minPropagatingNaN)
-        case .pow: loop(T.power)
-        case .squaredDifference: loop(T.squaredDifference)
+        case .add: loop { T.add($0, $1) }
+        case .sub: loop { T.sub($0, $1) }
+        case .mul: loop { T.mul($0, $1) }
+        case .div: loop { T.div($0, $1) }
+        case .floorDiv: loop { T.floorDiv($0, $1) }
+        case .floorMod: loop { T.floorMod($0, $1) }
+        case .maximum: loop { T.maxPropagatingNaN($0, $1) }
+        case .minimum: loop { T.minPropagatingNaN($0, $1) }
+        case .pow: loop { T.power($0, $1) }
+        case .squaredDifference: loop { T.squaredDifference($0, $1) }
         }
     }
 

@@ -16,7 +16,8 @@ enum NNKernels {
                 case .float32:
                     let (src, dst, a) = (x.pointer(as: Float.self), out.mutablePointer(as: Float.self), Float(alpha))
                     ctx.parallelFor(x.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
-                        activate(op, src + lo, dst + lo, count: hi - lo, alpha: a)
+                        if op == .relu { reluFloat(src + lo, dst + lo, hi - lo) }
+                        else { activate(op, src + lo, dst + lo, count: hi - lo, alpha: a) }
                     }
                 case .float64:
                     let (src, dst) = (x.pointer(as: Double.self), out.mutablePointer(as: Double.self))
@@ -54,8 +55,8 @@ enum NNKernels {
     static func activate<T: FloatScalar>(_ op: Activation, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>,
                                          count: Int, alpha: T) {
         switch op {
-        case .relu: forEach(src, dst, count) { (v: T) in v > 0 ? v : (v.isNaN ? v : 0) }
-        case .relu6: forEach(src, dst, count) { (v: T) in v.isNaN ? v : Swift.min(Swift.max(v, 0), 6) }
+        case .relu: forEach(src, dst, count, relu)
+        case .relu6: forEach(src, dst, count, relu6)
         case .leakyRelu: forEach(src, dst, count) { (v: T) in v > 0 ? v : v * alpha }
         case .elu: forEach(src, dst, count) { (v: T) in v > 0 ? v : T.expm1(v) }
         case .selu:
@@ -74,6 +75,17 @@ enum NNKernels {
             }
         case .tanh: forEach(src, dst, count) { (v: T) in T.tanh(v) }
         }
+    }
+
+    /// Selects rather than branches, so loops vectorise; NaN fails both comparisons and
+    /// passes through.
+    @inline(__always) static func relu<T: FloatScalar>(_ v: T) -> T { v <= 0 ? 0 : v }
+    @inline(__always) static func relu6<T: FloatScalar>(_ v: T) -> T { v <= 0 ? 0 : (v >= 6 ? 6 : v) }
+
+    /// The float32 ReLU loop, concrete so that it vectorises (the generic one does not).
+    @inline(never)
+    static func reluFloat(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        for j in 0..<n { let v = src[j]; dst[j] = v <= 0 ? 0 : v }
     }
 
     static func integerActivate<T: NumericScalar>(_ op: Activation, _ x: Tensor, _ out: Tensor, _: T.Type) throws {

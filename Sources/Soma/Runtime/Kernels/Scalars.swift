@@ -148,8 +148,8 @@ extension Float: FloatScalar {
     @inline(__always) static func expm1(_ x: Float) -> Float { Foundation.expm1(x) }
     @inline(__always) static func log(_ x: Float) -> Float { Foundation.log(x) }
     @inline(__always) static func log1p(_ x: Float) -> Float { Foundation.log1p(x) }
-    /// tanh without a libm call (vectorises): an odd Taylor polynomial below |x| = 0.55
-    /// (truncation error < 2·10⁻⁶ relative), `1 − 2/(e²ˣ + 1)` above; ±1 beyond |x| = 9.
+    /// tanh without a libm call (vectorises): an odd Taylor polynomial below |x| = 0.4
+    /// (truncation error < 10⁻⁷ relative), `1 − 2/(e²ˣ + 1)` above; ±1 beyond |x| = 9.
     @inline(__always) static func tanh(_ x: Float) -> Float {
         let a = Swift.min(Swift.abs(x), 9)
         let z = a * a
@@ -160,7 +160,7 @@ extension Float: FloatScalar {
         p = p * z - 1.0 / 3.0
         let small = a + a * z * p
         let large = 1 - 2 / (exp(2 * a) + 1)
-        let t = a < 0.55 ? small : large
+        let t = a >= 9 ? 1 : (a < 0.4 ? small : large)
         return x.isNaN ? x : (x < 0 ? -t : t)
     }
     @inline(__always) static func erf(_ x: Float) -> Float { Foundation.erf(x) }

@@ -10,14 +10,8 @@ extension GraphTool {
         @Argument(help: "The GraphDef file (.pb).")
         var model: String
 
-        @Option(name: .customLong("input"), help: ArgumentHelp(
-            "A value to feed, as NAME=FILE.npy. Repeatable. Placeholders of fully known shape default to zeros.",
-            valueName: "name=file.npy"))
-        var inputs: [String] = []
-
-        @Option(name: .customLong("fetch"), help: ArgumentHelp(
-            "An output to compute (NAME or NAME:k). Repeatable; default: the graph's possible outputs.", valueName: "name"))
-        var fetches: [String] = []
+        @OptionGroup var feedOptions: FeedOptions
+        @OptionGroup var fetchOptions: FetchOptions
 
         @Option(help: "Timed runs.")
         var runs = 100
@@ -38,21 +32,8 @@ extension GraphTool {
 
         func run() throws {
             let graph = try loadGraph(model)
-            var feeds: [Output: Soma.Tensor] = [:]
-            for input in inputs {
-                let parts = input.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { throw ValidationError("--input '\(input)' must be NAME=FILE.npy") }
-                feeds[try resolveOutput(parts[0], in: graph)] = try withToolErrors {
-                    try Soma.Tensor(contentsOfNPY: URL(fileURLWithPath: parts[1]))
-                }
-            }
-            for node in graph.nodes where node.op == "Placeholder" && !feeds.keys.contains(where: { $0.node === node }) {
-                guard let dims = node.outputShapes[0].concrete else {
-                    throw ToolError("placeholder '\(node.name)' has shape \(node.outputShapes[0]): give --input \(node.name)=FILE.npy")
-                }
-                feeds[graph.output(of: node)] = Soma.Tensor(zeros: node.outputTypes[0], shape: dims)
-            }
-            let outputs = try fetches.isEmpty ? GraphSummary.possibleOutputs(graph) : fetches.map { try resolveOutput($0, in: graph) }
+            let feeds = try feedOptions.feeds(for: graph, zerosForStaticPlaceholders: true)
+            let outputs = try fetchOptions.outputs(of: graph)
             var options = SessionOptions()
             options.interOpThreads = threads
             options.intraOpThreads = threads

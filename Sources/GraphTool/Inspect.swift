@@ -19,14 +19,8 @@ extension GraphTool {
         @Flag(help: "Compile the graph and print its schedule and buffer plan.")
         var plan = false
 
-        @Option(name: .customLong("input"), help: ArgumentHelp(
-            "With --plan: a feed as NAME=FILE.npy, fixing its shape. Placeholders of fully known shape need none.",
-            valueName: "name=file.npy"))
-        var inputs: [String] = []
-
-        @Option(name: .customLong("fetch"), help: ArgumentHelp(
-            "With --plan: an output to plan for (default: the possible outputs). Repeatable.", valueName: "name"))
-        var fetches: [String] = []
+        @OptionGroup(title: "With --plan") var feedOptions: FeedOptions
+        @OptionGroup(title: "With --plan") var fetchOptions: FetchOptions
 
         func run() throws {
             let graph = try loadGraph(model)
@@ -45,19 +39,8 @@ extension GraphTool {
 
 extension GraphTool.Inspect {
     func printPlan(_ graph: Graph) throws {
-        var feeds: [Output: Tensor] = [:]
-        for input in inputs {
-            let parts = input.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw ValidationError("--input '\(input)' must be NAME=FILE.npy") }
-            feeds[try resolveOutput(parts[0], in: graph)] = try withToolErrors { try Soma.Tensor(contentsOfNPY: URL(fileURLWithPath: parts[1])) }
-        }
-        for node in graph.nodes where node.op == "Placeholder" && !feeds.keys.contains(where: { $0.node === node }) {
-            guard let dims = node.outputShapes[0].concrete else {
-                throw ToolError("placeholder '\(node.name)' has shape \(node.outputShapes[0]): give --input \(node.name)=FILE.npy")
-            }
-            feeds[graph.output(of: node)] = Soma.Tensor(zeros: node.outputTypes[0], shape: dims)
-        }
-        let outputs = try fetches.isEmpty ? GraphSummary.possibleOutputs(graph) : fetches.map { try resolveOutput($0, in: graph) }
+        let feeds = try feedOptions.feeds(for: graph, zerosForStaticPlaceholders: true)
+        let outputs = try fetchOptions.outputs(of: graph)
         guard let compiled = try withToolErrors({ try Session(graph: graph).plan(fetches: outputs, feeds: feeds) }) else {
             throw ToolError("the graph's shapes depend on fed values, so it has no static plan")
         }

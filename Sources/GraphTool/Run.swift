@@ -15,9 +15,7 @@ extension GraphTool {
         @Argument(help: "The GraphDef file (.pb).")
         var model: String
 
-        @Option(name: .customLong("input"), help: ArgumentHelp(
-            "A value to feed, as NAME=FILE.npy (NAME is a node or node:k). Repeatable.", valueName: "name=file.npy"))
-        var inputs: [String] = []
+        @OptionGroup var feedOptions: FeedOptions
 
         @Option(name: .customLong("fetch"), help: ArgumentHelp(
             "An output to compute, as NAME[:k], written to OUT.npy with NAME[:k]=OUT.npy or printed otherwise. Repeatable.",
@@ -30,23 +28,11 @@ extension GraphTool {
 
         func validate() throws {
             guard !fetches.isEmpty || !targets.isEmpty else { throw ValidationError("Give at least one --fetch or --target.") }
-            for input in inputs where !input.contains("=") {
-                throw ValidationError("--input '\(input)' must be NAME=FILE.npy")
-            }
         }
 
         func run() throws {
             let graph = try loadGraph(model)
-            var feeds: [Output: Tensor] = [:]
-            for input in inputs {
-                let parts = input.split(separator: "=", maxSplits: 1).map(String.init)
-                let output = try resolveOutput(parts[0], in: graph)
-                do {
-                    feeds[output] = try Tensor(contentsOfNPY: URL(fileURLWithPath: parts[1]))
-                } catch let error as SomaError {
-                    throw ToolError("--input \(parts[0]): \(error.message)")
-                }
-            }
+            let feeds = try feedOptions.feeds(for: graph)
             let requests = try fetches.map { spec -> (Output, String?) in
                 let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
                 return (try resolveOutput(parts[0], in: graph), parts.count > 1 ? parts[1] : nil)

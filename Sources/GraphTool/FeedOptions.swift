@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Soma
+
+/// `--input NAME=FILE.npy …`, shared by `run`, `bench` and `inspect --plan`.
+struct FeedOptions: ParsableArguments {
+    @Option(name: .customLong("input"), help: ArgumentHelp(
+        "A value to feed, as NAME=FILE.npy (NAME is a node or node:k). Repeatable.", valueName: "name=file.npy"))
+    var inputs: [String] = []
+
+    func validate() throws {
+        for input in inputs where !input.contains("=") {
+            throw ValidationError("--input '\(input)' must be NAME=FILE.npy")
+        }
+    }
+
+    /// The feeds, loaded. With `zerosForStaticPlaceholders`, placeholders not fed but of
+    /// fully known shape get zeros, and the others are an error asking for `--input`.
+    func feeds(for graph: Graph, zerosForStaticPlaceholders: Bool = false) throws -> [Output: Soma.Tensor] {
+        var feeds: [Output: Soma.Tensor] = [:]
+        for input in inputs {
+            let parts = input.split(separator: "=", maxSplits: 1).map(String.init)
+            let output = try resolveOutput(parts[0], in: graph)
+            do {
+                feeds[output] = try Soma.Tensor(contentsOfNPY: URL(fileURLWithPath: parts[1]))
+            } catch let error as SomaError {
+                throw ToolError("--input \(parts[0]): \(error.message)")
+            }
+        }
+        guard zerosForStaticPlaceholders else { return feeds }
+        for node in graph.nodes where node.op == "Placeholder" && !feeds.keys.contains(where: { $0.node === node }) {
+            guard let dims = node.outputShapes[0].concrete else {
+                throw ToolError("placeholder '\(node.name)' has shape \(node.outputShapes[0]): give --input \(node.name)=FILE.npy")
+            }
+            feeds[graph.output(of: node)] = Soma.Tensor(zeros: node.outputTypes[0], shape: dims)
+        }
+        return feeds
+    }
+}
+
+/// `--fetch NAME …` for commands that compute outputs without writing them.
+struct FetchOptions: ParsableArguments {
+    @Option(name: .customLong("fetch"), help: ArgumentHelp(
+        "An output to compute (NAME or NAME:k). Repeatable; default: the graph's possible outputs.", valueName: "name"))
+    var fetches: [String] = []
+
+    func outputs(of graph: Graph) throws -> [Output] {
+        try fetches.isEmpty ? GraphSummary.possibleOutputs(graph) : fetches.map { try resolveOutput($0, in: graph) }
+    }
+}

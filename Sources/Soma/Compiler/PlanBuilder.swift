@@ -9,14 +9,10 @@ struct DynamicShapeError: Error {
 struct PlanBuilder {
     let ir: IRGraph
 
-    /// Ops whose kernel returns its input's tensor (a view), so their output shares the
-    /// input's storage.
+    /// Whether the node's kernel returns its input's tensor (a view), so its output shares
+    /// the input's storage: ops with the `.forwardsInput` trait, and a Cast to the same type.
     static func forwardsInput(_ node: IRNode) -> Bool {
-        switch node.op {
-        case "Identity", "StopGradient", "Reshape", "ExpandDims", "Squeeze", "PlaceholderWithDefault": return true
-        case "Cast": return node.inputs[0].dtype == node.outputTypes[0]
-        default: return false
-        }
+        node.def.traits.contains(.forwardsInput) || (node.op == "Cast" && node.inputs[0].dtype == node.outputTypes[0])
     }
 
     func build(passReports: [PassReport]) throws -> Plan {

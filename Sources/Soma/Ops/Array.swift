@@ -12,9 +12,9 @@ enum ArrayOps {
         OpDef("Rank", inputs: ["input: T"], outputs: ["output: int32"], attrs: [.type("T")],
               gradient: .notDifferentiable, shape: Shapes.scalar),
         OpDef("Reshape", inputs: ["tensor: T", "shape: Tshape"], outputs: ["output: T"],
-              attrs: [.type("T"), .type("Tshape", DType.indices, default: .int32)], shape: reshapeShape),
+              attrs: [.type("T"), .type("Tshape", DType.indices, default: .int32)], traits: .forwardsInput, shape: reshapeShape),
         OpDef("ExpandDims", inputs: ["input: T", "dim: Tdim"], outputs: ["output: T"],
-              attrs: [.type("T"), .type("Tdim", DType.indices, default: .int32)]) { c in
+              attrs: [.type("T"), .type("Tdim", DType.indices, default: .int32)], traits: .forwardsInput) { c in
             guard let axis = c.intValues(1) else { return [.unknown] }
             guard axis.count == 1 else { throw ShapeError("'dim' input must be a tensor with a single value") }
             guard var dims = c.shape(0).dimensions else { return [.unknown] }
@@ -26,7 +26,7 @@ enum ArrayOps {
             return [TensorShape(dims)]
         },
         OpDef("Squeeze", inputs: ["input: T"], outputs: ["output: T"],
-              attrs: [.type("T"), .ints("squeeze_dims", default: [])]) { c in
+              attrs: [.type("T"), .ints("squeeze_dims", default: [])], traits: .forwardsInput) { c in
             guard let dims = c.shape(0).dimensions else { return [.unknown] }
             let requested = try Set(c.ints("squeeze_dims").map {
                 try canonicalAxis($0, rank: dims.count, what: "Tried to squeeze dim index")

@@ -65,7 +65,8 @@ public struct OpTraits: OptionSet, Sendable {
     public static let variable = OpTraits(rawValue: 1 << 3)
     /// Produces a value that must be fed or defaulted (placeholders).
     public static let feedable = OpTraits(rawValue: 1 << 4)
-    /// Output is `input[0]` unchanged (Identity and its relatives).
+    /// The kernel returns input 0's tensor (a view, possibly reshaped) as output 0:
+    /// Identity, StopGradient, Reshape, ExpandDims, Squeeze, PlaceholderWithDefault.
     public static let forwardsInput = OpTraits(rawValue: 1 << 5)
 }
 

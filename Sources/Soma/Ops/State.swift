@@ -13,7 +13,7 @@ enum StateOps {
               attrs: [.type("dtype"), .shape("shape", default: .unknown)],
               traits: [.feedable], gradient: .notDifferentiable) { c in [c.shapeAttr("shape")] },
         OpDef("PlaceholderWithDefault", inputs: ["input: dtype"], outputs: ["output: dtype"],
-              attrs: [.type("dtype"), .shape("shape")], traits: [.feedable], gradient: .notDifferentiable) { c in
+              attrs: [.type("dtype"), .shape("shape")], traits: [.feedable, .forwardsInput], gradient: .notDifferentiable) { c in
             let declared = c.shapeAttr("shape")
             guard declared.isCompatible(with: c.shape(0)) else {
                 throw ShapeError("The default value's shape \(c.shape(0)) is not compatible with the declared shape \(declared)")

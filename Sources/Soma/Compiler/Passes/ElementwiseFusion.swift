@@ -53,8 +53,8 @@ struct ElementwiseFusion: CompilerPass {
         var external: [IRValue] = []
         var resultIndex: [Int: Int] = [:]
         var ops: [String] = [], operands: [Int] = [], alphas: [Float] = []
-        // Operand refs: external inputs are numbered after all instructions are known, so
-        // record them as negative placeholders first.
+        // Operand refs: (external, k) or (result, j); encoded once the number of external
+        // inputs is known (results are numbered after them).
         var refs: [[(isExternal: Bool, index: Int)]] = []
         for (k, node) in members.enumerated() {
             let unary = node.inputs.count == 1

@@ -1,13 +1,32 @@
-import Synchronization
+import Foundation
 
 /// One block of 64-byte-aligned memory holding a plan's intermediate tensors for one run.
+///
+/// Thread-safety: one run uses an arena at a time (the pool hands it out), so its view
+/// cache needs no lock; kernels of a parallel run each touch their own offsets only
+/// through `view`, which is guarded.
 final class Arena: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let byteCount: Int
+    /// Buffer objects for planned slots, made once and reused by every run, so placing an
+    /// output in the arena allocates nothing.
+    private var views: [SIMD2<Int>: TensorBuffer] = [:]
+    private let lock = NSLock()
 
     init(byteCount: Int) {
         self.byteCount = byteCount
         base = .allocate(byteCount: Swift.max(byteCount, 1), alignment: TensorBuffer.alignment)
+    }
+
+    /// The buffer viewing `bytes` at `offset`.
+    func view(at offset: Int, bytes: Int) -> TensorBuffer {
+        lock.lock()
+        defer { lock.unlock() }
+        let key = SIMD2(offset, bytes)
+        if let cached = views[key] { return cached }
+        let buffer = TensorBuffer(view: base + offset, byteCount: bytes, owner: self)
+        views[key] = buffer
+        return buffer
     }
 
     deinit { base.deallocate() }

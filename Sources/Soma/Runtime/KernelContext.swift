@@ -48,7 +48,7 @@ struct KernelContext {
         let dtype = node.outputTypes[i]
         if let arena, i < outputOffsets.count, let offset = outputOffsets[i] {
             let bytes = shape.reduce(1, *) * dtype.byteSize
-            let buffer = TensorBuffer(view: arena.base + offset, byteCount: bytes, owner: arena)
+            let buffer = arena.view(at: offset, bytes: bytes)
             if zeroed { memset(buffer.data, 0, bytes) }
             return Tensor(dtype: dtype, shape: shape, buffer: buffer)
         }

@@ -37,9 +37,9 @@ struct PlanExecutor: Sendable {
             default: break
             }
         }
+        var inputs: [Tensor] = []  // reused by every step: no allocation per step
         for step in plan.steps {
-            var inputs: [Tensor] = []
-            inputs.reserveCapacity(step.inputs.count)
+            inputs.removeAll(keepingCapacity: true)
             for (k, v) in step.inputs.enumerated() {
                 inputs.append(try Self.read(v, plan: plan, values: values, state: state, by: step, ref: step.refInputs[k]))
             }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Options for a ``Session``; thread counts and modes arrive with the parallel executor.
+/// Options for a ``Session``: limits, the compiler, plan caching and threads.
 public struct SessionOptions: Sendable {
     /// The largest tensor a kernel may allocate; a graph that asks for more fails with
     /// `resourceExhausted` instead of exhausting memory.

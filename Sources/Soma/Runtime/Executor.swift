@@ -28,13 +28,8 @@ struct ReferenceExecutor: Executor {
         func value(_ endpoint: NodeOutput, consumer: Node?, isRef: Bool) throws -> Tensor {
             if let fed = feeds[endpoint] { return fed }
             if let variable = variableSource(endpoint, feeds) {
-                if let v = state.value(of: variable.variableKey) { return v }
-                // An uninitialised variable is a valid target for Assign: stand in a value
-                // of its declared shape so the consumer's shape checks still apply.
-                if isRef, let declared = endpoint.shape.concrete { return Tensor(zeros: endpoint.dtype, shape: declared) }
-                let reader = consumer.map { " (read by '\($0.name)')" } ?? ""
-                throw SomaError.failedPrecondition(
-                    "Attempting to use uninitialized value \(variable.variableKey)\(reader)\(variable.locationSuffix)")
+                return try state.read(variable.variableKey, dtype: endpoint.dtype, shape: endpoint.shape.concrete, ref: isRef,
+                                      reader: consumer?.name, location: variable.locationSuffix)
             }
             return values[endpoint.node.id][endpoint.index]
         }

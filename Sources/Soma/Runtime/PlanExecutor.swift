@@ -56,10 +56,7 @@ struct PlanExecutor: Sendable {
         let value = plan.values[v]
         switch value.storage {
         case .variable(let key):
-            if let t = state.value(of: key) { return t }
-            if ref { return Tensor(zeros: value.dtype, shape: value.shape) }
-            let reader = step.map { " (read by '\($0.name)')" } ?? ""
-            throw SomaError.failedPrecondition("Attempting to use uninitialized value \(key)\(reader)")
+            return try state.read(key, dtype: value.dtype, shape: value.shape, ref: ref, reader: step?.name)
         case .alias(let of):
             return try read(of, plan: plan, values: values, state: state, by: step, ref: ref)
         default:

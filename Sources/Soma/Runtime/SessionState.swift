@@ -9,6 +9,16 @@ final class SessionState: Sendable {
 
     func value(of key: String) -> Tensor? { variables.withLock { $0[key] } }
 
+    /// A variable's value for a consumer. An uninitialised variable is a valid target for
+    /// a ref input (Assign's `ref`): it reads as zeros of its declared `shape`, so the
+    /// consumer's shape checks still apply. Otherwise it is TF's failed-precondition error.
+    func read(_ key: String, dtype: DType, shape: [Int]?, ref: Bool, reader: String?, location: String = "") throws -> Tensor {
+        if let v = value(of: key) { return v }
+        if ref, let shape { return Tensor(zeros: dtype, shape: shape) }
+        let by = reader.map { " (read by '\($0)')" } ?? ""
+        throw SomaError.failedPrecondition("Attempting to use uninitialized value \(key)\(by)\(location)")
+    }
+
     func assign(_ key: String, _ value: Tensor) { variables.withLock { $0[key] = value } }
 
     /// Replaces the value with `update(old)` atomically; fails when uninitialised.

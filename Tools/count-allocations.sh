@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shim=$(mktemp -d)/malloc_count.so
-gcc -O2 -shared -fPIC Tools/malloc-count/malloc_count.c -o "$shim"
+"$(command -v gcc || command -v clang)" -O2 -shared -fPIC Tools/malloc-count/malloc_count.c -o "$shim"
 swift build -c release --product graphtool >/dev/null
 tool="$(swift build -c release --show-bin-path)/graphtool"
 count() { LD_PRELOAD="$shim" "$tool" bench "$@" 2>&1 >/dev/null | sed -n 's/^allocations: //p'; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, checks the committed protobuf-c code matches
 # Schemas/, checks Soma-written graphs in TensorFlow (skipped, saying so, when
-# tensorflow-cpu cannot be installed), runs the suite under ThreadSanitizer, then runs the
+# tensorflow-cpu cannot be installed), runs the suite under ThreadSanitizer, checks that a
+# steady-state run allocates no heap memory, then runs the
 # Swift test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,4 +10,5 @@ Tools/install-deps.sh
 Tools/generate-protos.sh --check
 Tools/tf-interop.sh
 Tools/tsan.sh
+Tools/check-allocations.sh
 swift test

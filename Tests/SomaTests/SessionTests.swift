@@ -130,3 +130,48 @@ import Testing
         #expect(r[4].shape == [3, 1])
     }
 }
+
+/// `Session.makeCallable`: feeds, fetches and targets bound once (TF's MakeCallable).
+@Suite struct CallableTests {
+    static func graph() throws -> (Graph, Output, Output, Variable) {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [nil, 3], name: "x")
+        let w = try g.variable(Tensor([Float](stride(from: 0.5, to: 3.5, by: 0.5)), shape: [3, 2]), name: "w")
+        let y = try tanh(matmul(x, w.value) + 1, name: "y")
+        return (g, x, y, w)
+    }
+
+    @Test func runsLikeSessionRunAndWritesIntoOutputs() throws {
+        let (g, x, y, w) = try Self.graph()
+        let session = Session(graph: g)
+        try session.run(target: w.initializer)
+        let callable = try session.makeCallable(feeds: [x], fetches: [y, x])
+        for rows in [1, 4, 1, 7] {  // shape changes compile a plan per shape; old ones stay
+            let feed = CompilerTests.random([rows, 3], seed: UInt64(rows))
+            let expected = try session.run(fetches: [y, x], feeds: [x: feed])
+            #expect(try callable.run([feed]) == expected)
+            let outputs = [Tensor(zeros: .float32, shape: [rows, 2]), Tensor(zeros: .float32, shape: [rows, 3])]
+            try callable.run([feed], into: outputs)
+            #expect(outputs == expected)
+        }
+    }
+
+    @Test func runsTargetsAndRejectsBadArguments() throws {
+        let (g, x, y, w) = try Self.graph()
+        let session = Session(graph: g)
+        let initialize = try session.makeCallable(feeds: [], fetches: [], targets: [w.initializer])
+        #expect(try initialize.run([]).isEmpty)
+        let callable = try session.makeCallable(feeds: [x], fetches: [y])
+        let feed = CompilerTests.random([2, 3], seed: 1)
+        #expect(throws: SomaError.self) { try callable.run([]) }
+        #expect(throws: SomaError.self) { try callable.run([CompilerTests.random([2, 4], seed: 1)]) }
+        do {
+            try callable.run([feed], into: [Tensor(zeros: .float32, shape: [3, 2])])
+            Issue.record("a wrong output shape was accepted")
+        } catch let error as SomaError {
+            #expect("\(error)".contains("'y:0'") && "\(error)".contains("[2,2]"))
+        }
+        #expect(throws: SomaError.self) { try session.makeCallable(feeds: [x, x], fetches: [y]) }
+        #expect(throws: SomaError.self) { try session.makeCallable(feeds: [], fetches: [Graph().constant(Float(1))]) }
+    }
+}

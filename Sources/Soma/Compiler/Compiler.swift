@@ -8,6 +8,10 @@ public struct CompileOptions: Sendable {
     public var foldingCapBytes = 10 << 20
     /// Largest tensor a plan may hold (the session's ``SessionOptions/maxTensorBytes``).
     public var maxTensorBytes = 1 << 32
+    /// Place fetched values in the arena like intermediates (for callers that copy them
+    /// out before the arena is reused, as ``Session/Callable`` does) instead of giving
+    /// them storage of their own.
+    var fetchesInArena = false
 
     public init(disabledPasses: Set<String> = []) { self.disabledPasses = disabledPasses }
 
@@ -48,7 +52,7 @@ public enum Compiler {
                 }
             }
         }
-        return try PlanBuilder(ir: ir).build(passReports: reports)
+        return try PlanBuilder(ir: ir, fetchesInArena: options.fetchesInArena).build(passReports: reports)
     }
 
     /// Optimises the part of `graph` that `fetches` and `targets` need and returns it as a

@@ -8,6 +8,8 @@ struct DynamicShapeError: Error {
 /// schedule, liveness, aliasing and in-place reuse, then offsets in one arena.
 struct PlanBuilder {
     let ir: IRGraph
+    /// Fetched values go in the arena too (their caller copies them out), not own storage.
+    var fetchesInArena = false
 
     /// Whether the node's kernel returns its input's tensor (a view), so its output shares
     /// the input's storage: ops with the `.forwardsInput` trait, and a Cast to the same type.
@@ -66,7 +68,8 @@ struct PlanBuilder {
         }
         func inArena(_ v: Int) -> Bool {
             let node = producers[v].node
-            return position[node.id] != nil && aliasOf[v] == nil && !fetched.contains(v) && !ownedRoots.contains(v)
+            guard position[node.id] != nil && aliasOf[v] == nil else { return false }
+            return fetchesInArena || (!fetched.contains(v) && !ownedRoots.contains(v))
         }
         func bytes(_ v: Int) -> Int {
             (producers[v].shape.elementCount ?? 0) * producers[v].dtype.byteSize

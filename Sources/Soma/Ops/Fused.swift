@@ -62,6 +62,11 @@ struct ElementwiseProgram {
     }
 
     let instructions: [Instruction]
+    /// The scratch block each instruction writes (the last writes the output instead):
+    /// blocks are reused once a result is dead, so a chain of any length needs one or two.
+    let scratchBlock: [Int]
+    /// Scratch blocks needed.
+    let scratchBlocks: Int
 
     init(attrs: [String: AttrValue], inputCount n: Int) throws {
         guard case .strings(let ops)? = attrs["ops"], case .ints(let operands)? = attrs["operands"],
@@ -84,5 +89,22 @@ struct ElementwiseProgram {
             }
         }
         self.instructions = instructions
+        // Liveness: a result's block is free after the last instruction reading it.
+        var lastUse = Array(repeating: -1, count: instructions.count)
+        for k in ops.indices {
+            for ref in [operands[2 * k], operands[2 * k + 1]] where ref >= n { lastUse[ref - n] = k }
+        }
+        var free: [Int] = [], blockOf = Array(repeating: -1, count: instructions.count), blocks = 0
+        for k in ops.indices {
+            // Operands dying here may be overwritten by this instruction's own result
+            // (elementwise loops read element i before writing it).
+            for ref in Set([operands[2 * k], operands[2 * k + 1]]) where ref >= n && lastUse[ref - n] == k {
+                free.append(blockOf[ref - n])
+            }
+            guard k < ops.count - 1 else { break }
+            if let reused = free.popLast() { blockOf[k] = reused } else { blockOf[k] = blocks; blocks += 1 }
+        }
+        scratchBlock = blockOf
+        scratchBlocks = blocks
     }
 }

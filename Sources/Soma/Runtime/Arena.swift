@@ -29,7 +29,31 @@ final class Arena: @unchecked Sendable {
         return buffer
     }
 
-    deinit { base.deallocate() }
+    /// The run's value table (one slot per plan value, all `nil`), kept with the arena so
+    /// a run that takes this arena allocates no table. The caller clears it after the run.
+    func valueTable(count: Int) -> UnsafeMutablePointer<Tensor?> {
+        if let table = values, valueCount == count { return table }
+        if let table = values {
+            table.deinitialize(count: valueCount)
+            table.deallocate()
+        }
+        let table = UnsafeMutablePointer<Tensor?>.allocate(capacity: count)
+        table.initialize(repeating: nil, count: count)
+        values = table
+        valueCount = count
+        return table
+    }
+
+    private var values: UnsafeMutablePointer<Tensor?>? = nil
+    private var valueCount = 0
+
+    deinit {
+        if let values {
+            values.deinitialize(count: valueCount)
+            values.deallocate()
+        }
+        base.deallocate()
+    }
 }
 
 /// Arenas kept between runs, so a steady-state run allocates none.

@@ -13,11 +13,17 @@ struct KernelError: Error {
 /// `outputShapes` are exact — except for the few ops whose output is not a function of
 /// their inputs' shapes and values (a placeholder's default can be overridden by a feed),
 /// where the shape stays `nil` and the kernel's output is checked against the partial shape.
+///
+/// Inputs and output slots are borrowed from the executor for the duration of the call
+/// (stack memory on the hot path): a kernel reads `inputs`, fills every output with
+/// ``setOutput(_:_:)`` and keeps neither.
 struct KernelContext {
     let node: KernelNode
-    let inputs: [Tensor]
+    let inputs: UnsafeBufferPointer<Tensor>
     let outputShapes: [[Int]?]
     let state: SessionState
+    /// Where the kernel puts its `node.outputCount` results (initialised to `nil`).
+    let outputSlots: UnsafeMutablePointer<Tensor?>
     /// Where a plan placed the outputs: the arena, and each output's offset in it (`nil`
     /// for outputs with storage of their own).
     var arena: Arena? = nil
@@ -25,10 +31,20 @@ struct KernelContext {
     /// Threads the kernel may use for its own work (intra-op), through `parallelFor`.
     var threads = 1
 
+    /// Sets output `i`.
+    func setOutput(_ i: Int, _ tensor: Tensor) { outputSlots[i] = tensor }
+
+    /// Sets outputs `0..<tensors.count`.
+    func setOutputs(_ tensors: [Tensor]) {
+        for (i, t) in tensors.enumerated() { outputSlots[i] = t }
+    }
+
     /// Runs `body(lo, hi)` over `0..<count` in fixed blocks of `blockSize` on up to
     /// ``threads`` threads; inline when there is one block. Bitwise identical results for
     /// any thread count when each block's work depends only on its range.
-    func parallelFor(_ count: Int, blockSize: Int, _ body: @escaping (Int, Int) -> Void) {
+    ///
+    /// `body` does not escape (it runs before this returns), so its captures stay on the stack.
+    func parallelFor(_ count: Int, blockSize: Int, _ body: (Int, Int) -> Void) {
         let blocks = (count + blockSize - 1) / blockSize
         guard blocks > 1 && threads > 1 else {
             if count > 0 { body(0, count) }
@@ -36,6 +52,28 @@ struct KernelContext {
         }
         ParallelFor.run(blocks: blocks, threads: threads) { b in
             body(b * blockSize, Swift.min(count, (b + 1) * blockSize))
+        }
+    }
+
+    /// Calls `body` with a context for `node` whose inputs and output slots live in
+    /// temporary (stack) memory, and returns the outputs the kernel set.
+    ///
+    /// - Throws: ``SomaError`` (internal) when the kernel left an output unset.
+    static func withContext<R>(node: KernelNode, inputCount: Int, readInput: (Int) throws -> Tensor,
+                               _ body: (UnsafeBufferPointer<Tensor>, UnsafeMutablePointer<Tensor?>) throws -> R) throws -> R {
+        try withUnsafeTemporaryAllocation(of: Tensor.self, capacity: inputCount) { inputs in
+            var initialised = 0
+            defer { inputs.baseAddress.map { _ = $0.deinitialize(count: initialised) } }
+            for k in 0..<inputCount {
+                (inputs.baseAddress! + k).initialize(to: try readInput(k))
+                initialised += 1
+            }
+            return try withUnsafeTemporaryAllocation(of: Tensor?.self, capacity: Swift.max(node.outputCount, 1)) { slots in
+                let base = slots.baseAddress!
+                base.initialize(repeating: nil, count: slots.count)
+                defer { base.deinitialize(count: slots.count) }
+                return try body(UnsafeBufferPointer(inputs), base)
+            }
         }
     }
 
@@ -96,7 +134,9 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
 }
 
 /// A CPU kernel: fills the outputs of one node from its inputs.
-typealias CPUKernel = @Sendable (KernelContext) throws -> [Tensor]
+///
+/// It reads `ctx.inputs` and sets every output with `ctx.setOutput`.
+typealias CPUKernel = @Sendable (KernelContext) throws -> Void
 
 extension Node {
     /// The key under which a `VariableV2` node's value lives in a session: its

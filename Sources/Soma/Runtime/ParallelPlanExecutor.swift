@@ -19,28 +19,19 @@ final class ParallelPlanRun: PoolJob, @unchecked Sendable {
     let failed = Atomic<Bool>(false)
     let firstError = Locked<(any Error)?>(nil)
 
-    init(plan: Plan, feeds: [Tensor], state: SessionState, arena: Arena, intraOpThreads: Int) {
+    /// A run over `values`, the run's value table with feeds and constants in place.
+    init(plan: Plan, values: UnsafeMutablePointer<Tensor?>, state: SessionState, arena: Arena, intraOpThreads: Int) {
         self.plan = plan
         self.state = state
         self.arena = arena
         self.intraOpThreads = intraOpThreads
-        values = .allocate(capacity: plan.values.count)
-        values.initialize(repeating: nil, count: plan.values.count)
-        for (i, value) in plan.values.enumerated() {
-            switch value.storage {
-            case .feed(let k): values[i] = feeds[k]
-            case .constant: values[i] = value.constant
-            default: break
-            }
-        }
+        self.values = values
         counts = .allocate(capacity: plan.steps.count)
         for (i, step) in plan.steps.enumerated() { (counts + i).initialize(to: Atomic(step.dependencyCount)) }
         remaining = Atomic(plan.steps.count)
     }
 
     deinit {
-        values.deinitialize(count: plan.values.count)
-        values.deallocate()
         counts.deinitialize(count: plan.steps.count)
         counts.deallocate()
     }
@@ -67,19 +58,12 @@ final class ParallelPlanRun: PoolJob, @unchecked Sendable {
     }
 
     private func runStep(_ s: Int) throws {
-        let step = plan.steps[s]
-        var inputs: [Tensor] = []
-        inputs.reserveCapacity(step.inputs.count)
-        for (k, v) in step.inputs.enumerated() {
-            inputs.append(try PlanExecutor.read(v, plan: plan, values: values, state: state, by: step, ref: step.refInputs[k]))
-        }
-        let outputs = try PlanExecutor.runKernel(step, inputs: inputs, plan: plan, state: state, arena: arena,
-                                                 intraOpThreads: intraOpThreads, parallelLayout: true)
-        for (k, v) in step.outputs.enumerated() { values[v] = outputs[k] }
+        try PlanExecutor.runStep(plan.steps[s], plan: plan, values: values, state: state, arena: arena,
+                                 intraOpThreads: intraOpThreads, parallelLayout: true)
     }
 
     /// Runs the plan to completion on the pool and this thread.
-    func run() throws -> [Tensor] {
+    func run() throws {
         let ready = plan.steps.indices.filter { plan.steps[$0].dependencyCount == 0 }
         for s in ready.dropFirst() { ThreadPool.shared.submit(self, s) }
         if let s = ready.first { runFrom(s) }
@@ -87,8 +71,5 @@ final class ParallelPlanRun: PoolJob, @unchecked Sendable {
             if !ThreadPool.shared.helpOnce() { sched_yield() }
         }
         if let error = firstError.withLock({ $0 }) { throw error }
-        return try plan.fetches.map {
-            try PlanExecutor.read($0, plan: plan, values: values, state: state, by: nil, ref: false).owned()
-        }
     }
 }

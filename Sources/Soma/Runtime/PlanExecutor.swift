@@ -1,7 +1,8 @@
 /// Runs a ``Plan``'s steps in schedule order on the calling thread.
 ///
-/// Intermediates live in an arena taken from the plan's pool for the run; fetched values
-/// have storage of their own. Thread-safety: any number of runs of one plan at once (each
+/// Intermediates live in an arena taken from the plan's pool for the run, with the run's
+/// value table; fetched values have storage of their own unless the plan was compiled
+/// with fetches in the arena (then they are copied out before the arena is released). Thread-safety: any number of runs of one plan at once (each
 /// takes its own arena).
 struct PlanExecutor: Sendable {
     let plan: Plan
@@ -15,38 +16,39 @@ struct PlanExecutor: Sendable {
         self.parallelArenas = ArenaPool(byteCount: plan.noReuseBytes)
     }
 
+    /// Runs the plan and returns the fetched values (copies that own their storage).
     func run(feeds: [Tensor], state: SessionState, options: SessionOptions) throws -> [Tensor] {
+        try execute(feed: { feeds[$0] }, state: state, options: options) { read in
+            try plan.fetches.map { try read($0).owned() }
+        }
+    }
+
+    /// Runs the plan with plan feed `k` = `feed(k)`, then calls `finish` with a reader of
+    /// the run's values while they are still valid (before the arena goes back to the pool).
+    func execute<R>(feed: (Int) -> Tensor, state: SessionState, options: SessionOptions,
+                    finish: ((Int) throws -> Tensor) throws -> R) throws -> R {
         let intra = options.resolvedIntraOpThreads
-        if options.resolvedInterOpThreads > 1 && plan.hasParallelism {
-            let arena = parallelArenas.take()
-            defer { parallelArenas.give(arena) }
-            return try ParallelPlanRun(plan: plan, feeds: feeds, state: state, arena: arena, intraOpThreads: intra).run()
-        }
-        let arena = arenas.take()
-        defer { arenas.give(arena) }
-        let values = UnsafeMutablePointer<Tensor?>.allocate(capacity: plan.values.count)
-        values.initialize(repeating: nil, count: plan.values.count)
-        defer {
-            values.deinitialize(count: plan.values.count)
-            values.deallocate()
-        }
+        let parallel = options.resolvedInterOpThreads > 1 && plan.hasParallelism
+        let pool = parallel ? parallelArenas : arenas
+        let arena = pool.take()
+        defer { pool.give(arena) }
+        let values = arena.valueTable(count: plan.values.count)
+        defer { for i in 0..<plan.values.count { values[i] = nil } }
         for (i, value) in plan.values.enumerated() {
             switch value.storage {
-            case .feed(let k): values[i] = feeds[k]
+            case .feed(let k): values[i] = feed(k)
             case .constant: values[i] = value.constant
             default: break
             }
         }
-        var inputs: [Tensor] = []  // reused by every step: no allocation per step
-        for step in plan.steps {
-            inputs.removeAll(keepingCapacity: true)
-            for (k, v) in step.inputs.enumerated() {
-                inputs.append(try Self.read(v, plan: plan, values: values, state: state, by: step, ref: step.refInputs[k]))
+        if parallel {
+            try ParallelPlanRun(plan: plan, values: values, state: state, arena: arena, intraOpThreads: intra).run()
+        } else {
+            for step in plan.steps {
+                try Self.runStep(step, plan: plan, values: values, state: state, arena: arena, intraOpThreads: intra)
             }
-            let outputs = try Self.runKernel(step, inputs: inputs, plan: plan, state: state, arena: arena, intraOpThreads: intra)
-            for (k, v) in step.outputs.enumerated() { values[v] = outputs[k] }
         }
-        return try plan.fetches.map { try Self.read($0, plan: plan, values: values, state: state, by: nil, ref: false).owned() }
+        return try finish { try Self.read($0, plan: plan, values: values, state: state, by: nil, ref: false) }
     }
 
     /// A value for a step: computed, fed, constant, or a variable read now.
@@ -64,34 +66,42 @@ struct PlanExecutor: Sendable {
         }
     }
 
-    /// Runs one step's kernel with its planned outputs, reporting failures in TF's wording.
-    static func runKernel(_ step: Plan.Step, inputs: [Tensor], plan: Plan, state: SessionState, arena: Arena,
-                          intraOpThreads: Int, parallelLayout: Bool = false) throws -> [Tensor] {
+    /// Runs one step: reads its inputs, runs its kernel with its planned outputs, and
+    /// stores the outputs in `values`, reporting failures in TF's wording. Inputs and
+    /// output slots live on the stack: a step allocates nothing of its own.
+    static func runStep(_ step: Plan.Step, plan: Plan, values: UnsafeMutablePointer<Tensor?>, state: SessionState,
+                        arena: Arena, intraOpThreads: Int, parallelLayout: Bool = false) throws {
         let offsets = parallelLayout ? step.parallelOutputOffsets : step.outputOffsets
-        let context = KernelContext(node: step.node, inputs: inputs, outputShapes: step.outputShapes, state: state,
-                                    arena: arena, outputOffsets: offsets, threads: intraOpThreads)
-        let outputs: [Tensor]
-        do {
-            outputs = try step.kernel(context)
-        } catch let error as KernelError {
-            throw SomaError.nodeFailure(error.message, node: step.name, op: step.op,
-                                        inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location)
-        } catch let error as ShapeError {
-            throw SomaError.nodeFailure(error.message, node: step.name, op: step.op,
-                                        inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location)
-        }
-        for (k, v) in step.outputs.enumerated() {
-            // A kernel must not return arena memory other than its planned slot (or, for
-            // a forwarding op, its input): the planner may already have reused it.
-            let p = outputs[k].rawPointer
-            let inArena = p >= arena.base && p < arena.base + arena.byteCount
-            let planned = offsets[k].map { arena.base + $0 == p } ?? false
-            var forwarded = false
-            if case .alias = plan.values[v].storage { forwarded = true }
-            if inArena && !planned && !forwarded {
-                throw SomaError(.internal, "kernel of '\(step.name)' (op: '\(step.op)') returned arena memory the plan did not give it")
+        try KernelContext.withContext(node: step.node, inputCount: step.inputs.count, readInput: { k in
+            try read(step.inputs[k], plan: plan, values: values, state: state, by: step, ref: step.refInputs[k])
+        }) { inputs, slots in
+            let context = KernelContext(node: step.node, inputs: inputs, outputShapes: step.outputShapes, state: state,
+                                        outputSlots: slots, arena: arena, outputOffsets: offsets, threads: intraOpThreads)
+            do {
+                try step.kernel(context)
+            } catch let error as KernelError {
+                throw SomaError.nodeFailure(error.message, node: step.name, op: step.op,
+                                            inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location)
+            } catch let error as ShapeError {
+                throw SomaError.nodeFailure(error.message, node: step.name, op: step.op,
+                                            inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location)
+            }
+            for (k, v) in step.outputs.enumerated() {
+                guard let output = slots[k] else {
+                    throw SomaError(.internal, "kernel of '\(step.name)' (op: '\(step.op)') did not set output \(k)")
+                }
+                // A kernel must not return arena memory other than its planned slot (or, for
+                // a forwarding op, its input): the planner may already have reused it.
+                let p = output.rawPointer
+                let inArena = p >= arena.base && p < arena.base + arena.byteCount
+                let planned = offsets[k].map { arena.base + $0 == p } ?? false
+                var forwarded = false
+                if case .alias = plan.values[v].storage { forwarded = true }
+                if inArena && !planned && !forwarded {
+                    throw SomaError(.internal, "kernel of '\(step.name)' (op: '\(step.op)') returned arena memory the plan did not give it")
+                }
+                values[v] = output
             }
         }
-        return outputs
     }
 }

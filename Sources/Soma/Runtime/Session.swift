@@ -89,16 +89,24 @@ public final class Session: Sendable {
         let key = PlanCache.Key(fetches: fetches, targets: targets.map(\.id),
                                 feeds: feeds.map { ($0.key, $0.value.shape) }.sorted { $0.0.name < $1.0.name }.map { PlanCache.Feed(endpoint: $0.0, shape: $0.1) })
         if let cached = plans.lookup(key) { return cached }
+        let executor = try compile(fetches: fetches, feeds: feeds, targets: targets)
+        plans.insert(key, executor)
+        return executor
+    }
+
+    /// A fresh plan for this run signature, or `nil` when the compiler is off or the
+    /// graph's shapes depend on fed values.
+    func compile(fetches: [NodeOutput], feeds: [NodeOutput: Tensor], targets: [Node],
+                 fetchesInArena: Bool = false) throws -> PlanExecutor? {
+        guard options.useCompiler else { return nil }
         do {
             var compileOptions = options.compileOptions
             compileOptions.maxTensorBytes = options.maxTensorBytes
+            compileOptions.fetchesInArena = fetchesInArena
             let plan = try Compiler.plan(graph: graph, fetches: fetches, targets: targets, feeds: feeds.mapValues(\.shape),
                                          options: compileOptions)
-            let executor = PlanExecutor(plan: plan)
-            plans.insert(key, executor)
-            return executor
+            return PlanExecutor(plan: plan)
         } catch is DynamicShapeError {
-            plans.insert(key, nil)
             return nil
         }
     }

@@ -92,39 +92,55 @@ final class ThreadPool: @unchecked Sendable {
 /// never on the number of threads, so any per-block computation — and any combination of
 /// per-block results in block order — is bitwise identical for every thread count.
 final class ParallelFor: PoolJob, @unchecked Sendable {
-    private let next = Atomic<Int>(0)
+    /// The job's claim word: epoch (high 24 bits), block count (20 bits), next block (20
+    /// bits). Jobs are pooled and reused, and helper items queued for one use may run
+    /// during a later one: they carry their epoch and claim nothing from another.
+    private let claim = Atomic<Int>(0)
     private let done = Atomic<Int>(0)
-    private let blocks: Int
-    private let body: (Int) -> Void
+    /// Set before an epoch opens; read only by a thread that claimed a block of it.
+    private var body: ((Int) -> Void)?
+    private var epoch = 0
 
-    private init(blocks: Int, body: @escaping (Int) -> Void) {
-        self.blocks = blocks
-        self.body = body
-    }
+    private static let fieldBits = 20, fieldMask = (1 << 20) - 1
+    private static let pool = Locked<[ParallelFor]>([])
 
-    func execute(_ item: Int) { drain() }
+    func execute(_ item: Int) { drain(epoch: item) }
 
-    private func drain() {
+    /// Claims and runs blocks of `epoch` until none is left.
+    private func drain(epoch: Int) {
         while true {
-            let b = next.add(1, ordering: .relaxed).oldValue
-            guard b < blocks else { return }
-            body(b)
+            let word = claim.load(ordering: .acquiring)
+            let index = word & Self.fieldMask, blocks = (word >> Self.fieldBits) & Self.fieldMask
+            guard word >> (2 * Self.fieldBits) == epoch, index < blocks else { return }
+            guard claim.compareExchange(expected: word, desired: word + 1, ordering: .acquiringAndReleasing).exchanged else {
+                continue
+            }
+            body!(index)
             done.add(1, ordering: .releasing)
         }
     }
 
     /// Runs `body` over `blocks` blocks using up to `threads` threads (the caller included).
-    static func run(blocks: Int, threads: Int, _ body: @escaping (Int) -> Void) {
-        guard blocks > 1 && threads > 1 else {
+    /// `body` does not escape: it has run for every block when this returns.
+    static func run(blocks: Int, threads: Int, _ body: (Int) -> Void) {
+        guard blocks > 1 && threads > 1 && blocks <= fieldMask else {
             for b in 0..<blocks { body(b) }
             return
         }
-        let job = ParallelFor(blocks: blocks, body: body)
-        let helpers = Swift.min(threads - 1, blocks - 1, ThreadPool.shared.workerCount)
-        for _ in 0..<helpers { ThreadPool.shared.submit(job, 0) }
-        job.drain()
-        while job.done.load(ordering: .acquiring) < blocks {
-            if !ThreadPool.shared.helpOnce() { sched_yield() }
+        let job = pool.withLock { $0.popLast() } ?? ParallelFor()
+        withoutActuallyEscaping(body) { body in
+            job.epoch = (job.epoch + 1) & ((1 << 24) - 1)
+            job.body = body
+            job.done.store(0, ordering: .relaxed)
+            job.claim.store(job.epoch << (2 * fieldBits) | blocks << fieldBits, ordering: .releasing)
+            let helpers = Swift.min(threads - 1, blocks - 1, ThreadPool.shared.workerCount)
+            for _ in 0..<helpers { ThreadPool.shared.submit(job, job.epoch) }
+            job.drain(epoch: job.epoch)
+            while job.done.load(ordering: .acquiring) < blocks {
+                if !ThreadPool.shared.helpOnce() { sched_yield() }
+            }
+            job.body = nil
         }
+        pool.withLock { $0.append(job) }
     }
 }

@@ -4,12 +4,12 @@ import Foundation
 /// as 1-, 4- or 8-byte bit patterns.
 enum ArrayKernels {
     static let table: [String: CPUKernel] = [
-        "Shape": { ctx in [try indexTensor(ctx.inputs[0].shape, ctx.node.outputTypes[0], shape: [ctx.inputs[0].rank])] },
-        "Size": { ctx in [try indexTensor([ctx.inputs[0].scalarCount], ctx.node.outputTypes[0], shape: [])] },
-        "Rank": { ctx in [Tensor(Int32(ctx.inputs[0].rank))] },
-        "Reshape": { ctx in [ctx.forward(0)] },
-        "ExpandDims": { ctx in [ctx.forward(0)] },
-        "Squeeze": { ctx in [ctx.forward(0)] },
+        "Shape": { ctx in ctx.setOutput(0, try indexTensor(ctx.inputs[0].shape, ctx.node.outputTypes[0], shape: [ctx.inputs[0].rank])) },
+        "Size": { ctx in ctx.setOutput(0, try indexTensor([ctx.inputs[0].scalarCount], ctx.node.outputTypes[0], shape: [])) },
+        "Rank": { ctx in ctx.setOutput(0, Tensor(Int32(ctx.inputs[0].rank))) },
+        "Reshape": { ctx in ctx.setOutput(0, ctx.forward(0)) },
+        "ExpandDims": { ctx in ctx.setOutput(0, ctx.forward(0)) },
+        "Squeeze": { ctx in ctx.setOutput(0, ctx.forward(0)) },
         "Transpose": { ctx in
             let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
             let perm = ctx.inputs[1].intScalars()!
@@ -18,21 +18,21 @@ enum ArrayKernels {
             case 4: transpose(x, out, perm, UInt32.self)
             default: transpose(x, out, perm, UInt64.self)
             }
-            return [out]
+            ctx.setOutput(0, out)
         },
         "ConcatV2": { ctx in
             let n = ctx.inputs.count - 1
             let out = ctx.allocateOutput(0, zeroed: false)
             let axis = canonical(ctx.inputs[n].intScalars()![0], out.rank)
             concatenate(Array(ctx.inputs[..<n]), into: out, axis: axis)
-            return [out]
+            ctx.setOutput(0, out)
         },
         "Pack": { ctx in
             let out = ctx.allocateOutput(0, zeroed: false)
             let axis = canonical(ctx.node.int("axis") ?? 0, out.rank)
             let pieces = ctx.inputs.map { $0.reshaped(to: $0.shape.inserting(1, at: axis)) }
             concatenate(pieces, into: out, axis: axis)
-            return [out]
+            ctx.setOutput(0, out)
         },
         "Unpack": { ctx in
             let x = ctx.inputs[0]
@@ -42,25 +42,25 @@ enum ArrayKernels {
             slab[axis] = 1
             let outs = (0..<ctx.node.outputCount).map { ctx.allocateOutput($0, zeroed: false) }
             split(x, into: outs.map { $0.reshaped(to: slab) }, axis: axis)
-            return outs
+            ctx.setOutputs(outs)
         },
         "Split": { ctx in
             let x = ctx.inputs[1]
             let outs = (0..<ctx.outputShapes.count).map { ctx.allocateOutput($0, zeroed: false) }
             split(x, into: outs, axis: canonical(ctx.inputs[0].intScalars()![0], x.rank))
-            return outs
+            ctx.setOutputs(outs)
         },
         "SplitV": { ctx in
             let x = ctx.inputs[0]
             let outs = (0..<ctx.outputShapes.count).map { ctx.allocateOutput($0, zeroed: false) }
             split(x, into: outs, axis: canonical(ctx.inputs[2].intScalars()![0], x.rank))
-            return outs
+            ctx.setOutputs(outs)
         },
         "Slice": { ctx in
             let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
             let begin = ctx.inputs[1].intScalars()!
             stridedCopy(x, out, begin: begin, stride: Array(repeating: 1, count: x.rank), size: out.shape)
-            return [out]
+            ctx.setOutput(0, out)
         },
         "StridedSlice": { ctx in
             let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
@@ -68,10 +68,10 @@ enum ArrayKernels {
                 inputShape: x.shape, begin: ctx.inputs[1].intScalars()!, end: ctx.inputs[2].intScalars()!,
                 strides: ctx.inputs[3].intScalars()!, attrs: ctx.node.attrs)
             stridedCopy(x, out, begin: spec.begin, stride: spec.stride, size: spec.size.map { $0! })
-            return [out]
+            ctx.setOutput(0, out)
         },
-        "Pad": { ctx in [pad(ctx, value: nil)] },
-        "PadV2": { ctx in [pad(ctx, value: ctx.inputs[2])] },
+        "Pad": { ctx in ctx.setOutput(0, pad(ctx, value: nil)) },
+        "PadV2": { ctx in ctx.setOutput(0, pad(ctx, value: ctx.inputs[2])) },
         "Tile": { ctx in
             let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
             switch x.dtype.byteSize {
@@ -79,18 +79,18 @@ enum ArrayKernels {
             case 4: tile(x, out, UInt32.self)
             default: tile(x, out, UInt64.self)
             }
-            return [out]
+            ctx.setOutput(0, out)
         },
         "Fill": { ctx in
             let out = ctx.allocateOutput(0, zeroed: false)
             fill(out, with: ctx.inputs[1])
-            return [out]
+            ctx.setOutput(0, out)
         },
-        "ZerosLike": { ctx in [ctx.allocateOutput(0)] },
+        "ZerosLike": { ctx in ctx.setOutput(0, ctx.allocateOutput(0)) },
         "OnesLike": { ctx in
             let out = ctx.allocateOutput(0, zeroed: false)
             fill(out, with: Tensor.scalar(1, dtype: out.dtype))
-            return [out]
+            ctx.setOutput(0, out)
         },
         "Range": { ctx in
             let out = ctx.allocateOutput(0, zeroed: false)
@@ -110,9 +110,9 @@ enum ArrayKernels {
                 for i in 0..<out.scalarCount { p[i] = s &+ Int64(i) &* d }
             default: throw KernelError("Range is not defined for \(out.dtype)")
             }
-            return [out]
+            ctx.setOutput(0, out)
         },
-        "GatherV2": { ctx in [try gather(ctx)] },
+        "GatherV2": { ctx in ctx.setOutput(0, try gather(ctx)) },
         "OneHot": { ctx in
             let indices = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
             let depth = ctx.inputs[1].scalar(as: Int32.self)
@@ -130,7 +130,7 @@ enum ArrayKernels {
                     memcpy(dst + ((p * Int(depth) + k) * suffix + s) * size, on.rawPointer, size)
                 }
             }
-            return [out]
+            ctx.setOutput(0, out)
         },
         "BroadcastTo": { ctx in
             let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
@@ -139,7 +139,7 @@ enum ArrayKernels {
             case 4: broadcast(x, out, UInt32.self)
             default: broadcast(x, out, UInt64.self)
             }
-            return [out]
+            ctx.setOutput(0, out)
         },
     ]
 

@@ -18,7 +18,7 @@ enum FusedKernels {
             case .float64: biasActivation(out, bias, activation, alpha: Double(alpha), Double.self)
             default: throw KernelError("_FusedMatMul is not defined for \(out.dtype)")
             }
-            return [out]
+            ctx.setOutput(0, out)
         },
         "_SomaFusedElementwise": { ctx in
             let program = try ctx.node.program ?? ElementwiseProgram(attrs: ctx.node.attrs, inputCount: ctx.inputs.count)
@@ -28,7 +28,7 @@ enum FusedKernels {
                 if out.dtype == .float32 { run(program, inputs, out, lo..<hi, Float.self) }
                 else { run(program, inputs, out, lo..<hi, Double.self) }
             }
-            return [out]
+            ctx.setOutput(0, out)
         },
     ]
 
@@ -74,34 +74,37 @@ enum FusedKernels {
 
     /// Evaluates the program block by block: operands are input slices (or scalars) and
     /// earlier results in per-instruction scratch blocks; the last writes the output.
-    static func run<T: FloatScalar>(_ program: ElementwiseProgram, _ inputs: [Tensor], _ out: Tensor, _ range: Range<Int>,
+    static func run<T: FloatScalar>(_ program: ElementwiseProgram, _ inputs: UnsafeBufferPointer<Tensor>, _ out: Tensor, _ range: Range<Int>,
                                     _: T.Type) {
         let count = range.upperBound, n = inputs.count, steps = program.instructions.count
-        let scratch = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(steps - 1, 1) * blockSize)
-        defer { scratch.deallocate() }
-        let sources = inputs.map { $0.pointer(as: T.self) }
-        let isScalar = inputs.map { $0.scalarCount == 1 && out.scalarCount != 1 }
-        var start = range.lowerBound
-        while start < count {
-            let length = Swift.min(blockSize, count - start)
-            // Operand `ref`: a pointer to its first element in this block, and its stride.
-            func operand(_ ref: Int) -> (UnsafePointer<T>, Int) {
-                if ref < n { return isScalar[ref] ? (sources[ref], 0) : (sources[ref] + start, 1) }
-                return (UnsafePointer(scratch + (ref - n) * blockSize), 1)
-            }
-            for (k, instruction) in program.instructions.enumerated() {
-                let dst = k == steps - 1 ? out.mutablePointer(as: T.self) + start : scratch + k * blockSize
-                switch instruction {
-                case .unary(let op, let a):
-                    MathKernels.floatUnary(op, operand(a).0, dst, count: length)
-                case .activation(let op, let a, let alpha):
-                    NNKernels.activate(op, operand(a).0, dst, count: length, alpha: T(Double(alpha)))
-                case .binary(let op, let a, let b):
-                    let (pa, sa) = operand(a), (pb, sb) = operand(b)
-                    MathKernels.binaryLoop(op, pa, sa, pb, sb, dst, count: length)
+        let scalarInput = out.scalarCount != 1
+        ThreadScratch.withScratch(bytes: Swift.max(program.scratchBlocks, 1) * blockSize * MemoryLayout<T>.stride) { raw in
+            let scratch = raw.assumingMemoryBound(to: T.self)
+            var start = range.lowerBound
+            while start < count {
+                let length = Swift.min(blockSize, count - start)
+                // Operand `ref`: a pointer to its first element in this block, and its stride.
+                func operand(_ ref: Int) -> (UnsafePointer<T>, Int) {
+                    if ref < n {
+                        let input = inputs[ref], source = input.pointer(as: T.self)
+                        return scalarInput && input.scalarCount == 1 ? (source, 0) : (source + start, 1)
+                    }
+                    return (UnsafePointer(scratch + program.scratchBlock[ref - n] * blockSize), 1)
                 }
+                for (k, instruction) in program.instructions.enumerated() {
+                    let dst = k == steps - 1 ? out.mutablePointer(as: T.self) + start : scratch + program.scratchBlock[k] * blockSize
+                    switch instruction {
+                    case .unary(let op, let a):
+                        MathKernels.floatUnary(op, operand(a).0, dst, count: length)
+                    case .activation(let op, let a, let alpha):
+                        NNKernels.activate(op, operand(a).0, dst, count: length, alpha: T(Double(alpha)))
+                    case .binary(let op, let a, let b):
+                        let (pa, sa) = operand(a), (pb, sb) = operand(b)
+                        MathKernels.binaryLoop(op, pa, sa, pb, sb, dst, count: length)
+                    }
+                }
+                start += length
             }
-            start += length
         }
     }
 }

@@ -47,14 +47,18 @@ enum Kernels {
                     code: .resourceExhausted)
             }
         }
-        let outputs: [Tensor]
+        let produced: [Tensor?]
         do {
-            outputs = try kernel(KernelContext(node: node, inputs: inputs, outputShapes: outputShapes, state: state))
+            produced = try KernelContext.withContext(node: node, inputCount: inputs.count, readInput: { inputs[$0] }) { buffer, slots in
+                try kernel(KernelContext(node: node, inputs: buffer, outputShapes: outputShapes, state: state, outputSlots: slots))
+                return (0..<node.outputCount).map { slots[$0] }
+            }
         } catch let error as KernelError {
             throw failure(error.message)
         } catch let error as ShapeError {
             throw failure(error.message)
         }
+        let outputs = produced.compactMap { $0 }
         guard outputs.count == node.outputCount,
               zip(outputs, inferred).allSatisfy({ $1.isCompatible(with: $0.shape) }),
               zip(outputs, node.outputTypes).allSatisfy({ $0.dtype == $1 }) else {

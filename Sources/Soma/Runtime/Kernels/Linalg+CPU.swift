@@ -11,7 +11,7 @@ enum LinalgKernels {
             let out = ctx.allocateOutput(0, zeroed: k == 0)  // gemm writes every element when k > 0
             let m = out.shape[0], n = out.shape[1]
             try gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k, threads: ctx.threads)
-            return [out]
+            ctx.setOutput(0, out)
         },
         "BatchMatMulV2": { ctx in
             let x = ctx.inputs[0], y = ctx.inputs[1]
@@ -40,7 +40,7 @@ enum LinalgKernels {
                 }
             }
             if let failure { throw failure }
-            return [out]
+            ctx.setOutput(0, out)
         },
     ]
 

@@ -22,7 +22,7 @@ enum MathKernels {
                 } else {
                     try arithmetic(op, a, b, out)
                 }
-                return [out]
+                ctx.setOutput(0, out)
             }
         }
         let compare: [String: CompareOp] = [
@@ -33,7 +33,7 @@ enum MathKernels {
             t[name] = { ctx in
                 let out = ctx.allocateOutput(0, zeroed: false)
                 comparison(op, ctx.inputs[0], ctx.inputs[1], out)
-                return [out]
+                ctx.setOutput(0, out)
             }
         }
         let unary: [String: UnaryOp] = [
@@ -56,32 +56,32 @@ enum MathKernels {
                 } else {
                     try unaryMath(op, x, out)
                 }
-                return [out]
+                ctx.setOutput(0, out)
             }
         }
         t["LogicalAnd"] = { ctx in
             let out = ctx.allocateOutput(0, zeroed: false)
             broadcastMap(ctx.inputs[0], ctx.inputs[1], out) { (x: Bool, y: Bool) in x && y }
-            return [out]
+            ctx.setOutput(0, out)
         }
         t["LogicalOr"] = { ctx in
             let out = ctx.allocateOutput(0, zeroed: false)
             broadcastMap(ctx.inputs[0], ctx.inputs[1], out) { (x: Bool, y: Bool) in x || y }
-            return [out]
+            ctx.setOutput(0, out)
         }
         t["LogicalNot"] = { ctx in
             let out = ctx.allocateOutput(0, zeroed: false)
             map(ctx.inputs[0], out) { (x: Bool) in !x }
-            return [out]
+            ctx.setOutput(0, out)
         }
         t["SelectV2"] = { ctx in
             let out = ctx.allocateOutput(0, zeroed: false)
             select(ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], out)
-            return [out]
+            ctx.setOutput(0, out)
         }
         t["Cast"] = { ctx in
             let x = ctx.inputs[0]
-            if x.dtype == ctx.node.outputTypes[0] { return [x] }
+            if x.dtype == ctx.node.outputTypes[0] { ctx.setOutput(0, x); return }
             let out = ctx.allocateOutput(0, zeroed: false)
             switch out.dtype {
             case .float32: cast(x, into: out, Float.self)
@@ -91,7 +91,7 @@ enum MathKernels {
             case .uint8: cast(x, into: out, UInt8.self)
             case .bool: cast(x, into: out, Bool.self)
             }
-            return [out]
+            ctx.setOutput(0, out)
         }
         return t
     }()
@@ -167,6 +167,12 @@ enum MathKernels {
             var i = 0, j = 0
             for k in 0..<count { dst[k] = f(a[i], b[j]); i &+= sa; j &+= sb }
         }
+        if T.self == Float.self, sa <= 1, sb <= 1, let f = floatVectorBinary(op) {
+            VectorMath.zip(UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), sa,
+                           UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), sb,
+                           UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: count, f)
+            return
+        }
         // Closure literals (not method references) so each loop inlines its function.
         switch op {
         case .add: loop { T.add($0, $1) }
@@ -232,6 +238,11 @@ enum MathKernels {
     /// this same loop, so fused and unfused results are bitwise identical.
     @inline(__always)
     static func floatUnary<T: FloatScalar>(_ op: UnaryOp, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, count: Int) {
+        if T.self == Float.self, let f = floatVectorUnary(op) {
+            VectorMath.map(UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
+                           UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: count, f)
+            return
+        }
         switch op {
         case .neg: forEach(src, dst, count) { (v: T) in -v }
         case .abs: forEach(src, dst, count) { (v: T) in Swift.abs(v) }
@@ -248,6 +259,36 @@ enum MathKernels {
         case .floor: forEach(src, dst, count) { (v: T) in v.rounded(.down) }
         case .ceil: forEach(src, dst, count) { (v: T) in v.rounded(.up) }
         case .round: forEach(src, dst, count) { (v: T) in v.rounded(.toNearestOrEven) }
+        }
+    }
+
+    /// The explicitly vectorised float32 form of a unary op, where there is one.
+    @inline(__always)
+    static func floatVectorUnary(_ op: UnaryOp) -> ((VectorMath.V) -> VectorMath.V)? {
+        switch op {
+        case .neg: return { -$0 }
+        case .abs: return { VectorMath.abs($0) }
+        case .exp: return { VectorMath.exp($0) }
+        case .sqrt: return { $0.squareRoot() }
+        case .rsqrt: return { 1 / $0.squareRoot() }
+        case .square: return { $0 * $0 }
+        case .reciprocal: return { 1 / $0 }
+        default: return nil
+        }
+    }
+
+    /// The explicitly vectorised float32 form of a binary op, where there is one.
+    @inline(__always)
+    static func floatVectorBinary(_ op: BinaryOp) -> ((VectorMath.V, VectorMath.V) -> VectorMath.V)? {
+        switch op {
+        case .add: return { $0 + $1 }
+        case .sub: return { $0 - $1 }
+        case .mul: return { $0 * $1 }
+        case .div: return { $0 / $1 }
+        case .maximum: return { VectorMath.maximum($0, $1) }
+        case .minimum: return { VectorMath.minimum($0, $1) }
+        case .squaredDifference: return { ($0 - $1) * ($0 - $1) }
+        default: return nil
         }
     }
 

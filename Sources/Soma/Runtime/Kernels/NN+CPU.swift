@@ -29,18 +29,18 @@ enum NNKernels {
                 case .uint8: try integerActivate(op, x, out, UInt8.self)
                 case .bool: throw KernelError("\(name) is not defined for bool")
                 }
-                return [out]
+                ctx.setOutput(0, out)
             }
         }
-        t["Softmax"] = { ctx in [try softmax(ctx, log: false)] }
-        t["LogSoftmax"] = { ctx in [try softmax(ctx, log: true)] }
+        t["Softmax"] = { ctx in ctx.setOutput(0, try softmax(ctx, log: false)) }
+        t["LogSoftmax"] = { ctx in ctx.setOutput(0, try softmax(ctx, log: true)) }
         t["BiasAdd"] = { ctx in
             let value = ctx.inputs[0], bias = ctx.inputs[1], out = ctx.allocateOutput(0, zeroed: false)
             let nchw = ctx.node.string("data_format") == "NCHW"
             // Broadcast bias [C] as [C] (NHWC) or [C, 1, …, 1] (NCHW).
             let biasShape = nchw ? [bias.scalarCount] + Array(repeating: 1, count: value.rank - 2) : bias.shape
             try MathKernels.arithmetic(.add, value, bias.reshaped(to: biasShape), out)
-            return [out]
+            ctx.setOutput(0, out)
         }
         return t
     }()
@@ -54,6 +54,11 @@ enum NNKernels {
     @inline(__always)
     static func activate<T: FloatScalar>(_ op: Activation, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>,
                                          count: Int, alpha: T) {
+        if T.self == Float.self, let f = floatVectorActivation(op) {
+            VectorMath.map(UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
+                           UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: count, f)
+            return
+        }
         switch op {
         case .relu: forEach(src, dst, count, relu)
         case .relu6: forEach(src, dst, count, relu6)
@@ -74,6 +79,18 @@ enum NNKernels {
                 return e / (1 + e)
             }
         case .tanh: forEach(src, dst, count) { (v: T) in T.tanh(v) }
+        }
+    }
+
+    /// The explicitly vectorised float32 form of an activation, where there is one.
+    @inline(__always)
+    static func floatVectorActivation(_ op: Activation) -> ((VectorMath.V) -> VectorMath.V)? {
+        switch op {
+        case .sigmoid: return { VectorMath.sigmoid($0) }
+        case .tanh: return { VectorMath.tanh($0) }
+        case .relu: return { $0.replacing(with: 0, where: $0 .<= 0) }
+        case .relu6: return { $0.replacing(with: 0, where: $0 .<= 0).replacing(with: 6, where: $0 .>= 6) }
+        default: return nil
         }
     }
 

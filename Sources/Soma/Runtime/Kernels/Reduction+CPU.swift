@@ -17,23 +17,23 @@ enum ReductionKernels {
                 case .uint8: reduce(op, x, out, layout, UInt8.self)
                 case .bool: throw KernelError("\(name) is not defined for bool")
                 }
-                return [out]
+                ctx.setOutput(0, out)
             }
         }
         t["All"] = { ctx in
             let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
             let layout = ReductionLayout(shape: x.shape, axes: ctx.inputs[1].intScalars() ?? [])
             layout.reduce(x.pointer(as: Bool.self), out.mutablePointer(as: Bool.self), initial: true) { $0 && $1 }
-            return [out]
+            ctx.setOutput(0, out)
         }
         t["Any"] = { ctx in
             let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
             let layout = ReductionLayout(shape: x.shape, axes: ctx.inputs[1].intScalars() ?? [])
             layout.reduce(x.pointer(as: Bool.self), out.mutablePointer(as: Bool.self), initial: false) { $0 || $1 }
-            return [out]
+            ctx.setOutput(0, out)
         }
-        t["ArgMax"] = { ctx in [try argReduce(ctx, max: true)] }
-        t["ArgMin"] = { ctx in [try argReduce(ctx, max: false)] }
+        t["ArgMax"] = { ctx in ctx.setOutput(0, try argReduce(ctx, max: true)) }
+        t["ArgMin"] = { ctx in ctx.setOutput(0, try argReduce(ctx, max: false)) }
         return t
     }()
 

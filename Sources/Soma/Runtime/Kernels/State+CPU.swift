@@ -1,16 +1,16 @@
 /// Kernels for sources, state and plumbing.
 enum StateKernels {
     static let table: [String: CPUKernel] = [
-        "Const": { ctx in [ctx.node.tensor("value")!] },
+        "Const": { ctx in ctx.setOutput(0, ctx.node.tensor("value")!) },
         "Placeholder": { ctx in
             let dtype = ctx.node.type("dtype")!, shape = ctx.node.shape("shape") ?? .unknown
             throw SomaError.invalidArgument(
                 "You must feed a value for placeholder tensor '\(ctx.node.name)' with dtype \(dtype) and shape \(shape)"
                 + ctx.node.locationSuffix)
         },
-        "PlaceholderWithDefault": { ctx in [ctx.inputs[0]] },
+        "PlaceholderWithDefault": { ctx in ctx.setOutput(0, ctx.inputs[0]) },
         // The executor resolves variable reads at their consumers; the node itself does nothing.
-        "VariableV2": { _ in [] },
+        "VariableV2": { _ in },
         "Assign": { ctx in
             let key = ctx.variableKey(ofInput: 0)
             let value = ctx.inputs[1]
@@ -21,13 +21,13 @@ enum StateKernels {
             // The value may view a plan's arena, which the next run reuses: keep a copy.
             let stored = value.owned()
             ctx.state.assign(key, stored)
-            return [stored]
+            ctx.setOutput(0, stored)
         },
-        "AssignAdd": { ctx in [try update(ctx, MathKernels.BinaryOp.add)] },
-        "AssignSub": { ctx in [try update(ctx, MathKernels.BinaryOp.sub)] },
-        "Identity": { ctx in [ctx.inputs[0]] },
-        "StopGradient": { ctx in [ctx.inputs[0]] },
-        "NoOp": { _ in [] },
+        "AssignAdd": { ctx in ctx.setOutput(0, try update(ctx, MathKernels.BinaryOp.add)) },
+        "AssignSub": { ctx in ctx.setOutput(0, try update(ctx, MathKernels.BinaryOp.sub)) },
+        "Identity": { ctx in ctx.setOutput(0, ctx.inputs[0]) },
+        "StopGradient": { ctx in ctx.setOutput(0, ctx.inputs[0]) },
+        "NoOp": { _ in },
     ]
 
     /// `variable ⊕= delta`, atomically.

@@ -77,18 +77,24 @@ enum FusedKernels {
     static func run<T: FloatScalar>(_ program: ElementwiseProgram, _ inputs: UnsafeBufferPointer<Tensor>, _ out: Tensor, _ range: Range<Int>,
                                     _: T.Type) {
         let count = range.upperBound, n = inputs.count, steps = program.instructions.count
-        let scalarInput = out.scalarCount != 1
-        ThreadScratch.withScratch(bytes: Swift.max(program.scratchBlocks, 1) * blockSize * MemoryLayout<T>.stride) { raw in
+        let broadcastable = out.scalarCount != 1
+        let blockBytes = Swift.max(program.scratchBlocks, 1) * blockSize * MemoryLayout<T>.stride
+        // Scratch: the result blocks, then each input's base pointer and stride (0 for a
+        // broadcast scalar, else 1).
+        ThreadScratch.withScratch(bytes: blockBytes + n * (MemoryLayout<UnsafePointer<T>>.stride + MemoryLayout<Int>.stride)) { raw in
             let scratch = raw.assumingMemoryBound(to: T.self)
+            let sources = (raw + blockBytes).bindMemory(to: UnsafePointer<T>.self, capacity: n)
+            let strides = (raw + blockBytes + n * MemoryLayout<UnsafePointer<T>>.stride).bindMemory(to: Int.self, capacity: n)
+            for k in 0..<n {
+                sources[k] = inputs[k].pointer(as: T.self)
+                strides[k] = broadcastable && inputs[k].scalarCount == 1 ? 0 : 1
+            }
             var start = range.lowerBound
             while start < count {
                 let length = Swift.min(blockSize, count - start)
                 // Operand `ref`: a pointer to its first element in this block, and its stride.
                 func operand(_ ref: Int) -> (UnsafePointer<T>, Int) {
-                    if ref < n {
-                        let input = inputs[ref], source = input.pointer(as: T.self)
-                        return scalarInput && input.scalarCount == 1 ? (source, 0) : (source + start, 1)
-                    }
+                    if ref < n { return (sources[ref] + strides[ref] * start, strides[ref]) }
                     return (UnsafePointer(scratch + program.scratchBlock[ref - n] * blockSize), 1)
                 }
                 for (k, instruction) in program.instructions.enumerated() {

@@ -167,7 +167,7 @@ enum MathKernels {
             var i = 0, j = 0
             for k in 0..<count { dst[k] = f(a[i], b[j]); i &+= sa; j &+= sb }
         }
-        if T.self == Float.self, sa <= 1, sb <= 1, let f = floatVectorBinary(op) {
+        if T.self == Float.self, count >= VectorMath.width, sa <= 1, sb <= 1, let f = floatVectorBinary(op) {
             VectorMath.zip(UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), sa,
                            UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), sb,
                            UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: count, f)
@@ -238,7 +238,7 @@ enum MathKernels {
     /// this same loop, so fused and unfused results are bitwise identical.
     @inline(__always)
     static func floatUnary<T: FloatScalar>(_ op: UnaryOp, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, count: Int) {
-        if T.self == Float.self, let f = floatVectorUnary(op) {
+        if T.self == Float.self, count >= VectorMath.width, let f = floatVectorUnary(op) {
             VectorMath.map(UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
                            UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: count, f)
             return
@@ -264,30 +264,30 @@ enum MathKernels {
 
     /// The explicitly vectorised float32 form of a unary op, where there is one.
     @inline(__always)
-    static func floatVectorUnary(_ op: UnaryOp) -> ((VectorMath.V) -> VectorMath.V)? {
+    static func floatVectorUnary(_ op: UnaryOp) -> VectorMath.Unary? {
         switch op {
-        case .neg: return { -$0 }
-        case .abs: return { VectorMath.abs($0) }
-        case .exp: return { VectorMath.exp($0) }
-        case .sqrt: return { $0.squareRoot() }
-        case .rsqrt: return { 1 / $0.squareRoot() }
-        case .square: return { $0 * $0 }
-        case .reciprocal: return { 1 / $0 }
+        case .neg: return .init(vector: { -$0 }, scalar: { -$0 })
+        case .abs: return .init(vector: { VectorMath.abs($0) }, scalar: { Swift.abs($0) })
+        case .exp: return .init(vector: { VectorMath.exp($0) }, scalar: { Float.exp($0) })
+        case .sqrt: return .init(vector: { $0.squareRoot() }, scalar: { $0.squareRoot() })
+        case .rsqrt: return .init(vector: { 1 / $0.squareRoot() }, scalar: { 1 / $0.squareRoot() })
+        case .square: return .init(vector: { $0 * $0 }, scalar: { $0 * $0 })
+        case .reciprocal: return .init(vector: { 1 / $0 }, scalar: { 1 / $0 })
         default: return nil
         }
     }
 
     /// The explicitly vectorised float32 form of a binary op, where there is one.
     @inline(__always)
-    static func floatVectorBinary(_ op: BinaryOp) -> ((VectorMath.V, VectorMath.V) -> VectorMath.V)? {
+    static func floatVectorBinary(_ op: BinaryOp) -> VectorMath.Binary? {
         switch op {
-        case .add: return { $0 + $1 }
-        case .sub: return { $0 - $1 }
-        case .mul: return { $0 * $1 }
-        case .div: return { $0 / $1 }
-        case .maximum: return { VectorMath.maximum($0, $1) }
-        case .minimum: return { VectorMath.minimum($0, $1) }
-        case .squaredDifference: return { ($0 - $1) * ($0 - $1) }
+        case .add: return .init(vector: { $0 + $1 }, scalar: { $0 + $1 })
+        case .sub: return .init(vector: { $0 - $1 }, scalar: { $0 - $1 })
+        case .mul: return .init(vector: { $0 * $1 }, scalar: { $0 * $1 })
+        case .div: return .init(vector: { $0 / $1 }, scalar: { $0 / $1 })
+        case .maximum: return .init(vector: { VectorMath.maximum($0, $1) }, scalar: { Float.maxPropagatingNaN($0, $1) })
+        case .minimum: return .init(vector: { VectorMath.minimum($0, $1) }, scalar: { Float.minPropagatingNaN($0, $1) })
+        case .squaredDifference: return .init(vector: { ($0 - $1) * ($0 - $1) }, scalar: { ($0 - $1) * ($0 - $1) })
         default: return nil
         }
     }

@@ -54,7 +54,7 @@ enum NNKernels {
     @inline(__always)
     static func activate<T: FloatScalar>(_ op: Activation, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>,
                                          count: Int, alpha: T) {
-        if T.self == Float.self, let f = floatVectorActivation(op) {
+        if T.self == Float.self, count >= VectorMath.width, let f = floatVectorActivation(op) {
             VectorMath.map(UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
                            UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: count, f)
             return
@@ -73,10 +73,10 @@ enum NNKernels {
             forEach(src, dst, count) { (v: T) in v > -threshold ? v : (v < threshold ? T.exp(v) : T.log1p(T.exp(v))) }
         case .softsign: forEach(src, dst, count) { (v: T) in v / (1 + Swift.abs(v)) }
         case .sigmoid:
+            // From e = e^(−|x|), so nothing overflows (the same bits as VectorMath.sigmoid).
             forEach(src, dst, count) { (v: T) in
-                if v >= 0 { return 1 / (1 + T.exp(-v)) }
-                let e = T.exp(v)
-                return e / (1 + e)
+                let e = T.exp(-Swift.abs(v)), s = 1 / (1 + e)
+                return v < 0 ? e * s : s
             }
         case .tanh: forEach(src, dst, count) { (v: T) in T.tanh(v) }
         }
@@ -84,12 +84,13 @@ enum NNKernels {
 
     /// The explicitly vectorised float32 form of an activation, where there is one.
     @inline(__always)
-    static func floatVectorActivation(_ op: Activation) -> ((VectorMath.V) -> VectorMath.V)? {
+    static func floatVectorActivation(_ op: Activation) -> VectorMath.Unary? {
         switch op {
-        case .sigmoid: return { VectorMath.sigmoid($0) }
-        case .tanh: return { VectorMath.tanh($0) }
-        case .relu: return { $0.replacing(with: 0, where: $0 .<= 0) }
-        case .relu6: return { $0.replacing(with: 0, where: $0 .<= 0).replacing(with: 6, where: $0 .>= 6) }
+        case .sigmoid: return .init(vector: { VectorMath.sigmoid($0) }, scalar: { VectorMath.sigmoid($0) })
+        case .tanh: return .init(vector: { VectorMath.tanh($0) }, scalar: { Float.tanh($0) })
+        case .relu: return .init(vector: { $0.replacing(with: 0, where: $0 .<= 0) }, scalar: { relu($0) })
+        case .relu6:
+            return .init(vector: { $0.replacing(with: 0, where: $0 .<= 0).replacing(with: 6, where: $0 .>= 6) }, scalar: { relu6($0) })
         default: return nil
         }
     }

@@ -1,9 +1,9 @@
 /// Explicitly vectorised float32 loops (`SIMD16<Float>`: one AVX-512 register, four SSE
 /// registers in a baseline x86-64 build) for the hot elementwise kernels and activations.
 ///
-/// Every element goes through the same lane arithmetic — the tail of a loop is padded
-/// into a full vector — so a value's result never depends on where a block boundary
-/// falls: fused, unfused and multi-threaded runs stay bitwise identical.
+/// Each vector function has a scalar twin computing the same bits (tested), used for the
+/// tail of a loop, so a value's result never depends on where a block boundary falls:
+/// fused, unfused and multi-threaded runs stay bitwise identical.
 enum VectorMath {
     typealias V = SIMD16<Float>
     typealias VI = SIMD16<Int32>
@@ -12,32 +12,41 @@ enum VectorMath {
 
     // MARK: Loops
 
+    /// A function in vector form and its bitwise-identical scalar twin.
+    struct Unary {
+        let vector: (V) -> V
+        let scalar: (Float) -> Float
+    }
+    struct Binary {
+        let vector: (V, V) -> V
+        let scalar: (Float, Float) -> Float
+    }
+
     /// `dst[i] = f(src[i])` for `count` elements; `dst` may be `src`.
     @inline(__always)
-    static func map(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, _ f: (V) -> V) {
+    static func map(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, _ f: Unary) {
         var i = 0
         while i + width <= count {
-            store(f(load(src + i)), dst + i)
+            store(f.vector(load(src + i)), dst + i)
             i += width
         }
-        if i < count { storePartial(f(loadPartial(src + i, count - i)), dst + i, count - i) }
+        while i < count { dst[i] = f.scalar(src[i]); i += 1 }
     }
 
     /// `dst[i] = f(a[i·sa], b[i·sb])` for strides 0 (a broadcast scalar) or 1; `dst` may
     /// alias either operand.
     @inline(__always)
     static func zip(_ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
-                    _ dst: UnsafeMutablePointer<Float>, count: Int, _ f: (V, V) -> V) {
-        let sa0 = V(repeating: a[0]), sb0 = V(repeating: b[0])
+                    _ dst: UnsafeMutablePointer<Float>, count: Int, _ f: Binary) {
         var i = 0
-        while i + width <= count {
-            store(f(sa == 0 ? sa0 : load(a + i), sb == 0 ? sb0 : load(b + i)), dst + i)
-            i += width
+        if count >= width {
+            let sa0 = V(repeating: a[0]), sb0 = V(repeating: b[0])
+            while i + width <= count {
+                store(f.vector(sa == 0 ? sa0 : load(a + i), sb == 0 ? sb0 : load(b + i)), dst + i)
+                i += width
+            }
         }
-        if i < count {
-            let n = count - i
-            store(f(sa == 0 ? sa0 : loadPartial(a + i, n), sb == 0 ? sb0 : loadPartial(b + i, n)), n: n, dst + i)
-        }
+        while i < count { dst[i] = f.scalar(a[i * sa], b[i * sb]); i += 1 }
     }
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
@@ -46,15 +55,6 @@ enum VectorMath {
     @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
-    @inline(__always) static func loadPartial(_ p: UnsafePointer<Float>, _ n: Int) -> V {
-        var v = V(repeating: 0)
-        for k in 0..<n { v[k] = p[k] }
-        return v
-    }
-    @inline(__always) static func storePartial(_ v: V, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        for k in 0..<n { p[k] = v[k] }
-    }
-    @inline(__always) static func store(_ v: V, n: Int, _ p: UnsafeMutablePointer<Float>) { storePartial(v, p, n) }
 
     // MARK: Functions
 
@@ -84,6 +84,13 @@ enum VectorMath {
         result.replace(with: 0, where: x .< -87.33654)
         result.replace(with: x, where: nan)
         return result
+    }
+
+    /// The scalar twin of ``sigmoid(_:)``.
+    @inline(__always) static func sigmoid(_ x: Float) -> Float {
+        let e = Float.exp(-Swift.abs(x))
+        let s = 1 / (1 + e)
+        return x < 0 ? e * s : s
     }
 
     /// `1 / (1 + e⁻ˣ)`, from `e = e^(−|x|)` so nothing overflows: `1/(1+e)` for x ≥ 0,

@@ -178,3 +178,31 @@ def float64(p):
 
 
 write_model("float64", float64, {"x": rng.normal(size=(4, 3))})
+
+
+# Gradients: tf.gradients emits TF's gradient ops (ReluGrad, BiasAddGrad,
+# BroadcastGradientArgs, StridedSliceGrad, the cross-entropy ops, …), frozen with the graph.
+def gradients(p):
+    x, labels = p["x"], p["labels"]
+    w = tf.constant(rng.normal(0, 0.5, size=(6, 4)).astype(np.float32))
+    b = tf.constant(rng.normal(size=(4,)).astype(np.float32))
+    row = tf.constant(rng.normal(size=(1, 6)).astype(np.float32))
+    logits = tf.nn.bias_add(tf.matmul(tf.nn.relu(x) + row, w), b)
+    activations = {
+        "relu6": tf.nn.relu6(x * 4.0), "leaky": tf.nn.leaky_relu(x, alpha=0.1), "elu": tf.nn.elu(x),
+        "selu": tf.nn.selu(x), "softplus": tf.nn.softplus(x), "softsign": tf.nn.softsign(x),
+        "sigmoid": tf.sigmoid(x), "tanh": tf.tanh(x), "sqrt": tf.sqrt(tf.abs(x) + 0.5),
+        "rsqrt": tf.math.rsqrt(tf.abs(x) + 0.5), "reciprocal": tf.math.reciprocal(tf.abs(x) + 0.5),
+        "slice": x[:, 1::2] * 2.0,
+    }
+    out = {name: tf.gradients(tf.reduce_sum(y * y), x)[0] for name, y in activations.items()}
+    sparse = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    dense = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=tf.one_hot(labels, 4), logits=logits))
+    out["sparse_ce"] = tf.gradients(sparse, x)[0]
+    out["dense_ce"] = tf.gradients(dense, x)[0]
+    out["bias"] = tf.gradients(sparse, b)[0]
+    out["row"] = tf.gradients(dense, row)[0]
+    return out
+
+
+write_model("gradients", gradients, {"x": f32(5, 6), "labels": np.array([0, 3, 1, 2, 3], np.int64)})

@@ -112,6 +112,15 @@ enum ArrayOps {
                   let dims = c.shape(0).dimensions else { return [.unknown] }
             return [TensorShape(try StridedSliceSpec(inputShape: dims, begin: b, end: e, strides: s, attrs: c.attrs).finalShape)]
         },
+        // The gradient of StridedSlice: `dy` scattered into zeros of shape `shape`.
+        OpDef("StridedSliceGrad", inputs: ["shape: Index", "begin: Index", "end: Index", "strides: Index", "dy: T"],
+              outputs: ["output: T"],
+              attrs: [.type("T"), .type("Index", DType.indices), .int("begin_mask", default: 0), .int("end_mask", default: 0),
+                      .int("ellipsis_mask", default: 0), .int("new_axis_mask", default: 0), .int("shrink_axis_mask", default: 0)],
+              gradient: .notDifferentiable) { c in
+            try c.withRank(0, 1)
+            return [try c.shapeFromInput(0)]
+        },
         OpDef("Pad", inputs: ["input: T", "paddings: Tpaddings"], outputs: ["output: T"],
               attrs: [.type("T"), .type("Tpaddings", DType.indices, default: .int32)], shape: padShape),
         OpDef("PadV2", inputs: ["input: T", "paddings: Tpaddings", "constant_values: T"], outputs: ["output: T"],
@@ -182,7 +191,37 @@ enum ArrayOps {
             }
             return [target]
         },
+        // The axes to sum a broadcast gradient over, for each of two shapes:
+        // BroadcastGradientArgs([2, 3, 1], [3, 4]) = ([2], [0]).
+        OpDef("BroadcastGradientArgs", inputs: ["s0: T", "s1: T"], outputs: ["r0: T", "r1: T"],
+              attrs: [.type("T", DType.indices, default: .int32)], gradient: .notDifferentiable) { c in
+            try c.withRank(0, 1)
+            try c.withRank(1, 1)
+            if let a = c.intValues(0), let b = c.intValues(1) {
+                let (r0, r1) = try broadcastGradientArgs(a, b)
+                return [TensorShape([r0.count]), TensorShape([r1.count])]
+            }
+            return [.unknown(rank: 1), .unknown(rank: 1)]
+        },
     ]
+
+    /// The reduction axes of BroadcastGradientArgs: for each operand, the output axes
+    /// where it was broadcast (absent, or 1 against a larger size).
+    static func broadcastGradientArgs(_ a: [Int], _ b: [Int]) throws -> ([Int], [Int]) {
+        let rank = Swift.max(a.count, b.count)
+        var r0: [Int] = [], r1: [Int] = []
+        for i in 0..<rank {
+            let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
+            let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
+            guard da == db || da == 1 || db == 1 else {
+                throw ShapeError("Incompatible shapes: [\(a.map(String.init).joined(separator: ","))] vs. [\(b.map(String.init).joined(separator: ","))]")
+            }
+            // Axes an operand lacks, or has as 1 against a larger size, are summed over.
+            if i < rank - a.count || (da == 1 && db != 1) { r0.append(i) }
+            if i < rank - b.count || (db == 1 && da != 1) { r1.append(i) }
+        }
+        return (r0, r1)
+    }
 
     // MARK: Shape functions
 
@@ -472,6 +511,106 @@ struct StridedSliceSpec {
 }
 
 // MARK: - Builders
+
+extension ArrayOps {
+    private static func constantInts(_ c: GradientContext, _ input: Int) throws -> [Int] {
+        guard let values = KnownValues.constant(c.node.inputs[input])?.intScalars() else {
+            throw SomaError.unimplemented(
+                "The gradient of '\(c.node.name)' (op: '\(c.node.op)') needs input \(input) to be a constant")
+        }
+        return values
+    }
+
+    /// Gradients (TF's `array_grad.py`).
+    static let gradients: [String: GradientFunction] = [
+        "Reshape": { c in [try reshape(c.grad(), shape(c.inputs[0])), nil] },
+        "ExpandDims": { c in [try reshape(c.grad(), shape(c.inputs[0])), nil] },
+        "Squeeze": { c in [try reshape(c.grad(), shape(c.inputs[0]))] },
+        "Transpose": { c in
+            let perm = try constantInts(c, 1)
+            var inverse = perm
+            for (i, p) in perm.enumerated() { inverse[p] = i }
+            return [try transpose(c.grad(), perm: inverse), nil]
+        },
+        "ConcatV2": { c in
+            let n = c.inputs.count - 1
+            let axis = try constantInts(c, n)[0]
+            let rank = c.outputs[0].shape.rank ?? 0
+            let a = axis < 0 ? axis + rank : axis
+            // Each input's extent along the axis, then SplitV.
+            let sizes = try concat(c.inputs[..<n].map { try slice(shape($0), begin: [a], size: [1]) }, axis: 0)
+            let pieces = try c.graph.outputs("SplitV", [c.grad(), sizes, c.graph.constant(Int32(a))],
+                                             attrs: ["num_split": .int(n)], name: "split", file: "", line: 0)
+            return pieces.map { Optional($0) } + [nil]
+        },
+        "Pack": { c in
+            try unstack(c.grad(), axis: c.node.int("axis") ?? 0).map { Optional($0) }
+        },
+        "Unpack": { c in
+            [try stack((0..<c.outputs.count).map { try c.grad($0) }, axis: c.node.int("axis") ?? 0)]
+        },
+        "Split": { c in
+            [nil, try concat((0..<c.outputs.count).map { try c.grad($0) }, axis: constantInts(c, 0)[0])]
+        },
+        "SplitV": { c in
+            [try concat((0..<c.outputs.count).map { try c.grad($0) }, axis: constantInts(c, 2)[0]), nil, nil]
+        },
+        "Slice": { c in
+            // Pad the gradient back: before = begin, after = shape(x) − begin − shape(y).
+            let x = c.inputs[0], begin = try cast(c.inputs[1], to: .int32)
+            let after = try subtract(subtract(shape(x), begin), shape(c.outputs[0]))
+            let paddings = try stack([begin, after], axis: 1)
+            return [try c.graph.output("Pad", [c.grad(), paddings], name: "Pad", file: "", line: 0), nil, nil]
+        },
+        "Pad": { c in [try padGradient(c), nil] },
+        "PadV2": { c in [try padGradient(c), nil, try reduceSum(subtract(c.grad(), padGradientEmbedded(c)))] },
+        "Tile": { c in
+            // [m₀d₀, m₁d₁, …] → reshape [m₀, d₀, m₁, d₁, …] → sum over the m axes.
+            let multiples = try constantInts(c, 1)
+            guard let dims = c.inputs[0].shape.dimensions, dims.allSatisfy({ $0 != nil }) else {
+                throw SomaError.unimplemented("The gradient of '\(c.node.name)' (op: 'Tile') needs a static input shape")
+            }
+            let split = zip(multiples, dims).flatMap { [$0, $1!] }
+            let axes = (0..<multiples.count).map { 2 * $0 }
+            return [try reduceSum(reshape(c.grad(), split), axis: axes), nil]
+        },
+        "BroadcastTo": { c in [try c.reduce(c.grad(), toShapeOf: c.inputs[0]), nil] },
+        "StridedSlice": { c in
+            let x = c.inputs[0], index = c.inputs[1].dtype
+            let attrs = c.attrs.filter { $0.key.hasSuffix("_mask") }
+            return [try c.graph.output("StridedSliceGrad", [shape(x, outType: index), c.inputs[1], c.inputs[2], c.inputs[3], c.grad()],
+                                       attrs: attrs, name: "StridedSliceGrad", file: "", line: 0), nil, nil, nil]
+        },
+        "GatherV2": { c in
+            // Dense form of TF's IndexedSlices gradient: one_hot(indices)ᵀ · grad, which sums
+            // the rows of repeated indices.
+            let params = c.inputs[0]
+            guard try constantInts(c, 2) == [0], (c.node.int("batch_dims") ?? 0) == 0,
+                  let rows = params.shape.dimensions?.first ?? nil else {
+                throw SomaError.unimplemented(
+                    "The gradient of '\(c.node.name)' (op: 'GatherV2') needs axis 0, batch_dims 0 and a static first dimension")
+            }
+            let flat = try reshape(c.inputs[1], [-1])
+            let hot = try oneHot(flat, depth: rows, dtype: params.dtype)
+            let rowsOfGrad = try reshape(c.grad(), concat([c.graph.constant(Tensor([Int32(-1)])), slice(shape(params), begin: [1], size: [-1])], axis: 0))
+            return [try reshape(matmul(hot, rowsOfGrad, transposeA: true), shape(params)), nil, nil]
+        },
+        "Fill": { c in [nil, try reduceSum(c.grad())] },
+    ]
+
+    /// Pad's gradient: the slice of the gradient where the input sits.
+    static func padGradient(_ c: GradientContext) throws -> Output {
+        let rank = c.inputs[0].shape.rank ?? 0
+        let before = try reshape(slice(cast(c.inputs[1], to: .int32), begin: [0, 0], size: [rank, 1]), [-1])
+        return try c.graph.output("Slice", [c.grad(), before, shape(c.inputs[0])], name: "Slice", file: "", line: 0)
+    }
+
+    /// The input-sized part of PadV2's gradient, padded back with zeros (the rest belongs
+    /// to the constant value).
+    static func padGradientEmbedded(_ c: GradientContext) throws -> Output {
+        try c.graph.output("Pad", [padGradient(c), cast(c.inputs[1], to: .int32)], name: "Pad", file: "", line: 0)
+    }
+}
 
 extension Graph {
     /// An `int32` constant vector (for shapes, axes, permutations).

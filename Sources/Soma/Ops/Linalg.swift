@@ -46,3 +46,42 @@ public func batchMatmul(_ x: Output, _ y: Output, adjointX: Bool = false, adjoin
     try x.graph.output("BatchMatMulV2", [x, y], attrs: ["adj_x": .bool(adjointX), "adj_y": .bool(adjointY)],
                        name: name, file: file, line: line)
 }
+
+extension LinalgOps {
+    /// Gradients (TF's `_MatMulGrad`, `_BatchMatMulV2Grad`).
+    static let gradients: [String: GradientFunction] = [
+        "MatMul": { c in
+            let g = try c.grad(), (a, b) = (c.inputs[0], c.inputs[1])
+            switch (c.bool("transpose_a"), c.bool("transpose_b")) {
+            case (false, false): return [try matmul(g, b, transposeB: true), try matmul(a, g, transposeA: true)]
+            case (false, true): return [try matmul(g, b), try matmul(g, a, transposeA: true)]
+            case (true, false): return [try matmul(b, g, transposeB: true), try matmul(a, g)]
+            case (true, true): return [try matmul(b, g, transposeA: true, transposeB: true),
+                                       try matmul(g, a, transposeA: true, transposeB: true)]
+            }
+        },
+        "BatchMatMulV2": { c in
+            let g = try c.grad(), (x, y) = (c.inputs[0], c.inputs[1])
+            let gx: Output, gy: Output
+            switch (c.bool("adj_x"), c.bool("adj_y")) {
+            case (false, false): (gx, gy) = (try batchMatmul(g, y, adjointY: true), try batchMatmul(x, g, adjointX: true))
+            case (false, true): (gx, gy) = (try batchMatmul(g, y), try batchMatmul(g, x, adjointX: true))
+            case (true, false): (gx, gy) = (try batchMatmul(y, g, adjointY: true), try batchMatmul(x, g))
+            case (true, true): (gx, gy) = (try batchMatmul(y, g, adjointX: true, adjointY: true),
+                                           try batchMatmul(g, x, adjointX: true, adjointY: true))
+            }
+            // Broadcast batch dimensions sum back to each operand's shape.
+            return [try c.reduceBatch(gx, to: x), try c.reduceBatch(gy, to: y)]
+        },
+    ]
+}
+
+extension GradientContext {
+    /// `g` (with `x`'s matrix dimensions) summed over the batch dimensions `x` was broadcast along.
+    func reduceBatch(_ g: Output, to x: Output) throws -> Output {
+        if x.shape.isFullyDefined && x.shape == g.shape { return g }
+        let sx = try shape(x), sg = try shape(g)
+        let args = try graph.outputs("BroadcastGradientArgs", [sx, sg], name: "BroadcastGradientArgs", file: "", line: 0)
+        return try reshape(graph.output("Sum", [g, args[0]], name: "Sum", file: "", line: 0), sx)
+    }
+}

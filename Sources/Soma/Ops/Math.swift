@@ -1,9 +1,21 @@
 /// Elementwise math: binary arithmetic with broadcasting, comparisons, logic, selection,
 /// unary functions and casts.
 enum MathOps {
-    static let definitions: [OpDef] = binary + comparisons + logical + unary + [
+    static let definitions: [OpDef] = binary + comparisons + logical + unary + unaryGradients + [
         OpDef("SelectV2", inputs: ["condition: bool", "t: T", "e: T"], outputs: ["output: T"],
               attrs: [.type("T")], traits: [.elementwise], shape: Shapes.broadcast),
+        // Σ inputs, all of one shape (TF sums gradient contributions with it).
+        OpDef("AddN", inputs: ["inputs: N * T"], outputs: ["sum: T"], attrs: [.int("N", minimum: 1), .type("T", DType.numeric)],
+              traits: [.commutative]) { c in
+            var shape = c.shape(0)
+            for i in 1..<c.inputCount {
+                guard let merged = shape.merged(with: c.shape(i)) else {
+                    throw ShapeError("Shapes must be equal rank, but are \(shape) and \(c.shape(i)) for inputs 0 and \(i)")
+                }
+                shape = merged
+            }
+            return [shape]
+        },
         OpDef("Cast", inputs: ["x: SrcT"], outputs: ["y: DstT"],
               attrs: [.type("SrcT"), .type("DstT"), .bool("Truncate", default: false)],
               traits: [.elementwise], shape: Shapes.unchanged),
@@ -79,6 +91,87 @@ enum MathOps {
         unaryOp("Ceil", DType.floatingPoint, gradient: .notDifferentiable),
         unaryOp("Round", DType.signedNumeric, gradient: .notDifferentiable),
     ]
+}
+
+extension MathOps {
+    /// `z = f'(y)·dy` from an op's output `y` and its incoming gradient `dy` (TF's
+    /// `SigmoidGrad`, `TanhGrad`, `SqrtGrad`, `RsqrtGrad`, `ReciprocalGrad`).
+    static func unaryGradient(_ name: String) -> OpDef {
+        OpDef(name, inputs: ["y: T", "dy: T"], outputs: ["z: T"], attrs: [.type("T", DType.floatingPoint)],
+              traits: .elementwise, gradient: .notDifferentiable, shape: Shapes.broadcast)
+    }
+
+    static let unaryGradients: [OpDef] = ["SigmoidGrad", "TanhGrad", "SqrtGrad", "RsqrtGrad", "ReciprocalGrad"].map(unaryGradient)
+
+    /// Gradients, with TF's formulas (`math_grad.py`).
+    static let gradients: [String: GradientFunction] = [
+        "AddV2": { c in try c.reduce(c.grad(), to: c.inputs[0], broadcastWith: c.inputs[1]) },
+        "Add": { c in try c.reduce(c.grad(), to: c.inputs[0], broadcastWith: c.inputs[1]) },
+        "Sub": { c in try c.reducePair(c.grad(), negative(c.grad()), c.inputs[0], c.inputs[1]) },
+        "Mul": { c in
+            let g = try c.grad(), (x, y) = (c.inputs[0], c.inputs[1])
+            return try c.reducePair(multiply(g, y), multiply(x, g), x, y)
+        },
+        "RealDiv": { c in
+            let g = try c.grad(), (x, y) = (c.inputs[0], c.inputs[1])
+            return try c.reducePair(divide(g, y), multiply(g, divide(divide(negative(x), y), y)), x, y)
+        },
+        "FloorMod": { c in
+            let g = try c.grad(), (x, y) = (c.inputs[0], c.inputs[1])
+            return try c.reducePair(g, multiply(g, negative(floorDiv(x, y))), x, y)
+        },
+        "Maximum": { c in try minMaxGradient(c, keepX: greaterEqual) },
+        "Minimum": { c in try minMaxGradient(c, keepX: lessEqual) },
+        "Pow": { c in
+            let g = try c.grad(), (x, y, z) = (c.inputs[0], c.inputs[1], c.outputs[0])
+            let one = try x.scalarLike(1, file: "", line: 0), zero = try x.scalarLike(0, file: "", line: 0)
+            let gx = try multiply(g, multiply(y, pow(x, subtract(y, one))))
+            // log(x) where x > 0, else 0 (TF's convention).
+            let safeLog = try `where`(greater(x, zero), log(`where`(greater(x, zero), x, onesLike(x))), zerosLike(x))
+            return try c.reducePair(gx, multiply(g, multiply(z, safeLog)), x, y)
+        },
+        "SquaredDifference": { c in
+            let g = try c.grad(), (x, y) = (c.inputs[0], c.inputs[1])
+            let gx = try multiply(multiply(g, x.scalarLike(2, file: "", line: 0)), subtract(x, y))
+            return try c.reducePair(gx, negative(gx), x, y)
+        },
+        "AddN": { c in try c.inputs.map { _ in try c.grad() } },
+        "Neg": { c in [try negative(c.grad())] },
+        "Abs": { c in [try multiply(c.grad(), sign(c.inputs[0]))] },
+        "Sign": { c in [try zerosLike(c.inputs[0])] },
+        "Exp": { c in [try multiply(c.grad(), c.outputs[0])] },
+        "Log": { c in [try multiply(c.grad(), reciprocal(c.inputs[0]))] },
+        "Log1p": { c in [try multiply(c.grad(), reciprocal(add(c.inputs[0], c.inputs[0].scalarLike(1, file: "", line: 0))))] },
+        "Sqrt": { c in [try c.graph.output("SqrtGrad", [c.outputs[0], c.grad()], name: "SqrtGrad", file: "", line: 0)] },
+        "Rsqrt": { c in [try c.graph.output("RsqrtGrad", [c.outputs[0], c.grad()], name: "RsqrtGrad", file: "", line: 0)] },
+        "Reciprocal": { c in [try c.graph.output("ReciprocalGrad", [c.outputs[0], c.grad()], name: "ReciprocalGrad", file: "", line: 0)] },
+        "Square": { c in [try multiply(c.grad(), multiply(c.inputs[0], c.inputs[0].scalarLike(2, file: "", line: 0)))] },
+        "Erf": { c in
+            let x = c.inputs[0], k = try x.scalarLike(2 / Double.pi.squareRoot(), file: "", line: 0)
+            return [try multiply(c.grad(), multiply(k, exp(negative(square(x)))))]
+        },
+        "Erfc": { c in
+            let x = c.inputs[0], k = try x.scalarLike(-2 / Double.pi.squareRoot(), file: "", line: 0)
+            return [try multiply(c.grad(), multiply(k, exp(negative(square(x)))))]
+        },
+        "SelectV2": { c in
+            let g = try c.grad(), (cond, t, e) = (c.inputs[0], c.inputs[1], c.inputs[2])
+            let zeros = try zerosLike(g)
+            return [nil, try c.reduce(`where`(cond, g, zeros), toShapeOf: t), try c.reduce(`where`(cond, zeros, g), toShapeOf: e)]
+        },
+        "Cast": { c in
+            let src = c.inputs[0].dtype, dst = c.outputs[0].dtype
+            guard src.isFloatingPoint && dst.isFloatingPoint else { return [nil] }
+            return [try cast(c.grad(), to: src)]
+        },
+    ]
+
+    /// `Maximum`/`Minimum`: the gradient goes to the side that was selected (`x` on ties).
+    static func minMaxGradient(_ c: GradientContext, keepX: (Output, Output, String?, String, Int) throws -> Output) throws -> [Output?] {
+        let g = try c.grad(), (x, y) = (c.inputs[0], c.inputs[1])
+        let zeros = try zerosLike(g), mask = try keepX(x, y, nil, "", 0)
+        return try c.reducePair(`where`(mask, g, zeros), `where`(mask, zeros, g), x, y)
+    }
 }
 
 // MARK: - Builders (TF Python names)

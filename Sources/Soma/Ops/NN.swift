@@ -14,7 +14,54 @@ enum NNOps {
         }
     }
 
-    static let definitions: [OpDef] = [
+    /// `backprops = f(gradients, other)` elementwise: an activation's gradient from the
+    /// incoming gradient and the activation's input (`features`) or output (`outputs`).
+    static func activationGradient(_ name: String, second: String = "features", types: [DType] = DType.floatingPoint,
+                                   extra: [AttrDef] = []) -> OpDef {
+        OpDef(name, inputs: ["gradients: T", "\(second): T"], outputs: ["backprops: T"], attrs: [.type("T", types)] + extra,
+              traits: .elementwise, gradient: .notDifferentiable, shape: Shapes.broadcast)
+    }
+
+    /// Row-wise softmax cross-entropy: `[batch, classes]` logits → loss `[batch]` and its
+    /// gradient `[batch, classes]`.
+    static func crossEntropyShapes(_ c: ShapeContext, sparse: Bool) throws -> [TensorShape] {
+        let logits = try c.withRank(0, 2)
+        var batch = logits?[0] ?? nil
+        if sparse {
+            let labels = try c.withRank(1, 1)
+            batch = try mergeDim(batch, labels?[0] ?? nil)
+        } else if let labels = try c.withRank(1, 2) {
+            batch = try mergeDim(batch, labels[0])
+            _ = try mergeDim(logits?[1] ?? nil, labels[1])
+        }
+        return [TensorShape([batch]), TensorShape([batch, logits?[1] ?? nil])]
+    }
+
+    static let gradientOps: [OpDef] = [
+        activationGradient("ReluGrad", types: DType.numeric),
+        activationGradient("Relu6Grad", types: DType.numeric),
+        activationGradient("LeakyReluGrad", extra: [.float("alpha", default: 0.2)]),
+        activationGradient("EluGrad", second: "outputs"),
+        activationGradient("SeluGrad", second: "outputs"),
+        activationGradient("SoftplusGrad"),
+        activationGradient("SoftsignGrad"),
+        OpDef("BiasAddGrad", inputs: ["out_backprop: T"], outputs: ["output: T"],
+              attrs: [.type("T", DType.numeric), .string("data_format", default: "NHWC", allowed: ["NHWC", "NCHW"])],
+              gradient: .notDifferentiable) { c in
+            let nchw = c.string("data_format") == "NCHW"
+            guard let dims = try c.withRankAtLeast(0, nchw ? 3 : 2) else { return [.unknown(rank: 1)] }
+            return [TensorShape([dims[nchw ? 1 : dims.count - 1]])]
+        },
+        OpDef("SoftmaxCrossEntropyWithLogits", inputs: ["features: T", "labels: T"], outputs: ["loss: T", "backprop: T"],
+              attrs: [.type("T", DType.floatingPoint)]) { c in try crossEntropyShapes(c, sparse: false) },
+        OpDef("SparseSoftmaxCrossEntropyWithLogits", inputs: ["features: T", "labels: Tlabels"],
+              outputs: ["loss: T", "backprop: T"],
+              attrs: [.type("T", DType.floatingPoint), .type("Tlabels", DType.indices, default: .int64)]) { c in
+            try crossEntropyShapes(c, sparse: true)
+        },
+    ]
+
+    static let definitions: [OpDef] = gradientOps + [
         OpDef("Relu", inputs: ["features: T"], outputs: ["activations: T"], attrs: [.type("T", DType.numeric)],
               traits: .elementwise, shape: Shapes.unchanged),
         OpDef("Relu6", inputs: ["features: T"], outputs: ["activations: T"], attrs: [.type("T", DType.numeric)],
@@ -37,6 +84,45 @@ enum NNOps {
             let channel = nchw ? 1 : dims.count - 1
             dims[channel] = try mergeDim(dims[channel], c.shape(1)[0] ?? nil)
             return [TensorShape(dims)]
+        },
+    ]
+}
+
+extension NNOps {
+    private static func op(_ c: GradientContext, _ name: String, _ inputs: [Output], _ attrs: [String: AttrValue] = [:]) throws -> Output {
+        try c.graph.output(name, inputs, attrs: attrs, name: name, file: "", line: 0)
+    }
+
+    /// Gradients, with TF's gradient ops (`nn_grad.py`).
+    static let gradients: [String: GradientFunction] = [
+        "Relu": { c in [try op(c, "ReluGrad", [c.grad(), c.outputs[0]])] },
+        "Relu6": { c in [try op(c, "Relu6Grad", [c.grad(), c.inputs[0]])] },
+        "LeakyRelu": { c in [try op(c, "LeakyReluGrad", [c.grad(), c.inputs[0]], ["alpha": c.attrs["alpha"] ?? .float(0.2)])] },
+        "Elu": { c in [try op(c, "EluGrad", [c.grad(), c.outputs[0]])] },
+        "Selu": { c in [try op(c, "SeluGrad", [c.grad(), c.outputs[0]])] },
+        "Softplus": { c in [try op(c, "SoftplusGrad", [c.grad(), c.inputs[0]])] },
+        "Softsign": { c in [try op(c, "SoftsignGrad", [c.grad(), c.inputs[0]])] },
+        "Sigmoid": { c in [try op(c, "SigmoidGrad", [c.outputs[0], c.grad()])] },
+        "Tanh": { c in [try op(c, "TanhGrad", [c.outputs[0], c.grad()])] },
+        "Softmax": { c in
+            let g = try c.grad(), y = c.outputs[0]
+            return [try multiply(subtract(g, reduceSum(multiply(g, y), axis: [-1], keepDims: true)), y)]
+        },
+        "LogSoftmax": { c in
+            let g = try c.grad()
+            return [try subtract(g, multiply(reduceSum(g, axis: [-1], keepDims: true), exp(c.outputs[0])))]
+        },
+        "BiasAdd": { c in
+            let g = try c.grad()
+            return [g, try op(c, "BiasAddGrad", [g], ["data_format": c.attrs["data_format"] ?? .string("NHWC")])]
+        },
+        "SoftmaxCrossEntropyWithLogits": { c in
+            // d loss / d logits = backprop · grad_loss; d loss / d labels = −log_softmax · grad_loss.
+            let g = try expandDims(c.grad(0), axis: -1)
+            return [try multiply(g, c.outputs[1]), try multiply(g, negative(logSoftmax(c.inputs[0])))]
+        },
+        "SparseSoftmaxCrossEntropyWithLogits": { c in
+            [try multiply(expandDims(c.grad(0), axis: -1), c.outputs[1]), nil]
         },
     ]
 }

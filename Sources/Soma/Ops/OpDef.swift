@@ -14,7 +14,7 @@ public struct OpDef: Sendable {
     public let traits: OpTraits
     /// Output shapes from input shapes, dtypes, attributes and any known input values.
     let shapeFunction: ShapeFunction
-    public let gradient: GradientSlot
+    public internal(set) var gradient: GradientSlot
 
     /// Declares an op.
     ///
@@ -42,12 +42,16 @@ public struct OpDef: Sendable {
 /// violated; the graph adds the node, op, input shapes and call site.
 public typealias ShapeFunction = @Sendable (ShapeContext) throws -> [TensorShape]
 
-/// The gradient of an op; differentiation arrives with the autodiff work.
+/// The gradient of an op.
 public enum GradientSlot: Sendable {
-    /// Declared differentiable; its gradient function is not written yet.
+    /// Declared differentiable; its gradient function is not written yet. Differentiating
+    /// through it is an error naming the node.
     case pending
     /// No gradient flows through this op (comparisons, shapes, integer ops, …).
     case notDifferentiable
+    /// The gradient: from the node and the gradients of its outputs, the gradients of its
+    /// inputs (`nil` where none flows), built as graph nodes with TF's gradient ops.
+    case function(GradientFunction)
 }
 
 /// Facts about an op that passes consult instead of keeping their own lists.

@@ -11,6 +11,17 @@ public enum OpRegistry {
             precondition(table[def.name] == nil, "op \(def.name) declared twice")
             table[def.name] = def
         }
+        // Each family's gradient table sits next to its op table.
+        let gradients: [[String: GradientFunction]] = [
+            StateOps.gradients, MathOps.gradients, NNOps.gradients, LinalgOps.gradients, ReductionOps.gradients,
+            ArrayOps.gradients,
+        ]
+        for (name, function) in gradients.joined() {
+            guard case .pending? = table[name]?.gradient else {
+                preconditionFailure("gradient for \(name): the op is unknown, not differentiable, or has a gradient already")
+            }
+            table[name]!.gradient = .function(function)
+        }
         return table
     }()
 

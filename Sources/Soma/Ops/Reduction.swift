@@ -109,3 +109,67 @@ public func argmin(_ x: Output, axis: Int, outputType: DType = .int64, name: Str
     let a = try x.graph.constant(Int32(axis), name: "dimension", file: file, line: line)
     return try x.graph.output("ArgMin", [x, a], attrs: ["output_type": .type(outputType)], name: name, file: file, line: line)
 }
+
+extension ReductionOps {
+    /// Gradients (TF's `_SumGrad`, `_MeanGrad`, `_MinOrMaxGrad`, `_ProdGrad`): the output
+    /// gradient broadcast back over the reduced axes, which must be constants.
+    static let gradients: [String: GradientFunction] = [
+        "Sum": { c in [try c.broadcastReduced(c.grad()), nil] },
+        "Mean": { c in
+            let x = c.inputs[0], y = c.outputs[0]
+            let count = try cast(divide(size(x), maximum(size(y), c.graph.constant(Int32(1)))), to: x.dtype)
+            return [try divide(c.broadcastReduced(c.grad()), count), nil]
+        },
+        "Max": { c in [try minMaxReductionGradient(c), nil] },
+        "Min": { c in [try minMaxReductionGradient(c), nil] },
+        "Prod": { c in
+            // ∂/∂xᵢ Π x = Π_{j≠i} xⱼ: prod / xᵢ where xᵢ ≠ 0; where xᵢ = 0, the product of
+            // the others if it is the slice's only zero, else 0. (TF gets the same values
+            // from exclusive cumulative products.)
+            let x = c.inputs[0]
+            let y = try c.broadcastReduced(c.outputs[0]), g = try c.broadcastReduced(c.grad())
+            let zero = try x.scalarLike(0, file: "", line: 0)
+            let isZero = try equal(x, zero)
+            let safeX = try `where`(isZero, onesLike(x), x)
+            // Product of the others where x = 0: the product with that zero replaced by one.
+            let axes = c.inputs[1]
+            let others = try c.broadcastReduced(c.graph.output("Prod", [safeX, axes], attrs: ["keep_dims": .bool(false)],
+                                                               name: "Prod", file: "", line: 0), keepDimsFrom: c.node)
+            let zerosInSlice = try c.broadcastReduced(c.graph.output("Sum", [cast(isZero, to: x.dtype), axes],
+                                                                     attrs: ["keep_dims": .bool(false)], name: "Sum", file: "", line: 0),
+                                                      keepDimsFrom: c.node)
+            let one = try x.scalarLike(1, file: "", line: 0)
+            let atZero = try `where`(equal(zerosInSlice, one), others, zerosLike(x))
+            return [try multiply(g, `where`(isZero, atZero, divide(y, safeX))), nil]
+        },
+    ]
+
+    /// `Max`/`Min`: the gradient is shared equally among the elements equal to the extreme.
+    static func minMaxReductionGradient(_ c: GradientContext) throws -> Output {
+        let x = c.inputs[0]
+        let y = try c.broadcastReduced(c.outputs[0]), g = try c.broadcastReduced(c.grad())
+        let indicators = try cast(equal(x, y), to: x.dtype)
+        let count = try c.broadcastReduced(c.graph.output("Sum", [indicators, c.inputs[1]], attrs: ["keep_dims": .bool(false)],
+                                                          name: "Sum", file: "", line: 0), keepDimsFrom: c.node)
+        return try multiply(divide(indicators, count), g)
+    }
+}
+
+extension GradientContext {
+    /// A reduction's output-shaped tensor broadcast back to the input's shape: the reduced
+    /// axes re-inserted (unless the node kept them), then `BroadcastTo(Shape(input))`.
+    func broadcastReduced(_ t: Output, keepDimsFrom source: Node? = nil) throws -> Output {
+        let reduction = source ?? node
+        let x = inputs[0]
+        var expanded = t
+        if !(reduction.bool("keep_dims") ?? false) {
+            guard let rank = x.shape.rank, let axesTensor = KnownValues.constant(node.inputs[1]),
+                  let axes = axesTensor.intScalars() else {
+                throw SomaError.unimplemented(
+                    "The gradient of '\(node.name)' (op: '\(node.op)') needs constant reduction axes and a known input rank")
+            }
+            for a in Set(axes.map { $0 < 0 ? $0 + rank : $0 }).sorted() { expanded = try expandDims(expanded, axis: a) }
+        }
+        return try graph.output("BroadcastTo", [expanded, shape(x)], name: "BroadcastTo", file: "", line: 0)
+    }
+}

@@ -70,6 +70,25 @@ enum ArrayKernels {
             stridedCopy(x, out, begin: spec.begin, stride: spec.stride, size: spec.size.map { $0! })
             ctx.setOutput(0, out)
         },
+        "StridedSliceGrad": { ctx in
+            let dy = ctx.inputs[4], out = ctx.allocateOutput(0)
+            let spec = try StridedSliceSpec(
+                inputShape: out.shape, begin: ctx.inputs[1].intScalars()!, end: ctx.inputs[2].intScalars()!,
+                strides: ctx.inputs[3].intScalars()!, attrs: ctx.node.attrs)
+            let size = spec.size.map { $0! }
+            guard size.reduce(1, *) == dy.scalarCount else {
+                throw KernelError("dy has \(dy.scalarCount) elements but the slice of \(shapeString(out.shape)) has \(size.reduce(1, *))")
+            }
+            let outStrides = strides(of: out.shape)
+            let base = zip(spec.begin, outStrides).reduce(0) { $0 + $1.0 * $1.1 }
+            let steps = zip(spec.stride, outStrides).map { $0 * $1 }
+            switch dy.dtype.byteSize {
+            case 1: stridedScatter(dy, out, shape: size, base: base, strides: steps, UInt8.self)
+            case 4: stridedScatter(dy, out, shape: size, base: base, strides: steps, UInt32.self)
+            default: stridedScatter(dy, out, shape: size, base: base, strides: steps, UInt64.self)
+            }
+            ctx.setOutput(0, out)
+        },
         "Pad": { ctx in ctx.setOutput(0, pad(ctx, value: nil)) },
         "PadV2": { ctx in ctx.setOutput(0, pad(ctx, value: ctx.inputs[2])) },
         "Tile": { ctx in
@@ -240,6 +259,30 @@ enum ArrayKernels {
         }
     }
 
+    /// The inverse of ``stridedRead``: contiguous `src` written to strided places of `out`.
+    static func stridedScatter<E: BitPattern>(_ src: Tensor, _ out: Tensor, shape: [Int], base: Int, strides: [Int], _: E.Type) {
+        let rank = shape.count, total = shape.reduce(1, *)
+        let ps = src.pointer(as: E.self), po = out.mutablePointer(as: E.self)
+        guard total > 0 else { return }
+        guard rank > 0 else { po[base] = ps[0]; return }
+        let inner = shape[rank - 1], innerStride = strides[rank - 1]
+        var counter = [Int](repeating: 0, count: rank)
+        var offset = base, s = 0
+        for _ in 0..<(total / inner) {
+            var p = offset
+            for _ in 0..<inner { po[p] = ps[s]; s &+= 1; p &+= innerStride }
+            var d = rank - 2
+            while d >= 0 {
+                counter[d] += 1
+                offset += strides[d]
+                if counter[d] < shape[d] { break }
+                offset -= strides[d] * shape[d]
+                counter[d] = 0
+                d -= 1
+            }
+        }
+    }
+
     static func tile<E: BitPattern>(_ x: Tensor, _ out: Tensor, _: E.Type) {
         // Output index i maps to input index i mod dim along each axis.
         let rank = x.rank, total = out.scalarCount
@@ -355,4 +398,16 @@ extension Array where Element == Int {
         copy.insert(value, at: index)
         return copy
     }
+}
+
+extension ArrayKernels {
+    /// `BroadcastGradientArgs`: reduction axes for both operands of a broadcast.
+    static let gradientTable: [String: CPUKernel] = [
+        "BroadcastGradientArgs": { ctx in
+            let (r0, r1) = try ArrayOps.broadcastGradientArgs(ctx.inputs[0].intScalars()!, ctx.inputs[1].intScalars()!)
+            let dtype = ctx.node.outputTypes[0]
+            ctx.setOutput(0, try indexTensor(r0, dtype, shape: [r0.count]))
+            ctx.setOutput(1, try indexTensor(r1, dtype, shape: [r1.count]))
+        },
+    ]
 }

@@ -4,7 +4,7 @@ enum Kernels {
         var table: [String: CPUKernel] = [:]
         let families: [[String: CPUKernel]] = [
             StateKernels.table, MathKernels.table, NNKernels.table, LinalgKernels.table,
-            ReductionKernels.table, ArrayKernels.table, FusedKernels.table,
+            ReductionKernels.table, ArrayKernels.table, ArrayKernels.gradientTable, FusedKernels.table,
         ]
         for family in families {
             table.merge(family) { _, _ in preconditionFailure("a kernel is registered twice") }

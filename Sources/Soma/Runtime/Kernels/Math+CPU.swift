@@ -79,6 +79,12 @@ enum MathKernels {
             select(ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], out)
             ctx.setOutput(0, out)
         }
+        t["AddN"] = { ctx in
+            let out = ctx.allocateOutput(0, zeroed: false)
+            out.rawPointer.copyMemory(from: ctx.inputs[0].rawPointer, byteCount: out.byteCount)
+            for input in ctx.inputs.dropFirst() { try arithmetic(.add, out, input, out) }
+            ctx.setOutput(0, out)
+        }
         t["Cast"] = { ctx in
             let x = ctx.inputs[0]
             if x.dtype == ctx.node.outputTypes[0] { ctx.setOutput(0, x); return }

@@ -32,6 +32,43 @@ enum NNKernels {
                 ctx.setOutput(0, out)
             }
         }
+        let gradients: [String: GradientOp] = [
+            "ReluGrad": .relu, "Relu6Grad": .relu6, "LeakyReluGrad": .leakyRelu, "EluGrad": .elu, "SeluGrad": .selu,
+            "SoftplusGrad": .softplus, "SoftsignGrad": .softsign, "SigmoidGrad": .sigmoid, "TanhGrad": .tanh,
+            "SqrtGrad": .sqrt, "RsqrtGrad": .rsqrt, "ReciprocalGrad": .reciprocal,
+        ]
+        for (name, op) in gradients {
+            t[name] = { ctx in
+                let out = ctx.allocateOutput(0, zeroed: false), a = ctx.inputs[0], b = ctx.inputs[1]
+                let alpha = Double(ctx.node.float("alpha") ?? 0.2)
+                switch out.dtype {
+                case .float32: gradient(op, a, b, out, alpha: Float(alpha))
+                case .float64: gradient(op, a, b, out, alpha: alpha)
+                case .int32 where op == .relu || op == .relu6: integerReluGradient(op, a, b, out, Int32.self)
+                case .int64 where op == .relu || op == .relu6: integerReluGradient(op, a, b, out, Int64.self)
+                case .uint8 where op == .relu || op == .relu6: integerReluGradient(op, a, b, out, UInt8.self)
+                default: throw KernelError("\(name) is not defined for \(out.dtype)")
+                }
+                ctx.setOutput(0, out)
+            }
+        }
+        t["BiasAddGrad"] = { ctx in
+            let g = ctx.inputs[0], out = ctx.allocateOutput(0)
+            let nchw = ctx.node.string("data_format") == "NCHW"
+            let axes = nchw ? [0] + Array(2..<g.rank) : Array(0..<(g.rank - 1))
+            let layout = ReductionLayout(shape: g.shape, axes: axes)
+            switch g.dtype {
+            case .float32: ReductionKernels.reduce(.sum, g, out, layout, Float.self)
+            case .float64: ReductionKernels.reduce(.sum, g, out, layout, Double.self)
+            case .int32: ReductionKernels.reduce(.sum, g, out, layout, Int32.self)
+            case .int64: ReductionKernels.reduce(.sum, g, out, layout, Int64.self)
+            case .uint8: ReductionKernels.reduce(.sum, g, out, layout, UInt8.self)
+            case .bool: throw KernelError("BiasAddGrad is not defined for bool")
+            }
+            ctx.setOutput(0, out)
+        }
+        t["SoftmaxCrossEntropyWithLogits"] = { ctx in try crossEntropy(ctx, sparse: false) }
+        t["SparseSoftmaxCrossEntropyWithLogits"] = { ctx in try crossEntropy(ctx, sparse: true) }
         t["Softmax"] = { ctx in ctx.setOutput(0, try softmax(ctx, log: false)) }
         t["LogSoftmax"] = { ctx in ctx.setOutput(0, try softmax(ctx, log: true)) }
         t["BiasAdd"] = { ctx in
@@ -93,6 +130,73 @@ enum NNKernels {
             return .init(vector: { $0.replacing(with: 0, where: $0 .<= 0).replacing(with: 6, where: $0 .>= 6) }, scalar: { relu6($0) })
         default: return nil
         }
+    }
+
+    /// Elementwise gradient ops: `(gradients, features/outputs)` for activations, `(y, dy)`
+    /// for TF's math `*Grad` ops.
+    enum GradientOp { case relu, relu6, leakyRelu, elu, selu, softplus, softsign, sigmoid, tanh, sqrt, rsqrt, reciprocal }
+
+    static func gradient<T: FloatScalar>(_ op: GradientOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, alpha: T) {
+        let scale = T(1.0507009873554804934193349852946), seluAlpha = T(1.6732632423543772848170429916717)
+        switch op {
+        case .relu: broadcastMap(a, b, out) { (g: T, x: T) in x > 0 ? g : 0 }
+        case .relu6: broadcastMap(a, b, out) { (g: T, x: T) in x > 0 && x < 6 ? g : 0 }
+        case .leakyRelu: broadcastMap(a, b, out) { (g: T, x: T) in x > 0 ? g : alpha * g }
+        case .elu: broadcastMap(a, b, out) { (g: T, y: T) in y > 0 ? g : g * (y + 1) }
+        case .selu: broadcastMap(a, b, out) { (g: T, y: T) in y > 0 ? g * scale : g * (y + scale * seluAlpha) }
+        case .softplus: broadcastMap(a, b, out) { (g: T, x: T) in g / (1 + T.exp(-x)) }
+        case .softsign: broadcastMap(a, b, out) { (g: T, x: T) in g / ((1 + Swift.abs(x)) * (1 + Swift.abs(x))) }
+        case .sigmoid: broadcastMap(a, b, out) { (y: T, dy: T) in dy * y * (1 - y) }
+        case .tanh: broadcastMap(a, b, out) { (y: T, dy: T) in dy * (1 - y * y) }
+        case .sqrt: broadcastMap(a, b, out) { (y: T, dy: T) in dy * T(0.5) / y }
+        case .rsqrt: broadcastMap(a, b, out) { (y: T, dy: T) in dy * T(-0.5) * y * y * y }
+        case .reciprocal: broadcastMap(a, b, out) { (y: T, dy: T) in -dy * y * y }
+        }
+    }
+
+    static func integerReluGradient<T: NumericScalar>(_ op: GradientOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, _: T.Type) {
+        let six = T(fromInt: 6)
+        if op == .relu { broadcastMap(a, b, out) { (g: T, x: T) in x > T.zero ? g : T.zero } }
+        else { broadcastMap(a, b, out) { (g: T, x: T) in x > T.zero && x < six ? g : T.zero } }
+    }
+
+    /// Softmax cross-entropy per row, stabilised by the row max: loss `−Σ labels·log_softmax`,
+    /// backprop `softmax − labels`. Sparse labels are class indices; one out of range is an
+    /// error naming it (TF's wording).
+    static func crossEntropy(_ ctx: KernelContext, sparse: Bool) throws {
+        let logits = ctx.inputs[0], labels = ctx.inputs[1]
+        let loss = ctx.allocateOutput(0, zeroed: false), backprop = ctx.allocateOutput(1, zeroed: false)
+        let rows = logits.shape[0], classes = logits.shape[1]
+        var indices: [Int] = []
+        if sparse {
+            indices = labels.intScalars()!
+            for (i, label) in indices.enumerated() where label < 0 || label >= classes {
+                throw KernelError("Received a label value of \(label) which is outside the valid range of [0, \(classes)).  Label values: \(indices.map(String.init).joined(separator: " ")) (row \(i))")
+            }
+        }
+        func run<T: FloatScalar>(_: T.Type) {
+            let x = logits.pointer(as: T.self), l = loss.mutablePointer(as: T.self), bp = backprop.mutablePointer(as: T.self)
+            let dense = sparse ? nil : labels.pointer(as: T.self)
+            for r in 0..<rows {
+                let row = x + r * classes, out = bp + r * classes
+                var m = -T.infinity
+                for j in 0..<classes { m = Swift.max(m, row[j]) }
+                var sum: T = 0
+                for j in 0..<classes { sum += T.exp(row[j] - m) }
+                let logSum = T.log(sum) + m
+                var total: T = 0
+                for j in 0..<classes {
+                    let p = T.exp(row[j] - logSum)
+                    let target: T = dense.map { $0[r * classes + j] } ?? (indices[r] == j ? 1 : 0)
+                    if target != 0 { total -= target * (row[j] - logSum) }
+                    out[j] = p - target
+                }
+                l[r] = total
+            }
+        }
+        if logits.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        ctx.setOutput(0, loss)
+        ctx.setOutput(1, backprop)
     }
 
     /// Selects rather than branches, so loops vectorise; NaN fails both comparisons and

@@ -1,0 +1,185 @@
+import Testing
+@testable import Soma
+
+/// `Graph.gradients` against central differences for every differentiable op, in float64
+/// (max |J − J_num| ≤ 1e-5) and float32 (≤ 1e-3), over several shapes with broadcasting.
+@Suite struct GradientTests {
+    typealias Input = GradientChecker.Input
+    struct Case: CustomTestStringConvertible, Sendable {
+        let op: String
+        let label: String
+        let inputs: [Input]
+        let build: @Sendable ([Output]) throws -> Output
+        var testDescription: String { "\(op) \(label)" }
+    }
+
+    static func unary(_ op: String, range: ClosedRange<Double> = -2...2, shapes: [[Int]] = [[], [2, 3]],
+                      _ f: @escaping @Sendable (Output) throws -> Output) -> [Case] {
+        shapes.enumerated().map { k, s in
+            Case(op: op, label: "\(s)", inputs: [Input(s, seed: UInt64(10 + k), range: range)]) { try f($0[0]) }
+        }
+    }
+
+    static func binary(_ op: String, range: ClosedRange<Double> = -2...2, _ f: @escaping @Sendable (Output, Output) throws -> Output) -> [Case] {
+        [([2, 3], [2, 3]), ([2, 3], [3]), ([2, 1], [1, 3]), ([], [2, 2])].enumerated().map { k, p in
+            Case(op: op, label: "\(p.0) ⊕ \(p.1)", inputs: [Input(p.0, seed: UInt64(20 + k), range: range),
+                                                          Input(p.1, seed: UInt64(40 + k), range: range)]) { try f($0[0], $0[1]) }
+        }
+    }
+
+    static let cases: [Case] = {
+        var c: [Case] = []
+        c += binary("AddV2") { try add($0, $1) }
+        c += binary("Add") { try $0.graph.output("Add", [$0, $1], name: nil, file: "", line: 0) }
+        c += binary("Sub") { try subtract($0, $1) }
+        c += binary("Mul") { try multiply($0, $1) }
+        c += binary("RealDiv", range: 0.5...2) { try divide($0, $1) }
+        c += binary("FloorMod", range: 0.3...2.9) { try floorMod($0, $1) }
+        c += binary("Maximum") { try maximum($0, $1) }
+        c += binary("Minimum") { try minimum($0, $1) }
+        c += binary("Pow", range: 0.5...2) { try pow($0, $1) }
+        c += binary("SquaredDifference") { try squaredDifference($0, $1) }
+        c += unary("Neg") { try negative($0) }
+        c += unary("Abs") { try abs($0) }
+        c += unary("Sign") { try multiply(sign($0), $0) }
+        c += unary("Exp") { try exp($0) }
+        c += unary("Log", range: 0.2...3) { try log($0) }
+        c += unary("Log1p", range: -0.5...3) { try log1p($0) }
+        c += unary("Sqrt", range: 0.2...3) { try sqrt($0) }
+        c += unary("Rsqrt", range: 0.2...3) { try rsqrt($0) }
+        c += unary("Square") { try square($0) }
+        c += unary("Reciprocal", range: 0.3...3) { try reciprocal($0) }
+        c += unary("Erf") { try erf($0) }
+        c += unary("Erfc") { try erfc($0) }
+        c += unary("Relu") { try relu($0) }
+        c += unary("Relu6", range: -3...9) { try relu6($0) }
+        c += unary("LeakyRelu") { try leakyRelu($0, alpha: 0.3) }
+        c += unary("Elu") { try elu($0) }
+        c += unary("Selu") { try selu($0) }
+        c += unary("Softplus") { try softplus($0) }
+        c += unary("Softsign") { try softsign($0) }
+        c += unary("Sigmoid") { try sigmoid($0) }
+        c += unary("Tanh") { try tanh($0) }
+        c += unary("Softmax", shapes: [[4], [2, 3]]) { try softmax($0) }
+        c += unary("LogSoftmax", shapes: [[4], [2, 3]]) { try logSoftmax($0) }
+        c += unary("Cast", shapes: [[2, 3]]) { try cast(cast($0, to: .float64), to: $0.dtype) }
+        c += unary("Identity") { try identity($0) }
+        c += unary("Sum", shapes: [[2, 3, 2]]) { try reduceSum($0, axis: [0, 2]) }
+        c += unary("Sum", shapes: [[2, 3]]) { try reduceSum($0, axis: [1], keepDims: true) }
+        c += unary("Mean", shapes: [[2, 3, 2]]) { try reduceMean($0, axis: [1]) }
+        c += unary("Max", shapes: [[2, 3, 2]]) { try reduceMax($0, axis: [1]) }
+        c += unary("Min", shapes: [[2, 3]]) { try reduceMin($0) }
+        c += unary("Prod", shapes: [[2, 3]]) { try reduceProd($0, axis: [1]) }
+        c += [Case(op: "Prod", label: "with zeros", inputs: [Input([0, 2, 3, 0, 0, 4, 1.5, -1, 2], shape: [3, 3])]) { try reduceProd($0[0], axis: [1]) }]
+        c += unary("Reshape", shapes: [[2, 3]]) { try reshape($0, [3, 2]) }
+        c += unary("ExpandDims", shapes: [[2, 3]]) { try expandDims($0, axis: 1) }
+        c += unary("Squeeze", shapes: [[2, 1, 3]]) { try squeeze($0, axis: [1]) }
+        c += unary("Transpose", shapes: [[2, 3, 2]]) { try transpose($0, perm: [2, 0, 1]) }
+        c += unary("Tile", shapes: [[2, 3]]) { try tile($0, multiples: [2, 1]) }
+        c += unary("BroadcastTo", shapes: [[3], [2, 1]]) { try broadcastTo($0, shape: [2, 2, 3]) }
+        c += unary("Pad", shapes: [[2, 3]]) { try pad($0, paddings: [[1, 0], [0, 2]]) }
+        c += unary("PadV2", shapes: [[2, 2]]) { x in try pad(x, paddings: [[1, 1], [0, 1]], constantValue: 0.5) }
+        c += unary("Slice", shapes: [[3, 4]]) { try slice($0, begin: [1, 1], size: [2, 2]) }
+        c += unary("Split", shapes: [[2, 4]]) { x in let p = try split(x, count: 2, axis: 1); return try multiply(p[0], p[1]) }
+        c += unary("SplitV", shapes: [[5, 2]]) { x in let p = try split(x, sizes: [2, 3], axis: 0); return try reduceSum(p[1], axis: [0]) }
+        c += unary("Unpack", shapes: [[3, 2]]) { x in let p = try unstack(x); return try add(p[0], square(p[2])) }
+        c += unary("Fill", shapes: [[]]) { try $0.graph.output("Fill", [$0.graph.constant(Tensor([Int32(2), 3])), $0], name: nil, file: "", line: 0) }
+        c += [
+            Case(op: "AddN", label: "three", inputs: [Input([2, 2], seed: 20), Input([2, 2], seed: 21), Input([2, 2], seed: 22)]) {
+                try $0[0].graph.output("AddN", $0 + [], name: nil, file: "", line: 0)
+            },
+            Case(op: "ConcatV2", label: "axis 1", inputs: [Input([2, 2], seed: 1), Input([2, 3], seed: 2)]) { try concat($0, axis: 1) },
+            Case(op: "Pack", label: "axis 1", inputs: [Input([2, 3], seed: 3), Input([2, 3], seed: 4)]) { try stack($0, axis: 1) },
+            Case(op: "SelectV2", label: "broadcast", inputs: [Input([2, 3], seed: 5), Input([3], seed: 6)]) {
+                try `where`($0[0].graph.constant(Tensor([true, false, true, false, false, true], shape: [2, 3])), $0[0], $0[1])
+            },
+            Case(op: "BiasAdd", label: "NHWC", inputs: [Input([2, 2, 3], seed: 7), Input([3], seed: 8)]) { try biasAdd($0[0], $0[1]) },
+            Case(op: "BiasAdd", label: "NCHW", inputs: [Input([2, 3, 2], seed: 7), Input([3], seed: 8)]) { try biasAdd($0[0], $0[1], dataFormat: "NCHW") },
+        ]
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            c.append(Case(op: "MatMul", label: "ta \(ta) tb \(tb)", inputs: [Input(ta ? [3, 2] : [2, 3], seed: 9), Input(tb ? [4, 3] : [3, 4], seed: 10)]) {
+                try matmul($0[0], $0[1], transposeA: ta, transposeB: tb)
+            })
+        }
+        c += [
+            Case(op: "BatchMatMulV2", label: "broadcast batch", inputs: [Input([2, 2, 3], seed: 11), Input([3, 2], seed: 12)]) { try batchMatmul($0[0], $0[1]) },
+            Case(op: "BatchMatMulV2", label: "adjoints", inputs: [Input([2, 3, 2], seed: 13), Input([2, 2, 3], seed: 14)]) {
+                try batchMatmul($0[0], $0[1], adjointX: true, adjointY: true)
+            },
+            // Labels are distributions (rows summing to 1), as the op assumes.
+            Case(op: "SoftmaxCrossEntropyWithLogits", label: "logits and labels", inputs: [Input([3, 4], seed: 15), Input([3, 4], seed: 16)]) {
+                try $0[0].graph.outputs("SoftmaxCrossEntropyWithLogits", [$0[0], softmax($0[1])], name: nil, file: "", line: 0)[0]
+            },
+            Case(op: "StridedSlice", label: "strides and shrink", inputs: [Input([3, 4, 2], seed: 18)]) {
+                try stridedSlice($0[0], begin: [0, 3, 1], end: [3, 0, 2], strides: [2, -2, 1], shrinkAxisMask: 4)
+            },
+            Case(op: "GatherV2", label: "repeated indices", inputs: [Input([4, 2], seed: 19)]) {
+                try gather($0[0], indices: $0[0].graph.constant(Tensor([Int32(1), 3, 1], shape: [3])))
+            },
+            Case(op: "SparseSoftmaxCrossEntropyWithLogits", label: "logits", inputs: [Input([3, 4], seed: 17)]) {
+                try $0[0].graph.outputs("SparseSoftmaxCrossEntropyWithLogits", [$0[0], $0[0].graph.constant(Tensor([Int64(1), 3, 0]))],
+                                        name: nil, file: "", line: 0)[0]
+            },
+        ]
+        return c
+    }()
+
+    @Test(arguments: cases) func float64GradientsMatchCentralDifferences(_ c: Case) throws {
+        let error = try GradientChecker.maxError(.float64, c.inputs, c.build)
+        #expect(error <= 1e-5, "\(c.op) \(c.label): max |J − J_num| = \(error)")
+    }
+
+    @Test(arguments: cases) func float32GradientsMatchCentralDifferences(_ c: Case) throws {
+        let error = try GradientChecker.maxError(.float32, c.inputs, c.build)
+        #expect(error <= 1e-3, "\(c.op) \(c.label): max |J − J_num| = \(error)")
+    }
+
+    @Test func everyDifferentiableOpIsChecked() {
+        let checked = Set(Self.cases.map(\.op))
+        var unchecked: [String] = [], undeclared: [String] = []
+        for (name, def) in OpRegistry.ops {
+            switch def.gradient {
+            case .notDifferentiable: continue
+            case .pending: undeclared.append(name)
+            case .function: if !checked.contains(name) { unchecked.append(name) }
+            }
+        }
+        #expect(unchecked.sorted().isEmpty, "gradients without a gradient-checker case: \(unchecked.sorted())")
+        #expect(undeclared.sorted().isEmpty, "ops neither differentiable nor marked non-differentiable: \(undeclared.sorted())")
+    }
+}
+
+/// `tf.gradients` semantics of `Graph.gradients`.
+@Suite struct GradientSemanticsTests {
+    @Test func pathsSumStopGradientStopsAndUnconnectedIsNil() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float64, shape: [2], name: "x")
+        let z = try g.placeholder(.float64, shape: [2], name: "z")
+        // y = Σ (x·x + 3x + stop(x)·x): dy/dx = 2x + 3 + x (the stopped factor counts as a constant).
+        let y = try reduceSum(add(add(multiply(x, x), multiply(x, g.constant(3.0))), multiply(stopGradient(x), x)))
+        let grads = try g.gradients(of: [y], wrt: [x, z])
+        #expect(grads[1] == nil)
+        let session = Session(graph: g)
+        let value = try session.run(grads[0]!, feeds: [x: Tensor([1.5, -2.0])])
+        let expected: [Double] = [7.5, -3]  // 3x + 3
+        #expect(value.scalars(as: Double.self) == expected)
+        // An initial gradient scales the result.
+        let scaled = try g.gradients(of: [y], wrt: [x], gradYs: [g.constant(2.0)])[0]!
+        let doubled: [Double] = [12, 6]
+        #expect(try session.run(scaled, feeds: [x: Tensor([1.0, 0.0])]).scalars(as: Double.self) == doubled)
+    }
+
+    @Test func gradientGraphsUseTensorFlowsGradientOps() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [nil, 3], name: "x")
+        let w = try g.variable(Tensor(repeating: Float(0.1), shape: [3, 2]), name: "w")
+        let b = try g.variable(Tensor(repeating: Float(0), shape: [2]), name: "b")
+        let logits = try biasAdd(matmul(relu(x), w.value), b.value)
+        let labels = try g.placeholder(.int64, shape: [nil], name: "labels")
+        let loss = try reduceMean(g.outputs("SparseSoftmaxCrossEntropyWithLogits", [logits, labels], name: nil, file: "", line: 0)[0])
+        let grads = try g.gradients(of: [loss], wrt: [w.value, b.value, x])
+        #expect(grads.allSatisfy { $0 != nil })
+        let ops = Set(g.nodes.filter { $0.name.hasPrefix("gradients/") }.map(\.op))
+        #expect(ops.isSuperset(of: ["ReluGrad", "BiasAddGrad", "MatMul"]), "\(ops.sorted())")
+    }
+}

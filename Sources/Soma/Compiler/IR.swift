@@ -166,10 +166,18 @@ final class IRGraph {
         let graph = Graph()
         graph.versions = versions
         var built: [Int: Node] = [:]
+        let names = Set(nodes.map(\.name))
         for node in nodes {
             let inputs = node.inputs.map { Output(graph: graph, node: built[$0.node.id]!, index: $0.index) }
+            // Colocation constraints (`_class: ["loc:@name"]`) may name nodes the passes
+            // removed; TensorFlow rejects those, so they go.
+            var attrs = node.attrs
+            if case .strings(let classes)? = attrs["_class"] {
+                let kept = classes.filter { !$0.hasPrefix("loc:@") || names.contains(String($0.dropFirst(5))) }
+                attrs["_class"] = kept.isEmpty ? nil : .strings(kept)
+            }
             built[node.id] = try graph.addNode(
-                op: node.op, inputs: inputs, attrs: node.attrs, name: node.name,
+                op: node.op, inputs: inputs, attrs: attrs, name: node.name,
                 controlInputs: node.controlInputs.map { built[$0.id]! }, device: node.device, location: node.location,
                 uniquifyName: false)
         }

@@ -24,8 +24,31 @@ public final class Graph: @unchecked Sendable, Hashable {
     private var _variables: [Variable] = []
     private var _versions = GraphVersions()
     private var _preserved = PreservedFields()
+    private var _randomSeed: Int? = nil
 
     public init() {}
+
+    /// The graph-level random seed (TF's `tf.compat.v1.set_random_seed`): with it, every
+    /// random op without its own seed gets a deterministic one, so runs are reproducible.
+    public var randomSeed: Int? {
+        get { lock.withLock { _randomSeed } }
+        set { lock.withLock { _randomSeed = newValue } }
+    }
+
+    /// TF's `get_seed`: the `(seed, seed2)` attributes of a new random op. Graph seed and
+    /// op seed when both are set; the graph seed and the node count when only the graph
+    /// seed is; TF's default graph seed (87654321) and the op seed when only that is;
+    /// `(0, 0)` — fresh randomness each session — when neither is.
+    func randomSeeds(op seed: Int?) -> (Int, Int) {
+        lock.withLock {
+            switch (_randomSeed, seed) {
+            case let (graph?, op?): return (graph, op)
+            case let (graph?, nil): return (graph, _nodes.count)
+            case let (nil, op?): return (87654321, op)
+            case (nil, nil): return (0, 0)
+            }
+        }
+    }
 
     /// The GraphDef `versions` this graph is saved with (and was loaded with).
     public var versions: GraphVersions {
@@ -79,6 +102,15 @@ public final class Graph: @unchecked Sendable, Hashable {
     func withExactScope<R>(_ scope: String, _ body: () throws -> R) rethrows -> R {
         lock.withLock { scopeStack.append(scope) }
         defer { _ = lock.withLock { scopeStack.removeLast() } }
+        return try body()
+    }
+
+    /// Runs `body` at the root scope with no control dependencies: for variables created
+    /// on the side of other ops (optimiser slots, the global step).
+    func withRootScope<R>(_ body: () throws -> R) rethrows -> R {
+        let saved = lock.withLock { (scopeStack, controlStack) }
+        lock.withLock { scopeStack = []; controlStack = [] }
+        defer { lock.withLock { scopeStack = saved.0; controlStack = saved.1 } }
         return try body()
     }
 

@@ -4,7 +4,8 @@ public enum OpRegistry {
     public static let ops: [String: OpDef] = {
         let families: [[OpDef]] = [
             StateOps.definitions, MathOps.definitions, NNOps.definitions, LinalgOps.definitions,
-            ReductionOps.definitions, ArrayOps.definitions, FusedOps.definitions,
+            ReductionOps.definitions, ArrayOps.definitions, FusedOps.definitions, TrainingOps.definitions,
+            RandomOps.definitions,
         ]
         var table: [String: OpDef] = [:]
         for def in families.joined() {
@@ -14,7 +15,7 @@ public enum OpRegistry {
         // Each family's gradient table sits next to its op table.
         let gradients: [[String: GradientFunction]] = [
             StateOps.gradients, MathOps.gradients, NNOps.gradients, LinalgOps.gradients, ReductionOps.gradients,
-            ArrayOps.gradients,
+            ArrayOps.gradients, TrainingOps.gradients,
         ]
         for (name, function) in gradients.joined() {
             guard case .pending? = table[name]?.gradient else {

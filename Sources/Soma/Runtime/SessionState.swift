@@ -6,6 +6,19 @@ import Synchronization
 /// assign variables concurrently (each read sees one whole value).
 final class SessionState: Sendable {
     private let variables = Locked<[String: Tensor]>([:])
+    private let randomRuns = Locked<[String: UInt64]>([:])
+    /// Seeds random ops without seeds: fresh per session, as in TF.
+    let sessionEntropy = UInt64.random(in: 1...UInt64.max)
+
+    /// How many times the random op `node` has run in this session before now (TF's
+    /// random kernels advance their generator from run to run).
+    func nextRandomRun(_ node: String) -> UInt64 {
+        randomRuns.withLock { runs in
+            let k = runs[node, default: 0]
+            runs[node] = k + 1
+            return k
+        }
+    }
 
     func value(of key: String) -> Tensor? { variables.withLock { $0[key] } }
 

@@ -1,0 +1,74 @@
+/// How a variable's first value is made (TF's initialisers), as graph ops: random ones
+/// draw from seeded random ops, so a graph with a seed (`Graph.randomSeed` or `seed:`)
+/// initialises bit-identically every time.
+public enum Initializer: Sendable {
+    case zeros
+    case ones
+    case constant(Double)
+    case randomNormal(mean: Double = 0, stddev: Double = 0.05)
+    case randomUniform(minval: Double = -0.05, maxval: Double = 0.05)
+    case truncatedNormal(mean: Double = 0, stddev: Double = 0.05)
+    /// Uniform in ±√(6 / (fan_in + fan_out)) (Xavier).
+    case glorotUniform
+    /// Truncated normal with stddev √(2 / (fan_in + fan_out)), corrected for truncation.
+    case glorotNormal
+    /// Truncated normal with stddev √(2 / fan_in), corrected for truncation.
+    case heNormal
+    /// Uniform in ±√(6 / fan_in).
+    case heUniform
+
+    /// TF's fans: `[in, out]` for a matrix, `receptive · in` and `receptive · out` for a
+    /// convolution kernel `[kh, kw, in, out]`, the length for a vector.
+    public static func fans(_ shape: [Int]) -> (fanIn: Double, fanOut: Double) {
+        switch shape.count {
+        case 0: return (1, 1)
+        case 1: return (Double(shape[0]), Double(shape[0]))
+        case 2: return (Double(shape[0]), Double(shape[1]))
+        default:
+            let receptive = Double(shape.dropLast(2).reduce(1, *))
+            return (Double(shape[shape.count - 2]) * receptive, Double(shape[shape.count - 1]) * receptive)
+        }
+    }
+
+    /// The stddev of a unit normal truncated at ±2 (TF's variance-scaling correction).
+    static let truncationCorrection = 0.87962566103423978
+
+    /// The initial value for a tensor of `shape`, as a graph output.
+    public func value(shape: [Int], dtype: DType = .float32, in graph: Graph, seed: Int? = nil) throws -> Output {
+        let (fanIn, fanOut) = Self.fans(shape)
+        switch self {
+        case .zeros: return try graph.zeros(shape: shape, dtype: dtype)
+        case .ones: return try graph.ones(shape: shape, dtype: dtype)
+        case .constant(let v): return try graph.fill(shape: shape, value: Tensor.scalar(v, dtype: dtype))
+        case .randomNormal(let mean, let stddev):
+            return try graph.randomNormal(shape: shape, mean: mean, stddev: stddev, dtype: dtype, seed: seed)
+        case .randomUniform(let lo, let hi):
+            return try graph.randomUniform(shape: shape, minval: lo, maxval: hi, dtype: dtype, seed: seed)
+        case .truncatedNormal(let mean, let stddev):
+            return try graph.truncatedNormal(shape: shape, mean: mean, stddev: stddev, dtype: dtype, seed: seed)
+        case .glorotUniform:
+            let limit = (6 / (fanIn + fanOut)).squareRoot()
+            return try graph.randomUniform(shape: shape, minval: -limit, maxval: limit, dtype: dtype, seed: seed)
+        case .glorotNormal:
+            let stddev = (2 / (fanIn + fanOut)).squareRoot() / Self.truncationCorrection
+            return try graph.truncatedNormal(shape: shape, stddev: stddev, dtype: dtype, seed: seed)
+        case .heNormal:
+            return try graph.truncatedNormal(shape: shape, stddev: (2 / fanIn).squareRoot() / Self.truncationCorrection,
+                                             dtype: dtype, seed: seed)
+        case .heUniform:
+            let limit = (6 / fanIn).squareRoot()
+            return try graph.randomUniform(shape: shape, minval: -limit, maxval: limit, dtype: dtype, seed: seed)
+        }
+    }
+}
+
+extension Graph {
+    /// A variable of `shape` initialised by `initializer` (TF's `get_variable`).
+    public func variable(
+        _ name: String, shape: [Int], dtype: DType = .float32, initializer: Initializer, seed: Int? = nil,
+        trainable: Bool = true, file: String = #fileID, line: Int = #line
+    ) throws -> Variable {
+        try variable(initialValue: { try initializer.value(shape: shape, dtype: dtype, in: self, seed: seed) },
+                     name: name, trainable: trainable, file: file, line: line)
+    }
+}

@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Soma", targets: ["Soma"]),
         .executable(name: "soma-demo", targets: ["SomaDemo"]),
+        .executable(name: "example-mlp", targets: ["ExampleMLP"]),
         .executable(name: "interop-export", targets: ["InteropExport"]),
         .executable(name: "graphtool", targets: ["GraphTool"]),
         .executable(name: "soma-compiler-bench", targets: ["CompilerBench"]),
@@ -22,10 +23,14 @@ let package = Package(
         .target(
             name: "Soma",
             dependencies: ["CBLAS", "SomaProto"],
+            // The 8×8 digits data set (Tools/extract_digits.py; UCI, CC BY 4.0).
+            resources: [.copy("Resources/digits.bin")],
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
         ),
         // The main job until the Keras-style demo exists: a small network on built-in data.
         .executableTarget(name: "SomaDemo", dependencies: ["Soma"]),
+        // Trains a 64→64→10 MLP with Adam on the digits and prints its test accuracy.
+        .executableTarget(name: "ExampleMLP", dependencies: ["Soma"]),
         // Writes Soma-built graphs and Soma's outputs for TensorFlow to check (Tools/tf-interop.sh).
         .executableTarget(name: "InteropExport", dependencies: ["Soma"]),
         // Compile-time and memory-plan benchmarks (Tools/bench-compiler.sh).

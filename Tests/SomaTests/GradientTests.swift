@@ -64,6 +64,7 @@ import Testing
         c += unary("LogSoftmax", shapes: [[4], [2, 3]]) { try logSoftmax($0) }
         c += unary("Cast", shapes: [[2, 3]]) { try cast(cast($0, to: .float64), to: $0.dtype) }
         c += unary("Identity") { try identity($0) }
+        c += unary("CheckNumerics") { try checkNumerics(square($0), message: "square") }
         c += unary("Sum", shapes: [[2, 3, 2]]) { try reduceSum($0, axis: [0, 2]) }
         c += unary("Sum", shapes: [[2, 3]]) { try reduceSum($0, axis: [1], keepDims: true) }
         c += unary("Mean", shapes: [[2, 3, 2]]) { try reduceMean($0, axis: [1]) }

@@ -17,6 +17,9 @@ import Testing
         "SqrtGrad": "GradientTests", "RsqrtGrad": "GradientTests", "ReciprocalGrad": "GradientTests",
         "BiasAddGrad": "GradientTests", "BroadcastGradientArgs": "GradientTests", "StridedSliceGrad": "GradientTests",
         "AddN": "TensorFlowFixtureTests",
+        "ApplyGradientDescent": "TrainingTests", "ApplyMomentum": "TrainingTests", "ApplyAdam": "TrainingTests",
+        "ApplyRMSProp": "TrainingTests", "ApplyAdagrad": "TrainingTests", "CheckNumerics": "TrainingTests",
+        "RandomUniform": "TrainingTests", "RandomStandardNormal": "TrainingTests", "TruncatedNormal": "TrainingTests",
         "SoftmaxCrossEntropyWithLogits": "GradientTests", "SparseSoftmaxCrossEntropyWithLogits": "GradientTests",
     ]
 

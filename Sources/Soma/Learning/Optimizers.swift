@@ -74,8 +74,8 @@ public class Optimizer {
     /// Ops to run after all updates (Adam advances its β powers).
     func finish(_ graph: Graph, after updates: [Node]) throws -> [Node] { [] }
 
-    /// The slot `slotName` of `variable`: a zero-initialised variable of its shape.
-    func slot(_ variable: Variable, _ slotName: String) throws -> Variable {
+    /// The slot `slotName` of `variable`: a variable of its shape, zeros unless `initializer` says.
+    func slot(_ variable: Variable, _ slotName: String, initializer: Initializer = .zeros) throws -> Variable {
         let key = "\(variable.name)/\(slotName)"
         if let existing = slots[key] { return existing }
         guard let dims = variable.shape.dimensions, dims.allSatisfy({ $0 != nil }) else {
@@ -83,7 +83,7 @@ public class Optimizer {
         }
         let g = variable.graph
         let created = try g.withRootScope {
-            try g.variable(key, shape: dims.map { $0! }, dtype: variable.dtype, initializer: .zeros, trainable: false)
+            try g.variable(key, shape: dims.map { $0! }, dtype: variable.dtype, initializer: initializer, trainable: false)
         }
         slots[key] = created
         return created
@@ -182,7 +182,8 @@ public final class AdamOptimizer: Optimizer {
     }
 }
 
-/// RMSProp: `ms = ρ·ms + (1−ρ)·g²; mom = μ·mom + lr·g/√(ms + ε); var −= mom` (`ApplyRMSProp`).
+/// RMSProp: `ms = ρ·ms + (1−ρ)·g²; mom = μ·mom + lr·g/√(ms + ε); var −= mom` (`ApplyRMSProp`);
+/// as in TF1, the mean square starts at 1.
 public final class RMSPropOptimizer: Optimizer {
     let decay: Double, momentum: Double, epsilon: Double
 
@@ -197,7 +198,7 @@ public final class RMSPropOptimizer: Optimizer {
     override func applyDense(_ gradient: Output, to variable: Variable, learningRate: Output) throws -> Output {
         let g = variable.graph, t = variable.dtype
         return try g.output("ApplyRMSProp", [
-            variable.ref, slot(variable, "RMSProp").ref, slot(variable, "Momentum").ref, learningRate,
+            variable.ref, slot(variable, name, initializer: .ones).ref, slot(variable, "\(name)_1").ref, learningRate,
             scalar(decay, t, in: g), scalar(momentum, t, in: g), scalar(epsilon, t, in: g), gradient,
         ], name: "update_\(variable.name.replacingOccurrences(of: "/", with: "_"))", file: "", line: 0)
     }

@@ -34,7 +34,8 @@ enum TrainingOps {
         apply("ApplyRMSProp", ["ms", "mom", "lr", "rho", "momentum", "epsilon", "grad"], scalars: ["lr", "rho", "momentum", "epsilon"]),
         apply("ApplyAdagrad", ["accum", "lr", "grad"], scalars: ["lr"], extra: [.bool("update_slots", default: true)]),
         OpDef("CheckNumerics", inputs: ["tensor: T"], outputs: ["output: T"],
-              attrs: [.type("T", DType.floatingPoint), .string("message")], traits: [.stateful], shape: Shapes.unchanged),
+              attrs: [.type("T", DType.floatingPoint), .string("message")], traits: [.stateful, .forwardsInput],
+              shape: Shapes.unchanged),
     ]
 
     /// `CheckNumerics` checks its gradient too (TF's `_CheckNumericsGrad`).

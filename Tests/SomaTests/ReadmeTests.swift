@@ -20,3 +20,30 @@ import Soma
         #expect(out.description == "Tensor([[3.0, 2.0],\n [7.5, 6.5]], dtype: float32, shape: [2,2])")
     }
 }
+
+/// The README's training example, kept true (and learning).
+@Suite struct ReadmeLearningTests {
+    @Test func theTrainingExampleRunsAsDocumented() throws {
+        let g = Graph()
+        g.randomSeed = 42
+        let x = try g.placeholder(.float32, shape: [nil, 64], name: "x")
+        let y = try g.placeholder(.int64, shape: [nil], name: "y")
+        let w = try g.variable("dense/kernel", shape: [64, 10], initializer: .glorotUniform)
+        let b = try g.variable("dense/bias", shape: [10], initializer: .zeros)
+        let logits = try biasAdd(matmul(x, w.value), b.value)
+        let loss = try Losses.sparseSoftmaxCrossEntropy(labels: y, logits: logits)
+        let train = try AdamOptimizer(learningRate: 0.01).minimize(loss, globalStep: g.globalStep())
+
+        let session = Session(graph: g)
+        try session.run(target: g.globalVariablesInitializer())
+        let digits = try Dataset.digits().scaled(by: 1.0 / 16)
+        let all = digits.tensors
+        let before = try session.run(loss, feeds: [x: all.features, y: all.labels]).scalar(as: Float.self)
+        for batch in digits.shuffled(seed: 1).batches(size: 32) {
+            try session.run(target: train, feeds: [x: batch.features, y: batch.labels])
+        }
+        let after = try session.run(loss, feeds: [x: all.features, y: all.labels]).scalar(as: Float.self)
+        #expect(after < before / 2, "one epoch: loss \(before) → \(after)")
+        #expect(g.variables.map(\.name).contains("dense/kernel/Adam_1"))
+    }
+}

@@ -108,6 +108,10 @@ for model in sorted(os.listdir(export)):
             sess.run(graph.get_operation_by_name(manifest["initializer"]))
         feeds = {graph.get_tensor_by_name(f"{name}:0"): np.load(os.path.join(folder, file))
                  for name, file in manifest["inputs"].items()}
+        # Training graphs: run Soma's train op (its gradient ops and Apply* updates) first.
+        if manifest.get("train"):
+            for _ in range(manifest["train"]["steps"]):
+                sess.run(graph.get_operation_by_name(manifest["train"]["op"]), feed_dict=feeds)
         results = sess.run([f["name"] for f in manifest["fetches"]], feed_dict=feeds)
         for f, r in zip(manifest["fetches"], results):
             expected = np.load(os.path.join(folder, f["file"]))

@@ -71,7 +71,8 @@ print("op_cases.pb: \(cases.count) cases, \(g.nodes.count) nodes")
 
 // MARK: Models with variables, run in Soma
 
-func writeModel(_ name: String, _ graph: Graph, inputs: [(Output, Tensor)], fetches: [Output], initializer: Node?) throws {
+func writeModel(_ name: String, _ graph: Graph, inputs: [(Output, Tensor)], fetches: [Output], initializer: Node?,
+                train: (op: Node, steps: Int)? = nil) throws {
     let folder = out.appendingPathComponent(name)
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     try graph.save(to: folder.appendingPathComponent("model.pb"))
@@ -84,15 +85,17 @@ func writeModel(_ name: String, _ graph: Graph, inputs: [(Output, Tensor)], fetc
         try value.saveNPY(to: folder.appendingPathComponent("\(placeholder.node.name).npy"))
         manifestInputs[placeholder.node.name] = "\(placeholder.node.name).npy"
     }
+    if let train { for _ in 0..<train.steps { try session.run(target: train.op, feeds: feeds) } }
     let results = try session.run(fetches: fetches, feeds: feeds)
     var manifestFetches: [[String: Any]] = []
     for (k, (fetch, value)) in zip(fetches, results).enumerated() {
         try value.saveNPY(to: folder.appendingPathComponent("expected_\(k).npy"))
         manifestFetches.append(["name": fetch.name, "file": "expected_\(k).npy", "tolerance": 1e-5])
     }
-    let manifest: [String: Any] = [
+    var manifest: [String: Any] = [
         "inputs": manifestInputs, "fetches": manifestFetches, "initializer": initializer?.name ?? "",
     ]
+    if let train { manifest["train"] = ["op": train.op.name, "steps": train.steps] }
     try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
         .write(to: folder.appendingPathComponent("manifest.json"))
     print("\(name): \(graph.nodes.count) nodes")
@@ -122,6 +125,31 @@ do {
     try writeModel("mlp_optimized", optimized, inputs: [(optimized.output(named: "x")!, input)],
                    fetches: [probs, classes, g1, flat].map { optimized.output(named: $0.name)! },
                    initializer: optimized.node(named: initializer.name))
+}
+
+// A training graph: Soma's gradient subgraph (TF's gradient ops) and optimiser updates
+// (ApplyAdam, ApplyMomentum, ApplyRMSProp), trained for 5 steps in Soma and in TF from
+// the same start. One layer, so no gradient reads a variable another update writes: TF1
+// runs ref-variable updates in any order, and only such a graph has one answer there.
+do {
+    var rng = SplitMix64(seed: 7)
+    let t = Graph()
+    let x = try t.placeholder(.float32, shape: [nil, 6], name: "x")
+    let y = try t.placeholder(.int64, shape: [nil], name: "y")
+    let w = try t.variable(uniform([6, 3], &rng), name: "w"), b = try t.variable(uniform([3], &rng), name: "b")
+    let v = try t.variable(uniform([3], &rng), name: "v")
+    let logits = try add(biasAdd(matmul(tanh(x), w.value), b.value), multiply(v.value, v.value))
+    let loss = try add(Losses.sparseSoftmaxCrossEntropy(labels: y, logits: logits),
+                       Losses.huber(labels: y, predictions: reduceSum(sigmoid(logits), axis: [1])), name: "loss")
+    let step = try t.globalStep()
+    let adam = try AdamOptimizer(learningRate: 0.05).minimize(loss, varList: [w], globalStep: step)
+    let momentum = try MomentumOptimizer(learningRate: 0.05, momentum: 0.9, useNesterov: true).minimize(loss, varList: [b])
+    let rms = try RMSPropOptimizer(learningRate: 0.01, momentum: 0.5).minimize(loss, varList: [v])
+    let trainOp = try t.group([adam, momentum, rms], name: "train")
+    let initializer = try t.globalVariablesInitializer()
+    let labels = try Tensor([Int64(0), 2, 1, 1, 0], shape: [5])
+    try writeModel("training", t, inputs: [(x, try uniform([5, 6], &rng)), (y, labels)],
+                   fetches: [loss, w.value, b.value, v.value, step.value], initializer: initializer, train: (trainOp, 5))
 }
 
 // MARK: TF's own fixture graphs, optimised by Soma, with TF's original outputs

@@ -140,7 +140,7 @@ import Testing
         var unchecked: [String] = [], undeclared: [String] = []
         for (name, def) in OpRegistry.ops {
             switch def.gradient {
-            case .notDifferentiable: continue
+            case .notDifferentiable, .undefined: continue
             case .pending: undeclared.append(name)
             case .function: if !checked.contains(name) { unchecked.append(name) }
             }
@@ -168,6 +168,22 @@ import Testing
         let scaled = try g.gradients(of: [y], wrt: [x], gradYs: [g.constant(2.0)])[0]!
         let doubled: [Double] = [12, 6]
         #expect(try session.run(scaled, feeds: [x: Tensor([1.0, 0.0])]).scalars(as: Double.self) == doubled)
+    }
+
+    /// Differentiating through an op without a gradient is an error naming it, not a zero.
+    @Test func opsWithoutAGradientAreNamed() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [2, 3], name: "x")
+        let w = try g.constant(Tensor(repeating: Float(1), shape: [3, 2]))
+        let b = try g.constant(Tensor(repeating: Float(0), shape: [2]))
+        let fused = try g.output("_FusedMatMul", [x, w, b], attrs: ["fused_ops": .strings(["BiasAdd", "Relu"]), "num_args": .int(1)],
+                                 name: "dense/fused", file: "", line: 0)
+        #expect {
+            _ = try g.gradients(of: [reduceSum(fused)], wrt: [x])
+        } throws: { "\($0)".contains("No gradient defined for operation 'dense/fused' (op type: _FusedMatMul)") }
+        // A non-differentiable op (TF's NotDifferentiable) contributes nothing, silently.
+        let floored = try reduceSum(floor(x))
+        #expect(try g.gradients(of: [floored], wrt: [x])[0] == nil)
     }
 
     @Test func gradientGraphsUseTensorFlowsGradientOps() throws {

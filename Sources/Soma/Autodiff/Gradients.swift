@@ -79,7 +79,7 @@ extension Graph {
                 let fn: GradientFunction
                 switch node.definition.gradient {
                 case .notDifferentiable: continue
-                case .pending:
+                case .pending, .undefined:
                     throw SomaError(.notFound, "No gradient defined for operation '\(node.name)' (op type: \(node.op))"
                                     + node.locationSuffix)
                 case .function(let f): fn = f

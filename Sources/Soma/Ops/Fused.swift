@@ -29,7 +29,7 @@ enum FusedOps {
               attrs: [.bool("transpose_a", default: false), .bool("transpose_b", default: false),
                       .type("T", DType.floatingPoint), .int("num_args", minimum: 0), .strings("fused_ops", default: []),
                       .float("epsilon", default: 0.0001), .float("leakyrelu_alpha", default: 0.2)],
-              gradient: .notDifferentiable) { c in
+              gradient: .undefined) { c in
             var fused: [String] = []
             if case .strings(let s)? = c.attrs["fused_ops"] { fused = s }
             guard fused.first == "BiasAdd", c.int("num_args") == 1, fused.count <= 2,
@@ -45,7 +45,7 @@ enum FusedOps {
         OpDef("_SomaFusedElementwise", inputs: ["inputs: N * T"], outputs: ["z: T"],
               attrs: [.int("N", minimum: 1), .type("T", DType.floatingPoint), .strings("ops"), .ints("operands"),
                       .floats("alphas")],
-              traits: .elementwise, gradient: .notDifferentiable) { c in
+              traits: .elementwise, gradient: .undefined) { c in
             _ = try ElementwiseProgram(attrs: c.attrs, inputCount: c.inputCount)
             return try Shapes.broadcast(c)
         },

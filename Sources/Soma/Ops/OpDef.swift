@@ -47,8 +47,12 @@ public enum GradientSlot: Sendable {
     /// Declared differentiable; its gradient function is not written yet. Differentiating
     /// through it is an error naming the node.
     case pending
-    /// No gradient flows through this op (comparisons, shapes, integer ops, …).
+    /// No gradient flows through this op (comparisons, shapes, integer ops, …): TF's
+    /// `ops.NotDifferentiable`; a path through it contributes nothing.
     case notDifferentiable
+    /// No gradient is defined (TF registers none: fused ops, optimiser updates):
+    /// differentiating through it is an error naming the node, like TF's `LookupError`.
+    case undefined
     /// The gradient: from the node and the gradients of its outputs, the gradients of its
     /// inputs (`nil` where none flows), built as graph nodes with TF's gradient ops.
     case function(GradientFunction)

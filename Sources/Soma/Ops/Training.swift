@@ -8,7 +8,7 @@ enum TrainingOps {
         let specs = ["var: Ref(T)"] + inputs.map { scalars.contains($0) || $0 == "grad" ? "\($0): T" : "\($0): Ref(T)" }
         return OpDef(name, inputs: specs, outputs: ["out: Ref(T)"],
                      attrs: [.type("T", DType.floatingPoint), .bool("use_locking", default: false)] + extra,
-                     traits: [.stateful], gradient: .notDifferentiable) { c in
+                     traits: [.stateful], gradient: .undefined) { c in
             var shape = c.shape(0)
             for (k, input) in inputs.enumerated() {
                 let s = c.shape(k + 1)

@@ -1,12 +1,11 @@
 // The main job until the Keras-style demo exists: a small network, built as a Soma graph,
 // learns to separate two concentric rings of points (built-in, generated data).
 //
-// Gradients arrive with the autodiff work; until then the backward pass is written out as
-// graph ops (the chain rule by hand), and each training step is one `Session.run` of a
-// group of `AssignSub` updates — the TF1 way of training, minus `tf.gradients`.
+// The TF1 way: a sigmoid cross-entropy cost, `minimize` adds its gradient subgraph
+// (TF's gradient ops) and `ApplyGradientDescent` updates, and each training step is one
+// `Session.run` of the training op.
 import Foundation
 import Soma
-
 
 /// Two noisy rings: label 0 at radius ≈ 0.5, label 1 at radius ≈ 1.0.
 func rings(count: Int, rng: inout SplitMix64) -> (points: [Float], labels: [Float]) {
@@ -45,29 +44,12 @@ let h = try g.withNameScope("hidden") { try tanh(biasAdd(matmul(x, w1.value), b1
 let logits = try g.withNameScope("output") { try biasAdd(matmul(h, w2.value), b2.value) }
 let p = try sigmoid(logits, name: "probability")
 
-// Binary cross-entropy from logits, stable form: max(z, 0) − z·t + log(1 + e^−|z|).
-let loss = try g.withNameScope("loss") {
-    let perExample = try relu(logits) - logits * t + log1p(exp(-abs(logits)))
-    return try reduceMean(perExample)
-}
+// Binary cross-entropy from logits, stable form: max(z, 0) − z·t + log(1 + e^−|z|), averaged.
+let loss = try Losses.sigmoidCrossEntropy(labels: t, logits: logits)
 let accuracy = try g.withNameScope("accuracy") {
     try reduceMean(cast(equal(cast(greaterEqual(p, g.constant(Float(0.5))), to: .float32), t), to: .float32))
 }
-
-// Backward, by the chain rule: ∂loss/∂logits = (p − t)/N for sigmoid + cross-entropy.
-let trainStep = try g.withNameScope("train") {
-    let n = try cast(stridedSlice(shape(x), begin: [0], end: [1], shrinkAxisMask: 1), to: .float32)
-    let dLogits = try (p - t) / n                                          // [N, 1]
-    let dW2 = try matmul(h, dLogits, transposeA: true)                      // [16, 1]
-    let dB2 = try reduceSum(dLogits, axis: [0])                             // [1]
-    let dH = try matmul(dLogits, w2.value, transposeB: true) * (1 - square(h))  // [N, 16]
-    let dW1 = try matmul(x, dH, transposeA: true)                           // [2, 16]
-    let dB1 = try reduceSum(dH, axis: [0])                                  // [16]
-    let updates = try zip([w1, b1, w2, b2], [dW1, dB1, dW2, dB2]).map { v, grad in
-        try v.assignSub(grad * learningRate).node
-    }
-    return try g.group(updates, name: "step")
-}
+let trainStep = try GradientDescentOptimizer(learningRate: .constant(learningRate)).minimize(loss)
 
 let session = Session(graph: g)
 try session.run(target: g.globalVariablesInitializer())

@@ -247,10 +247,7 @@ import Testing
 
 /// Every TF fixture graph plans statically, within 5% of its memory lower bound.
 @Suite struct FixturePlanTests {
-    // The TF gradient graph is left out: its Sum nodes reduce over BroadcastGradientArgs
-    // outputs, which shape specialisation does not fold yet, so it runs on the reference
-    // executor (its values are checked in TensorFlowFixtureTests).
-    @Test(arguments: TensorFlowFixtureTests.models.filter { $0 != "gradients" })
+    @Test(arguments: TensorFlowFixtureTests.models)
     func fixtureGraphsPlanNearTheLowerBound(model: String) throws {
         let folder = TensorFlowFixtureTests.root.appendingPathComponent(model)
         let manifest = try TensorFlowFixtureTests.manifest(model)

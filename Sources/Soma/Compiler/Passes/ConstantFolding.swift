@@ -3,7 +3,9 @@
 ///
 /// Contract: a folded node becomes a `Const` with the same name and value, so fetches by
 /// name still work; shapes downstream of folded values are re-inferred on the way. Guards: never a stateful, feedable (placeholder) or variable-reading
-/// node; never a node with control inputs; only single-output nodes; never a result over
+/// node; never a node with control inputs; a multi-output node (BroadcastGradientArgs, a
+/// Split of constants) only when none of its outputs is fetched — each output becomes its
+/// own `Const` named `<node>/output_<k>`; never a result over
 /// ``PassContext/foldingCapBytes`` — predicted from its shape and skipped, not attempted.
 /// A fold whose kernel fails (e.g. integer division by zero) is left for run time, where
 /// the same error names the node.
@@ -12,25 +14,44 @@ struct ConstantFolding: CompilerPass {
 
     func run(_ ir: IRGraph, _ context: PassContext) throws {
         let state = SessionState()
+        let fetched = ir.fetchedNodeIDs()
+        var names = Set(ir.nodes.map(\.name))
         for node in ir.nodes where !node.isConstant && !node.isFeed {
             // Inputs folded just before may make this node's shape exact.
             try ir.inferShapes(node)
             guard node.controlInputs.isEmpty else { continue }
             let traits = node.def.traits
             guard !traits.contains(.stateful), !traits.contains(.feedable), !traits.contains(.variable),
-                  node.outputTypes.count == 1 else { continue }
+                  node.outputTypes.count == 1 || (node.outputTypes.count > 1 && !fetched.contains(node.id)) else { continue }
             // Shapes known statically fold without their input's value.
             if ["Shape", "Size", "Rank"].contains(node.op), let value = KnownValues.constant(IRValue(node, 0)) {
                 node.becomeConstant(value)
                 continue
             }
             guard !node.inputs.isEmpty, node.inputs.allSatisfy({ $0.node.isConstant }) else { continue }
-            guard let dims = node.outputShapes[0].concrete, let count = checkedProduct(dims),
-                  count <= context.foldingCapBytes / node.outputTypes[0].byteSize else { continue }
+            var bytes = 0
+            for (shape, dtype) in zip(node.outputShapes, node.outputTypes) {
+                guard let dims = shape.concrete, let count = checkedProduct(dims) else { bytes = .max; break }
+                bytes = bytes > context.foldingCapBytes ? bytes : bytes + count * dtype.byteSize
+            }
+            guard bytes <= context.foldingCapBytes else { continue }
             let inputs = node.inputs.map { $0.node.constantValue! }
             guard let folded = try? Kernels.run(KernelNode(node), definition: node.def, inputs: inputs, state: state,
                                                 maxTensorBytes: context.foldingCapBytes) else { continue }
-            node.becomeConstant(folded[0].owned())
+            if folded.count == 1 {
+                node.becomeConstant(folded[0].owned())
+                continue
+            }
+            for (k, value) in folded.enumerated() {
+                var name = "\(node.name)/output_\(k)"
+                while names.contains(name) { name += "_" }
+                names.insert(name)
+                let constant = ir.makeNode(name: name, def: OpRegistry.lookup("Const")!, inputs: [], attrs: [:],
+                                           outputTypes: [value.dtype], outputShapes: [TensorShape(value.shape)])
+                constant.becomeConstant(value.owned())
+                ir.insert(constant, before: node)
+                ir.replaceUses(of: IRValue(node, k), with: IRValue(constant, 0))
+            }
         }
     }
 }

@@ -75,12 +75,29 @@ def lstm_infer(x):
     return tf.matmul(h, weights(hidden, 10))
 
 
+def mlp_train(x, y):
+    """784→512→512→10 ReLU MLP, sparse softmax cross-entropy, one plain SGD step."""
+    def var(*shape):
+        return tf1.get_variable(f"v{len(tf1.global_variables())}",
+                                initializer=rng.normal(0, 0.05, size=shape).astype(np.float32))
+    h = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, var(784, 512)), var(512)))
+    h = tf.nn.relu(tf.nn.bias_add(tf.matmul(h, var(512, 512)), var(512)))
+    logits = tf.nn.bias_add(tf.matmul(h, var(512, 10)), var(10))
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    return loss, tf1.train.GradientDescentOptimizer(0.01).minimize(loss, name="train")
+
+
 WORKLOADS = {  # name: (builder, input shape, timed runs per round)
     "single_op_run": (single_op_run, [1], 3000),
     "chain1000": (chain1000, [1], 1000),
     "mlp_infer_b256": (mlp_infer, [256, 784], 200),
     "wide8_matmul256": (wide8, [256, 256], 100),
     "lstm_infer_b32_t32": (lstm_infer, [32, 32, 64], 100),
+}
+# Training steps: TF's own training GraphDef (variables, TF's gradient ops, ApplyGradientDescent),
+# run by Soma as TF wrote it. ONNX Runtime does not train these graphs.
+TRAINING = {  # name: (builder, input shape, timed runs per round)
+    "mlp_train_b128": (mlp_train, [128, 784], 100),
 }
 
 
@@ -102,6 +119,70 @@ def build(name, folder):
     with open(onnx_path, "wb") as f:
         f.write(model.SerializeToString())
     return graph_def, pb, npy, onnx_path, value
+
+
+def build_training(name, folder):
+    builder, shape, _ = TRAINING[name]
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.disable_resource_variables()
+        x = tf1.placeholder(tf.float32, shape=[None] + shape[1:], name="x")
+        y = tf1.placeholder(tf.int64, shape=[None], name="y")
+        loss, _ = builder(x, y)
+        tf.identity(loss, name="loss")
+        tf1.global_variables_initializer()  # named "init"
+        graph_def = graph.as_graph_def()
+    pb = os.path.join(folder, f"{name}.pb")
+    with open(pb, "wb") as f:
+        f.write(graph_def.SerializeToString())
+    x_value = rng.uniform(-1, 1, size=shape).astype(np.float32)
+    y_value = rng.integers(0, 10, size=shape[:1]).astype(np.int64)
+    np.save(os.path.join(folder, f"{name}_x.npy"), x_value)
+    np.save(os.path.join(folder, f"{name}_y.npy"), y_value)
+    return graph, pb, x_value, y_value
+
+
+def bench_training(name, folder, graphtool, rounds, blas_variants):
+    graph, pb, x_value, y_value = build_training(name, folder)
+    sess = tf1.Session(graph=graph)
+    x, y = graph.get_tensor_by_name("x:0"), graph.get_tensor_by_name("y:0")
+    loss, train, init = graph.get_tensor_by_name("loss:0"), graph.get_operation_by_name("train"), graph.get_operation_by_name("init")
+    feeds = {x: x_value, y: y_value}
+    # Soma must follow TF: the loss after two SGD steps from the same initial values.
+    sess.run(init)
+    sess.run(train, feeds)
+    sess.run(train, feeds)
+    expected = sess.run(loss, feeds)
+    inputs = ["--input", f"x={os.path.join(folder, name + '_x.npy')}", "--input", f"y={os.path.join(folder, name + '_y.npy')}"]
+    for native in blas_variants:
+        out_npy = os.path.join(folder, f"{name}_soma.npy")
+        subprocess.run([graphtool, "run", pb, *inputs, "--target", "init", "--target", "train", "--target", "train",
+                        "--fetch", f"loss={out_npy}"], check=True, env=soma_env(native), stdout=subprocess.DEVNULL)
+        soma_loss = float(np.load(out_npy))
+        if not np.isclose(soma_loss, expected, rtol=1e-4):
+            sys.exit(f"{name}: Soma's loss after two steps {soma_loss} differs from TF's {expected}")
+    runs = TRAINING[name][2]
+    timings = {"tf": [], "soma": [], "soma_native_blas": []}
+    for _ in range(rounds):
+        for _ in range(10):
+            sess.run(train, feeds)
+        samples = []
+        for _ in range(runs):
+            t0 = time.perf_counter_ns()
+            sess.run(train, feeds)
+            samples.append(time.perf_counter_ns() - t0)
+        timings["tf"].append(median_ms(samples))
+        for native in blas_variants:
+            report = subprocess.run([graphtool, "bench", pb, *inputs, "--init", "init", "--target", "train",
+                                     "--runs", str(runs), "--warmup", "20", "--json"], check=True, capture_output=True,
+                                    text=True, env=soma_env(native))
+            timings["soma_native_blas" if native else "soma"].append(json.loads(report.stdout)["median_ms"])
+    row = {k: statistics.median(v) for k, v in timings.items() if v}
+    line = f"{name:20s} TF {row['tf']:8.4f} ms  ORT        —     Soma {row['soma']:8.4f} ms  Soma/TF {row['soma'] / row['tf']:5.2f}"
+    if "soma_native_blas" in row:
+        line += f"  | native BLAS: Soma {row['soma_native_blas']:8.4f} ms  Soma/TF {row['soma_native_blas'] / row['tf']:5.2f}"
+    print(line, flush=True)
+    return row
 
 
 def graphtool_path():
@@ -130,12 +211,15 @@ def main():
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--json")
     args = parser.parse_args()
-    names = args.only or list(WORKLOADS)
+    names = args.only or list(WORKLOADS) + list(TRAINING)
     graphtool = graphtool_path()
     folder = tempfile.mkdtemp(prefix="soma-bench-")
     blas_variants = [False] + ([True] if "OPENBLAS_CORETYPE" in os.environ else [])
     results = {}
     for name in names:
+        if name in TRAINING:
+            results[name] = bench_training(name, folder, graphtool, args.rounds, blas_variants)
+            continue
         graph_def, pb, npy, onnx_path, value = build(name, folder)
         graph = tf.Graph()
         with graph.as_default():

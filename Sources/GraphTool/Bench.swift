@@ -13,6 +13,14 @@ extension GraphTool {
         @OptionGroup var feedOptions: FeedOptions
         @OptionGroup var fetchOptions: FetchOptions
 
+        @Option(name: .customLong("init"), help: ArgumentHelp(
+            "A node to run once before timing (a variable initializer, e.g. init). Repeatable.", valueName: "node"))
+        var initializers: [String] = []
+
+        @Option(name: .customLong("target"), help: ArgumentHelp(
+            "A node to run in every timed run for its effects (a training op). Repeatable.", valueName: "node"))
+        var targets: [String] = []
+
         @Option(help: "Timed runs.")
         var runs = 100
 
@@ -33,7 +41,12 @@ extension GraphTool {
         func run() throws {
             let graph = try loadGraph(model)
             let feeds = try feedOptions.feeds(for: graph, zerosForStaticPlaceholders: true)
-            let outputs = try fetchOptions.outputs(of: graph)
+            let outputs = try fetchOptions.fetches.isEmpty && !targets.isEmpty ? [] : fetchOptions.outputs(of: graph)
+            func node(_ name: String) throws -> Node {
+                guard let n = graph.node(named: name) else { throw ToolError("no node named '\(name)' in \(model)") }
+                return n
+            }
+            let targetNodes = try targets.map(node), initNodes = try initializers.map(node)
             var options = SessionOptions()
             options.interOpThreads = threads
             options.intraOpThreads = threads
@@ -42,8 +55,9 @@ extension GraphTool {
             try withToolErrors {
                 // A callable (TF's MakeCallable) writing into preallocated outputs: the
                 // serving path, which allocates nothing per run in a steady state.
+                for n in initNodes { try session.run(target: n) }
                 let fed = Array(feeds)
-                let callable = try session.makeCallable(feeds: fed.map(\.key), fetches: outputs)
+                let callable = try session.makeCallable(feeds: fed.map(\.key), fetches: outputs, targets: targetNodes)
                 let values = fed.map(\.value)
                 let results = try callable.run(values).map { Tensor(zeros: $0.dtype, shape: $0.shape) }
                 for _ in 0..<warmup { try callable.run(values, into: results) }

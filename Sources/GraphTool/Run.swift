@@ -23,7 +23,8 @@ extension GraphTool {
         var fetches: [String] = []
 
         @Option(name: .customLong("target"), help: ArgumentHelp(
-            "A node to run for its effects (e.g. an initializer) before fetching. Repeatable.", valueName: "name"))
+            "A node to run for its effects (an initializer, a training step) before fetching. Repeatable; each runs once, in order.",
+            valueName: "name"))
         var targets: [String] = []
 
         func validate() throws {
@@ -44,7 +45,7 @@ extension GraphTool {
             let session = Session(graph: graph)
             let results: [Tensor]
             do {
-                if !targetNodes.isEmpty { _ = try session.run(fetches: [], feeds: feeds, targets: targetNodes) }
+                for target in targetNodes { _ = try session.run(fetches: [], feeds: feeds, targets: [target]) }
                 results = try session.run(fetches: requests.map(\.0), feeds: feeds)
             } catch let error as SomaError {
                 throw ToolError(error.message.replacingOccurrences(of: "\n", with: " "))

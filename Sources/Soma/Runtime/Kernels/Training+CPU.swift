@@ -6,47 +6,72 @@ import Foundation
 enum TrainingKernels {
     static let table: [String: CPUKernel] = [
         "ApplyGradientDescent": { ctx in
-            try update(ctx, slots: 0) { (v: inout Double, _: inout [Double], s: [Double], g: Double) in v -= s[0] * g }
+            try apply(ctx, slots: 0) { (n, v, _, g, s: [Float]) in
+                let alpha = s[0]
+                for i in 0..<n { v[i] -= alpha * g[i] }
+            } double: { (n, v, _, g, s: [Double]) in
+                for i in 0..<n { v[i] -= s[0] * g[i] }
+            }
         },
         "ApplyMomentum": { ctx in
             // Inputs: var, accum, lr, grad, momentum.
             let nesterov = ctx.node.bool("use_nesterov") ?? false
-            try update(ctx, slots: 1, scalarInputs: [2, 4], gradInput: 3) { (v: inout Double, a: inout [Double], s: [Double], g: Double) in
-                let (lr, momentum) = (s[0], s[1])
-                a[0] = a[0] * momentum + g
-                v -= nesterov ? g * lr + a[0] * momentum * lr : lr * a[0]
+            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: [UnsafeMutablePointer<T>], _ g: UnsafePointer<T>, _ s: [T]) {
+                let (lr, momentum, accum) = (s[0], s[1], a[0])
+                for i in 0..<n {
+                    accum[i] = accum[i] * momentum + g[i]
+                    v[i] -= nesterov ? g[i] * lr + accum[i] * momentum * lr : lr * accum[i]
+                }
             }
+            try apply(ctx, slots: 1, scalarInputs: [2, 4], gradInput: 3, step, double: step)
         },
         "ApplyAdam": { ctx in
             let nesterov = ctx.node.bool("use_nesterov") ?? false
-            try update(ctx, slots: 2) { (v: inout Double, m: inout [Double], s: [Double], g: Double) in
+            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ mv: [UnsafeMutablePointer<T>], _ g: UnsafePointer<T>, _ s: [T]) {
                 let (beta1Power, beta2Power, lr, beta1, beta2, epsilon) = (s[0], s[1], s[2], s[3], s[4], s[5])
                 let alpha = lr * (1 - beta2Power).squareRoot() / (1 - beta1Power)
-                m[0] += (g - m[0]) * (1 - beta1)
-                m[1] += (g * g - m[1]) * (1 - beta2)
-                let step = nesterov ? (m[0] * beta1 + (1 - beta1) * g) : m[0]
-                v -= alpha * step / (m[1].squareRoot() + epsilon)
+                let (m, u) = (mv[0], mv[1])
+                for i in 0..<n {
+                    m[i] += (g[i] - m[i]) * (1 - beta1)
+                    u[i] += (g[i] * g[i] - u[i]) * (1 - beta2)
+                    let direction = nesterov ? m[i] * beta1 + (1 - beta1) * g[i] : m[i]
+                    v[i] -= alpha * direction / (u[i].squareRoot() + epsilon)
+                }
             }
+            try apply(ctx, slots: 2, step, double: step)
         },
         "ApplyRMSProp": { ctx in
-            try update(ctx, slots: 2) { (v: inout Double, a: inout [Double], s: [Double], g: Double) in
+            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: [UnsafeMutablePointer<T>], _ g: UnsafePointer<T>, _ s: [T]) {
                 let (lr, rho, momentum, epsilon) = (s[0], s[1], s[2], s[3])
-                a[0] += (g * g - a[0]) * (1 - rho)
-                a[1] = a[1] * momentum + lr * g / (a[0] + epsilon).squareRoot()
-                v -= a[1]
+                let (ms, mom) = (a[0], a[1])
+                for i in 0..<n {
+                    ms[i] += (g[i] * g[i] - ms[i]) * (1 - rho)
+                    mom[i] = mom[i] * momentum + lr * g[i] / (ms[i] + epsilon).squareRoot()
+                    v[i] -= mom[i]
+                }
             }
+            try apply(ctx, slots: 2, step, double: step)
         },
         "ApplyAdagrad": { ctx in
             let updateSlots = ctx.node.bool("update_slots") ?? true
-            try update(ctx, slots: 1) { (v: inout Double, a: inout [Double], s: [Double], g: Double) in
-                if updateSlots { a[0] += g * g }
-                v -= s[0] * g / a[0].squareRoot()
+            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: [UnsafeMutablePointer<T>], _ g: UnsafePointer<T>, _ s: [T]) {
+                let (lr, accum) = (s[0], a[0])
+                for i in 0..<n {
+                    if updateSlots { accum[i] += g[i] * g[i] }
+                    v[i] -= lr * g[i] / accum[i].squareRoot()
+                }
             }
+            try apply(ctx, slots: 1, step, double: step)
         },
         "CheckNumerics": { ctx in
             let x = ctx.inputs[0]
-            let values = x.doubleScalars()
-            let nan = values.contains { $0.isNaN }, inf = values.contains { $0.isInfinite }
+            var nan = false, inf = false
+            func scan<T: FloatScalar>(_: T.Type) {
+                x.withUnsafeBufferPointer(as: T.self) { p in
+                    for v in p where !v.isFinite { if v.isNaN { nan = true } else { inf = true } }
+                }
+            }
+            if x.dtype == .float32 { scan(Float.self) } else { scan(Double.self) }
             if nan || inf {
                 let what = nan && inf ? "Inf and NaN" : (nan ? "NaN" : "Inf")
                 throw KernelError("\(ctx.node.string("message") ?? "") : Tensor had \(what) values")
@@ -55,55 +80,48 @@ enum TrainingKernels {
         },
     ]
 
-    /// Runs `step(var, slots, scalars, grad)` per element, in the variable's dtype's
-    /// precision (float32 values go through Double and are rounded once per update).
-    /// Input layout: `var`, `slots` slot refs, then scalars, then `grad` — unless
+    typealias Step<T> = (_ count: Int, _ variable: UnsafeMutablePointer<T>, _ slots: [UnsafeMutablePointer<T>],
+                         _ grad: UnsafePointer<T>, _ scalars: [T]) -> Void
+
+    /// Runs one update in the variable's dtype, as TF does, over typed buffers. The new
+    /// values go into fresh tensors (a value fetched earlier never changes under its
+    /// holder); the variable is replaced atomically, then its slots.
+    /// Input layout: `var`, `slots` slot refs, scalars, `grad` — unless
     /// `scalarInputs`/`gradInput` say otherwise.
-    static func update(_ ctx: KernelContext, slots: Int, scalarInputs: [Int]? = nil, gradInput: Int? = nil,
-                       _ step: (inout Double, inout [Double], [Double], Double) -> Void) throws {
+    static func apply(_ ctx: KernelContext, slots: Int, scalarInputs: [Int]? = nil, gradInput: Int? = nil,
+                      _ float: Step<Float>, double: Step<Double>) throws {
         let gIndex = gradInput ?? ctx.inputs.count - 1
         let scalarIndices = scalarInputs ?? Array((1 + slots)..<gIndex)
         let grad = ctx.inputs[gIndex]
-        let scalars = try scalarIndices.map { i -> Double in
-            guard ctx.inputs[i].scalarCount == 1 else {
-                throw KernelError("input \(i) must be a scalar, got shape \(shapeString(ctx.inputs[i].shape))")
-            }
-            return ctx.inputs[i].doubleScalars()[0]
+        for i in scalarIndices where ctx.inputs[i].scalarCount != 1 {
+            throw KernelError("input \(i) must be a scalar, got shape \(shapeString(ctx.inputs[i].shape))")
         }
-        let varKey = ctx.variableKey(ofInput: 0)
-        let slotKeys = (1...Swift.max(slots, 1)).prefix(slots).map { ctx.variableKey(ofInput: $0) }
-        // Slots first (read, updated below), then the variable, all under the state's lock per variable.
-        var slotValues = try slotKeys.map { key -> [Double] in
+        let slotKeys = (0..<slots).map { ctx.variableKey(ofInput: 1 + $0) }
+        let newSlots = try slotKeys.map { key -> Tensor in
             guard let t = ctx.state.value(of: key) else { throw KernelError("Attempting to use uninitialized value \(key)") }
-            guard t.shape == grad.shape else {
-                throw KernelError("var and \(key) do not have the same shape: \(shapeString(t.shape)) \(shapeString(grad.shape))")
+            guard t.shape == grad.shape, t.dtype == grad.dtype else {
+                throw KernelError("var and \(key) do not have the same shape\(shapeString(t.shape)) \(shapeString(grad.shape))")
             }
-            return t.doubleScalars()
+            let copy = Tensor(dtype: t.dtype, shape: t.shape, zeroed: false)
+            copy.rawPointer.copyMemory(from: t.rawPointer, byteCount: t.byteCount)
+            return copy
         }
-        let g = grad.doubleScalars()
-        let updated = try ctx.state.update(varKey) { old in
+        let updated = try ctx.state.update(ctx.variableKey(ofInput: 0)) { old in
             guard old.shape == grad.shape else {
                 throw KernelError("var and grad do not have the same shape\(shapeString(old.shape)) \(shapeString(grad.shape))")
             }
-            var v = old.doubleScalars()
-            var lane = [Double](repeating: 0, count: slots)
-            for i in 0..<v.count {
-                for k in 0..<slots { lane[k] = slotValues[k][i] }
-                step(&v[i], &lane, scalars, g[i])
-                for k in 0..<slots { slotValues[k][i] = lane[k] }
+            let new = Tensor(dtype: old.dtype, shape: old.shape, zeroed: false)
+            new.rawPointer.copyMemory(from: old.rawPointer, byteCount: old.byteCount)
+            if old.dtype == .float32 {
+                float(new.scalarCount, new.mutablePointer(as: Float.self), newSlots.map { $0.mutablePointer(as: Float.self) },
+                      grad.pointer(as: Float.self), scalarIndices.map { ctx.inputs[$0].pointer(as: Float.self)[0] })
+            } else {
+                double(new.scalarCount, new.mutablePointer(as: Double.self), newSlots.map { $0.mutablePointer(as: Double.self) },
+                       grad.pointer(as: Double.self), scalarIndices.map { ctx.inputs[$0].pointer(as: Double.self)[0] })
             }
-            return Tensor.fromDoubles(v, dtype: old.dtype, shape: old.shape)
+            return new
         }
-        for (key, values) in zip(slotKeys, slotValues) {
-            ctx.state.assign(key, Tensor.fromDoubles(values, dtype: grad.dtype, shape: grad.shape))
-        }
+        for (key, value) in zip(slotKeys, newSlots) { ctx.state.assign(key, value) }
         ctx.setOutput(0, updated)
-    }
-}
-
-extension Tensor {
-    /// A float tensor from Double values, rounded once to float32 when `dtype` is float32.
-    static func fromDoubles(_ values: [Double], dtype: DType, shape: [Int]) -> Tensor {
-        dtype == .float64 ? try! Tensor(values, shape: shape) : try! Tensor(values.map { Float($0) }, shape: shape)
     }
 }

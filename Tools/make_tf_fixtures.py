@@ -206,3 +206,26 @@ def gradients(p):
 
 
 write_model("gradients", gradients, {"x": f32(5, 6), "labels": np.array([0, 3, 1, 2, 3], np.int64)})
+
+
+# Convolution and pooling, forward and backward: Conv2D (paddings, strides, dilations),
+# the transposed convolution, MaxPool, AvgPool, and their TF gradients.
+def conv(p):
+    x = p["x"]
+    f1 = tf.constant(rng.normal(0, 0.3, size=(3, 3, 3, 4)).astype(np.float32))
+    f2 = tf.constant(rng.normal(0, 0.3, size=(2, 2, 4, 2)).astype(np.float32))
+    ft = tf.constant(rng.normal(0, 0.3, size=(3, 3, 2, 4)).astype(np.float32))
+    same = tf.nn.conv2d(x, f1, strides=[1, 2, 2, 1], padding="SAME")
+    valid = tf.nn.conv2d(x, f1, strides=1, padding="VALID", dilations=[1, 2, 2, 1])
+    explicit = tf.nn.conv2d(x, f1, strides=1, padding=[[0, 0], [1, 2], [0, 1], [0, 0]])
+    pooled = tf.nn.max_pool2d(tf.nn.relu(same), ksize=2, strides=2, padding="SAME")
+    averaged = tf.nn.avg_pool2d(valid, ksize=[3, 2], strides=[1, 2], padding="SAME")
+    second = tf.nn.conv2d(pooled, f2, strides=1, padding="VALID")
+    up = tf.nn.conv2d_transpose(same, ft, output_shape=tf.stack([tf.shape(x)[0], 9, 8, 2]), strides=2, padding="SAME")
+    loss = tf.reduce_sum(second ** 2) + tf.reduce_sum(averaged * 0.5) + tf.reduce_sum(tf.tanh(up)) + tf.reduce_sum(explicit ** 2)
+    dx, df1 = tf.gradients(loss, [x, f1])
+    return {"same": same, "valid": valid, "explicit": explicit, "pooled": pooled, "averaged": averaged, "second": second,
+            "up": up, "dx": dx, "df1": df1}
+
+
+write_model("conv", conv, {"x": f32(2, 9, 8, 3)}, tolerance=1e-4)

@@ -97,6 +97,38 @@ import Testing
             Case(op: "BiasAdd", label: "NHWC", inputs: [Input([2, 2, 3], seed: 7), Input([3], seed: 8)]) { try biasAdd($0[0], $0[1]) },
             Case(op: "BiasAdd", label: "NCHW", inputs: [Input([2, 3, 2], seed: 7), Input([3], seed: 8)]) { try biasAdd($0[0], $0[1], dataFormat: "NCHW") },
         ]
+        // Convolution and pooling, NHWC, over paddings, strides and dilations.
+        c += [
+            Case(op: "Conv2D", label: "VALID", inputs: [Input([2, 4, 4, 2], seed: 30), Input([3, 3, 2, 3], seed: 31)]) {
+                try conv2D($0[0], filter: $0[1])
+            },
+            Case(op: "Conv2D", label: "SAME stride 2", inputs: [Input([1, 5, 4, 2], seed: 32), Input([3, 2, 2, 2], seed: 33)]) {
+                try conv2D($0[0], filter: $0[1], strides: [2, 2], padding: "SAME")
+            },
+            Case(op: "Conv2D", label: "EXPLICIT dilation 2", inputs: [Input([1, 5, 5, 1], seed: 34), Input([2, 2, 1, 2], seed: 35)]) {
+                try conv2D($0[0], filter: $0[1], explicitPaddings: [[1, 0], [0, 2]], dilations: [2, 2])
+            },
+            Case(op: "Conv2D", label: "1x1", inputs: [Input([2, 2, 3, 3], seed: 36), Input([1, 1, 3, 2], seed: 37)]) {
+                try conv2D($0[0], filter: $0[1])
+            },
+            Case(op: "Conv2DBackpropInput", label: "transposed, stride 2", inputs: [Input([1, 2, 2, 2], seed: 38), Input([3, 3, 1, 2], seed: 39)]) {
+                try conv2DTranspose($0[0], filter: $0[1], outputShape: [1, 4, 4, 1], strides: [2, 2], padding: "SAME")
+            },
+            Case(op: "Conv2DBackpropFilter", label: "SAME", inputs: [Input([1, 3, 3, 2], seed: 40), Input([1, 3, 3, 2], seed: 41)]) {
+                try $0[0].graph.output("Conv2DBackpropFilter", [$0[0], $0[0].graph.constant(Tensor([Int32(2), 2, 2, 2])), $0[1]],
+                                       attrs: ["strides": .ints([1, 1, 1, 1]), "padding": .string("SAME")], name: nil, file: "", line: 0)
+            },
+            Case(op: "MaxPool", label: "VALID 2x2", inputs: [Input([2, 4, 4, 2], seed: 42)]) { try maxPool($0[0], ksize: [2, 2], strides: [2, 2]) },
+            Case(op: "MaxPool", label: "SAME 3x3 stride 2", inputs: [Input([1, 5, 5, 1], seed: 43)]) {
+                try maxPool($0[0], ksize: [3, 3], strides: [2, 2], padding: "SAME")
+            },
+            Case(op: "AvgPool", label: "SAME 2x2 stride 2", inputs: [Input([1, 5, 3, 2], seed: 44)]) {
+                try avgPool($0[0], ksize: [2, 2], strides: [2, 2], padding: "SAME")
+            },
+            Case(op: "AvgPool", label: "VALID 3x2 stride 1", inputs: [Input([1, 4, 4, 1], seed: 45)]) {
+                try avgPool($0[0], ksize: [3, 2], strides: [1, 1])
+            },
+        ]
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             c.append(Case(op: "MatMul", label: "ta \(ta) tb \(tb)", inputs: [Input(ta ? [3, 2] : [2, 3], seed: 9), Input(tb ? [4, 3] : [3, 4], seed: 10)]) {
                 try matmul($0[0], $0[1], transposeA: ta, transposeB: tb)

@@ -6,6 +6,12 @@ enum ArrayOps {
               attrs: [.type("T"), .type("out_type", DType.indices, default: .int32)], gradient: .notDifferentiable) { c in
             [TensorShape([c.shape(0).rank])]
         },
+        // The shapes of N tensors at once (TF's convolution gradients use it).
+        OpDef("ShapeN", inputs: ["input: N * T"], outputs: ["output: N * out_type"],
+              attrs: [.int("N", minimum: 1), .type("T"), .type("out_type", DType.indices, default: .int32)],
+              gradient: .notDifferentiable) { c in
+            (0..<c.inputCount).map { TensorShape([c.shape($0).rank]) }
+        },
         OpDef("Size", inputs: ["input: T"], outputs: ["output: out_type"],
               attrs: [.type("T"), .type("out_type", DType.indices, default: .int32)], gradient: .notDifferentiable,
               shape: Shapes.scalar),

@@ -5,6 +5,8 @@ protocol ValueSource {
     var producerAttrs: [String: AttrValue] { get }
     var producerInputs: [Self] { get }
     var shape: TensorShape { get }
+    /// Which output of its producer this is.
+    var index: Int { get }
 }
 
 /// Values known without running anything, which shape functions use to give exact shapes.
@@ -20,6 +22,9 @@ enum KnownValues {
             return constant(output.producerInputs[0])
         case "Shape":
             guard let dims = output.producerInputs[0].shape.concrete else { return nil }
+            return try? ArrayKernels.indexTensor(dims, outType(output), shape: [dims.count])
+        case "ShapeN":
+            guard let dims = output.producerInputs[output.index].shape.concrete else { return nil }
             return try? ArrayKernels.indexTensor(dims, outType(output), shape: [dims.count])
         case "Size":
             guard let n = output.producerInputs[0].shape.elementCount else { return nil }
@@ -42,6 +47,8 @@ enum KnownValues {
         switch output.producerOp {
         case "Shape":
             return output.producerInputs[0].shape
+        case "ShapeN":
+            return output.producerInputs[output.index].shape
         case "Identity", "StopGradient":
             return partialShape(output.producerInputs[0])
         case "Pack":

@@ -16,6 +16,20 @@ struct ConstantFolding: CompilerPass {
         let state = SessionState()
         let fetched = ir.fetchedNodeIDs()
         var names = Set(ir.nodes.map(\.name))
+        /// Each output of a multi-output node becomes its own constant, `<node>/output_<k>`;
+        /// the node itself is left for dead-node removal.
+        func replaceOutputs(of node: IRNode, with values: [Tensor]) {
+            for (k, value) in values.enumerated() {
+                var name = "\(node.name)/output_\(k)"
+                while names.contains(name) { name += "_" }
+                names.insert(name)
+                let constant = ir.makeNode(name: name, def: OpRegistry.lookup("Const")!, inputs: [], attrs: [:],
+                                           outputTypes: [value.dtype], outputShapes: [TensorShape(value.shape)])
+                constant.becomeConstant(value)
+                ir.insert(constant, before: node)
+                ir.replaceUses(of: IRValue(node, k), with: IRValue(constant, 0))
+            }
+        }
         for node in ir.nodes where !node.isConstant && !node.isFeed {
             // Inputs folded just before may make this node's shape exact.
             try ir.inferShapes(node)
@@ -27,6 +41,13 @@ struct ConstantFolding: CompilerPass {
             if ["Shape", "Size", "Rank"].contains(node.op), let value = KnownValues.constant(IRValue(node, 0)) {
                 node.becomeConstant(value)
                 continue
+            }
+            if node.op == "ShapeN", !fetched.contains(node.id) {
+                let values = (0..<node.outputTypes.count).compactMap { KnownValues.constant(IRValue(node, $0)) }
+                if values.count == node.outputTypes.count {
+                    replaceOutputs(of: node, with: values)
+                    continue
+                }
             }
             guard !node.inputs.isEmpty, node.inputs.allSatisfy({ $0.node.isConstant }) else { continue }
             var bytes = 0
@@ -42,16 +63,7 @@ struct ConstantFolding: CompilerPass {
                 node.becomeConstant(folded[0].owned())
                 continue
             }
-            for (k, value) in folded.enumerated() {
-                var name = "\(node.name)/output_\(k)"
-                while names.contains(name) { name += "_" }
-                names.insert(name)
-                let constant = ir.makeNode(name: name, def: OpRegistry.lookup("Const")!, inputs: [], attrs: [:],
-                                           outputTypes: [value.dtype], outputShapes: [TensorShape(value.shape)])
-                constant.becomeConstant(value.owned())
-                ir.insert(constant, before: node)
-                ir.replaceUses(of: IRValue(node, k), with: IRValue(constant, 0))
-            }
+            replaceOutputs(of: node, with: folded.map { $0.owned() })
         }
     }
 }

@@ -403,6 +403,9 @@ extension Array where Element == Int {
 extension ArrayKernels {
     /// `BroadcastGradientArgs`: reduction axes for both operands of a broadcast.
     static let gradientTable: [String: CPUKernel] = [
+        "ShapeN": { ctx in
+            for (k, x) in ctx.inputs.enumerated() { ctx.setOutput(k, try indexTensor(x.shape, ctx.node.outputTypes[k], shape: [x.rank])) }
+        },
         "BroadcastGradientArgs": { ctx in
             let (r0, r1) = try ArrayOps.broadcastGradientArgs(ctx.inputs[0].intScalars()!, ctx.inputs[1].intScalars()!)
             let dtype = ctx.node.outputTypes[0]

@@ -1,0 +1,223 @@
+/// Convolution and pooling over NHWC images (TF's `nn_ops`): Conv2D with its two
+/// backprops (also the transposed convolution), MaxPool and AvgPool with their gradients.
+enum ConvOps {
+    static let windowAttrs: [AttrDef] = [
+        .ints("strides"), .string("padding", allowed: ["SAME", "VALID", "EXPLICIT"]), .ints("explicit_paddings", default: []),
+        .string("data_format", default: "NHWC", allowed: ["NHWC"]), .ints("dilations", default: [1, 1, 1, 1]),
+    ]
+    static let convAttrs: [AttrDef] = [.type("T", DType.floatingPoint), .bool("use_cudnn_on_gpu", default: true)] + windowAttrs
+    static let poolAttrs: [AttrDef] = [
+        .type("T", DType.floatingPoint), .ints("ksize"), .ints("strides"), .string("padding", allowed: ["SAME", "VALID"]),
+        .string("data_format", default: "NHWC", allowed: ["NHWC"]),
+    ]
+
+    static let definitions: [OpDef] = [
+        // [N, H, W, C] ⊛ [KH, KW, C, OC] → [N, OH, OW, OC].
+        OpDef("Conv2D", inputs: ["input: T", "filter: T"], outputs: ["output: T"], attrs: convAttrs) { c in
+            let input = try c.withRank(0, 4), filter = try c.withRank(1, 4)
+            let window = try Window(c, kernel: filter.map { [$0[0], $0[1]] } ?? [nil, nil])
+            var channels = input?[3] ?? nil
+            if let inC = channels, let fC = filter?[2] ?? nil {
+                guard fC > 0, inC % fC == 0, inC == fC else {
+                    throw ShapeError("Depth of input (\(inC)) is not a multiple of input depth of filter (\(fC))")
+                }
+                channels = inC
+            }
+            _ = channels
+            let (oh, ow) = try window.output(input?[1] ?? nil, input?[2] ?? nil)
+            return [TensorShape([input?[0] ?? nil, oh, ow, filter?[3] ?? nil])]
+        },
+        // The gradient of Conv2D for its input (and the transposed convolution).
+        OpDef("Conv2DBackpropInput", inputs: ["input_sizes: int32", "filter: T", "out_backprop: T"], outputs: ["output: T"],
+              attrs: convAttrs) { c in
+            try c.withRank(1, 4)
+            try c.withRank(2, 4)
+            let shape = try c.shapeFromInput(0)
+            guard shape.rank == nil || shape.rank == 4 else { throw ShapeError("input_sizes must have 4 elements, got \(shape)") }
+            return [shape]
+        },
+        // The gradient of Conv2D for its filter.
+        OpDef("Conv2DBackpropFilter", inputs: ["input: T", "filter_sizes: int32", "out_backprop: T"], outputs: ["output: T"],
+              attrs: convAttrs) { c in
+            try c.withRank(0, 4)
+            try c.withRank(2, 4)
+            let shape = try c.shapeFromInput(1)
+            guard shape.rank == nil || shape.rank == 4 else { throw ShapeError("filter_sizes must have 4 elements, got \(shape)") }
+            return [shape]
+        },
+        OpDef("MaxPool", inputs: ["input: T"], outputs: ["output: T"], attrs: poolAttrs) { c in [try poolShape(c)] },
+        OpDef("AvgPool", inputs: ["value: T"], outputs: ["output: T"], attrs: poolAttrs) { c in [try poolShape(c)] },
+        // Second-order gradients of pooling (TF's MaxPoolGradGrad) are not written: an error if reached.
+        OpDef("MaxPoolGrad", inputs: ["orig_input: T", "orig_output: T", "grad: T"], outputs: ["output: T"], attrs: poolAttrs,
+              gradient: .undefined) { c in
+            try c.withRank(0, 4)
+            return [c.shape(0)]
+        },
+        OpDef("AvgPoolGrad", inputs: ["orig_input_shape: int32", "grad: T"], outputs: ["output: T"], attrs: poolAttrs,
+              gradient: .undefined) { c in
+            try c.withRank(1, 4)
+            return [try c.shapeFromInput(0)]
+        },
+    ]
+
+    static func poolShape(_ c: ShapeContext) throws -> TensorShape {
+        let input = try c.withRank(0, 4)
+        let ksize = c.ints("ksize")
+        guard ksize.count == 4 else { throw ShapeError("Sliding window ksize field must specify 4 dimensions") }
+        guard ksize[0] == 1, ksize[3] == 1 else {
+            throw ShapeError("Pooling is not yet supported on the batch dimension.")
+        }
+        let window = try Window(c, kernel: [ksize[1], ksize[2]], pooling: true)
+        let (oh, ow) = try window.output(input?[1] ?? nil, input?[2] ?? nil)
+        return TensorShape([input?[0] ?? nil, oh, ow, input?[3] ?? nil])
+    }
+
+    /// Gradients (TF's `nn_grad.py`).
+    static let gradients: [String: GradientFunction] = [
+        "Conv2D": { c in
+            let attrs = c.attrs
+            return [try c.graph.output("Conv2DBackpropInput", [shape(c.inputs[0]), c.inputs[1], c.grad()], attrs: attrs,
+                                       name: "Conv2DBackpropInput", file: "", line: 0),
+                    try c.graph.output("Conv2DBackpropFilter", [c.inputs[0], shape(c.inputs[1]), c.grad()], attrs: attrs,
+                                       name: "Conv2DBackpropFilter", file: "", line: 0)]
+        },
+        "Conv2DBackpropInput": { c in
+            let attrs = c.attrs
+            return [nil,
+                    try c.graph.output("Conv2DBackpropFilter", [c.grad(), shape(c.inputs[1]), c.inputs[2]], attrs: attrs,
+                                       name: "Conv2DBackpropFilter", file: "", line: 0),
+                    try c.graph.output("Conv2D", [c.grad(), c.inputs[1]], attrs: attrs, name: "Conv2D", file: "", line: 0)]
+        },
+        "Conv2DBackpropFilter": { c in
+            let attrs = c.attrs
+            return [try c.graph.output("Conv2DBackpropInput", [shape(c.inputs[0]), c.grad(), c.inputs[2]], attrs: attrs,
+                                       name: "Conv2DBackpropInput", file: "", line: 0),
+                    nil,
+                    try c.graph.output("Conv2D", [c.inputs[0], c.grad()], attrs: attrs, name: "Conv2D", file: "", line: 0)]
+        },
+        "MaxPool": { c in
+            [try c.graph.output("MaxPoolGrad", [c.inputs[0], c.outputs[0], c.grad()], attrs: c.attrs, name: "MaxPoolGrad",
+                                file: "", line: 0)]
+        },
+        "AvgPool": { c in
+            [try c.graph.output("AvgPoolGrad", [shape(c.inputs[0]), c.grad()], attrs: c.attrs, name: "AvgPoolGrad", file: "", line: 0)]
+        },
+    ]
+}
+
+/// A sliding window's geometry over H and W: kernel, strides, dilations and padding, with
+/// TF's validation and wording; output sizes and leading pads from input sizes.
+struct Window: Sendable {
+    let kernel: [Int?]
+    let strides: [Int]
+    let dilations: [Int]
+    let padding: String
+    /// For EXPLICIT: [top, bottom, left, right].
+    let explicit: [Int]
+
+    init(_ c: ShapeContext, kernel: [Int?], pooling: Bool = false) throws {
+        try self.init(attrs: c.attrs, kernel: kernel, pooling: pooling)
+    }
+
+    init(attrs: [String: AttrValue], kernel: [Int?], pooling: Bool = false) throws {
+        func ints(_ name: String) -> [Int] { if case .ints(let v)? = attrs[name] { v } else { [] } }
+        let strides = ints("strides"), dilations = pooling ? [1, 1, 1, 1] : (attrs["dilations"] == nil ? [1, 1, 1, 1] : ints("dilations"))
+        guard strides.count == 4 else { throw ShapeError("Sliding window strides field must specify 4 dimensions") }
+        guard strides[0] == 1, strides[3] == 1 else {
+            throw ShapeError("Current implementation does not yet support strides in the batch and depth dimensions.")
+        }
+        guard strides[1] > 0, strides[2] > 0 else { throw ShapeError("strides must be positive, got [\(strides.map(String.init).joined(separator: ","))]") }
+        guard dilations.count == 4 else { throw ShapeError("Sliding window dilations field must specify 4 dimensions") }
+        guard dilations[0] == 1, dilations[3] == 1 else {
+            throw ShapeError("Current implementation does not yet support dilations in the batch and depth dimensions.")
+        }
+        guard dilations[1] > 0, dilations[2] > 0 else { throw ShapeError("Dilated rates should be larger than 0.") }
+        for k in kernel { if let k, k <= 0 { throw ShapeError("window size must be positive, got \(k)") } }
+        if case .string(let p)? = attrs["padding"] { padding = p } else { padding = "VALID" }
+        var explicit = [0, 0, 0, 0]
+        if padding == "EXPLICIT" {
+            let e = ints("explicit_paddings")
+            guard e.count == 8 else { throw ShapeError("explicit_paddings attribute must contain 8 values, but got: \(e.count)") }
+            guard e.allSatisfy({ $0 >= 0 }) else { throw ShapeError("All elements of explicit_paddings must be nonnegative") }
+            guard e[0] == 0, e[1] == 0, e[6] == 0, e[7] == 0 else {
+                throw ShapeError("Nonzero explicit padding in the batch or depth dimensions is not supported")
+            }
+            explicit = [e[2], e[3], e[4], e[5]]
+        }
+        self.kernel = kernel
+        self.strides = [strides[1], strides[2]]
+        self.dilations = [dilations[1], dilations[2]]
+        self.explicit = explicit
+    }
+
+    /// Output size and leading pad for dimension `d` (0: H, 1: W) of input size `size`.
+    func output(_ size: Int, dimension d: Int) throws -> (size: Int, padBefore: Int) {
+        let k = kernel[d]!
+        let effective = (k - 1) * dilations[d] + 1
+        switch padding {
+        case "SAME":
+            let out = (size + strides[d] - 1) / strides[d]
+            let total = Swift.max((out - 1) * strides[d] + effective - size, 0)
+            return (out, total / 2)
+        case "EXPLICIT":
+            let padded = size + explicit[2 * d] + explicit[2 * d + 1]
+            guard padded >= effective else {
+                throw ShapeError("Computed output size would be negative: \((padded - effective) / strides[d] + 1) [input_size: \(size), effective_filter_size: \(effective), stride: \(strides[d])]")
+            }
+            return ((padded - effective) / strides[d] + 1, explicit[2 * d])
+        default:
+            guard size >= effective else {
+                throw ShapeError("Computed output size would be negative: \((size - effective) / strides[d] + 1) [input_size: \(size), effective_filter_size: \(effective), stride: \(strides[d])]")
+            }
+            return ((size - effective) / strides[d] + 1, 0)
+        }
+    }
+
+    func output(_ h: Int?, _ w: Int?) throws -> (Int?, Int?) {
+        let oh = try h.flatMap { kernel[0] == nil ? nil : try output($0, dimension: 0).size }
+        let ow = try w.flatMap { kernel[1] == nil ? nil : try output($0, dimension: 1).size }
+        return (oh, ow)
+    }
+}
+
+// MARK: - Builders
+
+/// 2-D convolution of NHWC images with an HWIO filter (`Conv2D`): `strides` and
+/// `dilations` are `[h, w]`; padding `"SAME"`, `"VALID"`, or explicit `[[top, bottom], [left, right]]`.
+public func conv2D(_ input: Output, filter: Output, strides: [Int] = [1, 1], padding: String = "VALID",
+                   explicitPaddings: [[Int]]? = nil, dilations: [Int] = [1, 1], name: String? = nil,
+                   file: String = #fileID, line: Int = #line) throws -> Output {
+    var attrs: [String: AttrValue] = [
+        "strides": .ints([1] + strides + [1]), "dilations": .ints([1] + dilations + [1]),
+        "padding": .string(explicitPaddings == nil ? padding : "EXPLICIT"),
+    ]
+    if let explicitPaddings { attrs["explicit_paddings"] = .ints([0, 0] + explicitPaddings.flatMap { $0 } + [0, 0]) }
+    return try input.graph.output("Conv2D", [input, filter], attrs: attrs, name: name, file: file, line: line)
+}
+
+/// The transposed convolution (`Conv2DBackpropInput`): the gradient of `conv2D` for an
+/// input of `outputShape`, applied to `input`.
+public func conv2DTranspose(_ input: Output, filter: Output, outputShape: [Int], strides: [Int] = [1, 1],
+                            padding: String = "VALID", name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    let g = input.graph
+    let sizes = try g.constant(Tensor(outputShape.map { Int32($0) }), name: "output_shape", file: file, line: line)
+    return try g.output("Conv2DBackpropInput", [sizes, filter, input],
+                        attrs: ["strides": .ints([1] + strides + [1]), "padding": .string(padding)], name: name ?? "conv2d_transpose",
+                        file: file, line: line)
+}
+
+/// Max over `ksize` windows (`MaxPool`); `ksize` and `strides` are `[h, w]`.
+public func maxPool(_ input: Output, ksize: [Int], strides: [Int], padding: String = "VALID", name: String? = nil,
+                    file: String = #fileID, line: Int = #line) throws -> Output {
+    try input.graph.output("MaxPool", [input], attrs: [
+        "ksize": .ints([1] + ksize + [1]), "strides": .ints([1] + strides + [1]), "padding": .string(padding),
+    ], name: name, file: file, line: line)
+}
+
+/// Mean over `ksize` windows, padding excluded (`AvgPool`); `ksize` and `strides` are `[h, w]`.
+public func avgPool(_ input: Output, ksize: [Int], strides: [Int], padding: String = "VALID", name: String? = nil,
+                    file: String = #fileID, line: Int = #line) throws -> Output {
+    try input.graph.output("AvgPool", [input], attrs: [
+        "ksize": .ints([1] + ksize + [1]), "strides": .ints([1] + strides + [1]), "padding": .string(padding),
+    ], name: name, file: file, line: line)
+}

@@ -1,0 +1,302 @@
+import CBLAS
+import Foundation
+
+/// Kernels for convolution and pooling over NHWC images. Convolution is im2col + GEMM per
+/// image: a patch matrix `[OH·OW, KH·KW·C]` (in per-thread scratch) times the HWIO filter
+/// viewed as `[KH·KW·C, OC]`; its backprops are the transposed products, with col2im for
+/// the input gradient. Images run in parallel (one block each); the filter gradient sums
+/// fixed groups of images, then the groups in order, so results never depend on the
+/// thread count.
+enum ConvKernels {
+    static let table: [String: CPUKernel] = [
+        "Conv2D": { ctx in
+            let x = ctx.inputs[0], f = ctx.inputs[1], out = ctx.allocateOutput(0, zeroed: false)
+            let geometry = try Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
+            if x.dtype == .float32 { forward(x, f, out, geometry, ctx, Float.self) } else { forward(x, f, out, geometry, ctx, Double.self) }
+            ctx.setOutput(0, out)
+        },
+        "Conv2DBackpropInput": { ctx in
+            let f = ctx.inputs[1], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
+            let geometry = try Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
+            try geometry.check(outBackprop: dy.shape)
+            if f.dtype == .float32 { backpropInput(f, dy, out, geometry, ctx, Float.self) } else { backpropInput(f, dy, out, geometry, ctx, Double.self) }
+            ctx.setOutput(0, out)
+        },
+        "Conv2DBackpropFilter": { ctx in
+            let x = ctx.inputs[0], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
+            let geometry = try Geometry(input: x.shape, filter: out.shape, attrs: ctx.node.attrs)
+            try geometry.check(outBackprop: dy.shape)
+            if x.dtype == .float32 { backpropFilter(x, dy, out, geometry, ctx, Float.self) } else { backpropFilter(x, dy, out, geometry, ctx, Double.self) }
+            ctx.setOutput(0, out)
+        },
+        "MaxPool": { ctx in try pool(ctx, max: true) },
+        "AvgPool": { ctx in try pool(ctx, max: false) },
+        "MaxPoolGrad": { ctx in
+            let x = ctx.inputs[0], g = ctx.inputs[2], out = ctx.allocateOutput(0)
+            let geometry = try Geometry(input: x.shape, window: ctx.node.attrs)
+            try geometry.check(outBackprop: g.shape)
+            if x.dtype == .float32 { maxPoolGrad(x, g, out, geometry, ctx, Float.self) } else { maxPoolGrad(x, g, out, geometry, ctx, Double.self) }
+            ctx.setOutput(0, out)
+        },
+        "AvgPoolGrad": { ctx in
+            let g = ctx.inputs[1], out = ctx.allocateOutput(0)
+            let geometry = try Geometry(input: out.shape, window: ctx.node.attrs)
+            try geometry.check(outBackprop: g.shape)
+            if g.dtype == .float32 { avgPoolGrad(g, out, geometry, ctx, Float.self) } else { avgPoolGrad(g, out, geometry, ctx, Double.self) }
+            ctx.setOutput(0, out)
+        },
+    ]
+
+    /// Concrete sizes of one convolution or pooling window.
+    struct Geometry {
+        let n, h, w, c: Int
+        let kh, kw, oc: Int
+        let oh, ow, sh, sw, dh, dw, padTop, padLeft: Int
+        var patch: Int { kh * kw * c }
+
+        init(input: [Int], filter: [Int], attrs: [String: AttrValue]) throws {
+            guard input.count == 4, filter.count == 4 else { throw KernelError("input and filter must be 4-D: \(shapeString(input)), \(shapeString(filter))") }
+            guard input[3] == filter[2] else {
+                throw KernelError("input depth (\(input[3])) does not match the filter's input depth (\(filter[2]))")
+            }
+            let window = try Window(attrs: attrs, kernel: [filter[0], filter[1]])
+            let (oh, top) = try window.output(input[1], dimension: 0), (ow, left) = try window.output(input[2], dimension: 1)
+            (n, h, w, c, kh, kw, oc) = (input[0], input[1], input[2], input[3], filter[0], filter[1], filter[3])
+            (self.oh, self.ow, sh, sw, dh, dw, padTop, padLeft) = (oh, ow, window.strides[0], window.strides[1], window.dilations[0],
+                                                                   window.dilations[1], top, left)
+        }
+
+        init(input: [Int], window attrs: [String: AttrValue]) throws {
+            guard case .ints(let ksize)? = attrs["ksize"], ksize.count == 4 else { throw KernelError("ksize must have 4 entries") }
+            try self.init(input: input, filter: [ksize[1], ksize[2], input[3], input[3]], attrs: attrs.merging(["dilations": .ints([1, 1, 1, 1])]) { $1 })
+        }
+
+        func check(outBackprop shape: [Int]) throws {
+            guard shape == [n, oh, ow, oc] else {
+                throw KernelError("out_backprop has shape \(shapeString(shape)) but the convolution's output has shape \(shapeString([n, oh, ow, oc]))")
+            }
+        }
+    }
+
+    /// `cblas_?gemm` on raw row-major buffers: `C = alpha·op(A)·op(B) + beta·C`.
+    static func gemm<T: FloatScalar>(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<T>, _ lda: Int,
+                                     _ b: UnsafePointer<T>, _ ldb: Int, beta: T, _ c: UnsafeMutablePointer<T>, _ ldc: Int) {
+        _ = LinalgKernels.configureBLAS
+        guard m > 0, n > 0, k > 0 else { return }
+        let transA = ta ? CblasTrans : CblasNoTrans, transB = tb ? CblasTrans : CblasNoTrans
+        if T.self == Float.self {
+            cblas_sgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1,
+                        UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), Int32(lda),
+                        UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), Int32(ldb), Float(Double(beta)),
+                        UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), Int32(ldc))
+        } else {
+            cblas_dgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1,
+                        UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), Int32(lda),
+                        UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), Int32(ldb), Double(beta),
+                        UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), Int32(ldc))
+        }
+    }
+
+    /// Image `x` (`[H, W, C]`) unrolled into patches `[OH·OW, KH·KW·C]`, zeros where the
+    /// window hangs over the padding.
+    static func im2col<T: FloatScalar>(_ x: UnsafePointer<T>, _ p: UnsafeMutablePointer<T>, _ g: Geometry) {
+        var row = p
+        for oy in 0..<g.oh {
+            for ox in 0..<g.ow {
+                var dst = row
+                for ky in 0..<g.kh {
+                    let iy = oy * g.sh - g.padTop + ky * g.dh
+                    for kx in 0..<g.kw {
+                        let ix = ox * g.sw - g.padLeft + kx * g.dw
+                        if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
+                            dst.update(from: x + (iy * g.w + ix) * g.c, count: g.c)
+                        } else {
+                            dst.update(repeating: 0, count: g.c)
+                        }
+                        dst += g.c
+                    }
+                }
+                row += g.patch
+            }
+        }
+    }
+
+    /// Patches `[OH·OW, KH·KW·C]` added back into image `dx` (`[H, W, C]`).
+    static func col2im<T: FloatScalar>(_ p: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, _ g: Geometry) {
+        var row = p
+        for oy in 0..<g.oh {
+            for ox in 0..<g.ow {
+                var src = row
+                for ky in 0..<g.kh {
+                    let iy = oy * g.sh - g.padTop + ky * g.dh
+                    for kx in 0..<g.kw {
+                        let ix = ox * g.sw - g.padLeft + kx * g.dw
+                        if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
+                            let d = dx + (iy * g.w + ix) * g.c
+                            for j in 0..<g.c { d[j] += src[j] }
+                        }
+                        src += g.c
+                    }
+                }
+                row += g.patch
+            }
+        }
+    }
+
+    /// Whether patches are the image itself (1×1 kernel, stride 1, no padding).
+    static func isPointwise(_ g: Geometry) -> Bool { g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.oh == g.h && g.ow == g.w }
+
+    static func forward<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
+        let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        let rows = g.oh * g.ow
+        ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
+            for i in lo..<hi {
+                let image = px + i * g.h * g.w * g.c, result = po + i * rows * g.oc
+                if isPointwise(g) {
+                    gemm(false, false, rows, g.oc, g.patch, image, g.patch, pf, g.oc, beta: 0, result, g.oc)
+                    continue
+                }
+                ThreadScratch.withScratch(bytes: rows * g.patch * MemoryLayout<T>.stride) { raw in
+                    let patches = raw.assumingMemoryBound(to: T.self)
+                    im2col(image, patches, g)
+                    gemm(false, false, rows, g.oc, g.patch, patches, g.patch, pf, g.oc, beta: 0, result, g.oc)
+                }
+            }
+        }
+    }
+
+    static func backpropInput<T: FloatScalar>(_ f: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
+        let pf = f.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        let rows = g.oh * g.ow
+        ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
+            for i in lo..<hi {
+                let grad = pdy + i * rows * g.oc, image = po + i * g.h * g.w * g.c
+                if isPointwise(g) {
+                    gemm(false, true, rows, g.patch, g.oc, grad, g.oc, pf, g.oc, beta: 0, image, g.patch)
+                    continue
+                }
+                ThreadScratch.withScratch(bytes: rows * g.patch * MemoryLayout<T>.stride) { raw in
+                    let patches = raw.assumingMemoryBound(to: T.self)
+                    gemm(false, true, rows, g.patch, g.oc, grad, g.oc, pf, g.oc, beta: 0, patches, g.patch)
+                    col2im(patches, image, g)
+                }
+            }
+        }
+    }
+
+    /// Images per filter-gradient group: each group sums its images in order into its own
+    /// buffer; the groups are then summed in order.
+    static let filterGroup = 8
+
+    static func backpropFilter<T: FloatScalar>(_ x: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
+        let px = x.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        let rows = g.oh * g.ow, size = g.patch * g.oc
+        let groups = (g.n + filterGroup - 1) / filterGroup
+        let partials = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(groups * size, 1))
+        defer { partials.deallocate() }
+        partials.initialize(repeating: 0, count: groups * size)
+        ctx.parallelFor(groups, blockSize: 1) { lo, hi in
+            for group in lo..<hi {
+                let sum = partials + group * size
+                ThreadScratch.withScratch(bytes: rows * g.patch * MemoryLayout<T>.stride) { raw in
+                    let patches = raw.assumingMemoryBound(to: T.self)
+                    for i in (group * filterGroup)..<Swift.min(g.n, (group + 1) * filterGroup) {
+                        let image = px + i * g.h * g.w * g.c, grad = pdy + i * rows * g.oc
+                        let source: UnsafePointer<T>
+                        if isPointwise(g) { source = image } else { im2col(image, patches, g); source = UnsafePointer(patches) }
+                        gemm(true, false, g.patch, g.oc, rows, source, g.patch, grad, g.oc, beta: 1, sum, g.oc)
+                    }
+                }
+            }
+        }
+        for group in 0..<groups {
+            let sum = partials + group * size
+            for j in 0..<size { po[j] += sum[j] }
+        }
+    }
+
+    // MARK: Pooling
+
+    static func pool(_ ctx: KernelContext, max: Bool) throws {
+        let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+        let g = try Geometry(input: x.shape, window: ctx.node.attrs)
+        func run<T: FloatScalar>(_: T.Type) {
+            let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+            ctx.parallelFor(g.n * g.oh, blockSize: 8) { lo, hi in
+                for r in lo..<hi {
+                    let i = r / g.oh, oy = r % g.oh
+                    for ox in 0..<g.ow {
+                        let o = po + ((i * g.oh + oy) * g.ow + ox) * g.c
+                        for j in 0..<g.c { o[j] = max ? -T.infinity : 0 }
+                        var count = 0
+                        for ky in 0..<g.kh {
+                            let iy = oy * g.sh - g.padTop + ky
+                            guard iy >= 0 && iy < g.h else { continue }
+                            for kx in 0..<g.kw {
+                                let ix = ox * g.sw - g.padLeft + kx
+                                guard ix >= 0 && ix < g.w else { continue }
+                                let s = px + ((i * g.h + iy) * g.w + ix) * g.c
+                                if max { for j in 0..<g.c { o[j] = Swift.max(o[j], s[j]) } } else { for j in 0..<g.c { o[j] += s[j] } }
+                                count += 1
+                            }
+                        }
+                        if !max { let k = T(Double(Swift.max(count, 1))); for j in 0..<g.c { o[j] /= k } }
+                    }
+                }
+            }
+        }
+        if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        ctx.setOutput(0, out)
+    }
+
+    /// Each window's gradient goes to its maximum (the first one, in scan order, on ties).
+    static func maxPoolGrad<T: FloatScalar>(_ x: Tensor, _ grad: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
+        let px = x.pointer(as: T.self), pg = grad.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
+            for i in lo..<hi {
+                for oy in 0..<g.oh {
+                    for ox in 0..<g.ow {
+                        for j in 0..<g.c {
+                            var best = -T.infinity, at = -1
+                            for ky in 0..<g.kh {
+                                let iy = oy * g.sh - g.padTop + ky
+                                guard iy >= 0 && iy < g.h else { continue }
+                                for kx in 0..<g.kw {
+                                    let ix = ox * g.sw - g.padLeft + kx
+                                    guard ix >= 0 && ix < g.w else { continue }
+                                    let k = ((i * g.h + iy) * g.w + ix) * g.c + j
+                                    if at < 0 || px[k] > best { best = px[k]; at = k }
+                                }
+                            }
+                            if at >= 0 { po[at] += pg[((i * g.oh + oy) * g.ow + ox) * g.c + j] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each window's gradient shared equally among its in-bounds inputs.
+    static func avgPoolGrad<T: FloatScalar>(_ grad: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
+        let pg = grad.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
+            for i in lo..<hi {
+                for oy in 0..<g.oh {
+                    for ox in 0..<g.ow {
+                        let y0 = Swift.max(oy * g.sh - g.padTop, 0), y1 = Swift.min(oy * g.sh - g.padTop + g.kh, g.h)
+                        let x0 = Swift.max(ox * g.sw - g.padLeft, 0), x1 = Swift.min(ox * g.sw - g.padLeft + g.kw, g.w)
+                        let count = Swift.max((y1 - y0) * (x1 - x0), 1)
+                        let src = pg + ((i * g.oh + oy) * g.ow + ox) * g.c
+                        let k = T(Double(count))
+                        for iy in y0..<Swift.max(y1, y0) {
+                            for ix in x0..<Swift.max(x1, x0) {
+                                let d = po + ((i * g.h + iy) * g.w + ix) * g.c
+                                for j in 0..<g.c { d[j] += src[j] / k }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

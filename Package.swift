@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "Soma", targets: ["Soma"]),
         .executable(name: "soma-demo", targets: ["SomaDemo"]),
         .executable(name: "example-mlp", targets: ["ExampleMLP"]),
+        .executable(name: "example-cnn", targets: ["ExampleCNN"]),
         .executable(name: "interop-export", targets: ["InteropExport"]),
         .executable(name: "graphtool", targets: ["GraphTool"]),
         .executable(name: "soma-compiler-bench", targets: ["CompilerBench"]),
@@ -31,6 +32,8 @@ let package = Package(
         .executableTarget(name: "SomaDemo", dependencies: ["Soma"]),
         // Trains a 64→64→10 MLP with Adam on the digits and prints its test accuracy.
         .executableTarget(name: "ExampleMLP", dependencies: ["Soma"]),
+        // A convolutional network (conv, pooling, flatten, dense) on the digits.
+        .executableTarget(name: "ExampleCNN", dependencies: ["Soma"]),
         // Writes Soma-built graphs and Soma's outputs for TensorFlow to check (Tools/tf-interop.sh).
         .executableTarget(name: "InteropExport", dependencies: ["Soma"]),
         // Compile-time and memory-plan benchmarks (Tools/bench-compiler.sh).

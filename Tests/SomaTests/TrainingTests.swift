@@ -259,3 +259,26 @@ import Testing
         try check(header + Data(count: 128) + Data([1, 12]), "label 12")
     }
 }
+
+@Suite struct DropoutTests {
+    @Test func dropoutKeepsAndScalesAFreshSeededMask() throws {
+        let g = Graph()
+        g.randomSeed = 5
+        let x = try g.placeholder(.float32, shape: [nil, 100], name: "x")
+        let rate = try placeholderWithDefault(g.constant(Float(0)), shape: [], name: "rate")
+        let y = try dropout(x, rate: rate)
+        let session = Session(graph: g)
+        let ones = Tensor(repeating: Float(1), shape: [50, 100])
+        #expect(try session.run(y, feeds: [x: ones]) == ones, "rate 0 is the identity")
+        let a = try session.run(y, feeds: [x: ones, rate: Tensor(Float(0.25))]).scalars(as: Float.self)
+        let b = try session.run(y, feeds: [x: ones, rate: Tensor(Float(0.25))]).scalars(as: Float.self)
+        #expect(Set(a) == [0, Float(1) / 0.75])
+        let kept = Double(a.filter { $0 > 0 }.count) / Double(a.count)
+        #expect(Swift.abs(kept - 0.75) < 0.02, "kept \(kept)")
+        #expect(a != b, "each run draws a new mask")
+        // Gradients flow through the kept elements only, scaled like them.
+        let dx = try g.gradients(of: [reduceSum(y)], wrt: [x])[0]!
+        let values = try session.run(fetches: [y, dx], feeds: [x: ones, rate: Tensor(Float(0.5))])
+        #expect(values[0] == values[1])
+    }
+}

@@ -229,3 +229,52 @@ def conv(p):
 
 
 write_model("conv", conv, {"x": f32(2, 9, 8, 3)}, tolerance=1e-4)
+
+
+# Recurrent cells: TF's fused LSTMBlockCell unrolled over 4 steps (its gradient is TF's
+# LSTMBlockCellGrad) and a GRU cell written as ops, with gradients.
+#
+# TF 2 no longer registers LSTMBlockCell's Python gradient (it lived in tf.contrib.rnn);
+# this is TF 1.15's `_LSTMBlockCellGrad`, around the LSTMBlockCellGrad op TF still has.
+@tf.RegisterGradient("LSTMBlockCell")
+def _lstm_block_cell_grad(op, *grad):
+    x, cs_prev, h_prev, w, wci, wcf, wco, b = op.inputs
+    i, cs, f, o, ci, co, _ = op.outputs
+    _, cs_grad, _, _, _, _, h_grad = grad
+    input_size, cell_size = tf.shape(x)[1], tf.shape(h_prev)[1]
+    cs_prev_grad, dicfo, wci_grad, wcf_grad, wco_grad = tf.raw_ops.LSTMBlockCellGrad(
+        x=x, cs_prev=cs_prev, h_prev=h_prev, w=w, wci=wci, wcf=wcf, wco=wco, b=b, i=i, cs=cs, f=f, o=o, ci=ci, co=co,
+        cs_grad=cs_grad, h_grad=h_grad, use_peephole=op.get_attr("use_peephole"))
+    xh = tf.concat([x, h_prev], 1)
+    xh_grad = tf.matmul(dicfo, w, transpose_b=True)
+    x_grad, h_prev_grad = tf.split(xh_grad, tf.stack([input_size, cell_size]), axis=1)
+    w_grad = tf.matmul(xh, dicfo, transpose_a=True)
+    b_grad = tf.reduce_sum(dicfo, 0)
+    if not op.get_attr("use_peephole"):
+        wci_grad, wcf_grad, wco_grad = tf.zeros_like(wci), tf.zeros_like(wcf), tf.zeros_like(wco)
+    return x_grad, cs_prev_grad, h_prev_grad, w_grad, wci_grad, wcf_grad, wco_grad, b_grad
+
+
+def rnn(p):
+    x = p["x"]
+    units, features, steps = 5, 3, 4
+    w = tf.constant(rng.normal(0, 0.4, size=(features + units, 4 * units)).astype(np.float32))
+    b = tf.constant(rng.normal(0, 0.1, size=(4 * units,)).astype(np.float32))
+    peep = [tf.constant(rng.normal(0, 0.3, size=(units,)).astype(np.float32)) for _ in range(3)]
+    wg = tf.constant(rng.normal(0, 0.4, size=(features + units, 2 * units)).astype(np.float32))
+    wc = tf.constant(rng.normal(0, 0.4, size=(features + units, units)).astype(np.float32))
+    batch = tf.shape(x)[0]
+    c = h = gh = tf.zeros(tf.stack([batch, units]))
+    for t in range(steps):
+        xt = x[:, t, :]
+        _, c, _, _, _, _, h = tf.raw_ops.LSTMBlockCell(x=xt, cs_prev=c, h_prev=h, w=w, wci=peep[0], wcf=peep[1], wco=peep[2],
+                                                       b=b, forget_bias=1.0, cell_clip=-1.0, use_peephole=(t % 2 == 1))
+        r, u = tf.split(tf.sigmoid(tf.matmul(tf.concat([xt, gh], 1), wg) + 1.0), 2, axis=1)
+        candidate = tf.tanh(tf.matmul(tf.concat([xt, r * gh], 1), wc))
+        gh = u * gh + (1 - u) * candidate
+    loss = tf.reduce_sum(h * h) + tf.reduce_sum(c) + tf.reduce_sum(gh ** 2)
+    dx, dw, dwg = tf.gradients(loss, [x, w, wg])
+    return {"h": h, "c": c, "gru": gh, "dx": dx, "dw": dw, "dwg": dwg}
+
+
+write_model("rnn", rnn, {"x": f32(3, 4, 3)}, tolerance=1e-4)

@@ -129,6 +129,17 @@ import Testing
                 try avgPool($0[0], ksize: [3, 2], strides: [1, 1])
             },
         ]
+        // The fused LSTM step, with and without peepholes: h and cs both feed the result.
+        for peephole in [false, true] {
+            c.append(Case(op: "LSTMBlockCell", label: peephole ? "peephole" : "plain", inputs: [
+                Input([2, 3], seed: 50), Input([2, 2], seed: 51), Input([2, 2], seed: 52), Input([5, 8], seed: 53, range: -1...1),
+                Input([2], seed: 54), Input([2], seed: 55), Input([2], seed: 56), Input([8], seed: 57),
+            ]) { v in
+                let outs = try v[0].graph.outputs("LSTMBlockCell", v, attrs: ["use_peephole": .bool(peephole), "cell_clip": .float(-1)],
+                                                  name: nil, file: "", line: 0)
+                return try add(outs[6], multiply(outs[1], v[0].scalarLike(0.5, file: "", line: 0)))
+            })
+        }
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             c.append(Case(op: "MatMul", label: "ta \(ta) tb \(tb)", inputs: [Input(ta ? [3, 2] : [2, 3], seed: 9), Input(tb ? [4, 3] : [3, 4], seed: 10)]) {
                 try matmul($0[0], $0[1], transposeA: ta, transposeB: tb)

@@ -282,3 +282,44 @@ import Testing
         #expect(values[0] == values[1])
     }
 }
+
+@Suite struct RecurrentTests {
+    /// The fused LSTMBlockCell step and the same cell as separate ops agree, forward and
+    /// backward, over an unrolled sequence.
+    @Test func fusedAndComposedLSTMAgree() throws {
+        var results: [[Tensor]] = []
+        for fused in [true, false] {
+            let g = Graph()
+            g.randomSeed = 3
+            let x = try g.placeholder(.float32, shape: [nil, 5, 4], name: "x")
+            let cell = try LSTMCell(g, inputSize: 4, units: 6, fused: fused)
+            let (outputs, state) = try unroll(cell, over: x, steps: 5)
+            let loss = try add(reduceSum(square(outputs.last!)), reduceSum(state.c))
+            let grads = try g.gradients(of: [loss], wrt: [cell.kernel.value, cell.bias.value, x]).map { $0! }
+            let session = Session(graph: g)
+            try session.run(target: g.globalVariablesInitializer())
+            results.append(try session.run(fetches: [loss, outputs[2]] + grads, feeds: [x: CompilerTests.random([3, 5, 4], seed: 8)]))
+        }
+        for (a, b) in zip(results[0], results[1]) {
+            #expect(a.isApproximatelyEqual(to: b, relativeTolerance: 1e-5, absoluteTolerance: 1e-5), "\(a) vs \(b)")
+        }
+    }
+
+    @Test func gruAndEmbeddingGradientsMatchCentralDifferences() throws {
+        let error = try GradientChecker.maxError(.float64, [GradientChecker.Input([2, 3, 2], seed: 60)]) { v in
+            let g = v[0].graph
+            g.randomSeed = 4
+            let cell = try GRUCell(g, inputSize: 2, units: 3, dtype: .float64)
+            let table = try g.variable(Tensor([0.5, -1, 2, 0.25, 1.5, -0.5], shape: [3, 2]), name: "table")
+            let (outputs, _) = try unroll(cell, over: add(v[0], embeddingLookup(table.value, ids: g.constant(Tensor([Int32(2), 0])))
+                                                            .reshapedForBroadcast()), steps: 3)
+            return try reduceSum(outputs.last!)
+        }
+        #expect(error <= 1e-5, "max |J − J_num| = \(error)")
+    }
+}
+
+extension Output {
+    /// `[2, 2]` embedding rows as `[2, 1, 2]`, to add to every step of a `[2, T, 2]` sequence.
+    fileprivate func reshapedForBroadcast() throws -> Output { try expandDims(self, axis: 1) }
+}

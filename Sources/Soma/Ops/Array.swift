@@ -6,6 +6,14 @@ enum ArrayOps {
               attrs: [.type("T"), .type("out_type", DType.indices, default: .int32)], gradient: .notDifferentiable) { c in
             [TensorShape([c.shape(0).rank])]
         },
+        // Where each of N concatenated shapes starts in the result (TF's ConcatV2 gradient):
+        // offset[i] is zero except along concat_dim, the sum of the earlier sizes there.
+        OpDef("ConcatOffset", inputs: ["concat_dim: int32", "shape: N * shape_type"], outputs: ["offset: N * shape_type"],
+              attrs: [.int("N", minimum: 2), .type("shape_type", DType.indices, default: .int32)],
+              gradient: .notDifferentiable) { c in
+            try c.scalarInput(0)
+            return (1..<c.inputCount).map { c.shape($0) }
+        },
         // The shapes of N tensors at once (TF's convolution gradients use it).
         OpDef("ShapeN", inputs: ["input: N * T"], outputs: ["output: N * out_type"],
               attrs: [.int("N", minimum: 1), .type("T"), .type("out_type", DType.indices, default: .int32)],

@@ -31,6 +31,7 @@ enum GradientChecker {
         let dy = try g.placeholder(dtype, shape: y.shape, name: "dy")
         let grads = try g.gradients(of: [y], wrt: xs, gradYs: [dy])
         let session = Session(graph: g)
+        if !g.variables.isEmpty { try session.run(target: g.globalVariablesInitializer()) }
         var feeds: [Output: Tensor] = [:]
         for (x, input) in zip(xs, inputs) { feeds[x] = tensor(input.values, input.shape, dtype) }
         let yValue = try session.run(y, feeds: feeds)

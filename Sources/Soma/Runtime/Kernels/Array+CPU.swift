@@ -403,6 +403,26 @@ extension Array where Element == Int {
 extension ArrayKernels {
     /// `BroadcastGradientArgs`: reduction axes for both operands of a broadcast.
     static let gradientTable: [String: CPUKernel] = [
+        "ConcatOffset": { ctx in
+            let shapes = ctx.inputs.dropFirst().map { $0.intScalars()! }
+            let rank = shapes[0].count
+            let axis = ctx.inputs[0].intScalars()![0]
+            guard axis >= -rank && axis < rank else { throw KernelError("Concat dim is out of range: \(axis) vs. \(rank)") }
+            let a = axis < 0 ? axis + rank : axis
+            var offset = 0
+            for (k, shape) in shapes.enumerated() {
+                guard shape.count == rank else {
+                    throw KernelError("input \(k) should contain \(rank) elements, but got \(shape.count)")
+                }
+                for d in 0..<rank where d != a && shape[d] != shapes[0][d] {
+                    throw KernelError("All dimensions except \(a) must match. Input \(k) has shape [\(shape.map(String.init).joined(separator: ","))]")
+                }
+                var result = [Int](repeating: 0, count: rank)
+                result[a] = offset
+                offset += shape[a]
+                ctx.setOutput(k, try indexTensor(result, ctx.node.outputTypes[k], shape: [rank]))
+            }
+        },
         "ShapeN": { ctx in
             for (k, x) in ctx.inputs.enumerated() { ctx.setOutput(k, try indexTensor(x.shape, ctx.node.outputTypes[k], shape: [x.rank])) }
         },

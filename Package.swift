@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "soma-demo", targets: ["SomaDemo"]),
         .executable(name: "example-mlp", targets: ["ExampleMLP"]),
         .executable(name: "example-cnn", targets: ["ExampleCNN"]),
+        .executable(name: "example-rnn", targets: ["ExampleRNN"]),
+        .executable(name: "example-forecast", targets: ["ExampleForecast"]),
         .executable(name: "interop-export", targets: ["InteropExport"]),
         .executable(name: "graphtool", targets: ["GraphTool"]),
         .executable(name: "soma-compiler-bench", targets: ["CompilerBench"]),
@@ -34,6 +36,10 @@ let package = Package(
         .executableTarget(name: "ExampleMLP", dependencies: ["Soma"]),
         // A convolutional network (conv, pooling, flatten, dense) on the digits.
         .executableTarget(name: "ExampleCNN", dependencies: ["Soma"]),
+        // An LSTM reading the digits row by row.
+        .executableTarget(name: "ExampleRNN", dependencies: ["Soma"]),
+        // An LSTM forecasting the next value of a time series, against the last-value baseline.
+        .executableTarget(name: "ExampleForecast", dependencies: ["Soma"]),
         // Writes Soma-built graphs and Soma's outputs for TensorFlow to check (Tools/tf-interop.sh).
         .executableTarget(name: "InteropExport", dependencies: ["Soma"]),
         // Compile-time and memory-plan benchmarks (Tools/bench-compiler.sh).

@@ -278,3 +278,23 @@ def rnn(p):
 
 
 write_model("rnn", rnn, {"x": f32(3, 4, 3)}, tolerance=1e-4)
+
+
+# Batch normalisation (FusedBatchNormV3) in training and inference mode, with its
+# gradient (FusedBatchNormGradV3).
+def batchnorm(p):
+    x = p["x"]
+    scale = tf.constant(rng.uniform(0.5, 1.5, size=(3,)).astype(np.float32))
+    offset = tf.constant(rng.normal(size=(3,)).astype(np.float32))
+    mean = tf.constant(rng.normal(size=(3,)).astype(np.float32))
+    variance = tf.constant(rng.uniform(0.5, 2, size=(3,)).astype(np.float32))
+    y, batch_mean, batch_var = tf.compat.v1.nn.fused_batch_norm(x, scale, offset, epsilon=0.001, is_training=True)
+    y_inf, _, _ = tf.compat.v1.nn.fused_batch_norm(x, scale, offset, mean=mean, variance=variance, epsilon=0.001,
+                                                   is_training=False)
+    loss = tf.reduce_sum(y * x) + tf.reduce_sum(tf.tanh(y_inf))
+    dx, dscale, doffset = tf.gradients(loss, [x, scale, offset])
+    return {"y": y, "batch_mean": batch_mean, "batch_var": batch_var, "y_inference": y_inf, "dx": dx, "dscale": dscale,
+            "doffset": doffset}
+
+
+write_model("batchnorm", batchnorm, {"x": f32(4, 3, 5, 3)}, tolerance=1e-4)

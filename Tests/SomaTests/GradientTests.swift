@@ -129,6 +129,21 @@ import Testing
                 try avgPool($0[0], ksize: [3, 2], strides: [1, 1])
             },
         ]
+        // Batch normalisation: training (batch statistics) and inference (given statistics).
+        c += [
+            Case(op: "FusedBatchNormV3", label: "training", inputs: [Input([2, 2, 3, 2], seed: 70), Input([2], seed: 71), Input([2], seed: 72)]) { v in
+                let g = v[0].graph, dtype = v[0].dtype
+                let zeros = try g.constant(Tensor.scalar(0, dtype: dtype)), shape = try g.constant(Tensor([Int32(2)]))
+                let stats = try fill(dims: shape, value: zeros)
+                return try multiply(fusedBatchNorm(v[0], scale: v[1], offset: v[2], mean: stats, variance: stats).y, v[0])
+            },
+            Case(op: "FusedBatchNormV3", label: "inference", inputs: [Input([1, 2, 2, 3], seed: 73), Input([3], seed: 74), Input([3], seed: 75)]) { v in
+                let g = v[0].graph, dtype = v[0].dtype
+                let mean = try g.constant(dtype == .float64 ? Tensor([0.5, -0.25, 1]) : Tensor([Float(0.5), -0.25, 1]))
+                let variance = try g.constant(dtype == .float64 ? Tensor([1.5, 0.5, 2]) : Tensor([Float(1.5), 0.5, 2]))
+                return try fusedBatchNorm(v[0], scale: v[1], offset: v[2], mean: mean, variance: variance, isTraining: false).y
+            },
+        ]
         // The fused LSTM step, with and without peepholes: h and cs both feed the result.
         for peephole in [false, true] {
             c.append(Case(op: "LSTMBlockCell", label: peephole ? "peephole" : "plain", inputs: [

@@ -6,6 +6,12 @@ enum ConvOps {
         .string("data_format", default: "NHWC", allowed: ["NHWC"]), .ints("dilations", default: [1, 1, 1, 1]),
     ]
     static let convAttrs: [AttrDef] = [.type("T", DType.floatingPoint), .bool("use_cudnn_on_gpu", default: true)] + windowAttrs
+    /// TF's FusedBatchNormV3 attributes; T is float32 as in TF (float64 is a Soma extension,
+    /// for gradient checks), U the statistics' type.
+    static let batchNormAttrs: [AttrDef] = [
+        .type("T", DType.floatingPoint), .type("U", DType.floatingPoint), .float("epsilon", default: 0.0001),
+        .string("data_format", default: "NHWC", allowed: ["NHWC"]), .bool("is_training", default: true),
+    ]
     static let poolAttrs: [AttrDef] = [
         .type("T", DType.floatingPoint), .ints("ksize"), .ints("strides"), .string("padding", allowed: ["SAME", "VALID"]),
         .string("data_format", default: "NHWC", allowed: ["NHWC"]),
@@ -44,6 +50,34 @@ enum ConvOps {
             let shape = try c.shapeFromInput(1)
             guard shape.rank == nil || shape.rank == 4 else { throw ShapeError("filter_sizes must have 4 elements, got \(shape)") }
             return [shape]
+        },
+        // Batch normalisation over N, H, W per channel C (NHWC): training mode normalises by
+        // the batch's statistics (and outputs them, the variance Bessel-corrected, blended
+        // into `mean`/`variance` by exponential_avg_factor); inference uses `mean`/`variance`.
+        OpDef("FusedBatchNormV3", inputs: ["x: T", "scale: U", "offset: U", "mean: U", "variance: U"],
+              outputs: ["y: T", "batch_mean: U", "batch_variance: U", "reserve_space_1: U", "reserve_space_2: U", "reserve_space_3: U"],
+              attrs: batchNormAttrs + [.float("exponential_avg_factor", default: 1)]) { c in
+            let x = try c.withRank(0, 4)
+            var channels = x?[3] ?? nil
+            // In training with no averaging, mean and variance are unused (TF feeds empty ones).
+            var factor: Float = 1
+            if case .float(let f)? = c.attrs["exponential_avg_factor"] { factor = f }
+            let usesStatistics = !c.bool("is_training") || factor != 1
+            for i in 1...(usesStatistics ? 4 : 2) {
+                let v = try c.withRank(i, 1)
+                channels = try mergeDim(channels, v?[0] ?? nil)
+            }
+            let vector = TensorShape([channels])
+            return [c.shape(0), vector, vector, vector, vector, TensorShape([0])]
+        },
+        // FusedBatchNormV3's gradient: x, scale and offset gradients from the saved statistics.
+        OpDef("FusedBatchNormGradV3",
+              inputs: ["y_backprop: T", "x: T", "scale: U", "reserve_space_1: U", "reserve_space_2: U", "reserve_space_3: U"],
+              outputs: ["x_backprop: T", "scale_backprop: U", "offset_backprop: U", "reserve_space_4: U", "reserve_space_5: U"],
+              attrs: batchNormAttrs, gradient: .undefined) { c in
+            let x = try c.withRank(1, 4)
+            let vector = TensorShape([x?[3] ?? nil])
+            return [c.shape(1), vector, vector, TensorShape([0]), TensorShape([0])]
         },
         OpDef("MaxPool", inputs: ["input: T"], outputs: ["output: T"], attrs: poolAttrs) { c in [try poolShape(c)] },
         OpDef("AvgPool", inputs: ["value: T"], outputs: ["output: T"], attrs: poolAttrs) { c in [try poolShape(c)] },
@@ -94,6 +128,16 @@ enum ConvOps {
                                        name: "Conv2DBackpropInput", file: "", line: 0),
                     nil,
                     try c.graph.output("Conv2D", [c.inputs[0], c.grad()], attrs: attrs, name: "Conv2D", file: "", line: 0)]
+        },
+        "FusedBatchNormV3": { c in
+            var attrs = c.attrs
+            attrs["exponential_avg_factor"] = nil
+            let training = c.node.bool("is_training") ?? true
+            // Inference differentiates through the given statistics (TF passes mean/variance).
+            let saved = training ? [c.outputs[3], c.outputs[4], c.outputs[5]] : [c.inputs[3], c.inputs[4], c.outputs[5]]
+            let grads = try c.graph.outputs("FusedBatchNormGradV3", [c.grad(0), c.inputs[0], c.inputs[1]] + saved, attrs: attrs,
+                                            name: "FusedBatchNormGradV3", file: "", line: 0)
+            return [grads[0], grads[1], grads[2], nil, nil]
         },
         "MaxPool": { c in
             [try c.graph.output("MaxPoolGrad", [c.inputs[0], c.outputs[0], c.grad()], attrs: c.attrs, name: "MaxPoolGrad",
@@ -204,6 +248,18 @@ public func conv2DTranspose(_ input: Output, filter: Output, outputShape: [Int],
     return try g.output("Conv2DBackpropInput", [sizes, filter, input],
                         attrs: ["strides": .ints([1] + strides + [1]), "padding": .string(padding)], name: name ?? "conv2d_transpose",
                         file: file, line: line)
+}
+
+/// Batch normalisation of NHWC `x` per channel (`FusedBatchNormV3`): in training, by the
+/// batch's mean and variance (returned, the variance Bessel-corrected, for moving
+/// averages); otherwise by `mean` and `variance`. Returns `(y, batchMean, batchVariance)`.
+public func fusedBatchNorm(_ x: Output, scale: Output, offset: Output, mean: Output, variance: Output, epsilon: Double = 0.001,
+                           isTraining: Bool = true, name: String? = nil, file: String = #fileID, line: Int = #line)
+    throws -> (y: Output, batchMean: Output, batchVariance: Output) {
+    let outs = try x.graph.outputs("FusedBatchNormV3", [x, scale, offset, mean, variance],
+                                   attrs: ["epsilon": .float(Float(epsilon)), "is_training": .bool(isTraining)],
+                                   name: name ?? "FusedBatchNormV3", file: file, line: line)
+    return (outs[0], outs[1], outs[2])
 }
 
 /// Max over `ksize` windows (`MaxPool`); `ksize` and `strides` are `[h, w]`.

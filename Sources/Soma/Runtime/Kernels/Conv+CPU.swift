@@ -29,6 +29,12 @@ enum ConvKernels {
             if x.dtype == .float32 { backpropFilter(x, dy, out, geometry, ctx, Float.self) } else { backpropFilter(x, dy, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
+        "FusedBatchNormV3": { ctx in
+            if ctx.inputs[0].dtype == .float32 { try batchNorm(ctx, Float.self) } else { try batchNorm(ctx, Double.self) }
+        },
+        "FusedBatchNormGradV3": { ctx in
+            if ctx.inputs[0].dtype == .float32 { try batchNormGrad(ctx, Float.self) } else { try batchNormGrad(ctx, Double.self) }
+        },
         "MaxPool": { ctx in try pool(ctx, max: true) },
         "AvgPool": { ctx in try pool(ctx, max: false) },
         "MaxPoolGrad": { ctx in
@@ -213,6 +219,92 @@ enum ConvKernels {
             let sum = partials + group * size
             for j in 0..<size { po[j] += sum[j] }
         }
+    }
+
+    // MARK: Batch normalisation
+
+    /// Statistics accumulate in Double, channel by channel over the N·H·W rows.
+    static func batchNorm<T: FloatScalar>(_ ctx: KernelContext, _: T.Type) throws {
+        let x = ctx.inputs[0]
+        guard ctx.inputs[1...4].allSatisfy({ $0.dtype == x.dtype }) else {
+            throw KernelError("FusedBatchNormV3: scale, offset, mean and variance must have x's dtype \(x.dtype)")
+        }
+        let c = x.shape[3], rows = x.scalarCount / Swift.max(c, 1)
+        let training = ctx.node.bool("is_training") ?? true
+        let epsilon = Double(ctx.node.float("epsilon") ?? 0.0001), factor = Double(ctx.node.float("exponential_avg_factor") ?? 1)
+        let (px, scale, offset, meanIn, varIn) = (x.pointer(as: T.self), ctx.inputs[1].pointer(as: T.self), ctx.inputs[2].pointer(as: T.self),
+                                                  ctx.inputs[3].pointer(as: T.self), ctx.inputs[4].pointer(as: T.self))
+        let outs = (0..<6).map { ctx.allocateOutput($0, zeroed: false) }
+        let y = outs[0].mutablePointer(as: T.self)
+        var mean = [Double](repeating: 0, count: c), variance = mean
+        if training {
+            guard rows > 0 else { throw KernelError("FusedBatchNormV3 in training needs a nonempty batch") }
+            for r in 0..<rows { for j in 0..<c { mean[j] += Double(px[r * c + j]) } }
+            for j in 0..<c { mean[j] /= Double(rows) }
+            for r in 0..<rows { for j in 0..<c { let d = Double(px[r * c + j]) - mean[j]; variance[j] += d * d } }
+            for j in 0..<c { variance[j] /= Double(rows) }
+        } else {
+            for j in 0..<c { mean[j] = Double(meanIn[j]); variance[j] = Double(varIn[j]) }
+        }
+        let invStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
+        for r in 0..<rows {
+            for j in 0..<c {
+                let k = r * c + j
+                y[k] = T((Double(px[k]) - mean[j]) * invStd[j] * Double(scale[j]) + Double(offset[j]))
+            }
+        }
+        let (batchMean, batchVar, r1, r2) = (outs[1].mutablePointer(as: T.self), outs[2].mutablePointer(as: T.self),
+                                             outs[3].mutablePointer(as: T.self), outs[4].mutablePointer(as: T.self))
+        for j in 0..<c {
+            if training {
+                let corrected = rows > 1 ? variance[j] * Double(rows) / Double(rows - 1) : variance[j]
+                batchMean[j] = T(factor == 1 ? mean[j] : (1 - factor) * Double(meanIn[j]) + factor * mean[j])
+                batchVar[j] = T(factor == 1 ? corrected : (1 - factor) * Double(varIn[j]) + factor * corrected)
+            } else {
+                (batchMean[j], batchVar[j]) = (meanIn[j], varIn[j])
+            }
+            (r1[j], r2[j]) = (T(mean[j]), T(variance[j]))
+        }
+        for (k, t) in outs.enumerated() { ctx.setOutput(k, t) }
+    }
+
+    /// With `x̂ = (x − μ)/σ`: offset_grad = Σdy, scale_grad = Σdy·x̂; in training
+    /// `dx = scale/(σ·m)·(m·dy − Σdy − x̂·Σdy·x̂)`, in inference `dx = dy·scale/σ`.
+    static func batchNormGrad<T: FloatScalar>(_ ctx: KernelContext, _: T.Type) throws {
+        let dy = ctx.inputs[0], x = ctx.inputs[1]
+        let c = x.shape[3], rows = x.scalarCount / Swift.max(c, 1)
+        guard dy.shape == x.shape else { throw KernelError("y_backprop \(shapeString(dy.shape)) and x \(shapeString(x.shape)) differ") }
+        let training = ctx.node.bool("is_training") ?? true
+        let epsilon = Double(ctx.node.float("epsilon") ?? 0.0001)
+        let (pdy, px, scale, mean, variance) = (dy.pointer(as: T.self), x.pointer(as: T.self), ctx.inputs[2].pointer(as: T.self),
+                                                ctx.inputs[3].pointer(as: T.self), ctx.inputs[4].pointer(as: T.self))
+        let outs = (0..<5).map { ctx.allocateOutput($0, zeroed: false) }
+        let dx = outs[0].mutablePointer(as: T.self), dScale = outs[1].mutablePointer(as: T.self), dOffset = outs[2].mutablePointer(as: T.self)
+        let invStd = (0..<c).map { 1 / (Double(variance[$0]) + epsilon).squareRoot() }
+        var sumDy = [Double](repeating: 0, count: c), sumDyXhat = sumDy
+        for r in 0..<rows {
+            for j in 0..<c {
+                let k = r * c + j
+                let xhat = (Double(px[k]) - Double(mean[j])) * invStd[j]
+                sumDy[j] += Double(pdy[k])
+                sumDyXhat[j] += Double(pdy[k]) * xhat
+            }
+        }
+        let m = Double(Swift.max(rows, 1))
+        for r in 0..<rows {
+            for j in 0..<c {
+                let k = r * c + j
+                let g = Double(scale[j]) * invStd[j]
+                if training {
+                    let xhat = (Double(px[k]) - Double(mean[j])) * invStd[j]
+                    dx[k] = T(g / m * (m * Double(pdy[k]) - sumDy[j] - xhat * sumDyXhat[j]))
+                } else {
+                    dx[k] = T(Double(pdy[k]) * g)
+                }
+            }
+        }
+        for j in 0..<c { (dScale[j], dOffset[j]) = (T(sumDyXhat[j]), T(sumDy[j])) }
+        for (k, t) in outs.enumerated() { ctx.setOutput(k, t) }
     }
 
     // MARK: Pooling

@@ -323,3 +323,40 @@ extension Output {
     /// `[2, 2]` embedding rows as `[2, 1, 2]`, to add to every step of a `[2, T, 2]` sequence.
     fileprivate func reshapedForBroadcast() throws -> Output { try expandDims(self, axis: 1) }
 }
+
+/// Bad convolution and pooling attributes fail when the node is built, naming the node
+/// and the attribute or input at fault.
+@Suite struct ConvolutionErrorTests {
+    static func error(_ build: (Output, Output) throws -> Output) -> String {
+        let g = Graph()
+        do {
+            let x = try g.placeholder(.float32, shape: [nil, 6, 6, 3], name: "images")
+            let f = try g.constant(Tensor(repeating: Float(0.1), shape: [3, 3, 3, 4]))
+            _ = try build(x, f)
+            return "no error"
+        } catch { return "\(error)" }
+    }
+
+    @Test func badAttributesAndShapesNameTheNode() {
+        let zeroStride = Self.error { x, f in try conv2D(x, filter: f, strides: [0, 1], name: "conv") }
+        #expect(zeroStride.contains("'conv'") && zeroStride.contains("strides"), "\(zeroStride)")
+        let negativeStride = Self.error { x, _ in try maxPool(x, ksize: [2, 2], strides: [-1, 2], name: "pool") }
+        #expect(negativeStride.contains("'pool'") && negativeStride.contains("strides"), "\(negativeStride)")
+        let bigWindow = Self.error { x, _ in try maxPool(x, ksize: [7, 2], strides: [1, 1], name: "pool") }
+        #expect(bigWindow.contains("'pool'") && bigWindow.contains("ksize window is larger"), "\(bigWindow)")
+        let bigFilter = Self.error { x, _ in
+            try conv2D(x, filter: x.graph.constant(Tensor(repeating: Float(0), shape: [4, 4, 3, 1])), dilations: [2, 2], name: "dilated")
+        }
+        #expect(bigFilter.contains("'dilated'") && bigFilter.contains("filter window is larger"), "\(bigFilter)")
+        let rank = Self.error { x, f in try conv2D(reshape(x, [-1, 36, 3]), filter: f, name: "flat") }
+        #expect(rank.contains("'flat'") && rank.contains("rank 4"), "\(rank)")
+        let channels = Self.error { x, _ in
+            try conv2D(x, filter: x.graph.constant(Tensor(repeating: Float(0), shape: [3, 3, 2, 4])), name: "mismatch")
+        }
+        #expect(channels.contains("'mismatch'") && channels.contains("Depth of input (3)") && channels.contains("filter (2)"), "\(channels)")
+        let padding = Self.error { x, f in
+            try x.graph.output("Conv2D", [x, f], attrs: ["strides": .ints([1, 1, 1, 1]), "padding": .string("FULL")], name: "odd", file: "", line: 0)
+        }
+        #expect(padding.contains("'odd'") && padding.contains("padding"), "\(padding)")
+    }
+}

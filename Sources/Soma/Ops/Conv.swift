@@ -24,8 +24,8 @@ enum ConvOps {
             let window = try Window(c, kernel: filter.map { [$0[0], $0[1]] } ?? [nil, nil])
             var channels = input?[3] ?? nil
             if let inC = channels, let fC = filter?[2] ?? nil {
-                guard fC > 0, inC % fC == 0, inC == fC else {
-                    throw ShapeError("Depth of input (\(inC)) is not a multiple of input depth of filter (\(fC))")
+                guard fC > 0, inC == fC else {
+                    throw ShapeError("Depth of input (\(inC)) does not match the input depth of filter (\(fC))")
                 }
                 channels = inC
             }
@@ -158,6 +158,8 @@ struct Window: Sendable {
     let padding: String
     /// For EXPLICIT: [top, bottom, left, right].
     let explicit: [Int]
+    /// What sets the window, for errors: the `ksize` attribute or the filter input.
+    let windowName: String
 
     init(_ c: ShapeContext, kernel: [Int?], pooling: Bool = false) throws {
         try self.init(attrs: c.attrs, kernel: kernel, pooling: pooling)
@@ -170,13 +172,16 @@ struct Window: Sendable {
         guard strides[0] == 1, strides[3] == 1 else {
             throw ShapeError("Current implementation does not yet support strides in the batch and depth dimensions.")
         }
-        guard strides[1] > 0, strides[2] > 0 else { throw ShapeError("strides must be positive, got [\(strides.map(String.init).joined(separator: ","))]") }
+        guard strides[1] > 0, strides[2] > 0 else {
+            throw ShapeError("Attribute strides must be positive, got [\(strides.map(String.init).joined(separator: ","))]")
+        }
         guard dilations.count == 4 else { throw ShapeError("Sliding window dilations field must specify 4 dimensions") }
         guard dilations[0] == 1, dilations[3] == 1 else {
             throw ShapeError("Current implementation does not yet support dilations in the batch and depth dimensions.")
         }
-        guard dilations[1] > 0, dilations[2] > 0 else { throw ShapeError("Dilated rates should be larger than 0.") }
-        for k in kernel { if let k, k <= 0 { throw ShapeError("window size must be positive, got \(k)") } }
+        guard dilations[1] > 0, dilations[2] > 0 else { throw ShapeError("Dilated rates should be larger than 0 (attribute dilations).") }
+        windowName = pooling ? "ksize" : "filter"
+        for k in kernel { if let k, k <= 0 { throw ShapeError("The \(windowName) window size must be positive, got \(k)") } }
         if case .string(let p)? = attrs["padding"] { padding = p } else { padding = "VALID" }
         var explicit = [0, 0, 0, 0]
         if padding == "EXPLICIT" {
@@ -206,12 +211,12 @@ struct Window: Sendable {
         case "EXPLICIT":
             let padded = size + explicit[2 * d] + explicit[2 * d + 1]
             guard padded >= effective else {
-                throw ShapeError("Computed output size would be negative: \((padded - effective) / strides[d] + 1) [input_size: \(size), effective_filter_size: \(effective), stride: \(strides[d])]")
+                throw ShapeError("Computed output size would be negative: \((padded - effective) / strides[d] + 1) [input_size: \(size), effective_filter_size: \(effective), stride: \(strides[d])]: the \(windowName) window is larger than the padded input")
             }
             return ((padded - effective) / strides[d] + 1, explicit[2 * d])
         default:
             guard size >= effective else {
-                throw ShapeError("Computed output size would be negative: \((size - effective) / strides[d] + 1) [input_size: \(size), effective_filter_size: \(effective), stride: \(strides[d])]")
+                throw ShapeError("Computed output size would be negative: \((size - effective) / strides[d] + 1) [input_size: \(size), effective_filter_size: \(effective), stride: \(strides[d])]: the \(windowName) window is larger than the input")
             }
             return ((size - effective) / strides[d] + 1, 0)
         }

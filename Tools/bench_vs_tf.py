@@ -75,16 +75,50 @@ def lstm_infer(x):
     return tf.matmul(h, weights(hidden, 10))
 
 
-def mlp_train(x, y):
-    """784→512→512→10 ReLU MLP, sparse softmax cross-entropy, one plain SGD step."""
-    def var(*shape):
-        return tf1.get_variable(f"v{len(tf1.global_variables())}",
-                                initializer=rng.normal(0, 0.05, size=shape).astype(np.float32))
-    h = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, var(784, 512)), var(512)))
-    h = tf.nn.relu(tf.nn.bias_add(tf.matmul(h, var(512, 512)), var(512)))
-    logits = tf.nn.bias_add(tf.matmul(h, var(512, 10)), var(10))
+def cnn_layers(x, weight):
+    """28×28×1 → conv 5×5×32 SAME+ReLU → maxpool 2 → conv 5×5×64 SAME+ReLU → maxpool 2 → dense 256 ReLU → dense 10."""
+    h = tf.nn.max_pool2d(tf.nn.relu(tf.nn.conv2d(x, weight(5, 5, 1, 32), 1, "SAME") + weight(32)), 2, 2, "VALID")
+    h = tf.nn.max_pool2d(tf.nn.relu(tf.nn.conv2d(h, weight(5, 5, 32, 64), 1, "SAME") + weight(64)), 2, 2, "VALID")
+    h = tf.nn.relu(tf.matmul(tf.reshape(h, [-1, 7 * 7 * 64]), weight(7 * 7 * 64, 256)) + weight(256))
+    return tf.matmul(h, weight(256, 10)) + weight(10)
+
+
+def cnn_infer(x):
+    return cnn_layers(x, weights)
+
+
+def variable(*shape):
+    return tf1.get_variable(f"v{len(tf1.global_variables())}", initializer=rng.normal(0, 0.05, size=shape).astype(np.float32))
+
+
+def sgd_step(logits, y):
     loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
     return loss, tf1.train.GradientDescentOptimizer(0.01).minimize(loss, name="train")
+
+
+def cnn_train(x, y):
+    return sgd_step(cnn_layers(x, variable), y)
+
+
+def lstm_train(x, y):
+    """The lstm_infer_b32_t32 network with variables, one SGD step."""
+    batch, steps, inputs, hidden = 32, 32, 64, 128
+    w, b = variable(inputs + hidden, 4 * hidden), variable(4 * hidden)
+    h = tf.zeros([batch, hidden])
+    c = tf.zeros([batch, hidden])
+    for t in range(steps):
+        gates = tf.nn.bias_add(tf.matmul(tf.concat([x[:, t, :], h], axis=1), w), b)
+        i, f, g, o = tf.split(gates, 4, axis=1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        h = tf.sigmoid(o) * tf.tanh(c)
+    return sgd_step(tf.matmul(h, variable(hidden, 10)), y)
+
+
+def mlp_train(x, y):
+    """784→512→512→10 ReLU MLP, sparse softmax cross-entropy, one plain SGD step."""
+    h = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, variable(784, 512)), variable(512)))
+    h = tf.nn.relu(tf.nn.bias_add(tf.matmul(h, variable(512, 512)), variable(512)))
+    return sgd_step(tf.nn.bias_add(tf.matmul(h, variable(512, 10)), variable(10)), y)
 
 
 WORKLOADS = {  # name: (builder, input shape, timed runs per round)
@@ -93,11 +127,14 @@ WORKLOADS = {  # name: (builder, input shape, timed runs per round)
     "mlp_infer_b256": (mlp_infer, [256, 784], 200),
     "wide8_matmul256": (wide8, [256, 256], 100),
     "lstm_infer_b32_t32": (lstm_infer, [32, 32, 64], 100),
+    "cnn_infer_b64": (cnn_infer, [64, 28, 28, 1], 50),
 }
 # Training steps: TF's own training GraphDef (variables, TF's gradient ops, ApplyGradientDescent),
 # run by Soma as TF wrote it. ONNX Runtime does not train these graphs.
 TRAINING = {  # name: (builder, input shape, timed runs per round)
     "mlp_train_b128": (mlp_train, [128, 784], 100),
+    "cnn_train_b64": (cnn_train, [64, 28, 28, 1], 30),
+    "lstm_train_b32_t32": (lstm_train, [32, 32, 64], 50),
 }
 
 

@@ -110,11 +110,24 @@ enum ConvKernels {
         for oy in 0..<g.oh {
             for ox in 0..<g.ow {
                 var dst = row
+                let ix0 = ox * g.sw - g.padLeft
+                // Undilated windows inside the row copy one contiguous run of KW·C values.
+                let inside = g.dw == 1 && ix0 >= 0 && ix0 + g.kw <= g.w
                 for ky in 0..<g.kh {
                     let iy = oy * g.sh - g.padTop + ky * g.dh
+                    guard iy >= 0 && iy < g.h else {
+                        dst.update(repeating: 0, count: g.kw * g.c)
+                        dst += g.kw * g.c
+                        continue
+                    }
+                    if inside {
+                        dst.update(from: x + (iy * g.w + ix0) * g.c, count: g.kw * g.c)
+                        dst += g.kw * g.c
+                        continue
+                    }
                     for kx in 0..<g.kw {
-                        let ix = ox * g.sw - g.padLeft + kx * g.dw
-                        if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
+                        let ix = ix0 + kx * g.dw
+                        if ix >= 0 && ix < g.w {
                             dst.update(from: x + (iy * g.w + ix) * g.c, count: g.c)
                         } else {
                             dst.update(repeating: 0, count: g.c)

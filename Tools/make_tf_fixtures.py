@@ -298,3 +298,18 @@ def batchnorm(p):
 
 
 write_model("batchnorm", batchnorm, {"x": f32(4, 3, 5, 3)}, tolerance=1e-4)
+
+
+# Depthwise convolution (channel multiplier 2) and its gradients. (TF builds dilated
+# depthwise convolutions from SpaceToBatchND, so dilation is checked by the gradient tests.)
+def depthwise(p):
+    x = p["x"]
+    f = tf.constant(rng.normal(0, 0.4, size=(3, 3, 3, 2)).astype(np.float32))
+    y = tf.nn.depthwise_conv2d(x, f, strides=[1, 2, 2, 1], padding="SAME")
+    y2 = tf.nn.depthwise_conv2d(x, f, strides=[1, 1, 1, 1], padding="VALID")
+    loss = tf.reduce_sum(tf.tanh(y)) + tf.reduce_sum(y2 * y2)
+    dx, df = tf.gradients(loss, [x, f])
+    return {"y": y, "y2": y2, "dx": dx, "df": df}
+
+
+write_model("depthwise", depthwise, {"x": f32(2, 7, 6, 3)}, tolerance=1e-4)

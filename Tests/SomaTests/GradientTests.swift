@@ -118,6 +118,18 @@ import Testing
                 try $0[0].graph.output("Conv2DBackpropFilter", [$0[0], $0[0].graph.constant(Tensor([Int32(2), 2, 2, 2])), $0[1]],
                                        attrs: ["strides": .ints([1, 1, 1, 1]), "padding": .string("SAME")], name: nil, file: "", line: 0)
             },
+            Case(op: "DepthwiseConv2dNative", label: "SAME stride 2, multiplier 2", inputs: [Input([2, 4, 5, 2], seed: 46), Input([3, 2, 2, 2], seed: 47)]) {
+                try depthwiseConv2D($0[0], filter: $0[1], strides: [2, 2], padding: "SAME")
+            },
+            Case(op: "DepthwiseConv2dNativeBackpropInput", label: "VALID", inputs: [Input([1, 2, 2, 4], seed: 48), Input([2, 2, 2, 2], seed: 49)]) {
+                try $0[0].graph.output("DepthwiseConv2dNativeBackpropInput", [$0[0].graph.constant(Tensor([Int32(1), 3, 3, 2])), $0[1], $0[0]],
+                                       attrs: ["strides": .ints([1, 1, 1, 1]), "padding": .string("VALID")], name: nil, file: "", line: 0)
+            },
+            Case(op: "DepthwiseConv2dNativeBackpropFilter", label: "VALID dilation 2", inputs: [Input([1, 4, 4, 2], seed: 58), Input([1, 2, 2, 2], seed: 59)]) {
+                try $0[0].graph.output("DepthwiseConv2dNativeBackpropFilter", [$0[0], $0[0].graph.constant(Tensor([Int32(2), 2, 2, 1])), $0[1]],
+                                       attrs: ["strides": .ints([1, 1, 1, 1]), "padding": .string("VALID"), "dilations": .ints([1, 2, 2, 1])],
+                                       name: nil, file: "", line: 0)
+            },
             Case(op: "MaxPool", label: "VALID 2x2", inputs: [Input([2, 4, 4, 2], seed: 42)]) { try maxPool($0[0], ksize: [2, 2], strides: [2, 2]) },
             Case(op: "MaxPool", label: "SAME 3x3 stride 2", inputs: [Input([1, 5, 5, 1], seed: 43)]) {
                 try maxPool($0[0], ksize: [3, 3], strides: [2, 2], padding: "SAME")

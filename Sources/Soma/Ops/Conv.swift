@@ -12,6 +12,7 @@ enum ConvOps {
         .type("T", DType.floatingPoint), .type("U", DType.floatingPoint), .float("epsilon", default: 0.0001),
         .string("data_format", default: "NHWC", allowed: ["NHWC"]), .bool("is_training", default: true),
     ]
+    static let depthwiseAttrs: [AttrDef] = [.type("T", DType.floatingPoint)] + windowAttrs
     static let poolAttrs: [AttrDef] = [
         .type("T", DType.floatingPoint), .ints("ksize"), .ints("strides"), .string("padding", allowed: ["SAME", "VALID"]),
         .string("data_format", default: "NHWC", allowed: ["NHWC"]),
@@ -50,6 +51,30 @@ enum ConvOps {
             let shape = try c.shapeFromInput(1)
             guard shape.rank == nil || shape.rank == 4 else { throw ShapeError("filter_sizes must have 4 elements, got \(shape)") }
             return [shape]
+        },
+        // Depthwise: [N, H, W, C] ⊛ [KH, KW, C, M] → [N, OH, OW, C·M], each input channel with
+        // its own M filters.
+        OpDef("DepthwiseConv2dNative", inputs: ["input: T", "filter: T"], outputs: ["output: T"], attrs: depthwiseAttrs) { c in
+            let input = try c.withRank(0, 4), filter = try c.withRank(1, 4)
+            if let inC = input?[3] ?? nil, let fC = filter?[2] ?? nil, inC != fC {
+                throw ShapeError("input and filter must have the same depth: \(inC) vs \(fC)")
+            }
+            let window = try Window(c, kernel: filter.map { [$0[0], $0[1]] } ?? [nil, nil])
+            let (oh, ow) = try window.output(input?[1] ?? nil, input?[2] ?? nil)
+            let channels = (input?[3] ?? filter?[2] ?? nil).flatMap { inC in (filter?[3] ?? nil).map { inC * $0 } }
+            return [TensorShape([input?[0] ?? nil, oh, ow, channels])]
+        },
+        OpDef("DepthwiseConv2dNativeBackpropInput", inputs: ["input_sizes: int32", "filter: T", "out_backprop: T"],
+              outputs: ["output: T"], attrs: depthwiseAttrs) { c in
+            try c.withRank(1, 4)
+            try c.withRank(2, 4)
+            return [try c.shapeFromInput(0)]
+        },
+        OpDef("DepthwiseConv2dNativeBackpropFilter", inputs: ["input: T", "filter_sizes: int32", "out_backprop: T"],
+              outputs: ["output: T"], attrs: depthwiseAttrs) { c in
+            try c.withRank(0, 4)
+            try c.withRank(2, 4)
+            return [try c.shapeFromInput(1)]
         },
         // Batch normalisation over N, H, W per channel C (NHWC): training mode normalises by
         // the batch's statistics (and outputs them, the variance Bessel-corrected, blended
@@ -128,6 +153,26 @@ enum ConvOps {
                                        name: "Conv2DBackpropInput", file: "", line: 0),
                     nil,
                     try c.graph.output("Conv2D", [c.inputs[0], c.grad()], attrs: attrs, name: "Conv2D", file: "", line: 0)]
+        },
+        "DepthwiseConv2dNative": { c in
+            [try c.graph.output("DepthwiseConv2dNativeBackpropInput", [shape(c.inputs[0]), c.inputs[1], c.grad()], attrs: c.attrs,
+                                name: "DepthwiseConv2dNativeBackpropInput", file: "", line: 0),
+             try c.graph.output("DepthwiseConv2dNativeBackpropFilter", [c.inputs[0], shape(c.inputs[1]), c.grad()], attrs: c.attrs,
+                                name: "DepthwiseConv2dNativeBackpropFilter", file: "", line: 0)]
+        },
+        "DepthwiseConv2dNativeBackpropInput": { c in
+            [nil,
+             try c.graph.output("DepthwiseConv2dNativeBackpropFilter", [c.grad(), shape(c.inputs[1]), c.inputs[2]], attrs: c.attrs,
+                                name: "DepthwiseConv2dNativeBackpropFilter", file: "", line: 0),
+             try c.graph.output("DepthwiseConv2dNative", [c.grad(), c.inputs[1]], attrs: c.attrs, name: "DepthwiseConv2dNative",
+                                file: "", line: 0)]
+        },
+        "DepthwiseConv2dNativeBackpropFilter": { c in
+            [try c.graph.output("DepthwiseConv2dNativeBackpropInput", [shape(c.inputs[0]), c.grad(), c.inputs[2]], attrs: c.attrs,
+                                name: "DepthwiseConv2dNativeBackpropInput", file: "", line: 0),
+             nil,
+             try c.graph.output("DepthwiseConv2dNative", [c.inputs[0], c.grad()], attrs: c.attrs, name: "DepthwiseConv2dNative",
+                                file: "", line: 0)]
         },
         "FusedBatchNormV3": { c in
             var attrs = c.attrs
@@ -253,6 +298,15 @@ public func conv2DTranspose(_ input: Output, filter: Output, outputShape: [Int],
     return try g.output("Conv2DBackpropInput", [sizes, filter, input],
                         attrs: ["strides": .ints([1] + strides + [1]), "padding": .string(padding)], name: name ?? "conv2d_transpose",
                         file: file, line: line)
+}
+
+/// Depthwise 2-D convolution (`DepthwiseConv2dNative`): filter `[KH, KW, C, M]`, output
+/// channels `C·M`; `strides` and `dilations` are `[h, w]`.
+public func depthwiseConv2D(_ input: Output, filter: Output, strides: [Int] = [1, 1], padding: String = "VALID",
+                            dilations: [Int] = [1, 1], name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    try input.graph.output("DepthwiseConv2dNative", [input, filter], attrs: [
+        "strides": .ints([1] + strides + [1]), "dilations": .ints([1] + dilations + [1]), "padding": .string(padding),
+    ], name: name, file: file, line: line)
 }
 
 /// Batch normalisation of NHWC `x` per channel (`FusedBatchNormV3`): in training, by the

@@ -35,6 +35,26 @@ enum ConvKernels {
         "FusedBatchNormGradV3": { ctx in
             if ctx.inputs[0].dtype == .float32 { try batchNormGrad(ctx, Float.self) } else { try batchNormGrad(ctx, Double.self) }
         },
+        "DepthwiseConv2dNative": { ctx in
+            let x = ctx.inputs[0], f = ctx.inputs[1], out = ctx.allocateOutput(0)
+            let g = try Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
+            if x.dtype == .float32 { depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) } else { depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) }
+            ctx.setOutput(0, out)
+        },
+        "DepthwiseConv2dNativeBackpropInput": { ctx in
+            let f = ctx.inputs[1], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
+            let g = try Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
+            try g.check(outBackprop: [dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3] / Swift.max(g.c, 1)])
+            if f.dtype == .float32 { depthwise(.input, x: out, f: f, dy: dy, g, ctx, Float.self) } else { depthwise(.input, x: out, f: f, dy: dy, g, ctx, Double.self) }
+            ctx.setOutput(0, out)
+        },
+        "DepthwiseConv2dNativeBackpropFilter": { ctx in
+            let x = ctx.inputs[0], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
+            let g = try Geometry(input: x.shape, filter: out.shape, attrs: ctx.node.attrs)
+            try g.check(outBackprop: [dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3] / Swift.max(g.c, 1)])
+            if x.dtype == .float32 { depthwise(.filter, x: x, f: out, dy: dy, g, ctx, Float.self) } else { depthwise(.filter, x: x, f: out, dy: dy, g, ctx, Double.self) }
+            ctx.setOutput(0, out)
+        },
         "MaxPool": { ctx in try pool(ctx, max: true) },
         "AvgPool": { ctx in try pool(ctx, max: false) },
         "MaxPoolGrad": { ctx in
@@ -231,6 +251,50 @@ enum ConvKernels {
         for group in 0..<groups {
             let sum = partials + group * size
             for j in 0..<size { po[j] += sum[j] }
+        }
+    }
+
+    // MARK: Depthwise convolution
+
+    enum DepthwisePass { case forward, input, filter }
+
+    /// One loop for all three passes over every (output position, input channel c,
+    /// multiplier m) pair: y += x·f (forward), dx += dy·f (input), df += x·dy (filter, one
+    /// image after another, so deterministic). `g.oc` is the channel multiplier M.
+    static func depthwise<T: FloatScalar>(_ pass: DepthwisePass, x: Tensor, f: Tensor, dy: Tensor, _ g: Geometry, _ ctx: KernelContext,
+                                          _: T.Type) {
+        let px = UnsafeMutablePointer(mutating: x.pointer(as: T.self)), pf = UnsafeMutablePointer(mutating: f.pointer(as: T.self))
+        let py = UnsafeMutablePointer(mutating: dy.pointer(as: T.self))
+        let m = g.oc
+        func image(_ i: Int) {
+            for oy in 0..<g.oh {
+                for ox in 0..<g.ow {
+                    let yRow = py + ((i * g.oh + oy) * g.ow + ox) * g.c * m
+                    for ky in 0..<g.kh {
+                        let iy = oy * g.sh - g.padTop + ky * g.dh
+                        guard iy >= 0 && iy < g.h else { continue }
+                        for kx in 0..<g.kw {
+                            let ix = ox * g.sw - g.padLeft + kx * g.dw
+                            guard ix >= 0 && ix < g.w else { continue }
+                            let xRow = px + ((i * g.h + iy) * g.w + ix) * g.c, fRow = pf + (ky * g.kw + kx) * g.c * m
+                            for c in 0..<g.c {
+                                for j in 0..<m {
+                                    switch pass {
+                                    case .forward: yRow[c * m + j] += xRow[c] * fRow[c * m + j]
+                                    case .input: xRow[c] += yRow[c * m + j] * fRow[c * m + j]
+                                    case .filter: fRow[c * m + j] += xRow[c] * yRow[c * m + j]
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if pass == .filter {
+            for i in 0..<g.n { image(i) }
+        } else {
+            ctx.parallelFor(g.n, blockSize: 1) { lo, hi in for i in lo..<hi { image(i) } }
         }
     }
 

@@ -419,25 +419,34 @@ enum ConvKernels {
     }
 
     /// Each window's gradient goes to its maximum (the first one, in scan order, on ties).
+    /// Windows are scanned position by position with all channels at once (contiguous in
+    /// NHWC), keeping each channel's best value and index in per-thread scratch.
     static func maxPoolGrad<T: FloatScalar>(_ x: Tensor, _ grad: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
         let px = x.pointer(as: T.self), pg = grad.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        let c = g.c
         ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
-            for i in lo..<hi {
-                for oy in 0..<g.oh {
-                    for ox in 0..<g.ow {
-                        for j in 0..<g.c {
-                            var best = -T.infinity, at = -1
+            ThreadScratch.withScratch(bytes: c * (MemoryLayout<T>.stride + MemoryLayout<Int>.stride) + 64) { raw in
+                let best = raw.bindMemory(to: T.self, capacity: c)
+                let at = (raw + c * MemoryLayout<T>.stride).alignedUp(for: Int.self).bindMemory(to: Int.self, capacity: c)
+                for i in lo..<hi {
+                    for oy in 0..<g.oh {
+                        for ox in 0..<g.ow {
+                            for j in 0..<c { best[j] = -T.infinity; at[j] = -1 }
                             for ky in 0..<g.kh {
                                 let iy = oy * g.sh - g.padTop + ky
                                 guard iy >= 0 && iy < g.h else { continue }
                                 for kx in 0..<g.kw {
                                     let ix = ox * g.sw - g.padLeft + kx
                                     guard ix >= 0 && ix < g.w else { continue }
-                                    let k = ((i * g.h + iy) * g.w + ix) * g.c + j
-                                    if at < 0 || px[k] > best { best = px[k]; at = k }
+                                    let base = ((i * g.h + iy) * g.w + ix) * c
+                                    for j in 0..<c where at[j] < 0 || px[base + j] > best[j] {
+                                        best[j] = px[base + j]
+                                        at[j] = base + j
+                                    }
                                 }
                             }
-                            if at >= 0 { po[at] += pg[((i * g.oh + oy) * g.ow + ox) * g.c + j] }
+                            let o = ((i * g.oh + oy) * g.ow + ox) * c
+                            for j in 0..<c where at[j] >= 0 { po[at[j]] += pg[o + j] }
                         }
                     }
                 }

@@ -112,6 +112,9 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
     let inputVariableKeys: [String?]
     /// For `_SomaFusedElementwise`: its program, decoded once when the node is prepared.
     var program: ElementwiseProgram? = nil
+    /// For a `StridedSlice` whose input shape and begin/end/strides a plan fixes: the
+    /// element walk, worked out once when the plan is built.
+    var stridedRead: ArrayKernels.StridedRead? = nil
 
     init(name: String, op: String, attrs: [String: AttrValue], outputTypes: [DType], location: SourceLocation?,
          inputVariableKeys: [String?]) {

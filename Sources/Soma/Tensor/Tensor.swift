@@ -162,6 +162,17 @@ public struct Tensor: Sendable {
     }
 
     /// The elements of an integer tensor as `Int`, or `nil` for other dtypes.
+    /// Element `i` of an integer tensor as `Int`, without copying the tensor (nil for
+    /// non-integer dtypes).
+    func intScalar(at i: Int) -> Int? {
+        switch dtype {
+        case .int32: Int(pointer(as: Int32.self)[i])
+        case .int64: Int(pointer(as: Int64.self)[i])
+        case .uint8: Int(pointer(as: UInt8.self)[i])
+        default: nil
+        }
+    }
+
     public func intScalars() -> [Int]? {
         switch dtype {
         case .int32: scalars(as: Int32.self).map { Int($0) }

@@ -80,3 +80,18 @@ extension KernelNode {
         }
     }
 }
+
+extension KernelNode {
+    /// Work a plan can do once for the step instead of every run: a StridedSlice's walk
+    /// when its input shape and begin/end/strides are fixed.
+    func prepared(for node: IRNode) -> KernelNode {
+        var copy = self
+        if node.op == "StridedSlice", let dims = node.inputs[0].shape.concrete,
+           let b = KnownValues.constant(node.inputs[1])?.intScalars(), let e = KnownValues.constant(node.inputs[2])?.intScalars(),
+           let s = KnownValues.constant(node.inputs[3])?.intScalars(),
+           let spec = try? StridedSliceSpec(inputShape: dims, begin: b, end: e, strides: s, attrs: node.attrs) {
+            copy.stridedRead = ArrayKernels.StridedRead(inputShape: dims, begin: spec.begin, stride: spec.stride, size: spec.size.map { $0! })
+        }
+        return copy
+    }
+}

@@ -23,8 +23,8 @@ enum ArrayKernels {
         "ConcatV2": { ctx in
             let n = ctx.inputs.count - 1
             let out = ctx.allocateOutput(0, zeroed: false)
-            let axis = canonical(ctx.inputs[n].intScalars()![0], out.rank)
-            concatenate(Array(ctx.inputs[..<n]), into: out, axis: axis)
+            let axis = canonical(ctx.inputs[n].intScalar(at: 0)!, out.rank)
+            concatenate(ctx.inputs[..<n], into: out, axis: axis)
             ctx.setOutput(0, out)
         },
         "Pack": { ctx in
@@ -46,15 +46,11 @@ enum ArrayKernels {
         },
         "Split": { ctx in
             let x = ctx.inputs[1]
-            let outs = (0..<ctx.outputShapes.count).map { ctx.allocateOutput($0, zeroed: false) }
-            split(x, into: outs, axis: canonical(ctx.inputs[0].intScalars()![0], x.rank))
-            ctx.setOutputs(outs)
+            split(x, ctx, axis: canonical(ctx.inputs[0].intScalar(at: 0)!, x.rank))
         },
         "SplitV": { ctx in
             let x = ctx.inputs[0]
-            let outs = (0..<ctx.outputShapes.count).map { ctx.allocateOutput($0, zeroed: false) }
-            split(x, into: outs, axis: canonical(ctx.inputs[2].intScalars()![0], x.rank))
-            ctx.setOutputs(outs)
+            split(x, ctx, axis: canonical(ctx.inputs[2].intScalar(at: 0)!, x.rank))
         },
         "Slice": { ctx in
             let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
@@ -64,6 +60,11 @@ enum ArrayKernels {
         },
         "StridedSlice": { ctx in
             let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+            if let walk = ctx.node.stridedRead {
+                walk.read(x, into: out)
+                ctx.setOutput(0, out)
+                return
+            }
             let spec = try StridedSliceSpec(
                 inputShape: x.shape, begin: ctx.inputs[1].intScalars()!, end: ctx.inputs[2].intScalars()!,
                 strides: ctx.inputs[3].intScalars()!, attrs: ctx.node.attrs)
@@ -176,19 +177,37 @@ enum ArrayKernels {
     }
 
     /// Joins `pieces` along `axis`: `[outer, pᵢ·inner]` blocks copied in turn.
-    static func concatenate(_ pieces: [Tensor], into out: Tensor, axis: Int) {
+    static func concatenate<C: Collection<Tensor>>(_ pieces: C, into out: Tensor, axis: Int) {
         let size = out.dtype.byteSize
         let outer = out.shape[..<axis].reduce(1, *)
-        let chunks = pieces.map { $0.shape[axis...].reduce(1, *) * size }
-        let row = chunks.reduce(0, +)
+        let row = out.shape[axis...].reduce(1, *) * size
         var start = 0
-        for (piece, chunk) in zip(pieces, chunks) {
+        for piece in pieces {
+            let chunk = piece.shape[axis...].reduce(1, *) * size
             if chunk > 0 {
                 for o in 0..<outer {
                     memcpy(out.rawPointer + o * row + start, piece.rawPointer + o * chunk, chunk)
                 }
             }
             start += chunk
+        }
+    }
+
+    /// Split's kernel: each output, allocated in turn, filled from consecutive blocks of `x`
+    /// along `axis`.
+    static func split(_ x: Tensor, _ ctx: KernelContext, axis: Int) {
+        let size = x.dtype.byteSize
+        let outer = x.shape[..<axis].reduce(1, *)
+        let row = x.shape[axis...].reduce(1, *) * size
+        var start = 0
+        for k in 0..<ctx.node.outputCount {
+            let piece = ctx.allocateOutput(k, zeroed: false)
+            let chunk = piece.shape[axis...].reduce(1, *) * size
+            if chunk > 0 {
+                for o in 0..<outer { memcpy(piece.rawPointer + o * chunk, x.rawPointer + o * row + start, chunk) }
+            }
+            start += chunk
+            ctx.setOutput(k, piece)
         }
     }
 
@@ -229,6 +248,29 @@ enum ArrayKernels {
         }
     }
 
+    /// A strided walk of an input fixed by a plan (StridedSlice with constant bounds): first
+    /// element, per-dimension element steps, and the output shape.
+    struct StridedRead: Sendable {
+        let base: Int
+        let steps: [Int]
+        let size: [Int]
+
+        init(inputShape: [Int], begin: [Int], stride: [Int], size: [Int]) {
+            let inStrides = ArrayKernels.strides(of: inputShape)
+            base = zip(begin, inStrides).reduce(0) { $0 + $1.0 * $1.1 }
+            steps = zip(stride, inStrides).map { $0 * $1 }
+            self.size = size
+        }
+
+        func read(_ x: Tensor, into out: Tensor) {
+            switch x.dtype.byteSize {
+            case 1: stridedRead(x, out, shape: size, base: base, strides: steps, UInt8.self)
+            case 4: stridedRead(x, out, shape: size, base: base, strides: steps, UInt32.self)
+            default: stridedRead(x, out, shape: size, base: base, strides: steps, UInt64.self)
+            }
+        }
+    }
+
     /// A transpose is a strided read: output dimension i walks input dimension perm[i].
     static func transpose<E: BitPattern>(_ x: Tensor, _ out: Tensor, _ perm: [Int], _: E.Type) {
         let inStrides = strides(of: x.shape)
@@ -242,19 +284,22 @@ enum ArrayKernels {
         guard total > 0 else { return }
         guard rank > 0 else { po[0] = px[base]; return }
         let inner = shape[rank - 1], innerStride = strides[rank - 1]
-        var counter = [Int](repeating: 0, count: rank)
-        var offset = base, o = 0
-        for _ in 0..<(total / inner) {
-            var p = offset
-            for _ in 0..<inner { po[o] = px[p]; o &+= 1; p &+= innerStride }
-            var d = rank - 2
-            while d >= 0 {
-                counter[d] += 1
-                offset += strides[d]
-                if counter[d] < shape[d] { break }
-                offset -= strides[d] * shape[d]
-                counter[d] = 0
-                d -= 1
+        // The odometer over the outer dimensions lives on the stack: no allocation per call.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: rank) { counter in
+            counter.initialize(repeating: 0)
+            var offset = base, o = 0
+            for _ in 0..<(total / inner) {
+                var p = offset
+                for _ in 0..<inner { po[o] = px[p]; o &+= 1; p &+= innerStride }
+                var d = rank - 2
+                while d >= 0 {
+                    counter[d] += 1
+                    offset += strides[d]
+                    if counter[d] < shape[d] { break }
+                    offset -= strides[d] * shape[d]
+                    counter[d] = 0
+                    d -= 1
+                }
             }
         }
     }

@@ -65,13 +65,16 @@ enum TrainingKernels {
         },
         "CheckNumerics": { ctx in
             let x = ctx.inputs[0]
-            var nan = false, inf = false
-            func scan<T: FloatScalar>(_: T.Type) {
-                x.withUnsafeBufferPointer(as: T.self) { p in
-                    for v in p where !v.isFinite { if v.isNaN { nan = true } else { inf = true } }
+            /// Whether `x` holds a NaN, and whether it holds an infinity.
+            func scan<T: FloatScalar>(_: T.Type) -> (nan: Bool, inf: Bool) {
+                let p = x.pointer(as: T.self)
+                var nan = false, inf = false
+                for i in 0..<x.scalarCount where !p[i].isFinite {
+                    if p[i].isNaN { nan = true } else { inf = true }
                 }
+                return (nan, inf)
             }
-            if x.dtype == .float32 { scan(Float.self) } else { scan(Double.self) }
+            let (nan, inf) = x.dtype == .float32 ? scan(Float.self) : scan(Double.self)
             if nan || inf {
                 let what = nan && inf ? "Inf and NaN" : (nan ? "NaN" : "Inf")
                 throw KernelError("\(ctx.node.string("message") ?? "") : Tensor had \(what) values")

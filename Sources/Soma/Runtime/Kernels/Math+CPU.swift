@@ -19,6 +19,11 @@ enum MathKernels {
                     case .float32: splitBinary(op, a, b, out, ctx, Float.self)
                     default: splitBinary(op, a, b, out, ctx, Double.self)
                     }
+                } else if let row = rowBroadcast(out, a, b) {
+                    switch out.dtype {
+                    case .float32: rowBinary(op, a, b, out, row: row, ctx, Float.self)
+                    default: rowBinary(op, a, b, out, row: row, ctx, Double.self)
+                    }
                 } else {
                     try arithmetic(op, a, b, out)
                 }
@@ -112,6 +117,32 @@ enum MathKernels {
     static func isSplittable(_ out: Tensor, _ a: Tensor, _ b: Tensor, _ ctx: KernelContext) -> Bool {
         ctx.threads > 1 && out.scalarCount >= 2 * splitBlock && out.dtype.isFloatingPoint && a.dtype == out.dtype
             && b.dtype == out.dtype && (a.shape == out.shape || a.scalarCount == 1) && (b.shape == out.shape || b.scalarCount == 1)
+    }
+
+    /// For `[…, C] ⊕ [C]` (a bias, a per-channel scale) with float operands, either way
+    /// round: the row length `C` (the smaller operand's element count), or nil.
+    static func rowBroadcast(_ out: Tensor, _ a: Tensor, _ b: Tensor) -> Int? {
+        guard out.dtype.isFloatingPoint, a.dtype == out.dtype, b.dtype == out.dtype else { return nil }
+        func trailing(_ small: Tensor) -> Bool {
+            let dims = small.shape.drop { $0 == 1 }
+            return small.scalarCount > 1 && !dims.isEmpty && out.shape.suffix(dims.count).elementsEqual(dims)
+        }
+        if a.shape == out.shape && trailing(b) { return b.scalarCount }
+        if b.shape == out.shape && trailing(a) { return a.scalarCount }
+        return nil
+    }
+
+    /// Row by row, the row-shaped operand repeated: the same scalar functions as
+    /// `arithmetic` (vectorised), rows in fixed blocks on the intra-op pool.
+    static func rowBinary<T: FloatScalar>(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, row: Int, _ ctx: KernelContext, _: T.Type) {
+        let pa = a.pointer(as: T.self), pb = b.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        let aIsRow = a.scalarCount == row && a.shape != out.shape
+        ctx.parallelFor(out.scalarCount / row, blockSize: Swift.max(1, splitBlock / row)) { lo, hi in
+            for r in lo..<hi {
+                let o = r * row
+                binaryLoop(op, aIsRow ? pa : pa + o, 1, aIsRow ? pb + o : pb, 1, po + o, count: row)
+            }
+        }
     }
 
     /// The same scalar functions as `arithmetic`, in fixed blocks on several threads.

@@ -115,6 +115,10 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
     /// For a `StridedSlice` whose input shape and begin/end/strides a plan fixes: the
     /// element walk, worked out once when the plan is built.
     var stridedRead: ArrayKernels.StridedRead? = nil
+    /// For a reduction whose input shape and axes a plan fixes: its merged layout.
+    var reductionLayout: ReductionLayout? = nil
+    /// For a convolution or pooling whose shapes a plan fixes: its window geometry.
+    var convGeometry: ConvKernels.Geometry? = nil
 
     init(name: String, op: String, attrs: [String: AttrValue], outputTypes: [DType], location: SourceLocation?,
          inputVariableKeys: [String?]) {

@@ -82,8 +82,9 @@ extension KernelNode {
 }
 
 extension KernelNode {
-    /// Work a plan can do once for the step instead of every run: a StridedSlice's walk
-    /// when its input shape and begin/end/strides are fixed.
+    /// Work a plan can do once for the step instead of every run, where shapes and the
+    /// deciding inputs are fixed: a StridedSlice's walk, a reduction's layout, a
+    /// convolution's or pooling's geometry.
     func prepared(for node: IRNode) -> KernelNode {
         var copy = self
         if node.op == "StridedSlice", let dims = node.inputs[0].shape.concrete,
@@ -92,6 +93,12 @@ extension KernelNode {
            let spec = try? StridedSliceSpec(inputShape: dims, begin: b, end: e, strides: s, attrs: node.attrs) {
             copy.stridedRead = ArrayKernels.StridedRead(inputShape: dims, begin: spec.begin, stride: spec.stride, size: spec.size.map { $0! })
         }
+        if ["Sum", "Mean", "Max", "Min", "Prod", "All", "Any"].contains(node.op), let dims = node.inputs[0].shape.concrete,
+           let axes = KnownValues.constant(node.inputs[1])?.intScalars(),
+           axes.allSatisfy({ $0 >= -dims.count && $0 < dims.count }) {
+            copy.reductionLayout = ReductionLayout(shape: dims, axes: axes)
+        }
+        copy.convGeometry = ConvKernels.preparedGeometry(node)
         return copy
     }
 }

@@ -11,20 +11,20 @@ enum ConvKernels {
     static let table: [String: CPUKernel] = [
         "Conv2D": { ctx in
             let x = ctx.inputs[0], f = ctx.inputs[1], out = ctx.allocateOutput(0, zeroed: false)
-            let geometry = try Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
+            let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
             if x.dtype == .float32 { forward(x, f, out, geometry, ctx, Float.self) } else { forward(x, f, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "Conv2DBackpropInput": { ctx in
             let f = ctx.inputs[1], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
-            let geometry = try Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
+            let geometry = try ctx.node.convGeometry ?? Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
             try geometry.check(outBackprop: dy.shape)
             if f.dtype == .float32 { backpropInput(f, dy, out, geometry, ctx, Float.self) } else { backpropInput(f, dy, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "Conv2DBackpropFilter": { ctx in
             let x = ctx.inputs[0], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
-            let geometry = try Geometry(input: x.shape, filter: out.shape, attrs: ctx.node.attrs)
+            let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: out.shape, attrs: ctx.node.attrs)
             try geometry.check(outBackprop: dy.shape)
             if x.dtype == .float32 { backpropFilter(x, dy, out, geometry, ctx, Float.self) } else { backpropFilter(x, dy, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
@@ -37,20 +37,20 @@ enum ConvKernels {
         },
         "DepthwiseConv2dNative": { ctx in
             let x = ctx.inputs[0], f = ctx.inputs[1], out = ctx.allocateOutput(0)
-            let g = try Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
+            let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
             if x.dtype == .float32 { depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) } else { depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "DepthwiseConv2dNativeBackpropInput": { ctx in
             let f = ctx.inputs[1], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
-            let g = try Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
+            let g = try ctx.node.convGeometry ?? Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
             try g.check(outBackprop: [dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3] / Swift.max(g.c, 1)])
             if f.dtype == .float32 { depthwise(.input, x: out, f: f, dy: dy, g, ctx, Float.self) } else { depthwise(.input, x: out, f: f, dy: dy, g, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "DepthwiseConv2dNativeBackpropFilter": { ctx in
             let x = ctx.inputs[0], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
-            let g = try Geometry(input: x.shape, filter: out.shape, attrs: ctx.node.attrs)
+            let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: out.shape, attrs: ctx.node.attrs)
             try g.check(outBackprop: [dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3] / Swift.max(g.c, 1)])
             if x.dtype == .float32 { depthwise(.filter, x: x, f: out, dy: dy, g, ctx, Float.self) } else { depthwise(.filter, x: x, f: out, dy: dy, g, ctx, Double.self) }
             ctx.setOutput(0, out)
@@ -59,22 +59,46 @@ enum ConvKernels {
         "AvgPool": { ctx in try pool(ctx, max: false) },
         "MaxPoolGrad": { ctx in
             let x = ctx.inputs[0], g = ctx.inputs[2], out = ctx.allocateOutput(0)
-            let geometry = try Geometry(input: x.shape, window: ctx.node.attrs)
+            let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, window: ctx.node.attrs)
             try geometry.check(outBackprop: g.shape)
             if x.dtype == .float32 { maxPoolGrad(x, g, out, geometry, ctx, Float.self) } else { maxPoolGrad(x, g, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "AvgPoolGrad": { ctx in
             let g = ctx.inputs[1], out = ctx.allocateOutput(0)
-            let geometry = try Geometry(input: out.shape, window: ctx.node.attrs)
+            let geometry = try ctx.node.convGeometry ?? Geometry(input: out.shape, window: ctx.node.attrs)
             try geometry.check(outBackprop: g.shape)
             if g.dtype == .float32 { avgPoolGrad(g, out, geometry, ctx, Float.self) } else { avgPoolGrad(g, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
     ]
 
+    /// The geometry of a convolution or pooling node whose shapes a plan fixes.
+    static func preparedGeometry(_ node: IRNode) -> Geometry? {
+        func dims(_ k: Int) -> [Int]? { node.inputs[k].shape.concrete }
+        func value(_ k: Int) -> [Int]? { KnownValues.constant(node.inputs[k])?.intScalars() }
+        switch node.op {
+        case "Conv2D", "DepthwiseConv2dNative":
+            guard let x = dims(0), let f = dims(1) else { return nil }
+            return try? Geometry(input: x, filter: f, attrs: node.attrs)
+        case "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropInput":
+            guard let x = value(0), let f = dims(1) else { return nil }
+            return try? Geometry(input: x, filter: f, attrs: node.attrs)
+        case "Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropFilter":
+            guard let x = dims(0), let f = value(1) else { return nil }
+            return try? Geometry(input: x, filter: f, attrs: node.attrs)
+        case "MaxPool", "AvgPool", "MaxPoolGrad":
+            guard let x = dims(0) else { return nil }
+            return try? Geometry(input: x, window: node.attrs)
+        case "AvgPoolGrad":
+            guard let x = value(0) else { return nil }
+            return try? Geometry(input: x, window: node.attrs)
+        default: return nil
+        }
+    }
+
     /// Concrete sizes of one convolution or pooling window.
-    struct Geometry {
+    struct Geometry: Sendable {
         let n, h, w, c: Int
         let kh, kw, oc: Int
         let oh, ow, sh, sw, dh, dw, padTop, padLeft: Int
@@ -388,7 +412,7 @@ enum ConvKernels {
 
     static func pool(_ ctx: KernelContext, max: Bool) throws {
         let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
-        let g = try Geometry(input: x.shape, window: ctx.node.attrs)
+        let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, window: ctx.node.attrs)
         func run<T: FloatScalar>(_: T.Type) {
             let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)
             ctx.parallelFor(g.n * g.oh, blockSize: 8) { lo, hi in

@@ -8,7 +8,7 @@ enum ReductionKernels {
         for (name, op) in reductions {
             t[name] = { ctx in
                 let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
-                let layout = ReductionLayout(shape: x.shape, axes: ctx.inputs[1].intScalars() ?? [])
+                let layout = ctx.node.reductionLayout ?? ReductionLayout(shape: x.shape, axes: ctx.inputs[1].intScalars() ?? [])
                 switch x.dtype {
                 case .float32: reduce(op, x, out, layout, Float.self)
                 case .float64: reduce(op, x, out, layout, Double.self)
@@ -102,12 +102,14 @@ enum ReductionKernels {
 
 /// The input's dimensions grouped into alternating runs of kept and reduced axes, so a
 /// reduction is a few nested loops over contiguous runs.
-struct ReductionLayout {
+struct ReductionLayout: Sendable {
     /// Merged dimensions and whether each is reduced.
     let dims: [Int]
     let reduced: [Bool]
     /// Number of input elements folded into each output element.
     let reducedCount: Int
+    /// Output strides per merged dimension (0 where reduced).
+    let outStrides: [Int]
 
     init(shape: [Int], axes: [Int]) {
         let rank = shape.count
@@ -123,6 +125,13 @@ struct ReductionLayout {
         self.dims = dims
         self.reduced = reduced
         self.reducedCount = count
+        var outStrides = [Int](repeating: 0, count: dims.count)
+        var s = 1
+        for d in Swift.stride(from: dims.count - 1, through: 0, by: -1) where !reduced[d] {
+            outStrides[d] = s
+            s *= dims[d]
+        }
+        self.outStrides = outStrides
     }
 
     /// Folds `x` into `out` with `combine`, starting each output element at `initial`.
@@ -132,20 +141,15 @@ struct ReductionLayout {
         for i in 0..<outCount { out[i] = initial }
         let total = dims.reduce(1, *)
         guard total > 0 else { return }
-        // Output strides per merged dimension (0 where reduced).
-        var outStrides = [Int](repeating: 0, count: dims.count)
-        var s = 1
-        for d in Swift.stride(from: dims.count - 1, through: 0, by: -1) where !reduced[d] {
-            outStrides[d] = s
-            s *= dims[d]
-        }
         guard let lastDim = dims.last else {
             out[0] = combine(out[0], x[0])
             return
         }
         let innerReduced = reduced[dims.count - 1]
         let outer = total / lastDim
-        var counter = [Int](repeating: 0, count: dims.count)
+        // The odometer lives on the stack: no allocation per call.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: dims.count) { counter in
+        counter.initialize(repeating: 0)
         var inOffset = 0, outOffset = 0
         for _ in 0..<outer {
             if innerReduced {
@@ -165,6 +169,7 @@ struct ReductionLayout {
                 counter[d] = 0
                 d -= 1
             }
+        }
         }
     }
 }

@@ -277,20 +277,22 @@ enum ArrayKernels {
         stridedRead(x, out, shape: out.shape, base: 0, strides: perm.map { inStrides[$0] }, E.self)
     }
 
-    /// `out[j₀…jₙ] = x[base + Σ jᵢ·strides[i]]` over `shape` (out's elements in row-major order).
-    static func stridedRead<E: BitPattern>(_ x: Tensor, _ out: Tensor, shape: [Int], base: Int, strides: [Int], _: E.Type) {
+    /// Walks `shape` in row-major order, calling `row(contiguous, strided, count)` for each
+    /// innermost row: the row's first contiguous index, its first strided index
+    /// `base + Σ jᵢ·strides[i]`, and its length (the strided index steps by the last stride).
+    /// The odometer over the outer dimensions lives on the stack: no allocation per call.
+    @inline(__always)
+    static func stridedWalk(shape: [Int], base: Int, strides: [Int], _ row: (Int, Int, Int) -> Void) {
         let rank = shape.count, total = shape.reduce(1, *)
-        let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
         guard total > 0 else { return }
-        guard rank > 0 else { po[0] = px[base]; return }
-        let inner = shape[rank - 1], innerStride = strides[rank - 1]
-        // The odometer over the outer dimensions lives on the stack: no allocation per call.
+        guard rank > 0 else { row(0, base, 1); return }
+        let inner = shape[rank - 1]
         withUnsafeTemporaryAllocation(of: Int.self, capacity: rank) { counter in
             counter.initialize(repeating: 0)
             var offset = base, o = 0
             for _ in 0..<(total / inner) {
-                var p = offset
-                for _ in 0..<inner { po[o] = px[p]; o &+= 1; p &+= innerStride }
+                row(o, offset, inner)
+                o &+= inner
                 var d = rank - 2
                 while d >= 0 {
                     counter[d] += 1
@@ -304,27 +306,19 @@ enum ArrayKernels {
         }
     }
 
+    /// `out[j₀…jₙ] = x[base + Σ jᵢ·strides[i]]` over `shape` (out's elements in row-major order).
+    static func stridedRead<E: BitPattern>(_ x: Tensor, _ out: Tensor, shape: [Int], base: Int, strides: [Int], _: E.Type) {
+        let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self), step = strides.last ?? 0
+        stridedWalk(shape: shape, base: base, strides: strides) { o, p, n in
+            for k in 0..<n { po[o &+ k] = px[p &+ k &* step] }
+        }
+    }
+
     /// The inverse of ``stridedRead``: contiguous `src` written to strided places of `out`.
     static func stridedScatter<E: BitPattern>(_ src: Tensor, _ out: Tensor, shape: [Int], base: Int, strides: [Int], _: E.Type) {
-        let rank = shape.count, total = shape.reduce(1, *)
-        let ps = src.pointer(as: E.self), po = out.mutablePointer(as: E.self)
-        guard total > 0 else { return }
-        guard rank > 0 else { po[base] = ps[0]; return }
-        let inner = shape[rank - 1], innerStride = strides[rank - 1]
-        var counter = [Int](repeating: 0, count: rank)
-        var offset = base, s = 0
-        for _ in 0..<(total / inner) {
-            var p = offset
-            for _ in 0..<inner { po[p] = ps[s]; s &+= 1; p &+= innerStride }
-            var d = rank - 2
-            while d >= 0 {
-                counter[d] += 1
-                offset += strides[d]
-                if counter[d] < shape[d] { break }
-                offset -= strides[d] * shape[d]
-                counter[d] = 0
-                d -= 1
-            }
+        let ps = src.pointer(as: E.self), po = out.mutablePointer(as: E.self), step = strides.last ?? 0
+        stridedWalk(shape: shape, base: base, strides: strides) { s, p, n in
+            for k in 0..<n { po[p &+ k &* step] = ps[s &+ k] }
         }
     }
 

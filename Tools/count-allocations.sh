@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Heap allocations per steady-state run of a graph: runs `graphtool bench` twice with
-# different run counts under an LD_PRELOAD counter and divides the difference.
+# different run counts under an LD_PRELOAD counter and divides the difference. To see where
+# they come from, see Tools/malloc-count/symbolize.py.
 #   Tools/count-allocations.sh MODEL.pb [graphtool bench options…]
 set -euo pipefail
 cd "$(dirname "$0")/.."

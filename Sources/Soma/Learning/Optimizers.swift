@@ -89,6 +89,9 @@ public class Optimizer {
         return created
     }
 
+    /// The update op's name for `variable`: `update_<variable>` (slashes as underscores).
+    func updateName(_ variable: Variable) -> String { "update_" + variable.name.replacingOccurrences(of: "/", with: "_") }
+
     func scalar(_ value: Double, _ dtype: DType, in graph: Graph) throws -> Output {
         try graph.constant(Tensor.scalar(value, dtype: dtype))
     }
@@ -117,7 +120,7 @@ public final class GradientDescentOptimizer: Optimizer {
 
     override func applyDense(_ gradient: Output, to variable: Variable, learningRate: Output) throws -> Output {
         try variable.graph.output("ApplyGradientDescent", [variable.ref, learningRate, gradient],
-                                  name: "update_\(variable.name.replacingOccurrences(of: "/", with: "_"))", file: "", line: 0)
+                                  name: updateName(variable), file: "", line: 0)
     }
 }
 
@@ -135,7 +138,7 @@ public final class MomentumOptimizer: Optimizer {
         let g = variable.graph
         return try g.output("ApplyMomentum", [variable.ref, slot(variable, name).ref, learningRate, gradient,
                                               scalar(momentum, variable.dtype, in: g)],
-                            attrs: ["use_nesterov": .bool(nesterov)], name: "update_\(variable.name.replacingOccurrences(of: "/", with: "_"))",
+                            attrs: ["use_nesterov": .bool(nesterov)], name: updateName(variable),
                             file: "", line: 0)
     }
 }
@@ -169,7 +172,7 @@ public final class AdamOptimizer: Optimizer {
         return try g.output("ApplyAdam", [
             variable.ref, slot(variable, name).ref, slot(variable, "\(name)_1").ref, beta1Power!.value, beta2Power!.value,
             learningRate, scalar(beta1, t, in: g), scalar(beta2, t, in: g), scalar(epsilon, t, in: g), gradient,
-        ], name: "update_\(variable.name.replacingOccurrences(of: "/", with: "_"))", file: "", line: 0)
+        ], name: updateName(variable), file: "", line: 0)
     }
 
     override func finish(_ graph: Graph, after updates: [Node]) throws -> [Node] {
@@ -200,7 +203,7 @@ public final class RMSPropOptimizer: Optimizer {
         return try g.output("ApplyRMSProp", [
             variable.ref, slot(variable, name, initializer: .ones).ref, slot(variable, "\(name)_1").ref, learningRate,
             scalar(decay, t, in: g), scalar(momentum, t, in: g), scalar(epsilon, t, in: g), gradient,
-        ], name: "update_\(variable.name.replacingOccurrences(of: "/", with: "_"))", file: "", line: 0)
+        ], name: updateName(variable), file: "", line: 0)
     }
 }
 
@@ -214,23 +217,9 @@ public final class AdagradOptimizer: Optimizer {
     }
 
     override func applyDense(_ gradient: Output, to variable: Variable, learningRate: Output) throws -> Output {
-        let g = variable.graph
-        let accumulator = try accumulatorSlot(variable)
-        return try g.output("ApplyAdagrad", [variable.ref, accumulator.ref, learningRate, gradient],
-                            name: "update_\(variable.name.replacingOccurrences(of: "/", with: "_"))", file: "", line: 0)
-    }
-
-    private var accumulators: [String: Variable] = [:]
-    private func accumulatorSlot(_ variable: Variable) throws -> Variable {
-        if let a = accumulators[variable.name] { return a }
-        let dims = variable.shape.dimensions!.map { $0! }
-        let g = variable.graph
-        let a = try g.withRootScope {
-            try g.variable("\(variable.name)/\(name)", shape: dims, dtype: variable.dtype, initializer: .constant(initialAccumulator),
-                           trainable: false)
-        }
-        accumulators[variable.name] = a
-        return a
+        let accumulator = try slot(variable, name, initializer: .constant(initialAccumulator))
+        return try variable.graph.output("ApplyAdagrad", [variable.ref, accumulator.ref, learningRate, gradient],
+                                         name: updateName(variable), file: "", line: 0)
     }
 }
 

@@ -360,3 +360,27 @@ extension Output {
         #expect(padding.contains("'odd'") && padding.contains("padding"), "\(padding)")
     }
 }
+
+@Suite struct NormalizationTests {
+    /// Batch statistics sum fixed row blocks in order: bitwise the same on any thread count.
+    @Test func batchNormIsBitwiseIdenticalForEveryThreadCount() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [8, 16, 16, 4], name: "x")
+        let scale = try g.constant(Tensor([Float(1), 0.5, 2, 1.5])), offset = try g.constant(Tensor([Float(0), 1, -1, 0.5]))
+        let empty = try g.constant(Tensor([Float]()))
+        let (y, mean, variance) = try fusedBatchNorm(x, scale: scale, offset: offset, mean: empty, variance: empty)
+        let dx = try g.gradients(of: [reduceSum(multiply(y, x))], wrt: [x])[0]!
+        let feed = CompilerTests.random([8, 16, 16, 4], seed: 12)
+        var results: [[Tensor]] = []
+        for threads in [1, 2, 4] {
+            var options = SessionOptions()
+            options.interOpThreads = threads
+            options.intraOpThreads = threads
+            results.append(try Session(graph: g, options: options).run(fetches: [y, mean, variance, dx], feeds: [x: feed]))
+        }
+        #expect(results[0] == results[1] && results[0] == results[2])
+        let m = feed.scalars(as: Float.self).enumerated().filter { $0.offset % 4 == 0 }.map { Double($0.element) }
+        let expected = m.reduce(0, +) / Double(m.count)
+        #expect(Swift.abs(Double(results[0][1].scalars(as: Float.self)[0]) - expected) < 1e-5)
+    }
+}

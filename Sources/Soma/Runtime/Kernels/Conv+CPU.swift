@@ -324,7 +324,29 @@ enum ConvKernels {
 
     // MARK: Batch normalisation
 
-    /// Statistics accumulate in Double, channel by channel over the N·H·W rows.
+    /// Rows per batch-norm block: statistics are summed per block, then the blocks in order,
+    /// so results do not depend on the thread count.
+    static let normRows = 256
+
+    /// Per-channel sums over `rows` rows of `width` accumulators: `accumulate(row, sums)` adds
+    /// row `row`'s contributions into `sums` (`width` Doubles). Fixed row blocks run on the
+    /// intra-op pool; their partial sums are added in block order.
+    static func channelSums(rows: Int, width: Int, _ ctx: KernelContext, _ accumulate: (Int, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
+        let blocks = Swift.max((rows + normRows - 1) / normRows, 1)
+        let partials = UnsafeMutablePointer<Double>.allocate(capacity: blocks * width)
+        defer { partials.deallocate() }
+        partials.initialize(repeating: 0, count: blocks * width)
+        ctx.parallelFor(rows, blockSize: normRows) { lo, hi in
+            let sums = partials + (lo / normRows) * width
+            for r in lo..<hi { accumulate(r, sums) }
+        }
+        var total = [Double](repeating: 0, count: width)
+        for b in 0..<blocks { for j in 0..<width { total[j] += partials[b * width + j] } }
+        return total
+    }
+
+    /// Statistics accumulate in Double per channel over the N·H·W rows, in fixed row blocks
+    /// on the intra-op pool; the normalisation runs on the pool too.
     static func batchNorm<T: FloatScalar>(_ ctx: KernelContext, _: T.Type) throws {
         let x = ctx.inputs[0]
         guard ctx.inputs[1...4].allSatisfy({ $0.dtype == x.dtype }) else {
@@ -337,22 +359,25 @@ enum ConvKernels {
                                                   ctx.inputs[3].pointer(as: T.self), ctx.inputs[4].pointer(as: T.self))
         let outs = (0..<6).map { ctx.allocateOutput($0, zeroed: false) }
         let y = outs[0].mutablePointer(as: T.self)
-        var mean = [Double](repeating: 0, count: c), variance = mean
+        var mean: [Double], variance: [Double]
         if training {
             guard rows > 0 else { throw KernelError("FusedBatchNormV3 in training needs a nonempty batch") }
-            for r in 0..<rows { for j in 0..<c { mean[j] += Double(px[r * c + j]) } }
+            mean = channelSums(rows: rows, width: c, ctx) { r, sums in for j in 0..<c { sums[j] += Double(px[r * c + j]) } }
             for j in 0..<c { mean[j] /= Double(rows) }
-            for r in 0..<rows { for j in 0..<c { let d = Double(px[r * c + j]) - mean[j]; variance[j] += d * d } }
+            let m = mean
+            variance = channelSums(rows: rows, width: c, ctx) { r, sums in
+                for j in 0..<c { let d = Double(px[r * c + j]) - m[j]; sums[j] += d * d }
+            }
             for j in 0..<c { variance[j] /= Double(rows) }
         } else {
-            for j in 0..<c { mean[j] = Double(meanIn[j]); variance[j] = Double(varIn[j]) }
+            mean = (0..<c).map { Double(meanIn[$0]) }
+            variance = (0..<c).map { Double(varIn[$0]) }
         }
-        let invStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
-        for r in 0..<rows {
-            for j in 0..<c {
-                let k = r * c + j
-                y[k] = T((Double(px[k]) - mean[j]) * invStd[j] * Double(scale[j]) + Double(offset[j]))
-            }
+        // y = x·a + b per channel, a = scale/σ, b = offset − μ·a.
+        let a = (0..<c).map { Double(scale[$0]) / (variance[$0] + epsilon).squareRoot() }
+        let b = (0..<c).map { Double(offset[$0]) - mean[$0] * a[$0] }
+        ctx.parallelFor(rows, blockSize: normRows) { lo, hi in
+            for r in lo..<hi { for j in 0..<c { y[r * c + j] = T(Double(px[r * c + j]) * a[j] + b[j]) } }
         }
         let (batchMean, batchVar, r1, r2) = (outs[1].mutablePointer(as: T.self), outs[2].mutablePointer(as: T.self),
                                              outs[3].mutablePointer(as: T.self), outs[4].mutablePointer(as: T.self))
@@ -382,25 +407,27 @@ enum ConvKernels {
         let outs = (0..<5).map { ctx.allocateOutput($0, zeroed: false) }
         let dx = outs[0].mutablePointer(as: T.self), dScale = outs[1].mutablePointer(as: T.self), dOffset = outs[2].mutablePointer(as: T.self)
         let invStd = (0..<c).map { 1 / (Double(variance[$0]) + epsilon).squareRoot() }
-        var sumDy = [Double](repeating: 0, count: c), sumDyXhat = sumDy
-        for r in 0..<rows {
+        // Σdy in the first c accumulators, Σdy·x̂ in the next c.
+        let sums = channelSums(rows: rows, width: 2 * c, ctx) { r, acc in
             for j in 0..<c {
                 let k = r * c + j
-                let xhat = (Double(px[k]) - Double(mean[j])) * invStd[j]
-                sumDy[j] += Double(pdy[k])
-                sumDyXhat[j] += Double(pdy[k]) * xhat
+                acc[j] += Double(pdy[k])
+                acc[c + j] += Double(pdy[k]) * (Double(px[k]) - Double(mean[j])) * invStd[j]
             }
         }
+        let sumDy = Array(sums[..<c]), sumDyXhat = Array(sums[c...])
         let m = Double(Swift.max(rows, 1))
-        for r in 0..<rows {
-            for j in 0..<c {
-                let k = r * c + j
-                let g = Double(scale[j]) * invStd[j]
-                if training {
-                    let xhat = (Double(px[k]) - Double(mean[j])) * invStd[j]
-                    dx[k] = T(g / m * (m * Double(pdy[k]) - sumDy[j] - xhat * sumDyXhat[j]))
-                } else {
-                    dx[k] = T(Double(pdy[k]) * g)
+        ctx.parallelFor(rows, blockSize: normRows) { lo, hi in
+            for r in lo..<hi {
+                for j in 0..<c {
+                    let k = r * c + j
+                    let g = Double(scale[j]) * invStd[j]
+                    if training {
+                        let xhat = (Double(px[k]) - Double(mean[j])) * invStd[j]
+                        dx[k] = T(g / m * (m * Double(pdy[k]) - sumDy[j] - xhat * sumDyXhat[j]))
+                    } else {
+                        dx[k] = T(Double(pdy[k]) * g)
+                    }
                 }
             }
         }

@@ -148,6 +148,23 @@ import Testing
         try Self.expectSameResults(g, [post, pre], feeds: feeds)
     }
 
+    @Test func convolutionBiasActivationFusesInPlans() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [nil, 6, 6, 3], name: "x")
+        let f1 = try g.constant(Self.random([3, 3, 3, 4], seed: 20)), b1 = try g.constant(Self.random([4], seed: 21))
+        let f2 = try g.constant(Self.random([1, 1, 4, 2], seed: 22)), b2 = try g.constant(Self.random([2], seed: 23))
+        let h = try relu(add(conv2D(x, filter: f1, padding: "SAME"), b1))          // AddV2 bias, as TF users write it
+        let y = try tanh(biasAdd(conv2D(h, filter: f2), b2))                         // BiasAdd, 1×1
+        let feeds = [x: Self.random([2, 6, 6, 3], seed: 24)]
+        var noElementwise = CompileOptions()
+        noElementwise.disabledPasses = [ElementwiseFusion.name]
+        #expect(try Self.planOps(g, [y], feeds: feeds, options: noElementwise) == ["_SomaFusedConv2D": 2])
+        try Self.expectSameResults(g, [y], feeds: feeds)
+        // Saved graphs keep TF's ops: the fusion is for plans only.
+        let (optimized, _) = try g.optimized(for: [y])
+        #expect(!optimized.nodes.contains { $0.op == "_SomaFusedConv2D" })
+    }
+
     @Test func elementwiseChainsFuseIntoOneLoop() throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [1000], name: "x")

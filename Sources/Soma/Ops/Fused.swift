@@ -41,6 +41,23 @@ enum FusedOps {
             _ = try mergeDim(product[1], c.shape(2)[0] ?? nil)
             return [TensorShape(product)]
         },
+        // Conv2D + per-channel bias (+ activation) in one pass, plans only: each image's
+        // output rows get their bias and activation while still in cache.
+        OpDef("_SomaFusedConv2D", inputs: ["input: T", "filter: T", "bias: T"], outputs: ["output: T"],
+              attrs: ConvOps.convAttrs + [.strings("fused_ops", default: [])], gradient: .undefined) { c in
+            var fused: [String] = []
+            if case .strings(let s)? = c.attrs["fused_ops"] { fused = s }
+            guard fused.first == "BiasAdd", fused.count <= 2, fused.count == 1 || activations.contains(fused[1]) else {
+                throw ShapeError("_SomaFusedConv2D supports fused_ops [BiasAdd] or [BiasAdd, activation], not \(fused)")
+            }
+            var shape = try ConvOps.definitions.first { $0.name == "Conv2D" }!.shapeFunction(c)[0]
+            try c.withRank(2, 1)
+            if var dims = shape.dimensions {
+                dims[3] = try mergeDim(dims[3], c.shape(2)[0] ?? nil)
+                shape = TensorShape(dims)
+            }
+            return [shape]
+        },
         // A chain of elementwise ops evaluated in one pass; see `ElementwiseProgram`.
         OpDef("_SomaFusedElementwise", inputs: ["inputs: N * T"], outputs: ["z: T"],
               attrs: [.int("N", minimum: 1), .type("T", DType.floatingPoint), .strings("ops"), .ints("operands"),

@@ -1,8 +1,11 @@
-/// MatMul + BiasAdd (+ activation) → `_FusedMatMul`, TensorFlow's remapper pattern.
+/// MatMul + BiasAdd (+ activation) → `_FusedMatMul`, TensorFlow's remapper pattern; in
+/// plans also Conv2D + bias (+ activation) → `_SomaFusedConv2D`.
 ///
 /// Contract: `act(BiasAdd(MatMul(a, b), bias))` becomes one `_FusedMatMul(a, b, bias)`
 /// with `fused_ops = [BiasAdd, act]`, named like the last node it replaces, computing the
-/// same values bitwise (the same GEMM, then the same bias and activation loops).
+/// same values bitwise (the same GEMM, then the same bias and activation loops). In plans,
+/// `act(Conv2D(x, f) + bias)` — the bias a BiasAdd, or an AddV2 of a vector of the output's
+/// channel count — becomes `_SomaFusedConv2D(x, f, bias)` the same way.
 /// Guards: float32 (and float64 in plans); NHWC bias; every replaced node but the last has
 /// a single consumer, is not fetched and has no control edges in or out; activations TF
 /// runs fused (Relu, Relu6, Elu) in saved graphs, also Tanh and Sigmoid in plans.
@@ -17,6 +20,7 @@ struct MatMulBiasActivationFusion: CompilerPass {
                 && node.controlInputs.isEmpty
         }
         var replaced = Set<Int>()
+        if context.forPlan { fuseConvolutions(ir, activations: activations, isInterior: isInterior, replaced: &replaced) }
         // Last nodes first, so an activation claims its BiasAdd before the BiasAdd alone could.
         for node in ir.nodes.reversed() where !replaced.contains(node.id) {
             // The pattern's last node: an activation of a BiasAdd, or a BiasAdd.
@@ -42,6 +46,45 @@ struct MatMulBiasActivationFusion: CompilerPass {
                 "transpose_b": matmul.attrs["transpose_b"] ?? .bool(false), "num_args": .int(1),
                 "fused_ops": .strings(fusedOps), "epsilon": .float(0.0001), "leakyrelu_alpha": .float(0.2),
             ]
+        }
+    }
+
+    /// `act(Conv2D(x, f) ⊕ bias)` → `_SomaFusedConv2D(x, f, bias)`, where ⊕ is BiasAdd or an
+    /// AddV2/Add with a vector of the output's channel count.
+    private func fuseConvolutions(_ ir: IRGraph, activations: [String], isInterior: (IRNode) -> Bool, replaced: inout Set<Int>) {
+        /// The convolution and bias of a bias addition on a convolution's output, if it is one.
+        func split(_ add: IRNode) -> (conv: IRNode, bias: IRValue)? {
+            switch add.op {
+            case "BiasAdd":
+                guard add.string("data_format") ?? "NHWC" == "NHWC", add.inputs[0].node.op == "Conv2D" else { return nil }
+                return (add.inputs[0].node, add.inputs[1])
+            case "AddV2", "Add":
+                for (c, b) in [(0, 1), (1, 0)] where add.inputs[c].node.op == "Conv2D" && add.inputs[c].index == 0 {
+                    let channels = add.inputs[c].shape.dimensions?.last ?? nil
+                    guard let channels, add.inputs[b].shape == TensorShape([channels]), add.outputShapes[0] == add.inputs[c].shape else {
+                        continue
+                    }
+                    return (add.inputs[c].node, add.inputs[b])
+                }
+                return nil
+            default: return nil
+            }
+        }
+        for node in ir.nodes.reversed() where !replaced.contains(node.id) {
+            var add = node, activation: IRNode? = nil
+            if activations.contains(node.op), isInterior(node.inputs[0].node), split(node.inputs[0].node) != nil {
+                activation = node
+                add = node.inputs[0].node
+            }
+            guard let (conv, bias) = split(add), !replaced.contains(add.id), isInterior(conv), add.controlInputs.isEmpty,
+                  node.controlInputs.isEmpty, conv.outputTypes[0].isFloatingPoint, conv.outputTypes[0] == bias.dtype else { continue }
+            replaced.formUnion([add.id, conv.id])
+            var attrs = conv.attrs
+            attrs["fused_ops"] = .strings(["BiasAdd"] + (activation.map { [$0.op] } ?? []))
+            let last = activation ?? add
+            last.def = OpRegistry.lookup("_SomaFusedConv2D")!
+            last.inputs = [conv.inputs[0], conv.inputs[1], bias]
+            last.attrs = attrs
         }
     }
 }

@@ -15,6 +15,19 @@ enum ConvKernels {
             if x.dtype == .float32 { forward(x, f, out, geometry, ctx, Float.self) } else { forward(x, f, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
+        "_SomaFusedConv2D": { ctx in
+            let x = ctx.inputs[0], f = ctx.inputs[1], bias = ctx.inputs[2], out = ctx.allocateOutput(0, zeroed: false)
+            let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
+            let activation = (ctx.node.strings("fused_ops") ?? []).dropFirst().first.flatMap { FusedOps.elementwiseActivations[$0] }
+            if x.dtype == .float32 {
+                let pb = bias.pointer(as: Float.self)
+                forward(x, f, out, geometry, ctx, Float.self) { FusedKernels.biasActivation($0, rows: $1, n: geometry.oc, pb, activation, alpha: 0.2) }
+            } else {
+                let pb = bias.pointer(as: Double.self)
+                forward(x, f, out, geometry, ctx, Double.self) { FusedKernels.biasActivation($0, rows: $1, n: geometry.oc, pb, activation, alpha: 0.2) }
+            }
+            ctx.setOutput(0, out)
+        },
         "Conv2DBackpropInput": { ctx in
             let f = ctx.inputs[1], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
@@ -78,7 +91,7 @@ enum ConvKernels {
         func dims(_ k: Int) -> [Int]? { node.inputs[k].shape.concrete }
         func value(_ k: Int) -> [Int]? { KnownValues.constant(node.inputs[k])?.intScalars() }
         switch node.op {
-        case "Conv2D", "DepthwiseConv2dNative":
+        case "Conv2D", "DepthwiseConv2dNative", "_SomaFusedConv2D":
             guard let x = dims(0), let f = dims(1) else { return nil }
             return try? Geometry(input: x, filter: f, attrs: node.attrs)
         case "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropInput":
@@ -209,7 +222,10 @@ enum ConvKernels {
     /// Whether patches are the image itself (1×1 kernel, stride 1, no padding).
     static func isPointwise(_ g: Geometry) -> Bool { g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.oh == g.h && g.ow == g.w }
 
-    static func forward<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
+    /// The convolution, image by image; `epilogue(result, rows)` then runs on each image's
+    /// output `[OH·OW, OC]` while it is in cache (the fused bias and activation).
+    static func forward<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type,
+                                        epilogue: ((UnsafeMutablePointer<T>, Int) -> Void)? = nil) {
         let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow
         ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
@@ -217,13 +233,14 @@ enum ConvKernels {
                 let image = px + i * g.h * g.w * g.c, result = po + i * rows * g.oc
                 if isPointwise(g) {
                     gemm(false, false, rows, g.oc, g.patch, image, g.patch, pf, g.oc, beta: 0, result, g.oc)
-                    continue
+                } else {
+                    ThreadScratch.withScratch(bytes: rows * g.patch * MemoryLayout<T>.stride) { raw in
+                        let patches = raw.assumingMemoryBound(to: T.self)
+                        im2col(image, patches, g)
+                        gemm(false, false, rows, g.oc, g.patch, patches, g.patch, pf, g.oc, beta: 0, result, g.oc)
+                    }
                 }
-                ThreadScratch.withScratch(bytes: rows * g.patch * MemoryLayout<T>.stride) { raw in
-                    let patches = raw.assumingMemoryBound(to: T.self)
-                    im2col(image, patches, g)
-                    gemm(false, false, rows, g.oc, g.patch, patches, g.patch, pf, g.oc, beta: 0, result, g.oc)
-                }
+                epilogue?(result, rows)
             }
         }
     }

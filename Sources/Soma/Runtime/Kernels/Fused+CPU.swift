@@ -35,16 +35,22 @@ enum FusedKernels {
     /// `out[i, :] = act(out[i, :] + bias)`, row by row while the row is in cache.
     static func biasActivation<T: FloatScalar>(_ out: Tensor, _ bias: Tensor, _ activation: NNKernels.Activation?,
                                                alpha: T, _: T.Type) {
-        let n = out.shape[1], po = out.mutablePointer(as: T.self), pb = bias.pointer(as: T.self)
+        biasActivation(out.mutablePointer(as: T.self), rows: out.shape[0], n: out.shape[1], bias.pointer(as: T.self), activation,
+                       alpha: alpha)
+    }
+
+    /// `rows` rows of `n` at `po`: `po[r, j] = act(po[r, j] + bias[j])`.
+    static func biasActivation<T: FloatScalar>(_ po: UnsafeMutablePointer<T>, rows: Int, n: Int, _ pb: UnsafePointer<T>,
+                                               _ activation: NNKernels.Activation?, alpha: T) {
         if T.self == Float.self, activation == .relu || activation == .relu6 {
             // Concrete Float loops: these vectorise where the generic ones do not.
-            let o = out.mutablePointer(as: Float.self), b = bias.pointer(as: Float.self)
-            for row in 0..<out.shape[0] {
+            let o = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self), b = UnsafeRawPointer(pb).assumingMemoryBound(to: Float.self)
+            for row in 0..<rows {
                 if activation == .relu { biasRelu(o + row * n, b, n) } else { biasRelu6(o + row * n, b, n) }
             }
             return
         }
-        for row in 0..<out.shape[0] {
+        for row in 0..<rows {
             let r = po + row * n
             switch activation {
             // The common activations in one pass (value changes, so the store vectorises).

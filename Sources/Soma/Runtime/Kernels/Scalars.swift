@@ -148,20 +148,28 @@ extension Float: FloatScalar {
     @inline(__always) static func expm1(_ x: Float) -> Float { Foundation.expm1(x) }
     @inline(__always) static func log(_ x: Float) -> Float { Foundation.log(x) }
     @inline(__always) static func log1p(_ x: Float) -> Float { Foundation.log1p(x) }
-    /// tanh without a libm call (vectorises): an odd Taylor polynomial below |x| = 0.4
-    /// (truncation error < 10⁻⁷ relative), `1 − 2/(e²ˣ + 1)` above; ±1 beyond |x| = 9.
+    /// tanh without a libm call (vectorises): the scalar twin of ``VectorMath/tanh(_:)`` —
+    /// Eigen's 13/6 rational approximation on |x| ≤ 7.905, x below 0.0004, ±1 from |x| = 9.
     @inline(__always) static func tanh(_ x: Float) -> Float {
-        let a = Swift.min(Swift.abs(x), 9)
+        let a = Swift.min(Swift.max(x, -7.90531110763549805), 7.90531110763549805)
         let z = a * a
-        var p: Float = -1382.0 / 155925.0
-        p = p * z + 62.0 / 2835.0
-        p = p * z - 17.0 / 315.0
-        p = p * z + 2.0 / 15.0
-        p = p * z - 1.0 / 3.0
-        let small = a + a * z * p
-        let large = 1 - 2 / (exp(2 * a) + 1)
-        let t = a >= 9 ? 1 : (a < 0.4 ? small : large)
-        return x.isNaN ? x : (x < 0 ? -t : t)
+        var p: Float = -2.76076847742355e-16
+        p = p * z + 2.00018790482477e-13
+        p = p * z - 8.60467152213735e-11
+        p = p * z + 5.12229709037114e-08
+        p = p * z + 1.48572235717979e-05
+        p = p * z + 6.37261928875436e-04
+        p = p * z + 4.89352455891786e-03
+        p = p * a
+        var q: Float = 1.19825839466702e-06
+        q = q * z + 1.18534705686654e-04
+        q = q * z + 2.26843463243900e-03
+        q = q * z + 4.89352518554385e-03
+        let magnitude = Swift.abs(x)
+        if x.isNaN { return x }
+        if magnitude < 0.0004 { return x }
+        if magnitude >= 9 { return x < 0 ? -1 : 1 }
+        return p / q
     }
     @inline(__always) static func erf(_ x: Float) -> Float { Foundation.erf(x) }
     @inline(__always) static func erfc(_ x: Float) -> Float { Foundation.erfc(x) }

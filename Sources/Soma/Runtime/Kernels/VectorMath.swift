@@ -101,21 +101,30 @@ enum VectorMath {
         return s.replacing(with: e * s, where: x .< 0)
     }
 
-    /// tanh: an odd Taylor polynomial below |x| = 0.4 (truncation error < 10⁻⁷ relative),
-    /// `1 − 2/(e²ˣ + 1)` above; ±1 beyond |x| = 9; NaN passes through.
+    /// tanh as Eigen computes it for float: a 13/6 odd/even rational approximation on the
+    /// input clamped to ±7.905 (x itself below |x| = 0.0004), ±1 exactly beyond |x| = 9;
+    /// NaN passes through.
     @inline(__always) static func tanh(_ x: V) -> V {
-        var a = abs(x)
-        a.replace(with: 9, where: a .> 9)
+        var a = x
+        a.replace(with: 7.90531110763549805, where: a .> 7.90531110763549805)
+        a.replace(with: -7.90531110763549805, where: a .< -7.90531110763549805)
         let z = a * a
-        var p = V(repeating: -1382.0 / 155925.0)
-        p = p * z + 62.0 / 2835.0
-        p = p * z - 17.0 / 315.0
-        p = p * z + 2.0 / 15.0
-        p = p * z - 1.0 / 3.0
-        var t = 1 - 2 / (exp(2 * a) + 1)
-        t.replace(with: a + a * z * p, where: a .< 0.4)
-        t.replace(with: 1, where: a .>= 9)
-        t.replace(with: -t, where: x .< 0)
+        var p = V(repeating: -2.76076847742355e-16)
+        p = p * z + 2.00018790482477e-13
+        p = p * z - 8.60467152213735e-11
+        p = p * z + 5.12229709037114e-08
+        p = p * z + 1.48572235717979e-05
+        p = p * z + 6.37261928875436e-04
+        p = p * z + 4.89352455891786e-03
+        p = p * a
+        var q = V(repeating: 1.19825839466702e-06)
+        q = q * z + 1.18534705686654e-04
+        q = q * z + 2.26843463243900e-03
+        q = q * z + 4.89352518554385e-03
+        var t = p / q
+        let magnitude = abs(x)
+        t.replace(with: x, where: magnitude .< 0.0004)
+        t.replace(with: V(repeating: 1).replacing(with: -1, where: x .< 0), where: magnitude .>= 9)
         t.replace(with: x, where: x .!= x)
         return t
     }

@@ -62,9 +62,10 @@ def wide8(x):
     return sum(branches[1:], branches[0])
 
 
-def lstm_infer(x):
+def lstm_layers(x, weight):
+    """A hand-unrolled LSTM cell (input 64, hidden 128, 32 steps, batch 32), then dense 10."""
     batch, steps, inputs, hidden = 32, 32, 64, 128
-    w, b = weights(inputs + hidden, 4 * hidden), weights(4 * hidden)
+    w, b = weight(inputs + hidden, 4 * hidden), weight(4 * hidden)
     h = tf.zeros([batch, hidden])
     c = tf.zeros([batch, hidden])
     for t in range(steps):
@@ -72,7 +73,11 @@ def lstm_infer(x):
         i, f, g, o = tf.split(gates, 4, axis=1)
         c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
         h = tf.sigmoid(o) * tf.tanh(c)
-    return tf.matmul(h, weights(hidden, 10))
+    return tf.matmul(h, weight(hidden, 10))
+
+
+def lstm_infer(x):
+    return lstm_layers(x, weights)
 
 
 def cnn_layers(x, weight):
@@ -102,16 +107,7 @@ def cnn_train(x, y):
 
 def lstm_train(x, y):
     """The lstm_infer_b32_t32 network with variables, one SGD step."""
-    batch, steps, inputs, hidden = 32, 32, 64, 128
-    w, b = variable(inputs + hidden, 4 * hidden), variable(4 * hidden)
-    h = tf.zeros([batch, hidden])
-    c = tf.zeros([batch, hidden])
-    for t in range(steps):
-        gates = tf.nn.bias_add(tf.matmul(tf.concat([x[:, t, :], h], axis=1), w), b)
-        i, f, g, o = tf.split(gates, 4, axis=1)
-        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
-        h = tf.sigmoid(o) * tf.tanh(c)
-    return sgd_step(tf.matmul(h, variable(hidden, 10)), y)
+    return sgd_step(lstm_layers(x, variable), y)
 
 
 def mlp_train(x, y):

@@ -367,32 +367,11 @@ enum ArrayKernels {
         let outStrides = strides(of: out.shape)
         let base = (0..<out.rank).reduce(0) { $0 + pads[2 * $1] * outStrides[$1] }
         switch x.dtype.byteSize {
-        case 1: scatterBlock(x, out, base: base, strides: outStrides, UInt8.self)
-        case 4: scatterBlock(x, out, base: base, strides: outStrides, UInt32.self)
-        default: scatterBlock(x, out, base: base, strides: outStrides, UInt64.self)
+        case 1: stridedScatter(x, out, shape: x.shape, base: base, strides: outStrides, UInt8.self)
+        case 4: stridedScatter(x, out, shape: x.shape, base: base, strides: outStrides, UInt32.self)
+        default: stridedScatter(x, out, shape: x.shape, base: base, strides: outStrides, UInt64.self)
         }
         return out
-    }
-
-    /// `out[base + Σ jᵢ·strides[i]] = x[j₀…jₙ]`.
-    static func scatterBlock<E: BitPattern>(_ x: Tensor, _ out: Tensor, base: Int, strides: [Int], _: E.Type) {
-        let shape = x.shape, rank = shape.count
-        let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
-        guard rank > 0 else { po[base] = px[0]; return }
-        var counter = [Int](repeating: 0, count: rank)
-        var offset = base
-        for i in 0..<x.scalarCount {
-            po[offset] = px[i]
-            var d = rank - 1
-            while d >= 0 {
-                counter[d] += 1
-                offset += strides[d]
-                if counter[d] < shape[d] { break }
-                offset -= strides[d] * shape[d]
-                counter[d] = 0
-                d -= 1
-            }
-        }
     }
 
     /// `[batch, outer, n, inner]` params, `[batch, k]` indices → `[batch, outer, k, inner]`.

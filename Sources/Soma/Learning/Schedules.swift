@@ -6,8 +6,7 @@ public enum LearningRateSchedule {
                                         staircase: Bool = false) throws -> LearningRate {
         let g = globalStep.graph
         return try g.withNameScope("ExponentialDecay") {
-            var p = try divide(cast(globalStep.value, to: .float32), g.constant(Float(decaySteps)))
-            if staircase { p = try floor(p) }
+            let p = try progress(globalStep, decaySteps: decaySteps, staircase: staircase)
             return .tensor(try multiply(g.constant(Float(learningRate)), pow(g.constant(Float(decayRate)), p)))
         }
     }
@@ -17,11 +16,16 @@ public enum LearningRateSchedule {
                                         staircase: Bool = false) throws -> LearningRate {
         let g = globalStep.graph
         return try g.withNameScope("InverseTimeDecay") {
-            var p = try divide(cast(globalStep.value, to: .float32), g.constant(Float(decaySteps)))
-            if staircase { p = try floor(p) }
+            let p = try progress(globalStep, decaySteps: decaySteps, staircase: staircase)
             let denominator = try add(g.constant(Float(1)), multiply(g.constant(Float(decayRate)), p))
             return .tensor(try divide(g.constant(Float(learningRate)), denominator))
         }
+    }
+
+    /// `step / decaySteps` as float32, floored when `staircase`.
+    private static func progress(_ globalStep: Variable, decaySteps: Int, staircase: Bool) throws -> Output {
+        let p = try divide(cast(globalStep.value, to: .float32), globalStep.graph.constant(Float(decaySteps)))
+        return staircase ? try floor(p) : p
     }
 
     /// `values[i]` while `step ≤ boundaries[i]` (TF's `piecewise_constant`);

@@ -13,9 +13,20 @@ final class Arena: @unchecked Sendable {
     private var views: [SIMD2<Int>: TensorBuffer] = [:]
     private let lock = NSLock()
 
-    init(byteCount: Int) {
+    /// The budget the arena's bytes are reserved from, for as long as the arena lives.
+    private let budget: MemoryBudget
+
+    /// An arena of `byteCount` bytes reserved from `budget`.
+    /// - Throws: `ResourceExhausted` when the budget or the system refuses the bytes.
+    init(byteCount: Int, budget: MemoryBudget) throws(SomaError) {
+        try budget.reserve(byteCount, for: "OOM when allocating the plan's \(byteCount)-byte arena")
+        guard let base = allocateAligned(byteCount: byteCount) else {
+            budget.release(byteCount)
+            throw SomaError(.resourceExhausted, "OOM when allocating the plan's \(byteCount)-byte arena: the system refused")
+        }
         self.byteCount = byteCount
-        base = .allocate(byteCount: Swift.max(byteCount, 1), alignment: TensorBuffer.alignment)
+        self.base = base
+        self.budget = budget
     }
 
     /// The buffer viewing `bytes` at `offset`.
@@ -52,7 +63,8 @@ final class Arena: @unchecked Sendable {
             values.deinitialize(count: valueCount)
             values.deallocate()
         }
-        base.deallocate()
+        free(base)
+        budget.release(byteCount)
     }
 }
 
@@ -65,7 +77,11 @@ final class ArenaPool: Sendable {
 
     init(byteCount: Int) { self.byteCount = byteCount }
 
-    func take() -> Arena { free.withLock { $0.popLast() } ?? Arena(byteCount: byteCount) }
+    /// A pooled arena, or a new one reserved from `budget`.
+    func take(budget: MemoryBudget) throws(SomaError) -> Arena {
+        if let pooled = free.withLock({ $0.popLast() }) { return pooled }
+        return try Arena(byteCount: byteCount, budget: budget)
+    }
 
     /// Returns an arena; keeps at most a few (one per concurrent run seen, up to 8).
     func give(_ arena: Arena) { free.withLock { if $0.count < 8 { $0.append(arena) } } }

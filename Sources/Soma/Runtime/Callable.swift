@@ -45,7 +45,7 @@ extension Session {
             let entry = try prepare(values)
             guard let executor = entry.executor else { return try runReference(values) }
             return try executor.execute(feed: { values[entry.feedOrder[$0]] }, state: session.state, options: session.options) { read in
-                try executor.plan.fetches.map { try read($0).owned() }
+                try executor.plan.fetches.map { try read($0).owned(budget: session.state.budget) }
             }
         }
 

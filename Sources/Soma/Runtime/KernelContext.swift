@@ -4,7 +4,14 @@ import Foundation
 /// shapes and call site.
 struct KernelError: Error {
     let message: String
-    init(_ message: String) { self.message = message }
+    let code: SomaError.Code
+    init(_ message: String, code: SomaError.Code = .invalidArgument) {
+        self.message = message
+        self.code = code
+    }
+
+    /// A budget or allocation failure, keeping its code and wording.
+    init(_ error: SomaError) { self.init(error.message, code: error.code) }
 }
 
 /// What a CPU kernel sees when it runs one node.
@@ -81,8 +88,11 @@ struct KernelContext {
     /// otherwise freshly allocated. Zero-filled unless `zeroed` is false — kernels that
     /// write every element pass false, and must for ops the planner may run in place
     /// (`.elementwise`), whose output may share an input's buffer.
-    func allocateOutput(_ i: Int, zeroed: Bool = true) -> Tensor {
-        guard let shape = outputShapes[i] else { preconditionFailure("output \(i) of \(node) has no concrete shape") }
+    ///
+    /// Fresh memory is reserved from the session's ``MemoryBudget``.
+    /// - Throws: `ResourceExhausted` when the budget or the system refuses the bytes.
+    func allocateOutput(_ i: Int, zeroed: Bool = true) throws -> Tensor {
+        guard let shape = outputShapes[i] else { throw SomaError(.internal, "output \(i) of \(node) has no concrete shape") }
         let dtype = node.outputTypes[i]
         if let arena, i < outputOffsets.count, let offset = outputOffsets[i] {
             let bytes = shape.reduce(1, *) * dtype.byteSize
@@ -90,14 +100,39 @@ struct KernelContext {
             if zeroed { memset(buffer.data, 0, bytes) }
             return Tensor(dtype: dtype, shape: shape, buffer: buffer)
         }
-        return Tensor(dtype: dtype, shape: shape, zeroed: zeroed)
+        do {
+            return try Tensor(dtype: dtype, shape: shape, zeroed: zeroed, budget: state.budget,
+                              for: "OOM when allocating output \(i) with shape\(shapeString(shape)) and type \(dtype.name)")
+        } catch {
+            throw KernelError(error)
+        }
+    }
+
+    /// `t` with storage of its own (a copy of arena memory), reserved from the budget.
+    func owned(_ t: Tensor) throws -> Tensor {
+        do { return try t.owned(budget: state.budget) } catch { throw KernelError(error) }
+    }
+
+    /// Runs `body` with `bytes` of kernel scratch reserved from the session's budget
+    /// (`what` names the scratch in the error: "im2col patches").
+    func withScratchReserved<R>(_ bytes: Int, _ what: String, _ body: () throws -> R) throws -> R {
+        do {
+            try state.budget.reserve(bytes, for: "OOM when allocating \(what)")
+        } catch {
+            throw KernelError(error)
+        }
+        defer { state.budget.release(bytes) }
+        return try body()
     }
 
     /// Input `i` viewed with output `o`'s shape, without copying (reshapes, identities).
     func forward(_ i: Int, as o: Int = 0) -> Tensor { inputs[i].reshaped(to: outputShapes[o] ?? inputs[i].shape) }
 
     /// The session key of the variable behind ref input `i`.
-    func variableKey(ofInput i: Int) -> String { node.inputVariableKeys[i]! }
+    func variableKey(ofInput i: Int) throws -> String {
+        guard let key = node.inputVariableKeys[i] else { throw KernelError("Input \(i) must be a variable (a ref), not a value") }
+        return key
+    }
 }
 
 /// What a kernel knows of the node it runs: name, op, attributes, output dtypes, call

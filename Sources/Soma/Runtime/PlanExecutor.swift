@@ -19,7 +19,7 @@ struct PlanExecutor: Sendable {
     /// Runs the plan and returns the fetched values (copies that own their storage).
     func run(feeds: [Tensor], state: SessionState, options: SessionOptions) throws -> [Tensor] {
         try execute(feed: { feeds[$0] }, state: state, options: options) { read in
-            try plan.fetches.map { try read($0).owned() }
+            try plan.fetches.map { try read($0).owned(budget: state.budget) }
         }
     }
 
@@ -30,7 +30,7 @@ struct PlanExecutor: Sendable {
         let intra = options.resolvedIntraOpThreads
         let parallel = options.resolvedInterOpThreads > 1 && plan.hasParallelism
         let pool = parallel ? parallelArenas : arenas
-        let arena = pool.take()
+        let arena = try pool.take(budget: state.budget)
         defer { pool.give(arena) }
         let values = arena.valueTable(count: plan.values.count)
         defer { for i in 0..<plan.values.count { values[i] = nil } }
@@ -81,7 +81,8 @@ struct PlanExecutor: Sendable {
                 try step.kernel(context)
             } catch let error as KernelError {
                 throw SomaError.nodeFailure(error.message, node: step.name, op: step.op,
-                                            inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location)
+                                            inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location,
+                                            code: error.code)
             } catch let error as ShapeError {
                 throw SomaError.nodeFailure(error.message, node: step.name, op: step.op,
                                             inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location)

@@ -5,6 +5,13 @@ public struct SessionOptions: Sendable {
     /// The largest tensor a kernel may allocate; a graph that asks for more fails with
     /// `resourceExhausted` instead of exhausting memory.
     public var maxTensorBytes: Int = 1 << 32
+    /// What the session's runs may hold at once — arenas, kernel outputs and scratch,
+    /// fetched tensors, variable values. Exceeding it is a `ResourceExhausted` error
+    /// naming the node and the bytes asked for, and the session stays usable. Share one
+    /// budget with ``GraphDefLimits/memoryBudget`` to bound a model's load and runs
+    /// together. Default: a budget of ``MemoryBudget/defaultLimit`` (half the physical
+    /// memory) for this options value.
+    public var memoryBudget = MemoryBudget()
     /// Compile each (feeds, fetches, targets, feed shapes) signature into a cached plan
     /// (the default), or run every graph with the reference executor.
     public var useCompiler = true
@@ -44,13 +51,14 @@ public struct SessionOptions: Sendable {
 public final class Session: Sendable {
     public let graph: Graph
     public let options: SessionOptions
-    let state = SessionState()
+    let state: SessionState
     let executor: any Executor
     let plans: PlanCache
 
     public init(graph: Graph, options: SessionOptions = .init()) {
         self.graph = graph
         self.options = options
+        self.state = SessionState(budget: options.memoryBudget)
         self.executor = ReferenceExecutor()
         self.plans = PlanCache(capacity: options.planCacheCapacity)
     }

@@ -9,6 +9,10 @@ final class SessionState: Sendable {
     private let randomRuns = Locked<[String: UInt64]>([:])
     /// Seeds random ops without seeds: fresh per session, as in TF.
     let sessionEntropy = UInt64.random(in: 1...UInt64.max)
+    /// What this session's runs may hold: arenas, outputs, fetches, variables, scratch.
+    let budget: MemoryBudget
+
+    init(budget: MemoryBudget = MemoryBudget()) { self.budget = budget }
 
     /// How many times the random op `node` has run in this session before now (TF's
     /// random kernels advance their generator from run to run).

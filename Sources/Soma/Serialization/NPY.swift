@@ -75,7 +75,7 @@ extension Tensor {
                        + (bytes.count - dataStart < expected ? " (truncated)" : ""))
         }
         self.init(zeros: dtype, shape: shape)
-        bytes.withUnsafeBytes { memcpy(rawPointer, $0.baseAddress! + dataStart, expected) }
+        bytes.withUnsafeBytes { _ = memcpy(rawPointer, $0.baseAddress! + dataStart, expected) }
         if dtype == .bool {
             let b = rawPointer.assumingMemoryBound(to: UInt8.self)
             for i in 0..<count where b[i] > 1 { b[i] = 1 }

@@ -37,11 +37,28 @@ public struct Tensor: Sendable {
         self.buffer = TensorBuffer(byteCount: shape.reduce(1, *) * dtype.byteSize, zeroed: zeroed)
     }
 
+    /// A tensor whose storage is reserved from `budget`: for tensors whose shape a model
+    /// or a feed decides. The caller has checked `shape` (non-negative, no overflow).
+    /// - Throws: `ResourceExhausted` naming `what` when the budget or the system says no.
+    init(dtype: DType, shape: [Int], zeroed: Bool, budget: MemoryBudget, for what: @autoclosure () -> String) throws(SomaError) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        guard let count = checkedProduct(shape), count <= Int.max / Swift.max(dtype.byteSize, 1) else {
+            throw SomaError(.resourceExhausted, "\(what()): a \(dtype) tensor of shape \(shapeString(shape)) has more bytes than can be addressed")
+        }
+        self.dtype = dtype
+        self.shape = shape
+        self.buffer = try TensorBuffer(byteCount: count * dtype.byteSize, zeroed: zeroed, budget: budget, for: what())
+    }
+
     /// This tensor with storage of its own: itself, or a copy when it views memory that a
-    /// run will reuse (a plan's arena).
-    func owned() -> Tensor {
+    /// run will reuse (a plan's arena). A copy is reserved from `budget` when one is given.
+    func owned(budget: MemoryBudget? = nil) throws(SomaError) -> Tensor {
         guard buffer.isView else { return self }
-        let copy = Tensor(dtype: dtype, shape: shape, zeroed: false)
+        let copy = if let budget {
+            try Tensor(dtype: dtype, shape: shape, zeroed: false, budget: budget, for: "a fetched \(dtype) tensor of shape \(shapeString(shape))")
+        } else {
+            Tensor(dtype: dtype, shape: shape, zeroed: false)
+        }
         copy.rawPointer.copyMemory(from: rawPointer, byteCount: byteCount)
         return copy
     }

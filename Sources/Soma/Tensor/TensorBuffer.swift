@@ -18,14 +18,39 @@ final class TensorBuffer: @unchecked Sendable {
     @usableFromInline let byteCount: Int
     /// For a view, what keeps the memory alive; `nil` when the buffer owns it.
     private let owner: AnyObject?
+    /// The budget the memory was reserved from, given back on release.
+    private let budget: MemoryBudget?
+    /// Whether `data` came from `posix_memalign` (released with `free`).
+    private let fromSystem: Bool
 
     /// Allocates `byteCount` bytes, zero-filled unless `zeroed` is false.
     init(byteCount: Int, zeroed: Bool = true) {
         self.byteCount = byteCount
         self.owner = nil
+        self.budget = nil
+        self.fromSystem = false
         // Allocate at least one byte so that empty tensors still have a valid pointer.
         self.data = .allocate(byteCount: max(byteCount, 1), alignment: TensorBuffer.alignment)
         if zeroed { self.data.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
+    }
+
+    /// Allocates `byteCount` bytes reserved from `budget`, for memory whose size a model or
+    /// a feed decides.
+    ///
+    /// - Throws: `ResourceExhausted` naming `what` when the budget has too little left or
+    ///   the system refuses the allocation; nothing is held then.
+    init(byteCount: Int, zeroed: Bool, budget: MemoryBudget, for what: @autoclosure () -> String) throws(SomaError) {
+        try budget.reserve(byteCount, for: what())
+        guard let data = allocateAligned(byteCount: byteCount) else {
+            budget.release(byteCount)
+            throw SomaError(.resourceExhausted, "\(what()) needs \(byteCount) bytes, which the system refused to allocate")
+        }
+        if zeroed { data.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
+        self.data = data
+        self.byteCount = byteCount
+        self.owner = nil
+        self.budget = budget
+        self.fromSystem = true
     }
 
     /// A view of `byteCount` bytes at `data`, kept alive by `owner`.
@@ -33,9 +58,15 @@ final class TensorBuffer: @unchecked Sendable {
         self.data = data
         self.byteCount = byteCount
         self.owner = owner
+        self.budget = nil
+        self.fromSystem = false
     }
 
     var isView: Bool { owner != nil }
 
-    deinit { if owner == nil { data.deallocate() } }
+    deinit {
+        guard owner == nil else { return }
+        if fromSystem { free(data) } else { data.deallocate() }
+        budget?.release(byteCount)
+    }
 }

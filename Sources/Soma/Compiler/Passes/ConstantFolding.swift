@@ -52,18 +52,19 @@ struct ConstantFolding: CompilerPass {
             guard !node.inputs.isEmpty, node.inputs.allSatisfy({ $0.node.isConstant }) else { continue }
             var bytes = 0
             for (shape, dtype) in zip(node.outputShapes, node.outputTypes) {
-                guard let dims = shape.concrete, let count = checkedProduct(dims) else { bytes = .max; break }
-                bytes = bytes > context.foldingCapBytes ? bytes : bytes + count * dtype.byteSize
+                guard let dims = shape.concrete, let count = checkedProduct(dims),
+                      count <= (context.foldingCapBytes - bytes) / dtype.byteSize else { bytes = .max; break }
+                bytes += count * dtype.byteSize
             }
             guard bytes <= context.foldingCapBytes else { continue }
             let inputs = node.inputs.map { $0.node.constantValue! }
             guard let folded = try? Kernels.run(KernelNode(node), definition: node.def, inputs: inputs, state: state,
                                                 maxTensorBytes: context.foldingCapBytes) else { continue }
             if folded.count == 1 {
-                node.becomeConstant(folded[0].owned())
+                node.becomeConstant(try folded[0].owned())
                 continue
             }
-            replaceOutputs(of: node, with: folded.map { $0.owned() })
+            replaceOutputs(of: node, with: try folded.map { try $0.owned() })
         }
     }
 }

@@ -11,7 +11,7 @@ enum ArrayKernels {
         "ExpandDims": { ctx in ctx.setOutput(0, ctx.forward(0)) },
         "Squeeze": { ctx in ctx.setOutput(0, ctx.forward(0)) },
         "Transpose": { ctx in
-            let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+            let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
             let perm = ctx.inputs[1].intScalars()!
             switch x.dtype.byteSize {
             case 1: transpose(x, out, perm, UInt8.self)
@@ -22,13 +22,13 @@ enum ArrayKernels {
         },
         "ConcatV2": { ctx in
             let n = ctx.inputs.count - 1
-            let out = ctx.allocateOutput(0, zeroed: false)
+            let out = try ctx.allocateOutput(0, zeroed: false)
             let axis = canonical(ctx.inputs[n].intScalar(at: 0)!, out.rank)
             concatenate(ctx.inputs[..<n], into: out, axis: axis)
             ctx.setOutput(0, out)
         },
         "Pack": { ctx in
-            let out = ctx.allocateOutput(0, zeroed: false)
+            let out = try ctx.allocateOutput(0, zeroed: false)
             let axis = canonical(ctx.node.int("axis") ?? 0, out.rank)
             let pieces = ctx.inputs.map { $0.reshaped(to: $0.shape.inserting(1, at: axis)) }
             concatenate(pieces, into: out, axis: axis)
@@ -40,26 +40,26 @@ enum ArrayKernels {
             // Each output is a [..., 1, ...] slab of x, viewed without the axis.
             var slab = x.shape
             slab[axis] = 1
-            let outs = (0..<ctx.node.outputCount).map { ctx.allocateOutput($0, zeroed: false) }
+            let outs = try (0..<ctx.node.outputCount).map { try ctx.allocateOutput($0, zeroed: false) }
             split(x, into: outs.map { $0.reshaped(to: slab) }, axis: axis)
             ctx.setOutputs(outs)
         },
         "Split": { ctx in
             let x = ctx.inputs[1]
-            split(x, ctx, axis: canonical(ctx.inputs[0].intScalar(at: 0)!, x.rank))
+            try split(x, ctx, axis: canonical(ctx.inputs[0].intScalar(at: 0)!, x.rank))
         },
         "SplitV": { ctx in
             let x = ctx.inputs[0]
-            split(x, ctx, axis: canonical(ctx.inputs[2].intScalar(at: 0)!, x.rank))
+            try split(x, ctx, axis: canonical(ctx.inputs[2].intScalar(at: 0)!, x.rank))
         },
         "Slice": { ctx in
-            let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+            let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
             let begin = ctx.inputs[1].intScalars()!
             stridedCopy(x, out, begin: begin, stride: Array(repeating: 1, count: x.rank), size: out.shape)
             ctx.setOutput(0, out)
         },
         "StridedSlice": { ctx in
-            let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+            let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
             if let walk = ctx.node.stridedRead {
                 walk.read(x, into: out)
                 ctx.setOutput(0, out)
@@ -72,7 +72,7 @@ enum ArrayKernels {
             ctx.setOutput(0, out)
         },
         "StridedSliceGrad": { ctx in
-            let dy = ctx.inputs[4], out = ctx.allocateOutput(0)
+            let dy = ctx.inputs[4], out = try ctx.allocateOutput(0)
             let spec = try StridedSliceSpec(
                 inputShape: out.shape, begin: ctx.inputs[1].intScalars()!, end: ctx.inputs[2].intScalars()!,
                 strides: ctx.inputs[3].intScalars()!, attrs: ctx.node.attrs)
@@ -90,10 +90,10 @@ enum ArrayKernels {
             }
             ctx.setOutput(0, out)
         },
-        "Pad": { ctx in ctx.setOutput(0, pad(ctx, value: nil)) },
-        "PadV2": { ctx in ctx.setOutput(0, pad(ctx, value: ctx.inputs[2])) },
+        "Pad": { ctx in ctx.setOutput(0, try pad(ctx, value: nil)) },
+        "PadV2": { ctx in ctx.setOutput(0, try pad(ctx, value: ctx.inputs[2])) },
         "Tile": { ctx in
-            let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+            let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
             switch x.dtype.byteSize {
             case 1: tile(x, out, UInt8.self)
             case 4: tile(x, out, UInt32.self)
@@ -102,18 +102,18 @@ enum ArrayKernels {
             ctx.setOutput(0, out)
         },
         "Fill": { ctx in
-            let out = ctx.allocateOutput(0, zeroed: false)
+            let out = try ctx.allocateOutput(0, zeroed: false)
             fill(out, with: ctx.inputs[1])
             ctx.setOutput(0, out)
         },
-        "ZerosLike": { ctx in ctx.setOutput(0, ctx.allocateOutput(0)) },
+        "ZerosLike": { ctx in ctx.setOutput(0, try ctx.allocateOutput(0)) },
         "OnesLike": { ctx in
-            let out = ctx.allocateOutput(0, zeroed: false)
+            let out = try ctx.allocateOutput(0, zeroed: false)
             fill(out, with: Tensor.scalar(1, dtype: out.dtype))
             ctx.setOutput(0, out)
         },
         "Range": { ctx in
-            let out = ctx.allocateOutput(0, zeroed: false)
+            let out = try ctx.allocateOutput(0, zeroed: false)
             let start = ctx.inputs[0], delta = ctx.inputs[2]
             switch out.dtype {
             case .float32:
@@ -134,7 +134,7 @@ enum ArrayKernels {
         },
         "GatherV2": { ctx in ctx.setOutput(0, try gather(ctx)) },
         "OneHot": { ctx in
-            let indices = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+            let indices = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
             let depth = ctx.inputs[1].scalar(as: Int32.self)
             let axisAttr = ctx.node.int("axis") ?? -1
             let axis = axisAttr == -1 ? indices.rank : axisAttr
@@ -153,7 +153,7 @@ enum ArrayKernels {
             ctx.setOutput(0, out)
         },
         "BroadcastTo": { ctx in
-            let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+            let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
             switch x.dtype.byteSize {
             case 1: broadcast(x, out, UInt8.self)
             case 4: broadcast(x, out, UInt32.self)
@@ -195,13 +195,13 @@ enum ArrayKernels {
 
     /// Split's kernel: each output, allocated in turn, filled from consecutive blocks of `x`
     /// along `axis`.
-    static func split(_ x: Tensor, _ ctx: KernelContext, axis: Int) {
+    static func split(_ x: Tensor, _ ctx: KernelContext, axis: Int) throws {
         let size = x.dtype.byteSize
         let outer = x.shape[..<axis].reduce(1, *)
         let row = x.shape[axis...].reduce(1, *) * size
         var start = 0
         for k in 0..<ctx.node.outputCount {
-            let piece = ctx.allocateOutput(k, zeroed: false)
+            let piece = try ctx.allocateOutput(k, zeroed: false)
             let chunk = piece.shape[axis...].reduce(1, *) * size
             if chunk > 0 {
                 for o in 0..<outer { memcpy(piece.rawPointer + o * chunk, x.rawPointer + o * row + start, chunk) }
@@ -358,8 +358,8 @@ enum ArrayKernels {
         for i in 0..<out.scalarCount { memcpy(out.rawPointer + i * size, value.rawPointer, size) }
     }
 
-    static func pad(_ ctx: KernelContext, value: Tensor?) -> Tensor {
-        let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: value == nil)
+    static func pad(_ ctx: KernelContext, value: Tensor?) throws -> Tensor {
+        let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: value == nil)
         if let value { fill(out, with: value) }
         let pads = ctx.inputs[1].intScalars()!
         guard x.scalarCount > 0 else { return out }
@@ -376,7 +376,7 @@ enum ArrayKernels {
 
     /// `[batch, outer, n, inner]` params, `[batch, k]` indices → `[batch, outer, k, inner]`.
     static func gather(_ ctx: KernelContext) throws -> Tensor {
-        let params = ctx.inputs[0], indices = ctx.inputs[1], out = ctx.allocateOutput(0, zeroed: false)
+        let params = ctx.inputs[0], indices = ctx.inputs[1], out = try ctx.allocateOutput(0, zeroed: false)
         let axis = canonical(ctx.inputs[2].intScalars()![0], params.rank)
         var batchDims = ctx.node.int("batch_dims") ?? 0
         if batchDims < 0 { batchDims += indices.rank }

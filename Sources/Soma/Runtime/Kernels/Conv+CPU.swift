@@ -10,13 +10,13 @@ import Foundation
 enum ConvKernels {
     static let table: [String: CPUKernel] = [
         "Conv2D": { ctx in
-            let x = ctx.inputs[0], f = ctx.inputs[1], out = ctx.allocateOutput(0, zeroed: false)
+            let x = ctx.inputs[0], f = ctx.inputs[1], out = try ctx.allocateOutput(0, zeroed: false)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
             if x.dtype == .float32 { forward(x, f, out, geometry, ctx, Float.self) } else { forward(x, f, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "_SomaFusedConv2D": { ctx in
-            let x = ctx.inputs[0], f = ctx.inputs[1], bias = ctx.inputs[2], out = ctx.allocateOutput(0, zeroed: false)
+            let x = ctx.inputs[0], f = ctx.inputs[1], bias = ctx.inputs[2], out = try ctx.allocateOutput(0, zeroed: false)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
             let activation = (ctx.node.strings("fused_ops") ?? []).dropFirst().first.flatMap { FusedOps.elementwiseActivations[$0] }
             if x.dtype == .float32 {
@@ -29,14 +29,14 @@ enum ConvKernels {
             ctx.setOutput(0, out)
         },
         "Conv2DBackpropInput": { ctx in
-            let f = ctx.inputs[1], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
+            let f = ctx.inputs[1], dy = ctx.inputs[2], out = try ctx.allocateOutput(0)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
             try geometry.check(outBackprop: dy.shape)
             if f.dtype == .float32 { backpropInput(f, dy, out, geometry, ctx, Float.self) } else { backpropInput(f, dy, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "Conv2DBackpropFilter": { ctx in
-            let x = ctx.inputs[0], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
+            let x = ctx.inputs[0], dy = ctx.inputs[2], out = try ctx.allocateOutput(0)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: out.shape, attrs: ctx.node.attrs)
             try geometry.check(outBackprop: dy.shape)
             if x.dtype == .float32 { backpropFilter(x, dy, out, geometry, ctx, Float.self) } else { backpropFilter(x, dy, out, geometry, ctx, Double.self) }
@@ -49,20 +49,20 @@ enum ConvKernels {
             if ctx.inputs[0].dtype == .float32 { try batchNormGrad(ctx, Float.self) } else { try batchNormGrad(ctx, Double.self) }
         },
         "DepthwiseConv2dNative": { ctx in
-            let x = ctx.inputs[0], f = ctx.inputs[1], out = ctx.allocateOutput(0)
+            let x = ctx.inputs[0], f = ctx.inputs[1], out = try ctx.allocateOutput(0)
             let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
             if x.dtype == .float32 { depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) } else { depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "DepthwiseConv2dNativeBackpropInput": { ctx in
-            let f = ctx.inputs[1], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
+            let f = ctx.inputs[1], dy = ctx.inputs[2], out = try ctx.allocateOutput(0)
             let g = try ctx.node.convGeometry ?? Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
             try g.check(outBackprop: [dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3] / Swift.max(g.c, 1)])
             if f.dtype == .float32 { depthwise(.input, x: out, f: f, dy: dy, g, ctx, Float.self) } else { depthwise(.input, x: out, f: f, dy: dy, g, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "DepthwiseConv2dNativeBackpropFilter": { ctx in
-            let x = ctx.inputs[0], dy = ctx.inputs[2], out = ctx.allocateOutput(0)
+            let x = ctx.inputs[0], dy = ctx.inputs[2], out = try ctx.allocateOutput(0)
             let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: out.shape, attrs: ctx.node.attrs)
             try g.check(outBackprop: [dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3] / Swift.max(g.c, 1)])
             if x.dtype == .float32 { depthwise(.filter, x: x, f: out, dy: dy, g, ctx, Float.self) } else { depthwise(.filter, x: x, f: out, dy: dy, g, ctx, Double.self) }
@@ -71,14 +71,14 @@ enum ConvKernels {
         "MaxPool": { ctx in try pool(ctx, max: true) },
         "AvgPool": { ctx in try pool(ctx, max: false) },
         "MaxPoolGrad": { ctx in
-            let x = ctx.inputs[0], g = ctx.inputs[2], out = ctx.allocateOutput(0)
+            let x = ctx.inputs[0], g = ctx.inputs[2], out = try ctx.allocateOutput(0)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, window: ctx.node.attrs)
             try geometry.check(outBackprop: g.shape)
             if x.dtype == .float32 { maxPoolGrad(x, g, out, geometry, ctx, Float.self) } else { maxPoolGrad(x, g, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "AvgPoolGrad": { ctx in
-            let g = ctx.inputs[1], out = ctx.allocateOutput(0)
+            let g = ctx.inputs[1], out = try ctx.allocateOutput(0)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: out.shape, window: ctx.node.attrs)
             try geometry.check(outBackprop: g.shape)
             if g.dtype == .float32 { avgPoolGrad(g, out, geometry, ctx, Float.self) } else { avgPoolGrad(g, out, geometry, ctx, Double.self) }
@@ -374,7 +374,7 @@ enum ConvKernels {
         let epsilon = Double(ctx.node.float("epsilon") ?? 0.0001), factor = Double(ctx.node.float("exponential_avg_factor") ?? 1)
         let (px, scale, offset, meanIn, varIn) = (x.pointer(as: T.self), ctx.inputs[1].pointer(as: T.self), ctx.inputs[2].pointer(as: T.self),
                                                   ctx.inputs[3].pointer(as: T.self), ctx.inputs[4].pointer(as: T.self))
-        let outs = (0..<6).map { ctx.allocateOutput($0, zeroed: false) }
+        let outs = try (0..<6).map { try ctx.allocateOutput($0, zeroed: false) }
         let y = outs[0].mutablePointer(as: T.self)
         var mean: [Double], variance: [Double]
         if training {
@@ -421,7 +421,7 @@ enum ConvKernels {
         let epsilon = Double(ctx.node.float("epsilon") ?? 0.0001)
         let (pdy, px, scale, mean, variance) = (dy.pointer(as: T.self), x.pointer(as: T.self), ctx.inputs[2].pointer(as: T.self),
                                                 ctx.inputs[3].pointer(as: T.self), ctx.inputs[4].pointer(as: T.self))
-        let outs = (0..<5).map { ctx.allocateOutput($0, zeroed: false) }
+        let outs = try (0..<5).map { try ctx.allocateOutput($0, zeroed: false) }
         let dx = outs[0].mutablePointer(as: T.self), dScale = outs[1].mutablePointer(as: T.self), dOffset = outs[2].mutablePointer(as: T.self)
         let invStd = (0..<c).map { 1 / (Double(variance[$0]) + epsilon).squareRoot() }
         // Σdy in the first c accumulators, Σdy·x̂ in the next c.
@@ -455,7 +455,7 @@ enum ConvKernels {
     // MARK: Pooling
 
     static func pool(_ ctx: KernelContext, max: Bool) throws {
-        let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+        let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
         let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, window: ctx.node.attrs)
         func run<T: FloatScalar>(_: T.Type) {
             let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)

@@ -8,7 +8,7 @@ enum FusedKernels {
             let a = ctx.inputs[0], b = ctx.inputs[1], bias = ctx.inputs[2]
             let ta = ctx.node.bool("transpose_a") ?? false, tb = ctx.node.bool("transpose_b") ?? false
             let k = ta ? a.shape[0] : a.shape[1]
-            let out = ctx.allocateOutput(0, zeroed: k == 0)
+            let out = try ctx.allocateOutput(0, zeroed: k == 0)
             let m = out.shape[0], n = out.shape[1]
             try LinalgKernels.gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k, threads: ctx.threads)
             let activation = (ctx.node.strings("fused_ops") ?? []).dropFirst().first.flatMap { FusedOps.elementwiseActivations[$0] }
@@ -22,7 +22,7 @@ enum FusedKernels {
         },
         "_SomaFusedElementwise": { ctx in
             let program = try ctx.node.program ?? ElementwiseProgram(attrs: ctx.node.attrs, inputCount: ctx.inputs.count)
-            let out = ctx.allocateOutput(0, zeroed: false), inputs = ctx.inputs
+            let out = try ctx.allocateOutput(0, zeroed: false), inputs = ctx.inputs
             guard out.dtype.isFloatingPoint else { throw KernelError("_SomaFusedElementwise is not defined for \(out.dtype)") }
             ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
                 if out.dtype == .float32 { run(program, inputs, out, lo..<hi, Float.self) }

@@ -22,9 +22,9 @@ enum Kernels {
     /// - Throws: ``SomaError`` in TF's wording, naming the node, op, input shapes and call site.
     static func run(_ node: KernelNode, definition: OpDef, inputs: [Tensor], state: SessionState,
                     maxTensorBytes: Int = .max) throws -> [Tensor] {
-        func failure(_ message: String) -> SomaError {
+        func failure(_ message: String, code: SomaError.Code = .invalidArgument) -> SomaError {
             .nodeFailure(message, node: node.name, op: node.op, inputShapes: inputs.map { shapeString($0.shape) },
-                         location: node.location)
+                         location: node.location, code: code)
         }
         guard let kernel = table[node.op] else {
             throw SomaError.unimplemented("No CPU kernel registered for op '\(node.op)' (node '\(node.name)')")
@@ -55,7 +55,7 @@ enum Kernels {
                 return (0..<node.outputCount).map { slots[$0] }
             }
         } catch let error as KernelError {
-            throw failure(error.message)
+            throw failure(error.message, code: error.code)
         } catch let error as ShapeError {
             throw failure(error.message)
         }

@@ -8,7 +8,7 @@ enum LinalgKernels {
             let a = ctx.inputs[0], b = ctx.inputs[1]
             let ta = ctx.node.bool("transpose_a") ?? false, tb = ctx.node.bool("transpose_b") ?? false
             let k = ta ? a.shape[0] : a.shape[1]
-            let out = ctx.allocateOutput(0, zeroed: k == 0)  // gemm writes every element when k > 0
+            let out = try ctx.allocateOutput(0, zeroed: k == 0)  // gemm writes every element when k > 0
             let m = out.shape[0], n = out.shape[1]
             try gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k, threads: ctx.threads)
             ctx.setOutput(0, out)
@@ -17,7 +17,7 @@ enum LinalgKernels {
             let x = ctx.inputs[0], y = ctx.inputs[1]
             let ax = ctx.node.bool("adj_x") ?? false, ay = ctx.node.bool("adj_y") ?? false
             let k = ax ? x.shape[x.rank - 2] : x.shape[x.rank - 1]
-            let out = ctx.allocateOutput(0, zeroed: k == 0)
+            let out = try ctx.allocateOutput(0, zeroed: k == 0)
             let r = out.rank
             let m = out.shape[r - 2], n = out.shape[r - 1]
             let xBatch = Array(x.shape.dropLast(2)), yBatch = Array(y.shape.dropLast(2))

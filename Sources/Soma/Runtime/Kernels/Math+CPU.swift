@@ -13,7 +13,7 @@ enum MathKernels {
         ]
         for (name, op) in binary {
             t[name] = { ctx in
-                let a = ctx.inputs[0], b = ctx.inputs[1], out = ctx.allocateOutput(0, zeroed: false)
+                let a = ctx.inputs[0], b = ctx.inputs[1], out = try ctx.allocateOutput(0, zeroed: false)
                 if isSplittable(out, a, b, ctx) {
                     switch out.dtype {
                     case .float32: splitBinary(op, a, b, out, ctx, Float.self)
@@ -36,7 +36,7 @@ enum MathKernels {
         ]
         for (name, op) in compare {
             t[name] = { ctx in
-                let out = ctx.allocateOutput(0, zeroed: false)
+                let out = try ctx.allocateOutput(0, zeroed: false)
                 comparison(op, ctx.inputs[0], ctx.inputs[1], out)
                 ctx.setOutput(0, out)
             }
@@ -48,7 +48,7 @@ enum MathKernels {
         ]
         for (name, op) in unary {
             t[name] = { ctx in
-                let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+                let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
                 if isSplittable(out, x, x, ctx) {
                     switch out.dtype {
                     case .float32:
@@ -65,27 +65,27 @@ enum MathKernels {
             }
         }
         t["LogicalAnd"] = { ctx in
-            let out = ctx.allocateOutput(0, zeroed: false)
+            let out = try ctx.allocateOutput(0, zeroed: false)
             broadcastMap(ctx.inputs[0], ctx.inputs[1], out) { (x: Bool, y: Bool) in x && y }
             ctx.setOutput(0, out)
         }
         t["LogicalOr"] = { ctx in
-            let out = ctx.allocateOutput(0, zeroed: false)
+            let out = try ctx.allocateOutput(0, zeroed: false)
             broadcastMap(ctx.inputs[0], ctx.inputs[1], out) { (x: Bool, y: Bool) in x || y }
             ctx.setOutput(0, out)
         }
         t["LogicalNot"] = { ctx in
-            let out = ctx.allocateOutput(0, zeroed: false)
+            let out = try ctx.allocateOutput(0, zeroed: false)
             map(ctx.inputs[0], out) { (x: Bool) in !x }
             ctx.setOutput(0, out)
         }
         t["SelectV2"] = { ctx in
-            let out = ctx.allocateOutput(0, zeroed: false)
+            let out = try ctx.allocateOutput(0, zeroed: false)
             select(ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], out)
             ctx.setOutput(0, out)
         }
         t["AddN"] = { ctx in
-            let out = ctx.allocateOutput(0, zeroed: false)
+            let out = try ctx.allocateOutput(0, zeroed: false)
             out.rawPointer.copyMemory(from: ctx.inputs[0].rawPointer, byteCount: out.byteCount)
             for input in ctx.inputs.dropFirst() { try arithmetic(.add, out, input, out) }
             ctx.setOutput(0, out)
@@ -93,7 +93,7 @@ enum MathKernels {
         t["Cast"] = { ctx in
             let x = ctx.inputs[0]
             if x.dtype == ctx.node.outputTypes[0] { ctx.setOutput(0, x); return }
-            let out = ctx.allocateOutput(0, zeroed: false)
+            let out = try ctx.allocateOutput(0, zeroed: false)
             switch out.dtype {
             case .float32: cast(x, into: out, Float.self)
             case .float64: cast(x, into: out, Double.self)

@@ -10,7 +10,7 @@ enum NNKernels {
         ]
         for (name, op) in activations {
             t[name] = { ctx in
-                let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+                let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
                 let alpha = Double(ctx.node.float("alpha") ?? 0.2)
                 switch x.dtype {
                 case .float32:
@@ -39,7 +39,7 @@ enum NNKernels {
         ]
         for (name, op) in gradients {
             t[name] = { ctx in
-                let out = ctx.allocateOutput(0, zeroed: false), a = ctx.inputs[0], b = ctx.inputs[1]
+                let out = try ctx.allocateOutput(0, zeroed: false), a = ctx.inputs[0], b = ctx.inputs[1]
                 let alpha = Double(ctx.node.float("alpha") ?? 0.2)
                 switch out.dtype {
                 case .float32: gradient(op, a, b, out, alpha: Float(alpha))
@@ -53,7 +53,7 @@ enum NNKernels {
             }
         }
         t["BiasAddGrad"] = { ctx in
-            let g = ctx.inputs[0], out = ctx.allocateOutput(0)
+            let g = ctx.inputs[0], out = try ctx.allocateOutput(0)
             let nchw = ctx.node.string("data_format") == "NCHW"
             let axes = nchw ? [0] + Array(2..<g.rank) : Array(0..<(g.rank - 1))
             let layout = ReductionLayout(shape: g.shape, axes: axes)
@@ -72,7 +72,7 @@ enum NNKernels {
         t["Softmax"] = { ctx in ctx.setOutput(0, try softmax(ctx, log: false)) }
         t["LogSoftmax"] = { ctx in ctx.setOutput(0, try softmax(ctx, log: true)) }
         t["BiasAdd"] = { ctx in
-            let value = ctx.inputs[0], bias = ctx.inputs[1], out = ctx.allocateOutput(0, zeroed: false)
+            let value = ctx.inputs[0], bias = ctx.inputs[1], out = try ctx.allocateOutput(0, zeroed: false)
             let nchw = ctx.node.string("data_format") == "NCHW"
             // Broadcast bias [C] as [C] (NHWC) or [C, 1, …, 1] (NCHW).
             let biasShape = nchw ? [bias.scalarCount] + Array(repeating: 1, count: value.rank - 2) : bias.shape
@@ -165,7 +165,7 @@ enum NNKernels {
     /// error naming it (TF's wording).
     static func crossEntropy(_ ctx: KernelContext, sparse: Bool) throws {
         let logits = ctx.inputs[0], labels = ctx.inputs[1]
-        let loss = ctx.allocateOutput(0, zeroed: false), backprop = ctx.allocateOutput(1, zeroed: false)
+        let loss = try ctx.allocateOutput(0, zeroed: false), backprop = try ctx.allocateOutput(1, zeroed: false)
         let rows = logits.shape[0], classes = logits.shape[1]
         var indices: [Int] = []
         if sparse {
@@ -220,7 +220,7 @@ enum NNKernels {
 
     /// Softmax or log-softmax over the last axis, stabilised by subtracting the row max.
     static func softmax(_ ctx: KernelContext, log: Bool) throws -> Tensor {
-        let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+        let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
         switch x.dtype {
         case .float32: softmax(x, out, log: log, ctx, Float.self)
         case .float64: softmax(x, out, log: log, ctx, Double.self)

@@ -9,20 +9,20 @@ enum RNNKernels {
             if x.dtype == .float32 { try lstmBlockCell(ctx, Float.self) } else { try lstmBlockCell(ctx, Double.self) }
         },
         "LSTMBlockCellGrad": { ctx in
-            if ctx.inputs[0].dtype == .float32 { lstmBlockCellGrad(ctx, Float.self) } else { lstmBlockCellGrad(ctx, Double.self) }
+            if ctx.inputs[0].dtype == .float32 { try lstmBlockCellGrad(ctx, Float.self) } else { try lstmBlockCellGrad(ctx, Double.self) }
         },
     ]
 
     /// TF's LSTMBlockCellGrad: with `do = dh·co·o(1−o)`,
     /// `dcs = cs_grad + dh·o·(1−co²) [+ do·wco]`, `dci = dcs·i·(1−ci²)`, `di = dcs·ci·i(1−i)`,
     /// `df = dcs·cs_prev·f(1−f)`, `cs_prev_grad = dcs·f [+ di·wci + df·wcf]`; dicfo = [di, dci, df, do].
-    static func lstmBlockCellGrad<T: FloatScalar>(_ ctx: KernelContext, _: T.Type) {
+    static func lstmBlockCellGrad<T: FloatScalar>(_ ctx: KernelContext, _: T.Type) throws {
         let p = (0..<16).map { ctx.inputs[$0].pointer(as: T.self) }
         let (csPrev, wci, wcf, wco) = (p[1], p[4], p[5], p[6])
         let (i, cs, f, o, ci, co, csGrad, hGrad) = (p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15])
         let peephole = ctx.node.bool("use_peephole") ?? false
         let batch = ctx.inputs[1].shape[0], units = ctx.inputs[1].shape[1]
-        let outs = (0..<5).map { ctx.allocateOutput($0, zeroed: true) }
+        let outs = try (0..<5).map { try ctx.allocateOutput($0, zeroed: true) }
         let dcsPrev = outs[0].mutablePointer(as: T.self), dicfo = outs[1].mutablePointer(as: T.self)
         let (dwci, dwcf, dwco) = (outs[2].mutablePointer(as: T.self), outs[3].mutablePointer(as: T.self), outs[4].mutablePointer(as: T.self))
         for r in 0..<batch {
@@ -63,7 +63,7 @@ enum RNNKernels {
         }
         let forgetBias = T(Double(ctx.node.float("forget_bias") ?? 1)), clip = T(Double(ctx.node.float("cell_clip") ?? 3))
         let peephole = ctx.node.bool("use_peephole") ?? false
-        let outs = (0..<7).map { ctx.allocateOutput($0, zeroed: false) }
+        let outs = try (0..<7).map { try ctx.allocateOutput($0, zeroed: false) }
         let (pi, pcs, pf, po, pci, pco, ph) = (outs[0].mutablePointer(as: T.self), outs[1].mutablePointer(as: T.self),
                                                outs[2].mutablePointer(as: T.self), outs[3].mutablePointer(as: T.self),
                                                outs[4].mutablePointer(as: T.self), outs[5].mutablePointer(as: T.self),

@@ -26,7 +26,7 @@ enum RandomKernels {
     }
 
     static func fill(_ ctx: KernelContext, _ sample: (inout SplitMix64) -> Double) throws {
-        let out = ctx.allocateOutput(0, zeroed: false)
+        let out = try ctx.allocateOutput(0, zeroed: false)
         let seed = UInt64(truncatingIfNeeded: ctx.node.int("seed") ?? 0), seed2 = UInt64(truncatingIfNeeded: ctx.node.int("seed2") ?? 0)
         let run = ctx.state.nextRandomRun(ctx.node.name)
         var mixer = SplitMix64(seed: seed == 0 && seed2 == 0 ? ctx.state.sessionEntropy ^ UInt64(truncatingIfNeeded: ctx.node.name.hashValue)

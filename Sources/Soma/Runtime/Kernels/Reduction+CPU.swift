@@ -7,7 +7,7 @@ enum ReductionKernels {
         let reductions: [String: Reduction] = ["Sum": .sum, "Mean": .mean, "Max": .max, "Min": .min, "Prod": .prod]
         for (name, op) in reductions {
             t[name] = { ctx in
-                let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+                let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
                 let layout = ctx.node.reductionLayout ?? ReductionLayout(shape: x.shape, axes: ctx.inputs[1].intScalars() ?? [])
                 switch x.dtype {
                 case .float32: reduce(op, x, out, layout, Float.self)
@@ -21,13 +21,13 @@ enum ReductionKernels {
             }
         }
         t["All"] = { ctx in
-            let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+            let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
             let layout = ReductionLayout(shape: x.shape, axes: ctx.inputs[1].intScalars() ?? [])
             layout.reduce(x.pointer(as: Bool.self), out.mutablePointer(as: Bool.self), initial: true) { $0 && $1 }
             ctx.setOutput(0, out)
         }
         t["Any"] = { ctx in
-            let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+            let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
             let layout = ReductionLayout(shape: x.shape, axes: ctx.inputs[1].intScalars() ?? [])
             layout.reduce(x.pointer(as: Bool.self), out.mutablePointer(as: Bool.self), initial: false) { $0 || $1 }
             ctx.setOutput(0, out)
@@ -63,7 +63,7 @@ enum ReductionKernels {
 
     /// Index of the first extreme value along one axis: `[outer, n, inner] → [outer, inner]`.
     static func argReduce(_ ctx: KernelContext, max: Bool) throws -> Tensor {
-        let x = ctx.inputs[0], out = ctx.allocateOutput(0, zeroed: false)
+        let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
         let axis = ctx.inputs[1].intScalars()![0]
         let a = axis < 0 ? axis + x.rank : axis
         let outer = x.shape[..<a].reduce(1, *), n = x.shape[a], inner = x.shape[(a + 1)...].reduce(1, *)

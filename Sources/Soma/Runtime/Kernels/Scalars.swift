@@ -97,7 +97,7 @@ extension NumericScalar where Self: FixedWidthInteger {
 }
 
 /// `Float` and `Double`, with the elementary functions kernels need.
-protocol FloatScalar: NumericScalar, BinaryFloatingPoint, SIMDScalar {
+protocol FloatScalar: NumericScalar, BinaryFloatingPoint, SIMDScalar, Codable {
     static func exp(_ x: Self) -> Self
     static func expm1(_ x: Self) -> Self
     static func log(_ x: Self) -> Self

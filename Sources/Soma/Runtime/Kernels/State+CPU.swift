@@ -12,14 +12,14 @@ enum StateKernels {
         // The executor resolves variable reads at their consumers; the node itself does nothing.
         "VariableV2": { _ in },
         "Assign": { ctx in
-            let key = ctx.variableKey(ofInput: 0)
+            let key = try ctx.variableKey(ofInput: 0)
             let value = ctx.inputs[1]
             if ctx.node.bool("validate_shape") ?? true, let old = ctx.state.value(of: key), old.shape != value.shape {
                 throw KernelError("Assign requires shapes of both tensors to match. lhs shape= \(shapeString(old.shape)) "
                                   + "rhs shape= \(shapeString(value.shape))")
             }
             // The value may view a plan's arena, which the next run reuses: keep a copy.
-            let stored = value.owned()
+            let stored = try ctx.owned(value)
             ctx.state.assign(key, stored)
             ctx.setOutput(0, stored)
         },
@@ -33,7 +33,7 @@ enum StateKernels {
     /// `variable ⊕= delta`, atomically.
     static func update(_ ctx: KernelContext, _ op: MathKernels.BinaryOp) throws -> Tensor {
         let delta = ctx.inputs[1]
-        return try ctx.state.update(ctx.variableKey(ofInput: 0)) { old in
+        return try ctx.state.update(try ctx.variableKey(ofInput: 0)) { old in
             guard old.shape == delta.shape else {
                 throw KernelError("Shapes must be equal: variable \(shapeString(old.shape)) and value \(shapeString(delta.shape))")
             }

@@ -99,7 +99,7 @@ enum TrainingKernels {
         for i in scalarIndices where ctx.inputs[i].scalarCount != 1 {
             throw KernelError("input \(i) must be a scalar, got shape \(shapeString(ctx.inputs[i].shape))")
         }
-        let slotKeys = (0..<slots).map { ctx.variableKey(ofInput: 1 + $0) }
+        let slotKeys = try (0..<slots).map { try ctx.variableKey(ofInput: 1 + $0) }
         let newSlots = try slotKeys.map { key -> Tensor in
             guard let t = ctx.state.value(of: key) else { throw KernelError("Attempting to use uninitialized value \(key)") }
             guard t.shape == grad.shape, t.dtype == grad.dtype else {
@@ -109,7 +109,7 @@ enum TrainingKernels {
             copy.rawPointer.copyMemory(from: t.rawPointer, byteCount: t.byteCount)
             return copy
         }
-        let updated = try ctx.state.update(ctx.variableKey(ofInput: 0)) { old in
+        let updated = try ctx.state.update(try ctx.variableKey(ofInput: 0)) { old in
             guard old.shape == grad.shape else {
                 throw KernelError("var and grad do not have the same shape\(shapeString(old.shape)) \(shapeString(grad.shape))")
             }

@@ -211,6 +211,14 @@ final class IRNode {
         self.outputShapes = outputShapes
     }
 
+    deinit {
+        guard !inputs.isEmpty || !controlInputs.isEmpty else { return }
+        let held: [AnyObject] = inputs.map { $0.node } + controlInputs
+        inputs = []
+        controlInputs = []
+        ChainRelease.release(held)
+    }
+
     var op: String { def.name }
     var isConstant: Bool { op == "Const" }
     var isFeed: Bool { def.traits.contains(.feedable) && inputs.isEmpty }

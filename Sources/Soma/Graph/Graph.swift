@@ -240,13 +240,20 @@ public final class Graph: @unchecked Sendable, Hashable {
         for arg in def.inputs {
             let count: Int
             if let n = arg.numberAttr, case .int(let k)? = attrs[n] { count = k } else { count = 1 }
-            for input in inputs[position..<position + count] {
+            for (k, input) in inputs[position..<position + count].enumerated() {
+                if arg.isRef && !input.node.definition.traits.contains(.variable) {
+                    throw fail("Input \(position + k) was passed \(input.dtype.name) from \(input.name) incompatible with expected "
+                               + "\(input.dtype.name)_ref: '\(arg.name)' must be a variable")
+                }
                 switch arg.type {
                 case .fixed(let dtype):
                     if input.dtype != dtype {
                         throw fail("Input '\(arg.name)' has type \(input.dtype) that does not match expected type \(dtype)")
                     }
                 case .attr(let t):
+                    if let given = attrs[t], given.kind != .type {
+                        throw fail("Attr '\(t)' has kind \(given.kind.rawValue) but must be type")
+                    }
                     if case .type(let bound)? = attrs[t], bound != input.dtype {
                         let source = firstArgForType[t].map { "type \(bound) of argument '\($0)'" } ?? "attr \(t)=\(bound)"
                         throw fail("Input '\(arg.name)' has type \(input.dtype) that does not match \(source)")

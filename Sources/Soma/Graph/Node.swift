@@ -10,9 +10,11 @@ public final class Node: Sendable, Hashable, CustomStringConvertible, AttributeB
     /// The TF op type: `MatMul`, `AddV2`, …
     public let op: String
     /// Data inputs, each an output of an earlier node.
-    public let inputs: [NodeOutput]
+    public var inputs: [NodeOutput] { edges.inputs }
     /// Nodes that must run before this one, without passing data.
-    public let controlInputs: [Node]
+    public var controlInputs: [Node] { edges.controls }
+    /// Written once in `init` and taken in `deinit` (``ChainRelease``), never in between.
+    private nonisolated(unsafe) var edges: (inputs: [NodeOutput], controls: [Node])
     /// Attributes by TF name, with TF's defaults filled in.
     public let attrs: [String: AttrValue]
     /// TF's device string: kept for round trips, ignored by Soma.
@@ -24,6 +26,9 @@ public final class Node: Sendable, Hashable, CustomStringConvertible, AttributeB
     /// Position in the graph's creation order (a topological order).
     public let id: Int
     let definition: OpDef
+    /// For `Identity` and `StopGradient`: the first output up the chain of such nodes
+    /// that is not one, so known-value queries cost O(1) however long the chain.
+    let identitySource: NodeOutput?
 
     init(
         name: String, op: OpDef, inputs: [NodeOutput], controlInputs: [Node], attrs: [String: AttrValue],
@@ -32,14 +37,25 @@ public final class Node: Sendable, Hashable, CustomStringConvertible, AttributeB
         self.name = name
         self.op = op.name
         self.definition = op
-        self.inputs = inputs
-        self.controlInputs = controlInputs
+        self.edges = (inputs, controlInputs)
         self.attrs = attrs
         self.device = device
         self.outputTypes = outputTypes
         self.outputShapes = outputShapes
         self.location = location
         self.id = id
+        if op.name == "Identity" || op.name == "StopGradient", let input = inputs.first {
+            identitySource = input.node.identitySource ?? input
+        } else {
+            identitySource = nil
+        }
+    }
+
+    deinit {
+        guard !edges.inputs.isEmpty || !edges.controls.isEmpty else { return }
+        let held: [AnyObject] = edges.inputs.map { $0.node } + edges.controls + (identitySource.map { [$0.node] } ?? [])
+        edges = ([], [])
+        ChainRelease.release(held)
     }
 
     public var outputCount: Int { outputTypes.count }

@@ -413,8 +413,15 @@ enum ArrayOps {
             throw ShapeError("Requires the range to be finite and have fewer than 2^31 elements")
         }
         if start.dtype.isInteger {
+            // The span as a magnitude: exact even when `limit - start` overflows Int64.
             let si = start.intScalars()![0], li = limit.intScalars()![0], di = delta.intScalars()![0]
-            return (Swift.abs(li - si) + Swift.abs(di) - 1) / Swift.abs(di)
+            let span = di > 0 ? UInt64(bitPattern: Int64(li) &- Int64(si)) : UInt64(bitPattern: Int64(si) &- Int64(li))
+            let step = Int64(di).magnitude
+            let count = span / step + (span % step == 0 ? 0 : 1)
+            guard count < UInt64(Int32.max) else {
+                throw ShapeError("Requires the range to be finite and have fewer than 2^31 elements")
+            }
+            return Int(count)
         }
         return Int(estimate)
     }

@@ -22,6 +22,7 @@ enum ConvOps {
         // [N, H, W, C] ⊛ [KH, KW, C, OC] → [N, OH, OW, OC].
         OpDef("Conv2D", inputs: ["input: T", "filter: T"], outputs: ["output: T"], attrs: convAttrs) { c in
             let input = try c.withRank(0, 4), filter = try c.withRank(1, 4)
+            try requireNonEmptyFilter(filter)
             let window = try Window(c, kernel: filter.map { [$0[0], $0[1]] } ?? [nil, nil])
             var channels = input?[3] ?? nil
             if let inC = channels, let fC = filter?[2] ?? nil {
@@ -59,9 +60,10 @@ enum ConvOps {
             if let inC = input?[3] ?? nil, let fC = filter?[2] ?? nil, inC != fC {
                 throw ShapeError("input and filter must have the same depth: \(inC) vs \(fC)")
             }
+            try requireNonEmptyFilter(filter)
             let window = try Window(c, kernel: filter.map { [$0[0], $0[1]] } ?? [nil, nil])
             let (oh, ow) = try window.output(input?[1] ?? nil, input?[2] ?? nil)
-            let channels = (input?[3] ?? filter?[2] ?? nil).flatMap { inC in (filter?[3] ?? nil).map { inC * $0 } }
+            let channels = try (input?[3] ?? filter?[2] ?? nil).flatMap { inC in try (filter?[3] ?? nil).map { try multiplyDims(inC, $0) } }
             return [TensorShape([input?[0] ?? nil, oh, ow, channels])]
         },
         OpDef("DepthwiseConv2dNativeBackpropInput", inputs: ["input_sizes: int32", "filter: T", "out_backprop: T"],
@@ -196,6 +198,13 @@ enum ConvOps {
 
 /// A sliding window's geometry over H and W: kernel, strides, dilations and padding, with
 /// TF's validation and wording; output sizes and leading pads from input sizes.
+/// TF's convolution kernels refuse an empty filter (zero output channels, a zero-sized
+/// window): "filter must not have zero elements".
+func requireNonEmptyFilter(_ filter: [Int?]?) throws {
+    guard let filter, filter.contains(where: { $0 == 0 }) else { return }
+    throw ShapeError("filter must not have zero elements (i.e. all dimensions must be non-zero)")
+}
+
 struct Window: Sendable {
     let kernel: [Int?]
     let strides: [Int]
@@ -213,6 +222,12 @@ struct Window: Sendable {
     init(attrs: [String: AttrValue], kernel: [Int?], pooling: Bool = false) throws {
         func ints(_ name: String) -> [Int] { if case .ints(let v)? = attrs[name] { v } else { [] } }
         let strides = ints("strides"), dilations = pooling ? [1, 1, 1, 1] : (attrs["dilations"] == nil ? [1, 1, 1, 1] : ints("dilations"))
+        // TF's kernels read strides, dilations and ksize as int32 attributes.
+        for name in pooling ? ["strides", "ksize"] : ["strides", "dilations"] {
+            if let bad = ints(name).first(where: { Int32(exactly: $0) == nil }) {
+                throw ShapeError("Attr \(name) has value \(bad) out of range for an int32")
+            }
+        }
         guard strides.count == 4 else { throw ShapeError("Sliding window strides field must specify 4 dimensions") }
         guard strides[0] == 1, strides[3] == 1 else {
             throw ShapeError("Current implementation does not yet support strides in the batch and depth dimensions.")
@@ -245,16 +260,27 @@ struct Window: Sendable {
     }
 
     /// Output size and leading pad for dimension `d` (0: H, 1: W) of input size `size`.
+    ///
+    /// All arithmetic is checked: sizes from a file that would overflow are an error.
     func output(_ size: Int, dimension d: Int) throws -> (size: Int, padBefore: Int) {
         let k = kernel[d]!
-        let effective = (k - 1) * dilations[d] + 1
+        guard let effective = checkedProduct([k - 1, dilations[d]]).flatMap({ $0 < Int.max ? $0 + 1 : nil }) else {
+            throw ShapeError("The effective \(windowName) size (\(k) - 1) × dilation \(dilations[d]) + 1 overflows")
+        }
         switch padding {
         case "SAME":
-            let out = (size + strides[d] - 1) / strides[d]
-            let total = Swift.max((out - 1) * strides[d] + effective - size, 0)
+            let out = size / strides[d] + (size % strides[d] == 0 ? 0 : 1)
+            guard let span = checkedProduct([Swift.max(out - 1, 0), strides[d]]), span <= Int.max - effective else {
+                throw ShapeError("The SAME padding of a \(windowName) window of \(effective) with stride \(strides[d]) overflows")
+            }
+            let total = Swift.max(span + effective - size, 0)
             return (out, total / 2)
         case "EXPLICIT":
-            let padded = size + explicit[2 * d] + explicit[2 * d + 1]
+            let (before, after) = (explicit[2 * d], explicit[2 * d + 1])
+            guard before <= Int.max - size, after <= Int.max - size - before else {
+                throw ShapeError("explicit_paddings \(before) and \(after) overflow the padded input size \(size)")
+            }
+            let padded = size + before + after
             guard padded >= effective else {
                 throw ShapeError("Computed output size would be negative: \((padded - effective) / strides[d] + 1) [input_size: \(size), effective_filter_size: \(effective), stride: \(strides[d])]: the \(windowName) window is larger than the padded input")
             }

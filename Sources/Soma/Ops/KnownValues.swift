@@ -7,6 +7,18 @@ protocol ValueSource {
     var shape: TensorShape { get }
     /// Which output of its producer this is.
     var index: Int { get }
+    /// The first output up a chain of `Identity`/`StopGradient` that is not one (itself
+    /// when it is not one).
+    var throughIdentities: Self { get }
+}
+
+extension ValueSource {
+    /// A loop, so a chain of any length costs no stack.
+    var throughIdentities: Self {
+        var current = self
+        while current.producerOp == "Identity" || current.producerOp == "StopGradient" { current = current.producerInputs[0] }
+        return current
+    }
 }
 
 /// Values known without running anything, which shape functions use to give exact shapes.
@@ -14,12 +26,11 @@ enum KnownValues {
     /// The value of an output when it is known statically: constants, identities of them,
     /// and shapes, sizes and ranks of statically shaped tensors.
     static func constant<S: ValueSource>(_ output: S) -> Tensor? {
+        let output = output.throughIdentities
         switch output.producerOp {
         case "Const":
             if case .tensor(let t)? = output.producerAttrs["value"] { return t }
             return nil
-        case "Identity", "StopGradient":
-            return constant(output.producerInputs[0])
         case "Shape":
             guard let dims = output.producerInputs[0].shape.concrete else { return nil }
             return try? ArrayKernels.indexTensor(dims, outType(output), shape: [dims.count])
@@ -44,13 +55,12 @@ enum KnownValues {
     /// What is known of an integer output read as a shape: `Shape(x)` of a partial `x`,
     /// or a `Pack` of scalars some of which are constant.
     static func partialShape<S: ValueSource>(_ output: S) -> TensorShape? {
+        let output = output.throughIdentities
         switch output.producerOp {
         case "Shape":
             return output.producerInputs[0].shape
         case "ShapeN":
             return output.producerInputs[output.index].shape
-        case "Identity", "StopGradient":
-            return partialShape(output.producerInputs[0])
         case "Pack":
             let inputs = output.producerInputs
             guard case .int(0)? = output.producerAttrs["axis"], inputs.allSatisfy({ $0.shape.rank == 0 }) else { return nil }
@@ -68,4 +78,6 @@ extension NodeOutput: ValueSource {
     var producerOp: String { node.op }
     var producerAttrs: [String: AttrValue] { node.attrs }
     var producerInputs: [NodeOutput] { node.inputs }
+    /// O(1): each identity node records its resolved source when it is added.
+    var throughIdentities: NodeOutput { node.identitySource ?? self }
 }

@@ -19,14 +19,18 @@ public struct ShapeContext {
     /// Partial knowledge of integer inputs read as shapes (`Shape(x)` of a partial `x`,
     /// `Pack` of some constant scalars).
     let shapeValues: [TensorShape?]
+    /// Whether this is the run-time call, every input value final: a `-1` read as a shape
+    /// then is an error (TF: "Dimension -1 must be >= 0"), not an unknown dimension.
+    let valuesAreFinal: Bool
 
     init(inputShapes: [TensorShape], inputTypes: [DType], attrs: [String: AttrValue],
-         values: [Tensor?], shapeValues: [TensorShape?]) {
+         values: [Tensor?], shapeValues: [TensorShape?], valuesAreFinal: Bool = false) {
         self.inputShapes = inputShapes
         self.inputTypes = inputTypes
         self.attrs = attrs
         self.values = values
         self.shapeValues = shapeValues
+        self.valuesAreFinal = valuesAreFinal
     }
 
     public var inputCount: Int { inputShapes.count }
@@ -43,8 +47,8 @@ public struct ShapeContext {
                 throw ShapeError("Shape must be rank 1 but is rank \(inputShapes[i].rank!)")
             }
             return TensorShape(try v.map { d -> Int? in
-                if d == -1 { return nil }
-                guard d >= 0 else { throw ShapeError("Dimension \(d) must be >= -1") }
+                if d == -1 && !valuesAreFinal { return nil }
+                guard d >= 0 else { throw ShapeError("Dimension \(d) must be >= \(valuesAreFinal ? 0 : -1)") }
                 return d
             })
         }

@@ -5,7 +5,7 @@ enum TrainingOps {
     /// Every `Apply*` op: `var`, then TF's inputs in TF's order — slot refs and `grad`
     /// with `var`'s shape, scalar hyper-parameters (names listed in `scalars`).
     static func apply(_ name: String, _ inputs: [String], scalars: Set<String>, extra: [AttrDef] = []) -> OpDef {
-        let specs = ["var: Ref(T)"] + inputs.map { scalars.contains($0) || $0 == "grad" ? "\($0): T" : "\($0): Ref(T)" }
+        let specs = ["var: Ref(T)"] + inputs.map { scalars.contains($0) || $0 == "grad" || $0 == "delta" ? "\($0): T" : "\($0): Ref(T)" }
         return OpDef(name, inputs: specs, outputs: ["out: Ref(T)"],
                      attrs: [.type("T", DType.floatingPoint), .bool("use_locking", default: false)] + extra,
                      traits: [.stateful], gradient: .undefined) { c in

@@ -8,8 +8,13 @@ import SomaProto
 struct GraphDefDecoder {
     let limits: GraphDefLimits
     private var tensorBytes = 0
+    /// Where materialised constants reserve their bytes.
+    let budget: MemoryBudget
 
-    init(limits: GraphDefLimits) { self.limits = limits }
+    init(limits: GraphDefLimits) {
+        self.limits = limits
+        self.budget = limits.memoryBudget ?? MemoryBudget()
+    }
 
     /// A NodeDef read out of protobuf-c's structures, before it joins the graph.
     struct ParsedNode {
@@ -328,7 +333,8 @@ struct GraphDefDecoder {
         guard tensorBytes <= limits.maxTotalTensorBytes else {
             throw Self.fail("the graph's constants exceed the \(limits.maxTotalTensorBytes)-byte limit at \(field)")
         }
-        let out = Tensor(zeros: dtype, shape: dims)
+        let out = try Tensor(dtype: dtype, shape: dims, zeroed: true, budget: budget,
+                             for: "Invalid GraphDef: \(field): materialising a \(dtype) tensor of shape \(shapeString(dims))")
         if t.tensor_content.len > 0 {
             guard t.tensor_content.len == byteCount else {
                 throw Self.fail("\(field) has tensor_content of \(t.tensor_content.len) bytes, but \(dtype) "

@@ -12,6 +12,11 @@ public struct GraphDefLimits: Sendable {
     public var maxTensorBytes: Int = 1 << 30
     /// Largest total of all tensors materialised from attributes.
     public var maxTotalTensorBytes: Int = 4 << 30
+    /// Where the loaded graph's constants reserve their bytes, for as long as they live;
+    /// `nil`: a fresh budget of ``MemoryBudget/defaultLimit`` per load. Pass the budget a
+    /// session uses too (``SessionOptions/memoryBudget``) to bound a model's load and runs
+    /// by one number.
+    public var memoryBudget: MemoryBudget? = nil
 
     public init() {}
 

@@ -12,7 +12,7 @@ enum ConvKernels {
         "Conv2D": { ctx in
             let x = ctx.inputs[0], f = ctx.inputs[1], out = try ctx.allocateOutput(0, zeroed: false)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
-            if x.dtype == .float32 { forward(x, f, out, geometry, ctx, Float.self) } else { forward(x, f, out, geometry, ctx, Double.self) }
+            if x.dtype == .float32 { try forward(x, f, out, geometry, ctx, Float.self) } else { try forward(x, f, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "_SomaFusedConv2D": { ctx in
@@ -21,10 +21,10 @@ enum ConvKernels {
             let activation = (ctx.node.strings("fused_ops") ?? []).dropFirst().first.flatMap { FusedOps.elementwiseActivations[$0] }
             if x.dtype == .float32 {
                 let pb = bias.pointer(as: Float.self)
-                forward(x, f, out, geometry, ctx, Float.self) { FusedKernels.biasActivation($0, rows: $1, n: geometry.oc, pb, activation, alpha: 0.2) }
+                try forward(x, f, out, geometry, ctx, Float.self) { FusedKernels.biasActivation($0, rows: $1, n: geometry.oc, pb, activation, alpha: 0.2) }
             } else {
                 let pb = bias.pointer(as: Double.self)
-                forward(x, f, out, geometry, ctx, Double.self) { FusedKernels.biasActivation($0, rows: $1, n: geometry.oc, pb, activation, alpha: 0.2) }
+                try forward(x, f, out, geometry, ctx, Double.self) { FusedKernels.biasActivation($0, rows: $1, n: geometry.oc, pb, activation, alpha: 0.2) }
             }
             ctx.setOutput(0, out)
         },
@@ -32,14 +32,14 @@ enum ConvKernels {
             let f = ctx.inputs[1], dy = ctx.inputs[2], out = try ctx.allocateOutput(0)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
             try geometry.check(outBackprop: dy.shape)
-            if f.dtype == .float32 { backpropInput(f, dy, out, geometry, ctx, Float.self) } else { backpropInput(f, dy, out, geometry, ctx, Double.self) }
+            if f.dtype == .float32 { try backpropInput(f, dy, out, geometry, ctx, Float.self) } else { try backpropInput(f, dy, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "Conv2DBackpropFilter": { ctx in
             let x = ctx.inputs[0], dy = ctx.inputs[2], out = try ctx.allocateOutput(0)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: out.shape, attrs: ctx.node.attrs)
             try geometry.check(outBackprop: dy.shape)
-            if x.dtype == .float32 { backpropFilter(x, dy, out, geometry, ctx, Float.self) } else { backpropFilter(x, dy, out, geometry, ctx, Double.self) }
+            if x.dtype == .float32 { try backpropFilter(x, dy, out, geometry, ctx, Float.self) } else { try backpropFilter(x, dy, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "FusedBatchNormV3": { ctx in
@@ -134,6 +134,18 @@ enum ConvKernels {
             try self.init(input: input, filter: [ksize[1], ksize[2], input[3], input[3]], attrs: attrs.merging(["dilations": .ints([1, 1, 1, 1])]) { $1 })
         }
 
+        /// The input rows inside the image that an undilated (pooling) window at output row
+        /// `oy` covers: the loop bounds, so a huge window costs no more than the image.
+        func inputRows(_ oy: Int) -> Range<Int> { Self.covered(start: oy * sh - padTop, window: kh, size: h) }
+        /// The input columns inside the image that a pooling window at output column `ox` covers.
+        func inputColumns(_ ox: Int) -> Range<Int> { Self.covered(start: ox * sw - padLeft, window: kw, size: w) }
+
+        private static func covered(start: Int, window: Int, size: Int) -> Range<Int> {
+            let lo = Swift.min(Swift.max(start, 0), size)
+            let hi = start >= size ? lo : Swift.max(lo, Swift.min(size, start + Swift.min(window, size - start)))
+            return lo..<hi
+        }
+
         func check(outBackprop shape: [Int]) throws {
             guard shape == [n, oh, ow, oc] else {
                 throw KernelError("out_backprop has shape \(shapeString(shape)) but the convolution's output has shape \(shapeString([n, oh, ow, oc]))")
@@ -225,9 +237,10 @@ enum ConvKernels {
     /// The convolution, image by image; `epilogue(result, rows)` then runs on each image's
     /// output `[OH·OW, OC]` while it is in cache (the fused bias and activation).
     static func forward<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type,
-                                        epilogue: ((UnsafeMutablePointer<T>, Int) -> Void)? = nil) {
+                                        epilogue: ((UnsafeMutablePointer<T>, Int) -> Void)? = nil) throws {
         let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow
+        try ctx.withScratchReserved(try patchScratchBytes(g, ctx, T.self), "im2col patches") {
         ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
             for i in lo..<hi {
                 let image = px + i * g.h * g.w * g.c, result = po + i * rows * g.oc
@@ -243,11 +256,13 @@ enum ConvKernels {
                 epilogue?(result, rows)
             }
         }
+        }
     }
 
-    static func backpropInput<T: FloatScalar>(_ f: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
+    static func backpropInput<T: FloatScalar>(_ f: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) throws {
         let pf = f.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow
+        try ctx.withScratchReserved(try patchScratchBytes(g, ctx, T.self), "col2im patches") {
         ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
             for i in lo..<hi {
                 let grad = pdy + i * rows * g.oc, image = po + i * g.h * g.w * g.c
@@ -262,16 +277,21 @@ enum ConvKernels {
                 }
             }
         }
+        }
     }
 
     /// Images per filter-gradient group: each group sums its images in order into its own
     /// buffer; the groups are then summed in order.
     static let filterGroup = 8
 
-    static func backpropFilter<T: FloatScalar>(_ x: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
+    static func backpropFilter<T: FloatScalar>(_ x: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) throws {
         let px = x.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow, size = g.patch * g.oc
         let groups = (g.n + filterGroup - 1) / filterGroup
+        guard let partialBytes = checkedProduct([groups, size, MemoryLayout<T>.stride]) else {
+            throw KernelError("the filter gradient's partial sums overflow", code: .resourceExhausted)
+        }
+        try ctx.withScratchReserved(try patchScratchBytes(g, ctx, T.self) + partialBytes, "filter-gradient scratch") {
         let partials = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(groups * size, 1))
         defer { partials.deallocate() }
         partials.initialize(repeating: 0, count: groups * size)
@@ -293,6 +313,19 @@ enum ConvKernels {
             let sum = partials + group * size
             for j in 0..<size { po[j] += sum[j] }
         }
+        }
+    }
+
+    /// The im2col scratch a convolution holds at once: one `[OH·OW, KH·KW·C]` patch matrix
+    /// per thread at work (none for pointwise convolutions), checked for overflow.
+    static func patchScratchBytes<T>(_ g: Geometry, _ ctx: KernelContext, _: T.Type) throws -> Int {
+        guard !isPointwise(g) else { return 0 }
+        let threads = Swift.max(1, Swift.min(ctx.threads, g.n))
+        guard let bytes = checkedProduct([g.oh, g.ow, g.kh, g.kw, g.c, MemoryLayout<T>.stride, threads]), bytes < Int.max / 2 else {
+            throw KernelError("OOM when allocating im2col patches: \(g.oh)×\(g.ow) positions × \(g.kh)×\(g.kw)×\(g.c) values overflow",
+                              code: .resourceExhausted)
+        }
+        return bytes
     }
 
     // MARK: Depthwise convolution
@@ -466,12 +499,8 @@ enum ConvKernels {
                         let o = po + ((i * g.oh + oy) * g.ow + ox) * g.c
                         for j in 0..<g.c { o[j] = max ? -T.infinity : 0 }
                         var count = 0
-                        for ky in 0..<g.kh {
-                            let iy = oy * g.sh - g.padTop + ky
-                            guard iy >= 0 && iy < g.h else { continue }
-                            for kx in 0..<g.kw {
-                                let ix = ox * g.sw - g.padLeft + kx
-                                guard ix >= 0 && ix < g.w else { continue }
+                        for iy in g.inputRows(oy) {
+                            for ix in g.inputColumns(ox) {
                                 let s = px + ((i * g.h + iy) * g.w + ix) * g.c
                                 if max { for j in 0..<g.c { o[j] = Swift.max(o[j], s[j]) } } else { for j in 0..<g.c { o[j] += s[j] } }
                                 count += 1
@@ -500,12 +529,8 @@ enum ConvKernels {
                     for oy in 0..<g.oh {
                         for ox in 0..<g.ow {
                             for j in 0..<c { best[j] = -T.infinity; at[j] = -1 }
-                            for ky in 0..<g.kh {
-                                let iy = oy * g.sh - g.padTop + ky
-                                guard iy >= 0 && iy < g.h else { continue }
-                                for kx in 0..<g.kw {
-                                    let ix = ox * g.sw - g.padLeft + kx
-                                    guard ix >= 0 && ix < g.w else { continue }
+                            for iy in g.inputRows(oy) {
+                                for ix in g.inputColumns(ox) {
                                     let base = ((i * g.h + iy) * g.w + ix) * c
                                     for j in 0..<c where at[j] < 0 || px[base + j] > best[j] {
                                         best[j] = px[base + j]
@@ -529,13 +554,12 @@ enum ConvKernels {
             for i in lo..<hi {
                 for oy in 0..<g.oh {
                     for ox in 0..<g.ow {
-                        let y0 = Swift.max(oy * g.sh - g.padTop, 0), y1 = Swift.min(oy * g.sh - g.padTop + g.kh, g.h)
-                        let x0 = Swift.max(ox * g.sw - g.padLeft, 0), x1 = Swift.min(ox * g.sw - g.padLeft + g.kw, g.w)
-                        let count = Swift.max((y1 - y0) * (x1 - x0), 1)
+                        let rows = g.inputRows(oy), columns = g.inputColumns(ox)
+                        let count = Swift.max(rows.count * columns.count, 1)
                         let src = pg + ((i * g.oh + oy) * g.ow + ox) * g.c
                         let k = T(Double(count))
-                        for iy in y0..<Swift.max(y1, y0) {
-                            for ix in x0..<Swift.max(x1, x0) {
+                        for iy in rows {
+                            for ix in columns {
                                 let d = po + ((i * g.h + iy) * g.w + ix) * g.c
                                 for j in 0..<g.c { d[j] += src[j] / k }
                             }

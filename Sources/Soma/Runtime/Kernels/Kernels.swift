@@ -31,7 +31,7 @@ enum Kernels {
         }
         let context = ShapeContext(
             inputShapes: inputs.map { TensorShape($0.shape) }, inputTypes: inputs.map(\.dtype), attrs: node.attrs,
-            values: inputs, shapeValues: Array(repeating: nil, count: inputs.count))
+            values: inputs, shapeValues: Array(repeating: nil, count: inputs.count), valuesAreFinal: true)
         let inferred: [TensorShape]
         do {
             inferred = try definition.shapeFunction(context)

@@ -39,15 +39,23 @@ enum ReductionKernels {
 
     static func reduce<T: NumericScalar>(_ op: Reduction, _ x: Tensor, _ out: Tensor, _ layout: ReductionLayout, _: T.Type) {
         let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        // Floating-point sums are accurate (pairwise runs, double accumulators), as Eigen's
+        // tree reductions are: a sequential float32 accumulator stalls at 2^24.
+        if op == .sum || op == .mean, T.dtype.isFloatingPoint {
+            if T.self == Float.self {
+                layout.accurateSum(UnsafeRawPointer(px).assumingMemoryBound(to: Float.self),
+                                   UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self), mean: op == .mean)
+            } else {
+                layout.accurateSum(UnsafeRawPointer(px).assumingMemoryBound(to: Double.self),
+                                   UnsafeMutableRawPointer(po).assumingMemoryBound(to: Double.self), mean: op == .mean)
+            }
+            return
+        }
         switch op {
         case .sum: layout.reduce(px, po, initial: T.zero) { T.add($0, $1) }
         case .prod: layout.reduce(px, po, initial: T.one) { T.mul($0, $1) }
         case .max: layout.reduce(px, po, initial: T.lowest) { T.maxPropagatingNaN($0, $1) }
         case .min: layout.reduce(px, po, initial: T.highest) { T.minPropagatingNaN($0, $1) }
-        case .mean where T.dtype.isFloatingPoint:
-            layout.reduce(px, po, initial: T.zero) { T.add($0, $1) }
-            let c = T(fromInt: layout.reducedCount)
-            for i in 0..<out.scalarCount { po[i] = T.div(po[i], c) }
         case .mean:
             // Integer means accumulate in Int64 (no overflow for uint8/int32), then
             // divide truncating toward zero, as C++ integer division does.
@@ -132,6 +140,88 @@ struct ReductionLayout: Sendable {
             s *= dims[d]
         }
         self.outStrides = outStrides
+    }
+
+    /// The number of output elements.
+    var outputCount: Int { zip(dims, reduced).reduce(1) { $1.1 ? $0 : $0 * $1.0 } }
+
+    /// `out = Σ x` over the reduced axes (÷ count for a mean), accurately: a contiguous
+    /// reduced run is summed pairwise (``pairwiseSum(_:_:)``); when reduced axes also lie
+    /// outside the innermost run, each output accumulates those run sums (or elements) in
+    /// a float64 accumulator. Sequential and fixed in order: bitwise deterministic.
+    func accurateSum<F: FloatScalar>(_ x: UnsafePointer<F>, _ out: UnsafeMutablePointer<F>, mean: Bool) {
+        let outCount = outputCount
+        let scale = mean ? 1 / Double(reducedCount) : 1  // an empty mean is 0 × ∞ = NaN, as in TF
+        // Only the innermost run is reduced: each output is one pairwise sum.
+        if reduced.last == true && reduced.dropLast().allSatisfy({ !$0 }) {
+            let n = dims.last!
+            for o in 0..<outCount { out[o] = F(Double(Self.pairwiseSum(x + o * n, n)) * scale) }
+            return
+        }
+        ThreadScratch.withScratch(bytes: Swift.max(outCount, 1) * MemoryLayout<Double>.stride) { raw in
+            let acc = raw.bindMemory(to: Double.self, capacity: Swift.max(outCount, 1))
+            acc.initialize(repeating: 0, count: outCount)
+            walkRuns { inOffset, outOffset, lastDim, innerReduced in
+                if innerReduced {
+                    acc[outOffset] += Double(Self.pairwiseSum(x + inOffset, lastDim))
+                } else {
+                    for j in 0..<lastDim { acc[outOffset &+ j] += Double(x[inOffset &+ j]) }
+                }
+            }
+            for o in 0..<outCount { out[o] = F(acc[o] * scale) }
+        }
+    }
+
+    /// Pairwise (tree) sum of `n` contiguous values: blocks of up to 256 summed into 8
+    /// interleaved partial sums, longer spans split in half — rounding error grows as
+    /// O(log n), not O(n). Recursion depth is log2(n / 256), at most 55.
+    static func pairwiseSum<F: FloatScalar>(_ p: UnsafePointer<F>, _ n: Int) -> F {
+        if n <= 256 {
+            var s0: F = 0, s1: F = 0, s2: F = 0, s3: F = 0, s4: F = 0, s5: F = 0, s6: F = 0, s7: F = 0
+            var i = 0
+            while i &+ 8 <= n {
+                s0 += p[i]; s1 += p[i &+ 1]; s2 += p[i &+ 2]; s3 += p[i &+ 3]
+                s4 += p[i &+ 4]; s5 += p[i &+ 5]; s6 += p[i &+ 6]; s7 += p[i &+ 7]
+                i &+= 8
+            }
+            var tail: F = 0
+            while i < n { tail += p[i]; i &+= 1 }
+            return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + tail
+        }
+        // Split on a multiple of 8 so blocks stay aligned with the lanes.
+        let half = (n / 2) & ~7
+        return pairwiseSum(p, half) + pairwiseSum(p + half, n - half)
+    }
+
+    /// Calls `body(inOffset, outOffset, lastDim, innerReduced)` for each innermost run of
+    /// the input, in memory order, with the output offset the run maps to.
+    @inline(__always)
+    func walkRuns(_ body: (Int, Int, Int, Bool) -> Void) {
+        let total = dims.reduce(1, *)
+        guard total > 0 else { return }
+        guard let lastDim = dims.last else {
+            body(0, 0, 1, true)
+            return
+        }
+        let innerReduced = reduced[dims.count - 1]
+        let outer = total / lastDim
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: dims.count) { counter in
+            counter.initialize(repeating: 0)
+            var inOffset = 0, outOffset = 0
+            for _ in 0..<outer {
+                body(inOffset, outOffset, lastDim, innerReduced)
+                inOffset &+= lastDim
+                var d = dims.count - 2
+                while d >= 0 {
+                    counter[d] &+= 1
+                    outOffset &+= outStrides[d]
+                    if counter[d] < dims[d] { break }
+                    outOffset &-= outStrides[d] &* dims[d]
+                    counter[d] = 0
+                    d -= 1
+                }
+            }
+        }
     }
 
     /// Folds `x` into `out` with `combine`, starting each output element at `initial`.

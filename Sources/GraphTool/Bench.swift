@@ -12,6 +12,7 @@ extension GraphTool {
 
         @OptionGroup var feedOptions: FeedOptions
         @OptionGroup var fetchOptions: FetchOptions
+        @OptionGroup var memoryOptions: MemoryOptions
 
         @Option(name: .customLong("init"), help: ArgumentHelp(
             "A node to run once before timing (a variable initializer, e.g. init). Repeatable.", valueName: "node"))
@@ -39,8 +40,9 @@ extension GraphTool {
         }
 
         func run() throws {
-            let graph = try loadGraph(model)
-            let feeds = try feedOptions.feeds(for: graph, zerosForStaticPlaceholders: true)
+            let budget = memoryOptions.budget()
+            let graph = try loadGraph(model, budget: budget)
+            let feeds = try feedOptions.feeds(for: graph, zerosForStaticPlaceholders: true, budget: budget)
             let outputs = try fetchOptions.fetches.isEmpty && !targets.isEmpty ? [] : fetchOptions.outputs(of: graph)
             func node(_ name: String) throws -> Node {
                 guard let n = graph.node(named: name) else { throw ToolError("no node named '\(name)' in \(model)") }
@@ -50,6 +52,7 @@ extension GraphTool {
             var options = SessionOptions()
             options.interOpThreads = threads
             options.intraOpThreads = threads
+            options.memoryBudget = budget
             let session = Session(graph: graph, options: options)
             var samples: [Double] = []
             try withToolErrors {

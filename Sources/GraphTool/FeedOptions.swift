@@ -16,7 +16,7 @@ struct FeedOptions: ParsableArguments {
 
     /// The feeds, loaded. With `zerosForStaticPlaceholders`, placeholders not fed but of
     /// fully known shape get zeros, and the others are an error asking for `--input`.
-    func feeds(for graph: Graph, zerosForStaticPlaceholders: Bool = false) throws -> [Output: Soma.Tensor] {
+    func feeds(for graph: Graph, zerosForStaticPlaceholders: Bool = false, budget: MemoryBudget = MemoryBudget()) throws -> [Output: Soma.Tensor] {
         var feeds: [Output: Soma.Tensor] = [:]
         for input in inputs {
             let parts = input.split(separator: "=", maxSplits: 1).map(String.init)
@@ -32,7 +32,11 @@ struct FeedOptions: ParsableArguments {
             guard let dims = node.outputShapes[0].concrete else {
                 throw ToolError("placeholder '\(node.name)' has shape \(node.outputShapes[0]): give --input \(node.name)=FILE.npy")
             }
-            feeds[graph.output(of: node)] = Soma.Tensor(zeros: node.outputTypes[0], shape: dims)
+            do {
+                feeds[graph.output(of: node)] = try Soma.Tensor(zeros: node.outputTypes[0], shape: dims, budget: budget)
+            } catch {
+                throw ToolError("zeros for placeholder '\(node.name)': \(error.message)")
+            }
         }
         return feeds
     }

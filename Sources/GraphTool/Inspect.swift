@@ -21,27 +21,31 @@ extension GraphTool {
 
         @OptionGroup(title: "With --plan") var feedOptions: FeedOptions
         @OptionGroup(title: "With --plan") var fetchOptions: FetchOptions
+        @OptionGroup var memoryOptions: MemoryOptions
 
         func run() throws {
-            let graph = try loadGraph(model)
-            if plan { return try printPlan(graph) }
+            let budget = memoryOptions.budget()
+            let graph = try loadGraph(model, budget: budget)
+            if plan { return try printPlan(graph, budget: budget) }
             let summary = GraphSummary(graph)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 print(String(decoding: try encoder.encode(summary), as: UTF8.self))
             } else {
-                print(summary.text(listNodes: nodes))
+                printEscaped(summary.text(listNodes: nodes))
             }
         }
     }
 }
 
 extension GraphTool.Inspect {
-    func printPlan(_ graph: Graph) throws {
-        let feeds = try feedOptions.feeds(for: graph, zerosForStaticPlaceholders: true)
+    func printPlan(_ graph: Graph, budget: MemoryBudget) throws {
+        let feeds = try feedOptions.feeds(for: graph, zerosForStaticPlaceholders: true, budget: budget)
         let outputs = try fetchOptions.outputs(of: graph)
-        guard let compiled = try withToolErrors({ try Session(graph: graph).plan(fetches: outputs, feeds: feeds) }) else {
+        var options = SessionOptions()
+        options.memoryBudget = budget
+        guard let compiled = try withToolErrors({ try Session(graph: graph, options: options).plan(fetches: outputs, feeds: feeds) }) else {
             throw ToolError("the graph's shapes depend on fed values, so it has no static plan")
         }
         if json {
@@ -67,8 +71,8 @@ extension GraphTool.Inspect {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            compiled.passReports.forEach { print($0) }
-            print(compiled.listing)
+            compiled.passReports.forEach { printEscaped("\($0)") }
+            printEscaped(compiled.listing)
         }
     }
 }

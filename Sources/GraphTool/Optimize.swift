@@ -22,6 +22,8 @@ extension GraphTool {
         @Option(name: .customLong("disable"), help: ArgumentHelp("A pass to skip. Repeatable.", valueName: "pass"))
         var disabled: [String] = []
 
+        @OptionGroup var memoryOptions: MemoryOptions
+
         func validate() throws {
             for pass in disabled where !Passes.all.contains(pass) {
                 throw ValidationError("Unknown pass '\(pass)'; the passes are \(Passes.all.joined(separator: ", "))")
@@ -29,12 +31,12 @@ extension GraphTool {
         }
 
         func run() throws {
-            let graph = try loadGraph(model)
+            let graph = try loadGraph(model, budget: memoryOptions.budget())
             let outputs = try fetches.isEmpty ? GraphSummary.possibleOutputs(graph) : fetches.map { try resolveOutput($0, in: graph) }
             let (optimized, report) = try withToolErrors {
                 try Compiler.optimize(graph, fetches: outputs, options: CompileOptions(disabledPasses: Set(disabled)))
             }
-            for line in report { print(line) }
+            for line in report { printEscaped("\(line)") }
             try withToolErrors { try optimized.save(to: URL(fileURLWithPath: output)) }
             print("\(graph.nodes.count) → \(optimized.nodes.count) nodes, written to \(output)")
         }

@@ -16,6 +16,7 @@ extension GraphTool {
         var model: String
 
         @OptionGroup var feedOptions: FeedOptions
+        @OptionGroup var memoryOptions: MemoryOptions
 
         @Option(name: .customLong("fetch"), help: ArgumentHelp(
             "An output to compute, as NAME[:k], written to OUT.npy with NAME[:k]=OUT.npy or printed otherwise. Repeatable.",
@@ -32,7 +33,8 @@ extension GraphTool {
         }
 
         func run() throws {
-            let graph = try loadGraph(model)
+            let budget = memoryOptions.budget()
+            let graph = try loadGraph(model, budget: budget)
             let feeds = try feedOptions.feeds(for: graph)
             let requests = try fetches.map { spec -> (Output, String?) in
                 let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
@@ -42,7 +44,9 @@ extension GraphTool {
                 guard let node = graph.node(named: name) else { throw ToolError("--target '\(name)' is not a node of the graph") }
                 return node
             }
-            let session = Session(graph: graph)
+            var options = SessionOptions()
+            options.memoryBudget = budget
+            let session = Session(graph: graph, options: options)
             let results: [Tensor]
             do {
                 for target in targetNodes { _ = try session.run(fetches: [], feeds: feeds, targets: [target]) }
@@ -55,9 +59,9 @@ extension GraphTool {
                     do { try value.saveNPY(to: URL(fileURLWithPath: file)) } catch let error as SomaError {
                         throw ToolError(error.message)
                     }
-                    print("\(output.name) → \(file) (\(value.dtype) \(Run.shapeText(value.shape)))")
+                    printEscaped("\(output.name) → \(file) (\(value.dtype) \(Run.shapeText(value.shape)))")
                 } else {
-                    print("\(output.name) \(value.dtype) \(Run.shapeText(value.shape)) \(Run.leadingValues(value))")
+                    printEscaped("\(output.name) \(value.dtype) \(Run.shapeText(value.shape)) \(Run.leadingValues(value))")
                 }
             }
         }

@@ -50,10 +50,15 @@ extension Graph {
 
 /// Atomic file replacement: write a temporary file in the same folder, flush it to disk,
 /// rename it over the target, flush the folder.
+///
+/// Temporaries are named `.<file>.tmp-<pid>-<random>`; each save first removes those of
+/// processes that no longer run (a save killed midway), so killed saves leave no growing
+/// litter.
 enum AtomicFile {
     static func write(_ bytes: [UInt8], to url: URL) throws {
         let folder = url.deletingLastPathComponent().path
-        let temporary = "\(folder)/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        removeStaleTemporaries(of: url)
+        let temporary = "\(folder)/\(temporaryPrefix(of: url))\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw SomaError.invalidArgument("cannot create '\(temporary)': \(String(cString: strerror(errno)))") }
         var ok = false
@@ -77,5 +82,18 @@ enum AtomicFile {
         ok = true
         let dir = open(folder, O_RDONLY)
         if dir >= 0 { _ = fsync(dir); close(dir) }
+    }
+
+    static func temporaryPrefix(of url: URL) -> String { ".\(url.lastPathComponent).tmp-" }
+
+    /// Deletes `url`'s temporaries left by processes that have exited.
+    static func removeStaleTemporaries(of url: URL) {
+        let folder = url.deletingLastPathComponent().path, prefix = temporaryPrefix(of: url)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            guard let dash = rest.firstIndex(of: "-"), let pid = pid_t(rest[..<dash]), pid > 0 else { continue }
+            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH { unlink("\(folder)/\(name)") }
+        }
     }
 }

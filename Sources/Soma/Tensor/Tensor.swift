@@ -28,6 +28,18 @@ public struct Tensor: Sendable {
         self.init(dtype: dtype, shape: shape, zeroed: true)
     }
 
+    /// A zero-filled tensor whose bytes are reserved from `budget`: for a shape read from a
+    /// model file or a feed.
+    /// - Throws: `InvalidArgument` for a negative dimension; `ResourceExhausted` when the
+    ///   budget or the system refuses the bytes.
+    public init(zeros dtype: DType, shape: [Int], budget: MemoryBudget) throws(SomaError) {
+        guard shape.allSatisfy({ $0 >= 0 }) else {
+            throw SomaError.invalidArgument("Tensor shape \(shapeString(shape)) has a negative dimension")
+        }
+        try self.init(dtype: dtype, shape: shape, zeroed: true, budget: budget,
+                      for: "a \(dtype) tensor of shape \(shapeString(shape))")
+    }
+
     /// A tensor whose storage is zero-filled, or left uninitialised for a kernel that
     /// writes every element.
     init(dtype: DType, shape: [Int], zeroed: Bool) {

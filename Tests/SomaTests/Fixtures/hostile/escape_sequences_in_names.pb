@@ -1,0 +1,8 @@
+
+.
+xPlaceholder*
+dtype0*
+shape:
+&
+evil[2K]0;ownedNegx*
+T0

@@ -6,6 +6,12 @@
 import Foundation
 import Soma
 
+/// Prints a line and flushes it, so progress shows in a pipe or file as it happens.
+func print(_ line: String) {
+    Swift.print(line)
+    fflush(nil)
+}
+
 func seconds(_ body: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
     try body()
@@ -129,4 +135,71 @@ do {  // lstm_infer_b32_t32: hand-unrolled LSTM cell, input 64, hidden 128, 32 s
     }
     let logits = try matmul(h, g.constant(uniform([hidden, 10], &rng)))
     report("lstm_infer_b32_t32", try planFigures(g, [logits], [xs: uniform([batch, steps, input], &rng)]))
+}
+
+print("\n== deep chains: every phase O(n log n) or better, no recursion (release build) ==")
+/// `x → Identity → … → Identity` (data edges), then the same length of `NoOp`s chained by
+/// control edges; `nodes` in each.
+func chainGraphDef(nodes: Int, control: Bool) -> [UInt8] {
+    let g = Graph()
+    if control {
+        var previous = try! g.addNode(op: "NoOp", inputs: [], name: "n0", uniquifyName: false)
+        for i in 1..<nodes {
+            previous = try! g.addNode(op: "NoOp", inputs: [], name: "n\(i)", controlInputs: [previous], uniquifyName: false)
+        }
+    } else {
+        var h = try! g.placeholder(.float32, shape: [2], name: "x")
+        for i in 1..<nodes { h = try! identity(h, name: "n\(i)") }
+    }
+    return g.graphDef()
+}
+
+let graphtool = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("graphtool")
+let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("soma-chain-bench-\(getpid())")
+try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: scratch) }
+for control in [false, true] {
+    var previousTotal: (n: Int, t: Double)? = nil
+    for n in [10_000, 100_000, 1_000_000] {
+        let bytes = chainGraphDef(nodes: n, control: control)
+        let file = scratch.appendingPathComponent("chain\(n).pb")
+        try Data(bytes).write(to: file)
+        var g: Graph! = nil
+        let load = try seconds { g = try Graph(graphDef: bytes) }
+        let last = g.node(named: "n\(n - 1)")!
+        var compile = 0.0, run = 0.0, gradient = 0.0, optimize = 0.0
+        if control {
+            let session = Session(graph: g)
+            compile = try seconds { _ = try session.plan(fetches: [], targets: [last]) }
+            run = try seconds { try session.run(target: last) }
+        } else {
+            let x = g.output(named: "x")!, y = g.output(of: last)
+            let feeds = [x: try Tensor([1, 2] as [Float], shape: [2])]
+            let session = Session(graph: g)
+            compile = try seconds { _ = try session.plan(fetches: [y], feeds: feeds) }
+            run = try seconds { _ = try session.run(y, feeds: feeds) }
+            gradient = try seconds { _ = try g.gradients(of: [y], wrt: [x]) }
+            optimize = try seconds { _ = try Compiler.optimize(g, fetches: [y]) }
+        }
+        let save = try seconds { try g.save(to: scratch.appendingPathComponent("saved\(n).pb")) }
+        let release = seconds { g = nil }
+        let inspect = try seconds {
+            let p = Process()
+            p.executableURL = graphtool
+            p.arguments = ["inspect", file.path]
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { fatalError("graphtool inspect failed on \(file.path)") }
+        }
+        let total = load + compile + run + gradient + optimize + save + release
+        var growth = ""
+        if let p = previousTotal {
+            growth = String(format: "  total ×%.1f for ×%.0f nodes", total / p.t, Double(n) / Double(p.n))
+        }
+        previousTotal = (n, total)
+        print(String(format: "%@ %8d nodes: load %7.0f ms  compile %7.0f  run %6.0f  gradients %6.0f  optimize %6.0f  save %6.0f  release %5.0f  graphtool inspect %6.0f ms",
+                     control ? "control" : "data   ", n, load * 1e3, compile * 1e3, run * 1e3, gradient * 1e3, optimize * 1e3,
+                     save * 1e3, release * 1e3, inspect * 1e3) + growth)
+    }
 }

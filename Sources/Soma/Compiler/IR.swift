@@ -109,14 +109,6 @@ final class IRGraph {
         for k in fetches.indices where fetches[k] == old { fetches[k] = new }
     }
 
-    /// The variable a value reads, looking through `Identity`/`StopGradient` (such reads
-    /// happen where the value is consumed, in build order).
-    static func variableSource(_ value: IRValue) -> IRNode? {
-        var node = value.node
-        while node.op == "Identity" || node.op == "StopGradient" { node = node.inputs[0].node }
-        return node.def.traits.contains(.variable) ? node : nil
-    }
-
     /// Removes nodes that nothing fetched or targeted depends on.
     func removeDeadNodes() {
         var live = [Bool](repeating: false, count: nextID)
@@ -148,10 +140,13 @@ final class IRGraph {
     func fetchedNodeIDs() -> Set<Int> { Set(fetches.map(\.node.id)) }
 
     /// Re-runs the shape function of `node` on its inputs' current shapes and known values.
-    func inferShapes(_ node: IRNode) throws {
+    ///
+    /// - Parameter chains: the sweep's memo of identity chains (see ``IdentityChains``).
+    func inferShapes(_ node: IRNode, chains: IdentityChains) throws {
         let context = ShapeContext(
             inputShapes: node.inputs.map(\.shape), inputTypes: node.inputs.map(\.dtype), attrs: node.attrs,
-            values: node.inputs.map(KnownValues.constant), shapeValues: node.inputs.map(KnownValues.partialShape))
+            values: node.inputs.map { KnownValues.constant($0, resolve: chains.resolve) },
+            shapeValues: node.inputs.map { KnownValues.partialShape($0, resolve: chains.resolve) })
         do {
             node.outputShapes = try node.def.shapeFunction(context)
         } catch let error as ShapeError {
@@ -185,6 +180,42 @@ final class IRGraph {
     }
 }
 
+/// Where chains of `Identity`/`StopGradient` lead, remembered for one topological sweep
+/// over an ``IRGraph``, so that resolving every node of an n-node chain costs O(n) in all
+/// rather than O(n²).
+///
+/// Contract: an answer stays valid while no identity node it passed through is rewired or
+/// changes op. Sweeps in topological order satisfy this when they rewrite only the node
+/// they are visiting and its consumers: every remembered chain lies upstream of it.
+final class IdentityChains {
+    /// The resolved source of identity node `id`'s output.
+    private var sources: [Int: IRValue] = [:]
+
+    /// The first output up the chain of identities from `value` that is not one (itself
+    /// when it is not one).
+    func resolve(_ value: IRValue) -> IRValue {
+        var passed: [Int] = []
+        var current = value
+        while current.node.op == "Identity" || current.node.op == "StopGradient" {
+            if let known = sources[current.node.id] {
+                current = known
+                break
+            }
+            passed.append(current.node.id)
+            current = current.node.inputs[0]
+        }
+        for id in passed { sources[id] = current }
+        return current
+    }
+
+    /// The variable a value reads, looking through identities (such reads happen where
+    /// the value is consumed, in build order).
+    func variableSource(_ value: IRValue) -> IRNode? {
+        let node = resolve(value).node
+        return node.def.traits.contains(.variable) ? node : nil
+    }
+}
+
 /// One node of an ``IRGraph``.
 final class IRNode {
     let id: Int
@@ -213,10 +244,10 @@ final class IRNode {
 
     deinit {
         guard !inputs.isEmpty || !controlInputs.isEmpty else { return }
-        let held: [AnyObject] = inputs.map { $0.node } + controlInputs
+        var held: [AnyObject] = inputs.map { $0.node } + controlInputs
         inputs = []
         controlInputs = []
-        ChainRelease.release(held)
+        ChainRelease.release(&held)
     }
 
     var op: String { def.name }

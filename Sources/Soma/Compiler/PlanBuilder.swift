@@ -31,10 +31,11 @@ struct PlanBuilder {
             }
         }
         // Variables, and identities of them, are read by their consumers: not steps.
+        let chains = IdentityChains()
         let stepNodes = ir.nodes.filter {
-            !$0.isConstant && !$0.isFeed && ($0.outputTypes.isEmpty || IRGraph.variableSource(IRValue($0, 0)) == nil)
+            !$0.isConstant && !$0.isFeed && ($0.outputTypes.isEmpty || chains.variableSource(IRValue($0, 0)) == nil)
         }
-        let effects = Self.variableOrdering(stepNodes)
+        let effects = Self.variableOrdering(stepNodes, chains: chains)
         let order = MemoryAwareScheduler(ir: ir, steps: stepNodes, extraPredecessors: effects).schedule()
         var position: [Int: Int] = [:]
         for (i, node) in order.enumerated() { position[node.id] = i }
@@ -52,12 +53,13 @@ struct PlanBuilder {
         let fetched = Set(ir.fetches.map { valueIndex[$0]! })
         for v in fetched { last[v] = end }
 
-        // Storage: aliases follow forwarding ops to their root.
+        // Storage: an alias names the root its forwarding chain reaches (set in schedule
+        // order, so the input's root is known: one hop however long the chain).
         var aliasOf = [Int?](repeating: nil, count: producers.count)
+        func root(_ v: Int) -> Int { aliasOf[v] ?? v }
         for node in order where Self.forwardsInput(node) {
-            aliasOf[valueIndex[IRValue(node, 0)]!] = valueIndex[node.inputs[0]]!
+            aliasOf[valueIndex[IRValue(node, 0)]!] = root(valueIndex[node.inputs[0]]!)
         }
-        func root(_ v: Int) -> Int { var r = v; while let a = aliasOf[r] { r = a }; return r }
         // A root lives as long as its longest-lived alias; a fetched alias makes it owned.
         var rootLast = last
         var ownedRoots = Set<Int>()
@@ -124,7 +126,7 @@ struct PlanBuilder {
             let storage: Plan.Storage
             if let f = feedPosition[node.id] { storage = .feed(f) }
             else if node.isConstant { storage = .constant }
-            else if let variable = IRGraph.variableSource(value) {
+            else if let variable = chains.variableSource(value) {
                 storage = .variable(key: variableKey(name: variable.name, attrs: variable.attrs))
             }
             else if let a = aliasOf[v] { storage = .alias(of: a) }
@@ -146,7 +148,7 @@ struct PlanBuilder {
         let steps = order.enumerated().map { i, node -> Plan.Step in
             let outputs = node.outputTypes.indices.map { valueIndex[IRValue(node, $0)]! }
             return Plan.Step(
-                name: node.name, op: node.op, node: KernelNode(node).prepared(for: node), kernel: Kernels.table[node.op]!,
+                name: node.name, op: node.op, node: KernelNode(node).prepared(for: node, chains: chains), kernel: Kernels.table[node.op]!,
                 inputs: node.inputs.map { valueIndex[$0]! }, outputs: outputs,
                 refInputs: node.def.expandedInputArgs(node.attrs).map(\.isRef),
                 outputShapes: node.outputShapes.map(\.concrete),
@@ -164,14 +166,14 @@ struct PlanBuilder {
     /// waits for the earlier-built steps that write it, and a write waits for the earlier
     /// reads — so reordering for memory never changes which value a read sees (TF2's
     /// automatic control dependencies; the reference executor runs in build order anyway).
-    static func variableOrdering(_ steps: [IRNode]) -> [Int: [IRNode]] {
+    static func variableOrdering(_ steps: [IRNode], chains: IdentityChains) -> [Int: [IRNode]] {
         var extra: [Int: [IRNode]] = [:]
         var lastWrite: [String: IRNode] = [:]
         var readsSinceWrite: [String: [IRNode]] = [:]
         for node in steps {
             let refs = node.def.expandedInputArgs(node.attrs).map(\.isRef)
             for (k, input) in node.inputs.enumerated() {
-                guard let variable = IRGraph.variableSource(input) else { continue }
+                guard let variable = chains.variableSource(input) else { continue }
                 let key = variableKey(name: variable.name, attrs: variable.attrs)
                 if let w = lastWrite[key], w !== node { extra[node.id, default: []].append(w) }
                 if k < refs.count && refs[k] {

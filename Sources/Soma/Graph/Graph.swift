@@ -181,7 +181,7 @@ public final class Graph: @unchecked Sendable, Hashable {
 
         let context = ShapeContext(
             inputShapes: endpoints.map(\.shape), inputTypes: endpoints.map(\.dtype), attrs: attrs,
-            values: endpoints.map(KnownValues.constant), shapeValues: endpoints.map(KnownValues.partialShape))
+            values: endpoints.map { KnownValues.constant($0) }, shapeValues: endpoints.map { KnownValues.partialShape($0) })
         let outputShapes: [TensorShape]
         do {
             outputShapes = try def.shapeFunction(context)

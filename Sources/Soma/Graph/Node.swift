@@ -53,9 +53,9 @@ public final class Node: Sendable, Hashable, CustomStringConvertible, AttributeB
 
     deinit {
         guard !edges.inputs.isEmpty || !edges.controls.isEmpty else { return }
-        let held: [AnyObject] = edges.inputs.map { $0.node } + edges.controls + (identitySource.map { [$0.node] } ?? [])
+        var held: [AnyObject] = edges.inputs.map { $0.node } + edges.controls
         edges = ([], [])
-        ChainRelease.release(held)
+        ChainRelease.release(&held)
     }
 
     public var outputCount: Int { outputTypes.count }

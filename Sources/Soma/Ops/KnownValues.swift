@@ -25,8 +25,11 @@ extension ValueSource {
 enum KnownValues {
     /// The value of an output when it is known statically: constants, identities of them,
     /// and shapes, sizes and ranks of statically shaped tensors.
-    static func constant<S: ValueSource>(_ output: S) -> Tensor? {
-        let output = output.throughIdentities
+    ///
+    /// - Parameter resolve: finds the first output up a chain of identities
+    ///   (``ValueSource/throughIdentities`` unless the caller keeps a memo of chains).
+    static func constant<S: ValueSource>(_ output: S, resolve: (S) -> S = { $0.throughIdentities }) -> Tensor? {
+        let output = resolve(output)
         switch output.producerOp {
         case "Const":
             if case .tensor(let t)? = output.producerAttrs["value"] { return t }
@@ -54,8 +57,8 @@ enum KnownValues {
 
     /// What is known of an integer output read as a shape: `Shape(x)` of a partial `x`,
     /// or a `Pack` of scalars some of which are constant.
-    static func partialShape<S: ValueSource>(_ output: S) -> TensorShape? {
-        let output = output.throughIdentities
+    static func partialShape<S: ValueSource>(_ output: S, resolve: (S) -> S = { $0.throughIdentities }) -> TensorShape? {
+        let output = resolve(output)
         switch output.producerOp {
         case "Shape":
             return output.producerInputs[0].shape
@@ -65,7 +68,7 @@ enum KnownValues {
             let inputs = output.producerInputs
             guard case .int(0)? = output.producerAttrs["axis"], inputs.allSatisfy({ $0.shape.rank == 0 }) else { return nil }
             return TensorShape(inputs.map { input -> Int? in
-                guard let v = constant(input)?.intScalars()?.first, v >= 0 else { return nil }
+                guard let v = constant(input, resolve: resolve)?.intScalars()?.first, v >= 0 else { return nil }
                 return v
             })
         default:

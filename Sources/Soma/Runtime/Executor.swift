@@ -25,9 +25,20 @@ struct ReferenceExecutor: Executor {
         }
 
         var values = [[Tensor]](repeating: [], count: nodes.count)
+        // The variable each identity reads (through identities, stopping at feeds), filled
+        // in creation order: one lookup per node however long a chain of identities is.
+        var identityReads = [Node?](repeating: nil, count: nodes.count)
+        /// The variable an output reads: such reads happen where the value is consumed (at
+        /// a consuming node, or at the end of the run for a fetch). Fed outputs read nothing.
+        func variableSource(_ endpoint: NodeOutput) -> Node? {
+            guard feeds[endpoint] == nil else { return nil }
+            let node = endpoint.node
+            if node.definition.traits.contains(.variable) { return node }
+            return node.op == "Identity" || node.op == "StopGradient" ? identityReads[node.id] : nil
+        }
         func value(_ endpoint: NodeOutput, consumer: Node?, isRef: Bool) throws -> Tensor {
             if let fed = feeds[endpoint] { return fed }
-            if let variable = variableSource(endpoint, feeds) {
+            if let variable = variableSource(endpoint) {
                 return try state.read(variable.variableKey, dtype: endpoint.dtype, shape: endpoint.shape.concrete, ref: isRef,
                                       reader: consumer?.name, location: variable.locationSuffix)
             }
@@ -35,8 +46,9 @@ struct ReferenceExecutor: Executor {
         }
 
         for node in nodes where needed[node.id] {
+            if node.op == "Identity" || node.op == "StopGradient" { identityReads[node.id] = variableSource(node.inputs[0]) }
             // Variables and identities of them are read by their consumers.
-            if node.outputCount > 0, variableSource(NodeOutput(node, 0), feeds) != nil { continue }
+            if node.outputCount > 0, variableSource(NodeOutput(node, 0)) != nil { continue }
             let refs = node.definition.expandedInputArgs(node.attrs).map(\.isRef)
             var inputs: [Tensor] = []
             inputs.reserveCapacity(node.inputs.count)
@@ -48,20 +60,6 @@ struct ReferenceExecutor: Executor {
         }
         return try fetches.map { try value($0, consumer: nil, isRef: false) }
     }
-}
-
-/// The variable an output reads, looking through `Identity`/`StopGradient` (such reads
-/// happen where the value is consumed: at a consuming node, or at the end of the run for a
-/// fetch). Fed outputs read nothing.
-func variableSource(_ output: NodeOutput, _ feeds: [NodeOutput: Tensor]) -> Node? {
-    var current = output
-    while feeds[current] == nil {
-        let node = current.node
-        if node.definition.traits.contains(.variable) { return node }
-        guard node.op == "Identity" || node.op == "StopGradient" else { return nil }
-        current = node.inputs[0]
-    }
-    return nil
 }
 
 extension OpDef {

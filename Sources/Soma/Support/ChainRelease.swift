@@ -32,12 +32,14 @@ enum ChainRelease {
         return fresh
     }
 
-    /// Takes over references from a deinit: they are released here, one at a time, by
-    /// the outermost call on this thread, so nested deinits only add to the queue.
-    static func release(_ objects: [AnyObject]) {
+    /// Takes over references from a deinit (leaving `objects` empty, so the caller holds
+    /// none): they are released here, one at a time, by the outermost call on this
+    /// thread, so nested deinits only add to the queue.
+    static func release(_ objects: inout [AnyObject]) {
         guard !objects.isEmpty else { return }
         let q = queue
         q.pending.append(contentsOf: objects)
+        objects.removeAll()
         guard !q.draining else { return }
         q.draining = true
         while !q.pending.isEmpty { q.pending.removeLast() }

@@ -14,6 +14,7 @@ struct ConstantFolding: CompilerPass {
 
     func run(_ ir: IRGraph, _ context: PassContext) throws {
         let state = SessionState()
+        let chains = IdentityChains()
         let fetched = ir.fetchedNodeIDs()
         var names = Set(ir.nodes.map(\.name))
         /// Each output of a multi-output node becomes its own constant, `<node>/output_<k>`;
@@ -32,7 +33,7 @@ struct ConstantFolding: CompilerPass {
         }
         for node in ir.nodes where !node.isConstant && !node.isFeed {
             // Inputs folded just before may make this node's shape exact.
-            try ir.inferShapes(node)
+            try ir.inferShapes(node, chains: chains)
             guard node.controlInputs.isEmpty else { continue }
             let traits = node.def.traits
             guard !traits.contains(.stateful), !traits.contains(.feedable), !traits.contains(.variable),
@@ -86,16 +87,17 @@ extension KernelNode {
     /// Work a plan can do once for the step instead of every run, where shapes and the
     /// deciding inputs are fixed: a StridedSlice's walk, a reduction's layout, a
     /// convolution's or pooling's geometry.
-    func prepared(for node: IRNode) -> KernelNode {
+    func prepared(for node: IRNode, chains: IdentityChains) -> KernelNode {
         var copy = self
+        func constant(_ value: IRValue) -> Tensor? { KnownValues.constant(value, resolve: chains.resolve) }
         if node.op == "StridedSlice", let dims = node.inputs[0].shape.concrete,
-           let b = KnownValues.constant(node.inputs[1])?.intScalars(), let e = KnownValues.constant(node.inputs[2])?.intScalars(),
-           let s = KnownValues.constant(node.inputs[3])?.intScalars(),
+           let b = constant(node.inputs[1])?.intScalars(), let e = constant(node.inputs[2])?.intScalars(),
+           let s = constant(node.inputs[3])?.intScalars(),
            let spec = try? StridedSliceSpec(inputShape: dims, begin: b, end: e, strides: s, attrs: node.attrs) {
             copy.stridedRead = ArrayKernels.StridedRead(inputShape: dims, begin: spec.begin, stride: spec.stride, size: spec.size.map { $0! })
         }
         if ["Sum", "Mean", "Max", "Min", "Prod", "All", "Any"].contains(node.op), let dims = node.inputs[0].shape.concrete,
-           let axes = KnownValues.constant(node.inputs[1])?.intScalars(),
+           let axes = constant(node.inputs[1])?.intScalars(),
            axes.allSatisfy({ $0 >= -dims.count && $0 < dims.count }) {
             copy.reductionLayout = ReductionLayout(shape: dims, axes: axes)
         }

@@ -8,8 +8,9 @@ struct ShapeSpecialization: CompilerPass {
     static let name = "shape_specialization"
 
     func run(_ ir: IRGraph, _ context: PassContext) throws {
+        let chains = IdentityChains()
         for node in ir.nodes where !node.isFeed && !node.isConstant {
-            try ir.inferShapes(node)
+            try ir.inferShapes(node, chains: chains)
         }
     }
 }

@@ -175,6 +175,64 @@ import Testing
         #expect(error?.message.contains("exceeds the session's 4294967296-byte tensor limit") == true)
     }
 
+    /// Test threads have small stacks: any walk or release that recursed once per node
+    /// would overflow long before 30,000 nodes (the compiler benchmark runs 1,000,000), and a
+    /// quadratic pass would take minutes.
+    @Test func deepChainsLoadRunDifferentiateOptimiseSaveAndRelease() throws {
+        let n = 30_000
+        var data: [(inout ProtoWriter) -> Void] = [B.placeholder("x")]
+        var control: [(inout ProtoWriter) -> Void] = [B.node("c0", "NoOp")]
+        for i in 1..<n {
+            data.append(B.node("n\(i)", "Identity", inputs: [i == 1 ? "x" : "n\(i - 1)"], attrs: [("T", B.type(1))]))
+            control.append(B.node("c\(i)", "NoOp", inputs: ["^c\(i - 1)"]))
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("soma-deep-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        do {
+            var g: Graph? = try Graph(graphDef: B.graph(data))
+            let x = try #require(g!.output(named: "x")), y = try #require(g!.output(named: "n\(n - 1)"))
+            let value = try Tensor([1, 2] as [Float], shape: [2])
+            #expect(try Session(graph: g!).run(y, feeds: [x: value]).scalars(as: Float.self) == [1, 2])
+            var options = SessionOptions()
+            options.useCompiler = false  // the reference executor walks the chain too
+            #expect(try Session(graph: g!, options: options).run(y, feeds: [x: value]).scalars(as: Float.self) == [1, 2])
+            let dx = try #require(try g!.gradients(of: [y], wrt: [x])[0])
+            #expect(try Session(graph: g!).run(dx, feeds: [x: value]).scalars(as: Float.self) == [1, 1])
+            let (optimized, _) = try g!.optimized(for: [y])
+            #expect(optimized.nodes.count == 2)
+            try g!.save(to: folder.appendingPathComponent("data.pb"))
+            g = nil
+        }
+        do {
+            var g: Graph? = try Graph(graphDef: B.graph(control))
+            try Session(graph: g!).run(target: try #require(g!.node(named: "c\(n - 1)")))
+            try g!.save(to: folder.appendingPathComponent("control.pb"))
+            g = nil
+        }
+    }
+
+    @Test func everyReservationIsGivenBackWhenTheSessionEnds() throws {
+        let budget = MemoryBudget(limit: 64 << 20)
+        do {
+            let g = Graph()
+            let x = try g.placeholder(.float32, shape: [nil, 8], name: "x")
+            let w = try g.variable(Tensor(repeating: Float(0.5), shape: [8, 4]), name: "w")
+            let y = try relu(matmul(x, w.value) + 1)
+            var options = SessionOptions()
+            options.memoryBudget = budget
+            let session = Session(graph: g, options: options)
+            try session.run(target: g.globalVariablesInitializer())
+            let batch = try Tensor(zeros: .float32, shape: [16, 8], budget: budget)
+            for _ in 0..<3 { _ = try session.run(y, feeds: [x: batch]) }
+            let callable = try session.makeCallable(feeds: [x], fetches: [y])
+            _ = try callable.run([batch])
+            #expect(budget.bytesInUse > 0)  // the variable, the feed, pooled arenas
+        }
+        // Arenas cache views of themselves: the pool must break that cycle when it goes.
+        #expect(budget.bytesInUse == 0, "\(budget)")
+    }
+
     // MARK: Damaged real files
 
     static let fixtureFiles: [[UInt8]] = TensorFlowFixtureTests.models.map { model in

@@ -9,7 +9,9 @@ final class Arena: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let byteCount: Int
     /// Buffer objects for planned slots, made once and reused by every run, so placing an
-    /// output in the arena allocates nothing.
+    /// output in the arena allocates nothing. Each view keeps the arena alive, so the
+    /// cache is a cycle that ``ArenaPool`` breaks (``releaseViews()``) when it lets an
+    /// arena go.
     private var views: [SIMD2<Int>: TensorBuffer] = [:]
     private let lock = NSLock()
 
@@ -38,6 +40,15 @@ final class Arena: @unchecked Sendable {
         let buffer = TensorBuffer(view: base + offset, byteCount: bytes, owner: self)
         views[key] = buffer
         return buffer
+    }
+
+    /// Drops the cached views, so the arena is freed once no tensor views it any more.
+    func releaseViews() {
+        let dropped = lock.withLock { () -> [SIMD2<Int>: TensorBuffer] in
+            defer { views = [:] }
+            return views
+        }
+        _ = dropped  // released here, outside the lock
     }
 
     /// The run's value table (one slot per plan value, all `nil`), kept with the arena so
@@ -84,5 +95,16 @@ final class ArenaPool: Sendable {
     }
 
     /// Returns an arena; keeps at most a few (one per concurrent run seen, up to 8).
-    func give(_ arena: Arena) { free.withLock { if $0.count < 8 { $0.append(arena) } } }
+    func give(_ arena: Arena) {
+        let kept = free.withLock { pooled -> Bool in
+            guard pooled.count < 8 else { return false }
+            pooled.append(arena)
+            return true
+        }
+        if !kept { arena.releaseViews() }
+    }
+
+    deinit {
+        for arena in free.withLock({ $0 }) { arena.releaseViews() }
+    }
 }

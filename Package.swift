@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "interop-export", targets: ["InteropExport"]),
         .executable(name: "graphtool", targets: ["GraphTool"]),
         .executable(name: "soma-compiler-bench", targets: ["CompilerBench"]),
+        .executable(name: "soma-fuzz", targets: ["SomaFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,6 +45,9 @@ let package = Package(
         .executableTarget(name: "InteropExport", dependencies: ["Soma"]),
         // Compile-time and memory-plan benchmarks (Tools/bench-compiler.sh).
         .executableTarget(name: "CompilerBench", dependencies: ["Soma"]),
+        // Fuzz targets for the GraphDef and .npy loaders (Tools/fuzz.sh); replays inputs
+        // in an ordinary build.
+        .executableTarget(name: "SomaFuzz", dependencies: ["Soma"]),
         // The command-line tool: inspect and run GraphDef files.
         .executableTarget(
             name: "GraphTool",

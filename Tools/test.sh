@@ -2,8 +2,8 @@
 # The test command: installs what is missing, checks the committed protobuf-c code matches
 # Schemas/, checks Soma-written graphs in TensorFlow (skipped, saying so, when
 # tensorflow-cpu cannot be installed), runs the suite under ThreadSanitizer, checks that a
-# steady-state run allocates no heap memory, then runs the
-# Swift test suite.
+# steady-state run allocates no heap memory, fuzzes the loaders for half a minute each
+# (libFuzzer + AddressSanitizer), then runs the Swift test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Tools/install-deps.sh
@@ -11,4 +11,5 @@ Tools/generate-protos.sh --check
 Tools/tf-interop.sh
 Tools/tsan.sh
 Tools/check-allocations.sh
+Tools/fuzz.sh --time 30
 swift test

@@ -68,7 +68,7 @@ public struct TensorShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custom
 }
 
 /// The product of `values`, or `nil` when it overflows `Int`.
-func checkedProduct(_ values: [Int]) -> Int? {
+public func checkedProduct(_ values: [Int]) -> Int? {
     var product = 1
     for v in values {
         let (p, overflow) = product.multipliedReportingOverflow(by: v)

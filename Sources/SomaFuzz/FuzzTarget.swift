@@ -1,0 +1,102 @@
+import Foundation
+import Soma
+
+/// What the fuzzer feeds its inputs to: Soma's loaders, and everything a loaded model
+/// reaches.
+///
+/// Besides crashes, hangs and memory growth (which libFuzzer and AddressSanitizer catch),
+/// each target checks Soma's own promises about bad input and stops the process when one
+/// is broken, so that libFuzzer keeps the input as a finding:
+/// - an error is one line (no control characters from a file reach it);
+/// - whatever a failed load or run reserved from its memory budget is given back.
+enum FuzzTarget: String, CaseIterable {
+    /// A GraphDef: load it, compile it for its sinks, and run it once with zeros fed to
+    /// every placeholder.
+    case graphdef
+    /// A `.npy` file: read it, and write back what was read.
+    case npy
+
+    /// Memory one input may hold: small, so that no input can take the fuzzer down, and
+    /// every allocation a file controls meets the budget check.
+    static let budgetBytes = 64 << 20
+    /// Largest placeholder fed (elements).
+    static let maxFedElements = 1 << 16
+
+    func run(_ bytes: UnsafeRawBufferPointer) {
+        let budget = MemoryBudget(limit: Self.budgetBytes)
+        let data = Data(bytes)
+        switch self {
+        case .graphdef: Self.loadCompileAndRun(data, budget: budget)
+        case .npy: Self.readAndWrite(data)
+        }
+        // Every graph, session and tensor of this input is gone now.
+        check(budget.bytesInUse == 0, "\(budget.bytesInUse) bytes of the memory budget were never given back")
+    }
+
+    private static func loadCompileAndRun(_ data: Data, budget: MemoryBudget) {
+        var limits = GraphDefLimits()
+        limits.memoryBudget = budget
+        limits.maxTensorBytes = budgetBytes
+        limits.maxTotalTensorBytes = budgetBytes
+        let graph: Graph
+        do {
+            graph = try Graph(graphDef: data, limits: limits)
+        } catch {
+            checkOneLine(error)
+            return
+        }
+        var options = SessionOptions()
+        options.memoryBudget = budget
+        options.maxTensorBytes = budgetBytes
+        options.interOpThreads = 1
+        options.intraOpThreads = 1
+        let session = Session(graph: graph, options: options)
+        var consumed = Set<ObjectIdentifier>()
+        for node in graph.nodes {
+            for input in node.inputs { consumed.insert(ObjectIdentifier(input.node)) }
+            for control in node.controlInputs { consumed.insert(ObjectIdentifier(control)) }
+        }
+        let sinks = graph.nodes.filter { !consumed.contains(ObjectIdentifier($0)) }
+        let fetches = sinks.flatMap { node in (0..<node.outputCount).map { graph.output(of: node, $0) } }.prefix(8)
+        let targets = sinks.filter { $0.outputCount == 0 }.prefix(8)
+        do {
+            var feeds: [Output: Tensor] = [:]
+            for node in graph.nodes where node.op == "Placeholder" {
+                guard case .type(let dtype)? = node.attrs["dtype"] else { continue }
+                var dims: [Int] = []
+                if case .shape(let shape)? = node.attrs["shape"] { dims = (shape.dimensions ?? []).map { $0 ?? 1 } }
+                guard dims.allSatisfy({ $0 >= 0 }), let count = checkedProduct(dims), count <= maxFedElements else { continue }
+                feeds[graph.output(of: node)] = try Tensor(zeros: dtype, shape: dims, budget: budget)
+            }
+            _ = try session.run(fetches: Array(fetches), feeds: feeds, targets: Array(targets))
+        } catch {
+            checkOneLine(error)
+        }
+    }
+
+    private static func readAndWrite(_ data: Data) {
+        do {
+            let tensor = try Tensor(npy: data)
+            let written = tensor.npyBytes()
+            let reread = try Tensor(npy: Data(written))
+            check(reread.shape == tensor.shape && reread.dtype == tensor.dtype, "a written .npy file reads back differently")
+        } catch {
+            checkOneLine(error)
+        }
+    }
+
+    private static func checkOneLine(_ error: any Error) {
+        let text = "\(error)"
+        check(!text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "an error is not one clean line: \(text.debugDescription)")
+    }
+
+    private func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+        Self.check(condition, message())
+    }
+
+    private static func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+        guard !condition else { return }
+        FileHandle.standardError.write(Data("soma-fuzz: broken promise: \(message())\n".utf8))
+        abort()
+    }
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of Soma's loaders with libFuzzer and AddressSanitizer.
+#
+#   Tools/fuzz.sh [--time SECONDS] [--jobs N] [TARGET …]
+#
+# TARGET: graphdef (load + compile + one run with zeros fed), npy (read + write back);
+# default: both. --time is per target (default 60); --jobs N > 1 runs N processes in
+# libFuzzer's fork mode. The build goes to .build-fuzz (release, -sanitize=fuzzer,address);
+# the corpus grows in .build-fuzz/corpus/TARGET between runs, seeded from the test
+# fixtures; a crash, hang (30 s), leak or broken promise is written to
+# .build-fuzz/findings/TARGET/ and the script fails, printing how to replay it.
+# The test command runs it briefly (Tools/test.sh); a long run:
+#
+#   Tools/fuzz.sh --time 7200 --jobs 2 graphdef
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=60
+jobs=1
+targets=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --time) seconds="$2"; shift 2 ;;
+        --jobs) jobs="$2"; shift 2 ;;
+        graphdef|npy) targets+=("$1"); shift ;;
+        *) echo "usage: Tools/fuzz.sh [--time SECONDS] [--jobs N] [graphdef] [npy]" >&2; exit 2 ;;
+    esac
+done
+[ ${#targets[@]} -gt 0 ] || targets=(graphdef npy)
+
+scratch=.build-fuzz
+swift build -c release --product soma-fuzz --scratch-path "$scratch" \
+    --sanitize=fuzzer --sanitize=address -Xswiftc -DSOMA_LIBFUZZER \
+    -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table 2>&1 | grep -v "Cannot export local symbol" >&2
+fuzzer="$scratch/release/soma-fuzz"
+
+fixtures=Tests/SomaTests/Fixtures
+status=0
+for target in "${targets[@]}"; do
+    corpus="$scratch/corpus/$target" seeds="$scratch/seeds/$target" findings="$scratch/findings/$target"
+    mkdir -p "$corpus" "$findings"
+    rm -rf "$seeds" && mkdir -p "$seeds"
+    if [ "$target" = graphdef ]; then
+        cp "$fixtures"/hostile/*.pb "$seeds/"
+        for model in "$fixtures"/tf/*/; do cp "$model/model.pb" "$seeds/$(basename "$model").pb"; done
+    else
+        cp "$fixtures"/npy/*.npy "$seeds/"
+        for model in "$fixtures"/tf/*/; do
+            for f in "$model"*.npy; do [ -e "$f" ] && cp "$f" "$seeds/$(basename "$model")-$(basename "$f")"; done
+        done
+    fi
+    parallel=()
+    [ "$jobs" -gt 1 ] && parallel=(-fork="$jobs" -ignore_crashes=0)
+    log="$scratch/fuzz-$target.log"
+    set +e
+    SOMA_FUZZ_TARGET="$target" "$fuzzer" "${parallel[@]}" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
+        -max_len=131072 -print_final_stats=1 -artifact_prefix="$findings/" "$corpus" "$seeds" >"$log" 2>&1
+    code=$?
+    set -e
+    runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
+    final=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
+    runs=${final:-${runs:-0}}
+    echo "fuzz $target: $runs executions in ${seconds} s, corpus $(ls "$corpus" | wc -l) files, exit $code"
+    if [ $code -ne 0 ]; then
+        status=1
+        grep -E "ERROR|SUMMARY|broken promise|Test unit written" "$log" | head -20 >&2 || true
+        echo "replay a finding: swift run soma-fuzz $target $findings/<file>   (full log: $log)" >&2
+    fi
+done
+exit $status

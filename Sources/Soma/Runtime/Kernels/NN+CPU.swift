@@ -181,9 +181,10 @@ enum NNKernels {
                 let row = x + r * classes, out = bp + r * classes
                 var m = -T.infinity
                 for j in 0..<classes { m = Swift.max(m, row[j]) }
-                var sum: T = 0
-                for j in 0..<classes { sum += T.exp(row[j] - m) }
-                let logSum = T.log(sum) + m
+                // A float64 accumulator: a float32 one stalls at 2^24 (TF sums in a tree).
+                var sum = 0.0
+                for j in 0..<classes { sum += Double(T.exp(row[j] - m)) }
+                let logSum = T(Double.log(sum)) + m
                 var total: T = 0
                 for j in 0..<classes {
                     let p = T.exp(row[j] - logSum)
@@ -245,17 +246,18 @@ enum NNKernels {
             let row = px + r * n, dst = po + r * n
             var m = -T.infinity
             for j in 0..<n where row[j] > m || row[j].isNaN { m = row[j] }
-            var sum: T = 0
+            // A float64 accumulator: a float32 one stalls at 2^24 (TF sums in a tree).
+            var sum = 0.0
             for j in 0..<n {
                 let e = T.exp(row[j] - m)
                 dst[j] = e
-                sum += e
+                sum += Double(e)
             }
             if log {
-                let lse = T.log(sum)
+                let lse = T(Double.log(sum))
                 for j in 0..<n { dst[j] = row[j] - m - lse }
             } else {
-                let inv = 1 / sum
+                let inv = T(1 / sum)
                 for j in 0..<n { dst[j] *= inv }
             }
         }

@@ -7,7 +7,7 @@ import Soma
 /// Besides crashes, hangs and memory growth (which libFuzzer and AddressSanitizer catch),
 /// each target checks Soma's own promises about bad input and stops the process when one
 /// is broken, so that libFuzzer keeps the input as a finding:
-/// - an error is one line (no control characters from a file reach it);
+/// - bad input is a `SomaError` of one line (no control characters from a file reach it);
 /// - whatever a failed load or run reserved from its memory budget is given back.
 enum FuzzTarget: String, CaseIterable {
     /// A GraphDef: load it, compile it for its sinks, and run it once with zeros fed to
@@ -85,9 +85,12 @@ enum FuzzTarget: String, CaseIterable {
         }
     }
 
+    /// Bad input is a ``SomaError`` whose message is one line with nothing a terminal
+    /// would act on (``Swift/String/escapingControlCharacters`` would change nothing).
     private static func checkOneLine(_ error: any Error) {
-        let text = "\(error)"
-        check(!text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "an error is not one clean line: \(text.debugDescription)")
+        guard let error = error as? SomaError else { return check(false, "not a SomaError: \(String(reflecting: error))") }
+        check(error.message.escapingControlCharacters == error.message,
+              "an error is not one clean line: \(error.message.debugDescription)")
     }
 
     private func check(_ condition: Bool, _ message: @autoclosure () -> String) {

@@ -58,7 +58,58 @@ void   tensorflow__attr_value__free_unpacked
   assert(message->base.descriptor == &tensorflow__attr_value__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor tensorflow__attr_value__list_value__field_descriptors[7] =
+void   tensorflow__name_attr_list__attr_entry__init
+                     (Tensorflow__NameAttrList__AttrEntry         *message)
+{
+  static const Tensorflow__NameAttrList__AttrEntry init_value = TENSORFLOW__NAME_ATTR_LIST__ATTR_ENTRY__INIT;
+  *message = init_value;
+}
+void   tensorflow__name_attr_list__init
+                     (Tensorflow__NameAttrList         *message)
+{
+  static const Tensorflow__NameAttrList init_value = TENSORFLOW__NAME_ATTR_LIST__INIT;
+  *message = init_value;
+}
+size_t tensorflow__name_attr_list__get_packed_size
+                     (const Tensorflow__NameAttrList *message)
+{
+  assert(message->base.descriptor == &tensorflow__name_attr_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tensorflow__name_attr_list__pack
+                     (const Tensorflow__NameAttrList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tensorflow__name_attr_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tensorflow__name_attr_list__pack_to_buffer
+                     (const Tensorflow__NameAttrList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tensorflow__name_attr_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tensorflow__NameAttrList *
+       tensorflow__name_attr_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tensorflow__NameAttrList *)
+     protobuf_c_message_unpack (&tensorflow__name_attr_list__descriptor,
+                                allocator, len, data);
+}
+void   tensorflow__name_attr_list__free_unpacked
+                     (Tensorflow__NameAttrList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tensorflow__name_attr_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor tensorflow__attr_value__list_value__field_descriptors[8] =
 {
   {
     "s",
@@ -144,10 +195,23 @@ static const ProtobufCFieldDescriptor tensorflow__attr_value__list_value__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "func",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Tensorflow__AttrValue__ListValue, n_func),
+    offsetof(Tensorflow__AttrValue__ListValue, func),
+    &tensorflow__name_attr_list__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned tensorflow__attr_value__list_value__field_indices_by_name[] = {
   3,   /* field[3] = b */
   2,   /* field[2] = f */
+  7,   /* field[7] = func */
   1,   /* field[1] = i */
   0,   /* field[0] = s */
   5,   /* field[5] = shape */
@@ -157,7 +221,7 @@ static const unsigned tensorflow__attr_value__list_value__field_indices_by_name[
 static const ProtobufCIntRange tensorflow__attr_value__list_value__number_ranges[1 + 1] =
 {
   { 2, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor tensorflow__attr_value__list_value__descriptor =
 {
@@ -167,14 +231,14 @@ const ProtobufCMessageDescriptor tensorflow__attr_value__list_value__descriptor 
   "Tensorflow__AttrValue__ListValue",
   "tensorflow",
   sizeof(Tensorflow__AttrValue__ListValue),
-  7,
+  8,
   tensorflow__attr_value__list_value__field_descriptors,
   tensorflow__attr_value__list_value__field_indices_by_name,
   1,  tensorflow__attr_value__list_value__number_ranges,
   (ProtobufCMessageInit) tensorflow__attr_value__list_value__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor tensorflow__attr_value__field_descriptors[8] =
+static const ProtobufCFieldDescriptor tensorflow__attr_value__field_descriptors[10] =
 {
   {
     "list",
@@ -272,12 +336,38 @@ static const ProtobufCFieldDescriptor tensorflow__attr_value__field_descriptors[
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "placeholder",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Tensorflow__AttrValue, value_case),
+    offsetof(Tensorflow__AttrValue, placeholder),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "func",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Tensorflow__AttrValue, value_case),
+    offsetof(Tensorflow__AttrValue, func),
+    &tensorflow__name_attr_list__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned tensorflow__attr_value__field_indices_by_name[] = {
   4,   /* field[4] = b */
   3,   /* field[3] = f */
+  9,   /* field[9] = func */
   2,   /* field[2] = i */
   0,   /* field[0] = list */
+  8,   /* field[8] = placeholder */
   1,   /* field[1] = s */
   6,   /* field[6] = shape */
   7,   /* field[7] = tensor */
@@ -286,7 +376,7 @@ static const unsigned tensorflow__attr_value__field_indices_by_name[] = {
 static const ProtobufCIntRange tensorflow__attr_value__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor tensorflow__attr_value__descriptor =
 {
@@ -296,10 +386,112 @@ const ProtobufCMessageDescriptor tensorflow__attr_value__descriptor =
   "Tensorflow__AttrValue",
   "tensorflow",
   sizeof(Tensorflow__AttrValue),
-  8,
+  10,
   tensorflow__attr_value__field_descriptors,
   tensorflow__attr_value__field_indices_by_name,
   1,  tensorflow__attr_value__number_ranges,
   (ProtobufCMessageInit) tensorflow__attr_value__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tensorflow__name_attr_list__attr_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tensorflow__NameAttrList__AttrEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Tensorflow__NameAttrList__AttrEntry, value),
+    &tensorflow__attr_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tensorflow__name_attr_list__attr_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange tensorflow__name_attr_list__attr_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor tensorflow__name_attr_list__attr_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tensorflow.NameAttrList.AttrEntry",
+  "AttrEntry",
+  "Tensorflow__NameAttrList__AttrEntry",
+  "tensorflow",
+  sizeof(Tensorflow__NameAttrList__AttrEntry),
+  2,
+  tensorflow__name_attr_list__attr_entry__field_descriptors,
+  tensorflow__name_attr_list__attr_entry__field_indices_by_name,
+  1,  tensorflow__name_attr_list__attr_entry__number_ranges,
+  (ProtobufCMessageInit) tensorflow__name_attr_list__attr_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tensorflow__name_attr_list__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tensorflow__NameAttrList, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attr",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Tensorflow__NameAttrList, n_attr),
+    offsetof(Tensorflow__NameAttrList, attr),
+    &tensorflow__name_attr_list__attr_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tensorflow__name_attr_list__field_indices_by_name[] = {
+  1,   /* field[1] = attr */
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange tensorflow__name_attr_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor tensorflow__name_attr_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tensorflow.NameAttrList",
+  "NameAttrList",
+  "Tensorflow__NameAttrList",
+  "tensorflow",
+  sizeof(Tensorflow__NameAttrList),
+  2,
+  tensorflow__name_attr_list__field_descriptors,
+  tensorflow__name_attr_list__field_indices_by_name,
+  1,  tensorflow__name_attr_list__number_ranges,
+  (ProtobufCMessageInit) tensorflow__name_attr_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

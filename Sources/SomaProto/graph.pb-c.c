@@ -52,7 +52,7 @@ void   tensorflow__graph_def__free_unpacked
   assert(message->base.descriptor == &tensorflow__graph_def__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor tensorflow__graph_def__field_descriptors[3] =
+static const ProtobufCFieldDescriptor tensorflow__graph_def__field_descriptors[4] =
 {
   {
     "node",
@@ -62,6 +62,18 @@ static const ProtobufCFieldDescriptor tensorflow__graph_def__field_descriptors[3
     offsetof(Tensorflow__GraphDef, n_node),
     offsetof(Tensorflow__GraphDef, node),
     &tensorflow__node_def__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "library",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Tensorflow__GraphDef, library),
+    &tensorflow__function_def_library__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -92,15 +104,15 @@ static const ProtobufCFieldDescriptor tensorflow__graph_def__field_descriptors[3
   },
 };
 static const unsigned tensorflow__graph_def__field_indices_by_name[] = {
+  1,   /* field[1] = library */
   0,   /* field[0] = node */
-  1,   /* field[1] = version */
-  2,   /* field[2] = versions */
+  2,   /* field[2] = version */
+  3,   /* field[3] = versions */
 };
-static const ProtobufCIntRange tensorflow__graph_def__number_ranges[2 + 1] =
+static const ProtobufCIntRange tensorflow__graph_def__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 3, 1 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor tensorflow__graph_def__descriptor =
 {
@@ -110,10 +122,10 @@ const ProtobufCMessageDescriptor tensorflow__graph_def__descriptor =
   "Tensorflow__GraphDef",
   "tensorflow",
   sizeof(Tensorflow__GraphDef),
-  3,
+  4,
   tensorflow__graph_def__field_descriptors,
   tensorflow__graph_def__field_indices_by_name,
-  2,  tensorflow__graph_def__number_ranges,
+  1,  tensorflow__graph_def__number_ranges,
   (ProtobufCMessageInit) tensorflow__graph_def__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -69,7 +69,7 @@ import Testing
             n.message(5) { e in e.string(1, "dtype"); e.message(2) { $0.int(6, 1) } }
             n.message(6) { $0.string(1, "debug info Soma does not model") }   // NodeDef.experimental_debug_info
         }
-        w.message(2) { $0.message(1) { $0.string(1, "a function library") } }   // GraphDef.library
+        w.message(5) { $0.string(1, "debug info of the graph") }                // GraphDef.debug_info
         w.message(4) { $0.int(1, 1234); $0.int(2, 7) }                         // versions
         let g = try Graph(graphDef: w.bytes)
         #expect(g.versions == GraphVersions(producer: 1234, minConsumer: 7))
@@ -77,11 +77,11 @@ import Testing
         let again = try Graph(graphDef: saved)
         #expect(again.preserved == g.preserved)
         #expect(again.preserved.nodes["x"]?.first?.fieldNumber == 6)
-        #expect(again.preserved.graph.first?.fieldNumber == 2)
+        #expect(again.preserved.graph.first?.fieldNumber == 5)
         #expect(again.graphDef() == saved)
         // The payloads are carried byte for byte.
         #expect(saved.count > w.bytes.count - 4)
-        #expect(String(decoding: saved, as: UTF8.self).contains("a function library"))
+        #expect(String(decoding: saved, as: UTF8.self).contains("debug info of the graph"))
         #expect(String(decoding: saved, as: UTF8.self).contains("debug info Soma does not model"))
     }
 

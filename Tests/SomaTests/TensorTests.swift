@@ -10,7 +10,9 @@ import Testing
         #expect(DType.int64.rawValue == 9)
         #expect(DType.bool.rawValue == 10)
         #expect(DType.float32.tfName == "DT_FLOAT")
-        #expect(DType.allCases.map(\.byteSize) == [4, 8, 4, 1, 8, 1])
+        #expect(DType.string.rawValue == 7)
+        #expect(DType.resource.rawValue == 20)
+        #expect(DType.all.map(\.byteSize) == [4, 8, 4, 8, 1, 1])
     }
 
     @Test func initialisersCheckTheShape() throws {

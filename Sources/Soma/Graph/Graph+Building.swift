@@ -46,6 +46,8 @@ extension Tensor {
         case .int64: Tensor(Int64(converting: value))
         case .uint8: Tensor(UInt8(converting: value))
         case .bool: Tensor(value != 0)
+        case .string: Tensor(String(value))
+        case .resource: Tensor(zeros: .resource, shape: [])
         }
     }
 }

@@ -289,7 +289,7 @@ struct GraphDefDecoder {
     static func dtype(_ raw: UInt32, _ field: String) throws -> DType {
         let base = raw > 100 ? raw - 100 : raw
         guard let t = DType(rawValue: Int32(truncatingIfNeeded: base)) else {
-            throw fail("\(field) has dtype \(raw), which Soma does not support (supported: float32, float64, int32, int64, uint8, bool)")
+            throw fail("\(field) has dtype \(raw), which Soma does not support (supported: float32, float64, int32, int64, uint8, bool, string, resource)")
         }
         return t
     }
@@ -325,6 +325,8 @@ struct GraphDefDecoder {
             }
             count = product
         }
+        if dtype == .string { return try stringTensor(t, dims: dims, count: count, field: field) }
+        guard dtype != .resource else { throw Self.fail("\(field) is a constant resource handle, which has no value") }
         let byteCount = count * dtype.byteSize
         guard byteCount <= limits.maxTensorBytes else {
             throw Self.fail("\(field) has a tensor of \(byteCount) bytes, larger than the \(limits.maxTensorBytes)-byte limit")
@@ -361,7 +363,47 @@ struct GraphDefDecoder {
         case .uint8: try fill(t.int_val, t.n_int_val) { UInt8(truncatingIfNeeded: $0) }
         case .int64: try fill(t.int64_val, t.n_int64_val) { $0 }
         case .bool: try fill(t.bool_val, t.n_bool_val) { $0 != 0 }
+        case .string, .resource: break  // handled above
         }
         return out
+    }
+
+    /// A `DT_STRING` tensor from `string_val` (a short list repeats its last value, as for
+    /// numbers); the strings' bytes count against the limits and the budget.
+    private mutating func stringTensor(_ t: Tensorflow__TensorProto, dims: [Int], count: Int, field: String) throws -> Tensor {
+        guard t.tensor_content.len == 0 else { throw Self.fail("\(field) has a string tensor in tensor_content, which Soma does not read") }
+        let n = t.n_string_val
+        guard n <= count else { throw Self.fail("\(field) lists \(n) values for a tensor of \(count) elements") }
+        guard count == 0 || n > 0 || count <= limits.maxTensorBytes / DType.string.byteSize else {
+            throw Self.fail("\(field) has a string tensor of \(count) elements, larger than the \(limits.maxTensorBytes)-byte limit")
+        }
+        var values: [[UInt8]] = []
+        values.reserveCapacity(n)
+        var bytes = count * DType.string.byteSize
+        for i in 0..<n {
+            let v = t.string_val[i]
+            values.append(v.len == 0 ? [] : Array(UnsafeBufferPointer(start: v.data, count: v.len)))
+            bytes += v.len
+        }
+        // Repeating the last value multiplies its bytes: bound the result before building it.
+        if n > 0 && n < count {
+            let (extra, overflow) = (count - n).multipliedReportingOverflow(by: values[n - 1].count)
+            guard !overflow, extra <= limits.maxTensorBytes else {
+                throw Self.fail("\(field) repeats a string into more than the \(limits.maxTensorBytes)-byte limit")
+            }
+            bytes += extra
+        }
+        guard bytes <= limits.maxTensorBytes else {
+            throw Self.fail("\(field) has a string tensor of \(bytes) bytes, larger than the \(limits.maxTensorBytes)-byte limit")
+        }
+        tensorBytes += bytes
+        guard tensorBytes <= limits.maxTotalTensorBytes else {
+            throw Self.fail("the graph's constants exceed the \(limits.maxTotalTensorBytes)-byte limit at \(field)")
+        }
+        if n > 0 && n < count { values += Array(repeating: values[n - 1], count: count - n) }
+        if n == 0 { values = Array(repeating: [], count: count) }
+        let buffer = try TensorBuffer(strings: values, budget: budget,
+                                      for: "Invalid GraphDef: \(field): materialising a string tensor of shape \(shapeString(dims))")
+        return Tensor(dtype: .string, shape: dims, buffer: buffer)
     }
 }

@@ -4,7 +4,8 @@ import SomaProto
 /// ``Graph`` → GraphDef bytes, through protobuf-c.
 ///
 /// The encoding is canonical, so a Soma-written file loads and saves again byte for byte:
-/// nodes in graph order, attributes sorted by name, every tensor as `tensor_content`
+/// nodes in graph order, attributes sorted by name, every tensor as `tensor_content` (strings
+/// as `string_val`)
 /// (TF reads either form), inputs as `name`, `name:k` and `^name`.
 struct GraphDefEncoder {
     /// Memory for the C message structures of one encode; freed all at once.
@@ -169,6 +170,11 @@ struct GraphDefEncoder {
         tensorflow__tensor_proto__init(p)
         p.pointee.dtype = Tensorflow__DataType(rawValue: UInt32(t.dtype.rawValue))
         p.pointee.tensor_shape = shapeProto(TensorShape(t.shape))
+        if let strings = t.byteStrings {
+            p.pointee.n_string_val = strings.count
+            p.pointee.string_val = arena.array(strings.map { s in s.withUnsafeBytes { arena.binary($0) } })
+            return p
+        }
         p.pointee.tensor_content = arena.binary(UnsafeRawBufferPointer(start: t.rawPointer, count: t.byteCount))
         return p
     }

@@ -8,36 +8,58 @@
 ///
 /// - Complexity: O(n) in the buffer size.
 struct WireScanner {
-    /// The message types of the GraphDef schema whose fields the scanner descends into.
+    /// The message types of the GraphDef and SavedModel schemas whose fields the scanner
+    /// descends into: every path from a root to `AttrValue`, the one recursive message
+    /// (through `NameAttrList`), so protobuf-c's recursion is bounded before it starts.
     enum Message: String {
         case graphDef = "GraphDef", nodeDef = "NodeDef", attrEntry = "NodeDef.AttrEntry", attrValue = "AttrValue"
         case listValue = "AttrValue.ListValue", tensor = "TensorProto", shape = "TensorShapeProto"
         case dim = "TensorShapeProto.Dim", versions = "VersionDef", nameAttrList = "NameAttrList"
         case nameAttrEntry = "NameAttrList.AttrEntry"
+        case library = "FunctionDefLibrary", function = "FunctionDef", functionAttrEntry = "FunctionDef.AttrEntry"
+        case argAttrEntry = "FunctionDef.ArgAttrEntry", argAttrs = "FunctionDef.ArgAttrs"
+        case argAttrsEntry = "FunctionDef.ArgAttrs.AttrEntry", opDef = "OpDef", opAttrDef = "OpDef.AttrDef"
+        case opList = "OpList", savedModel = "SavedModel", metaGraph = "MetaGraphDef", metaInfo = "MetaGraphDef.MetaInfoDef"
 
         /// The name and message type of a length-delimited field, when it is a message.
         func child(_ field: UInt64) -> (name: String, type: Message)? {
             switch (self, field) {
             case (.graphDef, 1): ("node", .nodeDef)
+            case (.graphDef, 2): ("library", .library)
             case (.graphDef, 4): ("versions", .versions)
             case (.nodeDef, 5): ("attr", .attrEntry)
-            case (.attrEntry, 2): ("value", .attrValue)
+            case (.attrEntry, 2), (.functionAttrEntry, 2), (.argAttrsEntry, 2): ("value", .attrValue)
             case (.attrValue, 1): ("list", .listValue)
             case (.attrValue, 7), (.listValue, 7): ("shape", .shape)
             case (.tensor, 2): ("tensor_shape", .shape)
             case (.attrValue, 8), (.listValue, 8): ("tensor", .tensor)
-            // Function values: the recursive part of TF's schema (not unpacked by Soma).
+            // Function values: the recursive part of TF's schema.
             case (.attrValue, 10), (.listValue, 9): ("func", .nameAttrList)
             case (.nameAttrList, 2): ("attr", .nameAttrEntry)
             case (.nameAttrEntry, 2): ("value", .attrValue)
             case (.shape, 2): ("dim", .dim)
+            case (.library, 1): ("function", .function)
+            case (.function, 1): ("signature", .opDef)
+            case (.function, 3): ("node_def", .nodeDef)
+            case (.function, 5): ("attr", .functionAttrEntry)
+            case (.function, 7): ("arg_attr", .argAttrEntry)
+            case (.argAttrEntry, 2): ("value", .argAttrs)
+            case (.argAttrs, 1): ("attr", .argAttrsEntry)
+            case (.opDef, 4): ("attr", .opAttrDef)
+            case (.opAttrDef, 3): ("default_value", .attrValue)
+            case (.opAttrDef, 7): ("allowed_values", .attrValue)
+            case (.opList, 1): ("op", .opDef)
+            case (.savedModel, 2): ("meta_graphs", .metaGraph)
+            case (.metaGraph, 1): ("meta_info_def", .metaInfo)
+            case (.metaGraph, 2): ("graph_def", .graphDef)
+            case (.metaInfo, 2): ("stripped_op_list", .opList)
             default: nil
             }
         }
     }
 
-    /// Deeper nesting is refused. TF's non-recursive part of the schema nests 7 deep; only
-    /// function-valued attributes recurse.
+    /// Deeper nesting is refused. TF's non-recursive part of the schema nests 12 deep (a
+    /// SavedModel's function bodies); only function-valued attributes recurse.
     static let maxDepth = 64
 
     struct Failure: Error {

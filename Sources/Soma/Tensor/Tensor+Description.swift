@@ -6,6 +6,12 @@ extension Tensor: CustomStringConvertible {
     static let edgeItems = 3
 
     public var description: String {
+        if let strings {
+            let shown = strings.prefix(Tensor.printThreshold).map { "\"\($0.escapingControlCharacters)\"" }
+            let body = shown.joined(separator: ", ") + (strings.count > shown.count ? ", ..." : "")
+            return "Tensor([\(body)], dtype: string, shape: \(shapeString(shape)))"
+        }
+        if dtype == .resource { return "Tensor(<resource handle>, shape: \(shapeString(shape)))" }
         let values = doubleScalars()
         let elide = scalarCount > Tensor.printThreshold
         let body = Tensor.format(values, shape: shape, dtype: dtype, offset: 0, depth: 0, elide: elide)
@@ -24,6 +30,7 @@ extension Tensor: CustomStringConvertible {
             if v.isNaN { return "nan" }
             if v.isInfinite { return v > 0 ? "inf" : "-inf" }
             return String(v)
+        case .string, .resource: return "?"
         }
     }
 

@@ -46,7 +46,12 @@ public struct Tensor: Sendable {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.dtype = dtype
         self.shape = shape
-        self.buffer = TensorBuffer(byteCount: shape.reduce(1, *) * dtype.byteSize, zeroed: zeroed)
+        if dtype == .string {
+            // Strings start empty, as TF's zeros of DT_STRING do.
+            self.buffer = try! TensorBuffer(strings: Array(repeating: [], count: shape.reduce(1, *)), budget: nil, for: "")
+        } else {
+            self.buffer = TensorBuffer(byteCount: shape.reduce(1, *) * dtype.byteSize, zeroed: zeroed)
+        }
     }
 
     /// A tensor whose storage is reserved from `budget`: for tensors whose shape a model
@@ -59,7 +64,11 @@ public struct Tensor: Sendable {
         }
         self.dtype = dtype
         self.shape = shape
-        self.buffer = try TensorBuffer(byteCount: count * dtype.byteSize, zeroed: zeroed, budget: budget, for: what())
+        if dtype == .string {
+            self.buffer = try TensorBuffer(strings: Array(repeating: [], count: count), budget: budget, for: what())
+        } else {
+            self.buffer = try TensorBuffer(byteCount: count * dtype.byteSize, zeroed: zeroed, budget: budget, for: what())
+        }
     }
 
     /// This tensor with storage of its own: itself, or a copy when it views memory that a
@@ -172,6 +181,7 @@ public struct Tensor: Sendable {
         case .int64: scalars(as: Int64.self).map(\.doubleValue)
         case .uint8: scalars(as: UInt8.self).map(\.doubleValue)
         case .bool: scalars(as: Bool.self).map(\.doubleValue)
+        case .string, .resource: []
         }
     }
 
@@ -187,6 +197,7 @@ public struct Tensor: Sendable {
         case .int64: return check(Int64.self)
         case .uint8: return check(UInt8.self)
         case .bool: return check(Bool.self)
+        case .string, .resource: return false
         }
     }
 
@@ -215,8 +226,9 @@ public struct Tensor: Sendable {
 extension Tensor: Equatable {
     /// Exact equality: same dtype, same shape, bitwise-equal elements.
     public static func == (a: Tensor, b: Tensor) -> Bool {
-        a.dtype == b.dtype && a.shape == b.shape
-            && (a.buffer === b.buffer || memcmp(a.buffer.data, b.buffer.data, a.byteCount) == 0)
+        guard a.dtype == b.dtype && a.shape == b.shape else { return false }
+        if a.dtype == .string { return a.byteStrings == b.byteStrings }
+        return a.buffer === b.buffer || memcmp(a.buffer.data, b.buffer.data, a.byteCount) == 0
     }
 }
 
@@ -247,3 +259,37 @@ extension Tensor {
         return nil
     }
 }
+
+// MARK: Strings
+
+extension Tensor {
+    /// A string tensor (TF's `DT_STRING`) holding byte strings in row-major order.
+    /// - Throws: ``SomaError`` when `byteStrings.count` is not the product of `shape`.
+    public init(byteStrings: [[UInt8]], shape: [Int]) throws {
+        guard shape.allSatisfy({ $0 >= 0 }), checkedProduct(shape) == byteStrings.count else {
+            throw SomaError.invalidArgument(
+                "String tensor of shape \(shapeString(shape)) cannot hold \(byteStrings.count) strings")
+        }
+        self.init(dtype: .string, shape: shape, buffer: try TensorBuffer(strings: byteStrings, budget: nil, for: ""))
+    }
+
+    /// A string tensor of UTF-8 strings.
+    public init(strings: [String], shape: [Int]) throws {
+        try self.init(byteStrings: strings.map { Array($0.utf8) }, shape: shape)
+    }
+
+    /// A scalar string tensor.
+    public init(_ string: String) {
+        try! self.init(strings: [string], shape: [])  // one string fits a scalar
+    }
+
+    /// The elements of a string tensor as bytes (`nil` for other dtypes).
+    public var byteStrings: [[UInt8]]? {
+        guard dtype == .string else { return nil }
+        return buffer.strings ?? Array(repeating: [], count: scalarCount)
+    }
+
+    /// The elements of a string tensor decoded as UTF-8 (invalid bytes replaced).
+    public var strings: [String]? { byteStrings?.map { String(decoding: $0, as: UTF8.self) } }
+}
+

@@ -18,6 +18,8 @@ final class TensorBuffer: @unchecked Sendable {
     @usableFromInline let byteCount: Int
     /// For a view, what keeps the memory alive; `nil` when the buffer owns it.
     private let owner: AnyObject?
+    /// The elements of a string tensor (`data` then holds zeros of the nominal size).
+    let strings: [[UInt8]]?
     /// The budget the memory was reserved from, given back on release.
     private let budget: MemoryBudget?
     /// Whether `data` came from `posix_memalign` (released with `free`).
@@ -29,6 +31,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.owner = nil
         self.budget = nil
         self.fromSystem = false
+        self.strings = nil
         // Allocate at least one byte so that empty tensors still have a valid pointer.
         self.data = .allocate(byteCount: max(byteCount, 1), alignment: TensorBuffer.alignment)
         if zeroed { self.data.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
@@ -51,6 +54,26 @@ final class TensorBuffer: @unchecked Sendable {
         self.owner = nil
         self.budget = budget
         self.fromSystem = true
+        self.strings = nil
+    }
+
+    /// The elements of a string tensor; `extraBytes` (the strings' own bytes) and the
+    /// nominal element bytes are reserved from `budget` when one is given.
+    init(strings: [[UInt8]], budget: MemoryBudget?, for what: @autoclosure () -> String) throws(SomaError) {
+        let nominal = strings.count * DType.string.byteSize
+        let total = strings.reduce(nominal) { $0 &+ $1.count }
+        if let budget { try budget.reserve(total, for: what()) }
+        guard let data = allocateAligned(byteCount: nominal) else {
+            budget?.release(total)
+            throw SomaError(.resourceExhausted, "\(what()) needs \(nominal) bytes, which the system refused to allocate")
+        }
+        data.initializeMemory(as: UInt8.self, repeating: 0, count: Swift.max(nominal, 1))
+        self.data = data
+        self.byteCount = total
+        self.owner = nil
+        self.budget = budget
+        self.fromSystem = true
+        self.strings = strings
     }
 
     /// A view of `byteCount` bytes at `data`, kept alive by `owner`.
@@ -60,6 +83,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.owner = owner
         self.budget = nil
         self.fromSystem = false
+        self.strings = nil
     }
 
     var isView: Bool { owner != nil }

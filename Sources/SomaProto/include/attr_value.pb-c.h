@@ -20,6 +20,8 @@ PROTOBUF_C__BEGIN_DECLS
 
 typedef struct Tensorflow__AttrValue Tensorflow__AttrValue;
 typedef struct Tensorflow__AttrValue__ListValue Tensorflow__AttrValue__ListValue;
+typedef struct Tensorflow__NameAttrList Tensorflow__NameAttrList;
+typedef struct Tensorflow__NameAttrList__AttrEntry Tensorflow__NameAttrList__AttrEntry;
 
 
 /* --- enums --- */
@@ -44,10 +46,12 @@ struct  Tensorflow__AttrValue__ListValue
   Tensorflow__TensorShapeProto **shape;
   size_t n_tensor;
   Tensorflow__TensorProto **tensor;
+  size_t n_func;
+  Tensorflow__NameAttrList **func;
 };
 #define TENSORFLOW__ATTR_VALUE__LIST_VALUE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&tensorflow__attr_value__list_value__descriptor) \
-    , 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
+    , 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
 
 
 typedef enum {
@@ -59,7 +63,9 @@ typedef enum {
   TENSORFLOW__ATTR_VALUE__VALUE_TYPE = 6,
   TENSORFLOW__ATTR_VALUE__VALUE_SHAPE = 7,
   TENSORFLOW__ATTR_VALUE__VALUE_TENSOR = 8,
-  TENSORFLOW__ATTR_VALUE__VALUE_LIST = 1
+  TENSORFLOW__ATTR_VALUE__VALUE_LIST = 1,
+  TENSORFLOW__ATTR_VALUE__VALUE_FUNC = 10,
+  TENSORFLOW__ATTR_VALUE__VALUE_PLACEHOLDER = 9
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(TENSORFLOW__ATTR_VALUE__VALUE__CASE)
 } Tensorflow__AttrValue__ValueCase;
 
@@ -76,11 +82,42 @@ struct  Tensorflow__AttrValue
     Tensorflow__TensorShapeProto *shape;
     Tensorflow__TensorProto *tensor;
     Tensorflow__AttrValue__ListValue *list;
+    /*
+     * A function (PartitionedCall's `f`) with the attributes to instantiate it with.
+     */
+    Tensorflow__NameAttrList *func;
+    /*
+     * In a function body: the name of the function attribute this value stands for.
+     */
+    char *placeholder;
   };
 };
 #define TENSORFLOW__ATTR_VALUE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&tensorflow__attr_value__descriptor) \
     , TENSORFLOW__ATTR_VALUE__VALUE__NOT_SET, {0} }
+
+
+struct  Tensorflow__NameAttrList__AttrEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  Tensorflow__AttrValue *value;
+};
+#define TENSORFLOW__NAME_ATTR_LIST__ATTR_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tensorflow__name_attr_list__attr_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Tensorflow__NameAttrList
+{
+  ProtobufCMessage base;
+  char *name;
+  size_t n_attr;
+  Tensorflow__NameAttrList__AttrEntry **attr;
+};
+#define TENSORFLOW__NAME_ATTR_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tensorflow__name_attr_list__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL }
 
 
 /* Tensorflow__AttrValue__ListValue methods */
@@ -105,6 +142,28 @@ Tensorflow__AttrValue *
 void   tensorflow__attr_value__free_unpacked
                      (Tensorflow__AttrValue *message,
                       ProtobufCAllocator *allocator);
+/* Tensorflow__NameAttrList__AttrEntry methods */
+void   tensorflow__name_attr_list__attr_entry__init
+                     (Tensorflow__NameAttrList__AttrEntry         *message);
+/* Tensorflow__NameAttrList methods */
+void   tensorflow__name_attr_list__init
+                     (Tensorflow__NameAttrList         *message);
+size_t tensorflow__name_attr_list__get_packed_size
+                     (const Tensorflow__NameAttrList   *message);
+size_t tensorflow__name_attr_list__pack
+                     (const Tensorflow__NameAttrList   *message,
+                      uint8_t             *out);
+size_t tensorflow__name_attr_list__pack_to_buffer
+                     (const Tensorflow__NameAttrList   *message,
+                      ProtobufCBuffer     *buffer);
+Tensorflow__NameAttrList *
+       tensorflow__name_attr_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tensorflow__name_attr_list__free_unpacked
+                     (Tensorflow__NameAttrList *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Tensorflow__AttrValue__ListValue_Closure)
@@ -112,6 +171,12 @@ typedef void (*Tensorflow__AttrValue__ListValue_Closure)
                   void *closure_data);
 typedef void (*Tensorflow__AttrValue_Closure)
                  (const Tensorflow__AttrValue *message,
+                  void *closure_data);
+typedef void (*Tensorflow__NameAttrList__AttrEntry_Closure)
+                 (const Tensorflow__NameAttrList__AttrEntry *message,
+                  void *closure_data);
+typedef void (*Tensorflow__NameAttrList_Closure)
+                 (const Tensorflow__NameAttrList *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -121,6 +186,8 @@ typedef void (*Tensorflow__AttrValue_Closure)
 
 extern const ProtobufCMessageDescriptor tensorflow__attr_value__descriptor;
 extern const ProtobufCMessageDescriptor tensorflow__attr_value__list_value__descriptor;
+extern const ProtobufCMessageDescriptor tensorflow__name_attr_list__descriptor;
+extern const ProtobufCMessageDescriptor tensorflow__name_attr_list__attr_entry__descriptor;
 
 PROTOBUF_C__END_DECLS
 

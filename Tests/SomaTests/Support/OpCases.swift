@@ -60,6 +60,8 @@ struct OpCase: Sendable {
         case .int64: return try! Tensor(raw.map { ($0 as! NSNumber).int64Value }, shape: shape)
         case .uint8: return try! Tensor(raw.map { UInt8(($0 as! NSNumber).int64Value) }, shape: shape)
         case .bool: return try! Tensor(raw.map { $0 as! Bool }, shape: shape)
+        case .string: return try! Tensor(strings: raw.map { $0 as! String }, shape: shape)
+        case .resource: fatalError("no op case holds a resource handle")
         }
     }
 }

@@ -24,9 +24,11 @@ let package = Package(
         // protobuf-c code generated from Schemas/ by Tools/generate-protos.sh (committed),
         // plus a hand-written budgeted allocator.
         .target(name: "SomaProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
+        // CRC-32C with the SSE4.2/ARMv8 instruction and a table fallback (checkpoints).
+        .target(name: "CRC32C"),
         .target(
             name: "Soma",
-            dependencies: ["CBLAS", "SomaProto"],
+            dependencies: ["CBLAS", "SomaProto", "CRC32C"],
             // The 8×8 digits data set (Tools/extract_digits.py; UCI, CC BY 4.0).
             resources: [.copy("Resources/digits.bin")],
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]

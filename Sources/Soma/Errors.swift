@@ -10,6 +10,8 @@ public struct SomaError: Error, Sendable, Equatable, CustomStringConvertible {
         case unimplemented = "Unimplemented"
         case outOfRange = "OutOfRange"
         case resourceExhausted = "ResourceExhausted"
+        case dataLoss = "DataLoss"
+        case alreadyExists = "AlreadyExists"
         case `internal` = "Internal"
     }
 
@@ -27,6 +29,7 @@ public struct SomaError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func failedPrecondition(_ m: String) -> SomaError { .init(.failedPrecondition, m) }
     public static func notFound(_ m: String) -> SomaError { .init(.notFound, m) }
     public static func unimplemented(_ m: String) -> SomaError { .init(.unimplemented, m) }
+    public static func dataLoss(_ m: String) -> SomaError { .init(.dataLoss, m) }
 
     public var description: String { "\(code.rawValue): \(message)" }
 }

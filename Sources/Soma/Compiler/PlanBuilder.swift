@@ -148,7 +148,7 @@ struct PlanBuilder {
         let steps = order.enumerated().map { i, node -> Plan.Step in
             let outputs = node.outputTypes.indices.map { valueIndex[IRValue(node, $0)]! }
             return Plan.Step(
-                name: node.name, op: node.op, node: KernelNode(node).prepared(for: node, chains: chains), kernel: Kernels.table[node.op]!,
+                name: node.name, op: node.op, node: KernelNode(node, chains: chains).prepared(for: node, chains: chains), kernel: Kernels.table[node.op]!,
                 inputs: node.inputs.map { valueIndex[$0]! }, outputs: outputs,
                 refInputs: node.def.expandedInputArgs(node.attrs).map(\.isRef),
                 outputShapes: node.outputShapes.map(\.concrete),

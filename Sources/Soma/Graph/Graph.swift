@@ -214,22 +214,29 @@ public final class Graph: @unchecked Sendable, Hashable {
     static func bindSignature(
         _ def: OpDef, inputs: [NodeOutput], attrs: inout [String: AttrValue], fail: (String) -> SomaError
     ) throws -> [DType] {
-        // Lengths of list arguments: explicit, or whatever the single arguments leave.
-        let singles = def.inputs.filter { $0.numberAttr == nil }.count
-        for arg in def.inputs {
-            if let n = arg.numberAttr, attrs[n] == nil { attrs[n] = .int(inputs.count - singles) }
-        }
-        for arg in def.inputs + def.outputs {
-            guard let n = arg.numberAttr else { continue }
-            guard case .int(let k)? = attrs[n] else { throw fail("Missing required attr '\(n)'") }
-            guard k >= 0 && k <= maxListLength else {
-                throw fail("Value for attr '\(n)' of \(k) is out of range [0, \(maxListLength)]")
+        // Lengths of list arguments: explicit, or whatever the single arguments leave (for
+        // one list of unknown length: a type list then takes its types from the inputs).
+        let open = def.inputs.filter { $0.count(in: attrs) == nil }
+        if open.count == 1 {
+            let others = def.inputs.reduce(0) { $0 + ($1.count(in: attrs) ?? 0) }
+            let k = inputs.count - others
+            guard k >= 0 else { throw fail("Expected at least \(others) inputs but got \(inputs.count)") }
+            if let n = open[0].numberAttr { attrs[n] = .int(k) }
+            else if case .list(let t) = open[0].type {
+                let start = def.inputs.prefix { $0.name != open[0].name }.reduce(0) { $0 + ($1.count(in: attrs) ?? 0) }
+                attrs[t] = .types(inputs[start..<start + k].map(\.dtype))
             }
         }
-        var expected = 0
-        for arg in def.inputs {
-            if let n = arg.numberAttr, case .int(let k)? = attrs[n] { expected += k } else { expected += 1 }
+        for arg in def.inputs + def.outputs {
+            guard arg.numberAttr != nil || { if case .list = arg.type { true } else { false } }() else { continue }
+            guard let k = arg.count(in: attrs) else {
+                throw fail("Missing required attr '\(arg.numberAttr ?? { if case .list(let t) = arg.type { t } else { "" } }())'")
+            }
+            guard k >= 0 && k <= maxListLength else {
+                throw fail("Value for attr '\(arg.numberAttr ?? "list")' of \(k) is out of range [0, \(maxListLength)]")
+            }
         }
+        let expected = def.inputs.reduce(0) { $0 + ($1.count(in: attrs) ?? 1) }
         guard expected == inputs.count else {
             throw fail("Expected \(expected) inputs but got \(inputs.count)")
         }
@@ -238,10 +245,9 @@ public final class Graph: @unchecked Sendable, Hashable {
         var position = 0
         var firstArgForType: [String: String] = [:]
         for arg in def.inputs {
-            let count: Int
-            if let n = arg.numberAttr, case .int(let k)? = attrs[n] { count = k } else { count = 1 }
+            let count = arg.count(in: attrs) ?? 1
             for (k, input) in inputs[position..<position + count].enumerated() {
-                if arg.isRef && !input.node.definition.traits.contains(.variable) {
+                if arg.isRef && !input.throughIdentities.node.definition.traits.contains(.variable) {
                     throw fail("Input \(position + k) was passed \(input.dtype.name) from \(input.name) incompatible with expected "
                                + "\(input.dtype.name)_ref: '\(arg.name)' must be a variable")
                 }
@@ -260,6 +266,10 @@ public final class Graph: @unchecked Sendable, Hashable {
                     }
                     attrs[t] = .type(input.dtype)
                     if firstArgForType[t] == nil { firstArgForType[t] = arg.name }
+                case .list(let t):
+                    guard case .types(let types)? = attrs[t], types[k] == input.dtype else {
+                        throw fail("Input \(position + k) ('\(arg.name)') has type \(input.dtype) that does not match attr \(t)")
+                    }
                 }
             }
             position += count
@@ -272,9 +282,17 @@ public final class Graph: @unchecked Sendable, Hashable {
             guard value.kind == attr.kind else {
                 throw fail("Attr '\(attr.name)' has kind \(value.kind.rawValue) but must be \(attr.kind.rawValue)")
             }
-            if case .type(let t) = value, let allowed = attr.allowedTypes, !allowed.contains(t) {
-                throw fail("Value for attr '\(attr.name)' of \(t) is not in the list of allowed values: "
-                           + allowed.map(\.name).joined(separator: ", "))
+            if let allowed = attr.allowedTypes {
+                let given: [DType]
+                switch value {
+                case .type(let t): given = [t]
+                case .types(let ts): given = ts
+                default: given = []
+                }
+                if let bad = given.first(where: { !allowed.contains($0) }) {
+                    throw fail("Value for attr '\(attr.name)' of \(bad) is not in the list of allowed values: "
+                               + allowed.map(\.name).joined(separator: ", "))
+                }
             }
             if case .string(let s) = value, let allowed = attr.allowedStrings, !allowed.contains(s) {
                 throw fail("Value for attr '\(attr.name)' of \"\(s)\" is not in the list of allowed values: "
@@ -288,19 +306,18 @@ public final class Graph: @unchecked Sendable, Hashable {
         // Output dtypes.
         var types: [DType] = []
         for arg in def.outputs {
-            let dtype: DType
             switch arg.type {
-            case .fixed(let d): dtype = d
+            case .fixed(let d):
+                guard let k = arg.count(in: attrs), k >= 0 else { throw fail("Missing required attr '\(arg.numberAttr ?? "")'") }
+                types += Array(repeating: d, count: k)
             case .attr(let t):
                 guard case .type(let d)? = attrs[t] else { throw fail("Missing required attr '\(t)'") }
-                dtype = d
+                guard let k = arg.count(in: attrs), k >= 0 else { throw fail("Missing required attr '\(arg.numberAttr ?? "")'") }
+                types += Array(repeating: d, count: k)
+            case .list(let t):
+                guard case .types(let ds)? = attrs[t] else { throw fail("Missing required attr '\(t)'") }
+                types += ds
             }
-            var count = 1
-            if let n = arg.numberAttr {
-                guard case .int(let k)? = attrs[n], k >= 0 else { throw fail("Missing required attr '\(n)'") }
-                count = k
-            }
-            types += Array(repeating: dtype, count: count)
         }
         return types
     }

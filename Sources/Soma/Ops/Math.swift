@@ -4,6 +4,21 @@ enum MathOps {
     static let definitions: [OpDef] = binary + comparisons + logical + unary + unaryGradients + [
         OpDef("SelectV2", inputs: ["condition: bool", "t: T", "e: T"], outputs: ["output: T"],
               attrs: [.type("T")], traits: [.elementwise], shape: Shapes.broadcast),
+        // TF1's `tf.where`: `t` and `e` of one shape; the condition a scalar (picks a whole
+        // tensor), of that shape, or a vector picking rows.
+        OpDef("Select", inputs: ["condition: bool", "t: T", "e: T"], outputs: ["output: T"],
+              attrs: [.type("T", DType.any)]) { c in
+            guard let shape = c.shape(1).merged(with: c.shape(2)) else {
+                throw ShapeError("Shapes must be equal rank, but are \(c.shape(1)) and \(c.shape(2))")
+            }
+            let condition = c.shape(0)
+            guard let cr = condition.rank, let r = shape.rank else { return [shape] }
+            if cr == 0 || condition.isCompatible(with: shape) { return [shape] }
+            guard cr == 1, r >= 1, condition.isCompatible(with: TensorShape([shape.dimensions![0]])) else {
+                throw ShapeError("The condition must be a scalar, a vector of the first dimension, or of the shape of t and e; got \(condition) and \(shape)")
+            }
+            return [shape]
+        },
         // Σ inputs, all of one shape (TF sums gradient contributions with it).
         OpDef("AddN", inputs: ["inputs: N * T"], outputs: ["sum: T"], attrs: [.int("N", minimum: 1), .type("T", DType.numeric)],
               traits: [.commutative]) { c in
@@ -154,6 +169,10 @@ extension MathOps {
             let x = c.inputs[0], k = try x.scalarLike(-2 / Double.pi.squareRoot(), file: "", line: 0)
             return [try multiply(c.grad(), multiply(k, exp(negative(square(x)))))]
         },
+        "Select": { c in
+            let g = try c.grad(), zeros = try zerosLike(g), cond = c.inputs[0]
+            return [nil, try select(cond, g, zeros), try select(cond, zeros, g)]
+        },
         "SelectV2": { c in
             let g = try c.grad(), (cond, t, e) = (c.inputs[0], c.inputs[1], c.inputs[2])
             let zeros = try zerosLike(g)
@@ -268,6 +287,13 @@ public func logicalNot(_ x: Output, name: String? = nil, file: String = #fileID,
 public func `where`(_ condition: Output, _ x: Output, _ y: Output, name: String? = nil,
                     file: String = #fileID, line: Int = #line) throws -> Output {
     try condition.graph.output("SelectV2", [condition, x, y], name: name, file: file, line: line)
+}
+
+/// TF1's `tf.where(condition, x, y)` (`Select`): `x` and `y` of one shape; `condition` a
+/// scalar, of that shape, or a vector choosing rows.
+public func select(_ condition: Output, _ x: Output, _ y: Output, name: String? = nil,
+                   file: String = #fileID, line: Int = #line) throws -> Output {
+    try condition.graph.output("Select", [condition, x, y], name: name, file: file, line: line)
 }
 
 /// `x` converted to `dtype` (`Cast`): floats to integers truncate toward zero and

@@ -27,8 +27,10 @@ public struct OpDef: Sendable {
         traits: OpTraits = [], gradient: GradientSlot = .pending, shape: @escaping ShapeFunction
     ) {
         self.name = name
-        self.inputs = inputs.map(ArgDef.init(parsing:))
-        self.outputs = outputs.map(ArgDef.init(parsing:))
+        // An argument typed by a list(type) attribute is a list of that many values.
+        let typeLists = Set(attrs.filter { $0.kind == .typeList }.map(\.name))
+        self.inputs = inputs.map { ArgDef(parsing: $0, typeLists: typeLists) }
+        self.outputs = outputs.map { ArgDef(parsing: $0, typeLists: typeLists) }
         self.attrs = attrs
         self.traits = traits
         self.shapeFunction = shape
@@ -84,6 +86,8 @@ public struct ArgDef: Sendable, Equatable {
         case fixed(DType)
         /// The dtype is the value of this `type` attribute.
         case attr(String)
+        /// A list of values whose dtypes are this `list(type)` attribute (`Tout`, `dtypes`).
+        case list(String)
     }
 
     public let name: String
@@ -93,8 +97,23 @@ public struct ArgDef: Sendable, Equatable {
     /// A reference to a variable (TF's `Ref(T)`): the consumer writes the variable.
     public let isRef: Bool
 
-    /// Parses TF's notation: `x: T`, `values: N * T`, `ref: Ref(T)`, `condition: bool`.
-    init(parsing spec: String) {
+    /// How many values the argument binds under `attrs`: its `N`, its type list's length,
+    /// or 1; `nil` when the deciding attribute is missing.
+    func count(in attrs: [String: AttrValue]) -> Int? {
+        if let n = numberAttr {
+            if case .int(let k)? = attrs[n] { return k }
+            return nil
+        }
+        if case .list(let t) = type {
+            if case .types(let list)? = attrs[t] { return list.count }
+            return nil
+        }
+        return 1
+    }
+
+    /// Parses TF's notation: `x: T`, `values: N * T`, `ref: Ref(T)`, `condition: bool`,
+    /// `outputs: Tout` (when `Tout` is one of `typeLists`).
+    init(parsing spec: String, typeLists: Set<String> = []) {
         let parts = spec.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
         precondition(parts.count == 2, "bad argument spec '\(spec)'")
         name = parts[0]
@@ -113,8 +132,11 @@ public struct ArgDef: Sendable, Equatable {
         }
         let fixed: [String: DType] = [
             "float": .float32, "double": .float64, "int32": .int32, "int64": .int64, "uint8": .uint8, "bool": .bool,
+            "string": .string, "resource": .resource,
         ]
-        type = fixed[typeText].map(TypeSpec.fixed) ?? .attr(typeText)
+        if let dtype = fixed[typeText] { type = .fixed(dtype) }
+        else if typeLists.contains(typeText) { type = .list(typeText) }
+        else { type = .attr(typeText) }
     }
 }
 
@@ -167,5 +189,12 @@ public struct AttrDef: Sendable {
         AttrDef(name, .shape, default: d.map(AttrValue.shape))
     }
     public static func tensor(_ name: String) -> AttrDef { AttrDef(name, .tensor) }
+    /// A `list(type)` attribute, each element one of `allowed`.
+    public static func types(_ name: String, _ allowed: [DType] = DType.any, default d: [DType]? = nil) -> AttrDef {
+        AttrDef(name, .typeList, default: d.map(AttrValue.types), types: allowed)
+    }
+    public static func shapes(_ name: String, default d: [TensorShape]? = nil) -> AttrDef {
+        AttrDef(name, .shapeList, default: d.map(AttrValue.shapes))
+    }
 }
 

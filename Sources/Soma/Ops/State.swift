@@ -1,7 +1,7 @@
 /// Sources, state and plumbing: constants, placeholders, variables, identity and grouping.
 enum StateOps {
     static let definitions: [OpDef] = [
-        OpDef("Const", outputs: ["output: dtype"], attrs: [.tensor("value"), .type("dtype")],
+        OpDef("Const", outputs: ["output: dtype"], attrs: [.tensor("value"), .type("dtype", DType.any.filter { $0 != .resource })],
               gradient: .notDifferentiable) { c in
             guard case .tensor(let t)? = c.attrs["value"] else { return [.unknown] }
             guard t.dtype == c.type("dtype") else {
@@ -10,10 +10,10 @@ enum StateOps {
             return [TensorShape(t.shape)]
         },
         OpDef("Placeholder", outputs: ["output: dtype"],
-              attrs: [.type("dtype"), .shape("shape", default: .unknown)],
+              attrs: [.type("dtype", DType.any), .shape("shape", default: .unknown)],
               traits: [.feedable], gradient: .notDifferentiable) { c in [c.shapeAttr("shape")] },
         OpDef("PlaceholderWithDefault", inputs: ["input: dtype"], outputs: ["output: dtype"],
-              attrs: [.type("dtype"), .shape("shape")], traits: [.feedable, .forwardsInput], gradient: .notDifferentiable) { c in
+              attrs: [.type("dtype", DType.any), .shape("shape")], traits: [.feedable, .forwardsInput], gradient: .notDifferentiable) { c in
             let declared = c.shapeAttr("shape")
             guard declared.isCompatible(with: c.shape(0)) else {
                 throw ShapeError("The default value's shape \(c.shape(0)) is not compatible with the declared shape \(declared)")
@@ -39,11 +39,14 @@ enum StateOps {
         OpDef("AssignSub", inputs: ["ref: Ref(T)", "value: T"], outputs: ["output_ref: Ref(T)"],
               attrs: [.type("T", DType.numeric), .bool("use_locking", default: false)],
               traits: [.stateful], gradient: .notDifferentiable, shape: assignUpdateShape),
-        OpDef("Identity", inputs: ["input: T"], outputs: ["output: T"], attrs: [.type("T")],
+        OpDef("Identity", inputs: ["input: T"], outputs: ["output: T"], attrs: [.type("T", DType.any)],
               traits: [.forwardsInput], shape: Shapes.unchanged),
         OpDef("StopGradient", inputs: ["input: T"], outputs: ["output: T"], attrs: [.type("T")],
               traits: [.forwardsInput], gradient: .notDifferentiable, shape: Shapes.unchanged),
         OpDef("NoOp", gradient: .notDifferentiable, shape: Shapes.none),
+        // Each input passes through unchanged: a function call's outputs, once inlined.
+        OpDef("IdentityN", inputs: ["input: T"], outputs: ["output: T"], attrs: [.types("T")],
+              shape: { c in (0..<c.inputCount).map { c.shape($0) } }),
     ]
 
     static let assignUpdateShape: ShapeFunction = { c in
@@ -123,5 +126,6 @@ extension StateOps {
     /// Gradients: plumbing passes the gradient through.
     static let gradients: [String: GradientFunction] = [
         "Identity": { c in [try c.grad()] },
+        "IdentityN": { c in try (0..<c.node.outputCount).map { c.hasGrad($0) ? try c.grad($0) : nil } },
     ]
 }

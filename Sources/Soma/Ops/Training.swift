@@ -3,10 +3,13 @@
 /// Plus `CheckNumerics`, which stops a run on NaN or Inf.
 enum TrainingOps {
     /// Every `Apply*` op: `var`, then TF's inputs in TF's order — slot refs and `grad`
-    /// with `var`'s shape, scalar hyper-parameters (names listed in `scalars`).
-    static func apply(_ name: String, _ inputs: [String], scalars: Set<String>, extra: [AttrDef] = []) -> OpDef {
-        let specs = ["var: Ref(T)"] + inputs.map { scalars.contains($0) || $0 == "grad" || $0 == "delta" ? "\($0): T" : "\($0): Ref(T)" }
-        return OpDef(name, inputs: specs, outputs: ["out: Ref(T)"],
+    /// with `var`'s shape, scalar hyper-parameters (names listed in `scalars`). With
+    /// `resource`, the `ResourceApply*` twin: variable and slots are handles, no output.
+    static func apply(_ name: String, _ inputs: [String], scalars: Set<String>, extra: [AttrDef] = [],
+                      resource: Bool = false) -> OpDef {
+        let variable = resource ? "resource" : "Ref(T)"
+        let specs = ["var: \(variable)"] + inputs.map { scalars.contains($0) || $0 == "grad" || $0 == "delta" ? "\($0): T" : "\($0): \(variable)" }
+        return OpDef(resource ? "Resource" + name : name, inputs: specs, outputs: resource ? [] : ["out: Ref(T)"],
                      attrs: [.type("T", DType.floatingPoint), .bool("use_locking", default: false)] + extra,
                      traits: [.stateful], gradient: .undefined) { c in
             var shape = c.shape(0)
@@ -21,18 +24,23 @@ enum TrainingOps {
                 }
                 shape = merged
             }
-            return [shape]
+            return resource ? [] : [shape]
         }
     }
 
-    static let definitions: [OpDef] = [
-        apply("ApplyGradientDescent", ["alpha", "delta"], scalars: ["alpha"]),
-        apply("ApplyMomentum", ["accum", "lr", "grad", "momentum"], scalars: ["lr", "momentum"],
-              extra: [.bool("use_nesterov", default: false)]),
-        apply("ApplyAdam", ["m", "v", "beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon", "grad"],
-              scalars: ["beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"], extra: [.bool("use_nesterov", default: false)]),
-        apply("ApplyRMSProp", ["ms", "mom", "lr", "rho", "momentum", "epsilon", "grad"], scalars: ["lr", "rho", "momentum", "epsilon"]),
-        apply("ApplyAdagrad", ["accum", "lr", "grad"], scalars: ["lr"], extra: [.bool("update_slots", default: true)]),
+    /// The optimisers' updates, each for ref and for resource variables.
+    static let updates: [(String, [String], Set<String>, [AttrDef])] = [
+        ("ApplyGradientDescent", ["alpha", "delta"], ["alpha"], []),
+        ("ApplyMomentum", ["accum", "lr", "grad", "momentum"], ["lr", "momentum"], [.bool("use_nesterov", default: false)]),
+        ("ApplyAdam", ["m", "v", "beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon", "grad"],
+         ["beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"], [.bool("use_nesterov", default: false)]),
+        ("ApplyRMSProp", ["ms", "mom", "lr", "rho", "momentum", "epsilon", "grad"], ["lr", "rho", "momentum", "epsilon"], []),
+        ("ApplyAdagrad", ["accum", "lr", "grad"], ["lr"], [.bool("update_slots", default: true)]),
+    ]
+
+    static let definitions: [OpDef] = updates.flatMap { name, inputs, scalars, extra in
+        [apply(name, inputs, scalars: scalars, extra: extra), apply(name, inputs, scalars: scalars, extra: extra, resource: true)]
+    } + [
         OpDef("CheckNumerics", inputs: ["tensor: T"], outputs: ["output: T"],
               attrs: [.type("T", DType.floatingPoint), .string("message")], traits: [.stateful, .forwardsInput],
               shape: Shapes.unchanged),

@@ -65,10 +65,6 @@ struct ReferenceExecutor: Executor {
 extension OpDef {
     /// The argument each input position binds to, list arguments expanded.
     func expandedInputArgs(_ attrs: [String: AttrValue]) -> [ArgDef] {
-        inputs.flatMap { arg -> [ArgDef] in
-            guard let n = arg.numberAttr else { return [arg] }
-            if case .int(let k)? = attrs[n] { return Array(repeating: arg, count: k) }
-            return []
-        }
+        inputs.flatMap { arg in Array(repeating: arg, count: arg.count(in: attrs) ?? 0) }
     }
 }

@@ -167,7 +167,10 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
 
     init(_ node: Node) {
         self.init(name: node.name, op: node.op, attrs: node.attrs, outputTypes: node.outputTypes, location: node.location,
-                  inputVariableKeys: node.inputs.map { $0.node.definition.traits.contains(.variable) ? $0.node.variableKey : nil })
+                  inputVariableKeys: node.inputs.map {
+                      let source = $0.throughIdentities.node
+                      return source.definition.traits.contains(.variable) ? source.variableKey : nil
+                  })
     }
 
     var outputCount: Int { outputTypes.count }

@@ -71,11 +71,12 @@ struct ConstantFolding: CompilerPass {
 }
 
 extension KernelNode {
-    /// The kernel view of an IR node: variable inputs are those produced by `VariableV2`.
-    init(_ node: IRNode) {
+    /// The kernel view of an IR node: variable inputs are those produced by a variable op
+    /// (`VariableV2`, `VarHandleOp`), directly or through identities.
+    init(_ node: IRNode, chains: IdentityChains = IdentityChains()) {
         self.init(name: node.name, op: node.op, attrs: node.attrs, outputTypes: node.outputTypes, location: node.location,
-                  inputVariableKeys: node.inputs.map {
-                      $0.node.def.traits.contains(.variable) ? variableKey(name: $0.node.name, attrs: $0.node.attrs) : nil
+                  inputVariableKeys: node.inputs.map { input in
+                      chains.variableSource(input).map { variableKey(name: $0.name, attrs: $0.attrs) }
                   })
         if node.op == "_SomaFusedElementwise" {
             program = try? ElementwiseProgram(attrs: node.attrs, inputCount: node.inputs.count)

@@ -380,6 +380,12 @@ enum ArrayKernels {
         let axis = canonical(ctx.inputs[2].intScalars()![0], params.rank)
         var batchDims = ctx.node.int("batch_dims") ?? 0
         if batchDims < 0 { batchDims += indices.rank }
+        try gather(params: params, indices: indices, axis: axis, batchDims: batchDims, into: out)
+        return out
+    }
+
+    /// `out[b, u, j, v] = params[b, u, indices[b, j], v]` for GatherV2 and ResourceGather.
+    static func gather(params: Tensor, indices: Tensor, axis: Int, batchDims: Int, into out: Tensor) throws {
         let batch = params.shape[..<batchDims].reduce(1, *)
         let outer = params.shape[batchDims..<axis].reduce(1, *)
         let n = params.shape[axis], inner = params.shape[(axis + 1)...].reduce(1, *)
@@ -389,7 +395,7 @@ enum ArrayKernels {
             throw KernelError("indices[\(i)] = \(v) is not in [0, \(n))")
         }
         let size = params.dtype.byteSize, chunk = inner * size
-        guard chunk > 0 else { return out }
+        guard chunk > 0 else { return }
         var o = 0
         for b in 0..<batch {
             for u in 0..<outer {
@@ -400,7 +406,6 @@ enum ArrayKernels {
                 }
             }
         }
-        return out
     }
 }
 

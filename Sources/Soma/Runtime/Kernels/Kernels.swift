@@ -5,7 +5,8 @@ enum Kernels {
         let families: [[String: CPUKernel]] = [
             StateKernels.table, MathKernels.table, NNKernels.table, LinalgKernels.table,
             ReductionKernels.table, ArrayKernels.table, ArrayKernels.gradientTable, FusedKernels.table,
-            TrainingKernels.table, RandomKernels.table, ConvKernels.table, RNNKernels.table,
+            TrainingKernels.table, RandomKernels.table, ConvKernels.table, RNNKernels.table, ResourceKernels.table,
+            StringKernels.table, IOKernels.table,
         ]
         for family in families {
             table.merge(family) { _, _ in preconditionFailure("a kernel is registered twice") }

@@ -79,6 +79,35 @@ enum MathKernels {
             map(ctx.inputs[0], out) { (x: Bool) in !x }
             ctx.setOutput(0, out)
         }
+        t["Select"] = { ctx in
+            let (cond, a, b) = (ctx.inputs[0], ctx.inputs[1], ctx.inputs[2])
+            guard a.shape == b.shape else {
+                throw KernelError("'then' and 'else' must have the same size. but received: \(shapeString(a.shape)) vs. \(shapeString(b.shape))")
+            }
+            // How many consecutive elements one condition element decides.
+            let run: Int
+            if cond.rank == 0 { run = a.scalarCount }
+            else if cond.shape == a.shape { run = 1 }
+            else if cond.rank == 1 && a.rank >= 1 && cond.shape[0] == a.shape[0] { run = a.shape.dropFirst().reduce(1, *) }
+            else {
+                throw KernelError("condition must be a scalar, a vector of the first dimension or of the shape of then: \(shapeString(cond.shape)) vs. \(shapeString(a.shape))")
+            }
+            let flags = cond.pointer(as: Bool.self)
+            if let left = a.byteStrings, let right = b.byteStrings {
+                var out: [[UInt8]] = []
+                out.reserveCapacity(left.count)
+                for i in 0..<left.count { out.append(flags[run == 0 ? 0 : i / run] ? left[i] : right[i]) }
+                ctx.setOutput(0, try Tensor(byteStrings: out, shape: a.shape))
+                return
+            }
+            let out = try ctx.allocateOutput(0, zeroed: false)
+            let bytes = run * a.dtype.byteSize
+            for k in 0..<(run == 0 ? 0 : a.scalarCount / run) {
+                let source = flags[k] ? a.rawPointer : b.rawPointer
+                (out.rawPointer + k * bytes).copyMemory(from: source + k * bytes, byteCount: bytes)
+            }
+            ctx.setOutput(0, out)
+        }
         t["SelectV2"] = { ctx in
             let out = try ctx.allocateOutput(0, zeroed: false)
             select(ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], out)

@@ -28,6 +28,7 @@ enum StateKernels {
         "Identity": { ctx in ctx.setOutput(0, ctx.inputs[0]) },
         "StopGradient": { ctx in ctx.setOutput(0, ctx.inputs[0]) },
         "NoOp": { _ in },
+        "IdentityN": { ctx in for (i, input) in ctx.inputs.enumerated() { ctx.setOutput(i, input) } },
     ]
 
     /// `variable ⊕= delta`, atomically.

@@ -4,7 +4,15 @@ import Foundation
 /// its variables through the session state, one variable at a time atomically; the plan
 /// orders updates of one variable after its reads.
 enum TrainingKernels {
-    static let table: [String: CPUKernel] = [
+    /// The `Apply*` kernels, each also registered as its `ResourceApply*` twin (which takes
+    /// handles and has no output).
+    static let table: [String: CPUKernel] = {
+        var t = updates
+        for (name, kernel) in updates where name.hasPrefix("Apply") { t["Resource" + name] = kernel }
+        return t
+    }()
+
+    static let updates: [String: CPUKernel] = [
         "ApplyGradientDescent": { ctx in
             try apply(ctx, slots: 0) { (n, v, _, g, s: [Float]) in
                 let alpha = s[0]
@@ -125,6 +133,6 @@ enum TrainingKernels {
             return new
         }
         for (key, value) in zip(slotKeys, newSlots) { ctx.state.assign(key, value) }
-        ctx.setOutput(0, updated)
+        if ctx.node.outputCount > 0 { ctx.setOutput(0, updated) }
     }
 }

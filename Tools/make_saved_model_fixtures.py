@@ -85,6 +85,118 @@ def tf2_checkpoint():
     checkpoint_manifest(folder, "ckpt")
 
 
+
+
+def save_inputs_outputs(folder, signature_runs, extra=None):
+    """signature_runs: {signature key: (inputs dict, outputs dict)} -> manifest.json + .npy files."""
+    manifest = {"signatures": {}}
+    for key, (inputs, outputs) in signature_runs.items():
+        entry = {"inputs": {}, "outputs": {}}
+        for name, value in inputs.items():
+            file = f"{key}_in_{name}.npy"
+            np.save(os.path.join(folder, file), np.asarray(value))
+            entry["inputs"][name] = file
+        for name, value in outputs.items():
+            file = f"{key}_out_{name}.npy"
+            np.save(os.path.join(folder, file), np.asarray(value))
+            entry["outputs"][name] = file
+        manifest["signatures"][key] = entry
+    manifest.update(extra or {})
+    with open(os.path.join(folder, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+
+
+def tf1_saved_model(name, use_resource):
+    """A TF1 SavedModel (builder API): a two-layer MLP over VariableV2 or resource variables."""
+    folder = fresh("saved_models", name)
+    shutil.rmtree(folder)
+    x_value = rng.standard_normal((4, 5)).astype(np.float32)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf1.placeholder(tf.float32, [None, 5], name="x")
+        with tf1.variable_scope("model", use_resource=use_resource):
+            w1 = tf1.get_variable("w1", initializer=rng.standard_normal((5, 8)).astype(np.float32))
+            b1 = tf1.get_variable("b1", initializer=rng.standard_normal(8).astype(np.float32))
+            w2 = tf1.get_variable("w2", initializer=rng.standard_normal((8, 3)).astype(np.float32))
+            step = tf1.get_variable("step", initializer=np.int64(5), trainable=False)
+        hidden = tf.nn.relu(tf.matmul(x, w1) + b1)
+        y = tf.identity(tf.nn.softmax(tf.matmul(hidden, w2)), name="y")
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            value = sess.run(y, {x: x_value})
+            builder = tf1.saved_model.builder.SavedModelBuilder(folder)
+            builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={
+                "serving_default": tf1.saved_model.predict_signature_def({"x": x}, {"probs": y})})
+            builder.save()
+    save_inputs_outputs(folder, {"serving_default": ({"x": x_value}, {"probs": value})},
+                        {"ops": sorted({n.op for n in graph.as_graph_def().node})})
+    print(f"saved model {name}")
+
+
+def tf2_module_saved_model():
+    """tf.saved_model.save of a tf.Module: functions, StatefulPartitionedCall, two signatures."""
+    folder = fresh("saved_models", "tf2_module")
+    shutil.rmtree(folder)
+
+    class Model(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(rng.standard_normal((5, 3)).astype(np.float32), name="w")
+            self.b = tf.Variable(rng.standard_normal(3).astype(np.float32), name="b")
+            self.scale = tf.Variable(np.float64(0.5), name="scale")
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 5], tf.float32)])
+        def predict(self, x):
+            logits = tf.matmul(x, self.w) + self.b
+            return {"logits": logits, "probs": tf.nn.softmax(logits)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float64)])
+        def scaled(self, v):
+            return {"out": v * self.scale + tf.reduce_sum(v)}
+
+    model = Model()
+    tf.saved_model.save(model, folder, signatures={"serving_default": model.predict, "scaled": model.scaled})
+    x_value = rng.standard_normal((3, 5)).astype(np.float32)
+    v_value = rng.standard_normal(4)
+    predicted = model.predict(tf.constant(x_value))
+    save_inputs_outputs(folder, {
+        "serving_default": ({"x": x_value}, {k: v.numpy() for k, v in predicted.items()}),
+        "scaled": ({"v": v_value}, {"out": model.scaled(tf.constant(v_value))["out"].numpy()}),
+    })
+    print("saved model tf2_module")
+
+
+def keras_cnn_saved_model():
+    """A small Keras CNN with batch normalisation, exported for serving (model.export)."""
+    folder = fresh("saved_models", "keras_cnn")
+    shutil.rmtree(folder)
+    keras = tf.keras
+    inputs = keras.Input((8, 8, 1), name="image")
+    h = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    h = keras.layers.BatchNormalization()(h)
+    h = keras.layers.ReLU()(h)
+    h = keras.layers.MaxPooling2D()(h)
+    h = keras.layers.Flatten()(h)
+    outputs = keras.layers.Dense(3, activation="softmax")(h)
+    model = keras.Model(inputs, outputs)
+    # Non-trivial moving statistics, so inference-mode batch norm is checked.
+    model.layers[2].moving_mean.assign(rng.standard_normal(4).astype(np.float32) * 0.1)
+    model.layers[2].moving_variance.assign(1 + rng.random(4).astype(np.float32))
+    model.export(folder, verbose=False)
+    x_value = rng.standard_normal((2, 8, 8, 1)).astype(np.float32)
+    loaded = tf.saved_model.load(folder)
+    runs = {}
+    for key, signature in loaded.signatures.items():
+        input_name = list(signature.structured_input_signature[1].keys())[0]
+        outputs = {k: v.numpy() for k, v in signature(**{input_name: tf.constant(x_value)}).items()}
+        runs[key] = ({input_name: x_value}, outputs)
+    save_inputs_outputs(folder, runs)
+    print("saved model keras_cnn")
+
+
 if __name__ == "__main__":
     tf1_saver_checkpoint()
     tf2_checkpoint()
+    tf1_saved_model("tf1_ref", use_resource=False)
+    tf1_saved_model("tf1_resource", use_resource=True)
+    tf2_module_saved_model()
+    keras_cnn_saved_model()

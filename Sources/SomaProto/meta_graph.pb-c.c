@@ -292,6 +292,51 @@ void   tensorflow__asset_file_def__free_unpacked
   assert(message->base.descriptor == &tensorflow__asset_file_def__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   tensorflow__variable_def__init
+                     (Tensorflow__VariableDef         *message)
+{
+  static const Tensorflow__VariableDef init_value = TENSORFLOW__VARIABLE_DEF__INIT;
+  *message = init_value;
+}
+size_t tensorflow__variable_def__get_packed_size
+                     (const Tensorflow__VariableDef *message)
+{
+  assert(message->base.descriptor == &tensorflow__variable_def__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tensorflow__variable_def__pack
+                     (const Tensorflow__VariableDef *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tensorflow__variable_def__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tensorflow__variable_def__pack_to_buffer
+                     (const Tensorflow__VariableDef *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tensorflow__variable_def__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tensorflow__VariableDef *
+       tensorflow__variable_def__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tensorflow__VariableDef *)
+     protobuf_c_message_unpack (&tensorflow__variable_def__descriptor,
+                                allocator, len, data);
+}
+void   tensorflow__variable_def__free_unpacked
+                     (Tensorflow__VariableDef *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tensorflow__variable_def__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   tensorflow__saver_def__init
                      (Tensorflow__SaverDef         *message)
 {
@@ -1218,6 +1263,110 @@ const ProtobufCMessageDescriptor tensorflow__asset_file_def__descriptor =
   tensorflow__asset_file_def__field_indices_by_name,
   1,  tensorflow__asset_file_def__number_ranges,
   (ProtobufCMessageInit) tensorflow__asset_file_def__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tensorflow__variable_def__field_descriptors[6] =
+{
+  {
+    "variable_name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tensorflow__VariableDef, variable_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "initializer_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tensorflow__VariableDef, initializer_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "snapshot_name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tensorflow__VariableDef, snapshot_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "is_resource",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Tensorflow__VariableDef, is_resource),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "initial_value_name",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tensorflow__VariableDef, initial_value_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "trainable",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Tensorflow__VariableDef, trainable),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tensorflow__variable_def__field_indices_by_name[] = {
+  4,   /* field[4] = initial_value_name */
+  1,   /* field[1] = initializer_name */
+  3,   /* field[3] = is_resource */
+  2,   /* field[2] = snapshot_name */
+  5,   /* field[5] = trainable */
+  0,   /* field[0] = variable_name */
+};
+static const ProtobufCIntRange tensorflow__variable_def__number_ranges[2 + 1] =
+{
+  { 1, 0 },
+  { 5, 3 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor tensorflow__variable_def__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tensorflow.VariableDef",
+  "VariableDef",
+  "Tensorflow__VariableDef",
+  "tensorflow",
+  sizeof(Tensorflow__VariableDef),
+  6,
+  tensorflow__variable_def__field_descriptors,
+  tensorflow__variable_def__field_indices_by_name,
+  2,  tensorflow__variable_def__number_ranges,
+  (ProtobufCMessageInit) tensorflow__variable_def__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue tensorflow__saver_def__checkpoint_format_version__enum_values_by_number[3] =

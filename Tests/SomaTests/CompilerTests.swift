@@ -246,7 +246,7 @@ import Testing
         let w = try g.variable(Self.random([8, 4], seed: 40), name: "w")
         let h = try relu(biasAdd(matmul(x, w.value), g.constant(Self.random([4], seed: 41))) * 1, name: "h")
         let y = try softmax(h, name: "probs")
-        let (optimized, report) = try g.optimized(for: [y], targets: [w.initializer])
+        let (optimized, report) = try g.optimized(for: [y], targets: [w.initializer!])
         #expect(report.map(\.pass) == ["pruning", "shape_specialization", "constant_folding", "common_subexpression_elimination",
                                         "arithmetic_optimizer", "constant_folding", "common_subexpression_elimination", "remapper"])
         #expect(optimized.nodes.contains { $0.op == "_FusedMatMul" })
@@ -298,7 +298,7 @@ import Testing
         let before = try v.value * 2, bump = try v.assignAdd(g.constant([Float(10)], shape: [1]))
         let after = try g.withNameScope("after") { try v.value * 2 }
         let s = Session(graph: g, options: options)
-        try s.run(target: v.initializer)
+        try s.run(target: v.initializer!)
         let r = try s.run(fetches: [before, after], targets: [bump.node])
         #expect(r[0].scalars(as: Float.self) == [2] && r[1].scalars(as: Float.self) == [22])
     }

@@ -43,7 +43,7 @@ import Testing
         let h = try relu(biasAdd(matmul(x, w.value), g.constant(CompilerTests.random([16], seed: 2))))
         let y = try softmax(matmul(h, g.constant(CompilerTests.random([16, 4], seed: 3))))
         let session = Session(graph: g)
-        try session.run(target: w.initializer)
+        try session.run(target: w.initializer!)
         @Sendable func feed(_ thread: Int, _ run: Int) -> Tensor {
             CompilerTests.random([1 + (thread + run) % 5, 8], seed: UInt64(thread * 1000 + run))
         }

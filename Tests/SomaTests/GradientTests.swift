@@ -94,6 +94,16 @@ import Testing
             Case(op: "SelectV2", label: "broadcast", inputs: [Input([2, 3], seed: 5), Input([3], seed: 6)]) {
                 try `where`($0[0].graph.constant(Tensor([true, false, true, false, false, true], shape: [2, 3])), $0[0], $0[1])
             },
+            Case(op: "Select", label: "rows", inputs: [Input([3, 2], seed: 9), Input([3, 2], seed: 10)]) {
+                try select($0[0].graph.constant(Tensor([true, false, true])), $0[0], $0[1])
+            },
+            Case(op: "Select", label: "elementwise", inputs: [Input([2, 2], seed: 11), Input([2, 2], seed: 12)]) {
+                try select($0[0].graph.constant(Tensor([true, false, false, true], shape: [2, 2])), $0[0], $0[1])
+            },
+            Case(op: "IdentityN", label: "two", inputs: [Input([2, 3], seed: 13), Input([3], seed: 14)]) {
+                let outs = try identityN([$0[0], $0[1]])
+                return try add(outs[0], square(outs[1]))
+            },
             Case(op: "BiasAdd", label: "NHWC", inputs: [Input([2, 2, 3], seed: 7), Input([3], seed: 8)]) { try biasAdd($0[0], $0[1]) },
             Case(op: "BiasAdd", label: "NCHW", inputs: [Input([2, 3, 2], seed: 7), Input([3], seed: 8)]) { try biasAdd($0[0], $0[1], dataFormat: "NCHW") },
         ]

@@ -19,7 +19,7 @@ import Testing
         _ = try g.constant(Tensor([Int64.min, Int64.max]), name: "big")
         _ = try g.constant(Tensor(zeros: .float32, shape: [0, 4]), name: "empty")
         _ = try cast(u, to: .int32)
-        _ = try g.withControlDependencies([w.initializer]) { try identity(y, name: "after_init") }
+        _ = try g.withControlDependencies([w.initializer!]) { try identity(y, name: "after_init") }
         _ = try g.addNode(op: "NoOp", inputs: [], name: "on_device", device: "/device:CPU:0")
         _ = try g.globalVariablesInitializer()
         return g

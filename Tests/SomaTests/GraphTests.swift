@@ -71,7 +71,7 @@ import Testing
         let w = try g.variable(Tensor(repeating: Float(0.5), shape: [3, 2]), name: "w")
         #expect(w.ref.node.op == "VariableV2")
         #expect(w.name == "w")
-        #expect(w.initializer.name == "w/Assign")
+        #expect(w.initializer?.name == "w/Assign")
         #expect(w.value.node.name == "w/read")
         #expect(w.ref.node.attrs["shape"] == .shape([3, 2]))
         #expect(g.node(named: "w/initial_value")?.op == "Const")

@@ -28,7 +28,7 @@ import Testing
         let g = Graph()
         let v = try g.variable(initialValue: { try g.zeros(shape: [2, 2]) + 3 }, name: "threes")
         let s = Session(graph: g)
-        try s.run(target: v.initializer)
+        try s.run(target: v.initializer!)
         #expect(try s.run(v.value).scalars(as: Float.self) == [3, 3, 3, 3])
         #expect(v.shape == [2, 2])
     }
@@ -144,7 +144,7 @@ import Testing
     @Test func runsLikeSessionRunAndWritesIntoOutputs() throws {
         let (g, x, y, w) = try Self.graph()
         let session = Session(graph: g)
-        try session.run(target: w.initializer)
+        try session.run(target: w.initializer!)
         let callable = try session.makeCallable(feeds: [x], fetches: [y, x])
         for rows in [1, 4, 1, 7] {  // shape changes compile a plan per shape; old ones stay
             let feed = CompilerTests.random([rows, 3], seed: UInt64(rows))
@@ -159,7 +159,7 @@ import Testing
     @Test func runsTargetsAndRejectsBadArguments() throws {
         let (g, x, y, w) = try Self.graph()
         let session = Session(graph: g)
-        let initialize = try session.makeCallable(feeds: [], fetches: [], targets: [w.initializer])
+        let initialize = try session.makeCallable(feeds: [], fetches: [], targets: [w.initializer!])
         #expect(try initialize.run([]).isEmpty)
         let callable = try session.makeCallable(feeds: [x], fetches: [y])
         let feed = CompilerTests.random([2, 3], seed: 1)

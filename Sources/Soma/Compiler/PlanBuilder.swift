@@ -15,6 +15,13 @@ struct PlanBuilder {
     /// the input's storage: ops with the `.forwardsInput` trait, and a Cast to the same type.
     static func forwardsInput(_ node: IRNode) -> Bool {
         node.def.traits.contains(.forwardsInput) || (node.op == "Cast" && node.inputs[0].dtype == node.outputTypes[0])
+            || node.op == "IdentityN"
+    }
+
+    /// The input whose storage output `k` of a forwarding node is (IdentityN: input k).
+    static func forwardedInput(_ node: IRNode, output k: Int) -> Int? {
+        guard forwardsInput(node) else { return nil }
+        return node.op == "IdentityN" ? k : (k == 0 ? 0 : nil)
     }
 
     func build(passReports: [PassReport]) throws -> Plan {
@@ -57,8 +64,11 @@ struct PlanBuilder {
         // order, so the input's root is known: one hop however long the chain).
         var aliasOf = [Int?](repeating: nil, count: producers.count)
         func root(_ v: Int) -> Int { aliasOf[v] ?? v }
-        for node in order where Self.forwardsInput(node) {
-            aliasOf[valueIndex[IRValue(node, 0)]!] = root(valueIndex[node.inputs[0]]!)
+        for node in order {
+            for k in node.outputTypes.indices {
+                guard let i = Self.forwardedInput(node, output: k) else { continue }
+                aliasOf[valueIndex[IRValue(node, k)]!] = root(valueIndex[node.inputs[i]]!)
+            }
         }
         // A root lives as long as its longest-lived alias; a fetched alias makes it owned.
         var rootLast = last

@@ -2,18 +2,25 @@
 ///
 /// Built as TF1 builds `tf.Variable`: a `VariableV2` node `w`, its initial value, an
 /// `Assign` node `w/Assign` (the initializer) and an `Identity` `w/read` (the value ops use).
+/// Graphs loaded from files also list their resource variables (`VarHandleOp`, written by
+/// `AssignVariableOp`, read by `ReadVariableOp`).
 public struct Variable: Sendable {
-    /// The `VariableV2` node's output: a reference that `Assign` and optimisers write.
+    /// The variable node's output (`VariableV2` ref or `VarHandleOp` handle): what `Assign`
+    /// and optimisers write.
     public let ref: Output
-    /// Sets the variable to its initial value.
-    public let initializer: Node
+    /// Sets the variable to its initial value; `nil` for a loaded variable whose graph has
+    /// no initializer (its value comes from a checkpoint).
+    public let initializer: Node?
     /// The variable's current value (`w/read`).
     public let value: Output
     /// Whether optimisers update it by default.
     public let trainable: Bool
 
     public var name: String { ref.node.name }
-    public var dtype: DType { ref.dtype }
+    /// The value's dtype (for a resource variable, the dtype it holds).
+    public var dtype: DType { ref.dtype == .resource ? ref.node.type("dtype") ?? .resource : ref.dtype }
+    /// The key of the variable's value in a session: its `shared_name`, or its name.
+    public var sessionKey: String { ref.node.variableKey }
     public var shape: TensorShape { ref.shape }
     public var graph: Graph { ref.graph }
 
@@ -80,9 +87,49 @@ extension Graph {
     /// One op that runs every variable's initializer (TF's
     /// `global_variables_initializer`, a `NoOp` named `init`).
     public func globalVariablesInitializer(name: String = "init", file: String = #fileID, line: Int = #line) throws -> Node {
-        try noOp(name: name, controlInputs: variables.map(\.initializer), file: file, line: line)
+        try noOp(name: name, controlInputs: variables.compactMap(\.initializer), file: file, line: line)
     }
 
     /// The variables optimisers update by default.
     public var trainableVariables: [Variable] { variables.filter(\.trainable) }
 }
+
+extension Graph {
+    /// Lists the variables of a graph loaded from a file as ``variables``: every
+    /// `VariableV2` and `VarHandleOp`, with its initializer (`<name>/Assign` or
+    /// `<name>/Assign…VariableOp`, else the one write not fed by a `RestoreV2`) and its read
+    /// (`<name>/read`, `<name>/Read/ReadVariableOp`, else the variable's own output).
+    ///
+    /// - Parameter trainable: which are trainable (TF1's `trainable_variables` collection
+    ///   when the file has one); by default every floating-point variable except the
+    ///   global step.
+    func recoverVariables(trainable: ((Node) -> Bool)? = nil) {
+        let nodes = self.nodes
+        var variables: [Node] = []
+        var writes: [ObjectIdentifier: [Node]] = [:]
+        var byName: [String: Node] = [:]
+        for node in nodes {
+            byName[node.name] = node
+            if node.definition.traits.contains(.variable) { variables.append(node) }
+            if ["Assign", "AssignVariableOp"].contains(node.op), let target = node.inputs.first?.throughIdentities.node,
+               target.definition.traits.contains(.variable) {
+                writes[ObjectIdentifier(target), default: []].append(node)
+            }
+        }
+        func restored(_ write: Node) -> Bool {
+            guard write.inputs.count > 1 else { return false }
+            return write.inputs[1].throughIdentities.node.op == "RestoreV2"
+        }
+        for v in variables {
+            let candidates = writes[ObjectIdentifier(v)] ?? []
+            let initializer = candidates.first { $0.name == v.name + "/Assign" || $0.name.hasPrefix(v.name + "/Assign") }
+                ?? candidates.first { !restored($0) }
+            let read = byName[v.name + "/read"] ?? byName[v.name + "/Read/ReadVariableOp"]
+            let valueDType = v.type("dtype") ?? v.outputTypes[0]
+            let isTrainable = trainable?(v) ?? (valueDType.isFloatingPoint && v.name != "global_step")
+            register(Variable(ref: Output(graph: self, node: v, index: 0), initializer: initializer,
+                              value: Output(graph: self, node: read ?? v, index: 0), trainable: isTrainable))
+        }
+    }
+}
+

@@ -77,7 +77,7 @@ enum ArrayOps {
         OpDef("ConcatV2", inputs: ["values: N * T", "axis: Tidx"], outputs: ["output: T"],
               attrs: [.int("N", minimum: 2), .type("T"), .type("Tidx", DType.indices, default: .int32)], shape: concatShape),
         OpDef("Pack", inputs: ["values: N * T"], outputs: ["output: T"],
-              attrs: [.int("N", minimum: 1), .type("T"), .int("axis", default: 0)]) { c in
+              attrs: [.int("N", minimum: 1), .type("T", DType.all + [.string]), .int("axis", default: 0)]) { c in
             var merged = c.shape(0)
             for i in 1..<c.inputCount {
                 guard let m = merged.merged(with: c.shape(i)) else {

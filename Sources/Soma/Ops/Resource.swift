@@ -11,9 +11,10 @@ enum ResourceOps {
               attrs: [.string("container", default: ""), .string("shared_name", default: ""), .string("debug_name", default: ""),
                       .type("dtype"), .shape("shape"), .strings("allowed_devices", default: [])],
               traits: [.stateful, .variable], gradient: .notDifferentiable) { c in [c.shapeAttr("shape")] },
-        // A snapshot of the variable's value (values are immutable once stored).
+        // A snapshot of the variable's value (values are immutable once stored). Gradients
+        // stop here: Soma differentiates with respect to the value read, never a handle.
         OpDef("ReadVariableOp", inputs: ["resource: resource"], outputs: ["value: dtype"], attrs: [.type("dtype")],
-              traits: [.forwardsInput], shape: Shapes.unchanged),
+              traits: [.forwardsInput], gradient: .notDifferentiable, shape: Shapes.unchanged),
         OpDef("AssignVariableOp", inputs: ["resource: Ref(resource)", "value: dtype"],
               attrs: [.type("dtype"), .bool("validate_shape", default: false)],
               traits: [.stateful], gradient: .notDifferentiable) { c in
@@ -52,8 +53,4 @@ enum ResourceOps {
         return []
     }
 
-    /// A read passes the gradient to the handle (TF's `_ReadGrad`).
-    static let gradients: [String: GradientFunction] = [
-        "ReadVariableOp": { c in [try c.grad()] },
-    ]
 }

@@ -114,6 +114,14 @@ public func stopGradient(_ input: Output, name: String? = nil, file: String = #f
     try input.graph.output("StopGradient", [input], name: name, file: file, line: line)
 }
 
+/// Each of `inputs`, unchanged, as the outputs of one node (TF's `tf.identity_n`).
+public func identityN(_ inputs: [Output], name: String? = nil, file: String = #fileID, line: Int = #line) throws -> [Output] {
+    guard let first = inputs.first else { throw SomaError.invalidArgument("identityN needs at least one input") }
+    let node = try first.graph.addNode(op: "IdentityN", inputs: inputs, name: name ?? "IdentityN",
+                                       location: SourceLocation(fileID: file, line: line))
+    return (0..<node.outputCount).map { Output(graph: first.graph, node: node, index: $0) }
+}
+
 /// `input` unless the node is fed (TF's `tf.compat.v1.placeholder_with_default`).
 public func placeholderWithDefault(
     _ input: Output, shape: TensorShape, name: String? = nil, file: String = #fileID, line: Int = #line

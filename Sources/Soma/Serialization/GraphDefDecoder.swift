@@ -18,7 +18,7 @@ struct GraphDefDecoder {
 
     /// A NodeDef read out of protobuf-c's structures, before it joins the graph.
     struct ParsedNode {
-        let name: String
+        var name: String
         let op: String
         var dataInputs: [(name: String, index: Int)] = []
         var controlInputs: [String] = []
@@ -26,6 +26,9 @@ struct GraphDefDecoder {
         var attrs: [String: AttrValue] = [:]
         var unknownFields: [UnknownField] = []
         let position: Int
+        /// The NodeDef whose attributes become `attrs` (`nil` for nodes the function
+        /// inliner makes, whose `attrs` are set directly).
+        var def: UnsafeMutablePointer<Tensorflow__NodeDef>? = nil
     }
 
     static func fail(_ message: String) -> SomaError { .invalidArgument("Invalid GraphDef: \(message)") }
@@ -52,16 +55,29 @@ struct GraphDefDecoder {
             throw Self.fail("protobuf-c could not parse the bytes as a GraphDef (a field's value does not match its type)")
         }
         defer { withUnsafeMutablePointer(to: &allocator.allocator) { tensorflow__graph_def__free_unpacked(def, $0) } }
+        try build(def, into: graph)
+    }
 
+    /// Builds `graph` from an unpacked GraphDef (a file's, or a MetaGraphDef's): function
+    /// calls inlined, names, ops and inputs checked, attributes converted, nodes added in
+    /// topological order.
+    mutating func build(_ def: UnsafeMutablePointer<Tensorflow__GraphDef>, into graph: Graph,
+                        trainable: ((Node) -> Bool)? = nil) throws {
         var parsed: [ParsedNode] = []
         parsed.reserveCapacity(def.pointee.n_node)
         for i in 0..<def.pointee.n_node {
             guard let node = def.pointee.node[i] else { throw Self.fail("node[\(i)] is missing") }
             parsed.append(try parseNode(node, position: i))
         }
+        if let library = def.pointee.library, library.pointee.n_function > 0 || parsed.contains(where: { FunctionInliner.isCall($0) }) {
+            var inliner = try FunctionInliner(library: library.pointee, limits: limits)
+            parsed = try inliner.inline(parsed)
+        } else if let call = parsed.first(where: { FunctionInliner.isCall($0) }) {
+            throw Self.fail("node '\(call.name)' (op: '\(call.op)') calls a function, but the graph has no function library")
+        }
         try checkNames(parsed)
         try checkOpsAreSupported(parsed)
-        for i in parsed.indices { try convertAttrs(&parsed[i], def.pointee.node[i]!) }
+        for i in parsed.indices where parsed[i].def != nil { try convertAttrs(&parsed[i], parsed[i].def!) }
         let order = try topologicalOrder(parsed)
 
         if let v = def.pointee.versions {
@@ -89,6 +105,7 @@ struct GraphDefDecoder {
             if !p.unknownFields.isEmpty { preserved.nodes[p.name] = p.unknownFields }
         }
         graph.preserved = preserved
+        graph.recoverVariables(trainable: trainable)
     }
 
     // MARK: Nodes
@@ -99,7 +116,7 @@ struct GraphDefDecoder {
         return s
     }
 
-    private func parseNode(_ n: UnsafeMutablePointer<Tensorflow__NodeDef>, position: Int) throws -> ParsedNode {
+    func parseNode(_ n: UnsafeMutablePointer<Tensorflow__NodeDef>, position: Int) throws -> ParsedNode {
         let name = try Self.string(n.pointee.name, "node[\(position)].name")
         let label = name.isEmpty ? "node[\(position)]" : "node '\(name)'"
         var node = ParsedNode(
@@ -128,6 +145,7 @@ struct GraphDefDecoder {
             node.dataInputs.append((String(source), index))
         }
         node.unknownFields = Self.unknownFields(n.pointee.base)
+        node.def = n
         return node
     }
 

@@ -34,6 +34,7 @@ typedef struct Tensorflow__SignatureDef Tensorflow__SignatureDef;
 typedef struct Tensorflow__SignatureDef__InputsEntry Tensorflow__SignatureDef__InputsEntry;
 typedef struct Tensorflow__SignatureDef__OutputsEntry Tensorflow__SignatureDef__OutputsEntry;
 typedef struct Tensorflow__AssetFileDef Tensorflow__AssetFileDef;
+typedef struct Tensorflow__VariableDef Tensorflow__VariableDef;
 typedef struct Tensorflow__SaverDef Tensorflow__SaverDef;
 
 
@@ -258,6 +259,25 @@ struct  Tensorflow__AssetFileDef
 
 
 /*
+ * A variable of a TF1 graph, as the "variables" and "trainable_variables" collections
+ * list them (serialized in a BytesList). Slice info and synchronization are omitted.
+ */
+struct  Tensorflow__VariableDef
+{
+  ProtobufCMessage base;
+  char *variable_name;
+  char *initial_value_name;
+  char *initializer_name;
+  char *snapshot_name;
+  protobuf_c_boolean is_resource;
+  protobuf_c_boolean trainable;
+};
+#define TENSORFLOW__VARIABLE_DEF__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tensorflow__variable_def__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+/*
  * How a graph saves and restores its variables (TF1's tf.train.Saver).
  */
 struct  Tensorflow__SaverDef
@@ -401,6 +421,25 @@ Tensorflow__AssetFileDef *
 void   tensorflow__asset_file_def__free_unpacked
                      (Tensorflow__AssetFileDef *message,
                       ProtobufCAllocator *allocator);
+/* Tensorflow__VariableDef methods */
+void   tensorflow__variable_def__init
+                     (Tensorflow__VariableDef         *message);
+size_t tensorflow__variable_def__get_packed_size
+                     (const Tensorflow__VariableDef   *message);
+size_t tensorflow__variable_def__pack
+                     (const Tensorflow__VariableDef   *message,
+                      uint8_t             *out);
+size_t tensorflow__variable_def__pack_to_buffer
+                     (const Tensorflow__VariableDef   *message,
+                      ProtobufCBuffer     *buffer);
+Tensorflow__VariableDef *
+       tensorflow__variable_def__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tensorflow__variable_def__free_unpacked
+                     (Tensorflow__VariableDef *message,
+                      ProtobufCAllocator *allocator);
 /* Tensorflow__SaverDef methods */
 void   tensorflow__saver_def__init
                      (Tensorflow__SaverDef         *message);
@@ -467,6 +506,9 @@ typedef void (*Tensorflow__SignatureDef_Closure)
 typedef void (*Tensorflow__AssetFileDef_Closure)
                  (const Tensorflow__AssetFileDef *message,
                   void *closure_data);
+typedef void (*Tensorflow__VariableDef_Closure)
+                 (const Tensorflow__VariableDef *message,
+                  void *closure_data);
 typedef void (*Tensorflow__SaverDef_Closure)
                  (const Tensorflow__SaverDef *message,
                   void *closure_data);
@@ -491,6 +533,7 @@ extern const ProtobufCMessageDescriptor tensorflow__signature_def__descriptor;
 extern const ProtobufCMessageDescriptor tensorflow__signature_def__inputs_entry__descriptor;
 extern const ProtobufCMessageDescriptor tensorflow__signature_def__outputs_entry__descriptor;
 extern const ProtobufCMessageDescriptor tensorflow__asset_file_def__descriptor;
+extern const ProtobufCMessageDescriptor tensorflow__variable_def__descriptor;
 extern const ProtobufCMessageDescriptor tensorflow__saver_def__descriptor;
 extern const ProtobufCEnumDescriptor    tensorflow__saver_def__checkpoint_format_version__descriptor;
 

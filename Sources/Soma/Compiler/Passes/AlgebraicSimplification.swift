@@ -3,7 +3,9 @@
 /// Contract: each rule below replaces a node by one of its inputs (or an input by a
 /// shorter path to the same value) when shapes and dtypes show the result is identical.
 /// Guards: single-output nodes without control edges in or out; a fetched node keeps its
-/// name by becoming an `Identity` of the replacement.
+/// name by becoming an `Identity` of the replacement. An `IdentityN` without control
+/// edges (an inlined function call's results) is bypassed output by output — when
+/// optimising a graph to save, only if it is not fetched (its name is the result's name).
 struct AlgebraicSimplification: CompilerPass {
     static let name = "arithmetic_optimizer"
 
@@ -22,6 +24,12 @@ struct AlgebraicSimplification: CompilerPass {
         var replacements: [IRValue: IRValue] = [:]
         for node in ir.nodes {
             node.inputs = node.inputs.map { replacements[$0] ?? $0 }
+            // IdentityN (an inlined call's results): consumers read its inputs directly.
+            if node.op == "IdentityN", node.controlInputs.isEmpty, !controlSources.contains(node.id),
+               context.forPlan || !fetched.contains(node.id) {
+                for k in node.inputs.indices { replacements[IRValue(node, k)] = node.inputs[k] }
+                continue
+            }
             guard node.outputTypes.count == 1, node.controlInputs.isEmpty, !controlSources.contains(node.id),
                   !node.isStateful else { continue }
             for rule in Self.rules {

@@ -28,6 +28,18 @@ enum ArrayKernels {
             ctx.setOutput(0, out)
         },
         "Pack": { ctx in
+            if ctx.inputs[0].dtype == .string {
+                // [outer, N, inner] from N pieces of [outer, inner].
+                let shape = ctx.inputs[0].shape, n = ctx.inputs.count
+                let axis = canonical(ctx.node.int("axis") ?? 0, shape.count + 1)
+                let inner = shape[axis...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
+                let pieces = ctx.inputs.map { $0.byteStrings ?? [] }
+                var out: [[UInt8]] = []
+                out.reserveCapacity(outer * n * inner)
+                for o in 0..<outer { for piece in pieces { out += piece[(o * inner)..<((o + 1) * inner)] } }
+                ctx.setOutput(0, try Tensor(byteStrings: out, shape: shape.inserting(n, at: axis)))
+                return
+            }
             let out = try ctx.allocateOutput(0, zeroed: false)
             let axis = canonical(ctx.node.int("axis") ?? 0, out.rank)
             let pieces = ctx.inputs.map { $0.reshaped(to: $0.shape.inserting(1, at: axis)) }

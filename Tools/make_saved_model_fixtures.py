@@ -6,6 +6,9 @@
                                                    tensor's dtype, shape and values
     Tests/SomaTests/Fixtures/saved_models/<name>/  a SavedModel and manifest.json: signatures,
                                                    inputs (.npy) and TF's outputs (.npy)
+    Tests/SomaTests/Fixtures/resource_training/    TF1 training GraphDefs over resource
+                                                   variables, one per optimiser, and the
+                                                   variable after each step
 
 Run with `pip install tensorflow-cpu`: python3 Tools/make_saved_model_fixtures.py
 """
@@ -193,7 +196,48 @@ def keras_cnn_saved_model():
     print("saved model keras_cnn")
 
 
+def resource_training():
+    """TF1 training graphs over resource variables (TF 2.x's default in tf.compat.v1): for each
+    optimiser, a GraphDef with `init` and `train` (ResourceApply*, AssignAddVariableOp on the
+    global step) and w after each of 5 steps."""
+    folder = fresh("resource_training")
+    w0 = rng.normal(size=4).astype(np.float32)
+    c = rng.normal(size=4).astype(np.float32)
+    cases = {
+        "GradientDescent": lambda: tf1.train.GradientDescentOptimizer(0.1),
+        "Momentum": lambda: tf1.train.MomentumOptimizer(0.1, momentum=0.9, use_nesterov=True),
+        "Adam": lambda: tf1.train.AdamOptimizer(0.1),
+        "RMSProp": lambda: tf1.train.RMSPropOptimizer(0.1, decay=0.9, momentum=0.5, epsilon=1e-6),
+        "Adagrad": lambda: tf1.train.AdagradOptimizer(0.1, initial_accumulator_value=0.1),
+    }
+    manifest = {"steps": 5, "runs": {}}
+    for name, make in cases.items():
+        graph = tf.Graph()
+        with graph.as_default():
+            with tf1.variable_scope("", use_resource=True):
+                w = tf1.get_variable("w", initializer=tf.constant(w0))
+                step = tf1.train.get_or_create_global_step()
+            loss = tf.reduce_sum(tf.constant(c) * w) + 0.5 * tf.reduce_sum(w * w) + 0.25 * tf.reduce_sum(w ** 4)
+            make().minimize(loss, global_step=step, name="train")
+            tf1.global_variables_initializer()  # named "init"
+            with tf1.Session() as sess:
+                sess.run("init")
+                trajectory = []
+                for _ in range(manifest["steps"]):
+                    sess.run("train")
+                    trajectory.append([float(v) for v in sess.run(w)])
+                final_step = int(sess.run(step))
+        with open(os.path.join(folder, f"{name}.pb"), "wb") as f:
+            f.write(graph.as_graph_def().SerializeToString())
+        manifest["runs"][name] = {"w": trajectory, "global_step": final_step,
+                                  "ops": sorted({n.op for n in graph.as_graph_def().node})}
+    with open(os.path.join(folder, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+    print(f"resource training: {len(cases)} optimisers")
+
+
 if __name__ == "__main__":
+    resource_training()
     tf1_saver_checkpoint()
     tf2_checkpoint()
     tf1_saved_model("tf1_ref", use_resource=False)

@@ -298,48 +298,22 @@ public struct CheckpointWriter {
     }
 }
 
-/// The two small messages of a bundle's index, encoded by hand (proto3: zero fields
-/// omitted).
+/// The two small messages of a bundle's index.
 enum BundleProto {
     static func header(shards: Int) -> [UInt8] {
-        var b: [UInt8] = []
-        b.appendVarint(1 << 3)
-        b.appendVarint(UInt64(shards))
-        b.appendVarint(3 << 3 | 2)  // version { producer: 1 }
-        b.appendVarint(2)
-        b.appendVarint(1 << 3)
-        b.appendVarint(1)
-        return b
+        var b = ProtoBytes()
+        b.varint(1, UInt64(shards))
+        b.message(3) { $0.varint(1, 1) }  // version { producer: 1 }
+        return b.bytes
     }
 
     static func entry(dtype: DType, shape: [Int], offset: Int, size: Int, maskedCRC: UInt32) -> [UInt8] {
-        var b: [UInt8] = []
-        b.appendVarint(1 << 3)
-        b.appendVarint(UInt64(dtype.rawValue))
-        var dims: [UInt8] = []
-        for d in shape {
-            var dim: [UInt8] = []
-            if d != 0 {
-                dim.appendVarint(1 << 3)
-                dim.appendVarint(UInt64(d))
-            }
-            dims.appendVarint(2 << 3 | 2)
-            dims.appendVarint(UInt64(dim.count))
-            dims += dim
-        }
-        b.appendVarint(2 << 3 | 2)
-        b.appendVarint(UInt64(dims.count))
-        b += dims
-        if offset != 0 {
-            b.appendVarint(4 << 3)
-            b.appendVarint(UInt64(offset))
-        }
-        if size != 0 {
-            b.appendVarint(5 << 3)
-            b.appendVarint(UInt64(size))
-        }
-        b.appendVarint(6 << 3 | 5)
-        b.appendLittleEndian(maskedCRC)
-        return b
+        var b = ProtoBytes()
+        b.varint(1, UInt64(dtype.rawValue))
+        b.shape(2, TensorShape(shape))
+        if offset != 0 { b.varint(4, UInt64(offset)) }
+        if size != 0 { b.varint(5, UInt64(size)) }
+        b.fixed32(6, maskedCRC)
+        return b.bytes
     }
 }

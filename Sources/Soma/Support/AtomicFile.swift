@@ -18,7 +18,7 @@ enum AtomicFile {
     static func write(to url: URL, _ body: (inout Sink) throws -> Void) throws {
         let folder = url.deletingLastPathComponent().path
         removeStaleTemporaries(of: url)
-        let temporary = "\(folder)/\(temporaryPrefix(of: url))\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let temporary = "\(folder)/\(temporaryPrefix(of: url))\(CrashPoints.countdown?.processID ?? getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw SomaError.invalidArgument("cannot create '\(temporary)': \(String(cString: strerror(errno)))") }
         var ok = false
@@ -27,17 +27,21 @@ enum AtomicFile {
         do {
             try body(&sink)
             try sink.flush()
+            try CrashPoints.pass()
         } catch {
             close(fd)
+            if error is CrashPoints.Crash { ok = true }  // a crash cleans nothing up
             throw error
         }
         guard fsync(fd) == 0, close(fd) == 0 else {
             throw SomaError.invalidArgument("cannot flush '\(temporary)': \(String(cString: strerror(errno)))")
         }
+        do { try CrashPoints.pass() } catch { ok = true; throw error }
         guard rename(temporary, url.path) == 0 else {
             throw SomaError.invalidArgument("cannot replace '\(url.path)': \(String(cString: strerror(errno)))")
         }
         ok = true
+        try CrashPoints.pass()
         syncFolder(folder)
     }
 
@@ -83,7 +87,9 @@ enum AtomicFile {
         private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
             var offset = 0
             while offset < bytes.count {
-                let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                let piece = Swift.min(CrashPoints.countdown?.pieceBytes ?? Int.max, bytes.count - offset)
+                try CrashPoints.pass()
+                let n = Foundation.write(fd, bytes.baseAddress! + offset, piece)
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else { throw SomaError.invalidArgument("cannot write '\(path)': \(String(cString: strerror(errno)))") }
                 offset += n
@@ -104,3 +110,38 @@ enum AtomicFile {
         }
     }
 }
+
+/// Crash points, for testing that a save interrupted anywhere leaves a restorable state.
+///
+/// Every write (in pieces of `Countdown.pieceBytes` while armed), flush, rename and deletion of a
+/// save passes a point; a test arms a countdown for its task, and the save stops at the
+/// chosen point by throwing ``Crash`` — leaving files exactly as a process killed there
+/// would (temporaries included). Unarmed, a point costs one task-local read.
+enum CrashPoints {
+    final class Countdown: @unchecked Sendable {
+        var remaining: Int
+        /// Points passed so far.
+        var passed = 0
+        /// The process ID temporaries are named after: a test passes one of an exited
+        /// process, so the next save treats what the crash left as a killed save's.
+        var processID: pid_t?
+        /// Writes go out in pieces of this many bytes, each a point.
+        let pieceBytes: Int
+        init(_ remaining: Int, processID: pid_t? = nil, pieceBytes: Int = 512) {
+            self.remaining = remaining
+            self.processID = processID
+            self.pieceBytes = Swift.max(1, pieceBytes)
+        }
+    }
+    struct Crash: Error {}
+
+    @TaskLocal static var countdown: Countdown?
+
+    static func pass() throws {
+        guard let c = countdown else { return }
+        c.passed += 1
+        if c.remaining == 0 { throw Crash() }
+        c.remaining -= 1
+    }
+}
+

@@ -3,8 +3,9 @@
 #
 #   Tools/fuzz.sh [--time SECONDS] [--jobs N] [TARGET …]
 #
-# TARGET: graphdef (load + compile + one run with zeros fed), npy (read + write back);
-# default: both. --time is per target (default 60); --jobs N > 1 runs N processes in
+# TARGET: graphdef (load + compile + one run with zeros fed), npy (read + write back),
+# checkpoint (a TensorBundle index + data file: open, read every tensor), savedmodel
+# (a saved_model.pb: load, run every signature with zeros fed); default: all four. --time is per target (default 60); --jobs N > 1 runs N processes in
 # libFuzzer's fork mode. The build goes to .build-fuzz (release, -sanitize=fuzzer,address);
 # the corpus grows in .build-fuzz/corpus/TARGET between runs, seeded from the test
 # fixtures; a crash, hang (30 s), leak or broken promise is written to
@@ -22,11 +23,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --time) seconds="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
-        graphdef|npy) targets+=("$1"); shift ;;
-        *) echo "usage: Tools/fuzz.sh [--time SECONDS] [--jobs N] [graphdef] [npy]" >&2; exit 2 ;;
+        graphdef|npy|checkpoint|savedmodel) targets+=("$1"); shift ;;
+        *) echo "usage: Tools/fuzz.sh [--time SECONDS] [--jobs N] [graphdef] [npy] [checkpoint] [savedmodel]" >&2; exit 2 ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(graphdef npy)
+[ ${#targets[@]} -gt 0 ] || targets=(graphdef npy checkpoint savedmodel)
 
 scratch=.build-fuzz
 swift build -c release --product soma-fuzz --scratch-path "$scratch" \
@@ -40,15 +41,25 @@ for target in "${targets[@]}"; do
     corpus="$scratch/corpus/$target" seeds="$scratch/seeds/$target" findings="$scratch/findings/$target"
     mkdir -p "$corpus" "$findings"
     rm -rf "$seeds" && mkdir -p "$seeds"
-    if [ "$target" = graphdef ]; then
+    case "$target" in
+    graphdef)
         cp "$fixtures"/hostile/*.pb "$seeds/"
-        for model in "$fixtures"/tf/*/; do cp "$model/model.pb" "$seeds/$(basename "$model").pb"; done
-    else
+        for model in "$fixtures"/tf/*/; do cp "$model/model.pb" "$seeds/$(basename "$model").pb"; done ;;
+    npy)
         cp "$fixtures"/npy/*.npy "$seeds/"
         for model in "$fixtures"/tf/*/; do
             for f in "$model"*.npy; do [ -e "$f" ] && cp "$f" "$seeds/$(basename "$model")-$(basename "$f")"; done
-        done
-    fi
+        done ;;
+    checkpoint)
+        # One seed per checkpoint: the index length (4 bytes, little-endian), index, data.
+        for index in "$fixtures"/checkpoints/*/*.index "$fixtures"/saved_models/*/variables/variables.index; do
+            name=$(echo "${index#"$fixtures"/}" | tr / _)
+            python3 -c 'import struct,sys; i=open(sys.argv[1],"rb").read(); d=open(sys.argv[2],"rb").read()
+open(sys.argv[3],"wb").write(struct.pack("<I",len(i))+i+d)' "$index" "${index%.index}.data-00000-of-00001" "$seeds/$name"
+        done ;;
+    savedmodel)
+        for model in "$fixtures"/saved_models/*/; do cp "$model/saved_model.pb" "$seeds/$(basename "$model").pb"; done ;;
+    esac
     parallel=()
     [ "$jobs" -gt 1 ] && parallel=(-fork="$jobs" -ignore_crashes=0)
     log="$scratch/fuzz-$target.log"

@@ -15,6 +15,12 @@ enum FuzzTarget: String, CaseIterable {
     case graphdef
     /// A `.npy` file: read it, and write back what was read.
     case npy
+    /// A TensorBundle checkpoint: a 4-byte little-endian index length, the `.index` file
+    /// (a LevelDB table), then the data file. Open it and read every tensor.
+    case checkpoint
+    /// A `saved_model.pb` (no variables): load it — graph, inlined functions, saver, main
+    /// op — and run every signature once with zeros fed.
+    case savedmodel
 
     /// Memory one input may hold: small, so that no input can take the fuzzer down, and
     /// every allocation a file controls meets the budget check.
@@ -28,6 +34,8 @@ enum FuzzTarget: String, CaseIterable {
         switch self {
         case .graphdef: Self.loadCompileAndRun(data, budget: budget)
         case .npy: Self.readAndWrite(data)
+        case .checkpoint: Self.readCheckpoint(data, budget: budget)
+        case .savedmodel: Self.loadSavedModel(data, budget: budget)
         }
         // Every graph, session and tensor of this input is gone now.
         check(budget.bytesInUse == 0, "\(budget.bytesInUse) bytes of the memory budget were never given back")
@@ -62,13 +70,81 @@ enum FuzzTarget: String, CaseIterable {
         do {
             var feeds: [Output: Tensor] = [:]
             for node in graph.nodes where node.op == "Placeholder" {
-                guard case .type(let dtype)? = node.attrs["dtype"] else { continue }
-                var dims: [Int] = []
-                if case .shape(let shape)? = node.attrs["shape"] { dims = (shape.dimensions ?? []).map { $0 ?? 1 } }
-                guard dims.allSatisfy({ $0 >= 0 }), let count = checkedProduct(dims), count <= maxFedElements else { continue }
-                feeds[graph.output(of: node)] = try Tensor(zeros: dtype, shape: dims, budget: budget)
+                guard case .type(let dtype)? = node.attrs["dtype"], case .shape(let shape)? = node.attrs["shape"] else { continue }
+                feeds[graph.output(of: node)] = try zeros(dtype, shape, budget: budget)
             }
             _ = try session.run(fetches: Array(fetches), feeds: feeds, targets: Array(targets))
+        } catch {
+            checkOneLine(error)
+        }
+    }
+
+    /// Zeros of `shape` with unknown dimensions 1, or `nil` when that is over
+    /// ``maxFedElements`` or of a dtype without zeros.
+    private static func zeros(_ dtype: DType, _ shape: TensorShape, budget: MemoryBudget) throws -> Tensor? {
+        let dims = (shape.dimensions ?? []).map { $0 ?? 1 }
+        guard dtype.isPlain, dims.allSatisfy({ $0 >= 0 }), let count = checkedProduct(dims), count <= maxFedElements else { return nil }
+        return try Tensor(zeros: dtype, shape: dims, budget: budget)
+    }
+
+    /// A folder of this process's own for files a target must write.
+    private static let scratch: URL = {
+        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? URL(fileURLWithPath: "/dev/shm") : FileManager.default.temporaryDirectory
+        let url = base.appendingPathComponent("soma-fuzz-\(getpid())")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: FuzzTarget.scratch) }
+        return url
+    }()
+
+    private static func readCheckpoint(_ data: Data, budget: MemoryBudget) {
+        let bytes = [UInt8](data)
+        guard bytes.count >= 4 else { return }
+        let indexLength = Int(bytes[0]) | Int(bytes[1]) << 8 | Int(bytes[2]) << 16 | Int(bytes[3]) << 24
+        let index = bytes[4...].prefix(indexLength), rest = bytes[(4 + index.count)...]
+        let prefix = scratch.appendingPathComponent("ckpt").path
+        do {
+            try Data(index).write(to: URL(fileURLWithPath: prefix + ".index"))
+            try Data(rest).write(to: URL(fileURLWithPath: prefix + ".data-00000-of-00001"))
+        } catch {
+            return check(false, "cannot write the scratch checkpoint: \(error)")
+        }
+        do {
+            let reader = try CheckpointReader(prefix: prefix, budget: budget)
+            for name in reader.names {
+                do { _ = try reader.tensor(name) } catch { checkOneLine(error) }
+            }
+        } catch {
+            checkOneLine(error)
+        }
+    }
+
+    private static func loadSavedModel(_ data: Data, budget: MemoryBudget) {
+        let folder = scratch.appendingPathComponent("saved_model")
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try data.write(to: folder.appendingPathComponent("saved_model.pb"))
+        } catch {
+            return check(false, "cannot write the scratch SavedModel: \(error)")
+        }
+        var limits = GraphDefLimits()
+        limits.memoryBudget = budget
+        limits.maxTensorBytes = budgetBytes
+        limits.maxTotalTensorBytes = budgetBytes
+        var options = SessionOptions()
+        options.memoryBudget = budget
+        options.maxTensorBytes = budgetBytes
+        options.interOpThreads = 1
+        options.intraOpThreads = 1
+        do {
+            let model = try SavedModel.load(from: folder, options: options, limits: limits)
+            for signature in model.signatures.values.prefix(4) {
+                var feeds: [String: Tensor] = [:]
+                for (key, info) in signature.inputs {
+                    guard let dtype = info.dtype, let t = try zeros(dtype, info.shape, budget: budget) else { continue }
+                    feeds[key] = t
+                }
+                do { _ = try signature.run(feeds) } catch { checkOneLine(error) }
+            }
         } catch {
             checkOneLine(error)
         }

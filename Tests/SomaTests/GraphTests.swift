@@ -134,4 +134,24 @@ import Testing
         let i = try g.constant([7, -7] as [Int32], shape: [2])
         #expect(try s.run(i * 3).scalars(as: Int32.self) == [21, -21])
     }
+
+    /// A graph with variables (built, or loaded with its variables recovered) is freed with
+    /// its last reference, and gives its constants' memory back.
+    @Test func graphsWithVariablesAreFreed() throws {
+        weak var built: Graph?
+        let budget = MemoryBudget(limit: 1 << 20)
+        var limits = GraphDefLimits()
+        limits.memoryBudget = budget
+        do {
+            let g = Graph()
+            let w = try g.variable(Tensor([Float(1), 2], shape: [2]), name: "w")
+            _ = try GradientDescentOptimizer(learningRate: 0.1).minimize(reduceSum(square(w.value)))
+            let loaded = try Graph(graphDef: g.graphDef(), limits: limits)
+            #expect(loaded.variables.map(\.name) == ["w"])
+            #expect(budget.bytesInUse > 0)
+            built = loaded
+        }
+        #expect(built == nil)
+        #expect(budget.bytesInUse == 0)
+    }
 }

@@ -21,7 +21,9 @@ public final class Graph: @unchecked Sendable, Hashable {
     private var namesInUse: [String: Int] = [:]
     private var scopeStack: [String] = []
     private var controlStack: [[Node]] = []
-    private var _variables: [Variable] = []
+    /// The variables, held by their nodes: a ``Variable`` holds its graph (through its
+    /// outputs), so holding those here would keep every graph with variables alive.
+    private var _variables: [(ref: NodeOutput, initializer: Node?, value: NodeOutput, trainable: Bool)] = []
     private var _versions = GraphVersions()
     private var _preserved = PreservedFields()
     private var _randomSeed: Int? = nil
@@ -69,7 +71,14 @@ public final class Graph: @unchecked Sendable, Hashable {
     public var nodes: [Node] { lock.withLock { _nodes } }
 
     /// The variables created in this graph (TF's `GLOBAL_VARIABLES` collection).
-    public var variables: [Variable] { lock.withLock { _variables } }
+    public var variables: [Variable] {
+        lock.withLock {
+            _variables.map {
+                Variable(ref: Output(graph: self, node: $0.ref.node, index: $0.ref.index), initializer: $0.initializer,
+                         value: Output(graph: self, node: $0.value.node, index: $0.value.index), trainable: $0.trainable)
+            }
+        }
+    }
 
     public func node(named name: String) -> Node? { lock.withLock { byName[name] } }
 
@@ -204,7 +213,12 @@ public final class Graph: @unchecked Sendable, Hashable {
     }
 
     /// Registers a variable in the graph's collection.
-    func register(_ variable: Variable) { lock.withLock { _variables.append(variable) } }
+    func register(_ variable: Variable) {
+        lock.withLock {
+            _variables.append((NodeOutput(variable.ref.node, variable.ref.index), variable.initializer,
+                               NodeOutput(variable.value.node, variable.value.index), variable.trainable))
+        }
+    }
 
     /// The most inputs or outputs one list argument may have.
     static let maxListLength = 1 << 16

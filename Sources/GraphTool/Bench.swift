@@ -7,9 +7,10 @@ extension GraphTool {
         static let configuration = CommandConfiguration(
             abstract: "Time repeated runs of a graph: latency median, p10, p90 and runs per second.")
 
-        @Argument(help: "The GraphDef file (.pb).")
+        @Argument(help: "The GraphDef file (.pb) or SavedModel directory.")
         var model: String
 
+        @OptionGroup var savedModelOptions: SavedModelOptions
         @OptionGroup var feedOptions: FeedOptions
         @OptionGroup var fetchOptions: FetchOptions
         @OptionGroup var memoryOptions: MemoryOptions
@@ -21,6 +22,10 @@ extension GraphTool {
         @Option(name: .customLong("target"), help: ArgumentHelp(
             "A node to run in every timed run for its effects (a training op). Repeatable.", valueName: "node"))
         var targets: [String] = []
+
+        @Option(help: ArgumentHelp(
+            "A checkpoint (prefix, or a folder's latest) to restore the graph's variables from, by name.", valueName: "prefix"))
+        var checkpoint: String? = nil
 
         @Option(help: "Timed runs.")
         var runs = 100
@@ -41,19 +46,15 @@ extension GraphTool {
 
         func run() throws {
             let budget = memoryOptions.budget()
-            let graph = try loadGraph(model, budget: budget)
-            let feeds = try feedOptions.feeds(for: graph, zerosForStaticPlaceholders: true, budget: budget)
-            let outputs = try fetchOptions.fetches.isEmpty && !targets.isEmpty ? [] : fetchOptions.outputs(of: graph)
-            func node(_ name: String) throws -> Node {
-                guard let n = graph.node(named: name) else { throw ToolError("no node named '\(name)' in \(model)") }
-                return n
-            }
-            let targetNodes = try targets.map(node), initNodes = try initializers.map(node)
             var options = SessionOptions()
             options.interOpThreads = threads
             options.intraOpThreads = threads
-            options.memoryBudget = budget
-            let session = Session(graph: graph, options: options)
+            let loaded = try LoadedModel.load(model, savedModel: savedModelOptions, checkpoint: checkpoint, budget: budget, options: options)
+            let feeds = try feedOptions.feeds(for: loaded, zerosForStaticPlaceholders: true, budget: budget)
+            let outputs = try fetchOptions.fetches.isEmpty && !targets.isEmpty ? [] : fetchOptions.outputs(of: loaded)
+            let targetNodes = try targets.map { try loaded.node($0, "--target") }
+            let initNodes = try initializers.map { try loaded.node($0, "--init") }
+            let session = loaded.session
             var samples: [Double] = []
             try withToolErrors {
                 // A callable (TF's MakeCallable) writing into preallocated outputs: the

@@ -5,7 +5,8 @@ import Soma
 /// `--input NAME=FILE.npy …`, shared by `run`, `bench` and `inspect --plan`.
 struct FeedOptions: ParsableArguments {
     @Option(name: .customLong("input"), help: ArgumentHelp(
-        "A value to feed, as NAME=FILE.npy (NAME is a node or node:k). Repeatable.", valueName: "name=file.npy"))
+        "A value to feed, as NAME=FILE.npy (NAME is a node or node:k; with --signature, an input key). Repeatable.",
+        valueName: "name=file.npy"))
     var inputs: [String] = []
 
     func validate() throws {
@@ -16,11 +17,12 @@ struct FeedOptions: ParsableArguments {
 
     /// The feeds, loaded. With `zerosForStaticPlaceholders`, placeholders not fed but of
     /// fully known shape get zeros, and the others are an error asking for `--input`.
-    func feeds(for graph: Graph, zerosForStaticPlaceholders: Bool = false, budget: MemoryBudget = MemoryBudget()) throws -> [Output: Soma.Tensor] {
+    func feeds(for model: LoadedModel, zerosForStaticPlaceholders: Bool = false, budget: MemoryBudget = MemoryBudget()) throws -> [Output: Soma.Tensor] {
+        let graph = model.graph
         var feeds: [Output: Soma.Tensor] = [:]
         for input in inputs {
             let parts = input.split(separator: "=", maxSplits: 1).map(String.init)
-            let output = try resolveOutput(parts[0], in: graph)
+            let output = try model.input(parts[0])
             do {
                 feeds[output] = try Soma.Tensor(contentsOfNPY: URL(fileURLWithPath: parts[1]))
             } catch let error as SomaError {
@@ -28,6 +30,20 @@ struct FeedOptions: ParsableArguments {
             }
         }
         guard zerosForStaticPlaceholders else { return feeds }
+        if let signature = model.signature {
+            // A signature's inputs not given get zeros, unknown dimensions (the batch) 1.
+            for (key, info) in signature.inputs.sorted(by: { $0.key < $1.key }) where feeds[info.output] == nil {
+                let dims = (info.shape.dimensions ?? []).map { $0 ?? 1 }
+                guard let dtype = info.dtype else { throw ToolError("signature input '\(key)' has a dtype Soma lacks: give --input \(key)=FILE.npy") }
+                do {
+                    feeds[info.output] = try Soma.Tensor(zeros: dtype, shape: dims, budget: budget)
+                } catch {
+                    throw ToolError("zeros for signature input '\(key)': \(error.message)")
+                }
+                printEscaped("input \(key): zeros of shape \(GraphTool.Run.shapeText(dims)) (give --input \(key)=FILE.npy for other values)")
+            }
+            return feeds
+        }
         for node in graph.nodes where node.op == "Placeholder" && !feeds.keys.contains(where: { $0.node === node }) {
             guard let dims = node.outputShapes[0].concrete else {
                 throw ToolError("placeholder '\(node.name)' has shape \(node.outputShapes[0]): give --input \(node.name)=FILE.npy")
@@ -45,10 +61,11 @@ struct FeedOptions: ParsableArguments {
 /// `--fetch NAME …` for commands that compute outputs without writing them.
 struct FetchOptions: ParsableArguments {
     @Option(name: .customLong("fetch"), help: ArgumentHelp(
-        "An output to compute (NAME or NAME:k). Repeatable; default: the graph's possible outputs.", valueName: "name"))
+        "An output to compute (NAME or NAME:k; with --signature, an output key). Repeatable; default: the signature's outputs, "
+        + "or the graph's possible outputs.", valueName: "name"))
     var fetches: [String] = []
 
-    func outputs(of graph: Graph) throws -> [Output] {
-        try fetches.isEmpty ? GraphSummary.possibleOutputs(graph) : fetches.map { try resolveOutput($0, in: graph) }
+    func outputs(of model: LoadedModel) throws -> [Output] {
+        try fetches.isEmpty ? model.defaultFetches.map(\.output) : fetches.map { try model.output($0) }
     }
 }

@@ -5,10 +5,26 @@ import Soma
 extension GraphTool {
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Summarise a graph: inputs, outputs, op types, parameters, control edges and inferred shapes.")
+            abstract: "Summarise a graph: inputs, outputs, op types, parameters, control edges and inferred shapes; or list a checkpoint's tensors.",
+            discussion: """
+                Examples:
+                  graphtool inspect model.pb --nodes
+                  graphtool inspect exported/ --plan --signature serving_default
+                  graphtool inspect --checkpoint train/model.ckpt-1000 --tensor dense/kernel
+                """)
 
-        @Argument(help: "The GraphDef file (.pb).")
-        var model: String
+        @Argument(help: "The GraphDef file (.pb) or SavedModel directory.")
+        var model: String? = nil
+
+        @OptionGroup var savedModelOptions: SavedModelOptions
+
+        @Option(help: ArgumentHelp(
+            "List the tensors of this checkpoint (a prefix, or a folder's latest) instead: name, dtype, shape, bytes (as inspect_checkpoint).",
+            valueName: "prefix"))
+        var checkpoint: String? = nil
+
+        @Option(help: ArgumentHelp("With --checkpoint: print this tensor's values too. Repeatable.", valueName: "name"))
+        var tensor: [String] = []
 
         @Flag(help: "Print the summary as JSON, including every node's inferred output shapes.")
         var json = false
@@ -23,10 +39,26 @@ extension GraphTool {
         @OptionGroup(title: "With --plan") var fetchOptions: FetchOptions
         @OptionGroup var memoryOptions: MemoryOptions
 
+        func validate() throws {
+            guard (model == nil) != (checkpoint == nil) else { throw ValidationError("Give a model or --checkpoint PREFIX (not both).") }
+            guard tensor.isEmpty || checkpoint != nil else { throw ValidationError("--tensor goes with --checkpoint.") }
+        }
+
         func run() throws {
             let budget = memoryOptions.budget()
-            let graph = try loadGraph(model, budget: budget)
-            if plan { return try printPlan(graph, budget: budget) }
+            if let checkpoint { return try printCheckpoint(checkpoint, budget: budget) }
+            guard let model else { return }
+            let graph: Graph
+            if plan {
+                let loaded = try LoadedModel.load(model, savedModel: savedModelOptions, budget: budget)
+                return try printPlan(loaded, budget: budget)
+            } else if isDirectory(model) {
+                var limits = GraphDefLimits()
+                limits.memoryBudget = budget
+                graph = try withToolErrors { try SavedModel.graph(from: URL(fileURLWithPath: model), tags: savedModelOptions.tagSet, limits: limits) }
+            } else {
+                graph = try loadGraph(model, budget: budget)
+            }
             let summary = GraphSummary(graph)
             if json {
                 let encoder = JSONEncoder()
@@ -40,12 +72,33 @@ extension GraphTool {
 }
 
 extension GraphTool.Inspect {
-    func printPlan(_ graph: Graph, budget: MemoryBudget) throws {
-        let feeds = try feedOptions.feeds(for: graph, zerosForStaticPlaceholders: true, budget: budget)
-        let outputs = try fetchOptions.outputs(of: graph)
-        var options = SessionOptions()
-        options.memoryBudget = budget
-        guard let compiled = try withToolErrors({ try Session(graph: graph, options: options).plan(fetches: outputs, feeds: feeds) }) else {
+    /// Lists a checkpoint's tensors, as TF's `inspect_checkpoint` does.
+    func printCheckpoint(_ path: String, budget: MemoryBudget) throws {
+        let prefix = try checkpointPrefix(path)
+        let reader = try withToolErrors { try CheckpointReader(prefix: prefix, budget: budget) }
+        var total = 0
+        for name in reader.names {
+            let e = reader.entries[name]!
+            total += e.size
+            let dtype = e.dtype?.name ?? "dtype \(e.rawDType)"
+            let sliced = e.sliceCount > 0 ? " (partitioned in \(e.sliceCount) slices)" : ""
+            printEscaped("\(name) (\(dtype)) \(GraphTool.Run.shapeText(e.shape)) \(e.size) bytes\(sliced)")
+        }
+        print("\(reader.names.count) tensors, \(total) bytes, in \(reader.shardCount) shard\(reader.shardCount == 1 ? "" : "s")")
+        for name in tensor {
+            guard reader.entries[name] != nil else { throw ToolError("--tensor '\(name)' is not in checkpoint \(prefix)") }
+            let value = try withToolErrors { try reader.tensor(name) }
+            let shown = value.dtype == .string
+                ? "[" + (value.byteStrings ?? []).prefix(8).map { String(decoding: $0, as: UTF8.self).debugDescription }.joined(separator: ", ") + "]"
+                : GraphTool.Run.leadingValues(value, count: 16)
+            printEscaped("\(name) = \(shown)")
+        }
+    }
+
+    func printPlan(_ model: LoadedModel, budget: MemoryBudget) throws {
+        let feeds = try feedOptions.feeds(for: model, zerosForStaticPlaceholders: true, budget: budget)
+        let outputs = try fetchOptions.outputs(of: model)
+        guard let compiled = try withToolErrors({ try model.session.plan(fetches: outputs, feeds: feeds) }) else {
             throw ToolError("the graph's shapes depend on fed values, so it has no static plan")
         }
         if json {
@@ -122,7 +175,7 @@ struct GraphSummary: Encodable {
         }
         constParameters = consts.reduce(0) { $0 + $1.scalarCount }
         constBytes = consts.reduce(0) { $0 + $1.byteCount }
-        variableParameters = all.filter { $0.op == "VariableV2" }.reduce(0) { $0 + ($1.outputShapes[0].elementCount ?? 0) }
+        variableParameters = graph.variables.reduce(0) { $0 + ($1.shape.elementCount ?? 0) }
         controlEdges = all.reduce(0) { $0 + $1.controlInputs.count }
         nodes = all.map { node in
             NodeInfo(name: node.name, op: node.op, outputs: zip(node.outputTypes, node.outputShapes).map { "\($0.name) \($1)" })

@@ -10,16 +10,24 @@ extension GraphTool {
                 Examples:
                   graphtool run model.pb --input x=x.npy --fetch probs
                   graphtool run model.pb --input x=x.npy --fetch probs:0=probs.npy --fetch classes
+                  graphtool run model.pb --checkpoint train/ --input x=x.npy --fetch probs
+                  graphtool run exported/ --signature serving_default --input x=x.npy --fetch probs=probs.npy
                 """)
 
-        @Argument(help: "The GraphDef file (.pb).")
+        @Argument(help: "The GraphDef file (.pb) or SavedModel directory.")
         var model: String
 
+        @OptionGroup var savedModelOptions: SavedModelOptions
         @OptionGroup var feedOptions: FeedOptions
         @OptionGroup var memoryOptions: MemoryOptions
 
+        @Option(help: ArgumentHelp(
+            "A checkpoint (prefix, or a folder's latest) to restore the graph's variables from, by name.", valueName: "prefix"))
+        var checkpoint: String? = nil
+
         @Option(name: .customLong("fetch"), help: ArgumentHelp(
-            "An output to compute, as NAME[:k], written to OUT.npy with NAME[:k]=OUT.npy or printed otherwise. Repeatable.",
+            "An output to compute, as NAME[:k] (with --signature, an output key), written to OUT.npy with NAME[:k]=OUT.npy "
+            + "or printed otherwise. Repeatable; with --signature, default: all its outputs.",
             valueName: "name[:k][=out.npy]"))
         var fetches: [String] = []
 
@@ -29,39 +37,42 @@ extension GraphTool {
         var targets: [String] = []
 
         func validate() throws {
-            guard !fetches.isEmpty || !targets.isEmpty else { throw ValidationError("Give at least one --fetch or --target.") }
+            guard !fetches.isEmpty || !targets.isEmpty || savedModelOptions.signature != nil else {
+                throw ValidationError("Give at least one --fetch or --target.")
+            }
         }
 
         func run() throws {
             let budget = memoryOptions.budget()
-            let graph = try loadGraph(model, budget: budget)
-            let feeds = try feedOptions.feeds(for: graph)
-            let requests = try fetches.map { spec -> (Output, String?) in
-                let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
-                return (try resolveOutput(parts[0], in: graph), parts.count > 1 ? parts[1] : nil)
+            let loaded = try LoadedModel.load(model, savedModel: savedModelOptions, checkpoint: checkpoint, budget: budget)
+            let feeds = try feedOptions.feeds(for: loaded)
+            let requests: [(label: String, output: Output, file: String?)]
+            if fetches.isEmpty {
+                requests = loaded.defaultFetches.map { ($0.label, $0.output, nil) }
+            } else {
+                requests = try fetches.map { spec in
+                    let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+                    return (parts[0], try loaded.output(parts[0]), parts.count > 1 ? parts[1] : nil)
+                }
             }
-            let targetNodes = try targets.map { name -> Node in
-                guard let node = graph.node(named: name) else { throw ToolError("--target '\(name)' is not a node of the graph") }
-                return node
-            }
-            var options = SessionOptions()
-            options.memoryBudget = budget
-            let session = Session(graph: graph, options: options)
+            let targetNodes = try targets.map { try loaded.node($0, "--target") }
+            let session = loaded.session
             let results: [Tensor]
             do {
                 for target in targetNodes { _ = try session.run(fetches: [], feeds: feeds, targets: [target]) }
-                results = try session.run(fetches: requests.map(\.0), feeds: feeds)
+                results = try session.run(fetches: requests.map(\.output), feeds: feeds)
             } catch let error as SomaError {
                 throw ToolError(error.message.replacingOccurrences(of: "\n", with: " "))
             }
-            for ((output, file), value) in zip(requests, results) {
+            for ((label, output, file), value) in zip(requests, results) {
+                let name = loaded.signature == nil ? output.name : label
                 if let file {
                     do { try value.saveNPY(to: URL(fileURLWithPath: file)) } catch let error as SomaError {
                         throw ToolError(error.message)
                     }
-                    printEscaped("\(output.name) → \(file) (\(value.dtype) \(Run.shapeText(value.shape)))")
+                    printEscaped("\(name) → \(file) (\(value.dtype) \(Run.shapeText(value.shape)))")
                 } else {
-                    printEscaped("\(output.name) \(value.dtype) \(Run.shapeText(value.shape)) \(Run.leadingValues(value))")
+                    printEscaped("\(name) \(value.dtype) \(Run.shapeText(value.shape)) \(Run.leadingValues(value))")
                 }
             }
         }

@@ -96,6 +96,11 @@ import Testing
         for option in ["--json", "--nodes", "--plan", "--input", "--fetch", "<model>"] { #expect(inspect.stdout.contains(option), "\(option)") }
         let optimize = try Self.graphtool(["optimize", "--help"])
         for option in ["--output", "--fetch", "--disable", "<model>"] { #expect(optimize.stdout.contains(option), "\(option)") }
+        for (command, options) in [("show", ["<model>"]), ("freeze", ["--output", "--checkpoint", "--init", "--fetch", "--signature", "--tags"]),
+                                   ("run", ["--signature", "--tags", "--checkpoint"]), ("inspect", ["--checkpoint", "--tensor"])] {
+            let help = try Self.graphtool([command, "--help"])
+            for option in options { #expect(help.stdout.contains(option), "\(command) \(option)") }
+        }
         let bench = try Self.graphtool(["bench", "--help"])
         for option in ["--input", "--fetch", "--runs", "--warmup", "--threads", "--json", "<model>"] {
             #expect(bench.stdout.contains(option), "\(option)")
@@ -157,5 +162,112 @@ import Testing
         let text = try Self.graphtool(["bench", folder.appendingPathComponent("model.pb").path, "--input",
                                        "x=\(folder.appendingPathComponent("x.npy").path)", "--runs", "5"])
         #expect(text.stdout.hasPrefix("median ") && text.stdout.contains("runs/s"))
+    }
+
+    static let savedModels = SavedModelTests.root
+
+    /// `run --signature` feeds and fetches by signature key, as `saved_model_cli run`, and
+    /// gives TF's outputs; without `--signature`, graph tensor names work as for a `.pb`.
+    @Test(arguments: SavedModelTests.models) func runTakesSavedModels(_ model: String) throws {
+        let folder = Self.savedModels.appendingPathComponent(model)
+        let manifest = try SavedModelTests.manifest(model)
+        let scratch = try CheckpointTests.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        for (key, signature) in manifest.signatures {
+            var args = ["run", folder.path, "--signature", key]
+            for (name, file) in signature.inputs { args += ["--input", "\(name)=\(folder.appendingPathComponent(file).path)"] }
+            for name in signature.outputs.keys { args += ["--fetch", "\(name)=\(scratch.path)/\(key)-\(name).npy"] }
+            let result = try Self.graphtool(args)
+            #expect(result.status == 0, "\(result.stderr)")
+            for (name, file) in signature.outputs {
+                let got = try Tensor(contentsOfNPY: scratch.appendingPathComponent("\(key)-\(name).npy"))
+                let want = try Tensor(contentsOfNPY: folder.appendingPathComponent(file))
+                #expect(got.isApproximatelyEqual(to: want, relativeTolerance: 1e-5, absoluteTolerance: 1e-6), "\(model) \(key) \(name)")
+            }
+        }
+    }
+
+    @Test func showListsTagSetsSignaturesAndVariables() throws {
+        let result = try Self.graphtool(["show", Self.savedModels.appendingPathComponent("tf1_resource").path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("MetaGraphDef with tag-set: 'serve'"))
+        #expect(result.stdout.contains("signature_def['serving_default']:"))
+        #expect(result.stdout.contains("dtype: DT_FLOAT"))
+        #expect(result.stdout.contains("Method name is: tensorflow/serving/predict"))
+        #expect(result.stdout.contains("model/w1 (float32) [5,8] 160 bytes"))
+        let bad = try Self.graphtool(["show", Self.savedModels.path])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("it has no saved_model.pb"))
+    }
+
+    @Test func inspectListsACheckpointsTensors() throws {
+        let folder = CheckpointTests.root.appendingPathComponent("tf1_saver")
+        let result = try Self.graphtool(["inspect", "--checkpoint", folder.path, "--tensor", "dense/kernel", "--tensor", "words"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("dense/kernel (float32) [3,2] 24 bytes"))
+        #expect(result.stdout.contains("8 tensors, 94 bytes, in 1 shard"))
+        #expect(result.stdout.contains("dense/kernel = [-0.2676603, "))
+        #expect(result.stdout.contains("words = [\"alpha\", \"\", "))
+        let missing = try Self.graphtool(["inspect", "--checkpoint", folder.appendingPathComponent("nope").path])
+        #expect(missing.status != 0 && missing.stderr.contains("nope.index"))
+    }
+
+    /// Freezing a SavedModel writes a GraphDef with no variables that computes its
+    /// serving outputs; a training graph freezes from a checkpoint Soma saved.
+    @Test func freezeWritesSelfContainedGraphs() throws {
+        let scratch = try CheckpointTests.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let folder = Self.savedModels.appendingPathComponent("keras_cnn")
+        let frozen = scratch.appendingPathComponent("frozen.pb").path
+        let result = try Self.graphtool(["freeze", folder.path, "-o", frozen])
+        #expect(result.status == 0, "\(result.stderr)")
+        let graph = try Graph(contentsOf: URL(fileURLWithPath: frozen))
+        #expect(graph.variables.isEmpty && !graph.nodes.contains { $0.op == "StatefulPartitionedCall" })
+        let input = try #require(graph.output(named: "serving_default_image:0"))
+        let output = try #require(graph.output(named: "StatefulPartitionedCall_1:0"))
+        let got = try Session(graph: graph).run(output, feeds: [input: Tensor(contentsOfNPY: folder.appendingPathComponent("serving_default_in_image.npy"))])
+        let want = try Tensor(contentsOfNPY: folder.appendingPathComponent("serving_default_out_output_0.npy"))
+        #expect(got.isApproximatelyEqual(to: want, relativeTolerance: 1e-5, absoluteTolerance: 1e-6))
+
+        // A GraphDef and a checkpoint.
+        let m = try SavedModelTests.trainedClassifier()
+        let pb = scratch.appendingPathComponent("train.pb")
+        try m.graph.save(to: pb)
+        let prefix = try Saver(graph: m.graph).save(m.session, to: scratch.appendingPathComponent("model.ckpt").path, globalStep: 3)
+        let unset = try Self.graphtool(["freeze", pb.path, "--fetch", "probs", "-o", frozen])
+        #expect(unset.status != 0 && unset.stderr.contains("give --checkpoint PREFIX"))
+        let fromCheckpoint = try Self.graphtool(["freeze", pb.path, "--checkpoint", scratch.path, "--fetch", "probs", "-o", frozen])
+        #expect(fromCheckpoint.status == 0, "\(fromCheckpoint.stderr)")
+        let g = try Graph(contentsOf: URL(fileURLWithPath: frozen))
+        let probs = try Session(graph: g).run(try #require(g.output(named: "probs:0")), feeds: [try #require(g.output(named: "x:0")): m.batch])
+        #expect(try probs == m.session.run(m.probs, feeds: [m.x: m.batch]))
+        #expect(prefix.hasSuffix("model.ckpt-3"))
+
+        // run --checkpoint restores the same values.
+        let npy = scratch.appendingPathComponent("x.npy")
+        try m.batch.saveNPY(to: npy)
+        let out = scratch.appendingPathComponent("probs.npy")
+        let run = try Self.graphtool(["run", pb.path, "--checkpoint", prefix, "--input", "x=\(npy.path)", "--fetch", "probs=\(out.path)"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try Tensor(contentsOfNPY: out) == probs)
+    }
+
+    /// A TF1 training graph of resource variables benchmarks its training step, and
+    /// `optimize` says how to keep or freeze the variables it would strand.
+    @Test func trainingGraphsBenchAndOptimizeWithTheirVariables() throws {
+        let model = Self.fixtures.deletingLastPathComponent().appendingPathComponent("resource_training/Adam.pb").path
+        let bench = try Self.graphtool(["bench", model, "--init", "init", "--target", "train", "--runs", "5", "--warmup", "1"])
+        #expect(bench.status == 0, "\(bench.stderr)")
+        let scratch = try CheckpointTests.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let out = scratch.appendingPathComponent("opt.pb").path
+        let pruned = try Self.graphtool(["optimize", model, "-o", out])
+        #expect(pruned.stdout.contains("are read but not set in the output; keep their initializers with --target init, or freeze"))
+        let kept = try Self.graphtool(["optimize", model, "-o", out, "--target", "init", "--target", "train", "--fetch", "w"])
+        #expect(kept.status == 0 && !kept.stdout.contains("note:"), "\(kept.stdout)")
+        let run = try Self.graphtool(["run", out, "--target", "init", "--target", "train", "--fetch", "w"])
+        #expect(run.status == 0 && run.stdout.hasPrefix("w:0 float32 [4]"), "\(run.stderr)")
+        let directory = try Self.graphtool(["run", Self.savedModels.path, "--fetch", "x"])
+        #expect(directory.status != 0 && directory.stderr.contains("is not a SavedModel: it has no saved_model.pb"))
     }
 }

@@ -120,8 +120,8 @@ public final class Saver {
             guard value.dtype == variable.dtype else {
                 throw SomaError.invalidArgument("checkpoint tensor \(key) is \(value.dtype), but variable \(variable.name) is \(variable.dtype)")
             }
-            if let declared = variable.ref.shape.dimensions, !variable.ref.shape.isCompatible(with: TensorShape(value.shape)) {
-                throw SomaError.invalidArgument("checkpoint tensor \(key) has shape \(shapeString(value.shape)), but variable \(variable.name) has \(TensorShape(declared))")
+            if !variable.shape.isCompatible(with: TensorShape(value.shape)) {
+                throw SomaError.invalidArgument("checkpoint tensor \(key) has shape \(shapeString(value.shape)), but variable \(variable.name) has \(variable.shape)")
             }
             values.append((variable, value))
         }

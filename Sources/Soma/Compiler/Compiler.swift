@@ -79,7 +79,11 @@ public enum Compiler {
         var context = PassContext(forPlan: false)
         context.foldingCapBytes = options.foldingCapBytes
         let reports = try Passes.run(Passes.pipeline(disabled: options.disabledPasses, forPlan: false), on: ir, context: context)
-        return (try ir.makeGraph(versions: graph.versions), [pruning] + reports)
+        let optimized = try ir.makeGraph(versions: graph.versions)
+        // The variables kept stay listed, trainable as they were.
+        let trainable = Set(graph.variables.filter(\.trainable).map(\.name))
+        optimized.recoverVariables(trainable: { trainable.contains($0.name) })
+        return (optimized, [pruning] + reports)
     }
 }
 

@@ -21,7 +21,12 @@ public struct Variable: Sendable {
     public var dtype: DType { ref.dtype == .resource ? ref.node.type("dtype") ?? .resource : ref.dtype }
     /// The key of the variable's value in a session: its `shared_name`, or its name.
     public var sessionKey: String { ref.node.variableKey }
-    public var shape: TensorShape { ref.shape }
+    /// The value's shape (for a resource variable, its handle's `shape` attribute).
+    public var shape: TensorShape {
+        guard ref.dtype == .resource else { return ref.shape }
+        if case .shape(let s)? = ref.node.attrs["shape"] { return s }
+        return .unknown
+    }
     public var graph: Graph { ref.graph }
 
     /// An op that sets the variable to `newValue` and outputs it (TF's `assign`).
@@ -120,10 +125,22 @@ extension Graph {
             guard write.inputs.count > 1 else { return false }
             return write.inputs[1].throughIdentities.node.op == "RestoreV2"
         }
+        // Whether a write's value reads a variable (an update, not an initializer), looking
+        // a bounded way up.
+        func readsState(_ write: Node) -> Bool {
+            var stack = write.inputs.dropFirst().map(\.node), seen = Set<ObjectIdentifier>(), budget = 10_000
+            while let node = stack.popLast(), budget > 0 {
+                guard seen.insert(ObjectIdentifier(node)).inserted else { continue }
+                budget -= 1
+                if node.definition.traits.contains(.variable) { return true }
+                stack += node.inputs.map(\.node)
+            }
+            return budget == 0
+        }
         for v in variables {
             let candidates = writes[ObjectIdentifier(v)] ?? []
             let initializer = candidates.first { $0.name == v.name + "/Assign" || $0.name.hasPrefix(v.name + "/Assign") }
-                ?? candidates.first { !restored($0) }
+                ?? candidates.first { !restored($0) && !readsState($0) }
             let read = byName[v.name + "/read"] ?? byName[v.name + "/Read/ReadVariableOp"]
             let valueDType = v.type("dtype") ?? v.outputTypes[0]
             let isTrainable = trainable?(v) ?? (valueDType.isFloatingPoint && v.name != "global_step")

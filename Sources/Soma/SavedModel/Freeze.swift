@@ -30,6 +30,8 @@ extension Graph {
         let frozen = Graph()
         frozen.versions = versions
         var built: [Int: Node] = [:]
+        // Nodes that passed a resource handle and now pass its frozen value: the dtype.
+        var frozenHandles: [Int: DType] = [:]
         for node in nodes where needed[node.id] {
             let inputs = node.inputs.map { Output(graph: frozen, node: built[$0.node.id]!, index: $0.index) }
             let controls = node.controlInputs.compactMap { built[$0.id] }
@@ -41,6 +43,11 @@ extension Graph {
                     throw SomaError.failedPrecondition("cannot freeze: variable \(node.name) is uninitialized in the session")
                 }
                 (op, attrs, newInputs) = ("Const", ["value": .tensor(value), "dtype": .type(value.dtype)], [])
+                if node.outputTypes[0] == .resource { frozenHandles[node.id] = value.dtype }
+            } else if node.op == "Identity", let source = node.inputs.first, let dtype = frozenHandles[source.node.id] {
+                // A handle forwarded (into an inlined function, say) now forwards the value.
+                attrs["T"] = .type(dtype)
+                frozenHandles[node.id] = dtype
             } else if node.op == "ReadVariableOp" {
                 (op, attrs) = ("Identity", ["T": .type(node.outputTypes[0])])
             } else if node.op == "ResourceGather" {

@@ -83,11 +83,7 @@ public final class SavedModel: Sendable {
 
     private init(directory: URL, tags: Set<String>, options: SessionOptions, limits: GraphDefLimits) throws {
         let file = try SavedModelFile(directory: directory, limits: limits)
-        guard let meta = file.metaGraphs.first(where: { $0.tags == tags }) else {
-            let available = file.metaGraphs.map { "[" + $0.tags.sorted().joined(separator: ", ") + "]" }.joined(separator: " ")
-            throw SomaError.notFound("'\(directory.path)' has no MetaGraphDef tagged [\(tags.sorted().joined(separator: ", "))]; "
-                                     + "its tag sets: \(available.isEmpty ? "none" : available)")
-        }
+        let meta = try file.metaGraph(tagged: tags)
         self.directory = directory
         self.tags = tags
         self.availableTagSets = file.metaGraphs.map(\.tags)

@@ -69,6 +69,17 @@ struct SavedModelFile {
         }
     }
 
+    /// The MetaGraphDef tagged exactly `tags`.
+    /// - Throws: `NotFound` listing the tag sets there are.
+    func metaGraph(tagged tags: Set<String>) throws -> MetaGraph {
+        guard let meta = metaGraphs.first(where: { $0.tags == tags }) else {
+            let available = metaGraphs.map { "[" + $0.tags.sorted().joined(separator: ", ") + "]" }.joined(separator: " ")
+            throw SomaError.notFound("'\(directory.path)' has no MetaGraphDef tagged [\(tags.sorted().joined(separator: ", "))]; "
+                                     + "its tag sets: \(available.isEmpty ? "none" : available)")
+        }
+        return meta
+    }
+
     /// Runs `body` on the unpacked SavedModel (freed afterwards).
     private static func withUnpacked<R>(_ bytes: [UInt8], limits: GraphDefLimits, fail: (String) -> SomaError,
                                         _ body: (Tensorflow__SavedModel) throws -> R) throws -> R {

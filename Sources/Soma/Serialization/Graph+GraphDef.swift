@@ -10,21 +10,15 @@ extension Graph {
     /// - Throws: ``SomaError`` naming the node and field at fault; `unimplemented` listing
     ///   every op Soma lacks and the nodes using it.
     public convenience init(contentsOf url: URL, limits: GraphDefLimits = .default) throws {
-        let size: Int
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue {
+            let hint = FileManager.default.fileExists(atPath: url.appendingPathComponent("saved_model.pb").path)
+                ? ": it is a SavedModel directory (load it with SavedModel.load(from:))" : ", not a GraphDef file"
+            throw SomaError.invalidArgument("'\(url.path)' is a directory\(hint)")
+        }
+        let bytes = try FileBytes.read(url.path, limit: limits.maxFileBytes, budget: limits.memoryBudget ?? MemoryBudget(), what: "GraphDef")
         do {
-            size = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0
-        } catch {
-            throw SomaError.notFound("cannot read '\(url.path)': \(error.localizedDescription)")
-        }
-        guard size <= limits.maxFileBytes else {
-            throw SomaError.invalidArgument("'\(url.path)' is \(size) bytes, larger than the \(limits.maxFileBytes)-byte limit")
-        }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw SomaError.notFound("cannot read '\(url.path)': \(error.localizedDescription)")
-        }
-        do {
-            try self.init(graphDef: data, limits: limits)
+            try self.init(graphDef: bytes, limits: limits)
         } catch let error as SomaError {
             throw SomaError(error.code, "\(url.lastPathComponent): \(error.message)")
         }

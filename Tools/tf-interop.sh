@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Soma → TensorFlow: builds graphs in Soma (every NumPy op case, and models with variables),
-# saves them as GraphDefs, imports them into TensorFlow and checks TF computes what Soma did.
+# saves them as GraphDefs, imports them into TensorFlow and checks TF computes what Soma did;
+# then reads Soma's checkpoints, SavedModel and frozen graphs with TF's own readers.
 # Needs tensorflow-cpu; when it cannot be installed, says so and exits 0.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,3 +18,4 @@ trap 'rm -rf "$out"' EXIT
 swift build -c release --product interop-export >/dev/null
 "$(swift build -c release --show-bin-path)/interop-export" "$out"
 TF_CPP_MIN_LOG_LEVEL=3 python3 Tools/check_tf_import.py "$out" 2> >(grep -v -E "WARNING|deprecat|I0000|oneDNN" >&2)
+TF_CPP_MIN_LOG_LEVEL=3 python3 Tools/check_tf_persistence.py "$out" 2> >(grep -v -E "WARNING|deprecat|I0000|oneDNN" >&2)

@@ -173,3 +173,108 @@ for model in (try? FileManager.default.contentsOfDirectory(atPath: tfFixtures.pa
     let removed = report.reduce(0) { $0 - $1.delta }
     print("tf_optimized_\(model): \(graph.nodes.count) → \(optimized.nodes.count) nodes (\(removed) removed)")
 }
+
+// MARK: Checkpoints, SavedModels and frozen graphs, for TF to read
+
+/// OUT_DIR/persistence/: what `Tools/check_tf_persistence.py` reads with TensorFlow's own
+/// readers — a checkpoint of every dtype, a trained model's Saver checkpoints, a SavedModel
+/// and the model frozen — with Soma's values beside them.
+let persistence = out.appendingPathComponent("persistence")
+try FileManager.default.createDirectory(at: persistence, withIntermediateDirectories: true)
+func writeJSON(_ object: Any, _ url: URL) throws {
+    try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]).write(to: url)
+}
+
+do {
+    // Every dtype Soma stores, scalars, empty and large tensors, names needing escapes.
+    var rng = SplitMix64(seed: 3)
+    let tensors: [(String, Tensor)] = [
+        ("float32/matrix", try uniform([300, 200], &rng)),
+        ("float64", try Tensor([Double.pi, -0.0, 1e-300, .infinity], shape: [2, 2])),
+        ("int32", try Tensor([Int32.min, -1, 0, Int32.max], shape: [4])),
+        ("int64/scalar", Tensor(Int64(1) << 40)),
+        ("uint8", try Tensor([UInt8(0), 127, 255], shape: [3])),
+        ("bool", try Tensor([true, false, true], shape: [3, 1])),
+        ("empty", try Tensor([Float](), shape: [0, 5])),
+        ("strings", try Tensor(strings: ["alpha", "", "βeta", String(repeating: "x", count: 300)], shape: [2, 2])),
+        ("name with spaces/and:colons", Tensor(Float(7))),
+    ]
+    let folder = persistence.appendingPathComponent("checkpoint")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    var writer = CheckpointWriter(prefix: folder.appendingPathComponent("all_dtypes").path)
+    var manifest: [String: Any] = [:]
+    for (k, (name, t)) in tensors.enumerated() {
+        try writer.add(name, t)
+        var entry: [String: Any] = ["dtype": t.dtype.name, "shape": t.shape]
+        if t.dtype == .string {
+            entry["strings"] = t.strings!
+        } else {
+            try t.saveNPY(to: folder.appendingPathComponent("t\(k).npy"))
+            entry["file"] = "t\(k).npy"
+        }
+        manifest[name] = entry
+    }
+    let bytes = try writer.write()
+    try writeJSON(["prefix": "all_dtypes", "tensors": manifest], folder.appendingPathComponent("manifest.json"))
+    print("persistence/checkpoint: \(tensors.count) tensors, \(bytes) bytes")
+}
+
+do {
+    // A classifier trained by Adam: Saver checkpoints (slots and step included), the
+    // SavedModel, and the frozen graph, with Soma's outputs.
+    var rng = SplitMix64(seed: 11)
+    let g = Graph()
+    let x = try g.placeholder(.float32, shape: [nil, 6], name: "x")
+    let y = try g.placeholder(.int64, shape: [nil], name: "y")
+    let w = try g.variable(uniform([6, 4], &rng), name: "dense/kernel")
+    let b = try g.variable(uniform([4], &rng), name: "dense/bias")
+    let logits = try biasAdd(matmul(x, w.value), b.value)
+    let probs = try softmax(logits, name: "probs")
+    let loss = try Losses.sparseSoftmaxCrossEntropy(labels: y, logits: logits)
+    let step = try g.globalStep()
+    let train = try AdamOptimizer(learningRate: 0.05).minimize(loss, globalStep: step)
+    let session = Session(graph: g)
+    try session.run(target: g.globalVariablesInitializer())
+    let input = try uniform([5, 6], &rng), labels = try Tensor([Int64(0), 3, 1, 2, 0], shape: [5])
+    let folder = persistence.appendingPathComponent("trained")
+    let checkpoints = folder.appendingPathComponent("checkpoints")
+    try FileManager.default.createDirectory(at: checkpoints, withIntermediateDirectories: true)
+    let saver = Saver(graph: g, maxToKeep: 2)
+    var prefix = ""
+    for k in 1...3 {
+        try session.run(target: train, feeds: [x: input, y: labels])
+        prefix = try saver.save(session, to: checkpoints.appendingPathComponent("model.ckpt").path, globalStep: k)
+    }
+    var variables: [String: String] = [:]
+    for (k, v) in g.variables.sorted(by: { $0.name < $1.name }).enumerated() {
+        try session.run(v.value).saveNPY(to: folder.appendingPathComponent("var\(k).npy"))
+        variables[v.name] = "var\(k).npy"
+    }
+    try input.saveNPY(to: folder.appendingPathComponent("x.npy"))
+    try session.run(probs, feeds: [x: input]).saveNPY(to: folder.appendingPathComponent("probs.npy"))
+    try SavedModel.save(graph: g, session: session, to: folder.appendingPathComponent("saved_model"),
+                        signatures: ["serving_default": .init(inputs: ["x": x], outputs: ["probs": probs])])
+    try g.frozen(session: session, outputs: [probs]).save(to: folder.appendingPathComponent("frozen.pb"))
+    try writeJSON(["latest": URL(fileURLWithPath: prefix).lastPathComponent, "kept": saver.lastCheckpoints.map { URL(fileURLWithPath: $0).lastPathComponent },
+                   "variables": variables, "input": "x.npy", "probs": "probs.npy"],
+                  folder.appendingPathComponent("manifest.json"))
+    print("persistence/trained: \(g.variables.count) variables, checkpoints, SavedModel, frozen graph")
+}
+
+do {
+    // TF's Keras CNN SavedModel, frozen by Soma (functions inlined, handles as constants).
+    let source = casesURL.deletingLastPathComponent().appendingPathComponent("saved_models/keras_cnn")
+    let model = try SavedModel.load(from: source)
+    let signature = model.signatures["serving_default"]!
+    let frozen = try model.graph.frozen(session: model.session, outputs: [signature.outputs["output_0"]!.output])
+    let folder = persistence.appendingPathComponent("frozen_keras_cnn")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try frozen.save(to: folder.appendingPathComponent("frozen.pb"))
+    for file in ["serving_default_in_image.npy", "serving_default_out_output_0.npy"] {
+        try FileManager.default.copyItem(at: source.appendingPathComponent(file), to: folder.appendingPathComponent(file))
+    }
+    try writeJSON(["input": signature.inputs["image"]!.name, "output": signature.outputs["output_0"]!.name,
+                   "input_file": "serving_default_in_image.npy", "output_file": "serving_default_out_output_0.npy"],
+                  folder.appendingPathComponent("manifest.json"))
+    print("persistence/frozen_keras_cnn: \(model.graph.nodes.count) → \(frozen.nodes.count) nodes")
+}

@@ -116,6 +116,7 @@ import Testing
         let loaded = try SavedModel.load(from: folder)
         #expect(loaded.restoredWith == "saver")
         #expect(Set(loaded.graph.variables.map(\.name)) == Set(m.graph.variables.map(\.name)))
+        #expect(Set(loaded.graph.trainableVariables.map(\.name)) == ["dense/kernel", "dense/bias"])
         let signature = try #require(loaded.signatures["serving_default"])
         #expect(signature.methodName == "tensorflow/serving/predict")
         #expect(signature.inputs["x"]?.dtype == .float32)

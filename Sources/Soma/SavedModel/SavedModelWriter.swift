@@ -35,6 +35,7 @@ extension SavedModel {
         }
         let copy = try Graph(graphDef: graph.graphDef())
         let variables = copy.variables.sorted { $0.name < $1.name }
+        let trainable = Set(graph.variables.filter(\.trainable).map(\.name))  // the copy cannot know
         var scope = "save"
         var k = 0
         while copy.node(named: "\(scope)/Const") != nil { k += 1; scope = "save_\(k)" }
@@ -53,8 +54,10 @@ extension SavedModel {
 
         var meta = ProtoBytes()
         meta.message(1) { info in
+            // meta_graph_version says who wrote it; tensorflow_version stays empty, since
+            // TF parses it as a version number.
+            info.string(1, "soma")
             for tag in tags.sorted() { info.string(4, tag) }
-            info.string(5, "soma")
         }
         meta.data(2, copy.graphDef())
         meta.message(3) { s in
@@ -65,13 +68,13 @@ extension SavedModel {
             s.fixed32(6, Float(10000).bitPattern)
             s.varint(7, 2)  // V2
         }
-        for (collection, members) in [("trainable_variables", variables.filter(\.trainable)), ("variables", variables)] {
+        for (collection, members) in [("trainable_variables", variables.filter { trainable.contains($0.name) }), ("variables", variables)] {
             guard !members.isEmpty else { continue }
             meta.message(4) { entry in
                 entry.string(1, collection)
                 entry.message(2) { c in
                     c.message(2) { list in
-                        for v in members { list.data(1, variableDef(v)) }
+                        for v in members { list.data(1, variableDef(v, trainable: trainable.contains(v.name))) }
                     }
                 }
             }
@@ -103,13 +106,13 @@ extension SavedModel {
     }
 
     /// TF1's `VariableDef` for the collections.
-    private static func variableDef(_ v: Variable) -> [UInt8] {
+    private static func variableDef(_ v: Variable, trainable: Bool) -> [UInt8] {
         var b = ProtoBytes()
         b.string(1, v.name + ":0")
         if let initializer = v.initializer { b.string(2, initializer.name) }
         b.string(3, v.value.name)
         b.bool(5, v.ref.dtype == .resource)
-        b.bool(7, v.trainable)
+        b.bool(7, trainable)
         return b.bytes
     }
 

@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "interop-export", targets: ["InteropExport"]),
         .executable(name: "graphtool", targets: ["GraphTool"]),
         .executable(name: "soma-compiler-bench", targets: ["CompilerBench"]),
+        .executable(name: "soma-checkpoint-bench", targets: ["CheckpointBench"]),
         .executable(name: "soma-fuzz", targets: ["SomaFuzz"]),
     ],
     dependencies: [
@@ -47,6 +48,7 @@ let package = Package(
         .executableTarget(name: "InteropExport", dependencies: ["Soma"]),
         // Compile-time and memory-plan benchmarks (Tools/bench-compiler.sh).
         .executableTarget(name: "CompilerBench", dependencies: ["Soma"]),
+        .executableTarget(name: "CheckpointBench", dependencies: ["Soma"]),
         // Fuzz targets for the GraphDef and .npy loaders (Tools/fuzz.sh); replays inputs
         // in an ordinary build.
         .executableTarget(name: "SomaFuzz", dependencies: ["Soma"]),

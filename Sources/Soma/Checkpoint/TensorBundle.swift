@@ -10,6 +10,9 @@ import SomaProto
 /// lengths of its elements, a masked CRC-32C of those lengths (as 32- or 64-bit integers),
 /// then the bytes.
 enum TensorBundle {
+    /// Tensors are read, written and checksummed in pieces this large, each piece
+    /// checksummed while it is in cache.
+    static let chunkBytes = 256 << 10
     static func indexPath(_ prefix: String) -> String { prefix + ".index" }
     static func dataPath(_ prefix: String, shard: Int, of shards: Int) -> String {
         prefix + String(format: ".data-%05d-of-%05d", shard, shards)
@@ -165,8 +168,15 @@ public final class CheckpointReader: Sendable {
         }
         if dtype == .string { return try stringTensor(e, file: file, path: path, field: field) }
         let tensor = try Tensor(dtype: dtype, shape: e.shape, zeroed: false, budget: budget, for: "restoring \(field)")
-        try file.read(into: UnsafeMutableRawBufferPointer(start: tensor.rawPointer, count: e.size), at: e.offset, path: path)
-        let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: tensor.rawPointer, count: e.size))
+        // Read and checksum a chunk at a time, while the chunk is still in cache.
+        var crc: UInt32 = 0
+        var done = 0
+        while done < e.size {
+            let chunk = UnsafeMutableRawBufferPointer(start: tensor.rawPointer + done, count: Swift.min(TensorBundle.chunkBytes, e.size - done))
+            try file.read(into: chunk, at: e.offset + done, path: path)
+            crc = CRC32C.extend(crc, UnsafeRawBufferPointer(chunk))
+            done += chunk.count
+        }
         guard crc == CRC32C.unmask(e.maskedCRC) else {
             throw SomaError.dataLoss("\(field): checksum mismatch (stored \(CRC32C.unmask(e.maskedCRC)), computed \(crc)): the data file is corrupt")
         }
@@ -255,9 +265,16 @@ public struct CheckpointWriter {
                 if let strings = t.byteStrings {
                     crc = try Self.appendStrings(strings, to: &sink)
                 } else {
-                    let bytes = UnsafeRawBufferPointer(start: t.rawPointer, count: t.byteCount)
-                    try sink.append(bytes)
-                    crc = CRC32C.checksum(bytes)
+                    // Checksum a chunk at a time, then write it while it is in cache.
+                    var c: UInt32 = 0
+                    var done = 0
+                    while done < t.byteCount {
+                        let chunk = UnsafeRawBufferPointer(start: t.rawPointer + done, count: Swift.min(TensorBundle.chunkBytes, t.byteCount - done))
+                        c = CRC32C.extend(c, chunk)
+                        try sink.append(chunk)
+                        done += chunk.count
+                    }
+                    crc = c
                 }
                 entries.append(BundleProto.entry(dtype: t.dtype, shape: t.shape, offset: offset, size: sink.count - offset,
                                                  maskedCRC: CRC32C.mask(crc)))

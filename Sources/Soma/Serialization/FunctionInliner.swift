@@ -11,11 +11,15 @@ import SomaProto
 /// so `c:k` and `^c` mean what they meant. Calls inside bodies are inlined in turn.
 ///
 /// Bounded for untrusted files: the call depth (``maxDepth``), recursion (refused), and
-/// the total nodes produced (``maxNodes``); the work is a loop over a worklist, not
-/// recursion.
+/// the nodes produced — at most ``amplification`` times the nodes the file defines (graph
+/// and function bodies; ``minimumBudget`` at least, ``maxNodes`` at most), so a small file
+/// of functions calling each other twice cannot demand exponential work. The work is a
+/// loop over a worklist, not recursion.
 struct FunctionInliner {
     static let maxDepth = 64
     static let maxNodes = 4_000_000
+    static let amplification = 16
+    static let minimumBudget = 100_000
 
     struct Function {
         let name: String
@@ -38,9 +42,13 @@ struct FunctionInliner {
         node.op == "PartitionedCall" || node.op == "StatefulPartitionedCall"
     }
 
+    /// Nodes the function bodies define.
+    private var bodyNodes = 0
+
     init(library: Tensorflow__FunctionDefLibrary, limits: GraphDefLimits) throws {
         self.limits = limits
         for i in 0..<library.n_function {
+            bodyNodes += library.function[i]?.pointee.n_node_def ?? 0
             guard let f = library.function[i], let signature = f.pointee.signature else {
                 throw Self.fail("library function[\(i)] has no signature")
             }
@@ -104,6 +112,8 @@ struct FunctionInliner {
         // (node, the functions on its call path)
         var work: [(GraphDefDecoder.ParsedNode, [String])] = nodes.reversed().map { ($0, []) }
         var produced = 0
+        let (defined, overflow) = (nodes.count + bodyNodes).multipliedReportingOverflow(by: Self.amplification)
+        let allowed = Swift.min(Self.maxNodes, Swift.max(Self.minimumBudget, overflow ? Self.maxNodes : defined))
         while let (node, path) = work.popLast() {
             guard let function = try callee(node) else {
                 out.append(node)
@@ -117,8 +127,9 @@ struct FunctionInliner {
             }
             let body = try expand(node, function)
             produced += body.count
-            guard produced <= Self.maxNodes else {
-                throw Self.fail("inlining function calls produces more than \(Self.maxNodes) nodes")
+            guard produced <= allowed else {
+                throw Self.fail("inlining function calls produces more than \(allowed) nodes, \(Self.amplification) times what the file "
+                                + "defines (functions calling functions more than once, nested)")
             }
             work += body.reversed().map { ($0, path + [function.name]) }
         }

@@ -66,14 +66,17 @@ enum AtomicFile {
             buffer.reserveCapacity(Self.bufferBytes)
         }
 
+        /// Appends `bytes`: small ones are gathered in the buffer, large ones (a quarter of
+        /// it or more) written straight from where they are.
         mutating func append(_ bytes: UnsafeRawBufferPointer) throws {
             count += bytes.count
-            if buffer.count + bytes.count <= Self.bufferBytes {
+            let large = bytes.count >= Self.bufferBytes / 4
+            if !large && buffer.count + bytes.count <= Self.bufferBytes {
                 buffer.append(contentsOf: bytes)
                 return
             }
             try flush()
-            if bytes.count >= Self.bufferBytes { try writeAll(bytes) } else { buffer.append(contentsOf: bytes) }
+            if large { try writeAll(bytes) } else { buffer.append(contentsOf: bytes) }
         }
 
         mutating func append(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try append($0) } }

@@ -16,7 +16,7 @@ import Testing
         "SoftsignGrad": "GradientTests", "SigmoidGrad": "GradientTests", "TanhGrad": "GradientTests",
         "SqrtGrad": "GradientTests", "RsqrtGrad": "GradientTests", "ReciprocalGrad": "GradientTests",
         "BiasAddGrad": "GradientTests", "BroadcastGradientArgs": "GradientTests", "StridedSliceGrad": "GradientTests",
-        "AddN": "TensorFlowFixtureTests",
+        "AddN": "TensorFlowFixtureTests", "Assert": "LoggingTests",
         "ApplyGradientDescent": "TrainingTests", "ApplyMomentum": "TrainingTests", "ApplyAdam": "TrainingTests",
         "ApplyRMSProp": "TrainingTests", "ApplyAdagrad": "TrainingTests", "CheckNumerics": "TrainingTests",
         "ShapeN": "TensorFlowFixtureTests", "DepthwiseConv2dNative": "TensorFlowFixtureTests",

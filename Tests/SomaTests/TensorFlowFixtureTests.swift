@@ -53,11 +53,12 @@ import Testing
         // Softplus is `grad · sigmoid(x)`; the op exists for graphs that use it directly).
         // Optimiser updates replay TF training runs instead (TrainingTests); random ops
         // draw from a different generator than TF's Philox, so only their distributions
-        // are checked; CheckNumerics is checked by the error it raises.
+        // are checked; CheckNumerics and Assert are checked by the errors they raise (Assert's
+        // against TF-recorded messages, LoggingTests).
         let notInFrozenGraphs = Set<String>(["VariableV2", "Assign", "AssignAdd", "AssignSub", "NoOp", "Rank",
                                       "_FusedMatMul", "_SomaFusedElementwise", "_SomaFusedConv2D", "SoftplusGrad",
                                       "ApplyGradientDescent", "ApplyMomentum", "ApplyAdam", "ApplyRMSProp", "ApplyAdagrad",
-                                      "RandomUniform", "RandomStandardNormal", "TruncatedNormal", "CheckNumerics"])
+                                      "RandomUniform", "RandomStandardNormal", "TruncatedNormal", "CheckNumerics", "Assert"])
             // Variables, checkpoints and their string plumbing live in SavedModels and
             // training graphs (SavedModelTests, ResourceVariableTests), not frozen graphs.
             .union(RegistryTests.handTested.filter { ["ResourceVariableTests", "SavedModelTests"].contains($0.value) }.keys)

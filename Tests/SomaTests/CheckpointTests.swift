@@ -206,5 +206,13 @@ import Testing
         sharded += [0x18, 0x03]  // shard_id 3
         #expect(try write([("x", sharded)]).contains("shard 3, but the bundle has 1"))
         #expect(try write([("x", [0xFF, 0xFF])]).contains("not a valid protobuf message"))
+        // A partitioned variable's slices: refused by name, not misread.
+        var sliced = BundleProto.entry(dtype: .float32, shape: [4], offset: 0, size: 16, maskedCRC: crc)
+        sliced += [0x3A, 0x00]  // slices { }
+        #expect(try write([("x", sliced)]).contains("tensor 'x' of checkpoint '\(prefix)' is stored as 1 slices (a partitioned variable)"))
+        // A 4 GiB tensor whose data is not there: refused before anything is allocated.
+        let huge = (1 << 20) * (1 << 10) * 4
+        #expect(try write([("x", BundleProto.entry(dtype: .float32, shape: [1 << 20, 1 << 10], offset: 0, size: huge, maskedCRC: crc))])
+                    .contains("lies at bytes 0..<\(huge)"))
     }
 }

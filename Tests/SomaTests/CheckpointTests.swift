@@ -12,15 +12,6 @@ import Testing
         let shape: [Int]
         let values: [JSONValue]
     }
-    enum JSONValue: Decodable {
-        case number(Double), bool(Bool), string(String)
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if let b = try? c.decode(Bool.self) { self = .bool(b) }
-            else if let d = try? c.decode(Double.self) { self = .number(d) }
-            else { self = .string(try c.decode(String.self)) }
-        }
-    }
     struct Manifest: Decodable {
         let prefix: String
         let tensors: [String: Expected]

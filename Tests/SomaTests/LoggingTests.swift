@@ -10,23 +10,13 @@ import Testing
             struct Data: Decodable {
                 let dtype: String
                 let shape: [Int]
-                let values: [Value]
+                let values: [JSONValue]
             }
             let summarize: Int
             let message: String
             let data: [Data]
         }
         let cases: [Case]
-    }
-    enum Value: Decodable {
-        case number(Double), bool(Bool), string(String)
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if let b = try? c.decode(Bool.self) { self = .bool(b) }
-            else if let d = try? c.decode(Double.self) { self = .number(d) }
-            else { self = .string(try c.decode(String.self)) }
-        }
-        var number: Double { if case .number(let d) = self { d } else { .nan } }
     }
 
     static func tensor(_ d: Fixture.Case.Data) throws -> Tensor {

@@ -85,7 +85,7 @@ public final class Graph: @unchecked Sendable, Hashable {
     /// The output `name:k` (or `name`, meaning `name:0`).
     public func output(named name: String) -> Output? {
         var nodeName = Substring(name), index = 0
-        if let colon = name.lastIndex(of: ":"), let k = Int(name[name.index(after: colon)...]) {
+        if let colon = name.utf8.lastIndex(of: UInt8(ascii: ":")), let k = Int(name[name.index(after: colon)...]) {
             nodeName = name[..<colon]
             index = k
         }

@@ -110,15 +110,15 @@ struct GraphDefDecoder {
 
     // MARK: Nodes
 
-    static func string(_ p: UnsafePointer<CChar>?, _ field: String) throws -> String {
+    static func string(_ p: UnsafePointer<CChar>?, _ field: @autoclosure () -> String) throws -> String {
         guard let p else { return "" }
-        guard let s = String(validatingCString: p) else { throw fail("\(field) is not valid UTF-8") }
+        guard let s = String(validatingCString: p) else { throw fail("\(field()) is not valid UTF-8") }
         return s
     }
 
     func parseNode(_ n: UnsafeMutablePointer<Tensorflow__NodeDef>, position: Int) throws -> ParsedNode {
         let name = try Self.string(n.pointee.name, "node[\(position)].name")
-        let label = name.isEmpty ? "node[\(position)]" : "node '\(name)'"
+        var label: String { name.isEmpty ? "node[\(position)]" : "node '\(name)'" }
         var node = ParsedNode(
             name: name, op: try Self.string(n.pointee.op, "\(label) op"),
             device: try Self.string(n.pointee.device, "\(label) device"), position: position)
@@ -134,7 +134,7 @@ struct GraphDefDecoder {
                 throw Self.fail("\(label) lists data input '\(text)' after a control input; data inputs must come first")
             }
             var source = Substring(text), index = 0
-            if let colon = text.lastIndex(of: ":") {
+            if let colon = text.utf8.lastIndex(of: UInt8(ascii: ":")) {
                 guard let k = Int(text[text.index(after: colon)...]), k >= 0, k < 1 << 20 else {
                     throw Self.fail("\(label) input '\(text)' has a bad output index")
                 }
@@ -149,11 +149,23 @@ struct GraphDefDecoder {
         return node
     }
 
+    /// Whether a node name holds `:`, `^`, whitespace or a control character (bytes for
+    /// ASCII names, characters otherwise).
+    private static func hasForbiddenCharacter(_ name: String) -> Bool {
+        var ascii = true
+        for b in name.utf8 {
+            if b >= 0x80 { ascii = false; break }
+            if b <= 0x20 || b == 0x7F || b == UInt8(ascii: ":") || b == UInt8(ascii: "^") { return true }
+        }
+        if ascii { return false }
+        return name.contains { $0 == ":" || $0 == "^" || $0.isWhitespace || $0.asciiValue.map { $0 < 32 || $0 == 0x7F } == true }
+    }
+
     private func checkNames(_ nodes: [ParsedNode]) throws {
         var seen = Set<String>()
         for n in nodes {
             guard !n.name.isEmpty else { throw Self.fail("node[\(n.position)] has an empty name") }
-            guard !n.name.contains(where: { $0 == ":" || $0 == "^" || $0.isWhitespace || $0.asciiValue.map { $0 < 32 } == true }) else {
+            guard !Self.hasForbiddenCharacter(n.name) else {
                 throw Self.fail("node name '\(n.name)' contains a character TF does not allow in names")
             }
             guard !n.op.isEmpty else { throw Self.fail("node '\(n.name)' has no op") }

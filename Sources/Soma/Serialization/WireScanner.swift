@@ -70,59 +70,83 @@ struct WireScanner {
 
     /// Checks `bytes` as a serialized `root` message.
     static func check(_ bytes: UnsafeRawBufferPointer, as root: Message = .graphDef) throws {
-        try WireScanner(bytes: bytes).scan(root, from: 0, to: bytes.count, depth: 1, path: root.rawValue)
+        var path: [Step] = []
+        try WireScanner(bytes: bytes).scan(root, from: 0, to: bytes.count, path: &path, root: root)
     }
 
-    private func varint(at offset: inout Int, end: Int, path: String) throws -> UInt64 {
+    /// One level of the path to where the scan is: a field of a message, and which
+    /// occurrence of it. Rendered only when something is wrong.
+    private struct Step {
+        let name: String
+        let index: Int
+    }
+
+    private static func render(_ root: Message, _ path: [Step], field: UInt64? = nil) -> String {
+        var text = root.rawValue
+        for step in path { text += ".\(step.name)[\(step.index)]" }
+        if let field { text += ".\(field)" }
+        return text
+    }
+
+    private func varint(at offset: inout Int, end: Int, path: @autoclosure () -> String) throws -> UInt64 {
         var value: UInt64 = 0
         var shift: UInt64 = 0
         while true {
-            guard offset < end else { throw Failure(message: "\(path): truncated varint at byte \(offset)") }
+            guard offset < end else { throw Failure(message: "\(path()): truncated varint at byte \(offset)") }
             let byte = bytes[offset]
             offset += 1
-            guard shift < 64 else { throw Failure(message: "\(path): varint longer than 10 bytes at byte \(offset)") }
+            guard shift < 64 else { throw Failure(message: "\(path()): varint longer than 10 bytes at byte \(offset)") }
             value |= UInt64(byte & 0x7F) << shift
             if byte & 0x80 == 0 { return value }
             shift += 7
         }
     }
 
-    private func scan(_ message: Message, from start: Int, to end: Int, depth: Int, path: String) throws {
-        guard depth <= WireScanner.maxDepth else {
-            throw Failure(message: "\(path): nesting deeper than \(WireScanner.maxDepth) levels")
+    /// Recursion here is bounded by ``maxDepth``, checked before each level.
+    private func scan(_ message: Message, from start: Int, to end: Int, path: inout [Step], root: Message) throws {
+        guard path.count < WireScanner.maxDepth else {
+            throw Failure(message: "\(Self.render(root, path)): nesting deeper than \(WireScanner.maxDepth) levels")
         }
         var offset = start
-        var index: [UInt64: Int] = [:]
+        // Occurrences so far of each message field (few per message type).
+        var seen: [(field: UInt64, count: Int)] = []
         while offset < end {
             let tagStart = offset
-            let tag = try varint(at: &offset, end: end, path: path)
+            let tag = try varint(at: &offset, end: end, path: Self.render(root, path))
             let field = tag >> 3, wireType = tag & 7
             guard field >= 1 && field <= 536_870_911 else {
-                throw Failure(message: "\(path): invalid field number \(field) at byte \(tagStart)")
+                throw Failure(message: "\(Self.render(root, path)): invalid field number \(field) at byte \(tagStart)")
             }
             switch wireType {
             case 0:
-                _ = try varint(at: &offset, end: end, path: "\(path).\(field)")
+                _ = try varint(at: &offset, end: end, path: Self.render(root, path, field: field))
             case 1, 5:
                 let size = wireType == 1 ? 8 : 4
                 guard end - offset >= size else {
-                    throw Failure(message: "\(path): field \(field) at byte \(tagStart) needs \(size) bytes but \(end - offset) remain")
+                    throw Failure(message: "\(Self.render(root, path)): field \(field) at byte \(tagStart) needs \(size) bytes but \(end - offset) remain")
                 }
                 offset += size
             case 2:
-                let length = try varint(at: &offset, end: end, path: "\(path).\(field)")
+                let length = try varint(at: &offset, end: end, path: Self.render(root, path, field: field))
                 guard length <= UInt64(end - offset) else {
-                    throw Failure(message: "\(path): field \(field) at byte \(tagStart) declares \(length) bytes but only \(end - offset) remain")
+                    throw Failure(message: "\(Self.render(root, path)): field \(field) at byte \(tagStart) declares \(length) bytes but only \(end - offset) remain")
                 }
                 if let child = message.child(field) {
-                    let k = index[field, default: 0]
-                    index[field] = k + 1
-                    try scan(child.type, from: offset, to: offset + Int(length), depth: depth + 1,
-                             path: "\(path).\(child.name)[\(k)]")
+                    let k: Int
+                    if let i = seen.firstIndex(where: { $0.field == field }) {
+                        k = seen[i].count
+                        seen[i].count += 1
+                    } else {
+                        k = 0
+                        seen.append((field, 1))
+                    }
+                    path.append(Step(name: child.name, index: k))
+                    try scan(child.type, from: offset, to: offset + Int(length), path: &path, root: root)
+                    path.removeLast()
                 }
                 offset += Int(length)
             default:
-                throw Failure(message: "\(path): field \(field) at byte \(tagStart) has unsupported wire type \(wireType)")
+                throw Failure(message: "\(Self.render(root, path)): field \(field) at byte \(tagStart) has unsupported wire type \(wireType)")
             }
         }
     }

@@ -5,7 +5,9 @@ same run, on the same files — Soma reads TF's file and TF reads Soma's.
 Soma runs `soma-checkpoint-bench` (release); TF runs its C++ bundle writer and reader
 through `tf.raw_ops.SaveV2` / `RestoreV2` (eager, one call each, so Python adds
 nothing per tensor). Soma's write includes fsync of both files (its saves are durable);
-TF's SaveV2 does not sync, so TF is also timed with an fsync of its two files after. Rounds are interleaved; medians and the ratio Soma/TF are printed.
+TF's SaveV2 does not sync, so TF is also timed with an fsync of its two files after.
+Each round writes new files (the previous round's are deleted, and the disk synced,
+before timing), as numbered checkpoints are. Rounds are interleaved; medians and the ratio Soma/TF are printed.
 With --load, as many busy processes as there are cores compete while timing.
 
     python3 Tools/bench_checkpoints.py [--mb 256] [--rounds 5] [--load] [--json out.json]
@@ -71,7 +73,18 @@ def main():
             b.start()
     times = {"soma_write": [], "tf_write": [], "tf_write_sync": [], "soma_read_soma": [], "soma_read_tf": [], "tf_read_soma": [], "tf_read_tf": []}
     crc = soma(binary, "crc", "64")
-    for _ in range(args.rounds):
+    def remove(prefix):
+        for suffix in (".data-00000-of-00001", ".index"):
+            if os.path.exists(prefix + suffix):
+                os.remove(prefix + suffix)
+
+    for r in range(args.rounds):
+        # Each round saves to new files, as numbered checkpoints do: freeing the previous
+        # round's blocks (which a durable save's journal commit would otherwise pay for)
+        # happens before the clock starts, for both.
+        remove(soma_prefix)
+        remove(tf_prefix)
+        os.sync()
         times["soma_write"].append(soma(binary, "write", soma_prefix, str(args.mb))["seconds"])
         start = time.perf_counter()
         tf.raw_ops.SaveV2(prefix=tf_prefix, tensor_names=names, shape_and_slices=empty, tensors=tensors)

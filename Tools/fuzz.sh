@@ -4,8 +4,9 @@
 #   Tools/fuzz.sh [--time SECONDS] [--jobs N] [TARGET …]
 #
 # TARGET: graphdef (load + compile + one run with zeros fed), npy (read + write back),
-# checkpoint (a TensorBundle index + data file: open, read every tensor), savedmodel
-# (a saved_model.pb: load, run every signature with zeros fed); default: all four. --time is per target (default 60); --jobs N > 1 runs N processes in
+# checkpoint (a TensorBundle index + data file: open, read every tensor), checkpointstate
+# (a `checkpoint` state file), savedmodel (a saved_model.pb: load, run every signature with
+# zeros fed); default: all five. --time is per target (default 60); --jobs N > 1 runs N processes in
 # libFuzzer's fork mode. The build goes to .build-fuzz (release, -sanitize=fuzzer,address);
 # the corpus grows in .build-fuzz/corpus/TARGET between runs, seeded from the test
 # fixtures; a crash, hang (30 s), leak or broken promise is written to
@@ -23,11 +24,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --time) seconds="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
-        graphdef|npy|checkpoint|savedmodel) targets+=("$1"); shift ;;
-        *) echo "usage: Tools/fuzz.sh [--time SECONDS] [--jobs N] [graphdef] [npy] [checkpoint] [savedmodel]" >&2; exit 2 ;;
+        graphdef|npy|checkpoint|checkpointstate|savedmodel) targets+=("$1"); shift ;;
+        *) echo "usage: Tools/fuzz.sh [--time SECONDS] [--jobs N] [graphdef] [npy] [checkpoint] [checkpointstate] [savedmodel]" >&2; exit 2 ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(graphdef npy checkpoint savedmodel)
+[ ${#targets[@]} -gt 0 ] || targets=(graphdef npy checkpoint checkpointstate savedmodel)
 
 scratch=.build-fuzz
 swift build -c release --product soma-fuzz --scratch-path "$scratch" \
@@ -57,6 +58,8 @@ for target in "${targets[@]}"; do
             python3 -c 'import struct,sys; i=open(sys.argv[1],"rb").read(); d=open(sys.argv[2],"rb").read()
 open(sys.argv[3],"wb").write(struct.pack("<I",len(i))+i+d)' "$index" "${index%.index}.data-00000-of-00001" "$seeds/$name"
         done ;;
+    checkpointstate)
+        cp "$fixtures"/checkpoints/tf1_saver/checkpoint "$seeds/tf1_saver" ;;
     savedmodel)
         for model in "$fixtures"/saved_models/*/; do cp "$model/saved_model.pb" "$seeds/$(basename "$model").pb"; done ;;
     esac

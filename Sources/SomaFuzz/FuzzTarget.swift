@@ -18,6 +18,9 @@ enum FuzzTarget: String, CaseIterable {
     /// A TensorBundle checkpoint: a 4-byte little-endian index length, the `.index` file
     /// (a LevelDB table), then the data file. Open it and read every tensor.
     case checkpoint
+    /// A checkpoint state file (`checkpoint`, TF's text format): parse it and resolve the
+    /// latest checkpoint.
+    case checkpointstate
     /// A `saved_model.pb` (no variables): load it — graph, inlined functions, saver, main
     /// op — and run every signature once with zeros fed.
     case savedmodel
@@ -35,6 +38,7 @@ enum FuzzTarget: String, CaseIterable {
         case .graphdef: Self.loadCompileAndRun(data, budget: budget)
         case .npy: Self.readAndWrite(data)
         case .checkpoint: Self.readCheckpoint(data, budget: budget)
+        case .checkpointstate: Self.readCheckpointState(data)
         case .savedmodel: Self.loadSavedModel(data, budget: budget)
         }
         // Every graph, session and tensor of this input is gone now.
@@ -113,6 +117,24 @@ enum FuzzTarget: String, CaseIterable {
             for name in reader.names {
                 do { _ = try reader.tensor(name) } catch { checkOneLine(error) }
             }
+        } catch {
+            checkOneLine(error)
+        }
+    }
+
+    private static func readCheckpointState(_ data: Data) {
+        let folder = scratch.appendingPathComponent("state")
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try data.write(to: folder.appendingPathComponent("checkpoint"))
+        } catch {
+            return check(false, "cannot write the scratch state file: \(error)")
+        }
+        do {
+            if let state = try CheckpointState.read(in: folder) {
+                check(!state.latest.isEmpty && state.all.last == state.latest, "a parsed state file has no latest checkpoint last")
+            }
+            _ = Saver.latestCheckpoint(in: folder)
         } catch {
             checkOneLine(error)
         }

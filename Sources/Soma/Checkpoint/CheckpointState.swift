@@ -34,22 +34,28 @@ public struct CheckpointState: Equatable, Sendable {
         let url = folder.appendingPathComponent(fileName)
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         let bytes = try FileBytes.read(url.path, limit: 1 << 24, budget: MemoryBudget(), what: "checkpoint state file")
+        return try parse(bytes, file: url.path)
+    }
+
+    /// Parses the text of a state file (`file` names it in errors).
+    static func parse(_ bytes: [UInt8], file: String) throws -> CheckpointState {
         let text = String(decoding: bytes, as: UTF8.self)
+        let shown = file.escapingControlCharacters
         var state = CheckpointState(latest: "", all: [])
         for (n, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             guard !line.isEmpty, !line.hasPrefix("#") else { continue }
             guard let colon = line.firstIndex(of: ":") else {
-                throw SomaError.dataLoss("'\(url.path)' line \(n + 1): expected 'field: value'")
+                throw SomaError.dataLoss("'\(shown)' line \(n + 1): expected 'field: value'")
             }
-            let key = line[..<colon].trimmingCharacters(in: .whitespaces)
+            let key = line[..<colon].trimmingCharacters(in: .whitespaces).escapingControlCharacters
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             func string() throws -> String {
-                guard let s = unquote(value) else { throw SomaError.dataLoss("'\(url.path)' line \(n + 1): \(key) is not a quoted string") }
+                guard let s = unquote(value) else { throw SomaError.dataLoss("'\(shown)' line \(n + 1): \(key) is not a quoted string") }
                 return s
             }
             func number() throws -> Double {
-                guard let d = Double(value) else { throw SomaError.dataLoss("'\(url.path)' line \(n + 1): \(key) is not a number") }
+                guard let d = Double(value) else { throw SomaError.dataLoss("'\(shown)' line \(n + 1): \(key) is not a number") }
                 return d
             }
             switch key {
@@ -60,7 +66,7 @@ public struct CheckpointState: Equatable, Sendable {
             default: continue  // fields of later TF versions
             }
         }
-        guard !state.latest.isEmpty else { throw SomaError.dataLoss("'\(url.path)' names no model_checkpoint_path") }
+        guard !state.latest.isEmpty else { throw SomaError.dataLoss("'\(shown)' names no model_checkpoint_path") }
         if state.all.last != state.latest { state.all.removeAll { $0 == state.latest }; state.all.append(state.latest) }
         return state
     }

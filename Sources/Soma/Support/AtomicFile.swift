@@ -33,7 +33,8 @@ enum AtomicFile {
             if error is CrashPoints.Crash { ok = true }  // a crash cleans nothing up
             throw error
         }
-        guard fsync(fd) == 0, close(fd) == 0 else {
+        let synced = fsync(fd) == 0, closed = close(fd) == 0  // close even when fsync fails
+        guard synced, closed else {
             throw SomaError.invalidArgument("cannot flush '\(temporary)': \(String(cString: strerror(errno)))")
         }
         do { try CrashPoints.pass() } catch { ok = true; throw error }

@@ -7,7 +7,7 @@
 // target). An ordinary build replays inputs instead, so a finding reproduces without the
 // fuzzing toolchain:
 //
-//   soma-fuzz graphdef|npy FILE|FOLDER …
+//   soma-fuzz graphdef|npy|checkpoint|checkpointstate|savedmodel FILE|FOLDER …
 import Foundation
 
 #if SOMA_LIBFUZZER

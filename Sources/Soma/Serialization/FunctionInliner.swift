@@ -31,7 +31,23 @@ struct FunctionInliner {
         let controlRet: [String]
     }
 
-    private var functions: [String: Function] = [:]
+    /// The library's functions by name; each signature is read when a call first needs
+    /// it, so functions only other constructs refer to (a `While` body, say) do not stop
+    /// a load — the ops that refer to them are reported instead.
+    private final class Library {
+        var definitions: [String: UnsafeMutablePointer<Tensorflow__FunctionDef>] = [:]
+        var parsed: [String: Function] = [:]
+
+        func function(_ name: String) throws -> Function? {
+            if let f = parsed[name] { return f }
+            guard let def = definitions[name] else { return nil }
+            let f = try FunctionInliner.parse(name, def)
+            parsed[name] = f
+            return f
+        }
+    }
+
+    private let library = Library()
     private let limits: GraphDefLimits
 
     static func fail(_ message: String) -> SomaError { GraphDefDecoder.fail(message) }
@@ -53,41 +69,47 @@ struct FunctionInliner {
                 throw Self.fail("library function[\(i)] has no signature")
             }
             let name = try GraphDefDecoder.string(signature.pointee.name, "library function[\(i)] name")
-            guard !name.isEmpty, functions[name] == nil else {
+            guard !name.isEmpty, self.library.definitions[name] == nil else {
                 throw Self.fail("library function[\(i)] has \(name.isEmpty ? "an empty" : "a duplicate") name '\(name)'")
             }
-            func args(_ n: Int, _ list: UnsafeMutablePointer<UnsafeMutablePointer<Tensorflow__OpDef__ArgDef>?>?, _ kind: String) throws -> [(String, DType)] {
-                try (0..<n).map { k in
-                    guard let a = list?[k]?.pointee else { throw Self.fail("function '\(name)' \(kind)[\(k)] is missing") }
-                    let argName = try GraphDefDecoder.string(a.name, "function '\(name)' \(kind) name")
-                    let field = "function '\(name)' \(kind) '\(argName)'"
-                    guard try GraphDefDecoder.string(a.number_attr, field).isEmpty,
-                          try GraphDefDecoder.string(a.type_list_attr, field).isEmpty,
-                          try GraphDefDecoder.string(a.type_attr, field).isEmpty else {
-                        throw Self.fail("\(field) is a list or polymorphic argument; Soma inlines functions with fixed argument types")
-                    }
-                    return (argName, try GraphDefDecoder.dtype(a.type.rawValue, field))
-                }
-            }
-            let sig = signature.pointee
-            let inputs = try args(sig.n_input_arg, sig.input_arg, "input_arg")
-            let outputs = try args(sig.n_output_arg, sig.output_arg, "output_arg")
-            var ret: [String: String] = [:]
-            for k in 0..<f.pointee.n_ret {
-                guard let e = f.pointee.ret[k]?.pointee else { continue }
-                ret[try GraphDefDecoder.string(e.key, "function '\(name)' ret key")] = try GraphDefDecoder.string(e.value, "function '\(name)' ret")
-            }
-            var controlRet: [String] = []
-            for k in 0..<f.pointee.n_control_ret {
-                guard let e = f.pointee.control_ret[k]?.pointee else { continue }
-                controlRet.append(try GraphDefDecoder.string(e.value, "function '\(name)' control_ret"))
-            }
-            for out in outputs where ret[out.0] == nil {
-                throw Self.fail("function '\(name)' returns no value for its output '\(out.0)'")
-            }
-            functions[name] = Function(name: name, def: f, inputs: inputs.map { ($0.0, $0.1) }, outputs: outputs.map { ($0.0, $0.1) },
-                                       ret: ret, controlRet: controlRet.sorted())
+            self.library.definitions[name] = f
         }
+    }
+
+    /// A function's signature, results and control results, checked.
+    private static func parse(_ name: String, _ f: UnsafeMutablePointer<Tensorflow__FunctionDef>) throws -> Function {
+        guard let signature = f.pointee.signature else { throw fail("function '\(name)' has no signature") }
+        func args(_ n: Int, _ list: UnsafeMutablePointer<UnsafeMutablePointer<Tensorflow__OpDef__ArgDef>?>?, _ kind: String) throws -> [(String, DType)] {
+            try (0..<n).map { k in
+                guard let a = list?[k]?.pointee else { throw Self.fail("function '\(name)' \(kind)[\(k)] is missing") }
+                let argName = try GraphDefDecoder.string(a.name, "function '\(name)' \(kind) name")
+                let field = "function '\(name)' \(kind) '\(argName)'"
+                guard try GraphDefDecoder.string(a.number_attr, field).isEmpty,
+                      try GraphDefDecoder.string(a.type_list_attr, field).isEmpty,
+                      try GraphDefDecoder.string(a.type_attr, field).isEmpty else {
+                    throw Self.fail("\(field) is a list or polymorphic argument; Soma inlines functions with fixed argument types")
+                }
+                return (argName, try GraphDefDecoder.dtype(a.type.rawValue, field))
+            }
+        }
+        let sig = signature.pointee
+        let inputs = try args(sig.n_input_arg, sig.input_arg, "input_arg")
+        let outputs = try args(sig.n_output_arg, sig.output_arg, "output_arg")
+        var ret: [String: String] = [:]
+        for k in 0..<f.pointee.n_ret {
+            guard let e = f.pointee.ret[k]?.pointee else { continue }
+            ret[try GraphDefDecoder.string(e.key, "function '\(name)' ret key")] = try GraphDefDecoder.string(e.value, "function '\(name)' ret")
+        }
+        var controlRet: [String] = []
+        for k in 0..<f.pointee.n_control_ret {
+            guard let e = f.pointee.control_ret[k]?.pointee else { continue }
+            controlRet.append(try GraphDefDecoder.string(e.value, "function '\(name)' control_ret"))
+        }
+        for out in outputs where ret[out.0] == nil {
+            throw Self.fail("function '\(name)' returns no value for its output '\(out.0)'")
+        }
+        return Function(name: name, def: f, inputs: inputs.map { ($0.0, $0.1) }, outputs: outputs.map { ($0.0, $0.1) },
+                        ret: ret, controlRet: controlRet.sorted())
     }
 
     /// The function a node calls, if any.
@@ -98,12 +120,12 @@ struct FunctionInliner {
                 throw Self.fail("node '\(node.name)' (op: '\(node.op)') has no function attr 'f'")
             }
             let name = try GraphDefDecoder.string(list.pointee.name, "attr 'f' of node '\(node.name)'")
-            guard let function = functions[name] else {
+            guard let function = try library.function(name) else {
                 throw Self.fail("node '\(node.name)' calls function '\(name)', which the graph's library does not define")
             }
             return function
         }
-        return OpRegistry.lookup(node.op) == nil ? functions[node.op] : nil
+        return OpRegistry.lookup(node.op) == nil ? try library.function(node.op) : nil
     }
 
     /// The graph with every call replaced by the callee's body.
@@ -213,7 +235,7 @@ struct FunctionInliner {
             guard arg == "output" else { throw Self.fail("\(field): \(op) has no output '\(arg)'") }
             return index
         }
-        if OpRegistry.lookup(op) == nil, let callee = functions[op] {
+        if OpRegistry.lookup(op) == nil, let callee = try library.function(op) {
             guard let k = callee.outputs.firstIndex(where: { $0.name == arg }), index == 0 else {
                 throw Self.fail("\(field): function '\(op)' has no output '\(arg)' at \(index)")
             }

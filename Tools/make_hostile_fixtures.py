@@ -191,6 +191,23 @@ case("conv_dilation_2e62", "strict", [
     X4, const("f", FLOAT, [2, 2, 1, 1], [1.0]), conv("conv", "SAME", dilations=a_ints([1, 1 << 62, 1 << 62, 1]))],
     "load", "invalidArgument", ["Attr dilations has value 4611686018427387904 out of range for an int32", "'conv' (op: 'Conv2D')"])
 
+# Found by the fuzzer: a batch-norm gradient whose per-channel inputs are shorter than x's
+# channels read past them (AddressSanitizer: heap-buffer-overflow). Refused by the shape
+# function at load, and by the kernel when fed shapes only show it at run time.
+BN = dict(T=a_type(FLOAT), U=a_type(FLOAT))
+case("batch_norm_grad_short_reserve_space", "fuzzer", [
+    placeholder("dy", FLOAT, [-1, 2, 2, 3]), placeholder("x", FLOAT, [-1, 2, 2, 3]), const("scale", FLOAT, [3], [1.0, 1.0, 1.0]),
+    const("rs1", FLOAT, [0]), const("rs2", FLOAT, [3], [1.0, 1.0, 1.0]), const("rs3", FLOAT, [0]),
+    node("bng", "FusedBatchNormGradV3", ["dy", "x", "scale", "rs1", "rs2", "rs3"], **BN)],
+    "load", "invalidArgument", ["Dimensions must be equal, but are 3 and 0", "'bng' (op: 'FusedBatchNormGradV3')"])
+case("batch_norm_grad_fed_short_scale", "fuzzer", [
+    placeholder("dy", FLOAT, [1, 2, 2, 3]), placeholder("x", FLOAT, [1, 2, 2, 3]), placeholder("scale", FLOAT, [-1]),
+    const("rs1", FLOAT, [3], [0.0, 0.0, 0.0]), const("rs2", FLOAT, [3], [1.0, 1.0, 1.0]), const("rs3", FLOAT, [0]),
+    node("bng", "FusedBatchNormGradV3", ["dy", "x", "scale", "rs1", "rs2", "rs3"], **BN)],
+    "run", "invalidArgument", ["Dimensions must be equal, but are 3 and 1", "'bng' (op: 'FusedBatchNormGradV3')"],
+    fetch=["bng"], feeds={"dy": {"dtype": "float32", "shape": [1, 2, 2, 3], "zeros": True},
+                          "x": {"dtype": "float32", "shape": [1, 2, 2, 3], "zeros": True},
+                          "scale": {"dtype": "float32", "shape": [1], "zeros": True}})
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump(CASES, f, indent=1)

@@ -102,8 +102,18 @@ enum ConvOps {
               inputs: ["y_backprop: T", "x: T", "scale: U", "reserve_space_1: U", "reserve_space_2: U", "reserve_space_3: U"],
               outputs: ["x_backprop: T", "scale_backprop: U", "offset_backprop: U", "reserve_space_4: U", "reserve_space_5: U"],
               attrs: batchNormAttrs, gradient: .undefined) { c in
+            try c.withRank(0, 4)
             let x = try c.withRank(1, 4)
-            let vector = TensorShape([x?[3] ?? nil])
+            guard c.shape(0).isCompatible(with: c.shape(1)) else {
+                throw ShapeError("y_backprop \(c.shape(0)) and x \(c.shape(1)) must have the same shape")
+            }
+            // scale and the saved mean and variance: one value per channel.
+            var channels = x?[3] ?? nil
+            for i in 2...4 {
+                let v = try c.withRank(i, 1)
+                channels = try mergeDim(channels, v?[0] ?? nil)
+            }
+            let vector = TensorShape([channels])
             return [c.shape(1), vector, vector, TensorShape([0]), TensorShape([0])]
         },
         OpDef("MaxPool", inputs: ["input: T"], outputs: ["output: T"], attrs: poolAttrs) { c in [try poolShape(c)] },

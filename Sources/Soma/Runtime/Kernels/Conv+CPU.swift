@@ -405,6 +405,10 @@ enum ConvKernels {
         let c = x.shape[3], rows = x.scalarCount / Swift.max(c, 1)
         let training = ctx.node.bool("is_training") ?? true
         let epsilon = Double(ctx.node.float("epsilon") ?? 0.0001), factor = Double(ctx.node.float("exponential_avg_factor") ?? 1)
+        for (i, name) in [(1, "scale"), (2, "offset")] + (!training || factor != 1 ? [(3, "mean"), (4, "variance")] : [])
+            where ctx.inputs[i].scalarCount != c {
+            throw KernelError("\(name) must have \(c) elements (the channels of x), but has \(ctx.inputs[i].scalarCount)")
+        }
         let (px, scale, offset, meanIn, varIn) = (x.pointer(as: T.self), ctx.inputs[1].pointer(as: T.self), ctx.inputs[2].pointer(as: T.self),
                                                   ctx.inputs[3].pointer(as: T.self), ctx.inputs[4].pointer(as: T.self))
         let outs = try (0..<6).map { try ctx.allocateOutput($0, zeroed: false) }
@@ -450,6 +454,12 @@ enum ConvKernels {
         let dy = ctx.inputs[0], x = ctx.inputs[1]
         let c = x.shape[3], rows = x.scalarCount / Swift.max(c, 1)
         guard dy.shape == x.shape else { throw KernelError("y_backprop \(shapeString(dy.shape)) and x \(shapeString(x.shape)) differ") }
+        for (i, name) in [(2, "scale"), (3, "reserve_space_1"), (4, "reserve_space_2")] {
+            guard ctx.inputs[i].dtype == x.dtype else { throw KernelError("\(name) must have x's dtype \(x.dtype), but is \(ctx.inputs[i].dtype)") }
+            guard ctx.inputs[i].scalarCount == c else {
+                throw KernelError("\(name) must have \(c) elements (the channels of x), but has \(ctx.inputs[i].scalarCount)")
+            }
+        }
         let training = ctx.node.bool("is_training") ?? true
         let epsilon = Double(ctx.node.float("epsilon") ?? 0.0001)
         let (pdy, px, scale, mean, variance) = (dy.pointer(as: T.self), x.pointer(as: T.self), ctx.inputs[2].pointer(as: T.self),

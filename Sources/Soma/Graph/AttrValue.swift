@@ -15,6 +15,10 @@ public enum AttrValue: Sendable, Equatable, CustomStringConvertible {
     case bools([Bool])
     case types([DType])
     case shapes([TensorShape])
+    /// A function of the graph's library (TF's `func`: `If`'s branches, `While`'s body).
+    case function(GraphFunction)
+    /// TF's `list(func)` (`Case`'s branches).
+    case functions([GraphFunction])
 
     /// The kind name used by TF op definitions (`int`, `list(int)`, `type`, …).
     public var kind: AttrKind {
@@ -32,6 +36,8 @@ public enum AttrValue: Sendable, Equatable, CustomStringConvertible {
         case .bools: .boolList
         case .types: .typeList
         case .shapes: .shapeList
+        case .function: .function
+        case .functions: .functionList
         }
     }
 
@@ -50,6 +56,8 @@ public enum AttrValue: Sendable, Equatable, CustomStringConvertible {
         case .bools(let v): "\(v)"
         case .types(let v): "[" + v.map(\.tfName).joined(separator: ", ") + "]"
         case .shapes(let v): "[" + v.map(\.description).joined(separator: ", ") + "]"
+        case .function(let f): f.name
+        case .functions(let v): "[" + v.map(\.name).joined(separator: ", ") + "]"
         }
     }
 }
@@ -63,4 +71,6 @@ public enum AttrKind: String, Sendable {
     case boolList = "list(bool)"
     case typeList = "list(type)"
     case shapeList = "list(shape)"
+    case function = "func"
+    case functionList = "list(func)"
 }

@@ -27,8 +27,28 @@ public final class Graph: @unchecked Sendable, Hashable {
     private var _versions = GraphVersions()
     private var _preserved = PreservedFields()
     private var _randomSeed: Int? = nil
+    /// For a function body: the graph it is nested in (whose values it captures).
+    private(set) weak var parent: Graph?
+    /// Nesting depth: 0 for a top-level graph.
+    let depth: Int
+    /// Captured outer values and the placeholders standing for them, in capture order.
+    private var captures: [(outer: Output, inner: Output)] = []
+    private var captureIndex: [NodeOutput: Int] = [:]
+    /// Set once the function owning this body is made: no more captures.
+    private var capturesSealed = false
+    /// Function bodies being built from this graph, innermost last: nodes added to this
+    /// graph go into the innermost one (TF's default graph inside a `FuncGraph`).
+    private var activeBodies: [Graph] = []
+    /// Function names handed out (on the top-level graph): the next suffix for each.
+    private var functionNames: [String: Int] = [:]
 
-    public init() {}
+    public init() { depth = 0 }
+
+    /// A function body nested in `parent`.
+    init(parent: Graph) {
+        self.parent = parent
+        self.depth = parent.depth + 1
+    }
 
     /// The graph-level random seed (TF's `tf.compat.v1.set_random_seed`): with it, every
     /// random op without its own seed gets a deterministic one, so runs are reproducible.
@@ -165,8 +185,25 @@ public final class Graph: @unchecked Sendable, Hashable {
         guard let def = OpRegistry.lookup(opName) else {
             throw SomaError.notFound("Op type not registered '\(opName)'")
         }
-        for input in inputs where input.graph !== self {
-            throw SomaError.invalidArgument("Input \(input.name) to a new '\(opName)' node is from a different graph")
+        // While a branch or loop body is being built from this graph, new nodes belong in
+        // it (except variables and what writes them, which live outside functions).
+        if let active = lock.withLock({ activeBodies.last }), !def.traits.contains(.variable),
+           !def.inputs.contains(where: \.isRef) {
+            return try active.addNode(op: opName, inputs: inputs, attrs: attrs, name: name, controlInputs: controlInputs,
+                                      device: device, location: location, uniquifyName: uniquifyName)
+        }
+        // A node built from values of a function body and of graphs enclosing it belongs in
+        // the body, which captures the outer values.
+        if let inner = inputs.map(\.graph).max(by: { $0.depth < $1.depth }), inner.depth > depth, inner.isNested(in: self) {
+            return try inner.addNode(op: opName, inputs: inputs, attrs: attrs, name: name, controlInputs: controlInputs,
+                                     device: device, location: location, uniquifyName: uniquifyName)
+        }
+        var inputs = inputs
+        for (k, input) in inputs.enumerated() where input.graph !== self {
+            guard let captured = try capture(input) else {
+                throw SomaError.invalidArgument("Input \(input.name) to a new '\(opName)' node is from a different graph")
+            }
+            inputs[k] = captured
         }
         lock.lock()
         defer { lock.unlock() }
@@ -206,7 +243,7 @@ public final class Graph: @unchecked Sendable, Hashable {
         controls = controlInputs + controls
         let node = Node(
             name: nodeName, op: def, inputs: endpoints, controlInputs: controls, attrs: attrs, device: device,
-            outputTypes: outputTypes, outputShapes: outputShapes, location: location, id: _nodes.count)
+            outputTypes: outputTypes, outputShapes: outputShapes, location: location, id: _nodes.count, graph: self)
         _nodes.append(node)
         byName[nodeName] = node
         return node
@@ -334,6 +371,83 @@ public final class Graph: @unchecked Sendable, Hashable {
             }
         }
         return types
+    }
+}
+
+// MARK: - Function bodies
+
+extension Graph {
+    /// Whether this graph is `other` or nested (at any depth) in it.
+    func isNested(in other: Graph) -> Bool {
+        var g: Graph? = self
+        while let current = g {
+            if current === other { return true }
+            g = current.parent
+        }
+        return false
+    }
+
+    /// The value standing for `outer` (from a graph this one is nested in) inside this
+    /// body: a copy for a constant, otherwise a placeholder that becomes an argument of
+    /// the function (captured through every graph in between). `nil` when `outer` is not
+    /// from an enclosing graph.
+    func capture(_ outer: Output) throws -> Output? {
+        guard outer.graph !== self, let parent, outer.graph.depth < depth, isNested(in: outer.graph) else { return nil }
+        if let k = lock.withLock({ captureIndex[outer.endpoint] }) { return lock.withLock { captures[k].inner } }
+        if outer.node.op == "Const", let value = outer.node.tensor("value") {
+            return try constant(value, name: outer.node.name.split(separator: "/").last.map(String.init), file: "", line: 0)
+        }
+        // The value as the parent sees it: captured there first when it comes from further out.
+        let through = outer.graph === parent ? outer : try parent.capture(outer)!
+        guard !lock.withLock({ capturesSealed }) else {
+            throw SomaError.invalidArgument(
+                "'\(outer.name)' is used inside a function that is already built; create what a loop or branch uses before it")
+        }
+        let name = outer.node.name.split(separator: "/").last.map(String.init) ?? "capture"
+        let placeholder = try withRootScope {
+            try output("Placeholder", [], attrs: ["dtype": .type(through.dtype), "shape": .shape(through.shape)], name: name,
+                       file: "", line: 0)
+        }
+        lock.withLock {
+            captureIndex[outer.endpoint] = captures.count
+            captureIndex[through.endpoint] = captures.count
+            captures.append((through, placeholder))
+        }
+        return placeholder
+    }
+
+    /// Where new nodes built from values of `graphs` go: the deepest of them, then the
+    /// function body being built from it, if any (innermost first).
+    static func buildTarget(_ graphs: [Graph]) -> Graph? {
+        guard var g = graphs.max(by: { $0.depth < $1.depth }) else { return nil }
+        while let active = g.lock.withLock({ g.activeBodies.last }) { g = active }
+        return g
+    }
+
+    /// Runs `build` with new nodes of this graph going into `body` (nested in it).
+    func withActiveBody<R>(_ body: Graph, _ build: () throws -> R) rethrows -> R {
+        lock.withLock { activeBodies.append(body) }
+        defer { _ = lock.withLock { activeBodies.removeLast() } }
+        return try build()
+    }
+
+    /// Ends capturing: the captured values (as values of the parent graph) and their
+    /// placeholders, in order.
+    func sealCaptures() -> (outer: [Output], placeholders: [Output]) {
+        let list = lock.withLock { capturesSealed = true; return captures }
+        return (list.map(\.outer), list.map(\.inner))
+    }
+
+    /// A function name unique among the functions built from the top-level graph.
+    func reserveFunctionName(_ base: String) -> String {
+        var top = self
+        while let p = top.parent { top = p }
+        return top.lock.withLock {
+            let clean = String(base.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
+            let k = top.functionNames[clean, default: 0]
+            top.functionNames[clean] = k + 1
+            return k == 0 ? clean : "\(clean)_\(k)"
+        }
     }
 }
 

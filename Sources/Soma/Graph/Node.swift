@@ -29,11 +29,16 @@ public final class Node: Sendable, Hashable, CustomStringConvertible, AttributeB
     /// For `Identity` and `StopGradient`: the first output up the chain of such nodes
     /// that is not one, so known-value queries cost O(1) however long the chain.
     let identitySource: NodeOutput?
+    /// The graph the node belongs to (a function body's, for nodes built inside `cond` or
+    /// `whileLoop` closures). Written once in `init`.
+    private nonisolated(unsafe) weak var owner: Graph?
 
     init(
         name: String, op: OpDef, inputs: [NodeOutput], controlInputs: [Node], attrs: [String: AttrValue],
-        device: String, outputTypes: [DType], outputShapes: [TensorShape], location: SourceLocation?, id: Int
+        device: String, outputTypes: [DType], outputShapes: [TensorShape], location: SourceLocation?, id: Int,
+        graph: Graph? = nil
     ) {
+        self.owner = graph
         self.name = name
         self.op = op.name
         self.definition = op
@@ -60,6 +65,9 @@ public final class Node: Sendable, Hashable, CustomStringConvertible, AttributeB
 
     public var outputCount: Int { outputTypes.count }
 
+    /// The graph holding this node, while that graph exists.
+    var graph: Graph? { owner }
+
     public static func == (a: Node, b: Node) -> Bool { a === b }
     public func hash(into h: inout Hasher) { h.combine(ObjectIdentifier(self)) }
 
@@ -84,6 +92,7 @@ extension AttributeBearing {
     func ints(_ name: String) -> [Int]? { if case .ints(let v)? = attrs[name] { v } else { nil } }
     func shape(_ name: String) -> TensorShape? { if case .shape(let v)? = attrs[name] { v } else { nil } }
     func tensor(_ name: String) -> Tensor? { if case .tensor(let v)? = attrs[name] { v } else { nil } }
+    func functionAttr(_ name: String) -> GraphFunction? { if case .function(let v)? = attrs[name] { v } else { nil } }
 }
 
 /// An output of a node, as a data edge: `(node, index)`, TF's `name:index`.

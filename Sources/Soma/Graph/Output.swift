@@ -7,7 +7,8 @@ public struct Output: Sendable, Hashable, CustomStringConvertible {
     public let endpoint: NodeOutput
 
     init(graph: Graph, node: Node, index: Int) {
-        self.graph = graph
+        // A node built while a function body was being built from `graph` lives in the body.
+        self.graph = node.graph ?? graph
         self.endpoint = NodeOutput(node, index)
     }
 

@@ -196,5 +196,9 @@ public struct AttrDef: Sendable {
     public static func shapes(_ name: String, default d: [TensorShape]? = nil) -> AttrDef {
         AttrDef(name, .shapeList, default: d.map(AttrValue.shapes))
     }
+    /// A `func` attribute (a library function: a branch, a loop body).
+    public static func function(_ name: String) -> AttrDef { AttrDef(name, .function) }
+    /// A `list(func)` attribute.
+    public static func functions(_ name: String) -> AttrDef { AttrDef(name, .functionList) }
 }
 

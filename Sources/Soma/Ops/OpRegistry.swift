@@ -6,7 +6,7 @@ public enum OpRegistry {
             StateOps.definitions, MathOps.definitions, NNOps.definitions, LinalgOps.definitions,
             ReductionOps.definitions, ArrayOps.definitions, FusedOps.definitions, TrainingOps.definitions,
             RandomOps.definitions, ConvOps.definitions, RNNOps.definitions, ResourceOps.definitions,
-            StringOps.definitions, IOOps.definitions, LoggingOps.definitions,
+            StringOps.definitions, IOOps.definitions, LoggingOps.definitions, ControlFlowOps.definitions,
         ]
         var table: [String: OpDef] = [:]
         for def in families.joined() {
@@ -16,7 +16,7 @@ public enum OpRegistry {
         // Each family's gradient table sits next to its op table.
         let gradients: [[String: GradientFunction]] = [
             StateOps.gradients, MathOps.gradients, NNOps.gradients, LinalgOps.gradients, ReductionOps.gradients,
-            ArrayOps.gradients, TrainingOps.gradients, ConvOps.gradients, RNNOps.gradients,
+            ArrayOps.gradients, TrainingOps.gradients, ConvOps.gradients, RNNOps.gradients, ControlFlowOps.gradients,
         ]
         for (name, function) in gradients.joined() {
             guard case .pending? = table[name]?.gradient else {

@@ -45,6 +45,14 @@ struct GraphDefEncoder {
 
     private let arena = Arena()
 
+    /// The functions node attributes refer to, in the order first met, for the library.
+    private final class FunctionQueue {
+        var order: [GraphFunction] = []
+        var seen: Set<ObjectIdentifier> = []
+        func add(_ f: GraphFunction) { if seen.insert(ObjectIdentifier(f)).inserted { order.append(f) } }
+    }
+    private let functions = FunctionQueue()
+
     static func encode(_ graph: Graph) -> [UInt8] {
         GraphDefEncoder().encode(graph)
     }
@@ -56,6 +64,7 @@ struct GraphDefEncoder {
         let nodes = graph.nodes
         def.pointee.n_node = nodes.count
         def.pointee.node = arena.array(nodes.map { Optional(nodeDef($0, unknown: preserved.nodes[$0.name] ?? [])) })
+        def.pointee.library = library()
         let versions = graph.versions
         let v = arena.allocate(Tensorflow__VersionDef.self)
         tensorflow__version_def__init(v)
@@ -82,13 +91,103 @@ struct GraphDefEncoder {
         })
     }
 
-    private func nodeDef(_ node: Node, unknown: [UnknownField]) -> UnsafeMutablePointer<Tensorflow__NodeDef> {
+    /// Every function the graph's nodes reach (through function bodies too), or `nil`
+    /// when there are none. TF writes the field even when empty; an absent one reads the same.
+    private func library() -> UnsafeMutablePointer<Tensorflow__FunctionDefLibrary>? {
+        var defs: [UnsafeMutablePointer<Tensorflow__FunctionDef>?] = []
+        var k = 0
+        while k < functions.order.count {  // encoding a body queues the functions it calls
+            defs.append(functionDef(functions.order[k]))
+            k += 1
+        }
+        guard !defs.isEmpty else { return nil }
+        let lib = arena.allocate(Tensorflow__FunctionDefLibrary.self)
+        tensorflow__function_def_library__init(lib)
+        lib.pointee.n_function = defs.count
+        lib.pointee.function = arena.array(defs)
+        return lib
+    }
+
+    /// A `FunctionDef`: the signature, the body nodes the results and control results
+    /// need (arguments are not nodes), and inputs in the function form `node:out_arg:i`.
+    private func functionDef(_ f: GraphFunction) -> UnsafeMutablePointer<Tensorflow__FunctionDef> {
+        let argumentName = Dictionary(uniqueKeysWithValues: zip(f.arguments.map(\.endpoint), f.argumentNames))
+        let argumentNodes = Set(f.arguments.map(\.node))
+        var needed = Set<Node>()
+        var stack = f.results.map(\.node) + f.controlResults
+        while let n = stack.popLast() {
+            guard !argumentNodes.contains(n), needed.insert(n).inserted else { continue }
+            stack += n.inputs.map(\.node) + n.controlInputs
+        }
+        func reference(_ e: NodeOutput) -> String {
+            if let name = argumentName[e] { return name }
+            let (arg, i) = Self.outputArgument(of: e)
+            return "\(e.node.name):\(arg):\(i)"
+        }
+        let body = f.body.nodes.filter { needed.contains($0) }
+        let def = arena.allocate(Tensorflow__FunctionDef.self)
+        tensorflow__function_def__init(def)
+        let signature = arena.allocate(Tensorflow__OpDef.self)
+        tensorflow__op_def__init(signature)
+        signature.pointee.name = arena.string(f.name)
+        func args(_ names: [String], _ types: [DType]) -> UnsafeMutablePointer<UnsafeMutablePointer<Tensorflow__OpDef__ArgDef>?> {
+            arena.array(zip(names, types).map { name, type in
+                let a = arena.allocate(Tensorflow__OpDef__ArgDef.self)
+                tensorflow__op_def__arg_def__init(a)
+                a.pointee.name = arena.string(name)
+                a.pointee.type = Tensorflow__DataType(rawValue: UInt32(type.rawValue))
+                return Optional(a)
+            })
+        }
+        signature.pointee.n_input_arg = f.arguments.count
+        signature.pointee.input_arg = args(f.argumentNames, f.inputTypes)
+        signature.pointee.n_output_arg = f.results.count
+        signature.pointee.output_arg = args(f.resultNames, f.outputTypes)
+        let controlNames = f.controlResults.map(\.name)
+        signature.pointee.n_control_output = controlNames.count
+        signature.pointee.control_output = arena.array(controlNames.map { Optional(arena.string($0)) })
+        def.pointee.signature = signature
+        def.pointee.n_node_def = body.count
+        def.pointee.node_def = arena.array(body.map { Optional(nodeDef($0, unknown: [], reference: reference)) })
+        def.pointee.n_ret = f.results.count
+        def.pointee.ret = arena.array(zip(f.resultNames, f.results).map { name, result in
+            let e = arena.allocate(Tensorflow__FunctionDef__RetEntry.self)
+            tensorflow__function_def__ret_entry__init(e)
+            e.pointee.key = arena.string(name)
+            e.pointee.value = arena.string(reference(result.endpoint))
+            return Optional(e)
+        })
+        def.pointee.n_control_ret = controlNames.count
+        def.pointee.control_ret = arena.array(controlNames.map { name in
+            let e = arena.allocate(Tensorflow__FunctionDef__ControlRetEntry.self)
+            tensorflow__function_def__control_ret_entry__init(e)
+            e.pointee.key = arena.string(name)
+            e.pointee.value = arena.string(name)
+            return Optional(e)
+        })
+        return def
+    }
+
+    /// The output argument of the node's op that flat output `index` belongs to, and its
+    /// position within that argument.
+    static func outputArgument(of e: NodeOutput) -> (String, Int) {
+        var flat = 0
+        for arg in e.node.definition.outputs {
+            let count = arg.count(in: e.node.attrs) ?? 1
+            if e.index < flat + count { return (arg.name, e.index - flat) }
+            flat += count
+        }
+        return ("output", e.index)
+    }
+
+    private func nodeDef(_ node: Node, unknown: [UnknownField],
+                         reference: ((NodeOutput) -> String)? = nil) -> UnsafeMutablePointer<Tensorflow__NodeDef> {
         let n = arena.allocate(Tensorflow__NodeDef.self)
         tensorflow__node_def__init(n)
         n.pointee.name = arena.string(node.name)
         n.pointee.op = arena.string(node.op)
         n.pointee.device = arena.string(node.device)
-        let inputs = node.inputs.map { $0.index == 0 ? $0.node.name : "\($0.node.name):\($0.index)" }
+        let inputs = node.inputs.map { reference?($0) ?? ($0.index == 0 ? $0.node.name : "\($0.node.name):\($0.index)") }
             + node.controlInputs.map { "^\($0.name)" }
         n.pointee.n_input = inputs.count
         n.pointee.input = arena.array(inputs.map { Optional(arena.string($0)) })
@@ -144,8 +243,21 @@ struct GraphDefEncoder {
         case .types(let v):
             list { $0.pointee.n_type = v.count; $0.pointee.type = arena.array(v.map { Tensorflow__DataType(rawValue: UInt32($0.rawValue)) }) }
         case .shapes(let v): list { $0.pointee.n_shape = v.count; $0.pointee.shape = arena.array(v.map { Optional(shapeProto($0)) }) }
+        case .function(let f):
+            a.pointee.value_case = TENSORFLOW__ATTR_VALUE__VALUE_FUNC
+            a.pointee.func = nameAttrList(f)
+        case .functions(let v): list { $0.pointee.n_func = v.count; $0.pointee.func = arena.array(v.map { Optional(nameAttrList($0)) }) }
         }
         return a
+    }
+
+    /// A reference to a library function (queued for the library).
+    private func nameAttrList(_ f: GraphFunction) -> UnsafeMutablePointer<Tensorflow__NameAttrList> {
+        functions.add(f)
+        let l = arena.allocate(Tensorflow__NameAttrList.self)
+        tensorflow__name_attr_list__init(l)
+        l.pointee.name = arena.string(f.name)
+        return l
     }
 
     private func shapeProto(_ shape: TensorShape) -> UnsafeMutablePointer<Tensorflow__TensorShapeProto> {

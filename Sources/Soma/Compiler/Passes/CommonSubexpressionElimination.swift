@@ -65,6 +65,8 @@ struct HashableAttr: Hashable {
         case .bools(let v): h.combine(v)
         case .types(let v): h.combine(v)
         case .shapes(let v): h.combine(v)
+        case .function(let f): h.combine(f)
+        case .functions(let v): h.combine(v)
         }
     }
 }

@@ -1,0 +1,87 @@
+/// Calls library functions for the control-flow kernels: each function is compiled once
+/// per signature of argument shapes into a plan — its own schedule and buffer plan,
+/// reused on every call with those shapes — and run with the caller's session state, so
+/// it reads the session's variables and counts against its memory budget.
+///
+/// Compiled plans are memoised on the function (a few signatures each), so every session
+/// and every plan that calls a function shares them. A body whose shapes depend on
+/// argument values runs on the reference executor.
+///
+/// Thread-safety: any number of calls at once (each plan run takes its own arena).
+enum FunctionCalls {
+    /// A function compiled for one signature of argument shapes.
+    struct Compiled: Sendable {
+        let shapes: [[Int]]
+        /// `nil` when the body has no static plan.
+        let executor: PlanExecutor?
+        /// Plan feed `k` is argument `feedArgument[k]`.
+        let feedArgument: [Int]
+    }
+
+    private struct CacheKey: Hashable, Sendable { let shapes: [[Int]] }
+
+    /// Signatures memoised per function; the memo is cleared when it would grow past this.
+    static let cacheCapacity = 16
+
+    /// Sub-plans run their steps in order; their kernels may still use several threads.
+    private static let options: SessionOptions = {
+        var o = SessionOptions()
+        o.deterministic = true
+        return o
+    }()
+
+    /// `f` compiled for arguments of `shapes` (memoised).
+    static func compiled(_ f: GraphFunction, shapes: [[Int]]) throws -> Compiled {
+        let key = CacheKey(shapes: shapes)
+        if let hit = f.runtimeCache.withLock({ $0[key] }) as? Compiled { return hit }
+        var feeds: [NodeOutput: [Int]] = [:]
+        for (argument, shape) in zip(f.arguments, shapes) { feeds[argument.endpoint] = shape }
+        let compiled: Compiled
+        do {
+            let plan = try Compiler.plan(graph: f.body, fetches: f.results.map(\.endpoint), targets: f.controlResults,
+                                         feeds: feeds, options: CompileOptions())
+            let position = Dictionary(uniqueKeysWithValues: f.arguments.enumerated().map { ($1.endpoint, $0) })
+            compiled = Compiled(shapes: shapes, executor: PlanExecutor(plan: plan), feedArgument: plan.feeds.map { position[$0]! })
+        } catch is DynamicShapeError {
+            compiled = Compiled(shapes: shapes, executor: nil, feedArgument: [])
+        }
+        f.runtimeCache.withLock { cache in
+            if cache.count >= cacheCapacity { cache.removeAll() }
+            cache[key] = compiled
+        }
+        return compiled
+    }
+
+    /// Calls `f` with `arguments`, using `compiled` when it was compiled for their shapes.
+    ///
+    /// - Throws: `KernelError` naming the function when an argument's dtype or shape does
+    ///   not fit, or when the body fails (with the body node's own message).
+    static func call(_ f: GraphFunction, _ arguments: [Tensor], compiled: inout Compiled?, state: SessionState) throws -> [Tensor] {
+        guard arguments.count == f.arguments.count else {
+            throw KernelError("\(f.description) takes \(f.arguments.count) arguments but was called with \(arguments.count)")
+        }
+        for (k, (value, argument)) in zip(arguments, f.arguments).enumerated() {
+            guard value.dtype == argument.dtype, argument.shape.isCompatible(with: value.shape) else {
+                throw KernelError("argument \(k) of \(f.description) must be \(argument.dtype) \(argument.shape), but is "
+                                  + "\(value.dtype) \(shapeString(value.shape))")
+            }
+        }
+        do {
+            if compiled == nil || !zip(compiled!.shapes, arguments).allSatisfy({ $0 == $1.shape }) {
+                compiled = try Self.compiled(f, shapes: arguments.map(\.shape))
+            }
+            let c = compiled!
+            guard let executor = c.executor else {
+                var feeds: [NodeOutput: Tensor] = [:]
+                for (argument, value) in zip(f.arguments, arguments) { feeds[argument.endpoint] = value }
+                return try ReferenceExecutor().run(graph: f.body, fetches: f.results.map(\.endpoint), feeds: feeds,
+                                                   targets: f.controlResults, state: state, options: options)
+            }
+            return try executor.execute(feed: { arguments[c.feedArgument[$0]] }, state: state, options: options) { read in
+                try executor.plan.fetches.map { try read($0).owned(budget: state.budget) }
+            }
+        } catch let error as SomaError {
+            throw KernelError("in \(f.description): \(error.message)", code: error.code)
+        }
+    }
+}

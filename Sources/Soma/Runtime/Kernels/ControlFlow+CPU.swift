@@ -1,0 +1,83 @@
+import Foundation
+
+/// Kernels for functional control flow: each runs its branch, or its condition and body,
+/// through ``FunctionCalls`` (compiled sub-plans).
+enum ControlFlowKernels {
+    static let table: [String: CPUKernel] = [
+        "If": ifKernel, "StatelessIf": ifKernel,
+        "Case": caseKernel, "StatelessCase": caseKernel,
+        "While": whileKernel, "StatelessWhile": whileKernel,
+    ]
+
+    /// TF's `ToBool` for a predicate: a scalar is true when nonzero (a string: when not
+    /// empty); any other tensor when it has elements.
+    static func truth(_ t: Tensor) -> Bool {
+        guard t.rank == 0 else { return t.scalarCount > 0 }
+        switch t.dtype {
+        case .bool: return t.scalar(as: Bool.self)
+        case .float32: return t.scalar(as: Float.self) != 0
+        case .float64: return t.scalar(as: Double.self) != 0
+        case .int32: return t.scalar(as: Int32.self) != 0
+        case .int64: return t.scalar(as: Int64.self) != 0
+        case .uint8: return t.scalar(as: UInt8.self) != 0
+        case .string: return !(t.byteStrings?.first?.isEmpty ?? true)
+        case .resource: return true
+        }
+    }
+
+    private static let ifKernel: CPUKernel = { ctx in
+        let branch = try function(ctx, truth(ctx.inputs[0]) ? "then_branch" : "else_branch")
+        try finish(ctx, try call(branch, Array(ctx.inputs.dropFirst()), ctx))
+    }
+
+    /// `branches[branch_index]`, or the last branch when the index is out of range (TF's rule).
+    private static let caseKernel: CPUKernel = { ctx in
+        guard case .functions(let branches)? = ctx.node.attrs["branches"], !branches.isEmpty else {
+            throw KernelError("Attr 'branches' must list at least one function")
+        }
+        let index = Int(ctx.inputs[0].scalar(as: Int32.self))
+        let branch = index >= 0 && index < branches.count ? branches[index] : branches[branches.count - 1]
+        try finish(ctx, try call(branch, Array(ctx.inputs.dropFirst()), ctx))
+    }
+
+    private static let whileKernel: CPUKernel = { ctx in
+        let cond = try function(ctx, "cond"), body = try function(ctx, "body")
+        var values = Array(ctx.inputs)
+        var condPlan: FunctionCalls.Compiled? = nil, bodyPlan: FunctionCalls.Compiled? = nil
+        while true {
+            let keepGoing = try FunctionCalls.call(cond, values, compiled: &condPlan, state: ctx.state)
+            guard keepGoing.count == 1 else { throw KernelError("cond function '\(cond.name)' returned \(keepGoing.count) values") }
+            guard truth(keepGoing[0]) else { break }
+            values = try FunctionCalls.call(body, values, compiled: &bodyPlan, state: ctx.state)
+        }
+        try finish(ctx, values)
+    }
+
+    private static func function(_ ctx: KernelContext, _ name: String) throws -> GraphFunction {
+        guard let f = ctx.node.functionAttr(name) else { throw KernelError("Missing required function attr '\(name)'") }
+        return f
+    }
+
+    private static func call(_ f: GraphFunction, _ arguments: [Tensor], _ ctx: KernelContext) throws -> [Tensor] {
+        var compiled: FunctionCalls.Compiled? = nil
+        return try FunctionCalls.call(f, arguments, compiled: &compiled, state: ctx.state)
+    }
+
+    /// Sets the outputs, which must have the dtypes and (where the plan fixed them) the
+    /// shapes the node declares.
+    private static func finish(_ ctx: KernelContext, _ values: [Tensor]) throws {
+        guard values.count == ctx.node.outputCount else {
+            throw KernelError("the function returned \(values.count) values for \(ctx.node.outputCount) outputs")
+        }
+        for (k, value) in values.enumerated() {
+            guard value.dtype == ctx.node.outputTypes[k] else {
+                throw KernelError("output \(k) is \(value.dtype) but the node declares \(ctx.node.outputTypes[k])")
+            }
+            if let planned = ctx.outputShapes[k], planned != value.shape {
+                throw KernelError("output \(k) has shape \(shapeString(value.shape)), but its shape was inferred as "
+                                  + "\(shapeString(planned)); declare a less specific shape (a shape invariant)")
+            }
+            ctx.setOutput(k, value)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+@testable import Soma
+
+/// `cond` and `whileLoop`: results against plain Swift, gradients against central
+/// differences, plans with loops as single steps, GraphDef round trips.
+@Suite struct ControlFlowTests {
+    @Test func condTakesOneBranchWithCapturedValues() throws {
+        let g = Graph()
+        let p = try g.placeholder(.bool, shape: .scalar, name: "p")
+        let x = try g.placeholder(.float32, shape: [3], name: "x")
+        let w = try g.constant([Float(1), 2, 3], shape: [3], name: "w")
+        let y = try cond(p, then: { try multiply(x, w) }, else: { try subtract(x, g.constant(Float(1))) })
+        #expect(y.shape == TensorShape([3]))
+        #expect(y.node.op == "StatelessIf")
+        let session = Session(graph: g)
+        let xs = try Tensor([Float(1), 1, 2], shape: [3])
+        #expect(try session.run(y, feeds: [p: Tensor(true), x: xs]).scalars(as: Float.self) == [1, 2, 6])
+        #expect(try session.run(y, feeds: [p: Tensor(false), x: xs]).scalars(as: Float.self) == [0, 0, 1])
+        // The reference executor agrees.
+        var options = SessionOptions()
+        options.useCompiler = false
+        let reference = Session(graph: g, options: options)
+        #expect(try reference.run(y, feeds: [p: Tensor(true), x: xs]).scalars(as: Float.self) == [1, 2, 6])
+    }
+
+    @Test func condBranchesThatDisagreeFail() throws {
+        let g = Graph()
+        let p = try g.placeholder(.bool, shape: .scalar)
+        #expect(throws: SomaError.self) {
+            _ = try cond(p, then: { [try g.constant(Float(1))] }, else: { [try g.constant(Int32(1))] })
+        }
+    }
+
+    @Test func whileLoopSumsAndCounts() throws {
+        let g = Graph()
+        let n = try g.placeholder(.int32, shape: .scalar, name: "n")
+        let zero = try g.constant(Int32(0)), one = try g.constant(Int32(1))
+        let out = try whileLoop(
+            cond: { v in try less(v[0], n) },
+            body: { v in [try add(v[0], one), try add(v[1], v[0])] },
+            loopVars: [zero, zero])
+        let session = Session(graph: g)
+        for count in [0, 1, 10, 100] {
+            let r = try session.run(fetches: out, feeds: [n: Tensor(Int32(count))])
+            #expect(r[0].scalar(as: Int32.self) == Int32(count))
+            #expect(r[1].scalar(as: Int32.self) == Int32(count * (count - 1) / 2))
+        }
+        // One step in the outer plan.
+        let plan = try #require(try session.plan(fetches: out, feeds: [n: Tensor(Int32(3))]))
+        #expect(plan.steps.filter { $0.op == "StatelessWhile" }.count == 1)
+    }
+
+    @Test func whileLoopStopsAtMaximumIterations() throws {
+        let g = Graph()
+        let x = try g.constant(Float(1))
+        let out = try whileLoop(cond: { _ in try g.constant(true) }, body: { v in [try multiply(v[0], g.constant(Float(2)))] },
+                                loopVars: [x], maximumIterations: g.constant(Int32(5)))
+        #expect(try Session(graph: g).run(out[0]).scalar(as: Float.self) == 32)
+    }
+
+    @Test func whileLoopShapeChangesNeedAnInvariant() throws {
+        let g = Graph()
+        let x = try g.constant([Float(1)], shape: [1])
+        #expect(throws: SomaError.self) {
+            _ = try whileLoop(cond: { v in try less(size(v[0]), g.constant(Int32(4))) },
+                              body: { v in [try concat([v[0], v[0]], axis: 0)] }, loopVars: [x])
+        }
+        let out = try whileLoop(cond: { v in try less(size(v[0]), g.constant(Int32(4))) },
+                                body: { v in [try concat([v[0], v[0]], axis: 0)] }, loopVars: [x], shapeInvariants: [[nil]])
+        #expect(try Session(graph: g).run(out[0]).scalars(as: Float.self) == [1, 1, 1, 1])
+    }
+
+    @Test func nestedLoopsAndConds() throws {
+        let g = Graph()
+        let n = try g.placeholder(.int32, shape: .scalar, name: "n")
+        let zero = try g.constant(Int32(0)), one = try g.constant(Int32(1))
+        // Σ_{i<n} Σ_{j<i} (j even ? j : 0)
+        let out = try whileLoop(cond: { v in try less(v[0], n) }, body: { v in
+            let inner = try whileLoop(cond: { w in try less(w[0], v[0]) }, body: { w in
+                let even = try equal(floorMod(w[0], g.constant(Int32(2))), zero)
+                let term = try cond(even, then: { w[0] }, else: { zero })
+                return [try add(w[0], one), try add(w[1], term)]
+            }, loopVars: [zero, v[1]])
+            return [try add(v[0], one), inner[1]]
+        }, loopVars: [zero, zero])
+        var expected = 0
+        for i in 0..<7 { for j in 0..<i where j % 2 == 0 { expected += j } }
+        #expect(try Session(graph: g).run(out[1], feeds: [n: Tensor(Int32(7))]).scalar(as: Int32.self) == Int32(expected))
+    }
+
+    @Test func condGradientMatchesFiniteDifferences() throws {
+        for taken in [true, false] {
+            let error = try GradientChecker.maxError(.float64, [.init([3], seed: 1), .init([3], seed: 2)]) { xs in
+                let p = try xs[0].graph.constant(taken)
+                return try cond(p, then: { try multiply(xs[0], tanh(xs[1])) }, else: { try square(xs[0]) })
+            }
+            #expect(error < 1e-6)
+        }
+    }
+
+    @Test func graphDefRoundTripKeepsFunctions() throws {
+        let g = Graph()
+        let n = try g.placeholder(.int32, shape: .scalar, name: "n")
+        let x = try g.placeholder(.float32, shape: [2], name: "x")
+        let out = try whileLoop(cond: { v in try less(v[0], n) },
+                                body: { v in [try add(v[0], g.constant(Int32(1))), try multiply(v[1], x)] },
+                                loopVars: [try g.constant(Int32(0)), try g.constant([Float(1), 1], shape: [2])], name: "power")
+        let y = try cond(greater(n, g.constant(Int32(2))), then: { out[1] }, else: { try negative(out[1]) }, name: "sign")
+        let bytes = g.graphDef()
+        let loaded = try Graph(graphDef: bytes)
+        #expect(loaded.graphDef() == bytes)
+        let feeds: [Tensor] = [Tensor(Int32(3)), try Tensor([Float(2), 3], shape: [2])]
+        let expected = try Session(graph: g).run(y, feeds: [n: feeds[0], x: feeds[1]])
+        let ly = try #require(loaded.output(named: y.name))
+        let got = try Session(graph: loaded).run(ly, feeds: [loaded.output(named: "n")!: feeds[0], loaded.output(named: "x")!: feeds[1]])
+        #expect(got.scalars(as: Float.self) == expected.scalars(as: Float.self))
+        #expect(expected.scalars(as: Float.self) == [8, 27])
+    }
+}

@@ -34,7 +34,7 @@ struct FunctionInliner {
     /// The library's functions by name; each signature is read when a call first needs
     /// it, so functions only other constructs refer to (a `While` body, say) do not stop
     /// a load — the ops that refer to them are reported instead.
-    private final class Library {
+    final class Library {
         var definitions: [String: UnsafeMutablePointer<Tensorflow__FunctionDef>] = [:]
         var parsed: [String: Function] = [:]
 
@@ -47,7 +47,7 @@ struct FunctionInliner {
         }
     }
 
-    private let library = Library()
+    let library = Library()
     private let limits: GraphDefLimits
 
     static func fail(_ message: String) -> SomaError { GraphDefDecoder.fail(message) }
@@ -77,7 +77,7 @@ struct FunctionInliner {
     }
 
     /// A function's signature, results and control results, checked.
-    private static func parse(_ name: String, _ f: UnsafeMutablePointer<Tensorflow__FunctionDef>) throws -> Function {
+    static func parse(_ name: String, _ f: UnsafeMutablePointer<Tensorflow__FunctionDef>) throws -> Function {
         guard let signature = f.pointee.signature else { throw fail("function '\(name)' has no signature") }
         func args(_ n: Int, _ list: UnsafeMutablePointer<UnsafeMutablePointer<Tensorflow__OpDef__ArgDef>?>?, _ kind: String) throws -> [(String, DType)] {
             try (0..<n).map { k in
@@ -227,7 +227,7 @@ struct FunctionInliner {
 
     /// The flat output index of `node:arg:index`: the outputs before `arg` in the op's
     /// signature (list arguments counted from the node's attributes), plus `index`.
-    private func outputIndex(of nd: UnsafeMutablePointer<Tensorflow__NodeDef>, nodeName: String, arg: String, index: Int,
+    func outputIndex(of nd: UnsafeMutablePointer<Tensorflow__NodeDef>, nodeName: String, arg: String, index: Int,
                              in f: Function) throws -> Int {
         let op = try GraphDefDecoder.string(nd.pointee.op, "node '\(nodeName)' op")
         let field = "function '\(f.name)' reference '\(nodeName):\(arg):\(index)'"

@@ -8,6 +8,8 @@ import SomaProto
 struct GraphDefDecoder {
     let limits: GraphDefLimits
     private var tensorBytes = 0
+    /// The library's functions, loaded when a node attribute names one.
+    var functions: FunctionLoader? = nil
     /// Where materialised constants reserve their bytes.
     let budget: MemoryBudget
 
@@ -72,14 +74,10 @@ struct GraphDefDecoder {
         if let library = def.pointee.library, library.pointee.n_function > 0 || parsed.contains(where: { FunctionInliner.isCall($0) }) {
             var inliner = try FunctionInliner(library: library.pointee, limits: limits)
             parsed = try inliner.inline(parsed)
+            functions = FunctionLoader(inliner: inliner)
         } else if let call = parsed.first(where: { FunctionInliner.isCall($0) }) {
             throw Self.fail("node '\(call.name)' (op: '\(call.op)') calls a function, but the graph has no function library")
         }
-        try checkNames(parsed)
-        try checkOpsAreSupported(parsed)
-        for i in parsed.indices where parsed[i].def != nil { try convertAttrs(&parsed[i], parsed[i].def!) }
-        let order = try topologicalOrder(parsed)
-
         if let v = def.pointee.versions {
             let bad = (0..<v.pointee.n_bad_consumers).map { v.pointee.bad_consumers[$0] }
             graph.versions = GraphVersions(producer: v.pointee.producer, minConsumer: v.pointee.min_consumer, badConsumers: bad)
@@ -87,6 +85,19 @@ struct GraphDefDecoder {
             graph.versions = GraphVersions(producer: 0)
         }
         var preserved = PreservedFields(graph: Self.unknownFields(def.pointee.base))
+        preserved.nodes = try addNodes(&parsed, into: graph)
+        graph.preserved = preserved
+        graph.recoverVariables(trainable: trainable)
+    }
+
+    /// Checks names and ops, converts attributes (loading the functions they name) and
+    /// adds the nodes to `graph` in a topological order; returns the nodes' unknown fields.
+    mutating func addNodes(_ parsed: inout [ParsedNode], into graph: Graph) throws -> [String: [UnknownField]] {
+        try checkNames(parsed)
+        try checkOpsAreSupported(parsed)
+        for i in parsed.indices where parsed[i].def != nil { try convertAttrs(&parsed[i], parsed[i].def!) }
+        let order = try topologicalOrder(parsed)
+        var unknown: [String: [UnknownField]] = [:]
         var built: [String: Node] = [:]
         for i in order {
             let p = parsed[i]
@@ -102,10 +113,9 @@ struct GraphDefDecoder {
                 op: p.op, inputs: inputs, attrs: p.attrs, name: p.name,
                 controlInputs: p.controlInputs.map { built[$0]! }, device: p.device, uniquifyName: false)
             built[p.name] = node
-            if !p.unknownFields.isEmpty { preserved.nodes[p.name] = p.unknownFields }
+            if !p.unknownFields.isEmpty { unknown[p.name] = p.unknownFields }
         }
-        graph.preserved = preserved
-        graph.recoverVariables(trainable: trainable)
+        return unknown
     }
 
     // MARK: Nodes
@@ -274,13 +284,15 @@ struct GraphDefDecoder {
         case TENSORFLOW__ATTR_VALUE__VALUE_LIST:
             guard let list = v.list else { return .ints([]) }
             return try listValue(list.pointee, expected: expected, field: field)
+        case TENSORFLOW__ATTR_VALUE__VALUE_FUNC:
+            return .function(try function(v.func, field: field))
         default:
-            throw Self.fail("\(field) has a kind of value Soma does not support (a function or placeholder)")
+            throw Self.fail("\(field) has a kind of value Soma does not support (a placeholder)")
         }
     }
 
     private mutating func listValue(_ l: Tensorflow__AttrValue__ListValue, expected: AttrKind?, field: String) throws -> AttrValue {
-        let kinds = [l.n_s, l.n_i, l.n_f, l.n_b, l.n_type, l.n_shape, l.n_tensor].filter { $0 > 0 }.count
+        let kinds = [l.n_s, l.n_i, l.n_f, l.n_b, l.n_type, l.n_shape, l.n_tensor, l.n_func].filter { $0 > 0 }.count
         guard kinds <= 1 else { throw Self.fail("\(field) is a list holding values of \(kinds) different kinds") }
         if l.n_s > 0 { return .strings(try (0..<l.n_s).map { try Self.utf8(l.s[$0], field) }) }
         if l.n_i > 0 {
@@ -296,6 +308,7 @@ struct GraphDefDecoder {
         if l.n_tensor > 0 {
             throw Self.fail("\(field) is a list of tensors, which Soma does not support")
         }
+        if l.n_func > 0 { return .functions(try (0..<l.n_func).map { try function(l.func[$0], field: field) }) }
         // An empty list has no kind on the wire; the op's declaration supplies it.
         switch expected {
         case .stringList: return .strings([])
@@ -303,6 +316,7 @@ struct GraphDefDecoder {
         case .boolList: return .bools([])
         case .typeList: return .types([])
         case .shapeList: return .shapes([])
+        case .functionList: return .functions([])
         default: return .ints([])
         }
     }

@@ -1,0 +1,122 @@
+import SomaProto
+
+/// The library functions a GraphDef's node attributes name (`If`'s branches, `While`'s
+/// condition and body), each read once — into a body graph of its own, through the same
+/// checks as the top-level graph — when an attribute first refers to it.
+///
+/// Bounded for untrusted files: functions naming functions nest at most ``maxDepth``
+/// deep, a function that reaches itself is refused, and calls inside bodies are inlined
+/// under the inliner's node budget.
+final class FunctionLoader {
+    static let maxDepth = 32
+
+    var inliner: FunctionInliner
+    var loaded: [String: GraphFunction] = [:]
+    /// The functions being read, outermost first.
+    var reading: [String] = []
+
+    init(inliner: FunctionInliner) { self.inliner = inliner }
+}
+
+extension GraphDefDecoder {
+    /// The function a `func` attribute names, read from the library on first use.
+    mutating func function(_ reference: UnsafeMutablePointer<Tensorflow__NameAttrList>?, field: String) throws -> GraphFunction {
+        let name = try Self.string(reference?.pointee.name, "\(field) function name")
+        guard let loader = functions else {
+            throw Self.fail("\(field) names function '\(name)', but the graph has no function library")
+        }
+        if let f = loader.loaded[name] { return f }
+        guard !loader.reading.contains(name) else {
+            throw Self.fail("function '\(name)' refers to itself (through \((loader.reading + [name]).joined(separator: " → "))); "
+                            + "recursive functions are not supported")
+        }
+        guard loader.reading.count < FunctionLoader.maxDepth else {
+            throw Self.fail("\(field): functions refer to functions more than \(FunctionLoader.maxDepth) deep")
+        }
+        guard let f = try loader.inliner.library.function(name) else {
+            throw Self.fail("\(field) names function '\(name)', which the graph's library does not define")
+        }
+        loader.reading.append(name)
+        defer { loader.reading.removeLast() }
+        let function = try read(f)
+        loader.loaded[name] = function
+        return function
+    }
+
+    /// A library function as a body graph: a placeholder per argument, the body's nodes
+    /// with inputs in graph form (`node:out_arg:i` → `node:k`), calls inlined.
+    private mutating func read(_ f: FunctionInliner.Function) throws -> GraphFunction {
+        let loader = functions!
+        var nodes: [ParsedNode] = f.inputs.enumerated().map { k, argument in
+            var p = ParsedNode(name: argument.name, op: "Placeholder", device: "", position: k)
+            p.attrs = ["dtype": .type(argument.type), "shape": .shape(.unknown)]
+            return p
+        }
+        let argumentNames = Set(f.inputs.map(\.name))
+        var definitions: [String: UnsafeMutablePointer<Tensorflow__NodeDef>] = [:]
+        var body: [ParsedNode] = []
+        for k in 0..<f.def.pointee.n_node_def {
+            guard let nd = f.def.pointee.node_def[k] else { throw Self.fail("function '\(f.name)' node_def[\(k)] is missing") }
+            let parsed = try parseNode(nd, position: f.inputs.count + k)
+            guard !argumentNames.contains(parsed.name), definitions[parsed.name] == nil else {
+                throw Self.fail("function '\(f.name)' has two nodes (or a node and an argument) named '\(parsed.name)'")
+            }
+            definitions[parsed.name] = nd
+            body.append(parsed)
+        }
+        /// A body reference (`x`, `node:out_arg`) at `index` as a graph input (`node`, k).
+        func resolve(_ reference: String, index: Int) throws -> (name: String, index: Int) {
+            guard let colon = reference.firstIndex(of: ":") else {
+                guard argumentNames.contains(reference) || definitions[reference] != nil else {
+                    throw Self.fail("function '\(f.name)' refers to '\(reference)', which is neither an argument nor a node:output")
+                }
+                return (reference, index)
+            }
+            let nodeName = String(reference[..<colon]), argument = String(reference[reference.index(after: colon)...])
+            guard let nd = definitions[nodeName] else {
+                throw Self.fail("function '\(f.name)' refers to '\(reference):\(index)', but has no node '\(nodeName)'")
+            }
+            return (nodeName, try loader.inliner.outputIndex(of: nd, nodeName: nodeName, arg: argument, index: index, in: f))
+        }
+        /// A `ret` value: `x`, `node:out_arg:i`.
+        func result(_ value: String) throws -> (name: String, index: Int) {
+            if let last = value.lastIndex(of: ":"), let i = Int(value[value.index(after: last)...]), value[..<last].contains(":") {
+                return try resolve(String(value[..<last]), index: i)
+            }
+            return try resolve(value, index: 0)
+        }
+        for var node in body {
+            node.dataInputs = try node.dataInputs.map { try resolve($0.name, index: $0.index) }
+            nodes.append(node)
+        }
+        nodes = try loader.inliner.inline(nodes)
+        let graph = Graph()
+        do {
+            _ = try addNodes(&nodes, into: graph)
+        } catch let error as SomaError {
+            throw SomaError(error.code, "in function '\(f.name)': \(error.message)")
+        }
+        func output(_ reference: (name: String, index: Int)) throws -> Output {
+            guard let node = graph.node(named: reference.name), reference.index < node.outputCount else {
+                throw Self.fail("function '\(f.name)' returns '\(reference.name):\(reference.index)', which is not a value of its body")
+            }
+            return Output(graph: graph, node: node, index: reference.index)
+        }
+        let arguments = try f.inputs.map { try output(($0.name, 0)) }
+        let results = try f.outputs.map { out -> Output in
+            let value = try output(try result(f.ret[out.name]!))
+            guard value.dtype == out.type else {
+                throw Self.fail("function '\(f.name)' output '\(out.name)' is declared \(out.type) but returns \(value.dtype)")
+            }
+            return value
+        }
+        let controlResults = try f.controlRet.map { name -> Node in
+            guard let node = graph.node(named: name) else {
+                throw Self.fail("function '\(f.name)' control_ret names '\(name)', which is not a node of its body")
+            }
+            return node
+        }
+        return GraphFunction(name: f.name, body: graph, arguments: arguments, results: results, controlResults: controlResults,
+                             argumentNames: f.inputs.map(\.name), resultNames: f.outputs.map(\.name))
+    }
+}

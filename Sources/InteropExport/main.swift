@@ -154,6 +154,29 @@ do {
                    fetches: [loss, w.value, b.value, v.value, step.value], initializer: initializer, train: (trainOp, 5))
 }
 
+// Control flow: a training switch (`cond`, StatelessIf) differentiated and trained, and a
+// `whileLoop` (StatelessWhile) over the branch's value with a fed trip count — the
+// functions travel in the GraphDef's library.
+do {
+    var rng = SplitMix64(seed: 11)
+    let c = Graph()
+    let x = try c.placeholder(.float32, shape: [nil, 4], name: "x")
+    let n = try c.placeholder(.int32, shape: .scalar, name: "n")
+    let training = try placeholderWithDefault(c.constant(true), shape: .scalar, name: "training")
+    let w = try c.variable(uniform([4, 3], &rng), name: "w")
+    let h = try matmul(x, w.value)
+    let branch = try cond(training, then: { try tanh(h) }, else: { try multiply(h, c.constant(Float(0.5))) }, name: "branch")
+    let one = try c.constant(Int32(1)), decay = try c.constant(Float(0.9))
+    let looped = try whileLoop(cond: { v in try less(v[0], n) },
+                               body: { v in [try add(v[0], one), try add(multiply(v[1], decay), branch)] },
+                               loopVars: [try c.constant(Int32(0)), try zerosLike(branch)], name: "decayed")
+    let loss = try reduceMean(square(branch), name: "loss")
+    let train = try GradientDescentOptimizer(learningRate: 0.1).minimize(loss)
+    try writeModel("control_flow", c, inputs: [(x, try uniform([5, 4], &rng)), (n, Tensor(Int32(3)))],
+                   fetches: [branch, looped[1], loss, w.value], initializer: try c.globalVariablesInitializer(),
+                   train: (train, 3))
+}
+
 // MARK: TF's own fixture graphs, optimised by Soma, with TF's original outputs
 
 let tfFixtures = casesURL.deletingLastPathComponent().appendingPathComponent("tf")

@@ -117,7 +117,7 @@ extension ReductionOps {
         "Sum": { c in [try c.broadcastReduced(c.grad()), nil] },
         "Mean": { c in
             let x = c.inputs[0], y = c.outputs[0]
-            let count = try cast(divide(size(x), maximum(size(y), c.graph.constant(Int32(1)))), to: x.dtype)
+            let count = try cast(floorDiv(size(x), maximum(size(y), c.graph.constant(Int32(1)))), to: x.dtype)
             return [try divide(c.broadcastReduced(c.grad()), count), nil]
         },
         "Max": { c in [try minMaxReductionGradient(c), nil] },

@@ -47,7 +47,7 @@ extension Tensor {
         case .uint8: Tensor(UInt8(converting: value))
         case .bool: Tensor(value != 0)
         case .string: Tensor(String(value))
-        case .resource: Tensor(zeros: .resource, shape: [])
+        case .resource, .variant: Tensor(zeros: dtype, shape: [])
         }
     }
 }

@@ -182,12 +182,21 @@ public final class Graph: @unchecked Sendable, Hashable {
         controlInputs: [Node] = [], device: String = "", location: SourceLocation? = nil,
         uniquifyName: Bool = true
     ) throws -> Node {
+        try addNode(op: opName, inputs: inputs, attrs: attrs, name: name, controlInputs: controlInputs, device: device,
+                    location: location, uniquifyName: uniquifyName, routed: true)
+    }
+
+    /// `addNode`, going into a function body being built from this graph only when `routed`.
+    func addNode(
+        op opName: String, inputs: [Output], attrs: [String: AttrValue], name: String?, controlInputs: [Node],
+        device: String, location: SourceLocation?, uniquifyName: Bool, routed: Bool
+    ) throws -> Node {
         guard let def = OpRegistry.lookup(opName) else {
             throw SomaError.notFound("Op type not registered '\(opName)'")
         }
         // While a branch or loop body is being built from this graph, new nodes belong in
         // it (except variables and what writes them, which live outside functions).
-        if let active = lock.withLock({ activeBodies.last }), !def.traits.contains(.variable),
+        if routed, let active = lock.withLock({ activeBodies.last }), !def.traits.contains(.variable),
            !def.inputs.contains(where: \.isRef) {
             return try active.addNode(op: opName, inputs: inputs, attrs: attrs, name: name, controlInputs: controlInputs,
                                       device: device, location: location, uniquifyName: uniquifyName)
@@ -395,7 +404,10 @@ extension Graph {
         guard outer.graph !== self, let parent, outer.graph.depth < depth, isNested(in: outer.graph) else { return nil }
         if let k = lock.withLock({ captureIndex[outer.endpoint] }) { return lock.withLock { captures[k].inner } }
         if outer.node.op == "Const", let value = outer.node.tensor("value") {
-            return try constant(value, name: outer.node.name.split(separator: "/").last.map(String.init), file: "", line: 0)
+            let copy = try addNode(op: "Const", inputs: [], attrs: ["value": .tensor(value), "dtype": .type(value.dtype)],
+                                   name: outer.node.name.split(separator: "/").last.map(String.init), controlInputs: [],
+                                   device: "", location: nil, uniquifyName: true, routed: false)
+            return Output(graph: self, node: copy, index: 0)
         }
         // The value as the parent sees it: captured there first when it comes from further out.
         let through = outer.graph === parent ? outer : try parent.capture(outer)!
@@ -405,8 +417,9 @@ extension Graph {
         }
         let name = outer.node.name.split(separator: "/").last.map(String.init) ?? "capture"
         let placeholder = try withRootScope {
-            try output("Placeholder", [], attrs: ["dtype": .type(through.dtype), "shape": .shape(through.shape)], name: name,
-                       file: "", line: 0)
+            Output(graph: self, node: try addNode(op: "Placeholder", inputs: [], attrs: ["dtype": .type(through.dtype), "shape": .shape(through.shape)],
+                                                  name: name, controlInputs: [], device: "", location: nil, uniquifyName: true,
+                                                  routed: false), index: 0)
         }
         lock.withLock {
             captureIndex[outer.endpoint] = captures.count

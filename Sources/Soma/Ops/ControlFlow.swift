@@ -8,10 +8,25 @@
 /// one step.
 enum ControlFlowOps {
     static let definitions: [OpDef] = [
-        ifOp("If", traits: [.stateful]), ifOp("StatelessIf", traits: []),
-        caseOp("Case", traits: [.stateful]), caseOp("StatelessCase", traits: []),
-        whileOp("While", traits: [.stateful]), whileOp("StatelessWhile", traits: []),
+        ifOp("If", traits: [.stateful, .callsFunctions]), ifOp("StatelessIf", traits: [.callsFunctions]),
+        caseOp("Case", traits: [.stateful, .callsFunctions]), caseOp("StatelessCase", traits: [.callsFunctions]),
+        whileOp("While", traits: [.stateful, .callsFunctions]), whileOp("StatelessWhile", traits: [.callsFunctions]),
+        callOp("PartitionedCall", traits: [.callsFunctions]), callOp("StatefulPartitionedCall", traits: [.stateful, .callsFunctions]),
     ]
+
+    /// A function call. Calls in a loaded GraphDef are inlined by the loader; the op
+    /// itself is what Soma's own gradient loops use to call a body's gradient function.
+    private static func callOp(_ name: String, traits: OpTraits) -> OpDef {
+        OpDef(name, inputs: ["args: Tin"], outputs: ["output: Tout"],
+              attrs: [.types("Tin"), .types("Tout"), .function("f"), .string("config", default: ""),
+                      .string("config_proto", default: ""), .string("executor_type", default: "")],
+              traits: traits) { c in
+            let f = try c.function("f")
+            try checkSignature(f, inputs: c.inputTypes, outputs: c.attrs["Tout"].flatMap { if case .types(let t) = $0 { t } else { nil } },
+                               role: "called")
+            return try f.outputShapes(for: c.inputShapes)
+        }
+    }
 
     private static func ifOp(_ name: String, traits: OpTraits) -> OpDef {
         OpDef(name, inputs: ["cond: Tcond", "input: Tin"], outputs: ["output: Tout"],
@@ -90,7 +105,143 @@ enum ControlFlowOps {
 
     static let gradients: [String: GradientFunction] = [
         "If": ifGradient, "StatelessIf": ifGradient,
+        "While": whileGradient, "StatelessWhile": whileGradient,
+        "PartitionedCall": callGradient, "StatefulPartitionedCall": callGradient,
     ]
+
+    /// A call's gradient: a call of the callee's gradient function (which recomputes it).
+    private static let callGradient: GradientFunction = { c in
+        let f = try c.node.function("f")
+        let differentiable = c.inputs.indices.filter { c.inputs[$0].dtype.isFloatingPoint }
+        guard !differentiable.isEmpty else { return Array(repeating: nil, count: c.inputs.count) }
+        let gradient = try gradientFunction(of: f, wrt: differentiable, node: c.node)
+        let grads = try call(gradient, c.inputs + c.outputs.indices.map { try c.outputGradient($0) }, graph: c.graph)
+        var result: [Output?] = Array(repeating: nil, count: c.inputs.count)
+        for (k, i) in differentiable.enumerated() { result[i] = grads[k] }
+        return result
+    }
+
+    /// `PartitionedCall` of `f`.
+    static func call(_ f: GraphFunction, _ arguments: [Output], graph: Graph) throws -> [Output] {
+        try graph.outputs(f.isStateful ? "StatefulPartitionedCall" : "PartitionedCall", arguments,
+                          attrs: ["Tout": .types(f.outputTypes), "f": .function(f)], name: "PartitionedCall", file: "", line: 0)
+    }
+
+    /// `While`'s gradient, as TF's `while_v2`: the forward loop again with accumulators —
+    /// each loop variable that changes is pushed onto a `TensorList` at the start of every
+    /// iteration — then a gradient loop that pops them in reverse and calls the body's
+    /// gradient function (which recomputes the body from the popped values). Values the
+    /// body only passes through (captures) get their gradients summed over iterations.
+    ///
+    /// The accumulating loop is a second `While` node beside the forward one (Soma's nodes
+    /// are immutable), so a run that fetches both the loss and the gradients runs the
+    /// forward loop twice.
+    private static let whileGradient: GradientFunction = { c in
+        let cond = try c.node.function("cond"), body = try c.node.function("body")
+        let inputs = c.inputs
+        let m = inputs.count
+        guard inputs.contains(where: { $0.dtype.isFloatingPoint }) else { return Array(repeating: nil, count: m) }
+        let invariant = (0..<m).map { body.results[$0].endpoint == body.arguments[$0].endpoint }
+        var accumulated = (0..<m).filter { !invariant[$0] }
+        if accumulated.isEmpty { accumulated = [0] }
+        let g = c.graph
+
+        // The forward loop with accumulators.
+        let (twinCond, twinBody) = try accumulatingFunctions(cond: cond, body: body, accumulated: accumulated)
+        let empties = try accumulated.map { k in
+            try emptyTensorList(g, dtype: inputs[k].dtype, elementShape: body.arguments[k].shape, name: "accumulator")
+        }
+        var outputShapes: [TensorShape] = []
+        if case .shapes(let s)? = c.node.attrs["output_shapes"], s.count == m { outputShapes = s + empties.map { _ in .scalar } }
+        let twin = try g.outputs(c.node.op, inputs + empties,
+                                 attrs: ["cond": .function(twinCond), "body": .function(twinBody), "output_shapes": .shapes(outputShapes),
+                                         "parallel_iterations": c.node.attrs["parallel_iterations"] ?? .int(10)],
+                                 name: "accumulating_\(c.node.name.split(separator: "/").last ?? "while")", file: "", line: 0)
+        let lists = Array(twin[m...])
+
+        // The gradient loop: [remaining, d(changing floats), d(invariant floats), lists, invariants].
+        let float = (0..<m).filter { inputs[$0].dtype.isFloatingPoint }
+        let changing = float.filter { !invariant[$0] }, summed = float.filter { invariant[$0] }
+        let invariants = (0..<m).filter { invariant[$0] }
+        let gradient = try gradientFunction(of: body, wrt: float, node: c.node)
+        let remaining = try g.output("TensorListLength", [lists[0]], name: "iterations", file: "", line: 0)
+        let start = [remaining] + (try changing.map { try c.outputGradient($0) }) + (try summed.map { try zerosLike(inputs[$0]) })
+            + lists + invariants.map { inputs[$0] }
+        let nChanging = changing.count, nSummed = summed.count, nLists = lists.count
+        let zero = try g.constant(Int32(0), name: "zero", file: "", line: 0), one = try g.constant(Int32(1), name: "one", file: "", line: 0)
+        let final = try whileLoop(cond: { v in try greater(v[0], zero) }, body: { v in
+            var position = 1
+            let dChanging = Array(v[position..<position + nChanging]); position += nChanging
+            let dSummed = Array(v[position..<position + nSummed]); position += nSummed
+            var popped: [Output] = [], values = [Output?](repeating: nil, count: m)
+            for (j, k) in accumulated.enumerated() {
+                let (rest, value) = try tensorListPopBack(v[position + j], dtype: inputs[k].dtype, elementShape: body.arguments[k].shape)
+                popped.append(rest)
+                values[k] = value
+            }
+            position += nLists
+            for (j, k) in invariants.enumerated() where values[k] == nil { values[k] = v[position + j] }
+            let arguments = values.map { $0! }
+            // Gradients into the body's results: the carried ones for changing floats, none
+            // (zeros) into pass-through results, and any value of the dtype for the rest (unused).
+            let resultGrads = try (0..<m).map { k -> Output in
+                if let j = changing.firstIndex(of: k) { return dChanging[j] }
+                if inputs[k].dtype.isFloatingPoint { return try zerosLike(arguments[k]) }
+                return arguments[k]
+            }
+            let grads = try call(gradient, arguments + resultGrads, graph: v[0].graph)
+            let nextChanging = changing.map { grads[float.firstIndex(of: $0)!] }
+            let nextSummed = try zip(summed, dSummed).map { k, d in try add(d, grads[float.firstIndex(of: k)!]) }
+            return [try subtract(v[0], one)] + nextChanging + nextSummed + popped + Array(v[position...])
+        }, loopVars: start, shapeInvariants: start.enumerated().map { k, value in
+            if k >= 1 && k <= nChanging { return body.arguments[changing[k - 1]].shape }
+            return value.shape
+        }, name: "gradient_while")
+        var result = [Output?](repeating: nil, count: m)
+        for (j, k) in changing.enumerated() { result[k] = final[1 + j] }
+        for (j, k) in summed.enumerated() {
+            let total = final[1 + nChanging + j]
+            result[k] = c.hasGrad(k) ? try add(total, c.grad(k)) : total
+        }
+        return result
+    }
+
+    /// `cond` and `body` taking accumulator lists too: the body pushes each `accumulated`
+    /// loop variable's value on entry. Built in the forward functions' graphs.
+    private static func accumulatingFunctions(cond: GraphFunction, body: GraphFunction, accumulated: [Int]) throws
+        -> (GraphFunction, GraphFunction) {
+        func placeholders(in graph: Graph) throws -> [Output] {
+            try graph.withRootScope {
+                try accumulated.map { _ in
+                    try graph.output("Placeholder", [], attrs: ["dtype": .type(.variant), "shape": .shape(.scalar)],
+                                     name: "accumulator", file: "", line: 0)
+                }
+            }
+        }
+        func names(_ base: [String], _ count: Int) -> [String] {
+            var names = base
+            for k in 0..<count {
+                var candidate = "accumulator_\(k)", j = 1
+                while names.contains(candidate) { candidate = "accumulator_\(k)_\(j)"; j += 1 }
+                names.append(candidate)
+            }
+            return names
+        }
+        let condLists = try placeholders(in: cond.body)
+        let twinCond = GraphFunction(name: cond.body.reserveFunctionName("\(cond.name)_accumulating"), body: cond.body,
+                                     arguments: cond.arguments + condLists, results: cond.results,
+                                     controlResults: cond.controlResults, argumentNames: names(cond.argumentNames, condLists.count))
+        let bodyLists = try placeholders(in: body.body)
+        let pushed = try body.body.withRootScope {
+            try zip(bodyLists, accumulated).map { list, k in try tensorListPushBack(list, body.arguments[k], name: "accumulate") }
+        }
+        let twinBody = GraphFunction(name: body.body.reserveFunctionName("\(body.name)_accumulating"), body: body.body,
+                                     arguments: body.arguments + bodyLists, results: body.results + pushed,
+                                     controlResults: body.controlResults,
+                                     argumentNames: names(body.argumentNames, bodyLists.count),
+                                     resultNames: body.resultNames + names(body.resultNames, pushed.count).suffix(pushed.count))
+        return (twinCond, twinBody)
+    }
 
     /// `If`'s gradient, as TF's `cond_v2`: an `If` on the same predicate whose branches
     /// are the gradient functions of the forward branches. Each gradient branch recomputes
@@ -102,7 +253,7 @@ enum ControlFlowOps {
         let inputs = Array(c.inputs.dropFirst())
         let differentiable = inputs.indices.filter { inputs[$0].dtype.isFloatingPoint }
         guard !differentiable.isEmpty else { return Array(repeating: nil, count: c.inputs.count) }
-        let outputGrads = try c.outputs.indices.map { try c.grad($0) }
+        let outputGrads = try c.outputs.indices.map { try c.outputGradient($0) }
         let gradBranches = try branches.map { try gradientFunction(of: $0, wrt: differentiable, node: c.node) }
         let grads = try c.graph.outputs(
             c.node.op, [c.inputs[0]] + inputs + outputGrads,
@@ -146,6 +297,15 @@ enum ControlFlowOps {
             return GraphFunction(name: body.reserveFunctionName("\(f.name)_grad"), body: body,
                                  arguments: f.arguments + outputGrads, results: results, argumentNames: names)
         }
+    }
+}
+
+extension GradientContext {
+    /// The gradient of output `i` for passing into a gradient function: zeros when none
+    /// flowed there; for outputs that carry no gradient (integers, lists), the output
+    /// itself as a stand-in of the right dtype (the gradient function ignores it).
+    func outputGradient(_ i: Int) throws -> Output {
+        outputs[i].dtype.isFloatingPoint ? try grad(i) : outputs[i]
     }
 }
 

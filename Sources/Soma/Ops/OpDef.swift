@@ -78,6 +78,9 @@ public struct OpTraits: OptionSet, Sendable {
     /// The kernel returns input 0's tensor (a view, possibly reshaped) as output 0:
     /// Identity, StopGradient, Reshape, ExpandDims, Squeeze, PlaceholderWithDefault.
     public static let forwardsInput = OpTraits(rawValue: 1 << 5)
+    /// Runs library functions named by its attributes (`If`, `While`, `Case`): never
+    /// evaluated at compile time.
+    public static let callsFunctions = OpTraits(rawValue: 1 << 6)
 }
 
 /// One input or output argument of an op.
@@ -132,7 +135,7 @@ public struct ArgDef: Sendable, Equatable {
         }
         let fixed: [String: DType] = [
             "float": .float32, "double": .float64, "int32": .int32, "int64": .int64, "uint8": .uint8, "bool": .bool,
-            "string": .string, "resource": .resource,
+            "string": .string, "resource": .resource, "variant": .variant,
         ]
         if let dtype = fixed[typeText] { type = .fixed(dtype) }
         else if typeLists.contains(typeText) { type = .list(typeText) }

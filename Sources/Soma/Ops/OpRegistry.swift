@@ -6,7 +6,7 @@ public enum OpRegistry {
             StateOps.definitions, MathOps.definitions, NNOps.definitions, LinalgOps.definitions,
             ReductionOps.definitions, ArrayOps.definitions, FusedOps.definitions, TrainingOps.definitions,
             RandomOps.definitions, ConvOps.definitions, RNNOps.definitions, ResourceOps.definitions,
-            StringOps.definitions, IOOps.definitions, LoggingOps.definitions, ControlFlowOps.definitions,
+            StringOps.definitions, IOOps.definitions, LoggingOps.definitions, ControlFlowOps.definitions, ListOps.definitions,
         ]
         var table: [String: OpDef] = [:]
         for def in families.joined() {

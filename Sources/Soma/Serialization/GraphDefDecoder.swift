@@ -370,7 +370,7 @@ struct GraphDefDecoder {
             count = product
         }
         if dtype == .string { return try stringTensor(t, dims: dims, count: count, field: field) }
-        guard dtype != .resource else { throw Self.fail("\(field) is a constant resource handle, which has no value") }
+        guard dtype != .resource && dtype != .variant else { throw Self.fail("\(field) is a constant \(dtype) tensor, which has no value in a file") }
         let byteCount = count * dtype.byteSize
         guard byteCount <= limits.maxTensorBytes else {
             throw Self.fail("\(field) has a tensor of \(byteCount) bytes, larger than the \(limits.maxTensorBytes)-byte limit")
@@ -407,7 +407,7 @@ struct GraphDefDecoder {
         case .uint8: try fill(t.int_val, t.n_int_val) { UInt8(truncatingIfNeeded: $0) }
         case .int64: try fill(t.int64_val, t.n_int64_val) { $0 }
         case .bool: try fill(t.bool_val, t.n_bool_val) { $0 != 0 }
-        case .string, .resource: break  // handled above
+        case .string, .resource, .variant: break  // handled above
         }
         return out
     }

@@ -17,12 +17,15 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable, CustomStringConverti
     /// variable's shape, and what flows at run time is the variable's value, read by the
     /// consumer (as for `VariableV2` refs).
     case resource = 20
+    /// A host object (TF's `DT_VARIANT`): in Soma, a ``TensorList`` — the sequences that
+    /// `TensorList*` ops build in loops. A variant tensor holds one list per element.
+    case variant = 21
 
     /// Bytes per element (for strings and handles: a nominal size, for budgets and plans).
     public var byteSize: Int {
         switch self {
         case .float32, .int32: 4
-        case .float64, .int64, .resource: 8
+        case .float64, .int64, .resource, .variant: 8
         case .uint8, .bool: 1
         case .string: 16
         }
@@ -39,6 +42,7 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable, CustomStringConverti
         case .bool: "bool"
         case .string: "string"
         case .resource: "resource"
+        case .variant: "variant"
         }
     }
 
@@ -53,6 +57,7 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable, CustomStringConverti
         case .bool: "DT_BOOL"
         case .string: "DT_STRING"
         case .resource: "DT_RESOURCE"
+        case .variant: "DT_VARIANT"
         }
     }
 
@@ -61,7 +66,7 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable, CustomStringConverti
     /// Floating point or integer.
     public var isNumeric: Bool { isFloatingPoint || isInteger }
     /// Fixed-size elements stored in the tensor's buffer: every type but strings and handles.
-    public var isPlain: Bool { self != .string && self != .resource }
+    public var isPlain: Bool { self != .string && self != .resource && self != .variant }
 
     public var description: String { name }
 

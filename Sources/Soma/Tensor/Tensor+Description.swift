@@ -30,7 +30,7 @@ extension Tensor: CustomStringConvertible {
             if v.isNaN { return "nan" }
             if v.isInfinite { return v > 0 ? "inf" : "-inf" }
             return String(v)
-        case .string, .resource: return "?"
+        case .string, .resource, .variant: return "?"
         }
     }
 

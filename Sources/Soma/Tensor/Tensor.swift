@@ -49,6 +49,9 @@ public struct Tensor: Sendable {
         if dtype == .string {
             // Strings start empty, as TF's zeros of DT_STRING do.
             self.buffer = try! TensorBuffer(strings: Array(repeating: [], count: shape.reduce(1, *)), budget: nil, for: "")
+        } else if dtype == .variant {
+            self.buffer = TensorBuffer(lists: Array(repeating: TensorList(elementDType: .float32, elementShape: .unknown),
+                                                    count: shape.reduce(1, *)))
         } else {
             self.buffer = TensorBuffer(byteCount: shape.reduce(1, *) * dtype.byteSize, zeroed: zeroed)
         }
@@ -66,6 +69,8 @@ public struct Tensor: Sendable {
         self.shape = shape
         if dtype == .string {
             self.buffer = try TensorBuffer(strings: Array(repeating: [], count: count), budget: budget, for: what())
+        } else if dtype == .variant {
+            self.buffer = TensorBuffer(lists: Array(repeating: TensorList(elementDType: .float32, elementShape: .unknown), count: count))
         } else {
             self.buffer = try TensorBuffer(byteCount: count * dtype.byteSize, zeroed: zeroed, budget: budget, for: what())
         }
@@ -181,7 +186,7 @@ public struct Tensor: Sendable {
         case .int64: scalars(as: Int64.self).map(\.doubleValue)
         case .uint8: scalars(as: UInt8.self).map(\.doubleValue)
         case .bool: scalars(as: Bool.self).map(\.doubleValue)
-        case .string, .resource: []
+        case .string, .resource, .variant: []
         }
     }
 
@@ -197,7 +202,7 @@ public struct Tensor: Sendable {
         case .int64: return check(Int64.self)
         case .uint8: return check(UInt8.self)
         case .bool: return check(Bool.self)
-        case .string, .resource: return false
+        case .string, .resource, .variant: return false
         }
     }
 

@@ -20,6 +20,8 @@ final class TensorBuffer: @unchecked Sendable {
     private let owner: AnyObject?
     /// The elements of a string tensor (`data` then holds zeros of the nominal size).
     let strings: [[UInt8]]?
+    /// The elements of a variant tensor (`data` then holds zeros of the nominal size).
+    let lists: [TensorList]?
     /// The budget the memory was reserved from, given back on release.
     private let budget: MemoryBudget?
     /// Whether `data` came from `posix_memalign` (released with `free`).
@@ -32,6 +34,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.budget = nil
         self.fromSystem = false
         self.strings = nil
+        self.lists = nil
         // Allocate at least one byte so that empty tensors still have a valid pointer.
         self.data = .allocate(byteCount: max(byteCount, 1), alignment: TensorBuffer.alignment)
         if zeroed { self.data.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
@@ -55,6 +58,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.budget = budget
         self.fromSystem = true
         self.strings = nil
+        self.lists = nil
     }
 
     /// The elements of a string tensor; `extraBytes` (the strings' own bytes) and the
@@ -74,6 +78,21 @@ final class TensorBuffer: @unchecked Sendable {
         self.budget = budget
         self.fromSystem = true
         self.strings = strings
+        self.lists = nil
+    }
+
+    /// The elements of a variant tensor. Their tensors hold budgeted memory of their own;
+    /// the buffer holds only the nominal bytes.
+    init(lists: [TensorList]) {
+        let nominal = lists.count * DType.variant.byteSize
+        self.data = .allocate(byteCount: Swift.max(nominal, 1), alignment: TensorBuffer.alignment)
+        self.data.initializeMemory(as: UInt8.self, repeating: 0, count: Swift.max(nominal, 1))
+        self.byteCount = nominal
+        self.owner = nil
+        self.budget = nil
+        self.fromSystem = false
+        self.strings = nil
+        self.lists = lists
     }
 
     /// A view of `byteCount` bytes at `data`, kept alive by `owner`.
@@ -84,6 +103,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.budget = nil
         self.fromSystem = false
         self.strings = nil
+        self.lists = nil
     }
 
     var isView: Bool { owner != nil }

@@ -61,7 +61,7 @@ struct OpCase: Sendable {
         case .uint8: return try! Tensor(raw.map { UInt8(($0 as! NSNumber).int64Value) }, shape: shape)
         case .bool: return try! Tensor(raw.map { $0 as! Bool }, shape: shape)
         case .string: return try! Tensor(strings: raw.map { $0 as! String }, shape: shape)
-        case .resource: fatalError("no op case holds a resource handle")
+        case .resource, .variant: fatalError("no op case holds a \(dtype) tensor")
         }
     }
 }

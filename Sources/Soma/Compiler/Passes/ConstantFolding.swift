@@ -36,7 +36,10 @@ struct ConstantFolding: CompilerPass {
             try ir.inferShapes(node, chains: chains)
             guard node.controlInputs.isEmpty else { continue }
             let traits = node.def.traits
+            // Never run a loop or a branch at compile time (a loaded loop may not end), and
+            // never make a constant of a TensorList (it has no GraphDef form).
             guard !traits.contains(.stateful), !traits.contains(.feedable), !traits.contains(.variable),
+                  !traits.contains(.callsFunctions), !node.outputTypes.contains(.variant),
                   node.outputTypes.count == 1 || (node.outputTypes.count > 1 && !fetched.contains(node.id)) else { continue }
             // Shapes known statically fold without their input's value.
             if ["Shape", "Size", "Rank"].contains(node.op), let value = KnownValues.constant(IRValue(node, 0)) {

@@ -7,7 +7,12 @@ enum ControlFlowKernels {
         "If": ifKernel, "StatelessIf": ifKernel,
         "Case": caseKernel, "StatelessCase": caseKernel,
         "While": whileKernel, "StatelessWhile": whileKernel,
+        "PartitionedCall": callKernel, "StatefulPartitionedCall": callKernel,
     ]
+
+    private static let callKernel: CPUKernel = { ctx in
+        try finish(ctx, try call(try function(ctx, "f"), Array(ctx.inputs), ctx))
+    }
 
     /// TF's `ToBool` for a predicate: a scalar is true when nonzero (a string: when not
     /// empty); any other tensor when it has elements.
@@ -21,7 +26,7 @@ enum ControlFlowKernels {
         case .int64: return t.scalar(as: Int64.self) != 0
         case .uint8: return t.scalar(as: UInt8.self) != 0
         case .string: return !(t.byteStrings?.first?.isEmpty ?? true)
-        case .resource: return true
+        case .resource, .variant: return true
         }
     }
 
@@ -77,7 +82,8 @@ enum ControlFlowKernels {
                 throw KernelError("output \(k) has shape \(shapeString(value.shape)), but its shape was inferred as "
                                   + "\(shapeString(planned)); declare a less specific shape (a shape invariant)")
             }
-            ctx.setOutput(k, value)
+            // A value passed straight through may view the caller's arena: give it storage of its own.
+            ctx.setOutput(k, try ctx.owned(value))
         }
     }
 }

@@ -79,6 +79,7 @@ enum LoggingKernels {
         case .int64: return t.scalars(as: Int64.self).prefix(limit).map { String($0) }
         case .uint8: return t.scalars(as: UInt8.self).prefix(limit).map { String($0) }
         case .resource: return Array(repeating: "<resource>", count: limit)
+        case .variant: return Array(repeating: "<variant>", count: limit)
         }
     }
 

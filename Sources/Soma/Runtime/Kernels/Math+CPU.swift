@@ -130,7 +130,7 @@ enum MathKernels {
             case .int64: cast(x, into: out, Int64.self)
             case .uint8: cast(x, into: out, UInt8.self)
             case .bool: cast(x, into: out, Bool.self)
-            case .string, .resource: throw KernelError("Cast to \(out.dtype) is not supported")
+            case .string, .resource, .variant: throw KernelError("Cast to \(out.dtype) is not supported")
             }
             ctx.setOutput(0, out)
         }
@@ -194,7 +194,7 @@ enum MathKernels {
         case .int64: try arithmetic(op, a, b, out, Int64.self)
         case .uint8: try arithmetic(op, a, b, out, UInt8.self)
         case .bool: throw KernelError("arithmetic on bool tensors is not supported")
-        case .string, .resource: throw KernelError("arithmetic on \(a.dtype) tensors is not supported")
+        case .string, .resource, .variant: throw KernelError("arithmetic on \(a.dtype) tensors is not supported")
         }
     }
 
@@ -271,7 +271,7 @@ enum MathKernels {
             case .equal: broadcastMap(a, b, out) { (x: Bool, y: Bool) in x == y }
             default: broadcastMap(a, b, out) { (x: Bool, y: Bool) in x != y }
             }
-        case .string, .resource: break  // comparisons admit plain types only
+        case .string, .resource, .variant: break  // comparisons admit plain types only
         }
     }
 
@@ -296,7 +296,7 @@ enum MathKernels {
         case .int64: try integerUnary(op, x, out, Int64.self)
         case .uint8: try integerUnary(op, x, out, UInt8.self)
         case .bool: throw KernelError("math on bool tensors is not supported")
-        case .string, .resource: throw KernelError("math on \(x.dtype) tensors is not supported")
+        case .string, .resource, .variant: throw KernelError("math on \(x.dtype) tensors is not supported")
         }
     }
 
@@ -405,7 +405,7 @@ enum MathKernels {
         case .int64: map(x, out) { (v: Int64) in D(castingInt64: v) }
         case .uint8: map(x, out) { (v: UInt8) in D(castingInt64: Int64(v)) }
         case .bool: map(x, out) { (v: Bool) in D(castingInt64: v ? 1 : 0) }
-        case .string, .resource: break  // Cast's signature admits plain types only
+        case .string, .resource, .variant: break  // Cast's signature admits plain types only
         }
     }
 }

@@ -27,7 +27,7 @@ enum NNKernels {
                 case .int32: try integerActivate(op, x, out, Int32.self)
                 case .int64: try integerActivate(op, x, out, Int64.self)
                 case .uint8: try integerActivate(op, x, out, UInt8.self)
-                case .bool, .string, .resource: throw KernelError("\(name) is not defined for \(x.dtype)")
+                case .bool, .string, .resource, .variant: throw KernelError("\(name) is not defined for \(x.dtype)")
                 }
                 ctx.setOutput(0, out)
             }
@@ -63,7 +63,7 @@ enum NNKernels {
             case .int32: ReductionKernels.reduce(.sum, g, out, layout, Int32.self)
             case .int64: ReductionKernels.reduce(.sum, g, out, layout, Int64.self)
             case .uint8: ReductionKernels.reduce(.sum, g, out, layout, UInt8.self)
-            case .bool, .string, .resource: throw KernelError("BiasAddGrad is not defined for \(g.dtype)")
+            case .bool, .string, .resource, .variant: throw KernelError("BiasAddGrad is not defined for \(g.dtype)")
             }
             ctx.setOutput(0, out)
         }

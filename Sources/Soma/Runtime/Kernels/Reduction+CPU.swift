@@ -15,7 +15,7 @@ enum ReductionKernels {
                 case .int32: reduce(op, x, out, layout, Int32.self)
                 case .int64: reduce(op, x, out, layout, Int64.self)
                 case .uint8: reduce(op, x, out, layout, UInt8.self)
-                case .bool, .string, .resource: throw KernelError("\(name) is not defined for \(x.dtype)")
+                case .bool, .string, .resource, .variant: throw KernelError("\(name) is not defined for \(x.dtype)")
                 }
                 ctx.setOutput(0, out)
             }
@@ -103,7 +103,7 @@ enum ReductionKernels {
         case .int64: run(Int64.self)
         case .uint8: run(UInt8.self)
         case .bool: run(UInt8.self)
-        case .string, .resource: throw KernelError("\(max ? "ArgMax" : "ArgMin") is not defined for \(x.dtype)")
+        case .string, .resource, .variant: throw KernelError("\(max ? "ArgMax" : "ArgMin") is not defined for \(x.dtype)")
         }
         return out
     }

@@ -1,0 +1,220 @@
+import Foundation
+
+/// Kernels for the TensorList ops, with TF's checks and messages. Lists are values: each
+/// op returns a new list sharing the element tensors. Elements and stacked results are
+/// reserved from the session's memory budget.
+enum ListKernels {
+    static let table: [String: CPUKernel] = [
+        "EmptyTensorList": { ctx in
+            let max = Int(ctx.inputs[1].scalar(as: Int32.self))
+            ctx.setOutput(0, Tensor(list: TensorList(elementDType: try dtype(ctx), elementShape: try shape(ctx.inputs[0]),
+                                                     maxElements: max)))
+        },
+        "TensorListReserve": { ctx in
+            let n = Int(ctx.inputs[1].scalar(as: Int32.self))
+            guard n >= 0 else { throw KernelError("The num_elements to reserve must be a non negative number, but got \(n)") }
+            try ctx.checkListFits(n, "a TensorList of \(n) elements")
+            ctx.setOutput(0, Tensor(list: TensorList(elementDType: try dtype(ctx), elementShape: try shape(ctx.inputs[0]),
+                                                     elements: Array(repeating: nil, count: n))))
+        },
+        "TensorListFromTensor": { ctx in
+            let t = ctx.inputs[0]
+            let declared = try shape(ctx.inputs[1])
+            let element = TensorShape(Array(t.shape.dropFirst()))
+            guard declared.isCompatible(with: element) else {
+                throw KernelError("Specified a list with shape \(declared) from a tensor with shape \(shapeString(t.shape))")
+            }
+            let elements = try (0..<t.shape[0]).map { i -> Tensor? in try row(t, i, ctx) }
+            ctx.setOutput(0, Tensor(list: TensorList(elementDType: t.dtype, elementShape: declared, elements: elements)))
+        },
+        "TensorListGetItem": { ctx in
+            let list = try input(ctx, 0)
+            let index = Int(ctx.inputs[1].scalar(as: Int32.self))
+            guard index >= 0 && index < list.elements.count else {
+                throw KernelError("Trying to access element \(index) in a list with \(list.elements.count) elements.")
+            }
+            ctx.setOutput(0, try element(list, index, requested: try shape(ctx.inputs[2]), ctx))
+        },
+        "TensorListSetItem": { ctx in
+            var list = try input(ctx, 0)
+            let index = Int(ctx.inputs[1].scalar(as: Int32.self))
+            let item = ctx.inputs[2]
+            if index >= list.elements.count && index >= 0 && ctx.node.bool("resize_if_index_out_of_bounds") == true {
+                try ctx.checkListFits(index + 1, "a TensorList of \(index + 1) elements")
+                list.elements += Array(repeating: nil, count: index + 1 - list.elements.count)
+            }
+            guard index >= 0 && index < list.elements.count else {
+                throw KernelError("Trying to modify element \(index) in a list with \(list.elements.count) elements.")
+            }
+            try checkItem(item, list)
+            list.elements[index] = item
+            ctx.setOutput(0, Tensor(list: list))
+        },
+        "TensorListPushBack": { ctx in
+            var list = try input(ctx, 0)
+            let item = ctx.inputs[1]
+            try checkItem(item, list)
+            if list.maxElements >= 0 && list.elements.count >= list.maxElements {
+                throw KernelError("Tried to push item into a full list list size: \(list.elements.count), max_num_elements: "
+                                  + "\(list.maxElements)")
+            }
+            list.elements.append(item)
+            ctx.setOutput(0, Tensor(list: list))
+        },
+        "TensorListPopBack": { ctx in
+            var list = try input(ctx, 0)
+            guard !list.elements.isEmpty else { throw KernelError("Trying to pop from an empty list.") }
+            let last = try element(list, list.elements.count - 1, requested: try shape(ctx.inputs[1]), ctx)
+            list.elements.removeLast()
+            ctx.setOutput(0, Tensor(list: list))
+            ctx.setOutput(1, last)
+        },
+        "TensorListLength": { ctx in
+            ctx.setOutput(0, Tensor(Int32(try input(ctx, 0).elements.count)))
+        },
+        "TensorListElementShape": { ctx in
+            let shape = try input(ctx, 0).elementShape
+            let dims = shape.dimensions.map { $0.map { Int64($0 ?? -1) } }
+            let out: Tensor
+            if ctx.node.type("shape_type") == .int64 {
+                out = try dims.map { try Tensor($0, shape: [$0.count]) } ?? Tensor(Int64(-1))
+            } else {
+                out = try dims.map { d in try Tensor(d.map { Int32($0) }, shape: [d.count]) } ?? Tensor(Int32(-1))
+            }
+            ctx.setOutput(0, out)
+        },
+        "TensorListStack": { ctx in
+            let list = try input(ctx, 0)
+            let requested = try shape(ctx.inputs[1])
+            let expected = ctx.node.int("num_elements") ?? -1
+            guard expected < 0 || expected == list.elements.count else {
+                throw KernelError("Operation expected a list with \(expected) elements but got a list with \(list.elements.count) elements.")
+            }
+            ctx.setOutput(0, try stack(list, indices: Array(list.elements.indices), requested: requested, ctx))
+        },
+        "TensorListGather": { ctx in
+            let list = try input(ctx, 0)
+            let indices = ctx.inputs[1].scalars(as: Int32.self).map(Int.init)
+            for i in indices where i < 0 || i >= list.elements.count {
+                throw KernelError("Trying to access element \(i) in a list with \(list.elements.count) elements.")
+            }
+            ctx.setOutput(0, try stack(list, indices: indices, requested: try shape(ctx.inputs[2]), ctx))
+        },
+    ]
+
+    private static func dtype(_ ctx: KernelContext) throws -> DType {
+        guard let d = ctx.node.type("element_dtype") else { throw KernelError("Missing required attr 'element_dtype'") }
+        return d
+    }
+
+    /// A shape tensor (`-1` scalar: unknown rank; `-1` elements: unknown dimensions).
+    static func shape(_ t: Tensor) throws -> TensorShape {
+        guard let values = t.intScalars() else { throw KernelError("element_shape must be an integer tensor") }
+        if t.rank == 0 {
+            guard values == [-1] else { throw KernelError("element_shape must be -1 or a vector, but is \(values[0])") }
+            return .unknown
+        }
+        guard t.rank == 1 else { throw KernelError("element_shape must be a vector, but has shape \(shapeString(t.shape))") }
+        return TensorShape(try values.map { d -> Int? in
+            guard d >= -1 else { throw KernelError("element_shape has dimension \(d)") }
+            return d == -1 ? nil : d
+        })
+    }
+
+    private static func input(_ ctx: KernelContext, _ i: Int) throws -> TensorList {
+        guard let list = ctx.inputs[i].list else {
+            throw KernelError("Input \(i) must hold a TensorList, but is a \(ctx.inputs[i].dtype) tensor of shape "
+                              + shapeString(ctx.inputs[i].shape))
+        }
+        if let d = ctx.node.type("element_dtype"), d != list.elementDType {
+            throw KernelError("Invalid data types; op elements \(d.name) but list elements \(list.elementDType.name)")
+        }
+        return list
+    }
+
+    private static func checkItem(_ item: Tensor, _ list: TensorList) throws {
+        guard item.dtype == list.elementDType else {
+            throw KernelError("Invalid data types; list elements \(list.elementDType.name) but tried to append \(item.dtype.name)")
+        }
+        guard list.elementShape.isCompatible(with: item.shape) else {
+            throw KernelError("Tried to add an element of shape \(shapeString(item.shape)) to a list of elements of shape "
+                              + "\(list.elementShape)")
+        }
+    }
+
+    /// Element `index`; an element never set reads as zeros of the element shape.
+    private static func element(_ list: TensorList, _ index: Int, requested: TensorShape, _ ctx: KernelContext) throws -> Tensor {
+        if let t = list.elements[index] {
+            guard requested.isCompatible(with: t.shape) else {
+                throw KernelError("Incompatible shapes: element has shape \(shapeString(t.shape)), requested \(requested)")
+            }
+            return t
+        }
+        guard let dims = (list.elementShape.merged(with: requested) ?? requested).concrete else {
+            throw KernelError("Trying to read an uninitialized tensor but element_shape: \(list.elementShape) is not fully defined")
+        }
+        return try zeros(list.elementDType, dims, ctx)
+    }
+
+    /// The elements at `indices` stacked along a new first dimension.
+    private static func stack(_ list: TensorList, indices: [Int], requested: TensorShape, _ ctx: KernelContext) throws -> Tensor {
+        guard list.elementDType.isPlain else { throw KernelError("Stacking \(list.elementDType) elements is not supported") }
+        var shape = list.elementShape.merged(with: requested) ?? requested
+        for i in indices {
+            guard let t = list.elements[i] else { continue }
+            guard let merged = shape.merged(with: TensorShape(t.shape)) else {
+                throw KernelError("Incompatible shapes in list: \(shape) and \(shapeString(t.shape))")
+            }
+            shape = merged
+        }
+        guard let element = shape.concrete else {
+            throw KernelError("Tried to stack elements of an empty list with non-fully-defined element_shape: \(shape)")
+        }
+        let out = try allocate(list.elementDType, [indices.count] + element, ctx, zeroed: true)
+        let bytes = element.reduce(1, *) * list.elementDType.byteSize
+        for (k, i) in indices.enumerated() {
+            guard let t = list.elements[i] else { continue }
+            memcpy(out.rawPointer + k * bytes, t.rawPointer, bytes)
+        }
+        return out
+    }
+
+    private static func row(_ t: Tensor, _ i: Int, _ ctx: KernelContext) throws -> Tensor {
+        guard t.dtype.isPlain else { throw KernelError("Lists of \(t.dtype) tensors are not supported") }
+        let element = Array(t.shape.dropFirst())
+        let out = try allocate(t.dtype, element, ctx, zeroed: false)
+        memcpy(out.rawPointer, t.rawPointer + i * out.byteCount, out.byteCount)
+        return out
+    }
+
+    private static func zeros(_ dtype: DType, _ shape: [Int], _ ctx: KernelContext) throws -> Tensor {
+        try allocate(dtype, shape, ctx, zeroed: true)
+    }
+
+    private static func allocate(_ dtype: DType, _ shape: [Int], _ ctx: KernelContext, zeroed: Bool) throws -> Tensor {
+        guard let count = checkedProduct(shape), count <= Int.max / 16 else {
+            throw KernelError("a \(dtype) tensor of shape \(shapeString(shape)) is too large", code: .resourceExhausted)
+        }
+        do {
+            return try Tensor(dtype: dtype, shape: shape, zeroed: zeroed, budget: ctx.state.budget,
+                              for: "OOM when allocating a list element of shape \(shapeString(shape)) and type \(dtype.name)")
+        } catch {
+            throw KernelError(error)
+        }
+    }
+}
+
+extension KernelContext {
+    /// Checks that a list's `elements` slots fit the session's memory budget now (the
+    /// slots are small; the element tensors are reserved when they are made).
+    func checkListFits(_ elements: Int, _ what: String) throws {
+        let (bytes, overflow) = elements.multipliedReportingOverflow(by: MemoryLayout<Tensor?>.stride)
+        guard !overflow else { throw KernelError("\(what) needs more memory than can be addressed", code: .resourceExhausted) }
+        do {
+            try state.budget.reserve(bytes, for: "OOM when allocating \(what)")
+            state.budget.release(bytes)
+        } catch {
+            throw KernelError(error)
+        }
+    }
+}

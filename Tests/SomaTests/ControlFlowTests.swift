@@ -132,6 +132,49 @@ import Testing
         #expect(error < 1e-6)
     }
 
+    @Test func switchCaseRunsTheChosenBranch() throws {
+        let g = Graph()
+        let i = try g.placeholder(.int32, shape: .scalar, name: "i")
+        let x = try g.constant([Float(1), 2], shape: [2])
+        let y = try switchCase(i, branches: [{ [try multiply(x, x)] }, { [try negative(x)] }, { [x] }])[0]
+        #expect(y.node.op == "StatelessCase")
+        let s = Session(graph: g)
+        for (index, expected) in [(0, [Float(1), 4]), (1, [-1, -2]), (2, [1, 2]), (7, [1, 2]), (-1, [1, 2])] {
+            #expect(try s.run(y, feeds: [i: Tensor(Int32(index))]).scalars(as: Float.self) == expected, "index \(index)")
+        }
+    }
+
+    @Test func listsAndOptionalsKeepTFsRules() throws {
+        let g = Graph()
+        let n = try g.placeholder(.int32, shape: .scalar, name: "n")
+        let list = try g.output("TensorListReserve", [listShapeTensor(g, [2]), n], attrs: ["element_dtype": .type(.float32)],
+                                name: nil, file: "", line: 0)
+        let item = try g.output("TensorListGetItem", [list, g.constant(Int32(1)), listShapeTensor(g, [2])],
+                                attrs: ["element_dtype": .type(.float32)], name: nil, file: "", line: 0)
+        let length = try g.output("TensorListLength", [list], name: nil, file: "", line: 0)
+        let shape = try g.output("TensorListElementShape", [list], attrs: ["shape_type": .type(.int32)], name: nil, file: "", line: 0)
+        let s = Session(graph: g)
+        let r = try s.run(fetches: [item, length, shape], feeds: [n: Tensor(Int32(3))])
+        #expect(r[0].scalars(as: Float.self) == [0, 0], "an element never set reads as zeros")
+        #expect(r[1].scalar(as: Int32.self) == 3 && r[2].scalars(as: Int32.self) == [2])
+        #expect(throws: SomaError.self) { try s.run(item, feeds: [n: Tensor(Int32(1))]) }
+        do {
+            _ = try s.run(item, feeds: [n: Tensor(Int32(1))])
+        } catch let error as SomaError {
+            #expect(error.message.contains("Trying to access element 1 in a list with 1 elements."), "\(error.message)")
+        }
+        let empty = try emptyTensorList(g, dtype: .float32, elementShape: [2])
+        #expect(throws: SomaError.self) { try s.run(tensorListPopBack(empty, dtype: .float32, elementShape: [2]).tensor) }
+
+        let some = try g.output("OptionalFromValue", [g.constant(Float(2))], name: nil, file: "", line: 0)
+        let none = try g.output("OptionalNone", [], name: nil, file: "", line: 0)
+        let has = try [some, none].map { try g.output("OptionalHasValue", [$0], name: nil, file: "", line: 0) }
+        #expect(try s.run(fetches: has).map { $0.scalar(as: Bool.self) } == [true, false])
+        let value = try g.outputs("OptionalGetValue", [none], attrs: ["output_types": .types([.float32]), "output_shapes": .shapes([.scalar])],
+                                  name: nil, file: "", line: 0)[0]
+        #expect(throws: SomaError.self) { try s.run(value) }
+    }
+
     @Test func graphDefRoundTripKeepsFunctions() throws {
         let g = Graph()
         let n = try g.placeholder(.int32, shape: .scalar, name: "n")

@@ -27,6 +27,96 @@ import Testing
         }
     }
 
+    /// Branches, loops, calls, lists and optionals (ControlFlow.swift, List.swift). The
+    /// stateful `If`/`While` come from branches and bodies holding an `Assert` that no
+    /// result depends on.
+    static let controlFlowCases: [Case] = {
+        func two(_ seed: UInt64) -> [Input] { [Input([2, 3], seed: seed), Input([3], seed: seed + 1)] }
+        @Sendable func assertTrue(_ g: Graph) throws { try assertThat(g.constant(true), data: []) }
+        var c: [Case] = []
+        for taken in [true, false] {
+            c.append(Case(op: "StatelessIf", label: "taken \(taken)", inputs: two(60)) { x in
+                try cond(x[0].graph.constant(taken), then: { try multiply(tanh(x[0]), x[1]) }, else: { try square(x[0]) })
+            })
+            c.append(Case(op: "If", label: "taken \(taken)", inputs: two(62)) { x in
+                try cond(x[0].graph.constant(taken), then: { try assertTrue(x[0].graph); return try exp(x[0]) },
+                         else: { try add(x[0], x[1]) })
+            })
+        }
+        for index in [0, 1, 5] {
+            c.append(Case(op: "StatelessCase", label: "index \(index)", inputs: two(64)) { x in
+                try switchCase(x[0].graph.constant(Int32(index)), branches: [{ [try sigmoid(x[0])] }, { [try multiply(x[0], x[1])] },
+                                                                              { [try square(x[1])] }])[0]
+            })
+            c.append(Case(op: "Case", label: "index \(index)", inputs: two(66)) { x in
+                try switchCase(x[0].graph.constant(Int32(index)), branches: [{ try assertTrue(x[0].graph); return [try tanh(x[0])] },
+                                                                              { [try subtract(x[0], x[1])] }])[0]
+            })
+        }
+        @Sendable func loop(_ x: [Output], stateful: Bool) throws -> Output {
+            let g = x[0].graph
+            return try whileLoop(cond: { v in try less(v[0], g.constant(Int32(3))) }, body: { v in
+                if stateful { try assertTrue(g) }
+                return [try add(v[0], g.constant(Int32(1))), try tanh(add(multiply(v[1], x[1]), v[1]))]
+            }, loopVars: [try g.constant(Int32(0)), x[0]])[1]
+        }
+        c.append(Case(op: "StatelessWhile", label: "3 iterations", inputs: two(68)) { try loop($0, stateful: false) })
+        c.append(Case(op: "While", label: "3 iterations", inputs: two(70)) { try loop($0, stateful: true) })
+        for op in ["PartitionedCall", "StatefulPartitionedCall"] {
+            c.append(Case(op: op, label: "call", inputs: two(72)) { x in
+                let body = try FunctionBodyBuilder(in: x[0].graph, arguments: [("a", x[0].dtype, x[0].shape), ("b", x[1].dtype, x[1].shape)])
+                let result = try body.build {
+                    if op == "StatefulPartitionedCall" { try assertTrue(x[0].graph) }
+                    return try multiply(tanh(body.arguments[0]), body.arguments[1])
+                }
+                _ = body.sealCaptures()
+                let f = body.finish(name: "f", arguments: body.arguments, results: [result])
+                return try ControlFlowOps.call(f, [x[0], x[1]], graph: x[0].graph)[0]
+            })
+        }
+        // Lists: through FromTensor/Stack, SetItem/GetItem, PushBack/PopBack; optionals.
+        c.append(Case(op: "TensorListFromTensor", label: "and TensorListStack", inputs: [Input([3, 2], seed: 74)]) { x in
+            let list = try x[0].graph.output("TensorListFromTensor", [x[0], listShapeTensor(x[0].graph, [2])], name: nil, file: "", line: 0)
+            return try square(x[0].graph.output("TensorListStack", [list, listShapeTensor(x[0].graph, [2])],
+                                                attrs: ["element_dtype": .type(x[0].dtype)], name: nil, file: "", line: 0))
+        })
+        c.append(Case(op: "TensorListStack", label: "of a list from a tensor", inputs: [Input([2, 2], seed: 75)]) { x in
+            let list = try x[0].graph.output("TensorListFromTensor", [tanh(x[0]), listShapeTensor(x[0].graph, [2])], name: nil,
+                                             file: "", line: 0)
+            return try x[0].graph.output("TensorListStack", [list, listShapeTensor(x[0].graph, [2])],
+                                         attrs: ["element_dtype": .type(x[0].dtype)], name: nil, file: "", line: 0)
+        })
+        for op in ["TensorListSetItem", "TensorListGetItem"] {
+            c.append(Case(op: op, label: "element 1", inputs: two(76)) { x in
+                let g = x[0].graph
+                let list = try g.output("TensorListReserve", [listShapeTensor(g, [3]), g.constant(Int32(2))],
+                                        attrs: ["element_dtype": .type(x[1].dtype)], name: nil, file: "", line: 0)
+                let set = try g.output("TensorListSetItem", [list, g.constant(Int32(1)), x[1]], name: nil, file: "", line: 0)
+                let item = try g.output("TensorListGetItem", [set, g.constant(Int32(1)), listShapeTensor(g, [3])],
+                                        attrs: ["element_dtype": .type(x[1].dtype)], name: nil, file: "", line: 0)
+                return try multiply(x[0], exp(item))
+            })
+        }
+        for op in ["TensorListPushBack", "TensorListPopBack"] {
+            c.append(Case(op: op, label: "one element", inputs: two(78)) { x in
+                let g = x[0].graph
+                let pushed = try tensorListPushBack(emptyTensorList(g, dtype: x[0].dtype, elementShape: [2, 3]), sigmoid(x[0]))
+                return try multiply(tensorListPopBack(pushed, dtype: x[0].dtype, elementShape: [2, 3]).tensor, x[1])
+            })
+        }
+        for op in ["OptionalFromValue", "OptionalGetValue"] {
+            c.append(Case(op: op, label: "two components", inputs: two(80)) { x in
+                let g = x[0].graph
+                let optional = try g.output("OptionalFromValue", [tanh(x[0]), x[1]], name: nil, file: "", line: 0)
+                let values = try g.outputs("OptionalGetValue", [optional],
+                                           attrs: ["output_types": .types([x[0].dtype, x[1].dtype]), "output_shapes": .shapes([[2, 3], [3]])],
+                                           name: nil, file: "", line: 0)
+                return try multiply(values[0], values[1])
+            })
+        }
+        return c
+    }()
+
     static let cases: [Case] = {
         var c: [Case] = []
         c += binary("AddV2") { try add($0, $1) }
@@ -202,6 +292,7 @@ import Testing
                                         name: nil, file: "", line: 0)[0]
             },
         ]
+        c += controlFlowCases
         return c
     }()
 

@@ -67,7 +67,9 @@ extension Graph {
             func summed(_ e: NodeOutput) throws -> Output? {
                 guard let parts = pending[e], !parts.isEmpty else { return nil }
                 if parts.count == 1 { return parts[0] }
-                let total = try parts.dropFirst().reduce(parts[0]) { try Soma.add($0, $1) }
+                let total = parts[0].dtype == .variant
+                    ? try output("AddN", parts, name: "AddN", file: "", line: 0)
+                    : try parts.dropFirst().reduce(parts[0]) { try Soma.add($0, $1) }
                 pending[e] = [total]
                 return total
             }
@@ -90,7 +92,8 @@ extension Graph {
                 let grads = try withNameScope("\(node.name)_grad") { try fn(context) }
                 precondition(grads.count == node.inputs.count, "gradient of \(node.op) returned \(grads.count) for \(node.inputs.count) inputs")
                 for (input, g) in zip(node.inputs, grads) {
-                    guard let g, between.contains(input.node), input.dtype.isFloatingPoint else { continue }
+                    // Lists (variants) carry their elements' gradients.
+                    guard let g, between.contains(input.node), input.dtype.isFloatingPoint || input.dtype == .variant else { continue }
                     accumulate(g, to: input)
                 }
             }

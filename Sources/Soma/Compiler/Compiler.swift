@@ -24,8 +24,8 @@ public enum Compiler {
     /// Compiles what `fetches` and `targets` need into a plan for feeds of these shapes.
     ///
     /// - Throws: ``SomaError`` naming the node for an unfed placeholder, an unsupported op
-    ///   or a shape conflict that appears with the concrete shapes; `DynamicShapeError`
-    ///   (internal) when some shape depends on fed values.
+    ///   or a shape conflict that appears with the concrete shapes. Steps whose shapes
+    ///   depend on values are planned as dynamic steps.
     static func plan(graph: Graph, fetches: [NodeOutput], targets: [Node], feeds: [NodeOutput: [Int]],
                      options: CompileOptions) throws -> Plan {
         let start = DispatchTime.now().uptimeNanoseconds

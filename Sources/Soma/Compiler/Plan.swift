@@ -32,6 +32,8 @@ public struct Plan: Sendable {
         /// when produced before the first step; `steps.count` when fetched).
         public let firstUse: Int
         public let lastUse: Int
+        /// The shape is known only when the value is computed (`shape` is then `[]`).
+        public let isDynamic: Bool
     }
 
     public struct Step: Sendable {
@@ -56,6 +58,10 @@ public struct Plan: Sendable {
         public let successors: [Int]
         /// Too little work to be worth handing to another thread.
         public let isCheap: Bool
+        /// For a step whose output shapes are known only at run time: its op, whose shape
+        /// function runs on the actual inputs before the kernel.
+        let dynamicDefinition: OpDef?
+        public var isDynamic: Bool { dynamicDefinition != nil }
     }
 
     public let steps: [Step]
@@ -90,7 +96,7 @@ public struct Plan: Sendable {
                 case .owned: place = "own storage"
                 default: place = "\(value.storage)"
                 }
-                return "\(value.name) \(value.dtype)\(shapeString(value.shape)) @ \(place)"
+                return "\(value.name) \(value.dtype)\(value.isDynamic ? "[dynamic]" : shapeString(value.shape)) @ \(place)"
             }
             lines.append("  \(i): \(step.name) = \(step.op)(\(step.inputs.map { values[$0].name }.joined(separator: ", "))) → "
                          + outs.joined(separator: "; "))

@@ -1,9 +1,3 @@
-/// Thrown when a graph cannot be planned statically because some shape depends on fed
-/// values; the session runs such graphs with the reference executor.
-struct DynamicShapeError: Error {
-    let node: String
-}
-
 /// Turns an optimised ``IRGraph`` with concrete shapes into a ``Plan``: a memory-aware
 /// schedule, liveness, aliasing and in-place reuse, then offsets in one arena.
 struct PlanBuilder {
@@ -25,9 +19,10 @@ struct PlanBuilder {
     }
 
     func build(passReports: [PassReport]) throws -> Plan {
-        for node in ir.nodes {
-            for shape in node.outputShapes where !shape.isFullyDefined { throw DynamicShapeError(node: node.name) }
-        }
+        // Steps whose output shapes depend on values seen only at run time (a list's
+        // elements, a fed Reshape target): they infer their shapes when they run, and
+        // their outputs have storage of their own.
+        let dynamic = Set(ir.nodes.filter { $0.outputShapes.contains { !$0.isFullyDefined } }.map(\.id))
         // Values: every output of every node.
         var valueIndex: [IRValue: Int] = [:]
         var producers: [IRValue] = []
@@ -142,8 +137,9 @@ struct PlanBuilder {
             else if let a = aliasOf[v] { storage = .alias(of: a) }
             else if let b = bufferOf[v] { storage = .arena(offset: offsets[b], bytes: bytes(v)) }
             else { storage = .owned }
-            return Plan.Value(name: value.description, dtype: value.dtype, shape: value.shape.concrete!, storage: storage,
-                              constant: node.constantValue, firstUse: first[v], lastUse: last[v])
+            return Plan.Value(name: value.description, dtype: value.dtype, shape: value.shape.concrete ?? [], storage: storage,
+                              constant: node.constantValue, firstUse: first[v], lastUse: last[v],
+                              isDynamic: !value.shape.isFullyDefined)
         }
 
         // Steps with their dependencies.
@@ -164,7 +160,8 @@ struct PlanBuilder {
                 outputShapes: node.outputShapes.map(\.concrete),
                 outputOffsets: outputs.map { v in bufferOf[v].map { offsets[$0] } },
                 parallelOutputOffsets: outputs.map { parallelOffset[$0] },
-                dependencyCount: dependencyCounts[i], successors: successors[i].sorted(), isCheap: Self.isCheap(node))
+                dependencyCount: dependencyCounts[i], successors: successors[i].sorted(), isCheap: Self.isCheap(node),
+                dynamicDefinition: dynamic.contains(node.id) ? node.def : nil)
         }
         let parallel = dependencyCounts.filter { $0 == 0 }.count > 1 || successors.contains { $0.count > 1 }
         return Plan(steps: steps, values: values, feeds: ir.feeds.map(\.endpoint), fetches: ir.fetches.map { valueIndex[$0]! },

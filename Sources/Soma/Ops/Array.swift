@@ -60,6 +60,11 @@ enum ArrayOps {
             }
             return [TensorShape(out)]
         },
+        OpDef("InvertPermutation", inputs: ["x: T"], outputs: ["y: T"], attrs: [.type("T", DType.indices, default: .int32)],
+              gradient: .notDifferentiable) { c in
+            try c.withRank(0, 1)
+            return [c.shape(0)]
+        },
         OpDef("Transpose", inputs: ["x: T", "perm: Tperm"], outputs: ["y: T"],
               attrs: [.type("T"), .type("Tperm", DType.indices, default: .int32)]) { c in
             try c.withRank(1, 1)
@@ -159,7 +164,7 @@ enum ArrayOps {
             guard c.shape(1).rank ?? 0 == 0 else { throw ShapeError("value must be a scalar") }
             return [try c.shapeFromInput(0)]
         },
-        OpDef("ZerosLike", inputs: ["x: T"], outputs: ["y: T"], attrs: [.type("T")],
+        OpDef("ZerosLike", inputs: ["x: T"], outputs: ["y: T"], attrs: [.type("T", DType.all + [.variant])],
               gradient: .notDifferentiable, shape: Shapes.unchanged),
         OpDef("OnesLike", inputs: ["x: T"], outputs: ["y: T"], attrs: [.type("T")],
               gradient: .notDifferentiable, shape: Shapes.unchanged),

@@ -83,11 +83,16 @@ enum ControlFlowOps {
                                      _ c: ShapeContext) throws -> [TensorShape] {
         guard case .types(let outputTypes)? = c.attrs["Tout"] else { throw ShapeError("Missing required attr 'Tout'") }
         var merged: [TensorShape]? = nil
+        var firstError: Error? = nil
         for branch in branches {
             try checkSignature(branch, inputs: inputTypes, outputs: outputTypes, role: "branch")
-            let shapes = try branch.outputShapes(for: inputs)
+            // A branch that cannot take these shapes cannot be the one that runs with them
+            // (a gradient branch is given the shapes of the forward branch that ran).
+            let shapes: [TensorShape]
+            do { shapes = try branch.outputShapes(for: inputs) } catch { firstError = firstError ?? error; continue }
             merged = merged.map { zip($0, shapes).map { $0.relaxed(with: $1) } } ?? shapes
         }
+        if merged == nil, let firstError { throw firstError }
         return merged ?? []
     }
 
@@ -104,7 +109,7 @@ enum ControlFlowOps {
     }
 
     static let gradients: [String: GradientFunction] = [
-        "If": ifGradient, "StatelessIf": ifGradient,
+        "If": ifGradient, "StatelessIf": ifGradient, "Case": caseGradient, "StatelessCase": caseGradient,
         "While": whileGradient, "StatelessWhile": whileGradient,
         "PartitionedCall": callGradient, "StatefulPartitionedCall": callGradient,
     ]
@@ -249,17 +254,32 @@ enum ControlFlowOps {
     /// forward `If`), so a branch drawing random numbers or with effects cannot be
     /// differentiated — that is an error naming it.
     private static let ifGradient: GradientFunction = { c in
-        let branches = [try c.node.function("then_branch"), try c.node.function("else_branch")]
+        try branchGradient(c, [try c.node.function("then_branch"), try c.node.function("else_branch")]) { branches in
+            ["then_branch": .function(branches[0]), "else_branch": .function(branches[1])]
+        }
+    }
+
+    /// `Case`'s gradient: a `Case` on the same index over the branches' gradient functions.
+    private static let caseGradient: GradientFunction = { c in
+        guard case .functions(let branches)? = c.node.attrs["branches"] else { throw SomaError.invalidArgument("Case without branches") }
+        return try branchGradient(c, branches) { ["branches": .functions($0)] }
+    }
+
+    /// The gradient of a node whose input 0 picks one of `branches` (called with the other
+    /// inputs): the same node over the branches' gradient functions.
+    private static func branchGradient(_ c: GradientContext, _ branches: [GraphFunction],
+                                       attrs: ([GraphFunction]) -> [String: AttrValue]) throws -> [Output?] {
         let inputs = Array(c.inputs.dropFirst())
         let differentiable = inputs.indices.filter { inputs[$0].dtype.isFloatingPoint }
         guard !differentiable.isEmpty else { return Array(repeating: nil, count: c.inputs.count) }
         let outputGrads = try c.outputs.indices.map { try c.outputGradient($0) }
-        let gradBranches = try branches.map { try gradientFunction(of: $0, wrt: differentiable, node: c.node) }
-        let grads = try c.graph.outputs(
-            c.node.op, [c.inputs[0]] + inputs + outputGrads,
-            attrs: ["Tout": .types(differentiable.map { inputs[$0].dtype }), "then_branch": .function(gradBranches[0]),
-                    "else_branch": .function(gradBranches[1])],
-            name: c.node.op, file: "", line: 0)
+        let gradBranches = try branches.map {
+            try gradientFunction(of: $0, wrt: differentiable, node: c.node, outputShapes: c.outputs.map(\.shape))
+        }
+        var nodeAttrs = attrs(gradBranches)
+        nodeAttrs["Tout"] = .types(differentiable.map { inputs[$0].dtype })
+        let grads = try c.graph.outputs(c.node.op, [c.inputs[0]] + inputs + outputGrads, attrs: nodeAttrs, name: c.node.op,
+                                        file: "", line: 0)
         var result: [Output?] = Array(repeating: nil, count: c.inputs.count)
         for (k, i) in differentiable.enumerated() { result[i + 1] = grads[k] }
         return result
@@ -268,7 +288,11 @@ enum ControlFlowOps {
     /// A function taking `f`'s arguments and the gradients of its results, returning the
     /// gradients of the arguments at `wrt` (zeros where none flows). Built in `f`'s body
     /// graph, so it recomputes `f`'s values it needs.
-    static func gradientFunction(of f: GraphFunction, wrt: [Int], node: Node) throws -> GraphFunction {
+    ///
+    /// - Parameter outputShapes: the shapes the incoming gradients may have (a branching
+    ///   node's outputs, which every branch must accept); the results' own by default.
+    static func gradientFunction(of f: GraphFunction, wrt: [Int], node: Node, outputShapes: [TensorShape]? = nil) throws
+        -> GraphFunction {
         let body = f.body
         var needed = Set<Node>(), stack = f.results.map(\.node)
         while let n = stack.popLast() {
@@ -281,7 +305,7 @@ enum ControlFlowOps {
         }
         return try body.withRootScope {
             let outputGrads = try f.results.enumerated().map { k, r in
-                try body.output("Placeholder", [], attrs: ["dtype": .type(r.dtype), "shape": .shape(r.shape)],
+                try body.output("Placeholder", [], attrs: ["dtype": .type(r.dtype), "shape": .shape(outputShapes?[k] ?? r.shape)],
                                 name: "grad_output_\(k)", file: "", line: 0)
             }
             let differentiable = f.results.indices.filter { f.results[$0].dtype.isFloatingPoint }
@@ -385,6 +409,60 @@ public func cond(
         attrs: ["Tout": .types(thenResults.map(\.dtype)), "then_branch": .function(thenFunction),
                 "else_branch": .function(elseFunction), "output_shapes": .shapes(shapes)],
         name: name, file: file, line: line)
+}
+
+/// The results of `branches[branchIndex]` — the last branch when the index is out of
+/// range — (TF's `tf.switch_case`). Each branch is built once into a function; only the
+/// chosen one runs. Builds `StatelessCase`, or `Case` when a branch has effects.
+///
+/// - Parameters:
+///   - branchIndex: a scalar `int32`.
+///   - branches: builders of results of the same count and dtypes.
+public func switchCase(
+    _ branchIndex: Output, branches: [() throws -> [Output]], name: String? = nil, file: String = #fileID, line: Int = #line
+) throws -> [Output] {
+    let g = Graph.buildTarget([branchIndex.graph])!
+    let name = name ?? "switch_case"
+    guard branchIndex.dtype == .int32, branchIndex.shape.rank ?? 0 == 0, !branches.isEmpty else {
+        throw SomaError.invalidArgument("switchCase: branchIndex must be a scalar int32 and there must be branches"
+                                        + " (at \(file):\(line))")
+    }
+    let built = try branches.map { branch -> (FunctionBodyBuilder, [Output]) in
+        let body = try FunctionBodyBuilder(in: g, arguments: [])
+        return (body, try body.build(branch).map(body.inside))
+    }
+    try checkBranchResults(built.map(\.1), what: "switchCase", file: file, line: line)
+    let (functions, inputs) = try unify(built, name: name)
+    let shapes = built.dropFirst().reduce(built[0].1.map(\.shape)) { zip($0, $1.1).map { $0.relaxed(with: $1.shape) } }
+    return try g.outputs(
+        functions.contains(where: \.isStateful) ? "Case" : "StatelessCase", [branchIndex] + inputs,
+        attrs: ["Tout": .types(built[0].1.map(\.dtype)), "branches": .functions(functions), "output_shapes": .shapes(shapes)],
+        name: name, file: file, line: line)
+}
+
+/// Branch results must agree in count and dtypes.
+private func checkBranchResults(_ results: [[Output]], what: String, file: String, line: Int) throws {
+    let types = results.map { $0.map(\.dtype) }
+    guard types.allSatisfy({ $0 == types[0] }) else {
+        throw SomaError.invalidArgument(
+            "\(what): all branches must return the same number and dtypes of values, but return "
+            + types.map { "(" + $0.map(\.name).joined(separator: ", ") + ")" }.joined(separator: ", ") + " (at \(file):\(line))")
+    }
+}
+
+/// The branches as functions that all take every branch's captured values (in branch
+/// order), and those values.
+private func unify(_ built: [(FunctionBodyBuilder, [Output])], name: String) throws -> ([GraphFunction], [Output]) {
+    let captures = built.map { $0.0.sealCaptures() }
+    var functions: [GraphFunction] = []
+    for (k, (body, results)) in built.enumerated() {
+        var arguments: [Output] = []
+        for (j, c) in captures.enumerated() {
+            arguments += j == k ? c.placeholders : try c.outer.map(body.unusedArgument)
+        }
+        functions.append(body.finish(name: "\(name)_branch\(k)", arguments: arguments, results: results))
+    }
+    return (functions, captures.flatMap(\.outer))
 }
 
 /// ``cond(_:then:else:name:file:line:)`` for branches of one result.

@@ -44,14 +44,6 @@ enum ListOps {
             guard let dims = element.dimensions else { return [.unknown] }
             return [TensorShape([n >= 0 ? n : nil] + dims)]
         },
-        OpDef("TensorListGather", inputs: ["input_handle: variant", "indices: int32", "element_shape: int32"],
-              outputs: ["values: element_dtype"], attrs: [.type("element_dtype", DType.any)]) { c in
-            try c.scalarInput(0)
-            guard c.shape(1).rank ?? 1 == 1 else { throw ShapeError("indices must be a vector, but has shape \(c.shape(1))") }
-            let element = try c.listElementShape(2)
-            guard let dims = element.dimensions else { return [.unknown] }
-            return [TensorShape([c.shape(1).dimensions?.first ?? nil] + dims)]
-        },
         OpDef("TensorListLength", inputs: ["input_handle: variant"], outputs: ["length: int32"],
               gradient: .notDifferentiable) { c in
             try c.scalarInput(0)
@@ -67,10 +59,73 @@ enum ListOps {
             try c.scalarInput(0)
             return [.scalar]
         },
+        // Optionals (TF's `optional_ops`): how cond_v2's gradient receives the intermediates
+        // of whichever branch ran.
+        OpDef("OptionalFromValue", inputs: ["components: Toutput_types"], outputs: ["optional: variant"],
+              attrs: [.types("Toutput_types", DType.any)]) { _ in [.scalar] },
+        OpDef("OptionalNone", outputs: ["optional: variant"], gradient: .notDifferentiable) { _ in [.scalar] },
+        OpDef("OptionalHasValue", inputs: ["optional: variant"], outputs: ["has_value: bool"], gradient: .notDifferentiable) { c in
+            try c.scalarInput(0)
+            return [.scalar]
+        },
+        OpDef("OptionalGetValue", inputs: ["optional: variant"], outputs: ["components: output_types"],
+              attrs: [.types("output_types", DType.any), .shapes("output_shapes")]) { c in
+            try c.scalarInput(0)
+            guard case .shapes(let shapes)? = c.attrs["output_shapes"], case .types(let types)? = c.attrs["output_types"],
+                  shapes.count == types.count else {
+                throw ShapeError("output_shapes must give one shape per output type")
+            }
+            return shapes
+        },
         OpDef("TensorListPopBack", inputs: ["input_handle: variant", "element_shape: int32"],
               outputs: ["output_handle: variant", "tensor: element_dtype"], attrs: [.type("element_dtype", DType.any)]) { c in
             try c.scalarInput(0)
             return [.scalar, try c.listElementShape(1)]
+        },
+    ]
+}
+
+extension ListOps {
+    /// Gradients, as TF's `list_grad.py` and `optional_grad.py`: a list's gradient is a
+    /// list of its elements' gradients.
+    static let gradients: [String: GradientFunction] = [
+        "TensorListPushBack": { c in
+            let (rest, item) = try tensorListPopBack(c.grad(), dtype: c.inputs[1].dtype, name: "TensorListPopBack")
+            return [rest, item]
+        },
+        "TensorListPopBack": { c in
+            [try tensorListPushBack(c.grad(0), c.grad(1), name: "TensorListPushBack"), nil]
+        },
+        "TensorListStack": { c in
+            [try c.graph.output("TensorListFromTensor", [c.grad(), c.inputs[1]], name: "TensorListFromTensor", file: "", line: 0), nil]
+        },
+        "TensorListFromTensor": { c in
+            let n = c.inputs[0].shape.dimensions?.first ?? nil
+            return [try c.graph.output("TensorListStack", [c.grad(), listShapeTensor(c.graph, TensorShape(Array((c.inputs[0].shape.dimensions ?? []).dropFirst())))],
+                                       attrs: ["element_dtype": .type(c.inputs[0].dtype), "num_elements": .int(n ?? -1)],
+                                       name: "TensorListStack", file: "", line: 0), nil]
+        },
+        "TensorListGetItem": { c in
+            let length = try c.graph.output("TensorListLength", [c.inputs[0]], name: "TensorListLength", file: "", line: 0)
+            let zeros = try c.graph.output("TensorListReserve", [c.inputs[2], length], attrs: ["element_dtype": .type(c.outputs[0].dtype)],
+                                           name: "TensorListReserve", file: "", line: 0)
+            return [try c.graph.output("TensorListSetItem", [zeros, c.inputs[1], c.grad()], name: "TensorListSetItem", file: "", line: 0),
+                    nil, nil]
+        },
+        "TensorListSetItem": { c in
+            let rest = try c.graph.output("TensorListSetItem", [c.grad(), c.inputs[1], zerosLike(c.inputs[2])], name: "TensorListSetItem",
+                                          file: "", line: 0)
+            let item = try c.graph.output("TensorListGetItem", [c.grad(), c.inputs[1], listShapeTensor(c.graph, c.inputs[2].shape)],
+                                          attrs: ["element_dtype": .type(c.inputs[2].dtype)], name: "TensorListGetItem", file: "", line: 0)
+            return [rest, nil, item]
+        },
+        "OptionalFromValue": { c in
+            try c.graph.outputs("OptionalGetValue", [c.grad()],
+                                attrs: ["output_types": .types(c.inputs.map(\.dtype)), "output_shapes": .shapes(c.inputs.map(\.shape))],
+                                name: "OptionalGetValue", file: "", line: 0)
+        },
+        "OptionalGetValue": { c in
+            [try c.graph.output("OptionalFromValue", try c.outputs.indices.map { try c.grad($0) }, name: "OptionalFromValue", file: "", line: 0)]
         },
     ]
 }
@@ -81,6 +136,13 @@ extension ShapeContext {
         if shape(i).rank == 0 {
             if let v = intValues(i), v != [-1] { throw ShapeError("element_shape must be -1 or a vector, but is \(v)") }
             return .unknown
+        }
+        // `-1` stays an unknown dimension even at run time (unlike a Reshape target).
+        if let v = intValues(i) {
+            return TensorShape(try v.map { d -> Int? in
+                guard d >= -1 else { throw ShapeError("element_shape has dimension \(d)") }
+                return d == -1 ? nil : d
+            })
         }
         return try shapeFromInput(i)
     }

@@ -19,8 +19,9 @@ enum MathOps {
             }
             return [shape]
         },
-        // Σ inputs, all of one shape (TF sums gradient contributions with it).
-        OpDef("AddN", inputs: ["inputs: N * T"], outputs: ["sum: T"], attrs: [.int("N", minimum: 1), .type("T", DType.numeric)],
+        // Σ inputs, all of one shape (TF sums gradient contributions with it; for TensorLists —
+        // while_v2's gradients — element by element).
+        OpDef("AddN", inputs: ["inputs: N * T"], outputs: ["sum: T"], attrs: [.int("N", minimum: 1), .type("T", DType.numeric + [.variant])],
               traits: [.commutative]) { c in
             var shape = c.shape(0)
             for i in 1..<c.inputCount {

@@ -16,7 +16,7 @@ public enum OpRegistry {
         // Each family's gradient table sits next to its op table.
         let gradients: [[String: GradientFunction]] = [
             StateOps.gradients, MathOps.gradients, NNOps.gradients, LinalgOps.gradients, ReductionOps.gradients,
-            ArrayOps.gradients, TrainingOps.gradients, ConvOps.gradients, RNNOps.gradients, ControlFlowOps.gradients,
+            ArrayOps.gradients, TrainingOps.gradients, ConvOps.gradients, RNNOps.gradients, ControlFlowOps.gradients, ListOps.gradients,
         ]
         for (name, function) in gradients.joined() {
             guard case .pending? = table[name]?.gradient else {

@@ -4,16 +4,15 @@
 /// it reads the session's variables and counts against its memory budget.
 ///
 /// Compiled plans are memoised on the function (a few signatures each), so every session
-/// and every plan that calls a function shares them. A body whose shapes depend on
-/// argument values runs on the reference executor.
+/// and every plan that calls a function shares them. Steps of a body whose shapes depend
+/// on values (a list's elements) infer their shapes as they run (dynamic steps).
 ///
 /// Thread-safety: any number of calls at once (each plan run takes its own arena).
 enum FunctionCalls {
     /// A function compiled for one signature of argument shapes.
     struct Compiled: Sendable {
         let shapes: [[Int]]
-        /// `nil` when the body has no static plan.
-        let executor: PlanExecutor?
+        let executor: PlanExecutor
         /// Plan feed `k` is argument `feedArgument[k]`.
         let feedArgument: [Int]
     }
@@ -36,15 +35,10 @@ enum FunctionCalls {
         if let hit = f.runtimeCache.withLock({ $0[key] }) as? Compiled { return hit }
         var feeds: [NodeOutput: [Int]] = [:]
         for (argument, shape) in zip(f.arguments, shapes) { feeds[argument.endpoint] = shape }
-        let compiled: Compiled
-        do {
-            let plan = try Compiler.plan(graph: f.body, fetches: f.results.map(\.endpoint), targets: f.controlResults,
-                                         feeds: feeds, options: CompileOptions())
-            let position = Dictionary(uniqueKeysWithValues: f.arguments.enumerated().map { ($1.endpoint, $0) })
-            compiled = Compiled(shapes: shapes, executor: PlanExecutor(plan: plan), feedArgument: plan.feeds.map { position[$0]! })
-        } catch is DynamicShapeError {
-            compiled = Compiled(shapes: shapes, executor: nil, feedArgument: [])
-        }
+        let plan = try Compiler.plan(graph: f.body, fetches: f.results.map(\.endpoint), targets: f.controlResults,
+                                     feeds: feeds, options: CompileOptions())
+        let position = Dictionary(uniqueKeysWithValues: f.arguments.enumerated().map { ($1.endpoint, $0) })
+        let compiled = Compiled(shapes: shapes, executor: PlanExecutor(plan: plan), feedArgument: plan.feeds.map { position[$0]! })
         f.runtimeCache.withLock { cache in
             if cache.count >= cacheCapacity { cache.removeAll() }
             cache[key] = compiled
@@ -70,13 +64,7 @@ enum FunctionCalls {
             if compiled == nil || !zip(compiled!.shapes, arguments).allSatisfy({ $0 == $1.shape }) {
                 compiled = try Self.compiled(f, shapes: arguments.map(\.shape))
             }
-            let c = compiled!
-            guard let executor = c.executor else {
-                var feeds: [NodeOutput: Tensor] = [:]
-                for (argument, value) in zip(f.arguments, arguments) { feeds[argument.endpoint] = value }
-                return try ReferenceExecutor().run(graph: f.body, fetches: f.results.map(\.endpoint), feeds: feeds,
-                                                   targets: f.controlResults, state: state, options: options)
-            }
+            let c = compiled!, executor = c.executor
             return try executor.execute(feed: { arguments[c.feedArgument[$0]] }, state: state, options: options) { read in
                 try executor.plan.fetches.map { try read($0).owned(budget: state.budget) }
             }

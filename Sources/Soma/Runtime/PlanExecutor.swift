@@ -71,6 +71,14 @@ struct PlanExecutor: Sendable {
     /// output slots live on the stack: a step allocates nothing of its own.
     static func runStep(_ step: Plan.Step, plan: Plan, values: UnsafeMutablePointer<Tensor?>, state: SessionState,
                         arena: Arena, intraOpThreads: Int, parallelLayout: Bool = false) throws {
+        if let definition = step.dynamicDefinition {
+            let inputs = try step.inputs.indices.map { k in
+                try read(step.inputs[k], plan: plan, values: values, state: state, by: step, ref: step.refInputs[k])
+            }
+            let outputs = try Kernels.run(step.node, definition: definition, inputs: inputs, state: state)
+            for (v, output) in zip(step.outputs, outputs) { values[v] = output }
+            return
+        }
         let offsets = parallelLayout ? step.parallelOutputOffsets : step.outputOffsets
         try KernelContext.withContext(node: step.node, inputCount: step.inputs.count, readInput: { k in
             try read(step.inputs[k], plan: plan, values: values, state: state, by: step, ref: step.refInputs[k])

@@ -91,8 +91,7 @@ public final class Session: Sendable {
         return try executor.run(graph: graph, fetches: endpoints, feeds: fed, targets: targets, state: state, options: options)
     }
 
-    /// The compiled plan for this run signature (cached), or `nil` when the graph's shapes
-    /// depend on fed values and only the reference executor can run it.
+    /// The compiled plan for this run signature (cached), or `nil` when the compiler is off.
     func executable(fetches: [NodeOutput], feeds: [NodeOutput: Tensor], targets: [Node]) throws -> PlanExecutor? {
         let key = PlanCache.Key(fetches: fetches, targets: targets.map(\.id),
                                 feeds: feeds.map { ($0.key, $0.value.shape) }.sorted { $0.0.name < $1.0.name }.map { PlanCache.Feed(endpoint: $0.0, shape: $0.1) })
@@ -102,21 +101,16 @@ public final class Session: Sendable {
         return executor
     }
 
-    /// A fresh plan for this run signature, or `nil` when the compiler is off or the
-    /// graph's shapes depend on fed values.
+    /// A fresh plan for this run signature, or `nil` when the compiler is off.
     func compile(fetches: [NodeOutput], feeds: [NodeOutput: Tensor], targets: [Node],
                  fetchesInArena: Bool = false) throws -> PlanExecutor? {
         guard options.useCompiler else { return nil }
-        do {
-            var compileOptions = options.compileOptions
-            compileOptions.maxTensorBytes = options.maxTensorBytes
-            compileOptions.fetchesInArena = fetchesInArena
-            let plan = try Compiler.plan(graph: graph, fetches: fetches, targets: targets, feeds: feeds.mapValues(\.shape),
-                                         options: compileOptions)
-            return PlanExecutor(plan: plan)
-        } catch is DynamicShapeError {
-            return nil
-        }
+        var compileOptions = options.compileOptions
+        compileOptions.maxTensorBytes = options.maxTensorBytes
+        compileOptions.fetchesInArena = fetchesInArena
+        let plan = try Compiler.plan(graph: graph, fetches: fetches, targets: targets, feeds: feeds.mapValues(\.shape),
+                                     options: compileOptions)
+        return PlanExecutor(plan: plan)
     }
 
     /// The plan a run with these fetches, feeds and targets executes (for inspection).

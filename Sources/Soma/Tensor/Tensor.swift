@@ -50,8 +50,7 @@ public struct Tensor: Sendable {
             // Strings start empty, as TF's zeros of DT_STRING do.
             self.buffer = try! TensorBuffer(strings: Array(repeating: [], count: shape.reduce(1, *)), budget: nil, for: "")
         } else if dtype == .variant {
-            self.buffer = TensorBuffer(lists: Array(repeating: TensorList(elementDType: .float32, elementShape: .unknown),
-                                                    count: shape.reduce(1, *)))
+            self.buffer = TensorBuffer(variants: Array(repeating: .optional(nil), count: shape.reduce(1, *)))
         } else {
             self.buffer = TensorBuffer(byteCount: shape.reduce(1, *) * dtype.byteSize, zeroed: zeroed)
         }
@@ -70,7 +69,7 @@ public struct Tensor: Sendable {
         if dtype == .string {
             self.buffer = try TensorBuffer(strings: Array(repeating: [], count: count), budget: budget, for: what())
         } else if dtype == .variant {
-            self.buffer = TensorBuffer(lists: Array(repeating: TensorList(elementDType: .float32, elementShape: .unknown), count: count))
+            self.buffer = TensorBuffer(variants: Array(repeating: .optional(nil), count: count))
         } else {
             self.buffer = try TensorBuffer(byteCount: count * dtype.byteSize, zeroed: zeroed, budget: budget, for: what())
         }

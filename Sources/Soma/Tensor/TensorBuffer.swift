@@ -21,7 +21,7 @@ final class TensorBuffer: @unchecked Sendable {
     /// The elements of a string tensor (`data` then holds zeros of the nominal size).
     let strings: [[UInt8]]?
     /// The elements of a variant tensor (`data` then holds zeros of the nominal size).
-    let lists: [TensorList]?
+    let variants: [VariantValue]?
     /// The budget the memory was reserved from, given back on release.
     private let budget: MemoryBudget?
     /// Whether `data` came from `posix_memalign` (released with `free`).
@@ -34,7 +34,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.budget = nil
         self.fromSystem = false
         self.strings = nil
-        self.lists = nil
+        self.variants = nil
         // Allocate at least one byte so that empty tensors still have a valid pointer.
         self.data = .allocate(byteCount: max(byteCount, 1), alignment: TensorBuffer.alignment)
         if zeroed { self.data.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
@@ -58,7 +58,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.budget = budget
         self.fromSystem = true
         self.strings = nil
-        self.lists = nil
+        self.variants = nil
     }
 
     /// The elements of a string tensor; `extraBytes` (the strings' own bytes) and the
@@ -78,13 +78,13 @@ final class TensorBuffer: @unchecked Sendable {
         self.budget = budget
         self.fromSystem = true
         self.strings = strings
-        self.lists = nil
+        self.variants = nil
     }
 
     /// The elements of a variant tensor. Their tensors hold budgeted memory of their own;
     /// the buffer holds only the nominal bytes.
-    init(lists: [TensorList]) {
-        let nominal = lists.count * DType.variant.byteSize
+    init(variants: [VariantValue]) {
+        let nominal = variants.count * DType.variant.byteSize
         self.data = .allocate(byteCount: Swift.max(nominal, 1), alignment: TensorBuffer.alignment)
         self.data.initializeMemory(as: UInt8.self, repeating: 0, count: Swift.max(nominal, 1))
         self.byteCount = nominal
@@ -92,7 +92,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.budget = nil
         self.fromSystem = false
         self.strings = nil
-        self.lists = lists
+        self.variants = variants
     }
 
     /// A view of `byteCount` bytes at `data`, kept alive by `owner`.
@@ -103,7 +103,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.budget = nil
         self.fromSystem = false
         self.strings = nil
-        self.lists = nil
+        self.variants = nil
     }
 
     var isView: Bool { owner != nil }

@@ -21,15 +21,31 @@ public struct TensorList: Sendable {
     }
 }
 
+/// What one element of a `DT_VARIANT` tensor holds.
+public enum VariantValue: Sendable {
+    case list(TensorList)
+    /// TF's `Optional` (the intermediates `cond_v2`'s gradient reads): components, or none.
+    case optional([Tensor]?)
+}
+
 extension Tensor {
+    /// A scalar variant tensor holding `value`.
+    public init(variant value: VariantValue) {
+        self.init(dtype: .variant, shape: [], buffer: TensorBuffer(variants: [value]))
+    }
+
     /// A scalar variant tensor holding `list`.
-    public init(list: TensorList) {
-        self.init(dtype: .variant, shape: [], buffer: TensorBuffer(lists: [list]))
+    public init(list: TensorList) { self.init(variant: .list(list)) }
+
+    /// What a scalar variant tensor holds (`nil` for other tensors).
+    public var variant: VariantValue? {
+        guard dtype == .variant, scalarCount == 1 else { return nil }
+        return buffer.variants?.first
     }
 
     /// The list a scalar variant tensor holds (`nil` for other tensors).
     public var list: TensorList? {
-        guard dtype == .variant, scalarCount == 1 else { return nil }
-        return buffer.lists?.first
+        if case .list(let l)? = variant { return l }
+        return nil
     }
 }

@@ -10,6 +10,17 @@ enum ArrayKernels {
         "Reshape": { ctx in ctx.setOutput(0, ctx.forward(0)) },
         "ExpandDims": { ctx in ctx.setOutput(0, ctx.forward(0)) },
         "Squeeze": { ctx in ctx.setOutput(0, ctx.forward(0)) },
+        "InvertPermutation": { ctx in
+            let perm = ctx.inputs[0].intScalars()!
+            var inverse = [Int](repeating: -1, count: perm.count)
+            for (i, p) in perm.enumerated() {
+                guard p >= 0 && p < perm.count else { throw KernelError("\(p) is not between 0 and \(perm.count)") }
+                guard inverse[p] < 0 else { throw KernelError("\(p) is duplicated in the input.") }
+                inverse[p] = i
+            }
+            ctx.setOutput(0, ctx.inputs[0].dtype == .int64 ? try Tensor(inverse.map(Int64.init), shape: [perm.count])
+                                                           : try Tensor(inverse.map(Int32.init), shape: [perm.count]))
+        },
         "Transpose": { ctx in
             let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
             let perm = ctx.inputs[1].intScalars()!
@@ -118,7 +129,10 @@ enum ArrayKernels {
             fill(out, with: ctx.inputs[1])
             ctx.setOutput(0, out)
         },
-        "ZerosLike": { ctx in ctx.setOutput(0, try ctx.allocateOutput(0)) },
+        "ZerosLike": { ctx in
+            if ctx.inputs[0].dtype == .variant { return try ListKernels.zerosLike(ctx) }
+            ctx.setOutput(0, try ctx.allocateOutput(0))
+        },
         "OnesLike": { ctx in
             let out = try ctx.allocateOutput(0, zeroed: false)
             fill(out, with: Tensor.scalar(1, dtype: out.dtype))

@@ -47,7 +47,8 @@ enum ListKernels {
                 throw KernelError("Trying to modify element \(index) in a list with \(list.elements.count) elements.")
             }
             try checkItem(item, list)
-            list.elements[index] = item
+            // Lists outlive the run's arena: elements get storage of their own.
+            list.elements[index] = try ctx.owned(item)
             ctx.setOutput(0, Tensor(list: list))
         },
         "TensorListPushBack": { ctx in
@@ -58,7 +59,7 @@ enum ListKernels {
                 throw KernelError("Tried to push item into a full list list size: \(list.elements.count), max_num_elements: "
                                   + "\(list.maxElements)")
             }
-            list.elements.append(item)
+            list.elements.append(try ctx.owned(item))
             ctx.setOutput(0, Tensor(list: list))
         },
         "TensorListPopBack": { ctx in
@@ -68,6 +69,26 @@ enum ListKernels {
             list.elements.removeLast()
             ctx.setOutput(0, Tensor(list: list))
             ctx.setOutput(1, last)
+        },
+        "OptionalFromValue": { ctx in ctx.setOutput(0, Tensor(variant: .optional(try ctx.inputs.map { try ctx.owned($0) }))) },
+        "OptionalNone": { ctx in ctx.setOutput(0, Tensor(variant: .optional(nil))) },
+        "OptionalHasValue": { ctx in
+            guard case .optional(let components)? = ctx.inputs[0].variant else { throw KernelError("Input must hold an Optional") }
+            ctx.setOutput(0, Tensor(components != nil))
+        },
+        "OptionalGetValue": { ctx in
+            guard case .optional(let value)? = ctx.inputs[0].variant else { throw KernelError("Input must hold an Optional") }
+            guard let components = value else { throw KernelError("The optional variant does not have a value.", code: .failedPrecondition) }
+            guard components.map(\.dtype) == ctx.node.outputTypes else {
+                throw KernelError("Optional holds (\(components.map(\.dtype.name).joined(separator: ", "))) but the op reads "
+                                  + "(\(ctx.node.outputTypes.map(\.name).joined(separator: ", ")))")
+            }
+            for (k, t) in components.enumerated() {
+                if let planned = ctx.outputShapes[k], planned != t.shape {
+                    throw KernelError("Optional component \(k) has shape \(shapeString(t.shape)), expected \(shapeString(planned))")
+                }
+                ctx.setOutput(k, t)
+            }
         },
         "TensorListLength": { ctx in
             ctx.setOutput(0, Tensor(Int32(try input(ctx, 0).elements.count)))
@@ -92,15 +113,45 @@ enum ListKernels {
             }
             ctx.setOutput(0, try stack(list, indices: Array(list.elements.indices), requested: requested, ctx))
         },
-        "TensorListGather": { ctx in
-            let list = try input(ctx, 0)
-            let indices = ctx.inputs[1].scalars(as: Int32.self).map(Int.init)
-            for i in indices where i < 0 || i >= list.elements.count {
-                throw KernelError("Trying to access element \(i) in a list with \(list.elements.count) elements.")
-            }
-            ctx.setOutput(0, try stack(list, indices: indices, requested: try shape(ctx.inputs[2]), ctx))
-        },
     ]
+
+    /// `AddN` of lists (TF's `TensorListAddN`): lists of one length, added element by
+    /// element; an element set in only some lists is their sum alone.
+    static func addN(_ ctx: KernelContext) throws {
+        var sum = try input(ctx, 0)
+        for k in 1..<ctx.inputs.count {
+            let other = try input(ctx, k)
+            guard other.elements.count == sum.elements.count, other.elementDType == sum.elementDType else {
+                throw KernelError("Trying to add two lists of differing sizes or dtypes: \(sum.elements.count) \(sum.elementDType.name)"
+                                  + " and \(other.elements.count) \(other.elementDType.name)")
+            }
+            for i in sum.elements.indices {
+                guard let b = other.elements[i] else { continue }
+                guard let a = sum.elements[i] else { sum.elements[i] = b; continue }
+                guard a.shape == b.shape else {
+                    throw KernelError("Trying to add two tensors of differing shapes \(shapeString(a.shape)) and \(shapeString(b.shape))")
+                }
+                let out = try allocate(a.dtype, a.shape, ctx, zeroed: false)
+                try MathKernels.arithmetic(.add, a, b, out)
+                sum.elements[i] = out
+            }
+        }
+        ctx.setOutput(0, Tensor(list: sum))
+    }
+
+    /// `ZerosLike` of a list: the same length, each set element replaced by zeros of its shape.
+    static func zerosLike(_ ctx: KernelContext) throws {
+        if case .optional(let components)? = ctx.inputs[0].variant {
+            let zeros = try components.map { try $0.map { try Self.zeros($0.dtype, $0.shape, ctx) } }
+            return ctx.setOutput(0, Tensor(variant: .optional(zeros)))
+        }
+        var list = try input(ctx, 0)
+        for i in list.elements.indices {
+            guard let t = list.elements[i] else { continue }
+            list.elements[i] = try zeros(t.dtype, t.shape, ctx)
+        }
+        ctx.setOutput(0, Tensor(list: list))
+    }
 
     private static func dtype(_ ctx: KernelContext) throws -> DType {
         guard let d = ctx.node.type("element_dtype") else { throw KernelError("Missing required attr 'element_dtype'") }

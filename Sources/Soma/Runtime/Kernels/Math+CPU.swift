@@ -114,6 +114,7 @@ enum MathKernels {
             ctx.setOutput(0, out)
         }
         t["AddN"] = { ctx in
+            if ctx.inputs[0].dtype == .variant { return try ListKernels.addN(ctx) }
             let out = try ctx.allocateOutput(0, zeroed: false)
             out.rawPointer.copyMemory(from: ctx.inputs[0].rawPointer, byteCount: out.byteCount)
             for input in ctx.inputs.dropFirst() { try arithmetic(.add, out, input, out) }

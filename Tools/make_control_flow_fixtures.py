@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Builds control-flow models in TensorFlow and writes them as fixtures Soma must
+reproduce, in the layout of make_tf_fixtures.py (model.pb, inputs, expected_<k>.npy,
+manifest.json whose `ops` include the ops inside library functions):
+
+    cond_while      tf.cond, tf.while_loop over a TensorArray, and their gradients
+                    (cond_v2's optionals, while_v2's accumulators) — a tf.function frozen
+    keras_lstm      a Keras LSTM and GRU (not unrolled) on a sequence — a While loop over
+                    TensorLists, frozen from a tf.function
+    dynamic_rnn     tf.compat.v1.nn.dynamic_rnn with an LSTM cell and sequence lengths, in a
+                    TF1 graph (control flow v2), with its gradients
+
+    python3 Tools/make_control_flow_fixtures.py
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+tf1 = tf.compat.v1
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "SomaTests", "Fixtures", "tf")
+rng = np.random.default_rng(2026)
+
+
+def f32(*shape, scale=1.0):
+    return (rng.normal(size=shape) * scale).astype(np.float32)
+
+
+def ops_of(graph_def):
+    ops = {n.op for n in graph_def.node}
+    for f in graph_def.library.function:
+        ops |= {n.op for n in f.node_def}
+    return sorted(ops)
+
+
+def write(name, graph_def, inputs, fetch_names, values, tolerance):
+    folder = os.path.join(ROOT, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    with open(os.path.join(folder, "model.pb"), "wb") as f:
+        f.write(graph_def.SerializeToString())
+    manifest = {"inputs": {}, "fetches": [], "ops": ops_of(graph_def)}
+    for pname, value in inputs.items():
+        np.save(os.path.join(folder, f"{pname}.npy"), value)
+        manifest["inputs"][pname] = f"{pname}.npy"
+    for k, (fname, value) in enumerate(zip(fetch_names, values)):
+        np.save(os.path.join(folder, f"expected_{k}.npy"), np.asarray(value))
+        manifest["fetches"].append({"name": fname, "file": f"expected_{k}.npy", "tolerance": tolerance})
+    with open(os.path.join(folder, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+    print(f"{name}: {len(graph_def.node)} nodes, {len(graph_def.library.function)} functions, ops {', '.join(manifest['ops'])}")
+
+
+def write_function(name, function, inputs, tolerance=1e-5):
+    """Freezes a tf.function for these inputs and records its outputs."""
+    specs = [tf.TensorSpec([None] + list(v.shape[1:]) if v.ndim else [], tf.as_dtype(v.dtype), name=k) for k, v in inputs.items()]
+    concrete = function.get_concrete_function(*specs)
+    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
+    graph_def = frozen.graph.as_graph_def()
+    outputs = frozen(*[tf.constant(v) for v in inputs.values()])
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    fetch_names = [t.name for t in frozen.outputs]
+    write(name, graph_def, inputs, fetch_names, [o.numpy() for o in outputs], tolerance)
+
+
+# tf.cond, tf.while_loop with a TensorArray, tf.switch_case, and their gradients.
+w_cf = tf.constant(f32(4, 4, scale=0.5))
+
+
+@tf.function
+def cond_while(x, n):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        branch = tf.cond(tf.reduce_sum(x) > 0, lambda: tf.matmul(x, w_cf), lambda: tf.tanh(x) * 2.0)
+
+        def body(i, h, ta):
+            h = tf.tanh(tf.matmul(h, w_cf)) + 0.1 * tf.cast(i, tf.float32)
+            return i + 1, h, ta.write(i, h)
+
+        ta = tf.TensorArray(tf.float32, size=n, element_shape=[None, 4])
+        _, h, ta = tf.while_loop(lambda i, h, ta: i < n, body, [0, branch, ta])
+        sequence = ta.stack()
+        # (tf.switch_case is left out: freezing lowers its Case op to v1 _SwitchN/Merge.)
+        picked = tf.cond(tf.math.floormod(n, 2) > 0, lambda: h * 2.0, lambda: tf.square(h) - 1.0)
+        loss = tf.reduce_sum(picked * picked) + tf.reduce_sum(sequence)
+    dx = tape.gradient(loss, x)
+    return branch, h, sequence, picked, dx, ta.size(), ta.read(0)
+
+
+inputs = {"x": f32(3, 4), "n": np.array(5, dtype=np.int32)}
+write_function("cond_while", cond_while, inputs, tolerance=1e-4)
+
+
+# Keras recurrent layers (cuDNN-compatible LSTM and GRU, not unrolled): a While loop over
+# TensorLists.
+tf.keras.utils.set_random_seed(7)
+lstm = tf.keras.layers.LSTM(6, return_sequences=True)
+gru = tf.keras.layers.GRU(5)
+
+
+@tf.function
+def keras_rnn(x):
+    return gru(lstm(x)), lstm(x)
+
+
+write_function("keras_lstm", keras_rnn, {"x": f32(2, 7, 3)}, tolerance=1e-4)
+
+
+# tf.compat.v1.nn.dynamic_rnn with sequence lengths, in a TF1 graph, and its gradients.
+graph = tf.Graph()
+with graph.as_default():
+    x = tf1.placeholder(tf.float32, [None, 6, 3], name="x")
+    lengths = tf1.placeholder(tf.int32, [None], name="lengths")
+    cell = tf1.nn.rnn_cell.LSTMCell(5, initializer=tf1.glorot_uniform_initializer(seed=3))
+    outputs, state = tf1.nn.dynamic_rnn(cell, x, sequence_length=lengths, dtype=tf.float32)
+    loss = tf.reduce_sum(outputs * outputs) + tf.reduce_sum(state.h)
+    dx = tf.gradients(loss, [x])[0]
+    fetches = {"outputs": outputs, "c": state.c, "h": state.h, "dx": dx}
+    named = {k: tf.identity(v, name=f"out_{k}") for k, v in fetches.items()}
+    with tf1.Session() as sess:
+        sess.run(tf1.global_variables_initializer())
+        feed_values = {"x": f32(4, 6, 3), "lengths": np.array([6, 3, 1, 5], dtype=np.int32)}
+        values = sess.run(named, feed_dict={x: feed_values["x"], lengths: feed_values["lengths"]})
+        frozen = tf1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), [f"out_{k}" for k in sorted(named)])
+    write("dynamic_rnn", frozen, feed_values, [f"out_{k}:0" for k in sorted(named)], [values[k] for k in sorted(named)], 1e-4)

@@ -154,9 +154,11 @@ do {
                    fetches: [loss, w.value, b.value, v.value, step.value], initializer: initializer, train: (trainOp, 5))
 }
 
-// Control flow: a training switch (`cond`, StatelessIf) differentiated and trained, and a
-// `whileLoop` (StatelessWhile) over the branch's value with a fed trip count — the
-// functions travel in the GraphDef's library.
+// Control flow: a training switch (`cond`, StatelessIf), a `whileLoop` (StatelessWhile)
+// over the branch's value with a fed trip count and a `switchCase` (StatelessCase), all
+// differentiated (If/Case over gradient branches, a gradient loop over TensorList
+// accumulators calling the body's gradient) and trained — the functions travel in the
+// GraphDef's library.
 do {
     var rng = SplitMix64(seed: 11)
     let c = Graph()
@@ -170,10 +172,13 @@ do {
     let looped = try whileLoop(cond: { v in try less(v[0], n) },
                                body: { v in [try add(v[0], one), try add(multiply(v[1], decay), branch)] },
                                loopVars: [try c.constant(Int32(0)), try zerosLike(branch)], name: "decayed")
-    let loss = try reduceMean(square(branch), name: "loss")
+    let picked = try switchCase(floorMod(n, c.constant(Int32(3))), branches: [{ [try exp(branch)] }, { [try negative(branch)] }],
+                                name: "picked")[0]
+    // The loss runs through the loop too: its gradient is a gradient loop over accumulators.
+    let loss = try add(reduceMean(square(branch)), reduceMean(multiply(looped[1], picked)), name: "loss")
     let train = try GradientDescentOptimizer(learningRate: 0.1).minimize(loss)
     try writeModel("control_flow", c, inputs: [(x, try uniform([5, 4], &rng)), (n, Tensor(Int32(3)))],
-                   fetches: [branch, looped[1], loss, w.value], initializer: try c.globalVariablesInitializer(),
+                   fetches: [branch, looped[1], picked, loss, w.value], initializer: try c.globalVariablesInitializer(),
                    train: (train, 3))
 }
 

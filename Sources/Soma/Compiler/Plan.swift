@@ -36,7 +36,9 @@ public struct Plan: Sendable {
         public let isDynamic: Bool
     }
 
-    public struct Step: Sendable {
+    /// One kernel call. A class, so that walking the steps costs one reference count
+    /// each, not one per field (it matters for loop bodies run thousands of times a run).
+    public final class Step: Sendable {
         public let name: String
         public let op: String
         let node: KernelNode
@@ -62,6 +64,25 @@ public struct Plan: Sendable {
         /// function runs on the actual inputs before the kernel.
         let dynamicDefinition: OpDef?
         public var isDynamic: Bool { dynamicDefinition != nil }
+
+        init(name: String, op: String, node: KernelNode, kernel: @escaping CPUKernel, inputs: [Int], outputs: [Int],
+             refInputs: [Bool], outputShapes: [[Int]?], outputOffsets: [Int?], parallelOutputOffsets: [Int?],
+             dependencyCount: Int, successors: [Int], isCheap: Bool, dynamicDefinition: OpDef?) {
+            self.name = name
+            self.op = op
+            self.node = node
+            self.kernel = kernel
+            self.inputs = inputs
+            self.outputs = outputs
+            self.refInputs = refInputs
+            self.outputShapes = outputShapes
+            self.outputOffsets = outputOffsets
+            self.parallelOutputOffsets = parallelOutputOffsets
+            self.dependencyCount = dependencyCount
+            self.successors = successors
+            self.isCheap = isCheap
+            self.dynamicDefinition = dynamicDefinition
+        }
     }
 
     public let steps: [Step]

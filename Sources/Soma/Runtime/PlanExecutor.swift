@@ -9,9 +9,22 @@ struct PlanExecutor: Sendable {
     let arenas: ArenaPool
     /// Arenas in the parallel layout (no sharing between values).
     let parallelArenas: ArenaPool
+    /// Values set before the first step: (value, plan feed) and (value, constant).
+    private let feedSlots: [(value: Int, feed: Int)]
+    private let constantSlots: [(value: Int, tensor: Tensor)]
 
     init(plan: Plan) {
         self.plan = plan
+        var feeds: [(Int, Int)] = [], constants: [(Int, Tensor)] = []
+        for (i, value) in plan.values.enumerated() {
+            switch value.storage {
+            case .feed(let k): feeds.append((i, k))
+            case .constant: if let t = value.constant { constants.append((i, t)) }
+            default: break
+            }
+        }
+        self.feedSlots = feeds
+        self.constantSlots = constants
         self.arenas = ArenaPool(byteCount: plan.arenaBytes)
         self.parallelArenas = ArenaPool(byteCount: plan.noReuseBytes)
     }
@@ -34,13 +47,8 @@ struct PlanExecutor: Sendable {
         defer { pool.give(arena) }
         let values = arena.valueTable(count: plan.values.count)
         defer { for i in 0..<plan.values.count { values[i] = nil } }
-        for (i, value) in plan.values.enumerated() {
-            switch value.storage {
-            case .feed(let k): values[i] = feed(k)
-            case .constant: values[i] = value.constant
-            default: break
-            }
-        }
+        for slot in feedSlots { values[slot.value] = feed(slot.feed) }
+        for slot in constantSlots { values[slot.value] = slot.tensor }
         if parallel {
             try ParallelPlanRun(plan: plan, values: values, state: state, arena: arena, intraOpThreads: intra).run()
         } else {

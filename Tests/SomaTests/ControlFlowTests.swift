@@ -194,3 +194,134 @@ import Testing
         #expect(expected.scalars(as: Float.self) == [8, 27])
     }
 }
+
+/// Dropout and batch normalisation switched by a `training` tensor; moving averages in
+/// `UPDATE_OPS`, run by `minimize`.
+@Suite struct TrainingSwitchTests {
+    @Test func dropoutIsTheIdentityUnlessTraining() throws {
+        let g = Graph()
+        g.randomSeed = 3
+        let training = try placeholderWithDefault(g.constant(false), shape: .scalar, name: "training")
+        let xs = (1...64).map { Float($0) }
+        let x = try placeholderWithDefault(g.constant(xs, shape: [8, 8]), shape: [8, 8], name: "x")
+        let y = try dropout(x, rate: 0.25, training: training)
+        let dx = try #require(try g.gradients(of: reduceSum(y), wrt: [x])[0])
+        let s = Session(graph: g)
+        #expect(try s.run(y).scalars(as: Float.self) == xs)
+        #expect(try s.run(dx).scalars(as: Float.self) == Array(repeating: 1, count: 64))
+        let r = try s.run(fetches: [y, dx], feeds: [training: Tensor(true)])
+        let kept = r[0].scalars(as: Float.self), grads = r[1].scalars(as: Float.self)
+        for i in 0..<64 {
+            #expect(kept[i] == 0 || abs(kept[i] - xs[i] / 0.75) <= 1e-6 * xs[i])
+            #expect(grads[i] == (kept[i] == 0 ? 0 : Float(1 / 0.75)), "the gradient is the run's own mask")
+        }
+        let dropped = kept.filter { $0 == 0 }.count
+        #expect(dropped > 4 && dropped < 32, "\(dropped) of 64 dropped at rate 0.25")
+    }
+
+    @Test func batchNormalizationTrainsAndEvaluatesInOneGraph() throws {
+        let g = Graph()
+        let training = try placeholderWithDefault(g.constant(false), shape: .scalar, name: "training")
+        let x = try g.placeholder(.float32, shape: [nil, 3], name: "x")
+        let y = try batchNormalization(x, training: training, momentum: 0.9, name: "bn")
+        let loss = try reduceSum(square(y))
+        let train = try GradientDescentOptimizer(learningRate: 0.1).minimize(loss)
+        #expect(g.collection(Graph.updateOps).count == 2)
+        let s = Session(graph: g)
+        try s.run(target: g.globalVariablesInitializer())
+        let values: [Float] = [1, 2, 3, 3, 6, 9, 5, 10, 15, 7, 14, 21]
+        let batch = try Tensor(values, shape: [4, 3])
+        // Training: normalised by the batch's statistics.
+        let trainingOutput = try s.run(y, feeds: [x: batch, training: Tensor(true)]).scalars(as: Float.self)
+        for c in 0..<3 {
+            let column = (0..<4).map { Double(values[$0 * 3 + c]) }
+            let mean = column.reduce(0, +) / 4, variance = column.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 4
+            for r in 0..<4 {
+                #expect(abs(Double(trainingOutput[r * 3 + c]) - (column[r] - mean) / (variance + 0.001).squareRoot()) < 1e-4)
+            }
+        }
+        // One training step updates the moving averages: 0.1 of the batch mean (Bessel-corrected variance).
+        try s.run(target: train, feeds: [x: batch, training: Tensor(true)])
+        let moving = try s.run(fetches: [g.output(named: "bn/moving_mean")!, g.output(named: "bn/moving_variance")!])
+        let means: [Float] = [4, 8, 12], variances: [Float] = [20 / 3, 80 / 3, 60]
+        for c in 0..<3 {
+            #expect(abs(moving[0].scalars(as: Float.self)[c] - 0.1 * means[c]) < 1e-4)
+            #expect(abs(moving[1].scalars(as: Float.self)[c] - (0.9 + 0.1 * variances[c])) < 1e-3)
+        }
+        // Not training: the moving averages normalise, and running the updates leaves them alone.
+        let gamma = try s.run(g.output(named: "bn/gamma")!).scalars(as: Float.self)
+        let beta = try s.run(g.output(named: "bn/beta")!).scalars(as: Float.self)
+        let inference = try s.run(y, feeds: [x: batch]).scalars(as: Float.self)
+        for c in 0..<3 {
+            let m = moving[0].scalars(as: Float.self)[c], v = moving[1].scalars(as: Float.self)[c]
+            let expected = (values[c] - m) / (v + 0.001).squareRoot() * gamma[c] + beta[c]
+            #expect(abs(inference[c] - expected) < 1e-4)
+        }
+        _ = try s.run(fetches: [], feeds: [x: batch], targets: g.collection(Graph.updateOps))
+        let after = try s.run(g.output(named: "bn/moving_mean")!).scalars(as: Float.self)
+        #expect(after == moving[0].scalars(as: Float.self))
+    }
+}
+
+/// Hostile control flow in GraphDefs: missing, recursive, deeply nested and ill-typed
+/// functions are one clear line naming the node or function — at load, never a crash.
+@Suite struct HostileControlFlowTests {
+    typealias H = HostileSavedModelTests
+
+    static func load(_ nodes: [H.Message], _ functions: [H.Message]) -> String {
+        var graphDef = ProtoBytes()
+        graphDef.message(1, H.node("x", "Placeholder", [], [H.attr("dtype", H.type(.float32))]))
+        graphDef.message(1, H.node("p", "Placeholder", [], [H.attr("dtype", H.type(.bool))]))
+        for n in nodes { graphDef.message(1, n) }
+        if !functions.isEmpty { graphDef.message(2) { lib in for f in functions { lib.message(1, f) } } }
+        do {
+            _ = try Graph(graphDef: graphDef.bytes)
+            return "loaded"
+        } catch let error as SomaError {
+            return error.message
+        } catch {
+            return "not a SomaError: \(error)"
+        }
+    }
+
+    static func ifNode(_ name: String, _ then: String, _ otherwise: String, inputs: [String] = ["p", "x"]) -> H.Message {
+        H.node(name, "StatelessIf", inputs, [H.attr("then_branch", H.function(then)), H.attr("else_branch", H.function(otherwise)),
+                                             H.attr("Tcond", H.type(.bool)), H.attr("Tin", H.types(inputs.dropFirst().map { _ in .float32 })),
+                                             H.attr("Tout", H.types([.float32]))])
+    }
+
+    static var identity: H.Message { H.functionDef("identity", body: [H.node("id", "Identity", ["x"], [H.attr("T", H.type(.float32))])],
+                                        ret: "id:output:0") }
+
+    @Test func badFunctionReferencesAreCleanErrors() {
+        #expect(Self.load([Self.ifNode("if", "identity", "identity")], [Self.identity]) == "loaded")
+        #expect(Self.load([Self.ifNode("if", "identity", "nope")], [Self.identity])
+            .contains("names function 'nope', which the graph's library does not define"))
+        #expect(Self.load([Self.ifNode("if", "identity", "identity")], []).contains("but the graph has no function library"))
+        // f's body calls f.
+        let recursive = H.functionDef("f", body: [Self.ifNode("inner", "f", "identity", inputs: ["x", "x"])], ret: "inner:output:0")
+        let message = Self.load([Self.ifNode("if", "f", "identity")], [recursive, Self.identity])
+        #expect(message.contains("function 'f' refers to itself (through f → f)"), "\(message)")
+        // 40 functions, each branching into the next.
+        let chain = (0..<40).map { k in
+            H.functionDef("f\(k)", body: [Self.ifNode("inner", k == 39 ? "identity" : "f\(k + 1)", "identity", inputs: ["x", "x"])],
+                          ret: "inner:output:0")
+        }
+        #expect(Self.load([Self.ifNode("if", "f0", "identity")], chain + [Self.identity]).contains("more than 32 deep"))
+    }
+
+    @Test func illTypedBodiesNameTheNode() {
+        // A While over two floats whose body takes one.
+        let loop = H.node("loop", "StatelessWhile", ["x", "x"], [H.attr("T", H.types([.float32, .float32])),
+                                                              H.attr("cond", H.function("identity")), H.attr("body", H.function("identity"))])
+        let message = Self.load([loop], [Self.identity])
+        #expect(message.contains("function 'identity' takes (float32) but is called with (float32, float32)")
+                && message.contains("'loop' (op: 'StatelessWhile')"), "\(message)")
+        // A branch declared float that returns an int.
+        let lying = H.functionDef("lying", body: [H.node("c", "Const", [], [H.attr("dtype", H.type(.int32)),
+                                                                             H.attr("value", { a in a.message(8) { t in t.varint(1, 3); t.message(2) { _ in }; t.varint(7, 1) } })])],
+                                  ret: "c:output:0")
+        #expect(Self.load([Self.ifNode("if", "lying", "identity")], [lying, Self.identity])
+            .contains("function 'lying' output 'y' is declared float32 but returns int32"))
+    }
+}

@@ -36,6 +36,8 @@ public final class Graph: @unchecked Sendable, Hashable {
     private var captureIndex: [NodeOutput: Int] = [:]
     /// Set once the function owning this body is made: no more captures.
     private var capturesSealed = false
+    /// Named node collections (TF's `tf.compat.v1.get_collection`), in insertion order.
+    private var collections: [String: [Node]] = [:]
     /// Function bodies being built from this graph, innermost last: nodes added to this
     /// graph go into the innermost one (TF's default graph inside a `FuncGraph`).
     private var activeBodies: [Graph] = []
@@ -257,6 +259,19 @@ public final class Graph: @unchecked Sendable, Hashable {
         byName[nodeName] = node
         return node
     }
+
+    /// TF1's `GraphKeys.UPDATE_OPS`: ops a training step must also run (batch
+    /// normalisation's moving-average updates); ``Optimizer/minimize(_:varList:globalStep:)``
+    /// runs them.
+    public static let updateOps = "update_ops"
+
+    /// Adds `node` to the collection `name` (TF's `add_to_collection`).
+    public func addToCollection(_ name: String, _ node: Node) {
+        lock.withLock { collections[name, default: []].append(node) }
+    }
+
+    /// The nodes of collection `name` (TF's `get_collection`), empty when there are none.
+    public func collection(_ name: String) -> [Node] { lock.withLock { collections[name] ?? [] } }
 
     /// Registers a variable in the graph's collection.
     func register(_ variable: Variable) {

@@ -92,7 +92,9 @@ public final class GraphFunction: @unchecked Sendable, Hashable, CustomStringCon
 /// A function body under construction: a graph nested in the one being built, whose
 /// argument placeholders the builder's closure receives. Values of enclosing graphs that
 /// the closure uses are **captured** — each becomes an extra argument after the declared
-/// ones (constants are copied in instead) — and the caller passes them as inputs.
+/// ones, and the caller passes them as inputs. Constants are copied in instead (so the
+/// body's shapes and folding see them; no gradient flows back to a `Const` through a branch
+/// or loop).
 struct FunctionBodyBuilder {
     let graph: Graph
     let arguments: [Output]

@@ -56,9 +56,14 @@ public class Optimizer {
         }
     }
 
-    /// `applyGradients(computeGradients(loss))`.
+    /// `applyGradients(computeGradients(loss))`, also running the graph's update ops
+    /// (``Graph/updateOps``: batch normalisation's moving averages) — what TF1 code gets
+    /// with `tf.control_dependencies(tf.get_collection(UPDATE_OPS))` and Keras' `fit` always.
     public func minimize(_ loss: Output, varList: [Variable]? = nil, globalStep: Variable? = nil) throws -> Node {
-        try applyGradients(computeGradients(loss, varList: varList), globalStep: globalStep)
+        let train = try applyGradients(computeGradients(loss, varList: varList), globalStep: globalStep)
+        let updates = loss.graph.collection(Graph.updateOps)
+        guard !updates.isEmpty else { return train }
+        return try loss.graph.group([train] + updates, name: "\(name)_with_updates")
     }
 
     // MARK: For subclasses

@@ -8,11 +8,24 @@ public protocol RecurrentCell {
     func callAsFunction(_ input: Output, state: State) throws -> (output: Output, state: State)
 }
 
+/// A recurrent state as the tensors a loop carries.
+public protocol RecurrentState {
+    var tensors: [Output] { get }
+    init(tensors: [Output])
+}
+
 /// An LSTM's cell state `c` and hidden state `h`, each `[B, units]`.
-public struct LSTMState {
+public struct LSTMState: RecurrentState {
     public let c: Output
     public let h: Output
     public init(c: Output, h: Output) { self.c = c; self.h = h }
+    public var tensors: [Output] { [c, h] }
+    public init(tensors: [Output]) { self.init(c: tensors[0], h: tensors[1]) }
+}
+
+extension Output: RecurrentState {
+    public var tensors: [Output] { [self] }
+    public init(tensors: [Output]) { self = tensors[0] }
 }
 
 /// `[B, units]` zeros for the batch of `input`.
@@ -122,6 +135,52 @@ public func unroll<Cell: RecurrentCell>(_ cell: Cell, over sequence: Output, ste
             state = next
         }
         return (outputs, state)
+    }
+}
+
+/// Runs `cell` over `sequence` (`[B, T, F]`, batch-major) in a `whileLoop` — one loop
+/// body however long the sequences (TF's `tf.compat.v1.nn.dynamic_rnn`). With
+/// `sequenceLength` (`[B]` int32), row `b` stops after its length: later outputs are
+/// zeros and its state is carried through unchanged, so the final state is each row's
+/// state at its own last step.
+///
+/// - Returns: the outputs `[B, T, units]` (collected in a `TensorList`) and the final state.
+/// Gradients flow to the inputs, the initial state and the cell's variables (while_v2's
+/// gradient loop).
+public func dynamicRNN<Cell: RecurrentCell>(
+    _ cell: Cell, over sequence: Output, sequenceLength: Output? = nil, initialState: Cell.State? = nil,
+    file: String = #fileID, line: Int = #line
+) throws -> (outputs: Output, state: Cell.State) where Cell.State: RecurrentState {
+    guard sequence.shape.rank ?? 3 == 3 else {
+        throw SomaError.invalidArgument("dynamicRNN: sequence must be [batch, time, features], but has shape \(sequence.shape)")
+    }
+    let g = sequence.graph
+    return try g.withNameScope("rnn") {
+        let timeMajor = try transpose(sequence, perm: [1, 0, 2])                                 // [T, B, F]
+        let steps = try stridedSlice(shape(timeMajor), begin: [0], end: [1], shrinkAxisMask: 1)
+        let zero = try g.constant(Int32(0))
+        let initial = try initialState ?? cell.zeroState(like: gather(timeMajor, indices: zero))
+        let count = initial.tensors.count
+        let outputs = try g.output("TensorListReserve", [listShapeTensor(g, .unknown), steps],
+                                   attrs: ["element_dtype": .type(sequence.dtype)], name: "outputs", file: file, line: line)
+        let final = try whileLoop(cond: { v in try less(v[0], steps) }, body: { v in
+            let t = v[0]
+            let state = Cell.State(tensors: Array(v[1...count]))
+            var (output, next) = try cell(gather(timeMajor, indices: t), state: state)
+            var nextTensors = next.tensors
+            if let sequenceLength {
+                // Rows past their length: zero output, state carried through (row-wise Select).
+                let finished = try greaterEqual(t, sequenceLength)
+                output = try select(finished, zerosLike(output), output)
+                nextTensors = try zip(state.tensors, nextTensors).map { try select(finished, $0, $1) }
+                next = Cell.State(tensors: nextTensors)
+            }
+            let list = try g.output("TensorListSetItem", [v[count + 1], t, output], name: "TensorListSetItem", file: file, line: line)
+            return [try add(t, g.constant(Int32(1)))] + next.tensors + [list]
+        }, loopVars: [zero] + initial.tensors + [outputs], name: "while", file: file, line: line)
+        let stacked = try g.output("TensorListStack", [final[count + 1], listShapeTensor(g, .unknown)],
+                                   attrs: ["element_dtype": .type(sequence.dtype)], name: "stack", file: file, line: line)
+        return (try transpose(stacked, perm: [1, 0, 2]), Cell.State(tensors: Array(final[1...count])))
     }
 }
 

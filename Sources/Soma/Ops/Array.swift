@@ -618,7 +618,8 @@ extension ArrayOps {
             }
             let flat = try reshape(c.inputs[1], [-1])
             let hot = try oneHot(flat, depth: rows, dtype: params.dtype)
-            let rowsOfGrad = try reshape(c.grad(), concat([c.graph.constant(Tensor([Int32(-1)])), slice(shape(params), begin: [1], size: [-1])], axis: 0))
+            // One row per index, every trailing dimension flattened: [indices, ∏ params.shape[1...]].
+            let rowsOfGrad = try reshape(c.grad(), stack([size(flat), c.graph.constant(Int32(-1))]))
             return [try reshape(matmul(hot, rowsOfGrad, transposeA: true), shape(params)), nil, nil]
         },
         "Fill": { c in [nil, try reduceSum(c.grad())] },

@@ -145,7 +145,9 @@ enum ControlFlowOps {
         let cond = try c.node.function("cond"), body = try c.node.function("body")
         let inputs = c.inputs
         let m = inputs.count
-        guard inputs.contains(where: { $0.dtype.isFloatingPoint }) else { return Array(repeating: nil, count: m) }
+        /// Floats, and lists (whose gradients are lists of their elements' gradients).
+        func differentiable(_ k: Int) -> Bool { inputs[k].dtype.isFloatingPoint || inputs[k].dtype == .variant }
+        guard inputs.indices.contains(where: { inputs[$0].dtype.isFloatingPoint }) else { return Array(repeating: nil, count: m) }
         let invariant = (0..<m).map { body.results[$0].endpoint == body.arguments[$0].endpoint }
         var accumulated = (0..<m).filter { !invariant[$0] }
         if accumulated.isEmpty { accumulated = [0] }
@@ -165,12 +167,12 @@ enum ControlFlowOps {
         let lists = Array(twin[m...])
 
         // The gradient loop: [remaining, d(changing floats), d(invariant floats), lists, invariants].
-        let float = (0..<m).filter { inputs[$0].dtype.isFloatingPoint }
-        let changing = float.filter { !invariant[$0] }, summed = float.filter { invariant[$0] }
+        let float = (0..<m).filter(differentiable)
+        let changing = float.filter { !invariant[$0] }, summed = float.filter { invariant[$0] && inputs[$0].dtype.isFloatingPoint }
         let invariants = (0..<m).filter { invariant[$0] }
         let gradient = try gradientFunction(of: body, wrt: float, node: c.node)
         let remaining = try g.output("TensorListLength", [lists[0]], name: "iterations", file: "", line: 0)
-        let start = [remaining] + (try changing.map { try c.outputGradient($0) }) + (try summed.map { try zerosLike(inputs[$0]) })
+        let start = [remaining] + (try changing.map { try c.grad($0) }) + (try summed.map { try zerosLike(inputs[$0]) })
             + lists + invariants.map { inputs[$0] }
         let nChanging = changing.count, nSummed = summed.count, nLists = lists.count
         let zero = try g.constant(Int32(0), name: "zero", file: "", line: 0), one = try g.constant(Int32(1), name: "one", file: "", line: 0)
@@ -191,7 +193,7 @@ enum ControlFlowOps {
             // (zeros) into pass-through results, and any value of the dtype for the rest (unused).
             let resultGrads = try (0..<m).map { k -> Output in
                 if let j = changing.firstIndex(of: k) { return dChanging[j] }
-                if inputs[k].dtype.isFloatingPoint { return try zerosLike(arguments[k]) }
+                if differentiable(k) { return try zerosLike(arguments[k]) }
                 return arguments[k]
             }
             let grads = try call(gradient, arguments + resultGrads, graph: v[0].graph)
@@ -308,7 +310,7 @@ enum ControlFlowOps {
                 try body.output("Placeholder", [], attrs: ["dtype": .type(r.dtype), "shape": .shape(outputShapes?[k] ?? r.shape)],
                                 name: "grad_output_\(k)", file: "", line: 0)
             }
-            let differentiable = f.results.indices.filter { f.results[$0].dtype.isFloatingPoint }
+            let differentiable = f.results.indices.filter { f.results[$0].dtype.isFloatingPoint || f.results[$0].dtype == .variant }
             let grads = try body.gradients(of: differentiable.map { f.results[$0] }, wrt: wrt.map { f.arguments[$0] },
                                            gradYs: differentiable.map { outputGrads[$0] })
             let results = try zip(wrt, grads).map { i, g in try g ?? zerosLike(f.arguments[i]) }
@@ -329,7 +331,7 @@ extension GradientContext {
     /// flowed there; for outputs that carry no gradient (integers, lists), the output
     /// itself as a stand-in of the right dtype (the gradient function ignores it).
     func outputGradient(_ i: Int) throws -> Output {
-        outputs[i].dtype.isFloatingPoint ? try grad(i) : outputs[i]
+        outputs[i].dtype.isFloatingPoint || outputs[i].dtype == .variant ? try grad(i) : outputs[i]
     }
 }
 

@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "example-mlp", targets: ["ExampleMLP"]),
         .executable(name: "example-cnn", targets: ["ExampleCNN"]),
         .executable(name: "example-rnn", targets: ["ExampleRNN"]),
+        .executable(name: "example-dynamic-rnn", targets: ["ExampleDynamicRNN"]),
         .executable(name: "example-forecast", targets: ["ExampleForecast"]),
         .executable(name: "interop-export", targets: ["InteropExport"]),
         .executable(name: "graphtool", targets: ["GraphTool"]),
@@ -42,6 +43,7 @@ let package = Package(
         .executableTarget(name: "ExampleCNN", dependencies: ["Soma"]),
         // An LSTM reading the digits row by row.
         .executableTarget(name: "ExampleRNN", dependencies: ["Soma"]),
+        .executableTarget(name: "ExampleDynamicRNN", dependencies: ["Soma"]),
         // An LSTM forecasting the next value of a time series, against the last-value baseline.
         .executableTarget(name: "ExampleForecast", dependencies: ["Soma"]),
         // Writes Soma-built graphs and Soma's outputs for TensorFlow to check (Tools/tf-interop.sh).

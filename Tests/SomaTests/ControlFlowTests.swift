@@ -117,6 +117,27 @@ import Testing
         #expect(none < 1e-9)
     }
 
+    @Test func aDifferentiatedLoopRunsOnceForward() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [3], name: "x")
+        let y = try whileLoop(cond: { v in try less(v[0], g.constant(Int32(4))) },
+                              body: { v in [try add(v[0], g.constant(Int32(1))), try tanh(v[1])] },
+                              loopVars: [try g.constant(Int32(0)), x])[1]
+        let loss = try reduceSum(y)
+        let dx = try #require(try g.gradients(of: loss, wrt: [x])[0])
+        let s = Session(graph: g)
+        let feeds = [x: try Tensor([Float(0.1), 0.5, 1], shape: [3])]
+        let plan = try #require(try s.plan(fetches: [loss, dx], feeds: feeds))
+        // The forward loop's consumers read the accumulating loop: one forward, one gradient loop.
+        #expect(plan.steps.filter { $0.op == "StatelessWhile" }.count == 2, "\(plan.listing)")
+        var options = SessionOptions()
+        options.compileOptions = CompileOptions(disabledPasses: [LoopAccumulatorSharing.name])
+        let unshared = Session(graph: g, options: options)
+        #expect(try unshared.plan(fetches: [loss, dx], feeds: feeds)!.steps.filter { $0.op == "StatelessWhile" }.count == 3)
+        #expect(try s.run(fetches: [loss, dx], feeds: feeds).map { $0.scalars(as: Float.self) }
+                == unshared.run(fetches: [loss, dx], feeds: feeds).map { $0.scalars(as: Float.self) })
+    }
+
     @Test func nestedWhileGradient() throws {
         let error = try GradientChecker.maxError(.float64, [.init([2], seed: 8), .init([2], seed: 9)]) { xs in
             let g = xs[0].graph

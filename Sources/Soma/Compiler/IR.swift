@@ -109,6 +109,32 @@ final class IRGraph {
         for k in fetches.indices where fetches[k] == old { fetches[k] = new }
     }
 
+    /// Reorders `nodes` into a topological order again after a rewrite pointed a node at a
+    /// later one, keeping the current order wherever it already is one (an iterative
+    /// depth-first search, inputs first).
+    func restoreTopologicalOrder() {
+        var placed = [Bool](repeating: false, count: nextID)
+        var order: [IRNode] = []
+        order.reserveCapacity(nodes.count)
+        for root in nodes where !placed[root.id] {
+            var stack: [(node: IRNode, next: Int)] = [(root, 0)]
+            var onStack: Set<Int> = [root.id]
+            while let top = stack.last {
+                let sources = top.node.inputs.map(\.node) + top.node.controlInputs
+                if top.next < sources.count {
+                    stack[stack.count - 1].next += 1
+                    let s = sources[top.next]
+                    if !placed[s.id] && onStack.insert(s.id).inserted { stack.append((s, 0)) }
+                } else {
+                    placed[top.node.id] = true
+                    order.append(top.node)
+                    stack.removeLast()
+                }
+            }
+        }
+        nodes = order
+    }
+
     /// Removes nodes that nothing fetched or targeted depends on.
     func removeDeadNodes() {
         var live = [Bool](repeating: false, count: nextID)

@@ -46,7 +46,7 @@ public enum Passes {
     /// Every pass name, in pipeline order.
     public static let all = [
         ShapeSpecialization.name, ConstantFolding.name, CommonSubexpressionElimination.name,
-        AlgebraicSimplification.name, MatMulBiasActivationFusion.name, ElementwiseFusion.name,
+        AlgebraicSimplification.name, MatMulBiasActivationFusion.name, ElementwiseFusion.name, LoopAccumulatorSharing.name,
     ]
 
     static func pipeline(disabled: Set<String>, forPlan: Bool) -> [any CompilerPass] {
@@ -55,7 +55,7 @@ public enum Passes {
             // Simplification exposes more constants and duplicates.
             ConstantFolding(), CommonSubexpressionElimination(), MatMulBiasActivationFusion(),
         ]
-        if forPlan { passes.append(ElementwiseFusion()) }
+        if forPlan { passes += [ElementwiseFusion(), LoopAccumulatorSharing()] }
         return passes.filter { !disabled.contains(type(of: $0).name) }
     }
 

@@ -139,8 +139,8 @@ enum ControlFlowOps {
     /// body only passes through (captures) get their gradients summed over iterations.
     ///
     /// The accumulating loop is a second `While` node beside the forward one (Soma's nodes
-    /// are immutable), so a run that fetches both the loss and the gradients runs the
-    /// forward loop twice.
+    /// are immutable); a plan that needs both runs only the accumulating one
+    /// (``LoopAccumulatorSharing``).
     private static let whileGradient: GradientFunction = { c in
         let cond = try c.node.function("cond"), body = try c.node.function("body")
         let inputs = c.inputs
@@ -162,7 +162,9 @@ enum ControlFlowOps {
         if case .shapes(let s)? = c.node.attrs["output_shapes"], s.count == m { outputShapes = s + empties.map { _ in .scalar } }
         let twin = try g.outputs(c.node.op, inputs + empties,
                                  attrs: ["cond": .function(twinCond), "body": .function(twinBody), "output_shapes": .shapes(outputShapes),
-                                         "parallel_iterations": c.node.attrs["parallel_iterations"] ?? .int(10)],
+                                         "parallel_iterations": c.node.attrs["parallel_iterations"] ?? .int(10),
+                                         // Lets the compiler run this loop in place of the forward one.
+                                         "_soma_accumulates": .string(c.node.name)],
                                  name: "accumulating_\(c.node.name.split(separator: "/").last ?? "while")", file: "", line: 0)
         let lists = Array(twin[m...])
 

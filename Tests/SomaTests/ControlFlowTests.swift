@@ -71,6 +71,26 @@ import Testing
         #expect(try Session(graph: g).run(out[0]).scalars(as: Float.self) == [1, 1, 1, 1])
     }
 
+    @Test func loopIterationsCountAgainstTheMemoryBudget() throws {
+        // A vector that doubles every iteration, forever: the budget stops it.
+        let g = Graph()
+        let x = try g.constant([Float(1)], shape: [1])
+        let out = try whileLoop(cond: { _ in try g.constant(true) }, body: { v in [try concat([v[0], v[0]], axis: 0)] },
+                                loopVars: [x], shapeInvariants: [[nil]])
+        var options = SessionOptions()
+        options.memoryBudget = MemoryBudget(limit: 1 << 20)
+        let s = Session(graph: g, options: options)
+        do {
+            _ = try s.run(out[0])
+            Issue.record("an unbounded loop finished")
+        } catch let error as SomaError {
+            #expect(error.code == .resourceExhausted && error.message.contains("while"), "\(error.message)")
+        }
+        // What the loop held is given back (pooled plan arenas of a few bytes stay), and the session still runs.
+        #expect(options.memoryBudget.bytesInUse < 4096, "\(options.memoryBudget)")
+        #expect(try s.run(x).scalars(as: Float.self) == [1])
+    }
+
     @Test func nestedLoopsAndConds() throws {
         let g = Graph()
         let n = try g.placeholder(.int32, shape: .scalar, name: "n")

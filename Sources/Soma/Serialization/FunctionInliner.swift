@@ -173,19 +173,7 @@ struct FunctionInliner {
             identity.attrs = ["T": .type(arg.type)]
             nodes.append(identity)
         }
-        // Body nodes, keyed by their names in the body, to resolve output argument names.
-        var bodyDefs: [String: UnsafeMutablePointer<Tensorflow__NodeDef>] = [:]
-        var body: [GraphDefDecoder.ParsedNode] = []
-        let decoder = GraphDefDecoder(limits: limits)
-        for k in 0..<f.def.pointee.n_node_def {
-            guard let nd = f.def.pointee.node_def[k] else { throw Self.fail("function '\(f.name)' node_def[\(k)] is missing") }
-            let parsed = try decoder.parseNode(nd, position: call.position)
-            guard !argNames.contains(parsed.name), bodyDefs[parsed.name] == nil else {
-                throw Self.fail("function '\(f.name)' has two nodes (or a node and an argument) named '\(parsed.name)'")
-            }
-            bodyDefs[parsed.name] = nd
-            body.append(parsed)
-        }
+        let (body, bodyDefs) = try Self.parseBody(f, decoder: GraphDefDecoder(limits: limits)) { _ in call.position }
         /// A body reference (`x`, `node:out_arg:i`) as an input of the inlined graph.
         func resolve(_ reference: String, index: Int) throws -> (name: String, index: Int) {
             guard let colon = reference.firstIndex(of: ":") else {
@@ -223,6 +211,25 @@ struct FunctionInliner {
         result.unknownFields = call.unknownFields
         nodes.append(result)
         return nodes
+    }
+
+    /// A function's body nodes, and each one's NodeDef by name (to resolve output argument
+    /// names); a name may not repeat or shadow an argument.
+    static func parseBody(_ f: Function, decoder: GraphDefDecoder, position: (Int) -> Int) throws
+        -> (nodes: [GraphDefDecoder.ParsedNode], definitions: [String: UnsafeMutablePointer<Tensorflow__NodeDef>]) {
+        let argumentNames = Set(f.inputs.map(\.name))
+        var definitions: [String: UnsafeMutablePointer<Tensorflow__NodeDef>] = [:]
+        var nodes: [GraphDefDecoder.ParsedNode] = []
+        for k in 0..<f.def.pointee.n_node_def {
+            guard let nd = f.def.pointee.node_def[k] else { throw fail("function '\(f.name)' node_def[\(k)] is missing") }
+            let parsed = try decoder.parseNode(nd, position: position(k))
+            guard !argumentNames.contains(parsed.name), definitions[parsed.name] == nil else {
+                throw fail("function '\(f.name)' has two nodes (or a node and an argument) named '\(parsed.name)'")
+            }
+            definitions[parsed.name] = nd
+            nodes.append(parsed)
+        }
+        return (nodes, definitions)
     }
 
     /// The flat output index of `node:arg:index`: the outputs before `arg` in the op's

@@ -53,17 +53,7 @@ extension GraphDefDecoder {
             return p
         }
         let argumentNames = Set(f.inputs.map(\.name))
-        var definitions: [String: UnsafeMutablePointer<Tensorflow__NodeDef>] = [:]
-        var body: [ParsedNode] = []
-        for k in 0..<f.def.pointee.n_node_def {
-            guard let nd = f.def.pointee.node_def[k] else { throw Self.fail("function '\(f.name)' node_def[\(k)] is missing") }
-            let parsed = try parseNode(nd, position: f.inputs.count + k)
-            guard !argumentNames.contains(parsed.name), definitions[parsed.name] == nil else {
-                throw Self.fail("function '\(f.name)' has two nodes (or a node and an argument) named '\(parsed.name)'")
-            }
-            definitions[parsed.name] = nd
-            body.append(parsed)
-        }
+        let (body, definitions) = try FunctionInliner.parseBody(f, decoder: self) { f.inputs.count + $0 }
         /// A body reference (`x`, `node:out_arg`) at `index` as a graph input (`node`, k).
         func resolve(_ reference: String, index: Int) throws -> (name: String, index: Int) {
             guard let colon = reference.firstIndex(of: ":") else {

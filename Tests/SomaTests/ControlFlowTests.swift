@@ -419,3 +419,26 @@ import Testing
         #expect(error < 1e-6)
     }
 }
+
+extension ControlFlowTests {
+    /// A frozen Keras LSTM's loop body reads its sequence from a TensorList; knowing the
+    /// list's element shape (from the values the loop is called with), the compiler plans
+    /// the body with static shapes: no dynamic steps.
+    @Test func kerasLoopBodiesPlanStatically() throws {
+        let folder = TensorFlowFixtureTests.root.appendingPathComponent("keras_lstm")
+        let graph = try Graph(contentsOf: folder.appendingPathComponent("model.pb"))
+        let x = try Tensor(contentsOfNPY: folder.appendingPathComponent("x.npy"))
+        _ = try Session(graph: graph).run(fetches: [graph.output(named: "Identity:0")!, graph.output(named: "Identity_1:0")!],
+                                          feeds: [graph.output(named: "x")!: x])
+        let bodies = graph.nodes.filter { $0.op == "StatelessWhile" }.compactMap { $0.functionAttr("body") }
+        #expect(bodies.count == 3, "an LSTM applied twice and a GRU")
+        for body in bodies {
+            let plans = body.runtimeCache.withLock { $0.values.compactMap { $0 as? FunctionCalls.Compiled } }
+            #expect(!plans.isEmpty)
+            // The plan for the steady state (every argument's list shape known) has no dynamic steps.
+            let steady = plans.filter { !$0.listShapes.contains { $0 != nil && !$0!.isFullyDefined } }
+            #expect(!steady.isEmpty && steady.allSatisfy { $0.executor.plan.steps.allSatisfy { !$0.isDynamic } },
+                    "\(steady.map { $0.executor.plan.steps.filter(\.isDynamic).map(\.name) })")
+        }
+    }
+}

@@ -26,11 +26,15 @@ public enum Compiler {
     /// - Throws: ``SomaError`` naming the node for an unfed placeholder, an unsupported op
     ///   or a shape conflict that appears with the concrete shapes. Steps whose shapes
     ///   depend on values are planned as dynamic steps.
+    ///
+    /// - Parameter feedListShapes: for fed TensorLists, their elements' shape (from the
+    ///   values), so that what reads them plans statically.
     static func plan(graph: Graph, fetches: [NodeOutput], targets: [Node], feeds: [NodeOutput: [Int]],
-                     options: CompileOptions) throws -> Plan {
+                     feedListShapes: [NodeOutput: TensorShape] = [:], options: CompileOptions) throws -> Plan {
         let start = DispatchTime.now().uptimeNanoseconds
         let ir = try IRGraph(graph: graph, fetches: fetches, targets: targets, feeds: feeds.mapValues(TensorShape.init),
                              requireFeeds: true)
+        for (endpoint, node) in ir.feeds { if let known = feedListShapes[endpoint] { node.listShapes = [known] } }
         let pruning = PassReport.pruning(graph: graph, ir: ir, since: start)
         for node in ir.nodes where Kernels.table[node.op] == nil {
             throw SomaError.unimplemented("No CPU kernel registered for op '\(node.op)' (node '\(node.name)')")

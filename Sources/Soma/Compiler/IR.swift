@@ -169,12 +169,17 @@ final class IRGraph {
     ///
     /// - Parameter chains: the sweep's memo of identity chains (see ``IdentityChains``).
     func inferShapes(_ node: IRNode, chains: IdentityChains) throws {
+        let lists = node.inputs.map { $0.dtype == .variant && $0.index < $0.node.listShapes.count ? $0.node.listShapes[$0.index] : nil }
         let context = ShapeContext(
             inputShapes: node.inputs.map(\.shape), inputTypes: node.inputs.map(\.dtype), attrs: node.attrs,
             values: node.inputs.map { KnownValues.constant($0, resolve: chains.resolve) },
-            shapeValues: node.inputs.map { KnownValues.partialShape($0, resolve: chains.resolve) })
+            shapeValues: node.inputs.map { KnownValues.partialShape($0, resolve: chains.resolve) },
+            listShapes: lists.contains { $0 != nil } ? lists : [])
         do {
             node.outputShapes = try node.def.shapeFunction(context)
+            if node.outputTypes.contains(.variant) {
+                node.listShapes = ListOps.outputListShapes(op: node.op, context, outputs: node.outputTypes.count)
+            }
         } catch let error as ShapeError {
             throw SomaError.nodeFailure(error.message, node: node.name, op: node.op,
                                         inputShapes: node.inputs.map(\.shape.description), location: node.location)
@@ -252,6 +257,8 @@ final class IRNode {
     var attrs: [String: AttrValue]
     var outputTypes: [DType]
     var outputShapes: [TensorShape]
+    /// For outputs holding TensorLists: what is known of their elements' shape.
+    var listShapes: [TensorShape?] = []
     var device = ""
     var location: SourceLocation?
     /// The graph node this was copied from, if any.

@@ -27,7 +27,7 @@ enum ListOps {
               outputs: ["item: element_dtype"], attrs: [.type("element_dtype", DType.any)]) { c in
             try c.scalarInput(0)
             try c.scalarInput(1)
-            return [try c.listElementShape(2)]
+            return [try c.listElementShape(2, list: 0)]
         },
         OpDef("TensorListSetItem", inputs: ["input_handle: variant", "index: int32", "item: element_dtype"],
               outputs: ["output_handle: variant"],
@@ -39,7 +39,7 @@ enum ListOps {
         OpDef("TensorListStack", inputs: ["input_handle: variant", "element_shape: int32"], outputs: ["tensor: element_dtype"],
               attrs: [.type("element_dtype", DType.any), .int("num_elements", default: -1)]) { c in
             try c.scalarInput(0)
-            let element = try c.listElementShape(1)
+            let element = try c.listElementShape(1, list: 0)
             let n = c.int("num_elements")
             guard let dims = element.dimensions else { return [.unknown] }
             return [TensorShape([n >= 0 ? n : nil] + dims)]
@@ -80,7 +80,7 @@ enum ListOps {
         OpDef("TensorListPopBack", inputs: ["input_handle: variant", "element_shape: int32"],
               outputs: ["output_handle: variant", "tensor: element_dtype"], attrs: [.type("element_dtype", DType.any)]) { c in
             try c.scalarInput(0)
-            return [.scalar, try c.listElementShape(1)]
+            return [.scalar, try c.listElementShape(1, list: 0)]
         },
     ]
 }
@@ -130,7 +130,40 @@ extension ListOps {
     ]
 }
 
+extension ListOps {
+    /// What is known of the element shape of each list a node outputs (TF's handle data),
+    /// from its inputs: the compiler propagates it so that reading a list whose elements'
+    /// shapes are known has a static shape.
+    static func outputListShapes(op: String, _ c: ShapeContext, outputs: Int) -> [TensorShape?] {
+        func merged(_ a: TensorShape?, _ b: TensorShape?) -> TensorShape? {
+            guard let a else { return b }
+            guard let b else { return a }
+            return a.merged(with: b)
+        }
+        switch op {
+        case "EmptyTensorList", "TensorListReserve": return [try? c.listElementShape(0)]
+        case "TensorListFromTensor":
+            let rows = c.shape(0).dimensions.map { TensorShape(Array($0.dropFirst())) } ?? .unknown
+            return [merged(rows, try? c.listElementShape(1))]
+        case "TensorListSetItem": return [merged(c.listShape(0), c.shape(2))]
+        case "TensorListPushBack": return [merged(c.listShape(0), c.shape(1))]
+        case "TensorListPopBack": return [c.listShape(0), nil]
+        case "Identity", "StopGradient": return [c.listShape(0)]
+        case "IdentityN": return (0..<outputs).map { c.listShape($0) }
+        default: return []
+        }
+    }
+}
+
 extension ShapeContext {
+    /// Input `i` read as a list element shape, refined by what is known of the list at
+    /// input `list`'s elements.
+    func listElementShape(_ i: Int, list: Int) throws -> TensorShape {
+        let declared = try listElementShape(i)
+        guard let known = listShape(list) else { return declared }
+        return declared.merged(with: known) ?? declared
+    }
+
     /// Input `i` read as a list element shape: a scalar (`-1`) is an unknown rank.
     func listElementShape(_ i: Int) throws -> TensorShape {
         if shape(i).rank == 0 {

@@ -22,16 +22,23 @@ public struct ShapeContext {
     /// Whether this is the run-time call, every input value final: a `-1` read as a shape
     /// then is an error (TF: "Dimension -1 must be >= 0"), not an unknown dimension.
     let valuesAreFinal: Bool
+    /// For `DT_VARIANT` inputs holding TensorLists: what is known of their elements' shape
+    /// (TF's handle data), when the compiler knows it.
+    let listShapes: [TensorShape?]
 
     init(inputShapes: [TensorShape], inputTypes: [DType], attrs: [String: AttrValue],
-         values: [Tensor?], shapeValues: [TensorShape?], valuesAreFinal: Bool = false) {
+         values: [Tensor?], shapeValues: [TensorShape?], valuesAreFinal: Bool = false, listShapes: [TensorShape?] = []) {
         self.inputShapes = inputShapes
         self.inputTypes = inputTypes
         self.attrs = attrs
         self.values = values
         self.shapeValues = shapeValues
         self.valuesAreFinal = valuesAreFinal
+        self.listShapes = listShapes
     }
+
+    /// The element shape known for the list at input `i`, if any.
+    func listShape(_ i: Int) -> TensorShape? { i < listShapes.count ? listShapes[i] : nil }
 
     public var inputCount: Int { inputShapes.count }
     public func shape(_ i: Int) -> TensorShape { inputShapes[i] }

@@ -9,15 +9,32 @@
 ///
 /// Thread-safety: any number of calls at once (each plan run takes its own arena).
 enum FunctionCalls {
-    /// A function compiled for one signature of argument shapes.
+    /// A function compiled for one signature of argument shapes (and, for list arguments,
+    /// their elements' shapes).
     struct Compiled: Sendable {
         let shapes: [[Int]]
+        let listShapes: [TensorShape?]
         let executor: PlanExecutor
         /// Plan feed `k` is argument `feedArgument[k]`.
         let feedArgument: [Int]
     }
 
-    private struct CacheKey: Hashable, Sendable { let shapes: [[Int]] }
+    private struct CacheKey: Hashable, Sendable {
+        let shapes: [[Int]]
+        let listShapes: [TensorShape?]
+    }
+
+    /// What a list argument's elements share: the one shape all set elements have, else
+    /// the list's declared element shape; `nil` for other arguments.
+    static func listShape(_ t: Tensor) -> TensorShape? {
+        guard let list = t.list else { return nil }
+        var shape: [Int]? = nil
+        for element in list.elements {
+            guard let e = element else { continue }
+            if shape == nil { shape = e.shape } else if shape != e.shape { return list.elementShape }
+        }
+        return shape.map { TensorShape($0) } ?? list.elementShape
+    }
 
     /// Signatures memoised per function; the memo is cleared when it would grow past this.
     static let cacheCapacity = 16
@@ -29,16 +46,32 @@ enum FunctionCalls {
         return o
     }()
 
-    /// `f` compiled for arguments of `shapes` (memoised).
-    static func compiled(_ f: GraphFunction, shapes: [[Int]]) throws -> Compiled {
-        let key = CacheKey(shapes: shapes)
+    private static func check(_ arguments: [Tensor], for f: GraphFunction) throws {
+        guard arguments.count == f.arguments.count else {
+            throw KernelError("\(f.description) takes \(f.arguments.count) arguments but was called with \(arguments.count)")
+        }
+        for (k, (value, argument)) in zip(arguments, f.arguments).enumerated() {
+            guard value.dtype == argument.dtype, argument.shape.isCompatible(with: value.shape) else {
+                throw KernelError("argument \(k) of \(f.description) must be \(argument.dtype) \(argument.shape), but is "
+                                  + "\(value.dtype) \(shapeString(value.shape))")
+            }
+        }
+    }
+
+    /// `f` compiled for arguments of `shapes` and list element shapes (memoised).
+    static func compiled(_ f: GraphFunction, shapes: [[Int]], listShapes: [TensorShape?]) throws -> Compiled {
+        let key = CacheKey(shapes: shapes, listShapes: listShapes)
         if let hit = f.runtimeCache.withLock({ $0[key] }) as? Compiled { return hit }
-        var feeds: [NodeOutput: [Int]] = [:]
-        for (argument, shape) in zip(f.arguments, shapes) { feeds[argument.endpoint] = shape }
+        var feeds: [NodeOutput: [Int]] = [:], lists: [NodeOutput: TensorShape] = [:]
+        for (k, (argument, shape)) in zip(f.arguments, shapes).enumerated() {
+            feeds[argument.endpoint] = shape
+            if let known = listShapes[k] { lists[argument.endpoint] = known }
+        }
         let plan = try Compiler.plan(graph: f.body, fetches: f.results.map(\.endpoint), targets: f.controlResults,
-                                     feeds: feeds, options: CompileOptions())
+                                     feeds: feeds, feedListShapes: lists, options: CompileOptions())
         let position = Dictionary(uniqueKeysWithValues: f.arguments.enumerated().map { ($1.endpoint, $0) })
-        let compiled = Compiled(shapes: shapes, executor: PlanExecutor(plan: plan), feedArgument: plan.feeds.map { position[$0]! })
+        let compiled = Compiled(shapes: shapes, listShapes: listShapes, executor: PlanExecutor(plan: plan),
+                                feedArgument: plan.feeds.map { position[$0]! })
         f.runtimeCache.withLock { cache in
             if cache.count >= cacheCapacity { cache.removeAll() }
             cache[key] = compiled
@@ -51,18 +84,13 @@ enum FunctionCalls {
     /// - Throws: `KernelError` naming the function when an argument's dtype or shape does
     ///   not fit, or when the body fails (with the body node's own message).
     static func call(_ f: GraphFunction, _ arguments: [Tensor], compiled: inout Compiled?, state: SessionState) throws -> [Tensor] {
-        guard arguments.count == f.arguments.count else {
-            throw KernelError("\(f.description) takes \(f.arguments.count) arguments but was called with \(arguments.count)")
-        }
-        for (k, (value, argument)) in zip(arguments, f.arguments).enumerated() {
-            guard value.dtype == argument.dtype, argument.shape.isCompatible(with: value.shape) else {
-                throw KernelError("argument \(k) of \(f.description) must be \(argument.dtype) \(argument.shape), but is "
-                                  + "\(value.dtype) \(shapeString(value.shape))")
-            }
-        }
         do {
-            if compiled == nil || !zip(compiled!.shapes, arguments).allSatisfy({ $0 == $1.shape }) {
-                compiled = try Self.compiled(f, shapes: arguments.map(\.shape))
+            // Arguments are checked when their shapes change (a call with the shapes of the
+            // last one passed the same checks, and a node's dtypes never change).
+            if compiled == nil || !zip(compiled!.shapes, arguments).allSatisfy({ $0 == $1.shape })
+                || !zip(compiled!.listShapes, arguments).allSatisfy({ $0 == nil || $0 == listShape($1) }) {
+                try check(arguments, for: f)
+                compiled = try Self.compiled(f, shapes: arguments.map(\.shape), listShapes: arguments.map(listShape))
             }
             let c = compiled!, executor = c.executor
             return try executor.execute(feed: { arguments[c.feedArgument[$0]] }, state: state, options: options) { read in

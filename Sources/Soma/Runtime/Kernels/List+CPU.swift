@@ -33,7 +33,7 @@ enum ListKernels {
             guard index >= 0 && index < list.elements.count else {
                 throw KernelError("Trying to access element \(index) in a list with \(list.elements.count) elements.")
             }
-            ctx.setOutput(0, try element(list, index, requested: try shape(ctx.inputs[2]), ctx))
+            ctx.setOutput(0, try planned(ctx, 0, element(list, index, requested: try shape(ctx.inputs[2]), ctx)))
         },
         "TensorListSetItem": { ctx in
             var list = try input(ctx, 0)
@@ -68,7 +68,7 @@ enum ListKernels {
             let last = try element(list, list.elements.count - 1, requested: try shape(ctx.inputs[1]), ctx)
             list.elements.removeLast()
             ctx.setOutput(0, Tensor(list: list))
-            ctx.setOutput(1, last)
+            ctx.setOutput(1, try planned(ctx, 1, last))
         },
         "OptionalFromValue": { ctx in ctx.setOutput(0, Tensor(variant: .optional(try ctx.inputs.map { try ctx.owned($0) }))) },
         "OptionalNone": { ctx in ctx.setOutput(0, Tensor(variant: .optional(nil))) },
@@ -111,7 +111,7 @@ enum ListKernels {
             guard expected < 0 || expected == list.elements.count else {
                 throw KernelError("Operation expected a list with \(expected) elements but got a list with \(list.elements.count) elements.")
             }
-            ctx.setOutput(0, try stack(list, indices: Array(list.elements.indices), requested: requested, ctx))
+            ctx.setOutput(0, try planned(ctx, 0, stack(list, indices: Array(list.elements.indices), requested: requested, ctx)))
         },
     ]
 
@@ -151,6 +151,15 @@ enum ListKernels {
             list.elements[i] = try zeros(t.dtype, t.shape, ctx)
         }
         ctx.setOutput(0, Tensor(list: list))
+    }
+
+    /// `t`, checked against the shape the plan gave output `k` (inferred from what was
+    /// known of the list's elements when the plan was made).
+    private static func planned(_ ctx: KernelContext, _ k: Int, _ t: Tensor) throws -> Tensor {
+        if let shape = ctx.outputShapes[k], shape != t.shape {
+            throw KernelError("the list element has shape \(shapeString(t.shape)), but the plan expected \(shapeString(shape))")
+        }
+        return t
     }
 
     private static func dtype(_ ctx: KernelContext) throws -> DType {

@@ -406,6 +406,20 @@ import Testing
         }
     }
 
+    @Test func gradientsReachAListTheLoopReads() throws {
+        // h ← tanh(h + x[i]) over the rows of x, read from a TensorList the loop captures.
+        let error = try GradientChecker.maxError(.float64, [.init([4, 3], seed: 23), .init([3], seed: 24)]) { xs in
+            let g = xs[0].graph
+            let list = try g.output("TensorListFromTensor", [xs[0], listShapeTensor(g, [3])], name: nil, file: "", line: 0)
+            return try whileLoop(cond: { v in try less(v[0], g.constant(Int32(4))) }, body: { v in
+                let row = try g.output("TensorListGetItem", [list, v[0], listShapeTensor(g, [3])],
+                                       attrs: ["element_dtype": .type(.float64)], name: nil, file: "", line: 0)
+                return [try add(v[0], g.constant(Int32(1))), try tanh(add(v[1], row))]
+            }, loopVars: [try g.constant(Int32(0)), xs[1]])[1]
+        }
+        #expect(error < 1e-6)
+    }
+
     @Test func gradientsFlowThroughTheLoop() throws {
         // d(Σ outputs² + Σ final state) for the inputs and the initial state, with lengths.
         let error = try GradientChecker.maxError(.float64, [.init([2, 3, 2], seed: 21), .init([2, 3], seed: 22)]) { xs in

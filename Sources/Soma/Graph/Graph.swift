@@ -34,6 +34,8 @@ public final class Graph: @unchecked Sendable, Hashable {
     /// Captured outer values and the placeholders standing for them, in capture order.
     private var captures: [(outer: Output, inner: Output)] = []
     private var captureIndex: [NodeOutput: Int] = [:]
+    /// Constants of enclosing graphs copied into this body, by the original.
+    private var constantCopies: [NodeOutput: Output] = [:]
     /// Set once the function owning this body is made: no more captures.
     private var capturesSealed = false
     /// Named node collections (TF's `tf.compat.v1.get_collection`), in insertion order.
@@ -419,10 +421,13 @@ extension Graph {
         guard outer.graph !== self, let parent, outer.graph.depth < depth, isNested(in: outer.graph) else { return nil }
         if let k = lock.withLock({ captureIndex[outer.endpoint] }) { return lock.withLock { captures[k].inner } }
         if outer.node.op == "Const", let value = outer.node.tensor("value") {
-            let copy = try addNode(op: "Const", inputs: [], attrs: ["value": .tensor(value), "dtype": .type(value.dtype)],
+            if let copy = lock.withLock({ constantCopies[outer.endpoint] }) { return copy }
+            let node = try addNode(op: "Const", inputs: [], attrs: ["value": .tensor(value), "dtype": .type(value.dtype)],
                                    name: outer.node.name.split(separator: "/").last.map(String.init), controlInputs: [],
                                    device: "", location: nil, uniquifyName: true, routed: false)
-            return Output(graph: self, node: copy, index: 0)
+            let copy = Output(graph: self, node: node, index: 0)
+            lock.withLock { constantCopies[outer.endpoint] = copy }
+            return copy
         }
         // The value as the parent sees it: captured there first when it comes from further out.
         let through = outer.graph === parent ? outer : try parent.capture(outer)!

@@ -170,7 +170,7 @@ enum ControlFlowOps {
 
         // The gradient loop: [remaining, d(changing floats), d(invariant floats), lists, invariants].
         let float = (0..<m).filter(differentiable)
-        let changing = float.filter { !invariant[$0] }, summed = float.filter { invariant[$0] && inputs[$0].dtype.isFloatingPoint }
+        let changing = float.filter { !invariant[$0] }, summed = float.filter { invariant[$0] }
         let invariants = (0..<m).filter { invariant[$0] }
         let gradient = try gradientFunction(of: body, wrt: float, node: c.node)
         let remaining = try g.output("TensorListLength", [lists[0]], name: "iterations", file: "", line: 0)
@@ -200,7 +200,7 @@ enum ControlFlowOps {
             }
             let grads = try call(gradient, arguments + resultGrads, graph: v[0].graph)
             let nextChanging = changing.map { grads[float.firstIndex(of: $0)!] }
-            let nextSummed = try zip(summed, dSummed).map { k, d in try add(d, grads[float.firstIndex(of: k)!]) }
+            let nextSummed = try zip(summed, dSummed).map { k, d in try addGradients(d, grads[float.firstIndex(of: k)!]) }
             return [try subtract(v[0], one)] + nextChanging + nextSummed + popped + Array(v[position...])
         }, loopVars: start, shapeInvariants: start.enumerated().map { k, value in
             if k >= 1 && k <= nChanging { return body.arguments[changing[k - 1]].shape }
@@ -210,9 +210,14 @@ enum ControlFlowOps {
         for (j, k) in changing.enumerated() { result[k] = final[1 + j] }
         for (j, k) in summed.enumerated() {
             let total = final[1 + nChanging + j]
-            result[k] = c.hasGrad(k) ? try add(total, c.grad(k)) : total
+            result[k] = c.hasGrad(k) ? try addGradients(total, c.grad(k)) : total
         }
         return result
+    }
+
+    /// `a + b` for gradients: element by element for lists (`AddN`, as TF sums them).
+    private static func addGradients(_ a: Output, _ b: Output) throws -> Output {
+        a.dtype == .variant ? try a.graph.output("AddN", [a, b], name: "AddN", file: "", line: 0) : try add(a, b)
     }
 
     /// `cond` and `body` taking accumulator lists too: the body pushes each `accumulated`

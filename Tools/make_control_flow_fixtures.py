@@ -7,6 +7,8 @@ manifest.json whose `ops` include the ops inside library functions):
                     (cond_v2's optionals, while_v2's accumulators) — a tf.function frozen
     keras_lstm      a Keras LSTM and GRU (not unrolled) on a sequence — a While loop over
                     TensorLists, frozen from a tf.function
+    keras_lstm_v1   the same, frozen as TF does by default: loops lowered to v1 frames
+    nested_while_v1 nested tf.while_loops using outside values, lowered to v1 frames
     dynamic_rnn     tf.compat.v1.nn.dynamic_rnn with an LSTM cell and sequence lengths, in a
                     TF1 graph (control flow v2), with its gradients
 
@@ -54,11 +56,12 @@ def write(name, graph_def, inputs, fetch_names, values, tolerance):
     print(f"{name}: {len(graph_def.node)} nodes, {len(graph_def.library.function)} functions, ops {', '.join(manifest['ops'])}")
 
 
-def write_function(name, function, inputs, tolerance=1e-5):
-    """Freezes a tf.function for these inputs and records its outputs."""
+def write_function(name, function, inputs, tolerance=1e-5, lower_control_flow=False):
+    """Freezes a tf.function for these inputs and records its outputs (with TF's v1 frames —
+    Enter/Exit/Switch/Merge/NextIteration/LoopCond — when `lower_control_flow`)."""
     specs = [tf.TensorSpec([None] + list(v.shape[1:]) if v.ndim else [], tf.as_dtype(v.dtype), name=k) for k, v in inputs.items()]
     concrete = function.get_concrete_function(*specs)
-    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
+    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=lower_control_flow)
     graph_def = frozen.graph.as_graph_def()
     outputs = frozen(*[tf.constant(v) for v in inputs.values()])
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
@@ -106,7 +109,26 @@ def keras_rnn(x):
     return gru(lstm(x)), lstm(x)
 
 
-write_function("keras_lstm", keras_rnn, {"x": f32(2, 7, 3)}, tolerance=1e-4)
+keras_input = {"x": f32(2, 7, 3)}
+write_function("keras_lstm", keras_rnn, keras_input, tolerance=1e-4)
+# The same layers frozen as TF freezes by default: loops lowered to v1 frames.
+write_function("keras_lstm_v1", keras_rnn, keras_input, tolerance=1e-4, lower_control_flow=True)
+
+
+# Nested tf.while_loops with values from outside (constant Enters), lowered to v1 frames.
+w_nested = tf.constant(f32(3, 3, scale=0.4))
+
+
+@tf.function
+def nested_while(x, n):
+    def outer(i, h):
+        _, h = tf.while_loop(lambda j, h: j < i + 1, lambda j, h: (j + 1, tf.tanh(tf.matmul(h, w_nested)) + x), [0, h])
+        return i + 1, h * 0.5
+    return tf.while_loop(lambda i, h: i < n, outer, [0, x])[1]
+
+
+write_function("nested_while_v1", nested_while, {"x": f32(2, 3), "n": np.array(3, dtype=np.int32)}, tolerance=1e-5,
+               lower_control_flow=True)
 
 
 # tf.compat.v1.nn.dynamic_rnn with sequence lengths, in a TF1 graph, and its gradients.

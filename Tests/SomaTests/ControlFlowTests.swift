@@ -456,3 +456,54 @@ extension ControlFlowTests {
         }
     }
 }
+
+/// TF1's v1 loops (Enter/Merge/Switch/LoopCond/NextIteration/Exit frames) are raised to
+/// `While` at load; malformed frames are one clear error naming the frame or node.
+@Suite struct V1LoopTests {
+    typealias H = HostileSavedModelTests
+
+    static func string(_ s: String) -> H.Message { { $0.data(2, Array(s.utf8)) } }
+    static func bool(_ b: Bool) -> H.Message { { $0.varint(5, b ? 1 : 0) } }
+
+    /// A loop over `x` in frame `f` whose condition is the constant-entered `p`.
+    static func loop(mergeInputs: [String] = ["enter", "next"], predicateFrame: String = "f", extra: [H.Message] = []) -> [H.Message] {
+        let t = H.attr("T", H.type(.float32))
+        return [
+            H.node("enter", "Enter", ["x"], [t, H.attr("frame_name", string("f"))]),
+            H.node("penter", "Enter", ["p"], [H.attr("T", H.type(.bool)), H.attr("frame_name", string(predicateFrame)),
+                                               H.attr("is_constant", bool(true))]),
+            H.node("merge", "Merge", mergeInputs, [t, H.attr("N", { $0.varint(3, 2) })]),
+            H.node("cond", "LoopCond", ["penter"]),
+            H.node("switch", "Switch", ["merge", "cond"], [t]),
+            H.node("exit", "Exit", ["switch"], [t]),
+            H.node("body", "Tanh", ["switch:1"], [t]),
+            H.node("next", "NextIteration", ["body"], [t]),
+            H.node("out", "Identity", ["exit"], [t]),
+        ] + extra
+    }
+
+    @Test func aWellFormedLoopBecomesAWhile() throws {
+        var graphDef = ProtoBytes()
+        graphDef.message(1, H.node("x", "Placeholder", [], [H.attr("dtype", H.type(.float32))]))
+        graphDef.message(1, H.node("p", "Placeholder", [], [H.attr("dtype", H.type(.bool))]))
+        for n in Self.loop() { graphDef.message(1, n) }
+        let g = try Graph(graphDef: graphDef.bytes)
+        #expect(g.nodes.filter { $0.op == "While" }.count == 1)
+        // p false: the loop body never runs; exit is x.
+        let out = try Session(graph: g).run(g.output(named: "out")!, feeds: [g.output(named: "x")!: Tensor(Float(0.5)),
+                                                                            g.output(named: "p")!: Tensor(false)])
+        #expect(out.scalar(as: Float.self) == 0.5)
+    }
+
+    @Test func malformedFramesNameTheProblem() {
+        let t = H.attr("T", H.type(.float32))
+        #expect(HostileControlFlowTests.load([H.node("exit", "Exit", ["x"], [t])], [])
+            .contains("node 'exit' (op: 'Exit') is not inside a loop frame (an Exit without an Enter)"))
+        #expect(HostileControlFlowTests.load(Self.loop(mergeInputs: ["enter", "enter"]), [])
+            .contains("node 'merge' (op: 'Merge') in loop frame 'f' must merge an Enter and a NextIteration (its back edge)"))
+        #expect(HostileControlFlowTests.load(Self.loop(extra: [H.node("stray", "NextIteration", ["body"], [t])]), [])
+            .contains("node 'stray' (op: 'NextIteration') in loop frame 'f' feeds no Merge"))
+        let mismatched = HostileControlFlowTests.load(Self.loop(predicateFrame: "g"), [])
+        #expect(mismatched.contains("loop frame") && mismatched.contains("LoopCond"), "\(mismatched)")
+    }
+}

@@ -1,0 +1,261 @@
+import SomaProto
+
+/// TF1's v1 while loops (frames of `Enter`, `Merge`, `Switch`, `LoopCond`,
+/// `NextIteration` and `Exit` nodes — what `tf.compat.v1.while_loop` builds and what TF's
+/// freezing lowers `While` to) raised to functional `While` nodes at load, as TF's own
+/// `FunctionalizeControlFlow` does, so they compile and run like Soma's own loops.
+///
+/// For each frame, innermost first: every `Merge(Enter, NextIteration)` is a loop
+/// variable, every `Enter` with `is_constant` a value the loop reads; the condition is
+/// what `LoopCond` reads, back to the merges; the body is what the `NextIteration`s read,
+/// back to `Switch:1`; `Exit`s become the `While`'s outputs. A frame that does not have
+/// this shape is one clear error naming the frame and node. (v1 conds — `Switch`/`Merge`
+/// outside loops — are not raised: the loader reports them as unsupported ops.)
+struct V1ControlFlow {
+    typealias Node = GraphDefDecoder.ParsedNode
+    static let frameOps: Set<String> = ["Enter", "Exit", "Merge", "Switch", "LoopCond", "NextIteration"]
+
+    static func fail(_ message: String) -> SomaError { GraphDefDecoder.fail(message) }
+
+    /// Whether any node is a v1 loop's (`Enter`, `Exit`, `NextIteration`, `LoopCond`).
+    static func hasLoops(_ nodes: [Node]) -> Bool {
+        nodes.contains { $0.op == "Enter" || $0.op == "Exit" || $0.op == "NextIteration" || $0.op == "LoopCond" }
+    }
+
+    /// A raw attribute of a parsed node.
+    static func raw(_ node: Node, _ key: String) -> UnsafeMutablePointer<Tensorflow__AttrValue>? {
+        node.def.flatMap { GraphDefDecoder.rawAttr($0, key) }
+    }
+
+    static func frameName(_ node: Node) throws -> String {
+        guard let a = raw(node, "frame_name"), a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_S else {
+            throw fail("node '\(node.name)' (op: 'Enter') has no frame_name")
+        }
+        return try GraphDefDecoder.utf8(a.pointee.s, "frame_name of node '\(node.name)'")
+    }
+
+    static func dtype(_ node: Node) throws -> DType {
+        guard let a = raw(node, "T"), a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_TYPE else {
+            throw fail("node '\(node.name)' (op: '\(node.op)') has no type attr 'T'")
+        }
+        return try GraphDefDecoder.dtype(a.pointee.type.rawValue, "attr 'T' of node '\(node.name)'")
+    }
+
+    /// The graph with every v1 loop replaced by a `While` node over functions.
+    static func functionalize(_ input: [Node], decoder: inout GraphDefDecoder) throws -> [Node] {
+        var nodes = input
+        var index: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() { index[n.name] = i }
+        // Frames: each node's frame, found by walking forward from the sources (Enter opens
+        // its frame, the output of an Exit is in the parent frame). Frame ids: 0 = root.
+        var frameNames = ["" ], parents = [0]
+        var frameOf = [Int](repeating: -1, count: nodes.count)
+        var frameByKey: [String: Int] = [:]
+        var consumers = [[Int]](repeating: [], count: nodes.count)
+        for (i, n) in nodes.enumerated() {
+            for input in n.dataInputs {
+                guard let j = index[input.name] else { throw fail("node '\(n.name)' has input '\(input.name)', which is not a node of the graph") }
+                consumers[j].append(i)
+            }
+            for c in n.controlInputs {
+                guard let j = index[c] else { throw fail("node '\(n.name)' has control input '^\(c)', which is not a node of the graph") }
+                consumers[j].append(i)
+            }
+        }
+        /// The frame a node's outputs are in.
+        func outputFrame(_ i: Int) -> Int { nodes[i].op == "Exit" ? parents[frameOf[i]] : frameOf[i] }
+        var work: [Int] = nodes.indices.filter { nodes[$0].dataInputs.isEmpty && nodes[$0].controlInputs.isEmpty }
+        for i in work { frameOf[i] = 0 }
+        while let i = work.popLast() {
+            for c in consumers[i] where frameOf[c] < 0 {
+                let from = outputFrame(i)
+                if nodes[c].op == "Enter" {
+                    let name = try frameName(nodes[c])
+                    let key = "\(from)/\(name)"
+                    if let f = frameByKey[key] { frameOf[c] = f } else {
+                        guard frameNames.count < 100_000 else { throw fail("too many loop frames") }
+                        frameByKey[key] = frameNames.count
+                        frameOf[c] = frameNames.count
+                        frameNames.append(name)
+                        parents.append(from)
+                    }
+                } else {
+                    guard from > 0 || nodes[c].op != "Exit" else {
+                        throw fail("node '\(nodes[c].name)' (op: 'Exit') is not inside a loop frame (an Exit without an Enter)")
+                    }
+                    frameOf[c] = from
+                }
+                work.append(c)
+            }
+        }
+        // Depths, to take frames innermost first.
+        func depth(_ f: Int) -> Int { var d = 0, g = f; while g != 0 { g = parents[g]; d += 1 }; return d }
+        let order = (1..<frameNames.count).sorted { depth($0) > depth($1) }
+        var removed = Set<Int>()
+        var replacements: [String: String] = [:]   // "exit name" → "while name:k"
+        for frame in order {
+            let members = nodes.indices.filter { frameOf[$0] == frame && !removed.contains($0) }
+            let (loop, memberSet) = try raise(frame: frameNames[frame], members: members, nodes: nodes, index: index,
+                                              frameOf: frameOf, decoder: &decoder)
+            for (exit, output) in loop.exits { replacements[exit] = output }
+            removed.formUnion(memberSet)
+            // The While takes the place of the frame's first member.
+            nodes[members[0]] = loop.node
+            removed.remove(members[0])
+            frameOf[members[0]] = parents[frame]
+            index[loop.node.name] = members[0]
+            // Consumers of the exits read the While's outputs.
+            for i in nodes.indices where !removed.contains(i) {
+                nodes[i].dataInputs = nodes[i].dataInputs.map { input in
+                    guard let target = replacements[input.name], input.index == 0 else { return input }
+                    let parts = target.split(separator: ":")
+                    return (String(parts[0]), Int(parts[1])!)
+                }
+                nodes[i].controlInputs = nodes[i].controlInputs.map { replacements[$0].map { String($0.split(separator: ":")[0]) } ?? $0 }
+            }
+        }
+        return nodes.indices.filter { !removed.contains($0) }.map { nodes[$0] }
+    }
+
+    struct RaisedLoop {
+        let node: Node
+        /// Exit node name → "while:k".
+        let exits: [String: String]
+    }
+
+    /// One frame as a `While` node whose cond and body are new library functions.
+    private static func raise(frame: String, members: [Int], nodes: [Node], index: [String: Int], frameOf: [Int],
+                              decoder: inout GraphDefDecoder) throws -> (RaisedLoop, Set<Int>) {
+        let label = "loop frame '\(frame)'"
+        let memberSet = Set(members)
+        let byOp = Dictionary(grouping: members) { nodes[$0].op }
+        guard let conds = byOp["LoopCond"], conds.count == 1 else {
+            throw fail("\(label) has \(byOp["LoopCond"]?.count ?? 0) LoopCond nodes; a loop has exactly one")
+        }
+        let loopCond = nodes[conds[0]]
+        guard loopCond.dataInputs.count == 1 else { throw fail("node '\(loopCond.name)' (op: 'LoopCond') must have one input") }
+        // Loop variables: Merge(Enter, NextIteration), in member order.
+        struct Variable { var enter: Node; var merge: Node; var next: Node; var switchName: String; var exit: Node? }
+        var variables: [Variable] = []
+        for m in byOp["Merge"] ?? [] {
+            let merge = nodes[m]
+            let sources = merge.dataInputs.compactMap { index[$0.name].map { nodes[$0] } }
+            guard merge.dataInputs.count == 2, let enter = sources.first(where: { $0.op == "Enter" }),
+                  let next = sources.first(where: { $0.op == "NextIteration" }) else {
+                throw fail("node '\(merge.name)' (op: 'Merge') in \(label) must merge an Enter and a NextIteration (its back edge)")
+            }
+            let switches = members.filter { nodes[$0].op == "Switch" && nodes[$0].dataInputs.first?.name == merge.name }
+            guard switches.count == 1, nodes[switches[0]].dataInputs.count == 2,
+                  nodes[switches[0]].dataInputs[1].name == loopCond.name else {
+                throw fail("node '\(merge.name)' (op: 'Merge') in \(label) must feed one Switch on the LoopCond")
+            }
+            let switchName = nodes[switches[0]].name
+            let exit = members.first { nodes[$0].op == "Exit" && nodes[$0].dataInputs.first.map { $0.name == switchName && $0.index == 0 } == true }
+            variables.append(Variable(enter: enter, merge: merge, next: next, switchName: switchName, exit: exit.map { nodes[$0] }))
+        }
+        guard !variables.isEmpty else { throw fail("\(label) has no loop variables (no Merge of an Enter and a NextIteration)") }
+        for n in byOp["NextIteration"] ?? [] where !variables.contains(where: { $0.next.name == nodes[n].name }) {
+            throw fail("node '\(nodes[n].name)' (op: 'NextIteration') in \(label) feeds no Merge")
+        }
+        let loopEnters = Set(variables.map(\.enter.name))
+        var invariants: [Node] = []
+        for e in byOp["Enter"] ?? [] where !loopEnters.contains(nodes[e].name) {
+            guard let a = raw(nodes[e], "is_constant"), a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_B, a.pointee.b != 0 else {
+                throw fail("node '\(nodes[e].name)' (op: 'Enter') in \(label) is neither a loop variable nor constant")
+            }
+            invariants.append(nodes[e])
+        }
+        for n in byOp["Enter"] ?? [] where (try? frameName(nodes[n])) != frame {
+            throw fail("node '\(nodes[n].name)' (op: 'Enter') in \(label) names frame '\((try? frameName(nodes[n])) ?? "")'")
+        }
+        let types = try variables.map { try dtype($0.enter) } + invariants.map { try dtype($0) }
+        let argumentNames = (0..<types.count).map { "functionalized_argument_\($0)" }
+        // What stands for an argument inside the functions.
+        var argument: [String: Int] = [:]   // "node:index" → argument
+        for (k, v) in variables.enumerated() {
+            argument["\(v.merge.name):0"] = k
+            argument["\(v.switchName):1"] = k
+        }
+        for (j, e) in invariants.enumerated() { argument["\(e.name):0"] = variables.count + j }
+
+        /// The nodes `roots` read inside the frame, inputs rewritten to the arguments.
+        func region(_ roots: [(name: String, index: Int)], what: String) throws -> [Node] {
+            var seen = Set<String>(), stack = roots.map(\.name), out: [Node] = []
+            while let name = stack.popLast() {
+                guard seen.insert(name).inserted, let i = index[name] else { continue }
+                var n = nodes[i]
+                if argument["\(name):0"] != nil && (n.op == "Merge" || n.op == "Enter") { continue }
+                if n.op == "Switch" { continue }
+                guard memberSet.contains(i), !frameOps.contains(n.op) else {
+                    throw fail("the \(what) of \(label) reads node '\(name)' (op: '\(n.op)'), which is outside the loop or a frame op")
+                }
+                n.dataInputs = n.dataInputs.map { input in
+                    if let k = argument["\(input.name):\(input.index)"] { return (argumentNames[k], 0) }
+                    return input
+                }
+                n.controlInputs = n.controlInputs.filter { c in
+                    guard let j = index[c] else { return false }
+                    return !frameOps.contains(nodes[j].op)
+                }
+                for input in n.dataInputs where !argumentNames.contains(input.name) { stack.append(input.name) }
+                stack += n.controlInputs
+                out.append(n)
+            }
+            return out
+        }
+        func argumentNodes() -> [Node] {
+            zip(argumentNames, types).enumerated().map { k, pair in
+                var p = Node(name: pair.0, op: "Placeholder", device: "", position: k)
+                p.attrs = ["dtype": .type(pair.1), "shape": .shape(.unknown)]
+                return p
+            }
+        }
+        func resolved(_ input: (name: String, index: Int)) -> (name: String, index: Int) {
+            argument["\(input.name):\(input.index)"].map { (argumentNames[$0], 0) } ?? input
+        }
+        let predicate = resolved(loopCond.dataInputs[0])
+        let nextValues = variables.map { resolved($0.next.dataInputs.first ?? ("", 0)) }
+        guard variables.allSatisfy({ $0.next.dataInputs.count == 1 }) else {
+            throw fail("a NextIteration node of \(label) must have one input")
+        }
+        let condNodes = try region([predicate], what: "condition")
+        let bodyNodes = try region(nextValues, what: "body")
+        let base = String((frame.isEmpty ? "while" : frame).map { $0.isLetter || $0.isNumber ? $0 : "_" })
+        let cond = try decoder.makeFunction(name: "\(base)_cond_functionalized", arguments: argumentNodes(), nodes: condNodes,
+                                            results: [predicate])
+        let body = try decoder.makeFunction(name: "\(base)_body_functionalized", arguments: argumentNodes(), nodes: bodyNodes,
+                                            results: nextValues + invariants.indices.map { (argumentNames[variables.count + $0], 0) })
+        var loop = Node(name: "\(variables[0].merge.name)/functionalized_while", op: "While", device: variables[0].enter.device,
+                        position: variables[0].enter.position)
+        loop.dataInputs = variables.map { $0.enter.dataInputs[0] } + invariants.map { $0.dataInputs[0] }
+        loop.controlInputs = (variables.map(\.enter) + invariants).flatMap(\.controlInputs)
+        loop.attrs = ["T": .types(types), "cond": .function(cond), "body": .function(body), "output_shapes": .shapes([]),
+                      "parallel_iterations": .int(10)]
+        var exits: [String: String] = [:]
+        for (k, v) in variables.enumerated() { if let exit = v.exit { exits[exit.name] = "\(loop.name):\(k)" } }
+        return (RaisedLoop(node: loop, exits: exits), memberSet)
+    }
+}
+
+extension GraphDefDecoder {
+    /// A library function from parsed nodes: `arguments` (placeholders) first, then
+    /// `nodes`, returning `results`.
+    mutating func makeFunction(name: String, arguments: [ParsedNode], nodes: [ParsedNode],
+                               results: [(name: String, index: Int)]) throws -> GraphFunction {
+        var all = arguments + nodes
+        let graph = Graph()
+        do {
+            _ = try addNodes(&all, into: graph)
+        } catch let error as SomaError {
+            throw SomaError(error.code, "in the \(name) function raised from a v1 loop: \(error.message)")
+        }
+        func output(_ r: (name: String, index: Int)) throws -> Output {
+            guard let node = graph.node(named: r.name), r.index < node.outputCount else {
+                throw Self.fail("the \(name) function raised from a v1 loop returns '\(r.name):\(r.index)', which it does not compute")
+            }
+            return Output(graph: graph, node: node, index: r.index)
+        }
+        return GraphFunction(name: name, body: graph, arguments: try arguments.map { try output(($0.name, 0)) },
+                             results: try results.map(output))
+    }
+}

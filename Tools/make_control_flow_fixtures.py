@@ -148,3 +148,26 @@ with graph.as_default():
         values = sess.run(named, feed_dict={x: feed_values["x"], lengths: feed_values["lengths"]})
         frozen = tf1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), [f"out_{k}" for k in sorted(named)])
     write("dynamic_rnn", frozen, feed_values, [f"out_{k}:0" for k in sorted(named)], [values[k] for k in sorted(named)], 1e-4)
+
+
+# TF1 conds as v1 Switch/Merge (control flow v2 off), nested and inside a loop.
+tf1.disable_control_flow_v2()
+graph = tf.Graph()
+with graph.as_default():
+    x = tf1.placeholder(tf.float32, [None, 3], name="x")
+    flag = tf1.placeholder(tf.bool, [], name="flag")
+    w = tf.constant(f32(3, 3, scale=0.5))
+    inner = lambda h: tf.cond(tf.reduce_sum(h) > 0, lambda: tf.tanh(h), lambda: h * h)
+    branched = tf.cond(flag, lambda: inner(tf.matmul(x, w)), lambda: tf.sigmoid(x) - 1.0)
+    both = tf.cond(flag, lambda: (x + 1.0, x * 2.0), lambda: (x - 1.0, x * 3.0))
+    looped = tf.while_loop(lambda i, h: i < 3,
+                           lambda i, h: (i + 1, tf.cond(i > 0, lambda: tf.tanh(tf.matmul(h, w)), lambda: h + 0.5)),
+                           [0, x])[1]
+    fetches = {"branched": branched, "sum": both[0] + both[1], "looped": looped}
+    named = {k: tf.identity(v, name=f"out_{k}") for k, v in fetches.items()}
+    feed_values = {"x": f32(2, 3), "flag": np.array(True)}
+    with tf1.Session() as sess:
+        values = sess.run(named, feed_dict={x: feed_values["x"], flag: feed_values["flag"]})
+    write("cond_v1", graph.as_graph_def(), feed_values, [f"out_{k}:0" for k in sorted(named)], [values[k] for k in sorted(named)],
+          1e-5)
+tf1.enable_control_flow_v2()

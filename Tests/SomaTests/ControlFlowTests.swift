@@ -503,7 +503,29 @@ extension ControlFlowTests {
             .contains("node 'merge' (op: 'Merge') in loop frame 'f' must merge an Enter and a NextIteration (its back edge)"))
         #expect(HostileControlFlowTests.load(Self.loop(extra: [H.node("stray", "NextIteration", ["body"], [t])]), [])
             .contains("node 'stray' (op: 'NextIteration') in loop frame 'f' feeds no Merge"))
+        #expect(HostileControlFlowTests.load([H.node("m", "Merge", ["x", "x"], [t, H.attr("N", { $0.varint(3, 2) })])], [])
+            .contains("a branch of the v1 cond 'm' reads node 'x' (op: 'Placeholder') without a Switch"))
         let mismatched = HostileControlFlowTests.load(Self.loop(predicateFrame: "g"), [])
         #expect(mismatched.contains("loop frame") && mismatched.contains("LoopCond"), "\(mismatched)")
+    }
+}
+
+extension V1LoopTests {
+    /// TF1's v1 conds (Switch/Merge, nested, with two outputs, inside a loop: the `cond_v1`
+    /// fixture) are raised to `If`; the fixture checks the true branch against TF, this the
+    /// false one against the arithmetic.
+    @Test func v1CondsTakeEitherBranch() throws {
+        let folder = TensorFlowFixtureTests.root.appendingPathComponent("cond_v1")
+        let g = try Graph(contentsOf: folder.appendingPathComponent("model.pb"))
+        #expect(!g.nodes.contains { ["Switch", "Merge", "Enter", "Exit"].contains($0.op) })
+        #expect(g.nodes.filter { $0.op == "If" }.count >= 3)
+        let x = try Tensor(contentsOfNPY: folder.appendingPathComponent("x.npy"))
+        let r = try Session(graph: g).run(fetches: [g.output(named: "out_branched")!, g.output(named: "out_sum")!],
+                                          feeds: [g.output(named: "x")!: x, g.output(named: "flag")!: Tensor(false)])
+        let xs = x.scalars(as: Float.self)
+        for (i, v) in xs.enumerated() {
+            #expect(abs(r[0].scalars(as: Float.self)[i] - (1 / (1 + exp(-v)) - 1)) < 1e-6)
+            #expect(abs(r[1].scalars(as: Float.self)[i] - ((v - 1) + v * 3)) < 1e-5)
+        }
     }
 }

@@ -78,7 +78,10 @@ struct GraphDefDecoder {
         } else if let call = parsed.first(where: { FunctionInliner.isCall($0) }) {
             throw Self.fail("node '\(call.name)' (op: '\(call.op)') calls a function, but the graph has no function library")
         }
-        if V1ControlFlow.hasLoops(parsed) { parsed = try V1ControlFlow.functionalize(parsed, decoder: &self) }
+        if V1ControlFlow.hasLoops(parsed) {
+            parsed = try V1ControlFlow.raiseConds(parsed, decoder: &self)
+            parsed = try V1ControlFlow.functionalize(parsed, decoder: &self)
+        }
         if let v = def.pointee.versions {
             let bad = (0..<v.pointee.n_bad_consumers).map { v.pointee.bad_consumers[$0] }
             graph.versions = GraphVersions(producer: v.pointee.producer, minConsumer: v.pointee.min_consumer, badConsumers: bad)

@@ -9,17 +9,147 @@ import SomaProto
 /// variable, every `Enter` with `is_constant` a value the loop reads; the condition is
 /// what `LoopCond` reads, back to the merges; the body is what the `NextIteration`s read,
 /// back to `Switch:1`; `Exit`s become the `While`'s outputs. A frame that does not have
-/// this shape is one clear error naming the frame and node. (v1 conds — `Switch`/`Merge`
-/// outside loops — are not raised: the loader reports them as unsupported ops.)
+/// this shape is one clear error naming the frame and node. v1 conds are raised to `If`
+/// first (``raiseConds(_:decoder:)``).
 struct V1ControlFlow {
     typealias Node = GraphDefDecoder.ParsedNode
     static let frameOps: Set<String> = ["Enter", "Exit", "Merge", "Switch", "LoopCond", "NextIteration"]
 
     static func fail(_ message: String) -> SomaError { GraphDefDecoder.fail(message) }
 
-    /// Whether any node is a v1 loop's (`Enter`, `Exit`, `NextIteration`, `LoopCond`).
-    static func hasLoops(_ nodes: [Node]) -> Bool {
-        nodes.contains { $0.op == "Enter" || $0.op == "Exit" || $0.op == "NextIteration" || $0.op == "LoopCond" }
+    /// Whether any node is a v1 control-flow op.
+    static func hasLoops(_ nodes: [Node]) -> Bool { nodes.contains { frameOps.contains($0.op) } }
+
+    /// Every v1 cond — a `Merge` of two branches, each reading its inputs through `Switch`es
+    /// on one predicate — raised to an `If` named like the `Merge` (so its consumers read
+    /// it unchanged), innermost first; then the switches and what only the branches read
+    /// are dropped. Loop `Merge`s (of an `Enter` and a `NextIteration`) and loop `Switch`es
+    /// (on a `LoopCond`) are left to ``functionalize(_:decoder:)``.
+    static func raiseConds(_ input: [Node], decoder: inout GraphDefDecoder) throws -> [Node] {
+        var nodes = input
+        var index: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() { index[n.name] = i }
+        func node(_ name: String) -> Node? { index[name].map { nodes[$0] } }
+        func isLoopMerge(_ n: Node) -> Bool { n.dataInputs.contains { ["Enter", "NextIteration"].contains(node($0.name)?.op ?? "") } }
+        func isCondSwitch(_ n: Node) -> Bool { n.op == "Switch" && node(n.dataInputs.count == 2 ? n.dataInputs[1].name : "")?.op != "LoopCond" }
+        var pending = nodes.indices.filter { nodes[$0].op == "Merge" && !isLoopMerge(nodes[$0]) }
+        guard !pending.isEmpty else { return nodes }
+        var condSwitches = Set<String>()
+        var rounds = 0
+        while !pending.isEmpty {
+            rounds += 1
+            guard rounds <= pending.count + 1 || rounds < 100_000 else { throw fail("v1 conds nest in a cycle") }
+            var progressed = false
+            for m in pending {
+                let merge = nodes[m]
+                guard merge.dataInputs.count == 2 else {
+                    throw fail("node '\(merge.name)' (op: 'Merge') joins \(merge.dataInputs.count) values; a v1 cond joins two")
+                }
+                // Each input's branch: the nodes back to the switches (recorded with the output read).
+                var regions: [[Node]] = [], reads: [[(switchName: String, output: Int)]] = [], blocked = false
+                for input in merge.dataInputs {
+                    var seen = Set<String>(), stack = [input.name], region: [Node] = [], switches: [(String, Int)] = []
+                    if let s = node(input.name), isCondSwitch(s) { switches.append((input.name, input.index)); stack = [] }
+                    while let name = stack.popLast() {
+                        guard seen.insert(name).inserted, let n = node(name) else { continue }
+                        if n.op == "Merge" && !isLoopMerge(n) { blocked = true; break }   // an inner cond first
+                        if frameOps.contains(n.op) || n.op == "Placeholder" {
+                            throw fail("a branch of the v1 cond '\(merge.name)' reads node '\(name)' (op: '\(n.op)') without a Switch")
+                        }
+                        region.append(n)
+                        for i in n.dataInputs {
+                            if let s = node(i.name), isCondSwitch(s) { switches.append((i.name, i.index)) } else { stack.append(i.name) }
+                        }
+                        for c in n.controlInputs where !(node(c).map(isCondSwitch) ?? true) { stack.append(c) }
+                    }
+                    regions.append(region)
+                    reads.append(switches.map { (switchName: $0.0, output: $0.1) })
+                    if blocked { break }
+                }
+                if blocked { continue }
+                // One predicate; one branch reads outputs 1 (true), the other outputs 0.
+                let allReads = reads.flatMap { $0 }
+                /// A switch's predicate, through identities (TF1 switches data on `pred_id`, an
+                /// Identity of the predicate, and its pivots on the predicate itself).
+                func predicateOf(_ switchName: String) -> (name: String, index: Int)? {
+                    guard var p = node(switchName)?.dataInputs[1] else { return nil }
+                    var hops = 0
+                    while let n = node(p.name), n.op == "Identity", let up = n.dataInputs.first, hops < 1000 { p = up; hops += 1 }
+                    return p
+                }
+                guard let first = allReads.first, let predicate = predicateOf(first.switchName) else {
+                    throw fail("node '\(merge.name)' (op: 'Merge') is not fed by Switches (not a v1 cond)")
+                }
+                for r in allReads where predicateOf(r.switchName)?.name != predicate.name
+                    || predicateOf(r.switchName)?.index != predicate.index {
+                    throw fail("the branches of the v1 cond '\(merge.name)' read Switches on different predicates ('\(first.switchName)' on "
+                               + "'\(predicate.name)', '\(r.switchName)' on '\(predicateOf(r.switchName)?.name ?? "")')")
+                }
+                let outputs = reads.map { Set($0.map(\.output)) }
+                guard outputs.allSatisfy({ $0.count <= 1 }), outputs[0] != outputs[1] || outputs[0].isEmpty else {
+                    throw fail("the branches of the v1 cond '\(merge.name)' each read one side of the Switches")
+                }
+                let thenInput = outputs[0] == [1] || outputs[1] == [0] ? 0 : 1
+                // Arguments: the switches' data inputs, in order of first use.
+                var argumentOf: [String: Int] = [:], arguments: [(name: String, index: Int)] = [], types: [DType] = []
+                for r in allReads where argumentOf[r.switchName] == nil {
+                    let s = node(r.switchName)!
+                    argumentOf[r.switchName] = arguments.count
+                    arguments.append(s.dataInputs[0])
+                    types.append(try dtype(s))
+                }
+                let names = arguments.indices.map { "functionalized_argument_\($0)" }
+                func rewritten(_ region: [Node]) -> [Node] {
+                    region.map { n in
+                        var n = n
+                        n.dataInputs = n.dataInputs.map { i in argumentOf[i.name].map { (names[$0], 0) } ?? i }
+                        n.controlInputs = n.controlInputs.filter { argumentOf[$0] == nil && !(node($0).map(isCondSwitch) ?? false) }
+                        return n
+                    }
+                }
+                func placeholders() -> [Node] {
+                    zip(names, types).enumerated().map { k, pair in
+                        var p = Node(name: pair.0, op: "Placeholder", device: "", position: k)
+                        p.attrs = ["dtype": .type(pair.1), "shape": .shape(.unknown)]
+                        return p
+                    }
+                }
+                let base = String(merge.name.map { $0.isLetter || $0.isNumber ? $0 : "_" })
+                var functions: [GraphFunction] = []
+                for (k, input) in merge.dataInputs.enumerated() {
+                    let result = argumentOf[input.name].map { (names[$0], 0) } ?? input
+                    functions.append(try decoder.makeFunction(name: "\(base)_\(k == thenInput ? "then" : "else")_functionalized",
+                                                              arguments: placeholders(), nodes: rewritten(regions[k]), results: [result]))
+                }
+                var raised = Node(name: merge.name, op: "If", device: merge.device, position: merge.position)
+                raised.dataInputs = [predicate] + arguments
+                raised.controlInputs = merge.controlInputs
+                raised.attrs = ["Tout": .types([try dtype(merge)]), "then_branch": .function(functions[thenInput]),
+                                "else_branch": .function(functions[1 - thenInput]), "output_shapes": .shapes([])]
+                nodes[m] = raised
+                condSwitches.formUnion(allReads.map(\.switchName))
+                pending.removeAll { $0 == m }
+                progressed = true
+                break
+            }
+            guard progressed else { throw fail("the v1 conds of the graph cannot be ordered (Merges feeding each other's branches)") }
+        }
+        // Drop the switches and what reads them (the branches' old nodes), transitively.
+        var dropped = condSwitches
+        var changed = true
+        while changed {
+            changed = false
+            for n in nodes where !dropped.contains(n.name) && n.dataInputs.contains(where: { dropped.contains($0.name) }) {
+                if n.op == "Merge" && !isLoopMerge(n) { continue }
+                dropped.insert(n.name)
+                changed = true
+            }
+        }
+        return nodes.filter { !dropped.contains($0.name) }.map { n in
+            var n = n
+            n.controlInputs = n.controlInputs.filter { !dropped.contains($0) }
+            return n
+        }
     }
 
     /// A raw attribute of a parsed node.

@@ -35,10 +35,14 @@ struct V1ControlFlow {
         var pending = nodes.indices.filter { nodes[$0].op == "Merge" && !isLoopMerge(nodes[$0]) }
         guard !pending.isEmpty else { return nodes }
         var condSwitches = Set<String>()
-        var rounds = 0
+        var rounds = 0, raisedThisRound: [Int] = []
         while !pending.isEmpty {
+            // Each round raises every cond whose branches hold no unraised cond: one round per
+            // level of nesting, bounded so that a file cannot make this quadratic.
             rounds += 1
-            guard rounds <= pending.count + 1 || rounds < 100_000 else { throw fail("v1 conds nest in a cycle") }
+            guard rounds <= FunctionLoader.maxDepth else {
+                throw fail("v1 conds nest deeper than \(FunctionLoader.maxDepth)")
+            }
             var progressed = false
             for m in pending {
                 let merge = nodes[m]
@@ -128,10 +132,11 @@ struct V1ControlFlow {
                                 "else_branch": .function(functions[1 - thenInput]), "output_shapes": .shapes([])]
                 nodes[m] = raised
                 condSwitches.formUnion(allReads.map(\.switchName))
-                pending.removeAll { $0 == m }
+                raisedThisRound.append(m)
                 progressed = true
-                break
             }
+            pending.removeAll { raisedThisRound.contains($0) }
+            raisedThisRound = []
             guard progressed else { throw fail("the v1 conds of the graph cannot be ordered (Merges feeding each other's branches)") }
         }
         // Drop the switches and what reads them (the branches' old nodes), transitively.
@@ -220,28 +225,30 @@ struct V1ControlFlow {
         }
         // Depths, to take frames innermost first.
         func depth(_ f: Int) -> Int { var d = 0, g = f; while g != 0 { g = parents[g]; d += 1 }; return d }
-        let order = (1..<frameNames.count).sorted { depth($0) > depth($1) }
+        let depths = (0..<frameNames.count).map(depth)
+        let order = (1..<frameNames.count).sorted { depths[$0] > depths[$1] }
+        var membersOf = [[Int]](repeating: [], count: frameNames.count)
+        for i in nodes.indices where frameOf[i] > 0 { membersOf[frameOf[i]].append(i) }
         var removed = Set<Int>()
-        var replacements: [String: String] = [:]   // "exit name" → "while name:k"
         for frame in order {
-            let members = nodes.indices.filter { frameOf[$0] == frame && !removed.contains($0) }
+            let members = membersOf[frame].filter { !removed.contains($0) }.sorted()
             let (loop, memberSet) = try raise(frame: frameNames[frame], members: members, nodes: nodes, index: index,
                                               frameOf: frameOf, decoder: &decoder)
-            for (exit, output) in loop.exits { replacements[exit] = output }
             removed.formUnion(memberSet)
-            // The While takes the place of the frame's first member.
+            // The While takes the place of the frame's first member, in the parent frame.
             nodes[members[0]] = loop.node
             removed.remove(members[0])
             frameOf[members[0]] = parents[frame]
+            membersOf[parents[frame]].append(members[0])
             index[loop.node.name] = members[0]
             // Consumers of the exits read the While's outputs.
-            for i in nodes.indices where !removed.contains(i) {
-                nodes[i].dataInputs = nodes[i].dataInputs.map { input in
-                    guard let target = replacements[input.name], input.index == 0 else { return input }
-                    let parts = target.split(separator: ":")
-                    return (String(parts[0]), Int(parts[1])!)
+            for (exit, (name, k)) in loop.exits {
+                guard let e = index[exit] else { continue }
+                for c in consumers[e] where !removed.contains(c) {
+                    nodes[c].dataInputs = nodes[c].dataInputs.map { $0.name == exit ? (name, k) : $0 }
+                    nodes[c].controlInputs = nodes[c].controlInputs.map { $0 == exit ? name : $0 }
+                    consumers[members[0]].append(c)
                 }
-                nodes[i].controlInputs = nodes[i].controlInputs.map { replacements[$0].map { String($0.split(separator: ":")[0]) } ?? $0 }
             }
         }
         return nodes.indices.filter { !removed.contains($0) }.map { nodes[$0] }
@@ -249,8 +256,8 @@ struct V1ControlFlow {
 
     struct RaisedLoop {
         let node: Node
-        /// Exit node name → "while:k".
-        let exits: [String: String]
+        /// Exit node name → the While's output standing for it.
+        let exits: [String: (name: String, index: Int)]
     }
 
     /// One frame as a `While` node whose cond and body are new library functions.
@@ -267,6 +274,10 @@ struct V1ControlFlow {
         // Loop variables: Merge(Enter, NextIteration), in member order.
         struct Variable { var enter: Node; var merge: Node; var next: Node; var switchName: String; var exit: Node? }
         var variables: [Variable] = []
+        let switchesByInput = Dictionary(grouping: byOp["Switch"] ?? []) { nodes[$0].dataInputs.first?.name ?? "" }
+        let exitsBySwitch = Dictionary(grouping: (byOp["Exit"] ?? []).filter { nodes[$0].dataInputs.first?.index == 0 }) {
+            nodes[$0].dataInputs.first?.name ?? ""
+        }
         for m in byOp["Merge"] ?? [] {
             let merge = nodes[m]
             let sources = merge.dataInputs.compactMap { index[$0.name].map { nodes[$0] } }
@@ -274,13 +285,13 @@ struct V1ControlFlow {
                   let next = sources.first(where: { $0.op == "NextIteration" }) else {
                 throw fail("node '\(merge.name)' (op: 'Merge') in \(label) must merge an Enter and a NextIteration (its back edge)")
             }
-            let switches = members.filter { nodes[$0].op == "Switch" && nodes[$0].dataInputs.first?.name == merge.name }
+            let switches = switchesByInput[merge.name] ?? []
             guard switches.count == 1, nodes[switches[0]].dataInputs.count == 2,
                   nodes[switches[0]].dataInputs[1].name == loopCond.name else {
                 throw fail("node '\(merge.name)' (op: 'Merge') in \(label) must feed one Switch on the LoopCond")
             }
             let switchName = nodes[switches[0]].name
-            let exit = members.first { nodes[$0].op == "Exit" && nodes[$0].dataInputs.first.map { $0.name == switchName && $0.index == 0 } == true }
+            let exit = exitsBySwitch[switchName]?.first
             variables.append(Variable(enter: enter, merge: merge, next: next, switchName: switchName, exit: exit.map { nodes[$0] }))
         }
         guard !variables.isEmpty else { throw fail("\(label) has no loop variables (no Merge of an Enter and a NextIteration)") }
@@ -361,8 +372,8 @@ struct V1ControlFlow {
         loop.controlInputs = (variables.map(\.enter) + invariants).flatMap(\.controlInputs)
         loop.attrs = ["T": .types(types), "cond": .function(cond), "body": .function(body), "output_shapes": .shapes([]),
                       "parallel_iterations": .int(10)]
-        var exits: [String: String] = [:]
-        for (k, v) in variables.enumerated() { if let exit = v.exit { exits[exit.name] = "\(loop.name):\(k)" } }
+        var exits: [String: (name: String, index: Int)] = [:]
+        for (k, v) in variables.enumerated() { if let exit = v.exit { exits[exit.name] = (loop.name, k) } }
         return (RaisedLoop(node: loop, exits: exits), memberSet)
     }
 }

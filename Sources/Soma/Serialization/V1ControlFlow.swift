@@ -183,7 +183,7 @@ struct V1ControlFlow {
         for (i, n) in nodes.enumerated() { index[n.name] = i }
         // Frames: each node's frame, found by walking forward from the sources (Enter opens
         // its frame, the output of an Exit is in the parent frame). Frame ids: 0 = root.
-        var frameNames = ["" ], parents = [0]
+        var frameNames = [""], parents = [0], depths = [0]
         var frameOf = [Int](repeating: -1, count: nodes.count)
         var frameByKey: [String: Int] = [:]
         var consumers = [[Int]](repeating: [], count: nodes.count)
@@ -213,6 +213,7 @@ struct V1ControlFlow {
                         frameOf[c] = frameNames.count
                         frameNames.append(name)
                         parents.append(from)
+                        depths.append(depths[from] + 1)
                     }
                 } else {
                     guard from > 0 || nodes[c].op != "Exit" else {
@@ -223,9 +224,7 @@ struct V1ControlFlow {
                 work.append(c)
             }
         }
-        // Depths, to take frames innermost first.
-        func depth(_ f: Int) -> Int { var d = 0, g = f; while g != 0 { g = parents[g]; d += 1 }; return d }
-        let depths = (0..<frameNames.count).map(depth)
+        // Innermost frames first.
         let order = (1..<frameNames.count).sorted { depths[$0] > depths[$1] }
         var membersOf = [[Int]](repeating: [], count: frameNames.count)
         for i in nodes.indices where frameOf[i] > 0 { membersOf[frameOf[i]].append(i) }
@@ -295,7 +294,8 @@ struct V1ControlFlow {
             variables.append(Variable(enter: enter, merge: merge, next: next, switchName: switchName, exit: exit.map { nodes[$0] }))
         }
         guard !variables.isEmpty else { throw fail("\(label) has no loop variables (no Merge of an Enter and a NextIteration)") }
-        for n in byOp["NextIteration"] ?? [] where !variables.contains(where: { $0.next.name == nodes[n].name }) {
+        let backEdges = Set(variables.map(\.next.name))
+        for n in byOp["NextIteration"] ?? [] where !backEdges.contains(nodes[n].name) {
             throw fail("node '\(nodes[n].name)' (op: 'NextIteration') in \(label) feeds no Merge")
         }
         let loopEnters = Set(variables.map(\.enter.name))

@@ -47,11 +47,7 @@ extension GraphDefDecoder {
     /// with inputs in graph form (`node:out_arg:i` → `node:k`), calls inlined.
     private mutating func read(_ f: FunctionInliner.Function) throws -> GraphFunction {
         let loader = functions!
-        var nodes: [ParsedNode] = f.inputs.enumerated().map { k, argument in
-            var p = ParsedNode(name: argument.name, op: "Placeholder", device: "", position: k)
-            p.attrs = ["dtype": .type(argument.type), "shape": .shape(.unknown)]
-            return p
-        }
+        var nodes = Self.argumentPlaceholders(f.inputs.map(\.name), f.inputs.map(\.type))
         let argumentNames = Set(f.inputs.map(\.name))
         let (body, definitions) = try FunctionInliner.parseBody(f, decoder: self) { f.inputs.count + $0 }
         /// A body reference (`x`, `node:out_arg`) at `index` as a graph input (`node`, k).
@@ -80,33 +76,53 @@ extension GraphDefDecoder {
             nodes.append(node)
         }
         nodes = try loader.inliner.inline(nodes)
+        let arguments = nodes.prefix(f.inputs.count)
+        let function = try makeFunction(
+            name: f.name, context: "function '\(f.name)'", arguments: Array(arguments), nodes: Array(nodes.dropFirst(f.inputs.count)),
+            results: try f.outputs.map { try result(f.ret[$0.name]!) }, controlResults: f.controlRet,
+            argumentNames: f.inputs.map(\.name), resultNames: f.outputs.map(\.name))
+        for (out, value) in zip(f.outputs, function.results) where value.dtype != out.type {
+            throw Self.fail("function '\(f.name)' output '\(out.name)' is declared \(out.type) but returns \(value.dtype)")
+        }
+        return function
+    }
+
+    /// Placeholders standing for a function's arguments (`names` of `types`, shapes
+    /// unknown until a call), as parsed nodes.
+    static func argumentPlaceholders(_ names: [String], _ types: [DType]) -> [ParsedNode] {
+        zip(names, types).enumerated().map { k, pair in
+            var p = ParsedNode(name: pair.0, op: "Placeholder", device: "", position: k)
+            p.attrs = ["dtype": .type(pair.1), "shape": .shape(.unknown)]
+            return p
+        }
+    }
+
+    /// A library function from parsed nodes: `arguments` (placeholders) first, then
+    /// `nodes`, returning `results` and running `controlResults`. Errors name `context`.
+    mutating func makeFunction(name: String, context: String, arguments: [ParsedNode], nodes: [ParsedNode],
+                               results: [(name: String, index: Int)], controlResults: [String] = [],
+                               argumentNames: [String]? = nil, resultNames: [String]? = nil) throws -> GraphFunction {
+        var all = arguments + nodes
         let graph = Graph()
         do {
-            _ = try addNodes(&nodes, into: graph)
+            _ = try addNodes(&all, into: graph)
         } catch let error as SomaError {
-            throw SomaError(error.code, "in function '\(f.name)': \(error.message)")
+            throw SomaError(error.code, "in \(context): \(error.message)")
         }
-        func output(_ reference: (name: String, index: Int)) throws -> Output {
-            guard let node = graph.node(named: reference.name), reference.index < node.outputCount else {
-                throw Self.fail("function '\(f.name)' returns '\(reference.name):\(reference.index)', which is not a value of its body")
+        func output(_ r: (name: String, index: Int)) throws -> Output {
+            guard let node = graph.node(named: r.name), r.index < node.outputCount else {
+                throw Self.fail("\(context) returns '\(r.name):\(r.index)', which is not a value of its body")
             }
-            return Output(graph: graph, node: node, index: reference.index)
+            return Output(graph: graph, node: node, index: r.index)
         }
-        let arguments = try f.inputs.map { try output(($0.name, 0)) }
-        let results = try f.outputs.map { out -> Output in
-            let value = try output(try result(f.ret[out.name]!))
-            guard value.dtype == out.type else {
-                throw Self.fail("function '\(f.name)' output '\(out.name)' is declared \(out.type) but returns \(value.dtype)")
-            }
-            return value
-        }
-        let controlResults = try f.controlRet.map { name -> Node in
+        let controls = try controlResults.map { name -> Node in
             guard let node = graph.node(named: name) else {
-                throw Self.fail("function '\(f.name)' control_ret names '\(name)', which is not a node of its body")
+                throw Self.fail("\(context) control_ret names '\(name)', which is not a node of its body")
             }
             return node
         }
-        return GraphFunction(name: f.name, body: graph, arguments: arguments, results: results, controlResults: controlResults,
-                             argumentNames: f.inputs.map(\.name), resultNames: f.outputs.map(\.name))
+        return GraphFunction(name: name, body: graph, arguments: try arguments.map { try output(($0.name, 0)) },
+                             results: try results.map(output), controlResults: controls, argumentNames: argumentNames,
+                             resultNames: resultNames)
     }
 }

@@ -111,19 +111,14 @@ struct V1ControlFlow {
                         return n
                     }
                 }
-                func placeholders() -> [Node] {
-                    zip(names, types).enumerated().map { k, pair in
-                        var p = Node(name: pair.0, op: "Placeholder", device: "", position: k)
-                        p.attrs = ["dtype": .type(pair.1), "shape": .shape(.unknown)]
-                        return p
-                    }
-                }
                 let base = String(merge.name.map { $0.isLetter || $0.isNumber ? $0 : "_" })
                 var functions: [GraphFunction] = []
                 for (k, input) in merge.dataInputs.enumerated() {
                     let result = argumentOf[input.name].map { (names[$0], 0) } ?? input
-                    functions.append(try decoder.makeFunction(name: "\(base)_\(k == thenInput ? "then" : "else")_functionalized",
-                                                              arguments: placeholders(), nodes: rewritten(regions[k]), results: [result]))
+                    let name = "\(base)_\(k == thenInput ? "then" : "else")_functionalized"
+                    functions.append(try decoder.makeFunction(
+                        name: name, context: "the \(name) function raised from a v1 cond",
+                        arguments: GraphDefDecoder.argumentPlaceholders(names, types), nodes: rewritten(regions[k]), results: [result]))
                 }
                 var raised = Node(name: merge.name, op: "If", device: merge.device, position: merge.position)
                 raised.dataInputs = [predicate] + arguments
@@ -344,13 +339,6 @@ struct V1ControlFlow {
             }
             return out
         }
-        func argumentNodes() -> [Node] {
-            zip(argumentNames, types).enumerated().map { k, pair in
-                var p = Node(name: pair.0, op: "Placeholder", device: "", position: k)
-                p.attrs = ["dtype": .type(pair.1), "shape": .shape(.unknown)]
-                return p
-            }
-        }
         func resolved(_ input: (name: String, index: Int)) -> (name: String, index: Int) {
             argument["\(input.name):\(input.index)"].map { (argumentNames[$0], 0) } ?? input
         }
@@ -362,9 +350,11 @@ struct V1ControlFlow {
         let condNodes = try region([predicate], what: "condition")
         let bodyNodes = try region(nextValues, what: "body")
         let base = String((frame.isEmpty ? "while" : frame).map { $0.isLetter || $0.isNumber ? $0 : "_" })
-        let cond = try decoder.makeFunction(name: "\(base)_cond_functionalized", arguments: argumentNodes(), nodes: condNodes,
-                                            results: [predicate])
-        let body = try decoder.makeFunction(name: "\(base)_body_functionalized", arguments: argumentNodes(), nodes: bodyNodes,
+        let placeholders = GraphDefDecoder.argumentPlaceholders(argumentNames, types)
+        let cond = try decoder.makeFunction(name: "\(base)_cond_functionalized", context: "the condition of \(label)",
+                                            arguments: placeholders, nodes: condNodes, results: [predicate])
+        let body = try decoder.makeFunction(name: "\(base)_body_functionalized", context: "the body of \(label)",
+                                            arguments: placeholders, nodes: bodyNodes,
                                             results: nextValues + invariants.indices.map { (argumentNames[variables.count + $0], 0) })
         var loop = Node(name: "\(variables[0].merge.name)/functionalized_while", op: "While", device: variables[0].enter.device,
                         position: variables[0].enter.position)
@@ -375,28 +365,5 @@ struct V1ControlFlow {
         var exits: [String: (name: String, index: Int)] = [:]
         for (k, v) in variables.enumerated() { if let exit = v.exit { exits[exit.name] = (loop.name, k) } }
         return (RaisedLoop(node: loop, exits: exits), memberSet)
-    }
-}
-
-extension GraphDefDecoder {
-    /// A library function from parsed nodes: `arguments` (placeholders) first, then
-    /// `nodes`, returning `results`.
-    mutating func makeFunction(name: String, arguments: [ParsedNode], nodes: [ParsedNode],
-                               results: [(name: String, index: Int)]) throws -> GraphFunction {
-        var all = arguments + nodes
-        let graph = Graph()
-        do {
-            _ = try addNodes(&all, into: graph)
-        } catch let error as SomaError {
-            throw SomaError(error.code, "in the \(name) function raised from a v1 loop: \(error.message)")
-        }
-        func output(_ r: (name: String, index: Int)) throws -> Output {
-            guard let node = graph.node(named: r.name), r.index < node.outputCount else {
-                throw Self.fail("the \(name) function raised from a v1 loop returns '\(r.name):\(r.index)', which it does not compute")
-            }
-            return Output(graph: graph, node: node, index: r.index)
-        }
-        return GraphFunction(name: name, body: graph, arguments: try arguments.map { try output(($0.name, 0)) },
-                             results: try results.map(output))
     }
 }

@@ -12,7 +12,12 @@ manifest.json whose `ops` include the ops inside library functions):
     dynamic_rnn     tf.compat.v1.nn.dynamic_rnn with an LSTM cell and sequence lengths, in a
                     TF1 graph (control flow v2), with its gradients
 
-    python3 Tools/make_control_flow_fixtures.py
+    cond_v1         TF1 conds as v1 Switch/Merge (nested, two outputs, inside a loop)
+
+TF1's `LSTMCell` needs the legacy Keras package:
+
+    pip install tensorflow-cpu tf_keras
+    TF_USE_LEGACY_KERAS=1 python3 Tools/make_control_flow_fixtures.py
 """
 import json
 import os

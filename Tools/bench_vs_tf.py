@@ -8,7 +8,7 @@ milliseconds and the ratios Soma/TF and Soma/ORT. Soma is timed twice: with the 
 OpenBLAS settings, and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset (AVX-512 kernels, as
 TF and ORT use) — in that command alone.
 
-    pip install tensorflow-cpu onnxruntime tf2onnx
+    pip install tensorflow-cpu onnxruntime tf2onnx tf_keras   # tf_keras: the keras_lstm workload
     python3 Tools/bench_vs_tf.py [--rounds 3] [--only mlp_infer_b256 …] [--json out.json]
 """
 import argparse

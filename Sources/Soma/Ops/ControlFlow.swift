@@ -395,29 +395,14 @@ public func cond(
         throw SomaError.invalidArgument("cond: pred must be a scalar bool, but '\(pred.name)' is \(pred.dtype) \(pred.shape)"
                                         + " (at \(file):\(line))")
     }
-    let thenBody = try FunctionBodyBuilder(in: g, arguments: [])
-    let thenResults = try thenBody.build(thenBranch).map(thenBody.inside)
-    let elseBody = try FunctionBodyBuilder(in: g, arguments: [])
-    let elseResults = try elseBody.build(elseBranch).map(elseBody.inside)
-    guard thenResults.map(\.dtype) == elseResults.map(\.dtype) else {
-        throw SomaError.invalidArgument(
-            "cond: true and false branches must return the same number and dtypes of values, but return ("
-            + thenResults.map(\.dtype.name).joined(separator: ", ") + ") and ("
-            + elseResults.map(\.dtype.name).joined(separator: ", ") + ") (at \(file):\(line))")
+    return try withoutActuallyEscaping(thenBranch) { thenBranch in
+        try withoutActuallyEscaping(elseBranch) { elseBranch in
+            try branchNode(g, selector: pred, ops: ("StatelessIf", "If"), builders: [thenBranch, elseBranch],
+                           functionNames: ["\(name)_true", "\(name)_false"], what: "cond", name: name, file: file, line: line) {
+                ["then_branch": .function($0[0]), "else_branch": .function($0[1])]
+            }
+        }
     }
-    // Both branches take every captured value: the then-branch's, then the else-branch's.
-    let thenCaptures = thenBody.sealCaptures(), elseCaptures = elseBody.sealCaptures()
-    let thenArguments = thenCaptures.placeholders + (try elseCaptures.outer.map(thenBody.unusedArgument))
-    let elseArguments = (try thenCaptures.outer.map(elseBody.unusedArgument)) + elseCaptures.placeholders
-    let thenFunction = thenBody.finish(name: "\(name)_true", arguments: thenArguments, results: thenResults)
-    let elseFunction = elseBody.finish(name: "\(name)_false", arguments: elseArguments, results: elseResults)
-    let stateful = thenFunction.isStateful || elseFunction.isStateful
-    let shapes = zip(thenResults, elseResults).map { $0.shape.relaxed(with: $1.shape) }
-    return try g.outputs(
-        stateful ? "If" : "StatelessIf", [pred] + thenCaptures.outer + elseCaptures.outer,
-        attrs: ["Tout": .types(thenResults.map(\.dtype)), "then_branch": .function(thenFunction),
-                "else_branch": .function(elseFunction), "output_shapes": .shapes(shapes)],
-        name: name, file: file, line: line)
 }
 
 /// The results of `branches[branchIndex]` — the last branch when the index is out of
@@ -436,17 +421,32 @@ public func switchCase(
         throw SomaError.invalidArgument("switchCase: branchIndex must be a scalar int32 and there must be branches"
                                         + " (at \(file):\(line))")
     }
-    let built = try branches.map { branch -> (FunctionBodyBuilder, [Output]) in
+    return try branchNode(g, selector: branchIndex, ops: ("StatelessCase", "Case"), builders: branches,
+                          functionNames: branches.indices.map { "\(name)_branch\($0)" }, what: "switchCase", name: name,
+                          file: file, line: line) { ["branches": .functions($0)] }
+}
+
+/// A node (`ops.stateless`, or `ops.stateful` when a branch has effects) on `selector` and
+/// every branch's captured values, each of `builders` built once into a function that takes
+/// them all; `attrs` names the functions. Outputs: one per branch result, shaped where the
+/// branches agree.
+private func branchNode(
+    _ g: Graph, selector: Output, ops: (stateless: String, stateful: String), builders: [() throws -> [Output]],
+    functionNames: [String], what: String, name: String, file: String, line: Int,
+    attrs: ([GraphFunction]) -> [String: AttrValue]
+) throws -> [Output] {
+    let built = try builders.map { branch -> (FunctionBodyBuilder, [Output]) in
         let body = try FunctionBodyBuilder(in: g, arguments: [])
         return (body, try body.build(branch).map(body.inside))
     }
-    try checkBranchResults(built.map(\.1), what: "switchCase", file: file, line: line)
-    let (functions, inputs) = try unify(built, name: name)
+    try checkBranchResults(built.map(\.1), what: what, file: file, line: line)
+    let (functions, inputs) = try unify(built, names: functionNames)
     let shapes = built.dropFirst().reduce(built[0].1.map(\.shape)) { zip($0, $1.1).map { $0.relaxed(with: $1.shape) } }
-    return try g.outputs(
-        functions.contains(where: \.isStateful) ? "Case" : "StatelessCase", [branchIndex] + inputs,
-        attrs: ["Tout": .types(built[0].1.map(\.dtype)), "branches": .functions(functions), "output_shapes": .shapes(shapes)],
-        name: name, file: file, line: line)
+    var nodeAttrs = attrs(functions)
+    nodeAttrs["Tout"] = .types(built[0].1.map(\.dtype))
+    nodeAttrs["output_shapes"] = .shapes(shapes)
+    return try g.outputs(functions.contains(where: \.isStateful) ? ops.stateful : ops.stateless, [selector] + inputs,
+                         attrs: nodeAttrs, name: name, file: file, line: line)
 }
 
 /// Branch results must agree in count and dtypes.
@@ -461,7 +461,7 @@ private func checkBranchResults(_ results: [[Output]], what: String, file: Strin
 
 /// The branches as functions that all take every branch's captured values (in branch
 /// order), and those values.
-private func unify(_ built: [(FunctionBodyBuilder, [Output])], name: String) throws -> ([GraphFunction], [Output]) {
+private func unify(_ built: [(FunctionBodyBuilder, [Output])], names: [String]) throws -> ([GraphFunction], [Output]) {
     let captures = built.map { $0.0.sealCaptures() }
     var functions: [GraphFunction] = []
     for (k, (body, results)) in built.enumerated() {
@@ -469,7 +469,7 @@ private func unify(_ built: [(FunctionBodyBuilder, [Output])], name: String) thr
         for (j, c) in captures.enumerated() {
             arguments += j == k ? c.placeholders : try c.outer.map(body.unusedArgument)
         }
-        functions.append(body.finish(name: "\(name)_branch\(k)", arguments: arguments, results: results))
+        functions.append(body.finish(name: names[k], arguments: arguments, results: results))
     }
     return (functions, captures.flatMap(\.outer))
 }

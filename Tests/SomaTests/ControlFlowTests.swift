@@ -216,6 +216,42 @@ import Testing
         #expect(throws: SomaError.self) { try s.run(value) }
     }
 
+    /// TF1's `TensorArray` API in a loop: squares written per iteration, the input read
+    /// through `unstack`, `size`, `gather`, `scatter`, a dynamic-size array growing — checked
+    /// against a plain Swift loop, and the gradient through the loop's writes and reads.
+    @Test func tensorArraysBuildSequencesInLoops() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [nil, 3], name: "x")
+        let n = try gather(shape(x), indices: g.constant(Int32(0)))
+        let input = try TensorArray(g, dtype: .float32, size: n, elementShape: [3]).unstack(x)
+        let squares = try TensorArray(g, dtype: .float32, size: n, elementShape: [3])
+        let grown = try TensorArray(g, dtype: .float32, size: 0, dynamicSize: true, elementShape: [3])
+        let out = try whileLoop(cond: { v in try less(v[0], n) }, body: { v in
+            let row = try input.read(v[0])
+            return [try add(v[0], g.constant(Int32(1))),
+                    try squares.withFlow(v[1]).write(v[0], multiply(row, row)).flow,
+                    try grown.withFlow(v[2]).write(multiply(v[0], g.constant(Int32(2))), row).flow]
+        }, loopVars: [g.constant(Int32(0)), squares.flow, grown.flow])
+        let stacked = try squares.withFlow(out[1]).stack()
+        let grownSize = try grown.withFlow(out[2]).size()
+        let picked = try squares.withFlow(out[1]).gather(g.constant([Int32(2), 0], shape: [2]))
+        let minusOnes = try g.constant([Float](repeating: -1, count: 3), shape: [1, 3])
+        let scattered = try squares.withFlow(out[1]).scatter(g.constant([Int32(1)], shape: [1]), minusOnes).stack()
+        let loss = try reduceSum(multiply(stacked, stacked))
+        let dx = try #require(try g.gradients(of: [loss], wrt: [x])[0])
+
+        let xs: [Float] = (0..<12).map { Float($0) * 0.25 - 1 }
+        let r = try Session(graph: g).run(fetches: [stacked, grownSize, picked, scattered, dx], feeds: [x: Tensor(xs, shape: [4, 3])])
+        let squared = xs.map { $0 * $0 }
+        #expect(r[0].shape == [4, 3] && r[0].scalars(as: Float.self) == squared)
+        #expect(r[1].scalar(as: Int32.self) == 7, "writes at 0, 2, 4, 6 grow a dynamic-size array to 7")
+        #expect(r[2].scalars(as: Float.self) == Array(squared[6..<9] + squared[0..<3]))
+        #expect(r[3].scalars(as: Float.self) == Array(squared[0..<3]) + [-1, -1, -1] + Array(squared[6...]))
+        // d/dx Σ x⁴ = 4x³.
+        let expected = xs.map { 4 * $0 * $0 * $0 }
+        #expect(zip(r[4].scalars(as: Float.self), expected).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) })
+    }
+
     @Test func graphDefRoundTripKeepsFunctions() throws {
         let g = Graph()
         let n = try g.placeholder(.int32, shape: .scalar, name: "n")

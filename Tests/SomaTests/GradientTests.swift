@@ -97,6 +97,17 @@ import Testing
                 return try multiply(x[0], exp(item))
             })
         }
+        // TensorArray's gather and scatter: rows 2 and 0 of x scattered into a list of 4,
+        // then rows 0, 2 and 3 gathered (an unwritten row reads as zeros).
+        for op in ["TensorListGather", "TensorListScatterIntoExistingList"] {
+            c.append(Case(op: op, label: "rows", inputs: [Input([2, 3], seed: 77)]) { x in
+                let g = x[0].graph
+                let ta = try TensorArray(g, dtype: x[0].dtype, size: 4, elementShape: [3])
+                    .scatter(g.constant([Int32(2), 0], shape: [2]), tanh(x[0]))
+                let picked = try ta.gather(g.constant([Int32(0), 2, 3], shape: [3]))
+                return try multiply(picked, picked)
+            })
+        }
         for op in ["TensorListPushBack", "TensorListPopBack"] {
             c.append(Case(op: op, label: "one element", inputs: two(78)) { x in
                 let g = x[0].graph

@@ -147,7 +147,7 @@ enum ControlFlowOps {
         let m = inputs.count
         /// Floats, and lists (whose gradients are lists of their elements' gradients).
         func differentiable(_ k: Int) -> Bool { inputs[k].dtype.isFloatingPoint || inputs[k].dtype == .variant }
-        guard inputs.indices.contains(where: { inputs[$0].dtype.isFloatingPoint }) else { return Array(repeating: nil, count: m) }
+        guard inputs.indices.contains(where: differentiable) else { return Array(repeating: nil, count: m) }
         let invariant = (0..<m).map { body.results[$0].endpoint == body.arguments[$0].endpoint }
         var accumulated = (0..<m).filter { !invariant[$0] }
         if accumulated.isEmpty { accumulated = [0] }

@@ -44,6 +44,21 @@ enum ListOps {
             guard let dims = element.dimensions else { return [.unknown] }
             return [TensorShape([n >= 0 ? n : nil] + dims)]
         },
+        OpDef("TensorListGather", inputs: ["input_handle: variant", "indices: int32", "element_shape: int32"],
+              outputs: ["values: element_dtype"], attrs: [.type("element_dtype", DType.any)]) { c in
+            try c.scalarInput(0)
+            guard c.shape(1).rank ?? 1 == 1 else { throw ShapeError("indices must be a vector, but has shape \(c.shape(1))") }
+            let element = try c.listElementShape(2, list: 0)
+            guard let dims = element.dimensions else { return [.unknown] }
+            return [TensorShape([c.shape(1).dimensions?.first ?? nil] + dims)]
+        },
+        OpDef("TensorListScatterIntoExistingList", inputs: ["input_handle: variant", "tensor: element_dtype", "indices: int32"],
+              outputs: ["output_handle: variant"], attrs: [.type("element_dtype", DType.any)]) { c in
+            try c.scalarInput(0)
+            guard c.shape(1).rank ?? 1 >= 1 else { throw ShapeError("Tensor must be at least a vector, but saw shape: []") }
+            guard c.shape(2).rank ?? 1 == 1 else { throw ShapeError("indices must be a vector, but has shape \(c.shape(2))") }
+            return [.scalar]
+        },
         OpDef("TensorListLength", inputs: ["input_handle: variant"], outputs: ["length: int32"],
               gradient: .notDifferentiable) { c in
             try c.scalarInput(0)
@@ -119,6 +134,27 @@ extension ListOps {
                                           attrs: ["element_dtype": .type(c.inputs[2].dtype)], name: "TensorListGetItem", file: "", line: 0)
             return [rest, nil, item]
         },
+        "TensorListGather": { c in
+            // The gradient list: as long as the input, the gathered rows' gradients scattered back.
+            let g = c.graph
+            let shape = try g.output("TensorListElementShape", [c.inputs[0]], attrs: ["shape_type": .type(.int32)],
+                                     name: "TensorListElementShape", file: "", line: 0)
+            let length = try g.output("TensorListLength", [c.inputs[0]], name: "TensorListLength", file: "", line: 0)
+            let zeros = try g.output("TensorListReserve", [shape, length], attrs: ["element_dtype": .type(c.outputs[0].dtype)],
+                                     name: "TensorListReserve", file: "", line: 0)
+            return [try g.output("TensorListScatterIntoExistingList", [zeros, c.grad(), c.inputs[1]],
+                                 name: "TensorListScatterIntoExistingList", file: "", line: 0), nil, nil]
+        },
+        "TensorListScatterIntoExistingList": { c in
+            let rows = TensorShape(Array((c.inputs[1].shape.dimensions ?? []).dropFirst()))
+            let element = c.inputs[1].shape.dimensions == nil ? TensorShape.unknown : rows
+            let tensor = try c.graph.output("TensorListGather", [c.grad(), c.inputs[2], listShapeTensor(c.graph, element)],
+                                            attrs: ["element_dtype": .type(c.inputs[1].dtype)], name: "TensorListGather",
+                                            file: "", line: 0)
+            let rest = try c.graph.output("TensorListScatterIntoExistingList", [c.grad(), zerosLike(tensor), c.inputs[2]],
+                                          name: "TensorListScatterIntoExistingList", file: "", line: 0)
+            return [rest, tensor, nil]
+        },
         "OptionalFromValue": { c in
             try c.graph.outputs("OptionalGetValue", [c.grad()],
                                 attrs: ["output_types": .types(c.inputs.map(\.dtype)), "output_shapes": .shapes(c.inputs.map(\.shape))],
@@ -146,6 +182,8 @@ extension ListOps {
             let rows = c.shape(0).dimensions.map { TensorShape(Array($0.dropFirst())) } ?? .unknown
             return [merged(rows, try? c.listElementShape(1))]
         case "TensorListSetItem": return [merged(c.listShape(0), c.shape(2))]
+        case "TensorListScatterIntoExistingList":
+            return [merged(c.listShape(0), c.shape(1).dimensions.map { TensorShape(Array($0.dropFirst())) })]
         case "TensorListPushBack": return [merged(c.listShape(0), c.shape(1))]
         case "TensorListPopBack": return [c.listShape(0), nil]
         case "Identity", "StopGradient": return [c.listShape(0)]
@@ -210,4 +248,109 @@ public func tensorListPopBack(_ list: Output, dtype: DType, elementShape: Tensor
 func listShapeTensor(_ graph: Graph, _ shape: TensorShape) throws -> Output {
     guard let dims = shape.dimensions else { return try graph.constant(Int32(-1), file: "", line: 0) }
     return try graph.constant(dims.map { Int32($0 ?? -1) }, shape: [dims.count], file: "", line: 0)
+}
+
+// MARK: - TensorArray
+
+/// A sequence of tensors of one dtype, written and read by index — TF's `tf.TensorArray`,
+/// built (as TF2 builds it) on the TensorList ops, so loops that read or build sequences
+/// run, differentiate and export like TF's.
+///
+/// A value: `write`, `scatter` and `unstack` return a new array whose ``flow`` (the list,
+/// a `DT_VARIANT` scalar) carries the change. In a ``whileLoop(cond:body:loopVars:shapeInvariants:maximumIterations:parallelIterations:file:line:)``,
+/// pass `flow` as a loop variable and rewrap it in the body with ``withFlow(_:)``.
+/// Reading an element never written gives zeros when the element shape is fully known.
+///
+/// ```swift
+/// let squares = TensorArray(g, dtype: .float32, size: n, elementShape: [3])
+/// let out = try whileLoop(cond: { v in try less(v[0], n) },
+///                         body: { v in
+///                             let ta = squares.withFlow(v[1])
+///                             return [v[0] + 1, try ta.write(v[0], square(x)).flow]
+///                         },
+///                         loopVars: [g.constant(Int32(0)), squares.flow])
+/// let stacked = try squares.withFlow(out[1]).stack()   // [n, 3]
+/// ```
+public struct TensorArray {
+    /// The list the array's contents travel in (TF's `flow`).
+    public let flow: Output
+    public let dtype: DType
+    /// The shape every element has (partial allowed).
+    public let elementShape: TensorShape
+    /// Whether writes past the end grow the array.
+    public let dynamicSize: Bool
+
+    /// An array of `size` elements, none written yet (TF's `TensorArray(dtype, size, …)`).
+    public init(_ graph: Graph, dtype: DType, size: Output, dynamicSize: Bool = false, elementShape: TensorShape = .unknown,
+                name: String? = nil, file: String = #fileID, line: Int = #line) throws {
+        let flow = try graph.output("TensorListReserve", [listShapeTensor(graph, elementShape), size],
+                                    attrs: ["element_dtype": .type(dtype)], name: name ?? "TensorArrayV2", file: file, line: line)
+        self.init(flow: flow, dtype: dtype, elementShape: elementShape, dynamicSize: dynamicSize)
+    }
+
+    /// An array of `size` elements, none written yet.
+    public init(_ graph: Graph, dtype: DType, size: Int, dynamicSize: Bool = false, elementShape: TensorShape = .unknown,
+                name: String? = nil, file: String = #fileID, line: Int = #line) throws {
+        try self.init(graph, dtype: dtype, size: graph.constant(Int32(clamping: size), file: file, line: line),
+                      dynamicSize: dynamicSize, elementShape: elementShape, name: name, file: file, line: line)
+    }
+
+    /// The array whose contents `flow` carries.
+    public init(flow: Output, dtype: DType, elementShape: TensorShape = .unknown, dynamicSize: Bool = false) {
+        self.flow = flow
+        self.dtype = dtype
+        self.elementShape = elementShape
+        self.dynamicSize = dynamicSize
+    }
+
+    /// This array with its contents taken from `flow` — inside a loop body, from the loop
+    /// variable that carries it.
+    public func withFlow(_ flow: Output) -> TensorArray {
+        TensorArray(flow: flow, dtype: dtype, elementShape: elementShape, dynamicSize: dynamicSize)
+    }
+
+    /// The array with element `index` (an int32 scalar) set to `value`.
+    public func write(_ index: Output, _ value: Output, name: String? = nil, file: String = #fileID,
+                      line: Int = #line) throws -> TensorArray {
+        withFlow(try flow.graph.output("TensorListSetItem", [flow, index, value],
+                                       attrs: ["resize_if_index_out_of_bounds": .bool(dynamicSize)],
+                                       name: name ?? "TensorArrayV2Write", file: file, line: line))
+    }
+
+    /// Element `index` (an int32 scalar).
+    public func read(_ index: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+        try flow.graph.output("TensorListGetItem", [flow, index, listShapeTensor(flow.graph, elementShape)],
+                              attrs: ["element_dtype": .type(dtype)], name: name ?? "TensorArrayV2Read", file: file, line: line)
+    }
+
+    /// Every element stacked along a new first dimension: `[size] + elementShape`.
+    public func stack(name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+        try flow.graph.output("TensorListStack", [flow, listShapeTensor(flow.graph, elementShape)],
+                              attrs: ["element_dtype": .type(dtype)], name: name ?? "TensorArrayV2Stack", file: file, line: line)
+    }
+
+    /// The elements at `indices` (an int32 vector) stacked: `[indices.count] + elementShape`.
+    public func gather(_ indices: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+        try flow.graph.output("TensorListGather", [flow, indices, listShapeTensor(flow.graph, elementShape)],
+                              attrs: ["element_dtype": .type(dtype)], name: name ?? "TensorArrayV2Gather", file: file, line: line)
+    }
+
+    /// The array holding the rows of `value` (its first dimension becomes the size).
+    public func unstack(_ value: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> TensorArray {
+        withFlow(try flow.graph.output("TensorListFromTensor", [value, listShapeTensor(flow.graph, elementShape)],
+                                       name: name ?? "TensorArrayV2Unstack", file: file, line: line))
+    }
+
+    /// The array with row `k` of `value` written at `indices[k]` (an int32 vector);
+    /// indices past the end grow the array.
+    public func scatter(_ indices: Output, _ value: Output, name: String? = nil, file: String = #fileID,
+                        line: Int = #line) throws -> TensorArray {
+        withFlow(try flow.graph.output("TensorListScatterIntoExistingList", [flow, value, indices],
+                                       name: name ?? "TensorArrayV2Scatter", file: file, line: line))
+    }
+
+    /// The number of elements (an int32 scalar).
+    public func size(name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+        try flow.graph.output("TensorListLength", [flow], name: name ?? "TensorArrayV2Size", file: file, line: line)
+    }
 }

@@ -104,6 +104,43 @@ enum ListKernels {
             }
             ctx.setOutput(0, out)
         },
+        "TensorListGather": { ctx in
+            let list = try input(ctx, 0)
+            guard let indices = ctx.inputs[1].intScalars(), ctx.inputs[1].rank == 1 else {
+                throw KernelError("indices must be a vector, but has shape \(shapeString(ctx.inputs[1].shape))")
+            }
+            for i in indices where i < 0 || i >= list.elements.count {
+                throw KernelError("Trying to gather element \(i) in a list with \(list.elements.count) elements.")
+            }
+            ctx.setOutput(0, try planned(ctx, 0, stack(list, indices: indices, requested: try shape(ctx.inputs[2]), ctx)))
+        },
+        "TensorListScatterIntoExistingList": { ctx in
+            var list = try input(ctx, 0)
+            let t = ctx.inputs[1]
+            guard let indices = ctx.inputs[2].intScalars(), ctx.inputs[2].rank == 1 else {
+                throw KernelError("indices must be a vector, but has shape \(shapeString(ctx.inputs[2].shape))")
+            }
+            guard t.rank >= 1, t.shape[0] == indices.count else {
+                throw KernelError("Specified a list with \(indices.count) indices but a tensor of shape \(shapeString(t.shape))")
+            }
+            guard t.dtype == list.elementDType else {
+                throw KernelError("Invalid data types; list elements \(list.elementDType.name) but tried to scatter \(t.dtype.name)")
+            }
+            guard list.elementShape.isCompatible(with: TensorShape(Array(t.shape.dropFirst()))) else {
+                throw KernelError("Tried to scatter rows of shape \(shapeString(Array(t.shape.dropFirst()))) into a list of elements "
+                                  + "of shape \(list.elementShape)")
+            }
+            // As TF's: an index past the end grows the list.
+            if let top = indices.max(), top >= list.elements.count {
+                try ctx.checkListFits(top + 1, "a TensorList of \(top + 1) elements")
+                list.elements += Array(repeating: nil, count: top + 1 - list.elements.count)
+            }
+            for (k, i) in indices.enumerated() {
+                guard i >= 0 else { throw KernelError("Indices in TensorListScatter must all be non-negative.") }
+                list.elements[i] = try row(t, k, ctx)
+            }
+            ctx.setOutput(0, Tensor(list: list))
+        },
         "TensorListStack": { ctx in
             let list = try input(ctx, 0)
             let requested = try shape(ctx.inputs[1])

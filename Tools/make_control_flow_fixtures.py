@@ -14,14 +14,19 @@ manifest.json whose `ops` include the ops inside library functions):
 
     cond_v1         TF1 conds as v1 Switch/Merge (nested, two outputs, inside a loop)
 
-TF1's `LSTMCell` needs the legacy Keras package:
+    tensor_array_v1 TF1 TensorArrayV3 in v1 loops: dynamic_rnn with an LSTM cell and
+                    sequence lengths, and a loop that writes, reads, gathers, scatters and
+                    grows TensorArrays (control flow v2 off)
+
+TF1's `LSTMCell` needs the legacy Keras package. Name fixtures to write only those:
 
     pip install tensorflow-cpu tf_keras
-    TF_USE_LEGACY_KERAS=1 python3 Tools/make_control_flow_fixtures.py
+    TF_USE_LEGACY_KERAS=1 python3 Tools/make_control_flow_fixtures.py [NAME ...]
 """
 import json
 import os
 import shutil
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -30,6 +35,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 tf1 = tf.compat.v1
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "SomaTests", "Fixtures", "tf")
 rng = np.random.default_rng(2026)
+ONLY = set(sys.argv[1:])
 
 
 def f32(*shape, scale=1.0):
@@ -44,6 +50,8 @@ def ops_of(graph_def):
 
 
 def write(name, graph_def, inputs, fetch_names, values, tolerance):
+    if ONLY and name not in ONLY:
+        return
     folder = os.path.join(ROOT, name)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
@@ -91,11 +99,13 @@ def cond_while(x, n):
         ta = tf.TensorArray(tf.float32, size=n, element_shape=[None, 4])
         _, h, ta = tf.while_loop(lambda i, h, ta: i < n, body, [0, branch, ta])
         sequence = ta.stack()
+        # TensorArray gather and scatter (TensorListGather, TensorListScatterIntoExistingList).
+        shuffled = ta.scatter([0, 1], tf.stack([h, -h])).gather([1, n - 1, 0])
         # (tf.switch_case is left out: freezing lowers its Case op to v1 _SwitchN/Merge.)
         picked = tf.cond(tf.math.floormod(n, 2) > 0, lambda: h * 2.0, lambda: tf.square(h) - 1.0)
-        loss = tf.reduce_sum(picked * picked) + tf.reduce_sum(sequence)
+        loss = tf.reduce_sum(picked * picked) + tf.reduce_sum(sequence) + tf.reduce_sum(shuffled * shuffled)
     dx = tape.gradient(loss, x)
-    return branch, h, sequence, picked, dx, ta.size(), ta.read(0)
+    return branch, h, sequence, picked, dx, ta.size(), ta.read(0), shuffled
 
 
 inputs = {"x": f32(3, 4), "n": np.array(5, dtype=np.int32)}
@@ -175,4 +185,34 @@ with graph.as_default():
         values = sess.run(named, feed_dict={x: feed_values["x"], flag: feed_values["flag"]})
     write("cond_v1", graph.as_graph_def(), feed_values, [f"out_{k}:0" for k in sorted(named)], [values[k] for k in sorted(named)],
           1e-5)
+
+# TF1 TensorArrayV3 in v1 loops (control flow v2 still off): dynamic_rnn, and a loop over
+# TensorArrays with every access TF1 offers.
+graph = tf.Graph()
+with graph.as_default():
+    x = tf1.placeholder(tf.float32, [None, 6, 3], name="x")
+    lengths = tf1.placeholder(tf.int32, [None], name="lengths")
+    cell = tf1.nn.rnn_cell.LSTMCell(5, initializer=tf1.glorot_uniform_initializer(seed=4))
+    outputs, state = tf1.nn.dynamic_rnn(cell, x, sequence_length=lengths, dtype=tf.float32)
+    rows = tf.transpose(x, [1, 0, 2])                                 # [6, batch, 3]
+    n = tf.shape(rows)[0]
+    source = tf.TensorArray(tf.float32, size=n).unstack(rows)
+    squares = tf.TensorArray(tf.float32, size=n, element_shape=[None, 3], clear_after_read=False)
+    grown = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+
+    def body(i, sq, gr):
+        row = source.read(i)
+        return i + 1, sq.write(i, row * row), gr.write(2 * i, tf.tanh(row))
+    _, squares, grown = tf.while_loop(lambda i, sq, gr: i < n, body, [0, squares, grown])
+    scattered = tf.TensorArray(tf.float32, size=3).scatter([2, 0, 1], tf.tanh(rows[:3]))
+    fetches = {"outputs": outputs, "c": state.c, "h": state.h, "squares": squares.stack(),
+               "gathered": squares.gather([4, 2]), "grown": grown.stack(), "grown_size": grown.size(),
+               "scattered": scattered.stack()}
+    named = {k: tf.identity(v, name=f"out_{k}") for k, v in fetches.items()}
+    with tf1.Session() as sess:
+        sess.run(tf1.global_variables_initializer())
+        feed_values = {"x": f32(4, 6, 3), "lengths": np.array([6, 3, 1, 5], dtype=np.int32)}
+        values = sess.run(named, feed_dict={x: feed_values["x"], lengths: feed_values["lengths"]})
+        frozen = tf1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), [f"out_{k}" for k in sorted(named)])
+    write("tensor_array_v1", frozen, feed_values, [f"out_{k}:0" for k in sorted(named)], [values[k] for k in sorted(named)], 1e-4)
 tf1.enable_control_flow_v2()

@@ -565,3 +565,44 @@ extension V1LoopTests {
         }
     }
 }
+
+/// TF1's `TensorArrayV3` family is rewritten at load to TensorList ops (the
+/// `tensor_array_v1` fixture checks the values against TF); what the rewrite cannot carry
+/// is one clear error naming the node.
+@Suite struct V1TensorArrayTests {
+    typealias H = HostileSavedModelTests
+
+    @Test func tensorArraysLoadAsLists() throws {
+        let folder = TensorFlowFixtureTests.root.appendingPathComponent("tensor_array_v1")
+        let g = try Graph(contentsOf: folder.appendingPathComponent("model.pb"))
+        #expect(!g.nodes.contains { $0.op.hasPrefix("TensorArray") || ["Enter", "Exit", "Merge", "Switch"].contains($0.op) })
+        #expect(g.nodes.filter { $0.op == "While" || $0.op == "StatelessWhile" }.count == 2)
+        #expect(g.nodes.contains { $0.op == "TensorListGather" } && g.nodes.contains { $0.op == "TensorListScatterIntoExistingList" })
+    }
+
+    /// `size` (a Const), an array of `dtype` float32 named `ta`, and `extra` nodes.
+    static func load(_ extra: [H.Message]) -> String {
+        let f = H.attr("T", H.type(.float32))
+        return HostileControlFlowTests.load([
+            H.node("size", "Const", [], [H.attr("dtype", H.type(.int32)),
+                                         H.attr("value", { $0.message(8) { t in t.varint(1, 3); t.message(2) { _ in }; t.varint(7, 2) } })]),
+            H.node("ta", "TensorArrayV3", ["size"], [H.attr("dtype", H.type(.float32))]),
+            H.node("i", "Const", [], [H.attr("dtype", H.type(.int32)),
+                                      H.attr("value", { $0.message(8) { t in t.varint(1, 3); t.message(2) { _ in }; t.varint(7, 1) } })]),
+            H.node("write", "TensorArrayWriteV3", ["ta", "i", "x", "ta:1"], [f]),
+        ] + extra, [])
+    }
+
+    @Test func whatTheRewriteCannotCarryIsNamed() {
+        let f = H.attr("T", H.type(.float32))
+        #expect(Self.load([H.node("read", "TensorArrayReadV3", ["ta", "i", "write"], [H.attr("dtype", H.type(.float32))])]) == "loaded")
+        #expect(Self.load([H.node("bad", "Identity", ["ta:1"], [f]), H.node("use", "Tanh", ["ta"], [f])])
+            .contains("node 'use' (op: 'Tanh') reads the handle of TensorArray 'ta' as input 0"))
+        #expect(Self.load([H.node("grad", "TensorArrayGradV3", ["ta", "write"], [H.attr("source", V1LoopTests.string("gradients"))])])
+            .contains("node 'grad' (op: 'TensorArrayGradV3') is not supported"))
+        #expect(Self.load([H.node("read", "TensorArrayReadV3", ["x", "i", "write"], [H.attr("dtype", H.type(.float32))])])
+            .contains("node 'read' (op: 'TensorArrayReadV3') does not read a TensorArrayV3 handle as its first input"))
+        #expect(Self.load([H.node("read", "TensorArrayReadV3", ["ta", "i"], [H.attr("dtype", H.type(.float32))])])
+            .contains("node 'read' (op: 'TensorArrayReadV3') must have 3 inputs, but has 2"))
+    }
+}

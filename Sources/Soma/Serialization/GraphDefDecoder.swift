@@ -21,7 +21,7 @@ struct GraphDefDecoder {
     /// A NodeDef read out of protobuf-c's structures, before it joins the graph.
     struct ParsedNode {
         var name: String
-        let op: String
+        var op: String
         var dataInputs: [(name: String, index: Int)] = []
         var controlInputs: [String] = []
         let device: String
@@ -31,6 +31,8 @@ struct GraphDefDecoder {
         /// The NodeDef whose attributes become `attrs` (`nil` for nodes the function
         /// inliner makes, whose `attrs` are set directly).
         var def: UnsafeMutablePointer<Tensorflow__NodeDef>? = nil
+        /// Attributes that replace the NodeDef's (a load-time rewrite's changes).
+        var attrOverrides: [String: AttrValue] = [:]
     }
 
     static func fail(_ message: String) -> SomaError { .invalidArgument("Invalid GraphDef: \(message)") }
@@ -78,6 +80,7 @@ struct GraphDefDecoder {
         } else if let call = parsed.first(where: { FunctionInliner.isCall($0) }) {
             throw Self.fail("node '\(call.name)' (op: '\(call.op)') calls a function, but the graph has no function library")
         }
+        if V1TensorArrays.hasArrays(parsed) { parsed = try V1TensorArrays.rewrite(parsed) }
         if V1ControlFlow.hasLoops(parsed) {
             parsed = try V1ControlFlow.raiseConds(parsed, decoder: &self)
             parsed = try V1ControlFlow.functionalize(parsed, decoder: &self)
@@ -271,6 +274,7 @@ struct GraphDefDecoder {
             guard let value = entry.pointee.value else { throw Self.fail("\(field) has no value") }
             node.attrs[key] = try attrValue(value, expected: def.attr(key)?.kind, field: field)
         }
+        node.attrs.merge(node.attrOverrides) { _, override in override }
     }
 
     private mutating func attrValue(_ a: UnsafeMutablePointer<Tensorflow__AttrValue>, expected: AttrKind?, field: String) throws -> AttrValue {

@@ -165,6 +165,7 @@ struct V1ControlFlow {
     }
 
     static func dtype(_ node: Node) throws -> DType {
+        if case .type(let t)? = node.attrOverrides["T"] { return t }
         guard let a = raw(node, "T"), a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_TYPE else {
             throw fail("node '\(node.name)' (op: '\(node.op)') has no type attr 'T'")
         }

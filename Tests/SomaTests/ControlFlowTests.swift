@@ -541,6 +541,9 @@ extension ControlFlowTests {
             .contains("node 'stray' (op: 'NextIteration') in loop frame 'f' feeds no Merge"))
         #expect(HostileControlFlowTests.load([H.node("m", "Merge", ["x", "x"], [t, H.attr("N", { $0.varint(3, 2) })])], [])
             .contains("a branch of the v1 cond 'm' reads node 'x' (op: 'Placeholder') without a Switch"))
+        // A Switch with one input (a fuzzer's find: once an out-of-range read).
+        #expect(HostileControlFlowTests.load([H.node("s", "Switch", ["x"], [t]), H.node("m", "Merge", ["s", "s:1"], [t])], [])
+            .contains("node 's' (op: 'Switch') has 1 data inputs; it takes 2"))
         let mismatched = HostileControlFlowTests.load(Self.loop(predicateFrame: "g"), [])
         #expect(mismatched.contains("loop frame") && mismatched.contains("LoopCond"), "\(mismatched)")
     }

@@ -26,6 +26,7 @@ struct V1ControlFlow {
     /// are dropped. Loop `Merge`s (of an `Enter` and a `NextIteration`) and loop `Switch`es
     /// (on a `LoopCond`) are left to ``functionalize(_:decoder:)``.
     static func raiseConds(_ input: [Node], decoder: inout GraphDefDecoder) throws -> [Node] {
+        try checkArity(input)
         var nodes = input
         var index: [String: Int] = [:]
         for (i, n) in nodes.enumerated() { index[n.name] = i }
@@ -149,6 +150,17 @@ struct V1ControlFlow {
             var n = n
             n.controlInputs = n.controlInputs.filter { !dropped.contains($0) }
             return n
+        }
+    }
+
+    /// Every frame op has TF's number of data inputs (what the raising reads by position).
+    static func checkArity(_ nodes: [Node]) throws {
+        for n in nodes where frameOps.contains(n.op) {
+            let expected = n.op == "Switch" ? 2 : 1
+            guard n.op == "Merge" ? n.dataInputs.count >= 1 : n.dataInputs.count == expected else {
+                throw fail("node '\(n.name)' (op: '\(n.op)') has \(n.dataInputs.count) data inputs; it takes "
+                           + (n.op == "Merge" ? "at least 1" : "\(expected)"))
+            }
         }
     }
 

@@ -47,6 +47,7 @@ import Testing
         "StatefulPartitionedCall": "GradientTests", "EmptyTensorList": "ControlFlowTests", "TensorListReserve": "ControlFlowTests",
         "TensorListFromTensor": "GradientTests", "TensorListGetItem": "ControlFlowTests", "TensorListSetItem": "GradientTests",
         "TensorListStack": "GradientTests", "TensorListLength": "ControlFlowTests", "TensorListElementShape": "ControlFlowTests",
+        "TensorListGather": "ControlFlowTests", "TensorListScatterIntoExistingList": "ControlFlowTests",
         "TensorListPushBack": "GradientTests", "TensorListPopBack": "ControlFlowTests", "OptionalFromValue": "ControlFlowTests",
         "OptionalNone": "ControlFlowTests", "OptionalHasValue": "ControlFlowTests", "OptionalGetValue": "ControlFlowTests",
         "InvertPermutation": "TensorFlowFixtureTests",

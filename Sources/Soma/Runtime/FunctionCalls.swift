@@ -79,25 +79,108 @@ enum FunctionCalls {
         return compiled
     }
 
+    /// `compiled` when it fits `arguments`' shapes (and list element shapes), else `f`
+    /// compiled for them after checking them against its signature.
+    private static func fitting(_ f: GraphFunction, _ arguments: [Tensor], _ compiled: Compiled?) throws -> Compiled {
+        // Arguments are checked when their shapes change (a call with the shapes of the
+        // last one passed the same checks, and a node's dtypes never change).
+        if let c = compiled, zip(c.shapes, arguments).allSatisfy({ $0 == $1.shape }),
+           zip(c.listShapes, arguments).allSatisfy({ $0 == nil || $0 == listShape($1) }) {
+            return c
+        }
+        try check(arguments, for: f)
+        return try Self.compiled(f, shapes: arguments.map(\.shape), listShapes: arguments.map(listShape))
+    }
+
     /// Calls `f` with `arguments`, using `compiled` when it was compiled for their shapes.
     ///
     /// - Throws: `KernelError` naming the function when an argument's dtype or shape does
     ///   not fit, or when the body fails (with the body node's own message).
     static func call(_ f: GraphFunction, _ arguments: [Tensor], compiled: inout Compiled?, state: SessionState) throws -> [Tensor] {
         do {
-            // Arguments are checked when their shapes change (a call with the shapes of the
-            // last one passed the same checks, and a node's dtypes never change).
-            if compiled == nil || !zip(compiled!.shapes, arguments).allSatisfy({ $0 == $1.shape })
-                || !zip(compiled!.listShapes, arguments).allSatisfy({ $0 == nil || $0 == listShape($1) }) {
-                try check(arguments, for: f)
-                compiled = try Self.compiled(f, shapes: arguments.map(\.shape), listShapes: arguments.map(listShape))
-            }
-            let c = compiled!, executor = c.executor
+            let c = try fitting(f, arguments, compiled), executor = c.executor
+            compiled = c
             return try executor.execute(feed: { arguments[c.feedArgument[$0]] }, state: state, options: options) { read in
                 try executor.plan.fetches.map { try read($0).owned(budget: state.budget) }
             }
         } catch let error as SomaError {
             throw KernelError("in \(f.description): \(error.message)", code: error.code)
+        }
+    }
+
+    /// A loop's calls of one function (its condition or its body): the arenas are taken
+    /// once for the whole loop rather than per call, and results stay in them rather than
+    /// being copied out — two arenas taking turns, so that one call's results are the next
+    /// call's arguments while it writes into the other. A result the next call would
+    /// overwrite (an argument passed straight through from two calls back) is copied first.
+    ///
+    /// Results are valid until the next call but one, and until ``release()``, which hands
+    /// the arenas back (after the caller has copied what it keeps).
+    struct LoopCalls {
+        let function: GraphFunction
+        private var compiled: Compiled? = nil
+        private var held: [Arena] = []
+        private var turn = 0
+
+        /// Arenas taking turns: 2 when results become the next call's arguments, else 1.
+        private let turns: Int
+
+        init(_ function: GraphFunction, resultsCarried: Bool) {
+            self.function = function
+            self.turns = resultsCarried ? 2 : 1
+        }
+
+        /// The function's results for `arguments`.
+        mutating func call(_ arguments: [Tensor], state: SessionState) throws -> [Tensor] {
+            try run(arguments, state: state, test: false).results
+        }
+
+        /// The truth (TF's `ToBool`) of the function's one result for `arguments`.
+        mutating func test(_ arguments: [Tensor], state: SessionState) throws -> Bool {
+            try run(arguments, state: state, test: true).truth
+        }
+
+        private mutating func run(_ input: [Tensor], state: SessionState, test: Bool) throws -> (results: [Tensor], truth: Bool) {
+            let name = function.name
+            do {
+                let c = try fitting(function, input, compiled)
+                var arguments = input
+                /// Arguments that view `arenas` get storage of their own.
+                func own(_ arenas: [Arena]) throws {
+                    for k in arguments.indices where arguments[k].buffer.isView {
+                        let p = arguments[k].rawPointer
+                        if arenas.contains(where: { p >= $0.base && p < $0.base + $0.byteCount }) {
+                            arguments[k] = try arguments[k].owned(budget: state.budget)
+                        }
+                    }
+                }
+                if compiled.map({ $0.executor.arenas !== c.executor.arenas }) ?? true {
+                    // New shapes, a new plan: its own arenas (the old ones go back once
+                    // nothing views them).
+                    try own(held)
+                    release()
+                    compiled = c
+                }
+                if held.count < turns { held.append(try c.executor.arenas.take(budget: state.budget)) }
+                turn = (turn + 1) % held.count
+                let arena = held[turn]
+                try own([arena])
+                let executor = c.executor
+                let fetches = executor.plan.fetches
+                return try executor.execute(in: arena, feed: { arguments[c.feedArgument[$0]] }, state: state, options: options) { read in
+                    guard test else { return (try fetches.map(read), true) }
+                    guard fetches.count == 1 else { throw KernelError("cond function '\(name)' returned \(fetches.count) values") }
+                    return ([], ControlFlowKernels.truth(try read(fetches[0])))
+                }
+            } catch let error as SomaError {
+                throw KernelError("in \(function.description): \(error.message)", code: error.code)
+            }
+        }
+
+        /// Hands the arenas back to the function's pool.
+        mutating func release() {
+            if let c = compiled { for arena in held { c.executor.arenas.give(arena) } }
+            held = []
         }
     }
 }

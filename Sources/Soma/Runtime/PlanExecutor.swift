@@ -40,11 +40,19 @@ struct PlanExecutor: Sendable {
     /// the run's values while they are still valid (before the arena goes back to the pool).
     func execute<R>(feed: (Int) -> Tensor, state: SessionState, options: SessionOptions,
                     finish: ((Int) throws -> Tensor) throws -> R) throws -> R {
-        let intra = options.resolvedIntraOpThreads
         let parallel = options.resolvedInterOpThreads > 1 && plan.hasParallelism
         let pool = parallel ? parallelArenas : arenas
         let arena = try pool.take(budget: state.budget)
         defer { pool.give(arena) }
+        return try execute(in: arena, parallel: parallel, feed: feed, state: state, options: options, finish: finish)
+    }
+
+    /// Runs the plan in `arena` — one of ``arenas`` (or, when `parallel`, of
+    /// ``parallelArenas``) that the caller holds across runs, as a loop does for its
+    /// iterations. Values the last run left in the arena are overwritten.
+    func execute<R>(in arena: Arena, parallel: Bool = false, feed: (Int) -> Tensor, state: SessionState,
+                    options: SessionOptions, finish: ((Int) throws -> Tensor) throws -> R) throws -> R {
+        let intra = options.resolvedIntraOpThreads
         let values = arena.valueTable(count: plan.values.count)
         defer { for i in 0..<plan.values.count { values[i] = nil } }
         for slot in feedSlots { values[slot.value] = feed(slot.feed) }

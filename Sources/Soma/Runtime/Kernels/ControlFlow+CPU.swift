@@ -48,13 +48,16 @@ enum ControlFlowKernels {
     private static let whileKernel: CPUKernel = { ctx in
         let cond = try function(ctx, "cond"), body = try function(ctx, "body")
         var values = Array(ctx.inputs)
-        var condPlan: FunctionCalls.Compiled? = nil, bodyPlan: FunctionCalls.Compiled? = nil
-        while true {
-            let keepGoing = try FunctionCalls.call(cond, values, compiled: &condPlan, state: ctx.state)
-            guard keepGoing.count == 1 else { throw KernelError("cond function '\(cond.name)' returned \(keepGoing.count) values") }
-            guard truth(keepGoing[0]) else { break }
-            values = try FunctionCalls.call(body, values, compiled: &bodyPlan, state: ctx.state)
+        var condCalls = FunctionCalls.LoopCalls(cond, resultsCarried: false)
+        var bodyCalls = FunctionCalls.LoopCalls(body, resultsCarried: true)
+        defer {
+            condCalls.release()
+            bodyCalls.release()
         }
+        while try condCalls.test(values, state: ctx.state) {
+            values = try bodyCalls.call(values, state: ctx.state)
+        }
+        // The last results may view the body's arenas: finish copies them out before release.
         try finish(ctx, values)
     }
 

@@ -11,12 +11,19 @@
 enum FunctionCalls {
     /// A function compiled for one signature of argument shapes (and, for list arguments,
     /// their elements' shapes).
-    struct Compiled: Sendable {
+    final class Compiled: Sendable {
         let shapes: [[Int]]
         let listShapes: [TensorShape?]
         let executor: PlanExecutor
         /// Plan feed `k` is argument `feedArgument[k]`.
         let feedArgument: [Int]
+
+        init(shapes: [[Int]], listShapes: [TensorShape?], executor: PlanExecutor, feedArgument: [Int]) {
+            self.shapes = shapes
+            self.listShapes = listShapes
+            self.executor = executor
+            self.feedArgument = feedArgument
+        }
     }
 
     private struct CacheKey: Hashable, Sendable {
@@ -67,8 +74,12 @@ enum FunctionCalls {
             feeds[argument.endpoint] = shape
             if let known = listShapes[k] { lists[argument.endpoint] = known }
         }
+        // Results stay in the arena: a loop's calls keep them there (``LoopCalls``), other
+        // calls copy them out.
+        var options = CompileOptions()
+        options.fetchesInArena = true
         let plan = try Compiler.plan(graph: f.body, fetches: f.results.map(\.endpoint), targets: f.controlResults,
-                                     feeds: feeds, feedListShapes: lists, options: CompileOptions())
+                                     feeds: feeds, feedListShapes: lists, options: options)
         let position = Dictionary(uniqueKeysWithValues: f.arguments.enumerated().map { ($1.endpoint, $0) })
         let compiled = Compiled(shapes: shapes, listShapes: listShapes, executor: PlanExecutor(plan: plan),
                                 feedArgument: plan.feeds.map { position[$0]! })
@@ -145,11 +156,11 @@ enum FunctionCalls {
             do {
                 let c = try fitting(function, input, compiled)
                 var arguments = input
-                /// Arguments that view `arenas` get storage of their own.
-                func own(_ arenas: [Arena]) throws {
+                /// Arguments that view `arena` get storage of their own.
+                func own(_ arena: Arena) throws {
                     for k in arguments.indices where arguments[k].buffer.isView {
                         let p = arguments[k].rawPointer
-                        if arenas.contains(where: { p >= $0.base && p < $0.base + $0.byteCount }) {
+                        if p >= arena.base && p < arena.base + arena.byteCount {
                             arguments[k] = try arguments[k].owned(budget: state.budget)
                         }
                     }
@@ -157,14 +168,14 @@ enum FunctionCalls {
                 if compiled.map({ $0.executor.arenas !== c.executor.arenas }) ?? true {
                     // New shapes, a new plan: its own arenas (the old ones go back once
                     // nothing views them).
-                    try own(held)
+                    for arena in held { try own(arena) }
                     release()
                     compiled = c
                 }
                 if held.count < turns { held.append(try c.executor.arenas.take(budget: state.budget)) }
                 turn = (turn + 1) % held.count
                 let arena = held[turn]
-                try own([arena])
+                try own(arena)
                 let executor = c.executor
                 let fetches = executor.plan.fetches
                 return try executor.execute(in: arena, feed: { arguments[c.feedArgument[$0]] }, state: state, options: options) { read in

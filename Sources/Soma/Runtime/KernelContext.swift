@@ -137,32 +137,69 @@ struct KernelContext {
 
 /// What a kernel knows of the node it runs: name, op, attributes, output dtypes, call
 /// site, and which inputs are variables. Built once per node by executors and plans.
+///
+/// The fields live in one immutable box, so the context each step makes copies one
+/// reference rather than a dozen (setting a prepared field makes a new box).
 struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
-    let name: String
-    let op: String
-    let attrs: [String: AttrValue]
-    let outputTypes: [DType]
-    let location: SourceLocation?
+    private struct Fields: Sendable {
+        let name: String
+        let op: String
+        let attrs: [String: AttrValue]
+        let outputTypes: [DType]
+        let location: SourceLocation?
+        let inputVariableKeys: [String?]
+        var program: ElementwiseProgram? = nil
+        var stridedRead: ArrayKernels.StridedRead? = nil
+        var reductionLayout: ReductionLayout? = nil
+        var convGeometry: ConvKernels.Geometry? = nil
+    }
+
+    private final class Box: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var box: Box
+
+    private mutating func update(_ change: (inout Fields) -> Void) {
+        var fields = box.fields
+        change(&fields)
+        box = Box(fields)
+    }
+
+    var name: String { box.fields.name }
+    var op: String { box.fields.op }
+    var attrs: [String: AttrValue] { box.fields.attrs }
+    var outputTypes: [DType] { box.fields.outputTypes }
+    var location: SourceLocation? { box.fields.location }
     /// For each input, the session key of the variable it reads, if it reads one.
-    let inputVariableKeys: [String?]
+    var inputVariableKeys: [String?] { box.fields.inputVariableKeys }
     /// For `_SomaFusedElementwise`: its program, decoded once when the node is prepared.
-    var program: ElementwiseProgram? = nil
+    var program: ElementwiseProgram? {
+        get { box.fields.program }
+        set { update { $0.program = newValue } }
+    }
     /// For a `StridedSlice` whose input shape and begin/end/strides a plan fixes: the
     /// element walk, worked out once when the plan is built.
-    var stridedRead: ArrayKernels.StridedRead? = nil
+    var stridedRead: ArrayKernels.StridedRead? {
+        get { box.fields.stridedRead }
+        set { update { $0.stridedRead = newValue } }
+    }
     /// For a reduction whose input shape and axes a plan fixes: its merged layout.
-    var reductionLayout: ReductionLayout? = nil
+    var reductionLayout: ReductionLayout? {
+        get { box.fields.reductionLayout }
+        set { update { $0.reductionLayout = newValue } }
+    }
     /// For a convolution or pooling whose shapes a plan fixes: its window geometry.
-    var convGeometry: ConvKernels.Geometry? = nil
+    var convGeometry: ConvKernels.Geometry? {
+        get { box.fields.convGeometry }
+        set { update { $0.convGeometry = newValue } }
+    }
 
     init(name: String, op: String, attrs: [String: AttrValue], outputTypes: [DType], location: SourceLocation?,
          inputVariableKeys: [String?]) {
-        self.name = name
-        self.op = op
-        self.attrs = attrs
-        self.outputTypes = outputTypes
-        self.location = location
-        self.inputVariableKeys = inputVariableKeys
+        box = Box(Fields(name: name, op: op, attrs: attrs, outputTypes: outputTypes, location: location,
+                         inputVariableKeys: inputVariableKeys))
     }
 
     init(_ node: Node) {

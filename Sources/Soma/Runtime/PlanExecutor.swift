@@ -4,7 +4,7 @@
 /// value table; fetched values have storage of their own unless the plan was compiled
 /// with fetches in the arena (then they are copied out before the arena is released). Thread-safety: any number of runs of one plan at once (each
 /// takes its own arena).
-struct PlanExecutor: Sendable {
+final class PlanExecutor: Sendable {
     let plan: Plan
     let arenas: ArenaPool
     /// Arenas in the parallel layout (no sharing between values).
@@ -64,14 +64,16 @@ struct PlanExecutor: Sendable {
                 try Self.runStep(step, plan: plan, values: values, state: state, arena: arena, intraOpThreads: intra)
             }
         }
-        return try finish { try Self.read($0, plan: plan, values: values, state: state, by: nil, ref: false) }
+        let planValues = plan.values
+        return try finish { try Self.read($0, plan: planValues, values: values, state: state, by: nil, ref: false) }
     }
 
     /// A value for a step: computed, fed, constant, or a variable read now.
-    static func read(_ v: Int, plan: Plan, values: UnsafeMutablePointer<Tensor?>, state: SessionState,
+    /// (`plan`: the plan's values — the array alone, so that closures capture one reference.)
+    static func read(_ v: Int, plan: [Plan.Value], values: UnsafeMutablePointer<Tensor?>, state: SessionState,
                      by step: Plan.Step?, ref: Bool) throws -> Tensor {
         if let t = values[v] { return t }
-        let value = plan.values[v]
+        let value = plan[v]
         switch value.storage {
         case .variable(let key):
             return try state.read(key, dtype: value.dtype, shape: value.shape, ref: ref, reader: step?.name)
@@ -87,9 +89,10 @@ struct PlanExecutor: Sendable {
     /// output slots live on the stack: a step allocates nothing of its own.
     static func runStep(_ step: Plan.Step, plan: Plan, values: UnsafeMutablePointer<Tensor?>, state: SessionState,
                         arena: Arena, intraOpThreads: Int, parallelLayout: Bool = false) throws {
+        let planValues = plan.values
         if let definition = step.dynamicDefinition {
             let inputs = try step.inputs.indices.map { k in
-                try read(step.inputs[k], plan: plan, values: values, state: state, by: step, ref: step.refInputs[k])
+                try read(step.inputs[k], plan: planValues, values: values, state: state, by: step, ref: step.refInputs[k])
             }
             let outputs = try Kernels.run(step.node, definition: definition, inputs: inputs, state: state)
             for (v, output) in zip(step.outputs, outputs) { values[v] = output }
@@ -97,7 +100,7 @@ struct PlanExecutor: Sendable {
         }
         let offsets = parallelLayout ? step.parallelOutputOffsets : step.outputOffsets
         try KernelContext.withContext(node: step.node, inputCount: step.inputs.count, readInput: { k in
-            try read(step.inputs[k], plan: plan, values: values, state: state, by: step, ref: step.refInputs[k])
+            try read(step.inputs[k], plan: planValues, values: values, state: state, by: step, ref: step.refInputs[k])
         }) { inputs, slots in
             let context = KernelContext(node: step.node, inputs: inputs, outputShapes: step.outputShapes, state: state,
                                         outputSlots: slots, arena: arena, outputOffsets: offsets, threads: intraOpThreads)
@@ -121,7 +124,7 @@ struct PlanExecutor: Sendable {
                 let inArena = p >= arena.base && p < arena.base + arena.byteCount
                 let planned = offsets[k].map { arena.base + $0 == p } ?? false
                 var forwarded = false
-                if case .alias = plan.values[v].storage { forwarded = true }
+                if case .alias = planValues[v].storage { forwarded = true }
                 if inArena && !planned && !forwarded {
                     throw SomaError(.internal, "kernel of '\(step.name)' (op: '\(step.op)') returned arena memory the plan did not give it")
                 }

@@ -69,6 +69,20 @@ def write(name, graph_def, inputs, fetch_names, values, tolerance):
     print(f"{name}: {len(graph_def.node)} nodes, {len(graph_def.library.function)} functions, ops {', '.join(manifest['ops'])}")
 
 
+def write_tf1(name, fetches, feeds, tolerance):
+    """Runs a TF1 graph (the default one) for `feeds` ({placeholder: value}), freezes it
+    and writes it, with each fetch behind an identity named out_<key>."""
+    named = {k: tf.identity(v, name=f"out_{k}") for k, v in fetches.items()}
+    names = sorted(named)
+    with tf1.Session() as sess:
+        sess.run(tf1.global_variables_initializer())
+        values = sess.run(named, feed_dict=feeds)
+        frozen = tf1.graph_util.convert_variables_to_constants(sess, tf1.get_default_graph().as_graph_def(),
+                                                               [f"out_{k}" for k in names])
+    write(name, frozen, {p.op.name: v for p, v in feeds.items()}, [f"out_{k}:0" for k in names], [values[k] for k in names],
+          tolerance)
+
+
 def write_function(name, function, inputs, tolerance=1e-5, lower_control_flow=False):
     """Freezes a tf.function for these inputs and records its outputs (with TF's v1 frames —
     Enter/Exit/Switch/Merge/NextIteration/LoopCond — when `lower_control_flow`)."""
@@ -155,14 +169,8 @@ with graph.as_default():
     outputs, state = tf1.nn.dynamic_rnn(cell, x, sequence_length=lengths, dtype=tf.float32)
     loss = tf.reduce_sum(outputs * outputs) + tf.reduce_sum(state.h)
     dx = tf.gradients(loss, [x])[0]
-    fetches = {"outputs": outputs, "c": state.c, "h": state.h, "dx": dx}
-    named = {k: tf.identity(v, name=f"out_{k}") for k, v in fetches.items()}
-    with tf1.Session() as sess:
-        sess.run(tf1.global_variables_initializer())
-        feed_values = {"x": f32(4, 6, 3), "lengths": np.array([6, 3, 1, 5], dtype=np.int32)}
-        values = sess.run(named, feed_dict={x: feed_values["x"], lengths: feed_values["lengths"]})
-        frozen = tf1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), [f"out_{k}" for k in sorted(named)])
-    write("dynamic_rnn", frozen, feed_values, [f"out_{k}:0" for k in sorted(named)], [values[k] for k in sorted(named)], 1e-4)
+    write_tf1("dynamic_rnn", {"outputs": outputs, "c": state.c, "h": state.h, "dx": dx},
+              {x: f32(4, 6, 3), lengths: np.array([6, 3, 1, 5], dtype=np.int32)}, 1e-4)
 
 
 # TF1 conds as v1 Switch/Merge (control flow v2 off), nested and inside a loop.
@@ -205,14 +213,8 @@ with graph.as_default():
         return i + 1, sq.write(i, row * row), gr.write(2 * i, tf.tanh(row))
     _, squares, grown = tf.while_loop(lambda i, sq, gr: i < n, body, [0, squares, grown])
     scattered = tf.TensorArray(tf.float32, size=3).scatter([2, 0, 1], tf.tanh(rows[:3]))
-    fetches = {"outputs": outputs, "c": state.c, "h": state.h, "squares": squares.stack(),
-               "gathered": squares.gather([4, 2]), "grown": grown.stack(), "grown_size": grown.size(),
-               "scattered": scattered.stack()}
-    named = {k: tf.identity(v, name=f"out_{k}") for k, v in fetches.items()}
-    with tf1.Session() as sess:
-        sess.run(tf1.global_variables_initializer())
-        feed_values = {"x": f32(4, 6, 3), "lengths": np.array([6, 3, 1, 5], dtype=np.int32)}
-        values = sess.run(named, feed_dict={x: feed_values["x"], lengths: feed_values["lengths"]})
-        frozen = tf1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), [f"out_{k}" for k in sorted(named)])
-    write("tensor_array_v1", frozen, feed_values, [f"out_{k}:0" for k in sorted(named)], [values[k] for k in sorted(named)], 1e-4)
+    write_tf1("tensor_array_v1", {"outputs": outputs, "c": state.c, "h": state.h, "squares": squares.stack(),
+                                  "gathered": squares.gather([4, 2]), "grown": grown.stack(), "grown_size": grown.size(),
+                                  "scattered": scattered.stack()},
+              {x: f32(4, 6, 3), lengths: np.array([6, 3, 1, 5], dtype=np.int32)}, 1e-4)
 tf1.enable_control_flow_v2()

@@ -252,6 +252,35 @@ import Testing
         #expect(zip(r[4].scalars(as: Float.self), expected).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) })
     }
 
+    /// Loop variables nothing reads are not carried (`LoopVariablePruning`): a list pushed
+    /// every step and a counter of its own go; a sum that reads the kept state goes (only
+    /// it reads itself); a variable with a random draw in its update stays.
+    @Test func unreadLoopVariablesAreNotCarried() throws {
+        let g = Graph()
+        let n = try g.placeholder(.int32, shape: .scalar, name: "n")
+        let x = try g.placeholder(.float32, shape: [3], name: "x")
+        let out = try whileLoop(cond: { v in try less(v[0], n) }, body: { v in
+            let h = try tanh(add(v[1], x))
+            return [try add(v[0], g.constant(Int32(1))), h, try tensorListPushBack(v[2], h), try add(v[3], v[1]),
+                    try multiply(v[4], g.constant(Float(2))), try add(v[5], g.randomUniform(shape: [], seed: 3))]
+        }, loopVars: [g.constant(Int32(0)), x, try emptyTensorList(g, dtype: .float32, elementShape: [3]), try zerosLike(x),
+                      g.constant(Float(1)), g.constant(Float(0))])
+        let feeds = [n: Tensor(Int32(5)), x: try Tensor([Float(0.5), -1, 2], shape: [3])]
+        let pruned = try #require(try Session(graph: g).plan(fetches: [out[1]], feeds: feeds))
+        let loop = try #require(pruned.steps.first { $0.op == "StatelessWhile" || $0.op == "While" })
+        guard case .types(let carried)? = loop.node.attrs["T"] else { Issue.record("no T on \(loop.name)"); return }
+        // The counter, the state, the random draw's variable, and the captured n and x stay
+        // (the builder's iteration counter and limit, unread, go too).
+        #expect(carried == [.int32, .float32, .float32, .int32, .float32], "\(carried)")
+        var options = SessionOptions()
+        options.compileOptions.disabledPasses = [LoopVariablePruning.name]
+        let expected = try Session(graph: g, options: options).run(out[1], feeds: feeds)
+        #expect(try Session(graph: g).run(out[1], feeds: feeds).scalars(as: Float.self) == expected.scalars(as: Float.self))
+        // Fetching a variable keeps it (and what it reads).
+        let both = try Session(graph: g).run(fetches: [out[1], out[3]], feeds: feeds)
+        #expect(both[0].scalars(as: Float.self) == expected.scalars(as: Float.self) && both[1].shape == [3])
+    }
+
     @Test func graphDefRoundTripKeepsFunctions() throws {
         let g = Graph()
         let n = try g.placeholder(.int32, shape: .scalar, name: "n")
@@ -478,7 +507,10 @@ extension ControlFlowTests {
         let folder = TensorFlowFixtureTests.root.appendingPathComponent("keras_lstm")
         let graph = try Graph(contentsOf: folder.appendingPathComponent("model.pb"))
         let x = try Tensor(contentsOfNPY: folder.appendingPathComponent("x.npy"))
-        _ = try Session(graph: graph).run(fetches: [graph.output(named: "Identity:0")!, graph.output(named: "Identity_1:0")!],
+        // The graph's own bodies run (pruning unread loop variables would run copies).
+        var options = SessionOptions()
+        options.compileOptions.disabledPasses = [LoopVariablePruning.name]
+        _ = try Session(graph: graph, options: options).run(fetches: [graph.output(named: "Identity:0")!, graph.output(named: "Identity_1:0")!],
                                           feeds: [graph.output(named: "x")!: x])
         let bodies = graph.nodes.filter { $0.op == "StatelessWhile" }.compactMap { $0.functionAttr("body") }
         #expect(bodies.count == 3, "an LSTM applied twice and a GRU")

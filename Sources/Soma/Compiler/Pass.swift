@@ -47,6 +47,7 @@ public enum Passes {
     public static let all = [
         ShapeSpecialization.name, ConstantFolding.name, CommonSubexpressionElimination.name,
         AlgebraicSimplification.name, MatMulBiasActivationFusion.name, ElementwiseFusion.name, LoopAccumulatorSharing.name,
+        LoopVariablePruning.name,
     ]
 
     static func pipeline(disabled: Set<String>, forPlan: Bool) -> [any CompilerPass] {
@@ -55,7 +56,7 @@ public enum Passes {
             // Simplification exposes more constants and duplicates.
             ConstantFolding(), CommonSubexpressionElimination(), MatMulBiasActivationFusion(),
         ]
-        if forPlan { passes += [ElementwiseFusion(), LoopAccumulatorSharing()] }
+        if forPlan { passes += [ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning()] }
         return passes.filter { !disabled.contains(type(of: $0).name) }
     }
 

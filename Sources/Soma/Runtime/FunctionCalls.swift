@@ -125,8 +125,8 @@ enum FunctionCalls {
     /// call's arguments while it writes into the other. A result the next call would
     /// overwrite (an argument passed straight through from two calls back) is copied first.
     ///
-    /// Results are valid until the next call but one, and until ``release()``, which hands
-    /// the arenas back (after the caller has copied what it keeps).
+    /// Results are valid until the next call but one, and until ``release(pooling:)``, which
+    /// hands the arenas back (after the caller has copied what it keeps).
     struct LoopCalls {
         let function: GraphFunction
         private var compiled: Compiled? = nil
@@ -166,10 +166,11 @@ enum FunctionCalls {
                     }
                 }
                 if compiled.map({ $0.executor.arenas !== c.executor.arenas }) ?? true {
-                    // New shapes, a new plan: its own arenas (the old ones go back once
-                    // nothing views them).
+                    // New shapes, a new plan: its own arenas. The old ones are let go, not
+                    // pooled: a loop whose shapes change would otherwise leave an arena
+                    // pooled for every shape it passed through.
                     for arena in held { try own(arena) }
-                    release()
+                    release(pooling: false)
                     compiled = c
                 }
                 if held.count < turns { held.append(try c.executor.arenas.take(budget: state.budget)) }
@@ -188,9 +189,14 @@ enum FunctionCalls {
             }
         }
 
-        /// Hands the arenas back to the function's pool.
-        mutating func release() {
-            if let c = compiled { for arena in held { c.executor.arenas.give(arena) } }
+        /// Hands the arenas back to the function's pool (after a loop that finished), or
+        /// lets them go (after one that failed, or whose shapes changed).
+        mutating func release(pooling: Bool) {
+            if pooling, let c = compiled {
+                for arena in held { c.executor.arenas.give(arena) }
+            } else {
+                for arena in held { arena.releaseViews() }
+            }
             held = []
         }
     }

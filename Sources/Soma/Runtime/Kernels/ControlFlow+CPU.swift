@@ -50,15 +50,17 @@ enum ControlFlowKernels {
         var values = Array(ctx.inputs)
         var condCalls = FunctionCalls.LoopCalls(cond, resultsCarried: false)
         var bodyCalls = FunctionCalls.LoopCalls(body, resultsCarried: true)
+        var finished = false
         defer {
-            condCalls.release()
-            bodyCalls.release()
+            condCalls.release(pooling: finished)
+            bodyCalls.release(pooling: finished)
         }
         while try condCalls.test(values, state: ctx.state) {
             values = try bodyCalls.call(values, state: ctx.state)
         }
         // The last results may view the body's arenas: finish copies them out before release.
         try finish(ctx, values)
+        finished = true
     }
 
     private static func function(_ ctx: KernelContext, _ name: String) throws -> GraphFunction {

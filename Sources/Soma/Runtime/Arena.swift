@@ -14,13 +14,16 @@ final class Arena: @unchecked Sendable {
     /// arena go.
     private var views: [SIMD2<Int>: TensorBuffer] = [:]
     private let lock = NSLock()
+    /// Views of the plan's slots, made when the arena is: read without the lock, since
+    /// nothing changes them while the arena is in use.
+    private var planned: [SIMD2<Int>: TensorBuffer] = [:]
 
     /// The budget the arena's bytes are reserved from, for as long as the arena lives.
     private let budget: MemoryBudget
 
     /// An arena of `byteCount` bytes reserved from `budget`.
     /// - Throws: `ResourceExhausted` when the budget or the system refuses the bytes.
-    init(byteCount: Int, budget: MemoryBudget) throws(SomaError) {
+    init(byteCount: Int, budget: MemoryBudget, slots: [SIMD2<Int>] = []) throws(SomaError) {
         try budget.reserve(byteCount, for: "OOM when allocating the plan's \(byteCount)-byte arena")
         guard let base = allocateAligned(byteCount: byteCount) else {
             budget.release(byteCount)
@@ -29,13 +32,17 @@ final class Arena: @unchecked Sendable {
         self.byteCount = byteCount
         self.base = base
         self.budget = budget
+        for slot in slots where slot[0] >= 0 && slot[1] >= 0 && slot[0] <= byteCount - slot[1] {
+            planned[slot] = TensorBuffer(view: base + slot[0], byteCount: slot[1], owner: self)
+        }
     }
 
     /// The buffer viewing `bytes` at `offset`.
     func view(at offset: Int, bytes: Int) -> TensorBuffer {
+        let key = SIMD2(offset, bytes)
+        if let cached = planned[key] { return cached }
         lock.lock()
         defer { lock.unlock() }
-        let key = SIMD2(offset, bytes)
         if let cached = views[key] { return cached }
         let buffer = TensorBuffer(view: base + offset, byteCount: bytes, owner: self)
         views[key] = buffer
@@ -49,6 +56,7 @@ final class Arena: @unchecked Sendable {
             return views
         }
         _ = dropped  // released here, outside the lock
+        planned = [:]  // (the arena is out of use: no run reads it)
     }
 
     /// The run's value table (one slot per plan value, all `nil`), kept with the arena so
@@ -85,13 +93,18 @@ final class Arena: @unchecked Sendable {
 final class ArenaPool: Sendable {
     private let free = Locked<[Arena]>([])
     let byteCount: Int
+    /// The (offset, bytes) of the plan's slots, whose views each arena makes up front.
+    let slots: [SIMD2<Int>]
 
-    init(byteCount: Int) { self.byteCount = byteCount }
+    init(byteCount: Int, slots: [SIMD2<Int>] = []) {
+        self.byteCount = byteCount
+        self.slots = slots
+    }
 
     /// A pooled arena, or a new one reserved from `budget`.
     func take(budget: MemoryBudget) throws(SomaError) -> Arena {
         if let pooled = free.withLock({ $0.popLast() }) { return pooled }
-        return try Arena(byteCount: byteCount, budget: budget)
+        return try Arena(byteCount: byteCount, budget: budget, slots: slots)
     }
 
     /// Returns an arena; keeps at most a few (one per concurrent run seen, up to 8).

@@ -25,8 +25,17 @@ final class PlanExecutor: Sendable {
         }
         self.feedSlots = feeds
         self.constantSlots = constants
-        self.arenas = ArenaPool(byteCount: plan.arenaBytes)
-        self.parallelArenas = ArenaPool(byteCount: plan.noReuseBytes)
+        /// Each step output's (offset, bytes) in one layout.
+        func slots(_ offsets: (Plan.Step) -> [Int?]) -> [SIMD2<Int>] {
+            Array(Set(plan.steps.flatMap { step in
+                zip(offsets(step), zip(step.outputShapes, step.node.outputTypes)).compactMap { offset, output -> SIMD2<Int>? in
+                    guard let offset, let shape = output.0 else { return nil }
+                    return SIMD2(offset, shape.reduce(1, *) * output.1.byteSize)
+                }
+            }))
+        }
+        self.arenas = ArenaPool(byteCount: plan.arenaBytes, slots: slots(\.outputOffsets))
+        self.parallelArenas = ArenaPool(byteCount: plan.noReuseBytes, slots: slots(\.parallelOutputOffsets))
     }
 
     /// Runs the plan and returns the fetched values (copies that own their storage).

@@ -83,6 +83,16 @@ def write_tf1(name, fetches, feeds, tolerance):
           tolerance)
 
 
+def tf1_dynamic_rnn(seed):
+    """Placeholders x [batch, 6, 3] and lengths [batch], and an LSTM cell of 5 units run over
+    them by tf.compat.v1.nn.dynamic_rnn in the default graph: (x, lengths, outputs, state)."""
+    x = tf1.placeholder(tf.float32, [None, 6, 3], name="x")
+    lengths = tf1.placeholder(tf.int32, [None], name="lengths")
+    cell = tf1.nn.rnn_cell.LSTMCell(5, initializer=tf1.glorot_uniform_initializer(seed=seed))
+    outputs, state = tf1.nn.dynamic_rnn(cell, x, sequence_length=lengths, dtype=tf.float32)
+    return x, lengths, outputs, state
+
+
 def write_function(name, function, inputs, tolerance=1e-5, lower_control_flow=False):
     """Freezes a tf.function for these inputs and records its outputs (with TF's v1 frames —
     Enter/Exit/Switch/Merge/NextIteration/LoopCond — when `lower_control_flow`)."""
@@ -163,10 +173,7 @@ write_function("nested_while_v1", nested_while, {"x": f32(2, 3), "n": np.array(3
 # tf.compat.v1.nn.dynamic_rnn with sequence lengths, in a TF1 graph, and its gradients.
 graph = tf.Graph()
 with graph.as_default():
-    x = tf1.placeholder(tf.float32, [None, 6, 3], name="x")
-    lengths = tf1.placeholder(tf.int32, [None], name="lengths")
-    cell = tf1.nn.rnn_cell.LSTMCell(5, initializer=tf1.glorot_uniform_initializer(seed=3))
-    outputs, state = tf1.nn.dynamic_rnn(cell, x, sequence_length=lengths, dtype=tf.float32)
+    x, lengths, outputs, state = tf1_dynamic_rnn(seed=3)
     loss = tf.reduce_sum(outputs * outputs) + tf.reduce_sum(state.h)
     dx = tf.gradients(loss, [x])[0]
     write_tf1("dynamic_rnn", {"outputs": outputs, "c": state.c, "h": state.h, "dx": dx},
@@ -198,10 +205,7 @@ with graph.as_default():
 # TensorArrays with every access TF1 offers.
 graph = tf.Graph()
 with graph.as_default():
-    x = tf1.placeholder(tf.float32, [None, 6, 3], name="x")
-    lengths = tf1.placeholder(tf.int32, [None], name="lengths")
-    cell = tf1.nn.rnn_cell.LSTMCell(5, initializer=tf1.glorot_uniform_initializer(seed=4))
-    outputs, state = tf1.nn.dynamic_rnn(cell, x, sequence_length=lengths, dtype=tf.float32)
+    x, lengths, outputs, state = tf1_dynamic_rnn(seed=4)
     rows = tf.transpose(x, [1, 0, 2])                                 # [6, batch, 3]
     n = tf.shape(rows)[0]
     source = tf.TensorArray(tf.float32, size=n).unstack(rows)

@@ -37,6 +37,11 @@ final class Arena: @unchecked Sendable {
         }
     }
 
+    /// Whether `pointer` points into this arena.
+    func contains(_ pointer: UnsafeRawPointer) -> Bool {
+        pointer >= UnsafeRawPointer(base) && pointer < UnsafeRawPointer(base + byteCount)
+    }
+
     /// The buffer viewing `bytes` at `offset`.
     func view(at offset: Int, bytes: Int) -> TensorBuffer {
         let key = SIMD2(offset, bytes)

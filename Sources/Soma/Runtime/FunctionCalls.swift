@@ -158,11 +158,8 @@ enum FunctionCalls {
                 var arguments = input
                 /// Arguments that view `arena` get storage of their own.
                 func own(_ arena: Arena) throws {
-                    for k in arguments.indices where arguments[k].buffer.isView {
-                        let p = arguments[k].rawPointer
-                        if p >= arena.base && p < arena.base + arena.byteCount {
-                            arguments[k] = try arguments[k].owned(budget: state.budget)
-                        }
+                    for k in arguments.indices where arguments[k].buffer.isView && arena.contains(arguments[k].rawPointer) {
+                        arguments[k] = try arguments[k].owned(budget: state.budget)
                     }
                 }
                 if compiled.map({ $0.executor.arenas !== c.executor.arenas }) ?? true {

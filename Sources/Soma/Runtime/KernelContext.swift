@@ -161,10 +161,14 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
 
     private var box: Box
 
-    private mutating func update(_ change: (inout Fields) -> Void) {
-        var fields = box.fields
-        change(&fields)
-        box = Box(fields)
+    /// A field a plan prepares; setting it makes a new box.
+    private subscript<T>(prepared field: WritableKeyPath<Fields, T>) -> T {
+        get { box.fields[keyPath: field] }
+        set {
+            var fields = box.fields
+            fields[keyPath: field] = newValue
+            box = Box(fields)
+        }
     }
 
     var name: String { box.fields.name }
@@ -175,25 +179,19 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
     /// For each input, the session key of the variable it reads, if it reads one.
     var inputVariableKeys: [String?] { box.fields.inputVariableKeys }
     /// For `_SomaFusedElementwise`: its program, decoded once when the node is prepared.
-    var program: ElementwiseProgram? {
-        get { box.fields.program }
-        set { update { $0.program = newValue } }
-    }
+    var program: ElementwiseProgram? { get { self[prepared: \.program] } set { self[prepared: \.program] = newValue } }
     /// For a `StridedSlice` whose input shape and begin/end/strides a plan fixes: the
     /// element walk, worked out once when the plan is built.
     var stridedRead: ArrayKernels.StridedRead? {
-        get { box.fields.stridedRead }
-        set { update { $0.stridedRead = newValue } }
+        get { self[prepared: \.stridedRead] } set { self[prepared: \.stridedRead] = newValue }
     }
     /// For a reduction whose input shape and axes a plan fixes: its merged layout.
     var reductionLayout: ReductionLayout? {
-        get { box.fields.reductionLayout }
-        set { update { $0.reductionLayout = newValue } }
+        get { self[prepared: \.reductionLayout] } set { self[prepared: \.reductionLayout] = newValue }
     }
     /// For a convolution or pooling whose shapes a plan fixes: its window geometry.
     var convGeometry: ConvKernels.Geometry? {
-        get { box.fields.convGeometry }
-        set { update { $0.convGeometry = newValue } }
+        get { self[prepared: \.convGeometry] } set { self[prepared: \.convGeometry] = newValue }
     }
 
     init(name: String, op: String, attrs: [String: AttrValue], outputTypes: [DType], location: SourceLocation?,

@@ -130,7 +130,7 @@ final class PlanExecutor: Sendable {
                 // A kernel must not return arena memory other than its planned slot (or, for
                 // a forwarding op, its input): the planner may already have reused it.
                 let p = output.rawPointer
-                let inArena = p >= arena.base && p < arena.base + arena.byteCount
+                let inArena = arena.contains(p)
                 let planned = offsets[k].map { arena.base + $0 == p } ?? false
                 var forwarded = false
                 if case .alias = planValues[v].storage { forwarded = true }

@@ -459,3 +459,39 @@ struct GraphDefDecoder {
         return Tensor(dtype: .string, shape: dims, buffer: buffer)
     }
 }
+
+extension GraphDefDecoder.ParsedNode {
+    /// Attribute `key` as the NodeDef holds it (`nil` for nodes the function inliner made).
+    func rawAttr(_ key: String) -> UnsafeMutablePointer<Tensorflow__AttrValue>? {
+        def.flatMap { GraphDefDecoder.rawAttr($0, key) }
+    }
+
+    /// Type attribute `key`: a load-time rewrite's override, an attribute set directly, or
+    /// the NodeDef's.
+    func typeAttr(_ key: String) throws -> DType {
+        if case .type(let t)? = attrOverrides[key] ?? attrs[key] { return t }
+        guard let a = rawAttr(key), a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_TYPE else {
+            throw GraphDefDecoder.fail("node '\(name)' (op: '\(op)') has no type attr '\(key)'")
+        }
+        return try GraphDefDecoder.dtype(a.pointee.type.rawValue, "attr '\(key)' of node '\(name)'")
+    }
+
+    /// Bool attribute `key` (`false` when absent).
+    func boolAttr(_ key: String) throws -> Bool {
+        if case .bool(let b)? = attrOverrides[key] ?? attrs[key] { return b }
+        guard let a = rawAttr(key) else { return false }
+        guard a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_B else {
+            throw GraphDefDecoder.fail("attr '\(key)' of node '\(name)' (op: '\(op)') is not a bool")
+        }
+        return a.pointee.b != 0
+    }
+
+    /// Shape attribute `key` (`nil` when absent).
+    func shapeAttr(_ key: String) throws -> TensorShape? {
+        if case .shape(let s)? = attrOverrides[key] ?? attrs[key] { return s }
+        guard let a = rawAttr(key) else { return nil }
+        let field = "attr '\(key)' of node '\(name)' (op: '\(op)')"
+        guard a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_SHAPE else { throw GraphDefDecoder.fail("\(field) is not a shape") }
+        return try GraphDefDecoder.shape(a.pointee.shape, field)
+    }
+}

@@ -101,7 +101,7 @@ struct V1ControlFlow {
                     let s = node(r.switchName)!
                     argumentOf[r.switchName] = arguments.count
                     arguments.append(s.dataInputs[0])
-                    types.append(try dtype(s))
+                    types.append(try s.typeAttr("T"))
                 }
                 let names = arguments.indices.map { "functionalized_argument_\($0)" }
                 func rewritten(_ region: [Node]) -> [Node] {
@@ -124,7 +124,7 @@ struct V1ControlFlow {
                 var raised = Node(name: merge.name, op: "If", device: merge.device, position: merge.position)
                 raised.dataInputs = [predicate] + arguments
                 raised.controlInputs = merge.controlInputs
-                raised.attrs = ["Tout": .types([try dtype(merge)]), "then_branch": .function(functions[thenInput]),
+                raised.attrs = ["Tout": .types([try merge.typeAttr("T")]), "then_branch": .function(functions[thenInput]),
                                 "else_branch": .function(functions[1 - thenInput]), "output_shapes": .shapes([])]
                 nodes[m] = raised
                 condSwitches.formUnion(allReads.map(\.switchName))
@@ -164,24 +164,11 @@ struct V1ControlFlow {
         }
     }
 
-    /// A raw attribute of a parsed node.
-    static func raw(_ node: Node, _ key: String) -> UnsafeMutablePointer<Tensorflow__AttrValue>? {
-        node.def.flatMap { GraphDefDecoder.rawAttr($0, key) }
-    }
-
     static func frameName(_ node: Node) throws -> String {
-        guard let a = raw(node, "frame_name"), a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_S else {
+        guard let a = node.rawAttr("frame_name"), a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_S else {
             throw fail("node '\(node.name)' (op: 'Enter') has no frame_name")
         }
         return try GraphDefDecoder.utf8(a.pointee.s, "frame_name of node '\(node.name)'")
-    }
-
-    static func dtype(_ node: Node) throws -> DType {
-        if case .type(let t)? = node.attrOverrides["T"] { return t }
-        guard let a = raw(node, "T"), a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_TYPE else {
-            throw fail("node '\(node.name)' (op: '\(node.op)') has no type attr 'T'")
-        }
-        return try GraphDefDecoder.dtype(a.pointee.type.rawValue, "attr 'T' of node '\(node.name)'")
     }
 
     /// The graph with every v1 loop replaced by a `While` node over functions.
@@ -309,7 +296,7 @@ struct V1ControlFlow {
         let loopEnters = Set(variables.map(\.enter.name))
         var invariants: [Node] = []
         for e in byOp["Enter"] ?? [] where !loopEnters.contains(nodes[e].name) {
-            guard let a = raw(nodes[e], "is_constant"), a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_B, a.pointee.b != 0 else {
+            guard let a = nodes[e].rawAttr("is_constant"), a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_B, a.pointee.b != 0 else {
                 throw fail("node '\(nodes[e].name)' (op: 'Enter') in \(label) is neither a loop variable nor constant")
             }
             invariants.append(nodes[e])
@@ -317,7 +304,7 @@ struct V1ControlFlow {
         for n in byOp["Enter"] ?? [] where (try? frameName(nodes[n])) != frame {
             throw fail("node '\(nodes[n].name)' (op: 'Enter') in \(label) names frame '\((try? frameName(nodes[n])) ?? "")'")
         }
-        let types = try variables.map { try dtype($0.enter) } + invariants.map { try dtype($0) }
+        let types = try variables.map { try $0.enter.typeAttr("T") } + invariants.map { try $0.typeAttr("T") }
         let argumentNames = (0..<types.count).map { "functionalized_argument_\($0)" }
         // What stands for an argument inside the functions.
         var argument: [String: Int] = [:]   // "node:index" → argument

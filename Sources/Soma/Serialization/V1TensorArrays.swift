@@ -75,8 +75,8 @@ struct V1TensorArrays {
         var work: [Int] = []
         for (i, n) in nodes.enumerated() where n.op == "TensorArrayV3" {
             guard n.dataInputs.count == 1 else { throw fail("node '\(n.name)' (op: 'TensorArrayV3') must have one input (size)") }
-            arrays[n.name] = Array(dtype: try type(n, "dtype"), elementShape: try shape(n, "element_shape") ?? .unknown,
-                                   dynamicSize: try bool(n, "dynamic_size"))
+            arrays[n.name] = Array(dtype: try n.typeAttr("dtype"), elementShape: try n.shapeAttr("element_shape") ?? .unknown,
+                                   dynamicSize: try n.boolAttr("dynamic_size"))
             handleOf[i] = n.name
             work.append(i)
         }
@@ -158,25 +158,25 @@ struct V1TensorArrays {
                 let a = try array(of: n), x = try inputs(n, 4)
                 out.op = "TensorListSetItem"
                 out.dataInputs = [x[3], x[1], x[2]]
-                out.attrs = ["element_dtype": .type(try type(n, "T")), "resize_if_index_out_of_bounds": .bool(a.dynamicSize)]
+                out.attrs = ["element_dtype": .type(try n.typeAttr("T")), "resize_if_index_out_of_bounds": .bool(a.dynamicSize)]
             case "TensorArrayReadV3":
                 let a = try array(of: n), x = try inputs(n, 3)
                 out.op = "TensorListGetItem"
                 out.dataInputs = [x[2], x[1], try shapeConstant(for: n, a.elementShape, anchor: x[2].name)]
-                out.attrs = ["element_dtype": .type(try type(n, "dtype"))]
+                out.attrs = ["element_dtype": .type(try n.typeAttr("dtype"))]
             case "TensorArrayGatherV3":
                 let a = try array(of: n), x = try inputs(n, 3)
                 var shape = a.elementShape
-                if let declared = try Self.shape(n, "element_shape") { shape = shape.merged(with: declared) ?? declared }
+                if let declared = try n.shapeAttr("element_shape") { shape = shape.merged(with: declared) ?? declared }
                 out.op = "TensorListGather"
                 out.dataInputs = [x[2], x[1], try shapeConstant(for: n, shape, anchor: x[2].name)]
-                out.attrs = ["element_dtype": .type(try type(n, "dtype"))]
+                out.attrs = ["element_dtype": .type(try n.typeAttr("dtype"))]
             case "TensorArrayScatterV3":
                 _ = try array(of: n)
                 let x = try inputs(n, 4)
                 out.op = "TensorListScatterIntoExistingList"
                 out.dataInputs = [x[3], x[2], x[1]]
-                out.attrs = ["element_dtype": .type(try type(n, "T"))]
+                out.attrs = ["element_dtype": .type(try n.typeAttr("T"))]
             case "TensorArraySizeV3":
                 _ = try array(of: n)
                 out.op = "TensorListLength"
@@ -197,36 +197,5 @@ struct V1TensorArrays {
             n.controlInputs = n.controlInputs.filter { !dropped.contains($0) }
             return n
         } + added
-    }
-
-    // Attributes, from the NodeDef (or, for nodes the function inliner made, as converted).
-
-    private static func raw(_ n: Node, _ key: String) -> UnsafeMutablePointer<Tensorflow__AttrValue>? {
-        n.def.flatMap { GraphDefDecoder.rawAttr($0, key) }
-    }
-
-    private static func type(_ n: Node, _ key: String) throws -> DType {
-        if case .type(let t)? = n.attrs[key] { return t }
-        guard let a = raw(n, key), a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_TYPE else {
-            throw fail("node '\(n.name)' (op: '\(n.op)') has no type attr '\(key)'")
-        }
-        return try GraphDefDecoder.dtype(a.pointee.type.rawValue, "attr '\(key)' of node '\(n.name)'")
-    }
-
-    private static func bool(_ n: Node, _ key: String) throws -> Bool {
-        if case .bool(let b)? = n.attrs[key] { return b }
-        guard let a = raw(n, key) else { return false }
-        guard a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_B else {
-            throw fail("attr '\(key)' of node '\(n.name)' (op: '\(n.op)') is not a bool")
-        }
-        return a.pointee.b != 0
-    }
-
-    private static func shape(_ n: Node, _ key: String) throws -> TensorShape? {
-        if case .shape(let s)? = n.attrs[key] { return s }
-        guard let a = raw(n, key) else { return nil }
-        let field = "attr '\(key)' of node '\(n.name)' (op: '\(n.op)')"
-        guard a.pointee.value_case == TENSORFLOW__ATTR_VALUE__VALUE_SHAPE else { throw fail("\(field) is not a shape") }
-        return try GraphDefDecoder.shape(a.pointee.shape, field)
     }
 }

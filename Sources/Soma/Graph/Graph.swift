@@ -45,6 +45,13 @@ public final class Graph: @unchecked Sendable, Hashable {
     private var activeBodies: [Graph] = []
     /// Function names handed out (on the top-level graph): the next suffix for each.
     private var functionNames: [String: Int] = [:]
+    /// User call sites of library calls in progress (a layer, a loss, `minimize`),
+    /// outermost first: nodes the library creates on their behalf are located there.
+    private var callSites: [SourceLocation] = []
+    /// Every call of a ``Layer`` on this graph's tensors, in order (for models' summaries).
+    private var _layerCalls: [LayerCall] = []
+    /// Keras' learning phase, made on first use (``learningPhase()``).
+    private var _learningPhase: Output?
 
     public init() { depth = 0 }
 
@@ -169,6 +176,60 @@ public final class Graph: @unchecked Sendable, Hashable {
         return result
     }
 
+    // MARK: Call sites
+
+    /// Runs `body` with the nodes the library creates in it located at `file:line` — the
+    /// user's call of a layer, loss or optimiser — rather than inside Soma. Nested calls
+    /// keep the outermost user call site; nodes a user creates directly keep their own.
+    public func withCallSite<R>(file: String, line: Int, _ body: () throws -> R) rethrows -> R {
+        let root = self.root
+        root.lock.withLock { root.callSites.append(SourceLocation(fileID: file, line: line)) }
+        defer { _ = root.lock.withLock { root.callSites.removeLast() } }
+        return try body()
+    }
+
+    /// The top-level graph this one is nested in (itself when top-level).
+    var root: Graph {
+        var g = self
+        while let p = g.parent { g = p }
+        return g
+    }
+
+    /// Where a node the library builds at `location` should say it was made: the
+    /// outermost user call site in progress when `location` is inside Soma or unknown.
+    private func resolvedLocation(_ location: SourceLocation?) -> SourceLocation? {
+        if let location, !location.fileID.hasPrefix("Soma/") { return location }
+        let root = self.root
+        let site = root === self ? callSites.first : root.lock.withLock { root.callSites.first }
+        return site ?? location
+    }
+
+    // MARK: Layers
+
+    /// One call of a layer: its inputs and output.
+    struct LayerCall {
+        let layer: Layer
+        let inputs: [Output]
+        let output: Output
+    }
+
+    func recordLayerCall(_ call: LayerCall) { lock.withLock { _layerCalls.append(call) } }
+
+    var layerCalls: [LayerCall] { lock.withLock { _layerCalls } }
+
+    /// Keras' learning phase (`keras_learning_phase`): a boolean scalar, false unless fed,
+    /// that switches ``Dropout`` and ``BatchNormalization`` to training behaviour. `fit`
+    /// feeds it true.
+    public func learningPhase() throws -> Output {
+        if parent != nil { return try root.learningPhase() }
+        if let existing = lock.withLock({ _learningPhase }) { return existing }
+        let made = try withRootScope {
+            try placeholderWithDefault(constant(false), shape: .scalar, name: "keras_learning_phase")
+        }
+        lock.withLock { _learningPhase = made }
+        return made
+    }
+
     // MARK: Adding nodes
 
     /// Adds a node, checking its inputs against the op's signature, inferring type
@@ -220,6 +281,7 @@ public final class Graph: @unchecked Sendable, Hashable {
         }
         lock.lock()
         defer { lock.unlock() }
+        let location = resolvedLocation(location)
         let nodeName: String
         if uniquifyName {
             nodeName = uniqueName(name ?? opName)

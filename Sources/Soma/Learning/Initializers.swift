@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a variable's first value is made (TF's initialisers), as graph ops: random ones
 /// draw from seeded random ops, so a graph with a seed (`Graph.randomSeed` or `seed:`)
 /// initialises bit-identically every time.
@@ -70,5 +72,52 @@ extension Graph {
     ) throws -> Variable {
         try variable(initialValue: { try initializer.value(shape: shape, dtype: dtype, in: self, seed: seed) },
                      name: name, trainable: trainable, file: file, line: line)
+    }
+}
+
+extension Initializer {
+    /// A matrix with orthonormal rows or columns (TF's `orthogonal_initializer`, Keras'
+    /// default for recurrent kernels), scaled by `gain`: the Q of a QR factorisation of a
+    /// normal `[∏ shape[..<last], shape.last]` matrix with R's diagonal made positive,
+    /// drawn on the host with ``SplitMix64`` — from `seed`, else the graph's seed and the
+    /// node count (reproducible), else at random — and stored as a constant.
+    public static func orthogonalValue(shape: [Int], gain: Double = 1, seed: UInt64) -> [Double] {
+        let cols = shape.last ?? 1, rows = shape.dropLast().reduce(1, *)
+        let (n, m) = (Swift.max(rows, cols), Swift.min(rows, cols))
+        var rng = SplitMix64(seed: seed)
+        func normal() -> Double {
+            let u1 = Double.random(in: Double.ulpOfOne..<1, using: &rng), u2 = Double.random(in: 0..<1, using: &rng)
+            return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
+        }
+        // Columns of an n × m normal matrix, orthonormalised by modified Gram–Schmidt (whose
+        // R has a positive diagonal, TF's sign correction).
+        var q = (0..<m).map { _ in (0..<n).map { _ in normal() } }
+        for j in 0..<m {
+            for k in 0..<j {
+                let r = zip(q[k], q[j]).reduce(0) { $0 + $1.0 * $1.1 }
+                for i in 0..<n { q[j][i] -= r * q[k][i] }
+            }
+            let norm = q[j].reduce(0) { $0 + $1 * $1 }.squareRoot()
+            q[j] = q[j].map { $0 / Swift.max(norm, .leastNormalMagnitude) }
+        }
+        // q[j][i] is Q[i, j] (n × m); the result is rows × cols: Q itself when rows ≥ cols, else Qᵀ.
+        var out = [Double](repeating: 0, count: rows * cols)
+        for r in 0..<rows {
+            for c in 0..<cols { out[r * cols + c] = gain * (rows >= cols ? q[c][r] : q[r][c]) }
+        }
+        return out
+    }
+}
+
+extension Graph {
+    /// A variable initialised to an orthogonal matrix (see ``Initializer/orthogonalValue(shape:gain:seed:)``).
+    public func orthogonalVariable(_ name: String, shape: [Int], dtype: DType = .float32, gain: Double = 1, seed: Int? = nil,
+                                   trainable: Bool = true, file: String = #fileID, line: Int = #line) throws -> Variable {
+        let drawn: UInt64
+        if let s = seed ?? randomSeed { drawn = UInt64(truncatingIfNeeded: s) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(nodes.count) }
+        else { drawn = UInt64.random(in: 0...UInt64.max) }
+        let values = Initializer.orthogonalValue(shape: shape, gain: gain, seed: drawn)
+        let tensor = dtype == .float64 ? try Tensor(values, shape: shape) : try Tensor(values.map { Float($0) }, shape: shape)
+        return try variable(tensor, name: name, trainable: trainable, file: file, line: line)
     }
 }

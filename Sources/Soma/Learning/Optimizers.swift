@@ -14,7 +14,7 @@
 /// ```
 public class Optimizer {
     public let name: String
-    let learningRate: LearningRate
+    var learningRate: LearningRate
     /// Slot variables by (variable name, slot name).
     private var slots: [String: Variable] = [:]
 

@@ -1,0 +1,298 @@
+import Foundation
+
+/// What `fit` returns: the loss and metrics of every epoch by name (Keras' `History`),
+/// validation ones prefixed `val_`.
+public struct History: Sendable {
+    /// The epochs run (0-based).
+    public var epochs: [Int] = []
+    /// Each logged quantity's value per epoch.
+    public var history: [String: [Double]] = [:]
+
+    public subscript(_ name: String) -> [Double] { history[name] ?? [] }
+}
+
+/// The training and evaluation ops `compile` adds, and the callables that run them.
+struct TrainingGraph {
+    let loss: Loss
+    let labels: Output
+    let lossOutput: Output
+    let metrics: [Metric]
+    let statistics: [[Output]]
+    let trainOp: Node
+    let learningRate: Variable?
+    let trainStep: Session.Callable
+    let evaluationStep: Session.Callable
+}
+
+extension Model {
+    // MARK: Compile
+
+    /// Adds the training ops (Keras' `compile`): a labels placeholder shaped for `loss`,
+    /// the loss, `optimizer`'s updates of the model's trainable variables (and batch
+    /// normalisation's moving averages), and each metric's batch statistics. A constant
+    /// learning rate becomes a variable (`learning_rate`) that callbacks may change.
+    public func compile(optimizer: Optimizer, loss: Loss, metrics: [Metric] = [],
+                        file: String = #fileID, line: Int = #line) throws {
+        let (_, output) = try soleInputOutput("compile")
+        try graph.withCallSite(file: file, line: line) {
+            let (dtype, shape) = try loss.labelSpec(for: output)
+            let labels = try graph.placeholder(dtype, shape: shape, name: graph.node(named: "labels") == nil ? "labels" : "model_labels")
+            let lossOutput = try graph.withNameScope("loss") { try loss.output(labels: labels, predictions: output) }
+            let resolved = metrics.map { $0.resolved(for: loss) }
+            let statistics = try graph.withNameScope("metrics") {
+                try resolved.map { try $0.statistics(labels, output) }
+            }
+            var learningRate: Variable?
+            if case .constant(let value) = optimizer.learningRate {
+                let v = try graph.withRootScope {
+                    try graph.variable(Tensor.scalar(value, dtype: .float32), name: "learning_rate", trainable: false)
+                }
+                optimizer.learningRate = .tensor(v.value)
+                learningRate = v
+            }
+            let trainable = variables.filter(\.trainable)
+            let trainOp = try optimizer.minimize(lossOutput, varList: trainable.isEmpty ? nil : trainable)
+            let fetches = [lossOutput] + statistics.joined()
+            let phase = try graph.learningPhase()
+            let trainStep = try session.makeCallable(feeds: inputs + [labels, phase], fetches: fetches, targets: [trainOp])
+            let evaluationStep = try session.makeCallable(feeds: inputs + [labels], fetches: fetches)
+            training = TrainingGraph(loss: loss, labels: labels, lossOutput: lossOutput, metrics: resolved,
+                                     statistics: statistics, trainOp: trainOp, learningRate: learningRate,
+                                     trainStep: trainStep, evaluationStep: evaluationStep)
+        }
+    }
+
+    /// The compiled training ops, or an error saying to compile.
+    func compiled(_ what: String) throws -> TrainingGraph {
+        guard let training else {
+            throw SomaError.failedPrecondition("\(what) needs a compiled model: call model.compile(optimizer:loss:metrics:) first")
+        }
+        return training
+    }
+
+    // MARK: Fit
+
+    /// Trains for `epochs` passes over `x`/`y` in batches of `batchSize` (Keras' `fit`),
+    /// reshuffling each epoch when `shuffle` (seeded by `seed`, else by the graph's seed);
+    /// validates on `validationData`, or on the last `validationSplit` of the examples
+    /// (taken before shuffling, as Keras does). Shows a progress bar (see ``ProgressBar``)
+    /// unless `verbose` is false.
+    ///
+    /// - Returns: the loss and metrics per epoch.
+    @discardableResult
+    public func fit(x: Tensor, y: Tensor, batchSize: Int = 32, epochs: Int = 1, validationSplit: Double = 0,
+                    validationData: (x: Tensor, y: Tensor)? = nil, shuffle: Bool = true, seed: UInt64? = nil,
+                    callbacks: [Callback] = [], verbose: Bool = true) throws -> History {
+        let training = try compiled("fit")
+        guard batchSize > 0, epochs >= 0, (0..<1).contains(validationSplit) else {
+            throw SomaError.invalidArgument("fit: batchSize must be positive, epochs ≥ 0 and validationSplit in [0, 1)")
+        }
+        let count = try exampleCount(x, y)
+        var (trainX, trainY, validation) = (x, y, validationData)
+        if validationSplit > 0, validation == nil {
+            let held = Int((Double(count) * validationSplit).rounded(.down))
+            guard held > 0, held < count else {
+                throw SomaError.invalidArgument("fit: validationSplit \(validationSplit) of \(count) examples leaves no data on one side")
+            }
+            let cut = Array(0..<(count - held)), rest = Array((count - held)..<count)
+            (trainX, trainY) = (try x.rows(cut), try y.rows(cut))
+            validation = (try x.rows(rest), try y.rows(rest))
+        }
+        let n = trainX.shape[0]
+        try initializeIfNeeded()
+        stopTraining = false
+        var history = History()
+        var rng = SplitMix64(seed: seed ?? UInt64(truncatingIfNeeded: graph.randomSeed ?? Int.random(in: 0...Int.max)))
+        let phase = Tensor(true)
+        for c in callbacks { try c.onTrainBegin(model: self) }
+        for epoch in 0..<epochs {
+            for c in callbacks { try c.onEpochBegin(epoch, model: self) }
+            if verbose { print("Epoch \(epoch + 1)/\(epochs)") }
+            let order = shuffle ? Array(0..<n).shuffled(using: &rng) : Array(0..<n)
+            let steps = (n + batchSize - 1) / batchSize
+            let progress = verbose ? ProgressPrinter(steps: steps) : nil
+            var totals = Totals(training)
+            for step in 0..<steps {
+                let rows = Array(order[(step * batchSize)..<Swift.min(n, (step + 1) * batchSize)])
+                let results = try training.trainStep.run([try trainX.rows(rows), try trainY.rows(rows), phase])
+                totals.add(results, examples: rows.count)
+                let logs = totals.logs()
+                for c in callbacks { try c.onBatchEnd(step, logs: logs, model: self) }
+                progress?.update(step: step + 1, values: totals.ordered())
+            }
+            var logs = totals.logs(), shown = totals.ordered()
+            if let validation {
+                let v = try evaluationTotals(x: validation.x, y: validation.y, batchSize: batchSize)
+                for (name, value) in v.ordered() {
+                    logs["val_" + name] = value
+                    shown.append(("val_" + name, value))
+                }
+            }
+            progress?.finish(values: shown)
+            history.epochs.append(epoch)
+            for (name, value) in logs { history.history[name, default: []].append(value) }
+            for c in callbacks { try c.onEpochEnd(epoch, logs: logs, model: self) }
+            if stopTraining { break }
+        }
+        for c in callbacks { try c.onTrainEnd(model: self) }
+        return history
+    }
+
+    // MARK: Evaluate and predict
+
+    /// The loss and metrics on `x`/`y` in inference mode, streamed over batches (Keras'
+    /// `evaluate`), by name.
+    public func evaluate(x: Tensor, y: Tensor, batchSize: Int = 32) throws -> [String: Double] {
+        try initializeIfNeeded()
+        return try evaluationTotals(x: x, y: y, batchSize: batchSize).logs()
+    }
+
+    private func evaluationTotals(x: Tensor, y: Tensor, batchSize: Int) throws -> Totals {
+        let training = try compiled("evaluate")
+        let n = try exampleCount(x, y)
+        var totals = Totals(training)
+        for start in Swift.stride(from: 0, to: n, by: Swift.max(batchSize, 1)) {
+            let rows = Array(start..<Swift.min(n, start + batchSize))
+            totals.add(try training.evaluationStep.run([x.rows(rows), y.rows(rows)]), examples: rows.count)
+        }
+        return totals
+    }
+
+    /// The model's output for every example of `x`, computed in batches (Keras' `predict`).
+    public func predict(_ x: Tensor, batchSize: Int = 32) throws -> Tensor {
+        let (input, output) = try soleInputOutput("predict")
+        try initializeIfNeeded()
+        guard x.rank >= 1, batchSize > 0 else {
+            throw SomaError.invalidArgument("predict: x needs a batch dimension and batchSize must be positive")
+        }
+        let n = x.shape[0]
+        let run = try session.makeCallable(feeds: [input], fetches: [output])
+        var parts: [Tensor] = []
+        for start in Swift.stride(from: 0, to: n, by: batchSize) {
+            parts.append(try run.run([x.rows(Array(start..<Swift.min(n, start + batchSize)))])[0])
+        }
+        return try Tensor(concatenatingRows: parts)
+    }
+
+    private func exampleCount(_ x: Tensor, _ y: Tensor) throws -> Int {
+        guard x.rank >= 1, y.rank >= 1, x.shape[0] == y.shape[0], x.shape[0] > 0 else {
+            throw SomaError.invalidArgument("x \(x.shape) and y \(y.shape) need the same, nonzero number of examples (first dimension)")
+        }
+        return x.shape[0]
+    }
+
+    // MARK: Weights and learning rate
+
+    /// The current values of ``variables`` (Keras' `get_weights`).
+    public func weightValues() throws -> [Tensor] {
+        try initializeIfNeeded()
+        return try session.run(fetches: variables.map(\.value))
+    }
+
+    /// Sets ``variables`` to `values`, in order (Keras' `set_weights`); dtypes and shapes must match.
+    public func setWeightValues(_ values: [Tensor]) throws {
+        let vs = variables
+        guard values.count == vs.count else {
+            throw SomaError.invalidArgument("setWeightValues: \(values.count) values for \(vs.count) variables")
+        }
+        try initializeIfNeeded()
+        for (v, t) in zip(vs, values) { try v.load(t, into: session) }
+    }
+
+    /// The learning rate `compile` made a variable of.
+    public func learningRate() throws -> Double {
+        guard let v = try compiled("learningRate").learningRate else {
+            throw SomaError.failedPrecondition("the optimizer's learning rate is a tensor of its own, not a variable compile made")
+        }
+        try initializeIfNeeded()
+        return try session.run(v.value).doubleScalars()[0]
+    }
+
+    /// Changes the learning rate for the following steps.
+    public func setLearningRate(_ value: Double) throws {
+        guard let v = try compiled("setLearningRate").learningRate else {
+            throw SomaError.failedPrecondition("the optimizer's learning rate is a tensor of its own, not a variable compile made")
+        }
+        try initializeIfNeeded()
+        try v.load(Tensor.scalar(value, dtype: v.dtype), into: session)
+    }
+}
+
+/// Loss and metric statistics summed over the batches of an epoch.
+private struct Totals {
+    let training: TrainingGraph
+    var lossSum = 0.0, examples = 0
+    var sums: [[[Double]]]
+
+    init(_ training: TrainingGraph) {
+        self.training = training
+        sums = training.statistics.map { $0.map { _ in [] } }
+    }
+
+    /// Adds a batch's results: the mean loss, then each metric's statistics.
+    mutating func add(_ results: [Tensor], examples batch: Int) {
+        lossSum += results[0].doubleScalars()[0] * Double(batch)
+        examples += batch
+        var k = 1
+        for m in sums.indices {
+            for s in sums[m].indices {
+                let values = results[k].doubleScalars()
+                sums[m][s] = sums[m][s].isEmpty ? values : zip(sums[m][s], values).map(+)
+                k += 1
+            }
+        }
+    }
+
+    /// `loss` then the metrics, in compile order.
+    func ordered() -> [(String, Double)] {
+        [("loss", lossSum / Double(Swift.max(examples, 1)))]
+            + zip(training.metrics, sums).map { metric, totals in (metric.name, metric.result(totals)) }
+    }
+
+    func logs() -> [String: Double] { Dictionary(ordered(), uniquingKeysWith: { a, _ in a }) }
+}
+
+extension Variable {
+    /// Sets the variable's value in `session` (TF1's `Variable.load`): `value` must have
+    /// the variable's dtype and shape.
+    public func load(_ value: Tensor, into session: Session) throws {
+        guard value.dtype == dtype, shape.isCompatible(with: value.shape) else {
+            throw SomaError.invalidArgument("cannot load a \(value.dtype) tensor of shape \(value.shape) into variable "
+                                            + "\(name) (\(dtype), shape \(shape))")
+        }
+        session.state.assign(sessionKey, value)
+    }
+}
+
+extension Tensor {
+    /// The examples at `rows` (first-dimension indices), in that order.
+    public func rows(_ rows: [Int]) throws -> Tensor {
+        guard rank >= 1, dtype != .string, dtype != .variant, dtype != .resource else {
+            throw SomaError.invalidArgument("rows: need a numeric tensor with a batch dimension, got \(dtype) \(shape)")
+        }
+        let stride = shape.dropFirst().reduce(1, *) * dtype.byteSize
+        let out = Tensor(dtype: dtype, shape: [rows.count] + shape.dropFirst(), zeroed: false)
+        for (k, r) in rows.enumerated() {
+            guard (0..<shape[0]).contains(r) else {
+                throw SomaError.invalidArgument("rows: index \(r) is outside [0, \(shape[0]))")
+            }
+            (out.rawPointer + k * stride).copyMemory(from: rawPointer + r * stride, byteCount: stride)
+        }
+        return out
+    }
+
+    /// `parts` joined along the first dimension (their other dimensions equal).
+    public init(concatenatingRows parts: [Tensor]) throws {
+        guard let first = parts.first else { throw SomaError.invalidArgument("concatenatingRows: no tensors") }
+        guard parts.allSatisfy({ $0.dtype == first.dtype && $0.rank >= 1 && $0.shape.dropFirst() == first.shape.dropFirst() }),
+              first.dtype != .string, first.dtype != .variant else {
+            throw SomaError.invalidArgument("concatenatingRows: tensors differ in dtype or trailing shape")
+        }
+        self.init(dtype: first.dtype, shape: [parts.reduce(0) { $0 + $1.shape[0] }] + first.shape.dropFirst(), zeroed: false)
+        var offset = 0
+        for p in parts {
+            (rawPointer + offset).copyMemory(from: p.rawPointer, byteCount: p.byteCount)
+            offset += p.byteCount
+        }
+    }
+}

@@ -346,10 +346,11 @@ import Testing
                 #expect(abs(Double(trainingOutput[r * 3 + c]) - (column[r] - mean) / (variance + 0.001).squareRoot()) < 1e-4)
             }
         }
-        // One training step updates the moving averages: 0.1 of the batch mean (Bessel-corrected variance).
+        // One training step updates the moving averages: 0.1 of the batch mean and of its
+        // population variance (Keras 3's choice; TF1's fused layer used the Bessel-corrected one).
         try s.run(target: train, feeds: [x: batch, training: Tensor(true)])
         let moving = try s.run(fetches: [g.output(named: "bn/moving_mean")!, g.output(named: "bn/moving_variance")!])
-        let means: [Float] = [4, 8, 12], variances: [Float] = [20 / 3, 80 / 3, 60]
+        let means: [Float] = [4, 8, 12], variances: [Float] = [5, 20, 45]
         for c in 0..<3 {
             #expect(abs(moving[0].scalars(as: Float.self)[c] - 0.1 * means[c]) < 1e-4)
             #expect(abs(moving[1].scalars(as: Float.self)[c] - (0.9 + 0.1 * variances[c])) < 1e-3)

@@ -6,7 +6,9 @@
 /// batch's statistics (`FusedBatchNormV3`), otherwise by the moving averages; the
 /// moving-average updates (`moving ← moving − (moving − batch) · (1 − momentum)`, TF's
 /// `assign_moving_average`) go to ``Graph/updateOps``, which `minimize` and `fit` run, and
-/// leave the averages unchanged while not training. Weights: `gamma` (ones), `beta`
+/// leave the averages unchanged while not training. The moving variance averages the
+/// batch's population variance, as Keras 3 does (TF1's fused layer used the
+/// Bessel-corrected one). Weights: `gamma` (ones), `beta`
 /// (zeros), `moving_mean` (zeros), `moving_variance` (ones), the last two not trainable.
 public final class BatchNormalization: Layer {
     public let momentum: Double
@@ -46,7 +48,11 @@ public final class BatchNormalization: Layer {
         let results = try cond(trainingSwitch(in: g), then: { try normalize(training: true) },
                                else: { try normalize(training: false) }, name: "cond")
         let decay = try x.scalarLike(1 - momentum, file: "", line: 0)
-        for (average, value) in [(movingMean, results[1]), (movingVariance, results[2])] {
+        // FusedBatchNormV3 reports the batch variance Bessel-corrected (÷ (m − 1)); Keras
+        // averages the population variance (÷ m), m = N·H·W.
+        let m = try cast(size(input), to: x.dtype) / Double(channels)
+        let populationVariance = try results[2] * ((m - 1) / m)
+        for (average, value) in [(movingMean, results[1]), (movingVariance, populationVariance)] {
             let update = try average.assignSub(multiply(subtract(average.value, value), decay))
             g.addToCollection(Graph.updateOps, update.node)
         }

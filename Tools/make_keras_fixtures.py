@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Writes Keras (3, on TensorFlow) reference results for Soma's layers:
+
+    Tests/SomaTests/Fixtures/keras/<case>/x<k>.npy     inputs
+    Tests/SomaTests/Fixtures/keras/<case>/w<k>.npy     the layer's weights, in Keras' order
+    Tests/SomaTests/Fixtures/keras/<case>/r.npy        a random cotangent for the output
+    Tests/SomaTests/Fixtures/keras/<case>/out.npy      the layer's output
+    Tests/SomaTests/Fixtures/keras/<case>/dx<k>.npy    d Σ(out · r) / d x<k>  (float inputs)
+    Tests/SomaTests/Fixtures/keras/<case>/dw<k>.npy    d Σ(out · r) / d w<k>  (trainable weights)
+    Tests/SomaTests/Fixtures/keras/manifest.json       per case: weight paths, training flag, …
+
+Weights are seeded random values set with `set_weights`, so the test checks the layer's
+arithmetic, not its initialisers. The Swift side (`LayerFixtureTests`) builds the same
+layer from its case name. Run:
+
+    python3 Tools/make_keras_fixtures.py
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+import keras
+from keras import layers
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "SomaTests", "Fixtures", "keras")
+rng = np.random.default_rng(2026)
+
+
+def normal(*shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def default_apply(layer, tensors, training):
+    return layer(tensors if len(tensors) > 1 else tensors[0], training=training)
+
+
+def case(name, layer, inputs, training=False, positive_weights=(), apply=default_apply):
+    """Runs `layer` on `inputs` (numpy arrays) and writes its output and gradients."""
+    tensors = [tf.constant(x) for x in inputs]
+    apply(layer, tensors, False)  # build
+    weights = []
+    for k, w in enumerate(layer.get_weights()):
+        value = normal(*w.shape) * 0.5
+        if k in positive_weights:  # variances
+            value = np.abs(value) + 0.5
+        weights.append(value.astype(w.dtype))
+    layer.set_weights(weights)
+    trainable = [w for w in layer.weights if w.trainable]
+    with tf.GradientTape(persistent=True) as tape:
+        float_inputs = [t for t in tensors if t.dtype.is_floating]
+        for t in float_inputs:
+            tape.watch(t)
+        out = apply(layer, tensors, training)
+        r = tf.constant(normal(*out.shape))
+        objective = tf.reduce_sum(out * r)
+    folder = os.path.join(ROOT, name)
+    os.makedirs(folder)
+    for k, x in enumerate(inputs):
+        np.save(os.path.join(folder, f"x{k}.npy"), x)
+        if x.dtype.kind == "f":
+            np.save(os.path.join(folder, f"dx{k}.npy"), tape.gradient(objective, tensors[k]).numpy())
+    for k, w in enumerate(weights):
+        np.save(os.path.join(folder, f"w{k}.npy"), w)
+    for k, w in enumerate(layer.weights):
+        if w.trainable:
+            g = tape.gradient(objective, w)
+            g = tf.convert_to_tensor(g)  # embeddings give IndexedSlices
+            np.save(os.path.join(folder, f"dw{k}.npy"), g.numpy())
+    np.save(os.path.join(folder, "r.npy"), r.numpy())
+    np.save(os.path.join(folder, "out.npy"), out.numpy())
+    after = {}
+    if training and isinstance(layer, layers.BatchNormalization):
+        np.save(os.path.join(folder, "moving_mean.npy"), layer.moving_mean.numpy())
+        np.save(os.path.join(folder, "moving_variance.npy"), layer.moving_variance.numpy())
+        after = {"moving": True}
+    manifest[name] = {
+        "weights": [w.path for w in layer.weights],
+        "trainable": [bool(w.trainable) for w in layer.weights],
+        "training": training,
+        **after,
+    }
+
+
+manifest = {}
+shutil.rmtree(ROOT, ignore_errors=True)
+os.makedirs(ROOT)
+
+case("dense", layers.Dense(5, activation="relu"), [normal(4, 3)])
+case("dense_3d", layers.Dense(4), [normal(2, 3, 5)])
+case("conv2d_same_stride2", layers.Conv2D(4, 3, strides=2, padding="same", activation="tanh"), [normal(2, 7, 7, 3)])
+case("conv2d_valid", layers.Conv2D(3, 2), [normal(2, 5, 5, 2)])
+case("conv2d_transpose_same", layers.Conv2DTranspose(3, 3, strides=2, padding="same"), [normal(2, 4, 4, 2)])
+case("conv2d_transpose_valid", layers.Conv2DTranspose(2, 3, strides=2, padding="valid"), [normal(1, 3, 3, 2)])
+case("depthwise_conv2d", layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same"), [normal(2, 5, 5, 3)])
+case("separable_conv2d", layers.SeparableConv2D(4, 3, activation="relu"), [normal(2, 6, 6, 3)])
+case("max_pooling2d", layers.MaxPooling2D(), [normal(2, 4, 4, 3)])
+case("average_pooling2d_same", layers.AveragePooling2D(3, strides=2, padding="same"), [normal(2, 5, 5, 2)])
+case("global_average_pooling2d", layers.GlobalAveragePooling2D(), [normal(2, 3, 4, 5)])
+case("flatten", layers.Flatten(), [normal(2, 3, 4, 2)])
+case("reshape", layers.Reshape((4, -1)), [normal(2, 3, 4, 2)])
+case("batch_normalization_inference", layers.BatchNormalization(), [normal(4, 3, 3, 2)], positive_weights=(3,))
+case("batch_normalization_training", layers.BatchNormalization(momentum=0.9), [normal(4, 3, 3, 2)],
+     training=True, positive_weights=(3,))
+case("batch_normalization_dense", layers.BatchNormalization(), [normal(6, 3)], positive_weights=(3,))
+case("layer_normalization", layers.LayerNormalization(), [normal(3, 4, 5)])
+case("embedding", layers.Embedding(10, 3), [rng.integers(0, 10, size=(3, 4)).astype(np.int32)])
+case("lstm", layers.LSTM(4), [normal(2, 5, 3)])
+case("lstm_sequences", layers.LSTM(3, return_sequences=True), [normal(2, 4, 3)])
+case("gru_sequences", layers.GRU(3, return_sequences=True), [normal(2, 4, 3)])
+case("simple_rnn", layers.SimpleRNN(4), [normal(2, 5, 3)])
+case("multi_head_attention", layers.MultiHeadAttention(num_heads=2, key_dim=3), [normal(2, 4, 5), normal(2, 6, 5)],
+     apply=lambda layer, ts, training: layer(ts[0], ts[1], training=training))
+case("add", layers.Add(), [normal(2, 3), normal(2, 3), normal(2, 3)])
+case("concatenate", layers.Concatenate(), [normal(2, 3), normal(2, 2)])
+for activation in ["linear", "relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh",
+                   "softmax", "softplus", "softsign", "gelu", "silu", "mish", "exponential"]:
+    case(f"activation_{activation}", layers.Activation(activation), [normal(3, 5) * 2])
+
+case("multi_head_attention_causal", layers.MultiHeadAttention(num_heads=2, key_dim=2), [normal(2, 4, 6)],
+     apply=lambda layer, ts, training: layer(ts[0], ts[0], use_causal_mask=True, training=training))
+
+with open(os.path.join(ROOT, "manifest.json"), "w") as f:
+    json.dump(manifest, f, indent=1, sort_keys=True)
+print(f"wrote {len(manifest)} cases to {os.path.normpath(ROOT)}")

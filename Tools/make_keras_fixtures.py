@@ -121,6 +121,63 @@ for activation in ["linear", "relu", "relu6", "leaky_relu", "elu", "selu", "sigm
 case("multi_head_attention_causal", layers.MultiHeadAttention(num_heads=2, key_dim=2), [normal(2, 4, 6)],
      apply=lambda layer, ts, training: layer(ts[0], ts[0], use_causal_mask=True, training=training))
 
+
+def metric_fixture():
+    """Keras' streaming metrics over three batches of fixed labels and predictions."""
+    binary_labels = rng.integers(0, 2, size=30).astype(np.float32)
+    scores = np.clip(binary_labels * 0.3 + rng.uniform(0, 0.7, size=30), 0, 1).astype(np.float32)
+    class_labels = rng.integers(0, 4, size=30).astype(np.int64)
+    class_scores = rng.uniform(0, 1, size=(30, 4)).astype(np.float32)
+    # Regression targets as [n, 1]: Keras averages over the last axis first, so rank-1
+    # targets would make one value per batch.
+    targets = rng.standard_normal((30, 1)).astype(np.float32)
+    estimates = (targets + rng.standard_normal((30, 1)) * 0.5).astype(np.float32)
+    metrics = {
+        "auc": (keras.metrics.AUC(), binary_labels, scores),
+        "precision": (keras.metrics.Precision(), binary_labels, scores),
+        "recall": (keras.metrics.Recall(), binary_labels, scores),
+        "binary_accuracy": (keras.metrics.BinaryAccuracy(), binary_labels, scores),
+        "sparse_categorical_accuracy": (keras.metrics.SparseCategoricalAccuracy(), class_labels, class_scores),
+        "mean_squared_error": (keras.metrics.MeanSquaredError(), targets, estimates),
+        "mean_absolute_error": (keras.metrics.MeanAbsoluteError(), targets, estimates),
+    }
+    out = {}
+    for name, (metric, labels, predictions) in metrics.items():
+        for start in range(0, 30, 12):  # batches of 12, 12, 6
+            metric.update_state(labels[start:start + 12], predictions[start:start + 12])
+        out[name] = {"labels": labels.reshape(-1).tolist(), "label_shape": list(labels.shape),
+                     "predictions": predictions.reshape(-1).tolist(),
+                     "prediction_shape": list(predictions.shape), "value": float(metric.result())}
+    with open(os.path.join(ROOT, "metrics.json"), "w") as f:
+        json.dump(out, f, indent=1, sort_keys=True)
+
+
+def summary_fixture():
+    """The demo's CNN in Keras: each layer's output shape and parameter count, and the totals."""
+    model = keras.Sequential([
+        keras.Input(shape=(64,)),
+        layers.Reshape((8, 8, 1)),
+        layers.Conv2D(16, 3, padding="same", use_bias=False),
+        layers.BatchNormalization(),
+        layers.Activation("relu"),
+        layers.MaxPooling2D(),
+        layers.Conv2D(32, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Flatten(),
+        layers.Dense(64, activation="relu"),
+        layers.Dropout(0.3),
+        layers.Dense(10, activation="softmax"),
+    ])
+    rows = [{"type": type(l).__name__, "output_shape": [d for d in l.output.shape], "params": l.count_params()}
+            for l in model.layers]
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    total = model.count_params()
+    with open(os.path.join(ROOT, "summary.json"), "w") as f:
+        json.dump({"layers": rows, "total": total, "trainable": trainable, "non_trainable": total - trainable}, f, indent=1)
+
+
+summary_fixture()
+metric_fixture()
 with open(os.path.join(ROOT, "manifest.json"), "w") as f:
     json.dump(manifest, f, indent=1, sort_keys=True)
 print(f"wrote {len(manifest)} cases to {os.path.normpath(ROOT)}")

@@ -50,7 +50,7 @@ extension Graph {
     public func variable(
         _ initialValue: Tensor, name: String? = nil, trainable: Bool = true, file: String = #fileID, line: Int = #line
     ) throws -> Variable {
-        try makeVariable(name: name, trainable: trainable, file: file, line: line) {
+        try makeVariable(name: name, trainable: trainable, exactName: false, file: file, line: line) {
             try constant(initialValue, name: "initial_value", file: file, line: line)
         }
     }
@@ -61,14 +61,25 @@ extension Graph {
         initialValue: @escaping () throws -> Output, name: String? = nil, trainable: Bool = true,
         file: String = #fileID, line: Int = #line
     ) throws -> Variable {
-        try makeVariable(name: name, trainable: trainable, file: file, line: line, initialValue)
+        try makeVariable(name: name, trainable: trainable, exactName: false, file: file, line: line, initialValue)
+    }
+
+    /// `variable(initialValue:name:)`, named exactly `name` in the current scope when
+    /// `exactName` (an error if the name is taken) rather than made unique.
+    func variable(
+        initialValue: @escaping () throws -> Output, name: String, trainable: Bool, exactName: Bool, file: String, line: Int
+    ) throws -> Variable {
+        try makeVariable(name: name, trainable: trainable, exactName: exactName, file: file, line: line, initialValue)
     }
 
     private func makeVariable(
-        name: String?, trainable: Bool, file: String, line: Int, _ initialValue: () throws -> Output
+        name: String?, trainable: Bool, exactName: Bool, file: String, line: Int, _ initialValue: () throws -> Output
     ) throws -> Variable {
         let location = SourceLocation(fileID: file, line: line)
         let scope = reserveName(name ?? "Variable")
+        if exactName, let name, scope != name {
+            throw SomaError.invalidArgument("Cannot create variable \(name): the name is already in use as a scope (at \(location))")
+        }
         return try withExactScope(scope) {
             let initial = try initialValue()
             guard initial.shape.isFullyDefined else {

@@ -90,7 +90,7 @@ public final class LSTM: RecurrentLayer {
         let values = (0..<(4 * units)).map { $0 / units == 1 ? 1.0 : 0.0 }
         let initial = dtype == .float64 ? try Tensor(values, shape: [4 * units])
             : try Tensor(values.map { Float($0) }, shape: [4 * units])
-        bias = try addWeight("\(cellName)/bias") { g, full in try g.variable(initial, name: full) }
+        bias = try addWeight("\(cellName)/bias") { g, full in try g.variable(full, initialValue: initial) }
     }
 
     override var stateCount: Int { 2 }

@@ -64,14 +64,69 @@ public enum Initializer: Sendable {
     }
 }
 
+/// Whether ``Graph/variable(_:shape:dtype:initializer:seed:trainable:reuse:file:line:)``
+/// may return a variable that already exists (TF1's `reuse` of `variable_scope`).
+public enum VariableReuse: Sendable {
+    /// Create it; an existing variable of that name is an error (TF's `reuse=False`).
+    case no
+    /// Return the existing one; none is an error (`reuse=True`).
+    case reuse
+    /// Return the existing one, or create it (`reuse=tf.AUTO_REUSE`).
+    case autoReuse
+}
+
 extension Graph {
-    /// A variable of `shape` initialised by `initializer` (TF's `get_variable`).
+    /// A variable `name` of `shape` initialised by `initializer` (TF's `get_variable`):
+    /// named exactly `name` whatever the current name scope (as TF's name scopes do not
+    /// apply to `get_variable`), and by default an error if it exists — pass `reuse` to
+    /// share it.
     public func variable(
         _ name: String, shape: [Int], dtype: DType = .float32, initializer: Initializer, seed: Int? = nil,
-        trainable: Bool = true, file: String = #fileID, line: Int = #line
+        trainable: Bool = true, reuse: VariableReuse = .no, file: String = #fileID, line: Int = #line
     ) throws -> Variable {
-        try variable(initialValue: { try initializer.value(shape: shape, dtype: dtype, in: self, seed: seed) },
-                     name: name, trainable: trainable, file: file, line: line)
+        try sharedVariable(name, shape: shape, trainable: trainable, reuse: reuse, file: file, line: line) {
+            try initializer.value(shape: shape, dtype: dtype, in: self, seed: seed)
+        }
+    }
+
+    /// A variable `name` initialised to `initialValue`, with `get_variable`'s naming and
+    /// reuse rules.
+    public func variable(
+        _ name: String, initialValue: Tensor, trainable: Bool = true, reuse: VariableReuse = .no,
+        file: String = #fileID, line: Int = #line
+    ) throws -> Variable {
+        try sharedVariable(name, shape: initialValue.shape, trainable: trainable, reuse: reuse, file: file, line: line) {
+            try self.constant(initialValue, name: "initial_value", file: file, line: line)
+        }
+    }
+
+    /// `get_variable`'s rules: reuse an existing variable when allowed (its shape must
+    /// match), else create one named exactly `name` at the root scope.
+    private func sharedVariable(_ name: String, shape: [Int], trainable: Bool, reuse: VariableReuse, file: String, line: Int,
+                                _ initialValue: @escaping () throws -> Output) throws -> Variable {
+        let here = SourceLocation(fileID: file, line: line)
+        if let existing = variables.first(where: { $0.name == name }) {
+            guard reuse != .no else {
+                let origin = existing.ref.node.location.map { " (created at \($0))" } ?? ""
+                throw SomaError.invalidArgument("Variable \(name) already exists\(origin), disallowed. Did you mean to pass "
+                                                + "reuse: .reuse or .autoReuse? (at \(here))")
+            }
+            guard existing.shape.isCompatible(with: shape) else {
+                throw SomaError.invalidArgument("Trying to share variable \(name), but specified shape \(TensorShape(shape)) "
+                                                + "and found shape \(existing.shape) (at \(here))")
+            }
+            return existing
+        }
+        guard reuse != .reuse else {
+            throw SomaError.invalidArgument("Variable \(name) does not exist, or was not created with variable(_:shape:…); "
+                                            + "did you mean reuse: .autoReuse? (at \(here))")
+        }
+        if let taken = node(named: name) {
+            throw SomaError.invalidArgument("Cannot create variable \(name): a '\(taken.op)' node has that name (at \(here))")
+        }
+        return try withRootScope {
+            try variable(initialValue: initialValue, name: name, trainable: trainable, exactName: true, file: file, line: line)
+        }
     }
 }
 
@@ -112,12 +167,13 @@ extension Initializer {
 extension Graph {
     /// A variable initialised to an orthogonal matrix (see ``Initializer/orthogonalValue(shape:gain:seed:)``).
     public func orthogonalVariable(_ name: String, shape: [Int], dtype: DType = .float32, gain: Double = 1, seed: Int? = nil,
-                                   trainable: Bool = true, file: String = #fileID, line: Int = #line) throws -> Variable {
+                                   trainable: Bool = true, reuse: VariableReuse = .no, file: String = #fileID,
+                                   line: Int = #line) throws -> Variable {
         let drawn: UInt64
         if let s = seed ?? randomSeed { drawn = UInt64(truncatingIfNeeded: s) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(nodes.count) }
         else { drawn = UInt64.random(in: 0...UInt64.max) }
         let values = Initializer.orthogonalValue(shape: shape, gain: gain, seed: drawn)
         let tensor = dtype == .float64 ? try Tensor(values, shape: shape) : try Tensor(values.map { Float($0) }, shape: shape)
-        return try variable(tensor, name: name, trainable: trainable, file: file, line: line)
+        return try variable(name, initialValue: tensor, trainable: trainable, reuse: reuse, file: file, line: line)
     }
 }

@@ -45,48 +45,53 @@ public enum Losses {
 
     /// Mean squared error: `(predictions − labels)²`.
     public static func meanSquaredError(labels: Output, predictions: Output, weights: Output? = nil,
-                                        reduction: LossReduction = .sumByNonzeroWeights) throws -> Output {
-        try labels.graph.withNameScope("mean_squared_error") {
+                                        reduction: LossReduction = .sumByNonzeroWeights,
+                                    file: String = #fileID, line: Int = #line) throws -> Output {
+        try labels.graph.withCallSite(file: file, line: line) { try labels.graph.withNameScope("mean_squared_error") {
             try computeWeightedLoss(squaredDifference(predictions, cast(labels, to: predictions.dtype)), weights: weights, reduction: reduction)
-        }
+        } }
     }
 
     /// Mean absolute error: `|predictions − labels|` (TF's `absolute_difference`).
     public static func meanAbsoluteError(labels: Output, predictions: Output, weights: Output? = nil,
-                                         reduction: LossReduction = .sumByNonzeroWeights) throws -> Output {
-        try labels.graph.withNameScope("absolute_difference") {
+                                         reduction: LossReduction = .sumByNonzeroWeights,
+                                    file: String = #fileID, line: Int = #line) throws -> Output {
+        try labels.graph.withCallSite(file: file, line: line) { try labels.graph.withNameScope("absolute_difference") {
             try computeWeightedLoss(abs(subtract(predictions, cast(labels, to: predictions.dtype))), weights: weights, reduction: reduction)
-        }
+        } }
     }
 
     /// Huber loss: `½e²` for `|e| ≤ delta`, `delta·(|e| − ½delta)` beyond.
     public static func huber(labels: Output, predictions: Output, delta: Double = 1, weights: Output? = nil,
-                             reduction: LossReduction = .sumByNonzeroWeights) throws -> Output {
-        try labels.graph.withNameScope("huber_loss") {
+                             reduction: LossReduction = .sumByNonzeroWeights,
+                                    file: String = #fileID, line: Int = #line) throws -> Output {
+        try labels.graph.withCallSite(file: file, line: line) { try labels.graph.withNameScope("huber_loss") {
             let error = try abs(subtract(predictions, cast(labels, to: predictions.dtype)))
             let d = try error.scalarLike(delta, file: "", line: 0)
             let quadratic = try minimum(error, d)
             let linear = try subtract(error, quadratic)
             let loss = try add(multiply(error.scalarLike(0.5, file: "", line: 0), square(quadratic)), multiply(d, linear))
             return try computeWeightedLoss(loss, weights: weights, reduction: reduction)
-        }
+        } }
     }
 
     /// Hinge loss for labels in {0, 1}: `max(0, 1 − (2·labels − 1)·logits)`.
     public static func hinge(labels: Output, logits: Output, weights: Output? = nil,
-                             reduction: LossReduction = .sumByNonzeroWeights) throws -> Output {
-        try labels.graph.withNameScope("hinge_loss") {
+                             reduction: LossReduction = .sumByNonzeroWeights,
+                                    file: String = #fileID, line: Int = #line) throws -> Output {
+        try labels.graph.withCallSite(file: file, line: line) { try labels.graph.withNameScope("hinge_loss") {
             let one = try logits.scalarLike(1, file: "", line: 0)
             let signs = try subtract(multiply(logits.scalarLike(2, file: "", line: 0), cast(labels, to: logits.dtype)), one)
             return try computeWeightedLoss(relu(subtract(one, multiply(signs, logits))), weights: weights, reduction: reduction)
-        }
+        } }
     }
 
     /// Softmax cross-entropy with one-hot (or probability) labels `[batch, classes]`,
     /// optionally smoothed: `labels·(1 − s) + s / classes`.
     public static func softmaxCrossEntropy(onehotLabels: Output, logits: Output, labelSmoothing: Double = 0,
-                                           weights: Output? = nil, reduction: LossReduction = .sumByNonzeroWeights) throws -> Output {
-        try logits.graph.withNameScope("softmax_cross_entropy_loss") {
+                                           weights: Output? = nil, reduction: LossReduction = .sumByNonzeroWeights,
+                                    file: String = #fileID, line: Int = #line) throws -> Output {
+        try logits.graph.withCallSite(file: file, line: line) { try logits.graph.withNameScope("softmax_cross_entropy_loss") {
             var labels = try cast(onehotLabels, to: logits.dtype)
             if labelSmoothing > 0, let classes = logits.shape.dimensions?.last ?? nil {
                 labels = try add(multiply(labels, logits.scalarLike(1 - labelSmoothing, file: "", line: 0)),
@@ -94,23 +99,25 @@ public enum Losses {
             }
             let perExample = try logits.graph.outputs("SoftmaxCrossEntropyWithLogits", [logits, labels], name: "xentropy", file: "", line: 0)[0]
             return try computeWeightedLoss(perExample, weights: weights, reduction: reduction)
-        }
+        } }
     }
 
     /// Softmax cross-entropy with class-index labels `[batch]`.
     public static func sparseSoftmaxCrossEntropy(labels: Output, logits: Output, weights: Output? = nil,
-                                                 reduction: LossReduction = .sumByNonzeroWeights) throws -> Output {
-        try logits.graph.withNameScope("sparse_softmax_cross_entropy_loss") {
+                                                 reduction: LossReduction = .sumByNonzeroWeights,
+                                    file: String = #fileID, line: Int = #line) throws -> Output {
+        try logits.graph.withCallSite(file: file, line: line) { try logits.graph.withNameScope("sparse_softmax_cross_entropy_loss") {
             let perExample = try logits.graph.outputs("SparseSoftmaxCrossEntropyWithLogits", [logits, labels], name: "xentropy", file: "", line: 0)[0]
             return try computeWeightedLoss(perExample, weights: weights, reduction: reduction)
-        }
+        } }
     }
 
     /// Binary (or multi-label) cross-entropy on logits, stable for any logit:
     /// `max(x, 0) − x·z + log(1 + e^(−|x|))` (TF's `sigmoid_cross_entropy_with_logits`).
     public static func sigmoidCrossEntropy(labels: Output, logits: Output, labelSmoothing: Double = 0, weights: Output? = nil,
-                                           reduction: LossReduction = .sumByNonzeroWeights) throws -> Output {
-        try logits.graph.withNameScope("sigmoid_cross_entropy_loss") {
+                                           reduction: LossReduction = .sumByNonzeroWeights,
+                                    file: String = #fileID, line: Int = #line) throws -> Output {
+        try logits.graph.withCallSite(file: file, line: line) { try logits.graph.withNameScope("sigmoid_cross_entropy_loss") {
             var z = try cast(labels, to: logits.dtype)
             if labelSmoothing > 0 {
                 z = try add(multiply(z, logits.scalarLike(1 - labelSmoothing, file: "", line: 0)),
@@ -118,6 +125,6 @@ public enum Losses {
             }
             let loss = try add(subtract(relu(logits), multiply(logits, z)), log1p(exp(negative(abs(logits)))))
             return try computeWeightedLoss(loss, weights: weights, reduction: reduction)
-        }
+        } }
     }
 }

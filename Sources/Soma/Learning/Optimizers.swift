@@ -59,11 +59,16 @@ public class Optimizer {
     /// `applyGradients(computeGradients(loss))`, also running the graph's update ops
     /// (``Graph/updateOps``: batch normalisation's moving averages) — what TF1 code gets
     /// with `tf.control_dependencies(tf.get_collection(UPDATE_OPS))` and Keras' `fit` always.
-    public func minimize(_ loss: Output, varList: [Variable]? = nil, globalStep: Variable? = nil) throws -> Node {
-        let train = try applyGradients(computeGradients(loss, varList: varList), globalStep: globalStep)
-        let updates = loss.graph.collection(Graph.updateOps)
-        guard !updates.isEmpty else { return train }
-        return try loss.graph.group([train] + updates, name: "\(name)_with_updates")
+    ///
+    /// The gradient and update nodes are located at the call of `minimize`.
+    public func minimize(_ loss: Output, varList: [Variable]? = nil, globalStep: Variable? = nil,
+                         file: String = #fileID, line: Int = #line) throws -> Node {
+        try loss.graph.withCallSite(file: file, line: line) {
+            let train = try applyGradients(computeGradients(loss, varList: varList), globalStep: globalStep)
+            let updates = loss.graph.collection(Graph.updateOps)
+            guard !updates.isEmpty else { return train }
+            return try loss.graph.group([train] + updates, name: "\(name)_with_updates")
+        }
     }
 
     // MARK: For subclasses
@@ -88,7 +93,10 @@ public class Optimizer {
         }
         let g = variable.graph
         let created = try g.withRootScope {
-            try g.variable(key, shape: dims.map { $0! }, dtype: variable.dtype, initializer: initializer, trainable: false)
+            // Named like TF1's slots: unique, so a second optimiser (or one on a loaded
+            // training graph) makes `<variable>/Adam_1` rather than failing.
+            try g.variable(initialValue: { try initializer.value(shape: dims.map { $0! }, dtype: variable.dtype, in: g) },
+                           name: key, trainable: false)
         }
         slots[key] = created
         return created

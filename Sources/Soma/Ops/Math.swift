@@ -197,8 +197,52 @@ extension MathOps {
 // MARK: - Builders (TF Python names)
 
 @inline(__always)
-private func binary(_ op: String, _ x: Output, _ y: Output, _ name: String?, _ file: String, _ line: Int) throws -> Output {
-    try x.graph.output(op, [x, y], name: name, file: file, line: line)
+private func binary(_ op: String, _ x: some TensorOperand, _ y: some TensorOperand, _ name: String?, _ file: String,
+                    _ line: Int) throws -> Output {
+    let (a, b): (Output, Output)
+    switch (x as? Output, y as? Output) {
+    case let (l?, r?): (a, b) = (l, r)
+    case let (l?, nil): (a, b) = (l, try y.constant(like: l, file: file, line: line))
+    case let (nil, r?): (a, b) = (try x.constant(like: r, file: file, line: line), r)
+    case (nil, nil):
+        throw SomaError.invalidArgument("\(op) needs a tensor on at least one side, got \(x) and \(y) (at \(file):\(line))")
+    }
+    return try a.graph.output(op, [a, b], name: name, file: file, line: line)
+}
+
+/// An operand of the binary op builders: a tensor, or a Swift number or Bool that becomes
+/// a scalar constant of the other operand's dtype (`greater(x, 0)`, `multiply(0.5, x)`).
+public protocol TensorOperand {
+    /// The operand as a tensor to combine with `other`.
+    func constant(like other: Output, file: String, line: Int) throws -> Output
+}
+
+extension Output: TensorOperand {
+    public func constant(like other: Output, file: String, line: Int) throws -> Output { self }
+}
+
+extension Double: TensorOperand {
+    public func constant(like other: Output, file: String, line: Int) throws -> Output {
+        try other.scalarLike(self, file: file, line: line)
+    }
+}
+
+extension Float: TensorOperand {
+    public func constant(like other: Output, file: String, line: Int) throws -> Output {
+        try other.scalarLike(Double(self), file: file, line: line)
+    }
+}
+
+extension Int: TensorOperand {
+    public func constant(like other: Output, file: String, line: Int) throws -> Output {
+        try other.scalarLike(Double(self), file: file, line: line)
+    }
+}
+
+extension Bool: TensorOperand {
+    public func constant(like other: Output, file: String, line: Int) throws -> Output {
+        try other.graph.constant(self, file: file, line: line)
+    }
 }
 
 @inline(__always)
@@ -207,76 +251,76 @@ private func unary(_ op: String, _ x: Output, _ name: String?, _ file: String, _
 }
 
 /// `x + y` with broadcasting (`AddV2`).
-public func add(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func add(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("AddV2", x, y, name, file, line)
 }
 /// `x - y` with broadcasting (`Sub`).
-public func subtract(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func subtract(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("Sub", x, y, name, file, line)
 }
 /// `x * y` with broadcasting (`Mul`).
-public func multiply(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func multiply(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("Mul", x, y, name, file, line)
 }
 /// `x / y` with broadcasting (`RealDiv`; integer inputs divide truncating toward zero).
-public func divide(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func divide(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("RealDiv", x, y, name, file, line)
 }
 /// `floor(x / y)` (`FloorDiv`).
-public func floorDiv(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func floorDiv(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("FloorDiv", x, y, name, file, line)
 }
 /// `x - floor(x / y) * y`, with the sign of `y` (`FloorMod`, Python's `%`).
-public func floorMod(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func floorMod(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("FloorMod", x, y, name, file, line)
 }
 /// `max(x, y)` elementwise (`Maximum`); NaN propagates.
-public func maximum(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func maximum(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("Maximum", x, y, name, file, line)
 }
 /// `min(x, y)` elementwise (`Minimum`); NaN propagates.
-public func minimum(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func minimum(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("Minimum", x, y, name, file, line)
 }
 /// `x ** y` (`Pow`).
-public func pow(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func pow(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("Pow", x, y, name, file, line)
 }
 /// `(x - y)²` (`SquaredDifference`).
-public func squaredDifference(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func squaredDifference(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("SquaredDifference", x, y, name, file, line)
 }
 
 /// `x == y` as bool (`Equal`).
-public func equal(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func equal(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("Equal", x, y, name, file, line)
 }
 /// `x != y` as bool (`NotEqual`).
-public func notEqual(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func notEqual(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("NotEqual", x, y, name, file, line)
 }
 /// `x < y` as bool (`Less`).
-public func less(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func less(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("Less", x, y, name, file, line)
 }
 /// `x <= y` as bool (`LessEqual`).
-public func lessEqual(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func lessEqual(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("LessEqual", x, y, name, file, line)
 }
 /// `x > y` as bool (`Greater`).
-public func greater(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func greater(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("Greater", x, y, name, file, line)
 }
 /// `x >= y` as bool (`GreaterEqual`).
-public func greaterEqual(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func greaterEqual(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("GreaterEqual", x, y, name, file, line)
 }
 /// `x && y` (`LogicalAnd`).
-public func logicalAnd(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func logicalAnd(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("LogicalAnd", x, y, name, file, line)
 }
 /// `x || y` (`LogicalOr`).
-public func logicalOr(_ x: Output, _ y: Output, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+public func logicalOr(_ x: some TensorOperand, _ y: some TensorOperand, name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try binary("LogicalOr", x, y, name, file, line)
 }
 /// `!x` (`LogicalNot`).

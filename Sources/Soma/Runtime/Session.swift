@@ -69,7 +69,19 @@ public final class Session: Sendable {
     /// - Throws: ``SomaError`` when a feed has the wrong dtype or shape, a needed
     ///   placeholder is not fed, a variable is read before it is initialised, or a kernel
     ///   fails; the message names the node.
-    public func run(fetches: [Output], feeds: [Output: Tensor] = [:], targets: [Node] = []) throws -> [Tensor] {
+    ///
+    /// Errors end with the call site of the run (`in the run at Train.swift:40`), beside
+    /// the node's own.
+    public func run(fetches: [Output], feeds: [Output: Tensor] = [:], targets: [Node] = [],
+                    file: String = #fileID, line: Int = #line) throws -> [Tensor] {
+        do {
+            return try run(fetches, feeds, targets)
+        } catch let error as SomaError {
+            throw SomaError(error.code, error.message + " (in the run at \(SourceLocation(fileID: file, line: line)))")
+        }
+    }
+
+    private func run(_ fetches: [Output], _ feeds: [Output: Tensor], _ targets: [Node]) throws -> [Tensor] {
         for fetch in fetches where fetch.graph !== graph {
             throw SomaError.invalidArgument("Fetch '\(fetch.name)' is not an element of this session's graph")
         }
@@ -121,13 +133,13 @@ public final class Session: Sendable {
     }
 
     /// Computes one output.
-    public func run(_ fetch: Output, feeds: [Output: Tensor] = [:]) throws -> Tensor {
-        try run(fetches: [fetch], feeds: feeds)[0]
+    public func run(_ fetch: Output, feeds: [Output: Tensor] = [:], file: String = #fileID, line: Int = #line) throws -> Tensor {
+        try run(fetches: [fetch], feeds: feeds, file: file, line: line)[0]
     }
 
     /// Runs `target` for its effects (an initializer, a training step).
-    public func run(target: Node, feeds: [Output: Tensor] = [:]) throws {
-        _ = try run(fetches: [], feeds: feeds, targets: [target])
+    public func run(target: Node, feeds: [Output: Tensor] = [:], file: String = #fileID, line: Int = #line) throws {
+        _ = try run(fetches: [], feeds: feeds, targets: [target], file: file, line: line)
     }
 
     /// A feed must have the output's dtype and a shape compatible with its partial shape.

@@ -33,8 +33,13 @@ final class SessionState: Sendable {
         if let v = value(of: key) { return v }
         if ref, let shape { return Tensor(zeros: dtype, shape: shape) }
         let by = reader.map { " (read by '\($0)')" } ?? ""
-        throw SomaError.failedPrecondition("Attempting to use uninitialized value \(key)\(by)\(location)")
+        throw SomaError.failedPrecondition("Attempting to use uninitialized value \(key)\(by)\(location)"
+                                           + SessionState.initializerHint)
     }
+
+    /// What to do about an uninitialised variable.
+    static let initializerHint = "; run the initializer first (session.run(target: graph.globalVariablesInitializer())) "
+        + "or restore a checkpoint"
 
     func assign(_ key: String, _ value: Tensor) { variables.withLock { $0[key] = value } }
 
@@ -42,7 +47,7 @@ final class SessionState: Sendable {
     func update(_ key: String, _ update: (Tensor) throws -> Tensor) throws -> Tensor {
         try variables.withLock { vars in
             guard let old = vars[key] else {
-                throw KernelError("Attempting to use uninitialized value \(key)")
+                throw KernelError("Attempting to use uninitialized value \(key)" + SessionState.initializerHint)
             }
             let new = try update(old)
             vars[key] = new

@@ -109,7 +109,7 @@ enum TrainingKernels {
         }
         let slotKeys = try (0..<slots).map { try ctx.variableKey(ofInput: 1 + $0) }
         let newSlots = try slotKeys.map { key -> Tensor in
-            guard let t = ctx.state.value(of: key) else { throw KernelError("Attempting to use uninitialized value \(key)") }
+            guard let t = ctx.state.value(of: key) else { throw KernelError("Attempting to use uninitialized value \(key)" + SessionState.initializerHint) }
             guard t.shape == grad.shape, t.dtype == grad.dtype else {
                 throw KernelError("var and \(key) do not have the same shape\(shapeString(t.shape)) \(shapeString(grad.shape))")
             }

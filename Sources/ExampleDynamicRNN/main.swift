@@ -15,14 +15,15 @@ let epochs = 30, batchSize = 32, units = 64
 /// The digits cut to their first 4…8 rows (seeded): 64 pixels, then the length.
 func truncated(_ data: Dataset, seed: UInt64) throws -> Dataset {
     var rng = SplitMix64(seed: seed)
+    let pixels = data.features.scalars(as: Float.self)
     var features: [Float] = []
     features.reserveCapacity(data.count * 65)
     for i in 0..<data.count {
         let length = Int.random(in: 4...8, using: &rng)
-        for p in 0..<64 { features.append(p / 8 < length ? data.features[i * 64 + p] : 0) }
+        for p in 0..<64 { features.append(p / 8 < length ? pixels[i * 64 + p] : 0) }
         features.append(Float(length))
     }
-    return try Dataset(features: features, labels: data.labels, featureCount: 65, classCount: data.classCount)
+    return try Dataset(features: Tensor(features, shape: [data.count, 65]), labels: data.labels, classCount: data.classCount)
 }
 
 let digits = try truncated(Dataset.digits().scaled(by: 1.0 / 16), seed: 11)

@@ -83,9 +83,8 @@ extension Model {
     public func fit(x: Tensor, y: Tensor, batchSize: Int = 32, epochs: Int = 1, validationSplit: Double = 0,
                     validationData: (x: Tensor, y: Tensor)? = nil, shuffle: Bool = true, seed: UInt64? = nil,
                     callbacks: [Callback] = [], verbose: Bool = true) throws -> History {
-        let training = try compiled("fit")
-        guard batchSize > 0, epochs >= 0, (0..<1).contains(validationSplit) else {
-            throw SomaError.invalidArgument("fit: batchSize must be positive, epochs ≥ 0 and validationSplit in [0, 1)")
+        guard batchSize > 0, (0..<1).contains(validationSplit) else {
+            throw SomaError.invalidArgument("fit: batchSize must be positive and validationSplit in [0, 1)")
         }
         let count = try exampleCount(x, y)
         var (trainX, trainY, validation) = (x, y, validationData)
@@ -98,27 +97,70 @@ extension Model {
             (trainX, trainY) = (try x.rows(cut), try y.rows(cut))
             validation = (try x.rows(rest), try y.rows(rest))
         }
-        let n = trainX.shape[0]
+        let n = trainX.shape[0], steps = (n + batchSize - 1) / batchSize
+        var rng = SplitMix64(seed: seed ?? UInt64(truncatingIfNeeded: graph.randomSeed ?? Int.random(in: 0...Int.max)))
+        return try train(epochs: epochs, steps: steps, validation: validation, batchSize: batchSize, callbacks: callbacks,
+                         verbose: verbose) { _ in
+            let order = shuffle ? Array(0..<n).shuffled(using: &rng) : Array(0..<n)
+            var step = 0
+            return {
+                guard step < steps else { return nil }
+                defer { step += 1 }
+                let rows = Array(order[(step * batchSize)..<Swift.min(n, (step + 1) * batchSize)])
+                return (try trainX.rows(rows), try trainY.rows(rows))
+            }
+        }
+    }
+
+    /// Trains on a pipeline of batches (Keras' `fit` on a `tf.data.Dataset`): each epoch is
+    /// one pass, or `stepsPerEpoch` batches of an endless (`repeat()`) pipeline.
+    @discardableResult
+    public func fit(_ batches: DataPipeline, epochs: Int = 1, stepsPerEpoch: Int? = nil,
+                    validationData: (x: Tensor, y: Tensor)? = nil, callbacks: [Callback] = [],
+                    verbose: Bool = true) throws -> History {
+        guard stepsPerEpoch != nil || batches.cardinality != nil else {
+            throw SomaError.invalidArgument("fit: an endless pipeline needs stepsPerEpoch")
+        }
+        var shared = stepsPerEpoch.map { _ in batches.makeIterator() }
+        return try train(epochs: epochs, steps: stepsPerEpoch ?? batches.cardinality!, validation: validationData,
+                         batchSize: 32, callbacks: callbacks, verbose: verbose) { _ in
+            var it = shared ?? batches.makeIterator(), taken = 0
+            return {
+                if let stepsPerEpoch {
+                    guard taken < stepsPerEpoch else { return nil }
+                    taken += 1
+                }
+                guard let e = try it.next() else { return nil }
+                if shared != nil { shared = it }
+                return (e.features, e.labels)
+            }
+        }
+    }
+
+    /// The epoch loop shared by the `fit`s: `epochBatches(epoch)` gives the epoch's batches.
+    private func train(epochs: Int, steps: Int, validation: (x: Tensor, y: Tensor)?, batchSize: Int, callbacks: [Callback],
+                       verbose: Bool, epochBatches: (Int) throws -> () throws -> (Tensor, Tensor)?) throws -> History {
+        let training = try compiled("fit")
+        guard epochs >= 0 else { throw SomaError.invalidArgument("fit: epochs must be ≥ 0, got \(epochs)") }
         try initializeIfNeeded()
         stopTraining = false
         var history = History()
-        var rng = SplitMix64(seed: seed ?? UInt64(truncatingIfNeeded: graph.randomSeed ?? Int.random(in: 0...Int.max)))
         let phase = Tensor(true)
         for c in callbacks { try c.onTrainBegin(model: self) }
         for epoch in 0..<epochs {
             for c in callbacks { try c.onEpochBegin(epoch, model: self) }
             if verbose { print("Epoch \(epoch + 1)/\(epochs)") }
-            let order = shuffle ? Array(0..<n).shuffled(using: &rng) : Array(0..<n)
-            let steps = (n + batchSize - 1) / batchSize
             let progress = verbose ? ProgressPrinter(steps: steps) : nil
             var totals = Totals(training)
-            for step in 0..<steps {
-                let rows = Array(order[(step * batchSize)..<Swift.min(n, (step + 1) * batchSize)])
-                let results = try training.trainStep.run([try trainX.rows(rows), try trainY.rows(rows), phase])
-                totals.add(results, examples: rows.count)
+            let next = try epochBatches(epoch)
+            var step = 0
+            while let (bx, by) = try next() {
+                let results = try training.trainStep.run([bx, by, phase])
+                totals.add(results, examples: bx.shape.first ?? 1)
                 let logs = totals.logs()
                 for c in callbacks { try c.onBatchEnd(step, logs: logs, model: self) }
-                progress?.update(step: step + 1, values: totals.ordered())
+                step += 1
+                progress?.update(step: step, values: totals.ordered())
             }
             var logs = totals.logs(), shown = totals.ordered()
             if let validation {

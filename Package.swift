@@ -11,6 +11,10 @@ let package = Package(
         .executable(name: "example-rnn", targets: ["ExampleRNN"]),
         .executable(name: "example-dynamic-rnn", targets: ["ExampleDynamicRNN"]),
         .executable(name: "example-forecast", targets: ["ExampleForecast"]),
+        .executable(name: "example-autoencoder", targets: ["ExampleAutoencoder"]),
+        .executable(name: "example-gan", targets: ["ExampleGAN"]),
+        .executable(name: "example-transformer", targets: ["ExampleTransformer"]),
+        .executable(name: "example-rl", targets: ["ExampleRL"]),
         .executable(name: "interop-export", targets: ["InteropExport"]),
         .executable(name: "graphtool", targets: ["GraphTool"]),
         .executable(name: "soma-compiler-bench", targets: ["CompilerBench"]),
@@ -35,7 +39,7 @@ let package = Package(
             resources: [.copy("Resources/digits.bin")],
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
         ),
-        // The main job until the Keras-style demo exists: a small network on built-in data.
+        // The main job: a Keras-style CNN's whole life on the built-in digits.
         .executableTarget(name: "SomaDemo", dependencies: ["Soma"]),
         // Trains a 64→64→10 MLP with Adam on the digits and prints its test accuracy.
         .executableTarget(name: "ExampleMLP", dependencies: ["Soma"]),
@@ -46,6 +50,14 @@ let package = Package(
         .executableTarget(name: "ExampleDynamicRNN", dependencies: ["Soma"]),
         // An LSTM forecasting the next value of a time series, against the last-value baseline.
         .executableTarget(name: "ExampleForecast", dependencies: ["Soma"]),
+        // A 64→32→8→32→64 autoencoder on the digits, against the mean-image baseline.
+        .executableTarget(name: "ExampleAutoencoder", dependencies: ["Soma"]),
+        // A GAN learning the ring of 8 Gaussians: two optimisers on one graph.
+        .executableTarget(name: "ExampleGAN", dependencies: ["Soma"]),
+        // An encoder-only transformer that learns to sort sequences of 8 digits.
+        .executableTarget(name: "ExampleTransformer", dependencies: ["Soma"]),
+        // REINFORCE on CartPole, with the classic dynamics in Swift.
+        .executableTarget(name: "ExampleRL", dependencies: ["Soma"]),
         // Writes Soma-built graphs and Soma's outputs for TensorFlow to check (Tools/tf-interop.sh).
         .executableTarget(name: "InteropExport", dependencies: ["Soma"]),
         // Compile-time and memory-plan benchmarks (Tools/bench-compiler.sh).

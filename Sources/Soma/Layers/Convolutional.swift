@@ -43,21 +43,23 @@ public final class Conv2D: ConvolutionLayer {
     public let filters: Int
     public let dilation: (Int, Int)
     let kernelInitializer: Initializer
+    let kernelRegularizer: Regularizer?
     public private(set) var kernel: Variable?
 
     public init(_ filters: Int, kernelSize: (Int, Int), strides: (Int, Int) = (1, 1), padding: Padding = .valid,
                 dilation: (Int, Int) = (1, 1), activation: ActivationFunction = .linear, useBias: Bool = true,
-                kernelInitializer: Initializer = .glorotUniform, name: String? = nil) {
+                kernelInitializer: Initializer = .glorotUniform, kernelRegularizer: Regularizer? = nil, name: String? = nil) {
         self.filters = filters
         self.dilation = dilation
         self.kernelInitializer = kernelInitializer
+        self.kernelRegularizer = kernelRegularizer
         super.init(kind: "conv2d", kernelSize: kernelSize, strides: strides, padding: padding, activation: activation,
                    useBias: useBias, name: name)
     }
 
     override public func build(_ inputs: [Output]) throws {
         kernel = try addWeight("kernel", shape: [kernelSize.0, kernelSize.1, channels(inputs[0]), filters],
-                               initializer: kernelInitializer)
+                               initializer: kernelInitializer, regularizer: kernelRegularizer)
         if useBias { bias = try addWeight("bias", shape: [filters], initializer: .zeros) }
     }
 

@@ -26,20 +26,23 @@ public final class Dense: Layer {
     public let activation: ActivationFunction
     public let useBias: Bool
     let kernelInitializer: Initializer
+    let kernelRegularizer: Regularizer?
     public private(set) var kernel: Variable?
     public private(set) var bias: Variable?
 
     public init(_ units: Int, activation: ActivationFunction = .linear, useBias: Bool = true,
-                kernelInitializer: Initializer = .glorotUniform, name: String? = nil) {
+                kernelInitializer: Initializer = .glorotUniform, kernelRegularizer: Regularizer? = nil, name: String? = nil) {
         self.units = units
         self.activation = activation
         self.useBias = useBias
         self.kernelInitializer = kernelInitializer
+        self.kernelRegularizer = kernelRegularizer
         super.init(kind: "dense", name: name)
     }
 
     override public func build(_ inputs: [Output]) throws {
-        kernel = try addWeight("kernel", shape: [lastDimension(inputs[0]), units], initializer: kernelInitializer)
+        kernel = try addWeight("kernel", shape: [lastDimension(inputs[0]), units], initializer: kernelInitializer,
+                               regularizer: kernelRegularizer)
         if useBias { bias = try addWeight("bias", shape: [units], initializer: .zeros) }
     }
 

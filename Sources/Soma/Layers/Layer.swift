@@ -32,6 +32,9 @@ open class Layer {
     public var isBuilt: Bool { graph != nil }
     /// The output of the layer's latest call.
     public private(set) var output: Output?
+    /// Penalties the layer adds to the training loss (its weights' regularisers; Keras'
+    /// `layer.losses`), which `compile` adds to the model's loss.
+    public internal(set) var losses: [Output] = []
     /// An explicit training switch (a boolean scalar); the graph's learning phase when `nil`.
     public var training: Output?
 
@@ -99,12 +102,17 @@ open class Layer {
         preconditionFailure("\(type(of: self)) must override call(_:)")
     }
 
-    /// A variable `<layer>/<name>` of `shape`, owned by the layer (Keras' `add_weight`).
+    /// A variable `<layer>/<name>` of `shape`, owned by the layer (Keras' `add_weight`),
+    /// whose `regularizer` penalty joins ``losses``.
     public func addWeight(_ weightName: String, shape: [Int], dtype: DType = .float32, initializer: Initializer,
-                          trainable: Bool = true) throws -> Variable {
-        try addWeight(weightName) { g, fullName in
+                          trainable: Bool = true, regularizer: Regularizer? = nil) throws -> Variable {
+        let v = try addWeight(weightName) { g, fullName in
             try g.variable(fullName, shape: shape, dtype: dtype, initializer: initializer, trainable: trainable)
         }
+        if let regularizer, let g = graph {
+            losses.append(try g.withRootScope { try g.withNameScope("\(name)/\(weightName)/Regularizer") { try regularizer.penalty(v.value) } })
+        }
+        return v
     }
 
     /// A variable `<layer>/<name>` made by `make(graph, fullName)` (an orthogonal or
@@ -134,6 +142,25 @@ open class Layer {
             throw SomaError.invalidArgument("\(kind) '\(name)' expects rank-\(rank) input, but \(input.name) has shape \(input.shape)")
         }
         return dims.map { $0 ?? -1 }
+    }
+}
+
+/// A weight penalty added to the training loss (Keras' `regularizers`).
+public enum Regularizer: Sendable {
+    /// `factor · Σ w²`.
+    case l2(Double)
+    /// `factor · Σ |w|`.
+    case l1(Double)
+    /// `l1 · Σ |w| + l2 · Σ w²`.
+    case l1l2(l1: Double, l2: Double)
+
+    /// The penalty for `w`, a scalar.
+    public func penalty(_ w: Output) throws -> Output {
+        switch self {
+        case .l2(let f): return try reduceSum(square(w)) * f
+        case .l1(let f): return try reduceSum(abs(w)) * f
+        case .l1l2(let a, let b): return try reduceSum(abs(w)) * a + reduceSum(square(w)) * b
+        }
     }
 }
 

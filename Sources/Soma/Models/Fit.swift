@@ -29,7 +29,8 @@ extension Model {
 
     /// Adds the training ops (Keras' `compile`): a labels placeholder shaped for `loss`,
     /// the loss, `optimizer`'s updates of the model's trainable variables (and batch
-    /// normalisation's moving averages), and each metric's batch statistics. A constant
+    /// normalisation's moving averages), and each metric's batch statistics; the layers'
+    /// regularisation ``Layer/losses`` join the loss (and its reported value). A constant
     /// learning rate becomes a variable (`learning_rate`) that callbacks may change.
     public func compile(optimizer: Optimizer, loss: Loss, metrics: [Metric] = [],
                         file: String = #fileID, line: Int = #line) throws {
@@ -37,7 +38,11 @@ extension Model {
         try graph.withCallSite(file: file, line: line) {
             let (dtype, shape) = try loss.labelSpec(for: output)
             let labels = try graph.placeholder(dtype, shape: shape, name: graph.node(named: "labels") == nil ? "labels" : "model_labels")
-            let lossOutput = try graph.withNameScope("loss") { try loss.output(labels: labels, predictions: output) }
+            let lossOutput = try graph.withNameScope("loss") {
+                let data = try loss.output(labels: labels, predictions: output)
+                let penalties = layers.flatMap(\.losses)
+                return try penalties.reduce(data) { try add($0, $1) }
+            }
             let resolved = metrics.map { $0.resolved(for: loss) }
             let statistics = try graph.withNameScope("metrics") {
                 try resolved.map { try $0.statistics(labels, output) }
@@ -155,7 +160,7 @@ extension Model {
             let next = try epochBatches(epoch)
             var step = 0
             while let (bx, by) = try next() {
-                let results = try training.trainStep.run([bx, by, phase])
+                let results = try training.trainStep.run([bx, try by.converted(to: training.labels.dtype), phase])
                 totals.add(results, examples: bx.shape.first ?? 1)
                 let logs = totals.logs()
                 for c in callbacks { try c.onBatchEnd(step, logs: logs, model: self) }
@@ -195,7 +200,8 @@ extension Model {
         var totals = Totals(training)
         for start in Swift.stride(from: 0, to: n, by: Swift.max(batchSize, 1)) {
             let rows = Array(start..<Swift.min(n, start + batchSize))
-            totals.add(try training.evaluationStep.run([x.rows(rows), y.rows(rows)]), examples: rows.count)
+            let labels = try y.rows(rows).converted(to: training.labels.dtype)
+            totals.add(try training.evaluationStep.run([x.rows(rows), labels]), examples: rows.count)
         }
         return totals
     }
@@ -307,6 +313,21 @@ extension Variable {
 }
 
 extension Tensor {
+    /// The tensor with its numbers converted to `dtype` (labels given as int32 where the
+    /// loss wants int64, say), or itself when it already has that dtype.
+    func converted(to dtype: DType) throws -> Tensor {
+        guard dtype != self.dtype else { return self }
+        let values = doubleScalars()
+        switch dtype {
+        case .float32: return try Tensor(values.map { Float($0) }, shape: shape)
+        case .float64: return try Tensor(values, shape: shape)
+        case .int32 where self.dtype.isInteger: return try Tensor(values.map { Int32(clamping: Int64($0)) }, shape: shape)
+        case .int64 where self.dtype.isInteger: return try Tensor(values.map { Int64($0) }, shape: shape)
+        default:
+            throw SomaError.invalidArgument("labels of dtype \(self.dtype) cannot be used where \(dtype) is expected")
+        }
+    }
+
     /// The examples at `rows` (first-dimension indices), in that order.
     public func rows(_ rows: [Int]) throws -> Tensor {
         guard rank >= 1, dtype != .string, dtype != .variant, dtype != .resource else {

@@ -50,7 +50,10 @@ public enum Loss: Sendable {
         switch self {
         case .sparseCategoricalCrossentropy(let fromLogits):
             if let z = fromLogits ? p : logits(through: "Softmax") {
-                return try Losses.sparseSoftmaxCrossEntropy(labels: labels, logits: z, reduction: .sumOverBatchSize)
+                // Per-position classes ([B, T, C] against [B, T]) flatten to rows, as Keras does.
+                let classes = try Layer.staticLast(z, "sparse_categorical_crossentropy")
+                let (rows, flatLabels) = z.shape.rank == 2 ? (z, labels) : (try reshape(z, [-1, classes]), try reshape(labels, [-1]))
+                return try Losses.sparseSoftmaxCrossEntropy(labels: flatLabels, logits: rows, reduction: .sumOverBatchSize)
             }
             let depth = try Layer.staticLast(p, "sparse_categorical_crossentropy")
             let onehot = try oneHot(labels, depth: depth, dtype: p.dtype)

@@ -88,6 +88,21 @@ import Testing
                 == "47/47 [==============================] - 5s 106ms/step - loss: 0.3100 - accuracy: 0.9100 - val_loss: 1.2300e-04")
         #expect(bar.plainLine(elapsed: 75, values: [("loss", 2)]) == "47/47 - 1:15 - 2s/step - loss: 2.0000")
         #expect(ProgressBar.duration(3725) == "1:02:05")
+
+        // On a terminal the bar is redrawn in place (carriage returns), then closed with a
+        // newline; elsewhere only the epoch's line is written.
+        var terminal: [String] = [], log: [String] = []
+        let live = ProgressPrinter(steps: 3, isTerminal: true) { terminal.append($0) }
+        let plain = ProgressPrinter(steps: 3, isTerminal: false) { log.append($0) }
+        for step in 1...3 {
+            live.update(step: step, values: [("loss", 1)])
+            plain.update(step: step, values: [("loss", 1)])
+        }
+        live.finish(values: [("loss", 0.5)])
+        plain.finish(values: [("loss", 0.5)])
+        #expect(terminal.count == 2 && terminal[0].hasPrefix("\r1/3 [=========>....................] - ETA: "))
+        #expect(terminal[1].hasPrefix("\r3/3 [==============================] - 0s ") && terminal[1].hasSuffix("loss: 0.5000\u{1B}[K\n"))
+        #expect(log.count == 1 && log[0].hasPrefix("3/3 - 0s - ") && log[0].hasSuffix("/step - loss: 0.5000\n"))
     }
 
     /// A 4 → 8 → 1 regression network, seeded.

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Soma
 
@@ -48,5 +49,38 @@ import Soma
         #expect(plan != nil)
         #expect(after < before / 2, "one epoch: loss \(before) → \(after)")
         #expect(g.variables.map(\.name).contains("dense/kernel/Adam_1"))
+    }
+}
+
+/// The README's layers-and-models example, kept true.
+@Suite struct ReadmeModelTests {
+    @Test func theModelExampleRunsAsDocumented() throws {
+        let digits = try Dataset.digits().scaled(by: 1.0 / 16)
+        let (train, test) = try digits.stratifiedSplit(testFraction: 0.25, seed: 7)
+        let (images, labels) = (train.features, train.labels), (testImages, testLabels) = (test.features, test.labels)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("soma-readme-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+
+        let g = Graph()
+        g.randomSeed = 42
+        let model = try Sequential(inputShape: [64], [
+            Reshape([8, 8, 1]),
+            Conv2D(16, kernelSize: (3, 3), padding: .same, activation: .relu),
+            MaxPool2D(),
+            Flatten(),
+            Dense(64, activation: .relu),
+            Dropout(0.3),
+            Dense(10, activation: .softmax),
+        ], graph: g)
+        #expect(model.summary().contains("Total params: 17258"))
+        try model.compile(optimizer: AdamOptimizer(learningRate: 0.002), loss: .sparseCategoricalCrossentropy(),
+                          metrics: [.accuracy])
+        let history = try model.fit(x: images, y: labels, batchSize: 32, epochs: 3, validationSplit: 0.1,
+                                    callbacks: [EarlyStopping(patience: 3, restoreBestWeights: true)], verbose: false)
+        let scores = try model.evaluate(x: testImages, y: testLabels)
+        try model.save(to: folder)
+        let reloaded = try Model.load(from: folder)
+        #expect(history["val_accuracy"].count == 3 && scores["accuracy"]! > 0.85, "\(scores)")
+        #expect(try reloaded.predict(testImages) == model.predict(testImages))
     }
 }

@@ -71,17 +71,19 @@ public struct ProgressBar: Sendable {
     }
 }
 
-/// Writes `fit`'s progress to standard output: the bar redrawn at most 20 times a second
-/// on a terminal, or one line per epoch otherwise.
+/// Writes `fit`'s progress: the bar redrawn at most 20 times a second on a terminal, or one
+/// line per epoch otherwise (to standard output unless given a writer).
 final class ProgressPrinter {
     let bar: ProgressBar
     let isTerminal: Bool
     private let start = Date()
     private var lastDraw = Date.distantPast
+    private let write: (String) -> Void
 
-    init(steps: Int, isTerminal: Bool = isatty(STDOUT_FILENO) != 0) {
+    init(steps: Int, isTerminal: Bool = isatty(STDOUT_FILENO) != 0, write: @escaping (String) -> Void = ProgressPrinter.standardOutput) {
         bar = ProgressBar(total: steps)
         self.isTerminal = isTerminal
+        self.write = write
     }
 
     var elapsed: Double { Date().timeIntervalSince(start) }
@@ -97,8 +99,8 @@ final class ProgressPrinter {
                          : bar.plainLine(elapsed: elapsed, values: values) + "\n")
     }
 
-    func write(_ s: String) {
-        // Through stdio, so it stays in order with the caller's `print`s.
+    /// Through stdio, so it stays in order with the caller's `print`s.
+    static func standardOutput(_ s: String) {
         print(s, terminator: "")
         fflush(nil)
     }

@@ -6,11 +6,12 @@
 # TARGET: graphdef (load + compile + one run with zeros fed), npy (read + write back),
 # checkpoint (a TensorBundle index + data file: open, read every tensor), checkpointstate
 # (a `checkpoint` state file), savedmodel (a saved_model.pb: load, run every signature with
-# zeros fed); default: all five. --time is per target (default 60); --jobs N > 1 runs N processes in
-# libFuzzer's fork mode. The build goes to .build-fuzz (release, -sanitize=fuzzer,address);
-# the corpus grows in .build-fuzz/corpus/TARGET between runs, seeded from the test
-# fixtures; a crash, hang (30 s), leak or broken promise is written to
-# .build-fuzz/findings/TARGET/ and the script fails, printing how to replay it.
+# zeros fed), csv (a CSV data set: floats and class labels); default: all six. --time is
+# per target (default 60); --jobs N > 1 runs N processes in libFuzzer's fork mode. The
+# build goes to .build-fuzz (release, -sanitize=fuzzer,address); the corpus grows in
+# .build-fuzz/corpus/TARGET between runs, seeded from the test fixtures; a crash, hang
+# (30 s), leak or broken promise is written to .build-fuzz/findings/TARGET/ and the script
+# fails, printing how to replay it.
 # The test command runs it briefly (Tools/test.sh); a long run:
 #
 #   Tools/fuzz.sh --time 7200 --jobs 2 graphdef
@@ -24,11 +25,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --time) seconds="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
-        graphdef|npy|checkpoint|checkpointstate|savedmodel) targets+=("$1"); shift ;;
-        *) echo "usage: Tools/fuzz.sh [--time SECONDS] [--jobs N] [graphdef] [npy] [checkpoint] [checkpointstate] [savedmodel]" >&2; exit 2 ;;
+        graphdef|npy|checkpoint|checkpointstate|savedmodel|csv) targets+=("$1"); shift ;;
+        *) echo "usage: Tools/fuzz.sh [--time SECONDS] [--jobs N] [graphdef] [npy] [checkpoint] [checkpointstate] [savedmodel] [csv]" >&2; exit 2 ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(graphdef npy checkpoint checkpointstate savedmodel)
+[ ${#targets[@]} -gt 0 ] || targets=(graphdef npy checkpoint checkpointstate savedmodel csv)
 
 scratch=.build-fuzz
 swift build -c release --product soma-fuzz --scratch-path "$scratch" \
@@ -62,6 +63,9 @@ open(sys.argv[3],"wb").write(struct.pack("<I",len(i))+i+d)' "$index" "${index%.i
         cp "$fixtures"/checkpoints/tf1_saver/checkpoint "$seeds/tf1_saver" ;;
     savedmodel)
         for model in "$fixtures"/saved_models/*/; do cp "$model/saved_model.pb" "$seeds/$(basename "$model").pb"; done ;;
+    csv)
+        printf 'label,a,b\n1,0.5,2\n3,-1e3,inf\n' > "$seeds/small.csv"
+        printf '7, 1,2,3\r\n2,4,5,6\r\n' > "$seeds/crlf.csv" ;;
     esac
     parallel=()
     [ "$jobs" -gt 1 ] && parallel=(-fork="$jobs" -ignore_crashes=0)

@@ -24,6 +24,9 @@ enum FuzzTarget: String, CaseIterable {
     /// A `saved_model.pb` (no variables): load it — graph, inlined functions, saver, main
     /// op — and run every signature once with zeros fed.
     case savedmodel
+    /// A CSV file of numbers: read it as a data set with the first column as labels, as
+    /// floats and as class indices.
+    case csv
 
     /// Memory one input may hold: small, so that no input can take the fuzzer down, and
     /// every allocation a file controls meets the budget check.
@@ -40,6 +43,7 @@ enum FuzzTarget: String, CaseIterable {
         case .checkpoint: Self.readCheckpoint(data, budget: budget)
         case .checkpointstate: Self.readCheckpointState(data)
         case .savedmodel: Self.loadSavedModel(data, budget: budget)
+        case .csv: Self.readCSV(data)
         }
         // Every graph, session and tensor of this input is gone now.
         check(budget.bytesInUse == 0, "\(budget.bytesInUse) bytes of the memory budget were never given back")
@@ -99,6 +103,17 @@ enum FuzzTarget: String, CaseIterable {
         atexit { try? FileManager.default.removeItem(at: FuzzTarget.scratch) }
         return url
     }()
+
+    private static func readCSV(_ data: Data) {
+        for classCount in [nil, 10] {
+            do {
+                let set = try Dataset(csv: [UInt8](data), name: "fuzz.csv", labelColumns: [0], classCount: classCount)
+                check(set.count == set.labels.shape[0], "a CSV data set's features and labels disagree")
+            } catch {
+                checkOneLine(error)
+            }
+        }
+    }
 
     private static func readCheckpoint(_ data: Data, budget: MemoryBudget) {
         let bytes = [UInt8](data)

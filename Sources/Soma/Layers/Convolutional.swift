@@ -31,6 +31,16 @@ public class ConvolutionLayer: Layer {
         return try lastDimension(input)
     }
 
+    /// The bias of `count` channels (zeros), when the layer has one.
+    func addBias(_ count: Int) throws {
+        if useBias { bias = try addWeight("bias", shape: [count], initializer: .zeros) }
+    }
+
+    /// The depthwise convolution of `x` by `kernel` with the layer's strides and padding.
+    func depthwise(_ x: Output, _ kernel: Variable) throws -> Output {
+        try depthwiseConv2D(x, filter: kernel.value, strides: [strides.0, strides.1], padding: padding.rawValue)
+    }
+
     /// `activation(y + bias)`.
     func finish(_ y: Output) throws -> Output {
         try activation.apply(bias.map { try biasAdd(y, $0.value) } ?? y)
@@ -60,7 +70,7 @@ public final class Conv2D: ConvolutionLayer {
     override public func build(_ inputs: [Output]) throws {
         kernel = try addWeight("kernel", shape: [kernelSize.0, kernelSize.1, channels(inputs[0]), filters],
                                initializer: kernelInitializer, regularizer: kernelRegularizer)
-        if useBias { bias = try addWeight("bias", shape: [filters], initializer: .zeros) }
+        try addBias(filters)
     }
 
     override public func call(_ inputs: [Output]) throws -> Output {
@@ -86,7 +96,7 @@ public final class Conv2DTranspose: ConvolutionLayer {
     override public func build(_ inputs: [Output]) throws {
         kernel = try addWeight("kernel", shape: [kernelSize.0, kernelSize.1, filters, channels(inputs[0])],
                                initializer: .glorotUniform)
-        if useBias { bias = try addWeight("bias", shape: [filters], initializer: .zeros) }
+        try addBias(filters)
     }
 
     override public func call(_ inputs: [Output]) throws -> Output {
@@ -126,13 +136,10 @@ public final class DepthwiseConv2D: ConvolutionLayer {
         let c = try channels(inputs[0])
         depthwiseKernel = try addWeight("kernel", shape: [kernelSize.0, kernelSize.1, c, depthMultiplier],
                                         initializer: .glorotUniform)
-        if useBias { bias = try addWeight("bias", shape: [c * depthMultiplier], initializer: .zeros) }
+        try addBias(c * depthMultiplier)
     }
 
-    override public func call(_ inputs: [Output]) throws -> Output {
-        try finish(depthwiseConv2D(inputs[0], filter: depthwiseKernel!.value, strides: [strides.0, strides.1],
-                                   padding: padding.rawValue))
-    }
+    override public func call(_ inputs: [Output]) throws -> Output { try finish(depthwise(inputs[0], depthwiseKernel!)) }
 }
 
 /// A depthwise convolution followed by a 1×1 convolution mixing channels (Keras'
@@ -158,13 +165,11 @@ public final class SeparableConv2D: ConvolutionLayer {
                                         initializer: .glorotUniform)
         pointwiseKernel = try addWeight("pointwise_kernel", shape: [1, 1, c * depthMultiplier, filters],
                                         initializer: .glorotUniform)
-        if useBias { bias = try addWeight("bias", shape: [filters], initializer: .zeros) }
+        try addBias(filters)
     }
 
     override public func call(_ inputs: [Output]) throws -> Output {
-        let depthwise = try depthwiseConv2D(inputs[0], filter: depthwiseKernel!.value, strides: [strides.0, strides.1],
-                                            padding: padding.rawValue)
-        return try finish(conv2D(depthwise, filter: pointwiseKernel!.value))
+        try finish(conv2D(depthwise(inputs[0], depthwiseKernel!), filter: pointwiseKernel!.value))
     }
 }
 

@@ -170,42 +170,53 @@ extension Dataset {
     /// A CSV file of numbers: the `labelColumns` (by index) become float32 labels
     /// `[n, labelColumns.count]` — or int64 class indices `[n]` with `classCount` and one
     /// label column — and the rest float32 features `[n, columns]`. With `header`, the first
-    /// line is skipped. Quoted fields are not supported; every row needs every column.
+    /// line is skipped. Quoted fields are not supported; every row needs every column. The
+    /// file may be at most `maxBytes`.
     public init(csv url: URL, labelColumns: [Int], header: Bool = true, classCount: Int? = nil,
-                limits: (rows: Int, columns: Int) = (1 << 24, 1 << 16)) throws {
-        let text = try String(contentsOf: url, encoding: .utf8)
-        var lines = text.split(whereSeparator: \.isNewline).filter { !$0.allSatisfy(\.isWhitespace) }
+                maxBytes: Int = 1 << 30) throws {
+        let bytes = try FileBytes.read(url.path, limit: maxBytes, budget: MemoryBudget(), what: "CSV file")
+        try self.init(csv: bytes, name: url.lastPathComponent, labelColumns: labelColumns, header: header, classCount: classCount)
+    }
+
+    /// A CSV file's bytes (see ``init(csv:labelColumns:header:classCount:maxBytes:)``);
+    /// `name` goes in error messages.
+    public init(csv bytes: [UInt8], name: String, labelColumns: [Int], header: Bool = true, classCount: Int? = nil) throws {
+        func fail(_ what: String) -> SomaError { .invalidArgument("\(name): \(what)") }
+        var lines = bytes.split(whereSeparator: { $0 == 10 || $0 == 13 })
+            .filter { !$0.allSatisfy { $0 == 32 || $0 == 9 } }
         if header, !lines.isEmpty { lines.removeFirst() }
-        guard let first = lines.first else { throw SomaError.invalidArgument("\(url.lastPathComponent): no data rows") }
-        let width = first.split(separator: ",", omittingEmptySubsequences: false).count
-        guard lines.count <= limits.rows, width <= limits.columns, !labelColumns.isEmpty,
-              labelColumns.allSatisfy({ (0..<width).contains($0) }), width > labelColumns.count else {
-            throw SomaError.invalidArgument("\(url.lastPathComponent): \(lines.count) rows of \(width) columns with label "
-                                            + "columns \(labelColumns) do not make a data set")
-        }
+        guard let first = lines.first else { throw fail("no data rows") }
+        let width = first.split(separator: 44, omittingEmptySubsequences: false).count
         let labelSet = Set(labelColumns)
+        guard !labelColumns.isEmpty, labelColumns.allSatisfy({ (0..<width).contains($0) }), width > labelSet.count else {
+            throw fail("\(width) columns with label columns \(labelColumns) do not make a data set")
+        }
         var features: [Float] = [], labels: [Float] = []
         features.reserveCapacity(lines.count * (width - labelSet.count))
         for (r, line) in lines.enumerated() {
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard fields.count == width else {
-                throw SomaError.invalidArgument("\(url.lastPathComponent): row \(r + 1) has \(fields.count) fields, not \(width)")
-            }
+            let fields = line.split(separator: 44, omittingEmptySubsequences: false)
+            guard fields.count == width else { throw fail("row \(r + 1) has \(fields.count) fields, not \(width)") }
             for (c, field) in fields.enumerated() {
-                guard let v = Float(field.trimmingCharacters(in: .whitespaces)) else {
-                    throw SomaError.invalidArgument("\(url.lastPathComponent): row \(r + 1), column \(c + 1) is not a number: "
-                                                    + "'\(field.prefix(40))'")
+                let text = String(decoding: field, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                guard let v = Float(text) else {
+                    throw fail("row \(r + 1), column \(c + 1) is not a number: '\(text.prefix(40))'")
                 }
                 if labelSet.contains(c) { labels.append(v) } else { features.append(v) }
             }
         }
         let n = lines.count
         let featureTensor = try Tensor(features, shape: [n, width - labelSet.count])
-        if let classCount, labelColumns.count == 1 {
-            try self.init(features: featureTensor, labels: Tensor(labels.map { Int64($0) }, shape: [n]), classCount: classCount)
-        } else {
+        guard let classCount, labelColumns.count == 1 else {
             try self.init(features: featureTensor, labels: Tensor(labels, shape: [n, labelColumns.count]))
+            return
         }
+        let classes = try labels.enumerated().map { r, v in
+            guard let k = Int64(exactly: v), (0..<Int64(classCount)).contains(k) else {
+                throw fail("row \(r + 1): label \(v) is not a class in [0, \(classCount))")
+            }
+            return k
+        }
+        try self.init(features: featureTensor, labels: Tensor(classes, shape: [n]), classCount: classCount)
     }
 
     /// The 8×8 handwritten digits: 1,797 images of 64 pixels (0…16), labels 0…9.

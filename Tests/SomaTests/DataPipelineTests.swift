@@ -36,6 +36,12 @@ import Testing
         #expect(houses.features.scalars(as: Float.self) == [3, 120.5, 2, 80, 4, 150] && houses.labels.scalars(as: Float.self) == [300, 210, 390])
         try "a,b\n1,x\n".write(to: csv, atomically: true, encoding: .utf8)
         #expect(throws: SomaError.self) { try Dataset(csv: csv, labelColumns: [1]) }
+        // Class labels must be whole numbers in range.
+        let classes = try Dataset(csv: Array("c,x\n2,0.5\n0,1\n".utf8), name: "c.csv", labelColumns: [0], classCount: 3)
+        #expect(classes.labels == Tensor([2, 0] as [Int64]) && classes.classCount == 3)
+        for bad in ["c,x\n3,1\n", "c,x\n1.5,1\n", "c,x\nnan,1\n"] {
+            #expect(throws: SomaError.self) { try Dataset(csv: Array(bad.utf8), name: "c.csv", labelColumns: [0], classCount: 3) }
+        }
 
         let data = try counting()
         try data.features.saveNPY(to: folder.appendingPathComponent("x.npy"))

@@ -24,7 +24,7 @@ let g = Graph()
 g.randomSeed = 42
 let model = try Sequential(inputShape: [window, 1], [LSTM(32), Dense(1)], name: "forecast", graph: g)
 try model.compile(optimizer: AdamOptimizer(learningRate: 0.005), loss: .meanSquaredError, metrics: [.meanAbsoluteError])
-try model.fit(x: train.features, y: train.labels, batchSize: 32, epochs: 25, seed: 11)
+try model.fit(x: train.features, y: train.labels, batchSize: 32, epochs: 25, seed: 1)
 
 let predicted = try model.predict(test.features).scalars(as: Float.self)
 let actual = test.labels.scalars(as: Float.self)

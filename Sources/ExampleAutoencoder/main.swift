@@ -24,11 +24,14 @@ try autoencoder.fit(x: train.features, y: train.features, batchSize: 32, epochs:
 // The mean-image baseline: every test image "reconstructed" as the training mean.
 let mean = train.featureStatistics().mean
 let testPixels = test.features.scalars(as: Float.self)
-let baseline = testPixels.enumerated().reduce(0.0) { $0 + Double(($1.element - mean[$1.offset % 64]) * ($1.element - mean[$1.offset % 64])) }
-    / Double(testPixels.count)
+let baseline = testPixels.enumerated().reduce(0.0) { sum, pixel in
+    let error = Double(pixel.element - mean[pixel.offset % 64])
+    return sum + error * error
+} / Double(testPixels.count)
 let mse = try autoencoder.evaluate(x: test.features, y: test.features)["loss"]!
 // The 8-number codes are one model away: the encoder half as its own model.
 let encode = try Model(inputs: [images], outputs: [code], name: "encoder", session: autoencoder.session)
-print("codes of the first test image: \(try encode.predict(test.features.rows([0])).scalars(as: Float.self).map { (($0 * 100).rounded() / 100) })")
+let firstCode = try encode.predict(test.features.rows([0])).scalars(as: Float.self)
+print("code of the first test image: \(firstCode.map { ($0 * 100).rounded() / 100 })")
 print(String(format: "mean-image baseline mse: %.5f", baseline))
 print(String(format: "test reconstruction mse: %.5f (%.1f%% of the baseline)", mse, 100 * mse / baseline))

@@ -16,8 +16,8 @@ struct CartPole {
     static let gravity = 9.8, cartMass = 1.0, poleMass = 0.1, halfLength = 0.5, force = 10.0, tau = 0.02
 
     init(rng: inout SplitMix64) {
-        (x, velocity, angle, angularVelocity) = (Double.random(in: -0.05...0.05, using: &rng), Double.random(in: -0.05...0.05, using: &rng),
-                                                 Double.random(in: -0.05...0.05, using: &rng), Double.random(in: -0.05...0.05, using: &rng))
+        func small() -> Double { Double.random(in: -0.05...0.05, using: &rng) }
+        (x, velocity, angle, angularVelocity) = (small(), small(), small(), small())
     }
 
     var observation: [Float] { [Float(x), Float(velocity), Float(angle), Float(angularVelocity)] }
@@ -74,7 +74,8 @@ while episode < 3000 {
     let mean = discounted.reduce(0, +) / Double(discounted.count)
     let std = (discounted.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(discounted.count)).squareRoot()
     let weights = discounted.map { Float(($0 - mean) / (std + 1e-8)) }
-    _ = try learn.run([Tensor(observed, shape: [taken.count, 4]), Tensor(taken, shape: [taken.count]), Tensor(weights, shape: [taken.count])])
+    let n = taken.count
+    _ = try learn.run([Tensor(observed, shape: [n, 4]), Tensor(taken, shape: [n]), Tensor(weights, shape: [n])])
 
     recent.append(Double(taken.count))
     if recent.count > 100 { recent.removeFirst() }

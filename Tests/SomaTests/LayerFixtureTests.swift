@@ -66,7 +66,15 @@ import Testing
     }
 
     @Test(arguments: cases)
-    func matchesKeras(name: String) throws {
+    func matchesKeras(name: String) throws { try check(name) }
+
+    /// With the time dimension unknown, the recurrent layers run in a `While` loop.
+    @Test(arguments: ["lstm", "lstm_sequences", "gru_sequences", "simple_rnn"])
+    func recurrentLayersMatchKerasOnSequencesOfUnknownLength(name: String) throws {
+        try check(name, unknownTime: true)
+    }
+
+    func check(_ name: String, unknownTime: Bool = false) throws {
         let spec = try #require(Self.manifest[name])
         let folder = Self.root.appendingPathComponent(name)
         func load(_ file: String) throws -> Tensor { try Tensor(contentsOfNPY: folder.appendingPathComponent(file)) }
@@ -76,9 +84,13 @@ import Testing
         let g = Graph()
         var xs: [Tensor] = []
         while exists("x\(xs.count).npy") { xs.append(try load("x\(xs.count).npy")) }
-        let inputs = try xs.enumerated().map { k, x in try g.placeholder(x.dtype, shape: TensorShape(x.shape), name: "x\(k)") }
+        let inputs = try xs.enumerated().map { k, x in
+            let shape = unknownTime ? TensorShape([nil, nil, x.shape[2]]) : TensorShape(x.shape)
+            return try g.placeholder(x.dtype, shape: shape, name: "x\(k)")
+        }
         if spec.training { layer.training = try g.constant(true) }
         let out = try inputs.count == 1 ? layer(inputs[0]) : layer(inputs)
+        if unknownTime { #expect(g.nodes.contains { $0.op == "While" || $0.op == "StatelessWhile" }) }
 
         // Keras' weight names (the layer's own name may differ by its uniquifying suffix).
         #expect(layer.variables.count == spec.weights.count)

@@ -14,7 +14,7 @@
 /// Layers that behave differently in training (``Dropout``, ``BatchNormalization``) read
 /// the graph's ``Graph/learningPhase()`` unless given a `training` tensor.
 ///
-/// Subclasses override ``build(_:)`` (create weights with ``addWeight(_:shape:initializer:trainable:)``)
+/// Subclasses override ``build(_:)`` (create weights with ``addWeight(_:shape:dtype:initializer:trainable:regularizer:)``)
 /// and ``call(_:)`` (the computation, on inputs of the built shapes).
 ///
 /// Thread-safety: build a model on one thread; a built graph runs anywhere.
@@ -110,7 +110,10 @@ open class Layer {
             try g.variable(fullName, shape: shape, dtype: dtype, initializer: initializer, trainable: trainable)
         }
         if let regularizer, let g = graph {
-            losses.append(try g.withRootScope { try g.withNameScope("\(name)/\(weightName)/Regularizer") { try regularizer.penalty(v.value) } })
+            let penalty = try g.withRootScope {
+                try g.withNameScope("\(name)/\(weightName)/Regularizer") { try regularizer.penalty(v.value) }
+            }
+            losses.append(penalty)
         }
         return v
     }

@@ -1,7 +1,8 @@
 /// What the recurrent layers share (Keras' `RNN` over a cell): weights in Keras' layout,
 /// `<name>/<cell>/kernel [F, G·units]` (Glorot uniform), `recurrent_kernel [units,
-/// G·units]` (orthogonal) and `bias`, with G gates; the sequence `[B, T, F]` (batch-major,
-/// T known) unrolled over its T steps from a zero state.
+/// G·units]` (orthogonal) and `bias`, with G gates; the sequence `[B, T, F]` (batch-major)
+/// run from a zero state — unrolled over its T steps when T is known, else in one `While`
+/// loop body (``dynamicRNN(_:over:sequenceLength:initialState:file:line:)``).
 ///
 /// The input's contribution to every gate of every step is one GEMM before the loop
 /// (`[B·T, F] · [F, G·units]`, bias included), so a step costs one `[B, units] ·
@@ -60,12 +61,16 @@ public class RecurrentLayer: Layer {
         let x = inputs[0]
         let dims = try dimensions(x, rank: 3)
         let (steps, features) = (dims[1], dims[2])
-        guard steps > 0 else {
-            throw SomaError.invalidArgument("\(kind) '\(name)': the number of time steps of \(x.name) must be known, "
-                                            + "but its shape is \(x.shape) (use dynamicRNN for sequences of varying length)")
-        }
         let flat = try reshape(x, [-1, features])
-        let projected = try reshape(biasAdd(matmul(flat, kernel!.value), inputBias()), [-1, steps, gates * units])
+        let projectedRows = try biasAdd(matmul(flat, kernel!.value), inputBias())
+        guard steps > 0 else {
+            // Sequences of varying length: one loop body (a `While` over the steps, as
+            // Keras' RNN layers build in TF), the input projection still one GEMM.
+            let projected = try reshape(projectedRows, shapeReplacingLast(of: x, with: [gates * units]))
+            let (outputs, state) = try dynamicRNN(StepCell(layer: self), over: projected)
+            return returnSequences ? try reshape(outputs, shapeReplacingLast(of: x, with: [units])) : state.tensors[0]
+        }
+        let projected = try reshape(projectedRows, [-1, steps, gates * units])
         let perStep = try unstack(projected, axis: 1)
         let zeros = try zeroRows(like: perStep[0], units: units)
         var state = [Output](repeating: zeros, count: stateCount), outputs: [Output] = []
@@ -75,6 +80,26 @@ public class RecurrentLayer: Layer {
             state = next
         }
         return returnSequences ? try stack(outputs, axis: 1) : outputs[steps - 1]
+    }
+}
+
+/// A recurrent layer's step as a ``RecurrentCell`` over projected inputs, for `dynamicRNN`.
+private struct StepCell: RecurrentCell {
+    struct State: RecurrentState {
+        let tensors: [Output]
+        init(tensors: [Output]) { self.tensors = tensors }
+    }
+
+    let layer: RecurrentLayer
+
+    func zeroState(like input: Output) throws -> State {
+        let zeros = try zeroRows(like: input, units: layer.units)
+        return State(tensors: Array(repeating: zeros, count: layer.stateCount))
+    }
+
+    func callAsFunction(_ input: Output, state: State) throws -> (output: Output, state: State) {
+        let (output, next) = try layer.step(input, state: state.tensors)
+        return (output, State(tensors: next))
     }
 }
 

@@ -43,7 +43,8 @@ public struct Dataset: Sendable {
     /// Float features `[count, featureCount]` (row-major) with class-index labels (int64).
     public init(features: [Float], labels: [Int], featureCount: Int, classCount: Int) throws {
         guard featureCount > 0, features.count == labels.count * featureCount else {
-            throw SomaError.invalidArgument("Dataset: \(features.count) feature values for \(labels.count) examples of \(featureCount) features")
+            throw SomaError.invalidArgument(
+                "Dataset: \(features.count) feature values for \(labels.count) examples of \(featureCount) features")
         }
         try self.init(features: Tensor(features, shape: [labels.count, featureCount]),
                       labels: Tensor(labels.map { Int64($0) }, shape: [labels.count]), classCount: classCount)

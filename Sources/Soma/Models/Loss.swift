@@ -45,8 +45,11 @@ public enum Loss: Sendable {
         let g = p.graph
         let eps = 1e-7
         /// The logits behind `p` when it is `op(logits)`.
-        func logits(through op: String) -> Output? { p.node.op == op ? p.node.inputs.first.map { Output(graph: g, node: $0.node, index: $0.index) } : nil }
-        func clipped(_ x: Output) throws -> Output { try minimum(maximum(x, x.scalarLike(eps, file: "", line: 0)), x.scalarLike(1 - eps, file: "", line: 0)) }
+        func logits(through op: String) -> Output? {
+            guard p.node.op == op, let input = p.node.inputs.first else { return nil }
+            return Output(graph: g, node: input.node, index: input.index)
+        }
+        func clipped(_ x: Output) throws -> Output { try minimum(maximum(x, eps), 1 - eps) }
         switch self {
         case .sparseCategoricalCrossentropy(let fromLogits):
             if let z = fromLogits ? p : logits(through: "Softmax") {

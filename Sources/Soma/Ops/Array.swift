@@ -610,14 +610,24 @@ extension ArrayOps {
         "GatherV2": { c in
             // Dense form of TF's IndexedSlices gradient: one_hot(indices)ᵀ · grad, which sums
             // the rows of repeated indices.
+            // (The depth is shape(params)[0] when the first dimension is not static, as for
+            // a time-major sequence read step by step in a loop.)
             let params = c.inputs[0]
-            guard try constantInts(c, 2) == [0], (c.node.int("batch_dims") ?? 0) == 0,
-                  let rows = params.shape.dimensions?.first ?? nil else {
+            guard try constantInts(c, 2) == [0], (c.node.int("batch_dims") ?? 0) == 0, params.shape.rank ?? 0 >= 1 else {
                 throw SomaError.unimplemented(
-                    "The gradient of '\(c.node.name)' (op: 'GatherV2') needs axis 0, batch_dims 0 and a static first dimension")
+                    "The gradient of '\(c.node.name)' (op: 'GatherV2') needs axis 0, batch_dims 0 and params of known rank")
             }
             let flat = try reshape(c.inputs[1], [-1])
-            let hot = try oneHot(flat, depth: rows, dtype: params.dtype)
+            let hot: Output
+            if let rows = params.shape.dimensions?.first ?? nil {
+                hot = try oneHot(flat, depth: rows, dtype: params.dtype)
+            } else {
+                let g = c.graph
+                let rows = try stridedSlice(shape(params), begin: [0], end: [1], shrinkAxisMask: 1)
+                hot = try g.output("OneHot", [flat, rows, g.constant(Tensor.scalar(1, dtype: params.dtype)),
+                                              g.constant(Tensor.scalar(0, dtype: params.dtype))],
+                                   attrs: ["axis": .int(-1)], name: "one_hot", file: "", line: 0)
+            }
             // One row per index, every trailing dimension flattened: [indices, ∏ params.shape[1...]].
             let rowsOfGrad = try reshape(c.grad(), stack([size(flat), c.graph.constant(Int32(-1))]))
             return [try reshape(matmul(hot, rowsOfGrad, transposeA: true), shape(params)), nil, nil]

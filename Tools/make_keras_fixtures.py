@@ -118,6 +118,11 @@ for activation in ["linear", "relu", "relu6", "leaky_relu", "elu", "selu", "sigm
                    "softmax", "softplus", "softsign", "gelu", "silu", "mish", "exponential"]:
     case(f"activation_{activation}", layers.Activation(activation), [normal(3, 5) * 2])
 
+attention_mask = rng.random((2, 4, 6)) < 0.7
+attention_mask[:, :, 0] = True  # every query attends somewhere
+case("multi_head_attention_masked", layers.MultiHeadAttention(num_heads=2, key_dim=3),
+     [normal(2, 4, 5), normal(2, 6, 5), attention_mask],
+     apply=lambda layer, ts, training: layer(ts[0], ts[1], attention_mask=ts[2], training=training))
 case("multi_head_attention_causal", layers.MultiHeadAttention(num_heads=2, key_dim=2), [normal(2, 4, 6)],
      apply=lambda layer, ts, training: layer(ts[0], ts[0], use_causal_mask=True, training=training))
 

@@ -51,7 +51,7 @@ import Testing
         case "lstm_sequences": LSTM(3, returnSequences: true)
         case "gru_sequences": GRU(3, returnSequences: true)
         case "simple_rnn": SimpleRNN(4)
-        case "multi_head_attention": MultiHeadAttention(numHeads: 2, keyDim: 3)
+        case "multi_head_attention", "multi_head_attention_masked": MultiHeadAttention(numHeads: 2, keyDim: 3)
         case "multi_head_attention_causal": MultiHeadAttention(numHeads: 2, keyDim: 2, causal: true)
         case "add": Add()
         case "concatenate": Concatenate()
@@ -89,7 +89,9 @@ import Testing
             return try g.placeholder(x.dtype, shape: shape, name: "x\(k)")
         }
         if spec.training { layer.training = try g.constant(true) }
-        let out = try inputs.count == 1 ? layer(inputs[0]) : layer(inputs)
+        let out = try name == "multi_head_attention_masked"
+            ? (layer as! MultiHeadAttention)(query: inputs[0], value: inputs[1], attentionMask: inputs[2])
+            : inputs.count == 1 ? layer(inputs[0]) : layer(inputs)
         if unknownTime { #expect(g.nodes.contains { $0.op == "While" || $0.op == "StatelessWhile" }) }
 
         // Keras' weight names (the layer's own name may differ by its uniquifying suffix).

@@ -240,6 +240,16 @@ import Testing
         #expect(shared.variables.map(\.name) == ["shared/kernel", "shared/bias"])
         #expect(ya.node.name.hasPrefix("shared/") && yb.node.name.hasPrefix("shared_1/"))
         #expect(joined.shape == [nil, 4] && sum.shape == [nil, 2])
+        // A model of two inputs trains, evaluates and predicts with one tensor per input.
+        let pair = try Model(inputs: [a, b], outputs: [Dense(1)(sum)], name: "pair")
+        try pair.compile(optimizer: GradientDescentOptimizer(learningRate: 0.1), loss: .meanSquaredError)
+        let xa = try Tensor((0..<24).map { Float($0 % 5) / 5 }, shape: [8, 3]), xb = try Tensor((0..<24).map { Float($0 % 3) / 3 }, shape: [8, 3])
+        let target = try Tensor((0..<8).map { Float($0) / 8 }, shape: [8, 1])
+        let history = try pair.fit(inputs: [xa, xb], y: target, batchSize: 4, epochs: 20, shuffle: false, verbose: false)
+        #expect(history["loss"].last! < history["loss"].first!)
+        #expect(abs(try pair.evaluate(inputs: [xa, xb], y: target)["loss"]! - history["loss"].last!) < 0.05)
+        #expect(try pair.predict(inputs: [xa, xb], batchSize: 3).shape == [8, 1])
+        #expect(throws: SomaError.self) { try pair.predict(xa) }
         // The nodes a layer builds point at the user's line, not into Soma.
         let line = #line + 1
         let h = try Dense(4, activation: .relu)(a)

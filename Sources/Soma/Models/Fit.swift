@@ -34,7 +34,11 @@ extension Model {
     /// learning rate becomes a variable (`learning_rate`) that callbacks may change.
     public func compile(optimizer: Optimizer, loss: Loss, metrics: [Metric] = [],
                         file: String = #fileID, line: Int = #line) throws {
-        let (_, output) = try soleInputOutput("compile")
+        guard outputs.count == 1 else {
+            throw SomaError.invalidArgument("compile handles models of one output; '\(name)' has \(outputs.count) — "
+                                            + "build the loss and optimiser on model.graph")
+        }
+        let output = outputs[0]
         try graph.withCallSite(file: file, line: line) {
             let (dtype, shape) = try loss.labelSpec(for: output)
             let labels = try graph.placeholder(dtype, shape: shape, name: graph.node(named: "labels") == nil ? "labels" : "model_labels")
@@ -88,21 +92,32 @@ extension Model {
     public func fit(x: Tensor, y: Tensor, batchSize: Int = 32, epochs: Int = 1, validationSplit: Double = 0,
                     validationData: (x: Tensor, y: Tensor)? = nil, shuffle: Bool = true, seed: UInt64? = nil,
                     callbacks: [Callback] = [], verbose: Bool = true) throws -> History {
+        try fit(inputs: [x], y: y, batchSize: batchSize, epochs: epochs, validationSplit: validationSplit,
+                validationData: validationData.map { (inputs: [$0.x], y: $0.y) }, shuffle: shuffle, seed: seed,
+                callbacks: callbacks, verbose: verbose)
+    }
+
+    /// `fit` for a model of several inputs: `inputs[k]` feeds ``inputs``[k] (Keras' `fit`
+    /// with a list of arrays).
+    @discardableResult
+    public func fit(inputs xs: [Tensor], y: Tensor, batchSize: Int = 32, epochs: Int = 1, validationSplit: Double = 0,
+                    validationData: (inputs: [Tensor], y: Tensor)? = nil, shuffle: Bool = true, seed: UInt64? = nil,
+                    callbacks: [Callback] = [], verbose: Bool = true) throws -> History {
         guard batchSize > 0, (0..<1).contains(validationSplit) else {
             throw SomaError.invalidArgument("fit: batchSize must be positive and validationSplit in [0, 1)")
         }
-        let count = try exampleCount(x, y)
-        var (trainX, trainY, validation) = (x, y, validationData)
+        let count = try exampleCount(xs, y)
+        var (trainX, trainY, validation) = (xs, y, validationData)
         if validationSplit > 0, validation == nil {
             let held = Int((Double(count) * validationSplit).rounded(.down))
             guard held > 0, held < count else {
                 throw SomaError.invalidArgument("fit: validationSplit \(validationSplit) of \(count) examples leaves no data on one side")
             }
             let cut = Array(0..<(count - held)), rest = Array((count - held)..<count)
-            (trainX, trainY) = (try x.rows(cut), try y.rows(cut))
-            validation = (try x.rows(rest), try y.rows(rest))
+            (trainX, trainY) = (try xs.map { try $0.rows(cut) }, try y.rows(cut))
+            validation = (try xs.map { try $0.rows(rest) }, try y.rows(rest))
         }
-        let n = trainX.shape[0], steps = (n + batchSize - 1) / batchSize
+        let n = trainY.shape[0], steps = (n + batchSize - 1) / batchSize
         var rng = SplitMix64(seed: seed ?? UInt64(truncatingIfNeeded: graph.randomSeed ?? Int.random(in: 0...Int.max)))
         return try train(epochs: epochs, steps: steps, validation: validation, batchSize: batchSize, callbacks: callbacks,
                          verbose: verbose) { _ in
@@ -112,13 +127,14 @@ extension Model {
                 guard step < steps else { return nil }
                 defer { step += 1 }
                 let rows = Array(order[(step * batchSize)..<Swift.min(n, (step + 1) * batchSize)])
-                return (try trainX.rows(rows), try trainY.rows(rows))
+                return (try trainX.map { try $0.rows(rows) }, try trainY.rows(rows))
             }
         }
     }
 
     /// Trains on a pipeline of batches (Keras' `fit` on a `tf.data.Dataset`): each epoch is
-    /// one pass, or `stepsPerEpoch` batches of an endless (`repeat()`) pipeline.
+    /// one pass, or `stepsPerEpoch` batches of an endless (`repeat()`) pipeline. For models
+    /// of one input.
     @discardableResult
     public func fit(_ batches: DataPipeline, epochs: Int = 1, stepsPerEpoch: Int? = nil,
                     validationData: (x: Tensor, y: Tensor)? = nil, callbacks: [Callback] = [],
@@ -126,9 +142,13 @@ extension Model {
         guard stepsPerEpoch != nil || batches.cardinality != nil else {
             throw SomaError.invalidArgument("fit: an endless pipeline needs stepsPerEpoch")
         }
+        guard inputs.count == 1 else {
+            throw SomaError.invalidArgument("fit: a pipeline feeds one input, but '\(name)' has \(inputs.count)")
+        }
         var shared = stepsPerEpoch.map { _ in batches.makeIterator() }
-        return try train(epochs: epochs, steps: stepsPerEpoch ?? batches.cardinality!, validation: validationData,
-                         batchSize: 32, callbacks: callbacks, verbose: verbose) { _ in
+        return try train(epochs: epochs, steps: stepsPerEpoch ?? batches.cardinality!,
+                         validation: validationData.map { ([$0.x], $0.y) }, batchSize: 32, callbacks: callbacks,
+                         verbose: verbose) { _ in
             var it = shared ?? batches.makeIterator(), taken = 0
             return {
                 if let stepsPerEpoch {
@@ -137,14 +157,16 @@ extension Model {
                 }
                 guard let e = try it.next() else { return nil }
                 if shared != nil { shared = it }
-                return (e.features, e.labels)
+                return ([e.features], e.labels)
             }
         }
     }
 
-    /// The epoch loop shared by the `fit`s: `epochBatches(epoch)` gives the epoch's batches.
-    private func train(epochs: Int, steps: Int, validation: (x: Tensor, y: Tensor)?, batchSize: Int, callbacks: [Callback],
-                       verbose: Bool, epochBatches: (Int) throws -> () throws -> (Tensor, Tensor)?) throws -> History {
+    /// The epoch loop shared by the `fit`s: `epochBatches(epoch)` gives the epoch's batches
+    /// (one tensor per model input, and the labels).
+    private func train(epochs: Int, steps: Int, validation: (inputs: [Tensor], y: Tensor)?, batchSize: Int,
+                       callbacks: [Callback], verbose: Bool,
+                       epochBatches: (Int) throws -> () throws -> ([Tensor], Tensor)?) throws -> History {
         let training = try compiled("fit")
         guard epochs >= 0 else { throw SomaError.invalidArgument("fit: epochs must be ≥ 0, got \(epochs)") }
         try initializeIfNeeded()
@@ -160,8 +182,8 @@ extension Model {
             let next = try epochBatches(epoch)
             var step = 0
             while let (bx, by) = try next() {
-                let results = try training.trainStep.run([bx, try by.converted(to: training.labels.dtype), phase])
-                totals.add(results, examples: bx.shape.first ?? 1)
+                let results = try training.trainStep.run(bx + [try by.converted(to: training.labels.dtype), phase])
+                totals.add(results, examples: by.shape.first ?? 1)
                 let logs = totals.logs()
                 for c in callbacks { try c.onBatchEnd(step, logs: logs, model: self) }
                 step += 1
@@ -169,7 +191,7 @@ extension Model {
             }
             var logs = totals.logs(), shown = totals.ordered()
             if let validation {
-                let v = try evaluationTotals(x: validation.x, y: validation.y, batchSize: batchSize)
+                let v = try evaluationTotals(validation.inputs, validation.y, batchSize: batchSize)
                 for (name, value) in v.ordered() {
                     logs["val_" + name] = value
                     shown.append(("val_" + name, value))
@@ -190,43 +212,61 @@ extension Model {
     /// The loss and metrics on `x`/`y` in inference mode, streamed over batches (Keras'
     /// `evaluate`), by name.
     public func evaluate(x: Tensor, y: Tensor, batchSize: Int = 32) throws -> [String: Double] {
-        try initializeIfNeeded()
-        return try evaluationTotals(x: x, y: y, batchSize: batchSize).logs()
+        try evaluate(inputs: [x], y: y, batchSize: batchSize)
     }
 
-    private func evaluationTotals(x: Tensor, y: Tensor, batchSize: Int) throws -> Totals {
+    /// `evaluate` for a model of several inputs.
+    public func evaluate(inputs xs: [Tensor], y: Tensor, batchSize: Int = 32) throws -> [String: Double] {
+        try initializeIfNeeded()
+        return try evaluationTotals(xs, y, batchSize: batchSize).logs()
+    }
+
+    private func evaluationTotals(_ xs: [Tensor], _ y: Tensor, batchSize: Int) throws -> Totals {
         let training = try compiled("evaluate")
-        let n = try exampleCount(x, y)
+        let n = try exampleCount(xs, y)
         var totals = Totals(training)
         for start in Swift.stride(from: 0, to: n, by: Swift.max(batchSize, 1)) {
             let rows = Array(start..<Swift.min(n, start + batchSize))
             let labels = try y.rows(rows).converted(to: training.labels.dtype)
-            totals.add(try training.evaluationStep.run([x.rows(rows), labels]), examples: rows.count)
+            totals.add(try training.evaluationStep.run(xs.map { try $0.rows(rows) } + [labels]), examples: rows.count)
         }
         return totals
     }
 
     /// The model's output for every example of `x`, computed in batches (Keras' `predict`).
     public func predict(_ x: Tensor, batchSize: Int = 32) throws -> Tensor {
-        let (input, output) = try soleInputOutput("predict")
-        try initializeIfNeeded()
-        guard x.rank >= 1, batchSize > 0 else {
-            throw SomaError.invalidArgument("predict: x needs a batch dimension and batchSize must be positive")
+        try predict(inputs: [x], batchSize: batchSize)
+    }
+
+    /// `predict` for a model of several inputs (and one output).
+    public func predict(inputs xs: [Tensor], batchSize: Int = 32) throws -> Tensor {
+        guard outputs.count == 1, batchSize > 0 else {
+            throw SomaError.invalidArgument("predict: '\(name)' needs one output (it has \(outputs.count)) and a positive batch size; "
+                                            + "run model.session for several")
         }
-        let n = x.shape[0]
-        let run = try session.makeCallable(feeds: [input], fetches: [output])
+        let n = try exampleCount(xs, nil)
+        try initializeIfNeeded()
+        let run = try session.makeCallable(feeds: inputs, fetches: outputs)
         var parts: [Tensor] = []
         for start in Swift.stride(from: 0, to: n, by: batchSize) {
-            parts.append(try run.run([x.rows(Array(start..<Swift.min(n, start + batchSize)))])[0])
+            let rows = Array(start..<Swift.min(n, start + batchSize))
+            parts.append(try run.run(xs.map { try $0.rows(rows) })[0])
         }
         return try Tensor(concatenatingRows: parts)
     }
 
-    private func exampleCount(_ x: Tensor, _ y: Tensor) throws -> Int {
-        guard x.rank >= 1, y.rank >= 1, x.shape[0] == y.shape[0], x.shape[0] > 0 else {
-            throw SomaError.invalidArgument("x \(x.shape) and y \(y.shape) need the same, nonzero number of examples (first dimension)")
+    /// The number of examples: one tensor per model input, all (and `y`) with the same
+    /// nonzero first dimension.
+    private func exampleCount(_ xs: [Tensor], _ y: Tensor?) throws -> Int {
+        guard xs.count == inputs.count else {
+            throw SomaError.invalidArgument("'\(name)' has \(inputs.count) inputs, but \(xs.count) tensors were given")
         }
-        return x.shape[0]
+        let all = xs + (y.map { [$0] } ?? [])
+        guard let n = all.first?.shape.first, n > 0, all.allSatisfy({ $0.rank >= 1 && $0.shape[0] == n }) else {
+            throw SomaError.invalidArgument("inputs \(xs.map(\.shape))\(y.map { " and y \($0.shape)" } ?? "") need the same, "
+                                            + "nonzero number of examples (first dimension)")
+        }
+        return n
     }
 
     // MARK: Weights and learning rate

@@ -81,15 +81,6 @@ open class Model {
         if !missing.isEmpty { _ = try session.run(fetches: [], targets: missing) }
     }
 
-    /// The model's first input and output, which the single-input helpers use.
-    func soleInputOutput(_ what: String) throws -> (Output, Output) {
-        guard inputs.count == 1, outputs.count == 1 else {
-            throw SomaError.invalidArgument("\(what) handles models of one input and one output; '\(name)' has "
-                                            + "\(inputs.count) and \(outputs.count) — run model.session directly")
-        }
-        return (inputs[0], outputs[0])
-    }
-
     // MARK: Summary
 
     /// Keras' model summary: one row per layer (name and type, output shape, parameter

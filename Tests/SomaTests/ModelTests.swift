@@ -240,6 +240,11 @@ import Testing
         #expect(shared.variables.map(\.name) == ["shared/kernel", "shared/bias"])
         #expect(ya.node.name.hasPrefix("shared/") && yb.node.name.hasPrefix("shared_1/"))
         #expect(joined.shape == [nil, 4] && sum.shape == [nil, 2])
+        // A functional model's summary lists its inputs and what each layer reads.
+        let text = model.summary()
+        #expect(text.contains(" a (InputLayer)") && text.contains(" b (InputLayer)") && text.contains("Connected to"), "\(text)")
+        #expect(text.split(separator: "\n").contains { $0.hasPrefix(" shared (Dense)") && $0.hasSuffix("a[0][0], b[0][0]") })
+        #expect(text.split(separator: "\n").contains { $0.hasPrefix(" concatenate (Concatenate)") && $0.contains("shared[0][0], shared[1][0]") })
         // A model of two inputs trains, evaluates and predicts with one tensor per input.
         let pair = try Model(inputs: [a, b], outputs: [Dense(1)(sum)], name: "pair")
         try pair.compile(optimizer: GradientDescentOptimizer(learningRate: 0.1), loss: .meanSquaredError)

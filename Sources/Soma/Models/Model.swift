@@ -26,6 +26,8 @@ open class Model {
     public let outputs: [Output]
     /// The layers between inputs and outputs, in the order they were first called.
     public let layers: [Layer]
+    /// Those layers' calls on the way from inputs to outputs, in order.
+    let layerCalls: [Graph.LayerCall]
     /// The model's name (Keras' `model.name`).
     public let name: String
     /// The session holding the variables; variables are initialised on first use.
@@ -48,12 +50,14 @@ open class Model {
         self.inputs = inputs
         self.outputs = outputs
         self.name = name
-        self.layers = Model.layers(of: graph, between: inputs, and: outputs)
+        layerCalls = Model.calls(of: graph, between: inputs, and: outputs)
+        var seen = Set<ObjectIdentifier>()
+        layers = layerCalls.map(\.layer).filter { seen.insert(ObjectIdentifier($0)).inserted }
         self.session = session ?? Session(graph: graph)
     }
 
-    /// The layers called on the way from `inputs` to `outputs`, each once, in call order.
-    private static func layers(of graph: Graph, between inputs: [Output], and outputs: [Output]) -> [Layer] {
+    /// The layer calls on the way from `inputs` to `outputs`, in call order.
+    private static func calls(of graph: Graph, between inputs: [Output], and outputs: [Output]) -> [Graph.LayerCall] {
         // Nodes the outputs depend on, walked iteratively (graphs may be deep).
         var needed = Set<ObjectIdentifier>(), stack = outputs.map(\.node)
         let stops = Set(inputs.map { ObjectIdentifier($0.node) })
@@ -61,12 +65,11 @@ open class Model {
             guard needed.insert(ObjectIdentifier(node)).inserted, !stops.contains(ObjectIdentifier(node)) else { continue }
             stack += node.inputs.map(\.node) + node.controlInputs
         }
-        var seen = Set<ObjectIdentifier>(), result: [Layer] = []
-        for call in graph.layerCalls where needed.contains(ObjectIdentifier(call.output.node)) {
-            if seen.insert(ObjectIdentifier(call.layer)).inserted { result.append(call.layer) }
-        }
-        return result
+        return graph.layerCalls.filter { needed.contains(ObjectIdentifier($0.output.node)) }
     }
+
+    /// Whether the summary shows what each layer is connected to (functional models).
+    var showsConnections: Bool { true }
 
     /// Every variable of the model's layers (all of the graph's when it has no layers: a
     /// loaded model).
@@ -84,18 +87,31 @@ open class Model {
     // MARK: Summary
 
     /// Keras' model summary: one row per layer (name and type, output shape, parameter
-    /// count), then the totals — trainable and not — with their size in bytes.
+    /// count; for functional models, the model's inputs as `InputLayer` rows and what each
+    /// layer is connected to), then the totals — trainable and not — with their size in bytes.
     public func summary() -> String {
-        let columns = [33, 26, 10], width = columns.reduce(0, +)
+        let columns = showsConnections ? [33, 26, 10, 30] : [33, 26, 10], width = columns.reduce(0, +)
         func row(_ cells: [String]) -> String {
-            zip(cells, columns).map { cell, w in (" " + cell).padding(toLength: w, withPad: " ", startingAt: 0) }.joined()
+            // Every column but the last is cut to its width, as Keras' are; the last runs on.
+            let padded = zip(cells, columns).enumerated().map { k, column in
+                k + 1 == columns.count ? " " + column.0 : (" " + column.0).padding(toLength: column.1, withPad: " ", startingAt: 0)
+            }
+            return String(padded.joined().reversed().drop { $0 == " " }.reversed())
         }
         var lines = ["Model: \"\(name)\"", String(repeating: "_", count: width),
-                     row(["Layer (type)", "Output Shape", "Param #"]), String(repeating: "=", count: width)]
-        for (k, layer) in layers.enumerated() {
+                     row(["Layer (type)", "Output Shape", "Param #", "Connected to"]), String(repeating: "=", count: width)]
+        var rows: [[String]] = []
+        if showsConnections {
+            rows += inputs.map { ["\($0.node.name) (InputLayer)", Model.kerasShape($0.shape), "0", ""] }
+        }
+        for layer in layers {
             let shape = layer.output.map { Model.kerasShape($0.shape) } ?? "?"
-            lines.append(row(["\(layer.name) (\(layer.typeName))", shape, "\(layer.parameterCount)"]))
-            if k + 1 < layers.count { lines.append(String(repeating: " ", count: width)) }
+            let sources = layerCalls.filter { $0.layer === layer }.flatMap { $0.inputs.map(source) }
+            rows.append(["\(layer.name) (\(layer.typeName))", shape, "\(layer.parameterCount)", sources.joined(separator: ", ")])
+        }
+        for (k, cells) in rows.enumerated() {
+            lines.append(row(cells))
+            if k + 1 < rows.count { lines.append("") }
         }
         let all = variables, trainable = all.filter(\.trainable)
         func count(_ vs: [Variable]) -> (Int, Int) {
@@ -108,6 +124,17 @@ open class Model {
                   "Non-trainable params: \(total - train) (\(Model.byteSize(totalBytes - trainBytes)))",
                   String(repeating: "_", count: width)]
         return lines.joined(separator: "\n")
+    }
+
+    /// Where a layer's input comes from, as Keras names it: `dense[0][0]` (the layer's
+    /// first call), a model input, or the op that made it.
+    private func source(_ t: Output) -> String {
+        if let k = layerCalls.firstIndex(where: { $0.output == t }) {
+            let producer = layerCalls[k].layer
+            let call = layerCalls[..<k].filter { $0.layer === producer }.count
+            return "\(producer.name)[\(call)][0]"
+        }
+        return inputs.contains(t) ? "\(t.node.name)[0][0]" : t.node.name
     }
 
     /// A shape as Keras prints it: `(None, 8, 8, 16)`.
@@ -168,4 +195,6 @@ public final class Sequential: Model {
         for layer in layers { x = try layer(x, file: file, line: line) }
         try super.init(inputs: [input], outputs: [x], name: name)
     }
+
+    override var showsConnections: Bool { false }
 }

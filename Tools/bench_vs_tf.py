@@ -9,8 +9,12 @@ OpenBLAS settings, and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset (AVX-512 ke
 TF and ORT use) — in that command alone.
 
     pip install tensorflow-cpu onnxruntime tf2onnx tf_keras   # tf_keras: the keras_lstm workload
-    python3 Tools/bench_vs_tf.py [--rounds 3] [--only mlp_infer_b256 …] [--json out.json]
+    python3 Tools/bench_vs_tf.py [--rounds 3] [--only mlp_infer_b256 …] [--json out.json] [--load N]
+
+`--load N` runs N CPU-bound processes (pure Python busy loops) for the whole measurement: the
+engines then share the cores with a competing load, as they do on a busy machine.
 """
+import contextlib
 import argparse
 import json
 import os
@@ -92,6 +96,25 @@ def cnn_infer(x):
     return cnn_layers(x, weights)
 
 
+def depthwise3x3(x):
+    """A 3×3 stride-1 depthwise convolution (MobileNet's block, small channel count)."""
+    return tf.nn.depthwise_conv2d(x, weights(3, 3, 16, 1), [1, 1, 1, 1], "SAME")
+
+
+def depthwise3x3_s2(x):
+    """A 3×3 stride-2 depthwise convolution on MobileNetV1's second block shape."""
+    return tf.nn.depthwise_conv2d(x, weights(3, 3, 64, 1), [1, 2, 2, 1], "SAME")
+
+
+def mobilenet_block(x):
+    """Depthwise 3×3 + BN + ReLU6, pointwise 1×1 + BN + ReLU6 (MobileNetV1, 28×28×128, inference)."""
+    def batch_norm(h, c):
+        mean, var = weights(c), tf.abs(weights(c)) + 1.0
+        return tf.compat.v1.nn.fused_batch_norm(h, 1.0 + weights(c), weights(c), mean, var, is_training=False)[0]
+    h = tf.nn.relu6(batch_norm(tf.nn.depthwise_conv2d(x, weights(3, 3, 128, 1), [1, 1, 1, 1], "SAME"), 128))
+    return tf.nn.relu6(batch_norm(tf.nn.conv2d(h, weights(1, 1, 128, 128), 1, "SAME"), 128))
+
+
 def variable(*shape):
     return tf1.get_variable(f"v{len(tf1.global_variables())}", initializer=rng.normal(0, 0.05, size=shape).astype(np.float32))
 
@@ -137,6 +160,9 @@ WORKLOADS = {  # name: (builder, input shape, timed runs per round)
     "wide8_matmul256": (wide8, [256, 256], 100),
     "lstm_infer_b32_t32": (lstm_infer, [32, 32, 64], 100),
     "cnn_infer_b64": (cnn_infer, [64, 28, 28, 1], 50),
+    "depthwise3x3_b2_64x64x16": (depthwise3x3, [2, 64, 64, 16], 100),
+    "depthwise3x3s2_b1_112x112x64": (depthwise3x3_s2, [1, 112, 112, 64], 100),
+    "mobilenet_block_b8_28x28x128": (mobilenet_block, [8, 28, 28, 128], 50),
     "while_empty_10k": (while_empty, [1], 10),
     "keras_lstm_b32_t32": (keras_lstm, [32, 32, 64], 50),
 }
@@ -234,7 +260,7 @@ def bench_training(name, folder, graphtool, rounds, blas_variants):
                                     text=True, env=soma_env(native))
             timings["soma_native_blas" if native else "soma"].append(json.loads(report.stdout)["median_ms"])
     row = {k: statistics.median(v) for k, v in timings.items() if v}
-    line = f"{name:20s} TF {row['tf']:8.4f} ms  ORT        —     Soma {row['soma']:8.4f} ms  Soma/TF {row['soma'] / row['tf']:5.2f}"
+    line = f"{name:28s} TF {row['tf']:8.4f} ms  ORT        —     Soma {row['soma']:8.4f} ms  Soma/TF {row['soma'] / row['tf']:5.2f}"
     if "soma_native_blas" in row:
         line += f"  | native BLAS: Soma {row['soma_native_blas']:8.4f} ms  Soma/TF {row['soma_native_blas'] / row['tf']:5.2f}"
     print(line, flush=True)
@@ -261,12 +287,33 @@ def median_ms(samples_ns):
     return statistics.median(samples_ns) / 1e6
 
 
+@contextlib.contextmanager
+def competing_load(processes):
+    """N busy-looping processes while the block runs (a competing CPU-bound load)."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--json")
+    parser.add_argument("--load", type=int, default=0, help="competing CPU-bound processes during the measurement")
     args = parser.parse_args()
+    with competing_load(args.load):
+        results = measure(args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"load": args.load, "results": results}, f, indent=2)
+
+
+def measure(args):
     names = args.only or list(WORKLOADS) + list(TRAINING)
     graphtool = graphtool_path()
     folder = tempfile.mkdtemp(prefix="soma-bench-")
@@ -330,7 +377,7 @@ def main():
         results[name] = row
         ort_ms = f"{row['ort']:8.4f} ms" if "ort" in row else "     n/a   "
         ort_ratio = f"{row['soma'] / row['ort']:5.2f}" if "ort" in row else "  n/a"
-        line = f"{name:20s} TF {row['tf']:8.4f} ms  ORT {ort_ms}  Soma {row['soma']:8.4f} ms  " \
+        line = f"{name:28s} TF {row['tf']:8.4f} ms  ORT {ort_ms}  Soma {row['soma']:8.4f} ms  " \
                f"Soma/TF {row['soma'] / row['tf']:5.2f}  Soma/ORT {ort_ratio}"
         if "soma_native_blas" in row:
             line += f"  | native BLAS: Soma {row['soma_native_blas']:8.4f} ms  Soma/TF {row['soma_native_blas'] / row['tf']:5.2f}"
@@ -339,9 +386,7 @@ def main():
         print(line, flush=True)
         if name == "while_empty_10k":
             print(f"{'':20s} per iteration: TF {row['tf'] / 10:.2f} µs  Soma {row['soma'] / 10:.2f} µs", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    return results
 
 
 if __name__ == "__main__":

@@ -82,4 +82,71 @@ import Testing
             #expect(abs(Double(logSoftmaxValues[j]) - Foundation.log(expected)) < 1e-5)
         }
     }
+
+    /// One depthwise convolution case: NHWC input, [KH, KW, C, M] filter.
+    struct DepthwiseCase: Sendable, CustomTestStringConvertible {
+        let input: [Int], filter: [Int], stride: Int, dilation: Int, padding: String
+        var testDescription: String { "\(input) * \(filter) stride \(stride) dilation \(dilation) \(padding)" }
+    }
+
+    /// The depthwise forward pass and both backprops against naive float64 loops, on shapes
+    /// with vector tails, strides, dilations, multipliers and both paddings; and bitwise the
+    /// same for 1, 2 and 3 intra-op threads.
+    @Test(arguments: [
+        DepthwiseCase(input: [2, 9, 11, 19], filter: [3, 3, 19, 1], stride: 1, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [1, 12, 10, 32], filter: [3, 3, 32, 1], stride: 2, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [3, 8, 8, 5], filter: [5, 5, 5, 3], stride: 1, dilation: 1, padding: "VALID"),
+        DepthwiseCase(input: [2, 7, 9, 8], filter: [3, 2, 8, 2], stride: 1, dilation: 2, padding: "SAME"),
+        DepthwiseCase(input: [1, 13, 13, 24], filter: [5, 5, 24, 1], stride: 2, dilation: 1, padding: "VALID"),
+    ])
+    func depthwiseConvolutionMatchesNaiveLoops(_ t: DepthwiseCase) throws {
+        var rng = SplitMix64(seed: UInt64(t.input.reduce(7, *) + t.filter.reduce(3, *)))
+        let (n, h, w, c) = (t.input[0], t.input[1], t.input[2], t.input[3]), (kh, kw, m) = (t.filter[0], t.filter[1], t.filter[3])
+        func outputSize(_ size: Int, _ k: Int) -> (Int, Int) {
+            let span = (k - 1) * t.dilation + 1
+            if t.padding == "VALID" { return ((size - span) / t.stride + 1, 0) }
+            let out = (size + t.stride - 1) / t.stride
+            return (out, max((out - 1) * t.stride + span - size, 0) / 2)
+        }
+        let (oh, top) = outputSize(h, kh), (ow, left) = outputSize(w, kw)
+        let x = random(t.input, &rng), f = random(t.filter, &rng), dy = random([n, oh, ow, c * m], &rng)
+        let xs = x.scalars(as: Float.self), fs = f.scalars(as: Float.self), dys = dy.scalars(as: Float.self)
+        var y = [Double](repeating: 0, count: n * oh * ow * c * m), dx = [Double](repeating: 0, count: xs.count)
+        var df = [Double](repeating: 0, count: fs.count)
+        for i in 0..<n { for oy in 0..<oh { for ox in 0..<ow { for ky in 0..<kh { for kx in 0..<kw {
+            let iy = oy * t.stride - top + ky * t.dilation, ix = ox * t.stride - left + kx * t.dilation
+            guard (0..<h).contains(iy) && (0..<w).contains(ix) else { continue }
+            for ch in 0..<c { for j in 0..<m {
+                let xi = ((i * h + iy) * w + ix) * c + ch, fi = ((ky * kw + kx) * c + ch) * m + j
+                let yi = ((i * oh + oy) * ow + ox) * c * m + ch * m + j
+                y[yi] += Double(xs[xi]) * Double(fs[fi])
+                dx[xi] += Double(dys[yi]) * Double(fs[fi])
+                df[fi] += Double(xs[xi]) * Double(dys[yi])
+            } }
+        } } } } }
+        func results(threads: Int) throws -> [Tensor] {
+            let g = Graph()
+            let attrs: [String: AttrValue] = ["strides": .ints([1, t.stride, t.stride, 1]), "padding": .string(t.padding),
+                                              "dilations": .ints([1, t.dilation, t.dilation, 1])]
+            let (xc, fc, dyc) = (try g.constant(x), try g.constant(f), try g.constant(dy))
+            let fetches = [
+                try depthwiseConv2D(xc, filter: fc, strides: [t.stride, t.stride], padding: t.padding, dilations: [t.dilation, t.dilation]),
+                try g.output("DepthwiseConv2dNativeBackpropInput", [g.constant(Tensor(t.input.map(Int32.init))), fc, dyc], attrs: attrs,
+                             name: nil, file: "", line: 0),
+                try g.output("DepthwiseConv2dNativeBackpropFilter", [xc, g.constant(Tensor(t.filter.map(Int32.init))), dyc], attrs: attrs,
+                             name: nil, file: "", line: 0),
+            ]
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            return try Session(graph: g, options: options).run(fetches: fetches)
+        }
+        let r = try results(threads: 2)
+        for (result, expected) in zip(r, [y, dx, df]) {
+            let reference = try Tensor(expected.map { Float($0) }, shape: result.shape)
+            #expect(result.isApproximatelyEqual(to: reference, relativeTolerance: 1e-5, absoluteTolerance: 1e-5))
+        }
+        for threads in [1, 3] {
+            #expect(try results(threads: threads).map { $0.scalars(as: Float.self) } == r.map { $0.scalars(as: Float.self) })
+        }
+    }
 }

@@ -49,23 +49,23 @@ enum ConvKernels {
             if ctx.inputs[0].dtype == .float32 { try batchNormGrad(ctx, Float.self) } else { try batchNormGrad(ctx, Double.self) }
         },
         "DepthwiseConv2dNative": { ctx in
-            let x = ctx.inputs[0], f = ctx.inputs[1], out = try ctx.allocateOutput(0)
+            let x = ctx.inputs[0], f = ctx.inputs[1], out = try ctx.allocateOutput(0, zeroed: false)
             let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
-            if x.dtype == .float32 { depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) } else { depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) }
+            if x.dtype == .float32 { try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) } else { try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "DepthwiseConv2dNativeBackpropInput": { ctx in
-            let f = ctx.inputs[1], dy = ctx.inputs[2], out = try ctx.allocateOutput(0)
+            let f = ctx.inputs[1], dy = ctx.inputs[2], out = try ctx.allocateOutput(0, zeroed: false)
             let g = try ctx.node.convGeometry ?? Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
             try g.check(outBackprop: [dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3] / Swift.max(g.c, 1)])
-            if f.dtype == .float32 { depthwise(.input, x: out, f: f, dy: dy, g, ctx, Float.self) } else { depthwise(.input, x: out, f: f, dy: dy, g, ctx, Double.self) }
+            if f.dtype == .float32 { try depthwise(.input, x: out, f: f, dy: dy, g, ctx, Float.self) } else { try depthwise(.input, x: out, f: f, dy: dy, g, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "DepthwiseConv2dNativeBackpropFilter": { ctx in
-            let x = ctx.inputs[0], dy = ctx.inputs[2], out = try ctx.allocateOutput(0)
+            let x = ctx.inputs[0], dy = ctx.inputs[2], out = try ctx.allocateOutput(0, zeroed: false)
             let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: out.shape, attrs: ctx.node.attrs)
             try g.check(outBackprop: [dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3] / Swift.max(g.c, 1)])
-            if x.dtype == .float32 { depthwise(.filter, x: x, f: out, dy: dy, g, ctx, Float.self) } else { depthwise(.filter, x: x, f: out, dy: dy, g, ctx, Double.self) }
+            if x.dtype == .float32 { try depthwise(.filter, x: x, f: out, dy: dy, g, ctx, Float.self) } else { try depthwise(.filter, x: x, f: out, dy: dy, g, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
         "MaxPool": { ctx in try pool(ctx, max: true) },
@@ -332,43 +332,307 @@ enum ConvKernels {
 
     enum DepthwisePass { case forward, input, filter }
 
-    /// One loop for all three passes over every (output position, input channel c,
-    /// multiplier m) pair: y += x·f (forward), dx += dy·f (input), df += x·dy (filter, one
-    /// image after another, so deterministic). `g.oc` is the channel multiplier M.
+    /// The three depthwise passes (`g.oc` is the channel multiplier M; output channel
+    /// `c·M + j` reads input channel `c`). Each walks whole rows of NHWC memory, with the
+    /// channel loop innermost and contiguous so it vectorises, and never tests bounds
+    /// inside it: every tap's valid output columns are computed once per row.
+    /// - forward: output rows in parallel, each summed over its taps in (ky, kx) order.
+    /// - input: input rows in parallel, each gathering from the output rows that read it.
+    /// - filter: fixed blocks of output rows (their number depends on the shape alone)
+    ///   each sum into their own partial filter; the partials are added in block order.
+    /// So every result is bitwise identical for any thread count.
     static func depthwise<T: FloatScalar>(_ pass: DepthwisePass, x: Tensor, f: Tensor, dy: Tensor, _ g: Geometry, _ ctx: KernelContext,
-                                          _: T.Type) {
-        let px = UnsafeMutablePointer(mutating: x.pointer(as: T.self)), pf = UnsafeMutablePointer(mutating: f.pointer(as: T.self))
-        let py = UnsafeMutablePointer(mutating: dy.pointer(as: T.self))
-        let m = g.oc
-        func image(_ i: Int) {
-            for oy in 0..<g.oh {
-                for ox in 0..<g.ow {
-                    let yRow = py + ((i * g.oh + oy) * g.ow + ox) * g.c * m
+                                          _: T.Type) throws {
+        let width = g.c * g.oc
+        switch pass {
+        case .forward:
+            let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), py = dy.mutablePointer(as: T.self)
+            ctx.parallelFor(g.n * g.oh, blockSize: depthwiseRowBlock(g)) { lo, hi in
+                for row in lo..<hi {
+                    let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh)
+                    let yRow = py + row * g.ow * width
+                    if g.oc == 1 {
+                        depthwiseForwardRow(g, input: px + i * g.h * g.w * g.c, filter: pf, output: yRow, row: oy)
+                        continue
+                    }
+                    yRow.update(repeating: 0, count: g.ow * width)
                     for ky in 0..<g.kh {
                         let iy = oy * g.sh - g.padTop + ky * g.dh
                         guard iy >= 0 && iy < g.h else { continue }
+                        let xLine = px + (i * g.h + iy) * g.w * g.c
                         for kx in 0..<g.kw {
-                            let ix = ox * g.sw - g.padLeft + kx * g.dw
-                            guard ix >= 0 && ix < g.w else { continue }
-                            let xRow = px + ((i * g.h + iy) * g.w + ix) * g.c, fRow = pf + (ky * g.kw + kx) * g.c * m
-                            for c in 0..<g.c {
-                                for j in 0..<m {
-                                    switch pass {
-                                    case .forward: yRow[c * m + j] += xRow[c] * fRow[c * m + j]
-                                    case .input: xRow[c] += yRow[c * m + j] * fRow[c * m + j]
-                                    case .filter: fRow[c * m + j] += xRow[c] * yRow[c * m + j]
-                                    }
-                                }
+                            let tap = pf + (ky * g.kw + kx) * width, offset = kx * g.dw - g.padLeft
+                            for ox in depthwiseColumns(g, offset: offset) {
+                                depthwiseMultiplyAdd(yRow + ox * width, xLine + (ox * g.sw + offset) * g.c, tap, g.c, g.oc)
                             }
                         }
                     }
                 }
             }
+        case .input:
+            let pf = f.pointer(as: T.self), pdy = dy.pointer(as: T.self), px = x.mutablePointer(as: T.self)
+            ctx.parallelFor(g.n * g.h, blockSize: depthwiseRowBlock(g)) { lo, hi in
+                for row in lo..<hi {
+                    let (i, iy) = row.quotientAndRemainder(dividingBy: g.h)
+                    let xRow = px + row * g.w * g.c
+                    if g.oc == 1 {
+                        depthwiseInputRow(g, outBackprop: pdy + i * g.oh * g.ow * g.c, filter: pf, inputGradient: xRow, row: iy)
+                        continue
+                    }
+                    xRow.update(repeating: 0, count: g.w * g.c)
+                    for ky in 0..<g.kh {
+                        let t = iy + g.padTop - ky * g.dh
+                        guard t >= 0 && t % g.sh == 0 && t / g.sh < g.oh else { continue }
+                        let dyLine = pdy + (i * g.oh + t / g.sh) * g.ow * width
+                        for kx in 0..<g.kw {
+                            let tap = pf + (ky * g.kw + kx) * width, offset = kx * g.dw - g.padLeft
+                            for ox in depthwiseColumns(g, offset: offset) {
+                                depthwiseGather(xRow + (ox * g.sw + offset) * g.c, dyLine + ox * width, tap, g.c, g.oc)
+                            }
+                        }
+                    }
+                }
+            }
+        case .filter:
+            let px = x.pointer(as: T.self), pdy = dy.pointer(as: T.self), pf = f.mutablePointer(as: T.self)
+            let rows = g.n * g.oh, block = Swift.max(1, (rows + depthwiseFilterBlocks - 1) / depthwiseFilterBlocks)
+            let blocks = (rows + block - 1) / block, size = g.kh * g.kw * width
+            guard let bytes = checkedProduct([blocks, size, MemoryLayout<T>.stride]) else {
+                throw KernelError("the depthwise filter gradient's partial sums overflow", code: .resourceExhausted)
+            }
+            try ctx.withScratchReserved(bytes, "depthwise filter-gradient partial sums") {
+                let partials = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(blocks * size, 1))
+                defer { partials.deallocate() }
+                partials.initialize(repeating: 0, count: blocks * size)
+                ctx.parallelFor(rows, blockSize: block) { lo, hi in
+                    let sum = partials + (lo / block) * size
+                    for row in lo..<hi {
+                        let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh)
+                        let dyRow = pdy + row * g.ow * width
+                        for ky in 0..<g.kh {
+                            let iy = oy * g.sh - g.padTop + ky * g.dh
+                            guard iy >= 0 && iy < g.h else { continue }
+                            let xLine = px + (i * g.h + iy) * g.w * g.c
+                            for kx in 0..<g.kw {
+                                let tap = sum + (ky * g.kw + kx) * width, offset = kx * g.dw - g.padLeft
+                                let columns = depthwiseColumns(g, offset: offset)
+                                if g.oc == 1 {
+                                    depthwiseFilterTap(tap, input: xLine, outBackprop: dyRow, columns: columns, offset: offset, g)
+                                    continue
+                                }
+                                for ox in columns {
+                                    depthwiseMultiplyAdd(tap, xLine + (ox * g.sw + offset) * g.c, dyRow + ox * width, g.c, g.oc)
+                                }
+                            }
+                        }
+                    }
+                }
+                guard blocks > 0 else { return pf.update(repeating: 0, count: size) }
+                pf.update(from: partials, count: size)
+                for b in 1..<blocks {
+                    let sum = partials + b * size
+                    for j in 0..<size { pf[j] += sum[j] }
+                }
+            }
         }
-        if pass == .filter {
-            for i in 0..<g.n { image(i) }
+    }
+
+    /// Partial filter sums of a depthwise filter gradient: at most this many row blocks.
+    static let depthwiseFilterBlocks = 32
+
+    /// Output (or input) rows per parallel block: about 32 KB of output values.
+    private static func depthwiseRowBlock(_ g: Geometry) -> Int { Swift.max(1, 8192 / Swift.max(g.ow * g.c * g.oc, 1)) }
+
+    /// The output columns `ox` whose input column `ox·sw + offset` lies inside the image.
+    @inline(__always)
+    private static func depthwiseColumns(_ g: Geometry, offset: Int) -> Range<Int> {
+        // ox·sw + offset ≥ 0  ⇔  ox ≥ ceil(−offset / sw);  ox·sw + offset < w  ⇔  ox ≤ (w − 1 − offset) / sw.
+        let first = offset >= 0 ? 0 : (-offset + g.sw - 1) / g.sw
+        let last = g.w - 1 - offset < 0 ? -1 : Swift.min(g.ow - 1, (g.w - 1 - offset) / g.sw)
+        return first..<Swift.max(first, last + 1)
+    }
+
+    // A channel multiplier of 1 (MobileNet's, EfficientNet's, Xception's) keeps each output
+    // vector in registers across all its taps: 8 channels at a time, then one at a time.
+
+    /// One output row of a depthwise convolution with multiplier 1: every output vector is
+    /// summed over its valid taps in (ky, kx) order, then stored once.
+    @inline(__always)
+    private static func depthwiseForwardRow<T: FloatScalar>(_ g: Geometry, input: UnsafePointer<T>, filter: UnsafePointer<T>,
+                                                            output: UnsafeMutablePointer<T>, row oy: Int) {
+        let c = g.c, top = oy * g.sh - g.padTop
+        let rows = taps(start: top, dilation: g.dh, kernel: g.kh, size: g.h)
+        // Interior columns, whose every tap lies inside the image, run four at a time: four
+        // independent sums hide the latency of the additions.
+        let interiorStart = Swift.min((g.padLeft + g.sw - 1) / g.sw, g.ow)
+        let interiorEnd = Swift.max(interiorStart, Swift.min(g.ow, (g.w - 1 - (g.kw - 1) * g.dw + g.padLeft) / g.sw + 1))
+        var ox = 0
+        while ox < g.ow {
+            guard ox >= interiorStart && ox + 4 <= interiorEnd && c >= 8 else {
+                depthwiseForwardColumn(g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox)
+                ox += 1
+                continue
+            }
+            let left = ox * g.sw - g.padLeft, step = g.sw * c, out = output + ox * c
+            var k = 0
+            while k + 8 <= c {
+                var s0 = SIMD8<T>(), s1 = SIMD8<T>(), s2 = SIMD8<T>(), s3 = SIMD8<T>()
+                for ky in rows {
+                    let line = input + ((top + ky * g.dh) * g.w + left) * c + k, taps = filter + ky * g.kw * c + k
+                    for kx in 0..<g.kw {
+                        let f: SIMD8<T> = vector(taps + kx * c), p = line + kx * g.dw * c
+                        s0 += vector(p) * f
+                        s1 += vector(p + step) * f
+                        s2 += vector(p + 2 * step) * f
+                        s3 += vector(p + 3 * step) * f
+                    }
+                }
+                store(s0, out + k)
+                store(s1, out + c + k)
+                store(s2, out + 2 * c + k)
+                store(s3, out + 3 * c + k)
+                k += 8
+            }
+            for column in 0..<4 where k < c {
+                depthwiseForwardColumn(g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox + column, from: k)
+            }
+            ox += 4
+        }
+    }
+
+    /// One output column (channels `from…`) of a depthwise convolution with multiplier 1.
+    @inline(__always)
+    private static func depthwiseForwardColumn<T: FloatScalar>(_ g: Geometry, input: UnsafePointer<T>, filter: UnsafePointer<T>,
+                                                               output: UnsafeMutablePointer<T>, top: Int, rows: Range<Int>, column ox: Int,
+                                                               from first: Int = 0) {
+        let c = g.c
+        let left = ox * g.sw - g.padLeft
+        let columns = taps(start: left, dilation: g.dw, kernel: g.kw, size: g.w), out = output + ox * c
+        var k = first
+        while k + 8 <= c {
+            var sum = SIMD8<T>()
+            for ky in rows {
+                let line = input + ((top + ky * g.dh) * g.w + left) * c + k, taps = filter + ky * g.kw * c + k
+                for kx in columns { sum += vector(line + kx * g.dw * c) * vector(taps + kx * c) }
+            }
+            store(sum, out + k)
+            k += 8
+        }
+        while k < c {
+            var sum = T.zero
+            for ky in rows {
+                let line = input + ((top + ky * g.dh) * g.w + left) * c + k, taps = filter + ky * g.kw * c + k
+                for kx in columns { sum += line[kx * g.dw * c] * taps[kx * c] }
+            }
+            out[k] = sum
+            k += 1
+        }
+    }
+
+    /// One input-gradient row of a depthwise convolution with multiplier 1: every input
+    /// vector gathers `dy · f` from the taps that read it, in (ky, kx) order.
+    @inline(__always)
+    private static func depthwiseInputRow<T: FloatScalar>(_ g: Geometry, outBackprop dy: UnsafePointer<T>, filter: UnsafePointer<T>,
+                                                          inputGradient dx: UnsafeMutablePointer<T>, row iy: Int) {
+        let c = g.c
+        /// The output index that reads input index `i` through tap `k`, if any.
+        @inline(__always) func source(_ i: Int, _ k: Int, pad: Int, dilation: Int, stride: Int, count: Int) -> Int? {
+            let t = i + pad - k * dilation
+            guard t >= 0 && t % stride == 0 && t / stride < count else { return nil }
+            return t / stride
+        }
+        for ix in 0..<g.w {
+            let out = dx + ix * c
+            /// Calls `body(dy, f)` with the output-gradient and filter vectors of every tap reading `(iy, ix)`.
+            @inline(__always) func forEachTap(_ body: (UnsafePointer<T>, UnsafePointer<T>) -> Void) {
+                for ky in 0..<g.kh {
+                    guard let oy = source(iy, ky, pad: g.padTop, dilation: g.dh, stride: g.sh, count: g.oh) else { continue }
+                    for kx in 0..<g.kw {
+                        guard let ox = source(ix, kx, pad: g.padLeft, dilation: g.dw, stride: g.sw, count: g.ow) else { continue }
+                        body(dy + (oy * g.ow + ox) * c, filter + (ky * g.kw + kx) * c)
+                    }
+                }
+            }
+            var k = 0
+            while k + 8 <= c {
+                var sum = SIMD8<T>()
+                forEachTap { grad, taps in sum += vector(grad + k) * vector(taps + k) }
+                store(sum, out + k)
+                k += 8
+            }
+            while k < c {
+                var sum = T.zero
+                forEachTap { grad, taps in sum += grad[k] * taps[k] }
+                out[k] = sum
+                k += 1
+            }
+        }
+    }
+
+    /// One tap's filter gradient from one output row, multiplier 1: `Σ_ox x · dy` per
+    /// channel, summed in registers over the row and added to the tap once.
+    @inline(__always)
+    private static func depthwiseFilterTap<T: FloatScalar>(_ tap: UnsafeMutablePointer<T>, input line: UnsafePointer<T>,
+                                                           outBackprop dyRow: UnsafePointer<T>, columns: Range<Int>, offset: Int,
+                                                           _ g: Geometry) {
+        let c = g.c
+        var k = 0
+        while k + 8 <= c {
+            var sum = SIMD8<T>()
+            for ox in columns {
+                let xv: SIMD8<T> = vector(line + ((ox * g.sw + offset) * c + k)), dyv: SIMD8<T> = vector(dyRow + (ox * c + k))
+                sum += xv * dyv
+            }
+            store(vector(tap + k) + sum, tap + k)
+            k += 8
+        }
+        while k < c {
+            var sum = T.zero
+            for ox in columns { sum += line[(ox * g.sw + offset) * c + k] * dyRow[ox * c + k] }
+            tap[k] += sum
+            k += 1
+        }
+    }
+
+    /// The taps `k` of a window starting at `start` whose positions `start + k·dilation` lie in `0..<size`.
+    @inline(__always)
+    private static func taps(start: Int, dilation: Int, kernel: Int, size: Int) -> Range<Int> {
+        let first = start >= 0 ? 0 : (-start + dilation - 1) / dilation
+        let last = size - 1 - start < 0 ? -1 : Swift.min(kernel - 1, (size - 1 - start) / dilation)
+        return first..<Swift.max(first, last + 1)
+    }
+
+    @inline(__always)
+    private static func vector<T: FloatScalar>(_ p: UnsafePointer<T>) -> SIMD8<T> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<T>.self) }
+    @inline(__always)
+    private static func vector<T: FloatScalar>(_ p: UnsafeMutablePointer<T>) -> SIMD8<T> { vector(UnsafePointer(p)) }
+    @inline(__always)
+    private static func store<T: FloatScalar>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self) }
+
+    /// `y[c·M + j] += x[c] · f[c·M + j]` over `c` channels and `M` multipliers (also the
+    /// filter gradient's `df += x · dy`, with `dy` in `f`'s place).
+    @inline(__always)
+    private static func depthwiseMultiplyAdd<T: FloatScalar>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ f: UnsafePointer<T>,
+                                                             _ channels: Int, _ multiplier: Int) {
+        if multiplier == 1 {
+            for c in 0..<channels { y[c] += x[c] * f[c] }
         } else {
-            ctx.parallelFor(g.n, blockSize: 1) { lo, hi in for i in lo..<hi { image(i) } }
+            for c in 0..<channels { for j in 0..<multiplier { y[c * multiplier + j] += x[c] * f[c * multiplier + j] } }
+        }
+    }
+
+    /// `dx[c] += Σⱼ dy[c·M + j] · f[c·M + j]`: the input gradient of one tap.
+    @inline(__always)
+    private static func depthwiseGather<T: FloatScalar>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ f: UnsafePointer<T>,
+                                                        _ channels: Int, _ multiplier: Int) {
+        if multiplier == 1 {
+            for c in 0..<channels { dx[c] += dy[c] * f[c] }
+        } else {
+            for c in 0..<channels {
+                var sum = dx[c]
+                for j in 0..<multiplier { sum += dy[c * multiplier + j] * f[c * multiplier + j] }
+                dx[c] = sum
+            }
         }
     }
 

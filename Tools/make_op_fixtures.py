@@ -505,6 +505,21 @@ for op in ["Identity", "StopGradient"]:
         x = rand((2, 2), dtype)
         case(f"{op}/{dtype}", op, [tensor(x, dtype)], [tensor(x, dtype)])
 
+# Einsum: Keras MultiHeadAttention's equations, batched and plain products, an ellipsis,
+# implicit output, sums within one operand, one-operand transposes and reductions.
+EINSUM = [("ij,jk->ik", (3, 4), (4, 5)), ("bij,bjk->bik", (2, 3, 4), (2, 4, 5)), ("abc,cde->abde", (2, 3, 4), (4, 2, 3)),
+          ("aecd,abcd->acbe", (2, 5, 3, 4), (2, 6, 3, 4)), ("acbe,aecd->abcd", (2, 3, 6, 5), (2, 5, 3, 4)),
+          ("abcd,cde->abe", (2, 3, 4, 5), (4, 5, 6)), ("...ij,...jk->...ik", (2, 3, 4, 5), (2, 3, 5, 2)),
+          ("ij,jk", (3, 4), (4, 2)), ("ij,ij->", (3, 4), (3, 4)), ("i,j->ij", (3,), (4,)), ("bij,bkj->bki", (2, 3, 4), (2, 5, 4)),
+          ("ijk,kl->il", (2, 3, 4), (4, 5)), ("ab,cd->", (2, 3), (4, 5)), ("ij->ji", (3, 4)), ("ijk->ik", (2, 3, 4)),
+          ("ij->", (3, 4)), ("ba", (2, 3)), ("ij,jk->ik", (0, 4), (4, 5)), ("ij,jk->ik", (3, 0), (0, 5))]
+for equation, *shapes in EINSUM:
+    for dtype in ["float32", "float64"]:
+        xs = [rand(shape, dtype) for shape in shapes]
+        expected = np.einsum(equation, *[x.astype(np.float64) for x in xs]).astype(DT[dtype])
+        case(f"Einsum/{dtype}/{equation}/{shapes}", "Einsum", [tensor(x, dtype) for x in xs], [tensor(expected, dtype)],
+             attrs={"equation": {"s": equation}}, tol=1e-5)
+
 out = os.path.join(os.path.dirname(__file__), "..", "Tests", "SomaTests", "Fixtures", "op_cases.json")
 with open(out, "w") as f:
     json.dump({"generator": "Tools/make_op_fixtures.py", "numpy": np.__version__, "cases": cases}, f, separators=(",", ":"))

@@ -288,6 +288,16 @@ import Testing
             Case(op: "BatchMatMulV2", label: "adjoints", inputs: [Input([2, 3, 2], seed: 13), Input([2, 2, 3], seed: 14)]) {
                 try batchMatmul($0[0], $0[1], adjointX: true, adjointY: true)
             },
+            Case(op: "Einsum", label: "abc,cde->abde", inputs: [Input([2, 3, 4], seed: 90), Input([4, 2, 3], seed: 91)]) {
+                try einsum("abc,cde->abde", [$0[0], $0[1]])
+            },
+            Case(op: "Einsum", label: "aecd,abcd->acbe", inputs: [Input([2, 3, 2, 2], seed: 92), Input([2, 4, 2, 2], seed: 93)]) {
+                try einsum("aecd,abcd->acbe", [$0[0], $0[1]])
+            },
+            Case(op: "Einsum", label: "...ij,...jk->...ik", inputs: [Input([2, 2, 3], seed: 94), Input([2, 3, 2], seed: 95)]) {
+                try einsum("...ij,...jk->...ik", [$0[0], $0[1]])
+            },
+            Case(op: "Einsum", label: "ij->ji", inputs: [Input([2, 3], seed: 96)]) { try einsum("ij->ji", [$0[0]]) },
             // Labels are distributions (rows summing to 1), as the op assumes.
             Case(op: "SoftmaxCrossEntropyWithLogits", label: "logits and labels", inputs: [Input([3, 4], seed: 15), Input([3, 4], seed: 16)]) {
                 try $0[0].graph.outputs("SoftmaxCrossEntropyWithLogits", [$0[0], softmax($0[1])], name: nil, file: "", line: 0)[0]

@@ -29,7 +29,111 @@ enum LinalgOps {
             let batch = try Shapes.broadcastShapes(TensorShape(Array(x.dropLast(2))), TensorShape(Array(y.dropLast(2))))
             return [TensorShape(batch.dimensions! + [m, n])]
         },
+        // Sums of products over labelled dimensions ("abc,cde->abde"): one or two operands,
+        // an optional ellipsis; lowered at run time to transposes, one batched GEMM and sums.
+        OpDef("Einsum", inputs: ["inputs: N * T"], outputs: ["output: T"],
+              attrs: [.string("equation"), .int("N", minimum: 1), .type("T", [.float32, .float64])]) { c in
+            let equation = try EinsumEquation(c.string("equation"), ranks: (0..<c.inputCount).map { c.shape($0).rank })
+            guard let equation else { return [.unknown] }
+            let sizes = try equation.labelSizes((0..<c.inputCount).map { c.shape($0).dimensions ?? [] })
+            return [TensorShape(equation.output.map { sizes[$0] ?? nil })]
+        },
     ]
+}
+
+/// A parsed `Einsum` equation with its labels numbered: letters are `0..<52`, and the
+/// dimensions an ellipsis stands for are `52 + j`, `j` counted from the right.
+///
+/// Supported as TF's `Einsum` on one or two operands, explicit (`->`) or implicit output;
+/// not supported (a clear error): a label repeated within one term (a diagonal), and an
+/// ellipsis whose dimensions differ between operands (broadcasting).
+struct EinsumEquation: Sendable {
+    /// Each operand's labels, and the output's.
+    let operands: [[Int]]
+    let output: [Int]
+    /// The equation's terms as written, the output term made explicit (for gradients).
+    let terms: [String]
+    let outputTerm: String
+
+    static let ellipsis = 52
+
+    /// Parses `text` for operands of the given ranks; `nil` when an ellipsis needs a rank that is unknown.
+    init?(_ text: String, ranks: [Int?]) throws {
+        let sides = text.replacingOccurrences(of: " ", with: "").components(separatedBy: "->")
+        guard sides.count <= 2 else { throw ShapeError("Einsum equation '\(text)' has more than one '->'") }
+        let terms = sides[0].components(separatedBy: ",")
+        guard terms.count == ranks.count, (1...2).contains(terms.count) else {
+            throw ShapeError("Einsum equation '\(text)' has \(terms.count) input terms for \(ranks.count) operands (1 or 2 supported)")
+        }
+        func letters(_ term: String) throws -> (before: [Int], after: [Int]?) {
+            let parts = term.components(separatedBy: "...")
+            guard parts.count <= 2 else { throw ShapeError("Einsum term '\(term)' has more than one ellipsis") }
+            let numbered = try parts.map { part in
+                try part.map { ch -> Int in
+                    guard let v = ch.asciiValue, ch.isLetter else { throw ShapeError("Einsum term '\(term)' has an invalid label") }
+                    return v >= 97 ? Int(v) - 97 : Int(v) - 65 + 26
+                }
+            }
+            return (numbered[0], parts.count == 2 ? numbered[1] : nil)
+        }
+        let parsed = try terms.map(letters)
+        // The ellipsis stands for the same number of dimensions everywhere: the most any operand has.
+        var ellipsisRank = 0
+        for (term, rank) in zip(parsed, ranks) where term.after != nil {
+            guard let rank else { return nil }
+            let explicit = term.before.count + term.after!.count
+            guard rank >= explicit else { throw ShapeError("Einsum term has \(explicit) labels but its operand has rank \(rank)") }
+            ellipsisRank = Swift.max(ellipsisRank, rank - explicit)
+        }
+        func expand(_ term: (before: [Int], after: [Int]?), rank: Int?) throws -> [Int] {
+            guard let after = term.after else {
+                if let rank, rank != term.before.count {
+                    throw ShapeError("Einsum term has \(term.before.count) labels but its operand has rank \(rank)")
+                }
+                return term.before
+            }
+            let count = rank.map { $0 - term.before.count - after.count } ?? ellipsisRank
+            return term.before + (0..<count).reversed().map { Self.ellipsis + $0 } + after
+        }
+        operands = try zip(parsed, ranks).map { try expand($0, rank: $1) }
+        for labels in operands where Set(labels).count != labels.count {
+            throw ShapeError("Einsum equation '\(text)' repeats a label within one operand (diagonals are not supported)")
+        }
+        if sides.count == 2 {
+            let out = try letters(sides[1])
+            output = try expand(out, rank: nil)
+            outputTerm = sides[1]
+        } else {
+            // Implicit output: the ellipsis, then the letters used once, in alphabetical order.
+            let all = operands.flatMap { $0 }
+            let once = Set(all.filter { l in l < Self.ellipsis && all.filter { $0 == l }.count == 1 })
+            let sortedOnce = once.sorted { Self.letter($0) < Self.letter($1) }
+            output = (0..<ellipsisRank).reversed().map { Self.ellipsis + $0 } + sortedOnce
+            outputTerm = (ellipsisRank > 0 ? "..." : "") + String(sortedOnce.map(Self.letter))
+        }
+        guard Set(output).count == output.count, Set(output).isSubset(of: Set(operands.flatMap { $0 })) else {
+            throw ShapeError("Einsum equation '\(text)' has an output label repeated or absent from the inputs")
+        }
+        self.terms = terms
+    }
+
+    static func letter(_ label: Int) -> Character { Character(UnicodeScalar(UInt8(label < 26 ? 97 + label : 65 + label - 26))) }
+
+    /// Every label's size (`nil` when unknown), checked for agreement between operands.
+    func labelSizes(_ shapes: [[Int?]]) throws -> [Int: Int?] {
+        var sizes: [Int: Int?] = [:]
+        for (labels, dims) in zip(operands, shapes) where dims.count == labels.count {
+            for (label, dim) in zip(labels, dims) {
+                guard let known = sizes[label] else { sizes[label] = dim; continue }
+                guard let merged = try? mergeDim(known, dim) else {
+                    let name = label < Self.ellipsis ? "label '\(Self.letter(label))'" : "an ellipsis dimension"
+                    throw ShapeError("Einsum \(name) has size \(known.map(String.init) ?? "?") in one operand and \(dim.map(String.init) ?? "?") in another")
+                }
+                sizes[label] = merged
+            }
+        }
+        return sizes
+    }
 }
 
 /// Matrix product `a × b` (`MatMul`): `[M, K] × [K, N] → [M, N]`.
@@ -45,6 +149,14 @@ public func batchMatmul(_ x: Output, _ y: Output, adjointX: Bool = false, adjoin
                         name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     try x.graph.output("BatchMatMulV2", [x, y], attrs: ["adj_x": .bool(adjointX), "adj_y": .bool(adjointY)],
                        name: name, file: file, line: line)
+}
+
+/// Einstein summation (`Einsum`, TF's `tf.einsum`) of one or two operands:
+/// `einsum("abc,cde->abde", [x, kernel])`. Labels in both operands and absent from the
+/// output are summed; an ellipsis stands for the leading dimensions.
+public func einsum(_ equation: String, _ operands: [Output], name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
+    guard let first = operands.first else { throw SomaError.invalidArgument("einsum needs at least one operand (at \(file):\(line))") }
+    return try first.graph.output("Einsum", operands, attrs: ["equation": .string(equation)], name: name, file: file, line: line)
 }
 
 extension LinalgOps {
@@ -72,6 +184,25 @@ extension LinalgOps {
             }
             // Broadcast batch dimensions sum back to each operand's shape.
             return [try c.reduceBatch(gx, to: x), try c.reduceBatch(gy, to: y)]
+        },
+        // TF's _EinsumGrad: each operand's gradient is an einsum of the output gradient with
+        // the other operand, into the operand's own term.
+        "Einsum": { c in
+            let text = c.node.string("equation") ?? ""
+            guard let equation = try EinsumEquation(text, ranks: c.inputs.map(\.shape.rank)) else {
+                throw SomaError.unimplemented("The gradient of '\(c.node.name)' (op: 'Einsum', equation '\(text)') needs its operands' ranks")
+            }
+            let g = try c.grad(), output = Set(equation.output)
+            return try (0..<equation.operands.count).map { i in
+                let others = equation.operands.indices.filter { $0 != i }
+                let reachable = others.reduce(output) { $0.union(equation.operands[$1]) }
+                guard Set(equation.operands[i]).isSubset(of: reachable) else {
+                    throw SomaError.unimplemented(
+                        "The gradient of '\(c.node.name)' (op: 'Einsum', equation '\(text)') is not supported: operand \(i) has a label summed within it")
+                }
+                let terms = [equation.outputTerm] + others.map { equation.terms[$0] }
+                return try einsum("\(terms.joined(separator: ","))->\(equation.terms[i])", [g] + others.map { c.inputs[$0] }, file: "", line: 0)
+            }
         },
     ]
 }

@@ -42,7 +42,95 @@ enum LinalgKernels {
             if let failure { throw failure }
             ctx.setOutput(0, out)
         },
+        "Einsum": { ctx in
+            let text = ctx.node.string("equation") ?? ""
+            let out = try ctx.allocateOutput(0, zeroed: false)
+            do {
+                guard let equation = try EinsumEquation(text, ranks: ctx.inputs.map(\.rank)) else { throw ShapeError("unknown rank") }
+                let known = try equation.labelSizes(ctx.inputs.map { $0.shape.map(Optional.some) })
+                try einsum(equation, sizes: known.mapValues { $0 ?? 0 }, ctx, into: out)
+            } catch let error as ShapeError {
+                throw KernelError(error.message)
+            }
+            ctx.setOutput(0, out)
+        },
     ]
+
+    // MARK: Einsum
+
+    /// Einsum as transposes, sums and one batched GEMM. With two operands the labels fall in
+    /// five groups: batch (both operands and the output), contracted (both operands only),
+    /// free in one operand (and the output), and summed within one operand. Each operand is
+    /// arranged as `[batch, free, contracted]` (its own sums taken), the GEMMs give
+    /// `[batch, freeA, freeB]`, and that is arranged in the output's order. Every step is a
+    /// copy or a fixed-order loop, so results do not depend on the thread count.
+    static func einsum(_ e: EinsumEquation, sizes: [Int: Int], _ ctx: KernelContext, into out: Tensor) throws {
+        func count(_ labels: [Int]) -> Int { labels.reduce(1) { $0 * sizes[$1]! } }
+        if e.operands.count == 1 {
+            let labels = e.operands[0]
+            _ = try arrange(ctx.inputs[0], labels, order: e.output, summing: labels.filter { !e.output.contains($0) }, ctx, into: out)
+            return
+        }
+        let (a, b, o) = (e.operands[0], e.operands[1], e.output)
+        let batch = o.filter { a.contains($0) && b.contains($0) }, contracted = a.filter { b.contains($0) && !o.contains($0) }
+        let freeA = o.filter { a.contains($0) && !b.contains($0) }, freeB = o.filter { b.contains($0) && !a.contains($0) }
+        let left = try arrange(ctx.inputs[0], a, order: batch + freeA + contracted, summing: a.filter { !b.contains($0) && !o.contains($0) }, ctx)
+        let right = try arrange(ctx.inputs[1], b, order: batch + contracted + freeB, summing: b.filter { !a.contains($0) && !o.contains($0) }, ctx)
+        let productOrder = batch + freeA + freeB
+        let inPlace = productOrder == o
+        let product = inPlace ? out : try temporary(out.dtype, productOrder.map { sizes[$0]! }, ctx)
+        let (batches, m, n, k) = (count(batch), count(freeA), count(freeB), count(contracted))
+        guard m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) else {
+            throw KernelError("Einsum's matrix dimensions \(m)x\(k)x\(n) exceed BLAS's 32-bit limit")
+        }
+        if k == 0 || batches == 1 {
+            if k == 0 { product.rawPointer.initializeMemory(as: UInt8.self, repeating: 0, count: product.byteCount) }
+            else { try gemm(left, 0, false, right, 0, false, product, 0, m: m, n: n, k: k, threads: ctx.threads) }
+        } else {
+            ctx.parallelFor(batches, blockSize: 1) { lo, hi in
+                for i in lo..<hi { try? gemm(left, i * m * k, false, right, i * k * n, false, product, i * m * n, m: m, n: n, k: k) }
+            }
+        }
+        if !inPlace { _ = try arrange(product, productOrder, order: o, summing: [], ctx, into: out) }
+    }
+
+    /// `x` (dimensions `labels`) with its dimensions in `order`, summed over `summing`: `x`
+    /// itself when nothing moves, else written to `into` (or a budgeted temporary).
+    static func arrange(_ x: Tensor, _ labels: [Int], order: [Int], summing: [Int], _ ctx: KernelContext, into target: Tensor? = nil) throws -> Tensor {
+        if summing.isEmpty && order == labels {
+            guard let target else { return x }
+            target.rawPointer.copyMemory(from: UnsafeRawPointer(x.rawPointer), byteCount: x.byteCount)
+            return target
+        }
+        let position = { (label: Int) in labels.firstIndex(of: label)! }
+        let arranged = order + summing, shape = arranged.map { x.shape[position($0)] }
+        let transposed = summing.isEmpty && target != nil ? target! : try temporary(x.dtype, shape, ctx)
+        if arranged == labels {
+            transposed.rawPointer.copyMemory(from: UnsafeRawPointer(x.rawPointer), byteCount: x.byteCount)
+        } else if x.dtype == .float32 {
+            ArrayKernels.transpose(x, transposed, arranged.map(position), UInt32.self)
+        } else {
+            ArrayKernels.transpose(x, transposed, arranged.map(position), UInt64.self)
+        }
+        guard !summing.isEmpty else { return transposed }
+        let result = try target ?? temporary(x.dtype, Array(shape.prefix(order.count)), ctx)
+        let rows = result.scalarCount, span = rows == 0 ? 0 : transposed.scalarCount / rows
+        func sum<T: FloatScalar>(_: T.Type) {
+            let source = transposed.pointer(as: T.self), destination = result.mutablePointer(as: T.self)
+            for r in 0..<rows {
+                var total = T.zero
+                for j in 0..<span { total += source[r * span + j] }
+                destination[r] = total
+            }
+        }
+        if x.dtype == .float32 { sum(Float.self) } else { sum(Double.self) }
+        return result
+    }
+
+    private static func temporary(_ dtype: DType, _ shape: [Int], _ ctx: KernelContext) throws -> Tensor {
+        do { return try Tensor(dtype: dtype, shape: shape, zeroed: false, budget: ctx.state.budget, for: "Einsum's intermediate") }
+        catch { throw KernelError(error) }
+    }
 
     /// OpenBLAS runs single-threaded: Soma's pool parallelises GEMM by row blocks, so the
     /// two never oversubscribe the cores.

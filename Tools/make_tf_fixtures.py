@@ -313,3 +313,19 @@ def depthwise(p):
 
 
 write_model("depthwise", depthwise, {"x": f32(2, 7, 6, 3)}, tolerance=1e-4)
+
+
+# Einsum as Keras' MultiHeadAttention uses it (projection, scores, combination, output
+# projection), with TF's own gradient graph of the scores.
+def einsum_attention(p):
+    x = p["x"]
+    wq = tf.constant(rng.normal(0, 0.3, size=(16, 4, 8)).astype(np.float32))
+    wo = tf.constant(rng.normal(0, 0.3, size=(4, 8, 16)).astype(np.float32))
+    q = tf.einsum("abc,cde->abde", x, wq)
+    scores = tf.nn.softmax(tf.einsum("aecd,abcd->acbe", q, q) / 8.0)
+    combined = tf.einsum("acbe,aecd->abcd", scores, q)
+    out = tf.einsum("abcd,cde->abe", combined, wo)
+    return {"out": out, "dx": tf.gradients(tf.reduce_sum(out * out), x)[0]}
+
+
+write_model("einsum", einsum_attention, {"x": f32(3, 10, 16)}, tolerance=1e-4)

@@ -125,11 +125,10 @@ struct EinsumEquation: Sendable {
         for (labels, dims) in zip(operands, shapes) where dims.count == labels.count {
             for (label, dim) in zip(labels, dims) {
                 guard let known = sizes[label] else { sizes[label] = dim; continue }
-                guard let merged = try? mergeDim(known, dim) else {
+                do { sizes[label] = try mergeDim(known, dim) } catch {
                     let name = label < Self.ellipsis ? "label '\(Self.letter(label))'" : "an ellipsis dimension"
                     throw ShapeError("Einsum \(name) has size \(known.map(String.init) ?? "?") in one operand and \(dim.map(String.init) ?? "?") in another")
                 }
-                sizes[label] = merged
             }
         }
         return sizes

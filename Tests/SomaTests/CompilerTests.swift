@@ -4,19 +4,22 @@ import Testing
 
 /// Each pass: ops counted before and after, outputs unchanged. Then the plan itself.
 @Suite struct CompilerTests {
-    /// Results of the reference executor, of an unoptimised plan and of the full compiler.
+    /// Results of the reference executor, of an unoptimised plan, of the compiler with every
+    /// pass that keeps values bitwise (all but `fold_batch_norms`), and of the full compiler.
     static func results(_ g: Graph, _ fetches: [Output], feeds: [Output: Tensor] = [:], targets: [Node] = [])
-        throws -> (reference: [Tensor], unoptimized: [Tensor], optimized: [Tensor]) {
+        throws -> (reference: [Tensor], unoptimized: [Tensor], optimized: [Tensor], folded: [Tensor]) {
         var reference = SessionOptions()
         reference.useCompiler = false
         var plain = SessionOptions()
         plain.compileOptions = .unoptimized
+        var exact = SessionOptions()
+        exact.compileOptions = CompileOptions(disabledPasses: [BatchNormFolding.name])
         func run(_ options: SessionOptions) throws -> [Tensor] {
             let s = Session(graph: g, options: options)
             if !targets.isEmpty { _ = try s.run(fetches: [], feeds: feeds, targets: targets) }
             return try s.run(fetches: fetches, feeds: feeds)
         }
-        return (try run(reference), try run(plain), try run(SessionOptions()))
+        return (try run(reference), try run(plain), try run(exact), try run(SessionOptions()))
     }
 
     /// Bitwise equality, except that −0 equals +0 and NaN equals NaN.
@@ -33,6 +36,8 @@ import Testing
                     sourceLocation: sourceLocation)
             #expect(identical(r.reference[i], r.optimized[i]), "optimised plan differs for \(fetches[i].name)",
                     sourceLocation: sourceLocation)
+            #expect(r.folded[i].isApproximatelyEqual(to: r.reference[i], relativeTolerance: 1e-5, absoluteTolerance: 1e-5),
+                    "plan with folded scales differs for \(fetches[i].name)", sourceLocation: sourceLocation)
         }
     }
 
@@ -47,6 +52,33 @@ import Testing
     static func random(_ shape: [Int], seed: UInt64) -> Tensor {
         var rng = SplitMix64(seed: seed)
         return try! Tensor((0..<shape.reduce(1, *)).map { _ in Float.random(in: -2...2, using: &rng) }, shape: shape)
+    }
+
+    /// Inference batch norms and constant per-channel scales fold into the weights of the
+    /// convolution or product before them; values agree within rounding.
+    @Test func batchNormsAndScalesFoldIntoWeights() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [nil, 6, 6, 3], name: "x")
+        func vector(_ n: Int, _ seed: UInt64, offset: Float = 0) throws -> Output {
+            try g.constant(Tensor(Self.random([n], seed: seed).scalars(as: Float.self).map { $0 + offset }, shape: [n]))
+        }
+        let conv = try conv2D(x, filter: g.constant(Self.random([3, 3, 3, 4], seed: 60)), padding: "SAME")
+        let normed = try fusedBatchNorm(conv, scale: vector(4, 61), offset: vector(4, 62), mean: vector(4, 63),
+                                        variance: vector(4, 64, offset: 2.5), isTraining: false).y
+        let h = try relu(normed)
+        let depthwise = try depthwiseConv2D(h, filter: g.constant(Self.random([3, 3, 4, 2], seed: 65)), padding: "SAME")
+        let scaled = try depthwise * g.constant(Tensor(Self.random([8], seed: 66).scalars(as: Float.self), shape: [1, 1, 1, 8]))
+        let flat = try reshape(scaled, [-1, 6 * 6 * 8])
+        let dense = try biasAdd(matmul(flat, g.constant(Self.random([288, 5], seed: 67))), vector(5, 68)) * 0.5
+        let feeds = [x: Self.random([2, 6, 6, 3], seed: 69)]
+        let ops = try Self.planOps(g, [dense], feeds: feeds)
+        #expect(ops["FusedBatchNormV3"] == nil && ops["Mul"] == nil && ops["_SomaFusedElementwise"] == nil, "\(ops)")
+        #expect(ops["_SomaFusedConv2D"] == 1 && ops["_FusedMatMul"] == 1 && ops["DepthwiseConv2dNative"] == 1, "\(ops)")
+        try Self.expectSameResults(g, [dense], feeds: feeds)
+        // A filter shared with an unscaled use is copied, not changed.
+        let shared = try g.constant(Self.random([4, 2], seed: 70)), v = try g.placeholder(.float32, shape: [nil, 4], name: "v")
+        let plain = try matmul(v, shared), doubled = try matmul(v, shared) * 2
+        try Self.expectSameResults(g, [plain, doubled], feeds: [v: Self.random([3, 4], seed: 71)])
     }
 
     @Test func constantFoldingRunsTheRealKernels() throws {

@@ -46,7 +46,7 @@ public enum Passes {
     /// Every pass name, in pipeline order.
     public static let all = [
         ShapeSpecialization.name, ConstantFolding.name, CommonSubexpressionElimination.name,
-        AlgebraicSimplification.name, MatMulBiasActivationFusion.name, ElementwiseFusion.name, LoopAccumulatorSharing.name,
+        AlgebraicSimplification.name, BatchNormFolding.name, MatMulBiasActivationFusion.name, ElementwiseFusion.name, LoopAccumulatorSharing.name,
         LoopVariablePruning.name,
     ]
 
@@ -54,8 +54,11 @@ public enum Passes {
         var passes: [any CompilerPass] = [
             ShapeSpecialization(), ConstantFolding(), CommonSubexpressionElimination(), AlgebraicSimplification(),
             // Simplification exposes more constants and duplicates.
-            ConstantFolding(), CommonSubexpressionElimination(), MatMulBiasActivationFusion(),
+            ConstantFolding(), CommonSubexpressionElimination(),
         ]
+        // Plans only: folding changes rounding, and saved graphs keep TF's arithmetic.
+        if forPlan { passes.append(BatchNormFolding()) }
+        passes.append(MatMulBiasActivationFusion())
         if forPlan { passes += [ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning()] }
         return passes.filter { !disabled.contains(type(of: $0).name) }
     }

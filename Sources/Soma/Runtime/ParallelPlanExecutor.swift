@@ -53,7 +53,8 @@ final class ParallelPlanRun: PoolJob, @unchecked Sendable {
                 if local.isEmpty || plan.steps[successor].isCheap { local.append(successor) }
                 else { ThreadPool.shared.submit(self, successor) }
             }
-            remaining.subtract(1, ordering: .releasing)
+            remaining.subtract(1, ordering: .sequentiallyConsistent)
+            ThreadPool.shared.notifyWaiters()
         }
     }
 
@@ -67,9 +68,7 @@ final class ParallelPlanRun: PoolJob, @unchecked Sendable {
         let ready = plan.steps.indices.filter { plan.steps[$0].dependencyCount == 0 }
         for s in ready.dropFirst() { ThreadPool.shared.submit(self, s) }
         if let s = ready.first { runFrom(s) }
-        while remaining.load(ordering: .acquiring) > 0 {
-            if !ThreadPool.shared.helpOnce() { sched_yield() }
-        }
+        ThreadPool.shared.wait { remaining.load(ordering: .sequentiallyConsistent) == 0 }
         if let error = firstError.withLock({ $0 }) { throw error }
     }
 }

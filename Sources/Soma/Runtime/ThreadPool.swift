@@ -10,7 +10,10 @@ protocol PoolJob: AnyObject, Sendable {
 ///
 /// Items are `(job, index)` pairs in one FIFO guarded by a mutex. Idle workers spin
 /// briefly, then park on a condition variable, so no CPU burns between runs. Callers that
-/// submit work also help: `helpOnce()` runs one queued item on the calling thread.
+/// submit work also help: `helpOnce()` runs one queued item on the calling thread, and
+/// `wait(until:)` helps while it waits for work running elsewhere, then sleeps after a
+/// bounded spin — on a machine shared with other processes, a waiter that yields forever
+/// takes CPU from the very thread it waits for.
 ///
 /// Thread-safety: all members may be called from any thread.
 final class ThreadPool: @unchecked Sendable {
@@ -26,7 +29,12 @@ final class ThreadPool: @unchecked Sendable {
     private let pending = Atomic<Int>(0)
     private let condition = NSCondition()
     private var sleepers = 0
+    /// Threads asleep in `wait(until:)`: completions wake them only when there are some.
+    private let waiters = Atomic<Int>(0)
     let workerCount: Int
+
+    /// Idle rounds of `wait(until:)` before it yields the CPU between checks, and before it sleeps.
+    static let spinRounds = 100, yieldRounds = 20
 
     init(workers: Int) {
         workerCount = workers
@@ -53,6 +61,43 @@ final class ThreadPool: @unchecked Sendable {
         guard let item = pop() else { return false }
         item.job.execute(item.index)
         return true
+    }
+
+    /// Runs queued items until `isDone()`: spinning a little, then yielding a little, then
+    /// asleep until an item is queued or ``notifyWaiters()`` reports a completion. `isDone`
+    /// must read what the completing thread writes before `notifyWaiters()` with
+    /// sequentially consistent atomics.
+    func wait(until isDone: () -> Bool) {
+        var idle = 0
+        while !isDone() {
+            if helpOnce() {
+                idle = 0
+                continue
+            }
+            idle += 1
+            if idle < Self.spinRounds { continue }
+            if idle < Self.spinRounds + Self.yieldRounds {
+                sched_yield()
+                continue
+            }
+            condition.lock()
+            waiters.add(1, ordering: .sequentiallyConsistent)
+            sleepers += 1
+            while !isDone() && pending.load(ordering: .sequentiallyConsistent) == 0 { condition.wait() }
+            sleepers -= 1
+            waiters.subtract(1, ordering: .sequentiallyConsistent)
+            condition.unlock()
+            idle = 0
+        }
+    }
+
+    /// Wakes the threads asleep in ``wait(until:)``; call after publishing a completion
+    /// (with a sequentially consistent atomic) that one of them may wait for.
+    func notifyWaiters() {
+        guard waiters.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
     }
 
     private func pop() -> Item? {
@@ -116,7 +161,8 @@ final class ParallelFor: PoolJob, @unchecked Sendable {
                 continue
             }
             body!(index)
-            done.add(1, ordering: .releasing)
+            done.add(1, ordering: .sequentiallyConsistent)
+            ThreadPool.shared.notifyWaiters()
         }
     }
 
@@ -136,9 +182,7 @@ final class ParallelFor: PoolJob, @unchecked Sendable {
             let helpers = Swift.min(threads - 1, blocks - 1, ThreadPool.shared.workerCount)
             for _ in 0..<helpers { ThreadPool.shared.submit(job, job.epoch) }
             job.drain(epoch: job.epoch)
-            while job.done.load(ordering: .acquiring) < blocks {
-                if !ThreadPool.shared.helpOnce() { sched_yield() }
-            }
+            ThreadPool.shared.wait { job.done.load(ordering: .sequentiallyConsistent) >= blocks }
             job.body = nil
         }
         pool.withLock { $0.append(job) }

@@ -14,7 +14,6 @@ TF and ORT use) — in that command alone.
 `--load N` runs N CPU-bound processes (pure Python busy loops) for the whole measurement: the
 engines then share the cores with a competing load, as they do on a busy machine.
 """
-import contextlib
 import argparse
 import json
 import os
@@ -30,10 +29,11 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
+from bench_common import competing_load, graphtool_path
+
 tf.get_logger().setLevel("ERROR")
 tf1 = tf.compat.v1
 tf1.disable_eager_execution()
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 rng = np.random.default_rng(5)
 
 
@@ -267,14 +267,6 @@ def bench_training(name, folder, graphtool, rounds, blas_variants):
     return row
 
 
-def graphtool_path():
-    subprocess.run(["swift", "build", "-c", "release", "--product", "graphtool"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
-                             capture_output=True, text=True).stdout.strip()
-    return os.path.join(bin_dir, "graphtool")
-
-
 def soma_env(native_blas):
     env = dict(os.environ)
     if native_blas:
@@ -285,18 +277,6 @@ def soma_env(native_blas):
 
 def median_ms(samples_ns):
     return statistics.median(samples_ns) / 1e6
-
-
-@contextlib.contextmanager
-def competing_load(processes):
-    """N busy-looping processes while the block runs (a competing CPU-bound load)."""
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
-    try:
-        yield
-    finally:
-        for p in busy:
-            p.kill()
-            p.wait()
 
 
 def main():

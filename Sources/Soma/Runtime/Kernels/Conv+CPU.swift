@@ -172,40 +172,39 @@ enum ConvKernels {
         }
     }
 
-    /// Image `x` (`[H, W, C]`) unrolled into patches `[OH·OW, KH·KW·C]`, zeros where the
-    /// window hangs over the padding.
-    static func im2col<T: FloatScalar>(_ x: UnsafePointer<T>, _ p: UnsafeMutablePointer<T>, _ g: Geometry) {
+    /// Image `x` (`[H, W, C]`) unrolled into patches `[OH·OW, KH·KW·C]` (output positions
+    /// `rows` only, the first at `p`), zeros where the window hangs over the padding.
+    static func im2col<T: FloatScalar>(_ x: UnsafePointer<T>, _ p: UnsafeMutablePointer<T>, _ g: Geometry, rows: Range<Int>? = nil) {
         var row = p
-        for oy in 0..<g.oh {
-            for ox in 0..<g.ow {
-                var dst = row
-                let ix0 = ox * g.sw - g.padLeft
-                // Undilated windows inside the row copy one contiguous run of KW·C values.
-                let inside = g.dw == 1 && ix0 >= 0 && ix0 + g.kw <= g.w
-                for ky in 0..<g.kh {
-                    let iy = oy * g.sh - g.padTop + ky * g.dh
-                    guard iy >= 0 && iy < g.h else {
-                        dst.update(repeating: 0, count: g.kw * g.c)
-                        dst += g.kw * g.c
-                        continue
-                    }
-                    if inside {
-                        dst.update(from: x + (iy * g.w + ix0) * g.c, count: g.kw * g.c)
-                        dst += g.kw * g.c
-                        continue
-                    }
-                    for kx in 0..<g.kw {
-                        let ix = ix0 + kx * g.dw
-                        if ix >= 0 && ix < g.w {
-                            dst.update(from: x + (iy * g.w + ix) * g.c, count: g.c)
-                        } else {
-                            dst.update(repeating: 0, count: g.c)
-                        }
-                        dst += g.c
-                    }
+        for position in rows ?? 0..<(g.oh * g.ow) {
+            let (oy, ox) = position.quotientAndRemainder(dividingBy: g.ow)
+            var dst = row
+            let ix0 = ox * g.sw - g.padLeft
+            // Undilated windows inside the row copy one contiguous run of KW·C values.
+            let inside = g.dw == 1 && ix0 >= 0 && ix0 + g.kw <= g.w
+            for ky in 0..<g.kh {
+                let iy = oy * g.sh - g.padTop + ky * g.dh
+                guard iy >= 0 && iy < g.h else {
+                    dst.update(repeating: 0, count: g.kw * g.c)
+                    dst += g.kw * g.c
+                    continue
                 }
-                row += g.patch
+                if inside {
+                    dst.update(from: x + (iy * g.w + ix0) * g.c, count: g.kw * g.c)
+                    dst += g.kw * g.c
+                    continue
+                }
+                for kx in 0..<g.kw {
+                    let ix = ix0 + kx * g.dw
+                    if ix >= 0 && ix < g.w {
+                        dst.update(from: x + (iy * g.w + ix) * g.c, count: g.c)
+                    } else {
+                        dst.update(repeating: 0, count: g.c)
+                    }
+                    dst += g.c
+                }
             }
+            row += g.patch
         }
     }
 
@@ -234,26 +233,34 @@ enum ConvKernels {
     /// Whether patches are the image itself (1×1 kernel, stride 1, no padding).
     static func isPointwise(_ g: Geometry) -> Bool { g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.oh == g.h && g.ow == g.w }
 
-    /// The convolution, image by image; `epilogue(result, rows)` then runs on each image's
-    /// output `[OH·OW, OC]` while it is in cache (the fused bias and activation).
+    /// Output positions per forward block: an image's `[OH·OW, OC]` result is computed in
+    /// fixed blocks of this many rows, so a batch of one still uses every thread, patches
+    /// stay in cache, and results never depend on the thread count.
+    static let forwardRowBlock = 256
+
+    /// The convolution in blocks of output rows; `epilogue(result, rows)` then runs on each
+    /// block's output while it is in cache (the fused bias and activation).
     static func forward<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type,
                                         epilogue: ((UnsafeMutablePointer<T>, Int) -> Void)? = nil) throws {
         let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
-        let rows = g.oh * g.ow
+        let rows = g.oh * g.ow, perImage = Swift.max(1, (rows + forwardRowBlock - 1) / forwardRowBlock)
         try ctx.withScratchReserved(try patchScratchBytes(g, ctx, T.self), "im2col patches") {
-        ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
-            for i in lo..<hi {
-                let image = px + i * g.h * g.w * g.c, result = po + i * rows * g.oc
+        ctx.parallelFor(g.n * perImage, blockSize: 1) { lo, hi in
+            for block in lo..<hi {
+                let (i, b) = block.quotientAndRemainder(dividingBy: perImage)
+                let first = b * forwardRowBlock, count = Swift.min(forwardRowBlock, rows - first)
+                guard count > 0 else { continue }
+                let image = px + i * g.h * g.w * g.c, result = po + (i * rows + first) * g.oc
                 if isPointwise(g) {
-                    gemm(false, false, rows, g.oc, g.patch, image, g.patch, pf, g.oc, beta: 0, result, g.oc)
+                    gemm(false, false, count, g.oc, g.patch, image + first * g.patch, g.patch, pf, g.oc, beta: 0, result, g.oc)
                 } else {
-                    ThreadScratch.withScratch(bytes: rows * g.patch * MemoryLayout<T>.stride) { raw in
+                    ThreadScratch.withScratch(bytes: count * g.patch * MemoryLayout<T>.stride) { raw in
                         let patches = raw.assumingMemoryBound(to: T.self)
-                        im2col(image, patches, g)
-                        gemm(false, false, rows, g.oc, g.patch, patches, g.patch, pf, g.oc, beta: 0, result, g.oc)
+                        im2col(image, patches, g, rows: first..<(first + count))
+                        gemm(false, false, count, g.oc, g.patch, patches, g.patch, pf, g.oc, beta: 0, result, g.oc)
                     }
                 }
-                epilogue?(result, rows)
+                epilogue?(result, count)
             }
         }
         }

@@ -1,0 +1,27 @@
+"""Plumbing the benchmark scripts share: the release graphtool and a competing CPU load."""
+import contextlib
+import os
+import subprocess
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def graphtool_path():
+    subprocess.run(["swift", "build", "-c", "release", "--product", "graphtool"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.strip()
+    return os.path.join(bin_dir, "graphtool")
+
+
+@contextlib.contextmanager
+def competing_load(processes):
+    """N busy-looping processes while the block runs (a competing CPU-bound load)."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Real architectures side by side: Soma, TensorFlow and ONNX Runtime on frozen Keras models.
+
+Each model (Keras applications with random weights and no softmax, plus a Keras transformer
+encoder block built on MultiHeadAttention, i.e. Einsum) is frozen to a GraphDef, converted to
+ONNX with tf2onnx, run by the three engines on the same input, checked against TF's output,
+then timed interleaved round by round (median ms and the ratios Soma/TF, Soma/ORT).
+
+    pip install tensorflow-cpu onnxruntime tf2onnx
+    python3 Tools/bench_zoo.py [--only MobileNetV2 …] [--rounds 3] [--runs 20] [--load N] [--json out.json]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import onnxruntime as ort
+import tensorflow as tf
+import tf2onnx
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from bench_common import competing_load, graphtool_path
+
+
+def transformer_encoder():
+    """One encoder block: 4-head self-attention, residual + layer norm, a 2-layer MLP."""
+    x = tf.keras.Input((64, 128))
+    a = tf.keras.layers.MultiHeadAttention(4, 32)(x, x)
+    h = tf.keras.layers.LayerNormalization()(x + a)
+    f = tf.keras.layers.Dense(128)(tf.keras.layers.Dense(512, activation="gelu")(h))
+    return tf.keras.Model(x, tf.keras.layers.LayerNormalization()(h + f))
+
+
+def application(name, size=224):
+    return lambda: getattr(tf.keras.applications, name)(weights=None, input_shape=(size, size, 3), classifier_activation=None)
+
+
+MODELS = {
+    "MobileNet": application("MobileNet"),
+    "MobileNetV2": application("MobileNetV2"),
+    "EfficientNetB0": application("EfficientNetB0"),
+    "ResNet50": application("ResNet50"),
+    "DenseNet121": application("DenseNet121"),
+    "transformer_encoder": transformer_encoder,
+}
+
+
+def freeze(name, folder):
+    tf.keras.utils.set_random_seed(1)
+    model = MODELS[name]()
+    shape = [1] + list(model.input_shape[1:])
+    function = tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.TensorSpec(shape, tf.float32, name="x"))
+    frozen = convert_variables_to_constants_v2(function)
+    graph_def = frozen.graph.as_graph_def()
+    output = frozen.outputs[0].name.split(":")[0]
+    pb = os.path.join(folder, f"{name}.pb")
+    with open(pb, "wb") as f:
+        f.write(graph_def.SerializeToString())
+    value = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    npy = os.path.join(folder, f"{name}_x.npy")
+    np.save(npy, value)
+    onnx_path = os.path.join(folder, f"{name}.onnx")
+    tf2onnx.convert.from_graph_def(graph_def, input_names=["x:0"], output_names=[f"{output}:0"], output_path=onnx_path)
+    return graph_def, output, pb, npy, onnx_path, value
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", nargs="*")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--load", type=int, default=0)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    graphtool = graphtool_path()
+    folder = tempfile.mkdtemp(prefix="soma-zoo-")
+    results = {}
+    for name in args.only or list(MODELS):
+        graph_def, output, pb, npy, onnx_path, value = freeze(name, folder)
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+        sess = tf.compat.v1.Session(graph=graph)
+        x_t, out_t = graph.get_tensor_by_name("x:0"), graph.get_tensor_by_name(f"{output}:0")
+        expected = sess.run(out_t, {x_t: value})
+        ort_sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+        out_npy = os.path.join(folder, f"{name}_soma.npy")
+        subprocess.run([graphtool, "run", pb, "--input", f"x={npy}", "--fetch", f"{output}={out_npy}"], check=True,
+                       stdout=subprocess.DEVNULL)
+        error = float(np.max(np.abs(np.load(out_npy) - expected)) / (np.max(np.abs(expected)) + 1e-12))
+        timings = {"tf": [], "ort": [], "soma": []}
+        with competing_load(args.load):
+            for _ in range(args.rounds):
+                for engine, run in [("tf", lambda: sess.run(out_t, {x_t: value})), ("ort", lambda: ort_sess.run(None, {"x:0": value}))]:
+                    run()
+                    samples = []
+                    for _ in range(args.runs):
+                        t0 = time.perf_counter_ns()
+                        run()
+                        samples.append(time.perf_counter_ns() - t0)
+                    timings[engine].append(statistics.median(samples) / 1e6)
+                report = subprocess.run([graphtool, "bench", pb, "--input", f"x={npy}", "--fetch", output, "--runs", str(args.runs),
+                                         "--warmup", "3", "--json"], check=True, capture_output=True, text=True)
+                timings["soma"].append(json.loads(report.stdout)["median_ms"])
+        row = {k: statistics.median(v) for k, v in timings.items()}
+        row["max_relative_error"] = error
+        results[name] = row
+        print(f"{name:20s} TF {row['tf']:8.2f} ms  ORT {row['ort']:8.2f} ms  Soma {row['soma']:8.2f} ms  "
+              f"Soma/TF {row['soma'] / row['tf']:5.2f}  Soma/ORT {row['soma'] / row['ort']:5.2f}  max rel. error {error:.1e}",
+              flush=True)
+    ratios = [r["soma"] / r["tf"] for r in results.values()], [r["soma"] / r["ort"] for r in results.values()]
+    print(f"geometric mean: Soma/TF {np.exp(np.mean(np.log(ratios[0]))):.2f}  Soma/ORT {np.exp(np.mean(np.log(ratios[1]))):.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"load": args.load, "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

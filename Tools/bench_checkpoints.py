@@ -25,15 +25,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-
-
-def soma_binary():
-    subprocess.run(["swift", "build", "-c", "release", "--product", "soma-checkpoint-bench"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    path = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout.strip()
-    return os.path.join(path, "soma-checkpoint-bench")
+from bench_common import release_binary
 
 
 def soma(binary, *args):
@@ -53,7 +45,7 @@ def main():
     parser.add_argument("--load", action="store_true")
     parser.add_argument("--json")
     args = parser.parse_args()
-    binary = soma_binary()
+    binary = release_binary("soma-checkpoint-bench")
     folder = tempfile.mkdtemp(prefix="soma-ckpt-bench-")
     soma_prefix, tf_prefix = os.path.join(folder, "soma"), os.path.join(folder, "tf")
 

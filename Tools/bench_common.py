@@ -7,12 +7,16 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
-def graphtool_path():
-    subprocess.run(["swift", "build", "-c", "release", "--product", "graphtool"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+def release_binary(product):
+    """Builds `product` with `swift build -c release` and returns the executable's path."""
+    subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
                              capture_output=True, text=True).stdout.strip()
-    return os.path.join(bin_dir, "graphtool")
+    return os.path.join(bin_dir, product)
+
+
+def graphtool_path():
+    return release_binary("graphtool")
 
 
 @contextlib.contextmanager

@@ -363,15 +363,9 @@ enum ConvKernels {
                         continue
                     }
                     yRow.update(repeating: 0, count: g.ow * width)
-                    for ky in 0..<g.kh {
-                        let iy = oy * g.sh - g.padTop + ky * g.dh
-                        guard iy >= 0 && iy < g.h else { continue }
-                        let xLine = px + (i * g.h + iy) * g.w * g.c
-                        for kx in 0..<g.kw {
-                            let tap = pf + (ky * g.kw + kx) * width, offset = kx * g.dw - g.padLeft
-                            for ox in depthwiseColumns(g, offset: offset) {
-                                depthwiseMultiplyAdd(yRow + ox * width, xLine + (ox * g.sw + offset) * g.c, tap, g.c, g.oc)
-                            }
+                    forEachDepthwiseTap(g, input: px, image: i, row: oy) { xLine, t, offset in
+                        for ox in depthwiseColumns(g, offset: offset) {
+                            depthwiseMultiplyAdd(yRow + ox * width, xLine + (ox * g.sw + offset) * g.c, pf + t * width, g.c, g.oc)
                         }
                     }
                 }
@@ -416,20 +410,13 @@ enum ConvKernels {
                     for row in lo..<hi {
                         let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh)
                         let dyRow = pdy + row * g.ow * width
-                        for ky in 0..<g.kh {
-                            let iy = oy * g.sh - g.padTop + ky * g.dh
-                            guard iy >= 0 && iy < g.h else { continue }
-                            let xLine = px + (i * g.h + iy) * g.w * g.c
-                            for kx in 0..<g.kw {
-                                let tap = sum + (ky * g.kw + kx) * width, offset = kx * g.dw - g.padLeft
-                                let columns = depthwiseColumns(g, offset: offset)
-                                if g.oc == 1 {
-                                    depthwiseFilterTap(tap, input: xLine, outBackprop: dyRow, columns: columns, offset: offset, g)
-                                    continue
-                                }
-                                for ox in columns {
-                                    depthwiseMultiplyAdd(tap, xLine + (ox * g.sw + offset) * g.c, dyRow + ox * width, g.c, g.oc)
-                                }
+                        forEachDepthwiseTap(g, input: px, image: i, row: oy) { xLine, t, offset in
+                            let tap = sum + t * width, columns = depthwiseColumns(g, offset: offset)
+                            if g.oc == 1 {
+                                return depthwiseFilterTap(tap, input: xLine, outBackprop: dyRow, columns: columns, offset: offset, g)
+                            }
+                            for ox in columns {
+                                depthwiseMultiplyAdd(tap, xLine + (ox * g.sw + offset) * g.c, dyRow + ox * width, g.c, g.oc)
                             }
                         }
                     }
@@ -441,6 +428,20 @@ enum ConvKernels {
                     for j in 0..<size { pf[j] += sum[j] }
                 }
             }
+        }
+    }
+
+    /// Calls `body(inputRow, tap, offset)` for every tap `(ky, kx)` of output row `oy` of
+    /// image `i` whose input row lies inside the image: the input row's start, the tap's
+    /// index `ky·KW + kx`, and its column offset `kx·dw − padLeft`.
+    @inline(__always)
+    private static func forEachDepthwiseTap<T>(_ g: Geometry, input px: UnsafePointer<T>, image i: Int, row oy: Int,
+                                               _ body: (UnsafePointer<T>, Int, Int) -> Void) {
+        for ky in 0..<g.kh {
+            let iy = oy * g.sh - g.padTop + ky * g.dh
+            guard iy >= 0 && iy < g.h else { continue }
+            let line = px + (i * g.h + iy) * g.w * g.c
+            for kx in 0..<g.kw { body(line, ky * g.kw + kx, kx * g.dw - g.padLeft) }
         }
     }
 

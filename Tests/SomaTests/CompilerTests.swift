@@ -68,13 +68,24 @@ import Testing
         let h = try relu(normed)
         let depthwise = try depthwiseConv2D(h, filter: g.constant(Self.random([3, 3, 4, 2], seed: 65)), padding: "SAME")
         let scaled = try depthwise * g.constant(Tensor(Self.random([8], seed: 66).scalars(as: Float.self), shape: [1, 1, 1, 8]))
-        let flat = try reshape(scaled, [-1, 6 * 6 * 8])
+        // MobileNet's block: depthwise, batch norm, ReLU6 — one fused depthwise step.
+        let block = try relu6(fusedBatchNorm(depthwiseConv2D(scaled, filter: g.constant(Self.random([3, 3, 8, 1], seed: 72)), padding: "SAME"),
+                                             scale: vector(8, 73), offset: vector(8, 74), mean: vector(8, 75),
+                                             variance: vector(8, 76, offset: 2.5), isTraining: false).y)
+        let flat = try reshape(block, [-1, 6 * 6 * 8])
         let dense = try biasAdd(matmul(flat, g.constant(Self.random([288, 5], seed: 67))), vector(5, 68)) * 0.5
         let feeds = [x: Self.random([2, 6, 6, 3], seed: 69)]
         let ops = try Self.planOps(g, [dense], feeds: feeds)
         #expect(ops["FusedBatchNormV3"] == nil && ops["Mul"] == nil && ops["_SomaFusedElementwise"] == nil, "\(ops)")
         #expect(ops["_SomaFusedConv2D"] == 1 && ops["_FusedMatMul"] == 1 && ops["DepthwiseConv2dNative"] == 1, "\(ops)")
+        #expect(ops["_SomaFusedDepthwiseConv2dNative"] == 1, "\(ops)")
         try Self.expectSameResults(g, [dense], feeds: feeds)
+        // Depthwise + BiasAdd + ReLU6 fuse without folding too, bitwise like the ops it replaces.
+        let direct = try relu6(biasAdd(depthwiseConv2D(x, filter: g.constant(Self.random([3, 3, 3, 2], seed: 77)), strides: [2, 2],
+                                                       padding: "SAME"), vector(6, 78)))
+        let unfolded = try Self.planOps(g, [direct], feeds: feeds, options: CompileOptions(disabledPasses: [BatchNormFolding.name]))
+        #expect(unfolded["_SomaFusedDepthwiseConv2dNative"] == 1, "\(unfolded)")
+        try Self.expectSameResults(g, [direct], feeds: feeds)
         // A filter shared with an unscaled use is copied, not changed.
         let shared = try g.constant(Self.random([4, 2], seed: 70)), v = try g.placeholder(.float32, shape: [nil, 4], name: "v")
         let plain = try matmul(v, shared), doubled = try matmul(v, shared) * 2

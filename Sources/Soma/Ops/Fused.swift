@@ -45,18 +45,13 @@ enum FusedOps {
         // output rows get their bias and activation while still in cache.
         OpDef("_SomaFusedConv2D", inputs: ["input: T", "filter: T", "bias: T"], outputs: ["output: T"],
               attrs: ConvOps.convAttrs + [.strings("fused_ops", default: [])], gradient: .undefined) { c in
-            var fused: [String] = []
-            if case .strings(let s)? = c.attrs["fused_ops"] { fused = s }
-            guard fused.first == "BiasAdd", fused.count <= 2, fused.count == 1 || activations.contains(fused[1]) else {
-                throw ShapeError("_SomaFusedConv2D supports fused_ops [BiasAdd] or [BiasAdd, activation], not \(fused)")
-            }
-            var shape = try ConvOps.definitions.first { $0.name == "Conv2D" }!.shapeFunction(c)[0]
-            try c.withRank(2, 1)
-            if var dims = shape.dimensions {
-                dims[3] = try mergeDim(dims[3], c.shape(2)[0] ?? nil)
-                shape = TensorShape(dims)
-            }
-            return [shape]
+            try fusedConvolutionShape(c, convolution: "Conv2D")
+        },
+        // The same for a depthwise convolution (MobileNet's and EfficientNet's blocks once
+        // their batch norms are folded): each output row gets its bias and activation in cache.
+        OpDef("_SomaFusedDepthwiseConv2dNative", inputs: ["input: T", "filter: T", "bias: T"], outputs: ["output: T"],
+              attrs: ConvOps.depthwiseAttrs + [.strings("fused_ops", default: [])], gradient: .undefined) { c in
+            try fusedConvolutionShape(c, convolution: "DepthwiseConv2dNative")
         },
         // A chain of elementwise ops evaluated in one pass; see `ElementwiseProgram`.
         OpDef("_SomaFusedElementwise", inputs: ["inputs: N * T"], outputs: ["z: T"],
@@ -67,6 +62,23 @@ enum FusedOps {
             return try Shapes.broadcast(c)
         },
     ]
+
+    /// A fused convolution's output shape: the convolution's, its channels merged with the
+    /// bias's length; `fused_ops` must be `[BiasAdd]` or `[BiasAdd, activation]`.
+    static func fusedConvolutionShape(_ c: ShapeContext, convolution: String) throws -> [TensorShape] {
+        var fused: [String] = []
+        if case .strings(let s)? = c.attrs["fused_ops"] { fused = s }
+        guard fused.first == "BiasAdd", fused.count <= 2, fused.count == 1 || activations.contains(fused[1]) else {
+            throw ShapeError("a fused \(convolution) supports fused_ops [BiasAdd] or [BiasAdd, activation], not \(fused)")
+        }
+        var shape = try ConvOps.definitions.first { $0.name == convolution }!.shapeFunction(c)[0]
+        try c.withRank(2, 1)
+        if var dims = shape.dimensions {
+            dims[3] = try mergeDim(dims[3], c.shape(2)[0] ?? nil)
+            shape = TensorShape(dims)
+        }
+        return [shape]
+    }
 }
 
 /// The program of a `_SomaFusedElementwise` node: instructions over the node's inputs

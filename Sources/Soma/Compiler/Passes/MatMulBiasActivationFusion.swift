@@ -1,11 +1,13 @@
 /// MatMul + BiasAdd (+ activation) → `_FusedMatMul`, TensorFlow's remapper pattern; in
-/// plans also Conv2D + bias (+ activation) → `_SomaFusedConv2D`.
+/// plans also Conv2D / DepthwiseConv2dNative + bias (+ activation) → `_SomaFusedConv2D` /
+/// `_SomaFusedDepthwiseConv2dNative`.
 ///
 /// Contract: `act(BiasAdd(MatMul(a, b), bias))` becomes one `_FusedMatMul(a, b, bias)`
 /// with `fused_ops = [BiasAdd, act]`, named like the last node it replaces, computing the
 /// same values bitwise (the same GEMM, then the same bias and activation loops). In plans,
 /// `act(Conv2D(x, f) + bias)` — the bias a BiasAdd, or an AddV2 of a vector of the output's
-/// channel count — becomes `_SomaFusedConv2D(x, f, bias)` the same way.
+/// channel count — becomes `_SomaFusedConv2D(x, f, bias)` the same way (a depthwise
+/// convolution `_SomaFusedDepthwiseConv2dNative`).
 /// Guards: float32 (and float64 in plans); NHWC bias; every replaced node but the last has
 /// a single consumer, is not fetched and has no control edges in or out; activations TF
 /// runs fused (Relu, Relu6, Elu) in saved graphs, also Tanh and Sigmoid in plans.
@@ -49,6 +51,9 @@ struct MatMulBiasActivationFusion: CompilerPass {
         }
     }
 
+    /// Each convolution and its fused form.
+    static let fusedConvolutions = ["Conv2D": "_SomaFusedConv2D", "DepthwiseConv2dNative": "_SomaFusedDepthwiseConv2dNative"]
+
     /// `act(Conv2D(x, f) ⊕ bias)` → `_SomaFusedConv2D(x, f, bias)`, where ⊕ is BiasAdd or an
     /// AddV2/Add with a vector of the output's channel count.
     private func fuseConvolutions(_ ir: IRGraph, activations: [String], isInterior: (IRNode) -> Bool, replaced: inout Set<Int>) {
@@ -56,10 +61,10 @@ struct MatMulBiasActivationFusion: CompilerPass {
         func split(_ add: IRNode) -> (conv: IRNode, bias: IRValue)? {
             switch add.op {
             case "BiasAdd":
-                guard add.string("data_format") ?? "NHWC" == "NHWC", add.inputs[0].node.op == "Conv2D" else { return nil }
+                guard add.string("data_format") ?? "NHWC" == "NHWC", Self.fusedConvolutions[add.inputs[0].node.op] != nil else { return nil }
                 return (add.inputs[0].node, add.inputs[1])
             case "AddV2", "Add":
-                for (c, b) in [(0, 1), (1, 0)] where add.inputs[c].node.op == "Conv2D" && add.inputs[c].index == 0 {
+                for (c, b) in [(0, 1), (1, 0)] where Self.fusedConvolutions[add.inputs[c].node.op] != nil && add.inputs[c].index == 0 {
                     let channels = add.inputs[c].shape.dimensions?.last ?? nil
                     guard let channels, add.inputs[b].shape == TensorShape([channels]), add.outputShapes[0] == add.inputs[c].shape else {
                         continue
@@ -82,7 +87,7 @@ struct MatMulBiasActivationFusion: CompilerPass {
             var attrs = conv.attrs
             attrs["fused_ops"] = .strings(["BiasAdd"] + (activation.map { [$0.op] } ?? []))
             let last = activation ?? add
-            last.def = OpRegistry.lookup("_SomaFusedConv2D")!
+            last.def = OpRegistry.lookup(Self.fusedConvolutions[conv.op]!)!
             last.inputs = [conv.inputs[0], conv.inputs[1], bias]
             last.attrs = attrs
         }

@@ -54,6 +54,24 @@ enum ConvKernels {
             if x.dtype == .float32 { try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) } else { try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
+        "_SomaFusedDepthwiseConv2dNative": { ctx in
+            let x = ctx.inputs[0], f = ctx.inputs[1], bias = ctx.inputs[2], out = try ctx.allocateOutput(0, zeroed: false)
+            let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
+            let activation = (ctx.node.strings("fused_ops") ?? []).dropFirst().first.flatMap { FusedOps.elementwiseActivations[$0] }
+            let channels = g.c * g.oc
+            if x.dtype == .float32 {
+                let pb = bias.pointer(as: Float.self)
+                try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) {
+                    FusedKernels.biasActivation($0, rows: $1, n: channels, pb, activation, alpha: 0.2)
+                }
+            } else {
+                let pb = bias.pointer(as: Double.self)
+                try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) {
+                    FusedKernels.biasActivation($0, rows: $1, n: channels, pb, activation, alpha: 0.2)
+                }
+            }
+            ctx.setOutput(0, out)
+        },
         "DepthwiseConv2dNativeBackpropInput": { ctx in
             let f = ctx.inputs[1], dy = ctx.inputs[2], out = try ctx.allocateOutput(0, zeroed: false)
             let g = try ctx.node.convGeometry ?? Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
@@ -91,7 +109,7 @@ enum ConvKernels {
         func dims(_ k: Int) -> [Int]? { node.inputs[k].shape.concrete }
         func value(_ k: Int) -> [Int]? { KnownValues.constant(node.inputs[k])?.intScalars() }
         switch node.op {
-        case "Conv2D", "DepthwiseConv2dNative", "_SomaFusedConv2D":
+        case "Conv2D", "DepthwiseConv2dNative", "_SomaFusedConv2D", "_SomaFusedDepthwiseConv2dNative":
             guard let x = dims(0), let f = dims(1) else { return nil }
             return try? Geometry(input: x, filter: f, attrs: node.attrs)
         case "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropInput":
@@ -348,8 +366,10 @@ enum ConvKernels {
     /// - filter: fixed blocks of output rows (their number depends on the shape alone)
     ///   each sum into their own partial filter; the partials are added in block order.
     /// So every result is bitwise identical for any thread count.
+    /// `epilogue(row, count)` runs on each forward output row (`[OW, C·M]`) while it is in
+    /// cache (the fused bias and activation).
     static func depthwise<T: FloatScalar>(_ pass: DepthwisePass, x: Tensor, f: Tensor, dy: Tensor, _ g: Geometry, _ ctx: KernelContext,
-                                          _: T.Type) throws {
+                                          _: T.Type, epilogue: ((UnsafeMutablePointer<T>, Int) -> Void)? = nil) throws {
         let width = g.c * g.oc
         switch pass {
         case .forward:
@@ -360,14 +380,15 @@ enum ConvKernels {
                     let yRow = py + row * g.ow * width
                     if g.oc == 1 {
                         depthwiseForwardRow(g, input: px + i * g.h * g.w * g.c, filter: pf, output: yRow, row: oy)
-                        continue
-                    }
-                    yRow.update(repeating: 0, count: g.ow * width)
-                    forEachDepthwiseTap(g, input: px, image: i, row: oy) { xLine, t, offset in
-                        for ox in depthwiseColumns(g, offset: offset) {
-                            depthwiseMultiplyAdd(yRow + ox * width, xLine + (ox * g.sw + offset) * g.c, pf + t * width, g.c, g.oc)
+                    } else {
+                        yRow.update(repeating: 0, count: g.ow * width)
+                        forEachDepthwiseTap(g, input: px, image: i, row: oy) { xLine, t, offset in
+                            for ox in depthwiseColumns(g, offset: offset) {
+                                depthwiseMultiplyAdd(yRow + ox * width, xLine + (ox * g.sw + offset) * g.c, pf + t * width, g.c, g.oc)
+                            }
                         }
                     }
+                    epilogue?(yRow, g.ow)
                 }
             }
         case .input:

@@ -506,13 +506,13 @@ for op in ["Identity", "StopGradient"]:
         case(f"{op}/{dtype}", op, [tensor(x, dtype)], [tensor(x, dtype)])
 
 # Einsum: Keras MultiHeadAttention's equations, batched and plain products, an ellipsis,
-# implicit output, sums within one operand, one-operand transposes and reductions.
+# sums within one operand, one-operand transposes and reductions (TF's op needs '->').
 EINSUM = [("ij,jk->ik", (3, 4), (4, 5)), ("bij,bjk->bik", (2, 3, 4), (2, 4, 5)), ("abc,cde->abde", (2, 3, 4), (4, 2, 3)),
           ("aecd,abcd->acbe", (2, 5, 3, 4), (2, 6, 3, 4)), ("acbe,aecd->abcd", (2, 3, 6, 5), (2, 5, 3, 4)),
           ("abcd,cde->abe", (2, 3, 4, 5), (4, 5, 6)), ("...ij,...jk->...ik", (2, 3, 4, 5), (2, 3, 5, 2)),
-          ("ij,jk", (3, 4), (4, 2)), ("ij,ij->", (3, 4), (3, 4)), ("i,j->ij", (3,), (4,)), ("bij,bkj->bki", (2, 3, 4), (2, 5, 4)),
+          ("ij,jk->ki", (3, 4), (4, 2)), ("ij,ij->", (3, 4), (3, 4)), ("i,j->ij", (3,), (4,)), ("bij,bkj->bki", (2, 3, 4), (2, 5, 4)),
           ("ijk,kl->il", (2, 3, 4), (4, 5)), ("ab,cd->", (2, 3), (4, 5)), ("ij->ji", (3, 4)), ("ijk->ik", (2, 3, 4)),
-          ("ij->", (3, 4)), ("ba", (2, 3)), ("ij,jk->ik", (0, 4), (4, 5)), ("ij,jk->ik", (3, 0), (0, 5))]
+          ("ij->", (3, 4)), ("ba->ab", (2, 3)), ("ij,jk->ik", (0, 4), (4, 5)), ("ij,jk->ik", (3, 0), (0, 5))]
 for equation, *shapes in EINSUM:
     for dtype in ["float32", "float64"]:
         xs = [rand(shape, dtype) for shape in shapes]

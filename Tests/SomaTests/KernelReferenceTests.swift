@@ -149,4 +149,19 @@ import Testing
             #expect(try results(threads: threads).map { $0.scalars(as: Float.self) } == r.map { $0.scalars(as: Float.self) })
         }
     }
+
+    /// `einsum` without `->` writes TF's explicit equation (as `tf.einsum` does); the op
+    /// itself needs the arrow, as TF's does.
+    @Test func einsumBuilderMakesImplicitOutputsExplicit() throws {
+        var rng = SplitMix64(seed: 12)
+        let a = random([3, 4], &rng), b = random([4, 2], &rng)
+        let g = Graph()
+        let product = try einsum("ij,jk", [g.constant(a), g.constant(b)])
+        let transposed = try einsum("ba", [g.constant(a)])
+        #expect(product.node.attrs["equation"] == .string("ij,jk->ik") && transposed.node.attrs["equation"] == .string("ba->ab"))
+        let r = try Session(graph: g).run(fetches: [product, transposed, matmul(g.constant(a), g.constant(b))])
+        #expect(r[0].isApproximatelyEqual(to: r[2], relativeTolerance: 1e-6, absoluteTolerance: 1e-6))
+        #expect(r[1].shape == [4, 3] && r[1].scalars(as: Float.self)[1] == a.scalars(as: Float.self)[4])
+        #expect(throws: SomaError.self) { try g.output("Einsum", [g.constant(a), g.constant(b)], attrs: ["equation": .string("ij,jk")], name: nil, file: "", line: 0) }
+    }
 }

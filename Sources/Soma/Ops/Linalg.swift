@@ -57,10 +57,14 @@ struct EinsumEquation: Sendable {
 
     static let ellipsis = 52
 
-    /// Parses `text` for operands of the given ranks; `nil` when an ellipsis needs a rank that is unknown.
-    init?(_ text: String, ranks: [Int?]) throws {
+    /// Parses `text` for operands of the given ranks; `nil` when an ellipsis needs a rank
+    /// that is unknown. The op needs exactly one `->`, as TF's does; `tf.einsum`'s implicit
+    /// output (no `->`) is for the builder, which writes the explicit equation.
+    init?(_ text: String, ranks: [Int?], implicitOutput: Bool = false) throws {
         let sides = text.replacingOccurrences(of: " ", with: "").components(separatedBy: "->")
-        guard sides.count <= 2 else { throw ShapeError("Einsum equation '\(text)' has more than one '->'") }
+        guard sides.count == 2 || (implicitOutput && sides.count == 1) else {
+            throw ShapeError("Expecting exactly one '->' in einsum equation: \(text)")
+        }
         let terms = sides[0].components(separatedBy: ",")
         guard terms.count == ranks.count, (1...2).contains(terms.count) else {
             throw ShapeError("Einsum equation '\(text)' has \(terms.count) input terms for \(ranks.count) operands (1 or 2 supported)")
@@ -152,10 +156,21 @@ public func batchMatmul(_ x: Output, _ y: Output, adjointX: Bool = false, adjoin
 
 /// Einstein summation (`Einsum`, TF's `tf.einsum`) of one or two operands:
 /// `einsum("abc,cde->abde", [x, kernel])`. Labels in both operands and absent from the
-/// output are summed; an ellipsis stands for the leading dimensions.
+/// output are summed; an ellipsis stands for the leading dimensions. Without `->` the output
+/// is implicit, as in `tf.einsum`: the ellipsis, then the labels used once, alphabetically.
 public func einsum(_ equation: String, _ operands: [Output], name: String? = nil, file: String = #fileID, line: Int = #line) throws -> Output {
     guard let first = operands.first else { throw SomaError.invalidArgument("einsum needs at least one operand (at \(file):\(line))") }
-    return try first.graph.output("Einsum", operands, attrs: ["equation": .string(equation)], name: name, file: file, line: line)
+    var explicit = equation
+    if !equation.contains("->") {
+        do {
+            if let parsed = try EinsumEquation(equation, ranks: operands.map(\.shape.rank), implicitOutput: true) {
+                explicit = parsed.terms.joined(separator: ",") + "->" + parsed.outputTerm
+            }
+        } catch let error as ShapeError {
+            throw SomaError.invalidArgument("\(error.message) (at \(file):\(line))")
+        }
+    }
+    return try first.graph.output("Einsum", operands, attrs: ["equation": .string(explicit)], name: name, file: file, line: line)
 }
 
 extension LinalgOps {

@@ -73,6 +73,23 @@ import Testing
         #expect(loadError(w.bytes).contains("node[0].name is not valid UTF-8"))
     }
 
+    /// A hostile Einsum equation is one clear line naming the node, never a trap.
+    @Test(arguments: [("ij,jk", "Expecting exactly one '->'"), ("ii,jk->ik", "repeats a label"), ("ij,jk,kl->il", "3 input terms"),
+                      ("i\u{e9},jk->ik", "invalid label"), ("ij,jk->iz", "absent from the inputs"), ("i...j...,jk->ik", "more than one ellipsis")])
+    func einsumEquationsAreChecked(_ equation: String, _ message: String) throws {
+        let g = Graph()
+        let a = try g.placeholder(.float32, shape: [2, 3], name: "a"), b = try g.placeholder(.float32, shape: [3, 4], name: "b")
+        let error = #expect(throws: SomaError.self) {
+            try g.output("Einsum", [a, b], attrs: ["equation": .string(equation)], name: "e", file: "", line: 0)
+        }
+        #expect(error?.message.contains(message) == true && error?.message.contains("'e'") == true, "\(String(describing: error))")
+        // Sizes that disagree are caught at run time too, with the node named.
+        let c = try g.placeholder(.float32, shape: .unknown, name: "c")
+        let product = try g.output("Einsum", [a, c], attrs: ["equation": .string("ij,jk->ik")], name: "late", file: "", line: 0)
+        let runError = #expect(throws: SomaError.self) { try Session(graph: g).run(product, feeds: [a: Tensor(zeros: .float32, shape: [2, 3]), c: Tensor(zeros: .float32, shape: [4, 4])]) }
+        #expect(runError?.message.contains("label 'j' has size 3") == true && runError?.message.contains("late") == true, "\(String(describing: runError))")
+    }
+
     @Test func unsupportedOpsAreListedTogether() throws {
         let bytes = B.graph([B.placeholder("x"), B.node("a", "Conv3D", inputs: ["x"]), B.node("b", "Conv3D", inputs: ["a"]),
                              B.node("c", "FFT", inputs: ["x"])])

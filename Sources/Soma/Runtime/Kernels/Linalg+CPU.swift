@@ -104,13 +104,14 @@ enum LinalgKernels {
         }
         let position = { (label: Int) in labels.firstIndex(of: label)! }
         let arranged = order + summing, shape = arranged.map { x.shape[position($0)] }
-        let transposed = summing.isEmpty && target != nil ? target! : try temporary(x.dtype, shape, ctx)
-        if arranged == labels {
-            transposed.rawPointer.copyMemory(from: UnsafeRawPointer(x.rawPointer), byteCount: x.byteCount)
-        } else if x.dtype == .float32 {
-            ArrayKernels.transpose(x, transposed, arranged.map(position), UInt32.self)
-        } else {
-            ArrayKernels.transpose(x, transposed, arranged.map(position), UInt64.self)
+        // Already in order (only the trailing sums to take): sum straight from `x`.
+        let transposed = arranged == labels ? x : summing.isEmpty && target != nil ? target! : try temporary(x.dtype, shape, ctx)
+        if arranged != labels {
+            if x.dtype == .float32 {
+                ArrayKernels.transpose(x, transposed, arranged.map(position), UInt32.self)
+            } else {
+                ArrayKernels.transpose(x, transposed, arranged.map(position), UInt64.self)
+            }
         }
         guard !summing.isEmpty else { return transposed }
         let result = try target ?? temporary(x.dtype, Array(shape.prefix(order.count)), ctx)

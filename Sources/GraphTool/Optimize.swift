@@ -7,7 +7,7 @@ extension GraphTool {
         static let configuration = CommandConfiguration(
             abstract: "Optimise a graph for its outputs and save it as a GraphDef that TensorFlow can run.",
             discussion: "Passes: " + Passes.all.joined(separator: ", ")
-                + ". elementwise_fusion applies to plans only, so never to saved graphs.")
+                + ". fold_batch_norms and elementwise_fusion apply to plans only, so never to saved graphs.")
 
         @Argument(help: "The GraphDef file (.pb) or SavedModel directory.")
         var model: String

@@ -45,6 +45,32 @@ import Testing
         }
     }
 
+    /// Updates write into the variable's and its slots' own memory, and copy it first only
+    /// while something else holds the value: a value fetched before a step keeps it.
+    @Test(arguments: ["GradientDescent", "Momentum", "Adam", "RMSProp", "Adagrad"])
+    func optimizersUpdateInPlaceAndFetchedValuesKeepTheirs(_ name: String) throws {
+        let g = Graph()
+        let w = try g.variable(Tensor([Float(1), -2, 3, 0.5]), name: "w")
+        let train = try Self.optimizer(name).minimize(reduceSum(square(w.value)))
+        let session = Session(graph: g)
+        try session.run(target: g.globalVariablesInitializer())
+        try session.run(target: train)  // slots exist and hold values of their own from here on
+        let slotKeys = session.state.keys.filter { $0 != w.sessionKey && $0.hasPrefix("w/") }
+        #expect(slotKeys.count == ["GradientDescent": 0, "Adam": 2, "RMSProp": 2][name] ?? 1, "\(slotKeys)")
+        func addresses() -> [UnsafeMutableRawPointer] {
+            ([w.sessionKey] + slotKeys).map { session.state.value(of: $0)!.rawPointer }
+        }
+        let before = addresses()
+        try session.run(target: train)
+        #expect(addresses() == before, "an update nobody else sees is written in place")
+        let held = try session.run(w.value)
+        let heldValues = held.scalars(as: Float.self)
+        try session.run(target: train)
+        #expect(held.scalars(as: Float.self) == heldValues, "a fetched value never changes under its holder")
+        #expect(try session.run(w.value).scalars(as: Float.self) != heldValues)
+        #expect(addresses()[0] != held.rawPointer)
+    }
+
     struct MLPFixture: Decodable {
         struct Initial: Decodable { let shape: [Int]; let values: [Float] }
         let initial: [String: Initial]

@@ -45,8 +45,9 @@ public struct Plan: Sendable {
         let kernel: CPUKernel
         public let inputs: [Int]
         public let outputs: [Int]
-        /// Which inputs are variable references the kernel writes (Assign's `ref`).
-        let refInputs: [Bool]
+        /// Which inputs name variables the kernel reaches by key (Assign's `ref`, the
+        /// variable and slots of `ResourceApply*`): ``OpDef/variableTargets(_:)``.
+        let variableTargets: [Bool]
         let outputShapes: [[Int]?]
         /// Arena offsets the kernel writes its outputs to (`nil`: its own storage, or a
         /// forwarded input).
@@ -66,7 +67,7 @@ public struct Plan: Sendable {
         public var isDynamic: Bool { dynamicDefinition != nil }
 
         init(name: String, op: String, node: KernelNode, kernel: @escaping CPUKernel, inputs: [Int], outputs: [Int],
-             refInputs: [Bool], outputShapes: [[Int]?], outputOffsets: [Int?], parallelOutputOffsets: [Int?],
+             variableTargets: [Bool], outputShapes: [[Int]?], outputOffsets: [Int?], parallelOutputOffsets: [Int?],
              dependencyCount: Int, successors: [Int], isCheap: Bool, dynamicDefinition: OpDef?) {
             self.name = name
             self.op = op
@@ -74,7 +75,7 @@ public struct Plan: Sendable {
             self.kernel = kernel
             self.inputs = inputs
             self.outputs = outputs
-            self.refInputs = refInputs
+            self.variableTargets = variableTargets
             self.outputShapes = outputShapes
             self.outputOffsets = outputOffsets
             self.parallelOutputOffsets = parallelOutputOffsets

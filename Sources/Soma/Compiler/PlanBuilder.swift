@@ -156,7 +156,7 @@ struct PlanBuilder {
             return Plan.Step(
                 name: node.name, op: node.op, node: KernelNode(node, chains: chains).prepared(for: node, chains: chains), kernel: Kernels.table[node.op]!,
                 inputs: node.inputs.map { valueIndex[$0]! }, outputs: outputs,
-                refInputs: node.def.expandedInputArgs(node.attrs).map(\.isRef),
+                variableTargets: node.def.variableTargets(node.attrs),
                 outputShapes: node.outputShapes.map(\.concrete),
                 outputOffsets: outputs.map { v in bufferOf[v].map { offsets[$0] } },
                 parallelOutputOffsets: outputs.map { parallelOffset[$0] },
@@ -178,7 +178,7 @@ struct PlanBuilder {
         var lastWrite: [String: IRNode] = [:]
         var readsSinceWrite: [String: [IRNode]] = [:]
         for node in steps {
-            let refs = node.def.expandedInputArgs(node.attrs).map(\.isRef)
+            let refs = node.def.variableTargets(node.attrs)
             for (k, input) in node.inputs.enumerated() {
                 guard let variable = chains.variableSource(input) else { continue }
                 let key = variableKey(name: variable.name, attrs: variable.attrs)

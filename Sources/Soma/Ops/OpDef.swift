@@ -81,6 +81,9 @@ public struct OpTraits: OptionSet, Sendable {
     /// Runs library functions named by its attributes (`If`, `While`, `Case`): never
     /// evaluated at compile time.
     public static let callsFunctions = OpTraits(rawValue: 1 << 6)
+    /// Writes the variables behind its `resource` inputs, by key (`ResourceApply*`,
+    /// `AssignAddVariableOp`), as ops with `Ref(T)` inputs write theirs.
+    public static let writesVariables = OpTraits(rawValue: 1 << 7)
 }
 
 /// One input or output argument of an op.

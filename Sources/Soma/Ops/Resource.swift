@@ -24,9 +24,9 @@ enum ResourceOps {
             return []
         },
         OpDef("AssignAddVariableOp", inputs: ["resource: resource", "value: dtype"], attrs: [.type("dtype", DType.numeric)],
-              traits: [.stateful], gradient: .notDifferentiable, shape: updateShape),
+              traits: [.stateful, .writesVariables], gradient: .notDifferentiable, shape: updateShape),
         OpDef("AssignSubVariableOp", inputs: ["resource: resource", "value: dtype"], attrs: [.type("dtype", DType.numeric)],
-              traits: [.stateful], gradient: .notDifferentiable, shape: updateShape),
+              traits: [.stateful, .writesVariables], gradient: .notDifferentiable, shape: updateShape),
         OpDef("VarIsInitializedOp", inputs: ["resource: Ref(resource)"], outputs: ["is_initialized: bool"],
               traits: [.stateful], gradient: .notDifferentiable, shape: Shapes.scalar),
         OpDef("IsVariableInitialized", inputs: ["ref: Ref(dtype)"], outputs: ["is_initialized: bool"],

@@ -11,7 +11,7 @@ enum TrainingOps {
         let specs = ["var: \(variable)"] + inputs.map { scalars.contains($0) || $0 == "grad" || $0 == "delta" ? "\($0): T" : "\($0): \(variable)" }
         return OpDef(resource ? "Resource" + name : name, inputs: specs, outputs: resource ? [] : ["out: Ref(T)"],
                      attrs: [.type("T", DType.floatingPoint), .bool("use_locking", default: false)] + extra,
-                     traits: [.stateful], gradient: .undefined) { c in
+                     traits: resource ? [.stateful, .writesVariables] : [.stateful], gradient: .undefined) { c in
             var shape = c.shape(0)
             for (k, input) in inputs.enumerated() {
                 let s = c.shape(k + 1)

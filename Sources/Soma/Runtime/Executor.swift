@@ -67,4 +67,14 @@ extension OpDef {
     func expandedInputArgs(_ attrs: [String: AttrValue]) -> [ArgDef] {
         inputs.flatMap { arg in Array(repeating: arg, count: arg.count(in: attrs) ?? 0) }
     }
+
+    /// For each input position: whether it names a variable the kernel reaches by key
+    /// (`ctx.variableKey(ofInput:)`) rather than a value — a `Ref(T)` input, or a
+    /// `resource` input of an op that ``OpTraits/writesVariables``. Executors hand such
+    /// inputs over unread (``Tensor/variableTarget``) where shapes are known before the
+    /// run: a value held by the kernel's own inputs would make every in-place update copy.
+    func variableTargets(_ attrs: [String: AttrValue]) -> [Bool] {
+        let writes = traits.contains(.writesVariables)
+        return expandedInputArgs(attrs).map { $0.isRef || (writes && $0.type == .fixed(.resource)) }
+    }
 }

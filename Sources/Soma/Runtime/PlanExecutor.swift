@@ -93,6 +93,26 @@ final class PlanExecutor: Sendable {
         }
     }
 
+    /// Whether plan value `v` is a variable (read at its consumer), through aliases.
+    static func isVariable(_ v: Int, plan: [Plan.Value]) -> Bool {
+        var v = v
+        while true {
+            switch plan[v].storage {
+            case .variable: return true
+            case .alias(let of): v = of
+            default: return false
+            }
+        }
+    }
+
+    /// The input shapes a failure reports: a variable handed over by key shows its value's.
+    static func inputShapes(_ inputs: UnsafeBufferPointer<Tensor>, _ step: Plan.Step, _ state: SessionState) -> [String] {
+        inputs.indices.map { k in
+            guard step.variableTargets[k], let key = step.node.inputVariableKeys[k] else { return shapeString(inputs[k].shape) }
+            return state.value(of: key).map { shapeString($0.shape) } ?? "?"
+        }
+    }
+
     /// Runs one step: reads its inputs, runs its kernel with its planned outputs, and
     /// stores the outputs in `values`, reporting failures in TF's wording. Inputs and
     /// output slots live on the stack: a step allocates nothing of its own.
@@ -101,7 +121,7 @@ final class PlanExecutor: Sendable {
         let planValues = plan.values
         if let definition = step.dynamicDefinition {
             let inputs = try step.inputs.indices.map { k in
-                try read(step.inputs[k], plan: planValues, values: values, state: state, by: step, ref: step.refInputs[k])
+                try read(step.inputs[k], plan: planValues, values: values, state: state, by: step, ref: step.variableTargets[k])
             }
             let outputs = try Kernels.run(step.node, definition: definition, inputs: inputs, state: state)
             for (v, output) in zip(step.outputs, outputs) { values[v] = output }
@@ -109,7 +129,8 @@ final class PlanExecutor: Sendable {
         }
         let offsets = parallelLayout ? step.parallelOutputOffsets : step.outputOffsets
         try KernelContext.withContext(node: step.node, inputCount: step.inputs.count, readInput: { k in
-            try read(step.inputs[k], plan: planValues, values: values, state: state, by: step, ref: step.refInputs[k])
+            if step.variableTargets[k], isVariable(step.inputs[k], plan: planValues) { return .variableTarget }
+            return try read(step.inputs[k], plan: planValues, values: values, state: state, by: step, ref: false)
         }) { inputs, slots in
             let context = KernelContext(node: step.node, inputs: inputs, outputShapes: step.outputShapes, state: state,
                                         outputSlots: slots, arena: arena, outputOffsets: offsets, threads: intraOpThreads)
@@ -117,11 +138,11 @@ final class PlanExecutor: Sendable {
                 try step.kernel(context)
             } catch let error as KernelError {
                 throw SomaError.nodeFailure(error.message, node: step.name, op: step.op,
-                                            inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location,
+                                            inputShapes: inputShapes(inputs, step, state), location: step.node.location,
                                             code: error.code)
             } catch let error as ShapeError {
                 throw SomaError.nodeFailure(error.message, node: step.name, op: step.op,
-                                            inputShapes: inputs.map { shapeString($0.shape) }, location: step.node.location)
+                                            inputShapes: inputShapes(inputs, step, state), location: step.node.location)
             }
             for (k, v) in step.outputs.enumerated() {
                 guard let output = slots[k] else {

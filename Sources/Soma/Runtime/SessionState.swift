@@ -26,6 +26,9 @@ final class SessionState: Sendable {
 
     func value(of key: String) -> Tensor? { variables.withLock { $0[key] } }
 
+    /// The keys of the variables that hold values.
+    var keys: [String] { variables.withLock { Array($0.keys) } }
+
     /// A variable's value for a consumer. An uninitialised variable is a valid target for
     /// a ref input (Assign's `ref`): it reads as zeros of its declared `shape`, so the
     /// consumer's shape checks still apply. Otherwise it is TF's failed-precondition error.
@@ -43,15 +46,28 @@ final class SessionState: Sendable {
 
     func assign(_ key: String, _ value: Tensor) { variables.withLock { $0[key] = value } }
 
-    /// Replaces the value with `update(old)` atomically; fails when uninitialised.
-    func update(_ key: String, _ update: (Tensor) throws -> Tensor) throws -> Tensor {
+    /// Runs `body` on the values of the variables `key(0)`, …, `key(count - 1)`, all under
+    /// the lock, each first made uniquely owned: updated in place when nothing else holds
+    /// it, copied once when something does (a value fetched or read earlier never changes
+    /// under its holder). Fails when one is uninitialised. Allocates nothing in the common,
+    /// unshared case.
+    func update<R>(_ count: Int, key: (Int) throws -> String,
+                   _ body: (UnsafeMutableBufferPointer<Tensor>) throws -> R) throws -> R {
         try variables.withLock { vars in
-            guard let old = vars[key] else {
-                throw KernelError("Attempting to use uninitialized value \(key)" + SessionState.initializerHint)
+            try withUnsafeTemporaryAllocation(of: Tensor.self, capacity: count) { values in
+                var taken = 0
+                defer { values.baseAddress!.deinitialize(count: taken) }
+                for i in 0..<count {
+                    let k = try key(i)
+                    guard vars[k] != nil else {
+                        throw KernelError("Attempting to use uninitialized value \(k)" + SessionState.initializerHint)
+                    }
+                    vars[k]!.makeUniquelyOwned()
+                    values.initializeElement(at: i, to: vars[k]!)
+                    taken += 1
+                }
+                return try body(values)
             }
-            let new = try update(old)
-            vars[key] = new
-            return new
         }
     }
 }

@@ -13,8 +13,8 @@ extension Graph {
     public func frozen(session: Session, outputs: [Output]) throws -> Graph {
         let nodes = self.nodes
         func writesVariables(_ node: Node) -> Bool {
-            node.definition.inputs.contains { $0.isRef } || node.op.hasPrefix("ResourceApply")
-                || ["AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "SaveV2", "MergeV2Checkpoints"].contains(node.op)
+            node.definition.inputs.contains { $0.isRef } || node.definition.traits.contains(.writesVariables)
+                || ["SaveV2", "MergeV2Checkpoints"].contains(node.op)
         }
         var needed = [Bool](repeating: false, count: nodes.count)
         var stack = outputs.map(\.node)

@@ -16,7 +16,7 @@ public struct Tensor: Sendable {
     public let dtype: DType
     /// Concrete dimensions; `[]` for a scalar. Dimensions may be zero.
     public let shape: [Int]
-    @usableFromInline let buffer: TensorBuffer
+    @usableFromInline private(set) var buffer: TensorBuffer
 
     /// The number of elements: the product of the dimensions (1 for a scalar).
     public var scalarCount: Int { shape.reduce(1, *) }
@@ -86,6 +86,21 @@ public struct Tensor: Sendable {
         }
         copy.rawPointer.copyMemory(from: rawPointer, byteCount: byteCount)
         return copy
+    }
+
+    /// What an executor hands a kernel for an input it reaches by key — a variable the
+    /// kernel writes (``OpDef/variableTargets(_:)``) — instead of the variable's value.
+    static let variableTarget = Tensor(dtype: .resource, shape: [0], buffer: TensorBuffer(byteCount: 0))
+
+    /// Makes this tensor's storage its own and nobody else's, copying it when it is shared
+    /// (another holder — a fetch, a pending read — keeps the value it had) or views memory
+    /// that is not its own: writing through it afterwards changes no other holder's value.
+    /// Numeric tensors only.
+    mutating func makeUniquelyOwned() {
+        if !buffer.isView && isKnownUniquelyReferenced(&buffer) { return }
+        let copy = Tensor(dtype: dtype, shape: shape, zeroed: false)
+        copy.rawPointer.copyMemory(from: rawPointer, byteCount: byteCount)
+        self = copy
     }
 
     init(dtype: DType, shape: [Int], buffer: TensorBuffer) {

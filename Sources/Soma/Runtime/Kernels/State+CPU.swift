@@ -31,16 +31,17 @@ enum StateKernels {
         "IdentityN": { ctx in for (i, input) in ctx.inputs.enumerated() { ctx.setOutput(i, input) } },
     ]
 
-    /// `variable ⊕= delta`, atomically.
+    /// `variable ⊕= delta`, atomically and in place (copied first only when something else
+    /// still holds the variable's value).
     static func update(_ ctx: KernelContext, _ op: MathKernels.BinaryOp) throws -> Tensor {
         let delta = ctx.inputs[1]
-        return try ctx.state.update(try ctx.variableKey(ofInput: 0)) { old in
-            guard old.shape == delta.shape else {
-                throw KernelError("Shapes must be equal: variable \(shapeString(old.shape)) and value \(shapeString(delta.shape))")
+        return try ctx.state.update(1, key: { _ in try ctx.variableKey(ofInput: 0) }) { values in
+            let v = values[0]
+            guard v.shape == delta.shape else {
+                throw KernelError("Shapes must be equal: variable \(shapeString(v.shape)) and value \(shapeString(delta.shape))")
             }
-            let out = Tensor(zeros: old.dtype, shape: old.shape)
-            try MathKernels.arithmetic(op, old, delta, out)
-            return out
+            try MathKernels.arithmetic(op, v, delta, v)
+            return v
         }
     }
 }

@@ -14,31 +14,32 @@ enum TrainingKernels {
 
     static let updates: [String: CPUKernel] = [
         "ApplyGradientDescent": { ctx in
-            try apply(ctx, slots: 0) { (n, v, _, g, s: [Float]) in
-                let alpha = s[0]
+            try apply(ctx, slots: 0) { (n, v, _, g, s: (Int) -> Float) in
+                let alpha = s(0)
                 for i in 0..<n { v[i] -= alpha * g[i] }
-            } double: { (n, v, _, g, s: [Double]) in
-                for i in 0..<n { v[i] -= s[0] * g[i] }
+            } double: { (n, v, _, g, s: (Int) -> Double) in
+                let alpha = s(0)
+                for i in 0..<n { v[i] -= alpha * g[i] }
             }
         },
         "ApplyMomentum": { ctx in
             // Inputs: var, accum, lr, grad, momentum.
             let nesterov = ctx.node.bool("use_nesterov") ?? false
-            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: [UnsafeMutablePointer<T>], _ g: UnsafePointer<T>, _ s: [T]) {
-                let (lr, momentum, accum) = (s[0], s[1], a[0])
+            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: (Int) -> UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ s: (Int) -> T) {
+                let (lr, momentum, accum) = (s(0), s(1), a(0))
                 for i in 0..<n {
                     accum[i] = accum[i] * momentum + g[i]
                     v[i] -= nesterov ? g[i] * lr + accum[i] * momentum * lr : lr * accum[i]
                 }
             }
-            try apply(ctx, slots: 1, scalarInputs: [2, 4], gradInput: 3, step, double: step)
+            try apply(ctx, slots: 1, scalars: 2, scalarInput: { $0 == 0 ? 2 : 4 }, gradInput: 3, step, double: step)
         },
         "ApplyAdam": { ctx in
             let nesterov = ctx.node.bool("use_nesterov") ?? false
-            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ mv: [UnsafeMutablePointer<T>], _ g: UnsafePointer<T>, _ s: [T]) {
-                let (beta1Power, beta2Power, lr, beta1, beta2, epsilon) = (s[0], s[1], s[2], s[3], s[4], s[5])
+            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ mv: (Int) -> UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ s: (Int) -> T) {
+                let (beta1Power, beta2Power, lr, beta1, beta2, epsilon) = (s(0), s(1), s(2), s(3), s(4), s(5))
                 let alpha = lr * (1 - beta2Power).squareRoot() / (1 - beta1Power)
-                let (m, u) = (mv[0], mv[1])
+                let (m, u) = (mv(0), mv(1))
                 for i in 0..<n {
                     m[i] += (g[i] - m[i]) * (1 - beta1)
                     u[i] += (g[i] * g[i] - u[i]) * (1 - beta2)
@@ -49,9 +50,9 @@ enum TrainingKernels {
             try apply(ctx, slots: 2, step, double: step)
         },
         "ApplyRMSProp": { ctx in
-            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: [UnsafeMutablePointer<T>], _ g: UnsafePointer<T>, _ s: [T]) {
-                let (lr, rho, momentum, epsilon) = (s[0], s[1], s[2], s[3])
-                let (ms, mom) = (a[0], a[1])
+            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: (Int) -> UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ s: (Int) -> T) {
+                let (lr, rho, momentum, epsilon) = (s(0), s(1), s(2), s(3))
+                let (ms, mom) = (a(0), a(1))
                 for i in 0..<n {
                     ms[i] += (g[i] * g[i] - ms[i]) * (1 - rho)
                     mom[i] = mom[i] * momentum + lr * g[i] / (ms[i] + epsilon).squareRoot()
@@ -62,8 +63,8 @@ enum TrainingKernels {
         },
         "ApplyAdagrad": { ctx in
             let updateSlots = ctx.node.bool("update_slots") ?? true
-            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: [UnsafeMutablePointer<T>], _ g: UnsafePointer<T>, _ s: [T]) {
-                let (lr, accum) = (s[0], a[0])
+            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: (Int) -> UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ s: (Int) -> T) {
+                let (lr, accum) = (s(0), a(0))
                 for i in 0..<n {
                     if updateSlots { accum[i] += g[i] * g[i] }
                     v[i] -= lr * g[i] / accum[i].squareRoot()
@@ -91,48 +92,40 @@ enum TrainingKernels {
         },
     ]
 
-    typealias Step<T> = (_ count: Int, _ variable: UnsafeMutablePointer<T>, _ slots: [UnsafeMutablePointer<T>],
-                         _ grad: UnsafePointer<T>, _ scalars: [T]) -> Void
+    /// One update over `count` elements: the variable, its slots by index, the gradient, and
+    /// the scalar inputs by index (closures, so that a step allocates no arrays).
+    typealias Step<T> = (_ count: Int, _ variable: UnsafeMutablePointer<T>, _ slot: (Int) -> UnsafeMutablePointer<T>,
+                         _ grad: UnsafePointer<T>, _ scalar: (Int) -> T) -> Void
 
-    /// Runs one update in the variable's dtype, as TF does, over typed buffers. The new
-    /// values go into fresh tensors (a value fetched earlier never changes under its
-    /// holder); the variable is replaced atomically, then its slots.
-    /// Input layout: `var`, `slots` slot refs, scalars, `grad` — unless
-    /// `scalarInputs`/`gradInput` say otherwise.
-    static func apply(_ ctx: KernelContext, slots: Int, scalarInputs: [Int]? = nil, gradInput: Int? = nil,
-                      _ float: Step<Float>, double: Step<Double>) throws {
+    /// Runs one update in the variable's dtype, as TF does, over typed buffers, in place:
+    /// the variable and its slots are updated together under the state's lock, each copied
+    /// first only when something else still holds its value (a fetch keeps what it fetched).
+    /// Input layout: `var`, `slots` slot refs, scalars, `grad` — unless `scalars` (how
+    /// many), `scalarInput` (scalar j's input) and `gradInput` say otherwise.
+    static func apply(_ ctx: KernelContext, slots: Int, scalars: Int? = nil, scalarInput: ((Int) -> Int)? = nil,
+                      gradInput: Int? = nil, _ float: Step<Float>, double: Step<Double>) throws {
         let gIndex = gradInput ?? ctx.inputs.count - 1
-        let scalarIndices = scalarInputs ?? Array((1 + slots)..<gIndex)
+        let scalarCount = scalars ?? gIndex - 1 - slots
+        let input = { (j: Int) in scalarInput?(j) ?? 1 + slots + j }
         let grad = ctx.inputs[gIndex]
-        for i in scalarIndices where ctx.inputs[i].scalarCount != 1 {
-            throw KernelError("input \(i) must be a scalar, got shape \(shapeString(ctx.inputs[i].shape))")
+        for j in 0..<scalarCount where ctx.inputs[input(j)].scalarCount != 1 {
+            throw KernelError("input \(input(j)) must be a scalar, got shape \(shapeString(ctx.inputs[input(j)].shape))")
         }
-        let slotKeys = try (0..<slots).map { try ctx.variableKey(ofInput: 1 + $0) }
-        let newSlots = try slotKeys.map { key -> Tensor in
-            guard let t = ctx.state.value(of: key) else { throw KernelError("Attempting to use uninitialized value \(key)" + SessionState.initializerHint) }
-            guard t.shape == grad.shape, t.dtype == grad.dtype else {
-                throw KernelError("var and \(key) do not have the same shape\(shapeString(t.shape)) \(shapeString(grad.shape))")
+        let updated = try ctx.state.update(1 + slots, key: { try ctx.variableKey(ofInput: $0) }) { values in
+            for (i, t) in values.enumerated() where t.shape != grad.shape || t.dtype != grad.dtype {
+                let what = i == 0 ? "var and grad" : "var and \((try? ctx.variableKey(ofInput: i)) ?? "slot \(i)")"
+                throw KernelError("\(what) do not have the same shape\(shapeString(t.shape)) \(shapeString(grad.shape))")
             }
-            let copy = Tensor(dtype: t.dtype, shape: t.shape, zeroed: false)
-            copy.rawPointer.copyMemory(from: t.rawPointer, byteCount: t.byteCount)
-            return copy
-        }
-        let updated = try ctx.state.update(try ctx.variableKey(ofInput: 0)) { old in
-            guard old.shape == grad.shape else {
-                throw KernelError("var and grad do not have the same shape\(shapeString(old.shape)) \(shapeString(grad.shape))")
-            }
-            let new = Tensor(dtype: old.dtype, shape: old.shape, zeroed: false)
-            new.rawPointer.copyMemory(from: old.rawPointer, byteCount: old.byteCount)
-            if old.dtype == .float32 {
-                float(new.scalarCount, new.mutablePointer(as: Float.self), newSlots.map { $0.mutablePointer(as: Float.self) },
-                      grad.pointer(as: Float.self), scalarIndices.map { ctx.inputs[$0].pointer(as: Float.self)[0] })
+            let v = values[0]
+            if v.dtype == .float32 {
+                float(v.scalarCount, v.mutablePointer(as: Float.self), { values[1 + $0].mutablePointer(as: Float.self) },
+                      grad.pointer(as: Float.self), { ctx.inputs[input($0)].pointer(as: Float.self)[0] })
             } else {
-                double(new.scalarCount, new.mutablePointer(as: Double.self), newSlots.map { $0.mutablePointer(as: Double.self) },
-                       grad.pointer(as: Double.self), scalarIndices.map { ctx.inputs[$0].pointer(as: Double.self)[0] })
+                double(v.scalarCount, v.mutablePointer(as: Double.self), { values[1 + $0].mutablePointer(as: Double.self) },
+                       grad.pointer(as: Double.self), { ctx.inputs[input($0)].pointer(as: Double.self)[0] })
             }
-            return new
+            return v
         }
-        for (key, value) in zip(slotKeys, newSlots) { ctx.state.assign(key, value) }
         if ctx.node.outputCount > 0 { ctx.setOutput(0, updated) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Per-thread scratch memory for kernels: grown on demand and kept for the thread's
 /// life, so a kernel that needs temporary blocks allocates nothing in a steady state.
@@ -40,5 +41,40 @@ enum ThreadScratch {
             b.pointee.capacity = capacity
         }
         return try body(b.pointee.base)
+    }
+}
+
+/// Reusable scratch for buffers a kernel shares with its helper threads (partial sums per
+/// fixed block): blocks are taken from a free list and given back, grown on demand and kept,
+/// so steady-state runs allocate nothing. Reentrant, unlike ``ThreadScratch``: a kernel may
+/// hold a block across a `parallelFor` whose helpers run other kernels that take their own.
+///
+/// Thread-safety: the free list is behind a mutex; a block belongs to one caller at a time.
+enum SharedScratch {
+    private struct Block: @unchecked Sendable {
+        var base: UnsafeMutableRawPointer
+        var capacity: Int
+    }
+
+    private static let free = Mutex<[Block]>([])
+
+    /// Calls `body` with at least `bytes` bytes of 64-byte-aligned memory held by this call.
+    static func withScratch<R>(bytes: Int, _ body: (UnsafeMutableRawPointer) throws -> R) rethrows -> R {
+        var block = free.withLock { blocks -> Block? in
+            // The smallest free block that fits, else the largest (to be grown).
+            var best: Int? = nil
+            for (i, b) in blocks.enumerated() {
+                if b.capacity >= bytes, best.map({ b.capacity < blocks[$0].capacity }) ?? true { best = i }
+            }
+            if best == nil, let largest = blocks.indices.max(by: { blocks[$0].capacity < blocks[$1].capacity }) { best = largest }
+            return best.map { blocks.remove(at: $0) }
+        } ?? Block(base: .allocate(byteCount: 64, alignment: 64), capacity: 64)
+        if block.capacity < bytes {
+            block.base.deallocate()
+            block.capacity = Swift.max(bytes, 2 * block.capacity)
+            block.base = .allocate(byteCount: block.capacity, alignment: 64)
+        }
+        defer { free.withLock { $0.append(block) } }
+        return try body(block.base)
     }
 }

@@ -105,6 +105,9 @@ extension KernelNode {
            axes.allSatisfy({ $0 >= -dims.count && $0 < dims.count }) {
             copy.reductionLayout = ReductionLayout(shape: dims, axes: axes)
         }
+        if node.op == "BiasAddGrad", let dims = node.inputs[0].shape.concrete, dims.count >= 2 {
+            copy.reductionLayout = ReductionLayout(biasGradientOf: dims, attrs: node.attrs)
+        }
         copy.convGeometry = ConvKernels.preparedGeometry(node)
         return copy
     }

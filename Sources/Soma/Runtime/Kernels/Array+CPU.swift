@@ -372,7 +372,7 @@ enum ArrayKernels {
 
     static func broadcast<E: BitPattern>(_ x: Tensor, _ out: Tensor, _: E.Type) {
         let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
-        BroadcastIterator(output: out.shape, operands: [x.shape]).forEachRow { off, o, n, inner in
+        BroadcastIterator.forEachRow(output: out.shape, x.shape) { off, o, n, inner in
             var p = off[0]
             for j in 0..<n { po[o &+ j] = px[p]; p &+= inner[0] }
         }

@@ -259,7 +259,7 @@ enum ConvKernels {
     /// The convolution in blocks of output rows; `epilogue(result, rows)` then runs on each
     /// block's output while it is in cache (the fused bias and activation).
     static func forward<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type,
-                                        epilogue: ((UnsafeMutablePointer<T>, Int) -> Void)? = nil) throws {
+                                        epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
         let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow, perImage = Swift.max(1, (rows + forwardRowBlock - 1) / forwardRowBlock)
         try ctx.withScratchReserved(try patchScratchBytes(g, ctx, T.self), "im2col patches") {
@@ -278,7 +278,7 @@ enum ConvKernels {
                         gemm(false, false, count, g.oc, g.patch, patches, g.patch, pf, g.oc, beta: 0, result, g.oc)
                     }
                 }
-                epilogue?(result, count)
+                epilogue(result, count)
             }
         }
         }
@@ -317,8 +317,8 @@ enum ConvKernels {
             throw KernelError("the filter gradient's partial sums overflow", code: .resourceExhausted)
         }
         try ctx.withScratchReserved(try patchScratchBytes(g, ctx, T.self) + partialBytes, "filter-gradient scratch") {
-        let partials = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(groups * size, 1))
-        defer { partials.deallocate() }
+        SharedScratch.withScratch(bytes: partialBytes) { raw in
+        let partials = raw.bindMemory(to: T.self, capacity: groups * size)
         partials.initialize(repeating: 0, count: groups * size)
         ctx.parallelFor(groups, blockSize: 1) { lo, hi in
             for group in lo..<hi {
@@ -337,6 +337,7 @@ enum ConvKernels {
         for group in 0..<groups {
             let sum = partials + group * size
             for j in 0..<size { po[j] += sum[j] }
+        }
         }
         }
     }
@@ -369,7 +370,7 @@ enum ConvKernels {
     /// `epilogue(row, count)` runs on each forward output row (`[OW, C·M]`) while it is in
     /// cache (the fused bias and activation).
     static func depthwise<T: FloatScalar>(_ pass: DepthwisePass, x: Tensor, f: Tensor, dy: Tensor, _ g: Geometry, _ ctx: KernelContext,
-                                          _: T.Type, epilogue: ((UnsafeMutablePointer<T>, Int) -> Void)? = nil) throws {
+                                          _: T.Type, epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
         let width = g.c * g.oc
         switch pass {
         case .forward:
@@ -388,7 +389,7 @@ enum ConvKernels {
                             }
                         }
                     }
-                    epilogue?(yRow, g.ow)
+                    epilogue(yRow, g.ow)
                 }
             }
         case .input:
@@ -423,8 +424,8 @@ enum ConvKernels {
                 throw KernelError("the depthwise filter gradient's partial sums overflow", code: .resourceExhausted)
             }
             try ctx.withScratchReserved(bytes, "depthwise filter-gradient partial sums") {
-                let partials = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(blocks * size, 1))
-                defer { partials.deallocate() }
+                SharedScratch.withScratch(bytes: bytes) { raw in
+                let partials = raw.bindMemory(to: T.self, capacity: blocks * size)
                 partials.initialize(repeating: 0, count: blocks * size)
                 ctx.parallelFor(rows, blockSize: block) { lo, hi in
                     let sum = partials + (lo / block) * size
@@ -447,6 +448,7 @@ enum ConvKernels {
                 for b in 1..<blocks {
                     let sum = partials + b * size
                     for j in 0..<size { pf[j] += sum[j] }
+                }
                 }
             }
         }
@@ -676,16 +678,17 @@ enum ConvKernels {
     /// intra-op pool; their partial sums are added in block order.
     static func channelSums(rows: Int, width: Int, _ ctx: KernelContext, _ accumulate: (Int, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
         let blocks = Swift.max((rows + normRows - 1) / normRows, 1)
-        let partials = UnsafeMutablePointer<Double>.allocate(capacity: blocks * width)
-        defer { partials.deallocate() }
-        partials.initialize(repeating: 0, count: blocks * width)
-        ctx.parallelFor(rows, blockSize: normRows) { lo, hi in
-            let sums = partials + (lo / normRows) * width
-            for r in lo..<hi { accumulate(r, sums) }
+        return SharedScratch.withScratch(bytes: blocks * width * MemoryLayout<Double>.stride) { raw in
+            let partials = raw.bindMemory(to: Double.self, capacity: blocks * width)
+            partials.initialize(repeating: 0, count: blocks * width)
+            ctx.parallelFor(rows, blockSize: normRows) { lo, hi in
+                let sums = partials + (lo / normRows) * width
+                for r in lo..<hi { accumulate(r, sums) }
+            }
+            var total = [Double](repeating: 0, count: width)
+            for b in 0..<blocks { for j in 0..<width { total[j] += partials[b * width + j] } }
+            return total
         }
-        var total = [Double](repeating: 0, count: width)
-        for b in 0..<blocks { for j in 0..<width { total[j] += partials[b * width + j] } }
-        return total
     }
 
     /// Statistics accumulate in Double per channel over the N·H·W rows, in fixed row blocks

@@ -25,7 +25,7 @@ enum LinalgKernels {
             let xMatrix = x.shape.suffix(2).reduce(1, *), yMatrix = y.shape.suffix(2).reduce(1, *)
             // Walk the broadcast batch: each row of the iterator is one output matrix.
             var batches: [(Int, Int)] = []
-            BroadcastIterator(output: outBatch + [1], operands: [xBatch + [1], yBatch + [1]]).forEachRow { off, _, len, inner in
+            BroadcastIterator.forEachRow(output: outBatch + [1], xBatch + [1], yBatch + [1]) { off, _, len, inner in
                 for j in 0..<len { batches.append((off[0] + j * inner[0], off[1] + j * inner[1])) }
             }
             // Batches are independent: one block per batch matrix.

@@ -383,7 +383,7 @@ enum MathKernels {
         func run<E>(_: E.Type) {
             let pc = c.pointer(as: Bool.self), pt = t.pointer(as: E.self), pe = e.pointer(as: E.self)
             let po = out.mutablePointer(as: E.self)
-            BroadcastIterator(output: out.shape, operands: [c.shape, t.shape, e.shape]).forEachRow { off, o, n, inner in
+            BroadcastIterator.forEachRow(output: out.shape, c.shape, t.shape, e.shape) { off, o, n, inner in
                 var ic = off[0], it = off[1], ie = off[2]
                 for j in 0..<n {
                     po[o &+ j] = pc[ic] ? pt[it] : pe[ie]

@@ -54,9 +54,7 @@ enum NNKernels {
         }
         t["BiasAddGrad"] = { ctx in
             let g = ctx.inputs[0], out = try ctx.allocateOutput(0)
-            let nchw = ctx.node.string("data_format") == "NCHW"
-            let axes = nchw ? [0] + Array(2..<g.rank) : Array(0..<(g.rank - 1))
-            let layout = ReductionLayout(shape: g.shape, axes: axes)
+            let layout = ctx.node.reductionLayout ?? ReductionLayout(biasGradientOf: g.shape, attrs: ctx.node.attrs)
             switch g.dtype {
             case .float32: ReductionKernels.reduce(.sum, g, out, layout, Float.self)
             case .float64: ReductionKernels.reduce(.sum, g, out, layout, Double.self)
@@ -167,11 +165,13 @@ enum NNKernels {
         let logits = ctx.inputs[0], labels = ctx.inputs[1]
         let loss = try ctx.allocateOutput(0, zeroed: false), backprop = try ctx.allocateOutput(1, zeroed: false)
         let rows = logits.shape[0], classes = logits.shape[1]
-        var indices: [Int] = []
+        // Sparse labels are read where they are used (int32 or int64): no array per run.
+        let labels32 = sparse && labels.dtype == .int32 ? labels.pointer(as: Int32.self) : nil
+        let labels64 = sparse && labels.dtype == .int64 ? labels.pointer(as: Int64.self) : nil
+        func label(_ r: Int) -> Int { labels32.map { Int($0[r]) } ?? Int(labels64![r]) }
         if sparse {
-            indices = labels.intScalars()!
-            for (i, label) in indices.enumerated() where label < 0 || label >= classes {
-                throw KernelError("Received a label value of \(label) which is outside the valid range of [0, \(classes)).  Label values: \(indices.map(String.init).joined(separator: " ")) (row \(i))")
+            for i in 0..<rows where label(i) < 0 || label(i) >= classes {
+                throw KernelError("Received a label value of \(label(i)) which is outside the valid range of [0, \(classes)).  Label values: \((0..<rows).map { String(label($0)) }.joined(separator: " ")) (row \(i))")
             }
         }
         func run<T: FloatScalar>(_: T.Type) {
@@ -186,9 +186,10 @@ enum NNKernels {
                 for j in 0..<classes { sum += Double(T.exp(row[j] - m)) }
                 let logSum = T(Double.log(sum)) + m
                 var total: T = 0
+                let hot = dense == nil ? label(r) : -1
                 for j in 0..<classes {
                     let p = T.exp(row[j] - logSum)
-                    let target: T = dense.map { $0[r * classes + j] } ?? (indices[r] == j ? 1 : 0)
+                    let target: T = dense.map { $0[r * classes + j] } ?? (hot == j ? 1 : 0)
                     if target != 0 { total -= target * (row[j] - logSum) }
                     out[j] = p - target
                 }

@@ -143,6 +143,12 @@ struct ReductionLayout: Sendable {
         self.outStrides = outStrides
     }
 
+    /// `BiasAddGrad`'s reduction of `shape`: every axis but the channels (`data_format`).
+    init(biasGradientOf shape: [Int], attrs: [String: AttrValue]) {
+        let nchw = attrs["data_format"] == .string("NCHW")
+        self.init(shape: shape, axes: nchw ? [0] + Array(2..<shape.count) : Array(0..<(shape.count - 1)))
+    }
+
     /// The number of output elements.
     var outputCount: Int { zip(dims, reduced).reduce(1) { $1.1 ? $0 : $0 * $1.0 } }
 

@@ -106,7 +106,7 @@ enum TrainingKernels {
                       gradInput: Int? = nil, _ float: Step<Float>, double: Step<Double>) throws {
         let gIndex = gradInput ?? ctx.inputs.count - 1
         let scalarCount = scalars ?? gIndex - 1 - slots
-        let input = { (j: Int) in scalarInput?(j) ?? 1 + slots + j }
+        func input(_ j: Int) -> Int { scalarInput?(j) ?? 1 + slots + j }
         let grad = ctx.inputs[gIndex]
         for j in 0..<scalarCount where ctx.inputs[input(j)].scalarCount != 1 {
             throw KernelError("input \(input(j)) must be a scalar, got shape \(shapeString(ctx.inputs[input(j)].shape))")

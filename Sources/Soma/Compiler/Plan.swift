@@ -65,10 +65,15 @@ public struct Plan: Sendable {
         /// function runs on the actual inputs before the kernel.
         let dynamicDefinition: OpDef?
         public var isDynamic: Bool { dynamicDefinition != nil }
+        /// Values outside the arena (kernel-owned outputs, forwarded inputs) whose last
+        /// reader is this step, unless fetched: a sequential run drops them after it, so
+        /// their memory goes back early and a variable value a read forwarded is no longer
+        /// held when a later step updates the variable in place.
+        let releases: [Int]
 
         init(name: String, op: String, node: KernelNode, kernel: @escaping CPUKernel, inputs: [Int], outputs: [Int],
              variableTargets: [Bool], outputShapes: [[Int]?], outputOffsets: [Int?], parallelOutputOffsets: [Int?],
-             dependencyCount: Int, successors: [Int], isCheap: Bool, dynamicDefinition: OpDef?) {
+             dependencyCount: Int, successors: [Int], isCheap: Bool, dynamicDefinition: OpDef?, releases: [Int]) {
             self.name = name
             self.op = op
             self.node = node
@@ -83,6 +88,7 @@ public struct Plan: Sendable {
             self.successors = successors
             self.isCheap = isCheap
             self.dynamicDefinition = dynamicDefinition
+            self.releases = releases
         }
     }
 

@@ -151,6 +151,13 @@ struct PlanBuilder {
             dependencyCounts[i] = predecessors.count
             for p in predecessors { successors[p].append(i) }
         }
+        var releases = [[Int]](repeating: [], count: order.count)
+        for (v, value) in values.enumerated() where last[v] >= 0 && last[v] < order.count {
+            switch value.storage {
+            case .owned, .alias: releases[last[v]].append(v)
+            default: break
+            }
+        }
         let steps = order.enumerated().map { i, node -> Plan.Step in
             let outputs = node.outputTypes.indices.map { valueIndex[IRValue(node, $0)]! }
             return Plan.Step(
@@ -161,7 +168,7 @@ struct PlanBuilder {
                 outputOffsets: outputs.map { v in bufferOf[v].map { offsets[$0] } },
                 parallelOutputOffsets: outputs.map { parallelOffset[$0] },
                 dependencyCount: dependencyCounts[i], successors: successors[i].sorted(), isCheap: Self.isCheap(node),
-                dynamicDefinition: dynamic.contains(node.id) ? node.def : nil)
+                dynamicDefinition: dynamic.contains(node.id) ? node.def : nil, releases: releases[i])
         }
         let parallel = dependencyCounts.filter { $0 == 0 }.count > 1 || successors.contains { $0.count > 1 }
         return Plan(steps: steps, values: values, feeds: ir.feeds.map(\.endpoint), fetches: ir.fetches.map { valueIndex[$0]! },

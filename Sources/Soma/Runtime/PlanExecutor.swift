@@ -71,6 +71,7 @@ final class PlanExecutor: Sendable {
         } else {
             for step in plan.steps {
                 try Self.runStep(step, plan: plan, values: values, state: state, arena: arena, intraOpThreads: intra)
+                for v in step.releases { values[v] = nil }
             }
         }
         let planValues = plan.values

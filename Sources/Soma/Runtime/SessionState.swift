@@ -46,6 +46,26 @@ final class SessionState: Sendable {
 
     func assign(_ key: String, _ value: Tensor) { variables.withLock { $0[key] = value } }
 
+    /// Stores a copy of `value` (which may view a plan's arena, reused by the next run): into
+    /// the variable's own memory when it has the same dtype and shape and nothing else holds
+    /// it, else into fresh memory reserved from the budget. Returns the stored value.
+    /// - Throws: ``SomaError`` (`ResourceExhausted`) when the budget says no.
+    func assignCopy(_ key: String, _ value: Tensor) throws -> Tensor {
+        try variables.withLock { vars in
+            if vars[key]?.dtype == value.dtype, vars[key]?.shape == value.shape, value.dtype.isNumeric,
+               vars[key]!.isUniquelyOwnedInPlace() {
+                let stored = vars[key]!
+                if stored.rawPointer != value.rawPointer {
+                    stored.rawPointer.copyMemory(from: value.rawPointer, byteCount: value.byteCount)
+                }
+                return stored
+            }
+            let stored = try value.owned(budget: budget)
+            vars[key] = stored
+            return stored
+        }
+    }
+
     /// Runs `body` on the values of the variables `key(0)`, …, `key(count - 1)`, all under
     /// the lock, each first made uniquely owned: updated in place when nothing else holds
     /// it, copied once when something does (a value fetched or read earlier never changes

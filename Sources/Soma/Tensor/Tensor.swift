@@ -97,11 +97,14 @@ public struct Tensor: Sendable {
     /// that is not its own: writing through it afterwards changes no other holder's value.
     /// Numeric tensors only.
     mutating func makeUniquelyOwned() {
-        if !buffer.isView && isKnownUniquelyReferenced(&buffer) { return }
+        if isUniquelyOwnedInPlace() { return }
         let copy = Tensor(dtype: dtype, shape: shape, zeroed: false)
         copy.rawPointer.copyMemory(from: rawPointer, byteCount: byteCount)
         self = copy
     }
+
+    /// Whether this tensor's storage is its own and no other tensor holds it.
+    mutating func isUniquelyOwnedInPlace() -> Bool { !buffer.isView && isKnownUniquelyReferenced(&buffer) }
 
     init(dtype: DType, shape: [Int], buffer: TensorBuffer) {
         self.dtype = dtype

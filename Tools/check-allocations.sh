@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
-# Fails unless a steady-state run allocates nothing on the heap: `graphtool bench` (a
-# callable writing into preallocated outputs, one thread) on the TF activations fixture —
-# sixteen activation and elementwise graphs — counted by Tools/count-allocations.sh.
+# Fails unless a steady-state run allocates nothing on the heap, counted by
+# Tools/count-allocations.sh (`graphtool bench`, one thread):
+#   - inference: the TF activations fixture — sixteen activation and elementwise graphs, a
+#     callable writing into preallocated outputs;
+#   - training: one step of each TF1 resource-variable training graph (GradientDescent,
+#     Momentum, Adam, RMSProp, Adagrad: gradients, ResourceApply*, the global step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+failed=0
+check() {  # check LABEL MODEL [bench options…]
+    local label=$1; shift
+    local line
+    line=$(Tools/count-allocations.sh "$@" --threads 1 | tail -1)
+    echo "$label: $line"
+    case "$line" in
+        "allocations per run: 0 "*) ;;
+        *) echo "check-allocations: a steady-state run of $label allocates" >&2; failed=1 ;;
+    esac
+}
 F=Tests/SomaTests/Fixtures/tf/activations
 fetches=$(python3 -c "import json; print(' '.join('--fetch ' + f['name'].split(':')[0] for f in json.load(open('$F/manifest.json'))['fetches']))")
 # shellcheck disable=SC2086
-line=$(Tools/count-allocations.sh "$F/model.pb" --input "x=$F/x.npy" $fetches --threads 1 | tail -1)
-echo "$line"
-case "$line" in
-    "allocations per run: 0 "*) ;;
-    *) echo "check-allocations: a steady-state run allocates" >&2; exit 1 ;;
-esac
+check "inference (activations)" "$F/model.pb" --input "x=$F/x.npy" $fetches
+for optimiser in GradientDescent Momentum Adam RMSProp Adagrad; do
+    check "training step ($optimiser)" "Tests/SomaTests/Fixtures/resource_training/$optimiser.pb" --init init --target train
+done
+exit $failed

@@ -354,18 +354,22 @@ enum ArrayKernels {
         let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
         guard total > 0 else { return }
         guard rank > 0 else { po[0] = px[0]; return }
-        let inStrides = strides(of: x.shape)
-        var counter = [Int](repeating: 0, count: rank)
-        for o in 0..<total {
-            var p = 0
-            for d in 0..<rank { p += (counter[d] % x.shape[d]) * inStrides[d] }
-            po[o] = px[p]
-            var d = rank - 1
-            while d >= 0 {
-                counter[d] += 1
-                if counter[d] < out.shape[d] { break }
-                counter[d] = 0
-                d -= 1
+        // Input strides and the output odometer on the stack: no allocation per run.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * rank) { buffer in
+            let inStrides = buffer.baseAddress!, counter = inStrides + rank
+            var s = 1
+            for d in Swift.stride(from: rank - 1, through: 0, by: -1) { inStrides[d] = s; s *= x.shape[d]; counter[d] = 0 }
+            for o in 0..<total {
+                var p = 0
+                for d in 0..<rank { p += (counter[d] % x.shape[d]) * inStrides[d] }
+                po[o] = px[p]
+                var d = rank - 1
+                while d >= 0 {
+                    counter[d] += 1
+                    if counter[d] < out.shape[d] { break }
+                    counter[d] = 0
+                    d -= 1
+                }
             }
         }
     }

@@ -25,52 +25,22 @@ enum TrainingKernels {
         "ApplyMomentum": { ctx in
             // Inputs: var, accum, lr, grad, momentum.
             let nesterov = ctx.node.bool("use_nesterov") ?? false
-            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: (Int) -> UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ s: (Int) -> T) {
-                let (lr, momentum, accum) = (s(0), s(1), a(0))
-                for i in 0..<n {
-                    accum[i] = accum[i] * momentum + g[i]
-                    v[i] -= nesterov ? g[i] * lr + accum[i] * momentum * lr : lr * accum[i]
-                }
-            }
-            try apply(ctx, slots: 1, scalars: 2, scalarInput: { $0 == 0 ? 2 : 4 }, gradInput: 3, step, double: step)
+            try apply(ctx, slots: 1, scalars: 2, scalarInput: { $0 == 0 ? 2 : 4 }, gradInput: 3) {
+                momentum($0, $1, $2, $3, $4, nesterov: nesterov)
+            } double: { momentum($0, $1, $2, $3, $4, nesterov: nesterov) }
         },
         "ApplyAdam": { ctx in
             let nesterov = ctx.node.bool("use_nesterov") ?? false
-            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ mv: (Int) -> UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ s: (Int) -> T) {
-                let (beta1Power, beta2Power, lr, beta1, beta2, epsilon) = (s(0), s(1), s(2), s(3), s(4), s(5))
-                let alpha = lr * (1 - beta2Power).squareRoot() / (1 - beta1Power)
-                let (m, u) = (mv(0), mv(1))
-                for i in 0..<n {
-                    m[i] += (g[i] - m[i]) * (1 - beta1)
-                    u[i] += (g[i] * g[i] - u[i]) * (1 - beta2)
-                    let direction = nesterov ? m[i] * beta1 + (1 - beta1) * g[i] : m[i]
-                    v[i] -= alpha * direction / (u[i].squareRoot() + epsilon)
-                }
-            }
-            try apply(ctx, slots: 2, step, double: step)
+            try apply(ctx, slots: 2) { adam($0, $1, $2, $3, $4, nesterov: nesterov) } double: { adam($0, $1, $2, $3, $4, nesterov: nesterov) }
         },
         "ApplyRMSProp": { ctx in
-            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: (Int) -> UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ s: (Int) -> T) {
-                let (lr, rho, momentum, epsilon) = (s(0), s(1), s(2), s(3))
-                let (ms, mom) = (a(0), a(1))
-                for i in 0..<n {
-                    ms[i] += (g[i] * g[i] - ms[i]) * (1 - rho)
-                    mom[i] = mom[i] * momentum + lr * g[i] / (ms[i] + epsilon).squareRoot()
-                    v[i] -= mom[i]
-                }
-            }
-            try apply(ctx, slots: 2, step, double: step)
+            try apply(ctx, slots: 2) { rmsProp($0, $1, $2, $3, $4) } double: { rmsProp($0, $1, $2, $3, $4) }
         },
         "ApplyAdagrad": { ctx in
             let updateSlots = ctx.node.bool("update_slots") ?? true
-            func step<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: (Int) -> UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ s: (Int) -> T) {
-                let (lr, accum) = (s(0), a(0))
-                for i in 0..<n {
-                    if updateSlots { accum[i] += g[i] * g[i] }
-                    v[i] -= lr * g[i] / accum[i].squareRoot()
-                }
+            try apply(ctx, slots: 1) { adagrad($0, $1, $2, $3, $4, updateSlots: updateSlots) } double: {
+                adagrad($0, $1, $2, $3, $4, updateSlots: updateSlots)
             }
-            try apply(ctx, slots: 1, step, double: step)
         },
         "CheckNumerics": { ctx in
             let x = ctx.inputs[0]
@@ -91,6 +61,52 @@ enum TrainingKernels {
             ctx.setOutput(0, x)
         },
     ]
+
+    // The update rules, as TF's `training_ops.cc` writes them. (Called from closure literals
+    // at each kernel: a closure made from a nested function that captures an attribute
+    // would be allocated on every run.)
+
+    static func momentum<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: (Int) -> UnsafeMutablePointer<T>,
+                                         _ g: UnsafePointer<T>, _ s: (Int) -> T, nesterov: Bool) {
+        let (lr, momentum, accum) = (s(0), s(1), a(0))
+        for i in 0..<n {
+            accum[i] = accum[i] * momentum + g[i]
+            v[i] -= nesterov ? g[i] * lr + accum[i] * momentum * lr : lr * accum[i]
+        }
+    }
+
+    static func adam<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ mv: (Int) -> UnsafeMutablePointer<T>,
+                                     _ g: UnsafePointer<T>, _ s: (Int) -> T, nesterov: Bool) {
+        let (beta1Power, beta2Power, lr, beta1, beta2, epsilon) = (s(0), s(1), s(2), s(3), s(4), s(5))
+        let alpha = lr * (1 - beta2Power).squareRoot() / (1 - beta1Power)
+        let (m, u) = (mv(0), mv(1))
+        for i in 0..<n {
+            m[i] += (g[i] - m[i]) * (1 - beta1)
+            u[i] += (g[i] * g[i] - u[i]) * (1 - beta2)
+            let direction = nesterov ? m[i] * beta1 + (1 - beta1) * g[i] : m[i]
+            v[i] -= alpha * direction / (u[i].squareRoot() + epsilon)
+        }
+    }
+
+    static func rmsProp<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: (Int) -> UnsafeMutablePointer<T>,
+                                        _ g: UnsafePointer<T>, _ s: (Int) -> T) {
+        let (lr, rho, momentum, epsilon) = (s(0), s(1), s(2), s(3))
+        let (ms, mom) = (a(0), a(1))
+        for i in 0..<n {
+            ms[i] += (g[i] * g[i] - ms[i]) * (1 - rho)
+            mom[i] = mom[i] * momentum + lr * g[i] / (ms[i] + epsilon).squareRoot()
+            v[i] -= mom[i]
+        }
+    }
+
+    static func adagrad<T: FloatScalar>(_ n: Int, _ v: UnsafeMutablePointer<T>, _ a: (Int) -> UnsafeMutablePointer<T>,
+                                        _ g: UnsafePointer<T>, _ s: (Int) -> T, updateSlots: Bool) {
+        let (lr, accum) = (s(0), a(0))
+        for i in 0..<n {
+            if updateSlots { accum[i] += g[i] * g[i] }
+            v[i] -= lr * g[i] / accum[i].squareRoot()
+        }
+    }
 
     /// One update over `count` elements: the variable, its slots by index, the gradient, and
     /// the scalar inputs by index (closures, so that a step allocates no arrays).

@@ -180,7 +180,7 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
     var inputVariableKeys: [String?] { box.fields.inputVariableKeys }
     /// For `_SomaFusedElementwise`: its program, decoded once when the node is prepared.
     var program: ElementwiseProgram? { get { self[prepared: \.program] } set { self[prepared: \.program] = newValue } }
-    /// For a `StridedSlice` whose input shape and begin/end/strides a plan fixes: the
+    /// For a `StridedSlice` (or `Slice`) whose input shape and begin/end/strides a plan fixes: the
     /// element walk, worked out once when the plan is built.
     var stridedRead: ArrayKernels.StridedRead? {
         get { self[prepared: \.stridedRead] } set { self[prepared: \.stridedRead] = newValue }

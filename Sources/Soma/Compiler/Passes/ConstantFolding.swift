@@ -100,6 +100,11 @@ extension KernelNode {
            let spec = try? StridedSliceSpec(inputShape: dims, begin: b, end: e, strides: s, attrs: node.attrs) {
             copy.stridedRead = ArrayKernels.StridedRead(inputShape: dims, begin: spec.begin, stride: spec.stride, size: spec.size.map { $0! })
         }
+        if node.op == "Slice", let dims = node.inputs[0].shape.concrete, let size = node.outputShapes[0].concrete,
+           let b = constant(node.inputs[1])?.intScalars(), b.count == dims.count, size.count == dims.count,
+           (0..<dims.count).allSatisfy({ b[$0] >= 0 && size[$0] >= 0 && b[$0] <= dims[$0] - size[$0] }) {
+            copy.stridedRead = ArrayKernels.StridedRead(inputShape: dims, begin: b, stride: Array(repeating: 1, count: dims.count), size: size)
+        }
         if ["Sum", "Mean", "Max", "Min", "Prod", "All", "Any"].contains(node.op), let dims = node.inputs[0].shape.concrete,
            let axes = constant(node.inputs[1])?.intScalars(),
            axes.allSatisfy({ $0 >= -dims.count && $0 < dims.count }) {

@@ -77,6 +77,11 @@ enum ArrayKernels {
         },
         "Slice": { ctx in
             let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
+            if let walk = ctx.node.stridedRead {
+                walk.read(x, into: out)
+                ctx.setOutput(0, out)
+                return
+            }
             let begin = ctx.inputs[1].intScalars()!
             stridedCopy(x, out, begin: begin, stride: Array(repeating: 1, count: x.rank), size: out.shape)
             ctx.setOutput(0, out)

@@ -164,4 +164,25 @@ import Testing
         #expect(r[1].shape == [4, 3] && r[1].scalars(as: Float.self)[1] == a.scalars(as: Float.self)[4])
         #expect(throws: SomaError.self) { try g.output("Einsum", [g.constant(a), g.constant(b)], attrs: ["equation": .string("ij,jk")], name: nil, file: "", line: 0) }
     }
+
+    /// Float32 max-pool gradients with channels in multiples of 8 take a SIMD path; they must
+    /// equal the generic loop's (run in float64) on inputs full of ties — which tap wins is
+    /// the first in the window, later ones only when strictly greater — with padding and
+    /// overlapping windows. Values and gradients are small integers, so both are exact.
+    @Test(arguments: [([2, 2], [2, 2], "VALID"), ([3, 3], [2, 2], "SAME"), ([3, 3], [1, 1], "SAME")])
+    func maxPoolGradientsOfTheSIMDPathEqualTheGenericOnes(_ ksize: [Int], _ strides: [Int], _ padding: String) throws {
+        let shape = [2, 5, 6, 16]
+        let values = (0..<shape.reduce(1, *)).map { Double(($0 * 7919) % 5) }
+        func gradient(_ dtype: DType) throws -> [Double] {
+            let g = Graph()
+            let x = try g.constant(dtype == .float32 ? Tensor(values.map { Float($0) }, shape: shape) : Tensor(values, shape: shape))
+            let y = try maxPool(x, ksize: ksize, strides: strides, padding: padding)
+            let dx = try g.gradients(of: reduceSum(multiply(y, y)), wrt: [x])[0]!
+            let t = try Session(graph: g).run(dx)
+            return dtype == .float32 ? t.scalars(as: Float.self).map(Double.init) : t.scalars(as: Double.self)
+        }
+        let simd = try gradient(.float32), generic = try gradient(.float64)
+        #expect(simd == generic)
+        #expect(simd.contains { $0 != 0 })
+    }
 }

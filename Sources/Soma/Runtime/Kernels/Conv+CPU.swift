@@ -827,6 +827,12 @@ enum ConvKernels {
     static func maxPoolGrad<T: FloatScalar>(_ x: Tensor, _ grad: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
         let px = x.pointer(as: T.self), pg = grad.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let c = g.c
+        if T.self == Float.self && c % 8 == 0 {
+            let px = x.pointer(as: Float.self), pg = grad.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
+            return ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
+                for i in lo..<hi { maxPoolGradFloat8(px, pg, po, g, image: i) }
+            }
+        }
         ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
             ThreadScratch.withScratch(bytes: c * (MemoryLayout<T>.stride + MemoryLayout<Int>.stride) + 64) { raw in
                 let best = raw.bindMemory(to: T.self, capacity: c)
@@ -834,19 +840,65 @@ enum ConvKernels {
                 for i in lo..<hi {
                     for oy in 0..<g.oh {
                         for ox in 0..<g.ow {
-                            for j in 0..<c { best[j] = -T.infinity; at[j] = -1 }
+                            // The first tap is taken as is, later ones when strictly greater
+                            // (TF's rule; a NaN first tap stays): selects, not branches.
+                            var empty = true
                             for iy in g.inputRows(oy) {
                                 for ix in g.inputColumns(ox) {
                                     let base = ((i * g.h + iy) * g.w + ix) * c
-                                    for j in 0..<c where at[j] < 0 || px[base + j] > best[j] {
-                                        best[j] = px[base + j]
-                                        at[j] = base + j
+                                    if empty {
+                                        for j in 0..<c { best[j] = px[base + j]; at[j] = base + j }
+                                        empty = false
+                                        continue
+                                    }
+                                    for j in 0..<c {
+                                        let v = px[base + j], greater = v > best[j]
+                                        best[j] = greater ? v : best[j]
+                                        at[j] = greater ? base + j : at[j]
                                     }
                                 }
                             }
+                            guard !empty else { continue }
                             let o = ((i * g.oh + oy) * g.ow + ox) * c
-                            for j in 0..<c where at[j] >= 0 { po[at[j]] += pg[o + j] }
+                            for j in 0..<c { po[at[j]] += pg[o + j] }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `maxPoolGrad` for float32 with channels in multiples of 8, one image: each window's
+    /// winners are found eight channels at a time in SIMD registers (the value and the tap
+    /// number, replaced where strictly greater: TF's rule, as in the generic loop), then the
+    /// gradient goes to each winner — in the same order per element, so bitwise identical.
+    static func maxPoolGradFloat8(_ px: UnsafePointer<Float>, _ pg: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>,
+                                  _ g: Geometry, image i: Int) {
+        let c = g.c
+        for oy in 0..<g.oh {
+            let rows = g.inputRows(oy)
+            for ox in 0..<g.ow {
+                let columns = g.inputColumns(ox)
+                guard !rows.isEmpty && !columns.isEmpty else { continue }
+                let o = ((i * g.oh + oy) * g.ow + ox) * c
+                for j in stride(from: 0, to: c, by: 8) {
+                    var best = SIMD8<Float>(), tap = SIMD8<Int32>(), k: Int32 = 0
+                    for iy in rows {
+                        for ix in columns {
+                            let v = UnsafeRawPointer(px + ((i * g.h + iy) * g.w + ix) * c + j).loadUnaligned(as: SIMD8<Float>.self)
+                            if k == 0 {
+                                best = v
+                            } else {
+                                let greater = v .> best
+                                best.replace(with: v, where: greater)
+                                tap.replace(with: k, where: greater)
+                            }
+                            k += 1
+                        }
+                    }
+                    for l in 0..<8 {
+                        let (dy, dx) = Int(tap[l]).quotientAndRemainder(dividingBy: columns.count)
+                        po[((i * g.h + rows.lowerBound + dy) * g.w + columns.lowerBound + dx) * c + j + l] += pg[o + j + l]
                     }
                 }
             }

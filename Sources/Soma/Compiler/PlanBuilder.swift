@@ -185,12 +185,12 @@ struct PlanBuilder {
         var lastWrite: [String: IRNode] = [:]
         var readsSinceWrite: [String: [IRNode]] = [:]
         for node in steps {
-            let refs = node.def.variableTargets(node.attrs)
+            let writes = node.def.variableTargets(node.attrs)
             for (k, input) in node.inputs.enumerated() {
                 guard let variable = chains.variableSource(input) else { continue }
                 let key = variableKey(name: variable.name, attrs: variable.attrs)
                 if let w = lastWrite[key], w !== node { extra[node.id, default: []].append(w) }
-                if k < refs.count && refs[k] {
+                if k < writes.count && writes[k] {
                     extra[node.id, default: []] += (readsSinceWrite[key] ?? []).filter { $0 !== node }
                     lastWrite[key] = node
                     readsSinceWrite[key] = []

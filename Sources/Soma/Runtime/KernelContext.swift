@@ -113,6 +113,12 @@ struct KernelContext {
         do { return try t.owned(budget: state.budget) } catch { throw KernelError(error) }
     }
 
+    /// Stores a copy of `value` as variable `key`'s value (``SessionState/assignCopy(_:_:)``:
+    /// in place when nothing else holds the old one) and returns what was stored.
+    func assignCopy(_ key: String, _ value: Tensor) throws -> Tensor {
+        do { return try state.assignCopy(key, value) } catch let error as SomaError { throw KernelError(error) }
+    }
+
     /// Runs `body` with `bytes` of kernel scratch reserved from the session's budget
     /// (`what` names the scratch in the error: "im2col patches").
     func withScratchReserved<R>(_ bytes: Int, _ what: String, _ body: () throws -> R) throws -> R {

@@ -20,7 +20,7 @@ enum ResourceKernels {
                 throw KernelError("Trying to assign variable with wrong dtype. Expected \(old.dtype) got \(value.dtype)")
             }
             // The value may view a plan's arena, which the next run reuses: keep a copy.
-            do { _ = try ctx.state.assignCopy(key, value) } catch let error as SomaError { throw KernelError(error) }
+            _ = try ctx.assignCopy(key, value)
         },
         "AssignAddVariableOp": { ctx in _ = try StateKernels.update(ctx, MathKernels.BinaryOp.add) },
         "AssignSubVariableOp": { ctx in _ = try StateKernels.update(ctx, MathKernels.BinaryOp.sub) },

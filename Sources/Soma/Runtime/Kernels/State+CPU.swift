@@ -19,7 +19,7 @@ enum StateKernels {
                                   + "rhs shape= \(shapeString(value.shape))")
             }
             // The value may view a plan's arena, which the next run reuses: keep a copy.
-            do { ctx.setOutput(0, try ctx.state.assignCopy(key, value)) } catch let error as SomaError { throw KernelError(error) }
+            ctx.setOutput(0, try ctx.assignCopy(key, value))
         },
         "AssignAdd": { ctx in ctx.setOutput(0, try update(ctx, MathKernels.BinaryOp.add)) },
         "AssignSub": { ctx in ctx.setOutput(0, try update(ctx, MathKernels.BinaryOp.sub)) },

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Per-thread scratch memory for kernels: grown on demand and kept for the thread's
 /// life, so a kernel that needs temporary blocks allocates nothing in a steady state.
@@ -56,7 +55,8 @@ enum SharedScratch {
         var capacity: Int
     }
 
-    private static let free = Mutex<[Block]>([])
+    /// `Locked`, not `Synchronization.Mutex`: ThreadSanitizer sees pthread locks only.
+    private static let free = Locked<[Block]>([])
 
     /// Calls `body` with at least `bytes` bytes of 64-byte-aligned memory held by this call.
     static func withScratch<R>(bytes: Int, _ body: (UnsafeMutableRawPointer) throws -> R) rethrows -> R {

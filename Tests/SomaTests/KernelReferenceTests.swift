@@ -185,4 +185,44 @@ import Testing
         #expect(simd == generic)
         #expect(simd.contains { $0 != 0 })
     }
+
+    /// Convolution input gradients against the definition,
+    /// `dx[n, iy, ix, c] = Σ dy[n, oy, ox, o]·f[ky, kx, c, o]` over `iy = oy·s − padTop + ky·d`
+    /// (likewise for columns), over paddings (asymmetric, wider than the window), dilations,
+    /// strides and a pointwise filter.
+    @Test(arguments: [
+        ([2, 7, 6, 3], [5, 5, 3, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([1, 6, 7, 2], [3, 2, 2, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([1, 7, 7, 2], [2, 3, 2, 3], [1, 1], [2, 2], "EXPLICIT", [[1, 0], [0, 3]]),
+        ([1, 5, 5, 2], [2, 2, 2, 2], [1, 1], [1, 1], "EXPLICIT", [[2, 1], [1, 0]]),
+        ([2, 7, 8, 3], [3, 3, 3, 4], [2, 2], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([1, 4, 4, 3], [1, 1, 3, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+    ])
+    func convolutionInputGradientsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
+                                                     _ padding: String, _ explicit: [[Int]]) throws {
+        var rng = SplitMix64(seed: UInt64(input.reduce(0, +) * 31 + filter.reduce(0, +)))
+        let attrs: [String: AttrValue] = [
+            "strides": .ints([1] + strides + [1]), "dilations": .ints([1] + dilations + [1]), "padding": .string(padding),
+            "explicit_paddings": .ints([0, 0] + explicit.flatMap { $0 } + [0, 0]),
+        ]
+        let geometry = try ConvKernels.Geometry(input: input, filter: filter, attrs: attrs)
+        let f = random(filter, &rng), dy = random([input[0], geometry.oh, geometry.ow, filter[3]], &rng)
+        let g = Graph()
+        let dx = try g.output("Conv2DBackpropInput", [g.constant(Tensor(input.map { Int32($0) })), g.constant(f), g.constant(dy)],
+                              attrs: attrs, name: nil, file: "", line: 0)
+        let result = try Session(graph: g).run(dx)
+
+        let fs = f.scalars(as: Float.self), ds = dy.scalars(as: Float.self)
+        let (h, w, c, kh, kw, oc) = (input[1], input[2], input[3], filter[0], filter[1], filter[3])
+        var expected = [Float](repeating: 0, count: input.reduce(1, *))
+        for n in 0..<input[0] { for oy in 0..<geometry.oh { for ox in 0..<geometry.ow { for ky in 0..<kh { for kx in 0..<kw {
+            let iy = oy * strides[0] - geometry.padTop + ky * dilations[0], ix = ox * strides[1] - geometry.padLeft + kx * dilations[1]
+            guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+            for ci in 0..<c { for o in 0..<oc {
+                expected[((n * h + iy) * w + ix) * c + ci] += ds[((n * geometry.oh + oy) * geometry.ow + ox) * oc + o] * fs[((ky * kw + kx) * c + ci) * oc + o]
+            } }
+        } } } } }
+        #expect(result.shape == input)
+        #expect(result.isApproximatelyEqual(to: try Tensor(expected, shape: input), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
+    }
 }

@@ -29,7 +29,7 @@ enum ConvKernels {
             ctx.setOutput(0, out)
         },
         "Conv2DBackpropInput": { ctx in
-            let f = ctx.inputs[1], dy = ctx.inputs[2], out = try ctx.allocateOutput(0)
+            let f = ctx.inputs[1], dy = ctx.inputs[2], out = try ctx.allocateOutput(0, zeroed: false)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: out.shape, filter: f.shape, attrs: ctx.node.attrs)
             try geometry.check(outBackprop: dy.shape)
             if f.dtype == .float32 { try backpropInput(f, dy, out, geometry, ctx, Float.self) } else { try backpropInput(f, dy, out, geometry, ctx, Double.self) }
@@ -194,6 +194,7 @@ enum ConvKernels {
     /// `rows` only, the first at `p`), zeros where the window hangs over the padding.
     static func im2col<T: FloatScalar>(_ x: UnsafePointer<T>, _ p: UnsafeMutablePointer<T>, _ g: Geometry, rows: Range<Int>? = nil) {
         var row = p
+        let run = g.kw * g.c, size = MemoryLayout<T>.stride
         for position in rows ?? 0..<(g.oh * g.ow) {
             let (oy, ox) = position.quotientAndRemainder(dividingBy: g.ow)
             var dst = row
@@ -203,26 +204,44 @@ enum ConvKernels {
             for ky in 0..<g.kh {
                 let iy = oy * g.sh - g.padTop + ky * g.dh
                 guard iy >= 0 && iy < g.h else {
-                    dst.update(repeating: 0, count: g.kw * g.c)
-                    dst += g.kw * g.c
+                    copyShort(to: dst, from: nil, bytes: run * size)
+                    dst += run
                     continue
                 }
                 if inside {
-                    dst.update(from: x + (iy * g.w + ix0) * g.c, count: g.kw * g.c)
-                    dst += g.kw * g.c
+                    copyShort(to: dst, from: x + (iy * g.w + ix0) * g.c, bytes: run * size)
+                    dst += run
                     continue
                 }
                 for kx in 0..<g.kw {
                     let ix = ix0 + kx * g.dw
-                    if ix >= 0 && ix < g.w {
-                        dst.update(from: x + (iy * g.w + ix) * g.c, count: g.c)
-                    } else {
-                        dst.update(repeating: 0, count: g.c)
-                    }
+                    copyShort(to: dst, from: ix >= 0 && ix < g.w ? x + (iy * g.w + ix) * g.c : nil, bytes: g.c * size)
                     dst += g.c
                 }
             }
             row += g.patch
+        }
+    }
+
+    /// Copies `bytes` bytes from `source` (zeros when `nil`) to the disjoint `target`. Runs
+    /// of up to 64 bytes — the window rows of first layers, 1 to 3 channels wide — are moved
+    /// in two overlapping loads and stores each: a call to `memmove` costs more than that.
+    @inline(__always)
+    static func copyShort(to target: UnsafeMutableRawPointer, from source: UnsafeRawPointer?, bytes: Int) {
+        @inline(__always) func pair<V: BitwiseCopyable>(_: V.Type, zero: V) {
+            let tail = bytes - MemoryLayout<V>.size
+            let head = source?.loadUnaligned(as: V.self) ?? zero, last = source?.loadUnaligned(fromByteOffset: tail, as: V.self) ?? zero
+            target.storeBytes(of: head, as: V.self)
+            target.storeBytes(of: last, toByteOffset: tail, as: V.self)
+        }
+        switch bytes {
+        case 0: return
+        case 4..<8: pair(UInt32.self, zero: 0)
+        case 8..<16: pair(UInt64.self, zero: 0)
+        case 16..<32: pair(SIMD4<UInt32>.self, zero: .zero)
+        case 32...64: pair(SIMD8<UInt32>.self, zero: .zero)
+        default:
+            if let source { target.copyMemory(from: source, byteCount: bytes) } else { target.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
         }
     }
 
@@ -284,8 +303,11 @@ enum ConvKernels {
         }
     }
 
+    /// The input gradient: each image's `dy·Fᵀ` patches added back by col2im into a zeroed
+    /// `dx` (pointwise convolutions write `dy·Fᵀ` straight into `dx`).
     static func backpropInput<T: FloatScalar>(_ f: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) throws {
         let pf = f.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        if !isPointwise(g) { po.update(repeating: 0, count: g.n * g.h * g.w * g.c) }
         let rows = g.oh * g.ow
         try ctx.withScratchReserved(try patchScratchBytes(g, ctx, T.self), "col2im patches") {
         ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
@@ -305,14 +327,17 @@ enum ConvKernels {
         }
     }
 
-    /// Images per filter-gradient group: each group sums its images in order into its own
-    /// buffer; the groups are then summed in order.
-    static let filterGroup = 8
+    /// The most filter-gradient groups: the batch is cut into at most this many groups of
+    /// `⌈N / groups⌉` consecutive images — a number that depends on the shape alone — each
+    /// summing its images in order into its own buffer; the groups are then summed in
+    /// order. So a small batch still spreads over the threads, and a large one holds no
+    /// more partial filters than this.
+    static let filterGroups = 8
 
     static func backpropFilter<T: FloatScalar>(_ x: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) throws {
         let px = x.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow, size = g.patch * g.oc
-        let groups = (g.n + filterGroup - 1) / filterGroup
+        let groupSize = Swift.max(1, (g.n + filterGroups - 1) / filterGroups), groups = (g.n + groupSize - 1) / groupSize
         guard let partialBytes = checkedProduct([groups, size, MemoryLayout<T>.stride]) else {
             throw KernelError("the filter gradient's partial sums overflow", code: .resourceExhausted)
         }
@@ -325,7 +350,7 @@ enum ConvKernels {
                 let sum = partials + group * size
                 ThreadScratch.withScratch(bytes: rows * g.patch * MemoryLayout<T>.stride) { raw in
                     let patches = raw.assumingMemoryBound(to: T.self)
-                    for i in (group * filterGroup)..<Swift.min(g.n, (group + 1) * filterGroup) {
+                    for i in (group * groupSize)..<Swift.min(g.n, (group + 1) * groupSize) {
                         let image = px + i * g.h * g.w * g.c, grad = pdy + i * rows * g.oc
                         let source: UnsafePointer<T>
                         if isPointwise(g) { source = image } else { im2col(image, patches, g); source = UnsafePointer(patches) }

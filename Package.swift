@@ -27,6 +27,8 @@ let package = Package(
     targets: [
         // OpenBLAS's CBLAS interface (libopenblas-dev).
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        // LIBXSMM (libxsmm-dev): JIT-compiled batch-reduce GEMMs for direct convolutions.
+        .systemLibrary(name: "CXSMM", path: "Sources/CXSMM"),
         // protobuf-c code generated from Schemas/ by Tools/generate-protos.sh (committed),
         // plus a hand-written budgeted allocator.
         .target(name: "SomaProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
@@ -34,7 +36,7 @@ let package = Package(
         .target(name: "CRC32C"),
         .target(
             name: "Soma",
-            dependencies: ["CBLAS", "SomaProto", "CRC32C"],
+            dependencies: ["CBLAS", "CXSMM", "SomaProto", "CRC32C"],
             // The 8×8 digits data set (Tools/extract_digits.py; UCI, CC BY 4.0).
             resources: [.copy("Resources/digits.bin")],
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]

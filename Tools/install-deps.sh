@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages Soma needs, when they are missing (Debian/Ubuntu):
-# OpenBLAS (CBLAS for GEMM) and protobuf-c (GraphDef serialisation; the compiler only to
-# regenerate the committed C code).
+# OpenBLAS (CBLAS for GEMM), LIBXSMM (JIT-compiled small GEMMs for direct convolutions) and
+# protobuf-c (GraphDef serialisation; the compiler only to regenerate the committed C code).
 set -euo pipefail
-packages=(libopenblas-dev libprotobuf-c-dev protobuf-c-compiler)
+packages=(libopenblas-dev libxsmm-dev libprotobuf-c-dev protobuf-c-compiler)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

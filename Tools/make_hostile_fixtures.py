@@ -16,7 +16,7 @@ import os
 import struct
 
 OUT = os.path.join("Tests", "SomaTests", "Fixtures", "hostile")
-FLOAT, INT32, INT64 = 1, 3, 9
+FLOAT, DOUBLE, INT32, INT64 = 1, 2, 3, 9
 
 
 def varint(v):
@@ -147,10 +147,12 @@ case("one_hot_depth_1e9", "allocation", [
     const("on", FLOAT, [], [1.0]), const("off", FLOAT, [], [0.0]),
     node("onehot", "OneHot", ["indices", "depth", "on", "off"], T=a_type(FLOAT), TI=a_type(INT64))],
     "run", "resourceExhausted", ["OOM when allocating", "'onehot' (op: 'OneHot')"], fetch=["onehot"], memory_limit=64 << 20)
+# float64: float32 convolutions run as direct kernels that need no patch matrix.
 case("conv_im2col_61GB", "allocation", [
-    placeholder("x", FLOAT, [1, 4000, 4000, 1]), const("f", FLOAT, [31, 31, 1, 1], [0.5]), conv("conv", "SAME")],
+    placeholder("x", DOUBLE, [1, 4000, 4000, 1]), const("f", DOUBLE, [31, 31, 1, 1], content=struct.pack("<d", 0.5) * 961),
+    node("conv", "Conv2D", ["x", "f"], T=a_type(DOUBLE), strides=a_ints([1, 1, 1, 1]), padding=a_str("SAME"))],
     "run", "resourceExhausted", ["im2col", "'conv' (op: 'Conv2D')"], fetch=["conv"],
-    feeds={"x": {"dtype": "float32", "shape": [1, 4000, 4000, 1], "zeros": True}}, memory_limit=512 << 20)
+    feeds={"x": {"dtype": "float64", "shape": [1, 4000, 4000, 1], "zeros": True}}, memory_limit=512 << 20)
 
 # 3. Hangs.
 case("max_pool_2e62_window", "hang", [

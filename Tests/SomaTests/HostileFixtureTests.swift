@@ -43,7 +43,7 @@ import Testing
             let session = Session(graph: graph, options: options)
             var feeds: [Output: Tensor] = [:]
             for (name, feed) in c.feeds {
-                let dtype: DType = feed.dtype == "int32" ? .int32 : .float32
+                let dtype: DType = ["int32": .int32, "float64": .float64][feed.dtype] ?? .float32
                 feeds[try #require(graph.output(named: name))] = try feed.zeros == true
                     ? Tensor(zeros: dtype, shape: feed.shape, budget: budget)
                     : Tensor(feed.values!.map { Int32($0) }, shape: feed.shape)

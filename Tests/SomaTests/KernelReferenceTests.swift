@@ -225,4 +225,86 @@ import Testing
         #expect(result.shape == input)
         #expect(result.isApproximatelyEqual(to: try Tensor(expected, shape: input), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
     }
+
+    /// Float32 convolutions (the direct row kernels) against the definition,
+    /// `y[n, oy, ox, o] = Σ x[n, oy·s − padTop + ky·d, ox·s − padLeft + kx·d, c]·f[ky, kx, c, o]`,
+    /// over paddings, dilations, strides, one input channel and a pointwise filter, with the
+    /// fused bias and ReLU applied to each block's rows.
+    @Test(arguments: [
+        ([2, 9, 7, 3], [5, 5, 3, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([3, 28, 28, 1], [5, 5, 1, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([1, 6, 7, 2], [3, 2, 2, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([1, 7, 7, 2], [2, 3, 2, 3], [1, 1], [2, 2], "EXPLICIT", [[1, 0], [0, 3]]),
+        ([2, 9, 8, 3], [3, 3, 3, 4], [2, 3], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([1, 4, 4, 3], [1, 1, 3, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+    ])
+    func convolutionsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
+                                        _ padding: String, _ explicit: [[Int]]) throws {
+        var rng = SplitMix64(seed: UInt64(input.reduce(0, +) * 17 + filter.reduce(0, +)))
+        let x = random(input, &rng), f = random(filter, &rng), bias = random([filter[3]], &rng)
+        let g = Graph()
+        let y = try conv2D(g.constant(x), filter: g.constant(f), strides: strides, padding: padding,
+                           explicitPaddings: padding == "EXPLICIT" ? explicit : nil, dilations: dilations)
+        let fused = try relu(biasAdd(y, g.constant(bias)))
+        // Separate runs, so the compiler fuses the bias and ReLU into the convolution in the second.
+        let r = [try Session(graph: g).run(y), try Session(graph: g).run(fused)]
+
+        let geometry = try ConvKernels.Geometry(input: input, filter: filter, attrs: [
+            "strides": .ints([1] + strides + [1]), "dilations": .ints([1] + dilations + [1]), "padding": .string(padding),
+            "explicit_paddings": .ints([0, 0] + explicit.flatMap { $0 } + [0, 0]),
+        ])
+        let xs = x.scalars(as: Float.self), fs = f.scalars(as: Float.self), bs = bias.scalars(as: Float.self)
+        let (h, w, c, kh, kw, oc) = (input[1], input[2], input[3], filter[0], filter[1], filter[3])
+        var expected = [Float](repeating: 0, count: input[0] * geometry.oh * geometry.ow * oc)
+        for n in 0..<input[0] { for oy in 0..<geometry.oh { for ox in 0..<geometry.ow { for ky in 0..<kh { for kx in 0..<kw {
+            let iy = oy * strides[0] - geometry.padTop + ky * dilations[0], ix = ox * strides[1] - geometry.padLeft + kx * dilations[1]
+            guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+            for ci in 0..<c { for o in 0..<oc {
+                expected[((n * geometry.oh + oy) * geometry.ow + ox) * oc + o] += xs[((n * h + iy) * w + ix) * c + ci] * fs[((ky * kw + kx) * c + ci) * oc + o]
+            } }
+        } } } } }
+        let shape = [input[0], geometry.oh, geometry.ow, oc]
+        #expect(r[0].isApproximatelyEqual(to: try Tensor(expected, shape: shape), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
+        let expectedFused = expected.enumerated().map { Swift.max(0, $1 + bs[$0 % oc]) }
+        #expect(r[1].isApproximatelyEqual(to: try Tensor(expectedFused, shape: shape), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
+    }
+
+    /// Float32 filter gradients (the direct per-tap kernels, and im2col below 8 output
+    /// channels) against the definition, `dF[ky, kx, c, o] = Σ x[n, iy, ix, c]·dy[n, oy, ox, o]`
+    /// over the same windows, with batches that split into several groups.
+    @Test(arguments: [
+        ([10, 7, 6, 3], [5, 5, 3, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([3, 12, 12, 1], [5, 5, 1, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([2, 6, 7, 2], [3, 2, 2, 9], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([1, 7, 7, 2], [2, 3, 2, 8], [1, 1], [2, 2], "EXPLICIT", [[1, 0], [0, 3]]),
+        ([2, 9, 8, 3], [3, 3, 3, 8], [2, 3], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([2, 5, 5, 3], [3, 3, 3, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+    ])
+    func convolutionFilterGradientsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
+                                                      _ padding: String, _ explicit: [[Int]]) throws {
+        var rng = SplitMix64(seed: UInt64(input.reduce(0, +) * 29 + filter.reduce(0, +)))
+        let attrs: [String: AttrValue] = [
+            "strides": .ints([1] + strides + [1]), "dilations": .ints([1] + dilations + [1]), "padding": .string(padding),
+            "explicit_paddings": .ints([0, 0] + explicit.flatMap { $0 } + [0, 0]),
+        ]
+        let geometry = try ConvKernels.Geometry(input: input, filter: filter, attrs: attrs)
+        let x = random(input, &rng), dy = random([input[0], geometry.oh, geometry.ow, filter[3]], &rng)
+        let g = Graph()
+        let df = try g.output("Conv2DBackpropFilter", [g.constant(x), g.constant(Tensor(filter.map { Int32($0) })), g.constant(dy)],
+                              attrs: attrs, name: nil, file: "", line: 0)
+        let result = try Session(graph: g).run(df)
+
+        let xs = x.scalars(as: Float.self), ds = dy.scalars(as: Float.self)
+        let (h, w, c, kh, kw, oc) = (input[1], input[2], input[3], filter[0], filter[1], filter[3])
+        var expected = [Float](repeating: 0, count: filter.reduce(1, *))
+        for n in 0..<input[0] { for oy in 0..<geometry.oh { for ox in 0..<geometry.ow { for ky in 0..<kh { for kx in 0..<kw {
+            let iy = oy * strides[0] - geometry.padTop + ky * dilations[0], ix = ox * strides[1] - geometry.padLeft + kx * dilations[1]
+            guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+            for ci in 0..<c { for o in 0..<oc {
+                expected[((ky * kw + kx) * c + ci) * oc + o] += xs[((n * h + iy) * w + ix) * c + ci] * ds[((n * geometry.oh + oy) * geometry.ow + ox) * oc + o]
+            } }
+        } } } } }
+        #expect(result.shape == filter)
+        #expect(result.isApproximatelyEqual(to: try Tensor(expected, shape: filter), relativeTolerance: 1e-4, absoluteTolerance: 1e-4))
+    }
 }

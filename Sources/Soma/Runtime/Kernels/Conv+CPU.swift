@@ -1,12 +1,13 @@
 import CBLAS
 import Foundation
 
-/// Kernels for convolution and pooling over NHWC images. Convolution is im2col + GEMM per
-/// image: a patch matrix `[OH·OW, KH·KW·C]` (in per-thread scratch) times the HWIO filter
-/// viewed as `[KH·KW·C, OC]`; its backprops are the transposed products, with col2im for
-/// the input gradient. Images run in parallel (one block each); the filter gradient sums
-/// fixed groups of images, then the groups in order, so results never depend on the
-/// thread count.
+/// Kernels for convolution and pooling over NHWC images. Float32 convolutions and unstrided
+/// input gradients run as direct row kernels (`Conv+Direct.swift`). Otherwise — float64,
+/// strided input gradients, every filter gradient — convolution is im2col + GEMM: a patch
+/// matrix `[OH·OW, KH·KW·C]` (in per-thread scratch) times the HWIO filter viewed as
+/// `[KH·KW·C, OC]`; its backprops are the transposed products, with col2im for the input
+/// gradient. Images or fixed blocks of rows run in parallel; the filter gradient sums fixed
+/// groups of images, then the groups in order, so results never depend on the thread count.
 enum ConvKernels {
     static let table: [String: CPUKernel] = [
         "Conv2D": { ctx in
@@ -152,6 +153,25 @@ enum ConvKernels {
             try self.init(input: input, filter: [ksize[1], ksize[2], input[3], input[3]], attrs: attrs.merging(["dilations": .ints([1, 1, 1, 1])]) { $1 })
         }
 
+        private init(n: Int, h: Int, w: Int, c: Int, kh: Int, kw: Int, oc: Int, oh: Int, ow: Int,
+                     dh: Int, dw: Int, padTop: Int, padLeft: Int) {
+            (self.n, self.h, self.w, self.c, self.kh, self.kw, self.oc) = (n, h, w, c, kh, kw, oc)
+            (self.oh, self.ow, sh, sw, self.dh, self.dw, self.padTop, self.padLeft) = (oh, ow, 1, 1, dh, dw, padTop, padLeft)
+        }
+
+        /// An unstrided convolution's input gradient as a forward convolution: input `[N, OH,
+        /// OW, OC]` (`dy`), the filter rotated by 180° with its channel axes swapped
+        /// (``ConvKernels/rotateFilter(_:into:_:)``), output `[N, H, W, C]`, the same
+        /// dilation, and padding `(K−1)·d − pad` before each axis. Since
+        /// `dx[iy] = Σ_ky dy[iy + padTop − ky·d]·f[ky]`, substituting `ky = KH−1−ky′` gives
+        /// `dy[iy − padTop′ + ky′·d]`: a forward window. `nil` when strided (the gradient then
+        /// needs fractional strides) or when the padding exceeds the window.
+        var inputGradient: Geometry? {
+            let top = (kh - 1) * dh - padTop, left = (kw - 1) * dw - padLeft
+            guard sh == 1, sw == 1, top >= 0, left >= 0 else { return nil }
+            return Geometry(n: n, h: oh, w: ow, c: oc, kh: kh, kw: kw, oc: c, oh: h, ow: w, dh: dh, dw: dw, padTop: top, padLeft: left)
+        }
+
         /// The input rows inside the image that an undilated (pooling) window at output row
         /// `oy` covers: the loop bounds, so a huge window costs no more than the image.
         func inputRows(_ oy: Int) -> Range<Int> { Self.covered(start: oy * sh - padTop, window: kh, size: h) }
@@ -248,14 +268,28 @@ enum ConvKernels {
     /// Patches `[OH·OW, KH·KW·C]` added back into image `dx` (`[H, W, C]`).
     static func col2im<T: FloatScalar>(_ p: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, _ g: Geometry) {
         var row = p
+        let run = g.kw * g.c
         for oy in 0..<g.oh {
             for ox in 0..<g.ow {
                 var src = row
+                let ix0 = ox * g.sw - g.padLeft
+                // Undilated windows inside the row add one contiguous run of KW·C values.
+                let inside = g.dw == 1 && ix0 >= 0 && ix0 + g.kw <= g.w
                 for ky in 0..<g.kh {
                     let iy = oy * g.sh - g.padTop + ky * g.dh
+                    guard iy >= 0 && iy < g.h else {
+                        src += run
+                        continue
+                    }
+                    if inside {
+                        let d = dx + (iy * g.w + ix0) * g.c
+                        for j in 0..<run { d[j] += src[j] }
+                        src += run
+                        continue
+                    }
                     for kx in 0..<g.kw {
-                        let ix = ox * g.sw - g.padLeft + kx * g.dw
-                        if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
+                        let ix = ix0 + kx * g.dw
+                        if ix >= 0 && ix < g.w {
                             let d = dx + (iy * g.w + ix) * g.c
                             for j in 0..<g.c { d[j] += src[j] }
                         }
@@ -279,6 +313,10 @@ enum ConvKernels {
     /// block's output while it is in cache (the fused bias and activation).
     static func forward<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type,
                                         epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
+        if T.self == Float.self,
+           try directForward(x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, epilogue: {
+               epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
+           }) { return }
         let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow, perImage = Swift.max(1, (rows + forwardRowBlock - 1) / forwardRowBlock)
         try ctx.withScratchReserved(try patchScratchBytes(g, ctx, T.self), "im2col patches") {
@@ -306,6 +344,8 @@ enum ConvKernels {
     /// The input gradient: each image's `dy·Fᵀ` patches added back by col2im into a zeroed
     /// `dx` (pointwise convolutions write `dy·Fᵀ` straight into `dx`).
     static func backpropInput<T: FloatScalar>(_ f: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) throws {
+        if T.self == Float.self, !isPointwise(g),
+           try directInputGradient(f.pointer(as: Float.self), dy.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx) { return }
         let pf = f.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         if !isPointwise(g) { po.update(repeating: 0, count: g.n * g.h * g.w * g.c) }
         let rows = g.oh * g.ow
@@ -335,6 +375,8 @@ enum ConvKernels {
     static let filterGroups = 8
 
     static func backpropFilter<T: FloatScalar>(_ x: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) throws {
+        if T.self == Float.self,
+           try directFilterGradient(x.pointer(as: Float.self), dy.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx) { return }
         let px = x.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow, size = g.patch * g.oc
         let groupSize = Swift.max(1, (g.n + filterGroups - 1) / filterGroups), groups = (g.n + groupSize - 1) / groupSize

@@ -1,0 +1,20 @@
+#include <libxsmm.h>
+
+/* Swift cannot call LIBXSMM's kernels directly (their pointer type is variadic): these two
+ * wrappers JIT-compile (or look up) and run a float32 batch-reduce GEMM
+ * C = beta·C + Σ_t A_t·op(B_t) (column-major, m × n, k deep, over `count` address pairs;
+ * op(B) = Bᵀ when trans_b, B being then n × k). */
+
+/** The kernel, or NULL where LIBXSMM cannot JIT one. Thread-safe. */
+static inline const void *soma_xsmm_reduce_batch_kernel(int m, int n, int k, int lda, int ldb, int ldc, int beta_zero, int trans_b) {
+    libxsmm_blasint lm = m, ln = n, lk = k, la = lda, lb = ldb, lc = ldc;
+    float alpha = 1, beta = beta_zero ? 0 : 1;
+    int flags = (beta_zero ? LIBXSMM_GEMM_FLAG_BETA_0 : LIBXSMM_GEMM_FLAG_NONE) | (trans_b ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
+    int prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
+    return (const void *)libxsmm_smmdispatch_reducebatch_addr(lm, ln, lk, &la, &lb, &lc, &alpha, &beta, &flags, &prefetch);
+}
+
+/** Runs a kernel from soma_xsmm_reduce_batch_kernel over `count` (A, B) pairs into `c`. */
+static inline void soma_xsmm_reduce_batch(const void *kernel, const float **a, const float **b, float *c, unsigned long long count) {
+    ((libxsmm_smmfunction_reducebatch_addr)kernel)(a, b, c, &count);
+}

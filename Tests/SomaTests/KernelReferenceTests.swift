@@ -186,49 +186,37 @@ import Testing
         #expect(simd.contains { $0 != 0 })
     }
 
-    /// Convolution input gradients against the definition,
-    /// `dx[n, iy, ix, c] = Σ dy[n, oy, ox, o]·f[ky, kx, c, o]` over `iy = oy·s − padTop + ky·d`
-    /// (likewise for columns), over paddings (asymmetric, wider than the window), dilations,
-    /// strides and a pointwise filter.
-    @Test(arguments: [
-        ([2, 7, 6, 3], [5, 5, 3, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
-        ([1, 6, 7, 2], [3, 2, 2, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
-        ([1, 7, 7, 2], [2, 3, 2, 3], [1, 1], [2, 2], "EXPLICIT", [[1, 0], [0, 3]]),
-        ([1, 5, 5, 2], [2, 2, 2, 2], [1, 1], [1, 1], "EXPLICIT", [[2, 1], [1, 0]]),
-        ([2, 7, 8, 3], [3, 3, 3, 4], [2, 2], [1, 1], "SAME", [[0, 0], [0, 0]]),
-        ([1, 4, 4, 3], [1, 1, 3, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
-    ])
-    func convolutionInputGradientsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
-                                                     _ padding: String, _ explicit: [[Int]]) throws {
-        var rng = SplitMix64(seed: UInt64(input.reduce(0, +) * 31 + filter.reduce(0, +)))
-        let attrs: [String: AttrValue] = [
-            "strides": .ints([1] + strides + [1]), "dilations": .ints([1] + dilations + [1]), "padding": .string(padding),
-            "explicit_paddings": .ints([0, 0] + explicit.flatMap { $0 } + [0, 0]),
-        ]
-        let geometry = try ConvKernels.Geometry(input: input, filter: filter, attrs: attrs)
-        let f = random(filter, &rng), dy = random([input[0], geometry.oh, geometry.ow, filter[3]], &rng)
-        let g = Graph()
-        let dx = try g.output("Conv2DBackpropInput", [g.constant(Tensor(input.map { Int32($0) })), g.constant(f), g.constant(dy)],
-                              attrs: attrs, name: nil, file: "", line: 0)
-        let result = try Session(graph: g).run(dx)
+    /// A convolution case: its attributes, geometry, and a walk over the definition's terms.
+    struct Convolution {
+        let input: [Int], filter: [Int], attrs: [String: AttrValue], geometry: ConvKernels.Geometry
+        var outputShape: [Int] { [input[0], geometry.oh, geometry.ow, filter[3]] }
 
-        let fs = f.scalars(as: Float.self), ds = dy.scalars(as: Float.self)
-        let (h, w, c, kh, kw, oc) = (input[1], input[2], input[3], filter[0], filter[1], filter[3])
-        var expected = [Float](repeating: 0, count: input.reduce(1, *))
-        for n in 0..<input[0] { for oy in 0..<geometry.oh { for ox in 0..<geometry.ow { for ky in 0..<kh { for kx in 0..<kw {
-            let iy = oy * strides[0] - geometry.padTop + ky * dilations[0], ix = ox * strides[1] - geometry.padLeft + kx * dilations[1]
-            guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
-            for ci in 0..<c { for o in 0..<oc {
-                expected[((n * h + iy) * w + ix) * c + ci] += ds[((n * geometry.oh + oy) * geometry.ow + ox) * oc + o] * fs[((ky * kw + kx) * c + ci) * oc + o]
-            } }
-        } } } } }
-        #expect(result.shape == input)
-        #expect(result.isApproximatelyEqual(to: try Tensor(expected, shape: input), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
+        init(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int], _ padding: String, _ explicit: [[Int]]) throws {
+            attrs = [
+                "strides": .ints([1] + strides + [1]), "dilations": .ints([1] + dilations + [1]), "padding": .string(padding),
+                "explicit_paddings": .ints([0, 0] + explicit.flatMap { $0 } + [0, 0]),
+            ]
+            (self.input, self.filter) = (input, filter)
+            geometry = try ConvKernels.Geometry(input: input, filter: filter, attrs: attrs)
+        }
+
+        /// Calls `body(x, y, f)` for every term `x[n, iy, ix, c]·f[ky, kx, c, o]` of
+        /// `y[n, oy, ox, o]` whose input lies inside the image — `iy = oy·s − padTop + ky·d`,
+        /// likewise for columns — with the flat indices of `x`, `y` and `f`.
+        func forEachTerm(_ body: (Int, Int, Int) -> Void) {
+            let g = geometry
+            for n in 0..<g.n { for oy in 0..<g.oh { for ox in 0..<g.ow { for ky in 0..<g.kh { for kx in 0..<g.kw {
+                let iy = oy * g.sh - g.padTop + ky * g.dh, ix = ox * g.sw - g.padLeft + kx * g.dw
+                guard iy >= 0, iy < g.h, ix >= 0, ix < g.w else { continue }
+                for c in 0..<g.c { for o in 0..<g.oc {
+                    body(((n * g.h + iy) * g.w + ix) * g.c + c, ((n * g.oh + oy) * g.ow + ox) * g.oc + o, ((ky * g.kw + kx) * g.c + c) * g.oc + o)
+                } }
+            } } } } }
+        }
     }
 
-    /// Float32 convolutions (the direct row kernels) against the definition,
-    /// `y[n, oy, ox, o] = Σ x[n, oy·s − padTop + ky·d, ox·s − padLeft + kx·d, c]·f[ky, kx, c, o]`,
-    /// over paddings, dilations, strides, one input channel and a pointwise filter, with the
+    /// Float32 convolutions (the direct row kernels) against the definition, over paddings
+    /// (asymmetric), dilations, strides, one input channel and a pointwise filter, with the
     /// fused bias and ReLU applied to each block's rows.
     @Test(arguments: [
         ([2, 9, 7, 3], [5, 5, 3, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
@@ -240,6 +228,7 @@ import Testing
     ])
     func convolutionsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
                                         _ padding: String, _ explicit: [[Int]]) throws {
+        let conv = try Convolution(input, filter, strides, dilations, padding, explicit)
         var rng = SplitMix64(seed: UInt64(input.reduce(0, +) * 17 + filter.reduce(0, +)))
         let x = random(input, &rng), f = random(filter, &rng), bias = random([filter[3]], &rng)
         let g = Graph()
@@ -249,29 +238,46 @@ import Testing
         // Separate runs, so the compiler fuses the bias and ReLU into the convolution in the second.
         let r = [try Session(graph: g).run(y), try Session(graph: g).run(fused)]
 
-        let geometry = try ConvKernels.Geometry(input: input, filter: filter, attrs: [
-            "strides": .ints([1] + strides + [1]), "dilations": .ints([1] + dilations + [1]), "padding": .string(padding),
-            "explicit_paddings": .ints([0, 0] + explicit.flatMap { $0 } + [0, 0]),
-        ])
         let xs = x.scalars(as: Float.self), fs = f.scalars(as: Float.self), bs = bias.scalars(as: Float.self)
-        let (h, w, c, kh, kw, oc) = (input[1], input[2], input[3], filter[0], filter[1], filter[3])
-        var expected = [Float](repeating: 0, count: input[0] * geometry.oh * geometry.ow * oc)
-        for n in 0..<input[0] { for oy in 0..<geometry.oh { for ox in 0..<geometry.ow { for ky in 0..<kh { for kx in 0..<kw {
-            let iy = oy * strides[0] - geometry.padTop + ky * dilations[0], ix = ox * strides[1] - geometry.padLeft + kx * dilations[1]
-            guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
-            for ci in 0..<c { for o in 0..<oc {
-                expected[((n * geometry.oh + oy) * geometry.ow + ox) * oc + o] += xs[((n * h + iy) * w + ix) * c + ci] * fs[((ky * kw + kx) * c + ci) * oc + o]
-            } }
-        } } } } }
-        let shape = [input[0], geometry.oh, geometry.ow, oc]
-        #expect(r[0].isApproximatelyEqual(to: try Tensor(expected, shape: shape), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
-        let expectedFused = expected.enumerated().map { Swift.max(0, $1 + bs[$0 % oc]) }
-        #expect(r[1].isApproximatelyEqual(to: try Tensor(expectedFused, shape: shape), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
+        var expected = [Float](repeating: 0, count: conv.outputShape.reduce(1, *))
+        conv.forEachTerm { expected[$1] += xs[$0] * fs[$2] }
+        #expect(r[0].isApproximatelyEqual(to: try Tensor(expected, shape: conv.outputShape), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
+        let expectedFused = expected.enumerated().map { Swift.max(0, $1 + bs[$0 % filter[3]]) }
+        #expect(r[1].isApproximatelyEqual(to: try Tensor(expectedFused, shape: conv.outputShape), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
+    }
+
+    /// Convolution input gradients against the definition (`dx` gathers `dy·f` over the same
+    /// terms): unstrided ones run as the direct kernel on the rotated filter, strided ones,
+    /// paddings wider than the window and pointwise filters take col2im or a plain GEMM.
+    @Test(arguments: [
+        ([2, 7, 6, 3], [5, 5, 3, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([1, 6, 7, 2], [3, 2, 2, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([1, 7, 7, 2], [2, 3, 2, 3], [1, 1], [2, 2], "EXPLICIT", [[1, 0], [0, 3]]),
+        ([1, 5, 5, 2], [2, 2, 2, 2], [1, 1], [1, 1], "EXPLICIT", [[2, 1], [1, 0]]),
+        ([2, 7, 8, 3], [3, 3, 3, 4], [2, 2], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([1, 4, 4, 3], [1, 1, 3, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([2, 6, 6, 9], [3, 3, 9, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+    ])
+    func convolutionInputGradientsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
+                                                     _ padding: String, _ explicit: [[Int]]) throws {
+        let conv = try Convolution(input, filter, strides, dilations, padding, explicit)
+        var rng = SplitMix64(seed: UInt64(input.reduce(0, +) * 31 + filter.reduce(0, +)))
+        let f = random(filter, &rng), dy = random(conv.outputShape, &rng)
+        let g = Graph()
+        let dx = try g.output("Conv2DBackpropInput", [g.constant(Tensor(input.map { Int32($0) })), g.constant(f), g.constant(dy)],
+                              attrs: conv.attrs, name: nil, file: "", line: 0)
+        let result = try Session(graph: g).run(dx)
+
+        let fs = f.scalars(as: Float.self), ds = dy.scalars(as: Float.self)
+        var expected = [Float](repeating: 0, count: input.reduce(1, *))
+        conv.forEachTerm { expected[$0] += ds[$1] * fs[$2] }
+        #expect(result.shape == input)
+        #expect(result.isApproximatelyEqual(to: try Tensor(expected, shape: input), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
     }
 
     /// Float32 filter gradients (the direct per-tap kernels, and im2col below 8 output
-    /// channels) against the definition, `dF[ky, kx, c, o] = Σ x[n, iy, ix, c]·dy[n, oy, ox, o]`
-    /// over the same windows, with batches that split into several groups.
+    /// channels) against the definition (`dF` sums `x·dy` over the same terms), with
+    /// batches that split into several groups.
     @Test(arguments: [
         ([10, 7, 6, 3], [5, 5, 3, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([3, 12, 12, 1], [5, 5, 1, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
@@ -282,28 +288,17 @@ import Testing
     ])
     func convolutionFilterGradientsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
                                                       _ padding: String, _ explicit: [[Int]]) throws {
+        let conv = try Convolution(input, filter, strides, dilations, padding, explicit)
         var rng = SplitMix64(seed: UInt64(input.reduce(0, +) * 29 + filter.reduce(0, +)))
-        let attrs: [String: AttrValue] = [
-            "strides": .ints([1] + strides + [1]), "dilations": .ints([1] + dilations + [1]), "padding": .string(padding),
-            "explicit_paddings": .ints([0, 0] + explicit.flatMap { $0 } + [0, 0]),
-        ]
-        let geometry = try ConvKernels.Geometry(input: input, filter: filter, attrs: attrs)
-        let x = random(input, &rng), dy = random([input[0], geometry.oh, geometry.ow, filter[3]], &rng)
+        let x = random(input, &rng), dy = random(conv.outputShape, &rng)
         let g = Graph()
         let df = try g.output("Conv2DBackpropFilter", [g.constant(x), g.constant(Tensor(filter.map { Int32($0) })), g.constant(dy)],
-                              attrs: attrs, name: nil, file: "", line: 0)
+                              attrs: conv.attrs, name: nil, file: "", line: 0)
         let result = try Session(graph: g).run(df)
 
         let xs = x.scalars(as: Float.self), ds = dy.scalars(as: Float.self)
-        let (h, w, c, kh, kw, oc) = (input[1], input[2], input[3], filter[0], filter[1], filter[3])
         var expected = [Float](repeating: 0, count: filter.reduce(1, *))
-        for n in 0..<input[0] { for oy in 0..<geometry.oh { for ox in 0..<geometry.ow { for ky in 0..<kh { for kx in 0..<kw {
-            let iy = oy * strides[0] - geometry.padTop + ky * dilations[0], ix = ox * strides[1] - geometry.padLeft + kx * dilations[1]
-            guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
-            for ci in 0..<c { for o in 0..<oc {
-                expected[((ky * kw + kx) * c + ci) * oc + o] += xs[((n * h + iy) * w + ix) * c + ci] * ds[((n * geometry.oh + oy) * geometry.ow + ox) * oc + o]
-            } }
-        } } } } }
+        conv.forEachTerm { expected[$2] += xs[$0] * ds[$1] }
         #expect(result.shape == filter)
         #expect(result.isApproximatelyEqual(to: try Tensor(expected, shape: filter), relativeTolerance: 1e-4, absoluteTolerance: 1e-4))
     }

@@ -216,15 +216,16 @@ import Testing
     }
 
     /// Float32 convolutions (the direct row kernels) against the definition, over paddings
-    /// (asymmetric), dilations, strides, one input channel and a pointwise filter, with the
-    /// fused bias and ReLU applied to each block's rows.
+    /// (asymmetric), dilations, strides and one input channel, with the fused bias and ReLU
+    /// applied to each block's rows; a pointwise filter and a narrow one take the GEMM path.
     @Test(arguments: [
-        ([2, 9, 7, 3], [5, 5, 3, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([2, 9, 11, 3], [5, 5, 3, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([3, 28, 28, 1], [5, 5, 1, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
-        ([1, 6, 7, 2], [3, 2, 2, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
-        ([1, 7, 7, 2], [2, 3, 2, 3], [1, 1], [2, 2], "EXPLICIT", [[1, 0], [0, 3]]),
-        ([2, 9, 8, 3], [3, 3, 3, 4], [2, 3], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([1, 6, 12, 2], [3, 2, 2, 9], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([1, 7, 12, 2], [2, 3, 2, 8], [1, 1], [2, 2], "EXPLICIT", [[1, 0], [0, 3]]),
+        ([2, 9, 30, 3], [3, 3, 3, 8], [2, 3], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([1, 4, 4, 3], [1, 1, 3, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([1, 5, 5, 3], [3, 3, 3, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
     ])
     func convolutionsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
                                         _ padding: String, _ explicit: [[Int]]) throws {
@@ -256,7 +257,8 @@ import Testing
         ([1, 5, 5, 2], [2, 2, 2, 2], [1, 1], [1, 1], "EXPLICIT", [[2, 1], [1, 0]]),
         ([2, 7, 8, 3], [3, 3, 3, 4], [2, 2], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([1, 4, 4, 3], [1, 1, 3, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
-        ([2, 6, 6, 9], [3, 3, 9, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([2, 6, 10, 9], [3, 3, 9, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([1, 7, 11, 8], [2, 3, 8, 3], [1, 1], [2, 2], "EXPLICIT", [[1, 0], [0, 3]]),
     ])
     func convolutionInputGradientsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
                                                      _ padding: String, _ explicit: [[Int]]) throws {
@@ -279,11 +281,11 @@ import Testing
     /// channels) against the definition (`dF` sums `x·dy` over the same terms), with
     /// batches that split into several groups.
     @Test(arguments: [
-        ([10, 7, 6, 3], [5, 5, 3, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([10, 7, 9, 3], [5, 5, 3, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([3, 12, 12, 1], [5, 5, 1, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
-        ([2, 6, 7, 2], [3, 2, 2, 9], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
-        ([1, 7, 7, 2], [2, 3, 2, 8], [1, 1], [2, 2], "EXPLICIT", [[1, 0], [0, 3]]),
-        ([2, 9, 8, 3], [3, 3, 3, 8], [2, 3], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([2, 6, 11, 2], [3, 2, 2, 9], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([1, 7, 12, 2], [2, 3, 2, 8], [1, 1], [2, 2], "EXPLICIT", [[1, 0], [0, 3]]),
+        ([2, 9, 26, 3], [3, 3, 3, 8], [2, 3], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([2, 5, 5, 3], [3, 3, 3, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
     ])
     func convolutionFilterGradientsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],

@@ -26,11 +26,34 @@ extension ConvKernels {
     /// at a sixteenth of its width — 12.0 ms against im2col's 7.3 on 64×28×28×1, 5×5×32.
     static let minimumDirectChannels: Int32 = 8
 
+    /// The largest filter (bytes) the direct kernels take: each output row streams the whole
+    /// filter, so it must stay in the core's L2 cache (1 MiB here, half kept for the band and
+    /// the output). Larger filters — ResNet's and MobileNet's late 3×3×256×256 and 1×1×1024
+    /// layers — keep im2col + GEMM, which packs the filter once per 256 positions.
+    static let maximumDirectFilterBytes = 512 << 10
+
+    /// The narrowest output row the direct kernels take: a row is one kernel call, so rows of
+    /// a few pixels spend more on streaming the filter than on arithmetic.
+    static let minimumDirectWidth = 8
+
+    /// Whether the direct kernels take `g`: a window wider than one pixel (pointwise
+    /// convolutions are one plain GEMM over the image already), rows at least
+    /// ``minimumDirectWidth`` wide, a filter within ``maximumDirectFilterBytes``. Measured on
+    /// EfficientNetB0 at 64² (batch 1; its 1×1 expansions and projections, rows 2–32 wide):
+    /// 47.1 ms with every convolution direct, 35.3 without rows under 8, 30.7 without
+    /// pointwise ones either, 28.3 with none — ResNet50 86.8 direct against 96.7.
+    private static func fitsDirect(_ g: Geometry) -> Bool {
+        guard g.kh * g.kw > 1, g.ow >= minimumDirectWidth,
+              let bytes = checkedProduct([g.kh, g.kw, g.c, g.oc, MemoryLayout<Float>.stride]) else { return false }
+        return bytes <= maximumDirectFilterBytes
+    }
+
     /// LIBXSMM's kernel for one output row of `g` (`C[OC × OW] = Σ_taps F[OC × C]·X[C × OW]`,
-    /// column-major), or `nil` where none can be compiled here (no JIT for this CPU, fewer
-    /// than ``minimumDirectChannels`` output channels, sizes beyond its 32-bit integers).
+    /// column-major), or `nil` where none applies: no JIT for this CPU, fewer than
+    /// ``minimumDirectChannels`` output channels, a shape ``fitsDirect(_:)`` refuses, sizes
+    /// beyond its 32-bit integers.
     static func directKernel(_ g: Geometry) -> UnsafeRawPointer? {
-        guard !underThreadSanitizer, let ldb = checkedProduct([g.c, g.sw]), let lb = Int32(exactly: ldb),
+        guard !underThreadSanitizer, fitsDirect(g), let ldb = checkedProduct([g.c, g.sw]), let lb = Int32(exactly: ldb),
               let m = Int32(exactly: g.oc), let n = Int32(exactly: g.ow), let k = Int32(exactly: g.c),
               m >= minimumDirectChannels, n > 0, k > 0 else { return nil }
         return lookUp { soma_xsmm_reduce_batch_kernel(m, n, k, m, lb, m, 1, 0) }
@@ -40,7 +63,7 @@ extension ConvKernels {
     /// (`dF[OC × C] += Σ_rows dY[OC × OW]·X[C × OW]ᵀ`, column-major), or `nil` as for
     /// ``directKernel(_:)``.
     static func directFilterKernel(_ g: Geometry) -> UnsafeRawPointer? {
-        guard !underThreadSanitizer, let ldb = checkedProduct([g.c, g.sw]), let lb = Int32(exactly: ldb),
+        guard !underThreadSanitizer, fitsDirect(g), let ldb = checkedProduct([g.c, g.sw]), let lb = Int32(exactly: ldb),
               let m = Int32(exactly: g.oc), let n = Int32(exactly: g.c), let k = Int32(exactly: g.ow),
               m >= minimumDirectChannels, n > 0, k > 0 else { return nil }
         return lookUp { soma_xsmm_reduce_batch_kernel(m, n, k, m, lb, m, 0, 1) }

@@ -1,13 +1,14 @@
 import CBLAS
 import Foundation
 
-/// Kernels for convolution and pooling over NHWC images. Float32 convolutions and unstrided
-/// input gradients run as direct row kernels (`Conv+Direct.swift`). Otherwise — float64,
-/// strided input gradients, every filter gradient — convolution is im2col + GEMM: a patch
-/// matrix `[OH·OW, KH·KW·C]` (in per-thread scratch) times the HWIO filter viewed as
-/// `[KH·KW·C, OC]`; its backprops are the transposed products, with col2im for the input
-/// gradient. Images or fixed blocks of rows run in parallel; the filter gradient sums fixed
-/// groups of images, then the groups in order, so results never depend on the thread count.
+/// Kernels for convolution and pooling over NHWC images. Float32 convolutions, unstrided
+/// input gradients and filter gradients run as direct kernels where those measured faster
+/// (`Conv+Direct.swift`). Otherwise — float64, strided input gradients, pointwise, narrow
+/// or large filters — convolution is im2col + GEMM: a patch matrix `[OH·OW, KH·KW·C]` (in
+/// per-thread scratch) times the HWIO filter viewed as `[KH·KW·C, OC]`; its backprops are
+/// the transposed products, with col2im for the input gradient. Images or fixed blocks of
+/// rows run in parallel; the filter gradient sums fixed groups of images, then the groups
+/// in order, so results never depend on the thread count.
 enum ConvKernels {
     static let table: [String: CPUKernel] = [
         "Conv2D": { ctx in

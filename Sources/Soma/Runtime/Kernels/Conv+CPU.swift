@@ -38,7 +38,7 @@ enum ConvKernels {
             ctx.setOutput(0, out)
         },
         "Conv2DBackpropFilter": { ctx in
-            let x = ctx.inputs[0], dy = ctx.inputs[2], out = try ctx.allocateOutput(0)
+            let x = ctx.inputs[0], dy = ctx.inputs[2], out = try ctx.allocateOutput(0, zeroed: false)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: out.shape, attrs: ctx.node.attrs)
             try geometry.check(outBackprop: dy.shape)
             if x.dtype == .float32 { try backpropFilter(x, dy, out, geometry, ctx, Float.self) } else { try backpropFilter(x, dy, out, geometry, ctx, Double.self) }
@@ -375,12 +375,29 @@ enum ConvKernels {
     /// more partial filters than this.
     static let filterGroups = 8
 
+    /// The images of a batch of `n` per filter-gradient group, and the number of groups.
+    static func filterGrouping(_ n: Int) -> (size: Int, count: Int) {
+        let size = Swift.max(1, (n + filterGroups - 1) / filterGroups)
+        return (size, (n + size - 1) / size)
+    }
+
+    /// Writes the sum of `count` partial filters of `size` values each into `filter`, added
+    /// in group order (so the result never depends on which thread filled which group).
+    static func sumPartialFilters<T: FloatScalar>(_ partials: UnsafePointer<T>, count: Int, size: Int, into filter: UnsafeMutablePointer<T>) {
+        guard count > 0 else { return filter.update(repeating: 0, count: size) }
+        filter.update(from: partials, count: size)
+        for group in 1..<count {
+            let sum = partials + group * size
+            for j in 0..<size { filter[j] += sum[j] }
+        }
+    }
+
     static func backpropFilter<T: FloatScalar>(_ x: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) throws {
         if T.self == Float.self,
            try directFilterGradient(x.pointer(as: Float.self), dy.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx) { return }
         let px = x.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow, size = g.patch * g.oc
-        let groupSize = Swift.max(1, (g.n + filterGroups - 1) / filterGroups), groups = (g.n + groupSize - 1) / groupSize
+        let (groupSize, groups) = filterGrouping(g.n)
         guard let partialBytes = checkedProduct([groups, size, MemoryLayout<T>.stride]) else {
             throw KernelError("the filter gradient's partial sums overflow", code: .resourceExhausted)
         }
@@ -402,10 +419,7 @@ enum ConvKernels {
                 }
             }
         }
-        for group in 0..<groups {
-            let sum = partials + group * size
-            for j in 0..<size { po[j] += sum[j] }
-        }
+        sumPartialFilters(partials, count: groups, size: size, into: po)
         }
         }
     }
@@ -511,12 +525,7 @@ enum ConvKernels {
                         }
                     }
                 }
-                guard blocks > 0 else { return pf.update(repeating: 0, count: size) }
-                pf.update(from: partials, count: size)
-                for b in 1..<blocks {
-                    let sum = partials + b * size
-                    for j in 0..<size { pf[j] += sum[j] }
-                }
+                sumPartialFilters(partials, count: blocks, size: size, into: pf)
                 }
             }
         }

@@ -52,34 +52,31 @@ extension ConvKernels {
     /// column-major), or `nil` where none applies: no JIT for this CPU, fewer than
     /// ``minimumDirectChannels`` output channels, a shape ``fitsDirect(_:)`` refuses, sizes
     /// beyond its 32-bit integers.
-    static func directKernel(_ g: Geometry) -> UnsafeRawPointer? {
-        guard !underThreadSanitizer, fitsDirect(g), let ldb = checkedProduct([g.c, g.sw]), let lb = Int32(exactly: ldb),
-              let m = Int32(exactly: g.oc), let n = Int32(exactly: g.ow), let k = Int32(exactly: g.c),
-              m >= minimumDirectChannels, n > 0, k > 0 else { return nil }
-        return lookUp { soma_xsmm_reduce_batch_kernel(m, n, k, m, lb, m, 1, 0) }
-    }
+    static func directKernel(_ g: Geometry) -> UnsafeRawPointer? { kernel(g, filterGradient: false) }
 
     /// LIBXSMM's kernel adding one tap's filter gradient over output rows
     /// (`dF[OC × C] += Σ_rows dY[OC × OW]·X[C × OW]ᵀ`, column-major), or `nil` as for
     /// ``directKernel(_:)``.
-    static func directFilterKernel(_ g: Geometry) -> UnsafeRawPointer? {
+    static func directFilterKernel(_ g: Geometry) -> UnsafeRawPointer? { kernel(g, filterGradient: true) }
+
+    /// Both kernels have `m = OC`, `lda = ldc = OC`, `ldb = C·stride`; the row kernel is
+    /// `OW` wide and `C` deep (C overwritten), the filter-gradient kernel `C` wide and `OW`
+    /// deep with `B` transposed (C accumulated).
+    private static func kernel(_ g: Geometry, filterGradient: Bool) -> UnsafeRawPointer? {
         guard !underThreadSanitizer, fitsDirect(g), let ldb = checkedProduct([g.c, g.sw]), let lb = Int32(exactly: ldb),
-              let m = Int32(exactly: g.oc), let n = Int32(exactly: g.c), let k = Int32(exactly: g.ow),
-              m >= minimumDirectChannels, n > 0, k > 0 else { return nil }
-        return lookUp { soma_xsmm_reduce_batch_kernel(m, n, k, m, lb, m, 0, 1) }
+              let m = Int32(exactly: g.oc), let ow = Int32(exactly: g.ow), let c = Int32(exactly: g.c),
+              m >= minimumDirectChannels, ow > 0, c > 0 else { return nil }
+        let (n, k) = filterGradient ? (c, ow) : (ow, c)
+        return kernels.withLock { initialised in
+            if !initialised { libxsmm_init(); initialised = true }
+            return soma_xsmm_reduce_batch_kernel(m, n, k, m, lb, m, filterGradient ? 0 : 1, filterGradient ? 1 : 0)
+        }
     }
 
     /// Whether this process runs under ThreadSanitizer, whose runtime and LIBXSMM's JIT do
     /// not mix: the suite crashed inside the sanitizer's allocator (a null block) as soon as
     /// JIT-compiled kernels ran beside other tests. There convolutions take the im2col path.
     static let underThreadSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
-
-    private static func lookUp(_ dispatch: () -> UnsafeRawPointer?) -> UnsafeRawPointer? {
-        kernels.withLock { initialised in
-            if !initialised { libxsmm_init(); initialised = true }
-            return dispatch()
-        }
-    }
 
     /// The padded band of input rows one block of `rows` output rows reads, and its width
     /// (`[bandRows, bandColumns, C]`); `nil` when that overflows (sizes from a file).
@@ -175,7 +172,7 @@ extension ConvKernels {
                                      _ g: Geometry, _ ctx: KernelContext) throws -> Bool {
         guard g.n > 0, g.oh > 0, let kernel = directFilterKernel(g), let scratch = directScratchBytes(g, rows: g.oh, addresses: g.oh),
               let reserved = checkedProduct([scratch, Swift.max(1, ctx.threads)]) else { return false }
-        let groupSize = Swift.max(1, (g.n + filterGroups - 1) / filterGroups), groups = (g.n + groupSize - 1) / groupSize
+        let (groupSize, groups) = filterGrouping(g.n)
         let size = g.patch * g.oc, (bandRows, columns) = band(g, rows: g.oh)!, rowValues = columns * g.c
         guard let partialBytes = checkedProduct([groups, size, MemoryLayout<Float>.stride]) else { return false }
         let (total, overflow) = reserved.addingReportingOverflow(partialBytes)
@@ -203,11 +200,7 @@ extension ConvKernels {
                         }
                     }
                 }
-                po.update(from: partials, count: size)
-                for group in 1..<groups {
-                    let sum = partials + group * size
-                    for j in 0..<size { po[j] += sum[j] }
-                }
+                sumPartialFilters(partials, count: groups, size: size, into: po)
             }
         }
         return true

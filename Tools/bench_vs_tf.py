@@ -29,7 +29,7 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
-from bench_common import competing_load, graphtool_path
+from bench_common import competing_load, graphtool_path, plan_memory
 
 tf.get_logger().setLevel("ERROR")
 tf1 = tf.compat.v1
@@ -115,6 +115,14 @@ def mobilenet_block(x):
     return tf.nn.relu6(batch_norm(tf.nn.conv2d(h, weights(1, 1, 128, 128), 1, "SAME"), 128))
 
 
+def attention(x):
+    """One head of self-attention on [8, 64, 64]: projections, BatchMatMul, Softmax, Transpose."""
+    width = 64
+    q, k, v = (tf.matmul(x, weights(width, width)) for _ in range(3))
+    scores = tf.matmul(q, tf.transpose(k, [0, 2, 1])) * (1.0 / np.sqrt(width))
+    return tf.transpose(tf.matmul(tf.nn.softmax(scores), v), [1, 0, 2])
+
+
 def variable(*shape):
     return tf1.get_variable(f"v{len(tf1.global_variables())}", initializer=rng.normal(0, 0.05, size=shape).astype(np.float32))
 
@@ -163,6 +171,7 @@ WORKLOADS = {  # name: (builder, input shape, timed runs per round)
     "depthwise3x3_b2_64x64x16": (depthwise3x3, [2, 64, 64, 16], 100),
     "depthwise3x3s2_b1_112x112x64": (depthwise3x3_s2, [1, 112, 112, 64], 100),
     "mobilenet_block_b8_28x28x128": (mobilenet_block, [8, 28, 28, 128], 50),
+    "attention_b8_t64": (attention, [8, 64, 64], 200),
     "while_empty_10k": (while_empty, [1], 10),
     "keras_lstm_b32_t32": (keras_lstm, [32, 32, 64], 50),
 }
@@ -259,8 +268,9 @@ def bench_training(name, folder, graphtool, rounds, blas_variants):
                                      "--runs", str(runs), "--warmup", "20", "--json"], check=True, capture_output=True,
                                     text=True, env=soma_env(native))
             timings["soma_native_blas" if native else "soma"].append(json.loads(report.stdout)["median_ms"])
-    row = {k: statistics.median(v) for k, v in timings.items() if v}
-    line = f"{name:28s} TF {row['tf']:8.4f} ms  ORT        —     Soma {row['soma']:8.4f} ms  Soma/TF {row['soma'] / row['tf']:5.2f}"
+    memory, memory_text = plan_memory(json.loads(report.stdout))
+    row = {k: statistics.median(v) for k, v in timings.items() if v} | memory
+    line = f"{name:28s} TF {row['tf']:8.4f} ms  ORT        —     Soma {row['soma']:8.4f} ms  Soma/TF {row['soma'] / row['tf']:5.2f}  {memory_text}"
     if "soma_native_blas" in row:
         line += f"  | native BLAS: Soma {row['soma_native_blas']:8.4f} ms  Soma/TF {row['soma_native_blas'] / row['tf']:5.2f}"
     print(line, flush=True)
@@ -351,14 +361,15 @@ def measure(args):
                                          "--warmup", "20", "--json"], check=True, capture_output=True, text=True,
                                         env=soma_env(native))
                 timings["soma_native_blas" if native else "soma"].append(json.loads(report.stdout)["median_ms"])
-        row = {k: statistics.median(v) for k, v in timings.items() if v}
+        memory, memory_text = plan_memory(json.loads(report.stdout))
+        row = {k: statistics.median(v) for k, v in timings.items() if v} | memory
         if ort_sess:
             row["ort_matches_tf"] = bool(np.allclose(ort_out, expected, rtol=1e-4, atol=1e-5))
         results[name] = row
         ort_ms = f"{row['ort']:8.4f} ms" if "ort" in row else "     n/a   "
         ort_ratio = f"{row['soma'] / row['ort']:5.2f}" if "ort" in row else "  n/a"
         line = f"{name:28s} TF {row['tf']:8.4f} ms  ORT {ort_ms}  Soma {row['soma']:8.4f} ms  " \
-               f"Soma/TF {row['soma'] / row['tf']:5.2f}  Soma/ORT {ort_ratio}"
+               f"Soma/TF {row['soma'] / row['tf']:5.2f}  Soma/ORT {ort_ratio}  {memory_text}"
         if "soma_native_blas" in row:
             line += f"  | native BLAS: Soma {row['soma_native_blas']:8.4f} ms  Soma/TF {row['soma_native_blas'] / row['tf']:5.2f}"
             if "ort" in row:

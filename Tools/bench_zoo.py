@@ -25,7 +25,7 @@ import tensorflow as tf
 import tf2onnx
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from bench_common import competing_load, graphtool_path
+from bench_common import competing_load, graphtool_path, plan_memory
 
 
 def transformer_encoder():
@@ -115,13 +115,14 @@ def main():
                 report = subprocess.run([graphtool, "bench", pb, "--input", f"x={npy}", "--fetch", output, "--runs", str(args.runs),
                                          "--warmup", "3", "--json"], check=True, capture_output=True, text=True)
                 timings["soma"].append(json.loads(report.stdout)["median_ms"])
-        row = {k: statistics.median(v) for k, v in timings.items()}
+        memory, memory_text = plan_memory(json.loads(report.stdout))
+        row = {k: statistics.median(v) for k, v in timings.items()} | memory
         row["max_relative_error"] = error
         results[name] = row
         ort_text = f"ORT {row['ort']:8.2f} ms  " if "ort" in row else "ORT      n/a    "
         ort_ratio = f"Soma/ORT {row['soma'] / row['ort']:5.2f}" if "ort" in row else "Soma/ORT   n/a"
         print(f"{name:20s} TF {row['tf']:8.2f} ms  {ort_text}Soma {row['soma']:8.2f} ms  Soma/TF {row['soma'] / row['tf']:5.2f}  "
-              f"{ort_ratio}  max rel. error {error:.1e}", flush=True)
+              f"{ort_ratio}  max rel. error {error:.1e}  {memory_text}", flush=True)
     ratios = [r["soma"] / r["tf"] for r in results.values()], [r["soma"] / r["ort"] for r in results.values() if "ort" in r]
     print(f"geometric mean: Soma/TF {np.exp(np.mean(np.log(ratios[0]))):.2f}  Soma/ORT {np.exp(np.mean(np.log(ratios[1]))):.2f}")
     if args.json:

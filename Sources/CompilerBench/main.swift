@@ -2,7 +2,7 @@
 //   1. compile time of generated graphs of ~1k, ~10k and ~100k nodes;
 //   2. planned arena ÷ lower bound and ÷ no-reuse on the TF fixture graphs and the
 //      executor workloads (single_op_run, chain1000, mlp_infer_b256, wide8_matmul256,
-//      lstm_infer_b32_t32).
+//      lstm_infer_b32_t32, attention_block).
 import Foundation
 import Soma
 
@@ -135,6 +135,18 @@ do {  // lstm_infer_b32_t32: hand-unrolled LSTM cell, input 64, hidden 128, 32 s
     }
     let logits = try matmul(h, g.constant(uniform([hidden, 10], &rng)))
     report("lstm_infer_b32_t32", try planFigures(g, [logits], [xs: uniform([batch, steps, input], &rng)]))
+}
+
+do {  // attention_block: one head of self-attention on [2, 16, 8] — BatchMatMul, Softmax, Transpose
+    let g = Graph()
+    let (batch, length, width) = (2, 16, 8)
+    let x = try g.placeholder(.float32, shape: [batch, length, width], name: "x")
+    func project(_ name: String) throws -> Output { try batchMatmul(x, g.constant(uniform([width, width], &rng)), name: name) }
+    let q = try project("query"), k = try project("key"), v = try project("value")
+    let scores = try batchMatmul(q, transpose(k, perm: [0, 2, 1])) * Double(1 / Float(width).squareRoot())
+    let attended = try batchMatmul(softmax(scores), v)
+    let out = try transpose(attended, perm: [1, 0, 2])
+    report("attention_block", try planFigures(g, [out], [x: uniform([batch, length, width], &rng)]))
 }
 
 print("\n== deep chains: every phase O(n log n) or better, no recursion (release build) ==")

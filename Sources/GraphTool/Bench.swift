@@ -77,11 +77,14 @@ extension GraphTool {
             let median = percentile(0.5), p10 = percentile(0.1), p90 = percentile(0.9)
             let total = samples.reduce(0, +)
             let perSecond = Double(runs) / (total / 1000)
+            // The compiled plan's arena next to the peak of its live bytes (its lower bound).
+            let plan = try withToolErrors { try session.plan(fetches: outputs, feeds: feeds, targets: targetNodes) }
             if json {
-                let object: [String: Any] = [
+                var object: [String: Any] = [
                     "median_ms": median, "p10_ms": p10, "p90_ms": p90, "mean_ms": total / Double(runs),
                     "runs_per_second": perSecond, "runs": runs, "warmup": warmup, "threads": threads,
                 ]
+                if let plan { object["arena_bytes"] = plan.arenaBytes; object["lower_bound_bytes"] = plan.lowerBoundBytes }
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {

@@ -354,3 +354,54 @@ import Testing
         #expect(r[0].scalars(as: Float.self) == [2] && r[1].scalars(as: Float.self) == [22])
     }
 }
+
+/// The arena placement: no two buffers live at once share bytes, and the placement reaches
+/// the peak of live bytes where largest-first does not.
+@Suite struct ArenaPlacementTests {
+    typealias Buffer = (bytes: Int, first: Int, last: Int)
+
+    static func arena(_ buffers: [Buffer], _ offsets: [Int]) -> Int {
+        zip(buffers, offsets).map { $0.bytes + $1 }.max() ?? 0
+    }
+
+    static func overlapping(_ buffers: [Buffer], _ offsets: [Int]) -> [(Int, Int)] {
+        var pairs: [(Int, Int)] = []
+        for a in buffers.indices {
+            for b in buffers.indices where a < b {
+                let liveTogether = buffers[a].first <= buffers[b].last && buffers[b].first <= buffers[a].last
+                let shareBytes = offsets[a] < offsets[b] + buffers[b].bytes && offsets[b] < offsets[a] + buffers[a].bytes
+                if liveTogether && shareBytes { pairs.append((a, b)) }
+            }
+        }
+        return pairs
+    }
+
+    @Test func reachesTheBoundWhereLargestFirstDoesNot() {
+        // Largest-first puts the two 2-byte buffers on top of each other's neighbours: 8 bytes.
+        let buffers: [Buffer] = [(2, 1, 3), (4, 0, 1), (3, 4, 5), (2, 3, 4)]
+        let bound = PlanBuilder.peakLiveBytes(buffers, steps: 6)
+        #expect(bound == 6)
+        let largestFirst = PlanBuilder.bestFitOffsets(buffers, order: [1, 2, 0, 3])
+        #expect(Self.arena(buffers, largestFirst) == 8)
+        let offsets = PlanBuilder.assignOffsets(buffers, lowerBound: bound)
+        #expect(Self.arena(buffers, offsets) == bound)
+        #expect(Self.overlapping(buffers, offsets).isEmpty)
+    }
+
+    @Test func randomLifetimesNeverShareLiveBytes() {
+        var rng = SplitMix64(seed: 99)
+        for _ in 0..<200 {
+            let buffers: [Buffer] = (0..<Int.random(in: 1...40, using: &rng)).map { _ in
+                let first = Int.random(in: 0..<30, using: &rng)
+                return (Int.random(in: 1...16, using: &rng) * 64, first, first + Int.random(in: 0..<10, using: &rng))
+            }
+            let bound = PlanBuilder.peakLiveBytes(buffers, steps: 40)
+            let offsets = PlanBuilder.assignOffsets(buffers, lowerBound: bound)
+            let largestFirst = PlanBuilder.bestFitOffsets(
+                buffers, order: buffers.indices.sorted { buffers[$0].bytes != buffers[$1].bytes ? buffers[$0].bytes > buffers[$1].bytes : $0 < $1 })
+            #expect(Self.overlapping(buffers, offsets).isEmpty, "\(buffers) → \(offsets)")
+            #expect(Self.arena(buffers, offsets) >= bound)
+            #expect(Self.arena(buffers, offsets) <= Self.arena(buffers, largestFirst), "never worse than largest-first")
+        }
+    }
+}

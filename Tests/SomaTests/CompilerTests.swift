@@ -208,6 +208,28 @@ import Testing
         #expect(!optimized.nodes.contains { $0.op == "_SomaFusedConv2D" })
     }
 
+    @Test func transposesFoldIntoMatrixProducts() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [2, 5, 4], name: "x")
+        let w = try g.constant(Self.random([3, 4], seed: 50))
+        let kernelT = try transpose(w)
+        let keys = try matmul(reshape(x, [10, 4]), kernelT)                           // MatMul(x, wᵀ)
+        let scores = try batchMatmul(x, transpose(x, perm: [0, 2, 1]))              // x·xᵀ per batch
+        let moved = try batchMatmul(transpose(x, perm: [1, 0, 2]), g.constant(Self.random([5, 4, 3], seed: 51)))  // not the last two
+        let feeds = [x: Self.random([2, 5, 4], seed: 52)]
+        #expect(try Self.planOps(g, [keys, scores], feeds: feeds) == ["MatMul": 1, "BatchMatMulV2": 1, "Reshape": 1],
+                "no Transpose step is left for the last-two swaps")
+        #expect(try Self.planOps(g, [moved], feeds: feeds)["Transpose"] == 1)
+        var off = CompileOptions()
+        off.disabledPasses = [AlgebraicSimplification.name]
+        #expect(try Self.planOps(g, [keys, scores], feeds: feeds, options: off)["Transpose"] == 1, "the constant wᵀ is folded anyway")
+        var unoptimized = SessionOptions()
+        unoptimized.compileOptions = off
+        let expected = try Session(graph: g, options: unoptimized).run(fetches: [keys, scores, moved], feeds: feeds)
+        let actual = try Session(graph: g).run(fetches: [keys, scores, moved], feeds: feeds)
+        for (a, e) in zip(actual, expected) { #expect(a.isApproximatelyEqual(to: e, relativeTolerance: 1e-6, absoluteTolerance: 1e-6)) }
+    }
+
     @Test func elementwiseChainsFuseIntoOneLoop() throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [1000], name: "x")

@@ -26,6 +26,81 @@ import Testing
         #expect(result.isApproximatelyEqual(to: expected, relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
     }
 
+    /// Each path of the batched product: a weight shared by every batch (one GEMM of all
+    /// rows), a batch smaller than the thread count (products split by rows), broadcast
+    /// batches (a block each), with adjoints; the same bits on 1, 2 and 3 threads.
+    @Test(arguments: [
+        ([3, 70, 33], [33, 20], false, false), ([2, 3, 70, 33], [1, 20, 33], false, true),
+        ([1, 130, 40], [1, 40, 66], false, false), ([4, 1, 9, 5], [3, 9, 7], true, false),
+        ([2, 5, 8], [2, 6, 5], true, true),
+    ])
+    func batchMatMulMatchesNaiveLoops(xShape: [Int], yShape: [Int], adjX: Bool, adjY: Bool) throws {
+        var rng = SplitMix64(seed: UInt64(xShape.reduce(1, *) + yShape.reduce(5, *)))
+        let x = random(xShape, &rng), y = random(yShape, &rng)
+        let (xs, ys) = (x.scalars(as: Float.self), y.scalars(as: Float.self))
+        let (xr, yr) = (xShape.count, yShape.count)
+        let m = adjX ? xShape[xr - 1] : xShape[xr - 2], k = adjX ? xShape[xr - 2] : xShape[xr - 1]
+        let n = adjY ? yShape[yr - 2] : yShape[yr - 1]
+        let xBatch = Array(xShape.dropLast(2)), yBatch = Array(yShape.dropLast(2))
+        let rank = max(xBatch.count, yBatch.count)
+        let xb = Array(repeating: 1, count: rank - xBatch.count) + xBatch, yb = Array(repeating: 1, count: rank - yBatch.count) + yBatch
+        let outBatch = zip(xb, yb).map { max($0, $1) }
+        var expected: [Float] = []
+        for b in 0..<outBatch.reduce(1, *) {
+            var rest = b, xi = 0, yi = 0, xStride = 1, yStride = 1
+            for d in (0..<rank).reversed() {
+                let index = rest % outBatch[d]
+                rest /= outBatch[d]
+                if xb[d] > 1 { xi += index * xStride }
+                if yb[d] > 1 { yi += index * yStride }
+                xStride *= xb[d]; yStride *= yb[d]
+            }
+            for i in 0..<m { for j in 0..<n {
+                var total: Double = 0
+                for p in 0..<k {
+                    let a = xs[xi * m * k + (adjX ? p * m + i : i * k + p)], c = ys[yi * k * n + (adjY ? j * k + p : p * n + j)]
+                    total += Double(a) * Double(c)
+                }
+                expected.append(Float(total))
+            } }
+        }
+        func result(threads: Int) throws -> Tensor {
+            let g = Graph()
+            let product = try batchMatmul(g.constant(x), g.constant(y), adjointX: adjX, adjointY: adjY)
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            return try Session(graph: g, options: options).run(product)
+        }
+        let r = try result(threads: 2)
+        #expect(r.shape == outBatch + [m, n])
+        #expect(r.isApproximatelyEqual(to: try Tensor(expected, shape: r.shape), relativeTolerance: 1e-5, absoluteTolerance: 1e-5))
+        for threads in [1, 3] { #expect(try result(threads: threads).scalars(as: Float.self) == r.scalars(as: Float.self)) }
+    }
+
+    /// Softmax and log-softmax rows of every width around the vector width and past one
+    /// 1,024-value chunk, against float64; a row with a NaN is all NaN.
+    @Test(arguments: [1, 15, 16, 17, 100, 2_500])
+    func softmaxMatchesAFloat64Reference(width: Int) throws {
+        var rng = SplitMix64(seed: UInt64(width))
+        var values = (0..<(3 * width)).map { _ in Float.random(in: -30...30, using: &rng) }
+        values[2 * width + width / 2] = .nan
+        let x = try Tensor(values, shape: [3, width])
+        let g = Graph()
+        let c = try g.constant(x)
+        let r = try Session(graph: g).run(fetches: [softmax(c), logSoftmax(c)])
+        for row in 0..<2 {
+            let slice = values[(row * width)..<((row + 1) * width)].map(Double.init)
+            let m = slice.max()!, total = slice.reduce(0) { $0 + Foundation.exp($1 - m) }
+            let expected = slice.map { Float(Foundation.exp($0 - m) / total) }, expectedLog = slice.map { Float($0 - m - Foundation.log(total)) }
+            let (soft, log) = (r[0].scalars(as: Float.self)[(row * width)..<((row + 1) * width)],
+                               r[1].scalars(as: Float.self)[(row * width)..<((row + 1) * width)])
+            for (a, e) in zip(soft, expected) { #expect(abs(a - e) <= 1e-6 + 1e-5 * e, "softmax \(a) vs \(e)") }
+            for (a, e) in zip(log, expectedLog) { #expect(abs(a - e) <= 1e-4 + 1e-6 * abs(e), "log-softmax \(a) vs \(e)") }
+        }
+        #expect(r[0].scalars(as: Float.self)[(2 * width)...].allSatisfy { $0.isNaN })
+        #expect(r[1].scalars(as: Float.self)[(2 * width)...].allSatisfy { $0.isNaN })
+    }
+
     @Test func largeBroadcastAndReductionMatchNaiveLoops() throws {
         var rng = SplitMix64(seed: 7)
         let x = random([33, 17, 9], &rng), bias = random([17, 1], &rng)

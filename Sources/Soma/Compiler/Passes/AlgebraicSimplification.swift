@@ -16,7 +16,7 @@ struct AlgebraicSimplification: CompilerPass {
     /// The rules, tried in order (each a named function below).
     static let rules: [Rule] = [
         identity, multiplyByOne, addZero, divideByOne, doubleNegation, sameTypeCast,
-        reshapeOfReshape, noOpReshape, transposeOfTranspose, identityTranspose,
+        reshapeOfReshape, noOpReshape, transposeOfTranspose, identityTranspose, transposeIntoMatMul,
     ]
 
     func run(_ ir: IRGraph, _ context: PassContext) throws {
@@ -119,6 +119,26 @@ struct AlgebraicSimplification: CompilerPass {
         guard node.op == "Transpose", let perm = node.inputs[1].node.constantValue?.intScalars(),
               perm == Array(0..<perm.count) else { return nil }
         return node.inputs[0]
+    }
+
+    /// MatMul(Transpose(a, swap last two), b) → MatMul(a, b) with `transpose_a` flipped (and
+    /// likewise for `b`, and for BatchMatMulV2's `adj_x`/`adj_y`): the GEMM reads the
+    /// operand transposed in place (TF's `FoldTransposeIntoMatMul`). Plans only: the GEMM
+    /// may then sum in another order, so saved graphs keep TF's nodes.
+    static func transposeIntoMatMul(_ node: IRNode, _ ir: IRGraph, _ context: PassContext) -> IRValue? {
+        let flags = ["MatMul": ("transpose_a", "transpose_b"), "BatchMatMulV2": ("adj_x", "adj_y")]
+        guard context.forPlan, let (flagA, flagB) = flags[node.op] else { return nil }
+        for (i, flag) in [(0, flagA), (1, flagB)] {
+            let transpose = node.inputs[i].node
+            guard transpose.op == "Transpose", transpose.controlInputs.isEmpty,
+                  let perm = transpose.inputs[1].node.constantValue?.intScalars(), perm.count >= 2,
+                  node.op == "BatchMatMulV2" || perm.count == 2 else { continue }
+            let r = perm.count
+            guard perm == Array(0..<(r - 2)) + [r - 1, r - 2] else { continue }
+            node.inputs[i] = transpose.inputs[0]
+            node.attrs[flag] = .bool(!(node.bool(flag) ?? false))
+        }
+        return nil
     }
 
     /// For a binary node with one operand a constant filled with `value` that broadcasts

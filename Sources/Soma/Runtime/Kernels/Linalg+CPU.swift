@@ -18,28 +18,7 @@ enum LinalgKernels {
             let ax = ctx.node.bool("adj_x") ?? false, ay = ctx.node.bool("adj_y") ?? false
             let k = ax ? x.shape[x.rank - 2] : x.shape[x.rank - 1]
             let out = try ctx.allocateOutput(0, zeroed: k == 0)
-            let r = out.rank
-            let m = out.shape[r - 2], n = out.shape[r - 1]
-            let xBatch = Array(x.shape.dropLast(2)), yBatch = Array(y.shape.dropLast(2))
-            let outBatch = Array(out.shape.dropLast(2))
-            let xMatrix = x.shape.suffix(2).reduce(1, *), yMatrix = y.shape.suffix(2).reduce(1, *)
-            // Walk the broadcast batch: each row of the iterator is one output matrix.
-            var batches: [(Int, Int)] = []
-            BroadcastIterator.forEachRow(output: outBatch + [1], xBatch + [1], yBatch + [1]) { off, _, len, inner in
-                for j in 0..<len { batches.append((off[0] + j * inner[0], off[1] + j * inner[1])) }
-            }
-            // Batches are independent: one block per batch matrix.
-            var failure: (any Error)? = nil
-            let lock = NSLock()
-            ctx.parallelFor(batches.count, blockSize: 1) { lo, hi in
-                for i in lo..<hi {
-                    let (bx, by) = batches[i]
-                    do { try gemm(x, bx * xMatrix, ax, y, by * yMatrix, ay, out, i * m * n, m: m, n: n, k: k) } catch {
-                        lock.withLock { failure = error }
-                    }
-                }
-            }
-            if let failure { throw failure }
+            try batchMatMul(x, ax, y, ay, out, k: k, ctx)
             ctx.setOutput(0, out)
         },
         "Einsum": { ctx in
@@ -55,6 +34,53 @@ enum LinalgKernels {
             ctx.setOutput(0, out)
         },
     ]
+
+    /// `out[i] = op(x[i]) × op(y[i])` over the broadcast batch dimensions.
+    ///
+    /// A `y` shared by every batch (a weight, as Keras' `Dense` on a sequence has it) makes
+    /// one GEMM of all of `x`'s rows; a batch smaller than the thread count splits each
+    /// product by rows; otherwise each batch matrix is one block. Nothing is allocated.
+    static func batchMatMul(_ x: Tensor, _ ax: Bool, _ y: Tensor, _ ay: Bool, _ out: Tensor, k: Int, _ ctx: KernelContext) throws {
+        let r = out.rank, m = out.shape[r - 2], n = out.shape[r - 1]
+        let batches = out.shape.dropLast(2).reduce(1, *)
+        guard batches > 0, m > 0, n > 0, k > 0 else { return }
+        guard x.dtype == .float32 || x.dtype == .float64 || x.dtype == .int32 || x.dtype == .int64 else {
+            throw KernelError("BatchMatMulV2 is not defined for \(x.dtype)")
+        }
+        guard batches * m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) else {
+            throw KernelError("matrix dimensions \(m)x\(k)x\(n) exceed BLAS's 32-bit limit")
+        }
+        let xMatrix = x.shape.suffix(2).reduce(1, *), yMatrix = y.shape.suffix(2).reduce(1, *)
+        if !ax && y.scalarCount == yMatrix && x.scalarCount == batches * xMatrix {
+            return try gemm(x, 0, false, y, 0, ay, out, 0, m: batches * m, n: n, k: k, threads: ctx.threads)
+        }
+        /// Element offsets of output batch `i`'s operands (broadcast dimensions repeat).
+        func operands(_ i: Int) -> (x: Int, y: Int) {
+            var rest = i, bx = 0, by = 0, sx = xMatrix, sy = yMatrix
+            for d in stride(from: r - 3, through: 0, by: -1) {
+                let index = rest % out.shape[d]
+                rest /= out.shape[d]
+                let dx = d - (r - x.rank), dy = d - (r - y.rank)
+                if dx >= 0 { if x.shape[dx] != 1 { bx += index * sx }; sx *= x.shape[dx] }
+                if dy >= 0 { if y.shape[dy] != 1 { by += index * sy }; sy *= y.shape[dy] }
+            }
+            return (bx, by)
+        }
+        if batches < ctx.threads {
+            for i in 0..<batches {
+                let (bx, by) = operands(i)
+                try gemm(x, bx, ax, y, by, ay, out, i * m * n, m: m, n: n, k: k, threads: ctx.threads)
+            }
+            return
+        }
+        // Batches are independent: one block per batch matrix (shapes and dtype checked above).
+        ctx.parallelFor(batches, blockSize: 1) { lo, hi in
+            for i in lo..<hi {
+                let (bx, by) = operands(i)
+                try? gemm(x, bx, ax, y, by, ay, out, i * m * n, m: m, n: n, k: k)
+            }
+        }
+    }
 
     // MARK: Einsum
 

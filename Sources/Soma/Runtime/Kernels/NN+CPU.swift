@@ -243,6 +243,10 @@ enum NNKernels {
     }
 
     static func softmaxRows<T: FloatScalar>(_ px: UnsafePointer<T>, _ po: UnsafeMutablePointer<T>, n: Int, rows: Range<Int>, log: Bool) {
+        if T.self == Float.self {
+            return softmaxRows(UnsafeRawPointer(px).assumingMemoryBound(to: Float.self),
+                               UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self), n: n, rows: rows, log: log)
+        }
         for r in rows {
             let row = px + r * n, dst = po + r * n
             var m = -T.infinity
@@ -260,6 +264,50 @@ enum NNKernels {
             } else {
                 let inv = T(1 / sum)
                 for j in 0..<n { dst[j] *= inv }
+            }
+        }
+    }
+
+    /// The float32 rows in vectors: the maximum, then `e^(x − max)` (``VectorMath/exp(_:)``,
+    /// whose scalar twin takes the tail) summed in float64 lanes, then the scale. A NaN in a
+    /// row makes the sum NaN, so the whole row is NaN, as in the generic loop.
+    static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool) {
+        typealias V = VectorMath.V
+        let width = VectorMath.width
+        for r in rows {
+            let row = px + r * n, dst = po + r * n
+            var j = 0
+            var mv = V(repeating: -.infinity)
+            while j + width <= n { mv = VectorMath.maximum(mv, VectorMath.load(row + j)); j += width }
+            var m = mv.max()
+            while j < n { m = Swift.max(m, row[j]); j += 1 }
+            // Float lanes over chunks of 1,024 values (exact enough: each term ≤ 1), the
+            // chunks' totals in float64, so long rows do not stall at 2^24.
+            var sum = 0.0
+            j = 0
+            while j + width <= n {
+                var lanes = V(repeating: 0)
+                let chunkEnd = Swift.min(n, j + 1024)
+                while j + width <= chunkEnd {
+                    let e = VectorMath.exp(VectorMath.load(row + j) - V(repeating: m))
+                    VectorMath.store(e, dst + j)
+                    lanes += e
+                    j += width
+                }
+                sum += Double(lanes.sum())
+            }
+            while j < n { let e = Float.exp(row[j] - m); dst[j] = e; sum += Double(e); j += 1 }
+            if log {
+                let lse = Float(Double.log(sum))
+                let (mv, lv) = (V(repeating: m), V(repeating: lse))
+                j = 0
+                while j + width <= n { VectorMath.store(VectorMath.load(row + j) - mv - lv, dst + j); j += width }
+                while j < n { dst[j] = row[j] - m - lse; j += 1 }
+            } else {
+                let inv = V(repeating: Float(1 / sum))
+                j = 0
+                while j + width <= n { VectorMath.store(VectorMath.load(dst + j) * inv, dst + j); j += width }
+                while j < n { dst[j] *= inv[0]; j += 1 }
             }
         }
     }

@@ -225,6 +225,46 @@ import Testing
         }
     }
 
+    /// Einsum against a loop over every label assignment: equations whose matrices are
+    /// strided views of the operands (Keras attention's, transposed operands, a transposed
+    /// output, labels of size 1, row bands) and ones that need copies (a label summed in one
+    /// operand, a product in the wrong order); the same bits on 1, 2 and 3 threads.
+    @Test(arguments: [
+        ("abc,cde->abde", [2, 5, 4], [4, 3, 6]), ("BTNH,BSNH->BNTS", [2, 5, 3, 4], [2, 6, 3, 4]),
+        ("BNTS,BSNH->BTNH", [2, 3, 5, 6], [2, 6, 3, 4]), ("abcd,cde->abe", [2, 5, 3, 4], [3, 4, 6]),
+        ("ji,jk->ik", [7, 5], [7, 4]), ("ij,kj->ki", [5, 7], [4, 7]), ("bij,bjk->bik", [3, 1, 4], [3, 4, 1]),
+        ("ij,jk->ik", [130, 70], [70, 66]), ("ijk,jl->il", [3, 4, 5], [4, 6]), ("ab,cb->ac", [1, 5], [3, 5]),
+        ("bic,bjc->bji", [2, 4, 3], [2, 5, 3]),
+    ])
+    func einsumMatchesALoopOverLabels(equation: String, xShape: [Int], yShape: [Int]) throws {
+        var rng = SplitMix64(seed: UInt64(xShape.reduce(3, *) + yShape.reduce(1, *)))
+        let x = random(xShape, &rng), y = random(yShape, &rng)
+        let sides = equation.components(separatedBy: "->"), terms = sides[0].components(separatedBy: ",")
+        let (xl, yl, ol) = (Array(terms[0]), Array(terms[1]), Array(sides[1]))
+        var size: [Character: Int] = [:]
+        for (l, d) in zip(xl + yl, xShape + yShape) { size[l] = d }
+        let labels = Array(Set(xl + yl)).sorted()
+        var expected = [Double](repeating: 0, count: ol.reduce(1) { $0 * size[$1]! })
+        let (xs, ys) = (x.scalars(as: Float.self), y.scalars(as: Float.self))
+        func offset(_ term: [Character], _ at: [Character: Int]) -> Int { term.reduce(0) { $0 * size[$1]! + at[$1]! } }
+        for flat in 0..<labels.reduce(1, { $0 * size[$1]! }) {
+            var rest = flat, at: [Character: Int] = [:]
+            for l in labels.reversed() { at[l] = rest % size[l]!; rest /= size[l]! }
+            expected[offset(ol, at)] += Double(xs[offset(xl, at)]) * Double(ys[offset(yl, at)])
+        }
+        func result(threads: Int) throws -> Tensor {
+            let g = Graph()
+            let product = try einsum(equation, [g.constant(x), g.constant(y)])
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            return try Session(graph: g, options: options).run(product)
+        }
+        let r = try result(threads: 2)
+        #expect(r.shape == ol.map { size[$0]! })
+        #expect(r.isApproximatelyEqual(to: try Tensor(expected.map { Float($0) }, shape: r.shape), relativeTolerance: 1e-5, absoluteTolerance: 1e-5))
+        for threads in [1, 3] { #expect(try result(threads: threads).scalars(as: Float.self) == r.scalars(as: Float.self)) }
+    }
+
     /// `einsum` without `->` writes TF's explicit equation (as `tf.einsum` does); the op
     /// itself needs the arrow, as TF's does.
     @Test func einsumBuilderMakesImplicitOutputsExplicit() throws {

@@ -158,6 +158,7 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
         var stridedRead: ArrayKernels.StridedRead? = nil
         var reductionLayout: ReductionLayout? = nil
         var convGeometry: ConvKernels.Geometry? = nil
+        var einsumLayout: EinsumLayout? = nil
     }
 
     private final class Box: Sendable {
@@ -198,6 +199,11 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
     /// For a convolution or pooling whose shapes a plan fixes: its window geometry.
     var convGeometry: ConvKernels.Geometry? {
         get { self[prepared: \.convGeometry] } set { self[prepared: \.convGeometry] = newValue }
+    }
+
+    /// For an Einsum whose operand shapes a plan fixes: its parsed equation and GEMM layout.
+    var einsumLayout: EinsumLayout? {
+        get { self[prepared: \.einsumLayout] } set { self[prepared: \.einsumLayout] = newValue }
     }
 
     init(name: String, op: String, attrs: [String: AttrValue], outputTypes: [DType], location: SourceLocation?,

@@ -114,6 +114,10 @@ extension KernelNode {
             copy.reductionLayout = ReductionLayout(biasGradientOf: dims, attrs: node.attrs)
         }
         copy.convGeometry = ConvKernels.preparedGeometry(node)
+        if node.op == "Einsum", let equation = node.string("equation") {
+            let shapes = node.inputs.compactMap(\.shape.concrete)
+            if shapes.count == node.inputs.count { copy.einsumLayout = try? EinsumLayout(equation, shapes: shapes) }
+        }
         return copy
     }
 }

@@ -22,12 +22,11 @@ enum LinalgKernels {
             ctx.setOutput(0, out)
         },
         "Einsum": { ctx in
-            let text = ctx.node.string("equation") ?? ""
             let out = try ctx.allocateOutput(0, zeroed: false)
             do {
-                guard let equation = try EinsumEquation(text, ranks: ctx.inputs.map(\.rank)) else { throw ShapeError("unknown rank") }
-                let known = try equation.labelSizes(ctx.inputs.map { $0.shape.map(Optional.some) })
-                try einsum(equation, sizes: known.mapValues { $0 ?? 0 }, ctx, into: out)
+                // Plans work the layout out once; the reference interpreter, per run.
+                let layout = try ctx.node.einsumLayout ?? EinsumLayout(ctx.node.string("equation") ?? "", shapes: ctx.inputs.map(\.shape))
+                try einsum(layout, ctx, into: out)
             } catch let error as ShapeError {
                 throw KernelError(error.message)
             }
@@ -84,40 +83,75 @@ enum LinalgKernels {
 
     // MARK: Einsum
 
-    /// Einsum as transposes, sums and one batched GEMM. With two operands the labels fall in
-    /// five groups: batch (both operands and the output), contracted (both operands only),
-    /// free in one operand (and the output), and summed within one operand. Each operand is
-    /// arranged as `[batch, free, contracted]` (its own sums taken), the GEMMs give
-    /// `[batch, freeA, freeB]`, and that is arranged in the output's order. Every step is a
-    /// copy or a fixed-order loop, so results do not depend on the thread count.
-    static func einsum(_ e: EinsumEquation, sizes: [Int: Int], _ ctx: KernelContext, into out: Tensor) throws {
-        func count(_ labels: [Int]) -> Int { labels.reduce(1) { $0 * sizes[$1]! } }
-        if e.operands.count == 1 {
-            let labels = e.operands[0]
-            _ = try arrange(ctx.inputs[0], labels, order: e.output, summing: labels.filter { !e.output.contains($0) }, ctx, into: out)
+    /// Einsum by its layout: one operand arranged (and summed), or two arranged as
+    /// `[batch, free, contracted]` and `[batch, contracted, free]`, one GEMM per batch into
+    /// `[batch, freeA, freeB]`, then the output's order. Every step is a copy or a
+    /// fixed-order loop, so results do not depend on the thread count.
+    static func einsum(_ e: EinsumLayout, _ ctx: KernelContext, into out: Tensor) throws {
+        if let view = e.gemm?.strided, out.dtype == .float32 || out.dtype == .float64 {
+            return einsumInPlace(view, e.gemm!, ctx, into: out)
+        }
+        guard let gemm = e.gemm else {
+            _ = try arrange(ctx.inputs[0], e.operands[0], order: e.output, summing: e.summed[0], ctx, into: out)
             return
         }
-        let (a, b, o) = (e.operands[0], e.operands[1], e.output)
-        let batch = o.filter { a.contains($0) && b.contains($0) }, contracted = a.filter { b.contains($0) && !o.contains($0) }
-        let freeA = o.filter { a.contains($0) && !b.contains($0) }, freeB = o.filter { b.contains($0) && !a.contains($0) }
-        let left = try arrange(ctx.inputs[0], a, order: batch + freeA + contracted, summing: a.filter { !b.contains($0) && !o.contains($0) }, ctx)
-        let right = try arrange(ctx.inputs[1], b, order: batch + contracted + freeB, summing: b.filter { !a.contains($0) && !o.contains($0) }, ctx)
-        let productOrder = batch + freeA + freeB
-        let inPlace = productOrder == o
-        let product = inPlace ? out : try temporary(out.dtype, productOrder.map { sizes[$0]! }, ctx)
-        let (batches, m, n, k) = (count(batch), count(freeA), count(freeB), count(contracted))
-        guard m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) else {
-            throw KernelError("Einsum's matrix dimensions \(m)x\(k)x\(n) exceed BLAS's 32-bit limit")
-        }
+        let (a, b) = gemm.swapped ? (1, 0) : (0, 1)
+        let left = try arrange(ctx.inputs[a], e.operands[a], order: gemm.leftOrder, summing: e.summed[a], ctx)
+        let right = try arrange(ctx.inputs[b], e.operands[b], order: gemm.rightOrder, summing: e.summed[b], ctx)
+        let inPlace = gemm.productOrder == e.output
+        let product = inPlace ? out : try temporary(out.dtype, gemm.productShape, ctx)
+        let (batches, m, n, k) = (gemm.batches, gemm.m, gemm.n, gemm.k)
         if k == 0 || batches == 1 {
             if k == 0 { product.rawPointer.initializeMemory(as: UInt8.self, repeating: 0, count: product.byteCount) }
-            else { try gemm(left, 0, false, right, 0, false, product, 0, m: m, n: n, k: k, threads: ctx.threads) }
+            else { try Self.gemm(left, 0, false, right, 0, false, product, 0, m: m, n: n, k: k, threads: ctx.threads) }
         } else {
             ctx.parallelFor(batches, blockSize: 1) { lo, hi in
-                for i in lo..<hi { try? gemm(left, i * m * k, false, right, i * k * n, false, product, i * m * n, m: m, n: n, k: k) }
+                for i in lo..<hi { try? Self.gemm(left, i * m * k, false, right, i * k * n, false, product, i * m * n, m: m, n: n, k: k) }
             }
         }
-        if !inPlace { _ = try arrange(product, productOrder, order: o, summing: [], ctx, into: out) }
+        if !inPlace { _ = try arrange(product, gemm.productOrder, order: e.output, summing: [], ctx, into: out) }
+    }
+
+    /// Einsum's GEMMs straight on the operands and the output: each batch's matrices are
+    /// strided views (``EinsumLayout/StridedView``), so nothing is copied or allocated.
+    /// Blocks — a batch, or a band of a batch's rows — are fixed, so results do not depend
+    /// on the thread count.
+    static func einsumInPlace(_ v: EinsumLayout.StridedView, _ g: EinsumLayout.Product, _ ctx: KernelContext, into out: Tensor) {
+        _ = configureBLAS
+        let (a, b) = g.swapped ? (ctx.inputs[1], ctx.inputs[0]) : (ctx.inputs[0], ctx.inputs[1])
+        let (m, n, k) = (g.m, g.n, g.k)
+        guard m > 0, n > 0, g.batches > 0 else { return }
+        guard k > 0 else {
+            out.rawPointer.initializeMemory(as: UInt8.self, repeating: 0, count: out.byteCount)
+            return
+        }
+        let bands = m * n * k >= 1 << 18 ? (m + rowBlock - 1) / rowBlock : 1
+        let rows = (m + bands - 1) / bands
+        ctx.parallelFor(g.batches * bands, blockSize: 1) { lo, hi in
+            for block in lo..<hi {
+                let (batch, band) = block.quotientAndRemainder(dividingBy: bands)
+                var rest = batch, ao = 0, bo = 0, o = 0
+                for d in v.batchSizes.indices.reversed() {
+                    let index = rest % v.batchSizes[d]
+                    rest /= v.batchSizes[d]
+                    ao += index * v.batchStrides[d].a
+                    bo += index * v.batchStrides[d].b
+                    o += index * v.batchStrides[d].out
+                }
+                let r0 = band * rows, count = Swift.min(rows, m - r0)
+                guard count > 0 else { continue }
+                ao += r0 * (v.transposeA ? 1 : v.lda)
+                o += r0 * v.ldc
+                let ta = v.transposeA ? CblasTrans : CblasNoTrans, tb = v.transposeB ? CblasTrans : CblasNoTrans
+                if out.dtype == .float32 {
+                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(count), Int32(n), Int32(k), 1, a.pointer(as: Float.self) + ao, Int32(v.lda),
+                                b.pointer(as: Float.self) + bo, Int32(v.ldb), 0, out.mutablePointer(as: Float.self) + o, Int32(v.ldc))
+                } else {
+                    cblas_dgemm(CblasRowMajor, ta, tb, Int32(count), Int32(n), Int32(k), 1, a.pointer(as: Double.self) + ao, Int32(v.lda),
+                                b.pointer(as: Double.self) + bo, Int32(v.ldb), 0, out.mutablePointer(as: Double.self) + o, Int32(v.ldc))
+                }
+            }
+        }
     }
 
     /// `x` (dimensions `labels`) with its dimensions in `order`, summed over `summing`: `x`
@@ -225,5 +259,108 @@ enum LinalgKernels {
                 po[i * n + j] = acc
             }
         }
+    }
+}
+
+/// An Einsum's work, from its equation and its operands' shapes: which labels each operand
+/// sums alone and, for two operands, the GEMM — operand orders, batch count and `m, n, k`.
+/// Plans build it once per node (``KernelNode/einsumLayout``); the interpreter per run.
+struct EinsumLayout: Sendable {
+    /// The batched GEMM of two operands: `left` (`[batch, m-labels, k-labels]`) times
+    /// `right` (`[batch, k-labels, n-labels]`) into `productOrder`.
+    struct Product: Sendable {
+        /// Whether the second operand is the left one (so the product is already in the
+        /// output's order where the written order would need a transpose).
+        let swapped: Bool
+        let leftOrder: [Int], rightOrder: [Int], productOrder: [Int]
+        let productShape: [Int]
+        let batches: Int, m: Int, n: Int, k: Int
+        /// The product read and written in place, where the operands' and output's layouts allow.
+        let strided: StridedView?
+    }
+
+    /// Each batch's GEMM as views of the operands and the output: leading dimensions,
+    /// transpose flags, and the element strides of the batch labels (in the output's order).
+    struct StridedView: Sendable {
+        let transposeA: Bool, lda: Int
+        let transposeB: Bool, ldb: Int
+        let ldc: Int
+        let batchSizes: [Int]
+        let batchStrides: [(a: Int, b: Int, out: Int)]
+    }
+
+    /// Each operand's labels, and the output's.
+    let operands: [[Int]]
+    let output: [Int]
+    /// Per operand, the labels only it has and the output lacks (summed before the product).
+    let summed: [[Int]]
+    /// With two operands, their product; `nil` with one.
+    let gemm: Product?
+
+    init(_ text: String, shapes: [[Int]]) throws {
+        guard let equation = try EinsumEquation(text, ranks: shapes.map(\.count)) else { throw ShapeError("unknown rank") }
+        let sizes = try equation.labelSizes(shapes.map { $0.map(Optional.some) }).mapValues { $0 ?? 0 }
+        func count(_ labels: [Int]) -> Int { labels.reduce(1) { $0 * sizes[$1]! } }
+        operands = equation.operands
+        output = equation.output
+        let o = output
+        guard operands.count == 2 else {
+            summed = [operands[0].filter { !o.contains($0) }]
+            gemm = nil
+            return
+        }
+        let (a, b) = (operands[0], operands[1])
+        summed = [a.filter { !b.contains($0) && !o.contains($0) }, b.filter { !a.contains($0) && !o.contains($0) }]
+        let batch = o.filter { a.contains($0) && b.contains($0) }, contracted = a.filter { b.contains($0) && !o.contains($0) }
+        let freeA = o.filter { a.contains($0) && !b.contains($0) }, freeB = o.filter { b.contains($0) && !a.contains($0) }
+        let swapped = batch + freeA + freeB != o && batch + freeB + freeA == o
+        let (left, right) = swapped ? (freeB, freeA) : (freeA, freeB)
+        let productOrder = batch + left + right
+        let (m, n, k) = (count(left), count(right), count(contracted))
+        guard m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) else {
+            throw ShapeError("Einsum's matrix dimensions \(m)x\(k)x\(n) exceed BLAS's 32-bit limit")
+        }
+        let noSums = summed.allSatisfy(\.isEmpty)
+        let (l, r) = swapped ? (1, 0) : (0, 1)
+        gemm = Product(swapped: swapped, leftOrder: batch + left + contracted, rightOrder: batch + contracted + right,
+                       productOrder: productOrder, productShape: productOrder.map { sizes[$0]! },
+                       batches: count(batch), m: m, n: n, k: k,
+                       strided: !noSums ? nil : Self.stridedView(left: (operands[l], shapes[l]), right: (operands[r], shapes[r]),
+                                                                 output: (output, output.map { sizes[$0]! }),
+                                                                 batch: batch, m: left, n: right, k: contracted, sizes: sizes))
+    }
+
+    /// The strided view of `[batch] left[m, k] × right[k, n] → output[m, n]`, when every
+    /// matrix is one: its row and column labels each merge into one dimension, one of the
+    /// two with unit stride (the other then the leading dimension, at least as long as a
+    /// row, as BLAS needs). Labels of size 1 are left out (any stride does).
+    static func stridedView(left: ([Int], [Int]), right: ([Int], [Int]), output: ([Int], [Int]),
+                            batch: [Int], m: [Int], n: [Int], k: [Int], sizes: [Int: Int]) -> StridedView? {
+        func strides(_ labels: [Int], _ shape: [Int]) -> [Int: Int] {
+            var result: [Int: Int] = [:], stride = 1
+            for (label, size) in zip(labels, shape).reversed() { result[label] = stride; stride *= size }
+            return result
+        }
+        /// The stride of `group` merged into one dimension (1 for an empty one), if it merges.
+        func merged(_ group: [Int], _ strides: [Int: Int]) -> Int? {
+            let kept = group.filter { sizes[$0]! != 1 }
+            guard let last = kept.last else { return 1 }
+            for (outer, inner) in zip(kept, kept.dropFirst()) where strides[outer]! != strides[inner]! * sizes[inner]! { return nil }
+            return strides[last]!
+        }
+        func count(_ labels: [Int]) -> Int { labels.reduce(1) { $0 * sizes[$1]! } }
+        /// `(transposed, leading dimension)` of a `rows × columns` view.
+        func matrix(_ rows: [Int], _ columns: [Int], _ strides: [Int: Int]) -> (Bool, Int)? {
+            guard let rowStride = merged(rows, strides), let columnStride = merged(columns, strides) else { return nil }
+            let (r, c) = (count(rows), count(columns))
+            if columnStride == 1 || c == 1 { return r == 1 ? (false, Swift.max(c, 1)) : rowStride >= c ? (false, rowStride) : nil }
+            if rowStride == 1 || r == 1 { return columnStride >= r ? (true, columnStride) : nil }
+            return nil
+        }
+        let (sa, sb, so) = (strides(left.0, left.1), strides(right.0, right.1), strides(output.0, output.1))
+        guard let (ta, lda) = matrix(m, k, sa), let (tb, ldb) = matrix(k, n, sb), let (tc, ldc) = matrix(m, n, so), !tc,
+              [lda, ldb, ldc].allSatisfy({ $0 < Int(Int32.max) }) else { return nil }
+        return StridedView(transposeA: ta, lda: lda, transposeB: tb, ldb: ldb, ldc: ldc, batchSizes: batch.map { sizes[$0]! },
+                           batchStrides: batch.map { (sa[$0]!, sb[$0]!, so[$0]!) })
     }
 }

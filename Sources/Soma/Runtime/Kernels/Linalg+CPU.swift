@@ -46,11 +46,11 @@ enum LinalgKernels {
         guard x.dtype == .float32 || x.dtype == .float64 || x.dtype == .int32 || x.dtype == .int64 else {
             throw KernelError("BatchMatMulV2 is not defined for \(x.dtype)")
         }
-        guard batches * m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) else {
+        guard m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) else {
             throw KernelError("matrix dimensions \(m)x\(k)x\(n) exceed BLAS's 32-bit limit")
         }
         let xMatrix = x.shape.suffix(2).reduce(1, *), yMatrix = y.shape.suffix(2).reduce(1, *)
-        if !ax && y.scalarCount == yMatrix && x.scalarCount == batches * xMatrix {
+        if !ax && y.scalarCount == yMatrix && x.scalarCount == batches * xMatrix && batches * m < Int(Int32.max) {
             return try gemm(x, 0, false, y, 0, ay, out, 0, m: batches * m, n: n, k: k, threads: ctx.threads)
         }
         /// Element offsets of output batch `i`'s operands (broadcast dimensions repeat).

@@ -35,7 +35,9 @@ def plan_memory(report):
     """The compiled plan's arena and its ratio to the peak of live bytes (the lower bound),
     from a `graphtool bench --json` report: a dict for the results, and a phrase for a table."""
     arena, bound = report.get("arena_bytes"), report.get("lower_bound_bytes")
-    if arena is None or not bound:
+    if arena is None:
         return {}, "arena n/a"
+    if bound == 0:  # nothing lives between steps: inputs and fetched outputs only
+        return {"arena_bytes": arena, "lower_bound_bytes": 0}, "arena   0 (no intermediates)"
     ratio = arena / bound
     return {"arena_bytes": arena, "lower_bound_bytes": bound}, f"arena {arena / 2**20:6.2f} MiB = {ratio:4.2f}× bound"

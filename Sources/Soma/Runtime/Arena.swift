@@ -82,6 +82,9 @@ final class Arena: @unchecked Sendable {
     private var values: UnsafeMutablePointer<Tensor?>? = nil
     private var valueCount = 0
 
+    /// The parallel runner of the plan this arena serves, made on its first parallel run.
+    var parallelRun: ParallelPlanRun? = nil
+
     deinit {
         if let values {
             values.deinitialize(count: valueCount)

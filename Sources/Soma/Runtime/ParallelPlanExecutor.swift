@@ -10,25 +10,28 @@ import Synchronization
 /// executor's: every step is deterministic and variable effects are ordered by the plan.
 final class ParallelPlanRun: PoolJob, @unchecked Sendable {
     let plan: Plan
-    let state: SessionState
-    let arena: Arena
-    let intraOpThreads: Int
-    let values: UnsafeMutablePointer<Tensor?>
-    let counts: UnsafeMutablePointer<Atomic<Int>>
-    let remaining: Atomic<Int>
-    let failed = Atomic<Bool>(false)
-    let firstError = Locked<(any Error)?>(nil)
+    /// What one run reads: set by ``run(values:state:arena:intraOpThreads:)`` before any
+    /// step is queued, cleared after the last one finishes.
+    private struct Run {
+        let values: UnsafeMutablePointer<Tensor?>
+        let state: SessionState
+        let arena: Arena
+        let intraOpThreads: Int
+    }
+    private var current: Run? = nil
+    private let counts: UnsafeMutablePointer<Atomic<Int>>
+    private let ready: [Int]
+    private let remaining = Atomic<Int>(0)
+    private let failed = Atomic<Bool>(false)
+    private let firstError = Locked<(any Error)?>(nil)
 
-    /// A run over `values`, the run's value table with feeds and constants in place.
-    init(plan: Plan, values: UnsafeMutablePointer<Tensor?>, state: SessionState, arena: Arena, intraOpThreads: Int) {
+    /// A runner for `plan`, reused run after run (an arena keeps one), so a run allocates
+    /// no counters, lists or locks.
+    init(plan: Plan) {
         self.plan = plan
-        self.state = state
-        self.arena = arena
-        self.intraOpThreads = intraOpThreads
-        self.values = values
         counts = .allocate(capacity: plan.steps.count)
-        for (i, step) in plan.steps.enumerated() { (counts + i).initialize(to: Atomic(step.dependencyCount)) }
-        remaining = Atomic(plan.steps.count)
+        for i in plan.steps.indices { (counts + i).initialize(to: Atomic(0)) }
+        ready = plan.steps.indices.filter { plan.steps[$0].dependencyCount == 0 }
     }
 
     deinit {
@@ -38,34 +41,48 @@ final class ParallelPlanRun: PoolJob, @unchecked Sendable {
 
     func execute(_ item: Int) { runFrom(item) }
 
-    /// Runs `first`, then whatever becomes ready that this thread keeps.
+    /// Runs `first`, then whatever becomes ready that this thread keeps (on a stack of at
+    /// most every step, in temporary memory).
     private func runFrom(_ first: Int) {
-        var local = [first]
-        while let s = local.popLast() {
-            if !failed.load(ordering: .relaxed) {
-                do { try runStep(s) } catch {
-                    firstError.withLock { if $0 == nil { $0 = error } }
-                    failed.store(true, ordering: .relaxed)
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: plan.steps.count) { local in
+            local[0] = first
+            var kept = 1
+            while kept > 0 {
+                kept -= 1
+                let s = local[kept]
+                if !failed.load(ordering: .relaxed) {
+                    do { try runStep(s) } catch {
+                        firstError.withLock { if $0 == nil { $0 = error } }
+                        failed.store(true, ordering: .relaxed)
+                    }
                 }
+                for successor in plan.steps[s].successors
+                where counts[successor].subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+                    if kept == 0 || plan.steps[successor].isCheap { local[kept] = successor; kept += 1 }
+                    else { ThreadPool.shared.submit(self, successor) }
+                }
+                remaining.subtract(1, ordering: .sequentiallyConsistent)
+                ThreadPool.shared.notifyWaiters()
             }
-            for successor in plan.steps[s].successors
-            where counts[successor].subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
-                if local.isEmpty || plan.steps[successor].isCheap { local.append(successor) }
-                else { ThreadPool.shared.submit(self, successor) }
-            }
-            remaining.subtract(1, ordering: .sequentiallyConsistent)
-            ThreadPool.shared.notifyWaiters()
         }
     }
 
     private func runStep(_ s: Int) throws {
-        try PlanExecutor.runStep(plan.steps[s], plan: plan, values: values, state: state, arena: arena,
-                                 intraOpThreads: intraOpThreads, parallelLayout: true)
+        let run = current!
+        try PlanExecutor.runStep(plan.steps[s], plan: plan, values: run.values, state: run.state, arena: run.arena,
+                                 intraOpThreads: run.intraOpThreads, parallelLayout: true)
     }
 
-    /// Runs the plan to completion on the pool and this thread.
-    func run() throws {
-        let ready = plan.steps.indices.filter { plan.steps[$0].dependencyCount == 0 }
+    /// Runs the plan to completion on the pool and this thread, over `values` (the run's
+    /// value table with feeds and constants in place). One run at a time.
+    func run(values: UnsafeMutablePointer<Tensor?>, state: SessionState, arena: Arena, intraOpThreads: Int) throws {
+        current = Run(values: values, state: state, arena: arena, intraOpThreads: intraOpThreads)
+        defer { current = nil }
+        for (i, step) in plan.steps.enumerated() { counts[i].store(step.dependencyCount, ordering: .relaxed) }
+        remaining.store(plan.steps.count, ordering: .relaxed)
+        failed.store(false, ordering: .relaxed)
+        firstError.withLock { $0 = nil }
+        // Queuing takes the pool's lock, which publishes the stores above to the workers.
         for s in ready.dropFirst() { ThreadPool.shared.submit(self, s) }
         if let s = ready.first { runFrom(s) }
         ThreadPool.shared.wait { remaining.load(ordering: .sequentiallyConsistent) == 0 }

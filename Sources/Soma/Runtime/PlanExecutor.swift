@@ -67,7 +67,9 @@ final class PlanExecutor: Sendable {
         for slot in feedSlots { values[slot.value] = feed(slot.feed) }
         for slot in constantSlots { values[slot.value] = slot.tensor }
         if parallel {
-            try ParallelPlanRun(plan: plan, values: values, state: state, arena: arena, intraOpThreads: intra).run()
+            let runner = arena.parallelRun ?? ParallelPlanRun(plan: plan)
+            arena.parallelRun = runner
+            try runner.run(values: values, state: state, arena: arena, intraOpThreads: intra)
         } else {
             for step in plan.steps {
                 try Self.runStep(step, plan: plan, values: values, state: state, arena: arena, intraOpThreads: intra)

@@ -4,7 +4,8 @@
 Builds each workload in TensorFlow (tf.compat.v1 graph mode, float32, random inputs),
 freezes it, converts it to ONNX with tf2onnx, checks that Soma (graphtool run) computes
 TF's outputs, then times the three engines interleaved round by round and prints median
-milliseconds and the ratios Soma/TF and Soma/ORT. Soma is timed twice: with the machine's
+milliseconds and the ratios Soma/TF and Soma/ORT, with Soma's planned arena against its
+lower bound (the peak of live bytes). Soma is timed twice: with the machine's
 OpenBLAS settings, and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset (AVX-512 kernels, as
 TF and ORT use) — in that command alone.
 

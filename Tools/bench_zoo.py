@@ -4,7 +4,8 @@
 Each model (Keras applications with random weights and no softmax, plus a Keras transformer
 encoder block built on MultiHeadAttention, i.e. Einsum) is frozen to a GraphDef, converted to
 ONNX with tf2onnx, run by the three engines on the same input, checked against TF's output,
-then timed interleaved round by round (median ms and the ratios Soma/TF, Soma/ORT).
+then timed interleaved round by round (median ms and the ratios Soma/TF, Soma/ORT; Soma's
+planned arena against its lower bound).
 
     pip install tensorflow-cpu onnxruntime tf2onnx
     python3 Tools/bench_zoo.py [--only MobileNetV2 …] [--rounds 3] [--runs 20] [--load N] [--json out.json]

@@ -1,6 +1,17 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// The vector loops (SomaSIMD) are compiled from one source file into a baseline module and,
+// on x86-64, two modules for newer instruction sets; Soma chooses among them at run time.
+#if arch(x86_64)
+let acceleratedLoops: [Target] = [
+    .target(name: "SomaSIMDAVX2", dependencies: ["SomaSIMD"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
+    .target(name: "SomaSIMDAVX512", dependencies: ["SomaSIMD"], swiftSettings: [.unsafeFlags(["-target-cpu", "skylake-avx512"])]),
+]
+#else
+let acceleratedLoops: [Target] = []
+#endif
+
 let package = Package(
     name: "Soma",
     products: [
@@ -34,9 +45,15 @@ let package = Package(
         .target(name: "SomaProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
         // CRC-32C with the SSE4.2/ARMv8 instruction and a table fallback (checkpoints).
         .target(name: "CRC32C"),
+        // Which vector instruction sets the CPU has (CPUID through the compiler's builtins).
+        .target(name: "CPUFeatures"),
+        // The float32 vector functions and loops, written once (baseline build).
+        .target(name: "SomaSIMD", dependencies: ["CPUFeatures"]),
+        .target(name: "SomaSIMDBaseline", dependencies: ["SomaSIMD"]),
         .target(
             name: "Soma",
-            dependencies: ["CBLAS", "CXSMM", "SomaProto", "CRC32C"],
+            dependencies: ["CBLAS", "CXSMM", "SomaProto", "CRC32C", "SomaSIMD", "SomaSIMDBaseline"]
+                + acceleratedLoops.map { .target(name: $0.name) },
             // The 8×8 digits data set (Tools/extract_digits.py; UCI, CC BY 4.0).
             resources: [.copy("Resources/digits.bin")],
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
@@ -75,9 +92,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SomaTests",
-            dependencies: ["Soma", "GraphTool"],
+            dependencies: ["Soma", "SomaSIMD", "GraphTool"],
             resources: [.copy("Fixtures")]
         ),
-    ],
+    ] + acceleratedLoops,
     swiftLanguageModes: [.v6]
 )

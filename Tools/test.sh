@@ -2,7 +2,8 @@
 # The test command: installs what is missing, checks the committed protobuf-c code matches
 # Schemas/, checks Soma-written graphs in TensorFlow (skipped, saying so, when
 # tensorflow-cpu cannot be installed), runs the suite under ThreadSanitizer, checks that a
-# steady-state run allocates no heap memory, fuzzes the loaders for half a minute each
+# steady-state run allocates no heap memory, checks the per-CPU builds of the vector loops
+# (their symbols, and the same bits from each), fuzzes the loaders for half a minute each
 # (libFuzzer + AddressSanitizer), then runs the Swift test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,5 +12,6 @@ Tools/generate-protos.sh --check
 Tools/tf-interop.sh
 Tools/tsan.sh
 Tools/check-allocations.sh
+Tools/check-cpu-dispatch.sh
 Tools/fuzz.sh --time 30
 swift test

@@ -83,6 +83,7 @@ extension GraphTool {
                 var object: [String: Any] = [
                     "median_ms": median, "p10_ms": p10, "p90_ms": p90, "mean_ms": total / Double(runs),
                     "runs_per_second": perSecond, "runs": runs, "warmup": warmup, "threads": threads,
+                    "vector_instructions": vectorInstructionSet,
                 ]
                 if let plan { object["arena_bytes"] = plan.arenaBytes; object["lower_bound_bytes"] = plan.lowerBoundBytes }
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])

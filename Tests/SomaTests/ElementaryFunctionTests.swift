@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Soma
+import SomaSIMD
 
 /// The float32 exp and tanh that kernels use (no libm calls, so loops vectorise), against
 /// float64 libm, in ulps of the float32 result.
@@ -53,6 +54,65 @@ import Testing
             if x.isFinite {  // exp flushes below e^-87.3, so subnormal results become 0
                 let exact = 1 / (1 + Foundation.exp(-Double(x)))
                 #expect(Swift.abs(Double(sigmoid[i]) - exact) <= 4 * Double(Float(exact).ulp) + Double(Float.leastNormalMagnitude), "sigmoid(\(x))")
+            }
+        }
+    }
+
+    /// Inputs for the loop tests: a sweep, special values, and an odd count so that every
+    /// loop has a scalar tail.
+    static let loopInputs: [Float] = (0..<1003).map { Float(-12.0 + 24.0 * Double($0) / 1003) }
+        + [0, -Float(0), .nan, -.nan, .infinity, -.infinity, 1e-30, -1e-30, 88.72283, -87.33654, 0.4, -0.4, 6, 9, -9]
+
+    /// Where `a` and `b` first differ in bits ("none" when they do not; NaNs of either
+    /// sign count as equal only with the same bits).
+    static func firstDifference(_ a: [Float], _ b: [Float]) -> String {
+        guard let i = a.indices.first(where: { a[$0].bitPattern != b[$0].bitPattern }) else { return "none" }
+        return "at \(i): \(a[i]) (\(String(a[i].bitPattern, radix: 16))) vs \(b[i]) (\(String(b[i].bitPattern, radix: 16)))"
+    }
+
+    /// Every build of the vector loops this CPU runs (baseline, AVX2, AVX-512) gives the
+    /// same bits for every function, and those are the scalar functions' bits, element by
+    /// element (independent of where the vector part ends).
+    @Test(arguments: CPULevel.allCases.filter { $0 <= CPULevel.detected })
+    func everyBuildOfTheLoopsGivesTheScalarBits(level: CPULevel) {
+        let x = Self.loopInputs, y = x.reversed().map { $0 * 0.5 + 0.25 }
+        for f in UnaryFunction.allCases {
+            var out = [Float](repeating: 0, count: x.count)
+            VectorKernels.map(f, x, &out, count: x.count, level: level)
+            let expected = x.map { v -> Float in
+                var one: Float = 0
+                withUnsafePointer(to: v) { VectorKernels.map(f, $0, &one, count: 1, level: .baseline) }  // the scalar twin alone
+                return one
+            }
+            #expect(Self.firstDifference(out, expected) == "none", "\(f) at \(level)")
+        }
+        for f in BinaryFunction.allCases {
+            for (sa, sb) in [(1, 1), (0, 1), (1, 0)] {
+                var out = [Float](repeating: 0, count: x.count)
+                VectorKernels.zip(f, x, sa, y, sb, &out, count: x.count, level: level)
+                var expected = [Float](repeating: 0, count: x.count)
+                for i in 0..<x.count {
+                    withUnsafePointer(to: x[i * sa]) { a in
+                        withUnsafePointer(to: y[i * sb]) { b in VectorKernels.zip(f, a, 0, b, 0, &expected[i], count: 1, level: .baseline) }
+                    }
+                }
+                #expect(Self.firstDifference(out, expected) == "none", "\(f) strides (\(sa), \(sb)) at \(level)")
+            }
+        }
+        for log in [false, true] {
+            let n = 203, rows = 3
+            let input = (0..<(n * rows)).map { x[$0 % x.count].isFinite ? x[$0 % x.count] : 1 }
+            var out = [Float](repeating: 0, count: n * rows), reference = out
+            VectorKernels.softmaxRows(input, &out, n: n, rows: 0..<rows, log: log, level: level)
+            VectorKernels.softmaxRows(input, &reference, n: n, rows: 0..<rows, log: log, level: .baseline)
+            #expect(Self.firstDifference(out, reference) == "none", "softmax (log: \(log)) at \(level)")
+            for r in 0..<rows {
+                let row = input[(r * n)..<((r + 1) * n)].map(Double.init), m = row.max()!
+                let sum = row.reduce(0) { $0 + Foundation.exp($1 - m) }
+                for j in 0..<n {
+                    let exact = log ? row[j] - m - Foundation.log(sum) : Foundation.exp(row[j] - m) / sum
+                    #expect(Swift.abs(Double(out[r * n + j]) - exact) <= 1e-5 * Swift.max(1, Swift.abs(exact)))
+                }
             }
         }
     }

@@ -1,3 +1,4 @@
+import SomaSIMD
 /// Kernels for elementwise math: one row per op in each table below.
 enum MathKernels {
     enum BinaryOp { case add, sub, mul, div, floorDiv, floorMod, maximum, minimum, pow, squaredDifference }
@@ -237,9 +238,9 @@ enum MathKernels {
             for k in 0..<count { dst[k] = f(a[i], b[j]); i &+= sa; j &+= sb }
         }
         if T.self == Float.self, count >= VectorMath.width, sa <= 1, sb <= 1, let f = floatVectorBinary(op) {
-            VectorMath.zip(UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), sa,
-                           UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), sb,
-                           UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: count, f)
+            VectorKernels.zip(f, UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), sa,
+                              UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), sb,
+                              UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: count)
             return
         }
         // Closure literals (not method references) so each loop inlines its function.
@@ -310,8 +311,8 @@ enum MathKernels {
     @inline(__always)
     static func floatUnary<T: FloatScalar>(_ op: UnaryOp, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, count: Int) {
         if T.self == Float.self, count >= VectorMath.width, let f = floatVectorUnary(op) {
-            VectorMath.map(UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
-                           UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: count, f)
+            VectorKernels.map(f, UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
+                              UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: count)
             return
         }
         switch op {
@@ -335,31 +336,31 @@ enum MathKernels {
 
     /// The explicitly vectorised float32 form of a unary op, where there is one.
     @inline(__always)
-    static func floatVectorUnary(_ op: UnaryOp) -> VectorMath.Unary? {
+    static func floatVectorUnary(_ op: UnaryOp) -> UnaryFunction? {
         switch op {
-        case .neg: return .init(vector: { -$0 }, scalar: { -$0 })
-        case .abs: return .init(vector: { VectorMath.abs($0) }, scalar: { Swift.abs($0) })
-        case .exp: return .init(vector: { VectorMath.exp($0) }, scalar: { Float.exp($0) })
-        case .sqrt: return .init(vector: { $0.squareRoot() }, scalar: { $0.squareRoot() })
-        case .rsqrt: return .init(vector: { 1 / $0.squareRoot() }, scalar: { 1 / $0.squareRoot() })
-        case .square: return .init(vector: { $0 * $0 }, scalar: { $0 * $0 })
-        case .reciprocal: return .init(vector: { 1 / $0 }, scalar: { 1 / $0 })
-        default: return nil
+        case .neg: .neg
+        case .abs: .abs
+        case .exp: .exp
+        case .sqrt: .sqrt
+        case .rsqrt: .rsqrt
+        case .square: .square
+        case .reciprocal: .reciprocal
+        default: nil
         }
     }
 
     /// The explicitly vectorised float32 form of a binary op, where there is one.
     @inline(__always)
-    static func floatVectorBinary(_ op: BinaryOp) -> VectorMath.Binary? {
+    static func floatVectorBinary(_ op: BinaryOp) -> BinaryFunction? {
         switch op {
-        case .add: return .init(vector: { $0 + $1 }, scalar: { $0 + $1 })
-        case .sub: return .init(vector: { $0 - $1 }, scalar: { $0 - $1 })
-        case .mul: return .init(vector: { $0 * $1 }, scalar: { $0 * $1 })
-        case .div: return .init(vector: { $0 / $1 }, scalar: { $0 / $1 })
-        case .maximum: return .init(vector: { VectorMath.maximum($0, $1) }, scalar: { Float.maxPropagatingNaN($0, $1) })
-        case .minimum: return .init(vector: { VectorMath.minimum($0, $1) }, scalar: { Float.minPropagatingNaN($0, $1) })
-        case .squaredDifference: return .init(vector: { ($0 - $1) * ($0 - $1) }, scalar: { ($0 - $1) * ($0 - $1) })
-        default: return nil
+        case .add: .add
+        case .sub: .sub
+        case .mul: .mul
+        case .div: .div
+        case .maximum: .maximum
+        case .minimum: .minimum
+        case .squaredDifference: .squaredDifference
+        default: nil
         }
     }
 

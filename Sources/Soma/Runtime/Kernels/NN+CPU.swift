@@ -1,3 +1,5 @@
+import SomaSIMD
+
 /// Kernels for activations, softmax and bias addition.
 enum NNKernels {
     enum Activation { case relu, relu6, leakyRelu, elu, selu, softplus, softsign, sigmoid, tanh }
@@ -90,8 +92,8 @@ enum NNKernels {
     static func activate<T: FloatScalar>(_ op: Activation, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>,
                                          count: Int, alpha: T) {
         if T.self == Float.self, count >= VectorMath.width, let f = floatVectorActivation(op) {
-            VectorMath.map(UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
-                           UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: count, f)
+            VectorKernels.map(f, UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
+                              UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: count)
             return
         }
         switch op {
@@ -119,14 +121,13 @@ enum NNKernels {
 
     /// The explicitly vectorised float32 form of an activation, where there is one.
     @inline(__always)
-    static func floatVectorActivation(_ op: Activation) -> VectorMath.Unary? {
+    static func floatVectorActivation(_ op: Activation) -> UnaryFunction? {
         switch op {
-        case .sigmoid: return .init(vector: { VectorMath.sigmoid($0) }, scalar: { VectorMath.sigmoid($0) })
-        case .tanh: return .init(vector: { VectorMath.tanh($0) }, scalar: { Float.tanh($0) })
-        case .relu: return .init(vector: { $0.replacing(with: 0, where: $0 .<= 0) }, scalar: { relu($0) })
-        case .relu6:
-            return .init(vector: { $0.replacing(with: 0, where: $0 .<= 0).replacing(with: 6, where: $0 .>= 6) }, scalar: { relu6($0) })
-        default: return nil
+        case .sigmoid: .sigmoid
+        case .tanh: .tanh
+        case .relu: .relu
+        case .relu6: .relu6
+        default: nil
         }
     }
 
@@ -268,47 +269,8 @@ enum NNKernels {
         }
     }
 
-    /// The float32 rows in vectors: the maximum, then `e^(x − max)` (``VectorMath/exp(_:)``,
-    /// whose scalar twin takes the tail) summed in float64 lanes, then the scale. A NaN in a
-    /// row makes the sum NaN, so the whole row is NaN, as in the generic loop.
+    /// The float32 rows in vectors (``VectorLoops/softmaxRows(_:_:n:rows:log:)``).
     static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool) {
-        typealias V = VectorMath.V
-        let width = VectorMath.width
-        for r in rows {
-            let row = px + r * n, dst = po + r * n
-            var j = 0
-            var mv = V(repeating: -.infinity)
-            while j + width <= n { mv = VectorMath.maximum(mv, VectorMath.load(row + j)); j += width }
-            var m = mv.max()
-            while j < n { m = Swift.max(m, row[j]); j += 1 }
-            // Float lanes over chunks of 1,024 values (exact enough: each term ≤ 1), the
-            // chunks' totals in float64, so long rows do not stall at 2^24.
-            var sum = 0.0
-            j = 0
-            while j + width <= n {
-                var lanes = V(repeating: 0)
-                let chunkEnd = Swift.min(n, j + 1024)
-                while j + width <= chunkEnd {
-                    let e = VectorMath.exp(VectorMath.load(row + j) - V(repeating: m))
-                    VectorMath.store(e, dst + j)
-                    lanes += e
-                    j += width
-                }
-                sum += Double(lanes.sum())
-            }
-            while j < n { let e = Float.exp(row[j] - m); dst[j] = e; sum += Double(e); j += 1 }
-            if log {
-                let lse = Float(Double.log(sum))
-                let (mv, lv) = (V(repeating: m), V(repeating: lse))
-                j = 0
-                while j + width <= n { VectorMath.store(VectorMath.load(row + j) - mv - lv, dst + j); j += width }
-                while j < n { dst[j] = row[j] - m - lse; j += 1 }
-            } else {
-                let inv = V(repeating: Float(1 / sum))
-                j = 0
-                while j + width <= n { VectorMath.store(VectorMath.load(dst + j) * inv, dst + j); j += width }
-                while j < n { dst[j] *= inv[0]; j += 1 }
-            }
-        }
+        VectorKernels.softmaxRows(px, po, n: n, rows: rows, log: log)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SomaSIMD
 
 /// Element types with arithmetic, with TF's semantics for each: integer arithmetic wraps,
 /// float arithmetic follows IEEE; min/max propagate NaN.
@@ -121,56 +122,15 @@ extension FloatScalar {
 }
 
 extension Float: FloatScalar {
-    /// `eˣ` without a libm call, so loops over it vectorise: Cephes' `expf` (range
-    /// reduction by ln 2 in two parts, a degree-6 polynomial, scaling by 2ⁿ through the
-    /// exponent bits), branch-free. Relative error ≤ 2 ulp on [−87.3, 88.7]; beyond, 0 and
-    /// +∞; NaN passes through.
-    @inline(__always) static func exp(_ x: Float) -> Float {
-        let clamped = Swift.min(Swift.max(x.isNaN ? 0 : x, -87.33654), 88.72283)
-        // Round x·log₂e to the nearest integer n with the 1.5·2²³ trick: n lands in the
-        // low mantissa bits, so neither floorf nor a checked conversion is needed.
-        let shifted = clamped * 1.44269504088896341 + 12582912.0
-        let n = shifted - 12582912.0
-        let r = clamped - n * 0.693359375 + n * 2.12194440e-4
-        let z = r * r
-        var p: Float = 1.9875691500e-4
-        p = p * r + 1.3981999507e-3
-        p = p * r + 8.3334519073e-3
-        p = p * r + 4.1665795894e-2
-        p = p * r + 1.6666665459e-1
-        p = p * r + 5.0000001201e-1
-        let y = p * z + r + 1
-        let exponent = shifted.bitPattern &- 0x4B40_0000 &+ 127
-        let scale = Float(bitPattern: exponent << 23)
-        let result = y * scale
-        return x.isNaN ? x : (x > 88.72283 ? .infinity : (x < -87.33654 ? 0 : result))
-    }
+    /// `eˣ` without a libm call, so loops over it vectorise: ``VectorMath/exp(_:)-(Float)``,
+    /// Cephes' `expf` (relative error ≤ 2 ulp on [−87.3, 88.7]; beyond, 0 and +∞).
+    @inline(__always) static func exp(_ x: Float) -> Float { VectorMath.exp(x) }
     @inline(__always) static func expm1(_ x: Float) -> Float { Foundation.expm1(x) }
     @inline(__always) static func log(_ x: Float) -> Float { Foundation.log(x) }
     @inline(__always) static func log1p(_ x: Float) -> Float { Foundation.log1p(x) }
-    /// tanh without a libm call (vectorises): the scalar twin of ``VectorMath/tanh(_:)`` —
-    /// Eigen's 13/6 rational approximation on |x| ≤ 7.905, x below 0.0004, ±1 from |x| = 9.
-    @inline(__always) static func tanh(_ x: Float) -> Float {
-        let a = Swift.min(Swift.max(x, -7.90531110763549805), 7.90531110763549805)
-        let z = a * a
-        var p: Float = -2.76076847742355e-16
-        p = p * z + 2.00018790482477e-13
-        p = p * z - 8.60467152213735e-11
-        p = p * z + 5.12229709037114e-08
-        p = p * z + 1.48572235717979e-05
-        p = p * z + 6.37261928875436e-04
-        p = p * z + 4.89352455891786e-03
-        p = p * a
-        var q: Float = 1.19825839466702e-06
-        q = q * z + 1.18534705686654e-04
-        q = q * z + 2.26843463243900e-03
-        q = q * z + 4.89352518554385e-03
-        let magnitude = Swift.abs(x)
-        if x.isNaN { return x }
-        if magnitude < 0.0004 { return x }
-        if magnitude >= 9 { return x < 0 ? -1 : 1 }
-        return p / q
-    }
+    /// tanh without a libm call (vectorises): ``VectorMath/tanh(_:)-(Float)``, Eigen's 13/6
+    /// rational approximation on |x| ≤ 7.905, x below 0.0004, ±1 from |x| = 9.
+    @inline(__always) static func tanh(_ x: Float) -> Float { VectorMath.tanh(x) }
     @inline(__always) static func erf(_ x: Float) -> Float { Foundation.erf(x) }
     @inline(__always) static func erfc(_ x: Float) -> Float { Foundation.erfc(x) }
     @inline(__always) static func pow(_ x: Float, _ y: Float) -> Float { Foundation.pow(x, y) }

@@ -1,0 +1,232 @@
+import Foundation
+
+/// An elementwise float32 function with a vector form (``VectorLoops/visit(_:_:)-(UnaryFunction,_)``).
+public enum UnaryFunction: UInt8, Sendable, CaseIterable {
+    case neg, abs, exp, sqrt, rsqrt, square, reciprocal, sigmoid, tanh, relu, relu6
+}
+
+/// An elementwise float32 operator with a vector form (``VectorLoops/visit(_:_:)-(BinaryFunction,_)``).
+public enum BinaryFunction: UInt8, Sendable, CaseIterable {
+    case add, sub, mul, div, maximum, minimum, squaredDifference
+}
+
+/// The float32 loops over whole buffers that Soma's kernels spend their elementwise time in,
+/// written once and compiled once per instruction set.
+///
+/// Everything here is `@inlinable` and always inlined, so its machine code belongs to the
+/// module that calls it: the `SomaSIMDBaseline`, `SomaSIMDAVX2` and `SomaSIMDAVX512`
+/// modules compile one file of entry points (`CompiledLoops`) with the baseline target,
+/// `-target-cpu haswell` and `skylake-avx512`, and Soma picks one at run time
+/// (``CPULevel``). No fused multiply-adds are formed, so all builds give the same bits.
+/// A function is a type (``VectorUnary``, ``VectorBinary``) so that each loop is
+/// specialised for it — one small loop per function, which the code generator handles far
+/// better than one loop over a switch; ``visit(_:_:)-(UnaryFunction,_)`` turns a function's
+/// name into its type. Thread-safety: the loops touch only the buffers they are given.
+public enum VectorLoops {
+    /// Calls `visitor.visit(F.self)` with the type of the function `f` names.
+    @inlinable @inline(__always)
+    public static func visit<Visitor: UnaryVisitor>(_ f: UnaryFunction, _ visitor: Visitor) {
+        typealias F = VectorFunctions
+        switch f {
+        case .neg: visitor.visit(F.Neg.self)
+        case .abs: visitor.visit(F.Abs.self)
+        case .exp: visitor.visit(F.Exp.self)
+        case .sqrt: visitor.visit(F.Sqrt.self)
+        case .rsqrt: visitor.visit(F.Rsqrt.self)
+        case .square: visitor.visit(F.Square.self)
+        case .reciprocal: visitor.visit(F.Reciprocal.self)
+        case .sigmoid: visitor.visit(F.Sigmoid.self)
+        case .tanh: visitor.visit(F.Tanh.self)
+        case .relu: visitor.visit(F.Relu.self)
+        case .relu6: visitor.visit(F.Relu6.self)
+        }
+    }
+
+    /// Calls `visitor.visit(F.self)` with the type of the operator `f` names.
+    @inlinable @inline(__always)
+    public static func visit<Visitor: BinaryVisitor>(_ f: BinaryFunction, _ visitor: Visitor) {
+        typealias F = VectorFunctions
+        switch f {
+        case .add: visitor.visit(F.Add.self)
+        case .sub: visitor.visit(F.Sub.self)
+        case .mul: visitor.visit(F.Mul.self)
+        case .div: visitor.visit(F.Div.self)
+        case .maximum: visitor.visit(F.Maximum.self)
+        case .minimum: visitor.visit(F.Minimum.self)
+        case .squaredDifference: visitor.visit(F.SquaredDifference.self)
+        }
+    }
+
+    /// `dst[i] = F(src[i])` for `count` elements; `dst` may be `src`.
+    @inlinable @inline(__always)
+    public static func map<F: VectorUnary>(_: F.Type, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        let width = VectorMath.width
+        var i = 0
+        while i + width <= count {
+            VectorMath.store(F.vector(VectorMath.load(src + i)), dst + i)
+            i += width
+        }
+        while i < count { dst[i] = F.scalar(src[i]); i += 1 }
+    }
+
+    /// `dst[i] = F(a[i·sa], b[i·sb])` for strides 0 (a broadcast scalar) or 1; `dst` may
+    /// alias either operand.
+    @inlinable @inline(__always)
+    public static func zip<F: VectorBinary>(_: F.Type, _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
+                                            _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        typealias V = VectorMath.V
+        let width = VectorMath.width
+        var i = 0
+        if count >= width {
+            let sa0 = V(repeating: a[0]), sb0 = V(repeating: b[0])
+            while i + width <= count {
+                VectorMath.store(F.vector(sa == 0 ? sa0 : VectorMath.load(a + i), sb == 0 ? sb0 : VectorMath.load(b + i)), dst + i)
+                i += width
+            }
+        }
+        while i < count { dst[i] = F.scalar(a[i * sa], b[i * sb]); i += 1 }
+    }
+
+    /// Softmax (or log-softmax) of each row `r` in `rows` of a `[*, n]` matrix: the maximum,
+    /// then `e^(x − max)` summed in float lanes over chunks of 1,024 values and the chunks'
+    /// totals in float64 (long rows do not stall at 2²⁴), then the scale. A NaN in a row
+    /// makes the whole row NaN.
+    @inlinable @inline(__always)
+    public static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool) {
+        typealias V = VectorMath.V
+        let width = VectorMath.width
+        for r in rows {
+            let row = px + r * n, dst = po + r * n
+            var j = 0
+            var mv = V(repeating: -.infinity)
+            while j + width <= n { mv = VectorMath.maximum(mv, VectorMath.load(row + j)); j += width }
+            var m = mv.max()
+            while j < n { m = Swift.max(m, row[j]); j += 1 }
+            var sum = 0.0
+            j = 0
+            while j + width <= n {
+                var lanes = V(repeating: 0)
+                let chunkEnd = Swift.min(n, j + 1024)
+                while j + width <= chunkEnd {
+                    let e = VectorMath.exp(VectorMath.load(row + j) - V(repeating: m))
+                    VectorMath.store(e, dst + j)
+                    lanes += e
+                    j += width
+                }
+                sum += Double(lanes.sum())
+            }
+            while j < n { let e = VectorMath.exp(row[j] - m); dst[j] = e; sum += Double(e); j += 1 }
+            if log {
+                let lse = Float(Foundation.log(sum))
+                let (mv, lv) = (V(repeating: m), V(repeating: lse))
+                j = 0
+                while j + width <= n { VectorMath.store(VectorMath.load(row + j) - mv - lv, dst + j); j += width }
+                while j < n { dst[j] = row[j] - m - lse; j += 1 }
+            } else {
+                let inv = V(repeating: Float(1 / sum))
+                j = 0
+                while j + width <= n { VectorMath.store(VectorMath.load(dst + j) * inv, dst + j); j += width }
+                while j < n { dst[j] *= inv[0]; j += 1 }
+            }
+        }
+    }
+}
+
+/// Something to do with a unary function's type (``VectorLoops/visit(_:_:)-(UnaryFunction,_)``).
+public protocol UnaryVisitor {
+    func visit<F: VectorUnary>(_: F.Type)
+}
+
+/// Something to do with a binary operator's type (``VectorLoops/visit(_:_:)-(BinaryFunction,_)``).
+public protocol BinaryVisitor {
+    func visit<F: VectorBinary>(_: F.Type)
+}
+
+/// A float32 function in vector form and its bitwise-identical scalar twin.
+public protocol VectorUnary {
+    static func vector(_ x: VectorMath.V) -> VectorMath.V
+    static func scalar(_ x: Float) -> Float
+}
+
+/// A float32 operator in vector form and its bitwise-identical scalar twin.
+public protocol VectorBinary {
+    static func vector(_ a: VectorMath.V, _ b: VectorMath.V) -> VectorMath.V
+    static func scalar(_ a: Float, _ b: Float) -> Float
+}
+
+/// The functions and operators of ``UnaryFunction`` and ``BinaryFunction`` as types.
+public enum VectorFunctions {
+    public typealias V = VectorMath.V
+    public enum Neg: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { VectorMath.negate(x) }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { -x }
+    }
+    public enum Abs: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { VectorMath.abs(x) }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { Swift.abs(x) }
+    }
+    public enum Exp: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { VectorMath.exp(x) }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { VectorMath.exp(x) }
+    }
+    public enum Sqrt: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { x.squareRoot() }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { x.squareRoot() }
+    }
+    public enum Rsqrt: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { 1 / x.squareRoot() }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { 1 / x.squareRoot() }
+    }
+    public enum Square: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { x * x }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { x * x }
+    }
+    public enum Reciprocal: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { 1 / x }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { 1 / x }
+    }
+    public enum Sigmoid: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { VectorMath.sigmoid(x) }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { VectorMath.sigmoid(x) }
+    }
+    public enum Tanh: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { VectorMath.tanh(x) }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { VectorMath.tanh(x) }
+    }
+    public enum Relu: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { x.replacing(with: 0, where: x .<= 0) }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { x <= 0 ? 0 : x }
+    }
+    public enum Relu6: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { x.replacing(with: 0, where: x .<= 0).replacing(with: 6, where: x .>= 6) }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { x <= 0 ? 0 : (x >= 6 ? 6 : x) }
+    }
+    public enum Add: VectorBinary {
+        @inlinable @inline(__always) public static func vector(_ a: V, _ b: V) -> V { a + b }
+        @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { a + b }
+    }
+    public enum Sub: VectorBinary {
+        @inlinable @inline(__always) public static func vector(_ a: V, _ b: V) -> V { a - b }
+        @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { a - b }
+    }
+    public enum Mul: VectorBinary {
+        @inlinable @inline(__always) public static func vector(_ a: V, _ b: V) -> V { a * b }
+        @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { a * b }
+    }
+    public enum Div: VectorBinary {
+        @inlinable @inline(__always) public static func vector(_ a: V, _ b: V) -> V { a / b }
+        @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { a / b }
+    }
+    public enum Maximum: VectorBinary {
+        @inlinable @inline(__always) public static func vector(_ a: V, _ b: V) -> V { VectorMath.maximum(a, b) }
+        @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { a.isNaN ? a : (b.isNaN ? b : (a >= b ? a : b)) }
+    }
+    public enum Minimum: VectorBinary {
+        @inlinable @inline(__always) public static func vector(_ a: V, _ b: V) -> V { VectorMath.minimum(a, b) }
+        @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { a.isNaN ? a : (b.isNaN ? b : (a <= b ? a : b)) }
+    }
+    public enum SquaredDifference: VectorBinary {
+        @inlinable @inline(__always) public static func vector(_ a: V, _ b: V) -> V { (a - b) * (a - b) }
+        @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { (a - b) * (a - b) }
+    }
+}

@@ -1,0 +1,164 @@
+/// Explicitly vectorised float32 functions (`SIMD16<Float>`: one AVX-512 register, two AVX2
+/// or four SSE registers) for the hot elementwise kernels and activations.
+///
+/// Each vector function has a scalar twin computing the same bits (tested), used for the
+/// tail of a loop, so a value's result never depends on where a block boundary falls:
+/// fused, unfused and multi-threaded runs stay bitwise identical. Every function is
+/// `@inlinable` and always inlined: it is compiled into each caller's module with that
+/// module's instruction set (see ``VectorLoops``), and never contracts `a·b + c` into a
+/// fused multiply-add, so every instruction set gives the same bits.
+public enum VectorMath {
+    public typealias V = SIMD16<Float>
+    public typealias VI = SIMD16<Int32>
+    public typealias VU = SIMD16<UInt32>
+    @inlinable public static var width: Int { V.scalarCount }
+
+    @inlinable @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+    @inlinable @inline(__always) public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+    }
+
+    // MARK: Functions
+
+    /// `eˣ`, lane by lane: Cephes' `expf` (range reduction by ln 2 in two parts, a degree-6
+    /// polynomial, scaling by 2ⁿ through the exponent bits). Relative error ≤ 2 ulp on
+    /// [−87.3, 88.7]; beyond, 0 and +∞; NaN passes through.
+    @inlinable @inline(__always) public static func exp(_ x: V) -> V {
+        let nan = x .!= x
+        var clamped = x.replacing(with: 0, where: nan)
+        clamped.replace(with: -87.33654, where: clamped .< -87.33654)
+        clamped.replace(with: 88.72283, where: clamped .> 88.72283)
+        // Round x·log₂e to the nearest integer n with the 1.5·2²³ trick.
+        let shifted = clamped * 1.44269504088896341 + 12582912.0
+        let n = shifted - 12582912.0
+        let r = clamped - n * 0.693359375 + n * 2.12194440e-4
+        let z = r * r
+        var p = V(repeating: 1.9875691500e-4)
+        p = p * r + 1.3981999507e-3
+        p = p * r + 8.3334519073e-3
+        p = p * r + 4.1665795894e-2
+        p = p * r + 1.6666665459e-1
+        p = p * r + 5.0000001201e-1
+        let y = p * z + r + 1
+        let bits = unsafeBitCast(shifted, to: VI.self) &- 0x4B40_0000 &+ 127
+        var result = y * unsafeBitCast(bits &<< 23, to: V.self)
+        result.replace(with: .infinity, where: x .> 88.72283)
+        result.replace(with: 0, where: x .< -87.33654)
+        result.replace(with: x, where: nan)
+        return result
+    }
+
+    /// The scalar twin of ``exp(_:)-(V)``, branch-free.
+    @inlinable @inline(__always) public static func exp(_ x: Float) -> Float {
+        let clamped = Swift.min(Swift.max(x.isNaN ? 0 : x, -87.33654), 88.72283)
+        // Round x·log₂e to the nearest integer n with the 1.5·2²³ trick: n lands in the
+        // low mantissa bits, so neither floorf nor a checked conversion is needed.
+        let shifted = clamped * 1.44269504088896341 + 12582912.0
+        let n = shifted - 12582912.0
+        let r = clamped - n * 0.693359375 + n * 2.12194440e-4
+        let z = r * r
+        var p: Float = 1.9875691500e-4
+        p = p * r + 1.3981999507e-3
+        p = p * r + 8.3334519073e-3
+        p = p * r + 4.1665795894e-2
+        p = p * r + 1.6666665459e-1
+        p = p * r + 5.0000001201e-1
+        let y = p * z + r + 1
+        let exponent = shifted.bitPattern &- 0x4B40_0000 &+ 127
+        let scale = Float(bitPattern: exponent << 23)
+        let result = y * scale
+        return x.isNaN ? x : (x > 88.72283 ? .infinity : (x < -87.33654 ? 0 : result))
+    }
+
+    /// The scalar twin of ``sigmoid(_:)-(V)``.
+    @inlinable @inline(__always) public static func sigmoid(_ x: Float) -> Float {
+        let e = exp(-Swift.abs(x))
+        let s = 1 / (1 + e)
+        return x < 0 ? e * s : s
+    }
+
+    /// `1 / (1 + e⁻ˣ)`, from `e = e^(−|x|)` so nothing overflows: `1/(1+e)` for x ≥ 0,
+    /// `e/(1+e)` below.
+    @inlinable @inline(__always) public static func sigmoid(_ x: V) -> V {
+        let e = exp(negate(abs(x)))
+        let s = 1 / (1 + e)
+        return s.replacing(with: e * s, where: x .< 0)
+    }
+
+    /// tanh as Eigen computes it for float: a 13/6 odd/even rational approximation on the
+    /// input clamped to ±7.905 (x itself below |x| = 0.0004), ±1 exactly beyond |x| = 9;
+    /// NaN passes through.
+    @inlinable @inline(__always) public static func tanh(_ x: V) -> V {
+        var a = x
+        a.replace(with: 7.90531110763549805, where: a .> 7.90531110763549805)
+        a.replace(with: -7.90531110763549805, where: a .< -7.90531110763549805)
+        let z = a * a
+        var p = V(repeating: -2.76076847742355e-16)
+        p = p * z + 2.00018790482477e-13
+        p = p * z - 8.60467152213735e-11
+        p = p * z + 5.12229709037114e-08
+        p = p * z + 1.48572235717979e-05
+        p = p * z + 6.37261928875436e-04
+        p = p * z + 4.89352455891786e-03
+        p = p * a
+        var q = V(repeating: 1.19825839466702e-06)
+        q = q * z + 1.18534705686654e-04
+        q = q * z + 2.26843463243900e-03
+        q = q * z + 4.89352518554385e-03
+        var t = p / q
+        let magnitude = abs(x)
+        t.replace(with: x, where: magnitude .< 0.0004)
+        t.replace(with: V(repeating: 1).replacing(with: -1, where: x .< 0), where: magnitude .>= 9)
+        t.replace(with: x, where: x .!= x)
+        return t
+    }
+
+    /// The scalar twin of ``tanh(_:)-(V)``.
+    @inlinable @inline(__always) public static func tanh(_ x: Float) -> Float {
+        let a = Swift.min(Swift.max(x, -7.90531110763549805), 7.90531110763549805)
+        let z = a * a
+        var p: Float = -2.76076847742355e-16
+        p = p * z + 2.00018790482477e-13
+        p = p * z - 8.60467152213735e-11
+        p = p * z + 5.12229709037114e-08
+        p = p * z + 1.48572235717979e-05
+        p = p * z + 6.37261928875436e-04
+        p = p * z + 4.89352455891786e-03
+        p = p * a
+        var q: Float = 1.19825839466702e-06
+        q = q * z + 1.18534705686654e-04
+        q = q * z + 2.26843463243900e-03
+        q = q * z + 4.89352518554385e-03
+        let magnitude = Swift.abs(x)
+        if x.isNaN { return x }
+        if magnitude < 0.0004 { return x }
+        if magnitude >= 9 { return x < 0 ? -1 : 1 }
+        return p / q
+    }
+
+    /// `−x` by flipping the sign bit, as scalar negation does (`0 − x` would give +0 for +0).
+    @inlinable @inline(__always) public static func negate(_ x: V) -> V {
+        unsafeBitCast(unsafeBitCast(x, to: VU.self) ^ 0x8000_0000, to: V.self)
+    }
+
+    @inlinable @inline(__always) public static func abs(_ x: V) -> V {
+        unsafeBitCast(unsafeBitCast(x, to: VU.self) & 0x7FFF_FFFF, to: V.self)
+    }
+
+    /// NaN-propagating maximum and minimum (TF's `Maximum`/`Minimum` on floats; a NaN in
+    /// `a` wins, as in the scalar loops).
+    @inlinable @inline(__always) public static func maximum(_ a: V, _ b: V) -> V {
+        var m = a.replacing(with: b, where: b .> a)
+        m.replace(with: b, where: b .!= b)
+        m.replace(with: a, where: a .!= a)
+        return m
+    }
+    @inlinable @inline(__always) public static func minimum(_ a: V, _ b: V) -> V {
+        var m = a.replacing(with: b, where: b .< a)
+        m.replace(with: b, where: b .!= b)
+        m.replace(with: a, where: a .!= a)
+        return m
+    }
+}

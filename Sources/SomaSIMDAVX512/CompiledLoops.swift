@@ -1,0 +1,1 @@
+../SomaSIMDBaseline/CompiledLoops.swift

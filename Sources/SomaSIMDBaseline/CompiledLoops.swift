@@ -1,0 +1,44 @@
+// One source for three modules: Sources/SomaSIMDAVX2/ and Sources/SomaSIMDAVX512/ link to
+// this file, and Package.swift compiles it with the baseline target, `-target-cpu haswell`
+// and `-target-cpu skylake-avx512`.
+import SomaSIMD
+
+/// ``VectorLoops`` compiled for this module's instruction set.
+///
+/// Call the AVX2 and AVX-512 modules' loops only where `CPULevel.detected` includes them:
+/// elsewhere they stop the process with an illegal instruction. They are never inlined, so
+/// callers keep calling this module's code, and nothing else this module defines is shared
+/// (`Tools/check-cpu-dispatch.sh` checks the object files): no code compiled for a newer CPU
+/// can be merged into a baseline caller.
+public enum CompiledLoops {
+    /// `dst[i] = f(src[i])` for `count` elements; `dst` may be `src`.
+    @inline(never)
+    public static func map(_ f: UnaryFunction, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        VectorLoops.visit(f, MapLoop(src: src, dst: dst, count: count))
+    }
+
+    /// `dst[i] = a[i·sa] ⊕ b[i·sb]` for strides 0 (a broadcast scalar) or 1; `dst` may
+    /// alias either operand.
+    @inline(never)
+    public static func zip(_ f: BinaryFunction, _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
+                           _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        VectorLoops.visit(f, ZipLoop(a: a, sa: sa, b: b, sb: sb, dst: dst, count: count))
+    }
+
+    /// Softmax or log-softmax of rows `rows` of a `[*, n]` matrix.
+    @inline(never)
+    public static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool) {
+        VectorLoops.softmaxRows(px, po, n: n, rows: rows, log: log)
+    }
+}
+
+/// One loop per function: each specialisation is this module's own symbol.
+struct MapLoop: UnaryVisitor {
+    let src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>, count: Int
+    @inline(never) func visit<F: VectorUnary>(_: F.Type) { VectorLoops.map(F.self, src, dst, count: count) }
+}
+
+struct ZipLoop: BinaryVisitor {
+    let a: UnsafePointer<Float>, sa: Int, b: UnsafePointer<Float>, sb: Int, dst: UnsafeMutablePointer<Float>, count: Int
+    @inline(never) func visit<F: VectorBinary>(_: F.Type) { VectorLoops.zip(F.self, a, sa, b, sb, dst, count: count) }
+}

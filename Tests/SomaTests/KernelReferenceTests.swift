@@ -26,6 +26,35 @@ import Testing
         #expect(result.isApproximatelyEqual(to: expected, relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
     }
 
+    /// Float32 products on both GEMM paths — LIBXSMM's JIT kernels where `B` fits in L2
+    /// (``SmallGEMM``), OpenBLAS beyond — with `A` plain and transposed, against a float64
+    /// loop; the same bits on 1, 2 and 3 threads (200 rows: four row blocks).
+    @Test(arguments: [(200, 192, 512, false), (200, 192, 512, true), (32, 5, 3, true), (200, 400, 600, false), (70, 400, 600, true)])
+    func matmulPathsMatchAFloat64Loop(m: Int, k: Int, n: Int, transposeA: Bool) throws {
+        var rng = SplitMix64(seed: UInt64(m + k * 7 + n * 13))
+        let a = random(transposeA ? [k, m] : [m, k], &rng), b = random([k, n], &rng)
+        let (pa, pb) = (a.scalars(as: Float.self), b.scalars(as: Float.self))
+        var expected = [Float](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n {
+            var total = 0.0
+            for p in 0..<k { total += Double(pa[transposeA ? p * m + i : i * k + p]) * Double(pb[p * n + j]) }
+            expected[i * n + j] = Float(total)
+        } }
+        let small = k * n * 4 <= SmallGEMM.maximumBBytes
+        #expect((SmallGEMM.kernel(ta: transposeA, m: m, n: n, k: k, lda: transposeA ? m : k) != nil) == (small && LIBXSMM.available))
+        func result(threads: Int) throws -> [Float] {
+            let g = Graph()
+            let product = try matmul(g.constant(a), g.constant(b), transposeA: transposeA)
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            return try Session(graph: g, options: options).run(product).scalars(as: Float.self)
+        }
+        let r = try result(threads: 2)
+        #expect(try Tensor(r, shape: [m, n]).isApproximatelyEqual(to: try Tensor(expected, shape: [m, n]), relativeTolerance: 1e-5,
+                                                                  absoluteTolerance: 1e-5))
+        for threads in [1, 3] { #expect(try result(threads: threads) == r) }
+    }
+
     /// Each path of the batched product: a weight shared by every batch (one GEMM of all
     /// rows), a batch smaller than the thread count (products split by rows), broadcast
     /// batches (a block each), with adjoints; the same bits on 1, 2 and 3 threads.

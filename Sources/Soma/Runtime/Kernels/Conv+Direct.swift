@@ -17,10 +17,9 @@ import Foundation
 /// fixed groups of images (filter gradients), each computed by one thread in one order, so
 /// results never depend on the thread count. Each entry point returns false, having written
 /// nothing, where no kernel applies; the caller then takes the im2col path.
-/// Thread-safety: kernels are looked up under a lock and are then read-only code.
+/// Thread-safety: kernels are looked up in LIBXSMM's thread-safe registry and are then
+/// read-only code.
 extension ConvKernels {
-    private static let kernels = Locked<Bool>(false)
-
     /// Output channels below which the im2col path is kept: a row kernel vectorises over
     /// them, so with one channel (the input gradient of a grey-scale first layer) it runs
     /// at a sixteenth of its width — 12.0 ms against im2col's 7.3 on 64×28×28×1, 5×5×32.
@@ -63,20 +62,12 @@ extension ConvKernels {
     /// `OW` wide and `C` deep (C overwritten), the filter-gradient kernel `C` wide and `OW`
     /// deep with `B` transposed (C accumulated).
     private static func kernel(_ g: Geometry, filterGradient: Bool) -> UnsafeRawPointer? {
-        guard !underThreadSanitizer, fitsDirect(g), let ldb = checkedProduct([g.c, g.sw]), let lb = Int32(exactly: ldb),
+        guard LIBXSMM.available, fitsDirect(g), let ldb = checkedProduct([g.c, g.sw]), let lb = Int32(exactly: ldb),
               let m = Int32(exactly: g.oc), let ow = Int32(exactly: g.ow), let c = Int32(exactly: g.c),
               m >= minimumDirectChannels, ow > 0, c > 0 else { return nil }
         let (n, k) = filterGradient ? (c, ow) : (ow, c)
-        return kernels.withLock { initialised in
-            if !initialised { libxsmm_init(); initialised = true }
-            return soma_xsmm_reduce_batch_kernel(m, n, k, m, lb, m, filterGradient ? 0 : 1, filterGradient ? 1 : 0)
-        }
+        return soma_xsmm_reduce_batch_kernel(m, n, k, m, lb, m, filterGradient ? 0 : 1, filterGradient ? 1 : 0)
     }
-
-    /// Whether this process runs under ThreadSanitizer, whose runtime and LIBXSMM's JIT do
-    /// not mix: the suite crashed inside the sanitizer's allocator (a null block) as soon as
-    /// JIT-compiled kernels ran beside other tests. There convolutions take the im2col path.
-    static let underThreadSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
 
     /// The padded band of input rows one block of `rows` output rows reads, and its width
     /// (`[bandRows, bandColumns, C]`); `nil` when that overflows (sizes from a file).
@@ -153,7 +144,7 @@ extension ConvKernels {
                             for ky in 0..<g.kh {
                                 for kx in 0..<g.kw { inputs[ky * g.kw + kx] = UnsafePointer(row + (ky * g.dh * columns + kx * g.dw) * g.c) }
                             }
-                            soma_xsmm_reduce_batch(kernel, filters, inputs, po + (i * g.oh + oy) * g.ow * g.oc, UInt64(taps))
+                            soma_xsmm_reduce_batch(kernel, filters, inputs, po + (i * g.oh + oy) * g.ow * g.oc, UInt64(taps), LIBXSMM.clearsUpperHalves)
                         }
                         epilogue(po + (i * g.oh + first) * g.ow * g.oc, (last - first) * g.ow)
                     }
@@ -193,7 +184,7 @@ extension ConvKernels {
                                     for kx in 0..<g.kw {
                                         let tap = padded + (ky * g.dh * columns + kx * g.dw) * g.c
                                         for oy in 0..<g.oh { inputs[oy] = UnsafePointer(tap + oy * g.sh * rowValues) }
-                                        soma_xsmm_reduce_batch(kernel, gradients, inputs, sum + (ky * g.kw + kx) * g.c * g.oc, UInt64(g.oh))
+                                        soma_xsmm_reduce_batch(kernel, gradients, inputs, sum + (ky * g.kw + kx) * g.c * g.oc, UInt64(g.oh), LIBXSMM.clearsUpperHalves)
                                     }
                                 }
                             }

@@ -87,6 +87,23 @@ public enum VectorLoops {
         while i < count { dst[i] = F.scalar(a[i * sa], b[i * sb]); i += 1 }
     }
 
+    /// `rows` rows of `n` values at `po`, in place: `po[r, j] = F(po[r, j] + bias[j])` (the
+    /// same bits as the addition and then `F`).
+    @inlinable @inline(__always)
+    public static func biasActivation<F: VectorUnary>(_: F.Type, _ po: UnsafeMutablePointer<Float>, rows: Int, n: Int,
+                                                      _ bias: UnsafePointer<Float>) {
+        let width = VectorMath.width
+        for r in 0..<rows {
+            let row = po + r * n
+            var j = 0
+            while j + width <= n {
+                VectorMath.store(F.vector(VectorMath.load(row + j) + VectorMath.load(bias + j)), row + j)
+                j += width
+            }
+            while j < n { row[j] = F.scalar(row[j] + bias[j]); j += 1 }
+        }
+    }
+
     /// Softmax (or log-softmax) of each row `r` in `rows` of a `[*, n]` matrix: the maximum,
     /// then `e^(x − max)` summed in float lanes over chunks of 1,024 values and the chunks'
     /// totals in float64 (long rows do not stall at 2²⁴), then the scale. A NaN in a row
@@ -157,6 +174,11 @@ public protocol VectorBinary {
 /// The functions and operators of ``UnaryFunction`` and ``BinaryFunction`` as types.
 public enum VectorFunctions {
     public typealias V = VectorMath.V
+    /// `x` itself (a bias addition without an activation).
+    public enum Identity: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { x }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { x }
+    }
     public enum Neg: VectorUnary {
         @inlinable @inline(__always) public static func vector(_ x: V) -> V { VectorMath.negate(x) }
         @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { -x }

@@ -25,6 +25,21 @@ public enum CompiledLoops {
         VectorLoops.visit(f, ZipLoop(a: a, sa: sa, b: b, sb: sb, dst: dst, count: count))
     }
 
+    /// `po[r, j] = f(po[r, j] + bias[j])` over `rows` rows of `n` (no `f`: the addition alone).
+    @inline(never)
+    public static func biasActivation(_ f: UnaryFunction?, _ po: UnsafeMutablePointer<Float>, rows: Int, n: Int,
+                                      _ bias: UnsafePointer<Float>) {
+        let loop = BiasActivationLoop(po: po, rows: rows, n: n, bias: bias)
+        if let f { VectorLoops.visit(f, loop) } else { loop.visit(VectorFunctions.Identity.self) }
+    }
+
+    /// One output row of a depthwise convolution with multiplier 1.
+    @inline(never)
+    public static func depthwiseForwardRow(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
+                                           output: UnsafeMutablePointer<Float>, row: Int) {
+        VectorLoops.depthwiseForwardRow(g, input: input, filter: filter, output: output, row: row)
+    }
+
     /// Softmax or log-softmax of rows `rows` of a `[*, n]` matrix.
     @inline(never)
     public static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool) {
@@ -41,4 +56,9 @@ struct MapLoop: UnaryVisitor {
 struct ZipLoop: BinaryVisitor {
     let a: UnsafePointer<Float>, sa: Int, b: UnsafePointer<Float>, sb: Int, dst: UnsafeMutablePointer<Float>, count: Int
     @inline(never) func visit<F: VectorBinary>(_: F.Type) { VectorLoops.zip(F.self, a, sa, b, sb, dst, count: count) }
+}
+
+struct BiasActivationLoop: UnaryVisitor {
+    let po: UnsafeMutablePointer<Float>, rows: Int, n: Int, bias: UnsafePointer<Float>
+    @inline(never) func visit<F: VectorUnary>(_: F.Type) { VectorLoops.biasActivation(F.self, po, rows: rows, n: n, bias) }
 }

@@ -99,6 +99,43 @@ import SomaSIMD
                 #expect(Self.firstDifference(out, expected) == "none", "\(f) strides (\(sa), \(sb)) at \(level)")
             }
         }
+        // Bias and activation rows: the addition, then the function, in one pass.
+        for f in [nil] + UnaryFunction.allCases.map(Optional.some) {
+            let (rows, n) = (3, 37)
+            let bias = Array(y.prefix(n))
+            var out = Array(x.prefix(rows * n)), expected = out
+            VectorKernels.biasActivation(f, &out, rows: rows, n: n, bias, level: level)
+            for r in 0..<rows {
+                expected.withUnsafeMutableBufferPointer { e in
+                    let row = e.baseAddress! + r * n
+                    VectorKernels.zip(.add, row, 1, bias, 1, row, count: n, level: .baseline)
+                    if let f { VectorKernels.map(f, row, row, count: n, level: .baseline) }
+                }
+            }
+            #expect(Self.firstDifference(out, expected) == "none", "bias + \(f.map { "\($0)" } ?? "nothing") at \(level)")
+        }
+        // Depthwise rows (3×3, stride 2, padding 1 on both sides, 27 channels: 16-, 8-wide and
+        // scalar channels, interior and border columns) against the baseline build.
+        let g = DepthwiseGeometry(h: 9, w: 11, c: 27, kh: 3, kw: 3, oh: 5, ow: 6, sh: 2, sw: 2, dh: 1, dw: 1, padTop: 1, padLeft: 1)
+        let image = (0..<(9 * 11 * 27)).map { Float(sin(Double($0))) }, filter = (0..<(9 * 27)).map { Float(cos(Double($0))) }
+        var rowsOut = [Float](repeating: 0, count: 5 * 6 * 27), reference = rowsOut
+        for (out, rowLevel) in [(0, level), (1, CPULevel.baseline)] {
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 5 * 6 * 27)
+            defer { buffer.deallocate() }
+            for oy in 0..<5 {
+                VectorKernels.depthwiseForwardRow(g, input: image, filter: filter, output: buffer + oy * 6 * 27, row: oy, level: rowLevel)
+            }
+            if out == 0 { rowsOut = Array(UnsafeBufferPointer(start: buffer, count: 5 * 6 * 27)) }
+            else { reference = Array(UnsafeBufferPointer(start: buffer, count: 5 * 6 * 27)) }
+        }
+        #expect(Self.firstDifference(rowsOut, reference) == "none", "depthwise rows at \(level)")
+        // Spot check against a direct sum: output (2, 3), channel 4.
+        var sum: Float = 0
+        for ky in 0..<3 { for kx in 0..<3 {
+            let (iy, ix) = (2 * 2 - 1 + ky, 3 * 2 - 1 + kx)
+            if iy >= 0 && iy < 9 && ix >= 0 && ix < 11 { sum += image[(iy * 11 + ix) * 27 + 4] * filter[(ky * 3 + kx) * 27 + 4] }
+        } }
+        #expect(Swift.abs(rowsOut[(2 * 6 + 3) * 27 + 4] - sum) <= 1e-5)
         for log in [false, true] {
             let n = 203, rows = 3
             let input = (0..<(n * rows)).map { x[$0 % x.count].isFinite ? x[$0 % x.count] : 1 }

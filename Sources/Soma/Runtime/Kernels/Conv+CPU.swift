@@ -1,3 +1,4 @@
+import SomaSIMD
 import CBLAS
 import Foundation
 
@@ -136,6 +137,10 @@ enum ConvKernels {
         let kh, kw, oc: Int
         let oh, ow, sh, sw, dh, dw, padTop, padLeft: Int
         var patch: Int { kh * kw * c }
+        /// The fields the vector loops' depthwise rows read.
+        var depthwise: DepthwiseGeometry {
+            DepthwiseGeometry(h: h, w: w, c: c, kh: kh, kw: kw, oh: oh, ow: ow, sh: sh, sw: sw, dh: dh, dw: dw, padTop: padTop, padLeft: padLeft)
+        }
 
         init(input: [Int], filter: [Int], attrs: [String: AttrValue]) throws {
             guard input.count == 4, filter.count == 4 else { throw KernelError("input and filter must be 4-D: \(shapeString(input)), \(shapeString(filter))") }
@@ -462,7 +467,14 @@ enum ConvKernels {
                     let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh)
                     let yRow = py + row * g.ow * width
                     if g.oc == 1 {
-                        depthwiseForwardRow(g, input: px + i * g.h * g.w * g.c, filter: pf, output: yRow, row: oy)
+                        let image = px + i * g.h * g.w * g.c
+                        if T.self == Float.self {
+                            VectorKernels.depthwiseForwardRow(g.depthwise, input: UnsafeRawPointer(image).assumingMemoryBound(to: Float.self),
+                                                              filter: UnsafeRawPointer(pf).assumingMemoryBound(to: Float.self),
+                                                              output: UnsafeMutableRawPointer(yRow).assumingMemoryBound(to: Float.self), row: oy)
+                        } else {
+                            VectorLoops.depthwiseForwardRow(g.depthwise, input: image, filter: pf, output: yRow, row: oy)
+                        }
                     } else {
                         yRow.update(repeating: 0, count: g.ow * width)
                         forEachDepthwiseTap(g, input: px, image: i, row: oy) { xLine, t, offset in
@@ -560,83 +572,6 @@ enum ConvKernels {
         return first..<Swift.max(first, last + 1)
     }
 
-    // A channel multiplier of 1 (MobileNet's, EfficientNet's, Xception's) keeps each output
-    // vector in registers across all its taps: 8 channels at a time, then one at a time.
-
-    /// One output row of a depthwise convolution with multiplier 1: every output vector is
-    /// summed over its valid taps in (ky, kx) order, then stored once.
-    @inline(__always)
-    private static func depthwiseForwardRow<T: FloatScalar>(_ g: Geometry, input: UnsafePointer<T>, filter: UnsafePointer<T>,
-                                                            output: UnsafeMutablePointer<T>, row oy: Int) {
-        let c = g.c, top = oy * g.sh - g.padTop
-        let rows = taps(start: top, dilation: g.dh, kernel: g.kh, size: g.h)
-        // Interior columns, whose every tap lies inside the image, run four at a time: four
-        // independent sums hide the latency of the additions.
-        let interiorStart = Swift.min((g.padLeft + g.sw - 1) / g.sw, g.ow)
-        let interiorEnd = Swift.max(interiorStart, Swift.min(g.ow, (g.w - 1 - (g.kw - 1) * g.dw + g.padLeft) / g.sw + 1))
-        var ox = 0
-        while ox < g.ow {
-            guard ox >= interiorStart && ox + 4 <= interiorEnd && c >= 8 else {
-                depthwiseForwardColumn(g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox)
-                ox += 1
-                continue
-            }
-            let left = ox * g.sw - g.padLeft, step = g.sw * c, out = output + ox * c
-            var k = 0
-            while k + 8 <= c {
-                var s0 = SIMD8<T>(), s1 = SIMD8<T>(), s2 = SIMD8<T>(), s3 = SIMD8<T>()
-                for ky in rows {
-                    let line = input + ((top + ky * g.dh) * g.w + left) * c + k, taps = filter + ky * g.kw * c + k
-                    for kx in 0..<g.kw {
-                        let f: SIMD8<T> = vector(taps + kx * c), p = line + kx * g.dw * c
-                        s0 += vector(p) * f
-                        s1 += vector(p + step) * f
-                        s2 += vector(p + 2 * step) * f
-                        s3 += vector(p + 3 * step) * f
-                    }
-                }
-                store(s0, out + k)
-                store(s1, out + c + k)
-                store(s2, out + 2 * c + k)
-                store(s3, out + 3 * c + k)
-                k += 8
-            }
-            for column in 0..<4 where k < c {
-                depthwiseForwardColumn(g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox + column, from: k)
-            }
-            ox += 4
-        }
-    }
-
-    /// One output column (channels `from…`) of a depthwise convolution with multiplier 1.
-    @inline(__always)
-    private static func depthwiseForwardColumn<T: FloatScalar>(_ g: Geometry, input: UnsafePointer<T>, filter: UnsafePointer<T>,
-                                                               output: UnsafeMutablePointer<T>, top: Int, rows: Range<Int>, column ox: Int,
-                                                               from first: Int = 0) {
-        let c = g.c
-        let left = ox * g.sw - g.padLeft
-        let columns = taps(start: left, dilation: g.dw, kernel: g.kw, size: g.w), out = output + ox * c
-        var k = first
-        while k + 8 <= c {
-            var sum = SIMD8<T>()
-            for ky in rows {
-                let line = input + ((top + ky * g.dh) * g.w + left) * c + k, taps = filter + ky * g.kw * c + k
-                for kx in columns { sum += vector(line + kx * g.dw * c) * vector(taps + kx * c) }
-            }
-            store(sum, out + k)
-            k += 8
-        }
-        while k < c {
-            var sum = T.zero
-            for ky in rows {
-                let line = input + ((top + ky * g.dh) * g.w + left) * c + k, taps = filter + ky * g.kw * c + k
-                for kx in columns { sum += line[kx * g.dw * c] * taps[kx * c] }
-            }
-            out[k] = sum
-            k += 1
-        }
-    }
-
     /// One input-gradient row of a depthwise convolution with multiplier 1: every input
     /// vector gathers `dy · f` from the taps that read it, in (ky, kx) order.
     @inline(__always)
@@ -700,14 +635,6 @@ enum ConvKernels {
             tap[k] += sum
             k += 1
         }
-    }
-
-    /// The taps `k` of a window starting at `start` whose positions `start + k·dilation` lie in `0..<size`.
-    @inline(__always)
-    private static func taps(start: Int, dilation: Int, kernel: Int, size: Int) -> Range<Int> {
-        let first = start >= 0 ? 0 : (-start + dilation - 1) / dilation
-        let last = size - 1 - start < 0 ? -1 : Swift.min(kernel - 1, (size - 1 - start) / dilation)
-        return first..<Swift.max(first, last + 1)
     }
 
     @inline(__always)

@@ -1,3 +1,4 @@
+import SomaSIMD
 import Foundation
 
 /// Kernels for the compiler's fused ops. Each reuses the loops of the ops it replaces, so
@@ -42,12 +43,11 @@ enum FusedKernels {
     /// `rows` rows of `n` at `po`: `po[r, j] = act(po[r, j] + bias[j])`.
     static func biasActivation<T: FloatScalar>(_ po: UnsafeMutablePointer<T>, rows: Int, n: Int, _ pb: UnsafePointer<T>,
                                                _ activation: NNKernels.Activation?, alpha: T) {
-        if T.self == Float.self, activation == .relu || activation == .relu6 {
-            // Concrete Float loops: these vectorise where the generic ones do not.
-            let o = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self), b = UnsafeRawPointer(pb).assumingMemoryBound(to: Float.self)
-            for row in 0..<rows {
-                if activation == .relu { biasRelu(o + row * n, b, n) } else { biasRelu6(o + row * n, b, n) }
-            }
+        // Float32 with no activation or one with a vector form: one pass in the CPU's build.
+        let function = activation.flatMap(NNKernels.floatVectorActivation)
+        if T.self == Float.self, activation == nil || function != nil {
+            VectorKernels.biasActivation(function, UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self), rows: rows, n: n,
+                                         UnsafeRawPointer(pb).assumingMemoryBound(to: Float.self))
             return
         }
         for row in 0..<rows {
@@ -61,18 +61,6 @@ enum FusedKernels {
                 if let activation { NNKernels.activate(activation, UnsafePointer(r), r, count: n, alpha: alpha) }
             }
         }
-    }
-
-    /// `r[j] = relu(r[j] + b[j])` (same formulas as BiasAdd then Relu).
-    @inline(never)
-    static func biasRelu(_ r: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
-        for j in 0..<n { let v = r[j] + b[j]; r[j] = v <= 0 ? 0 : v }
-    }
-
-    /// `r[j] = relu6(r[j] + b[j])`.
-    @inline(never)
-    static func biasRelu6(_ r: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
-        for j in 0..<n { let v = r[j] + b[j]; r[j] = v <= 0 ? 0 : (v >= 6 ? 6 : v) }
     }
 
     /// Elements per block: each instruction's block of results stays in L1.

@@ -47,6 +47,30 @@ enum VectorKernels {
         }
     }
 
+    /// `po[r, j] = f(po[r, j] + bias[j])` over `rows` rows of `n` (no `f`: the addition alone).
+    static func biasActivation(_ f: UnaryFunction?, _ po: UnsafeMutablePointer<Float>, rows: Int, n: Int, _ bias: UnsafePointer<Float>,
+                               level: CPULevel = .selected) {
+        switch checked(level) {
+        #if canImport(SomaSIMDAVX512)
+        case .avx512: SomaSIMDAVX512.CompiledLoops.biasActivation(f, po, rows: rows, n: n, bias)
+        case .avx2: SomaSIMDAVX2.CompiledLoops.biasActivation(f, po, rows: rows, n: n, bias)
+        #endif
+        default: SomaSIMDBaseline.CompiledLoops.biasActivation(f, po, rows: rows, n: n, bias)
+        }
+    }
+
+    /// One output row of a depthwise convolution with multiplier 1.
+    static func depthwiseForwardRow(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
+                                    output: UnsafeMutablePointer<Float>, row: Int, level: CPULevel = .selected) {
+        switch checked(level) {
+        #if canImport(SomaSIMDAVX512)
+        case .avx512: SomaSIMDAVX512.CompiledLoops.depthwiseForwardRow(g, input: input, filter: filter, output: output, row: row)
+        case .avx2: SomaSIMDAVX2.CompiledLoops.depthwiseForwardRow(g, input: input, filter: filter, output: output, row: row)
+        #endif
+        default: SomaSIMDBaseline.CompiledLoops.depthwiseForwardRow(g, input: input, filter: filter, output: output, row: row)
+        }
+    }
+
     /// `level`, which must be one this CPU runs (tests pass lower ones to compare builds).
     @inline(__always) private static func checked(_ level: CPULevel) -> CPULevel {
         precondition(level <= CPULevel.detected, "the \(level) vector loops need a CPU with \(level)")

@@ -1,0 +1,119 @@
+/// The fields of a depthwise convolution's geometry the row loops read (NHWC input
+/// `[H, W, C]`, filter `[KH, KW, C, 1]`, output `[OH, OW, C]`, strides, dilations, the
+/// padding before the first row and column).
+public struct DepthwiseGeometry: Sendable {
+    public let h, w, c, kh, kw, oh, ow, sh, sw, dh, dw, padTop, padLeft: Int
+
+    public init(h: Int, w: Int, c: Int, kh: Int, kw: Int, oh: Int, ow: Int, sh: Int, sw: Int, dh: Int, dw: Int, padTop: Int,
+                padLeft: Int) {
+        (self.h, self.w, self.c, self.kh, self.kw, self.oh, self.ow) = (h, w, c, kh, kw, oh, ow)
+        (self.sh, self.sw, self.dh, self.dw, self.padTop, self.padLeft) = (sh, sw, dh, dw, padTop, padLeft)
+    }
+}
+
+/// Depthwise convolution rows (multiplier 1): float32 through the per-CPU builds, float64
+/// in Soma itself; the same code, so both keep the order of their sums.
+extension VectorLoops {
+    // A channel multiplier of 1 (MobileNet's, EfficientNet's, Xception's) keeps each output
+    // vector in registers across all its taps: 8 channels at a time, then one at a time.
+
+    /// One output row of a depthwise convolution with multiplier 1: every output vector is
+    /// summed over its valid taps in (ky, kx) order, then stored once.
+    @inlinable @inline(__always)
+    public static func depthwiseForwardRow<T: BinaryFloatingPoint & SIMDScalar>(_ g: DepthwiseGeometry, input: UnsafePointer<T>, filter: UnsafePointer<T>,
+                                                            output: UnsafeMutablePointer<T>, row oy: Int) {
+        let c = g.c, top = oy * g.sh - g.padTop
+        let rows = taps(start: top, dilation: g.dh, kernel: g.kh, size: g.h)
+        // Interior columns, whose every tap lies inside the image, run four at a time.
+        let interiorStart = Swift.min((g.padLeft + g.sw - 1) / g.sw, g.ow)
+        let interiorEnd = Swift.max(interiorStart, Swift.min(g.ow, (g.w - 1 - (g.kw - 1) * g.dw + g.padLeft) / g.sw + 1))
+        var ox = 0
+        while ox < g.ow {
+            guard ox >= interiorStart && ox + 4 <= interiorEnd && c >= 8 else {
+                depthwiseForwardColumn(g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox)
+                ox += 1
+                continue
+            }
+            var k = 0
+            // Sixteen channels at a time (one AVX-512 register), then eight: each lane sums
+            // its taps in the same order whatever the width.
+            while k + 16 <= c { depthwiseInteriorBlock(SIMD16<T>.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox, channel: k); k += 16 }
+            while k + 8 <= c { depthwiseInteriorBlock(SIMD8<T>.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox, channel: k); k += 8 }
+            for column in 0..<4 where k < c {
+                depthwiseForwardColumn(g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox + column, from: k)
+            }
+            ox += 4
+        }
+    }
+
+    /// Channels `channel..<channel + V.scalarCount` of four interior output columns from
+    /// `column`: four independent sums hide the latency of the additions.
+    @inlinable @inline(__always)
+    static func depthwiseInteriorBlock<V: SIMD>(_: V.Type, _ g: DepthwiseGeometry, input: UnsafePointer<V.Scalar>, filter: UnsafePointer<V.Scalar>,
+                                                output: UnsafeMutablePointer<V.Scalar>, top: Int, rows: Range<Int>, column ox: Int, channel k: Int)
+        where V.Scalar: BinaryFloatingPoint {
+        let c = g.c, left = ox * g.sw - g.padLeft, step = g.sw * c, out = output + ox * c + k
+        @inline(__always) func load(_ p: UnsafePointer<V.Scalar>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+        @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<V.Scalar>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+        var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+        for ky in rows {
+            let line = input + ((top + ky * g.dh) * g.w + left) * c + k, taps = filter + ky * g.kw * c + k
+            for kx in 0..<g.kw {
+                let f = load(taps + kx * c), p = line + kx * g.dw * c
+                s0 += load(p) * f
+                s1 += load(p + step) * f
+                s2 += load(p + 2 * step) * f
+                s3 += load(p + 3 * step) * f
+            }
+        }
+        store(s0, out)
+        store(s1, out + c)
+        store(s2, out + 2 * c)
+        store(s3, out + 3 * c)
+    }
+
+    /// One output column (channels `from…`) of a depthwise convolution with multiplier 1.
+    @inlinable @inline(__always)
+    static func depthwiseForwardColumn<T: BinaryFloatingPoint & SIMDScalar>(_ g: DepthwiseGeometry, input: UnsafePointer<T>, filter: UnsafePointer<T>,
+                                                               output: UnsafeMutablePointer<T>, top: Int, rows: Range<Int>, column ox: Int,
+                                                               from first: Int = 0) {
+        let c = g.c
+        let left = ox * g.sw - g.padLeft
+        let columns = taps(start: left, dilation: g.dw, kernel: g.kw, size: g.w), out = output + ox * c
+        var k = first
+        while k + 8 <= c {
+            var sum = SIMD8<T>()
+            for ky in rows {
+                let line = input + ((top + ky * g.dh) * g.w + left) * c + k, taps = filter + ky * g.kw * c + k
+                for kx in columns { sum += load8(line + kx * g.dw * c) * load8(taps + kx * c) }
+            }
+            store8(sum, out + k)
+            k += 8
+        }
+        while k < c {
+            var sum = T(0)
+            for ky in rows {
+                let line = input + ((top + ky * g.dh) * g.w + left) * c + k, taps = filter + ky * g.kw * c + k
+                for kx in columns { sum += line[kx * g.dw * c] * taps[kx * c] }
+            }
+            out[k] = sum
+            k += 1
+        }
+    }
+
+    /// The taps `k` of a window starting at `start` whose positions `start + k·dilation` lie in `0..<size`.
+    @inlinable @inline(__always)
+    public static func taps(start: Int, dilation: Int, kernel: Int, size: Int) -> Range<Int> {
+        let first = start >= 0 ? 0 : (-start + dilation - 1) / dilation
+        let last = size - 1 - start < 0 ? -1 : Swift.min(kernel - 1, (size - 1 - start) / dilation)
+        return first..<Swift.max(first, last + 1)
+    }
+
+    @inlinable @inline(__always)
+    static func load8<T: SIMDScalar>(_ p: UnsafePointer<T>) -> SIMD8<T> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<T>.self) }
+
+    @inlinable @inline(__always)
+    static func store8<T: SIMDScalar>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self)
+    }
+}

@@ -214,6 +214,13 @@ enum MathKernels {
             default: break
             }
         }
+        // Operands of the output's size or scalars: the vector loops (float32) or plain ones.
+        let n = out.scalarCount
+        if T.dtype.isFloatingPoint, n > 1, a.scalarCount == n || a.scalarCount == 1, b.scalarCount == n || b.scalarCount == 1 {
+            binaryLoop(op, a.pointer(as: T.self), a.scalarCount == 1 ? 0 : 1, b.pointer(as: T.self), b.scalarCount == 1 ? 0 : 1,
+                       out.mutablePointer(as: T.self), count: n)
+            return
+        }
         switch op {
         case .add: broadcastMap(a, b, out) { (x: T, y: T) in T.add(x, y) }
         case .sub: broadcastMap(a, b, out) { (x: T, y: T) in T.sub(x, y) }

@@ -33,11 +33,13 @@ def competing_load(processes):
 
 def plan_memory(report):
     """The compiled plan's arena and its ratio to the peak of live bytes (the lower bound),
-    from a `graphtool bench --json` report: a dict for the results, and a phrase for a table."""
+    from a `graphtool bench --json` report: a dict for the results (with the vector
+    instruction set Soma's loops ran with), and a phrase for a table."""
     arena, bound = report.get("arena_bytes"), report.get("lower_bound_bytes")
+    isa = {"vector_instructions": report["vector_instructions"]} if "vector_instructions" in report else {}
     if arena is None:
-        return {}, "arena n/a"
+        return isa, "arena n/a"
     if bound == 0:  # nothing lives between steps: inputs and fetched outputs only
-        return {"arena_bytes": arena, "lower_bound_bytes": 0}, "arena   0 (no intermediates)"
+        return isa | {"arena_bytes": arena, "lower_bound_bytes": 0}, "arena   0 (no intermediates)"
     ratio = arena / bound
-    return {"arena_bytes": arena, "lower_bound_bytes": bound}, f"arena {arena / 2**20:6.2f} MiB = {ratio:4.2f}× bound"
+    return isa | {"arena_bytes": arena, "lower_bound_bytes": bound}, f"arena {arena / 2**20:6.2f} MiB = {ratio:4.2f}× bound"

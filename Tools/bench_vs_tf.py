@@ -299,6 +299,8 @@ def main():
     args = parser.parse_args()
     with competing_load(args.load):
         results = measure(args)
+    levels = sorted({row["vector_instructions"] for row in results.values() if isinstance(row, dict) and "vector_instructions" in row})
+    print(f"Soma's vector loops ran with: {', '.join(levels) or 'unknown'}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"load": args.load, "results": results}, f, indent=2)

@@ -126,6 +126,8 @@ def main():
               f"{ort_ratio}  max rel. error {error:.1e}  {memory_text}", flush=True)
     ratios = [r["soma"] / r["tf"] for r in results.values()], [r["soma"] / r["ort"] for r in results.values() if "ort" in r]
     print(f"geometric mean: Soma/TF {np.exp(np.mean(np.log(ratios[0]))):.2f}  Soma/ORT {np.exp(np.mean(np.log(ratios[1]))):.2f}")
+    levels = sorted({row["vector_instructions"] for row in results.values() if "vector_instructions" in row})
+    print(f"Soma's vector loops ran with: {', '.join(levels) or 'unknown'}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"load": args.load, "results": results}, f, indent=2)

@@ -27,24 +27,29 @@ import Testing
     }
 
     /// Float32 products on both GEMM paths — LIBXSMM's JIT kernels where `B` fits in L2
-    /// (``SmallGEMM``), OpenBLAS beyond — with `A` plain and transposed, against a float64
-    /// loop; the same bits on 1, 2 and 3 threads (200 rows: four row blocks).
-    @Test(arguments: [(200, 192, 512, false), (200, 192, 512, true), (32, 5, 3, true), (200, 400, 600, false), (70, 400, 600, true)])
-    func matmulPathsMatchAFloat64Loop(m: Int, k: Int, n: Int, transposeA: Bool) throws {
+    /// and is not transposed (``SmallGEMM``), OpenBLAS otherwise — split into row blocks
+    /// (200 rows: four) or, with one row block, into column blocks, with either operand
+    /// transposed, against a float64 loop; the same bits on 1, 2 and 3 threads.
+    @Test(arguments: [
+        (200, 192, 512, false, false), (200, 192, 512, true, false), (32, 5, 3, true, false), (200, 400, 600, false, false),
+        (70, 400, 600, true, false), (32, 192, 512, false, false), (32, 192, 520, true, false), (32, 192, 300, false, true),
+    ])
+    func matmulPathsMatchAFloat64Loop(m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool) throws {
         var rng = SplitMix64(seed: UInt64(m + k * 7 + n * 13))
-        let a = random(transposeA ? [k, m] : [m, k], &rng), b = random([k, n], &rng)
+        let a = random(transposeA ? [k, m] : [m, k], &rng), b = random(transposeB ? [n, k] : [k, n], &rng)
         let (pa, pb) = (a.scalars(as: Float.self), b.scalars(as: Float.self))
         var expected = [Float](repeating: 0, count: m * n)
         for i in 0..<m { for j in 0..<n {
             var total = 0.0
-            for p in 0..<k { total += Double(pa[transposeA ? p * m + i : i * k + p]) * Double(pb[p * n + j]) }
+            for p in 0..<k { total += Double(pa[transposeA ? p * m + i : i * k + p]) * Double(pb[transposeB ? j * k + p : p * n + j]) }
             expected[i * n + j] = Float(total)
         } }
         let small = k * n * 4 <= SmallGEMM.maximumBBytes
-        #expect((SmallGEMM.kernel(ta: transposeA, m: m, n: n, k: k, lda: transposeA ? m : k) != nil) == (small && LIBXSMM.available))
+        #expect((SmallGEMM.kernel(ta: transposeA, m: m, n: n, k: k, lda: transposeA ? m : k, ldb: n, ldc: n) != nil)
+                == (small && LIBXSMM.available))
         func result(threads: Int) throws -> [Float] {
             let g = Graph()
-            let product = try matmul(g.constant(a), g.constant(b), transposeA: transposeA)
+            let product = try matmul(g.constant(a), g.constant(b), transposeA: transposeA, transposeB: transposeB)
             var options = SessionOptions()
             options.intraOpThreads = threads
             return try Session(graph: g, options: options).run(product).scalars(as: Float.self)

@@ -199,18 +199,31 @@ enum LinalgKernels {
     static let configureBLAS: Void = { openblas_set_num_threads(1) }()
 
     /// Rows of `op(a)` per parallel GEMM block. Fixed, so results do not depend on the
-    /// thread count: each block is the same OpenBLAS call whatever runs it.
+    /// thread count: each block is the same kernel call whatever runs it.
     static let rowBlock = 64
 
-    /// `op(a) × op(b)` split into row blocks run on up to `threads` threads.
+    /// Columns of `op(b)` per parallel block of a product with one row block (an RNN's
+    /// gates, a small batch through a wide layer): fixed for the same reason.
+    static let columnBlock = 128
+
+    /// `op(a) × op(b)` split into row blocks — or, with a single row block, column blocks —
+    /// run on up to `threads` threads.
     static func gemm(_ a: Tensor, _ ao: Int, _ ta: Bool, _ b: Tensor, _ bo: Int, _ tb: Bool, _ out: Tensor, _ o: Int,
                      m: Int, n: Int, k: Int, threads: Int) throws {
-        guard a.dtype.isFloatingPoint, m > rowBlock, m * n * k >= 1 << 18 else {
+        guard a.dtype.isFloatingPoint, m * n * k >= 1 << 18, m > rowBlock || n >= 2 * columnBlock else {
             return try gemm(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k)
         }
-        let blocks = (m + rowBlock - 1) / rowBlock
         let lda = ta ? m : k
-        ParallelFor.run(blocks: blocks, threads: threads) { block in
+        if m <= rowBlock {
+            let ldb = tb ? k : n
+            ParallelFor.run(blocks: (n + columnBlock - 1) / columnBlock, threads: threads) { block in
+                let c0 = block * columnBlock, columns = Swift.min(columnBlock, n - c0)
+                // Columns c0… of op(b): column offset c0, or row offset c0·ldb when transposed.
+                try? gemm(a, ao, ta, b, bo + (tb ? c0 * ldb : c0), tb, out, o + c0, m: m, n: columns, k: k, ldb: ldb, ldc: n)
+            }
+            return
+        }
+        ParallelFor.run(blocks: (m + rowBlock - 1) / rowBlock, threads: threads) { block in
             let r0 = block * rowBlock, rows = Swift.min(rowBlock, m - r0)
             // Rows r0… of op(a): row offset r0·lda, or column offset r0 when transposed.
             try? gemm(a, ao + (ta ? r0 : r0 * lda), ta, b, bo, tb, out, o + r0 * n, m: rows, n: n, k: k, lda: lda)
@@ -218,9 +231,10 @@ enum LinalgKernels {
     }
 
     /// `out[o…] = op(a[ao…]) × op(b[bo…])` for row-major `[m, k] × [k, n]` blocks at element
-    /// offsets `ao`, `bo`, `o` (`lda` when `a`'s rows are longer than `op(a)` needs).
+    /// offsets `ao`, `bo`, `o`; `lda`, `ldb`, `ldc` when rows are longer than the block
+    /// (floats only).
     static func gemm(_ a: Tensor, _ ao: Int, _ ta: Bool, _ b: Tensor, _ bo: Int, _ tb: Bool, _ out: Tensor, _ o: Int,
-                     m: Int, n: Int, k: Int, lda leadingA: Int? = nil) throws {
+                     m: Int, n: Int, k: Int, lda leadingA: Int? = nil, ldb leadingB: Int? = nil, ldc leadingC: Int? = nil) throws {
         _ = configureBLAS
         guard m > 0 && n > 0 else { return }
         // The output is zero-filled, which is the right answer when k == 0.
@@ -228,22 +242,22 @@ enum LinalgKernels {
         guard m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) else {
             throw KernelError("matrix dimensions \(m)x\(k)x\(n) exceed BLAS's 32-bit limit")
         }
-        let lda = Int32(leadingA ?? (ta ? m : k)), ldb = Int32(tb ? k : n)
+        let lda = leadingA ?? (ta ? m : k), ldb = leadingB ?? (tb ? k : n), ldc = leadingC ?? n
         let transA = ta ? CblasTrans : CblasNoTrans, transB = tb ? CblasTrans : CblasNoTrans
         switch a.dtype {
         case .float32:
             let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
-            if !tb, let kernel = SmallGEMM.kernel(ta: ta, m: m, n: n, k: k, lda: Int(lda)) {
+            if !tb, let kernel = SmallGEMM.kernel(ta: ta, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {
                 soma_xsmm_gemm(kernel, pb, pa, pc, LIBXSMM.clearsUpperHalves)
                 return
             }
-            cblas_sgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1, pa, lda, pb, ldb, 0, pc, Int32(n))
+            cblas_sgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1, pa, Int32(lda), pb, Int32(ldb), 0, pc, Int32(ldc))
         case .float64:
             cblas_dgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1,
-                        a.pointer(as: Double.self) + ao, lda, b.pointer(as: Double.self) + bo, ldb, 0,
-                        out.mutablePointer(as: Double.self) + o, Int32(n))
-        case .int32: naive(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k, Int32.self)
-        case .int64: naive(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k, Int64.self)
+                        a.pointer(as: Double.self) + ao, Int32(lda), b.pointer(as: Double.self) + bo, Int32(ldb), 0,
+                        out.mutablePointer(as: Double.self) + o, Int32(ldc))
+        case .int32 where leadingB == nil && leadingC == nil: naive(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k, Int32.self)
+        case .int64 where leadingB == nil && leadingC == nil: naive(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k, Int64.self)
         default: throw KernelError("MatMul is not defined for \(a.dtype)")
         }
     }
@@ -385,11 +399,12 @@ enum SmallGEMM {
     /// convolutions' filters.
     static let maximumBBytes = 512 << 10
 
-    /// The kernel for `op(A)[m×k] · B[k×n]` with `A`'s rows `lda` apart, or `nil` where the
-    /// shape is not taken or LIBXSMM has no kernel.
-    static func kernel(ta: Bool, m: Int, n: Int, k: Int, lda: Int) -> UnsafeRawPointer? {
+    /// The kernel for `op(A)[m×k] · B[k×n]` into `C` with rows `lda`, `ldb`, `ldc` apart, or
+    /// `nil` where the shape is not taken or LIBXSMM has no kernel.
+    static func kernel(ta: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int) -> UnsafeRawPointer? {
         guard LIBXSMM.available, k * n * MemoryLayout<Float>.stride <= maximumBBytes, let m32 = Int32(exactly: m),
-              let n32 = Int32(exactly: n), let k32 = Int32(exactly: k), let lda32 = Int32(exactly: lda) else { return nil }
-        return soma_xsmm_gemm_kernel(n32, m32, k32, n32, lda32, n32, ta ? 1 : 0)
+              let n32 = Int32(exactly: n), let k32 = Int32(exactly: k), let lda32 = Int32(exactly: lda),
+              let ldb32 = Int32(exactly: ldb), let ldc32 = Int32(exactly: ldc) else { return nil }
+        return soma_xsmm_gemm_kernel(n32, m32, k32, ldb32, lda32, ldc32, ta ? 1 : 0)
     }
 }

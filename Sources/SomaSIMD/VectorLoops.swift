@@ -8,6 +8,9 @@ public enum UnaryFunction: UInt8, Sendable, CaseIterable {
 /// An elementwise float32 operator with a vector form (``VectorLoops/visit(_:_:)-(BinaryFunction,_)``).
 public enum BinaryFunction: UInt8, Sendable, CaseIterable {
     case add, sub, mul, div, maximum, minimum, squaredDifference
+    /// TF's activation gradients: `(gradients, features)` for ReLU and ReLU6, `(y, dy)` for
+    /// sigmoid and tanh.
+    case reluGrad, relu6Grad, sigmoidGrad, tanhGrad
 }
 
 /// The float32 loops over whole buffers that Soma's kernels spend their elementwise time in,
@@ -54,6 +57,10 @@ public enum VectorLoops {
         case .maximum: visitor.visit(F.Maximum.self)
         case .minimum: visitor.visit(F.Minimum.self)
         case .squaredDifference: visitor.visit(F.SquaredDifference.self)
+        case .reluGrad: visitor.visit(F.ReluGrad.self)
+        case .relu6Grad: visitor.visit(F.Relu6Grad.self)
+        case .sigmoidGrad: visitor.visit(F.SigmoidGrad.self)
+        case .tanhGrad: visitor.visit(F.TanhGrad.self)
         }
     }
 
@@ -250,5 +257,21 @@ public enum VectorFunctions {
     public enum SquaredDifference: VectorBinary {
         @inlinable @inline(__always) public static func vector(_ a: V, _ b: V) -> V { (a - b) * (a - b) }
         @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { (a - b) * (a - b) }
+    }
+    public enum ReluGrad: VectorBinary {
+        @inlinable @inline(__always) public static func vector(_ a: V, _ b: V) -> V { V(repeating: 0).replacing(with: a, where: b .> 0) }
+        @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { b > 0 ? a : 0 }
+    }
+    public enum Relu6Grad: VectorBinary {
+        @inlinable @inline(__always) public static func vector(_ a: V, _ b: V) -> V { V(repeating: 0).replacing(with: a, where: (b .> 0) .& (b .< 6)) }
+        @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { b > 0 && b < 6 ? a : 0 }
+    }
+    public enum SigmoidGrad: VectorBinary {
+        @inlinable @inline(__always) public static func vector(_ a: V, _ b: V) -> V { b * a * (1 - a) }
+        @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { b * a * (1 - a) }
+    }
+    public enum TanhGrad: VectorBinary {
+        @inlinable @inline(__always) public static func vector(_ a: V, _ b: V) -> V { b * (1 - a * a) }
+        @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { b * (1 - a * a) }
     }
 }

@@ -44,6 +44,13 @@ enum NNKernels {
                 let out = try ctx.allocateOutput(0, zeroed: false), a = ctx.inputs[0], b = ctx.inputs[1]
                 let alpha = Double(ctx.node.float("alpha") ?? 0.2)
                 switch out.dtype {
+                case .float32 where a.shape == b.shape && floatVectorGradient(op) != nil:
+                    // The vector loops, in fixed blocks on the pool.
+                    let (pa, pb, po, f) = (a.pointer(as: Float.self), b.pointer(as: Float.self), out.mutablePointer(as: Float.self),
+                                           floatVectorGradient(op)!)
+                    ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
+                        VectorKernels.zip(f, pa + lo, 1, pb + lo, 1, po + lo, count: hi - lo)
+                    }
                 case .float32: gradient(op, a, b, out, alpha: Float(alpha))
                 case .float64: gradient(op, a, b, out, alpha: alpha)
                 case .int32 where op == .relu || op == .relu6: integerReluGradient(op, a, b, out, Int32.self)
@@ -127,6 +134,17 @@ enum NNKernels {
         case .tanh: .tanh
         case .relu: .relu
         case .relu6: .relu6
+        default: nil
+        }
+    }
+
+    /// The gradient ops with a float32 vector form (the same formulas as ``gradient(_:_:_:_:alpha:)``).
+    static func floatVectorGradient(_ op: GradientOp) -> BinaryFunction? {
+        switch op {
+        case .relu: .reluGrad
+        case .relu6: .relu6Grad
+        case .sigmoid: .sigmoidGrad
+        case .tanh: .tanhGrad
         default: nil
         }
     }

@@ -230,6 +230,25 @@ import Testing
         for (a, e) in zip(actual, expected) { #expect(a.isApproximatelyEqual(to: e, relativeTolerance: 1e-6, absoluteTolerance: 1e-6)) }
     }
 
+    /// Several products reading one matrix transposed (an unrolled RNN's input gradients)
+    /// share one Transpose step and run untransposed; one product alone keeps its flag.
+    @Test func sharedTransposedOperandsAreTransposedOnce() throws {
+        let g = Graph()
+        let w = try g.placeholder(.float32, shape: [6, 4], name: "w")
+        let xs = try (0..<3).map { try g.placeholder(.float32, shape: [5, 4], name: "x\($0)") }
+        let products = try xs.map { try matmul($0, w, transposeB: true) }
+        var feeds = [w: Self.random([6, 4], seed: 60)]
+        for (k, x) in xs.enumerated() { feeds[x] = Self.random([5, 4], seed: UInt64(61 + k)) }
+        #expect(try Self.planOps(g, products, feeds: feeds) == ["MatMul": 3, "Transpose": 1])
+        #expect(try Self.planOps(g, [products[0]], feeds: feeds) == ["MatMul": 1])
+        var off = SessionOptions()
+        off.compileOptions = CompileOptions(disabledPasses: [SharedTransposeMaterialization.name])
+        #expect(try Self.planOps(g, products, feeds: feeds, options: off.compileOptions) == ["MatMul": 3])
+        let expected = try Session(graph: g, options: off).run(fetches: products, feeds: feeds)
+        let actual = try Session(graph: g).run(fetches: products, feeds: feeds)
+        for (a, e) in zip(actual, expected) { #expect(a.isApproximatelyEqual(to: e, relativeTolerance: 1e-6, absoluteTolerance: 1e-6)) }
+    }
+
     @Test func elementwiseChainsFuseIntoOneLoop() throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [1000], name: "x")

@@ -59,7 +59,7 @@ public enum Passes {
         // Plans only: folding changes rounding, and saved graphs keep TF's arithmetic.
         if forPlan { passes.append(BatchNormFolding()) }
         passes.append(MatMulBiasActivationFusion())
-        if forPlan { passes += [ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning()] }
+        if forPlan { passes += [SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning()] }
         return passes.filter { !disabled.contains(type(of: $0).name) }
     }
 

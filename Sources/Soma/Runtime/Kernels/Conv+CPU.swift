@@ -831,7 +831,7 @@ enum ConvKernels {
     static func maxPoolGrad<T: FloatScalar>(_ x: Tensor, _ grad: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
         let px = x.pointer(as: T.self), pg = grad.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let c = g.c
-        if T.self == Float.self && c % 8 == 0 {
+        if T.self == Float.self && c % 8 == 0 && g.h * g.w <= Int(Int32.max) {
             let px = x.pointer(as: Float.self), pg = grad.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
             return ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
                 for i in lo..<hi { maxPoolGradFloat8(px, pg, po, g, image: i) }
@@ -886,24 +886,24 @@ enum ConvKernels {
                 guard !rows.isEmpty && !columns.isEmpty else { continue }
                 let o = ((i * g.oh + oy) * g.ow + ox) * c
                 for j in stride(from: 0, to: c, by: 8) {
-                    var best = SIMD8<Float>(), tap = SIMD8<Int32>(), k: Int32 = 0
+                    // The winners as pixel numbers in the image (iy·W + ix), so the scatter
+                    // needs no division.
+                    var best = SIMD8<Float>(), tap = SIMD8<Int32>(), first = true
                     for iy in rows {
                         for ix in columns {
-                            let v = UnsafeRawPointer(px + ((i * g.h + iy) * g.w + ix) * c + j).loadUnaligned(as: SIMD8<Float>.self)
-                            if k == 0 {
-                                best = v
+                            let pixel = iy * g.w + ix
+                            let v = UnsafeRawPointer(px + (i * g.h * g.w + pixel) * c + j).loadUnaligned(as: SIMD8<Float>.self)
+                            if first {
+                                (best, tap, first) = (v, SIMD8(repeating: Int32(truncatingIfNeeded: pixel)), false)
                             } else {
                                 let greater = v .> best
                                 best.replace(with: v, where: greater)
-                                tap.replace(with: k, where: greater)
+                                tap.replace(with: Int32(truncatingIfNeeded: pixel), where: greater)
                             }
-                            k += 1
                         }
                     }
-                    for l in 0..<8 {
-                        let (dy, dx) = Int(tap[l]).quotientAndRemainder(dividingBy: columns.count)
-                        po[((i * g.h + rows.lowerBound + dy) * g.w + columns.lowerBound + dx) * c + j + l] += pg[o + j + l]
-                    }
+                    let image = po + i * g.h * g.w * c + j
+                    for l in 0..<8 { image[Int(tap[l]) * c + l] += pg[o + j + l] }
                 }
             }
         }

@@ -30,18 +30,7 @@ public enum VectorMath {
         var clamped = x.replacing(with: 0, where: nan)
         clamped.replace(with: -87.33654, where: clamped .< -87.33654)
         clamped.replace(with: 88.72283, where: clamped .> 88.72283)
-        // Round x·log₂e to the nearest integer n with the 1.5·2²³ trick.
-        let shifted = clamped * 1.44269504088896341 + 12582912.0
-        let n = shifted - 12582912.0
-        let r = clamped - n * 0.693359375 + n * 2.12194440e-4
-        let z = r * r
-        var p = V(repeating: 1.9875691500e-4)
-        p = p * r + 1.3981999507e-3
-        p = p * r + 8.3334519073e-3
-        p = p * r + 4.1665795894e-2
-        p = p * r + 1.6666665459e-1
-        p = p * r + 5.0000001201e-1
-        let y = p * z + r + 1
+        let (shifted, y) = expReduced(clamped)
         let bits = unsafeBitCast(shifted, to: VI.self) &- 0x4B40_0000 &+ 127
         var result = y * unsafeBitCast(bits &<< 23, to: V.self)
         result.replace(with: .infinity, where: x .> 88.72283)
@@ -53,23 +42,50 @@ public enum VectorMath {
     /// The scalar twin of ``exp(_:)-(V)``, branch-free.
     @inlinable @inline(__always) public static func exp(_ x: Float) -> Float {
         let clamped = Swift.min(Swift.max(x.isNaN ? 0 : x, -87.33654), 88.72283)
-        // Round x·log₂e to the nearest integer n with the 1.5·2²³ trick: n lands in the
-        // low mantissa bits, so neither floorf nor a checked conversion is needed.
+        let (shifted, y) = expReduced(clamped)
+        let exponent = shifted.bitPattern &- 0x4B40_0000 &+ 127
+        let scale = Float(bitPattern: exponent << 23)
+        let result = y * scale
+        return x.isNaN ? x : (x > 88.72283 ? .infinity : (x < -87.33654 ? 0 : result))
+    }
+
+    /// The core of ``exp(_:)-(V)`` on a clamped input, lane by lane — one formula for the
+    /// vector and its scalar twin, so they compute the same bits: `x·log₂e` rounded to the
+    /// nearest integer n with the 1.5·2²³ trick (n lands in the low mantissa bits of
+    /// `shifted`, so neither floorf nor a checked conversion is needed), the remainder `r`
+    /// by ln 2 in two parts, and `e^r` by Cephes' degree-6 polynomial.
+    @inlinable @inline(__always)
+    static func expReduced<N: PolynomialOperand>(_ clamped: N) -> (shifted: N, y: N) {
         let shifted = clamped * 1.44269504088896341 + 12582912.0
         let n = shifted - 12582912.0
         let r = clamped - n * 0.693359375 + n * 2.12194440e-4
         let z = r * r
-        var p: Float = 1.9875691500e-4
+        var p = N(repeating: 1.9875691500e-4)
         p = p * r + 1.3981999507e-3
         p = p * r + 8.3334519073e-3
         p = p * r + 4.1665795894e-2
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
-        let y = p * z + r + 1
-        let exponent = shifted.bitPattern &- 0x4B40_0000 &+ 127
-        let scale = Float(bitPattern: exponent << 23)
-        let result = y * scale
-        return x.isNaN ? x : (x > 88.72283 ? .infinity : (x < -87.33654 ? 0 : result))
+        return (shifted, p * z + r + 1)
+    }
+
+    /// Eigen's 13/6 rational approximation of tanh on a clamped input: numerator and
+    /// denominator, lane by lane (shared by ``tanh(_:)-(V)`` and its scalar twin).
+    @inlinable @inline(__always)
+    static func tanhRational<N: PolynomialOperand>(_ a: N) -> (p: N, q: N) {
+        let z = a * a
+        var p = N(repeating: -2.76076847742355e-16)
+        p = p * z + 2.00018790482477e-13
+        p = p * z - 8.60467152213735e-11
+        p = p * z + 5.12229709037114e-08
+        p = p * z + 1.48572235717979e-05
+        p = p * z + 6.37261928875436e-04
+        p = p * z + 4.89352455891786e-03
+        var q = N(repeating: 1.19825839466702e-06)
+        q = q * z + 1.18534705686654e-04
+        q = q * z + 2.26843463243900e-03
+        q = q * z + 4.89352518554385e-03
+        return (p * a, q)
     }
 
     /// The scalar twin of ``sigmoid(_:)-(V)``.
@@ -94,19 +110,7 @@ public enum VectorMath {
         var a = x
         a.replace(with: 7.90531110763549805, where: a .> 7.90531110763549805)
         a.replace(with: -7.90531110763549805, where: a .< -7.90531110763549805)
-        let z = a * a
-        var p = V(repeating: -2.76076847742355e-16)
-        p = p * z + 2.00018790482477e-13
-        p = p * z - 8.60467152213735e-11
-        p = p * z + 5.12229709037114e-08
-        p = p * z + 1.48572235717979e-05
-        p = p * z + 6.37261928875436e-04
-        p = p * z + 4.89352455891786e-03
-        p = p * a
-        var q = V(repeating: 1.19825839466702e-06)
-        q = q * z + 1.18534705686654e-04
-        q = q * z + 2.26843463243900e-03
-        q = q * z + 4.89352518554385e-03
+        let (p, q) = tanhRational(a)
         var t = p / q
         let magnitude = abs(x)
         t.replace(with: x, where: magnitude .< 0.0004)
@@ -118,19 +122,7 @@ public enum VectorMath {
     /// The scalar twin of ``tanh(_:)-(V)``.
     @inlinable @inline(__always) public static func tanh(_ x: Float) -> Float {
         let a = Swift.min(Swift.max(x, -7.90531110763549805), 7.90531110763549805)
-        let z = a * a
-        var p: Float = -2.76076847742355e-16
-        p = p * z + 2.00018790482477e-13
-        p = p * z - 8.60467152213735e-11
-        p = p * z + 5.12229709037114e-08
-        p = p * z + 1.48572235717979e-05
-        p = p * z + 6.37261928875436e-04
-        p = p * z + 4.89352455891786e-03
-        p = p * a
-        var q: Float = 1.19825839466702e-06
-        q = q * z + 1.18534705686654e-04
-        q = q * z + 2.26843463243900e-03
-        q = q * z + 4.89352518554385e-03
+        let (p, q) = tanhRational(a)
         let magnitude = Swift.abs(x)
         if x.isNaN { return x }
         if magnitude < 0.0004 { return x }
@@ -162,3 +154,21 @@ public enum VectorMath {
         return m
     }
 }
+
+/// What ``VectorMath``'s polynomials evaluate on: a float, or a vector of floats lane by
+/// lane — the same operations either way.
+public protocol PolynomialOperand {
+    init(repeating value: Float)
+    static func + (a: Self, b: Self) -> Self
+    static func - (a: Self, b: Self) -> Self
+    static func * (a: Self, b: Self) -> Self
+    static func + (a: Self, b: Float) -> Self
+    static func - (a: Self, b: Float) -> Self
+    static func * (a: Self, b: Float) -> Self
+}
+
+extension Float: PolynomialOperand {
+    @inlinable public init(repeating value: Float) { self = value }
+}
+
+extension SIMD16: PolynomialOperand where Scalar == Float {}

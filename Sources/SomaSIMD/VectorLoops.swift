@@ -275,3 +275,15 @@ public enum VectorFunctions {
         @inlinable @inline(__always) public static func scalar(_ a: Float, _ b: Float) -> Float { b * (1 - a * a) }
     }
 }
+
+/// The entry points each build of the loops offers (`CompiledLoops` in `SomaSIMDBaseline`,
+/// `SomaSIMDAVX2` and `SomaSIMDAVX512`), so callers pick a build once and call through it.
+public protocol CompiledLoopSet: Sendable {
+    static func map(_ f: UnaryFunction, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int)
+    static func zip(_ f: BinaryFunction, _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
+                    _ dst: UnsafeMutablePointer<Float>, count: Int)
+    static func biasActivation(_ f: UnaryFunction?, _ po: UnsafeMutablePointer<Float>, rows: Int, n: Int, _ bias: UnsafePointer<Float>)
+    static func depthwiseForwardRow(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
+                                    output: UnsafeMutablePointer<Float>, row: Int)
+    static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool)
+}

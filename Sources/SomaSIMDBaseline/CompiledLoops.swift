@@ -10,7 +10,7 @@ import SomaSIMD
 /// callers keep calling this module's code, and nothing else this module defines is shared
 /// (`Tools/check-cpu-dispatch.sh` checks the object files): no code compiled for a newer CPU
 /// can be merged into a baseline caller.
-public enum CompiledLoops {
+public enum CompiledLoops: CompiledLoopSet {
     /// `dst[i] = f(src[i])` for `count` elements; `dst` may be `src`.
     @inline(never)
     public static func map(_ f: UnaryFunction, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {

@@ -10,7 +10,7 @@ __attribute__((target("avx"))) static inline void soma_xsmm_zero_upper(void) { _
 static inline void soma_xsmm_zero_upper(void) {}
 #endif
 
-/* Swift cannot call LIBXSMM's kernels directly (their pointer type is variadic): these two
+/* Swift cannot call LIBXSMM's kernels directly (their pointer type is variadic): these
  * wrappers JIT-compile (or look up) and run a float32 batch-reduce GEMM
  * C = beta·C + Σ_t A_t·op(B_t) (column-major, m × n, k deep, over `count` address pairs;
  * op(B) = Bᵀ when trans_b, B being then n × k). */
@@ -24,8 +24,6 @@ static inline const void *soma_xsmm_reduce_batch_kernel(int m, int n, int k, int
     return (const void *)libxsmm_smmdispatch_reducebatch_addr(lm, ln, lk, &la, &lb, &lc, &alpha, &beta, &flags, &prefetch);
 }
 
-
-
 /* A plain float32 GEMM C = A·op(B) (β = 0; column-major, m × n, k deep; op(B) = Bᵀ when
  * trans_b): the kernel, or NULL where LIBXSMM cannot JIT one. Thread-safe. */
 static inline const void *soma_xsmm_gemm_kernel(int m, int n, int k, int lda, int ldb, int ldc, int trans_b) {
@@ -36,7 +34,6 @@ static inline const void *soma_xsmm_gemm_kernel(int m, int n, int k, int lda, in
     return (const void *)libxsmm_smmdispatch(lm, ln, lk, &la, &lb, &lc, &alpha, &beta, &flags, &prefetch);
 }
 
-
 /** Runs a kernel from soma_xsmm_reduce_batch_kernel over `count` (A, B) pairs into `c`; `avx`
  * says whether to clear the upper halves of the vector registers after it. */
 static inline void soma_xsmm_reduce_batch(const void *kernel, const float **a, const float **b, float *c, unsigned long long count,
@@ -45,7 +42,7 @@ static inline void soma_xsmm_reduce_batch(const void *kernel, const float **a, c
     if (avx) soma_xsmm_zero_upper();
 }
 
-/** Runs a kernel from soma_xsmm_gemm_kernel; `avx` says whether to clear the upper halves of the vector registers after it. */
+/** Runs a kernel from soma_xsmm_gemm_kernel; `avx` as for soma_xsmm_reduce_batch. */
 static inline void soma_xsmm_gemm(const void *kernel, const float *a, const float *b, float *c, int avx) {
     ((libxsmm_smmfunction)kernel)(a, b, c);
     if (avx) soma_xsmm_zero_upper();

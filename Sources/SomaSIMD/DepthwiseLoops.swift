@@ -20,8 +20,9 @@ extension VectorLoops {
     /// One output row of a depthwise convolution with multiplier 1: every output vector is
     /// summed over its valid taps in (ky, kx) order, then stored once.
     @inlinable @inline(__always)
-    public static func depthwiseForwardRow<T: BinaryFloatingPoint & SIMDScalar>(_ g: DepthwiseGeometry, input: UnsafePointer<T>, filter: UnsafePointer<T>,
-                                                            output: UnsafeMutablePointer<T>, row oy: Int) {
+    public static func depthwiseForwardRow<T: BinaryFloatingPoint & SIMDScalar>(
+        _ g: DepthwiseGeometry, input: UnsafePointer<T>, filter: UnsafePointer<T>, output: UnsafeMutablePointer<T>, row oy: Int
+    ) {
         let c = g.c, top = oy * g.sh - g.padTop
         let rows = taps(start: top, dilation: g.dh, kernel: g.kh, size: g.h)
         // Interior columns, whose every tap lies inside the image, run four at a time.
@@ -37,8 +38,16 @@ extension VectorLoops {
             var k = 0
             // Sixteen channels at a time (one AVX-512 register), then eight: each lane sums
             // its taps in the same order whatever the width.
-            while k + 16 <= c { depthwiseInteriorBlock(SIMD16<T>.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox, channel: k); k += 16 }
-            while k + 8 <= c { depthwiseInteriorBlock(SIMD8<T>.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox, channel: k); k += 8 }
+            while k + 16 <= c {
+                depthwiseInteriorBlock(SIMD16<T>.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                       channel: k)
+                k += 16
+            }
+            while k + 8 <= c {
+                depthwiseInteriorBlock(SIMD8<T>.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                       channel: k)
+                k += 8
+            }
             for column in 0..<4 where k < c {
                 depthwiseForwardColumn(g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox + column, from: k)
             }
@@ -49,9 +58,10 @@ extension VectorLoops {
     /// Channels `channel..<channel + V.scalarCount` of four interior output columns from
     /// `column`: four independent sums hide the latency of the additions.
     @inlinable @inline(__always)
-    static func depthwiseInteriorBlock<V: SIMD>(_: V.Type, _ g: DepthwiseGeometry, input: UnsafePointer<V.Scalar>, filter: UnsafePointer<V.Scalar>,
-                                                output: UnsafeMutablePointer<V.Scalar>, top: Int, rows: Range<Int>, column ox: Int, channel k: Int)
-        where V.Scalar: BinaryFloatingPoint {
+    static func depthwiseInteriorBlock<V: SIMD>(
+        _: V.Type, _ g: DepthwiseGeometry, input: UnsafePointer<V.Scalar>, filter: UnsafePointer<V.Scalar>,
+        output: UnsafeMutablePointer<V.Scalar>, top: Int, rows: Range<Int>, column ox: Int, channel k: Int
+    ) where V.Scalar: BinaryFloatingPoint {
         let c = g.c, left = ox * g.sw - g.padLeft, step = g.sw * c, out = output + ox * c + k
         @inline(__always) func load(_ p: UnsafePointer<V.Scalar>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
         @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<V.Scalar>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
@@ -74,9 +84,10 @@ extension VectorLoops {
 
     /// One output column (channels `from…`) of a depthwise convolution with multiplier 1.
     @inlinable @inline(__always)
-    static func depthwiseForwardColumn<T: BinaryFloatingPoint & SIMDScalar>(_ g: DepthwiseGeometry, input: UnsafePointer<T>, filter: UnsafePointer<T>,
-                                                               output: UnsafeMutablePointer<T>, top: Int, rows: Range<Int>, column ox: Int,
-                                                               from first: Int = 0) {
+    static func depthwiseForwardColumn<T: BinaryFloatingPoint & SIMDScalar>(
+        _ g: DepthwiseGeometry, input: UnsafePointer<T>, filter: UnsafePointer<T>, output: UnsafeMutablePointer<T>, top: Int,
+        rows: Range<Int>, column ox: Int, from first: Int = 0
+    ) {
         let c = g.c
         let left = ox * g.sw - g.padLeft
         let columns = taps(start: left, dilation: g.dw, kernel: g.kw, size: g.w), out = output + ox * c

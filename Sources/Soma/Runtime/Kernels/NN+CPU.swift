@@ -44,14 +44,16 @@ enum NNKernels {
                 let out = try ctx.allocateOutput(0, zeroed: false), a = ctx.inputs[0], b = ctx.inputs[1]
                 let alpha = Double(ctx.node.float("alpha") ?? 0.2)
                 switch out.dtype {
-                case .float32 where a.shape == b.shape && floatVectorGradient(op) != nil:
+                case .float32:
+                    guard a.shape == b.shape, let f = floatVectorGradient(op) else {
+                        gradient(op, a, b, out, alpha: Float(alpha))
+                        break
+                    }
                     // The vector loops, in fixed blocks on the pool.
-                    let (pa, pb, po, f) = (a.pointer(as: Float.self), b.pointer(as: Float.self), out.mutablePointer(as: Float.self),
-                                           floatVectorGradient(op)!)
+                    let (pa, pb, po) = (a.pointer(as: Float.self), b.pointer(as: Float.self), out.mutablePointer(as: Float.self))
                     ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
                         VectorKernels.zip(f, pa + lo, 1, pb + lo, 1, po + lo, count: hi - lo)
                     }
-                case .float32: gradient(op, a, b, out, alpha: Float(alpha))
                 case .float64: gradient(op, a, b, out, alpha: alpha)
                 case .int32 where op == .relu || op == .relu6: integerReluGradient(op, a, b, out, Int32.self)
                 case .int64 where op == .relu || op == .relu6: integerReluGradient(op, a, b, out, Int64.self)

@@ -203,6 +203,13 @@ import Testing
         noElementwise.disabledPasses = [ElementwiseFusion.name]
         #expect(try Self.planOps(g, [y], feeds: feeds, options: noElementwise) == ["_SomaFusedConv2D": 2])
         try Self.expectSameResults(g, [y], feeds: feeds)
+        // An activation straight on a convolution (a batch norm folded with a zero shift leaves
+        // no bias) fuses too, with no bias argument.
+        let bare = try relu6(depthwiseConv2D(elu(conv2D(x, filter: f1, padding: "SAME")),
+                                             filter: g.constant(Self.random([3, 3, 4, 1], seed: 25)), padding: "SAME"))
+        #expect(try Self.planOps(g, [bare], feeds: feeds, options: noElementwise)
+                == ["_SomaFusedConv2D": 1, "_SomaFusedDepthwiseConv2dNative": 1])
+        try Self.expectSameResults(g, [bare], feeds: feeds)
         // Saved graphs keep TF's ops: the fusion is for plans only.
         let (optimized, _) = try g.optimized(for: [y])
         #expect(!optimized.nodes.contains { $0.op == "_SomaFusedConv2D" })

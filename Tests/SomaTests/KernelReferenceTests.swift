@@ -366,7 +366,11 @@ import Testing
 
     /// Float32 convolutions (the direct row kernels) against the definition, over paddings
     /// (asymmetric), dilations, strides and one input channel, with the fused bias and ReLU
-    /// applied to each block's rows; a pointwise filter and a narrow one take the GEMM path.
+    /// applied to each block's rows, and a fused ReLU6 with no bias; a pointwise filter and a
+    /// narrow one take the GEMM path. The last three have too few row blocks for four tasks
+    /// (a batch of one or two small images): the GEMM path splits their output channels into
+    /// column blocks (7×7 rows, pointwise) and the direct one shortens its blocks of rows.
+    /// Every result is bitwise the same on one, two and three threads.
     @Test(arguments: [
         ([2, 9, 11, 3], [5, 5, 3, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([3, 28, 28, 1], [5, 5, 1, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
@@ -375,25 +379,60 @@ import Testing
         ([2, 9, 30, 3], [3, 3, 3, 8], [2, 3], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([1, 4, 4, 3], [1, 1, 3, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
         ([1, 5, 5, 3], [3, 3, 3, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([1, 7, 7, 16], [3, 3, 16, 200], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([1, 6, 6, 24], [1, 1, 24, 130], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([2, 10, 10, 8], [3, 3, 8, 64], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
     ])
     func convolutionsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
                                         _ padding: String, _ explicit: [[Int]]) throws {
         let conv = try Convolution(input, filter, strides, dilations, padding, explicit)
         var rng = SplitMix64(seed: UInt64(input.reduce(0, +) * 17 + filter.reduce(0, +)))
         let x = random(input, &rng), f = random(filter, &rng), bias = random([filter[3]], &rng)
-        let g = Graph()
-        let y = try conv2D(g.constant(x), filter: g.constant(f), strides: strides, padding: padding,
-                           explicitPaddings: padding == "EXPLICIT" ? explicit : nil, dilations: dilations)
-        let fused = try relu(biasAdd(y, g.constant(bias)))
-        // Separate runs, so the compiler fuses the bias and ReLU into the convolution in the second.
-        let r = [try Session(graph: g).run(y), try Session(graph: g).run(fused)]
+        // Separate sessions, so the compiler fuses the bias and activations into the convolution.
+        func results(threads: Int) throws -> [Tensor] {
+            let g = Graph()
+            let y = try conv2D(g.constant(x), filter: g.constant(f), strides: strides, padding: padding,
+                               explicitPaddings: padding == "EXPLICIT" ? explicit : nil, dilations: dilations)
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            return try [y, relu(biasAdd(y, g.constant(bias))), relu6(y)].map { try Session(graph: g, options: options).run($0) }
+        }
+        let r = try results(threads: 2)
 
         let xs = x.scalars(as: Float.self), fs = f.scalars(as: Float.self), bs = bias.scalars(as: Float.self)
         var expected = [Float](repeating: 0, count: conv.outputShape.reduce(1, *))
         conv.forEachTerm { expected[$1] += xs[$0] * fs[$2] }
-        #expect(r[0].isApproximatelyEqual(to: try Tensor(expected, shape: conv.outputShape), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
-        let expectedFused = expected.enumerated().map { Swift.max(0, $1 + bs[$0 % filter[3]]) }
-        #expect(r[1].isApproximatelyEqual(to: try Tensor(expectedFused, shape: conv.outputShape), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
+        let expectedBiasReLU = expected.enumerated().map { Swift.max(0, $1 + bs[$0 % filter[3]]) }
+        let expectedReLU6 = expected.map { Swift.min(6, Swift.max(0, $0)) }
+        for (result, values) in zip(r, [expected, expectedBiasReLU, expectedReLU6]) {
+            #expect(result.isApproximatelyEqual(to: try Tensor(values, shape: conv.outputShape), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
+        }
+        for threads in [1, 3] {
+            #expect(try results(threads: threads).map { $0.scalars(as: Float.self) } == r.map { $0.scalars(as: Float.self) })
+        }
+    }
+
+    /// A fused convolution's partition depends on its geometry alone: balanced row blocks,
+    /// and column blocks (multiples of 16 channels, at least 64) only where the row blocks
+    /// are fewer than four tasks.
+    @Test func forwardTilingSplitsChannelsOnlyForFewRowBlocks() throws {
+        func tiling(_ input: [Int], _ filter: [Int]) throws -> ConvKernels.ForwardTiling {
+            try ConvKernels.ForwardTiling(ConvKernels.Geometry(input: input, filter: filter,
+                                                               attrs: ["strides": .ints([1, 1, 1, 1]), "padding": .string("SAME")]))
+        }
+        // ResNet50's 14² stage at a batch of one: one block of 196 rows, 256 channels in four.
+        let late = try tiling([1, 14, 14, 256], [3, 3, 256, 256])
+        #expect((late.blocksPerImage, late.rowsPerBlock, late.columnBlocks, late.columnsPerBlock) == (1, 196, 4, 64))
+        // 28²: four balanced blocks of 196 rows (not 256, 256, 256, 16), channels whole.
+        let middle = try tiling([1, 28, 28, 128], [3, 3, 128, 128])
+        #expect((middle.blocksPerImage, middle.rowsPerBlock, middle.columnBlocks, middle.columnsPerBlock) == (4, 196, 1, 128))
+        // 7² with 2,048 channels: four blocks of 512; with 64 channels, no split below 64.
+        let wide = try tiling([1, 7, 7, 512], [1, 1, 512, 2048])
+        #expect((wide.columnBlocks, wide.columnsPerBlock) == (4, 512))
+        let narrow = try tiling([1, 7, 7, 32], [3, 3, 32, 64])
+        #expect((narrow.columnBlocks, narrow.columnsPerBlock) == (1, 64))
+        // A batch of 64 has row blocks enough.
+        #expect(try tiling([64, 7, 7, 512], [3, 3, 512, 512]).columnBlocks == 1)
     }
 
     /// Convolution input gradients against the definition (`dx` gathers `dy·f` over the same

@@ -41,16 +41,19 @@ enum FusedOps {
             _ = try mergeDim(product[1], c.shape(2)[0] ?? nil)
             return [TensorShape(product)]
         },
-        // Conv2D + per-channel bias (+ activation) in one pass, plans only: each image's
-        // output rows get their bias and activation while still in cache.
-        OpDef("_SomaFusedConv2D", inputs: ["input: T", "filter: T", "bias: T"], outputs: ["output: T"],
-              attrs: ConvOps.convAttrs + [.strings("fused_ops", default: [])], gradient: .undefined) { c in
+        // Conv2D + per-channel bias and/or activation in one pass, plans only: each image's
+        // output rows get their bias and activation while still in cache. `args` is the
+        // bias, or empty when `fused_ops` is an activation alone (a batch norm folded into
+        // the filter with a zero shift leaves no bias).
+        OpDef("_SomaFusedConv2D", inputs: ["input: T", "filter: T", "args: num_args * T"], outputs: ["output: T"],
+              attrs: ConvOps.convAttrs + [.int("num_args", minimum: 0), .strings("fused_ops", default: [])], gradient: .undefined) { c in
             try fusedConvolutionShape(c, convolution: "Conv2D")
         },
         // The same for a depthwise convolution (MobileNet's and EfficientNet's blocks once
         // their batch norms are folded): each output row gets its bias and activation in cache.
-        OpDef("_SomaFusedDepthwiseConv2dNative", inputs: ["input: T", "filter: T", "bias: T"], outputs: ["output: T"],
-              attrs: ConvOps.depthwiseAttrs + [.strings("fused_ops", default: [])], gradient: .undefined) { c in
+        OpDef("_SomaFusedDepthwiseConv2dNative", inputs: ["input: T", "filter: T", "args: num_args * T"], outputs: ["output: T"],
+              attrs: ConvOps.depthwiseAttrs + [.int("num_args", minimum: 0), .strings("fused_ops", default: [])],
+              gradient: .undefined) { c in
             try fusedConvolutionShape(c, convolution: "DepthwiseConv2dNative")
         },
         // A chain of elementwise ops evaluated in one pass; see `ElementwiseProgram`.
@@ -64,14 +67,19 @@ enum FusedOps {
     ]
 
     /// A fused convolution's output shape: the convolution's, its channels merged with the
-    /// bias's length; `fused_ops` must be `[BiasAdd]` or `[BiasAdd, activation]`.
+    /// bias's length; `fused_ops` must be `[BiasAdd]` or `[BiasAdd, activation]` with one
+    /// argument (the bias), or `[activation]` with none.
     static func fusedConvolutionShape(_ c: ShapeContext, convolution: String) throws -> [TensorShape] {
         var fused: [String] = []
         if case .strings(let s)? = c.attrs["fused_ops"] { fused = s }
-        guard fused.first == "BiasAdd", fused.count <= 2, fused.count == 1 || activations.contains(fused[1]) else {
-            throw ShapeError("a fused \(convolution) supports fused_ops [BiasAdd] or [BiasAdd, activation], not \(fused)")
+        let biased = fused.first == "BiasAdd"
+        guard c.int("num_args") == (biased ? 1 : 0), (biased ? fused.count <= 2 : fused.count == 1),
+              fused.count == 1 && biased || activations.contains(fused[fused.count - 1]) else {
+            throw ShapeError("a fused \(convolution) supports fused_ops [BiasAdd] or [BiasAdd, activation] with one argument, "
+                             + "or [activation] with none, not \(fused)")
         }
         var shape = try ConvOps.definitions.first { $0.name == convolution }!.shapeFunction(c)[0]
+        guard biased else { return [shape] }
         try c.withRank(2, 1)
         if var dims = shape.dimensions {
             dims[3] = try mergeDim(dims[3], c.shape(2)[0] ?? nil)

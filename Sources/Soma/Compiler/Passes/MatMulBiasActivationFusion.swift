@@ -1,6 +1,7 @@
 /// MatMul + BiasAdd (+ activation) → `_FusedMatMul`, TensorFlow's remapper pattern; in
 /// plans also Conv2D / DepthwiseConv2dNative + bias (+ activation) → `_SomaFusedConv2D` /
-/// `_SomaFusedDepthwiseConv2dNative`.
+/// `_SomaFusedDepthwiseConv2dNative`, and `act(Conv2D(x, f))` with no bias into the fused form
+/// with `fused_ops = [act]` and no bias argument.
 ///
 /// Contract: `act(BiasAdd(MatMul(a, b), bias))` becomes one `_FusedMatMul(a, b, bias)`
 /// with `fused_ops = [BiasAdd, act]`, named like the last node it replaces, computing the
@@ -75,21 +76,35 @@ struct MatMulBiasActivationFusion: CompilerPass {
             default: return nil
             }
         }
+        /// `last` becomes `conv`'s fused form with `bias` (if any) and `fused_ops`.
+        func fuse(_ last: IRNode, _ conv: IRNode, bias: IRValue?, _ fusedOps: [String]) {
+            var attrs = conv.attrs
+            attrs["fused_ops"] = .strings(fusedOps)
+            attrs["num_args"] = .int(bias == nil ? 0 : 1)
+            last.def = OpRegistry.lookup(Self.fusedConvolutions[conv.op]!)!
+            last.inputs = [conv.inputs[0], conv.inputs[1]] + (bias.map { [$0] } ?? [])
+            last.attrs = attrs
+        }
         for node in ir.nodes.reversed() where !replaced.contains(node.id) {
             var add = node, activation: IRNode? = nil
             if activations.contains(node.op), isInterior(node.inputs[0].node), split(node.inputs[0].node) != nil {
                 activation = node
                 add = node.inputs[0].node
             }
-            guard let (conv, bias) = split(add), !replaced.contains(add.id), isInterior(conv), add.controlInputs.isEmpty,
-                  node.controlInputs.isEmpty, conv.outputTypes[0].isFloatingPoint, conv.outputTypes[0] == bias.dtype else { continue }
+            guard let (conv, bias) = split(add) else {
+                // act(Conv2D(x, f)) with no bias: a batch norm folded into the filter with a zero shift.
+                let conv = node.inputs.first?.node
+                guard activations.contains(node.op), let conv, node.inputs[0].index == 0, Self.fusedConvolutions[conv.op] != nil,
+                      !replaced.contains(conv.id), isInterior(conv), node.controlInputs.isEmpty, conv.outputTypes[0].isFloatingPoint
+                else { continue }
+                replaced.insert(conv.id)
+                fuse(node, conv, bias: nil, [node.op])
+                continue
+            }
+            guard !replaced.contains(add.id), isInterior(conv), add.controlInputs.isEmpty, node.controlInputs.isEmpty,
+                  conv.outputTypes[0].isFloatingPoint, conv.outputTypes[0] == bias.dtype else { continue }
             replaced.formUnion([add.id, conv.id])
-            var attrs = conv.attrs
-            attrs["fused_ops"] = .strings(["BiasAdd"] + (activation.map { [$0.op] } ?? []))
-            let last = activation ?? add
-            last.def = OpRegistry.lookup(Self.fusedConvolutions[conv.op]!)!
-            last.inputs = [conv.inputs[0], conv.inputs[1], bias]
-            last.attrs = attrs
+            fuse(activation ?? add, conv, bias: bias, ["BiasAdd"] + (activation.map { [$0.op] } ?? []))
         }
     }
 }

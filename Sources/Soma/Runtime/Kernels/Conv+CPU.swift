@@ -19,15 +19,15 @@ enum ConvKernels {
             ctx.setOutput(0, out)
         },
         "_SomaFusedConv2D": { ctx in
-            let x = ctx.inputs[0], f = ctx.inputs[1], bias = ctx.inputs[2], out = try ctx.allocateOutput(0, zeroed: false)
+            let x = ctx.inputs[0], f = ctx.inputs[1], out = try ctx.allocateOutput(0, zeroed: false)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
-            let activation = (ctx.node.strings("fused_ops") ?? []).dropFirst().first.flatMap { FusedOps.elementwiseActivations[$0] }
+            let (biased, activation) = fusedOps(ctx)
             if x.dtype == .float32 {
-                let pb = bias.pointer(as: Float.self)
-                try forward(x, f, out, geometry, ctx, Float.self) { FusedKernels.biasActivation($0, rows: $1, n: geometry.oc, pb, activation, alpha: 0.2) }
+                let pb = biased ? ctx.inputs[2].pointer(as: Float.self) : nil
+                try forward(x, f, out, geometry, ctx, Float.self) { fusedEpilogue($0, rows: $1, n: geometry.oc, pb, activation) }
             } else {
-                let pb = bias.pointer(as: Double.self)
-                try forward(x, f, out, geometry, ctx, Double.self) { FusedKernels.biasActivation($0, rows: $1, n: geometry.oc, pb, activation, alpha: 0.2) }
+                let pb = biased ? ctx.inputs[2].pointer(as: Double.self) : nil
+                try forward(x, f, out, geometry, ctx, Double.self) { fusedEpilogue($0, rows: $1, n: geometry.oc, pb, activation) }
             }
             ctx.setOutput(0, out)
         },
@@ -58,20 +58,16 @@ enum ConvKernels {
             ctx.setOutput(0, out)
         },
         "_SomaFusedDepthwiseConv2dNative": { ctx in
-            let x = ctx.inputs[0], f = ctx.inputs[1], bias = ctx.inputs[2], out = try ctx.allocateOutput(0, zeroed: false)
+            let x = ctx.inputs[0], f = ctx.inputs[1], out = try ctx.allocateOutput(0, zeroed: false)
             let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
-            let activation = (ctx.node.strings("fused_ops") ?? []).dropFirst().first.flatMap { FusedOps.elementwiseActivations[$0] }
+            let (biased, activation) = fusedOps(ctx)
             let channels = g.c * g.oc
             if x.dtype == .float32 {
-                let pb = bias.pointer(as: Float.self)
-                try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) {
-                    FusedKernels.biasActivation($0, rows: $1, n: channels, pb, activation, alpha: 0.2)
-                }
+                let pb = biased ? ctx.inputs[2].pointer(as: Float.self) : nil
+                try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) { fusedEpilogue($0, rows: $1, n: channels, pb, activation) }
             } else {
-                let pb = bias.pointer(as: Double.self)
-                try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) {
-                    FusedKernels.biasActivation($0, rows: $1, n: channels, pb, activation, alpha: 0.2)
-                }
+                let pb = biased ? ctx.inputs[2].pointer(as: Double.self) : nil
+                try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) { fusedEpilogue($0, rows: $1, n: channels, pb, activation) }
             }
             ctx.setOutput(0, out)
         },
@@ -106,6 +102,25 @@ enum ConvKernels {
             ctx.setOutput(0, out)
         },
     ]
+
+    /// A fused convolution's `fused_ops`: whether it adds a bias (its third input) and the
+    /// activation after it, if any.
+    static func fusedOps(_ ctx: KernelContext) -> (biased: Bool, activation: NNKernels.Activation?) {
+        let ops = ctx.node.strings("fused_ops") ?? []
+        return (ops.first == "BiasAdd", ops.last.flatMap { FusedOps.elementwiseActivations[$0] })
+    }
+
+    /// A fused convolution's epilogue on `rows` rows of `n` channels at `po`: the bias (when
+    /// there is one) and the activation, in the loops the unfused ops run, so results are
+    /// bitwise those of the separate ops.
+    static func fusedEpilogue<T: FloatScalar>(_ po: UnsafeMutablePointer<T>, rows: Int, n: Int, _ bias: UnsafePointer<T>?,
+                                              _ activation: NNKernels.Activation?) {
+        if let bias {
+            FusedKernels.biasActivation(po, rows: rows, n: n, bias, activation, alpha: 0.2)
+        } else if let activation {
+            NNKernels.activate(activation, UnsafePointer(po), po, count: rows * n, alpha: 0.2)
+        }
+    }
 
     /// The geometry of a convolution or pooling node whose shapes a plan fixes.
     static func preparedGeometry(_ node: IRNode) -> Geometry? {
@@ -310,26 +325,67 @@ enum ConvKernels {
     /// Whether patches are the image itself (1×1 kernel, stride 1, no padding).
     static func isPointwise(_ g: Geometry) -> Bool { g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.oh == g.h && g.ow == g.w }
 
-    /// Output positions per forward block: an image's `[OH·OW, OC]` result is computed in
-    /// fixed blocks of this many rows, so a batch of one still uses every thread, patches
-    /// stay in cache, and results never depend on the thread count.
+    /// The most output positions per forward block: an image's `[OH·OW, OC]` result is
+    /// computed in fixed blocks of at most this many rows, so patches stay in cache and
+    /// results never depend on the thread count.
     static let forwardRowBlock = 256
 
-    /// The convolution in blocks of output rows; `epilogue(result, rows)` then runs on each
-    /// block's output while it is in cache (the fused bias and activation).
+    /// The fewest tasks a forward convolution is cut into. Late layers of a batch of one
+    /// (ResNet50's 14² and 7² stages at 224², half its arithmetic) have a single block of
+    /// rows, so their output channels are split too, or one thread would do all the work.
+    static let minimumForwardTasks = 4
+
+    /// The narrowest block of output channels (a multiple of 16, the widest vector).
+    static let minimumForwardColumns = 64
+
+    /// A forward convolution's fixed partition of its output `[N·OH·OW, OC]`: blocks of
+    /// `rowsPerBlock` positions per image (balanced: an image's blocks differ by at most one
+    /// row), each cut into `columnBlocks` blocks of `columnsPerBlock` output channels (the
+    /// last narrower) when the row blocks alone are fewer than ``minimumForwardTasks``. It
+    /// depends on the geometry alone, so results never depend on the thread count.
+    struct ForwardTiling: Equatable {
+        let blocksPerImage: Int, rowsPerBlock: Int
+        let columnBlocks: Int, columnsPerBlock: Int
+
+        init(_ g: Geometry) {
+            let rows = Swift.max(1, g.oh * g.ow)
+            blocksPerImage = (rows + forwardRowBlock - 1) / forwardRowBlock
+            rowsPerBlock = (rows + blocksPerImage - 1) / blocksPerImage
+            let rowBlocks = Swift.max(1, g.n * blocksPerImage)
+            var columns = g.oc
+            if rowBlocks < minimumForwardTasks {
+                let wanted = (minimumForwardTasks + rowBlocks - 1) / rowBlocks
+                columns = Swift.max(minimumForwardColumns, ((g.oc + wanted - 1) / wanted + 15) / 16 * 16)
+            }
+            columnsPerBlock = Swift.max(1, Swift.min(columns, g.oc))
+            columnBlocks = Swift.max(1, (g.oc + columnsPerBlock - 1) / columnsPerBlock)
+        }
+
+        /// Output positions `first..<first+count` of block `b` of an image with `rows` positions.
+        func rows(ofBlock b: Int, of rows: Int) -> (first: Int, count: Int) {
+            let first = b * rowsPerBlock
+            return (first, Swift.max(0, Swift.min(rowsPerBlock, rows - first)))
+        }
+    }
+
+    /// The convolution in blocks of output rows (see ``ForwardTiling``); `epilogue(result,
+    /// rows)` then runs on each block's output while it is in cache (the fused bias and
+    /// activation) — after all its column blocks where those are split.
     static func forward<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type,
                                         epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
         if T.self == Float.self,
            try directForward(x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, epilogue: {
                epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
            }) { return }
+        let tiling = ForwardTiling(g)
+        guard tiling.columnBlocks == 1 else { return try forwardInColumnBlocks(x, f, out, g, tiling, ctx, T.self, epilogue: epilogue) }
         let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
-        let rows = g.oh * g.ow, perImage = Swift.max(1, (rows + forwardRowBlock - 1) / forwardRowBlock)
+        let rows = g.oh * g.ow
         try ctx.withScratchReserved(try patchScratchBytes(g, ctx, T.self), "im2col patches") {
-        ctx.parallelFor(g.n * perImage, blockSize: 1) { lo, hi in
+        ctx.parallelFor(g.n * tiling.blocksPerImage, blockSize: 1) { lo, hi in
             for block in lo..<hi {
-                let (i, b) = block.quotientAndRemainder(dividingBy: perImage)
-                let first = b * forwardRowBlock, count = Swift.min(forwardRowBlock, rows - first)
+                let (i, b) = block.quotientAndRemainder(dividingBy: tiling.blocksPerImage)
+                let (first, count) = tiling.rows(ofBlock: b, of: rows)
                 guard count > 0 else { continue }
                 let image = px + i * g.h * g.w * g.c, result = po + (i * rows + first) * g.oc
                 if isPointwise(g) {
@@ -344,6 +400,52 @@ enum ConvKernels {
                 epilogue(result, count)
             }
         }
+        }
+    }
+
+    /// ``forward(_:_:_:_:_:_:epilogue:)`` for few row blocks: the row blocks' patches are
+    /// unrolled once into shared scratch (in parallel), then every (row block, column block)
+    /// product is a task, then the epilogue runs per row block.
+    private static func forwardInColumnBlocks<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ tiling: ForwardTiling,
+                                                              _ ctx: KernelContext, _: T.Type,
+                                                              epilogue: (UnsafeMutablePointer<T>, Int) -> Void) throws {
+        let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        let rows = g.oh * g.ow, rowBlocks = g.n * tiling.blocksPerImage, pointwise = isPointwise(g)
+        // Few row blocks, so at most minimumForwardTasks images' patches: no overflow past the geometry's own checks.
+        guard let bytes = checkedProduct([g.n, rows, g.patch, MemoryLayout<T>.stride]) else {
+            throw KernelError("OOM when allocating im2col patches: \(g.n)×\(rows) positions × \(g.patch) values overflow", code: .resourceExhausted)
+        }
+        try ctx.withScratchReserved(pointwise ? 0 : bytes, "im2col patches") {
+            SharedScratch.withScratch(bytes: pointwise ? 0 : bytes) { raw in
+                let patches = raw.assumingMemoryBound(to: T.self)
+                if !pointwise {
+                    ctx.parallelFor(rowBlocks, blockSize: 1) { lo, hi in
+                        for block in lo..<hi {
+                            let (i, b) = block.quotientAndRemainder(dividingBy: tiling.blocksPerImage)
+                            let (first, count) = tiling.rows(ofBlock: b, of: rows)
+                            im2col(px + i * g.h * g.w * g.c, patches + (i * rows + first) * g.patch, g, rows: first..<(first + count))
+                        }
+                    }
+                }
+                ctx.parallelFor(rowBlocks * tiling.columnBlocks, blockSize: 1) { lo, hi in
+                    for task in lo..<hi {
+                        let (block, column) = task.quotientAndRemainder(dividingBy: tiling.columnBlocks)
+                        let (i, b) = block.quotientAndRemainder(dividingBy: tiling.blocksPerImage)
+                        let (first, count) = tiling.rows(ofBlock: b, of: rows)
+                        let c0 = column * tiling.columnsPerBlock, columns = Swift.min(tiling.columnsPerBlock, g.oc - c0)
+                        guard count > 0, columns > 0 else { continue }
+                        let a = pointwise ? px + (i * g.h * g.w + first) * g.c : UnsafePointer(patches + (i * rows + first) * g.patch)
+                        gemm(false, false, count, columns, g.patch, a, g.patch, pf + c0, g.oc, beta: 0, po + (i * rows + first) * g.oc + c0, g.oc)
+                    }
+                }
+                ctx.parallelFor(rowBlocks, blockSize: 1) { lo, hi in
+                    for block in lo..<hi {
+                        let (i, b) = block.quotientAndRemainder(dividingBy: tiling.blocksPerImage)
+                        let (first, count) = tiling.rows(ofBlock: b, of: rows)
+                        if count > 0 { epilogue(po + (i * rows + first) * g.oc, count) }
+                    }
+                }
+            }
         }
     }
 

@@ -117,13 +117,24 @@ extension ConvKernels {
         return (first, first + addresses, padded)
     }
 
+    /// Output rows per block of a direct forward convolution: at most ``forwardRowBlock``
+    /// positions, an image's blocks balanced, and — where the image has the rows — enough
+    /// blocks over the batch for ``minimumForwardTasks`` tasks (DenseNet121's 3×3 layers at
+    /// 14², a batch of one, were one block on one thread). Fixed by the geometry.
+    static func directRowsPerBlock(_ g: Geometry) -> Int {
+        let oh = Swift.max(1, g.oh), widest = Swift.max(1, Swift.min(oh, forwardRowBlock / Swift.max(g.ow, 1)))
+        var blocks = (oh + widest - 1) / widest
+        if g.n * blocks < minimumForwardTasks { blocks = Swift.min(oh, (minimumForwardTasks + g.n - 1) / Swift.max(g.n, 1)) }
+        return (oh + blocks - 1) / blocks
+    }
+
     /// `g`'s convolution of images `px` with filter `pf` into `po`, run as direct row
     /// kernels; `epilogue(rows, count)` runs on each block's output while it is in cache.
     /// Returns false, having written nothing, when no kernel is available (the caller then
     /// takes the im2col path).
     static func directForward(_ px: UnsafePointer<Float>, _ pf: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, _ g: Geometry,
                               _ ctx: KernelContext, epilogue: (UnsafeMutablePointer<Float>, Int) -> Void) throws -> Bool {
-        let rowsPerBlock = Swift.max(1, Swift.min(g.oh, forwardRowBlock / Swift.max(g.ow, 1))), taps = g.kh * g.kw
+        let rowsPerBlock = directRowsPerBlock(g), taps = g.kh * g.kw
         guard g.n > 0, g.oh > 0, let kernel = directKernel(g), let scratch = directScratchBytes(g, rows: rowsPerBlock, addresses: taps),
               let reserved = checkedProduct([scratch, Swift.max(1, ctx.threads)]) else { return false }
         let blocksPerImage = (g.oh + rowsPerBlock - 1) / rowsPerBlock

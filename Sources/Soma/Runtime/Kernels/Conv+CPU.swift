@@ -1,3 +1,4 @@
+import CXSMM
 import SomaSIMD
 import CBLAS
 import Foundation
@@ -6,7 +7,8 @@ import Foundation
 /// input gradients and filter gradients run as direct kernels where those measured faster
 /// (`Conv+Direct.swift`). Otherwise — float64, strided input gradients, pointwise, narrow
 /// or large filters — convolution is im2col + GEMM: a patch matrix `[OH·OW, KH·KW·C]` (in
-/// per-thread scratch) times the HWIO filter viewed as `[KH·KW·C, OC]`; its backprops are
+/// per-thread scratch) times the HWIO filter viewed as `[KH·KW·C, OC]` (in LIBXSMM where the
+/// filter block fits half of L2, which OpenBLAS would pack on every call); its backprops are
 /// the transposed products, with col2im for the input gradient. Images or fixed blocks of
 /// rows run in parallel; the filter gradient sums fixed groups of images, then the groups
 /// in order, so results never depend on the thread count.
@@ -212,12 +214,19 @@ enum ConvKernels {
         }
     }
 
-    /// `cblas_?gemm` on raw row-major buffers: `C = alpha·op(A)·op(B) + beta·C`.
+    /// `C = op(A)·op(B) + beta·C` on raw row-major buffers: float32 products that
+    /// ``SmallGEMM`` takes (a filter block within half of L2, `B` not transposed, `beta` 0 —
+    /// the forward pass) in LIBXSMM, the rest with `cblas_?gemm`.
     static func gemm<T: FloatScalar>(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<T>, _ lda: Int,
                                      _ b: UnsafePointer<T>, _ ldb: Int, beta: T, _ c: UnsafeMutablePointer<T>, _ ldc: Int) {
         _ = LinalgKernels.configureBLAS
         guard m > 0, n > 0, k > 0 else { return }
         let transA = ta ? CblasTrans : CblasNoTrans, transB = tb ? CblasTrans : CblasNoTrans
+        if T.self == Float.self, !tb, beta == .zero, let kernel = SmallGEMM.kernel(ta: ta, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {
+            soma_xsmm_gemm(kernel, UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), UnsafeRawPointer(a).assumingMemoryBound(to: Float.self),
+                           UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), LIBXSMM.clearsUpperHalves)
+            return
+        }
         if T.self == Float.self {
             cblas_sgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1,
                         UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), Int32(lda),

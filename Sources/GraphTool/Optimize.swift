@@ -7,7 +7,8 @@ extension GraphTool {
         static let configuration = CommandConfiguration(
             abstract: "Optimise a graph for its outputs and save it as a GraphDef that TensorFlow can run.",
             discussion: "Passes: " + Passes.all.joined(separator: ", ")
-                + ". fold_batch_norms and elementwise_fusion apply to plans only, so never to saved graphs.")
+                + ". fold_padding, fold_batch_norms, shared_transpose, elementwise_fusion and the loop passes apply to plans "
+                + "only, so never to saved graphs.")
 
         @Argument(help: "The GraphDef file (.pb) or SavedModel directory.")
         var model: String

@@ -215,6 +215,33 @@ import Testing
         #expect(!optimized.nodes.contains { $0.op == "_SomaFusedConv2D" })
     }
 
+    /// Zero padding of rows and columns before a convolution (Keras' `ZeroPadding2D`) becomes
+    /// the convolution's explicit padding; other pads stay.
+    @Test func zeroPaddingFoldsIntoConvolutions() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [nil, 7, 7, 3], name: "x")
+        let padded = try pad(x, paddings: [[0, 0], [0, 1], [0, 1], [0, 0]])
+        let strided = try depthwiseConv2D(padded, filter: g.constant(Self.random([3, 3, 3, 2], seed: 80)), strides: [2, 2], padding: "VALID")
+        let explicit = try conv2D(pad(strided, paddings: [[0, 0], [2, 1], [1, 0], [0, 0]]), filter: g.constant(Self.random([3, 3, 6, 4], seed: 81)),
+                                  padding: "EXPLICIT", explicitPaddings: [[1, 0], [0, 1]])
+        // Not folded: a nonzero fill, channel padding, SAME padding.
+        let ones = try conv2D(pad(explicit, paddings: [[0, 0], [1, 1], [1, 1], [0, 0]], constantValue: 1),
+                              filter: g.constant(Self.random([2, 2, 4, 2], seed: 82)), padding: "VALID")
+        let channels = try conv2D(pad(ones, paddings: [[0, 0], [0, 0], [0, 0], [0, 2]]), filter: g.constant(Self.random([1, 1, 4, 2], seed: 83)),
+                                  padding: "VALID")
+        let same = try conv2D(pad(channels, paddings: [[0, 0], [1, 1], [1, 1], [0, 0]]), filter: g.constant(Self.random([3, 3, 2, 2], seed: 84)),
+                              padding: "SAME")
+        let feeds = [x: Self.random([2, 7, 7, 3], seed: 85)]
+        var noFusion = CompileOptions()
+        noFusion.disabledPasses = [MatMulBiasActivationFusion.name, ElementwiseFusion.name]
+        let ops = try Self.planOps(g, [same], feeds: feeds, options: noFusion)
+        #expect(ops == ["DepthwiseConv2dNative": 1, "Conv2D": 4, "PadV2": 1, "Pad": 2], "\(ops)")
+        var unfolded = noFusion
+        unfolded.disabledPasses.insert(PadFolding.name)
+        #expect(try Self.planOps(g, [same], feeds: feeds, options: unfolded)["Pad"] == 4)
+        try Self.expectSameResults(g, [same], feeds: feeds)
+    }
+
     @Test func transposesFoldIntoMatrixProducts() throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [2, 5, 4], name: "x")

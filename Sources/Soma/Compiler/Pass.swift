@@ -46,8 +46,8 @@ public enum Passes {
     /// Every pass name, in pipeline order.
     public static let all = [
         ShapeSpecialization.name, ConstantFolding.name, CommonSubexpressionElimination.name,
-        AlgebraicSimplification.name, BatchNormFolding.name, MatMulBiasActivationFusion.name, ElementwiseFusion.name, LoopAccumulatorSharing.name,
-        LoopVariablePruning.name,
+        AlgebraicSimplification.name, PadFolding.name, BatchNormFolding.name, MatMulBiasActivationFusion.name,
+        SharedTransposeMaterialization.name, ElementwiseFusion.name, LoopAccumulatorSharing.name, LoopVariablePruning.name,
     ]
 
     static func pipeline(disabled: Set<String>, forPlan: Bool) -> [any CompilerPass] {
@@ -57,7 +57,7 @@ public enum Passes {
             ConstantFolding(), CommonSubexpressionElimination(),
         ]
         // Plans only: folding changes rounding, and saved graphs keep TF's arithmetic.
-        if forPlan { passes.append(BatchNormFolding()) }
+        if forPlan { passes += [PadFolding(), BatchNormFolding()] }
         passes.append(MatMulBiasActivationFusion())
         if forPlan { passes += [SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning()] }
         return passes.filter { !disabled.contains(type(of: $0).name) }

@@ -13,7 +13,7 @@ import Foundation
 /// kernel on `dy` with the rotated filter; a filter gradient is, per tap, a batch-reduce
 /// over output rows of `dY_rowᵀ·X_row` (transposed-B kernels).
 ///
-/// Work is cut into fixed blocks of output rows per image (`forwardRowBlock` positions) or
+/// Work is cut into fixed blocks of output rows per image (``directRowsPerBlock(_:)``) or
 /// fixed groups of images (filter gradients), each computed by one thread in one order, so
 /// results never depend on the thread count. Each entry point returns false, having written
 /// nothing, where no kernel applies; the caller then takes the im2col path.

@@ -44,7 +44,8 @@ extension Session {
         public func run(_ values: [Tensor]) throws -> [Tensor] {
             let entry = try prepare(values)
             guard let executor = entry.executor else { return try runReference(values) }
-            return try executor.execute(feed: { values[entry.feedOrder[$0]] }, state: session.state, options: session.options) { read in
+            return try executor.execute(feed: { values[entry.feedOrder[$0]] }, state: session.state, options: session.options,
+                                        observer: session.numericsObserver()) { read in
                 try executor.plan.fetches.map { try read($0).owned(budget: session.state.budget) }
             }
         }
@@ -60,7 +61,8 @@ extension Session {
                 for (k, value) in try runReference(values).enumerated() { try Self.copy(value, into: outputs[k], fetch: fetches[k]) }
                 return
             }
-            try executor.execute(feed: { values[entry.feedOrder[$0]] }, state: session.state, options: session.options) { read in
+            try executor.execute(feed: { values[entry.feedOrder[$0]] }, state: session.state, options: session.options,
+                                 observer: session.numericsObserver()) { read in
                 for (k, v) in executor.plan.fetches.enumerated() { try Self.copy(read(v), into: outputs[k], fetch: fetches[k]) }
             }
         }

@@ -3,7 +3,7 @@
 /// The ``Session`` API stays fixed while executors behind it are replaced.
 protocol Executor: Sendable {
     func run(graph: Graph, fetches: [NodeOutput], feeds: [NodeOutput: Tensor], targets: [Node],
-             state: SessionState, options: SessionOptions) throws -> [Tensor]
+             state: SessionState, options: SessionOptions, observer: RunObserver?) throws -> [Tensor]
 }
 
 /// The reference executor: single-threaded, runs the needed nodes in creation order,
@@ -12,7 +12,7 @@ protocol Executor: Sendable {
 /// Simple on purpose: it is the oracle other executors are tested against.
 struct ReferenceExecutor: Executor {
     func run(graph: Graph, fetches: [NodeOutput], feeds: [NodeOutput: Tensor], targets: [Node],
-             state: SessionState, options: SessionOptions) throws -> [Tensor] {
+             state: SessionState, options: SessionOptions, observer: RunObserver?) throws -> [Tensor] {
         let nodes = graph.nodes
         // Prune: what the fetches and targets need, stopping at fed outputs.
         var needed = [Bool](repeating: false, count: nodes.count)
@@ -55,8 +55,11 @@ struct ReferenceExecutor: Executor {
             for (k, input) in node.inputs.enumerated() {
                 inputs.append(try value(input, consumer: node, isRef: refs[k]))
             }
-            values[node.id] = try Kernels.run(KernelNode(node), definition: node.definition, inputs: inputs, state: state,
+            let kernelNode = KernelNode(node)
+            let started = observer?.stepStarts() ?? 0
+            values[node.id] = try Kernels.run(kernelNode, definition: node.definition, inputs: inputs, state: state,
                                               maxTensorBytes: options.maxTensorBytes)
+            if let observer { try observer.stepFinished(kernelNode, started: started, inputs: inputs, outputs: values[node.id]) }
         }
         return try fetches.map { try value($0, consumer: nil, isRef: false) }
     }

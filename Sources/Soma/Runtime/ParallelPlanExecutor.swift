@@ -10,13 +10,14 @@ import Synchronization
 /// executor's: every step is deterministic and variable effects are ordered by the plan.
 final class ParallelPlanRun: PoolJob, @unchecked Sendable {
     let plan: Plan
-    /// What one run reads: set by ``run(values:state:arena:intraOpThreads:)`` before any
+    /// What one run reads: set by ``run(values:state:arena:intraOpThreads:observer:)`` before any
     /// step is queued, cleared after the last one finishes.
     private struct Run {
         let values: UnsafeMutablePointer<Tensor?>
         let state: SessionState
         let arena: Arena
         let intraOpThreads: Int
+        let observer: RunObserver?
     }
     private var current: Run? = nil
     private let counts: UnsafeMutablePointer<Atomic<Int>>
@@ -70,13 +71,14 @@ final class ParallelPlanRun: PoolJob, @unchecked Sendable {
     private func runStep(_ s: Int) throws {
         let run = current!
         try PlanExecutor.runStep(plan.steps[s], plan: plan, values: run.values, state: run.state, arena: run.arena,
-                                 intraOpThreads: run.intraOpThreads, parallelLayout: true)
+                                 intraOpThreads: run.intraOpThreads, parallelLayout: true, observer: run.observer)
     }
 
     /// Runs the plan to completion on the pool and this thread, over `values` (the run's
     /// value table with feeds and constants in place). One run at a time.
-    func run(values: UnsafeMutablePointer<Tensor?>, state: SessionState, arena: Arena, intraOpThreads: Int) throws {
-        current = Run(values: values, state: state, arena: arena, intraOpThreads: intraOpThreads)
+    func run(values: UnsafeMutablePointer<Tensor?>, state: SessionState, arena: Arena, intraOpThreads: Int,
+             observer: RunObserver? = nil) throws {
+        current = Run(values: values, state: state, arena: arena, intraOpThreads: intraOpThreads, observer: observer)
         defer { current = nil }
         for (i, step) in plan.steps.enumerated() { counts[i].store(step.dependencyCount, ordering: .relaxed) }
         remaining.store(plan.steps.count, ordering: .relaxed)

@@ -39,28 +39,32 @@ final class PlanExecutor: Sendable {
     }
 
     /// Runs the plan and returns the fetched values (copies that own their storage).
-    func run(feeds: [Tensor], state: SessionState, options: SessionOptions) throws -> [Tensor] {
-        try execute(feed: { feeds[$0] }, state: state, options: options) { read in
+    func run(feeds: [Tensor], state: SessionState, options: SessionOptions, observer: RunObserver? = nil) throws -> [Tensor] {
+        try execute(feed: { feeds[$0] }, state: state, options: options, observer: observer) { read in
             try plan.fetches.map { try read($0).owned(budget: state.budget) }
         }
     }
 
     /// Runs the plan with plan feed `k` = `feed(k)`, then calls `finish` with a reader of
     /// the run's values while they are still valid (before the arena goes back to the pool).
-    func execute<R>(feed: (Int) -> Tensor, state: SessionState, options: SessionOptions,
+    /// With an `observer`, each step is timed and/or checked for non-finite outputs; a run
+    /// that checks numerics runs its steps in plan order, so the first bad step is well defined.
+    func execute<R>(feed: (Int) -> Tensor, state: SessionState, options: SessionOptions, observer: RunObserver? = nil,
                     finish: ((Int) throws -> Tensor) throws -> R) throws -> R {
-        let parallel = options.resolvedInterOpThreads > 1 && plan.hasParallelism
+        let parallel = options.resolvedInterOpThreads > 1 && plan.hasParallelism && observer?.checkNumerics != true
         let pool = parallel ? parallelArenas : arenas
         let arena = try pool.take(budget: state.budget)
         defer { pool.give(arena) }
-        return try execute(in: arena, parallel: parallel, feed: feed, state: state, options: options, finish: finish)
+        return try execute(in: arena, parallel: parallel, feed: feed, state: state, options: options, observer: observer,
+                           finish: finish)
     }
 
     /// Runs the plan in `arena` — one of ``arenas`` (or, when `parallel`, of
     /// ``parallelArenas``) that the caller holds across runs, as a loop does for its
     /// iterations. Values the last run left in the arena are overwritten.
     func execute<R>(in arena: Arena, parallel: Bool = false, feed: (Int) -> Tensor, state: SessionState,
-                    options: SessionOptions, finish: ((Int) throws -> Tensor) throws -> R) throws -> R {
+                    options: SessionOptions, observer: RunObserver? = nil,
+                    finish: ((Int) throws -> Tensor) throws -> R) throws -> R {
         let intra = options.resolvedIntraOpThreads
         let values = arena.valueTable(count: plan.values.count)
         defer { for i in 0..<plan.values.count { values[i] = nil } }
@@ -69,10 +73,11 @@ final class PlanExecutor: Sendable {
         if parallel {
             let runner = arena.parallelRun ?? ParallelPlanRun(plan: plan)
             arena.parallelRun = runner
-            try runner.run(values: values, state: state, arena: arena, intraOpThreads: intra)
+            try runner.run(values: values, state: state, arena: arena, intraOpThreads: intra, observer: observer)
         } else {
             for step in plan.steps {
-                try Self.runStep(step, plan: plan, values: values, state: state, arena: arena, intraOpThreads: intra)
+                try Self.runStep(step, plan: plan, values: values, state: state, arena: arena, intraOpThreads: intra,
+                                 observer: observer)
                 for v in step.releases { values[v] = nil }
             }
         }
@@ -120,13 +125,15 @@ final class PlanExecutor: Sendable {
     /// stores the outputs in `values`, reporting failures in TF's wording. Inputs and
     /// output slots live on the stack: a step allocates nothing of its own.
     static func runStep(_ step: Plan.Step, plan: Plan, values: UnsafeMutablePointer<Tensor?>, state: SessionState,
-                        arena: Arena, intraOpThreads: Int, parallelLayout: Bool = false) throws {
+                        arena: Arena, intraOpThreads: Int, parallelLayout: Bool = false, observer: RunObserver? = nil) throws {
         let planValues = plan.values
         if let definition = step.dynamicDefinition {
             let inputs = try step.inputs.indices.map { k in
                 try read(step.inputs[k], plan: planValues, values: values, state: state, by: step, ref: step.variableTargets[k])
             }
+            let started = observer?.stepStarts() ?? 0
             let outputs = try Kernels.run(step.node, definition: definition, inputs: inputs, state: state)
+            if let observer { try observer.stepFinished(step.node, started: started, inputs: inputs, outputs: outputs) }
             for (v, output) in zip(step.outputs, outputs) { values[v] = output }
             return
         }
@@ -137,6 +144,7 @@ final class PlanExecutor: Sendable {
         }) { inputs, slots in
             let context = KernelContext(node: step.node, inputs: inputs, outputShapes: step.outputShapes, state: state,
                                         outputSlots: slots, arena: arena, outputOffsets: offsets, threads: intraOpThreads)
+            let started = observer?.stepStarts() ?? 0
             do {
                 try step.kernel(context)
             } catch let error as KernelError {
@@ -162,6 +170,10 @@ final class PlanExecutor: Sendable {
                     throw SomaError(.internal, "kernel of '\(step.name)' (op: '\(step.op)') returned arena memory the plan did not give it")
                 }
                 values[v] = output
+            }
+            if let observer {
+                try observer.stepFinished(name: step.name, op: step.op, node: step.node, started: started, inputs: inputs,
+                                          outputs: UnsafeBufferPointer(start: slots, count: step.outputs.count))
             }
         }
     }

@@ -27,6 +27,13 @@ public struct SessionOptions: Sendable {
     /// parallel kernels split work in fixed blocks — but this also fixes the order of
     /// effects not ordered by the graph.)
     public var deterministic = false
+    /// Scan every float output of every step for NaN and Inf, and stop the run at the
+    /// first step that produces one with an error naming its node, op, input shapes, the
+    /// Swift line that created it and which inputs were already non-finite (TF's
+    /// `tf.debugging.enable_check_numerics`). Steps then run one at a time in plan order,
+    /// and the compiler's passes are off so that every node is its own step. Library
+    /// function and loop bodies are checked as their calling node's outputs.
+    public var checkNumerics = false
 
     public init() {}
 
@@ -75,13 +82,34 @@ public final class Session: Sendable {
     public func run(fetches: [Output], feeds: [Output: Tensor] = [:], targets: [Node] = [],
                     file: String = #fileID, line: Int = #line) throws -> [Tensor] {
         do {
-            return try run(fetches, feeds, targets)
+            return try run(fetches, feeds, targets, observer: RunObserver.make(trace: false, checkNumerics: options.checkNumerics))
         } catch let error as SomaError {
             throw SomaError(error.code, error.message + " (in the run at \(SourceLocation(fileID: file, line: line)))")
         }
     }
 
-    private func run(_ fetches: [Output], _ feeds: [Output: Tensor], _ targets: [Node]) throws -> [Tensor] {
+    /// Runs like ``run(fetches:feeds:targets:file:line:)`` and reports what `runOptions`
+    /// asks for in `metadata` (TF's `session.run(…, options=, run_metadata=)`): with
+    /// `trace`, every step's timing, thread and output bytes as ``StepStats``.
+    ///
+    /// ```swift
+    /// var metadata = RunMetadata()
+    /// let y = try session.run(fetches: [out], feeds: [x: batch], options: RunOptions(trace: true), metadata: &metadata)
+    /// try metadata.stepStats.chromeTrace().write(to: URL(fileURLWithPath: "trace.json"))
+    /// ```
+    public func run(fetches: [Output], feeds: [Output: Tensor] = [:], targets: [Node] = [], options runOptions: RunOptions,
+                    metadata: inout RunMetadata, file: String = #fileID, line: Int = #line) throws -> [Tensor] {
+        let observer = RunObserver.make(trace: runOptions.trace, checkNumerics: options.checkNumerics)
+        do {
+            let results = try run(fetches, feeds, targets, observer: observer)
+            if let observer, runOptions.trace { metadata.stepStats = observer.stepStats }
+            return results
+        } catch let error as SomaError {
+            throw SomaError(error.code, error.message + " (in the run at \(SourceLocation(fileID: file, line: line)))")
+        }
+    }
+
+    private func run(_ fetches: [Output], _ feeds: [Output: Tensor], _ targets: [Node], observer: RunObserver?) throws -> [Tensor] {
         for fetch in fetches where fetch.graph !== graph {
             throw SomaError.invalidArgument("Fetch '\(fetch.name)' is not an element of this session's graph")
         }
@@ -98,9 +126,10 @@ public final class Session: Sendable {
         }
         let endpoints = fetches.map(\.endpoint)
         if options.useCompiler, let compiled = try executable(fetches: endpoints, feeds: fed, targets: targets) {
-            return try compiled.run(feeds: compiled.plan.feeds.map { fed[$0]! }, state: state, options: options)
+            return try compiled.run(feeds: compiled.plan.feeds.map { fed[$0]! }, state: state, options: options, observer: observer)
         }
-        return try executor.run(graph: graph, fetches: endpoints, feeds: fed, targets: targets, state: state, options: options)
+        return try executor.run(graph: graph, fetches: endpoints, feeds: fed, targets: targets, state: state, options: options,
+                                observer: observer)
     }
 
     /// The compiled plan for this run signature (cached), or `nil` when the compiler is off.
@@ -120,6 +149,8 @@ public final class Session: Sendable {
         var compileOptions = options.compileOptions
         compileOptions.maxTensorBytes = options.maxTensorBytes
         compileOptions.fetchesInArena = fetchesInArena
+        // The NaN/Inf debugger reports the user's nodes: nothing is fused or rewritten away.
+        if options.checkNumerics { compileOptions.disabledPasses.formUnion(Passes.all) }
         let plan = try Compiler.plan(graph: graph, fetches: fetches, targets: targets, feeds: feeds.mapValues(\.shape),
                                      options: compileOptions)
         return PlanExecutor(plan: plan)
@@ -154,5 +185,12 @@ public final class Session: Sendable {
             throw SomaError.invalidArgument(
                 "Cannot feed value of shape \(shapeString(value.shape)) for '\(output.name)', which has shape \(declared)\(node.locationSuffix)")
         }
+    }
+}
+
+extension Session {
+    /// The per-run observer ``SessionOptions/checkNumerics`` needs, or `nil`.
+    func numericsObserver() -> RunObserver? {
+        options.checkNumerics ? RunObserver(trace: false, checkNumerics: true) : nil
     }
 }

@@ -1,0 +1,128 @@
+import Foundation
+import Synchronization
+
+/// What one run records beyond its results (TF's `RunOptions`).
+public struct RunOptions: Sendable {
+    /// Record every step's timing, thread and output bytes into ``RunMetadata/stepStats``
+    /// (TF's `trace_level = FULL_TRACE`). Off, a run pays one untaken branch per step.
+    public var trace: Bool
+
+    public init(trace: Bool = false) { self.trace = trace }
+}
+
+/// What a traced run reports (TF's `RunMetadata`).
+public struct RunMetadata: Sendable {
+    /// The steps the run executed, in the order they finished.
+    public var stepStats = StepStats()
+
+    public init() {}
+}
+
+/// Per-step timings of one run (TF's `StepStats`, with its one CPU device's `node_stats`).
+public struct StepStats: Sendable {
+    /// The device the steps ran on, as TF names it.
+    public var device = "/job:localhost/replica:0/task:0/device:CPU:0"
+    public var nodeStats: [NodeExecStats] = []
+
+    public init() {}
+}
+
+/// One step of a run (TF's `NodeExecStats`): a kernel call on one thread.
+///
+/// Times are nanoseconds on the monotonic clock; ``allStartNanos`` is measured from the
+/// start of the run, so a run's steps line up on one time axis.
+public struct NodeExecStats: Sendable {
+    /// The node (for a fused step, the node the fusion kept: its last op's name).
+    public var nodeName: String
+    /// The op the kernel implements (`_FusedConv2D` for a fused convolution).
+    public var op: String
+    /// `name = Op(input shapes)`, TF's timeline label.
+    public var timelineLabel: String
+    /// A small number per thread, in order of first appearance in the run (0: the thread
+    /// that called `run`).
+    public var threadID: Int
+    public var allStartNanos: UInt64
+    public var durationNanos: UInt64
+    public var inputShapes: [[Int]]
+    public var outputShapes: [[Int]]
+    /// Bytes of the step's outputs.
+    public var outputBytes: Int
+}
+
+/// Collects one run's step statistics and checks its outputs for NaN and Inf, for the
+/// executors' per-step hook (`nil` when neither is asked for).
+///
+/// Thread-safety: steps on any thread may report at once.
+final class RunObserver: Sendable {
+    let trace: Bool
+    let checkNumerics: Bool
+    private let origin: UInt64
+    private struct Records {
+        var stats: [NodeExecStats] = []
+        var threads: [UInt: Int] = [:]
+    }
+    private let records = Mutex(Records())
+
+    init(trace: Bool, checkNumerics: Bool) {
+        self.trace = trace
+        self.checkNumerics = checkNumerics
+        self.origin = Self.now()
+        if trace { records.withLock { $0.threads[UInt(pthread_self())] = 0 } }
+    }
+
+    /// An observer for these options, or `nil` when there is nothing to observe.
+    static func make(trace: Bool, checkNumerics: Bool) -> RunObserver? {
+        trace || checkNumerics ? RunObserver(trace: trace, checkNumerics: checkNumerics) : nil
+    }
+
+    /// Monotonic nanoseconds.
+    static func now() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec)
+    }
+
+    /// The time a step starts (0 when not tracing).
+    func stepStarts() -> UInt64 { trace ? Self.now() : 0 }
+
+    /// Records a finished step and checks its outputs; throws at the first non-finite
+    /// float output when checking numerics.
+    func stepFinished(name: String, op: String, node: KernelNode, started: UInt64, inputs: UnsafeBufferPointer<Tensor>,
+                      outputs: UnsafeBufferPointer<Tensor?>) throws {
+        let end = trace ? Self.now() : 0
+        if checkNumerics { try NumericsCheck.check(name: name, op: op, node: node, inputs: inputs, outputs: outputs) }
+        guard trace else { return }
+        let inputShapes = inputs.map { $0.dtype == .resource && $0.shape == [0] ? [] : $0.shape }
+        let outputShapes = outputs.map { $0?.shape ?? [] }
+        let bytes = outputs.reduce(0) { $0 + ($1?.byteCount ?? 0) }
+        let thread = UInt(pthread_self())
+        let label = "\(name) = \(op)(\(inputShapes.map(shapeString).joined(separator: ", ")))"
+        records.withLock { r in
+            let id: Int
+            if let known = r.threads[thread] { id = known } else { id = r.threads.count; r.threads[thread] = id }
+            r.stats.append(NodeExecStats(nodeName: name, op: op, timelineLabel: label, threadID: id,
+                                         allStartNanos: started &- origin, durationNanos: end &- started,
+                                         inputShapes: inputShapes, outputShapes: outputShapes, outputBytes: bytes))
+        }
+    }
+
+    /// The steps recorded so far, in the order they finished.
+    var stepStats: StepStats {
+        var stats = StepStats()
+        stats.nodeStats = records.withLock { $0.stats }
+        return stats
+    }
+}
+
+extension RunObserver {
+    /// ``stepFinished(name:op:node:started:inputs:outputs:)`` for a step whose inputs and
+    /// outputs are arrays (the reference executor, steps of dynamic shape).
+    func stepFinished(_ node: KernelNode, started: UInt64, inputs: [Tensor], outputs: [Tensor]) throws {
+        let optionals = outputs.map(Optional.some)
+        try inputs.withUnsafeBufferPointer { i in
+            try optionals.withUnsafeBufferPointer { o in
+                try stepFinished(name: node.name, op: node.op, node: node, started: started, inputs: i, outputs: o)
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+@testable import Soma
+
+@Suite struct ObservabilityTests {
+    /// `log` of a fed zero makes the first infinity; the report names that node, not the
+    /// later ones that pass it on, and says its inputs were finite.
+    @Test(arguments: [true, false]) func checkNumericsNamesTheFirstNonFiniteNode(compiled: Bool) throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [3], name: "x")
+        let logs = try log(x, name: "logs")
+        let scaled = try multiply(logs, g.constant(Float(2)), name: "scaled")
+        let total = try reduceSum(scaled, name: "total")
+        var options = SessionOptions()
+        options.checkNumerics = true
+        options.useCompiler = compiled
+        let session = Session(graph: g, options: options)
+        #expect(try session.run(total, feeds: [x: Tensor([1, 2, 3] as [Float])]).scalars(as: Float.self)[0].isFinite)
+        let error = #expect(throws: SomaError.self) { try session.run(total, feeds: [x: Tensor([1, 0, 3] as [Float])]) }
+        let message = try #require(error?.message)
+        #expect(message.contains("for 'logs' (op: 'Log')"), "\(message)")
+        #expect(message.contains("Infinity in output 0"), "\(message)")
+        #expect(message.contains("0 NaN, 1 Inf of 3"), "\(message)")
+        #expect(message.contains("inputs were finite"), "\(message)")
+        #expect(message.contains("ObservabilityTests.swift:"), "the Swift line that created the node: \(message)")
+        // Without the option the same run returns -inf, as TF does.
+        let plain = Session(graph: g)
+        #expect(try plain.run(total, feeds: [x: Tensor([1, 0, 3] as [Float])]).scalars(as: Float.self)[0] == -.infinity)
+    }
+
+    @Test func checkNumericsSaysWhichInputsWereAlreadyNonFinite() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [2], name: "x")
+        let y = try add(x, g.constant(Float(1)), name: "y")
+        var options = SessionOptions()
+        options.checkNumerics = true
+        let session = Session(graph: g, options: options)
+        let error = #expect(throws: SomaError.self) { try session.run(y, feeds: [x: Tensor([.nan, 1] as [Float])]) }
+        #expect(error?.message.contains("for 'y' (op: 'AddV2')") == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("input 0 already held non-finite values") == true, "\(error?.message ?? "")")
+        // A callable checks too.
+        let callable = try session.makeCallable(feeds: [x], fetches: [y])
+        #expect(throws: SomaError.self) { try callable.run([Tensor([1, .infinity] as [Float])]) }
+        #expect(try callable.run([Tensor([1, 2] as [Float])])[0].scalars(as: Float.self) == [2, 3])
+    }
+
+    /// A traced run records every step once, with times inside the run, and the profile
+    /// puts the one large matrix product first.
+    @Test(arguments: [1, 2]) func traceNamesTheMostExpensiveOp(threads: Int) throws {
+        let g = Graph()
+        // A long contraction to a small output: the product's time dwarfs the element-wise
+        // steps' even in a debug build.
+        let a = try g.placeholder(.float32, shape: [8, 32768], name: "a")
+        let b = try g.placeholder(.float32, shape: [32768, 8], name: "b")
+        let product = try matmul(a, b, name: "big_product")
+        let shifted = try add(product, g.constant(Float(1)), name: "shifted")
+        let small = try multiply(product, g.constant(Float(3)), name: "small")
+        var options = SessionOptions()
+        options.interOpThreads = threads
+        options.intraOpThreads = threads
+        let session = Session(graph: g, options: options)
+        let feedA = try Tensor((0..<(8 * 32768)).map { Float($0 % 7) }, shape: [8, 32768])
+        let feedB = try Tensor((0..<(8 * 32768)).map { Float($0 % 5) }, shape: [32768, 8])
+        let feeds = [a: feedA, b: feedB]
+        var metadata = RunMetadata()
+        let plain = try session.run(fetches: [shifted, small], feeds: feeds)
+        let traced = try session.run(fetches: [shifted, small], feeds: feeds, options: RunOptions(trace: true), metadata: &metadata)
+        #expect(traced[0].scalars(as: Float.self) == plain[0].scalars(as: Float.self), "tracing changes no result")
+        let stats = metadata.stepStats.nodeStats
+        let plan = try #require(try session.plan(fetches: [shifted, small], feeds: feeds))
+        #expect(stats.count == plan.steps.count)
+        #expect(Set(stats.map(\.nodeName)) == Set(plan.steps.map(\.name)))
+        let profile = metadata.stepStats.profile()
+        #expect(profile.first?.nodeName == "big_product", "\(profile.map { ($0.nodeName, $0.totalNanos) })")
+        let top = try #require(profile.first)
+        #expect(top.flops == 2 * 8 * 8 * 32768)
+        #expect(top.gigaflopsPerSecond != nil)
+        #expect(stats.first { $0.nodeName == "big_product" }?.outputBytes == 8 * 8 * 4)
+        // The Chrome trace is JSON with one complete event per step.
+        let json = try JSONSerialization.jsonObject(with: metadata.stepStats.chromeTrace()) as? [String: Any]
+        let events = try #require(json?["traceEvents"] as? [[String: Any]])
+        #expect(events.filter { $0["ph"] as? String == "X" }.count == stats.count)
+        // An untraced run with the same metadata value leaves it as it was.
+        var untouched = RunMetadata()
+        _ = try session.run(fetches: [small], feeds: feeds, options: RunOptions(), metadata: &untouched)
+        #expect(untouched.stepStats.nodeStats.isEmpty)
+    }
+
+    @Test func flopCountsFollowTheShapes() {
+        #expect(NodeProfile.flops(op: "MatMul", inputShapes: [[4, 5], [5, 6]], outputShapes: [[4, 6]]) == 2 * 4 * 6 * 5)
+        #expect(NodeProfile.flops(op: "MatMul", inputShapes: [[5, 4], [5, 6]], outputShapes: [[4, 6]]) == 2 * 4 * 6 * 5)
+        #expect(NodeProfile.flops(op: "Conv2D", inputShapes: [[1, 8, 8, 3], [3, 3, 3, 16]], outputShapes: [[1, 8, 8, 16]])
+                == 2 * 64 * 16 * 27)
+        #expect(NodeProfile.flops(op: "DepthwiseConv2dNative", inputShapes: [[1, 8, 8, 3], [3, 3, 3, 1]], outputShapes: [[1, 8, 8, 3]])
+                == 2 * 64 * 3 * 9)
+        #expect(NodeProfile.flops(op: "Relu", inputShapes: [[4]], outputShapes: [[4]]) == 0)
+    }
+}

@@ -5,7 +5,7 @@ import Soma
 extension GraphTool {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Time repeated runs of a graph: latency median, p10, p90 and runs per second.")
+            abstract: "Time repeated runs of a graph: latency mean, median, p10, p90 and runs per second (1000 / mean).")
 
         @Argument(help: "The GraphDef file (.pb) or SavedModel directory.")
         var model: String
@@ -50,10 +50,11 @@ extension GraphTool {
             options.interOpThreads = threads
             options.intraOpThreads = threads
             let loaded = try LoadedModel.load(model, savedModel: savedModelOptions, checkpoint: checkpoint, budget: budget, options: options)
-            let feeds = try feedOptions.feeds(for: loaded, zerosForStaticPlaceholders: true, budget: budget)
             let outputs = try fetchOptions.fetches.isEmpty && !targets.isEmpty ? [] : fetchOptions.outputs(of: loaded)
             let targetNodes = try targets.map { try loaded.node($0, "--target") }
             let initNodes = try initializers.map { try loaded.node($0, "--init") }
+            let feeds = try feedOptions.feeds(for: loaded, zerosForStaticPlaceholders: true, fetches: outputs,
+                                              targets: targetNodes + initNodes, budget: budget)
             let session = loaded.session
             var samples: [Double] = []
             try withToolErrors {
@@ -75,13 +76,13 @@ extension GraphTool {
             samples.sort()
             func percentile(_ p: Double) -> Double { samples[Swift.min(samples.count - 1, Int(p * Double(samples.count - 1) + 0.5))] }
             let median = percentile(0.5), p10 = percentile(0.1), p90 = percentile(0.9)
-            let total = samples.reduce(0, +)
-            let perSecond = Double(runs) / (total / 1000)
+            let mean = samples.reduce(0, +) / Double(runs)
+            let perSecond = 1000 / mean
             // The compiled plan's arena next to the peak of its live bytes (its lower bound).
             let plan = try withToolErrors { try session.plan(fetches: outputs, feeds: feeds, targets: targetNodes) }
             if json {
                 var object: [String: Any] = [
-                    "median_ms": median, "p10_ms": p10, "p90_ms": p90, "mean_ms": total / Double(runs),
+                    "median_ms": median, "p10_ms": p10, "p90_ms": p90, "mean_ms": mean,
                     "runs_per_second": perSecond, "runs": runs, "warmup": warmup, "threads": threads,
                     "vector_instructions": vectorInstructionSet,
                 ]
@@ -89,8 +90,8 @@ extension GraphTool {
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {
-                print(String(format: "median %.4f ms  p10 %.4f ms  p90 %.4f ms  %.1f runs/s  (%d runs, %d warm-up)",
-                             median, p10, p90, perSecond, runs, warmup))
+                print(String(format: "mean %.4f ms  median %.4f ms  p10 %.4f ms  p90 %.4f ms  %.1f runs/s  (%d runs, %d warm-up)",
+                             mean, median, p10, p90, perSecond, runs, warmup))
             }
         }
     }

@@ -15,9 +15,11 @@ struct FeedOptions: ParsableArguments {
         }
     }
 
-    /// The feeds, loaded. With `zerosForStaticPlaceholders`, placeholders not fed but of
-    /// fully known shape get zeros, and the others are an error asking for `--input`.
-    func feeds(for model: LoadedModel, zerosForStaticPlaceholders: Bool = false, budget: MemoryBudget = MemoryBudget()) throws -> [Output: Soma.Tensor] {
+    /// The feeds, loaded. With `zerosForStaticPlaceholders`, placeholders not fed that the
+    /// `fetches` and `targets` need get zeros when their shape is fully known, and are an
+    /// error asking for `--input` otherwise; placeholders they do not need get nothing.
+    func feeds(for model: LoadedModel, zerosForStaticPlaceholders: Bool = false, fetches: [Output] = [], targets: [Node] = [],
+               budget: MemoryBudget = MemoryBudget()) throws -> [Output: Soma.Tensor] {
         let graph = model.graph
         var feeds: [Output: Soma.Tensor] = [:]
         for input in inputs {
@@ -44,7 +46,9 @@ struct FeedOptions: ParsableArguments {
             }
             return feeds
         }
-        for node in graph.nodes where node.op == "Placeholder" && !feeds.keys.contains(where: { $0.node === node }) {
+        let needed = Self.nodesNeeded(by: fetches, targets: targets, feeds: Set(feeds.keys.map(\.node.name)))
+        for node in graph.nodes where node.op == "Placeholder" && needed.contains(node.name)
+            && !feeds.keys.contains(where: { $0.node === node }) {
             guard let dims = node.outputShapes[0].concrete else {
                 throw ToolError("placeholder '\(node.name)' has shape \(node.outputShapes[0]): give --input \(node.name)=FILE.npy")
             }
@@ -55,6 +59,21 @@ struct FeedOptions: ParsableArguments {
             }
         }
         return feeds
+    }
+}
+
+extension FeedOptions {
+    /// The names of the nodes computing `fetches` and `targets` needs, through data and
+    /// control edges, stopping at fed nodes (an explicit stack: a file controls the depth).
+    static func nodesNeeded(by fetches: [Output], targets: [Node], feeds: Set<String>) -> Set<String> {
+        var needed = Set<String>()
+        var stack = fetches.map(\.node) + targets
+        while let node = stack.popLast() {
+            guard needed.insert(node.name).inserted, !feeds.contains(node.name) else { continue }
+            stack.append(contentsOf: node.inputs.map(\.node))
+            stack.append(contentsOf: node.controlInputs)
+        }
+        return needed
     }
 }
 

@@ -96,8 +96,8 @@ extension GraphTool.Inspect {
     }
 
     func printPlan(_ model: LoadedModel, budget: MemoryBudget) throws {
-        let feeds = try feedOptions.feeds(for: model, zerosForStaticPlaceholders: true, budget: budget)
         let outputs = try fetchOptions.outputs(of: model)
+        let feeds = try feedOptions.feeds(for: model, zerosForStaticPlaceholders: true, fetches: outputs, budget: budget)
         guard let compiled = try withToolErrors({ try model.session.plan(fetches: outputs, feeds: feeds) }) else {
             throw ToolError("the graph's shapes depend on fed values, so it has no static plan")
         }
@@ -143,10 +143,29 @@ struct GraphSummary: Encodable {
         let op: String
         let outputs: [String]
     }
+    struct Target: Encodable {
+        let name: String
+        let op: String
+    }
+    struct VariableInfo: Encodable {
+        let name: String
+        let dtype: String
+        let shape: String
+        let bytes: Int?
+        let trainable: Bool
+    }
 
     let nodeCount: Int
     let inputs: [Tensor]
     let outputs: [Tensor]
+    /// Unconsumed outputs no one fetches: gradients, optimiser slots, initial values, saver plumbing.
+    let deadEnds: [Tensor]
+    /// Unconsumed nodes that update variables through optimiser ops (`Apply*`), directly or
+    /// through their control inputs: what a training loop runs.
+    let trainOps: [Target]
+    /// Other unconsumed `NoOp`s and assignments: initialisers, restore groups.
+    let otherTargets: [Target]
+    let variables: [VariableInfo]
     let opCounts: [String: Int]
     let constParameters: Int
     let constBytes: Int
@@ -155,7 +174,8 @@ struct GraphSummary: Encodable {
     let nodes: [NodeInfo]
 
     enum CodingKeys: String, CodingKey {
-        case nodeCount = "node_count", inputs, outputs, opCounts = "op_counts", constParameters = "const_parameters"
+        case nodeCount = "node_count", inputs, outputs, deadEnds = "dead_ends", trainOps = "train_ops"
+        case otherTargets = "other_targets", variables, opCounts = "op_counts", constParameters = "const_parameters"
         case constBytes = "const_bytes", variableParameters = "variable_parameters", controlEdges = "control_edges", nodes
     }
 
@@ -165,8 +185,20 @@ struct GraphSummary: Encodable {
         inputs = all.filter { $0.op == "Placeholder" || $0.op == "PlaceholderWithDefault" }.map {
             Tensor(name: $0.name, op: $0.op, dtype: $0.outputTypes[0].name, shape: $0.outputShapes[0].description)
         }
-        outputs = Self.possibleOutputNodes(graph).map {
-            Tensor(name: $0.name, op: $0.op, dtype: $0.outputTypes[0].name, shape: $0.outputShapes[0].description)
+        func tensor(_ node: Node) -> Tensor {
+            Tensor(name: node.name, op: node.op, dtype: node.outputTypes[0].name, shape: node.outputShapes[0].description)
+        }
+        let unconsumed = Self.unconsumedNodes(graph)
+        let withOutputs = unconsumed.filter { $0.outputCount > 0 }
+        outputs = withOutputs.filter { !Self.isDeadEnd($0) }.map(tensor)
+        deadEnds = withOutputs.filter { Self.isDeadEnd($0) && !$0.op.contains("Apply") }.map(tensor)
+        let targets = unconsumed.filter { $0.outputCount == 0 || $0.op.contains("Apply") }
+        let training = targets.filter(Self.appliesUpdates)
+        trainOps = training.map { Target(name: $0.name, op: $0.op) }
+        otherTargets = targets.filter { node in !training.contains { $0 === node } }.map { Target(name: $0.name, op: $0.op) }
+        variables = graph.variables.map { v in
+            VariableInfo(name: v.name, dtype: v.dtype.name, shape: v.shape.description,
+                         bytes: v.shape.elementCount.map { $0 * v.dtype.byteSize }, trainable: v.trainable)
         }
         opCounts = Dictionary(all.map { ($0.op, 1) }, uniquingKeysWith: +)
         let consts = all.filter { $0.op == "Const" }.compactMap { node -> Soma.Tensor? in
@@ -182,18 +214,55 @@ struct GraphSummary: Encodable {
         }
     }
 
-    /// Nodes whose outputs nothing consumes (TF's rule for possible outputs), NoOps excepted.
-    static func possibleOutputNodes(_ graph: Graph) -> [Node] {
+    /// Nodes nothing consumes, by data or control edge.
+    static func unconsumedNodes(_ graph: Graph) -> [Node] {
         var consumed = Set<String>()
         for node in graph.nodes {
             for input in node.inputs { consumed.insert(input.node.name) }
             for control in node.controlInputs { consumed.insert(control.name) }
         }
-        return graph.nodes.filter { !consumed.contains($0.name) && $0.outputCount > 0 }
+        return graph.nodes.filter { !consumed.contains($0.name) }
     }
 
-    /// Output 0 of each possible output node.
+    /// Likely outputs: unconsumed nodes with outputs (TF's rule for possible outputs) that
+    /// are not dead ends of training or saving plumbing.
+    static func possibleOutputNodes(_ graph: Graph) -> [Node] {
+        unconsumedNodes(graph).filter { $0.outputCount > 0 && !isDeadEnd($0) }
+    }
+
+    /// Output 0 of each likely output node.
     static func possibleOutputs(_ graph: Graph) -> [Output] { possibleOutputNodes(graph).map { graph.output(of: $0) } }
+
+    /// An unconsumed node no one means to fetch: under a `gradients` scope, a variable
+    /// (an optimiser slot nothing reads), its read or initialisation check, an assignment
+    /// or initial value, the saver's
+    /// plumbing, or an optimiser update with an output (a train op, listed as such).
+    static func isDeadEnd(_ node: Node) -> Bool {
+        let scopes = node.name.split(separator: "/")
+        if scopes.dropLast().contains(where: { $0 == "gradients" || $0.hasPrefix("gradients_") }) { return true }
+        if scopes.first == "save" || scopes.contains(where: { $0 == "Initializer" }) { return true }
+        let deadOps: Set<String> = ["VariableV2", "Variable", "VarHandleOp", "Assign", "AssignAdd", "AssignSub",
+                                    "SaveV2", "RestoreV2", "MergeV2Checkpoints", "VarIsInitializedOp", "IsVariableInitialized",
+                                    "ReadVariableOp"]
+        let variableOps: Set<String> = ["VariableV2", "Variable", "VarHandleOp"]
+        // A variable's own read (`w/read`): the variables are listed by themselves.
+        if node.op == "Identity", let source = node.inputs.first?.node, variableOps.contains(source.op) { return true }
+        return deadOps.contains(node.op) || node.op.contains("Apply")
+    }
+
+    /// Whether an optimiser update (`Apply*`) is the node or among its ancestors (an
+    /// explicit stack, bounded by the graph: a file controls the depth).
+    static func appliesUpdates(_ node: Node) -> Bool {
+        var seen = Set<String>()
+        var stack = [node]
+        while let n = stack.popLast() {
+            guard seen.insert(n.name).inserted else { continue }
+            if n.op.contains("Apply") { return true }
+            stack.append(contentsOf: n.controlInputs)
+            stack.append(contentsOf: n.inputs.map(\.node))
+        }
+        return false
+    }
 
     func text(listNodes: Bool) -> String {
         var lines: [String] = []
@@ -204,6 +273,22 @@ struct GraphSummary: Encodable {
         }
         list(inputs, "possible inputs")
         list(outputs, "possible outputs")
+        if !deadEnds.isEmpty {
+            let shown = deadEnds.prefix(6).map(\.name).joined(separator: ", ")
+            lines.append("Found \(deadEnds.count) dead ends (gradients, optimiser slots, initial values, saver plumbing): "
+                         + shown + (deadEnds.count > 6 ? ", …" : ""))
+        }
+        for (targets, what) in [(trainOps, "train ops"), (otherTargets, "other targets (initialisers, restores)")] where !targets.isEmpty {
+            lines.append("Found \(targets.count) \(what):")
+            for t in targets { lines.append("  (name=\(t.name), op=\(t.op))") }
+        }
+        if !variables.isEmpty {
+            lines.append("Found \(variables.count) variables:")
+            for v in variables {
+                let bytes = v.bytes.map { "\(Self.human($0))B" } ?? "? B"
+                lines.append("  (name=\(v.name), type=\(v.dtype), shape=\(v.shape), \(bytes)\(v.trainable ? "" : ", not trainable"))")
+            }
+        }
         lines.append("Found \(constParameters) (\(Self.human(constParameters))) const parameters in \(Self.human(constBytes))B, "
                      + "\(variableParameters) (\(Self.human(variableParameters))) variable parameters, and \(controlEdges) control_edges")
         lines.append("\(nodeCount) nodes; op types used: "

@@ -36,6 +36,10 @@ extension GraphTool {
             valueName: "name"))
         var targets: [String] = []
 
+        @Flag(name: .customLong("check-numerics"), help: ArgumentHelp(
+            "Stop at the first op whose output holds a NaN or an infinity, naming it (TF's enable_check_numerics)."))
+        var checkNumerics = false
+
         func validate() throws {
             guard !fetches.isEmpty || !targets.isEmpty || savedModelOptions.signature != nil else {
                 throw ValidationError("Give at least one --fetch or --target.")
@@ -44,7 +48,10 @@ extension GraphTool {
 
         func run() throws {
             let budget = memoryOptions.budget()
-            let loaded = try LoadedModel.load(model, savedModel: savedModelOptions, checkpoint: checkpoint, budget: budget)
+            var options = SessionOptions()
+            options.checkNumerics = checkNumerics
+            let loaded = try LoadedModel.load(model, savedModel: savedModelOptions, checkpoint: checkpoint, budget: budget,
+                                              options: options)
             let feeds = try feedOptions.feeds(for: loaded)
             let requests: [(label: String, output: Output, file: String?)]
             if fetches.isEmpty {

@@ -93,6 +93,10 @@ import Testing
                 == 2 * 64 * 16 * 27)
         #expect(NodeProfile.flops(op: "DepthwiseConv2dNative", inputShapes: [[1, 8, 8, 3], [3, 3, 3, 1]], outputShapes: [[1, 8, 8, 3]])
                 == 2 * 64 * 3 * 9)
+        #expect(NodeProfile.flops(op: "Conv2DBackpropFilter", inputShapes: [[1, 8, 8, 3], [4], [1, 8, 8, 16]],
+                                  outputShapes: [[3, 3, 3, 16]]) == 2 * 64 * 16 * 27)
+        #expect(NodeProfile.flops(op: "Conv2DBackpropInput", inputShapes: [[4], [3, 3, 3, 16], [1, 8, 8, 16]],
+                                  outputShapes: [[1, 8, 8, 3]]) == 2 * 64 * 16 * 27)
         #expect(NodeProfile.flops(op: "Relu", inputShapes: [[4]], outputShapes: [[4]]) == 0)
     }
 }

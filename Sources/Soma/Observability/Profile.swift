@@ -71,6 +71,13 @@ public struct NodeProfile: Sendable {
         case "DepthwiseConv2dNative", "_SomaFusedDepthwiseConv2dNative":
             guard filter.count == 4 else { return 0 }
             return 2 * outputs * Double(filter[0] * filter[1])
+        case "Conv2DBackpropInput":
+            // out_backprop × filter: the forward convolution's arithmetic.
+            guard filter.count == 4, let dy = inputShapes.last else { return 0 }
+            return 2 * Double(dy.reduce(1, *)) * Double(filter[0] * filter[1] * filter[2])
+        case "Conv2DBackpropFilter":
+            guard out.count == 4, let dy = inputShapes.last else { return 0 }
+            return 2 * Double(dy.reduce(1, *)) * Double(out[0] * out[1] * out[2])
         default:
             return 0
         }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Soma → TensorFlow: builds graphs in Soma (every NumPy op case, and models with variables),
 # saves them as GraphDefs, imports them into TensorFlow and checks TF computes what Soma did;
-# then reads Soma's checkpoints, SavedModel and frozen graphs with TF's own readers.
+# then reads Soma's checkpoints, SavedModel and frozen graphs with TF's own readers, and its
+# TensorBoard event files with TensorBoard's.
 # Needs tensorflow-cpu; when it cannot be installed, says so and exits 0.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +20,9 @@ swift build -c release --product interop-export >/dev/null
 "$(swift build -c release --show-bin-path)/interop-export" "$out"
 TF_CPP_MIN_LOG_LEVEL=3 python3 Tools/check_tf_import.py "$out" 2> >(grep -v -E "WARNING|deprecat|I0000|oneDNN" >&2)
 TF_CPP_MIN_LOG_LEVEL=3 python3 Tools/check_tf_persistence.py "$out" 2> >(grep -v -E "WARNING|deprecat|I0000|oneDNN" >&2)
+# TensorBoard's own reader (EventAccumulator) on Soma's event files.
+if python3 -c "import tensorboard" >/dev/null 2>&1 || python3 -m pip install -q tensorboard >/dev/null 2>&1; then
+    TF_CPP_MIN_LOG_LEVEL=3 python3 Tools/check_tensorboard.py "$out" 2> >(grep -v -E "WARNING|deprecat|I0000|oneDNN" >&2)
+else
+    echo "tf-interop: tensorboard could not be installed here, so Soma's event files were not read with TensorBoard's reader"
+fi

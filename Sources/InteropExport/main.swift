@@ -306,3 +306,75 @@ do {
                   folder.appendingPathComponent("manifest.json"))
     print("persistence/frozen_keras_cnn: \(model.graph.nodes.count) → \(frozen.nodes.count) nodes")
 }
+
+// MARK: TensorBoard event files, for TensorBoard's own reader (Tools/check_tensorboard.py)
+
+do {
+    let logs = out.appendingPathComponent("tensorboard")
+    var rng = SplitMix64(seed: 11)
+    var manifest: [String: Any] = [:]
+
+    // Summary ops in a graph with name scopes, fetched each step and written.
+    let g = Graph()
+    let x = try g.placeholder(.float32, shape: [3, 4, 5, 3], name: "x")
+    let activations = try g.withNameScope("layer1") { try relu(multiply(x, g.constant(Float(2)), name: "scale"), name: "relu") }
+    let mean = try reduceMean(activations, name: "mean")
+    _ = try scalarSummary("loss", mean)
+    _ = try histogramSummary("activations", x)
+    _ = try imageSummary("inputs", x, maxImages: 2)
+    _ = try textSummary("note", g.constant("**Soma** writes *TensorBoard* logs"))
+    let merged = try g.mergeAllSummaries()!
+    let session = Session(graph: g)
+    let writer = try SummaryWriter(logDirectory: logs.appendingPathComponent("ops"), graph: g)
+    var means: [Double] = []
+    for step in 0..<3 {
+        var input = try uniform([3, 4, 5, 3], &rng)
+        if step == 2 {  // a NaN pixel: drawn in bad_color
+            var values = input.scalars(as: Float.self)
+            values[7] = .nan
+            input = try Tensor(values, shape: [3, 4, 5, 3])
+        }
+        try input.saveNPY(to: logs.appendingPathComponent("x_\(step).npy"))
+        if step < 2 {
+            let out = try session.run(fetches: [merged, mean], feeds: [x: input])
+            try writer.add(summary: out[0], step: step)
+            means.append(out[1].doubleScalars()[0])
+        } else {  // the histogram of a NaN fails, as in TF: only the image and the scalar
+            let image = try session.run(g.node(named: "inputs").map { g.output(of: $0) }!, feeds: [x: input])
+            try writer.add(summary: image, step: step)
+        }
+    }
+    try writer.close()
+    manifest["ops"] = ["file": writer.fileURL.lastPathComponent, "loss": means,
+                       "graph_nodes": ["layer1/scale", "layer1/relu", mean.node.name, "x"]]
+
+    // The writer's direct methods.
+    let direct = try SummaryWriter(logDirectory: logs.appendingPathComponent("direct"))
+    let pixelValues: [UInt8] = (0..<(2 * 6 * 7 * 4)).map { (i: Int) -> UInt8 in UInt8(truncatingIfNeeded: i * 37) }
+    let pixels = try Tensor(pixelValues, shape: [2, 6, 7, 4])
+    try pixels.saveNPY(to: logs.appendingPathComponent("pixels.npy"))
+    let weights = try uniform([1000], &rng)
+    try weights.saveNPY(to: logs.appendingPathComponent("weights.npy"))
+    for step in 0..<4 { try direct.addScalar("direct/value", Double(step) * 0.25 - 1, step: step) }
+    try direct.addHistogram("direct/weights", weights, step: 1)
+    try direct.addImages("direct/pixels", pixels, maxImages: 1, step: 2)
+    try direct.addText("direct/text", "line one\nline two", step: 3)
+    try direct.close()
+
+    // Keras' TensorBoard callback on `fit`.
+    let fg = Graph()
+    fg.randomSeed = 3
+    let model = try Sequential(inputShape: [4], [Dense(8, activation: .relu), Dense(1)], name: "regressor", graph: fg)
+    try model.compile(optimizer: AdamOptimizer(learningRate: 0.01), loss: .meanSquaredError)
+    let features = try uniform([64, 4], &rng)
+    let featureValues = features.scalars(as: Float.self)
+    let targetValues: [Float] = (0..<64).map { (i: Int) -> Float in featureValues[4 * i..<4 * i + 4].reduce(0, +) }
+    let targets = try Tensor(targetValues, shape: [64, 1])
+    let history = try model.fit(x: features, y: targets, batchSize: 16, epochs: 3, validationSplit: 0.25, seed: 1,
+                                callbacks: [TensorBoard(logDirectory: logs.appendingPathComponent("fit"), histogramFrequency: 1)],
+                                verbose: false)
+    manifest["fit"] = ["loss": history.history["loss"]!, "val_loss": history.history["val_loss"]!,
+                       "variables": model.variables.map(\.name)]
+    try writeJSON(manifest, logs.appendingPathComponent("manifest.json"))
+    print("tensorboard: summary ops over 3 steps, the writer's direct methods, and fit's TensorBoard callback")
+}

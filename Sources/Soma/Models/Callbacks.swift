@@ -145,3 +145,66 @@ public final class CSVLogger: Callback {
         try AtomicFile.write(Array(text.utf8), to: url)
     }
 }
+
+/// Writes training curves for TensorBoard (Keras' `TensorBoard` callback): under
+/// `logDirectory/train`, `epoch_loss` and `epoch_<metric>` at each epoch's end (and
+/// `batch_<name>` every `batchFrequency` batches when set); under
+/// `logDirectory/validation`, the `val_` logs without their prefix, so TensorBoard draws
+/// training and validation as two runs on one chart. With `writeGraph`, the model's
+/// graph goes into the train log; with `histogramFrequency` N > 0, a histogram of every
+/// weight every N epochs.
+public final class TensorBoard: Callback {
+    public let logDirectory: URL
+    public let histogramFrequency: Int
+    public let writeGraph: Bool
+    public let batchFrequency: Int?
+    private var train: SummaryWriter?
+    private var validation: SummaryWriter?
+    private var batches = 0
+
+    public init(logDirectory: URL, histogramFrequency: Int = 0, writeGraph: Bool = true, batchFrequency: Int? = nil) {
+        self.logDirectory = logDirectory
+        self.histogramFrequency = histogramFrequency
+        self.writeGraph = writeGraph
+        self.batchFrequency = batchFrequency
+    }
+
+    public func onTrainBegin(model: Model) throws {
+        train = try SummaryWriter(logDirectory: logDirectory.appendingPathComponent("train"),
+                                  graph: writeGraph ? model.graph : nil)
+        validation = nil
+        batches = 0
+    }
+
+    public func onBatchEnd(_ batch: Int, logs: [String: Double], model: Model) throws {
+        defer { batches += 1 }
+        guard let every = batchFrequency, every > 0, batches % every == 0, let train else { return }
+        for (name, value) in logs.sorted(by: { $0.key < $1.key }) { try train.addScalar("batch_\(name)", value, step: batches) }
+    }
+
+    public func onEpochEnd(_ epoch: Int, logs: [String: Double], model: Model) throws {
+        guard let train else { return }
+        for (name, value) in logs.sorted(by: { $0.key < $1.key }) {
+            if name.hasPrefix("val_") {
+                if validation == nil { validation = try SummaryWriter(logDirectory: logDirectory.appendingPathComponent("validation")) }
+                try validation?.addScalar("epoch_\(name.dropFirst(4))", value, step: epoch)
+            } else {
+                try train.addScalar("epoch_\(name)", value, step: epoch)
+            }
+        }
+        if histogramFrequency > 0 && epoch % histogramFrequency == 0 {
+            for (variable, value) in zip(model.variables, try model.weightValues()) where value.dtype.isFloatingPoint {
+                try train.addHistogram(variable.name, value, step: epoch)
+            }
+        }
+        try train.flush()
+        try validation?.flush()
+    }
+
+    public func onTrainEnd(model: Model) throws {
+        try train?.close()
+        try validation?.close()
+        train = nil
+        validation = nil
+    }
+}

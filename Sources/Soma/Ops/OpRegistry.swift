@@ -7,6 +7,7 @@ public enum OpRegistry {
             ReductionOps.definitions, ArrayOps.definitions, FusedOps.definitions, TrainingOps.definitions,
             RandomOps.definitions, ConvOps.definitions, RNNOps.definitions, ResourceOps.definitions,
             StringOps.definitions, IOOps.definitions, LoggingOps.definitions, ControlFlowOps.definitions, ListOps.definitions,
+            SummaryOps.definitions,
         ]
         var table: [String: OpDef] = [:]
         for def in families.joined() {

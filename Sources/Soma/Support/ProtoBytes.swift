@@ -18,6 +18,25 @@ struct ProtoBytes {
         bytes.appendLittleEndian(value)
     }
 
+    mutating func fixed64(_ field: Int, _ value: UInt64) {
+        bytes.appendVarint(UInt64(field << 3 | 1))
+        bytes.appendLittleEndian(value)
+    }
+
+    /// A `double` field (omitted when zero, as proto3 does).
+    mutating func double(_ field: Int, _ value: Double) { if value != 0 { fixed64(field, value.bitPattern) } }
+
+    /// A `float` field (omitted when zero).
+    mutating func float(_ field: Int, _ value: Float) { if value != 0 { fixed32(field, value.bitPattern) } }
+
+    /// A packed `repeated double` field.
+    mutating func packedDoubles(_ field: Int, _ values: [Double]) {
+        guard !values.isEmpty else { return }
+        bytes.appendVarint(UInt64(field << 3 | 2))
+        bytes.appendVarint(UInt64(values.count * 8))
+        for v in values { bytes.appendLittleEndian(v.bitPattern) }
+    }
+
     mutating func data(_ field: Int, _ payload: [UInt8]) {
         bytes.appendVarint(UInt64(field << 3 | 2))
         bytes.appendVarint(UInt64(payload.count))

@@ -92,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SomaTests",
-            dependencies: ["Soma", "SomaSIMD", "GraphTool"],
+            dependencies: ["Soma", "SomaSIMD", "GraphTool", "SomaProto"],
             resources: [.copy("Fixtures")]
         ),
     ] + acceleratedLoops,

@@ -105,6 +105,11 @@ import Testing
         for option in ["--input", "--fetch", "--runs", "--warmup", "--threads", "--json", "<model>"] {
             #expect(bench.stdout.contains(option), "\(option)")
         }
+        let profile = try Self.graphtool(["profile", "--help"])
+        for option in ["--input", "--fetch", "--runs", "--top", "--trace", "--threads", "<model>"] {
+            #expect(profile.stdout.contains(option), "profile \(option)")
+        }
+        #expect(try Self.graphtool(["run", "--help"]).stdout.contains("--check-numerics"))
     }
 
     @Test func optimizeReportsEachPassAndWritesARunnableGraph() throws {
@@ -159,9 +164,12 @@ import Testing
         let median = try #require(object["median_ms"] as? Double)
         let p10 = try #require(object["p10_ms"] as? Double), p90 = try #require(object["p90_ms"] as? Double)
         #expect(p10 <= median && median <= p90 && median > 0)
+        // Runs per second are 1000 / mean latency, not a figure of their own.
+        let mean = try #require(object["mean_ms"] as? Double), perSecond = try #require(object["runs_per_second"] as? Double)
+        #expect(abs(perSecond * mean - 1000) < 1e-6)
         let text = try Self.graphtool(["bench", folder.appendingPathComponent("model.pb").path, "--input",
                                        "x=\(folder.appendingPathComponent("x.npy").path)", "--runs", "5"])
-        #expect(text.stdout.hasPrefix("median ") && text.stdout.contains("runs/s"))
+        #expect(text.stdout.hasPrefix("mean ") && text.stdout.contains(" median ") && text.stdout.contains("runs/s"))
     }
 
     static let savedModels = SavedModelTests.root
@@ -269,5 +277,88 @@ import Testing
         #expect(run.status == 0 && run.stdout.hasPrefix("w:0 float32 [4]"), "\(run.stderr)")
         let directory = try Self.graphtool(["run", Self.savedModels.path, "--fetch", "x"])
         #expect(directory.status != 0 && directory.stderr.contains("is not a SavedModel: it has no saved_model.pb"))
+    }
+
+    /// A training graph: the loss is the one likely output; gradients, slots, variable
+    /// reads and initialisation checks are dead ends; the train op and the variables are
+    /// listed by themselves.
+    @Test func inspectSeparatesOutputsFromDeadEndsAndListsTrainOps() throws {
+        let model = Self.fixtures.deletingLastPathComponent().appendingPathComponent("resource_training/Adam.pb").path
+        let text = try Self.graphtool(["inspect", model])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("Found 1 possible outputs:\n  (name=add_1, op=AddV2, type=float32, shape=[])"), "\(text.stdout)")
+        #expect(text.stdout.contains("dead ends (gradients, optimiser slots"))
+        #expect(text.stdout.contains("Found 1 train ops:\n  (name=train, op=AssignAddVariableOp)"))
+        #expect(text.stdout.contains("(name=w/Adam_1, type=float32, shape=[4], 16B)"))
+        let json = try Self.graphtool(["inspect", model, "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let deadEnds = try #require(object["dead_ends"] as? [[String: Any]]).compactMap { $0["name"] as? String }
+        #expect(deadEnds.contains("gradients/pow_grad/Shape") && deadEnds.contains("w/Read/ReadVariableOp"))
+        #expect((object["train_ops"] as? [[String: Any]])?.first?["name"] as? String == "train")
+        #expect((object["variables"] as? [[String: Any]])?.count == 6)
+    }
+
+    /// Writes a small graph for the commands below: `y = log(x) * 2`, with a placeholder
+    /// `labels` of unknown shape that `y` does not need.
+    static func logGraph(in folder: URL) throws -> (model: String, zeros: String, ones: String) {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [4], name: "x")
+        _ = try g.placeholder(.float32, shape: [nil], name: "labels")
+        _ = try multiply(log(x, name: "logs"), g.constant(Float(2)), name: "y")
+        let model = folder.appendingPathComponent("log.pb")
+        try g.save(to: model)
+        let zeros = folder.appendingPathComponent("zeros.npy"), ones = folder.appendingPathComponent("ones.npy")
+        try Tensor([1, 2, 0, 4] as [Float]).saveNPY(to: zeros)
+        try Tensor([1, 2, 3, 4] as [Float]).saveNPY(to: ones)
+        return (model.path, zeros.path, ones.path)
+    }
+
+    @Test func benchAndProfileFeedOnlyWhatTheFetchesNeed() throws {
+        let scratch = try CheckpointTests.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let files = try Self.logGraph(in: scratch)
+        let bench = try Self.graphtool(["bench", files.model, "--fetch", "y", "--runs", "3", "--warmup", "0"])
+        #expect(bench.status == 0, "'labels' is not needed for y: \(bench.stderr)")
+        let missing = try Self.graphtool(["bench", files.model, "--fetch", "labels", "--runs", "3"])
+        #expect(missing.status != 0 && missing.stderr.contains("placeholder 'labels' has shape [?]: give --input labels=FILE.npy"))
+        let trace = scratch.appendingPathComponent("trace.json")
+        let profile = try Self.graphtool(["profile", files.model, "--fetch", "y", "--input", "x=\(files.ones)", "--runs", "4",
+                                          "--trace", trace.path])
+        #expect(profile.status == 0, "\(profile.stderr)")
+        let lines = profile.stdout.split(separator: "\n")
+        // The plan's steps: log and the product fused into one element-wise step named `y`.
+        #expect(lines.first?.hasPrefix("node") == true && lines.contains { $0.hasPrefix("y ") }, "\(profile.stdout)")
+        #expect(profile.stdout.contains("4 runs:"))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: trace)) as? [String: Any]
+        #expect((json?["traceEvents"] as? [Any])?.isEmpty == false)
+    }
+
+    /// The profile of a known graph names its most expensive op: a 256×256 product
+    /// beside two small element-wise steps.
+    @Test func profileNamesTheMostExpensiveOp() throws {
+        let scratch = try CheckpointTests.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let g = Graph()
+        let a = try g.placeholder(.float32, shape: [8, 65536], name: "a")
+        let b = try g.placeholder(.float32, shape: [65536, 8], name: "b")
+        _ = try add(matmul(a, b, name: "product"), g.constant(Float(1)), name: "out")
+        let model = scratch.appendingPathComponent("product.pb")
+        try g.save(to: model)
+        let result = try Self.graphtool(["profile", model.path, "--fetch", "out", "--runs", "3", "--threads", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let first = result.stdout.split(separator: "\n").dropFirst().first.map(String.init) ?? ""
+        #expect(first.hasPrefix("product ") && first.contains("MatMul"), "\(result.stdout)")
+    }
+
+    @Test func runCheckNumericsNamesTheFirstNonFiniteNode() throws {
+        let scratch = try CheckpointTests.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let files = try Self.logGraph(in: scratch)
+        let plain = try Self.graphtool(["run", files.model, "--input", "x=\(files.zeros)", "--fetch", "y"])
+        #expect(plain.status == 0 && plain.stdout.contains("-inf"), "\(plain.stdout)")
+        let checked = try Self.graphtool(["run", files.model, "--input", "x=\(files.zeros)", "--fetch", "y", "--check-numerics"])
+        #expect(checked.status != 0)
+        #expect(checked.stderr.contains("Infinity in output 0") && checked.stderr.contains("for 'logs' (op: 'Log')"), "\(checked.stderr)")
+        #expect(checked.stderr.split(separator: "\n").count == 1)
     }
 }

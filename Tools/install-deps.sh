@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages Soma needs, when they are missing (Debian/Ubuntu):
 # OpenBLAS (CBLAS for GEMM), LIBXSMM (JIT-compiled small GEMMs for direct convolutions) and
-# protobuf-c (GraphDef serialisation; the compiler only to regenerate the committed C code).
+# protobuf-c (GraphDef serialisation; the compiler only to regenerate the committed C code)
+# and Graphviz (`graphtool draw` renders SVG and PNG with its `dot`).
 set -euo pipefail
-packages=(libopenblas-dev libxsmm-dev libprotobuf-c-dev protobuf-c-compiler)
+packages=(libopenblas-dev libxsmm-dev libprotobuf-c-dev protobuf-c-compiler graphviz)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,8 +6,8 @@ import Soma
 struct GraphTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "graphtool",
-        abstract: "Inspect, run, optimise, benchmark, profile and freeze TensorFlow GraphDef (.pb) files and SavedModels with Soma.",
-        subcommands: [Inspect.self, Show.self, Run.self, Optimize.self, Bench.self, Profile.self, Freeze.self])
+        abstract: "Inspect, run, optimise, benchmark, profile, draw and freeze TensorFlow GraphDef (.pb) files and SavedModels with Soma.",
+        subcommands: [Inspect.self, Show.self, Run.self, Optimize.self, Bench.self, Profile.self, Draw.self, Freeze.self])
 }
 
 /// An error for the command line: printed as one line on stderr, exit code 1.

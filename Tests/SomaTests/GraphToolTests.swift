@@ -110,6 +110,10 @@ import Testing
             #expect(profile.stdout.contains(option), "profile \(option)")
         }
         #expect(try Self.graphtool(["run", "--help"]).stdout.contains("--check-numerics"))
+        let draw = try Self.graphtool(["draw", "--help"])
+        for option in ["--output", "--depth", "--plan", "--memory", "--input", "--fetch", "<model>"] {
+            #expect(draw.stdout.contains(option), "draw \(option)")
+        }
     }
 
     @Test func optimizeReportsEachPassAndWritesARunnableGraph() throws {
@@ -360,5 +364,31 @@ import Testing
         #expect(checked.status != 0)
         #expect(checked.stderr.contains("Infinity in output 0") && checked.stderr.contains("for 'logs' (op: 'Log')"), "\(checked.stderr)")
         #expect(checked.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func drawWritesDOTAndRendersWithGraphviz() throws {
+        let scratch = try CheckpointTests.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let folder = Self.fixtures.appendingPathComponent("mlp")
+        let model = folder.appendingPathComponent("model.pb").path
+        let dotFile = scratch.appendingPathComponent("g.dot")
+        let dot = try Self.graphtool(["draw", model, "-o", dotFile.path, "--depth", "1"])
+        #expect(dot.status == 0, "\(dot.stderr)")
+        #expect(try String(contentsOf: dotFile, encoding: .utf8).hasPrefix("digraph soma {"))
+        let memory = scratch.appendingPathComponent("memory.svg")
+        let plot = try Self.graphtool(["draw", model, "--memory", "--input", "x=\(folder.appendingPathComponent("x.npy").path)",
+                                       "-o", memory.path])
+        #expect(plot.status == 0 && (try String(contentsOf: memory, encoding: .utf8)).contains("<polyline"), "\(plot.stderr)")
+        let svg = scratch.appendingPathComponent("plan.svg")
+        let rendered = try Self.graphtool(["draw", model, "--plan", "--input", "x=\(folder.appendingPathComponent("x.npy").path)",
+                                           "-o", svg.path])
+        #expect(rendered.status == 0, "\(rendered.stderr)")
+        if GraphDrawingTests.dot != nil {
+            #expect((try String(contentsOf: svg, encoding: .utf8)).contains("<svg"), "rendered by dot")
+        } else {
+            #expect(rendered.stdout.contains("Graphviz's dot is not installed"))
+        }
+        let bad = try Self.graphtool(["draw", model, "--memory", "-o", scratch.appendingPathComponent("m.png").path])
+        #expect(bad.status != 0 && bad.stderr.contains("--memory writes SVG"))
     }
 }

@@ -2,15 +2,8 @@
 public enum OpRegistry {
     /// All op definitions, keyed by TF op name.
     public static let ops: [String: OpDef] = {
-        let families: [[OpDef]] = [
-            StateOps.definitions, MathOps.definitions, NNOps.definitions, LinalgOps.definitions,
-            ReductionOps.definitions, ArrayOps.definitions, FusedOps.definitions, TrainingOps.definitions,
-            RandomOps.definitions, ConvOps.definitions, RNNOps.definitions, ResourceOps.definitions,
-            StringOps.definitions, IOOps.definitions, LoggingOps.definitions, ControlFlowOps.definitions, ListOps.definitions,
-            SummaryOps.definitions,
-        ]
         var table: [String: OpDef] = [:]
-        for def in families.joined() {
+        for def in declarations.flatMap(\.definitions) {
             precondition(table[def.name] == nil, "op \(def.name) declared twice")
             table[def.name] = def
         }
@@ -29,4 +22,21 @@ public enum OpRegistry {
     }()
 
     public static func lookup(_ name: String) -> OpDef? { ops[name] }
+
+    /// Each family's ops, by the family's name (its `Ops/` file: `math`, `nn`, `conv`, …).
+    static let declarations: [(family: String, definitions: [OpDef])] = [
+        ("state", StateOps.definitions), ("math", MathOps.definitions), ("nn", NNOps.definitions),
+        ("linalg", LinalgOps.definitions), ("reduction", ReductionOps.definitions), ("array", ArrayOps.definitions),
+        ("fused", FusedOps.definitions), ("training", TrainingOps.definitions), ("random", RandomOps.definitions),
+        ("conv", ConvOps.definitions), ("rnn", RNNOps.definitions), ("resource", ResourceOps.definitions),
+        ("string", StringOps.definitions), ("io", IOOps.definitions), ("logging", LoggingOps.definitions),
+        ("control_flow", ControlFlowOps.definitions), ("list", ListOps.definitions), ("summary", SummaryOps.definitions),
+    ]
+
+    /// Each op's family, for grouping and colouring.
+    static let families: [String: String] = {
+        var table: [String: String] = [:]
+        for (family, definitions) in declarations { for d in definitions { table[d.name] = family } }
+        return table
+    }()
 }

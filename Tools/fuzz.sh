@@ -6,7 +6,8 @@
 # TARGET: graphdef (load + compile + one run with zeros fed), npy (read + write back),
 # checkpoint (a TensorBundle index + data file: open, read every tensor), checkpointstate
 # (a `checkpoint` state file), savedmodel (a saved_model.pb: load, run every signature with
-# zeros fed), csv (a CSV data set: floats and class labels); default: all six. --time is
+# zeros fed), csv (a CSV data set: floats and class labels), summary (a serialized Summary
+# fed to MergeSummary and written to an event file, read back); default: all seven. --time is
 # per target (default 60); --jobs N > 1 runs N processes in libFuzzer's fork mode. The
 # build goes to .build-fuzz (release, -sanitize=fuzzer,address); the corpus grows in
 # .build-fuzz/corpus/TARGET between runs, seeded from the test fixtures; a crash, hang
@@ -25,11 +26,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --time) seconds="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
-        graphdef|npy|checkpoint|checkpointstate|savedmodel|csv) targets+=("$1"); shift ;;
-        *) echo "usage: Tools/fuzz.sh [--time SECONDS] [--jobs N] [graphdef] [npy] [checkpoint] [checkpointstate] [savedmodel] [csv]" >&2; exit 2 ;;
+        graphdef|npy|checkpoint|checkpointstate|savedmodel|csv|summary) targets+=("$1"); shift ;;
+        *) echo "usage: Tools/fuzz.sh [--time SECONDS] [--jobs N] [graphdef] [npy] [checkpoint] [checkpointstate] [savedmodel] [csv] [summary]" >&2; exit 2 ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(graphdef npy checkpoint checkpointstate savedmodel csv)
+[ ${#targets[@]} -gt 0 ] || targets=(graphdef npy checkpoint checkpointstate savedmodel csv summary)
 
 scratch=.build-fuzz
 swift build -c release --product soma-fuzz --scratch-path "$scratch" \
@@ -66,6 +67,10 @@ open(sys.argv[3],"wb").write(struct.pack("<I",len(i))+i+d)' "$index" "${index%.i
     csv)
         printf 'label,a,b\n1,0.5,2\n3,-1e3,inf\n' > "$seeds/small.csv"
         printf '7, 1,2,3\r\n2,4,5,6\r\n' > "$seeds/crlf.csv" ;;
+    summary)
+        # Summary { value { tag: "a" simple_value: 1 } }, and one with a histogram of nothing.
+        printf '\x0a\x08\x0a\x01a\x15\x00\x00\x80\x3f' > "$seeds/scalar.pb"
+        printf '\x0a\x05\x0a\x01h\x2a\x00' > "$seeds/histogram.pb" ;;
     esac
     parallel=()
     [ "$jobs" -gt 1 ] && parallel=(-fork="$jobs" -ignore_crashes=0)

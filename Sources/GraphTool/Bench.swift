@@ -36,6 +36,9 @@ extension GraphTool {
         @Option(help: "Threads for both inter-op and intra-op parallelism (0: the number of cores).")
         var threads = 0
 
+        @Flag(name: .customLong("check-numerics"), help: "Check every step's outputs for NaN and Inf while timing (its overhead).")
+        var checkNumerics = false
+
         @Flag(help: "Print the result as JSON (median_ms, p10_ms, p90_ms, runs_per_second, …).")
         var json = false
 
@@ -49,6 +52,7 @@ extension GraphTool {
             var options = SessionOptions()
             options.interOpThreads = threads
             options.intraOpThreads = threads
+            options.checkNumerics = checkNumerics
             let loaded = try LoadedModel.load(model, savedModel: savedModelOptions, checkpoint: checkpoint, budget: budget, options: options)
             let outputs = try fetchOptions.fetches.isEmpty && !targets.isEmpty ? [] : fetchOptions.outputs(of: loaded)
             let targetNodes = try targets.map { try loaded.node($0, "--target") }

@@ -27,6 +27,10 @@ enum FuzzTarget: String, CaseIterable {
     /// A CSV file of numbers: read it as a data set with the first column as labels, as
     /// floats and as class indices.
     case csv
+    /// A serialized `Summary` fed as a string: merged with another by `MergeSummary`,
+    /// appended to an event file, and the file's records read back and checked; the bytes
+    /// are also read as a TFRecord file.
+    case summary
 
     /// Memory one input may hold: small, so that no input can take the fuzzer down, and
     /// every allocation a file controls meets the budget check.
@@ -44,6 +48,7 @@ enum FuzzTarget: String, CaseIterable {
         case .checkpointstate: Self.readCheckpointState(data)
         case .savedmodel: Self.loadSavedModel(data, budget: budget)
         case .csv: Self.readCSV(data)
+        case .summary: Self.mergeAndWriteSummary(data, budget: budget)
         }
         // Every graph, session and tensor of this input is gone now.
         check(budget.bytesInUse == 0, "\(budget.bytesInUse) bytes of the memory budget were never given back")
@@ -103,6 +108,28 @@ enum FuzzTarget: String, CaseIterable {
         atexit { try? FileManager.default.removeItem(at: FuzzTarget.scratch) }
         return url
     }()
+
+    private static func mergeAndWriteSummary(_ data: Data, budget: MemoryBudget) {
+        do {
+            let g = Graph()
+            let fed = try g.placeholder(.string, shape: [], name: "fed")
+            let merged = try mergeSummary([fed, scalarSummary("fuzz/known", g.constant(Float(1)))])
+            var options = SessionOptions()
+            options.memoryBudget = budget
+            let value = try Tensor(byteStrings: [[UInt8](data)], shape: [])
+            let summary = try Session(graph: g, options: options).run(merged, feeds: [fed: value])
+            let writer = try SummaryWriter(logDirectory: scratch.appendingPathComponent("summaries"))
+            defer { try? FileManager.default.removeItem(at: writer.fileURL) }
+            try writer.add(summary: summary, step: 1)
+            try writer.close()
+            let records = TFRecord.records(Array(try Data(contentsOf: writer.fileURL)))
+            check(records?.count == 2, "an event file Soma wrote does not read back as its two records")
+            // The same bytes as a TFRecord file: read, or refused, without a trap.
+            _ = TFRecord.records([UInt8](data))
+        } catch {
+            checkOneLine(error)
+        }
+    }
 
     private static func readCSV(_ data: Data) {
         for classCount in [nil, 10] {

@@ -149,10 +149,12 @@ public final class SummaryWriter: Sendable {
     }
 }
 
-/// TF's record framing (`tensorflow/core/lib/io/record_writer`): a little-endian `uint64`
-/// length, its masked CRC-32C, the data, the data's masked CRC-32C.
-enum TFRecord {
-    static func frame(_ data: [UInt8]) -> [UInt8] {
+/// TF's record framing (`tensorflow/core/lib/io/record_writer`), of event files and
+/// `.tfrecord` data sets: a little-endian `uint64` length, its masked CRC-32C, the data,
+/// the data's masked CRC-32C.
+public enum TFRecord {
+    /// One record: `data` framed.
+    public static func frame(_ data: [UInt8]) -> [UInt8] {
         var record: [UInt8] = []
         record.reserveCapacity(data.count + 16)
         record.appendLittleEndian(UInt64(data.count))
@@ -162,9 +164,10 @@ enum TFRecord {
         return record
     }
 
-    /// The records of a TFRecord file, each checked; `nil` at the first torn or corrupt
-    /// record. (For tests and tools: reads the whole file.)
-    static func records(_ bytes: [UInt8]) -> [[UInt8]]? {
+    /// The records of a TFRecord file's bytes, each length and CRC checked; `nil` when a
+    /// record is torn or corrupt. Lengths are checked against the bytes before anything
+    /// is read, so a hostile file costs no more than its own size.
+    public static func records(_ bytes: [UInt8]) -> [[UInt8]]? {
         var records: [[UInt8]] = []
         var i = 0
         while i < bytes.count {

@@ -86,6 +86,23 @@ import Testing
         #expect(untouched.stepStats.nodeStats.isEmpty)
     }
 
+    /// The vector scan finds a NaN or an infinity in any lane and in the tail, and nothing
+    /// in finite values however large.
+    @Test func nonFiniteScanCoversEveryPosition() throws {
+        for count in [1, 15, 16, 17, 40] {
+            for position in 0..<count {
+                for bad in [Float.nan, .infinity, -.infinity] {
+                    var values = [Float](repeating: .greatestFiniteMagnitude, count: count)
+                    values[position] = bad
+                    #expect(NumericsCheck.hasNonFinite(try Tensor(values, shape: [count])), "\(count) \(position) \(bad)")
+                    #expect(NumericsCheck.hasNonFinite(try Tensor(values.map(Double.init), shape: [count])))
+                }
+            }
+            #expect(!NumericsCheck.hasNonFinite(try Tensor([Float](repeating: -.greatestFiniteMagnitude, count: count), shape: [count])))
+        }
+        #expect(!NumericsCheck.hasNonFinite(Tensor([1, 2] as [Int32])))
+    }
+
     @Test func flopCountsFollowTheShapes() {
         #expect(NodeProfile.flops(op: "MatMul", inputShapes: [[4, 5], [5, 6]], outputShapes: [[4, 6]]) == 2 * 4 * 6 * 5)
         #expect(NodeProfile.flops(op: "MatMul", inputShapes: [[5, 4], [5, 6]], outputShapes: [[4, 6]]) == 2 * 4 * 6 * 5)

@@ -83,7 +83,8 @@ extension GraphTool {
                 }
             }
             let profile = all.profile()
-            let total = profile.reduce(0) { $0 + $1.totalNanos }
+            // Body steps' time is inside their caller's: the run's total is its own steps'.
+            let total = profile.filter { $0.depth == 0 }.reduce(0) { $0 + $1.totalNanos }
             printEscaped(Self.table(profile, total: total, runs: runs, top: top))
             print(String(format: "%d runs: %.3f ms per run wall, %.3f ms per run in kernels (summed over threads), %d steps per run",
                          runs, Double(wall) / 1e6 / Double(runs), Double(total) / 1e6 / Double(runs),

@@ -86,6 +86,35 @@ import Testing
         #expect(untouched.stepStats.nodeStats.isEmpty)
     }
 
+    /// Steps inside a loop's body are traced one by one, named under the body function, one
+    /// level down; a NaN made inside the body is reported with the body's node.
+    @Test func tracesAndChecksReachInsideLoopBodies() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [2], name: "x")
+        let out = try whileLoop(
+            cond: { v in try less(v[0], g.constant(Int32(3))) },
+            body: { v in [try add(v[0], g.constant(Int32(1))), try log(multiply(v[1], g.constant(Float(0.5))), name: "halve_log")] },
+            loopVars: [g.constant(Int32(0)), x], name: "loop")
+        var options = SessionOptions()
+        options.interOpThreads = 1
+        let session = Session(graph: g, options: options)
+        var metadata = RunMetadata()
+        _ = try session.run(fetches: [out[1]], feeds: [x: Tensor([100, 1000] as [Float])], options: RunOptions(trace: true),
+                            metadata: &metadata)
+        let stats = metadata.stepStats.nodeStats
+        let body = stats.filter { $0.depth == 1 && $0.nodeName.hasSuffix("/halve_log") }
+        #expect(body.count == 3, "one per iteration: \(stats.map { ($0.nodeName, $0.depth) })")
+        let loop = try #require(stats.first { $0.depth == 0 && $0.op.hasSuffix("While") })
+        #expect(body.allSatisfy { $0.allStartNanos >= loop.allStartNanos
+                                  && $0.allStartNanos + $0.durationNanos <= loop.allStartNanos + loop.durationNanos })
+        var checked = SessionOptions()
+        checked.checkNumerics = true
+        let error = #expect(throws: SomaError.self) {
+            try Session(graph: g, options: checked).run(out[1], feeds: [x: Tensor([100, 0] as [Float])])
+        }
+        #expect(error?.message.contains("halve_log") == true && error?.message.contains("Infinity") == true, "\(error?.message ?? "")")
+    }
+
     /// The vector scan finds a NaN or an infinity in any lane and in the tail, and nothing
     /// in finite values however large.
     @Test func nonFiniteScanCoversEveryPosition() throws {

@@ -15,7 +15,7 @@ extension StepStats {
             events.append([
                 "name": s.op, "cat": "Op", "ph": "X", "pid": 0, "tid": s.threadID,
                 "ts": Double(s.allStartNanos) / 1000, "dur": Double(s.durationNanos) / 1000,
-                "args": ["name": s.nodeName, "op": s.op, "label": s.timelineLabel, "output_bytes": s.outputBytes],
+                "args": ["name": s.nodeName, "op": s.op, "label": s.timelineLabel, "output_bytes": s.outputBytes, "depth": s.depth],
             ])
         }
         let object: [String: Any] = ["traceEvents": events, "displayTimeUnit": "ns"]
@@ -27,7 +27,7 @@ extension StepStats {
         var byNode: [String: NodeProfile] = [:]
         for s in nodeStats {
             var entry = byNode[s.nodeName] ?? NodeProfile(nodeName: s.nodeName, op: s.op, calls: 0, totalNanos: 0, flops: 0,
-                                                          outputBytes: s.outputBytes)
+                                                          outputBytes: s.outputBytes, depth: s.depth)
             entry.calls += 1
             entry.totalNanos += s.durationNanos
             entry.flops += NodeProfile.flops(op: s.op, inputShapes: s.inputShapes, outputShapes: s.outputShapes)
@@ -48,6 +48,9 @@ public struct NodeProfile: Sendable {
     /// that are not GEMMs or convolutions.
     public var flops: Double
     public var outputBytes: Int
+    /// 0 for the run's own steps, more inside loop and function bodies (whose time their
+    /// caller's includes: shares of a run's time add up over depth 0).
+    public var depth: Int
 
     /// GFLOP/s over the node's time, or `nil` for ops without a FLOP count.
     public var gigaflopsPerSecond: Double? {

@@ -4,7 +4,8 @@ import Synchronization
 /// What one run records beyond its results (TF's `RunOptions`).
 public struct RunOptions: Sendable {
     /// Record every step's timing, thread and output bytes into ``RunMetadata/stepStats``
-    /// (TF's `trace_level = FULL_TRACE`). Off, a run pays one untaken branch per step.
+    /// (TF's `trace_level = FULL_TRACE`), the steps of loop and function bodies included.
+    /// Off, a run pays one untaken branch per step.
     public var trace: Bool
 
     public init(trace: Bool = false) { self.trace = trace }
@@ -47,6 +48,9 @@ public struct NodeExecStats: Sendable {
     public var outputShapes: [[Int]]
     /// Bytes of the step's outputs.
     public var outputBytes: Int
+    /// 0 for the run's own steps; 1 for steps inside a loop or function body they call
+    /// (named `<function>/<node>`), and so on — a caller's time includes its body's.
+    public var depth: Int
 }
 
 /// Collects one run's step statistics and checks its outputs for NaN and Inf, for the
@@ -56,19 +60,40 @@ public struct NodeExecStats: Sendable {
 final class RunObserver: Sendable {
     let trace: Bool
     let checkNumerics: Bool
-    private let origin: UInt64
-    private struct Records {
-        var stats: [NodeExecStats] = []
-        var threads: [UInt: Int] = [:]
+    /// What a run's observers share: the clock's origin and the records.
+    private final class Shared: Sendable {
+        struct Records {
+            var stats: [NodeExecStats] = []
+            var threads: [UInt: Int] = [:]
+        }
+        let origin = RunObserver.now()
+        let records = Mutex(Records())
     }
-    private let records = Mutex(Records())
+    private let shared: Shared
+    /// `<function>/` for each body this observer's steps run inside.
+    private let prefix: String
+    private let depth: Int
 
     init(trace: Bool, checkNumerics: Bool) {
         self.trace = trace
         self.checkNumerics = checkNumerics
-        self.origin = Self.now()
-        if trace { records.withLock { $0.threads[UInt(pthread_self())] = 0 } }
+        self.shared = Shared()
+        self.prefix = ""
+        self.depth = 0
+        if trace { shared.records.withLock { $0.threads[UInt(pthread_self())] = 0 } }
     }
+
+    private init(_ parent: RunObserver, function: String) {
+        trace = parent.trace
+        checkNumerics = parent.checkNumerics
+        shared = parent.shared
+        prefix = parent.prefix + function + "/"
+        depth = parent.depth + 1
+    }
+
+    /// The observer for the steps of a loop or function body `function` runs (itself when
+    /// not tracing: only traces name the body).
+    func nested(in function: String) -> RunObserver { trace ? RunObserver(self, function: function) : self }
 
     /// An observer for these options, or `nil` when there is nothing to observe.
     static func make(trace: Bool, checkNumerics: Bool) -> RunObserver? {
@@ -96,20 +121,22 @@ final class RunObserver: Sendable {
         let outputShapes = outputs.map { $0?.shape ?? [] }
         let bytes = outputs.reduce(0) { $0 + ($1?.byteCount ?? 0) }
         let thread = UInt(pthread_self())
-        let label = "\(name) = \(op)(\(inputShapes.map(shapeString).joined(separator: ", ")))"
-        records.withLock { r in
+        let fullName = prefix + name
+        let label = "\(fullName) = \(op)(\(inputShapes.map(shapeString).joined(separator: ", ")))"
+        let origin = shared.origin, depth = depth
+        shared.records.withLock { r in
             let id: Int
             if let known = r.threads[thread] { id = known } else { id = r.threads.count; r.threads[thread] = id }
-            r.stats.append(NodeExecStats(nodeName: name, op: op, timelineLabel: label, threadID: id,
+            r.stats.append(NodeExecStats(nodeName: fullName, op: op, timelineLabel: label, threadID: id,
                                          allStartNanos: started &- origin, durationNanos: end &- started,
-                                         inputShapes: inputShapes, outputShapes: outputShapes, outputBytes: bytes))
+                                         inputShapes: inputShapes, outputShapes: outputShapes, outputBytes: bytes, depth: depth))
         }
     }
 
     /// The steps recorded so far, in the order they finished.
     var stepStats: StepStats {
         var stats = StepStats()
-        stats.nodeStats = records.withLock { $0.stats }
+        stats.nodeStats = shared.records.withLock { $0.stats }
         return stats
     }
 }

@@ -107,11 +107,13 @@ enum FunctionCalls {
     ///
     /// - Throws: `KernelError` naming the function when an argument's dtype or shape does
     ///   not fit, or when the body fails (with the body node's own message).
-    static func call(_ f: GraphFunction, _ arguments: [Tensor], compiled: inout Compiled?, state: SessionState) throws -> [Tensor] {
+    static func call(_ f: GraphFunction, _ arguments: [Tensor], compiled: inout Compiled?, state: SessionState,
+                     observer: RunObserver? = nil) throws -> [Tensor] {
         do {
             let c = try fitting(f, arguments, compiled), executor = c.executor
             compiled = c
-            return try executor.execute(feed: { arguments[c.feedArgument[$0]] }, state: state, options: options) { read in
+            return try executor.execute(feed: { arguments[c.feedArgument[$0]] }, state: state, options: options,
+                                        observer: observer?.nested(in: f.name)) { read in
                 try executor.plan.fetches.map { try read($0).owned(budget: state.budget) }
             }
         } catch let error as SomaError {
@@ -142,16 +144,17 @@ enum FunctionCalls {
         }
 
         /// The function's results for `arguments`.
-        mutating func call(_ arguments: [Tensor], state: SessionState) throws -> [Tensor] {
-            try run(arguments, state: state, test: false).results
+        mutating func call(_ arguments: [Tensor], state: SessionState, observer: RunObserver? = nil) throws -> [Tensor] {
+            try run(arguments, state: state, test: false, observer: observer).results
         }
 
         /// The truth (TF's `ToBool`) of the function's one result for `arguments`.
-        mutating func test(_ arguments: [Tensor], state: SessionState) throws -> Bool {
-            try run(arguments, state: state, test: true).truth
+        mutating func test(_ arguments: [Tensor], state: SessionState, observer: RunObserver? = nil) throws -> Bool {
+            try run(arguments, state: state, test: true, observer: observer).truth
         }
 
-        private mutating func run(_ input: [Tensor], state: SessionState, test: Bool) throws -> (results: [Tensor], truth: Bool) {
+        private mutating func run(_ input: [Tensor], state: SessionState, test: Bool,
+                                  observer: RunObserver?) throws -> (results: [Tensor], truth: Bool) {
             let name = function.name
             do {
                 let c = try fitting(function, input, compiled)
@@ -176,7 +179,8 @@ enum FunctionCalls {
                 try own(arena)
                 let executor = c.executor
                 let fetches = executor.plan.fetches
-                return try executor.execute(in: arena, feed: { arguments[c.feedArgument[$0]] }, state: state, options: options) { read in
+                return try executor.execute(in: arena, feed: { arguments[c.feedArgument[$0]] }, state: state, options: options,
+                                            observer: observer) { read in
                     guard test else { return (try fetches.map(read), true) }
                     guard fetches.count == 1 else { throw KernelError("cond function '\(name)' returned \(fetches.count) values") }
                     return ([], ControlFlowKernels.truth(try read(fetches[0])))

@@ -37,6 +37,8 @@ struct KernelContext {
     var outputOffsets: [Int?] = []
     /// Threads the kernel may use for its own work (intra-op), through `parallelFor`.
     var threads = 1
+    /// The run's tracer or numerics check, for the bodies a control-flow kernel runs.
+    var observer: RunObserver? = nil
 
     /// Sets output `i`.
     func setOutput(_ i: Int, _ tensor: Tensor) { outputSlots[i] = tensor }

@@ -143,7 +143,8 @@ final class PlanExecutor: Sendable {
             return try read(step.inputs[k], plan: planValues, values: values, state: state, by: step, ref: false)
         }) { inputs, slots in
             let context = KernelContext(node: step.node, inputs: inputs, outputShapes: step.outputShapes, state: state,
-                                        outputSlots: slots, arena: arena, outputOffsets: offsets, threads: intraOpThreads)
+                                        outputSlots: slots, arena: arena, outputOffsets: offsets, threads: intraOpThreads,
+                                        observer: observer)
             let started = observer?.stepStarts() ?? 0
             do {
                 try step.kernel(context)

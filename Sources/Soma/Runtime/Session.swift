@@ -31,8 +31,9 @@ public struct SessionOptions: Sendable {
     /// first step that produces one with an error naming its node, op, input shapes, the
     /// Swift line that created it and which inputs were already non-finite (TF's
     /// `tf.debugging.enable_check_numerics`). Steps then run one at a time in plan order,
-    /// and the compiler's passes are off so that every node is its own step. Library
-    /// function and loop bodies are checked as their calling node's outputs.
+    /// and the compiler's passes are off so that every node is its own step. Steps inside
+    /// loop and function bodies are checked too; the report names the body's step inside
+    /// the calling node's error.
     public var checkNumerics = false
 
     public init() {}

@@ -51,12 +51,14 @@ enum ControlFlowKernels {
         var condCalls = FunctionCalls.LoopCalls(cond, resultsCarried: false)
         var bodyCalls = FunctionCalls.LoopCalls(body, resultsCarried: true)
         var finished = false
+        // Observers for the bodies made once per loop, not per iteration.
+        let condObserver = ctx.observer?.nested(in: cond.name), bodyObserver = ctx.observer?.nested(in: body.name)
         defer {
             condCalls.release(pooling: finished)
             bodyCalls.release(pooling: finished)
         }
-        while try condCalls.test(values, state: ctx.state) {
-            values = try bodyCalls.call(values, state: ctx.state)
+        while try condCalls.test(values, state: ctx.state, observer: condObserver) {
+            values = try bodyCalls.call(values, state: ctx.state, observer: bodyObserver)
         }
         // The last results may view the body's arenas: finish copies them out before release.
         try finish(ctx, values)
@@ -70,7 +72,7 @@ enum ControlFlowKernels {
 
     private static func call(_ f: GraphFunction, _ arguments: [Tensor], _ ctx: KernelContext) throws -> [Tensor] {
         var compiled: FunctionCalls.Compiled? = nil
-        return try FunctionCalls.call(f, arguments, compiled: &compiled, state: ctx.state)
+        return try FunctionCalls.call(f, arguments, compiled: &compiled, state: ctx.state, observer: ctx.observer)
     }
 
     /// Sets the outputs, which must have the dtypes and (where the plan fixed them) the

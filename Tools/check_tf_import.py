@@ -99,7 +99,8 @@ for i, c in enumerate(cases):
 # Models with variables and placeholders, with Soma's outputs.
 for model in sorted(os.listdir(export)):
     folder = os.path.join(export, model)
-    if not os.path.isdir(folder) or model == "persistence":  # persistence/: check_tf_persistence.py
+    # persistence/: check_tf_persistence.py; tensorboard/: check_tensorboard.py
+    if not os.path.isdir(folder) or model in ("persistence", "tensorboard"):
         continue
     manifest = json.load(open(os.path.join(folder, "manifest.json")))
     graph = import_graph(read_graph_def(os.path.join(folder, "model.pb")))

@@ -31,6 +31,8 @@ let package = Package(
         .executable(name: "soma-compiler-bench", targets: ["CompilerBench"]),
         .executable(name: "soma-checkpoint-bench", targets: ["CheckpointBench"]),
         .executable(name: "soma-fuzz", targets: ["SomaFuzz"]),
+        .library(name: "SomaDistributed", targets: ["SomaDistributed"]),
+        .executable(name: "soma-distributed-check", targets: ["DistributedCheck"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,6 +42,9 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         // LIBXSMM (libxsmm-dev): JIT-compiled batch-reduce GEMMs for direct convolutions.
         .systemLibrary(name: "CXSMM", path: "Sources/CXSMM"),
+        // Open MPI (libopenmpi-dev): the transport of SomaDistributed's collectives.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         // protobuf-c code generated from Schemas/ by Tools/generate-protos.sh (committed),
         // plus a hand-written budgeted allocator.
         .target(name: "SomaProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
@@ -60,8 +65,15 @@ let package = Package(
         ),
         // The main job: a Keras-style CNN's whole life on the built-in digits.
         .executableTarget(name: "SomaDemo", dependencies: ["Soma"]),
-        // Trains a 64→64→10 MLP with Adam on the digits and prints its test accuracy.
-        .executableTarget(name: "ExampleMLP", dependencies: ["Soma"]),
+        // Data-parallel training over MPI (Horovod's model): the collectives' transport,
+        // DistributedOptimizer, variable broadcast. Its own target: the core needs no MPI.
+        .target(name: "SomaDistributed", dependencies: ["Soma", "CMPI"]),
+        // Trains a 64→64→10 MLP with Adam on the digits and prints its test accuracy
+        // (`--distributed`: on every rank mpirun started).
+        .executableTarget(name: "ExampleMLP", dependencies: ["Soma", "SomaDistributed"]),
+        // Checks data-parallel training under mpirun (Tools/test-mpi.sh): equivalence with
+        // one process, bitwise reproducibility, a rank's death; and times the collectives.
+        .executableTarget(name: "DistributedCheck", dependencies: ["Soma", "SomaDistributed"]),
         // A convolutional network (conv, pooling, flatten, dense) on the digits.
         .executableTarget(name: "ExampleCNN", dependencies: ["Soma"]),
         // An LSTM reading the digits row by row.

@@ -2,9 +2,10 @@
 # Installs the system packages Soma needs, when they are missing (Debian/Ubuntu):
 # OpenBLAS (CBLAS for GEMM), LIBXSMM (JIT-compiled small GEMMs for direct convolutions) and
 # protobuf-c (GraphDef serialisation; the compiler only to regenerate the committed C code)
-# and Graphviz (`graphtool draw` renders SVG and PNG with its `dot`).
+# Graphviz (`graphtool draw` renders SVG and PNG with its `dot`) and Open MPI
+# (SomaDistributed's collectives; `mpirun` starts the ranks).
 set -euo pipefail
-packages=(libopenblas-dev libxsmm-dev libprotobuf-c-dev protobuf-c-compiler graphviz)
+packages=(libopenblas-dev libxsmm-dev libprotobuf-c-dev protobuf-c-compiler graphviz libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

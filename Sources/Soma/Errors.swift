@@ -13,6 +13,8 @@ public struct SomaError: Error, Sendable, Equatable, CustomStringConvertible {
         case dataLoss = "DataLoss"
         case alreadyExists = "AlreadyExists"
         case `internal` = "Internal"
+        /// A peer or transport failed (a collective whose other ranks are gone).
+        case unavailable = "Unavailable"
     }
 
     public let code: Code

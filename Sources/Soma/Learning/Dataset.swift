@@ -58,6 +58,15 @@ public struct Dataset: Sendable {
         return copy
     }
 
+    /// Every `count`-th example starting at `index` (`tf.data.Dataset.shard`): one
+    /// process's share in data-parallel training, the shards disjoint and together all.
+    public func shard(count shards: Int, index: Int) throws -> Dataset {
+        guard shards >= 1, (0..<shards).contains(index) else {
+            throw SomaError.invalidArgument("shard: index \(index) must be in [0, \(shards)) for \(shards) shards")
+        }
+        return try subset(Array(stride(from: index, to: count, by: shards)))
+    }
+
     /// The examples in a seeded random order (Fisher–Yates with ``SplitMix64``).
     public func shuffled(seed: UInt64) -> Dataset {
         var rng = SplitMix64(seed: seed)

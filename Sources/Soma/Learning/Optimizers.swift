@@ -17,6 +17,10 @@ public class Optimizer {
     var learningRate: LearningRate
     /// Slot variables by (variable name, slot name).
     private var slots: [String: Variable] = [:]
+    /// A step between computing the gradients and applying them, run by
+    /// ``computeGradients(_:varList:)``: `SomaDistributed`'s `DistributedOptimizer` sets it
+    /// to average the gradients over every process (Horovod's `DistributedOptimizer`).
+    public var gradientAggregation: (@Sendable ([(gradient: Output?, variable: Variable)]) throws -> [(gradient: Output?, variable: Variable)])?
 
     init(name: String, learningRate: LearningRate) {
         self.name = name
@@ -29,7 +33,8 @@ public class Optimizer {
         let variables = varList ?? loss.graph.trainableVariables
         guard !variables.isEmpty else { throw SomaError.invalidArgument("No variables to optimize") }
         let grads = try loss.graph.gradients(of: [loss], wrt: variables.map(\.value))
-        return Array(zip(grads, variables)).map { (gradient: $0.0, variable: $0.1) }
+        let pairs = Array(zip(grads, variables)).map { (gradient: $0.0, variable: $0.1) }
+        return try gradientAggregation?(pairs) ?? pairs
     }
 
     /// One training op applying every gradient, then incrementing `globalStep` if given.

@@ -11,6 +11,7 @@ public enum OpRegistry {
         let gradients: [[String: GradientFunction]] = [
             StateOps.gradients, MathOps.gradients, NNOps.gradients, LinalgOps.gradients, ReductionOps.gradients,
             ArrayOps.gradients, TrainingOps.gradients, ConvOps.gradients, RNNOps.gradients, ControlFlowOps.gradients, ListOps.gradients,
+            CollectiveOps.gradients,
         ]
         for (name, function) in gradients.joined() {
             guard case .pending? = table[name]?.gradient else {
@@ -31,6 +32,7 @@ public enum OpRegistry {
         ("conv", ConvOps.definitions), ("rnn", RNNOps.definitions), ("resource", ResourceOps.definitions),
         ("string", StringOps.definitions), ("io", IOOps.definitions), ("logging", LoggingOps.definitions),
         ("control_flow", ControlFlowOps.definitions), ("list", ListOps.definitions), ("summary", SummaryOps.definitions),
+        ("collective", CollectiveOps.definitions),
     ]
 
     /// Each op's family, for grouping and colouring.

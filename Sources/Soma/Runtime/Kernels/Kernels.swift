@@ -7,7 +7,7 @@ enum Kernels {
             ReductionKernels.table, ArrayKernels.table, ArrayKernels.gradientTable, FusedKernels.table,
             TrainingKernels.table, RandomKernels.table, ConvKernels.table, RNNKernels.table, ResourceKernels.table,
             StringKernels.table, IOKernels.table, LoggingKernels.table, ControlFlowKernels.table, ListKernels.table,
-            SummaryKernels.table,
+            SummaryKernels.table, CollectiveKernels.table,
         ]
         for family in families {
             table.merge(family) { _, _ in preconditionFailure("a kernel is registered twice") }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages Soma needs, when they are missing (Debian/Ubuntu):
-# OpenBLAS (CBLAS for GEMM), LIBXSMM (JIT-compiled small GEMMs for direct convolutions) and
-# protobuf-c (GraphDef serialisation; the compiler only to regenerate the committed C code)
+# OpenBLAS (CBLAS for GEMM), LIBXSMM (JIT-compiled small GEMMs for direct convolutions),
+# protobuf-c (GraphDef serialisation; the compiler only to regenerate the committed C code),
 # Graphviz (`graphtool draw` renders SVG and PNG with its `dot`) and Open MPI
 # (SomaDistributed's collectives; `mpirun` starts the ranks).
 set -euo pipefail

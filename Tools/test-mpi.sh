@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Data-parallel training under `mpirun -np 2` (SomaDistributed, Open MPI), checked:
+#   - allreduce of 1 … 2²⁰ floats equals the rank-order sum bit for bit on every rank;
 #   - equivalence: 20 steps on 2 ranks with 16 examples each give the weights of 1 process
 #     with the same 32 per step (largest difference ≤ 1e-5: float sums in another order);
 #   - reproducibility: two 2-rank runs give bitwise the same weights;
@@ -27,6 +28,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 fail() { echo "test-mpi: FAIL — $1" >&2; [ -n "${2:-}" ] && sed 's/^/    /' "$2" >&2; exit 1; }
 
+collectives=$("${run2[@]}" "$check" collectives 2>&1) || fail "collectives: $collectives"
 "$check" train "$out/single.bin" --steps 20 --batch 16 >/dev/null
 "${run2[@]}" "$check" train "$out/run1.bin" --steps 20 --batch 16 >"$out/run1.log" 2>&1 || fail "a 2-rank run failed" "$out/run1.log"
 "${run2[@]}" "$check" train "$out/run2.bin" --steps 20 --batch 16 >/dev/null 2>&1 || fail "a second 2-rank run failed"

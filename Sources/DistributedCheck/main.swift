@@ -7,6 +7,8 @@
 //       OUT.bin; with --checkpoint it saves after every step and resumes from the latest
 //       checkpoint there; with --fail-at K, rank 1 dies at step K; with --stall-at K, it
 //       stops there (alive, silent), for the stall watchdog (SOMA_MPI_STALL_SECONDS).
+//   soma-distributed-check collectives
+//       Allreduce of 1 … 2²⁰ floats (both algorithms): bitwise the rank-order sum.
 //   soma-distributed-check compare A.bin B.bin TOLERANCE
 //       The largest difference between two weight files; fails above TOLERANCE.
 //   soma-distributed-check bench [--json]
@@ -100,6 +102,31 @@ func train() throws {
     if distributed { MPI.finalize() }
 }
 
+/// Allreduce of buffers small and large (both algorithms), each rank's data a known
+/// function of its rank: every result must equal the rank-order sum bit for bit.
+func collectives() throws {
+    try MPI.initialize()
+    defer { MPI.finalize() }
+    func value(_ r: Int, _ i: Int) -> Float { Float(sin(Double(i) * 0.37 + Double(r) * 1.3)) * Float(1 + (i % 7)) }
+    var checked = 0
+    for count in [1, 3, 1000, 16_384, 65_537, 1 << 20] {
+        let g = Graph()
+        let mine = try g.constant(Tensor((0..<count).map { value(MPI.rank, $0) }, shape: [count]))
+        let sum = try allreduce(mine, average: false), mean = try allreduce(mine)
+        let session = Session(graph: g)
+        let (s, m) = (try session.run(sum).scalars(as: Float.self), try session.run(mean).scalars(as: Float.self))
+        for i in 0..<count {
+            var total = value(0, i)
+            for r in 1..<MPI.size { total += value(r, i) }
+            guard s[i].bitPattern == total.bitPattern, m[i].bitPattern == (total / Float(MPI.size)).bitPattern else {
+                fail("rank \(MPI.rank): allreduce of \(count) floats differs at \(i): \(s[i]) vs \(total)")
+            }
+        }
+        checked += count
+    }
+    if MPI.isRoot { print("collectives: \(checked) sums and means bitwise equal to the rank-order sum on \(MPI.size) ranks") }
+}
+
 func compare() throws {
     guard arguments.count == 3, let tolerance = Double(arguments[2]) else { fail("compare A.bin B.bin TOLERANCE") }
     let a = try Data(contentsOf: URL(fileURLWithPath: arguments[0])), b = try Data(contentsOf: URL(fileURLWithPath: arguments[1]))
@@ -113,6 +140,7 @@ func compare() throws {
 switch arguments.first {
 case "train": arguments.removeFirst(); try train()
 case "compare": arguments.removeFirst(); try compare()
+case "collectives": arguments.removeFirst(); try collectives()
 case "bench": arguments.removeFirst(); try DistributedBench.run(json: flag("--json"))
-default: fail("usage: soma-distributed-check train|compare|bench …")
+default: fail("usage: soma-distributed-check train|collectives|compare|bench …")
 }

@@ -100,7 +100,10 @@ public enum MPI {
 /// Allreduce is a deterministic reduce-scatter + allgather: rank r receives every rank's
 /// r-th chunk (`MPI_Alltoallv`), sums them in rank order, and the summed chunks are
 /// gathered (`MPI_Allgatherv`) — each element summed once, by one rank, in one order, and
-/// the ring's bandwidth (each rank sends and receives 2(n−1)/n of the buffer).
+/// the ring's bandwidth (each rank sends and receives 2(n−1)/n of the buffer). Small
+/// buffers (every rank's together within ``smallAllreduceBytes``), where latency rules,
+/// take one `MPI_Allgather` of whole buffers instead, each rank summing all in rank order.
+/// Either way the sum's order is fixed: results are the same on every rank, run to run.
 final class MPIBackend: CollectiveBackend, @unchecked Sendable {
     let rank: Int
     let size: Int
@@ -157,9 +160,22 @@ final class MPIBackend: CollectiveBackend, @unchecked Sendable {
         return c
     }
 
+    /// The largest total (buffer × ranks) reduced by one allgather rather than two collectives.
+    static let smallAllreduceBytes = 256 << 10
+
     func allreduce(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, average: Bool) throws {
         guard size > 1 else { return }
         let element = dtype.byteSize
+        if count * element * size <= Self.smallAllreduceBytes {
+            let bytes = try count32(count * element, "allreduce")
+            let gathered = UnsafeMutableRawPointer.allocate(byteCount: max(size * count * element, 1), alignment: 64)
+            defer { gathered.deallocate() }
+            try collective("MPI_Allgather (allreduce)") {
+                MPI_Allgather(buffer, bytes, soma_mpi_byte(), gathered, bytes, soma_mpi_byte(), soma_mpi_comm_world())
+            }
+            try Self.sumInRankOrder(gathered, ranks: size, count: count, dtype: dtype, average: average, into: buffer)
+            return
+        }
         let bounds = (0...size).map { count * $0 / size }
         let mine = bounds[rank + 1] - bounds[rank]
         let sendCounts = try (0..<size).map { try count32((bounds[$0 + 1] - bounds[$0]) * element, "allreduce") }
@@ -174,27 +190,32 @@ final class MPIBackend: CollectiveBackend, @unchecked Sendable {
         }
         // This rank's chunk: every rank's contribution summed in rank order.
         let chunk = buffer + bounds[rank] * element
-        func sum<T: Numeric>(_: T.Type, divide: (T) -> T) {
-            let out = chunk.assumingMemoryBound(to: T.self), parts = received.assumingMemoryBound(to: T.self)
-            for i in 0..<mine {
-                var total = parts[i]
-                for r in 1..<size { total += parts[r * mine + i] }
-                out[i] = divide(total)
-            }
-        }
-        let n = size
-        switch dtype {
-        case .float32: sum(Float.self) { average ? $0 / Float(n) : $0 }
-        case .float64: sum(Double.self) { average ? $0 / Double(n) : $0 }
-        case .int32: sum(Int32.self) { average ? $0 / Int32(n) : $0 }
-        case .int64: sum(Int64.self) { average ? $0 / Int64(n) : $0 }
-        default: throw SomaError.invalidArgument("allreduce sums float32, float64, int32 and int64 tensors, not \(dtype)")
-        }
+        try Self.sumInRankOrder(received, ranks: size, count: mine, dtype: dtype, average: average, into: chunk)
         let mineCount = try count32(mine * element, "allreduce")
         let gatherOffsets = sendOffsets
         try collective("MPI_Allgatherv (allreduce)") {
             MPI_Allgatherv(chunk, mineCount, soma_mpi_byte(), buffer, sendCounts, gatherOffsets, soma_mpi_byte(),
                            soma_mpi_comm_world())
+        }
+    }
+
+    /// `out[i]` = Σ over r in rank order of `parts[r · count + i]` (÷ ranks when `average`).
+    static func sumInRankOrder(_ parts: UnsafeMutableRawPointer, ranks: Int, count: Int, dtype: DType, average: Bool,
+                               into out: UnsafeMutableRawPointer) throws {
+        func sum<T: Numeric>(_: T.Type, divide: (T) -> T) {
+            let o = out.assumingMemoryBound(to: T.self), p = parts.assumingMemoryBound(to: T.self)
+            for i in 0..<count {
+                var total = p[i]
+                for r in 1..<ranks { total += p[r * count + i] }
+                o[i] = divide(total)
+            }
+        }
+        switch dtype {
+        case .float32: sum(Float.self) { average ? $0 / Float(ranks) : $0 }
+        case .float64: sum(Double.self) { average ? $0 / Double(ranks) : $0 }
+        case .int32: sum(Int32.self) { average ? $0 / Int32(ranks) : $0 }
+        case .int64: sum(Int64.self) { average ? $0 / Int64(ranks) : $0 }
+        default: throw SomaError.invalidArgument("allreduce sums float32, float64, int32 and int64 tensors, not \(dtype)")
         }
     }
 

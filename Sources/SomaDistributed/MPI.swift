@@ -107,7 +107,9 @@ public enum MPI {
 final class MPIBackend: CollectiveBackend, @unchecked Sendable {
     let rank: Int
     let size: Int
-    private let lock = NSLock()
+    /// One collective at a time (recursive: an allreduce holds it across its two MPI calls
+    /// and the sum between, which use ``scratch``).
+    private let lock = NSRecursiveLock()
     /// When the collective in progress started (0: none), for the stall watchdog.
     private let started = Atomic<UInt64>(0)
     private let running = Atomic<Bool>(true)
@@ -165,11 +167,12 @@ final class MPIBackend: CollectiveBackend, @unchecked Sendable {
 
     func allreduce(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, average: Bool) throws {
         guard size > 1 else { return }
+        lock.lock()
+        defer { lock.unlock() }
         let element = dtype.byteSize
         if count * element * size <= Self.smallAllreduceBytes {
             let bytes = try count32(count * element, "allreduce")
-            let gathered = UnsafeMutableRawPointer.allocate(byteCount: max(size * count * element, 1), alignment: 64)
-            defer { gathered.deallocate() }
+            let gathered = scratch(size * count * element)
             try collective("MPI_Allgather (allreduce)") {
                 MPI_Allgather(buffer, bytes, soma_mpi_byte(), gathered, bytes, soma_mpi_byte(), soma_mpi_comm_world())
             }
@@ -182,8 +185,7 @@ final class MPIBackend: CollectiveBackend, @unchecked Sendable {
         let sendOffsets = try (0..<size).map { try count32(bounds[$0] * element, "allreduce") }
         let receiveCounts = [Int32](repeating: try count32(mine * element, "allreduce"), count: size)
         let receiveOffsets = try (0..<size).map { try count32($0 * mine * element, "allreduce") }
-        let received = UnsafeMutableRawPointer.allocate(byteCount: max(size * mine * element, 1), alignment: 64)
-        defer { received.deallocate() }
+        let received = scratch(size * mine * element)
         try collective("MPI_Alltoallv (allreduce)") {
             MPI_Alltoallv(buffer, sendCounts, sendOffsets, soma_mpi_byte(), received, receiveCounts, receiveOffsets,
                           soma_mpi_byte(), soma_mpi_comm_world())
@@ -199,24 +201,41 @@ final class MPIBackend: CollectiveBackend, @unchecked Sendable {
         }
     }
 
-    /// `out[i]` = Σ over r in rank order of `parts[r · count + i]` (÷ ranks when `average`).
+    /// `out[i]` = Σ over r in rank order of `parts[r · count + i]` (÷ ranks when `average`):
+    /// rank by rank over the whole buffer, so the loop vectorises and each element's
+    /// additions keep their order, ((p₀ + p₁) + p₂) + ….
     static func sumInRankOrder(_ parts: UnsafeMutableRawPointer, ranks: Int, count: Int, dtype: DType, average: Bool,
                                into out: UnsafeMutableRawPointer) throws {
         func sum<T: Numeric>(_: T.Type, divide: (T) -> T) {
             let o = out.assumingMemoryBound(to: T.self), p = parts.assumingMemoryBound(to: T.self)
-            for i in 0..<count {
-                var total = p[i]
-                for r in 1..<ranks { total += p[r * count + i] }
-                o[i] = divide(total)
+            if o != p { o.update(from: p, count: count) }
+            for r in 1..<ranks {
+                let part = p + r * count
+                for i in 0..<count { o[i] += part[i] }
             }
+            if average { for i in 0..<count { o[i] = divide(o[i]) } }
         }
         switch dtype {
-        case .float32: sum(Float.self) { average ? $0 / Float(ranks) : $0 }
-        case .float64: sum(Double.self) { average ? $0 / Double(ranks) : $0 }
-        case .int32: sum(Int32.self) { average ? $0 / Int32(ranks) : $0 }
-        case .int64: sum(Int64.self) { average ? $0 / Int64(ranks) : $0 }
+        case .float32: sum(Float.self) { $0 / Float(ranks) }
+        case .float64: sum(Double.self) { $0 / Double(ranks) }
+        case .int32: sum(Int32.self) { $0 / Int32(ranks) }
+        case .int64: sum(Int64.self) { $0 / Int64(ranks) }
         default: throw SomaError.invalidArgument("allreduce sums float32, float64, int32 and int64 tensors, not \(dtype)")
         }
+    }
+
+    /// Scratch for received parts, kept between calls (fresh pages would fault on every
+    /// allreduce); only touched under ``lock``.
+    private var scratch = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+    private var scratchBytes = 64
+
+    private func scratch(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes > scratchBytes {
+            scratch.deallocate()
+            scratchBytes = max(bytes, scratchBytes * 2)
+            scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
+        }
+        return scratch
     }
 
     func allgatherCounts(_ count: Int) throws -> [Int] {

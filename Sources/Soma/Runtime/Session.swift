@@ -19,7 +19,8 @@ public struct SessionOptions: Sendable {
     public var compileOptions = CompileOptions()
     /// Plans kept; the least recently used goes first.
     public var planCacheCapacity = 64
-    /// Threads that run independent steps at once (0: the number of cores).
+    /// Threads that run independent steps at once (0: the number of cores; under `mpirun`,
+    /// this host's cores divided among its ranks).
     public var interOpThreads = 0
     /// Threads one large kernel may use (0: the number of cores).
     public var intraOpThreads = 0
@@ -38,7 +39,16 @@ public struct SessionOptions: Sendable {
 
     public init() {}
 
-    static let cores = ProcessInfo.processInfo.activeProcessorCount
+    /// The cores a session uses by default: all of them, or under `mpirun` this host's
+    /// share per rank (`OMPI_COMM_WORLD_LOCAL_SIZE` ranks on it), so that data-parallel
+    /// ranks on one machine do not oversubscribe its cores.
+    static let cores: Int = {
+        let all = ProcessInfo.processInfo.activeProcessorCount
+        guard let text = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"], let local = Int(text), local > 1 else {
+            return all
+        }
+        return max(1, all / local)
+    }()
     var resolvedInterOpThreads: Int { deterministic ? 1 : (interOpThreads > 0 ? interOpThreads : Self.cores) }
     var resolvedIntraOpThreads: Int { intraOpThreads > 0 ? intraOpThreads : Self.cores }
 }

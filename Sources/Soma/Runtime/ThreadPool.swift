@@ -17,8 +17,9 @@ protocol PoolJob: AnyObject, Sendable {
 ///
 /// Thread-safety: all members may be called from any thread.
 final class ThreadPool: @unchecked Sendable {
-    /// The process-wide pool: one worker per core beyond the calling thread.
-    static let shared = ThreadPool(workers: max(ProcessInfo.processInfo.activeProcessorCount - 1, 1))
+    /// The process-wide pool: one worker per core beyond the calling thread (this rank's
+    /// cores under `mpirun`: ``SessionOptions``'s default).
+    static let shared = ThreadPool(workers: max(SessionOptions.cores - 1, 1))
 
     private struct Item {
         let job: any PoolJob

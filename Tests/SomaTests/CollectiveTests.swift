@@ -160,10 +160,18 @@ final class ThreadRanks: CollectiveBackend, @unchecked Sendable {
             let rows = try g.variable(Tensor([Float](repeating: 1, count: 2 * (r + 1)), shape: [r + 1, 2]), name: "rows")
             let weights = try g.constant(Tensor([1, 2, 3, 4, 5, 6] as [Float], shape: [3, 2]))
             let gathered = try #require(try g.gradients(of: [reduceSum(multiply(allgather(rows.value), weights))], wrt: [rows.value])[0])
+            // A fused allreduce's: each output's gradient summed over the ranks, together.
+            // (Allreduced tensors have the same shape on every rank.)
+            let ones = try g.variable(Tensor([Float](repeating: 1, count: 3)), name: "ones")
+            let fused = try fusedAllreduce([w.value, ones.value], average: false)
+            let fusedLoss = try add(reduceSum(multiply(fused[0], c)), reduceSum(fused[1]))
+            let fusedGradients = try g.gradients(of: [fusedLoss], wrt: [w.value, ones.value])
             let session = Session(graph: g, options: Self.sequential())
             try session.run(target: g.globalVariablesInitializer())
             let values = [try session.run(averaged).scalars(as: Float.self), try session.run(through).scalars(as: Float.self),
-                          try session.run(gathered).scalars(as: Float.self)]
+                          try session.run(gathered).scalars(as: Float.self),
+                          try session.run(#require(fusedGradients[0])).scalars(as: Float.self),
+                          try session.run(#require(fusedGradients[1])).scalars(as: Float.self)]
             results.withLock { $0[r] = values }
         }
         let all = results.withLock { $0 }
@@ -174,5 +182,9 @@ final class ThreadRanks: CollectiveBackend, @unchecked Sendable {
             #expect(all[r]?[1] == [3, 2], "the sum over ranks of c")
         }
         #expect(all[0]?[2] == [2, 4] && all[1]?[2] == [6, 8, 10, 12], "2 × each rank's own rows of the weights")
+        for r in 0..<2 {
+            #expect(all[r]?[3] == [3, 2], "as the unfused allreduce")
+            #expect(all[r]?[4] == [2, 2, 2], "ones summed over 2 ranks")
+        }
     }
 }

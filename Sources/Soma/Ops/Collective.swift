@@ -7,8 +7,10 @@ import Synchronization
 /// The ops live in the core library like every other op; their kernels run on a
 /// ``CollectiveBackend`` that a transport installs — `SomaDistributed`'s
 /// `MPI.initialize()` (Open MPI) — so the core needs no MPI. Every rank must run the
-/// same collectives in the same order: chain them with control dependencies, as
-/// `DistributedOptimizer` does.
+/// same collectives in the same order (chain them with control dependencies, as
+/// `DistributedOptimizer` does), on tensors of the same shape (an allgather's may differ
+/// in the first dimension only): unlike Horovod's coordinator, nothing checks this at run
+/// time, and MPI fails or waits — until the stall watchdog ends the job.
 enum CollectiveOps {
     /// Horovod's `reduce_op` values.
     static let average = 0, sum = 1
@@ -34,7 +36,7 @@ enum CollectiveOps {
               traits: [.stateful], shape: Shapes.unchanged),
     ]
 
-    /// Horovod's gradients: an allreduce's is the same allreduce of the incoming gradient;
+    /// Horovod's gradients: an allreduce's (fused or not) is the same allreduce of the incoming gradient;
     /// a broadcast's is the sum of every rank's gradient, kept by the root; an allgather's
     /// is this rank's rows of the summed gradient.
     static let gradients: [String: GradientFunction] = [
@@ -42,6 +44,14 @@ enum CollectiveOps {
             let op = c.node.int("reduce_op") ?? sum
             let scale = (c.node.float("prescale_factor") ?? 1) * (c.node.float("postscale_factor") ?? 1)
             return [try allreduce(c.grad(), average: op == average, scale: scale, name: "\(c.node.name)_grad")]
+        },
+        "_SomaFusedAllreduce": { c in
+            // Each output's gradient, reduced together as the forward pass did.
+            let incoming = try (0..<c.node.outputCount).map { k in
+                c.hasGrad(k) ? try c.grad(k) : try zerosLike(c.outputs[k])
+            }
+            return try c.graph.outputs("_SomaFusedAllreduce", incoming, attrs: ["reduce_op": .int(c.node.int("reduce_op") ?? sum)],
+                                       name: "\(c.node.name)_grad", file: "", line: 0)
         },
         "HorovodBroadcast": { c in
             let summed = try allreduce(c.grad(), average: false, name: "\(c.node.name)_grad")

@@ -18,6 +18,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_common import Checks  # noqa: E402
 from tensorboard.backend.event_processing import event_accumulator as ea
 
 tf.get_logger().setLevel("ERROR")
@@ -25,16 +28,7 @@ tf1 = tf.compat.v1
 
 root = os.path.join(sys.argv[1], "tensorboard")
 manifest = json.load(open(os.path.join(root, "manifest.json")))
-passed, failed = 0, 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what}{': ' + detail if detail else ''}")
+check = Checks("tensorboard")
 
 
 def load(folder):
@@ -132,5 +126,4 @@ check("fit: epochs as steps", [e.step for e in train.Scalars("epoch_loss")] == [
 check("fit: weight histograms", sorted(train.Tags()["histograms"]) == sorted(fit["variables"]), f"{train.Tags()['histograms']}")
 check("fit: graph", train.Tags()["graph"] and len(train.Graph().node) > 0)
 
-print(f"tensorboard: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+check.finish()

@@ -19,20 +19,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import tensorflow as tf
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_common import Checks  # noqa: E402
+
 tf.get_logger().setLevel("ERROR")
 tf1 = tf.compat.v1
 
 root = os.path.join(sys.argv[1], "persistence")
-passed, failed = 0, 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what}{': ' + detail if detail else ''}")
+check = Checks("tf-persistence")
 
 
 def same(actual, expected, tol=0.0):
@@ -118,5 +112,4 @@ out, ops = run_frozen(os.path.join(folder, "frozen.pb"), {manifest["input"]: loa
 check("frozen Keras CNN", same(out, load(folder, manifest["output_file"]), 1e-5)
       and not ops & {"VarHandleOp", "ReadVariableOp", "StatefulPartitionedCall"}, f"{ops}")
 
-print(f"tf-persistence: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+check.finish()

@@ -15,26 +15,13 @@ extension GraphTool {
         @OptionGroup var fetchOptions: FetchOptions
         @OptionGroup var memoryOptions: MemoryOptions
 
-        @Option(name: .customLong("init"), help: ArgumentHelp(
-            "A node to run once before timing (a variable initializer, e.g. init). Repeatable.", valueName: "node"))
-        var initializers: [String] = []
-
-        @Option(name: .customLong("target"), help: ArgumentHelp(
-            "A node to run in every timed run for its effects (a training op). Repeatable.", valueName: "node"))
-        var targets: [String] = []
-
-        @Option(help: ArgumentHelp(
-            "A checkpoint (prefix, or a folder's latest) to restore the graph's variables from, by name.", valueName: "prefix"))
-        var checkpoint: String? = nil
+        @OptionGroup var repeatedRunOptions: RepeatedRunOptions
 
         @Option(help: "Timed runs.")
         var runs = 100
 
         @Option(help: "Untimed runs first (compiling the plan, warming caches).")
         var warmup = 10
-
-        @Option(help: "Threads for both inter-op and intra-op parallelism (0: the number of cores).")
-        var threads = 0
 
         @Flag(name: .customLong("check-numerics"), help: "Check every step's outputs for NaN and Inf while timing (its overhead).")
         var checkNumerics = false
@@ -44,27 +31,18 @@ extension GraphTool {
 
         func validate() throws {
             guard runs > 0 else { throw ValidationError("--runs must be positive") }
-            guard warmup >= 0, threads >= 0 else { throw ValidationError("--warmup and --threads must not be negative") }
+            guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         }
 
         func run() throws {
             let budget = memoryOptions.budget()
-            var options = SessionOptions()
-            options.interOpThreads = threads
-            options.intraOpThreads = threads
-            options.checkNumerics = checkNumerics
-            let loaded = try LoadedModel.load(model, savedModel: savedModelOptions, checkpoint: checkpoint, budget: budget, options: options)
-            let outputs = try fetchOptions.fetches.isEmpty && !targets.isEmpty ? [] : fetchOptions.outputs(of: loaded)
-            let targetNodes = try targets.map { try loaded.node($0, "--target") }
-            let initNodes = try initializers.map { try loaded.node($0, "--init") }
-            let feeds = try feedOptions.feeds(for: loaded, zerosForStaticPlaceholders: true, fetches: outputs,
-                                              targets: targetNodes + initNodes, budget: budget)
-            let session = loaded.session
+            let prepared = try repeatedRunOptions.prepare(model, savedModel: savedModelOptions, feedOptions: feedOptions,
+                                                          fetchOptions: fetchOptions, budget: budget, checkNumerics: checkNumerics)
+            let (session, outputs, targetNodes, feeds) = (prepared.model.session, prepared.outputs, prepared.targets, prepared.feeds)
             var samples: [Double] = []
             try withToolErrors {
                 // A callable (TF's MakeCallable) writing into preallocated outputs: the
                 // serving path, which allocates nothing per run in a steady state.
-                for n in initNodes { try session.run(target: n) }
                 let fed = Array(feeds)
                 let callable = try session.makeCallable(feeds: fed.map(\.key), fetches: outputs, targets: targetNodes)
                 let values = fed.map(\.value)
@@ -87,7 +65,7 @@ extension GraphTool {
             if json {
                 var object: [String: Any] = [
                     "median_ms": median, "p10_ms": p10, "p90_ms": p90, "mean_ms": mean,
-                    "runs_per_second": perSecond, "runs": runs, "warmup": warmup, "threads": threads,
+                    "runs_per_second": perSecond, "runs": runs, "warmup": warmup, "threads": repeatedRunOptions.threads,
                     "vector_instructions": vectorInstructionSet,
                 ]
                 if let plan { object["arena_bytes"] = plan.arenaBytes; object["lower_bound_bytes"] = plan.lowerBoundBytes }

@@ -88,3 +88,51 @@ struct FetchOptions: ParsableArguments {
         try fetches.isEmpty ? model.defaultFetches.map(\.output) : fetches.map { try model.output($0) }
     }
 }
+
+/// `--init`, `--target`, `--checkpoint` and `--threads`, for the commands that run a graph
+/// many times (`bench`, `profile`), and the preparation they share.
+struct RepeatedRunOptions: ParsableArguments {
+    @Option(name: .customLong("init"), help: ArgumentHelp(
+        "A node to run once before timing (a variable initializer, e.g. init). Repeatable.", valueName: "node"))
+    var initializers: [String] = []
+
+    @Option(name: .customLong("target"), help: ArgumentHelp(
+        "A node to run in every timed run for its effects (a training op). Repeatable.", valueName: "node"))
+    var targets: [String] = []
+
+    @Option(help: ArgumentHelp(
+        "A checkpoint (prefix, or a folder's latest) to restore the graph's variables from, by name.", valueName: "prefix"))
+    var checkpoint: String? = nil
+
+    @Option(help: "Threads for both inter-op and intra-op parallelism (0: the number of cores).")
+    var threads = 0
+
+    func validate() throws {
+        guard threads >= 0 else { throw ValidationError("--threads must not be negative") }
+    }
+
+    /// What the runs need: the loaded model, fetches (none when only targets are given),
+    /// targets, initialisers run once already, and the feeds the fetches and targets need.
+    struct Prepared {
+        let model: LoadedModel
+        let outputs: [Output]
+        let targets: [Node]
+        let feeds: [Output: Soma.Tensor]
+    }
+
+    func prepare(_ path: String, savedModel: SavedModelOptions, feedOptions: FeedOptions, fetchOptions: FetchOptions,
+                 budget: MemoryBudget, checkNumerics: Bool = false) throws -> Prepared {
+        var options = SessionOptions()
+        options.interOpThreads = threads
+        options.intraOpThreads = threads
+        options.checkNumerics = checkNumerics
+        let loaded = try LoadedModel.load(path, savedModel: savedModel, checkpoint: checkpoint, budget: budget, options: options)
+        let outputs = try fetchOptions.fetches.isEmpty && !targets.isEmpty ? [] : fetchOptions.outputs(of: loaded)
+        let targetNodes = try targets.map { try loaded.node($0, "--target") }
+        let initNodes = try initializers.map { try loaded.node($0, "--init") }
+        let feeds = try feedOptions.feeds(for: loaded, zerosForStaticPlaceholders: true, fetches: outputs,
+                                          targets: targetNodes + initNodes, budget: budget)
+        try withToolErrors { for n in initNodes { try loaded.session.run(target: n) } }
+        return Prepared(model: loaded, outputs: outputs, targets: targetNodes, feeds: feeds)
+    }
+}

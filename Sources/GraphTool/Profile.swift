@@ -22,17 +22,7 @@ extension GraphTool {
         @OptionGroup var fetchOptions: FetchOptions
         @OptionGroup var memoryOptions: MemoryOptions
 
-        @Option(name: .customLong("target"), help: ArgumentHelp("A node to run in every traced run for its effects. Repeatable.",
-                                                                valueName: "node"))
-        var targets: [String] = []
-
-        @Option(name: .customLong("init"), help: ArgumentHelp("A node to run once first (a variable initializer). Repeatable.",
-                                                              valueName: "node"))
-        var initializers: [String] = []
-
-        @Option(help: ArgumentHelp(
-            "A checkpoint (prefix, or a folder's latest) to restore the graph's variables from, by name.", valueName: "prefix"))
-        var checkpoint: String? = nil
+        @OptionGroup var repeatedRunOptions: RepeatedRunOptions
 
         @Option(help: "Traced runs.")
         var runs = 20
@@ -43,34 +33,22 @@ extension GraphTool {
         @Option(help: "Ops listed.")
         var top = 20
 
-        @Option(help: "Threads for both inter-op and intra-op parallelism (0: the number of cores).")
-        var threads = 0
-
         @Option(help: ArgumentHelp("Write the last traced run as Chrome trace JSON here.", valueName: "file.json"))
         var trace: String? = nil
 
         func validate() throws {
             guard runs > 0, top > 0 else { throw ValidationError("--runs and --top must be positive") }
-            guard warmup >= 0, threads >= 0 else { throw ValidationError("--warmup and --threads must not be negative") }
+            guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         }
 
         func run() throws {
-            let budget = memoryOptions.budget()
-            var options = SessionOptions()
-            options.interOpThreads = threads
-            options.intraOpThreads = threads
-            let loaded = try LoadedModel.load(model, savedModel: savedModelOptions, checkpoint: checkpoint, budget: budget, options: options)
-            let outputs = try fetchOptions.fetches.isEmpty && !targets.isEmpty ? [] : fetchOptions.outputs(of: loaded)
-            let targetNodes = try targets.map { try loaded.node($0, "--target") }
-            let initNodes = try initializers.map { try loaded.node($0, "--init") }
-            let feeds = try feedOptions.feeds(for: loaded, zerosForStaticPlaceholders: true, fetches: outputs,
-                                              targets: targetNodes + initNodes, budget: budget)
-            let session = loaded.session
+            let prepared = try repeatedRunOptions.prepare(model, savedModel: savedModelOptions, feedOptions: feedOptions,
+                                                          fetchOptions: fetchOptions, budget: memoryOptions.budget())
+            let (session, outputs, targetNodes, feeds) = (prepared.model.session, prepared.outputs, prepared.targets, prepared.feeds)
             var all = StepStats()
             var last = RunMetadata()
             var wall: UInt64 = 0
             try withToolErrors {
-                for n in initNodes { try session.run(target: n) }
                 for _ in 0..<warmup { _ = try session.run(fetches: outputs, feeds: feeds, targets: targetNodes) }
                 for _ in 0..<runs {
                     var metadata = RunMetadata()

@@ -41,7 +41,7 @@ let adam = AdamOptimizer(learningRate: 0.003)
 try model.compile(optimizer: distributed ? DistributedOptimizer(wrapping: adam) : adam,
                   loss: .sparseCategoricalCrossentropy(), metrics: [.accuracy])
 try model.fit(x: train.features, y: train.labels, batchSize: 32, epochs: 40, seed: 1,
-              callbacks: distributed ? [BroadcastGlobalVariables(root: 0)] : [], verbose: MPI.isRoot)
+              callbacks: distributed ? [BroadcastGlobalVariables(root: 0)] : [])
 let scores = try model.evaluate(x: test.features, y: test.labels)
 if MPI.isRoot {
     print("graph: \(model.graph.nodes.count) nodes, \(model.graph.variables.count) variables; \(test.count) test images")

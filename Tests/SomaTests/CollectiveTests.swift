@@ -26,7 +26,9 @@ final class ThreadRanks: CollectiveBackend, @unchecked Sendable {
         deposits = Array(repeating: nil, count: size)
     }
 
-    var rank: Int { Int(bitPattern: pthread_getspecific(Self.key)) - 1 }
+    /// The calling thread's rank; threads that are no rank (other suites running meanwhile,
+    /// while this backend is installed) see rank 0, as a process alone would.
+    var rank: Int { max(Int(bitPattern: pthread_getspecific(Self.key)) - 1, 0) }
 
     /// Runs `body(rank)` on one thread per rank, with this backend installed.
     func run(_ body: @escaping @Sendable (Int) throws -> Void) throws {
@@ -186,5 +188,28 @@ final class ThreadRanks: CollectiveBackend, @unchecked Sendable {
             #expect(all[r]?[3] == [3, 2], "as the unfused allreduce")
             #expect(all[r]?[4] == [2, 2, 2], "ones summed over 2 ranks")
         }
+    }
+
+    /// Only rank 0 writes what a user keeps: logs and checkpoints.
+    @Test func onlyRankZeroWritesLogsAndCheckpoints() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("soma-ranks-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let ranks = ThreadRanks(size: 2)
+        try ranks.run { r in
+            #expect(Collectives.isRoot == (r == 0))
+            let g = Graph()
+            let model = try Sequential(inputShape: [2], [Dense(1)], name: "m", graph: g)
+            _ = try model.weightValues()  // initialised, as fit leaves them
+            let logger = CSVLogger(folder.appendingPathComponent("log-\(r).csv"))
+            let checkpoint = ModelCheckpoint(prefix: folder.appendingPathComponent("ckpt-\(r)").path, monitor: "loss")
+            let board = TensorBoard(logDirectory: folder.appendingPathComponent("tb-\(r)"))
+            try board.onTrainBegin(model: model)
+            for callback in [logger, checkpoint, board] as [Callback] { try callback.onEpochEnd(0, logs: ["loss": 1], model: model) }
+            try board.onTrainEnd(model: model)
+        }
+        let written = Set(try FileManager.default.contentsOfDirectory(atPath: folder.path))
+        #expect(written.contains("log-0.csv") && written.contains("tb-0") && written.contains { $0.hasPrefix("ckpt-0") })
+        #expect(!written.contains { $0.hasSuffix("-1.csv") || $0 == "tb-1" || $0.hasPrefix("ckpt-1") }, "\(written)")
     }
 }

@@ -84,7 +84,8 @@ public final class EarlyStopping: Callback {
 /// Saves the model's variables as a TF checkpoint (`<prefix>-<epoch>.index`/`.data-…`,
 /// the `checkpoint` state file beside them) after each epoch, or only when `monitor`
 /// improved with `saveBestOnly` (Keras' `ModelCheckpoint` with `save_weights_only`).
-/// Restore with ``Saver/restore(_:from:)`` or `tf.train.Checkpoint`-free TF1 code.
+/// Restore with ``Saver/restore(_:from:)`` or `tf.train.Checkpoint`-free TF1 code. In
+/// data-parallel training only rank 0 saves.
 public final class ModelCheckpoint: Callback {
     public let prefix: String, monitor: String, saveBestOnly: Bool, mode: MonitorMode, maxToKeep: Int
     /// The checkpoints written, oldest first.
@@ -102,6 +103,7 @@ public final class ModelCheckpoint: Callback {
     }
 
     public func onEpochEnd(_ epoch: Int, logs: [String: Double], model: Model) throws {
+        guard Collectives.isRoot else { return }  // data-parallel ranks: rank 0 saves
         if saveBestOnly {
             let value = try monitored(monitor, logs, "ModelCheckpoint")
             guard best.map({ mode.isBetter(value, than: $0, by: 0, monitor: monitor) }) ?? true else { return }
@@ -138,6 +140,7 @@ public final class CSVLogger: Callback {
     public func onTrainBegin(model: Model) throws { rows = []; columns = nil }
 
     public func onEpochEnd(_ epoch: Int, logs: [String: Double], model: Model) throws {
+        guard Collectives.isRoot else { return }  // data-parallel ranks: rank 0 writes
         let columns = self.columns ?? logs.keys.sorted()
         self.columns = columns
         rows.append(([String(epoch)] + columns.map { logs[$0].map { "\($0)" } ?? "" }).joined(separator: ","))
@@ -152,7 +155,7 @@ public final class CSVLogger: Callback {
 /// `logDirectory/validation`, the `val_` logs without their prefix, so TensorBoard draws
 /// training and validation as two runs on one chart. With `writeGraph`, the model's
 /// graph goes into the train log; with `histogramFrequency` N > 0, a histogram of every
-/// weight every N epochs.
+/// weight every N epochs. In data-parallel training only rank 0 writes.
 public final class TensorBoard: Callback {
     public let logDirectory: URL
     public let histogramFrequency: Int
@@ -170,10 +173,11 @@ public final class TensorBoard: Callback {
     }
 
     public func onTrainBegin(model: Model) throws {
-        train = try SummaryWriter(logDirectory: logDirectory.appendingPathComponent("train"),
-                                  graph: writeGraph ? model.graph : nil)
         validation = nil
         batches = 0
+        guard Collectives.isRoot else { train = nil; return }  // data-parallel ranks: rank 0 logs
+        train = try SummaryWriter(logDirectory: logDirectory.appendingPathComponent("train"),
+                                  graph: writeGraph ? model.graph : nil)
     }
 
     public func onBatchEnd(_ batch: Int, logs: [String: Double], model: Model) throws {

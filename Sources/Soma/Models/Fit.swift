@@ -85,7 +85,7 @@ extension Model {
     /// reshuffling each epoch when `shuffle` (seeded by `seed`, else by the graph's seed);
     /// validates on `validationData`, or on the last `validationSplit` of the examples
     /// (taken before shuffling, as Keras does). Shows a progress bar (see ``ProgressBar``)
-    /// unless `verbose` is false.
+    /// unless `verbose` is false (and, in data-parallel training, on ranks other than 0).
     ///
     /// - Returns: the loss and metrics per epoch.
     @discardableResult
@@ -168,6 +168,7 @@ extension Model {
                        callbacks: [Callback], verbose: Bool,
                        epochBatches: (Int) throws -> () throws -> ([Tensor], Tensor)?) throws -> History {
         let training = try compiled("fit")
+        let verbose = verbose && Collectives.isRoot  // data-parallel ranks: rank 0 shows progress
         guard epochs >= 0 else { throw SomaError.invalidArgument("fit: epochs must be ≥ 0, got \(epochs)") }
         try initializeIfNeeded()
         stopTraining = false

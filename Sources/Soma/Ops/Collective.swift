@@ -102,6 +102,11 @@ public enum Collectives {
     /// The installed backend, if any.
     public static var backend: (any CollectiveBackend)? { installed.withLock { $0 } }
 
+    /// Whether this process is rank 0 (or alone): the one that prints, logs and checkpoints
+    /// — `fit`'s progress and the `ModelCheckpoint`, `CSVLogger` and `TensorBoard`
+    /// callbacks stay quiet on the other ranks.
+    public static var isRoot: Bool { (backend?.rank ?? 0) == 0 }
+
     /// The installed backend, or an error saying how to get one.
     static func current() throws -> any CollectiveBackend {
         guard let backend else {

@@ -22,7 +22,8 @@ public struct SessionOptions: Sendable {
     /// Threads that run independent steps at once (0: the number of cores; under `mpirun`,
     /// this host's cores divided among its ranks).
     public var interOpThreads = 0
-    /// Threads one large kernel may use (0: the number of cores).
+    /// Threads one large kernel may use (0: the number of cores; under `mpirun`, this
+    /// host's cores divided among its ranks).
     public var intraOpThreads = 0
     /// Run steps one at a time in plan order. (Results never depend on thread counts —
     /// parallel kernels split work in fixed blocks — but this also fixes the order of

@@ -142,6 +142,27 @@ import Testing
         #expect(throws: SomaError.self) { try Session(graph: g).run(garbage) }
     }
 
+    /// What a model file controls — an image tensor's rank and depth, `bad_color`,
+    /// `max_images` — fails with one line naming the node, never a trap.
+    @Test func hostileImageSummariesFailClearly() throws {
+        let g = Graph()
+        let rank3 = try g.placeholder(.float32, shape: .unknown, name: "rank3")
+        let bad = try imageSummary("bad", rank3)
+        let s = Session(graph: g)
+        let error = #expect(throws: SomaError.self) { try s.run(bad, feeds: [rank3: Tensor(repeating: Float(1), shape: [2, 2, 2])]) }
+        #expect(error?.message.contains("Tensor must be 4-D with last dim 1, 3, or 4, not [2,2,2]") == true)
+        #expect(error?.message.contains("for 'bad' (op: 'ImageSummary')") == true)
+        #expect(throws: SomaError.self) { try s.run(bad, feeds: [rank3: Tensor(repeating: Float(1), shape: [1, 2, 2, 2])]) }
+        let colour = try g.output("ImageSummary", [g.constant("c"), g.constant(Tensor(repeating: Float(1), shape: [1, 2, 2, 3]))],
+                                  attrs: ["bad_color": .tensor(Tensor([1, 2] as [Float]))], name: "colour", file: "", line: 0)
+        let colourError = #expect(throws: SomaError.self) { try s.run(colour) }
+        #expect(colourError?.message.contains("bad_color must be a uint8 vector of at least 3 elements") == true)
+        // An enormous max_images takes what there is.
+        let many = try g.output("ImageSummary", [g.constant("m"), g.constant(Tensor(repeating: UInt8(9), shape: [2, 1, 1, 1]))],
+                                attrs: ["max_images": .int(Int.max)], name: "many", file: "", line: 0)
+        #expect(SummaryEncoding.tags(of: try s.run(many).byteStrings![0]) == ["m/image/0", "m/image/1"])
+    }
+
     @Test func pngChecksumsMatchTheirStandards() {
         // The standards' check values: CRC-32 of "123456789", Adler-32 of "Wikipedia".
         #expect(PNG.crc32(Array("123456789".utf8)) == 0xCBF4_3926)

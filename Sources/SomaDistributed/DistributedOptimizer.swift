@@ -10,7 +10,7 @@ import Soma
 /// ```swift
 /// try MPI.initialize()
 /// try model.compile(optimizer: DistributedOptimizer(wrapping: AdamOptimizer(learningRate: 0.003)), loss: …)
-/// try model.fit(x: shard.features, y: shard.labels, callbacks: [BroadcastGlobalVariables(root: 0)], verbose: MPI.isRoot)
+/// try model.fit(x: shard.features, y: shard.labels, callbacks: [BroadcastGlobalVariables(root: 0)])
 /// ```
 public func DistributedOptimizer<O: Optimizer>(wrapping optimizer: O, fusionThresholdBytes: Int = 64 << 20) -> O {
     optimizer.gradientAggregation = { pairs in try averagedGradients(pairs, fusionThresholdBytes: fusionThresholdBytes) }
@@ -22,13 +22,19 @@ func averagedGradients(_ pairs: [(gradient: Output?, variable: Variable)],
                        fusionThresholdBytes: Int) throws -> [(gradient: Output?, variable: Variable)] {
     let present = pairs.indices.filter { pairs[$0].gradient != nil }
     guard let first = present.first, let graph = pairs[first].gradient?.graph else { return pairs }
-    // Groups of one dtype and known size, in variable order, up to the threshold.
+    // Groups of one dtype and known size, in variable order, up to the threshold; a
+    // gradient of unknown size goes alone.
     var groups: [[Int]] = []
     var bytes = 0
     for i in present {
         let g = pairs[i].gradient!
-        let size = (g.shape.elementCount ?? Int.max / 2) * g.dtype.byteSize
-        if let last = groups.last?.last, pairs[last].gradient!.dtype == g.dtype, bytes + size <= fusionThresholdBytes {
+        guard let count = g.shape.elementCount else {
+            groups.append([i])
+            bytes = Int.max
+            continue
+        }
+        let size = count * g.dtype.byteSize
+        if let last = groups.last?.last, pairs[last].gradient!.dtype == g.dtype, bytes <= fusionThresholdBytes - size {
             groups[groups.count - 1].append(i)
             bytes += size
         } else {

@@ -88,7 +88,8 @@ func train() throws {
             while true { sleep(1000) }
         }
         // The global batch of step s: 2B rows; rank r takes its B of them.
-        let rows = size == 1 ? Array((s * 2 * batch)..<((s + 1) * 2 * batch)) : Array((s * 2 * batch + rank * batch)..<(s * 2 * batch + (rank + 1) * batch))
+        let global = s * 2 * batch
+        let rows = size == 1 ? Array(global..<global + 2 * batch) : Array(global + rank * batch..<global + (rank + 1) * batch)
         let part = try digits.subset(rows.map { $0 % digits.count })
         try session.run(target: trainOp, feeds: [x: part.features, y: part.labels])
         if let checkpoint, rank == 0 { _ = try saver.save(session, to: "\(checkpoint)/model.ckpt", globalStep: s + 1) }
@@ -131,7 +132,9 @@ func compare() throws {
     guard arguments.count == 3, let tolerance = Double(arguments[2]) else { fail("compare A.bin B.bin TOLERANCE") }
     let a = try Data(contentsOf: URL(fileURLWithPath: arguments[0])), b = try Data(contentsOf: URL(fileURLWithPath: arguments[1]))
     guard a.count == b.count, a.count % 4 == 0 else { fail("the weight files differ in size: \(a.count) and \(b.count) bytes") }
-    func floats(_ d: Data) -> [Float] { stride(from: 0, to: d.count, by: 4).map { i in Float(bitPattern: d[i..<i + 4].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }) } }
+    func floats(_ d: Data) -> [Float] {
+        stride(from: 0, to: d.count, by: 4).map { i in Float(bitPattern: d[i..<i + 4].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }) }
+    }
     let difference = zip(floats(a), floats(b)).map { abs($0 - $1) }.max() ?? 0
     print(String(format: "largest weight difference: %.3g (tolerance %.3g)", Double(difference), tolerance))
     if !(Double(difference) <= tolerance) { exit(1) }

@@ -28,7 +28,7 @@ public enum MPI {
     /// Whether this is rank 0: the one that writes checkpoints, logs and output.
     public static var isRoot: Bool { rank == 0 }
 
-    private static let state = Mutex<MPIBackend?>(nil)
+    private static let state = Locked<MPIBackend?>(nil)
     static var backend: MPIBackend? { state.withLock { $0 } }
 
     /// Whether the environment says `mpirun` (or another PMIx/PMI launcher) started this
@@ -113,7 +113,7 @@ final class MPIBackend: CollectiveBackend, @unchecked Sendable {
     /// When the collective in progress started (0: none), for the stall watchdog.
     private let started = Atomic<UInt64>(0)
     private let running = Atomic<Bool>(true)
-    private let operation = Mutex<String>("")
+    private let operation = Locked<String>("")
 
     init(rank: Int, size: Int) {
         self.rank = rank

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 @testable import Soma
 
@@ -34,7 +33,7 @@ final class ThreadRanks: CollectiveBackend, @unchecked Sendable {
     func run(_ body: @escaping @Sendable (Int) throws -> Void) throws {
         Collectives.install(self)
         defer { Collectives.install(nil) }
-        let errors = Mutex<[String]>([])
+        let errors = Locked<[String]>([])
         let done = DispatchGroup()
         for r in 0..<size {
             done.enter()
@@ -114,7 +113,7 @@ final class ThreadRanks: CollectiveBackend, @unchecked Sendable {
 
     @Test func allreduceAllgatherAndBroadcastAcrossRanks() throws {
         let ranks = ThreadRanks(size: 2)
-        let results = Mutex<[Int: [[Float]]]>([:])
+        let results = Locked<[Int: [[Float]]]>([:])
         try ranks.run { r in
             let g = Graph()
             let mine = try g.constant(Tensor((0..<3).map { Float($0 + 10 * r) }, shape: [3]))
@@ -146,7 +145,7 @@ final class ThreadRanks: CollectiveBackend, @unchecked Sendable {
     /// collectives follow Horovod's definitions.
     @Test func gradientsOfCollectives() throws {
         let ranks = ThreadRanks(size: 2)
-        let results = Mutex<[Int: [[Float]]]>([:])
+        let results = Locked<[Int: [[Float]]]>([:])
         try ranks.run { r in
             let g = Graph()
             let w = try g.variable(Tensor([1, -2] as [Float]), name: "w")

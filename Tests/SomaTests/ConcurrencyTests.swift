@@ -51,7 +51,7 @@ import Testing
         var serial: [[Tensor]] = []
         for t in 0..<threads { serial.append(try (0..<runs).map { try session.run(y, feeds: [x: feed(t, $0)]) }) }
         let expected = serial
-        let mismatches = Mutex(0), failures = Mutex<[String]>([])
+        let mismatches = Locked(0), failures = Locked<[String]>([])
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             for r in 0..<runs {
                 do {
@@ -66,4 +66,3 @@ import Testing
     }
 }
 
-import Synchronization

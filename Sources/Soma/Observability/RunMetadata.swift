@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// What one run records beyond its results (TF's `RunOptions`).
 public struct RunOptions: Sendable {
@@ -67,7 +66,7 @@ final class RunObserver: Sendable {
             var threads: [UInt: Int] = [:]
         }
         let origin = RunObserver.now()
-        let records = Mutex(Records())
+        let records = Locked(Records())
     }
     private let shared: Shared
     /// `<function>/` for each body this observer's steps run inside.

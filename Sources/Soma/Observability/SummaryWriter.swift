@@ -27,7 +27,7 @@ public final class SummaryWriter: Sendable {
     public let logDirectory: URL
     /// The event file this writer appends to.
     public let fileURL: URL
-    private let descriptor: Mutex<Int32>
+    private let descriptor: Locked<Int32>
     private static let counter = Atomic<Int>(0)
 
     /// Creates `logDirectory` if needed and a new event file in it; with `graph`, writes it
@@ -47,7 +47,7 @@ public final class SummaryWriter: Sendable {
         guard fd >= 0 else {
             throw SomaError.invalidArgument("cannot create the event file '\(fileURL.path)': \(String(cString: strerror(errno)))")
         }
-        descriptor = Mutex(fd)
+        descriptor = Locked(fd)
         try write(Self.event(step: 0) { $0.string(3, "brain.Event:2") })
         if let graph { try add(graph: graph) }
     }

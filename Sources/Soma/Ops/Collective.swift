@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Collective ops with Horovod's names and semantics (`HorovodAllreduce`,
 /// `HorovodAllgather`, `HorovodBroadcast`, plus `_SomaFusedAllreduce`, Horovod's tensor
@@ -94,7 +93,7 @@ public protocol CollectiveBackend: AnyObject, Sendable {
 
 /// The process's collective backend.
 public enum Collectives {
-    private static let installed = Mutex<(any CollectiveBackend)?>(nil)
+    private static let installed = Locked<(any CollectiveBackend)?>(nil)
 
     /// Makes `backend` the one the collective ops use (`nil` removes it).
     public static func install(_ backend: (any CollectiveBackend)?) { installed.withLock { $0 = backend } }

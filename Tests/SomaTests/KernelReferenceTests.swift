@@ -26,13 +26,16 @@ import Testing
         #expect(result.isApproximatelyEqual(to: expected, relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
     }
 
-    /// Float32 products on both GEMM paths — LIBXSMM's JIT kernels where `B` fits in L2
-    /// and is not transposed (``SmallGEMM``), OpenBLAS otherwise — split into row blocks
+    /// Float32 products on every GEMM path — LIBXSMM's JIT kernels where `B` fits in L2
+    /// and is not transposed (``SmallGEMM``), LIBXSMM tiles where a larger `B` is not
+    /// transposed (``BlockedGEMM``: `k` a multiple of its slices, with a remainder, shallower
+    /// than one; one row; balanced row blocks), OpenBLAS otherwise — split into row blocks
     /// (200 rows: four) or, with one row block, into column blocks, with either operand
     /// transposed, against a float64 loop; the same bits on 1, 2 and 3 threads.
     @Test(arguments: [
         (200, 192, 512, false, false), (200, 192, 512, true, false), (32, 5, 3, true, false), (200, 400, 600, false, false),
         (70, 400, 600, true, false), (32, 192, 512, false, false), (32, 192, 520, true, false), (32, 192, 300, false, true),
+        (1, 1280, 1000, false, false), (130, 512, 300, false, false), (49, 200, 1000, true, false), (100, 700, 400, false, true),
     ])
     func matmulPathsMatchAFloat64Loop(m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool) throws {
         var rng = SplitMix64(seed: UInt64(m + k * 7 + n * 13))
@@ -47,6 +50,8 @@ import Testing
         let small = k * n * 4 <= SmallGEMM.maximumBBytes
         #expect((SmallGEMM.kernel(ta: transposeA, m: m, n: n, k: k, lda: transposeA ? m : k, ldb: n, ldc: n) != nil)
                 == (small && LIBXSMM.available))
+        #expect((BlockedGEMM.Tiling(ta: transposeA, tb: transposeB, m: m, n: n, k: k, lda: transposeA ? m : k, ldb: transposeB ? k : n,
+                                    ldc: n) != nil) == (!small && !transposeB && LIBXSMM.available))
         func result(threads: Int) throws -> [Float] {
             let g = Graph()
             let product = try matmul(g.constant(a), g.constant(b), transposeA: transposeA, transposeB: transposeB)
@@ -58,6 +63,32 @@ import Testing
         #expect(try Tensor(r, shape: [m, n]).isApproximatelyEqual(to: try Tensor(expected, shape: [m, n]), relativeTolerance: 1e-5,
                                                                   absoluteTolerance: 1e-5))
         for threads in [1, 3] { #expect(try result(threads: threads) == r) }
+    }
+
+    /// ``BlockedGEMM`` accumulating into `C` (`beta` 1, as filter gradients sum over groups of
+    /// images) with `op(A) = Aᵀ` and leading dimensions wider than the block, against a
+    /// float64 loop; the elements outside the block stay as they were.
+    @Test func blockedGEMMAccumulatesIntoAStridedBlock() throws {
+        let (m, n, k, lda, ldb, ldc) = (75, 300, 600, 80, 310, 305)
+        var rng = SplitMix64(seed: 42)
+        let a = random([k, lda], &rng).scalars(as: Float.self), b = random([k, ldb], &rng).scalars(as: Float.self)
+        var c = random([m, ldc], &rng).scalars(as: Float.self)
+        var expected = c
+        for i in 0..<m { for j in 0..<n {
+            var total = Double(c[i * ldc + j])
+            for p in 0..<k { total += Double(a[p * lda + i]) * Double(b[p * ldb + j]) }
+            expected[i * ldc + j] = Float(total)
+        } }
+        guard let tiling = BlockedGEMM.Tiling(ta: true, tb: false, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: 1) else {
+            #expect(!LIBXSMM.available)
+            return
+        }
+        #expect(tiling.rowBlocks == 2 && tiling.columnBlocks == 3)
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+            tiling.run(pa.baseAddress!, pb.baseAddress!, pc.baseAddress!)
+        } } }
+        #expect(try Tensor(c, shape: [m, ldc]).isApproximatelyEqual(to: try Tensor(expected, shape: [m, ldc]), relativeTolerance: 1e-5,
+                                                                  absoluteTolerance: 1e-5))
     }
 
     /// Each path of the batched product: a weight shared by every batch (one GEMM of all

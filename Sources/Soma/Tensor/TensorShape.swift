@@ -67,6 +67,14 @@ public struct TensorShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custom
     }
 }
 
+/// The product of four sizes, or `nil` on overflow: ``checkedProduct(_:)`` without an array,
+/// for kernels that must not allocate.
+func checkedProduct(_ a: Int, _ b: Int, _ c: Int, _ d: Int) -> Int? {
+    let (ab, o1) = a.multipliedReportingOverflow(by: b), (abc, o2) = ab.multipliedReportingOverflow(by: c)
+    let (abcd, o3) = abc.multipliedReportingOverflow(by: d)
+    return o1 || o2 || o3 ? nil : abcd
+}
+
 /// The product of `values`, or `nil` when it overflows `Int`.
 public func checkedProduct(_ values: [Int]) -> Int? {
     var product = 1

@@ -23,7 +23,7 @@ enum ArrayKernels {
         },
         "Transpose": { ctx in
             let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
-            let perm = ctx.inputs[1].intScalars()!
+            let perm = ctx.inputs[1]
             switch x.dtype.byteSize {
             case 1: transpose(x, out, perm, UInt8.self)
             case 4: transpose(x, out, perm, UInt32.self)
@@ -263,8 +263,15 @@ enum ArrayKernels {
     /// Row-major element strides of a shape.
     static func strides(of shape: [Int]) -> [Int] {
         var s = [Int](repeating: 1, count: shape.count)
-        for d in Swift.stride(from: shape.count - 2, through: 0, by: -1) { s[d] = s[d + 1] * shape[d + 1] }
+        s.withUnsafeMutableBufferPointer { fillStrides(of: shape, into: $0) }
         return s
+    }
+
+    /// Row-major element strides of `shape` written into `s` (`shape.count` elements).
+    static func fillStrides(of shape: [Int], into s: UnsafeMutableBufferPointer<Int>) {
+        guard !shape.isEmpty else { return }
+        s[shape.count - 1] = 1
+        for d in Swift.stride(from: shape.count - 2, through: 0, by: -1) { s[d] = s[d + 1] * shape[d + 1] }
     }
 
     /// `out[j] = x[begin + j·stride]` per dimension, for `j` in `0..<size` (Slice, StridedSlice).
@@ -304,8 +311,23 @@ enum ArrayKernels {
 
     /// A transpose is a strided read: output dimension i walks input dimension perm[i].
     static func transpose<E: BitPattern>(_ x: Tensor, _ out: Tensor, _ perm: [Int], _: E.Type) {
-        let inStrides = strides(of: x.shape)
-        stridedRead(x, out, shape: out.shape, base: 0, strides: perm.map { inStrides[$0] }, E.self)
+        transpose(x, out, axis: { perm[$0] }, E.self)
+    }
+
+    /// The same with the permutation as the op's (validated) tensor: nothing allocated.
+    static func transpose<E: BitPattern>(_ x: Tensor, _ out: Tensor, _ perm: Tensor, _: E.Type) {
+        transpose(x, out, axis: { perm.intScalar(at: $0)! }, E.self)
+    }
+
+    /// Output dimension `d` walks input dimension `axis(d)`; the strides live on the stack.
+    private static func transpose<E: BitPattern>(_ x: Tensor, _ out: Tensor, axis: (Int) -> Int, _: E.Type) {
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * x.rank) { buffer in
+            let inStrides = UnsafeMutableBufferPointer(rebasing: buffer[..<x.rank])
+            let walk = UnsafeMutableBufferPointer(rebasing: buffer[x.rank...])
+            fillStrides(of: x.shape, into: inStrides)
+            for d in 0..<x.rank { walk[d] = inStrides[axis(d)] }
+            stridedRead(x, out, shape: out.shape, base: 0, strides: UnsafeBufferPointer(walk), E.self)
+        }
     }
 
     /// Walks `shape` in row-major order, calling `row(contiguous, strided, count)` for each
@@ -313,7 +335,8 @@ enum ArrayKernels {
     /// `base + Σ jᵢ·strides[i]`, and its length (the strided index steps by the last stride).
     /// The odometer over the outer dimensions lives on the stack: no allocation per call.
     @inline(__always)
-    static func stridedWalk(shape: [Int], base: Int, strides: [Int], _ row: (Int, Int, Int) -> Void) {
+    static func stridedWalk<Strides: RandomAccessCollection<Int>>(shape: [Int], base: Int, strides: Strides,
+                                                                   _ row: (Int, Int, Int) -> Void) where Strides.Index == Int {
         let rank = shape.count, total = shape.reduce(1, *)
         guard total > 0 else { return }
         guard rank > 0 else { row(0, base, 1); return }
@@ -338,7 +361,8 @@ enum ArrayKernels {
     }
 
     /// `out[j₀…jₙ] = x[base + Σ jᵢ·strides[i]]` over `shape` (out's elements in row-major order).
-    static func stridedRead<E: BitPattern>(_ x: Tensor, _ out: Tensor, shape: [Int], base: Int, strides: [Int], _: E.Type) {
+    static func stridedRead<E: BitPattern, Strides: RandomAccessCollection<Int>>(_ x: Tensor, _ out: Tensor, shape: [Int], base: Int,
+                                                                                 strides: Strides, _: E.Type) where Strides.Index == Int {
         let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self), step = strides.last ?? 0
         stridedWalk(shape: shape, base: base, strides: strides) { o, p, n in
             for k in 0..<n { po[o &+ k] = px[p &+ k &* step] }
@@ -346,7 +370,8 @@ enum ArrayKernels {
     }
 
     /// The inverse of ``stridedRead``: contiguous `src` written to strided places of `out`.
-    static func stridedScatter<E: BitPattern>(_ src: Tensor, _ out: Tensor, shape: [Int], base: Int, strides: [Int], _: E.Type) {
+    static func stridedScatter<E: BitPattern, Strides: RandomAccessCollection<Int>>(_ src: Tensor, _ out: Tensor, shape: [Int], base: Int,
+                                                                                    strides: Strides, _: E.Type) where Strides.Index == Int {
         let ps = src.pointer(as: E.self), po = out.mutablePointer(as: E.self), step = strides.last ?? 0
         stridedWalk(shape: shape, base: base, strides: strides) { s, p, n in
             for k in 0..<n { po[p &+ k &* step] = ps[s &+ k] }
@@ -396,15 +421,18 @@ enum ArrayKernels {
     static func pad(_ ctx: KernelContext, value: Tensor?) throws -> Tensor {
         let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: value == nil)
         if let value { fill(out, with: value) }
-        let pads = ctx.inputs[1].intScalars()!
+        let pads = ctx.inputs[1]
         guard x.scalarCount > 0 else { return out }
-        // Write x into the block of out that starts at the `before` paddings.
-        let outStrides = strides(of: out.shape)
-        let base = (0..<out.rank).reduce(0) { $0 + pads[2 * $1] * outStrides[$1] }
-        switch x.dtype.byteSize {
-        case 1: stridedScatter(x, out, shape: x.shape, base: base, strides: outStrides, UInt8.self)
-        case 4: stridedScatter(x, out, shape: x.shape, base: base, strides: outStrides, UInt32.self)
-        default: stridedScatter(x, out, shape: x.shape, base: base, strides: outStrides, UInt64.self)
+        // Write x into the block of out that starts at the `before` paddings (strides on the stack).
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: out.rank) { outStrides in
+            fillStrides(of: out.shape, into: outStrides)
+            let base = (0..<out.rank).reduce(0) { $0 + pads.intScalar(at: 2 * $1)! * outStrides[$1] }
+            let strides = UnsafeBufferPointer(outStrides)
+            switch x.dtype.byteSize {
+            case 1: stridedScatter(x, out, shape: x.shape, base: base, strides: strides, UInt8.self)
+            case 4: stridedScatter(x, out, shape: x.shape, base: base, strides: strides, UInt32.self)
+            default: stridedScatter(x, out, shape: x.shape, base: base, strides: strides, UInt64.self)
+            }
         }
         return out
     }

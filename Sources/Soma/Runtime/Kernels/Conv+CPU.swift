@@ -214,24 +214,26 @@ enum ConvKernels {
         }
     }
 
-    /// `C = op(A)·op(B) + beta·C` on raw row-major buffers: float32 products that
-    /// ``SmallGEMM`` takes (a filter block within half of L2, `B` not transposed, `beta` 0 —
-    /// the forward pass) in LIBXSMM, the rest with `cblas_?gemm`.
+    /// `C = op(A)·op(B) + beta·C` on raw row-major buffers: float32 products in LIBXSMM where
+    /// ``SmallGEMM`` (a filter block within half of L2, `B` not transposed, `beta` 0 — the
+    /// forward pass) or ``BlockedGEMM`` (larger `B`, `beta` 0 or 1) takes them, the rest with
+    /// `cblas_?gemm`.
     static func gemm<T: FloatScalar>(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<T>, _ lda: Int,
                                      _ b: UnsafePointer<T>, _ ldb: Int, beta: T, _ c: UnsafeMutablePointer<T>, _ ldc: Int) {
         _ = LinalgKernels.configureBLAS
         guard m > 0, n > 0, k > 0 else { return }
         let transA = ta ? CblasTrans : CblasNoTrans, transB = tb ? CblasTrans : CblasNoTrans
-        if T.self == Float.self, !tb, beta == .zero, let kernel = SmallGEMM.kernel(ta: ta, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {
-            soma_xsmm_gemm(kernel, UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), UnsafeRawPointer(a).assumingMemoryBound(to: Float.self),
-                           UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), LIBXSMM.clearsUpperHalves)
-            return
-        }
         if T.self == Float.self {
-            cblas_sgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1,
-                        UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), Int32(lda),
-                        UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), Int32(ldb), Float(Double(beta)),
-                        UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), Int32(ldc))
+            let (pa, pb) = (UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), UnsafeRawPointer(b).assumingMemoryBound(to: Float.self))
+            let pc = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self)
+            if !tb, beta == .zero, let kernel = SmallGEMM.kernel(ta: ta, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {
+                return soma_xsmm_gemm(kernel, pb, pa, pc, LIBXSMM.clearsUpperHalves)
+            }
+            if let tiling = BlockedGEMM.Tiling(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: Float(Double(beta))) {
+                return tiling.run(pa, pb, pc)
+            }
+            cblas_sgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1, pa, Int32(lda), pb, Int32(ldb),
+                        Float(Double(beta)), pc, Int32(ldc))
         } else {
             cblas_dgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1,
                         UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), Int32(lda),
@@ -421,7 +423,7 @@ enum ConvKernels {
         let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow, rowBlocks = g.n * tiling.blocksPerImage, pointwise = isPointwise(g)
         // Few row blocks, so at most minimumForwardTasks images' patches: no overflow past the geometry's own checks.
-        guard let bytes = checkedProduct([g.n, rows, g.patch, MemoryLayout<T>.stride]) else {
+        guard let bytes = checkedProduct(g.n, rows, g.patch, MemoryLayout<T>.stride) else {
             throw KernelError("OOM when allocating im2col patches: \(g.n)×\(rows) positions × \(g.patch) values overflow", code: .resourceExhausted)
         }
         try ctx.withScratchReserved(pointwise ? 0 : bytes, "im2col patches") {

@@ -362,6 +362,34 @@ import Testing
         #expect(error?.message.hasPrefix("Dimensions must be equal, but are 2 and 4 for 'sum' (op: 'AddV2') with input shapes: [2,3], [4,3]") == true)
     }
 
+    /// A side-effect-free node that only control edges leave is not computed (Grappler's
+    /// `dependency_optimizer`), as TF's gradient groups leave a first layer's input gradient:
+    /// its inputs still run before what it ordered, a stateful node stays, values agree.
+    @Test func unreadNodesThatOnlyOrderOthersAreNotComputed() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [4, 3], name: "x")
+        let w = try g.variable(Self.random([3, 2], seed: 7), name: "w")
+        let y = try matmul(x, w.value, name: "y")
+        let unread = try matmul(y, w.value, transposeB: true, name: "unread")
+        let read = try matmul(x, y, transposeA: true, name: "read")
+        let stateful = try g.randomUniform(shape: [2], name: "stateful")
+        let gate = try g.group([unread.node, read.node, stateful.node], name: "group_deps")
+        let gated = try g.withControlDependencies([gate]) { try identity(read, name: "gated") }
+        let feeds = [x: Self.random([4, 3], seed: 8)]
+        let session = Session(graph: g)
+        try session.run(target: w.initializer!)
+        let plan = try #require(try session.plan(fetches: [gated], feeds: feeds))
+        let ops = Dictionary(plan.steps.map { ($0.name, $0.op) }, uniquingKeysWith: { a, _ in a })
+        #expect(ops["unread"] == "NoOp" && ops["stateful/AddV2"] == "NoOp", "\(ops)")
+        #expect(ops["y"] == "MatMul" && ops["read"] == "MatMul" && ops["stateful/RandomUniform"] == "RandomUniform", "\(ops)")
+        var options = SessionOptions()
+        options.compileOptions.disabledPasses = [DependencyOptimization.name]
+        let reference = Session(graph: g, options: options)
+        try reference.run(target: w.initializer!)
+        #expect(try session.run(gated, feeds: feeds) == reference.run(gated, feeds: feeds))
+        #expect(try reference.plan(fetches: [gated], feeds: feeds)!.steps.contains { $0.name == "unread" && $0.op == "MatMul" })
+    }
+
     @Test func optimizedGraphsSaveLoadAndRunTheSame() throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [nil, 8], name: "x")
@@ -370,7 +398,8 @@ import Testing
         let y = try softmax(h, name: "probs")
         let (optimized, report) = try g.optimized(for: [y], targets: [w.initializer!])
         #expect(report.map(\.pass) == ["pruning", "shape_specialization", "constant_folding", "common_subexpression_elimination",
-                                        "arithmetic_optimizer", "constant_folding", "common_subexpression_elimination", "remapper"])
+                                        "arithmetic_optimizer", "constant_folding", "common_subexpression_elimination",
+                                        "dependency_optimizer", "remapper"])
         #expect(optimized.nodes.contains { $0.op == "_FusedMatMul" })
         #expect(report[1].description.hasPrefix("shape_specialization: "))
         let reloaded = try Graph(graphDef: optimized.graphDef())

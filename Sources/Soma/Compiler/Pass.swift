@@ -46,7 +46,7 @@ public enum Passes {
     /// Every pass name, in pipeline order.
     public static let all = [
         ShapeSpecialization.name, ConstantFolding.name, CommonSubexpressionElimination.name,
-        AlgebraicSimplification.name, PadFolding.name, BatchNormFolding.name, MatMulBiasActivationFusion.name,
+        AlgebraicSimplification.name, DependencyOptimization.name, PadFolding.name, BatchNormFolding.name, MatMulBiasActivationFusion.name,
         SharedTransposeMaterialization.name, ElementwiseFusion.name, LoopAccumulatorSharing.name, LoopVariablePruning.name,
     ]
 
@@ -54,7 +54,7 @@ public enum Passes {
         var passes: [any CompilerPass] = [
             ShapeSpecialization(), ConstantFolding(), CommonSubexpressionElimination(), AlgebraicSimplification(),
             // Simplification exposes more constants and duplicates.
-            ConstantFolding(), CommonSubexpressionElimination(),
+            ConstantFolding(), CommonSubexpressionElimination(), DependencyOptimization(),
         ]
         // Plans only: folding changes rounding, and saved graphs keep TF's arithmetic.
         if forPlan { passes += [PadFolding(), BatchNormFolding()] }

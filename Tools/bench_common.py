@@ -6,6 +6,12 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
+# `graphtool bench --warmup-seconds`: TF and ONNX Runtime are timed inside a Python process
+# whose threads have long been busy, while each Soma measurement is a fresh process. In its
+# first ~0.1 s the second core barely joins in (the attention block ran 0.245 ms after 20
+# warm-up runs in about half of the processes, 0.167 ms after 500), so Soma warms up as long.
+WARMUP_SECONDS = "0.5"
+
 
 def release_binary(product):
     """Builds `product` with `swift build -c release` and returns the executable's path."""

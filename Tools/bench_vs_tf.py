@@ -30,7 +30,7 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
-from bench_common import competing_load, graphtool_path, plan_memory
+from bench_common import WARMUP_SECONDS, competing_load, graphtool_path, plan_memory
 
 tf.get_logger().setLevel("ERROR")
 tf1 = tf.compat.v1
@@ -266,8 +266,8 @@ def bench_training(name, folder, graphtool, rounds, blas_variants):
         timings["tf"].append(median_ms(samples))
         for native in blas_variants:
             report = subprocess.run([graphtool, "bench", pb, *inputs, "--init", "init", "--target", "train",
-                                     "--runs", str(runs), "--warmup", "20", "--json"], check=True, capture_output=True,
-                                    text=True, env=soma_env(native))
+                                     "--runs", str(runs), "--warmup", "20", "--warmup-seconds", WARMUP_SECONDS, "--json"],
+                                    check=True, capture_output=True, text=True, env=soma_env(native))
             timings["soma_native_blas" if native else "soma"].append(json.loads(report.stdout)["median_ms"])
     memory, memory_text = plan_memory(json.loads(report.stdout))
     row = {k: statistics.median(v) for k, v in timings.items() if v} | memory
@@ -361,8 +361,8 @@ def measure(args):
                 timings["ort"].append(median_ms(samples))
             for native in blas_variants:
                 report = subprocess.run([graphtool, "bench", pb, "--input", f"x={npy}", "--fetch", "out", "--runs", str(runs),
-                                         "--warmup", "20", "--json"], check=True, capture_output=True, text=True,
-                                        env=soma_env(native))
+                                         "--warmup", "20", "--warmup-seconds", WARMUP_SECONDS, "--json"],
+                                        check=True, capture_output=True, text=True, env=soma_env(native))
                 timings["soma_native_blas" if native else "soma"].append(json.loads(report.stdout)["median_ms"])
         memory, memory_text = plan_memory(json.loads(report.stdout))
         row = {k: statistics.median(v) for k, v in timings.items() if v} | memory

@@ -26,7 +26,7 @@ import tensorflow as tf
 import tf2onnx
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from bench_common import competing_load, graphtool_path, plan_memory
+from bench_common import WARMUP_SECONDS, competing_load, graphtool_path, plan_memory
 
 
 def transformer_encoder():
@@ -114,7 +114,7 @@ def main():
                         samples.append(time.perf_counter_ns() - t0)
                     timings[engine].append(statistics.median(samples) / 1e6)
                 report = subprocess.run([graphtool, "bench", pb, "--input", f"x={npy}", "--fetch", output, "--runs", str(args.runs),
-                                         "--warmup", "3", "--json"], check=True, capture_output=True, text=True)
+                                         "--warmup", "3", "--warmup-seconds", WARMUP_SECONDS, "--json"], check=True, capture_output=True, text=True)
                 timings["soma"].append(json.loads(report.stdout)["median_ms"])
         memory, memory_text = plan_memory(json.loads(report.stdout))
         row = {k: statistics.median(v) for k, v in timings.items()} | memory

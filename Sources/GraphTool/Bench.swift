@@ -23,6 +23,10 @@ extension GraphTool {
         @Option(help: "Untimed runs first (compiling the plan, warming caches).")
         var warmup = 10
 
+        @Option(name: .customLong("warmup-seconds"),
+                help: "Keep the untimed runs going at least this long: a fresh process's idle cores take a while to join in.")
+        var warmupSeconds = 0.0
+
         @Flag(name: .customLong("check-numerics"), help: "Check every step's outputs for NaN and Inf while timing (its overhead).")
         var checkNumerics = false
 
@@ -32,6 +36,7 @@ extension GraphTool {
         func validate() throws {
             guard runs > 0 else { throw ValidationError("--runs must be positive") }
             guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+            guard warmupSeconds >= 0, warmupSeconds.isFinite else { throw ValidationError("--warmup-seconds must be a non-negative number") }
         }
 
         func run() throws {
@@ -40,6 +45,7 @@ extension GraphTool {
                                                           fetchOptions: fetchOptions, budget: budget, checkNumerics: checkNumerics)
             let (session, outputs, targetNodes, feeds) = (prepared.model.session, prepared.outputs, prepared.targets, prepared.feeds)
             var samples: [Double] = []
+            var warmedUp = 0
             try withToolErrors {
                 // A callable (TF's MakeCallable) writing into preallocated outputs: the
                 // serving path, which allocates nothing per run in a steady state.
@@ -47,7 +53,11 @@ extension GraphTool {
                 let callable = try session.makeCallable(feeds: fed.map(\.key), fetches: outputs, targets: targetNodes)
                 let values = fed.map(\.value)
                 let results = try callable.run(values).map { Tensor(zeros: $0.dtype, shape: $0.shape) }
-                for _ in 0..<warmup { try callable.run(values, into: results) }
+                let warmupEnd = DispatchTime.now().uptimeNanoseconds + UInt64(warmupSeconds * 1e9)
+                while warmedUp < warmup || DispatchTime.now().uptimeNanoseconds < warmupEnd {
+                    try callable.run(values, into: results)
+                    warmedUp += 1
+                }
                 samples.reserveCapacity(runs)
                 for _ in 0..<runs {
                     let start = DispatchTime.now().uptimeNanoseconds
@@ -65,7 +75,7 @@ extension GraphTool {
             if json {
                 var object: [String: Any] = [
                     "median_ms": median, "p10_ms": p10, "p90_ms": p90, "mean_ms": mean,
-                    "runs_per_second": perSecond, "runs": runs, "warmup": warmup, "threads": repeatedRunOptions.threads,
+                    "runs_per_second": perSecond, "runs": runs, "warmup": warmedUp, "threads": repeatedRunOptions.threads,
                     "vector_instructions": vectorInstructionSet,
                 ]
                 if let plan { object["arena_bytes"] = plan.arenaBytes; object["lower_bound_bytes"] = plan.lowerBoundBytes }
@@ -73,7 +83,7 @@ extension GraphTool {
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 print(String(format: "mean %.4f ms  median %.4f ms  p10 %.4f ms  p90 %.4f ms  %.1f runs/s  (%d runs, %d warm-up)",
-                             mean, median, p10, p90, perSecond, runs, warmup))
+                             mean, median, p10, p90, perSecond, runs, warmedUp))
             }
         }
     }

@@ -174,6 +174,15 @@ import Testing
         let text = try Self.graphtool(["bench", folder.appendingPathComponent("model.pb").path, "--input",
                                        "x=\(folder.appendingPathComponent("x.npy").path)", "--runs", "5"])
         #expect(text.stdout.hasPrefix("mean ") && text.stdout.contains(" median ") && text.stdout.contains("runs/s"))
+        // The warm-up runs it did: the count given, or more while --warmup-seconds lasts.
+        #expect(object["warmup"] as? Int == 2)
+        let warm = try Self.graphtool(["bench", folder.appendingPathComponent("model.pb").path, "--input",
+                                       "x=\(folder.appendingPathComponent("x.npy").path)", "--runs", "3", "--warmup", "2",
+                                       "--warmup-seconds", "0.01", "--json"])
+        let warmObject = try #require(try JSONSerialization.jsonObject(with: Data(warm.stdout.utf8)) as? [String: Any])
+        #expect((warmObject["warmup"] as? Int ?? 0) >= 2)
+        let negative = try Self.graphtool(["bench", folder.appendingPathComponent("model.pb").path, "--warmup-seconds", "-1"])
+        #expect(negative.status != 0 && negative.stderr.contains("--warmup-seconds"))
     }
 
     static let savedModels = SavedModelTests.root

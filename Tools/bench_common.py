@@ -7,9 +7,10 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 # `graphtool bench --warmup-seconds`: TF and ONNX Runtime are timed inside a Python process
-# whose threads have long been busy, while each Soma measurement is a fresh process. In its
-# first ~0.1 s the second core barely joins in (the attention block ran 0.245 ms after 20
-# warm-up runs in about half of the processes, 0.167 ms after 500), so Soma warms up as long.
+# whose threads have long been busy, while each Soma measurement is a fresh process, whose
+# second core often barely joins in at first (run alone, the attention block took 0.245 ms
+# after 20 warm-up runs in about half of the processes, 0.167 ms after 500). Inside the
+# harness its median still moves between 0.17 and 0.25 ms from one process to the next.
 WARMUP_SECONDS = "0.5"
 
 

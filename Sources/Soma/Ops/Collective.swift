@@ -1,4 +1,3 @@
-
 /// Collective ops with Horovod's names and semantics (`HorovodAllreduce`,
 /// `HorovodAllgather`, `HorovodBroadcast`, plus `_SomaFusedAllreduce`, Horovod's tensor
 /// fusion as one op): what synchronous data-parallel training runs between processes.

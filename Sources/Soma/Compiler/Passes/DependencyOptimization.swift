@@ -16,7 +16,7 @@ struct DependencyOptimization: CompilerPass {
     /// `Identity` (as Grappler keeps it; it costs nothing).
     static let kept: Set<String> = ["Assert", "CheckNumerics", "Identity", "Enter", "Exit", "Merge", "Switch", "LoopCond",
                                     "NextIteration", "RefEnter", "RefExit", "RefMerge", "RefSwitch", "RefNextIteration",
-                                    "ControlTrigger", "NoOp"]
+                                    "ControlTrigger"]
 
     func run(_ ir: IRGraph, _ context: PassContext) throws {
         let consumers = ir.consumerCounts(), fetched = ir.fetchedNodeIDs(), targets = Set(ir.targets.map(\.id))

@@ -19,9 +19,14 @@ enum SummaryEncoding {
         return summary.bytes
     }
 
+    /// TF's error for a histogram of non-finite values.
+    static func nonFiniteHistogram(tag: String) -> String { "Nan in summary histogram for: \(tag)" }
+
     /// A `Summary` with one histogram of `values` (TF's `HistogramSummary`), in TF's
-    /// default buckets.
-    static func histogram(tag: String, values: [Double]) -> [UInt8] {
+    /// default buckets; `nil` when a value is NaN or infinite (TF refuses those, with
+    /// ``nonFiniteHistogram(tag:)``'s words).
+    static func histogram(tag: String, values: [Double]) -> [UInt8]? {
+        guard values.allSatisfy(\.isFinite) else { return nil }
         var histogram = Histogram()
         for v in values { histogram.add(v) }
         var summary = ProtoBytes()

@@ -81,9 +81,10 @@ public final class SummaryWriter: Sendable {
 
     /// Appends a histogram of `values` (any numeric tensor), in TF's buckets.
     public func addHistogram(_ tag: String, _ values: Tensor, step: Int) throws {
-        let all = values.doubleScalars()
-        guard all.allSatisfy(\.isFinite) else { throw SomaError.invalidArgument("Nan in summary histogram for: \(tag)") }
-        try add(serializedSummary: SummaryEncoding.histogram(tag: tag, values: all), step: step)
+        guard let summary = SummaryEncoding.histogram(tag: tag, values: values.doubleScalars()) else {
+            throw SomaError.invalidArgument(SummaryEncoding.nonFiniteHistogram(tag: tag))
+        }
+        try add(serializedSummary: summary, step: step)
     }
 
     /// Appends up to `maxImages` images of a `[batch, height, width, channels]` tensor, as

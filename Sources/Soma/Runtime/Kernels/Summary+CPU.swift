@@ -13,9 +13,10 @@ enum SummaryKernels {
         },
         "HistogramSummary": { ctx in
             let tag = try scalarString(ctx.inputs[0], "tag")
-            let values = ctx.inputs[1].doubleScalars()
-            guard values.allSatisfy(\.isFinite) else { throw KernelError("Nan in summary histogram for: \(tag)") }
-            ctx.setOutput(0, try summaryTensor(SummaryEncoding.histogram(tag: tag, values: values)))
+            guard let summary = SummaryEncoding.histogram(tag: tag, values: ctx.inputs[1].doubleScalars()) else {
+                throw KernelError(SummaryEncoding.nonFiniteHistogram(tag: tag))
+            }
+            ctx.setOutput(0, try summaryTensor(summary))
         },
         "ImageSummary": { ctx in
             let tag = try scalarString(ctx.inputs[0], "tag")

@@ -38,8 +38,21 @@ def transformer_encoder():
     return tf.keras.Model(x, tf.keras.layers.LayerNormalization()(h + f))
 
 
-def application(name, size=224):
-    return lambda: getattr(tf.keras.applications, name)(weights=None, input_shape=(size, size, 3), classifier_activation=None)
+def conv_autoencoder():
+    """A convolutional autoencoder on 64×64×3: Conv2D + max pooling down, UpSampling2D and Conv2DTranspose up."""
+    x = tf.keras.Input((64, 64, 3))
+    h = x
+    for filters in (32, 64):
+        h = tf.keras.layers.MaxPooling2D()(tf.keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(h))
+    h = tf.keras.layers.Conv2D(16, 3, padding="same", activation="relu")(h)
+    h = tf.keras.layers.Conv2D(64, 3, padding="same", activation="relu")(tf.keras.layers.UpSampling2D()(h))
+    h = tf.keras.layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
+    return tf.keras.Model(x, tf.keras.layers.Conv2D(3, 3, padding="same", activation="sigmoid")(h))
+
+
+def application(name, size=224, **options):
+    return lambda: getattr(tf.keras.applications, name)(weights=None, input_shape=(size, size, 3), classifier_activation=None,
+                                                         **options)
 
 
 MODELS = {
@@ -48,6 +61,11 @@ MODELS = {
     "EfficientNetB0": application("EfficientNetB0"),
     "ResNet50": application("ResNet50"),
     "DenseNet121": application("DenseNet121"),
+    "MobileNetV2_0.35_96": application("MobileNetV2", 96, alpha=0.35),
+    "ResNet50_64": application("ResNet50", 64),
+    "EfficientNetB0_64": application("EfficientNetB0", 64),
+    "InceptionV3_75": application("InceptionV3", 75),
+    "conv_autoencoder": conv_autoencoder,
     "transformer_encoder": transformer_encoder,
 }
 

@@ -45,6 +45,13 @@ public enum CompiledLoops: CompiledLoopSet {
     public static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool) {
         VectorLoops.softmaxRows(px, po, n: n, rows: rows, log: log)
     }
+
+    /// `c[i, j] = Σ_p a[i·rowStride + p·depthStride] · b[p·ldb + j]` for `m` rows, streaming `b` once.
+    @inline(never)
+    public static func streamRows(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, depthStride: Int,
+                                  b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        VectorLoops.streamRows(m: m, n: n, k: k, a: a, rowStride: rowStride, depthStride: depthStride, b: b, ldb: ldb, c: c, ldc: ldc)
+    }
 }
 
 /// One loop per function: each specialisation is this module's own symbol.

@@ -5,7 +5,8 @@ import Testing
 /// Each pass: ops counted before and after, outputs unchanged. Then the plan itself.
 @Suite struct CompilerTests {
     /// Results of the reference executor, of an unoptimised plan, of the compiler with every
-    /// pass that keeps values bitwise (all but `fold_batch_norms`), and of the full compiler.
+    /// pass that keeps values bitwise (all but `fold_batch_norms` and `prune_padding_taps`),
+    /// and of the full compiler.
     static func results(_ g: Graph, _ fetches: [Output], feeds: [Output: Tensor] = [:], targets: [Node] = [])
         throws -> (reference: [Tensor], unoptimized: [Tensor], optimized: [Tensor], folded: [Tensor]) {
         var reference = SessionOptions()
@@ -13,7 +14,7 @@ import Testing
         var plain = SessionOptions()
         plain.compileOptions = .unoptimized
         var exact = SessionOptions()
-        exact.compileOptions = CompileOptions(disabledPasses: [BatchNormFolding.name])
+        exact.compileOptions = CompileOptions(disabledPasses: [BatchNormFolding.name, PaddingTapPruning.name])
         func run(_ options: SessionOptions) throws -> [Tensor] {
             let s = Session(graph: g, options: options)
             if !targets.isEmpty { _ = try s.run(fetches: [], feeds: feeds, targets: targets) }
@@ -240,6 +241,47 @@ import Testing
         unfolded.disabledPasses.insert(PadFolding.name)
         #expect(try Self.planOps(g, [same], feeds: feeds, options: unfolded)["Pad"] == 4)
         try Self.expectSameResults(g, [same], feeds: feeds)
+    }
+
+    /// Filter taps that only ever meet padding are cut and the padding made explicit: a 3×3
+    /// `SAME` convolution of a 1×1 image keeps its centre, a 7×1 one of 3×3 images its middle
+    /// five rows, a strided 5×5 depthwise one of 1×2 images one row and three columns; a
+    /// window that reads the image everywhere, and a filter with an infinity in a cut tap,
+    /// stay whole. Values agree within rounding.
+    @Test func paddingTapsArePruned() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [2, 1, 1, 8], name: "x")
+        let y = try g.placeholder(.float32, shape: [2, 3, 3, 4], name: "y")
+        let z = try g.placeholder(.float32, shape: [1, 1, 2, 6], name: "z")
+        let centre = try conv2D(x, filter: g.constant(Self.random([3, 3, 8, 6], seed: 90)), padding: "SAME", name: "centre")
+        let tall = try conv2D(y, filter: g.constant(Self.random([7, 1, 4, 5], seed: 91)), padding: "SAME", name: "tall")
+        let depthwise = try depthwiseConv2D(z, filter: g.constant(Self.random([5, 5, 6, 1], seed: 92)), strides: [2, 1], padding: "SAME",
+                                            name: "depthwise")
+        let whole = try conv2D(y, filter: g.constant(Self.random([3, 3, 4, 2], seed: 93)), padding: "SAME", name: "whole")
+        var infinite = Self.random([3, 3, 8, 2], seed: 94).scalars(as: Float.self)
+        infinite[0] = .infinity
+        let kept = try conv2D(x, filter: g.constant(Tensor(infinite, shape: [3, 3, 8, 2])), padding: "SAME", name: "kept")
+        let fetches = [centre, tall, depthwise, whole, kept]
+        let feeds = [x: Self.random([2, 1, 1, 8], seed: 95), y: Self.random([2, 3, 3, 4], seed: 96), z: Self.random([1, 1, 2, 6], seed: 97)]
+        var noFusion = SessionOptions()
+        noFusion.compileOptions.disabledPasses = [MatMulBiasActivationFusion.name]
+        let plan = try #require(try Session(graph: g, options: noFusion).plan(fetches: fetches, feeds: feeds))
+        func window(_ name: String) throws -> (kh: Int, kw: Int, pads: [Int]?) {
+            let step = try #require(plan.steps.first { $0.name == name })
+            let geometry = try #require(step.node.convGeometry)
+            return (geometry.kh, geometry.kw, step.node.string("padding") == "EXPLICIT" ? step.node.ints("explicit_paddings") : nil)
+        }
+        #expect(try window("centre") == (1, 1, [0, 0, 0, 0, 0, 0, 0, 0]))
+        #expect(try window("tall") == (5, 1, [0, 0, 2, 2, 0, 0, 0, 0]))
+        #expect(try window("depthwise") == (1, 3, [0, 0, 0, 0, 1, 1, 0, 0]))
+        #expect(try window("whole") == (3, 3, nil))
+        #expect(try window("kept") == (3, 3, nil))
+        var unpruned = SessionOptions()
+        unpruned.compileOptions.disabledPasses = [PaddingTapPruning.name]
+        let expected = try Session(graph: g, options: unpruned).run(fetches: fetches, feeds: feeds)
+        let actual = try Session(graph: g).run(fetches: fetches, feeds: feeds)
+        for (a, e) in zip(actual, expected) { #expect(a.isApproximatelyEqual(to: e, relativeTolerance: 1e-5, absoluteTolerance: 1e-5)) }
+        try Self.expectSameResults(g, fetches, feeds: feeds)
     }
 
     @Test func transposesFoldIntoMatrixProducts() throws {

@@ -152,5 +152,19 @@ import SomaSIMD
                 }
             }
         }
+        // Streamed rows (3 rows of `a`, transposed, through 11 rows of `b` — two groups of
+        // four and three single rows — and 37 columns: a 32-wide step, none of 16, a scalar
+        // rest) against the baseline build and a float64 sum.
+        let (m, n, k) = (3, 37, 11)
+        let a = Array(x.prefix(m * k)).map { $0.isFinite ? $0 : 1 }, b = (0..<(k * 40)).map { Float(sin(Double($0))) }
+        var streamed = [Float](repeating: 0, count: m * 40), baseline = streamed
+        VectorKernels.streamRows(m: m, n: n, k: k, a: a, rowStride: 1, depthStride: m, b: b, ldb: 40, c: &streamed, ldc: 40, level: level)
+        VectorKernels.streamRows(m: m, n: n, k: k, a: a, rowStride: 1, depthStride: m, b: b, ldb: 40, c: &baseline, ldc: 40, level: .baseline)
+        #expect(Self.firstDifference(streamed, baseline) == "none", "streamed rows at \(level)")
+        for i in 0..<m { for j in 0..<n {
+            let exact = (0..<k).reduce(0.0) { $0 + Double(a[$1 * m + i]) * Double(b[$1 * 40 + j]) }
+            #expect(Swift.abs(Double(streamed[i * 40 + j]) - exact) <= 1e-4 * Swift.max(1, Swift.abs(exact)))
+        } }
+        #expect(streamed[37..<40].allSatisfy { $0 == 0 }, "columns past n are left alone")
     }
 }

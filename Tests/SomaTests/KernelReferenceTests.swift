@@ -31,11 +31,14 @@ import Testing
     /// transposed (``BlockedGEMM``: `k` a multiple of its slices, with a remainder, shallower
     /// than one; one row; balanced row blocks), OpenBLAS otherwise — split into row blocks
     /// (200 rows: four) or, with one row block, into column blocks, with either operand
-    /// transposed, against a float64 loop; the same bits on 1, 2 and 3 threads.
+    /// transposed; one or two rows through a large `B` streamed (``StreamingGEMM``: eight
+    /// chunks of `k`, depths that are no multiple of four, `op(A) = Aᵀ`, 70,000 columns in
+    /// panels with a single chunk) — against a float64 loop; the same bits on 1, 2 and 3 threads.
     @Test(arguments: [
         (200, 192, 512, false, false), (200, 192, 512, true, false), (32, 5, 3, true, false), (200, 400, 600, false, false),
         (70, 400, 600, true, false), (32, 192, 512, false, false), (32, 192, 520, true, false), (32, 192, 300, false, true),
         (1, 1280, 1000, false, false), (130, 512, 300, false, false), (49, 200, 1000, true, false), (100, 700, 400, false, true),
+        (1, 4099, 130, false, false), (2, 701, 300, true, false), (2, 3, 70_000, false, false),
     ])
     func matmulPathsMatchAFloat64Loop(m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool) throws {
         var rng = SplitMix64(seed: UInt64(m + k * 7 + n * 13))
@@ -52,6 +55,11 @@ import Testing
                 == (small && LIBXSMM.available))
         #expect((BlockedGEMM.Tiling(ta: transposeA, tb: transposeB, m: m, n: n, k: k, lda: transposeA ? m : k, ldb: transposeB ? k : n,
                                     ldc: n) != nil) == (!small && !transposeB && LIBXSMM.available))
+        let streamed = StreamingGEMM.Partition(ta: transposeA, tb: transposeB, m: m, n: n, k: k, lda: transposeA ? m : k,
+                                               ldb: transposeB ? k : n, ldc: n)
+        #expect((streamed != nil) == (!small && !transposeB && m <= StreamingGEMM.maximumRows))
+        if let streamed, n == 70_000 { #expect(streamed.chunks == 1 && streamed.panels == 69 && streamed.partialBytes == 0) }
+        if let streamed, k > 512 { #expect(streamed.chunks == StreamingGEMM.maximumChunks && streamed.panels == 1) }
         func result(threads: Int) throws -> [Float] {
             let g = Graph()
             let product = try matmul(g.constant(a), g.constant(b), transposeA: transposeA, transposeB: transposeB)
@@ -401,6 +409,9 @@ import Testing
     /// narrow one take the GEMM path. The last three have too few row blocks for four tasks
     /// (a batch of one or two small images): the GEMM path splits their output channels into
     /// column blocks (7×7 rows, pointwise) and the direct one shortens its blocks of rows.
+    /// Then one or two output positions through a filter beyond L2, streamed
+    /// (``StreamingGEMM``: im2col, pointwise), and a window mostly over padding, whose unused
+    /// taps the compiler cuts (``PaddingTapPruning``).
     /// Every result is bitwise the same on one, two and three threads.
     @Test(arguments: [
         ([2, 9, 11, 3], [5, 5, 3, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
@@ -413,6 +424,9 @@ import Testing
         ([1, 7, 7, 16], [3, 3, 16, 200], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([1, 6, 6, 24], [1, 1, 24, 130], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
         ([2, 10, 10, 8], [3, 3, 8, 64], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([1, 3, 3, 128], [3, 3, 128, 128], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([2, 1, 1, 1024], [1, 1, 1024, 160], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([1, 1, 2, 64], [3, 5, 64, 96], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
     ])
     func convolutionsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
                                         _ padding: String, _ explicit: [[Int]]) throws {

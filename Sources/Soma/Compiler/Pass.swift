@@ -46,7 +46,8 @@ public enum Passes {
     /// Every pass name, in pipeline order.
     public static let all = [
         ShapeSpecialization.name, ConstantFolding.name, CommonSubexpressionElimination.name,
-        AlgebraicSimplification.name, DependencyOptimization.name, PadFolding.name, BatchNormFolding.name, MatMulBiasActivationFusion.name,
+        AlgebraicSimplification.name, DependencyOptimization.name, PadFolding.name, BatchNormFolding.name, PaddingTapPruning.name,
+        MatMulBiasActivationFusion.name,
         SharedTransposeMaterialization.name, ElementwiseFusion.name, LoopAccumulatorSharing.name, LoopVariablePruning.name,
     ]
 
@@ -57,7 +58,7 @@ public enum Passes {
             ConstantFolding(), CommonSubexpressionElimination(), DependencyOptimization(),
         ]
         // Plans only: folding changes rounding, and saved graphs keep TF's arithmetic.
-        if forPlan { passes += [PadFolding(), BatchNormFolding()] }
+        if forPlan { passes += [PadFolding(), BatchNormFolding(), PaddingTapPruning()] }
         passes.append(MatMulBiasActivationFusion())
         if forPlan { passes += [SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning()] }
         return passes.filter { !disabled.contains(type(of: $0).name) }

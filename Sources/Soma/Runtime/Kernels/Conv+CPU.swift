@@ -388,6 +388,9 @@ enum ConvKernels {
            try directForward(x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, epilogue: {
                epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
            }) { return }
+        if T.self == Float.self, try streamedForward(x, f, out, g, ctx, epilogue: {
+            epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
+        }) { return }
         let tiling = ForwardTiling(g)
         guard tiling.columnBlocks == 1 else { return try forwardInColumnBlocks(x, f, out, g, tiling, ctx, T.self, epilogue: epilogue) }
         let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
@@ -412,6 +415,33 @@ enum ConvKernels {
             }
         }
         }
+    }
+
+    /// A float32 convolution with a few output positions over the whole batch (late layers
+    /// of a small image, a batch of one) and a large filter, as one ``StreamingGEMM`` of its
+    /// patches: the filter is read once, in order, by all threads. False, having written
+    /// nothing, where that does not apply.
+    private static func streamedForward(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext,
+                                        epilogue: (UnsafeMutablePointer<Float>, Int) -> Void) throws -> Bool {
+        guard let rows = checkedProduct([g.n, g.oh, g.ow]), rows <= StreamingGEMM.maximumRows,
+              let partition = StreamingGEMM.Partition(ta: false, tb: false, m: rows, n: g.oc, k: g.patch, lda: g.patch, ldb: g.oc, ldc: g.oc)
+        else { return false }
+        let pointwise = isPointwise(g), px = x.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
+        // At most maximumRows positions: no overflow past the geometry's own checks.
+        let patchBytes = pointwise ? 0 : rows * g.patch * MemoryLayout<Float>.stride
+        let bytes = (patchBytes + 63) / 64 * 64 + partition.partialBytes
+        try ctx.withScratchReserved(bytes, "a streamed convolution's patches and partial sums") {
+            SharedScratch.withScratch(bytes: bytes) { raw in
+                let patches = raw.assumingMemoryBound(to: Float.self)
+                if !pointwise {
+                    for i in 0..<g.n { im2col(px + i * g.h * g.w * g.c, patches + i * g.oh * g.ow * g.patch, g) }
+                }
+                let partials = (raw + (patchBytes + 63) / 64 * 64).assumingMemoryBound(to: Float.self)
+                partition.run(pointwise ? px : UnsafePointer(patches), f.pointer(as: Float.self), po, partials: partials, threads: ctx.threads)
+                epilogue(po, rows)
+            }
+        }
+        return true
     }
 
     /// ``forward(_:_:_:_:_:_:epilogue:)`` for few row blocks: the row blocks' patches are

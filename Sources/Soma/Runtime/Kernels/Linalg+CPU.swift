@@ -11,7 +11,7 @@ enum LinalgKernels {
             let k = ta ? a.shape[0] : a.shape[1]
             let out = try ctx.allocateOutput(0, zeroed: k == 0)  // gemm writes every element when k > 0
             let m = out.shape[0], n = out.shape[1]
-            try gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k, threads: ctx.threads)
+            try gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k, ctx)
             ctx.setOutput(0, out)
         },
         "BatchMatMulV2": { ctx in
@@ -52,7 +52,7 @@ enum LinalgKernels {
         }
         let xMatrix = x.shape.suffix(2).reduce(1, *), yMatrix = y.shape.suffix(2).reduce(1, *)
         if !ax && y.scalarCount == yMatrix && x.scalarCount == batches * xMatrix && batches * m < Int(Int32.max) {
-            return try gemm(x, 0, false, y, 0, ay, out, 0, m: batches * m, n: n, k: k, threads: ctx.threads)
+            return try gemm(x, 0, false, y, 0, ay, out, 0, m: batches * m, n: n, k: k, ctx)
         }
         /// Element offsets of output batch `i`'s operands (broadcast dimensions repeat).
         func operands(_ i: Int) -> (x: Int, y: Int) {
@@ -69,7 +69,7 @@ enum LinalgKernels {
         if batches < ctx.threads {
             for i in 0..<batches {
                 let (bx, by) = operands(i)
-                try gemm(x, bx, ax, y, by, ay, out, i * m * n, m: m, n: n, k: k, threads: ctx.threads)
+                try gemm(x, bx, ax, y, by, ay, out, i * m * n, m: m, n: n, k: k, ctx)
             }
             return
         }
@@ -104,7 +104,7 @@ enum LinalgKernels {
         let (batches, m, n, k) = (gemm.batches, gemm.m, gemm.n, gemm.k)
         if k == 0 || batches == 1 {
             if k == 0 { product.rawPointer.initializeMemory(as: UInt8.self, repeating: 0, count: product.byteCount) }
-            else { try Self.gemm(left, 0, false, right, 0, false, product, 0, m: m, n: n, k: k, threads: ctx.threads) }
+            else { try Self.gemm(left, 0, false, right, 0, false, product, 0, m: m, n: n, k: k, ctx) }
         } else {
             ctx.parallelFor(batches, blockSize: 1) { lo, hi in
                 for i in lo..<hi { try? Self.gemm(left, i * m * k, false, right, i * k * n, false, product, i * m * n, m: m, n: n, k: k) }
@@ -206,14 +206,24 @@ enum LinalgKernels {
     /// gates, a small batch through a wide layer): fixed for the same reason.
     static let columnBlock = 128
 
-    /// `op(a) × op(b)` split into row blocks — or, with a single row block, column blocks —
-    /// run on up to `threads` threads.
+    /// `op(a) × op(b)` on up to `ctx.threads` threads: a few rows through a large `B`
+    /// streamed (``StreamingGEMM``), others split into row blocks — or, with a single row
+    /// block, column blocks.
     static func gemm(_ a: Tensor, _ ao: Int, _ ta: Bool, _ b: Tensor, _ bo: Int, _ tb: Bool, _ out: Tensor, _ o: Int,
-                     m: Int, n: Int, k: Int, threads: Int) throws {
+                     m: Int, n: Int, k: Int, _ ctx: KernelContext) throws {
+        let threads = ctx.threads, lda = ta ? m : k
+        if a.dtype == .float32, let partition = StreamingGEMM.Partition(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: n) {
+            let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
+            try ctx.withScratchReserved(partition.partialBytes, "a streamed product's partial sums") {
+                SharedScratch.withScratch(bytes: partition.partialBytes) { raw in
+                    partition.run(pa, pb, pc, partials: raw.assumingMemoryBound(to: Float.self), threads: ctx.threads)
+                }
+            }
+            return
+        }
         guard a.dtype.isFloatingPoint, m * n * k >= 1 << 18, m > rowBlock || n >= 2 * columnBlock else {
             return try gemm(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k)
         }
-        let lda = ta ? m : k
         if a.dtype == .float32, let tiling = BlockedGEMM.Tiling(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: n) {
             _ = configureBLAS  // for a tile LIBXSMM has no kernel for
             let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
@@ -487,6 +497,91 @@ enum BlockedGEMM {
         /// Every tile, in order, on the calling thread.
         func run(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
             for t in 0..<count { run(t, a, b, c) }
+        }
+    }
+}
+
+/// Float32 products of a few rows with a large `B` — a batch of one through a dense layer,
+/// a convolution with a few output positions — streamed row by row through `B`
+/// (``VectorLoops/streamRows(m:n:k:a:rowStride:depthStride:b:ldb:c:ldc:)``).
+///
+/// Such a product reads each weight once for `2m` flops, so it runs at the memory's speed,
+/// and `B` larger than L2 comes from L3 or DRAM. ``BlockedGEMM``'s tiles walk `B` in
+/// 128-column strips, a row's length apart every 512 bytes, which the prefetchers serve at
+/// 17–20 GB/s here; whole rows in order, `k` cut into fixed chunks for the threads, reach
+/// the rate ONNX Runtime does (measured on chains of 1×2048·2048×2048 products, 201 MB of
+/// weights: see ARCHITECTURE.md). Each chunk sums into its own partial rows, which are then
+/// added in chunk order; a wide `n` is also cut into panels. The partition depends on the
+/// shape alone, so results never depend on the thread count.
+/// Thread-safety: tasks write disjoint partials, then disjoint columns of `C`.
+enum StreamingGEMM {
+    /// The most rows of `op(A)` taken: each row adds two flops per weight read, and without
+    /// fused multiply-adds (every build gives the same bits) more rows make the loop
+    /// compute-bound — on chains of 2048² products, 8 rows took 14–16 ms streamed against 14
+    /// in tiles, 4 rows 8.6–9.6 against 10.0, 2 rows 7.0 against 12.3 (ONNX Runtime 6–8);
+    /// ResNet50 at 64² (its last stage has 4 positions) ran 8.2–8.3 ms with 4 rows streamed,
+    /// 7.9–8.1 without.
+    static let maximumRows = 2
+    /// The fewest rows of `B` per chunk, and the most chunks.
+    static let minimumChunkDepth = 64, maximumChunks = 8
+    /// Columns per panel where `n` is cut, and the most bytes of partial sums.
+    static let panelColumns = 1024, maximumPartialBytes = 1 << 20
+
+    /// The partition of an `m × n` product, or `nil` where it is not taken: `B` transposed or
+    /// within ``SmallGEMM`` (it stays in cache; LIBXSMM's kernels are faster there), more
+    /// than ``maximumRows`` rows, `beta` other than 0.
+    struct Partition {
+        let ta: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
+        /// Fixed chunks of `k` and panels of `n`: task `t` is chunk `t / panels`, panel `t % panels`.
+        let chunks: Int, panels: Int, panelWidth: Int
+        var tasks: Int { chunks * panels }
+        /// Bytes of partial sums (none with one chunk: it writes `C` itself).
+        var partialBytes: Int { chunks > 1 ? chunks * m * n * MemoryLayout<Float>.stride : 0 }
+
+        init?(ta: Bool, tb: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, beta: Float = 0) {
+            guard !tb, beta == 0, m > 0, m <= StreamingGEMM.maximumRows, n > 0, k > 0,
+                  let weights = checkedProduct([k, n, MemoryLayout<Float>.stride]), weights > SmallGEMM.maximumBBytes else { return nil }
+            (self.ta, self.m, self.n, self.k, self.lda, self.ldb, self.ldc) = (ta, m, n, k, lda, ldb, ldc)
+            let fitting = StreamingGEMM.maximumPartialBytes / (m * n * MemoryLayout<Float>.stride)
+            chunks = Swift.max(1, Swift.min(StreamingGEMM.maximumChunks, (k + StreamingGEMM.minimumChunkDepth - 1) / StreamingGEMM.minimumChunkDepth,
+                                            fitting))
+            panelWidth = chunks >= StreamingGEMM.maximumChunks / 2 ? n : Swift.min(n, StreamingGEMM.panelColumns)
+            panels = (n + panelWidth - 1) / panelWidth
+        }
+
+        /// Task `t`: chunk `t / panels`'s rows of `B` times panel `t % panels`'s columns,
+        /// into `C` (one chunk) or that chunk's partial rows.
+        func run(_ t: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                 partials: UnsafeMutablePointer<Float>) {
+            let (chunk, panel) = t.quotientAndRemainder(dividingBy: panels)
+            let p0 = chunk * k / chunks, depth = (chunk + 1) * k / chunks - p0
+            let c0 = panel * panelWidth, columns = Swift.min(panelWidth, n - c0)
+            // op(A)[i, p] is a[i·lda + p], or a[p·lda + i] when A is stored transposed.
+            let (rowStride, depthStride) = ta ? (1, lda) : (lda, 1)
+            let (target, ld) = chunks > 1 ? (partials + chunk * m * n, n) : (c, ldc)
+            VectorKernels.streamRows(m: m, n: columns, k: depth, a: a + p0 * depthStride, rowStride: rowStride, depthStride: depthStride,
+                                     b: b + p0 * ldb + c0, ldb: ldb, c: target + c0, ldc: ld)
+        }
+
+        /// Columns `q·panelColumns…` of `C` as the partials' sum in chunk order (after every task has run).
+        func reduce(_ q: Int, _ partials: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+            let c0 = q * StreamingGEMM.panelColumns, columns = Swift.min(StreamingGEMM.panelColumns, n - c0), stride = m * n
+            for i in 0..<m {
+                let row = c + i * ldc + c0, first = partials + i * n + c0
+                row.update(from: first, count: columns)
+                for chunk in 1..<chunks {
+                    VectorKernels.zip(.add, UnsafePointer(row), 1, first + chunk * stride, 1, row, count: columns)
+                }
+            }
+        }
+
+        /// The whole product on `threads` threads, with `partials` (``partialBytes``) as scratch.
+        func run(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                 partials: UnsafeMutablePointer<Float>, threads: Int) {
+            ParallelFor.run(blocks: tasks, threads: threads) { run($0, a, b, c, partials: partials) }
+            guard chunks > 1 else { return }
+            let blocks = (n + StreamingGEMM.panelColumns - 1) / StreamingGEMM.panelColumns
+            ParallelFor.run(blocks: blocks, threads: threads) { reduce($0, partials, c) }
         }
     }
 }

@@ -56,6 +56,14 @@ enum VectorKernels {
                             level: CPULevel? = nil) {
         (level.map(loops) ?? selected).softmaxRows(px, po, n: n, rows: rows, log: log)
     }
+
+    /// `c[i·ldc + j] = Σ_p a[i·rowStride + p·depthStride] · b[p·ldb + j]` for `m` rows of
+    /// `a`, streaming `b`'s `k` rows once (``VectorLoops/streamRows(m:n:k:a:rowStride:depthStride:b:ldb:c:ldc:)``).
+    static func streamRows(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, b: UnsafePointer<Float>,
+                           ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, level: CPULevel? = nil) {
+        (level.map(loops) ?? selected).streamRows(m: m, n: n, k: k, a: a, rowStride: rowStride, depthStride: depthStride, b: b,
+                                                  ldb: ldb, c: c, ldc: ldc)
+    }
 }
 
 /// The vector instruction set this process's elementwise loops use: `avx512`, `avx2` or

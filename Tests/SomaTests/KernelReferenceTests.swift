@@ -73,6 +73,36 @@ import Testing
         for threads in [1, 3] { #expect(try result(threads: threads) == r) }
     }
 
+    /// Tile against its definition (`out[i] = x[i mod shape]` per axis): the innermost axis
+    /// tiled, a middle one with untiled axes after it (Keras' `UpSampling2D`), the outermost,
+    /// several at once, none, rank 1 and rank 0; in float32 and int64.
+    @Test(arguments: [
+        ([2, 3], [1, 3]), ([2, 1, 4, 3], [1, 2, 1, 1]), ([3, 2, 2], [2, 1, 1]), ([2, 3, 2], [3, 2, 2]), ([2, 3], [1, 1]),
+        ([5], [3]), ([], []),
+    ])
+    func tileMatchesItsDefinition(shape: [Int], multiples: [Int]) throws {
+        let outShape = zip(shape, multiples).map { $0 * $1 }
+        let count = shape.reduce(1, *)
+        func index(_ o: Int) -> Int {
+            var rest = o, i = 0, step = 1
+            for d in stride(from: shape.count - 1, through: 0, by: -1) {
+                i += (rest % outShape[d]) % shape[d] * step
+                rest /= outShape[d]
+                step *= shape[d]
+            }
+            return i
+        }
+        let values = (0..<count).map { Float($0) * 0.5 - 1 }
+        for dtype in [DType.float32, .int64] {
+            let x = dtype == .float32 ? try Tensor(values, shape: shape) : try Tensor(values.map { Int64($0 * 2) }, shape: shape)
+            let g = Graph()
+            let result = try Session(graph: g).run(try tile(g.constant(x), multiples: multiples))
+            #expect(result.shape == outShape)
+            let expected = (0..<outShape.reduce(1, *)).map { x.doubleScalars()[index($0)] }
+            #expect(result.doubleScalars() == expected, "\(shape) × \(multiples) in \(dtype)")
+        }
+    }
+
     /// ``BlockedGEMM`` accumulating into `C` (`beta` 1, as filter gradients sum over groups of
     /// images) with `op(A) = Aᵀ` and leading dimensions wider than the block, against a
     /// float64 loop; the elements outside the block stay as they were.
@@ -482,7 +512,9 @@ import Testing
 
     /// Convolution input gradients against the definition (`dx` gathers `dy·f` over the same
     /// terms): unstrided ones run as the direct kernel on the rotated filter, strided ones,
-    /// paddings wider than the window and pointwise filters take col2im or a plain GEMM.
+    /// paddings wider than the window and pointwise filters take col2im or a plain GEMM —
+    /// in row blocks for small batches (one with two blocks), an image per task for five
+    /// images. The same bits on one, two and three threads.
     @Test(arguments: [
         ([2, 7, 6, 3], [5, 5, 3, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([1, 6, 7, 2], [3, 2, 2, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
@@ -492,6 +524,9 @@ import Testing
         ([1, 4, 4, 3], [1, 1, 3, 5], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
         ([2, 6, 10, 9], [3, 3, 9, 4], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([1, 7, 11, 8], [2, 3, 8, 3], [1, 1], [2, 2], "EXPLICIT", [[1, 0], [0, 3]]),
+        ([1, 20, 20, 8], [3, 3, 8, 16], [2, 2], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([5, 9, 9, 4], [3, 3, 4, 6], [2, 2], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([2, 5, 5, 8], [1, 1, 8, 12], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
     ])
     func convolutionInputGradientsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
                                                      _ padding: String, _ explicit: [[Int]]) throws {
@@ -501,7 +536,13 @@ import Testing
         let g = Graph()
         let dx = try g.output("Conv2DBackpropInput", [g.constant(Tensor(input.map { Int32($0) })), g.constant(f), g.constant(dy)],
                               attrs: conv.attrs, name: nil, file: "", line: 0)
-        let result = try Session(graph: g).run(dx)
+        func gradient(threads: Int) throws -> Tensor {
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            return try Session(graph: g, options: options).run(dx)
+        }
+        let result = try gradient(threads: 2)
+        for threads in [1, 3] { #expect(try gradient(threads: threads).scalars(as: Float.self) == result.scalars(as: Float.self)) }
 
         let fs = f.scalars(as: Float.self), ds = dy.scalars(as: Float.self)
         var expected = [Float](repeating: 0, count: input.reduce(1, *))

@@ -378,22 +378,34 @@ enum ArrayKernels {
         }
     }
 
+    /// `out` as `x` repeated along each axis, copied in runs: dimensions after the last
+    /// tiled one are one contiguous block, so each output row along that axis is `x`'s row
+    /// copied `multiples` times (Keras' `UpSampling2D` tiles a `[…, 2, W, C]` view: runs of
+    /// `W·C` values, not single elements).
     static func tile<E: BitPattern>(_ x: Tensor, _ out: Tensor, _: E.Type) {
-        // Output index i maps to input index i mod dim along each axis.
         let rank = x.rank, total = out.scalarCount
         let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self)
         guard total > 0 else { return }
         guard rank > 0 else { po[0] = px[0]; return }
-        // Input strides and the output odometer on the stack: no allocation per run.
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * rank) { buffer in
-            let inStrides = buffer.baseAddress!, counter = inStrides + rank
-            var s = 1
-            for d in Swift.stride(from: rank - 1, through: 0, by: -1) { inStrides[d] = s; s *= x.shape[d]; counter[d] = 0 }
-            for o in 0..<total {
-                var p = 0
-                for d in 0..<rank { p += (counter[d] % x.shape[d]) * inStrides[d] }
-                po[o] = px[p]
-                var d = rank - 1
+        var axis = rank - 1
+        while axis > 0 && out.shape[axis] == x.shape[axis] { axis -= 1 }
+        // Sizes of a non-empty output (and so of x) within the tensor's own bounds.
+        let block = x.shape[(axis + 1)...].reduce(1, *), run = x.shape[axis] * block
+        let copies = out.shape[axis] / x.shape[axis], rows = total / (copies * run)
+        // Input strides and the output odometer over the axes before `axis`, on the stack.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * Swift.max(axis, 1)) { buffer in
+            let strides = buffer.baseAddress!, counter = strides + axis
+            var s = run
+            for d in Swift.stride(from: axis - 1, through: 0, by: -1) { strides[d] = s; s *= x.shape[d]; counter[d] = 0 }
+            var target = po
+            for _ in 0..<rows {
+                var source = 0
+                for d in 0..<axis { source += (counter[d] % x.shape[d]) * strides[d] }
+                for _ in 0..<copies {
+                    target.update(from: px + source, count: run)
+                    target += run
+                }
+                var d = axis - 1
                 while d >= 0 {
                     counter[d] += 1
                     if counter[d] < out.shape[d] { break }

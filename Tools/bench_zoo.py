@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Real architectures side by side: Soma, TensorFlow and ONNX Runtime on frozen Keras models.
 
-Each model (Keras applications with random weights and no softmax, plus a Keras transformer
-encoder block built on MultiHeadAttention, i.e. Einsum) is frozen to a GraphDef, converted to
+Each model (Keras applications with random weights and no softmax — at 224², and at the small
+sizes of the issue's benchmark set: MobileNetV2 α 0.35 at 96², ResNet50 and EfficientNetB0 at
+64², InceptionV3 at 75² —, a convolutional autoencoder, and a Keras transformer encoder block
+built on MultiHeadAttention, i.e. Einsum) is frozen to a GraphDef, converted to
 ONNX with tf2onnx, run by the three engines on the same input, checked against TF's output,
 then timed interleaved round by round (median ms and the ratios Soma/TF, Soma/ORT; Soma's
 planned arena against its lower bound).

@@ -428,15 +428,15 @@ enum ConvKernels {
         else { return false }
         let pointwise = isPointwise(g), px = x.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
         // At most maximumRows positions: no overflow past the geometry's own checks.
-        let patchBytes = pointwise ? 0 : rows * g.patch * MemoryLayout<Float>.stride
-        let bytes = (patchBytes + 63) / 64 * 64 + partition.partialBytes
+        let patchBytes = pointwise ? 0 : (rows * g.patch * MemoryLayout<Float>.stride + 63) / 64 * 64
+        let bytes = patchBytes + partition.partialBytes
         try ctx.withScratchReserved(bytes, "a streamed convolution's patches and partial sums") {
             SharedScratch.withScratch(bytes: bytes) { raw in
                 let patches = raw.assumingMemoryBound(to: Float.self)
                 if !pointwise {
                     for i in 0..<g.n { im2col(px + i * g.h * g.w * g.c, patches + i * g.oh * g.ow * g.patch, g) }
                 }
-                let partials = (raw + (patchBytes + 63) / 64 * 64).assumingMemoryBound(to: Float.self)
+                let partials = (raw + patchBytes).assumingMemoryBound(to: Float.self)
                 partition.run(pointwise ? px : UnsafePointer(patches), f.pointer(as: Float.self), po, partials: partials, threads: ctx.threads)
                 epilogue(po, rows)
             }
@@ -505,14 +505,15 @@ enum ConvKernels {
         let pointwise = isPointwise(g), rows = g.oh * g.ow, transposing = T.self == Float.self
         if !pointwise { po.update(repeating: 0, count: g.n * g.h * g.w * g.c) }
         // The filter's size is the geometry's, checked when it was prepared.
-        let filterBytes = transposing ? g.patch * g.oc * MemoryLayout<T>.stride : 0
+        // The transposed filter, then (blocked) every image's patches from a 64-byte boundary.
+        let filterBytes = transposing ? (g.patch * g.oc * MemoryLayout<T>.stride + 63) / 64 * 64 : 0
         let blocked = g.n < minimumForwardTasks && !pointwise
         let patchBytes = blocked ? checkedProduct([g.n, rows, g.patch, MemoryLayout<T>.stride]) : try patchScratchBytes(g, ctx, T.self)
-        guard let patchBytes, case let (total, false) = patchBytes.addingReportingOverflow(filterBytes + 64) else {
+        guard let patchBytes, case let (total, false) = patchBytes.addingReportingOverflow(filterBytes) else {
             throw KernelError("OOM when allocating col2im patches: \(g.n)×\(rows) positions × \(g.patch) values overflow", code: .resourceExhausted)
         }
         try ctx.withScratchReserved(total, "col2im patches and the transposed filter") {
-            SharedScratch.withScratch(bytes: filterBytes + 64 + (blocked ? patchBytes : 0)) { raw in
+            SharedScratch.withScratch(bytes: blocked ? total : filterBytes) { raw in
                 // dy·Fᵀ for rows first..<first+count of image i into `target` (rows g.patch apart).
                 let product: (Int, Int, Int, UnsafeMutablePointer<T>) -> Void
                 if transposing {
@@ -528,7 +529,7 @@ enum ConvKernels {
                     }
                 }
                 if blocked {
-                    let patches = (raw + filterBytes + 64).assumingMemoryBound(to: T.self)
+                    let patches = (raw + filterBytes).assumingMemoryBound(to: T.self)
                     let blocksPerImage = (rows + LinalgKernels.rowBlock - 1) / LinalgKernels.rowBlock
                     ctx.parallelFor(g.n * blocksPerImage, blockSize: 1) { lo, hi in
                         for block in lo..<hi {

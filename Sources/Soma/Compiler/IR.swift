@@ -101,6 +101,19 @@ final class IRGraph {
                       outputShapes: outputShapes)
     }
 
+    /// A new `Const` node holding `value`, inserted just before `position`, named `name` —
+    /// with `_` appended until it is not among `names`, which records it.
+    func insertConstant(_ value: Tensor, named name: String, before position: IRNode, avoiding names: inout Set<String>) -> IRNode {
+        var name = name
+        while names.contains(name) { name += "_" }
+        names.insert(name)
+        let constant = makeNode(name: name, def: OpRegistry.lookup("Const")!, inputs: [], attrs: [:], outputTypes: [value.dtype],
+                                outputShapes: [TensorShape(value.shape)])
+        constant.becomeConstant(value)
+        insert(constant, before: position)
+        return constant
+    }
+
     /// Points every use of `old` (inputs and fetches) at `new`.
     func replaceUses(of old: IRValue, with new: IRValue) {
         for node in nodes {

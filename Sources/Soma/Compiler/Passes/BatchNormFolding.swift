@@ -36,13 +36,8 @@ struct BatchNormFolding: CompilerPass {
             guard let factors = Self.perChannel(scale, channels: channels) else { continue }
             let weights = filter.doubleScalars()
             let folded = weights.indices.map { weights[$0] * factors[$0 % channels] }
-            var name = "\(chain.product.name)/folded_filter"
-            while names.contains(name) { name += "_" }
-            names.insert(name)
-            let constant = ir.makeNode(name: name, def: OpRegistry.lookup("Const")!, inputs: [], attrs: [:],
-                                       outputTypes: [dtype], outputShapes: [TensorShape(filter.shape)])
-            constant.becomeConstant(try Self.tensor(folded, shape: filter.shape, dtype: dtype))
-            ir.insert(constant, before: chain.product)
+            let constant = ir.insertConstant(try Self.tensor(folded, shape: filter.shape, dtype: dtype),
+                                             named: "\(chain.product.name)/folded_filter", before: chain.product, avoiding: &names)
             replaced.formUnion([node.id, chain.product.id] + (chain.biasAdd.map { [$0.id] } ?? []))
             if chain.bias == nil && shift == nil {
                 // Mul(P, s) → P(x, W·s), named as the Mul.
@@ -54,13 +49,8 @@ struct BatchNormFolding: CompilerPass {
                 continue
             }
             let bias = (0..<channels).map { c in (chain.bias?[c] ?? 0) * factors[c] + (shift?[c] ?? 0) }
-            var biasName = "\(node.name)/folded_bias"
-            while names.contains(biasName) { biasName += "_" }
-            names.insert(biasName)
-            let biasConstant = ir.makeNode(name: biasName, def: OpRegistry.lookup("Const")!, inputs: [], attrs: [:],
-                                           outputTypes: [dtype], outputShapes: [TensorShape([channels])])
-            biasConstant.becomeConstant(try Self.tensor(bias, shape: [channels], dtype: dtype))
-            ir.insert(biasConstant, before: chain.product)
+            let biasConstant = ir.insertConstant(try Self.tensor(bias, shape: [channels], dtype: dtype), named: "\(node.name)/folded_bias",
+                                                 before: chain.product, avoiding: &names)
             chain.product.inputs[1] = IRValue(constant, 0)
             node.def = OpRegistry.lookup("BiasAdd")!
             node.inputs = [IRValue(chain.product, 0), IRValue(biasConstant, 0)]

@@ -21,13 +21,7 @@ struct ConstantFolding: CompilerPass {
         /// the node itself is left for dead-node removal.
         func replaceOutputs(of node: IRNode, with values: [Tensor]) {
             for (k, value) in values.enumerated() {
-                var name = "\(node.name)/output_\(k)"
-                while names.contains(name) { name += "_" }
-                names.insert(name)
-                let constant = ir.makeNode(name: name, def: OpRegistry.lookup("Const")!, inputs: [], attrs: [:],
-                                           outputTypes: [value.dtype], outputShapes: [TensorShape(value.shape)])
-                constant.becomeConstant(value)
-                ir.insert(constant, before: node)
+                let constant = ir.insertConstant(value, named: "\(node.name)/output_\(k)", before: node, avoiding: &names)
                 ir.replaceUses(of: IRValue(node, k), with: IRValue(constant, 0))
             }
         }

@@ -41,13 +41,8 @@ struct PaddingTapPruning: CompilerPass {
             }
             guard finite else { continue }
             let shape = [rows.taps.count, columns.taps.count, filter.shape[2], filter.shape[3]]
-            var name = "\(conv.name)/pruned_filter"
-            while names.contains(name) { name += "_" }
-            names.insert(name)
-            let constant = ir.makeNode(name: name, def: OpRegistry.lookup("Const")!, inputs: [], attrs: [:],
-                                       outputTypes: [filter.dtype], outputShapes: [TensorShape(shape)])
-            constant.becomeConstant(try BatchNormFolding.tensor(kept, shape: shape, dtype: filter.dtype))
-            ir.insert(constant, before: conv)
+            let constant = ir.insertConstant(try BatchNormFolding.tensor(kept, shape: shape, dtype: filter.dtype),
+                                             named: "\(conv.name)/pruned_filter", before: conv, avoiding: &names)
             conv.inputs[1] = IRValue(constant, 0)
             conv.attrs["padding"] = .string("EXPLICIT")
             conv.attrs["explicit_paddings"] = .ints([0, 0, rows.before, rows.after, columns.before, columns.after, 0, 0])

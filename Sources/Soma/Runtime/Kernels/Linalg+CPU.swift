@@ -216,7 +216,7 @@ enum LinalgKernels {
             let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
             try ctx.withScratchReserved(partition.partialBytes, "a streamed product's partial sums") {
                 SharedScratch.withScratch(bytes: partition.partialBytes) { raw in
-                    partition.run(pa, pb, pc, partials: raw.assumingMemoryBound(to: Float.self), threads: ctx.threads)
+                    partition.run(pa, pb, pc, partials: raw.assumingMemoryBound(to: Float.self), threads: threads)
                 }
             }
             return

@@ -10,8 +10,11 @@ struct FeedOptions: ParsableArguments {
     var inputs: [String] = []
 
     func validate() throws {
-        for input in inputs where !input.contains("=") {
-            throw ValidationError("--input '\(input)' must be NAME=FILE.npy")
+        for input in inputs {
+            let parts = input.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw ValidationError("--input '\(input)' must be NAME=FILE.npy")
+            }
         }
     }
 
@@ -23,7 +26,7 @@ struct FeedOptions: ParsableArguments {
         let graph = model.graph
         var feeds: [Output: Soma.Tensor] = [:]
         for input in inputs {
-            let parts = input.split(separator: "=", maxSplits: 1).map(String.init)
+            let parts = input.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let output = try model.input(parts[0])
             do {
                 feeds[output] = try Soma.Tensor(contentsOfNPY: URL(fileURLWithPath: parts[1]))

@@ -58,7 +58,9 @@ extension GraphTool {
                 requests = loaded.defaultFetches.map { ($0.label, $0.output, nil) }
             } else {
                 requests = try fetches.map { spec in
-                    let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+                    // "name" or "name=file.npy"; an empty name is the loader's error, an empty file ours.
+                    let parts = spec.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                    if parts.count > 1 && parts[1].isEmpty { throw ToolError("--fetch '\(spec)': no file after '='") }
                     return (parts[0], try loaded.output(parts[0]), parts.count > 1 ? parts[1] : nil)
                 }
             }

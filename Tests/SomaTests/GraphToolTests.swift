@@ -60,6 +60,7 @@ import Testing
         let model = Self.fixtures.appendingPathComponent("mlp/model.pb").path
         for args in [["run", model, "--fetch", "out_probs"],                       // unfed placeholder
                      ["run", model, "--fetch", "no_such_node"],                    // unknown fetch
+                     ["run", model, "--fetch", ""], ["run", model, "--fetch", "out_probs="],
                      ["run", model, "--input", "x=/no/such/file.npy", "--fetch", "out_probs"],
                      ["run", "/no/such/model.pb", "--fetch", "a"],
                      ["inspect", Self.fixtures.appendingPathComponent("mlp/manifest.json").path]] {
@@ -70,6 +71,10 @@ import Testing
         }
         let unfed = try Self.graphtool(["run", model, "--fetch", "out_probs"])
         #expect(unfed.stderr.contains("You must feed a value for placeholder tensor 'x'"))
+        for input in ["=x.npy", "x=", "x"] {
+            let malformed = try Self.graphtool(["run", model, "--input", input, "--fetch", "out_probs"])
+            #expect(malformed.status == 64 && malformed.stderr.contains("must be NAME=FILE.npy"), "\(input): \(malformed.stderr)")
+        }
     }
 
     @Test func inspectSummarisesLikeSummarizeGraph() throws {

@@ -5,8 +5,8 @@ import Testing
 /// Each pass: ops counted before and after, outputs unchanged. Then the plan itself.
 @Suite struct CompilerTests {
     /// Results of the reference executor, of an unoptimised plan, of the compiler with every
-    /// pass that keeps values bitwise (all but `fold_batch_norms` and `prune_padding_taps`),
-    /// and of the full compiler.
+    /// pass that keeps values bitwise (all but `fold_batch_norms`, `prune_padding_taps` and
+    /// `pack_weight_panels`), and of the full compiler.
     static func results(_ g: Graph, _ fetches: [Output], feeds: [Output: Tensor] = [:], targets: [Node] = [])
         throws -> (reference: [Tensor], unoptimized: [Tensor], optimized: [Tensor], folded: [Tensor]) {
         var reference = SessionOptions()
@@ -14,7 +14,7 @@ import Testing
         var plain = SessionOptions()
         plain.compileOptions = .unoptimized
         var exact = SessionOptions()
-        exact.compileOptions = CompileOptions(disabledPasses: [BatchNormFolding.name, PaddingTapPruning.name])
+        exact.compileOptions = CompileOptions(disabledPasses: [BatchNormFolding.name, PaddingTapPruning.name, WeightPanelPacking.name])
         func run(_ options: SessionOptions) throws -> [Tensor] {
             let s = Session(graph: g, options: options)
             if !targets.isEmpty { _ = try s.run(fetches: [], feeds: feeds, targets: targets) }
@@ -282,6 +282,54 @@ import Testing
         let actual = try Session(graph: g).run(fetches: fetches, feeds: feeds)
         for (a, e) in zip(actual, expected) { #expect(a.isApproximatelyEqual(to: e, relativeTolerance: 1e-5, absoluteTolerance: 1e-5)) }
         try Self.expectSameResults(g, fetches, feeds: feeds)
+    }
+
+    /// Constant weights beyond 512 KiB are packed in panels for their products: dense layers
+    /// (one row, three, seventy; fused with a bias and ReLU), 3×3 convolutions with few row
+    /// blocks (every tile a task) and with four (a block per task), a pointwise one, a
+    /// filter two convolutions share (each packs its own). Smaller weights and transposed ones
+    /// stay. Values agree with the unpacked plan within rounding (one row otherwise
+    /// streams without fused multiply-adds), the same bits on one, two and three threads.
+    @Test func largeWeightsArePackedInPanels() throws {
+        let g = Graph()
+        let w = try g.constant(Self.random([600, 300], seed: 60)), bias = try g.constant(Self.random([300], seed: 61))
+        let filter = try g.constant(Self.random([3, 3, 128, 160], seed: 62))
+        var fetches: [Output] = [], feeds: [Output: Tensor] = [:]
+        for (k, rows) in [1, 3, 70].enumerated() {
+            let x = try g.placeholder(.float32, shape: [rows, 600], name: "x\(k)")
+            feeds[x] = Self.random([rows, 600], seed: 63 + UInt64(k))
+            fetches.append(try relu(biasAdd(matmul(x, w), bias), name: "dense\(k)"))
+        }
+        for (k, shape) in [[1, 5, 5, 128], [4, 5, 5, 128]].enumerated() {
+            let x = try g.placeholder(.float32, shape: TensorShape(shape), name: "image\(k)")
+            feeds[x] = Self.random(shape, seed: 70 + UInt64(k))
+            fetches.append(try conv2D(x, filter: filter, padding: "SAME", name: "conv\(k)"))
+        }
+        let pointwiseInput = try g.placeholder(.float32, shape: [1, 3, 3, 512], name: "pointwise_input")
+        feeds[pointwiseInput] = Self.random([1, 3, 3, 512], seed: 72)
+        fetches.append(try conv2D(pointwiseInput, filter: g.constant(Self.random([1, 1, 512, 300], seed: 73)), name: "pointwise"))
+        let small = try matmul(feeds.keys.first { $0.name == "x1:0" }!, g.constant(Self.random([600, 200], seed: 74)), name: "small")
+        let transposed = try matmul(feeds.keys.first { $0.name == "x1:0" }!, g.constant(Self.random([300, 600], seed: 75)),
+                                    transposeB: true, name: "transposed")
+        fetches += [small, transposed]
+
+        let plan = try #require(try Session(graph: g).plan(fetches: fetches, feeds: feeds))
+        let packed = Set(plan.steps.filter(\.node.weightPanels).map(\.name))
+        #expect(packed == ["dense0", "dense1", "dense2", "conv0", "conv1", "pointwise"])
+        #expect(plan.steps.first { $0.name == "dense1" }?.op == "_FusedMatMul")
+        var unpacked = SessionOptions()
+        unpacked.compileOptions.disabledPasses = [WeightPanelPacking.name]
+        let expected = try Session(graph: g, options: unpacked).run(fetches: fetches, feeds: feeds)
+        func results(threads: Int) throws -> [[Float]] {
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            return try Session(graph: g, options: options).run(fetches: fetches, feeds: feeds).map { $0.scalars(as: Float.self) }
+        }
+        let actual = try results(threads: 2)
+        for (a, e) in zip(actual, expected) {
+            #expect(try Tensor(a, shape: e.shape).isApproximatelyEqual(to: e, relativeTolerance: 1e-5, absoluteTolerance: 1e-5))
+        }
+        for threads in [1, 3] { #expect(try results(threads: threads) == actual) }
     }
 
     @Test func transposesFoldIntoMatrixProducts() throws {

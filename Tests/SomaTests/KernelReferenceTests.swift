@@ -129,6 +129,48 @@ import Testing
                                                                   absoluteTolerance: 1e-5))
     }
 
+    /// ``BlockedGEMM`` reading `B` in panels (``BlockedGEMM/packPanels(_:k:n:into:)``, as the
+    /// compiler stores large constant weights) gives the bits of the unpacked tiles: one row,
+    /// a few, balanced row blocks, `op(A) = Aᵀ`, a last panel narrower than the rest, `k` with
+    /// and without a remainder of slices; both against a float64 loop.
+    @Test(arguments: [(1, 1100, 130, false), (5, 1100, 130, true), (70, 600, 300, false), (3, 4099, 33, false), (130, 512, 257, true)])
+    func panelsGiveTheTilesBits(m: Int, k: Int, n: Int, transposeA: Bool) throws {
+        var rng = SplitMix64(seed: UInt64(m * 31 + k + n))
+        let a = random(transposeA ? [k, m] : [m, k], &rng).scalars(as: Float.self), b = random([k, n], &rng).scalars(as: Float.self)
+        let lda = transposeA ? m : k
+        guard let plain = BlockedGEMM.Tiling(ta: transposeA, tb: false, m: m, n: n, k: k, lda: lda, ldb: n, ldc: n),
+              let panels = BlockedGEMM.Tiling(ta: transposeA, tb: false, m: m, n: n, k: k, lda: lda, ldb: n, ldc: n, panels: true) else {
+            #expect(!LIBXSMM.available)
+            return
+        }
+        #expect(panels.columnBlocks == (n + BlockedGEMM.panelColumns - 1) / BlockedGEMM.panelColumns)
+        var packed = [Float](repeating: .nan, count: k * n)
+        b.withUnsafeBufferPointer { pb in packed.withUnsafeMutableBufferPointer { BlockedGEMM.packPanels(pb.baseAddress!, k: k, n: n, into: $0.baseAddress!) } }
+        // Panel j holds columns 32j… row after row.
+        let last = (n - 1) / BlockedGEMM.panelColumns * BlockedGEMM.panelColumns, width = n - last
+        #expect(packed[last * k + (k - 1) * width + width - 1] == b[(k - 1) * n + n - 1])
+        let second = Swift.min(BlockedGEMM.panelColumns, n - BlockedGEMM.panelColumns)
+        #expect(packed[BlockedGEMM.panelColumns * k + second] == b[n + BlockedGEMM.panelColumns])
+        func product(_ tiling: BlockedGEMM.Tiling, _ b: [Float]) -> [Float] {
+            var c = [Float](repeating: .nan, count: m * n)
+            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                for t in 0..<tiling.count { tiling.run(t, pa.baseAddress!, pb.baseAddress!, pc.baseAddress!) }
+            } } }
+            return c
+        }
+        let expected = product(plain, b), actual = product(panels, packed)
+        #expect(actual == expected)
+        var exact = [Float](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n {
+            var total = 0.0
+            for p in 0..<k { total += Double(a[transposeA ? p * m + i : i * k + p]) * Double(b[p * n + j]) }
+            exact[i * n + j] = Float(total)
+        } }
+        // Sums of up to 4,099 float32 products: absolute errors near 1e-5 where a result is near zero.
+        #expect(try Tensor(actual, shape: [m, n]).isApproximatelyEqual(to: try Tensor(exact, shape: [m, n]), relativeTolerance: 1e-4,
+                                                                       absoluteTolerance: 1e-4))
+    }
+
     /// Each path of the batched product: a weight shared by every batch (one GEMM of all
     /// rows), a batch smaller than the thread count (products split by rows), broadcast
     /// batches (a block each), with adjoints; the same bits on 1, 2 and 3 threads.

@@ -276,6 +276,10 @@ final class IRNode {
     var location: SourceLocation?
     /// The graph node this was copied from, if any.
     var source: Node?
+    /// Whether input 1 is a constant the compiler rearranged into panels (a weight matrix or
+    /// filter, ``WeightPanelPacking``): the kernel must read it so. Plans only; no attribute,
+    /// so no graph file can claim it.
+    var weightPanels = false
 
     init(id: Int, name: String, def: OpDef, inputs: [IRValue], attrs: [String: AttrValue], outputTypes: [DType],
          outputShapes: [TensorShape]) {

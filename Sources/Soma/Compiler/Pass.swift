@@ -49,6 +49,7 @@ public enum Passes {
         AlgebraicSimplification.name, DependencyOptimization.name, PadFolding.name, BatchNormFolding.name, PaddingTapPruning.name,
         MatMulBiasActivationFusion.name,
         SharedTransposeMaterialization.name, ElementwiseFusion.name, LoopAccumulatorSharing.name, LoopVariablePruning.name,
+        WeightPanelPacking.name,
     ]
 
     static func pipeline(disabled: Set<String>, forPlan: Bool) -> [any CompilerPass] {
@@ -60,7 +61,10 @@ public enum Passes {
         // Plans only: folding changes rounding, and saved graphs keep TF's arithmetic.
         if forPlan { passes += [PadFolding(), BatchNormFolding(), PaddingTapPruning()] }
         passes.append(MatMulBiasActivationFusion())
-        if forPlan { passes += [SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning()] }
+        if forPlan {
+            passes += [SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning(),
+                       WeightPanelPacking()]
+        }
         return passes.filter { !disabled.contains(type(of: $0).name) }
     }
 

@@ -161,6 +161,7 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
         var reductionLayout: ReductionLayout? = nil
         var convGeometry: ConvKernels.Geometry? = nil
         var einsumLayout: EinsumLayout? = nil
+        var weightPanels = false
     }
 
     private final class Box: Sendable {
@@ -206,6 +207,11 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
     /// For an Einsum whose operand shapes a plan fixes: its parsed equation and GEMM layout.
     var einsumLayout: EinsumLayout? {
         get { self[prepared: \.einsumLayout] } set { self[prepared: \.einsumLayout] = newValue }
+    }
+
+    /// Whether input 1 is a constant in ``BlockedGEMM`` panels (``IRNode/weightPanels``).
+    var weightPanels: Bool {
+        get { self[prepared: \.weightPanels] } set { self[prepared: \.weightPanels] = newValue }
     }
 
     init(name: String, op: String, attrs: [String: AttrValue], outputTypes: [DType], location: SourceLocation?,

@@ -78,6 +78,7 @@ extension KernelNode {
         if node.op == "_SomaFusedElementwise" {
             program = try? ElementwiseProgram(attrs: node.attrs, inputCount: node.inputs.count)
         }
+        if node.weightPanels { weightPanels = true }
     }
 }
 

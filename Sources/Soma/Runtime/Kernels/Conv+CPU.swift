@@ -17,7 +17,11 @@ enum ConvKernels {
         "Conv2D": { ctx in
             let x = ctx.inputs[0], f = ctx.inputs[1], out = try ctx.allocateOutput(0, zeroed: false)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
-            if x.dtype == .float32 { try forward(x, f, out, geometry, ctx, Float.self) } else { try forward(x, f, out, geometry, ctx, Double.self) }
+            if x.dtype == .float32 {
+                try forward(x, f, out, geometry, ctx, Float.self, panels: ctx.node.weightPanels)
+            } else {
+                try forward(x, f, out, geometry, ctx, Double.self)
+            }
             ctx.setOutput(0, out)
         },
         "_SomaFusedConv2D": { ctx in
@@ -26,7 +30,9 @@ enum ConvKernels {
             let (biased, activation) = fusedOps(ctx)
             if x.dtype == .float32 {
                 let pb = biased ? ctx.inputs[2].pointer(as: Float.self) : nil
-                try forward(x, f, out, geometry, ctx, Float.self) { fusedEpilogue($0, rows: $1, n: geometry.oc, pb, activation) }
+                try forward(x, f, out, geometry, ctx, Float.self, panels: ctx.node.weightPanels) {
+                    fusedEpilogue($0, rows: $1, n: geometry.oc, pb, activation)
+                }
             } else {
                 let pb = biased ? ctx.inputs[2].pointer(as: Double.self) : nil
                 try forward(x, f, out, geometry, ctx, Double.self) { fusedEpilogue($0, rows: $1, n: geometry.oc, pb, activation) }
@@ -217,15 +223,24 @@ enum ConvKernels {
     /// `C = op(A)·op(B) + beta·C` on raw row-major buffers: float32 products in LIBXSMM where
     /// ``SmallGEMM`` (a filter block within half of L2, `B` not transposed, `beta` 0 — the
     /// forward pass) or ``BlockedGEMM`` (larger `B`, `beta` 0 or 1) takes them, the rest with
-    /// `cblas_?gemm`.
+    /// `cblas_?gemm`. A float32 `B` in ``BlockedGEMM`` panels (`panels`) runs as its tiles:
+    /// the caller has checked that they take the product (``panelTiling(rows:_:)``).
     static func gemm<T: FloatScalar>(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<T>, _ lda: Int,
-                                     _ b: UnsafePointer<T>, _ ldb: Int, beta: T, _ c: UnsafeMutablePointer<T>, _ ldc: Int) {
+                                     _ b: UnsafePointer<T>, _ ldb: Int, beta: T, _ c: UnsafeMutablePointer<T>, _ ldc: Int,
+                                     panels: Bool = false) {
         _ = LinalgKernels.configureBLAS
         guard m > 0, n > 0, k > 0 else { return }
         let transA = ta ? CblasTrans : CblasNoTrans, transB = tb ? CblasTrans : CblasNoTrans
         if T.self == Float.self {
             let (pa, pb) = (UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), UnsafeRawPointer(b).assumingMemoryBound(to: Float.self))
             let pc = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self)
+            if panels {
+                guard let tiling = BlockedGEMM.Tiling(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
+                                                      beta: Float(Double(beta)), panels: true) else {
+                    preconditionFailure("a product in panels that its caller did not check")
+                }
+                return tiling.run(pa, pb, pc)
+            }
             if !tb, beta == .zero, let kernel = SmallGEMM.kernel(ta: ta, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {
                 return soma_xsmm_gemm(kernel, pb, pa, pc, LIBXSMM.clearsUpperHalves)
             }
@@ -382,17 +397,31 @@ enum ConvKernels {
     /// The convolution in blocks of output rows (see ``ForwardTiling``); `epilogue(result,
     /// rows)` then runs on each block's output while it is in cache (the fused bias and
     /// activation) — after all its column blocks where those are split.
+    ///
+    /// A float32 filter the compiler stored in panels (`panels`, ``WeightPanelPacking``) runs
+    /// im2col + ``BlockedGEMM`` tiles one panel wide: per block of rows where there are at
+    /// least ``minimumForwardTasks`` blocks, otherwise every tile of the whole batch's
+    /// product is a task.
     static func forward<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type,
-                                        epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
-        if T.self == Float.self,
-           try directForward(x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, epilogue: {
-               epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
-           }) { return }
-        if T.self == Float.self, try streamedForward(x, f, out, g, ctx, epilogue: {
-            epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
-        }) { return }
+                                        panels: Bool = false, epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
+        if panels {
+            guard T.self == Float.self else { throw KernelError("a filter in panels must be float32") }
+        } else {
+            if T.self == Float.self,
+               try directForward(x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, epilogue: {
+                   epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
+               }) { return }
+            if T.self == Float.self, try streamedForward(x, f, out, g, ctx, epilogue: {
+                epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
+            }) { return }
+        }
         let tiling = ForwardTiling(g)
-        guard tiling.columnBlocks == 1 else { return try forwardInColumnBlocks(x, f, out, g, tiling, ctx, T.self, epilogue: epilogue) }
+        if tiling.columnBlocks > 1 || panels && g.n * tiling.blocksPerImage < minimumForwardTasks {
+            let whole = panels ? try panelTiling(rows: g.n * g.oh * g.ow, g) : nil
+            return try forwardInColumnBlocks(x, f, out, g, tiling, ctx, T.self, panels: whole, epilogue: epilogue)
+        }
+        // Every block's product is one of at most rowsPerBlock rows: LIBXSMM takes it if it takes that one.
+        if panels { _ = try panelTiling(rows: tiling.rowsPerBlock, g) }
         let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow
         try ctx.withScratchReserved(try patchScratchBytes(g, ctx, T.self), "im2col patches") {
@@ -403,18 +432,28 @@ enum ConvKernels {
                 guard count > 0 else { continue }
                 let image = px + i * g.h * g.w * g.c, result = po + (i * rows + first) * g.oc
                 if isPointwise(g) {
-                    gemm(false, false, count, g.oc, g.patch, image + first * g.patch, g.patch, pf, g.oc, beta: 0, result, g.oc)
+                    gemm(false, false, count, g.oc, g.patch, image + first * g.patch, g.patch, pf, g.oc, beta: 0, result, g.oc, panels: panels)
                 } else {
                     ThreadScratch.withScratch(bytes: count * g.patch * MemoryLayout<T>.stride) { raw in
                         let patches = raw.assumingMemoryBound(to: T.self)
                         im2col(image, patches, g, rows: first..<(first + count))
-                        gemm(false, false, count, g.oc, g.patch, patches, g.patch, pf, g.oc, beta: 0, result, g.oc)
+                        gemm(false, false, count, g.oc, g.patch, patches, g.patch, pf, g.oc, beta: 0, result, g.oc, panels: panels)
                     }
                 }
                 epilogue(result, count)
             }
         }
         }
+    }
+
+    /// The ``BlockedGEMM`` tiling of `rows` output positions times a filter in panels, or an
+    /// error where LIBXSMM does not take the product (the filter cannot then be read).
+    static func panelTiling(rows: Int, _ g: Geometry) throws -> BlockedGEMM.Tiling {
+        guard let tiling = BlockedGEMM.Tiling(ta: false, tb: false, m: Swift.max(1, rows), n: g.oc, k: g.patch, lda: g.patch, ldb: g.oc,
+                                              ldc: g.oc, panels: true) else {
+            throw KernelError("a filter in panels needs a product LIBXSMM takes, not \(rows)×\(g.patch)·\(g.patch)×\(g.oc)")
+        }
+        return tiling
     }
 
     /// A float32 convolution with a few output positions over the whole batch (late layers
@@ -444,11 +483,12 @@ enum ConvKernels {
         return true
     }
 
-    /// ``forward(_:_:_:_:_:_:epilogue:)`` for few row blocks: the row blocks' patches are
-    /// unrolled once into shared scratch (in parallel), then every (row block, column block)
-    /// product is a task, then the epilogue runs per row block.
+    /// ``forward(_:_:_:_:_:_:panels:epilogue:)`` for few row blocks: the row blocks' patches
+    /// are unrolled once into shared scratch (in parallel), then every (row block, column
+    /// block) product is a task — or, for a filter in panels, every tile of `panels` (the
+    /// whole batch's product) —, then the epilogue runs per row block.
     private static func forwardInColumnBlocks<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ tiling: ForwardTiling,
-                                                              _ ctx: KernelContext, _: T.Type,
+                                                              _ ctx: KernelContext, _: T.Type, panels: BlockedGEMM.Tiling?,
                                                               epilogue: (UnsafeMutablePointer<T>, Int) -> Void) throws {
         let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow, rowBlocks = g.n * tiling.blocksPerImage, pointwise = isPointwise(g)
@@ -468,15 +508,23 @@ enum ConvKernels {
                         }
                     }
                 }
-                ctx.parallelFor(rowBlocks * tiling.columnBlocks, blockSize: 1) { lo, hi in
-                    for task in lo..<hi {
-                        let (block, column) = task.quotientAndRemainder(dividingBy: tiling.columnBlocks)
-                        let (i, b) = block.quotientAndRemainder(dividingBy: tiling.blocksPerImage)
-                        let (first, count) = tiling.rows(ofBlock: b, of: rows)
-                        let c0 = column * tiling.columnsPerBlock, columns = Swift.min(tiling.columnsPerBlock, g.oc - c0)
-                        guard count > 0, columns > 0 else { continue }
-                        let a = pointwise ? px + (i * g.h * g.w + first) * g.c : UnsafePointer(patches + (i * rows + first) * g.patch)
-                        gemm(false, false, count, columns, g.patch, a, g.patch, pf + c0, g.oc, beta: 0, po + (i * rows + first) * g.oc + c0, g.oc)
+                if let panels, T.self == Float.self {
+                    let a = UnsafeRawPointer(pointwise ? px : UnsafePointer(patches)).assumingMemoryBound(to: Float.self)
+                    let (pf, po) = (f.pointer(as: Float.self), out.mutablePointer(as: Float.self))
+                    ctx.parallelFor(panels.count, blockSize: 1) { lo, hi in
+                        for tile in lo..<hi { panels.run(tile, a, pf, po) }
+                    }
+                } else {
+                    ctx.parallelFor(rowBlocks * tiling.columnBlocks, blockSize: 1) { lo, hi in
+                        for task in lo..<hi {
+                            let (block, column) = task.quotientAndRemainder(dividingBy: tiling.columnBlocks)
+                            let (i, b) = block.quotientAndRemainder(dividingBy: tiling.blocksPerImage)
+                            let (first, count) = tiling.rows(ofBlock: b, of: rows)
+                            let c0 = column * tiling.columnsPerBlock, columns = Swift.min(tiling.columnsPerBlock, g.oc - c0)
+                            guard count > 0, columns > 0 else { continue }
+                            let a = pointwise ? px + (i * g.h * g.w + first) * g.c : UnsafePointer(patches + (i * rows + first) * g.patch)
+                            gemm(false, false, count, columns, g.patch, a, g.patch, pf + c0, g.oc, beta: 0, po + (i * rows + first) * g.oc + c0, g.oc)
+                        }
                     }
                 }
                 ctx.parallelFor(rowBlocks, blockSize: 1) { lo, hi in

@@ -11,7 +11,7 @@ enum FusedKernels {
             let k = ta ? a.shape[0] : a.shape[1]
             let out = try ctx.allocateOutput(0, zeroed: k == 0)
             let m = out.shape[0], n = out.shape[1]
-            try LinalgKernels.gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k, ctx)
+            try LinalgKernels.gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k, panels: ctx.node.weightPanels, ctx)
             let activation = (ctx.node.strings("fused_ops") ?? []).dropFirst().first.flatMap { FusedOps.elementwiseActivations[$0] }
             let alpha = ctx.node.float("leakyrelu_alpha") ?? 0.2
             switch out.dtype {

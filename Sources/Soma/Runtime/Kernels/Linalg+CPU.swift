@@ -11,7 +11,7 @@ enum LinalgKernels {
             let k = ta ? a.shape[0] : a.shape[1]
             let out = try ctx.allocateOutput(0, zeroed: k == 0)  // gemm writes every element when k > 0
             let m = out.shape[0], n = out.shape[1]
-            try gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k, ctx)
+            try gemm(a, 0, ta, b, 0, tb, out, 0, m: m, n: n, k: k, panels: ctx.node.weightPanels, ctx)
             ctx.setOutput(0, out)
         },
         "BatchMatMulV2": { ctx in
@@ -208,10 +208,21 @@ enum LinalgKernels {
 
     /// `op(a) × op(b)` on up to `ctx.threads` threads: a few rows through a large `B`
     /// streamed (``StreamingGEMM``), others split into row blocks — or, with a single row
-    /// block, column blocks.
+    /// block, column blocks. A `B` in panels (`panels`: the compiler packed it,
+    /// ``WeightPanelPacking``) always runs as ``BlockedGEMM`` tiles, one panel wide.
     static func gemm(_ a: Tensor, _ ao: Int, _ ta: Bool, _ b: Tensor, _ bo: Int, _ tb: Bool, _ out: Tensor, _ o: Int,
-                     m: Int, n: Int, k: Int, _ ctx: KernelContext) throws {
+                     m: Int, n: Int, k: Int, panels: Bool = false, _ ctx: KernelContext) throws {
         let threads = ctx.threads, lda = ta ? m : k
+        if panels {
+            guard m > 0 else { return }
+            guard a.dtype == .float32, b.dtype == .float32,
+                  let tiling = BlockedGEMM.Tiling(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: n, panels: true) else {
+                throw KernelError("weights packed in panels need a float32 product LIBXSMM takes, not \(m)×\(k)·\(k)×\(n) \(a.dtype)")
+            }
+            let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
+            ParallelFor.run(blocks: tiling.count, threads: threads) { tiling.run($0, pa, pb, pc) }
+            return
+        }
         if a.dtype == .float32, let partition = StreamingGEMM.Partition(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: n) {
             let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
             try ctx.withScratchReserved(partition.partialBytes, "a streamed product's partial sums") {
@@ -441,37 +452,66 @@ enum SmallGEMM {
 /// 49×4608·4608×512 (ResNet50's last 3×3 convolutions, batch 1) 68 → 66 → 79–100;
 /// 49×512·512×2048 69 → 70 → 89; 196×256·256×1024 93 → 69 → 86; 256×784·784×512 (the
 /// harness MLP) 103 → 95 → 111. LIBXSMM 1.17 JITs slices of 512 for no 128-wide tile.
+///
+/// A constant `B` that the compiler stored in panels (``WeightPanelPacking``) is read one
+/// contiguous panel of ``panelColumns`` columns per tile instead: see ``packPanels(_:k:n:into:)``.
 /// Thread-safety: kernels come from LIBXSMM's thread-safe registry; tiles write disjoint `C`.
 enum BlockedGEMM {
     static let rows = 64, columns = 128, depth = 256
 
+    /// Columns per panel of a packed `B`: each tile then reads `k × 32` floats in one
+    /// contiguous run, which the prefetchers serve at the memory's full speed, where a strip of
+    /// 128 columns jumps a row's length every 512 bytes (and LIBXSMM's kernel walks a
+    /// 128-wide tile's `k` twice, 64 columns at a time). Measured from DRAM, two threads,
+    /// strips of 128 → panels of 32 (ms): 4×4608·4608×512 (ResNet50's last 3×3 layers at
+    /// 64²) 0.46 → 0.20–0.32, 16×2304·2304×256 0.16 → 0.11, 49×4608·4608×512 1.38 → 1.04,
+    /// 64×2304·2304×512 0.84 → 0.67. Panels of 16 measured slower for many rows (1.63 on the
+    /// 49-row product), 48 and 64 about the same as 32, 128 no faster than strips.
+    static let panelColumns = 32
+
+    /// `b` (`[k, n]`, row-major) rearranged into panels of ``panelColumns`` columns, the last
+    /// narrower: panel `j` holds columns `c0 = 32j…` as a row-major `[k, w]` block at `c0·k`.
+    /// Same size as `b`. Thread-safety: writes `out` only.
+    static func packPanels(_ b: UnsafePointer<Float>, k: Int, n: Int, into out: UnsafeMutablePointer<Float>) {
+        for c0 in stride(from: 0, to: n, by: panelColumns) {
+            let width = Swift.min(panelColumns, n - c0), panel = out + c0 * k
+            for p in 0..<k { (panel + p * width).update(from: b + p * n + c0, count: width) }
+        }
+    }
+
     /// The tiling of an `m × n` product, or `nil` where the tiles are not taken (`B`
     /// transposed or within ``SmallGEMM``, `beta` other than 0 or 1, byte strides beyond
-    /// LIBXSMM's 32-bit integers, or LIBXSMM unavailable).
+    /// LIBXSMM's 32-bit integers, or LIBXSMM unavailable). With `panels`, `B` is packed
+    /// (``packPanels(_:k:n:into:)``; `ldb` is then unused) and each tile is one panel wide.
     struct Tiling {
-        let ta: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, accumulate: Bool
+        let ta: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, accumulate: Bool, panels: Bool
         let rowBlocks: Int, columnBlocks: Int
         var count: Int { rowBlocks * columnBlocks }
+        private var tileColumns: Int { panels ? BlockedGEMM.panelColumns : BlockedGEMM.columns }
 
-        init?(ta: Bool, tb: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, beta: Float = 0) {
-            let bytes = MemoryLayout<Float>.stride
+        init?(ta: Bool, tb: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, beta: Float = 0, panels: Bool = false) {
+            let bytes = MemoryLayout<Float>.stride, ldb = panels ? BlockedGEMM.panelColumns : ldb
             guard LIBXSMM.available, !tb, beta == 0 || beta == 1, m > 0, n > 0, k > 0,
                   k.multipliedReportingOverflow(by: n).partialValue > SmallGEMM.maximumBBytes / bytes,
                   Int32(exactly: depth * bytes * Swift.max(lda, ldb)) != nil, Int32(exactly: Swift.max(lda, ldb, ldc, m, n, k)) != nil
             else { return nil }
-            (self.ta, self.m, self.n, self.k, self.lda, self.ldb, self.ldc, accumulate) = (ta, m, n, k, lda, ldb, ldc, beta == 1)
+            (self.ta, self.m, self.n, self.k, self.lda, self.ldb, self.ldc) = (ta, m, n, k, lda, ldb, ldc)
+            (accumulate, self.panels) = (beta == 1, panels)
             rowBlocks = (m + BlockedGEMM.rows - 1) / BlockedGEMM.rows
-            columnBlocks = (n + BlockedGEMM.columns - 1) / BlockedGEMM.columns
+            let width = panels ? BlockedGEMM.panelColumns : BlockedGEMM.columns
+            columnBlocks = (n + width - 1) / width
         }
 
         /// Tile `t`'s product: `C[r0…, c0…] (+)= op(A)[r0…, :] · B[:, c0…]`.
         func run(_ t: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
             let (i, j) = t.quotientAndRemainder(dividingBy: columnBlocks)
             let r0 = i * m / rowBlocks, rowCount = (i + 1) * m / rowBlocks - r0
-            let c0 = j * BlockedGEMM.columns, columnCount = Swift.min(BlockedGEMM.columns, n - c0)
+            let c0 = j * tileColumns, columnCount = Swift.min(tileColumns, n - c0)
             let bytes = MemoryLayout<Float>.stride
             // op(A)'s rows r0…: a row offset, or a column offset when A is stored transposed.
-            let aTile = a + (ta ? r0 : r0 * lda), bTile = b + c0, cTile = c + r0 * ldc + c0
+            // B's columns c0…: in place, or their own panel (rows `columnCount` long) when packed.
+            let aTile = a + (ta ? r0 : r0 * lda), bTile = panels ? b + c0 * k : b + c0, cTile = c + r0 * ldc + c0
+            let ldb = panels ? columnCount : self.ldb
             // One slice deeper: k steps down B's rows and along op(A)'s rows.
             let aStep = ta ? BlockedGEMM.depth * lda : BlockedGEMM.depth, bStep = BlockedGEMM.depth * ldb
             let slices = k / BlockedGEMM.depth, rest = k % BlockedGEMM.depth

@@ -45,7 +45,9 @@ import Testing
     }
 
     /// A traced run records every step once, with times inside the run, and the profile
-    /// puts the one large matrix product first.
+    /// lists steps by time, the one large matrix product with its flops — first in at least
+    /// one of five runs (a step of a run of the whole suite on two cores can be preempted
+    /// for longer than the product takes, so one run decides nothing).
     @Test(arguments: [1, 2]) func traceNamesTheMostExpensiveOp(threads: Int) throws {
         let g = Graph()
         // A long contraction to a small output: the product's time dwarfs the element-wise
@@ -71,10 +73,17 @@ import Testing
         #expect(stats.count == plan.steps.count)
         #expect(Set(stats.map(\.nodeName)) == Set(plan.steps.map(\.name)))
         let profile = metadata.stepStats.profile()
-        #expect(profile.first?.nodeName == "big_product", "\(profile.map { ($0.nodeName, $0.totalNanos) })")
-        let top = try #require(profile.first)
-        #expect(top.flops == 2 * 8 * 8 * 32768)
-        #expect(top.gigaflopsPerSecond != nil)
+        #expect(zip(profile, profile.dropFirst()).allSatisfy { $0.totalNanos >= $1.totalNanos })
+        let productProfile = try #require(profile.first { $0.nodeName == "big_product" })
+        #expect(productProfile.flops == 2 * 8 * 8 * 32768)
+        #expect(productProfile.gigaflopsPerSecond != nil)
+        var tops = [profile.first?.nodeName]
+        for _ in 0..<4 where !tops.contains("big_product") {
+            var again = RunMetadata()
+            _ = try session.run(fetches: [shifted, small], feeds: feeds, options: RunOptions(trace: true), metadata: &again)
+            tops.append(again.stepStats.profile().first?.nodeName)
+        }
+        #expect(tops.contains("big_product"), "\(tops)")
         #expect(stats.first { $0.nodeName == "big_product" }?.outputBytes == 8 * 8 * 4)
         // The Chrome trace is JSON with one complete event per step.
         let json = try JSONSerialization.jsonObject(with: metadata.stepStats.chromeTrace()) as? [String: Any]

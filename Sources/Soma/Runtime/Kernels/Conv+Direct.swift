@@ -151,11 +151,18 @@ extension ConvKernels {
                         fillBand(padded, from: px + i * g.h * g.w * g.c, g, top: first * g.sh - g.padTop,
                                  rows: band(g, rows: last - first)!.rows, columns: columns)
                         for oy in first..<last {
-                            let row = padded + (oy - first) * g.sh * rowValues
-                            for ky in 0..<g.kh {
+                            let row = padded + (oy - first) * g.sh * rowValues, target = po + (i * g.oh + oy) * g.ow * g.oc
+                            // Window rows wholly in the padding add nothing: only the others' taps run.
+                            let rows = windowRows(g, outputRow: oy), skipped = rows.lowerBound * g.kw
+                            guard !rows.isEmpty else {
+                                target.update(repeating: 0, count: g.ow * g.oc)
+                                continue
+                            }
+                            for ky in rows {
                                 for kx in 0..<g.kw { inputs[ky * g.kw + kx] = UnsafePointer(row + (ky * g.dh * columns + kx * g.dw) * g.c) }
                             }
-                            soma_xsmm_reduce_batch(kernel, filters, inputs, po + (i * g.oh + oy) * g.ow * g.oc, UInt64(taps), LIBXSMM.clearsUpperHalves)
+                            soma_xsmm_reduce_batch(kernel, filters + skipped, inputs + skipped, target, UInt64(rows.count * g.kw),
+                                                   LIBXSMM.clearsUpperHalves)
                         }
                         epilogue(po + (i * g.oh + first) * g.ow * g.oc, (last - first) * g.ow)
                     }
@@ -192,10 +199,14 @@ extension ConvKernels {
                                 fillBand(padded, from: px + i * g.h * g.w * g.c, g, top: -g.padTop, rows: bandRows, columns: columns)
                                 for oy in 0..<g.oh { gradients[oy] = pdy + (i * g.oh + oy) * g.ow * g.oc }
                                 for ky in 0..<g.kh {
+                                    // Output rows whose window row ky lies in the padding add nothing.
+                                    let rows = outputRows(g, windowRow: ky)
+                                    guard !rows.isEmpty else { continue }
                                     for kx in 0..<g.kw {
                                         let tap = padded + (ky * g.dh * columns + kx * g.dw) * g.c
-                                        for oy in 0..<g.oh { inputs[oy] = UnsafePointer(tap + oy * g.sh * rowValues) }
-                                        soma_xsmm_reduce_batch(kernel, gradients, inputs, sum + (ky * g.kw + kx) * g.c * g.oc, UInt64(g.oh), LIBXSMM.clearsUpperHalves)
+                                        for oy in rows { inputs[oy] = UnsafePointer(tap + oy * g.sh * rowValues) }
+                                        soma_xsmm_reduce_batch(kernel, gradients + rows.lowerBound, inputs + rows.lowerBound,
+                                                               sum + (ky * g.kw + kx) * g.c * g.oc, UInt64(rows.count), LIBXSMM.clearsUpperHalves)
                                     }
                                 }
                             }
@@ -206,6 +217,27 @@ extension ConvKernels {
             }
         }
         return true
+    }
+
+    /// The window rows `ky` of output row `oy` that read the image (`0 ≤ oy·SH − padTop +
+    /// ky·DH < H`): an interval, as the input row grows with `ky`. The direct kernels skip
+    /// the others — a 5×5 `SAME` layer on 14² has a tenth of its taps in padding rows — which
+    /// changes no sum but the sign of a zero (and `0·∞`, which the definition skips as well).
+    static func windowRows(_ g: Geometry, outputRow oy: Int) -> Range<Int> {
+        let start = oy * g.sh - g.padTop  // input row of ky = 0
+        // ky·DH ≥ −start, and ky·DH ≤ H − 1 − start.
+        let first = start >= 0 ? 0 : (-start + g.dh - 1) / g.dh
+        let last = start > g.h - 1 ? -1 : Swift.min(g.kh - 1, (g.h - 1 - start) / g.dh)
+        return first <= last ? first..<(last + 1) : 0..<0
+    }
+
+    /// The output rows `oy` whose window row `ky` reads the image (`0 ≤ oy·SH − padTop +
+    /// ky·DH < H`): an interval, skipped as in ``windowRows(_:outputRow:)``.
+    static func outputRows(_ g: Geometry, windowRow ky: Int) -> Range<Int> {
+        let offset = ky * g.dh - g.padTop  // input row of oy = 0
+        let first = offset >= 0 ? 0 : (-offset + g.sh - 1) / g.sh
+        let last = offset > g.h - 1 ? -1 : Swift.min(g.oh - 1, (g.h - 1 - offset) / g.sh)
+        return first <= last ? first..<(last + 1) : 0..<0
     }
 
     /// HWIO filter `f` (`[KH, KW, C, OC]`) rotated by 180° with its channel axes swapped:

@@ -428,22 +428,50 @@ import Testing
     /// Float32 max-pool gradients with channels in multiples of 8 take a SIMD path; they must
     /// equal the generic loop's (run in float64) on inputs full of ties — which tap wins is
     /// the first in the window, later ones only when strictly greater — with padding and
-    /// overlapping windows. Values and gradients are small integers, so both are exact.
-    @Test(arguments: [([2, 2], [2, 2], "VALID"), ([3, 3], [2, 2], "SAME"), ([3, 3], [1, 1], "SAME")])
+    /// overlapping windows. Windows as large as their strides write every element instead of
+    /// adding into zeros (``ConvKernels/maxPoolGradTiling(_:_:_:_:row:)``), with rows (2×2,
+    /// 3×3) or columns (2×4) no window covers — run into a buffer of NaNs, it writes the same;
+    /// `SAME` 2×2 pads a row, so it does not. Values and gradients are small integers, so
+    /// both are exact.
+    @Test(arguments: [([2, 2], [2, 2], "VALID"), ([3, 3], [2, 2], "SAME"), ([3, 3], [1, 1], "SAME"), ([2, 2], [2, 2], "SAME"),
+                      ([3, 3], [3, 3], "VALID"), ([2, 4], [2, 4], "VALID")])
     func maxPoolGradientsOfTheSIMDPathEqualTheGenericOnes(_ ksize: [Int], _ strides: [Int], _ padding: String) throws {
         let shape = [2, 5, 6, 16]
         let values = (0..<shape.reduce(1, *)).map { Double(($0 * 7919) % 5) }
         func gradient(_ dtype: DType) throws -> [Double] {
             let g = Graph()
-            let x = try g.constant(dtype == .float32 ? Tensor(values.map { Float($0) }, shape: shape) : Tensor(values, shape: shape))
-            let y = try maxPool(x, ksize: ksize, strides: strides, padding: padding)
+            let x = try g.placeholder(dtype, shape: TensorShape(shape), name: "x")
+            let y = try maxPool(x + 0, ksize: ksize, strides: strides, padding: padding)
             let dx = try g.gradients(of: reduceSum(multiply(y, y)), wrt: [x])[0]!
-            let t = try Session(graph: g).run(dx)
+            let feed = dtype == .float32 ? try Tensor(values.map { Float($0) }, shape: shape) : try Tensor(values, shape: shape)
+            let t = try Session(graph: g).run(fetches: [dx], feeds: [x: feed])[0]
             return dtype == .float32 ? t.scalars(as: Float.self).map(Double.init) : t.scalars(as: Double.self)
         }
         let simd = try gradient(.float32), generic = try gradient(.float64)
         #expect(simd == generic)
         #expect(simd.contains { $0 != 0 })
+        let geometry = try ConvKernels.Geometry(input: shape, window: ["ksize": .ints([1] + ksize + [1]), "strides": .ints([1] + strides + [1]),
+                                                                       "padding": .string(padding)])
+        let tiles = ksize == strides && (padding == "VALID" || ksize == [1, 1])
+        #expect(ConvKernels.writesEveryElement(geometry, .float32) == tiles)
+        guard tiles else { return }
+        // The pooled values' gradient (2·y), then the tiling rows into NaNs.
+        let x = values.map { Float($0) }
+        var dy = [Float](repeating: 0, count: geometry.n * geometry.oh * geometry.ow * geometry.c)
+        for (k, _) in dy.enumerated() {
+            let (pixel, j) = k.quotientAndRemainder(dividingBy: geometry.c)
+            let (row, ox) = pixel.quotientAndRemainder(dividingBy: geometry.ow), (i, oy) = row.quotientAndRemainder(dividingBy: geometry.oh)
+            var best = -Float.infinity
+            for ky in 0..<ksize[0] { for kx in 0..<ksize[1] {
+                best = Swift.max(best, x[((i * geometry.h + oy * strides[0] + ky) * geometry.w + ox * strides[1] + kx) * geometry.c + j])
+            } }
+            dy[k] = 2 * best
+        }
+        var written = [Float](repeating: .nan, count: x.count)
+        x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pg in written.withUnsafeMutableBufferPointer { po in
+            for row in 0..<geometry.n * geometry.oh { ConvKernels.maxPoolGradTiling(px.baseAddress!, pg.baseAddress!, po.baseAddress!, geometry, row: row) }
+        } } }
+        #expect(written.map(Double.init) == generic)
     }
 
     /// A convolution case: its attributes, geometry, and a walk over the definition's terms.

@@ -96,9 +96,11 @@ enum ConvKernels {
         "MaxPool": { ctx in try pool(ctx, max: true) },
         "AvgPool": { ctx in try pool(ctx, max: false) },
         "MaxPoolGrad": { ctx in
-            let x = ctx.inputs[0], g = ctx.inputs[2], out = try ctx.allocateOutput(0)
+            let x = ctx.inputs[0], g = ctx.inputs[2]
             let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, window: ctx.node.attrs)
             try geometry.check(outBackprop: g.shape)
+            // Tiling windows write every element; the others add into zeros.
+            let out = try ctx.allocateOutput(0, zeroed: !writesEveryElement(geometry, x.dtype))
             if x.dtype == .float32 { maxPoolGrad(x, g, out, geometry, ctx, Float.self) } else { maxPoolGrad(x, g, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
@@ -1067,6 +1069,12 @@ enum ConvKernels {
     static func maxPoolGrad<T: FloatScalar>(_ x: Tensor, _ grad: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
         let px = x.pointer(as: T.self), pg = grad.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let c = g.c
+        if writesEveryElement(g, x.dtype) {
+            let px = x.pointer(as: Float.self), pg = grad.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
+            return ctx.parallelFor(g.n * g.oh, blockSize: 4) { lo, hi in
+                for row in lo..<hi { maxPoolGradTiling(px, pg, po, g, row: row) }
+            }
+        }
         if T.self == Float.self && c % 8 == 0 && g.h * g.w <= Int(Int32.max) {
             let px = x.pointer(as: Float.self), pg = grad.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
             return ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
@@ -1142,6 +1150,58 @@ enum ConvKernels {
                     for l in 0..<8 { image[Int(tap[l]) * c + l] += pg[o + j + l] }
                 }
             }
+        }
+    }
+
+    /// Whether ``maxPoolGradTiling(_:_:_:_:row:)`` takes a max-pooling gradient: float32,
+    /// channels in multiples of 8, windows as large as their strides and inside the image
+    /// (2×2 pooling with stride 2, `VALID`, or `SAME` where no padding results), so every
+    /// input element lies in at most one window.
+    static func writesEveryElement(_ g: Geometry, _ dtype: DType) -> Bool {
+        dtype == .float32 && g.c % 8 == 0 && g.kh == g.sh && g.kw == g.sw && g.padTop == 0 && g.padLeft == 0 && g.oh > 0 && g.ow > 0
+            && g.kh <= g.h / g.oh && g.kw <= g.w / g.ow && g.h * g.w <= Int(Int32.max)
+    }
+
+    /// The max-pooling gradient for windows that tile the input, output row `row` (`i·OH +
+    /// oy`): each window's taps under it are zeroed while its winners are found (as in
+    /// ``maxPoolGradFloat8(_:_:_:_:image:)``: the first tap, then strictly greater ones), then
+    /// its gradient is stored at each winner, and the columns no window covers are zeroed —
+    /// so the result needs no zeroed buffer beforehand and no read-modify-write adds. The last
+    /// output row of an image also zeroes the input rows below every window.
+    static func maxPoolGradTiling(_ px: UnsafePointer<Float>, _ pg: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>,
+                                  _ g: Geometry, row: Int) {
+        typealias V = SIMD8<Float>
+        let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh), c = g.c
+        let top = i * g.h + oy * g.kh, covered = g.ow * g.kw
+        for ox in 0..<g.ow {
+            let o = pg + (row * g.ow + ox) * c, corner = (top * g.w + ox * g.kw) * c
+            for j in stride(from: 0, to: c, by: 8) {
+                // Winners as offsets from the window's corner in pixels (ky·W + kx < H·W: 32 bits).
+                var best = V(), tap = SIMD8<Int32>(), first = true
+                for ky in 0..<g.kh {
+                    for kx in 0..<g.kw {
+                        let pixel = ky * g.w + kx
+                        let v = UnsafeRawPointer(px + corner + pixel * c + j).loadUnaligned(as: V.self)
+                        if first {
+                            (best, first) = (v, false)
+                        } else {
+                            let greater = v .> best
+                            best.replace(with: v, where: greater)
+                            tap.replace(with: Int32(truncatingIfNeeded: pixel), where: greater)
+                        }
+                        UnsafeMutableRawPointer(po + corner + pixel * c + j).storeBytes(of: V(), as: V.self)
+                    }
+                }
+                // The window's zeros are in L1: the eight winners are plain stores over them.
+                let target = po + corner + j
+                for l in 0..<8 { target[Int(tap[l]) * c + l] = o[j + l] }
+            }
+        }
+        if covered < g.w {
+            for ky in 0..<g.kh { (po + ((top + ky) * g.w + covered) * c).update(repeating: 0, count: (g.w - covered) * c) }
+        }
+        if oy == g.oh - 1, g.oh * g.kh < g.h {
+            (po + (top + g.kh) * g.w * c).update(repeating: 0, count: (g.h - g.oh * g.kh) * g.w * c)
         }
     }
 

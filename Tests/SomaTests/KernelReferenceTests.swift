@@ -278,6 +278,34 @@ import Testing
         #expect(r[3].scalars(as: Float.self).allSatisfy { $0 == 4096 })
     }
 
+    /// Sums and means over the leading axes of a large input (a bias gradient's reduction)
+    /// run as fixed chunks of rows on the pool (``ReductionKernels/columnSums(_:_:_:mean:_:)``):
+    /// against a float64 loop, for `Sum`, `Mean` and `BiasAddGrad`, with a row count no
+    /// multiple of the chunks; the same bits on one, two and three threads.
+    @Test func columnSumsMatchAFloat64LoopOnAnyThreadCount() throws {
+        var rng = SplitMix64(seed: 77)
+        let shape = [3, 50, 61, 40], rows = 3 * 50 * 61
+        let x = random(shape, &rng), values = x.scalars(as: Float.self)
+        var expected = [Double](repeating: 0, count: 40)
+        for r in 0..<rows { for j in 0..<40 { expected[j] += Double(values[r * 40 + j]) } }
+        #expect(rows / ReductionKernels.columnSumChunkRows >= 4)
+        func results(threads: Int) throws -> [[Float]] {
+            let g = Graph()
+            let input = try g.placeholder(.float32, shape: TensorShape(shape), name: "x")
+            let biasGradient = try g.output("BiasAddGrad", [input], attrs: [:], name: nil, file: "", line: 0)
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            return try Session(graph: g, options: options).run(fetches: [reduceSum(input, axis: [0, 1, 2]), reduceMean(input, axis: [0, 1, 2]),
+                                                                         biasGradient], feeds: [input: x]).map { $0.scalars(as: Float.self) }
+        }
+        let r = try results(threads: 2)
+        for (values, scale) in [(r[0], 1.0), (r[1], 1 / Double(rows)), (r[2], 1.0)] {
+            #expect(try Tensor(values, shape: [40]).isApproximatelyEqual(to: try Tensor(expected.map { Float($0 * scale) }, shape: [40]),
+                                                                        relativeTolerance: 1e-6, absoluteTolerance: 1e-6))
+        }
+        for threads in [1, 3] { #expect(try results(threads: threads) == r) }
+    }
+
     /// Sums, means and softmax normalisers of 2^20 random values against a float64 loop
     /// (NumPy's float64 sum is the same reference).
     @Test func largeFloatReductionsMatchAFloat64Reference() throws {

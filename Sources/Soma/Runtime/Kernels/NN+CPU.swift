@@ -66,6 +66,7 @@ enum NNKernels {
         t["BiasAddGrad"] = { ctx in
             let g = ctx.inputs[0], out = try ctx.allocateOutput(0)
             let layout = ctx.node.reductionLayout ?? ReductionLayout(biasGradientOf: g.shape, attrs: ctx.node.attrs)
+            if g.dtype == .float32, try ReductionKernels.columnSums(g, out, layout, mean: false, ctx) { return ctx.setOutput(0, out) }
             switch g.dtype {
             case .float32: ReductionKernels.reduce(.sum, g, out, layout, Float.self)
             case .float64: ReductionKernels.reduce(.sum, g, out, layout, Double.self)

@@ -9,6 +9,9 @@ enum ReductionKernels {
             t[name] = { ctx in
                 let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
                 let layout = ctx.node.reductionLayout ?? ReductionLayout(shape: x.shape, axes: ctx.inputs[1].intScalars() ?? [])
+                if op == .sum || op == .mean, x.dtype == .float32, try columnSums(x, out, layout, mean: op == .mean, ctx) {
+                    return ctx.setOutput(0, out)
+                }
                 switch x.dtype {
                 case .float32: reduce(op, x, out, layout, Float.self)
                 case .float64: reduce(op, x, out, layout, Double.self)
@@ -67,6 +70,47 @@ enum ReductionKernels {
             let count = Int64(layout.reducedCount)
             for i in 0..<out.scalarCount { po[i] = T(fromInt: Int(count == 0 ? 0 : sums[i] / count)) }
         }
+    }
+
+    /// Rows per chunk of a parallel column sum, and the most chunks.
+    static let columnSumChunkRows = 2048, maximumColumnSumChunks = 8
+
+    /// A float32 sum (or mean) over the leading axes of a large input, keeping the trailing
+    /// ones (a bias gradient of an NHWC activation: `[N·H·W, C]` down to `[C]`), on the pool:
+    /// fixed chunks of rows — at most ``maximumColumnSumChunks``, at least
+    /// ``columnSumChunkRows`` rows each — sum in float64 into their own partial rows, then
+    /// the partials are added in chunk order. The chunks depend on the shape alone, so the bits
+    /// never depend on the thread count. False, having written nothing, for other layouts,
+    /// fewer rows than two chunks, or more columns than fit the partials (1 MiB).
+    static func columnSums(_ x: Tensor, _ out: Tensor, _ layout: ReductionLayout, mean: Bool, _ ctx: KernelContext) throws -> Bool {
+        guard layout.dims.count == 2, layout.reduced == [true, false] else { return false }
+        let (rows, columns) = (layout.dims[0], layout.dims[1])
+        let chunks = Swift.min(maximumColumnSumChunks, rows / columnSumChunkRows)
+        let bytes = chunks * columns * MemoryLayout<Double>.stride
+        guard chunks >= 2, bytes <= 1 << 20 else { return false }
+        let px = x.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
+        let scale = mean ? 1 / Double(layout.reducedCount) : 1
+        try ctx.withScratchReserved(bytes, "a column sum's partial rows") {
+            SharedScratch.withScratch(bytes: bytes) { raw in
+                let partials = raw.bindMemory(to: Double.self, capacity: chunks * columns)
+                ctx.parallelFor(chunks, blockSize: 1) { lo, hi in
+                    for chunk in lo..<hi {
+                        let sum = partials + chunk * columns, first = chunk * rows / chunks, last = (chunk + 1) * rows / chunks
+                        sum.initialize(repeating: 0, count: columns)
+                        for r in first..<last {
+                            let row = px + r * columns
+                            for j in 0..<columns { sum[j] += Double(row[j]) }
+                        }
+                    }
+                }
+                for j in 0..<columns {
+                    var total = partials[j]
+                    for chunk in 1..<chunks { total += partials[chunk * columns + j] }
+                    po[j] = Float(total * scale)
+                }
+            }
+        }
+        return true
     }
 
     /// Index of the first extreme value along one axis: `[outer, n, inner] → [outer, inner]`.

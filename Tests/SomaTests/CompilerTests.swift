@@ -332,6 +332,35 @@ import Testing
         for threads in [1, 3] { #expect(try results(threads: threads) == actual) }
     }
 
+    /// The backward pass of conv → bias → ReLU → max pooling fuses the pooling gradient with
+    /// the ReLU's (`_SomaFusedMaxPoolGrad`): windows that tile the image (2×2, stride 2, eight
+    /// channels: the one-pass kernel, with a row no window covers) and overlapping ones (3×3,
+    /// stride 2, `SAME`, six channels); the same bits as the unfused ops and the reference
+    /// interpreter. A ReluGrad of other features stays.
+    @Test(arguments: [([2, 2], "VALID", 8), ([3, 3], "SAME", 6)])
+    func poolingGradientsFuseWithReluGradients(ksize: [Int], padding: String, channels: Int) throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [2, 7, 6, 3], name: "x")
+        let activation = try relu(biasAdd(conv2D(x, filter: g.constant(Self.random([3, 3, 3, channels], seed: 80)), padding: "SAME"),
+                                          g.constant(Self.random([channels], seed: 81))))
+        let pooled = try maxPool(activation, ksize: ksize, strides: [2, 2], padding: padding)
+        let dx = try #require(try g.gradients(of: reduceSum(multiply(pooled, pooled)), wrt: [x])[0])
+        let feeds = [x: Self.random([2, 7, 6, 3], seed: 82)]
+        let ops = try Self.planOps(g, [dx], feeds: feeds)
+        #expect(ops["_SomaFusedMaxPoolGrad"] == 1 && ops["MaxPoolGrad"] == nil && ops["ReluGrad"] == nil, "\(ops)")
+        var unfused = CompileOptions()
+        unfused.disabledPasses = [MatMulBiasActivationFusion.name]
+        #expect(try Self.planOps(g, [dx], feeds: feeds, options: unfused)["MaxPoolGrad"] == 1)
+        try Self.expectSameResults(g, [dx], feeds: feeds)
+        #expect(try Session(graph: g).run(fetches: [dx], feeds: feeds)[0].scalars(as: Float.self).contains { $0 != 0 })
+
+        let other = try g.placeholder(.float32, shape: [2, 7, 6, channels], name: "other")
+        let kept = try g.output("ReluGrad", [g.output("MaxPoolGrad", [activation, pooled, pooled], attrs: pooled.node.attrs, name: nil,
+                                                      file: "", line: 0), other], attrs: [:], name: nil, file: "", line: 0)
+        let otherFeeds = [x: feeds[x]!, other: Self.random([2, 7, 6, channels], seed: 83)]
+        #expect(try Self.planOps(g, [kept], feeds: otherFeeds)["ReluGrad"] == 1)
+    }
+
     @Test func transposesFoldIntoMatrixProducts() throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [2, 5, 4], name: "x")

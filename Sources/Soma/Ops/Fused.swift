@@ -56,6 +56,17 @@ enum FusedOps {
               gradient: .undefined) { c in
             try fusedConvolutionShape(c, convolution: "DepthwiseConv2dNative")
         },
+        // MaxPoolGrad whose result only ReluGrad reads, with the pooling's input as the ReLU's
+        // output (a conv → ReLU → max-pool layer's backward pass), plans only: the gradient
+        // goes to each window's winner where the winner is positive, zero elsewhere.
+        OpDef("_SomaFusedMaxPoolGrad", inputs: ["orig_input: T", "orig_output: T", "grad: T"], outputs: ["output: T"],
+              attrs: ConvOps.poolAttrs + [.strings("fused_ops", default: [])], gradient: .undefined) { c in
+            guard case .strings(["ReluGrad"])? = c.attrs["fused_ops"] else {
+                throw ShapeError("_SomaFusedMaxPoolGrad supports fused_ops [ReluGrad], not \(c.attrs["fused_ops"].map { "\($0)" } ?? "none")")
+            }
+            try c.withRank(0, 4)
+            return [c.shape(0)]
+        },
         // A chain of elementwise ops evaluated in one pass; see `ElementwiseProgram`.
         OpDef("_SomaFusedElementwise", inputs: ["inputs: N * T"], outputs: ["z: T"],
               attrs: [.int("N", minimum: 1), .type("T", DType.floatingPoint), .strings("ops"), .ints("operands"),

@@ -9,9 +9,13 @@
 /// `act(Conv2D(x, f) + bias)` — the bias a BiasAdd, or an AddV2 of a vector of the output's
 /// channel count — becomes `_SomaFusedConv2D(x, f, bias)` the same way (a depthwise
 /// convolution `_SomaFusedDepthwiseConv2dNative`).
+/// Also in plans, the backward pass of a ReLU before max pooling: `ReluGrad(MaxPoolGrad(y,
+/// pool, g), y)` → `_SomaFusedMaxPoolGrad(y, pool, g)` with `fused_ops = [ReluGrad]`, the
+/// same values bitwise, one pass over the activation fewer.
 /// Guards: float32 (and float64 in plans); NHWC bias; every replaced node but the last has
 /// a single consumer, is not fetched and has no control edges in or out; activations TF
-/// runs fused (Relu, Relu6, Elu) in saved graphs, also Tanh and Sigmoid in plans.
+/// runs fused (Relu, Relu6, Elu) in saved graphs, also Tanh and Sigmoid in plans; the
+/// ReluGrad's features exactly the pooling gradient's original input.
 struct MatMulBiasActivationFusion: CompilerPass {
     static let name = "remapper"
 
@@ -23,7 +27,10 @@ struct MatMulBiasActivationFusion: CompilerPass {
                 && node.controlInputs.isEmpty
         }
         var replaced = Set<Int>()
-        if context.forPlan { fuseConvolutions(ir, activations: activations, isInterior: isInterior, replaced: &replaced) }
+        if context.forPlan {
+            fuseConvolutions(ir, activations: activations, isInterior: isInterior, replaced: &replaced)
+            fusePoolingGradients(ir, isInterior: isInterior)
+        }
         // Last nodes first, so an activation claims its BiasAdd before the BiasAdd alone could.
         for node in ir.nodes.reversed() where !replaced.contains(node.id) {
             // The pattern's last node: an activation of a BiasAdd, or a BiasAdd.
@@ -49,6 +56,20 @@ struct MatMulBiasActivationFusion: CompilerPass {
                 "transpose_b": matmul.attrs["transpose_b"] ?? .bool(false), "num_args": .int(1),
                 "fused_ops": .strings(fusedOps), "epsilon": .float(0.0001), "leakyrelu_alpha": .float(0.2),
             ]
+        }
+    }
+
+    /// `ReluGrad(MaxPoolGrad(y, pool, g), y)` → `_SomaFusedMaxPoolGrad(y, pool, g)`.
+    private func fusePoolingGradients(_ ir: IRGraph, isInterior: (IRNode) -> Bool) {
+        for node in ir.nodes where node.op == "ReluGrad" && node.controlInputs.isEmpty {
+            let pooling = node.inputs[0].node
+            guard pooling.op == "MaxPoolGrad", node.inputs[0].index == 0, isInterior(pooling), node.inputs[1] == pooling.inputs[0],
+                  node.outputTypes[0].isFloatingPoint else { continue }
+            var attrs = pooling.attrs
+            attrs["fused_ops"] = .strings(["ReluGrad"])
+            node.def = OpRegistry.lookup("_SomaFusedMaxPoolGrad")!
+            node.inputs = pooling.inputs
+            node.attrs = attrs
         }
     }
 

@@ -104,6 +104,16 @@ enum ConvKernels {
             if x.dtype == .float32 { maxPoolGrad(x, g, out, geometry, ctx, Float.self) } else { maxPoolGrad(x, g, out, geometry, ctx, Double.self) }
             ctx.setOutput(0, out)
         },
+        "_SomaFusedMaxPoolGrad": { ctx in
+            let x = ctx.inputs[0], g = ctx.inputs[2]
+            let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, window: ctx.node.attrs)
+            try geometry.check(outBackprop: g.shape)
+            let out = try ctx.allocateOutput(0, zeroed: !writesEveryElement(geometry, x.dtype))
+            if x.dtype == .float32 { maxPoolGrad(x, g, out, geometry, ctx, Float.self, reluGrad: true) } else {
+                maxPoolGrad(x, g, out, geometry, ctx, Double.self, reluGrad: true)
+            }
+            ctx.setOutput(0, out)
+        },
         "AvgPoolGrad": { ctx in
             let g = ctx.inputs[1], out = try ctx.allocateOutput(0)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: out.shape, window: ctx.node.attrs)
@@ -146,7 +156,7 @@ enum ConvKernels {
         case "Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropFilter":
             guard let x = dims(0), let f = value(1) else { return nil }
             return try? Geometry(input: x, filter: f, attrs: node.attrs)
-        case "MaxPool", "AvgPool", "MaxPoolGrad":
+        case "MaxPool", "AvgPool", "MaxPoolGrad", "_SomaFusedMaxPoolGrad":
             guard let x = dims(0) else { return nil }
             return try? Geometry(input: x, window: node.attrs)
         case "AvgPoolGrad":
@@ -1066,13 +1076,28 @@ enum ConvKernels {
     /// Each window's gradient goes to its maximum (the first one, in scan order, on ties).
     /// Windows are scanned position by position with all channels at once (contiguous in
     /// NHWC), keeping each channel's best value and index in per-thread scratch.
-    static func maxPoolGrad<T: FloatScalar>(_ x: Tensor, _ grad: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
+    ///
+    /// With `reluGrad` (``_SomaFusedMaxPoolGrad``, `x` being a ReLU's output) the result is
+    /// then `ReluGrad(result, x)`: kept where `x > 0`, zero elsewhere — bitwise the two ops'.
+    static func maxPoolGrad<T: FloatScalar>(_ x: Tensor, _ grad: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type,
+                                            reluGrad: Bool = false) {
         let px = x.pointer(as: T.self), pg = grad.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let c = g.c
         if writesEveryElement(g, x.dtype) {
             let px = x.pointer(as: Float.self), pg = grad.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
             return ctx.parallelFor(g.n * g.oh, blockSize: 4) { lo, hi in
-                for row in lo..<hi { maxPoolGradTiling(px, pg, po, g, row: row) }
+                for row in lo..<hi { maxPoolGradTiling(px, pg, po, g, row: row, reluGrad: reluGrad) }
+            }
+        }
+        defer {
+            // ReluGrad's own loops, in place.
+            if reluGrad, T.self == Float.self, let f = NNKernels.floatVectorGradient(.relu) {
+                let (px, po) = (x.pointer(as: Float.self), out.mutablePointer(as: Float.self))
+                ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
+                    VectorKernels.zip(f, UnsafePointer(po + lo), 1, px + lo, 1, po + lo, count: hi - lo)
+                }
+            } else if reluGrad {
+                NNKernels.gradient(.relu, out, x, out, alpha: T(Double(0.2)))
             }
         }
         if T.self == Float.self && c % 8 == 0 && g.h * g.w <= Int(Int32.max) {
@@ -1167,9 +1192,10 @@ enum ConvKernels {
     /// ``maxPoolGradFloat8(_:_:_:_:image:)``: the first tap, then strictly greater ones), then
     /// its gradient is stored at each winner, and the columns no window covers are zeroed —
     /// so the result needs no zeroed buffer beforehand and no read-modify-write adds. The last
-    /// output row of an image also zeroes the input rows below every window.
+    /// output row of an image also zeroes the input rows below every window. With `reluGrad`,
+    /// a winner that is not positive gets zero (``_SomaFusedMaxPoolGrad``).
     static func maxPoolGradTiling(_ px: UnsafePointer<Float>, _ pg: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>,
-                                  _ g: Geometry, row: Int) {
+                                  _ g: Geometry, row: Int, reluGrad: Bool = false) {
         typealias V = SIMD8<Float>
         let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh), c = g.c
         let top = i * g.h + oy * g.kh, covered = g.ow * g.kw
@@ -1194,7 +1220,12 @@ enum ConvKernels {
                 }
                 // The window's zeros are in L1: the eight winners are plain stores over them.
                 let target = po + corner + j
-                for l in 0..<8 { target[Int(tap[l]) * c + l] = o[j + l] }
+                if reluGrad {
+                    // ReluGrad on the winners (x = best there; zero elsewhere already).
+                    for l in 0..<8 { target[Int(tap[l]) * c + l] = best[l] > 0 ? o[j + l] : 0 }
+                } else {
+                    for l in 0..<8 { target[Int(tap[l]) * c + l] = o[j + l] }
+                }
             }
         }
         if covered < g.w {

@@ -76,6 +76,31 @@ public enum VectorLoops {
         while i < count { dst[i] = F.scalar(src[i]); i += 1 }
     }
 
+    /// `dst[i] = x·sigmoid(β·x)` for `x = src[i]` (swish, SiLU; `beta` nil: `x·sigmoid(x)`)
+    /// in one pass: the same multiplications and sigmoid as the loops it replaces (``zip(_:_:_:_:_:_:count:)``
+    /// with `Mul`, ``map(_:_:_:count:)`` with `Sigmoid`), so the same bits. `dst` may be `src`.
+    @inlinable @inline(__always)
+    public static func swish(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, beta: Float?) {
+        let width = VectorMath.width
+        var i = 0
+        if let beta {
+            let b = VectorMath.V(repeating: beta)
+            while i + width <= count {
+                let x = VectorMath.load(src + i)
+                VectorMath.store(x * VectorMath.sigmoid(b * x), dst + i)
+                i += width
+            }
+            while i < count { dst[i] = src[i] * VectorMath.sigmoid(beta * src[i]); i += 1 }
+        } else {
+            while i + width <= count {
+                let x = VectorMath.load(src + i)
+                VectorMath.store(x * VectorMath.sigmoid(x), dst + i)
+                i += width
+            }
+            while i < count { dst[i] = src[i] * VectorMath.sigmoid(src[i]); i += 1 }
+        }
+    }
+
     /// `dst[i] = F(a[i·sa], b[i·sb])` for strides 0 (a broadcast scalar) or 1; `dst` may
     /// alias either operand.
     @inlinable @inline(__always)
@@ -288,4 +313,5 @@ public protocol CompiledLoopSet: Sendable {
     static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool)
     static func streamRows(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, depthStride: Int,
                            b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int)
+    static func swish(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, beta: Float?)
 }

@@ -52,6 +52,12 @@ public enum CompiledLoops: CompiledLoopSet {
                                   b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
         VectorLoops.streamRows(m: m, n: n, k: k, a: a, rowStride: rowStride, depthStride: depthStride, b: b, ldb: ldb, c: c, ldc: ldc)
     }
+
+    /// `dst[i] = x·sigmoid(β·x)` for `x = src[i]` (`beta` nil: `x·sigmoid(x)`).
+    @inline(never)
+    public static func swish(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, beta: Float?) {
+        VectorLoops.swish(src, dst, count: count, beta: beta)
+    }
 }
 
 /// One loop per function: each specialisation is this module's own symbol.

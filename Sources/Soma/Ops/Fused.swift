@@ -107,6 +107,11 @@ struct ElementwiseProgram {
         case unary(MathKernels.UnaryOp, Int)
         case activation(NNKernels.Activation, Int, alpha: Float)
         case binary(MathKernels.BinaryOp, Int, Int)
+        /// `x·sigmoid(β·x)` (swish, SiLU) in one pass, in place of `Mul(β, x)` (none without
+        /// `beta`), `Sigmoid` and `Mul(x, ·)`, which become ``skip``.
+        case swish(Int, beta: Int?)
+        /// Work a later ``swish`` does.
+        case skip
     }
 
     let instructions: [Instruction]
@@ -115,6 +120,9 @@ struct ElementwiseProgram {
     let scratchBlock: [Int]
     /// Scratch blocks needed.
     let scratchBlocks: Int
+    /// A block no result uses, where a ``Instruction/swish(_:beta:)`` that cannot take its
+    /// one-pass loop computes its sigmoid (its output block may be its input's).
+    let spareBlock: Int
 
     init(attrs: [String: AttrValue], inputCount n: Int) throws {
         guard case .strings(let ops)? = attrs["ops"], case .ints(let operands)? = attrs["operands"],
@@ -136,7 +144,7 @@ struct ElementwiseProgram {
                 throw ShapeError("_SomaFusedElementwise cannot run op '\(op)' with these operands")
             }
         }
-        self.instructions = instructions
+        self.instructions = Self.fusingSwish(instructions, inputCount: n)
         // Liveness: a result's block is free after the last instruction reading it.
         var lastUse = Array(repeating: -1, count: instructions.count)
         for k in ops.indices {
@@ -153,6 +161,39 @@ struct ElementwiseProgram {
             if let reused = free.popLast() { blockOf[k] = reused } else { blockOf[k] = blocks; blocks += 1 }
         }
         scratchBlock = blockOf
-        scratchBlocks = blocks
+        let swish = self.instructions.contains { if case .swish = $0 { true } else { false } }
+        (spareBlock, scratchBlocks) = (blocks, swish ? blocks + 1 : blocks)
+    }
+
+    /// `Mul(x, Sigmoid(Mul(β, x)))` — operands in either order, `β` an input, the inner
+    /// results read only there, or `Mul(x, Sigmoid(x))` — as one ``Instruction/swish(_:beta:)``
+    /// (EfficientNet's activation: three passes over a block become one).
+    static func fusingSwish(_ program: [Instruction], inputCount n: Int) -> [Instruction] {
+        var instructions = program, readers = Array(repeating: 0, count: program.count)
+        func operands(_ instruction: Instruction) -> [Int] {
+            switch instruction {
+            case .unary(_, let a), .activation(_, let a, _): [a]
+            case .binary(_, let a, let b): a == b ? [a] : [a, b]
+            case .swish(let a, let beta): [a] + (beta.map { [$0] } ?? [])
+            case .skip: []
+            }
+        }
+        for instruction in program { for ref in operands(instruction) where ref >= n { readers[ref - n] += 1 } }
+        for (k, instruction) in program.enumerated() {
+            guard case .binary(.mul, let a, let b) = instruction else { continue }
+            for (product, x) in [(a, b), (b, a)] where product >= n && readers[product - n] == 1 {
+                guard case .activation(.sigmoid, let t, _) = instructions[product - n] else { continue }
+                if t == x {
+                    (instructions[k], instructions[product - n]) = (.swish(x, beta: nil), .skip)
+                    break
+                }
+                guard t >= n, readers[t - n] == 1, case .binary(.mul, let p, let q) = instructions[t - n], p == x || q == x else { continue }
+                let beta = p == x ? q : p
+                guard beta < n, beta != x else { continue }
+                (instructions[k], instructions[product - n], instructions[t - n]) = (.swish(x, beta: beta), .skip, .skip)
+                break
+            }
+        }
+        return instructions
     }
 }

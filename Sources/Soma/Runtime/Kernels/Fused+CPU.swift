@@ -101,6 +101,23 @@ enum FusedKernels {
                     case .binary(let op, let a, let b):
                         let (pa, sa) = operand(a), (pb, sb) = operand(b)
                         MathKernels.binaryLoop(op, pa, sa, pb, sb, dst, count: length)
+                    case .swish(let x, let beta):
+                        let (px, sx) = operand(x), scale = beta.map(operand)
+                        if T.self == Float.self, sx == 1, scale?.1 ?? 0 == 0, length >= VectorMath.width {
+                            // One pass: the operations of the three loops below, on whole vectors and
+                            // the same scalar tail (the sigmoid map's), so the same bits.
+                            VectorKernels.swish(UnsafeRawPointer(px).assumingMemoryBound(to: Float.self),
+                                                UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), count: length,
+                                                beta: scale.map { Float(Double(UnsafeRawPointer($0.0).assumingMemoryBound(to: T.self)[0])) })
+                        } else {
+                            // The three loops it replaces, the first two in the spare block.
+                            let spare = scratch + program.spareBlock * blockSize
+                            if let (pb, sb) = scale { MathKernels.binaryLoop(.mul, pb, sb, px, sx, spare, count: length) }
+                            NNKernels.activate(.sigmoid, scale == nil ? px : UnsafePointer(spare), spare, count: length, alpha: T(Double(0.2)))
+                            MathKernels.binaryLoop(.mul, px, sx, UnsafePointer(spare), 1, dst, count: length)
+                        }
+                    case .skip:
+                        continue
                     }
                 }
                 start += length

@@ -64,6 +64,11 @@ enum VectorKernels {
         (level.map(loops) ?? selected).streamRows(m: m, n: n, k: k, a: a, rowStride: rowStride, depthStride: depthStride, b: b,
                                                   ldb: ldb, c: c, ldc: ldc)
     }
+
+    /// `dst[i] = x·sigmoid(β·x)` for `x = src[i]` (`beta` nil: `x·sigmoid(x)`); `dst` may be `src`.
+    static func swish(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, beta: Float?, level: CPULevel? = nil) {
+        (level.map(loops) ?? selected).swish(src, dst, count: count, beta: beta)
+    }
 }
 
 /// The vector instruction set this process's elementwise loops use: `avx512`, `avx2` or

@@ -79,26 +79,18 @@ public enum VectorLoops {
     /// `dst[i] = x·sigmoid(β·x)` for `x = src[i]` (swish, SiLU; `beta` nil: `x·sigmoid(x)`)
     /// in one pass: the same multiplications and sigmoid as the loops it replaces (``zip(_:_:_:_:_:_:count:)``
     /// with `Mul`, ``map(_:_:_:count:)`` with `Sigmoid`), so the same bits. `dst` may be `src`.
+    /// (Without `beta` the loop scales by 1, which changes no value: one call of each sigmoid
+    /// keeps them inlined.)
     @inlinable @inline(__always)
     public static func swish(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, beta: Float?) {
-        let width = VectorMath.width
+        let width = VectorMath.width, scale = beta ?? 1, b = VectorMath.V(repeating: scale)
         var i = 0
-        if let beta {
-            let b = VectorMath.V(repeating: beta)
-            while i + width <= count {
-                let x = VectorMath.load(src + i)
-                VectorMath.store(x * VectorMath.sigmoid(b * x), dst + i)
-                i += width
-            }
-            while i < count { dst[i] = src[i] * VectorMath.sigmoid(beta * src[i]); i += 1 }
-        } else {
-            while i + width <= count {
-                let x = VectorMath.load(src + i)
-                VectorMath.store(x * VectorMath.sigmoid(x), dst + i)
-                i += width
-            }
-            while i < count { dst[i] = src[i] * VectorMath.sigmoid(src[i]); i += 1 }
+        while i + width <= count {
+            let x = VectorMath.load(src + i)
+            VectorMath.store(x * VectorMath.sigmoid(b * x), dst + i)
+            i += width
         }
+        while i < count { dst[i] = src[i] * VectorMath.sigmoid(scale * src[i]); i += 1 }
     }
 
     /// `dst[i] = F(a[i·sa], b[i·sb])` for strides 0 (a broadcast scalar) or 1; `dst` may

@@ -95,25 +95,8 @@ enum ConvKernels {
         },
         "MaxPool": { ctx in try pool(ctx, max: true) },
         "AvgPool": { ctx in try pool(ctx, max: false) },
-        "MaxPoolGrad": { ctx in
-            let x = ctx.inputs[0], g = ctx.inputs[2]
-            let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, window: ctx.node.attrs)
-            try geometry.check(outBackprop: g.shape)
-            // Tiling windows write every element; the others add into zeros.
-            let out = try ctx.allocateOutput(0, zeroed: !writesEveryElement(geometry, x.dtype))
-            if x.dtype == .float32 { maxPoolGrad(x, g, out, geometry, ctx, Float.self) } else { maxPoolGrad(x, g, out, geometry, ctx, Double.self) }
-            ctx.setOutput(0, out)
-        },
-        "_SomaFusedMaxPoolGrad": { ctx in
-            let x = ctx.inputs[0], g = ctx.inputs[2]
-            let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, window: ctx.node.attrs)
-            try geometry.check(outBackprop: g.shape)
-            let out = try ctx.allocateOutput(0, zeroed: !writesEveryElement(geometry, x.dtype))
-            if x.dtype == .float32 { maxPoolGrad(x, g, out, geometry, ctx, Float.self, reluGrad: true) } else {
-                maxPoolGrad(x, g, out, geometry, ctx, Double.self, reluGrad: true)
-            }
-            ctx.setOutput(0, out)
-        },
+        "MaxPoolGrad": { ctx in try maxPoolGrad(ctx, reluGrad: false) },
+        "_SomaFusedMaxPoolGrad": { ctx in try maxPoolGrad(ctx, reluGrad: true) },
         "AvgPoolGrad": { ctx in
             let g = ctx.inputs[1], out = try ctx.allocateOutput(0)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: out.shape, window: ctx.node.attrs)
@@ -1070,6 +1053,19 @@ enum ConvKernels {
             }
         }
         if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        ctx.setOutput(0, out)
+    }
+
+    /// `MaxPoolGrad` (with `reluGrad`, `_SomaFusedMaxPoolGrad`) on the kernel's inputs.
+    static func maxPoolGrad(_ ctx: KernelContext, reluGrad: Bool) throws {
+        let x = ctx.inputs[0], g = ctx.inputs[2]
+        let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, window: ctx.node.attrs)
+        try geometry.check(outBackprop: g.shape)
+        // Tiling windows write every element; the others add into zeros.
+        let out = try ctx.allocateOutput(0, zeroed: !writesEveryElement(geometry, x.dtype))
+        if x.dtype == .float32 { maxPoolGrad(x, g, out, geometry, ctx, Float.self, reluGrad: reluGrad) } else {
+            maxPoolGrad(x, g, out, geometry, ctx, Double.self, reluGrad: reluGrad)
+        }
         ctx.setOutput(0, out)
     }
 

@@ -55,6 +55,113 @@ extension VectorLoops {
         }
     }
 
+    /// One float32 output row of a depthwise convolution with multiplier 1, with the fused
+    /// epilogue `F(sum + bias)` applied in registers (no `bias`: `F(sum)`).
+    ///
+    /// Three-wide windows with unit strides along the row (MobileNet's, EfficientNet's 3×3
+    /// stride-1 layers) take ``depthwise3Block(_:_:input:filter:output:top:rows:column:channel:bias:)``:
+    /// sixteen channels at a time, four output columns sharing the input vectors their
+    /// windows overlap on. Every other geometry sums as ``depthwiseForwardRow(_:input:filter:output:row:)``
+    /// does and then runs the epilogue over the row. Either way each output lane adds its
+    /// taps in (ky, kx) order from zero, then the bias, then `F` — the bits of the unfused
+    /// ops.
+    @inlinable @inline(__always)
+    public static func depthwiseForwardRow<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        row oy: Int, bias: UnsafePointer<Float>?
+    ) {
+        guard g.kw == 3, g.sw == 1, g.dw == 1, g.c >= 16 else {
+            depthwiseForwardRow(g, input: input, filter: filter, output: output, row: oy)
+            if let bias { biasActivation(F.self, output, rows: g.ow, n: g.c, bias) }
+            else if F.self != VectorFunctions.Identity.self { map(F.self, output, output, count: g.ow &* g.c) }
+            return
+        }
+        let c = g.c, top = oy &* g.sh &- g.padTop
+        let rows = taps(start: top, dilation: g.dh, kernel: g.kh, size: g.h)
+        // Interior columns (every tap inside the image) run four at a time.
+        let interiorStart = Swift.min(g.padLeft, g.ow), interiorEnd = Swift.max(interiorStart, Swift.min(g.ow, g.w &- 2 &+ g.padLeft))
+        let blocks = c / 16, rest = blocks &* 16
+        var ox = 0
+        while ox < g.ow {
+            let interior = ox >= interiorStart && ox &+ 4 <= interiorEnd, count = interior ? 4 : 1
+            for block in 0..<blocks {
+                let k = block &* 16
+                if !interior {
+                    depthwise3Column(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox, channel: k,
+                                     bias: bias)
+                } else {
+                    depthwise3Block(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox, channel: k,
+                                    bias: bias)
+                }
+            }
+            if rest < c {
+                for column in ox..<(ox &+ count) {
+                    depthwiseForwardColumn(g, input: input, filter: filter, output: output, top: top, rows: rows, column: column, from: rest)
+                    let out = output + column &* c
+                    if let bias { for j in rest..<c { out[j] = F.scalar(out[j] + bias[j]) } }
+                    else { for j in rest..<c { out[j] = F.scalar(out[j]) } }
+                }
+            }
+            ox &+= count
+        }
+    }
+
+    /// Sixteen channels from `channel` of four interior output columns from `column`, for
+    /// a three-wide window with unit strides along the row: the six input vectors under the
+    /// four windows are loaded once per row of taps for the twelve products, and four
+    /// independent sums hide the additions' latency.
+    @inlinable @inline(__always)
+    static func depthwise3Block<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
+    ) {
+        typealias V = SIMD16<Float>
+        let c = g.c, left = ox &- g.padLeft, out = output + (ox &* c &+ k)
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+        @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+        var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+        for ky in rows {
+            let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* 3 &* c &+ k)
+            let f0 = load(taps), f1 = load(taps + c), f2 = load(taps + 2 &* c)
+            let x0 = load(line), x1 = load(line + c), x2 = load(line + 2 &* c)
+            let x3 = load(line + 3 &* c), x4 = load(line + 4 &* c), x5 = load(line + 5 &* c)
+            s0 += x0 * f0; s0 += x1 * f1; s0 += x2 * f2
+            s1 += x1 * f0; s1 += x2 * f1; s1 += x3 * f2
+            s2 += x2 * f0; s2 += x3 * f1; s2 += x4 * f2
+            s3 += x3 * f0; s3 += x4 * f1; s3 += x5 * f2
+        }
+        if let bias {
+            let b = load(bias + k)
+            s0 = F.vector(s0 + b); s1 = F.vector(s1 + b); s2 = F.vector(s2 + b); s3 = F.vector(s3 + b)
+        } else {
+            s0 = F.vector(s0); s1 = F.vector(s1); s2 = F.vector(s2); s3 = F.vector(s3)
+        }
+        store(s0, out)
+        store(s1, out + c)
+        store(s2, out + 2 &* c)
+        store(s3, out + 3 &* c)
+    }
+
+    /// Sixteen channels from `channel` of one output column of a three-wide window with unit
+    /// strides along the row, over the taps that lie inside the image (edges and leftovers).
+    @inlinable @inline(__always)
+    static func depthwise3Column<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
+    ) {
+        typealias V = SIMD16<Float>
+        let c = g.c, left = ox &- g.padLeft, out = output + (ox &* c &+ k)
+        let columns = taps(start: left, dilation: 1, kernel: 3, size: g.w)
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+        var sum = V()
+        for ky in rows {
+            let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* 3 &* c &+ k)
+            for kx in columns { sum += load(line + kx &* c) * load(taps + kx &* c) }
+        }
+        sum = F.vector(bias.map { sum + load($0 + k) } ?? sum)
+        UnsafeMutableRawPointer(out).storeBytes(of: sum, as: V.self)
+    }
+
     /// Channels `channel..<channel + V.scalarCount` of four interior output columns from
     /// `column`: four independent sums hide the latency of the additions.
     @inlinable @inline(__always)

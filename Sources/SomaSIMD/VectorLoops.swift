@@ -301,7 +301,7 @@ public protocol CompiledLoopSet: Sendable {
                     _ dst: UnsafeMutablePointer<Float>, count: Int)
     static func biasActivation(_ f: UnaryFunction?, _ po: UnsafeMutablePointer<Float>, rows: Int, n: Int, _ bias: UnsafePointer<Float>)
     static func depthwiseForwardRow(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
-                                    output: UnsafeMutablePointer<Float>, row: Int)
+                                    output: UnsafeMutablePointer<Float>, row: Int, bias: UnsafePointer<Float>?, _ f: UnaryFunction?)
     static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool)
     static func streamRows(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, depthStride: Int,
                            b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int)

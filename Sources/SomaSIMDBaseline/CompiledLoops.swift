@@ -33,11 +33,13 @@ public enum CompiledLoops: CompiledLoopSet {
         if let f { VectorLoops.visit(f, loop) } else { loop.visit(VectorFunctions.Identity.self) }
     }
 
-    /// One output row of a depthwise convolution with multiplier 1.
+    /// One output row of a depthwise convolution with multiplier 1, then `f(row + bias)`
+    /// (no `bias`: `f(row)`; no `f`: the addition alone).
     @inline(never)
     public static func depthwiseForwardRow(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
-                                           output: UnsafeMutablePointer<Float>, row: Int) {
-        VectorLoops.depthwiseForwardRow(g, input: input, filter: filter, output: output, row: row)
+                                           output: UnsafeMutablePointer<Float>, row: Int, bias: UnsafePointer<Float>?, _ f: UnaryFunction?) {
+        let loop = DepthwiseRowLoop(g: g, input: input, filter: filter, output: output, row: row, bias: bias)
+        if let f { VectorLoops.visit(f, loop) } else { loop.visit(VectorFunctions.Identity.self) }
     }
 
     /// Softmax or log-softmax of rows `rows` of a `[*, n]` matrix.
@@ -74,4 +76,12 @@ struct ZipLoop: BinaryVisitor {
 struct BiasActivationLoop: UnaryVisitor {
     let po: UnsafeMutablePointer<Float>, rows: Int, n: Int, bias: UnsafePointer<Float>
     @inline(never) func visit<F: VectorUnary>(_: F.Type) { VectorLoops.biasActivation(F.self, po, rows: rows, n: n, bias) }
+}
+
+struct DepthwiseRowLoop: UnaryVisitor {
+    let g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, row: Int
+    let bias: UnsafePointer<Float>?
+    @inline(never) func visit<F: VectorUnary>(_: F.Type) {
+        VectorLoops.depthwiseForwardRow(F.self, g, input: input, filter: filter, output: output, row: row, bias: bias)
+    }
 }

@@ -129,6 +129,42 @@ import SomaSIMD
             else { reference = Array(UnsafeBufferPointer(start: buffer, count: 5 * 6 * 27)) }
         }
         #expect(Self.firstDifference(rowsOut, reference) == "none", "depthwise rows at \(level)")
+        // Three-wide rows with the bias and function in registers (four-column blocks that
+        // share loads at stride 1, strided blocks, edge columns, 16-wide channel blocks and a
+        // scalar rest, rows in the padding, dilated rows) against the generic row loop and the
+        // bias-activation loop, bit for bit.
+        for h in [
+            DepthwiseGeometry(h: 7, w: 13, c: 48, kh: 3, kw: 3, oh: 7, ow: 13, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 1, padLeft: 1),
+            DepthwiseGeometry(h: 7, w: 13, c: 37, kh: 3, kw: 3, oh: 5, ow: 11, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 0, padLeft: 0),
+            DepthwiseGeometry(h: 9, w: 11, c: 27, kh: 3, kw: 3, oh: 5, ow: 6, sh: 2, sw: 2, dh: 1, dw: 1, padTop: 1, padLeft: 1),
+            DepthwiseGeometry(h: 9, w: 14, c: 16, kh: 3, kw: 3, oh: 5, ow: 14, sh: 2, sw: 1, dh: 2, dw: 1, padTop: 2, padLeft: 1),
+            DepthwiseGeometry(h: 6, w: 9, c: 32, kh: 5, kw: 5, oh: 6, ow: 9, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 2, padLeft: 2),
+        ] {
+            let image = (0..<(h.h * h.w * h.c)).map { Float(sin(Double($0) * 0.7)) }
+            let filter = (0..<(h.kh * h.kw * h.c)).map { Float(cos(Double($0))) }, bias = (0..<h.c).map { Float(sin(Double($0) * 3)) }
+            let size = h.oh * h.ow * h.c
+            for f in [nil] + UnaryFunction.allCases.map(Optional.some) {
+                for biased in [true, false] {
+                    var fused = [Float](repeating: .nan, count: size), expected = fused
+                    for oy in 0..<h.oh {
+                        fused.withUnsafeMutableBufferPointer { out in
+                            bias.withUnsafeBufferPointer { b in
+                                VectorKernels.depthwiseForwardRow(h, input: image, filter: filter, output: out.baseAddress! + oy * h.ow * h.c, row: oy,
+                                                                  bias: biased ? b.baseAddress! : nil, f, level: level)
+                            }
+                        }
+                        expected.withUnsafeMutableBufferPointer { out in
+                            let row = out.baseAddress! + oy * h.ow * h.c
+                            VectorLoops.depthwiseForwardRow(h, input: image, filter: filter, output: row, row: oy)
+                            if biased { VectorKernels.biasActivation(f, row, rows: h.ow, n: h.c, bias, level: .baseline) }
+                            else if let f { VectorKernels.map(f, row, row, count: h.ow * h.c, level: .baseline) }
+                        }
+                    }
+                    #expect(Self.firstDifference(fused, expected) == "none",
+                            "depthwise rows \(h.kh)×\(h.kw) stride \(h.sw) with \(biased ? "bias" : "no bias") + \(f.map { "\($0)" } ?? "nothing") at \(level)")
+                }
+            }
+        }
         // Spot check against a direct sum: output (2, 3), channel 4.
         var sum: Float = 0
         for ky in 0..<3 { for kx in 0..<3 {

@@ -72,7 +72,14 @@ enum ConvKernels {
             let channels = g.c * g.oc
             if x.dtype == .float32 {
                 let pb = biased ? ctx.inputs[2].pointer(as: Float.self) : nil
-                try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) { fusedEpilogue($0, rows: $1, n: channels, pb, activation) }
+                // No activation or one in vector form (which the unfused op would also run in
+                // vectors: a row of at least one vector): in the rows' registers.
+                let function = activation.flatMap(NNKernels.floatVectorActivation)
+                if function != nil ? pb != nil || g.ow * channels >= VectorMath.width : activation == nil {
+                    try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self, rowEpilogue: RowEpilogue(bias: pb, function: function))
+                } else {
+                    try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) { fusedEpilogue($0, rows: $1, n: channels, pb, activation) }
+                }
             } else {
                 let pb = biased ? ctx.inputs[2].pointer(as: Double.self) : nil
                 try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) { fusedEpilogue($0, rows: $1, n: channels, pb, activation) }
@@ -108,6 +115,13 @@ enum ConvKernels {
 
     /// A fused convolution's `fused_ops`: whether it adds a bias (its third input) and the
     /// activation after it, if any.
+    /// A float32 bias and the function (in vector form) of `function(x + bias)` (without a
+    /// bias: `function(x)`), which a depthwise row applies while its sums are in registers.
+    struct RowEpilogue {
+        let bias: UnsafePointer<Float>?
+        let function: UnaryFunction?
+    }
+
     static func fusedOps(_ ctx: KernelContext) -> (biased: Bool, activation: NNKernels.Activation?) {
         let ops = ctx.node.strings("fused_ops") ?? []
         return (ops.first == "BiasAdd", ops.last.flatMap { FusedOps.elementwiseActivations[$0] })
@@ -686,9 +700,11 @@ enum ConvKernels {
     ///   each sum into their own partial filter; the partials are added in block order.
     /// So every result is bitwise identical for any thread count.
     /// `epilogue(row, count)` runs on each forward output row (`[OW, C·M]`) while it is in
-    /// cache (the fused bias and activation).
+    /// cache (the fused bias and activation); a float32 `rowEpilogue` instead runs in the row
+    /// loop's registers where the multiplier is 1.
     static func depthwise<T: FloatScalar>(_ pass: DepthwisePass, x: Tensor, f: Tensor, dy: Tensor, _ g: Geometry, _ ctx: KernelContext,
-                                          _: T.Type, epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
+                                          _: T.Type, rowEpilogue: RowEpilogue? = nil,
+                                          epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
         let width = g.c * g.oc
         switch pass {
         case .forward:
@@ -702,10 +718,12 @@ enum ConvKernels {
                         if T.self == Float.self {
                             VectorKernels.depthwiseForwardRow(g.depthwise, input: UnsafeRawPointer(image).assumingMemoryBound(to: Float.self),
                                                               filter: UnsafeRawPointer(pf).assumingMemoryBound(to: Float.self),
-                                                              output: UnsafeMutableRawPointer(yRow).assumingMemoryBound(to: Float.self), row: oy)
-                        } else {
-                            VectorLoops.depthwiseForwardRow(g.depthwise, input: image, filter: pf, output: yRow, row: oy)
+                                                              output: UnsafeMutableRawPointer(yRow).assumingMemoryBound(to: Float.self), row: oy,
+                                                              bias: rowEpilogue?.bias, rowEpilogue?.function)
+                            epilogue(yRow, g.ow)
+                            continue
                         }
+                        VectorLoops.depthwiseForwardRow(g.depthwise, input: image, filter: pf, output: yRow, row: oy)
                     } else {
                         yRow.update(repeating: 0, count: g.ow * width)
                         forEachDepthwiseTap(g, input: px, image: i, row: oy) { xLine, t, offset in
@@ -713,6 +731,11 @@ enum ConvKernels {
                                 depthwiseMultiplyAdd(yRow + ox * width, xLine + (ox * g.sw + offset) * g.c, pf + t * width, g.c, g.oc)
                             }
                         }
+                    }
+                    if let rowEpilogue, T.self == Float.self {
+                        let row = UnsafeMutableRawPointer(yRow).assumingMemoryBound(to: Float.self)
+                        if let bias = rowEpilogue.bias { VectorKernels.biasActivation(rowEpilogue.function, row, rows: g.ow, n: width, bias) }
+                        else if let function = rowEpilogue.function { VectorKernels.map(function, row, row, count: g.ow * width) }
                     }
                     epilogue(yRow, g.ow)
                 }

@@ -45,10 +45,12 @@ enum VectorKernels {
         (level.map(loops) ?? selected).biasActivation(f, po, rows: rows, n: n, bias)
     }
 
-    /// One output row of a depthwise convolution with multiplier 1.
+    /// One output row of a depthwise convolution with multiplier 1, then `f(row + bias)`
+    /// (no `bias`: `f(row)`; no `f`: the addition alone).
     static func depthwiseForwardRow(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
-                                    output: UnsafeMutablePointer<Float>, row: Int, level: CPULevel? = nil) {
-        (level.map(loops) ?? selected).depthwiseForwardRow(g, input: input, filter: filter, output: output, row: row)
+                                    output: UnsafeMutablePointer<Float>, row: Int, bias: UnsafePointer<Float>? = nil,
+                                    _ f: UnaryFunction? = nil, level: CPULevel? = nil) {
+        (level.map(loops) ?? selected).depthwiseForwardRow(g, input: input, filter: filter, output: output, row: row, bias: bias, f)
     }
 
     /// Softmax or log-softmax of rows `rows` of a `[*, n]` matrix.

@@ -129,9 +129,10 @@ public enum VectorLoops {
     }
 
     /// Softmax (or log-softmax) of each row `r` in `rows` of a `[*, n]` matrix: the maximum,
-    /// then `e^(x − max)` summed in float lanes over chunks of 1,024 values and the chunks'
-    /// totals in float64 (long rows do not stall at 2²⁴), then the scale. A NaN in a row
-    /// makes the whole row NaN.
+    /// then `e^(x − max)` summed in float lanes over chunks of 1,024 values, the lanes as a
+    /// tree (``VectorMath/horizontalSum(_:)``), and the chunks' totals in float64 (long rows
+    /// do not stall at 2²⁴), then the scale. A NaN in a row makes the whole row NaN (its
+    /// own term is NaN, whatever the maximum).
     @inlinable @inline(__always)
     public static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool) {
         typealias V = VectorMath.V
@@ -141,7 +142,7 @@ public enum VectorLoops {
             var j = 0
             var mv = V(repeating: -.infinity)
             while j + width <= n { mv = VectorMath.maximum(mv, VectorMath.load(row + j)); j += width }
-            var m = mv.max()
+            var m = VectorMath.horizontalMaximum(mv)
             while j < n { m = Swift.max(m, row[j]); j += 1 }
             var sum = 0.0
             j = 0
@@ -154,7 +155,7 @@ public enum VectorLoops {
                     lanes += e
                     j += width
                 }
-                sum += Double(lanes.sum())
+                sum += Double(VectorMath.horizontalSum(lanes))
             }
             while j < n { let e = VectorMath.exp(row[j] - m); dst[j] = e; sum += Double(e); j += 1 }
             if log {

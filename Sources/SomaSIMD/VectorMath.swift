@@ -141,6 +141,23 @@ public enum VectorMath {
 
     /// NaN-propagating maximum and minimum (TF's `Maximum`/`Minimum` on floats; a NaN in
     /// `a` wins, as in the scalar loops).
+    /// The sum of `v`'s lanes as a tree (halves added lane by lane, four times): four
+    /// dependent additions where `SIMD.sum()` chains fifteen. The order is fixed, so every
+    /// build gives the same bits.
+    @inlinable @inline(__always) public static func horizontalSum(_ v: V) -> Float {
+        let v8 = v.lowHalf + v.highHalf, v4 = v8.lowHalf + v8.highHalf, v2 = v4.lowHalf + v4.highHalf
+        return v2[0] + v2[1]
+    }
+
+    /// The largest of `v`'s lanes as a tree, where no lane is NaN (with NaNs: one of the
+    /// lanes). Where no lane is NaN the order of the comparisons cannot change the result.
+    @inlinable @inline(__always) public static func horizontalMaximum(_ v: V) -> Float {
+        let (a8, b8) = (v.lowHalf, v.highHalf), v8 = a8.replacing(with: b8, where: b8 .> a8)
+        let (a4, b4) = (v8.lowHalf, v8.highHalf), v4 = a4.replacing(with: b4, where: b4 .> a4)
+        let (a2, b2) = (v4.lowHalf, v4.highHalf), v2 = a2.replacing(with: b2, where: b2 .> a2)
+        return v2[1] > v2[0] ? v2[1] : v2[0]
+    }
+
     @inlinable @inline(__always) public static func maximum(_ a: V, _ b: V) -> V {
         var m = a.replacing(with: b, where: b .> a)
         m.replace(with: b, where: b .!= b)

@@ -362,6 +362,55 @@ import Testing
         #expect(try Self.planOps(g, [kept], feeds: otherFeeds)["ReluGrad"] == 1)
     }
 
+    /// A batched product only a Transpose reads, the last dimension kept last, writes each
+    /// batch's product in its strided place (`_SomaFusedBatchMatMul`): heads merged back as
+    /// attention does (`[B, T, D]` → `[T, B, D]`, `[B, H, T, D]` → `[B, T, H, D]`), adjoint
+    /// operands, broadcast batches, one batch and two (each split by rows on three threads);
+    /// the same bits as the unfused ops and the reference interpreter on one, two and three
+    /// threads. A permutation that moves the last dimension, a product something else reads
+    /// and a weight every batch shares stay unfused.
+    @Test func transposedBatchProductsWriteInPlace() throws {
+        let g = Graph()
+        var fetches: [Output] = [], feeds: [Output: Tensor] = [:]
+        func input(_ shape: [Int], _ seed: UInt64) throws -> Output {
+            let x = try g.placeholder(.float32, shape: TensorShape(shape), name: "in\(seed)")
+            feeds[x] = Self.random(shape, seed: seed)
+            return x
+        }
+        let scores = try batchMatmul(input([3, 65, 24], 90), input([3, 24, 70], 91))
+        fetches.append(try transpose(scores, perm: [1, 0, 2]))
+        let heads = try batchMatmul(input([2, 4, 9, 16], 92), input([2, 4, 9, 16], 93), adjointX: true)
+        fetches.append(try transpose(heads, perm: [0, 2, 1, 3]))
+        let broadcast = try batchMatmul(input([1, 3, 7, 5], 94), input([2, 1, 6, 5], 95), adjointY: true)
+        fetches.append(try transpose(broadcast, perm: [2, 1, 0, 3]))
+        let single = try batchMatmul(input([1, 200, 64], 96), input([1, 64, 300], 97))
+        fetches.append(try transpose(single, perm: [1, 0, 2]))
+        let pair = try batchMatmul(input([2, 150, 64], 104), input([2, 64, 260], 105))  // fewer batches than three threads
+        fetches.append(try transpose(pair, perm: [1, 0, 2]))
+        let ops = try Self.planOps(g, fetches, feeds: feeds)
+        #expect(ops["_SomaFusedBatchMatMul"] == 5 && ops["Transpose"] == nil && ops["BatchMatMulV2"] == nil, "\(ops)")
+        try Self.expectSameResults(g, fetches, feeds: feeds)
+        func results(threads: Int) throws -> [Tensor] {
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            return try Session(graph: g, options: options).run(fetches: fetches, feeds: feeds)
+        }
+        let two = try results(threads: 2)
+        for threads in [1, 3] {
+            for (a, b) in zip(try results(threads: threads), two) {
+                let same = a.scalars(as: Float.self) == b.scalars(as: Float.self)
+                #expect(same, "\(threads) threads")
+            }
+        }
+
+        let moved = try transpose(batchMatmul(input([2, 5, 4], 98), input([2, 4, 3], 99)), perm: [0, 2, 1])
+        let shared = try transpose(batchMatmul(input([2, 5, 4], 100), g.constant(Self.random([4, 3], seed: 101))), perm: [1, 0, 2])
+        let read = try batchMatmul(input([2, 5, 4], 102), input([2, 4, 3], 103))
+        let kept = [moved, shared, try transpose(read, perm: [1, 0, 2]), try reduceSum(read)]
+        #expect(try Self.planOps(g, kept, feeds: feeds)["BatchMatMulV2"] == 3)
+        try Self.expectSameResults(g, kept, feeds: feeds)
+    }
+
     @Test func transposesFoldIntoMatrixProducts() throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [2, 5, 4], name: "x")

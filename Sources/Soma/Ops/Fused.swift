@@ -67,6 +67,23 @@ enum FusedOps {
             try c.withRank(0, 4)
             return [c.shape(0)]
         },
+        // BatchMatMulV2 whose product only a Transpose keeping the last dimension last reads
+        // (attention's heads merged back: [B, T, D] → [T, B, D], [B, H, T, D] → [B, T, H, D]),
+        // plans only: each batch's product is written straight into its strided place.
+        OpDef("_SomaFusedBatchMatMul", inputs: ["x: T", "y: T"], outputs: ["output: T"],
+              attrs: [.type("T", DType.floatingPoint), .bool("adj_x", default: false), .bool("adj_y", default: false),
+                      .ints("perm"), .strings("fused_ops", default: [])], gradient: .undefined) { c in
+            guard case .strings(["Transpose"])? = c.attrs["fused_ops"] else {
+                throw ShapeError("_SomaFusedBatchMatMul supports fused_ops [Transpose], not \(c.attrs["fused_ops"].map { "\($0)" } ?? "none")")
+            }
+            let product = try LinalgOps.definitions.first { $0.name == "BatchMatMulV2" }!.shapeFunction(c)[0]
+            guard let rank = product.rank else { return [.unknown] }
+            let perm = c.ints("perm")
+            guard perm.count == rank, Set(perm) == Set(0..<rank), perm.last == rank - 1 else {
+                throw ShapeError("_SomaFusedBatchMatMul's perm must order the product's \(rank) dimensions and keep the last last, not \(perm)")
+            }
+            return [TensorShape(perm.map { product.dimensions![$0] })]
+        },
         // A chain of elementwise ops evaluated in one pass; see `ElementwiseProgram`.
         OpDef("_SomaFusedElementwise", inputs: ["inputs: N * T"], outputs: ["z: T"],
               attrs: [.int("N", minimum: 1), .type("T", DType.floatingPoint), .strings("ops"), .ints("operands"),

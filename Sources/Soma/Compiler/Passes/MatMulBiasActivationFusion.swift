@@ -11,7 +11,10 @@
 /// convolution `_SomaFusedDepthwiseConv2dNative`).
 /// Also in plans, the backward pass of a ReLU before max pooling: `ReluGrad(MaxPoolGrad(y,
 /// pool, g), y)` → `_SomaFusedMaxPoolGrad(y, pool, g)` with `fused_ops = [ReluGrad]`, the
-/// same values bitwise, one pass over the activation fewer.
+/// same values bitwise, one pass over the activation fewer. And a batched product only a
+/// Transpose reads, the last dimension kept last: `Transpose(BatchMatMulV2(x, y), perm)` →
+/// `_SomaFusedBatchMatMul(x, y)` with `perm`, each batch's product written where the
+/// Transpose would put it, bitwise.
 /// Guards: float32 (and float64 in plans); NHWC bias; every replaced node but the last has
 /// a single consumer, is not fetched and has no control edges in or out; activations TF
 /// runs fused (Relu, Relu6, Elu) in saved graphs, also Tanh and Sigmoid in plans; the
@@ -30,6 +33,7 @@ struct MatMulBiasActivationFusion: CompilerPass {
         if context.forPlan {
             fuseConvolutions(ir, activations: activations, isInterior: isInterior, replaced: &replaced)
             fusePoolingGradients(ir, isInterior: isInterior)
+            fuseTransposedProducts(ir, isInterior: isInterior)
         }
         // Last nodes first, so an activation claims its BiasAdd before the BiasAdd alone could.
         for node in ir.nodes.reversed() where !replaced.contains(node.id) {
@@ -70,6 +74,27 @@ struct MatMulBiasActivationFusion: CompilerPass {
             node.def = OpRegistry.lookup("_SomaFusedMaxPoolGrad")!
             node.inputs = pooling.inputs
             node.attrs = attrs
+        }
+    }
+
+    /// `Transpose(BatchMatMulV2(x, y), perm)` with `perm` keeping the last dimension last →
+    /// `_SomaFusedBatchMatMul(x, y)`, each batch's product written in its strided place: the
+    /// same kernel calls, so the same bits. A `y` several batches of `x` share stays unfused
+    /// (its product runs as one GEMM of all their rows).
+    private func fuseTransposedProducts(_ ir: IRGraph, isInterior: (IRNode) -> Bool) {
+        for node in ir.nodes where node.op == "Transpose" && node.controlInputs.isEmpty {
+            let product = node.inputs[0].node
+            guard product.op == "BatchMatMulV2", node.inputs[0].index == 0, isInterior(product), product.outputTypes[0].isFloatingPoint,
+                  let perm = KnownValues.constant(node.inputs[1])?.intScalars(), let rank = product.outputShapes[0].rank,
+                  perm.count == rank, Set(perm) == Set(0..<rank), perm.last == rank - 1, perm != Array(0..<rank),
+                  let x = product.inputs[0].shape.dimensions, let y = product.inputs[1].shape.dimensions else { continue }
+            // A shared `y` with several batches of `x` runs as one GEMM of all their rows.
+            let yShared = y.dropLast(2).allSatisfy { $0 == 1 }, oneBatch = x.dropLast(2).allSatisfy { $0 == 1 }
+            guard !yShared || oneBatch || product.bool("adj_x") == true else { continue }
+            node.def = OpRegistry.lookup("_SomaFusedBatchMatMul")!
+            node.inputs = product.inputs
+            node.attrs = ["T": .type(product.outputTypes[0]), "adj_x": product.attrs["adj_x"] ?? .bool(false),
+                          "adj_y": product.attrs["adj_y"] ?? .bool(false), "perm": .ints(perm), "fused_ops": .strings(["Transpose"])]
         }
     }
 

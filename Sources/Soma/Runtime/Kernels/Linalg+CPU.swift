@@ -22,6 +22,18 @@ enum LinalgKernels {
             try batchMatMul(x, ax, y, ay, out, k: k, ctx)
             ctx.setOutput(0, out)
         },
+        "_SomaFusedBatchMatMul": { ctx in
+            let x = ctx.inputs[0], y = ctx.inputs[1]
+            let ax = ctx.node.bool("adj_x") ?? false, ay = ctx.node.bool("adj_y") ?? false
+            let perm = ctx.node.ints("perm") ?? []
+            let k = ax ? x.shape[x.rank - 2] : x.shape[x.rank - 1]
+            let out = try ctx.allocateOutput(0, zeroed: k == 0)
+            // The product's shape is the output's with the permutation undone.
+            var product = out.shape
+            for (j, axis) in perm.enumerated() { product[axis] = out.shape[j] }
+            try batchMatMul(x, ax, y, ay, out, k: k, ctx, layout: TransposedProduct(productShape: product, perm: perm))
+            ctx.setOutput(0, out)
+        },
         "Einsum": { ctx in
             let out = try ctx.allocateOutput(0, zeroed: false)
             do {
@@ -38,11 +50,21 @@ enum LinalgKernels {
     /// `out[i] = op(x[i]) × op(y[i])` over the broadcast batch dimensions.
     ///
     /// A `y` shared by every batch (a weight, as Keras' `Dense` on a sequence has it) makes
-    /// one GEMM of all of `x`'s rows; a batch smaller than the thread count splits each
-    /// product by rows; otherwise each batch matrix is one block. Nothing is allocated.
-    static func batchMatMul(_ x: Tensor, _ ax: Bool, _ y: Tensor, _ ay: Bool, _ out: Tensor, k: Int, _ ctx: KernelContext) throws {
-        let r = out.rank, m = out.shape[r - 2], n = out.shape[r - 1]
-        let batches = out.shape.dropLast(2).reduce(1, *)
+    /// one GEMM of all of `x`'s rows; fewer than ``batchBlocks`` batches split each product
+    /// by rows; otherwise each batch matrix is one block. The choice depends on the shape
+    /// alone (it once depended on the thread count, and a row-split product can round
+    /// differently from a whole one), so results never depend on the thread count. Nothing
+    /// is allocated.
+    /// With `layout` the products are written transposed (``TransposedProduct``), each as
+    /// the same kernel calls would write it in place.
+    static func batchMatMul(_ x: Tensor, _ ax: Bool, _ y: Tensor, _ ay: Bool, _ out: Tensor, k: Int, _ ctx: KernelContext,
+                            layout: TransposedProduct? = nil) throws {
+        let shape = layout?.productShape ?? out.shape
+        let r = shape.count, m = shape[r - 2], n = shape[r - 1]
+        let batches = shape.dropLast(2).reduce(1, *)
+        /// Where batch `i`'s product starts in `out`, and its rows' stride.
+        let ldc = layout?.rowStride ?? n
+        func start(_ i: Int) -> Int { layout?.start(i) ?? i * m * n }
         guard batches > 0, m > 0, n > 0, k > 0 else { return }
         guard x.dtype == .float32 || x.dtype == .float64 || x.dtype == .int32 || x.dtype == .int64 else {
             throw KernelError("BatchMatMulV2 is not defined for \(x.dtype)")
@@ -51,25 +73,25 @@ enum LinalgKernels {
             throw KernelError("matrix dimensions \(m)x\(k)x\(n) exceed BLAS's 32-bit limit")
         }
         let xMatrix = x.shape.suffix(2).reduce(1, *), yMatrix = y.shape.suffix(2).reduce(1, *)
-        if !ax && y.scalarCount == yMatrix && x.scalarCount == batches * xMatrix && batches * m < Int(Int32.max) {
+        if layout == nil && !ax && y.scalarCount == yMatrix && x.scalarCount == batches * xMatrix && batches * m < Int(Int32.max) {
             return try gemm(x, 0, false, y, 0, ay, out, 0, m: batches * m, n: n, k: k, ctx)
         }
         /// Element offsets of output batch `i`'s operands (broadcast dimensions repeat).
         func operands(_ i: Int) -> (x: Int, y: Int) {
             var rest = i, bx = 0, by = 0, sx = xMatrix, sy = yMatrix
             for d in stride(from: r - 3, through: 0, by: -1) {
-                let index = rest % out.shape[d]
-                rest /= out.shape[d]
+                let index = rest % shape[d]
+                rest /= shape[d]
                 let dx = d - (r - x.rank), dy = d - (r - y.rank)
                 if dx >= 0 { if x.shape[dx] != 1 { bx += index * sx }; sx *= x.shape[dx] }
                 if dy >= 0 { if y.shape[dy] != 1 { by += index * sy }; sy *= y.shape[dy] }
             }
             return (bx, by)
         }
-        if batches < ctx.threads {
+        if batches < batchBlocks {
             for i in 0..<batches {
                 let (bx, by) = operands(i)
-                try gemm(x, bx, ax, y, by, ay, out, i * m * n, m: m, n: n, k: k, ctx)
+                try gemm(x, bx, ax, y, by, ay, out, start(i), m: m, n: n, k: k, ldc: layout.map { _ in ldc }, ctx)
             }
             return
         }
@@ -77,8 +99,45 @@ enum LinalgKernels {
         ctx.parallelFor(batches, blockSize: 1) { lo, hi in
             for i in lo..<hi {
                 let (bx, by) = operands(i)
-                try? gemm(x, bx, ax, y, by, ay, out, i * m * n, m: m, n: n, k: k)
+                try? gemm(x, bx, ax, y, by, ay, out, start(i), m: m, n: n, k: k, ldc: layout.map { _ in ldc })
             }
+        }
+    }
+
+    /// The fewest batches ``batchMatMul(_:_:_:_:_:k:_:layout:)`` runs one block each (fewer
+    /// are each split by rows): enough blocks for the threads of most machines.
+    static let batchBlocks = 8
+
+    /// The layout of `_SomaFusedBatchMatMul`'s output: the batched product `[..., M, N]`
+    /// (``productShape``) transposed by `perm`, whose last entry keeps `N` last. Each batch's
+    /// `M × N` product is then a strided matrix of the output — rows ``rowStride`` apart,
+    /// starting at ``start(_:)`` — which the GEMM kernels write in place.
+    struct TransposedProduct {
+        let productShape: [Int]
+        /// The output's element stride along each of the product's dimensions.
+        let strides: [Int]
+        var rowStride: Int { strides[strides.count - 2] }
+
+        /// `perm` must be a permutation of the product's dimensions ending with the last
+        /// (the op's shape function checks it).
+        init(productShape: [Int], perm: [Int]) {
+            self.productShape = productShape
+            let outputShape = perm.map { productShape[$0] }
+            var outputStrides = [Int](repeating: 1, count: perm.count)
+            for j in stride(from: perm.count - 2, through: 0, by: -1) { outputStrides[j] = outputStrides[j + 1] * outputShape[j + 1] }
+            var strides = [Int](repeating: 0, count: perm.count)
+            for (j, axis) in perm.enumerated() { strides[axis] = outputStrides[j] }
+            self.strides = strides
+        }
+
+        /// Where batch `i` (row-major over the product's batch dimensions) starts.
+        func start(_ i: Int) -> Int {
+            var rest = i, offset = 0
+            for d in stride(from: productShape.count - 3, through: 0, by: -1) {
+                offset += rest % productShape[d] * strides[d]
+                rest /= productShape[d]
+            }
+            return offset
         }
     }
 
@@ -210,20 +269,21 @@ enum LinalgKernels {
     /// streamed (``StreamingGEMM``), others split into row blocks — or, with a single row
     /// block, column blocks. A `B` in panels (`panels`: the compiler packed it,
     /// ``WeightPanelPacking``) always runs as ``BlockedGEMM`` tiles, one panel wide.
+    /// Rows of the output are `ldc` apart (default `n`).
     static func gemm(_ a: Tensor, _ ao: Int, _ ta: Bool, _ b: Tensor, _ bo: Int, _ tb: Bool, _ out: Tensor, _ o: Int,
-                     m: Int, n: Int, k: Int, panels: Bool = false, _ ctx: KernelContext) throws {
-        let threads = ctx.threads, lda = ta ? m : k
+                     m: Int, n: Int, k: Int, ldc leadingC: Int? = nil, panels: Bool = false, _ ctx: KernelContext) throws {
+        let threads = ctx.threads, lda = ta ? m : k, ldc = leadingC ?? n
         if panels {
             guard m > 0 else { return }
             guard a.dtype == .float32, b.dtype == .float32,
-                  let tiling = BlockedGEMM.Tiling(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: n, panels: true) else {
+                  let tiling = BlockedGEMM.Tiling(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: ldc, panels: true) else {
                 throw KernelError("weights packed in panels need a float32 product LIBXSMM takes, not \(m)×\(k)·\(k)×\(n) \(a.dtype)")
             }
             let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
             ParallelFor.run(blocks: tiling.count, threads: threads) { tiling.run($0, pa, pb, pc) }
             return
         }
-        if a.dtype == .float32, let partition = StreamingGEMM.Partition(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: n) {
+        if a.dtype == .float32, let partition = StreamingGEMM.Partition(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: ldc) {
             let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
             try ctx.withScratchReserved(partition.partialBytes, "a streamed product's partial sums") {
                 SharedScratch.withScratch(bytes: partition.partialBytes) { raw in
@@ -233,9 +293,9 @@ enum LinalgKernels {
             return
         }
         guard a.dtype.isFloatingPoint, m * n * k >= 1 << 18, m > rowBlock || n >= 2 * columnBlock else {
-            return try gemm(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k)
+            return try gemm(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k, ldc: leadingC)
         }
-        if a.dtype == .float32, let tiling = BlockedGEMM.Tiling(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: n) {
+        if a.dtype == .float32, let tiling = BlockedGEMM.Tiling(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: ldc) {
             _ = configureBLAS  // for a tile LIBXSMM has no kernel for
             let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
             ParallelFor.run(blocks: tiling.count, threads: threads) { tiling.run($0, pa, pb, pc) }
@@ -246,14 +306,14 @@ enum LinalgKernels {
             ParallelFor.run(blocks: (n + columnBlock - 1) / columnBlock, threads: threads) { block in
                 let c0 = block * columnBlock, columns = Swift.min(columnBlock, n - c0)
                 // Columns c0… of op(b): column offset c0, or row offset c0·ldb when transposed.
-                try? gemm(a, ao, ta, b, bo + (tb ? c0 * ldb : c0), tb, out, o + c0, m: m, n: columns, k: k, ldb: ldb, ldc: n)
+                try? gemm(a, ao, ta, b, bo + (tb ? c0 * ldb : c0), tb, out, o + c0, m: m, n: columns, k: k, ldb: ldb, ldc: ldc)
             }
             return
         }
         ParallelFor.run(blocks: (m + rowBlock - 1) / rowBlock, threads: threads) { block in
             let r0 = block * rowBlock, rows = Swift.min(rowBlock, m - r0)
             // Rows r0… of op(a): row offset r0·lda, or column offset r0 when transposed.
-            try? gemm(a, ao + (ta ? r0 : r0 * lda), ta, b, bo, tb, out, o + r0 * n, m: rows, n: n, k: k, lda: lda)
+            try? gemm(a, ao + (ta ? r0 : r0 * lda), ta, b, bo, tb, out, o + r0 * ldc, m: rows, n: n, k: k, lda: lda, ldc: ldc)
         }
     }
 

@@ -409,6 +409,17 @@ import Testing
         let kept = [moved, shared, try transpose(read, perm: [1, 0, 2]), try reduceSum(read)]
         #expect(try Self.planOps(g, kept, feeds: feeds)["BatchMatMulV2"] == 3)
         try Self.expectSameResults(g, kept, feeds: feeds)
+
+        // A graph file's own fused op with a permutation that moves the last dimension: an
+        // error at construction where shapes are known, at run time where they are not.
+        let attrs: [String: AttrValue] = ["T": .type(.float32), "perm": .ints([2, 0, 1]), "fused_ops": .strings(["Transpose"])]
+        let known = try [input([2, 3, 4], 106), input([2, 4, 5], 107)]
+        #expect(throws: (any Error).self) { try g.output("_SomaFusedBatchMatMul", known, attrs: attrs, name: nil, file: "", line: 0) }
+        let unknown = try [g.placeholder(.float32, name: "unknown0"), g.placeholder(.float32, name: "unknown1")]
+        let bad = try g.output("_SomaFusedBatchMatMul", unknown, attrs: attrs, name: nil, file: "", line: 0)
+        #expect(throws: (any Error).self) {
+            try Session(graph: g).run(fetches: [bad], feeds: [unknown[0]: Self.random([2, 3, 4], seed: 108), unknown[1]: Self.random([2, 4, 5], seed: 109)])
+        }
     }
 
     @Test func transposesFoldIntoMatrixProducts() throws {

@@ -28,6 +28,9 @@ enum LinalgKernels {
             let perm = ctx.node.ints("perm") ?? []
             let k = ax ? x.shape[x.rank - 2] : x.shape[x.rank - 1]
             let out = try ctx.allocateOutput(0, zeroed: k == 0)
+            guard perm.count == out.rank, Set(perm) == Set(0..<out.rank), perm.last == out.rank - 1 else {
+                throw KernelError("perm \(perm) does not order the product's \(out.rank) dimensions keeping the last last")
+            }
             // The product's shape is the output's with the permutation undone.
             var product = out.shape
             for (j, axis) in perm.enumerated() { product[axis] = out.shape[j] }

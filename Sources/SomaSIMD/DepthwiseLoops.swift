@@ -115,11 +115,9 @@ extension VectorLoops {
         _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
     ) {
-        typealias V = SIMD16<Float>
         let c = g.c, left = ox &- g.padLeft, out = output + (ox &* c &+ k)
-        @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-        @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
-        var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+        let load = load16, store = store16
+        var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
         for ky in rows {
             let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* 3 &* c &+ k)
             let f0 = load(taps), f1 = load(taps + c), f2 = load(taps + 2 &* c)
@@ -149,17 +147,13 @@ extension VectorLoops {
         _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
     ) {
-        typealias V = SIMD16<Float>
-        let c = g.c, left = ox &- g.padLeft, out = output + (ox &* c &+ k)
-        let columns = taps(start: left, dilation: 1, kernel: 3, size: g.w)
-        @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-        var sum = V()
+        let c = g.c, left = ox &- g.padLeft, columns = taps(start: left, dilation: 1, kernel: 3, size: g.w)
+        var sum = SIMD16<Float>()
         for ky in rows {
             let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* 3 &* c &+ k)
-            for kx in columns { sum += load(line + kx &* c) * load(taps + kx &* c) }
+            for kx in columns { sum += load16(line + kx &* c) * load16(taps + kx &* c) }
         }
-        sum = F.vector(bias.map { sum + load($0 + k) } ?? sum)
-        UnsafeMutableRawPointer(out).storeBytes(of: sum, as: V.self)
+        store16(F.vector(bias.map { sum + load16($0 + k) } ?? sum), output + (ox &* c &+ k))
     }
 
     /// Channels `channel..<channel + V.scalarCount` of four interior output columns from
@@ -225,6 +219,14 @@ extension VectorLoops {
         let first = start >= 0 ? 0 : (-start + dilation - 1) / dilation
         let last = size - 1 - start < 0 ? -1 : Swift.min(kernel - 1, (size - 1 - start) / dilation)
         return first..<Swift.max(first, last + 1)
+    }
+
+    @inlinable @inline(__always)
+    static func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+
+    @inlinable @inline(__always)
+    static func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
     }
 
     @inlinable @inline(__always)

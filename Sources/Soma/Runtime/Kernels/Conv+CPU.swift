@@ -113,8 +113,6 @@ enum ConvKernels {
         },
     ]
 
-    /// A fused convolution's `fused_ops`: whether it adds a bias (its third input) and the
-    /// activation after it, if any.
     /// A float32 bias and the function (in vector form) of `function(x + bias)` (without a
     /// bias: `function(x)`), which a depthwise row applies while its sums are in registers.
     struct RowEpilogue {
@@ -122,6 +120,8 @@ enum ConvKernels {
         let function: UnaryFunction?
     }
 
+    /// A fused convolution's `fused_ops`: whether it adds a bias (its third input) and the
+    /// activation after it, if any.
     static func fusedOps(_ ctx: KernelContext) -> (biased: Bool, activation: NNKernels.Activation?) {
         let ops = ctx.node.strings("fused_ops") ?? []
         return (ops.first == "BiasAdd", ops.last.flatMap { FusedOps.elementwiseActivations[$0] })

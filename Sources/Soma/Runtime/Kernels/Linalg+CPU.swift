@@ -53,11 +53,11 @@ enum LinalgKernels {
     /// `out[i] = op(x[i]) × op(y[i])` over the broadcast batch dimensions.
     ///
     /// A `y` shared by every batch (a weight, as Keras' `Dense` on a sequence has it) makes
-    /// one GEMM of all of `x`'s rows; fewer than ``batchBlocks`` batches split each product
-    /// by rows; otherwise each batch matrix is one block. The choice depends on the shape
-    /// alone (it once depended on the thread count, and a row-split product can round
-    /// differently from a whole one), so results never depend on the thread count. Nothing
-    /// is allocated.
+    /// one GEMM of all of `x`'s rows; fewer than ``batchBlocks`` batches of products large
+    /// enough to split (``splits(_:tb:m:n:k:)``) are each split across the threads;
+    /// otherwise each batch matrix is one block. The choice depends on the shape alone (it
+    /// once depended on the thread count, and a split product can round differently from a
+    /// whole one), so results never depend on the thread count. Nothing is allocated.
     /// With `layout` the products are written transposed (``TransposedProduct``), each as
     /// the same kernel calls would write it in place.
     static func batchMatMul(_ x: Tensor, _ ax: Bool, _ y: Tensor, _ ay: Bool, _ out: Tensor, k: Int, _ ctx: KernelContext,
@@ -91,7 +91,7 @@ enum LinalgKernels {
             }
             return (bx, by)
         }
-        if batches < batchBlocks {
+        if batches < batchBlocks && splits(x.dtype, tb: ay, m: m, n: n, k: k) {
             for i in 0..<batches {
                 let (bx, by) = operands(i)
                 try gemm(x, bx, ax, y, by, ay, out, start(i), m: m, n: n, k: k, ldc: layout.map { _ in ldc }, ctx)
@@ -108,8 +108,17 @@ enum LinalgKernels {
     }
 
     /// The fewest batches ``batchMatMul(_:_:_:_:_:k:_:layout:)`` runs one block each (fewer
-    /// are each split by rows): enough blocks for the threads of most machines.
+    /// are each split across the threads where they split): enough blocks for the threads of
+    /// most machines.
     static let batchBlocks = 8
+
+    /// Whether the parallel ``gemm(_:_:_:_:_:_:_:_:m:n:k:ldc:panels:_:)`` splits an
+    /// `m × n × k` product (with no packed panels) across threads rather than making one
+    /// call of the serial one.
+    static func splits(_ dtype: DType, tb: Bool, m: Int, n: Int, k: Int) -> Bool {
+        if dtype == .float32, StreamingGEMM.Partition(ta: false, tb: tb, m: m, n: n, k: k, lda: k, ldb: n, ldc: n) != nil { return true }
+        return dtype.isFloatingPoint && m * n * k >= 1 << 18 && (m > rowBlock || n >= 2 * columnBlock)
+    }
 
     /// The layout of `_SomaFusedBatchMatMul`'s output: the batched product `[..., M, N]`
     /// (``productShape``) transposed by `perm`, whose last entry keeps `N` last. Each batch's
@@ -295,7 +304,7 @@ enum LinalgKernels {
             }
             return
         }
-        guard a.dtype.isFloatingPoint, m * n * k >= 1 << 18, m > rowBlock || n >= 2 * columnBlock else {
+        guard splits(a.dtype, tb: tb, m: m, n: n, k: k) else {
             return try gemm(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k, ldc: leadingC)
         }
         if a.dtype == .float32, let tiling = BlockedGEMM.Tiling(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: ldc) {

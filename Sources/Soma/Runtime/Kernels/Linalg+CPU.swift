@@ -72,8 +72,8 @@ enum LinalgKernels {
         guard x.dtype == .float32 || x.dtype == .float64 || x.dtype == .int32 || x.dtype == .int64 else {
             throw KernelError("BatchMatMulV2 is not defined for \(x.dtype)")
         }
-        guard m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) else {
-            throw KernelError("matrix dimensions \(m)x\(k)x\(n) exceed BLAS's 32-bit limit")
+        guard m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max), ldc < Int(Int32.max) else {
+            throw KernelError("matrix dimensions \(m)x\(k)x\(n) (rows \(ldc) apart) exceed BLAS's 32-bit limit")
         }
         let xMatrix = x.shape.suffix(2).reduce(1, *), yMatrix = y.shape.suffix(2).reduce(1, *)
         if layout == nil && !ax && y.scalarCount == yMatrix && x.scalarCount == batches * xMatrix && batches * m < Int(Int32.max) {

@@ -129,10 +129,10 @@ import SomaSIMD
             else { reference = Array(UnsafeBufferPointer(start: buffer, count: 5 * 6 * 27)) }
         }
         #expect(Self.firstDifference(rowsOut, reference) == "none", "depthwise rows at \(level)")
-        // Three-wide rows with the bias and function in registers (four-column blocks that
-        // share loads at stride 1, strided blocks, edge columns, 16-wide channel blocks and a
-        // scalar rest, rows in the padding, dilated rows) against the generic row loop and the
-        // bias-activation loop, bit for bit.
+        // Three-wide stride-1 rows with the bias and function in registers (four-column
+        // blocks that share loads, edge columns, 16-wide channel blocks and a scalar rest, rows
+        // in the padding, dilated rows; strided and five-wide rows, which keep the generic
+        // loop) against the generic row loop and the bias-activation loop, bit for bit.
         for h in [
             DepthwiseGeometry(h: 7, w: 13, c: 48, kh: 3, kw: 3, oh: 7, ow: 13, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 1, padLeft: 1),
             DepthwiseGeometry(h: 7, w: 13, c: 37, kh: 3, kw: 3, oh: 5, ow: 11, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 0, padLeft: 0),

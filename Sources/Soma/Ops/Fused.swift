@@ -79,7 +79,7 @@ enum FusedOps {
             let product = try LinalgOps.definitions.first { $0.name == "BatchMatMulV2" }!.shapeFunction(c)[0]
             guard let rank = product.rank else { return [.unknown] }
             let perm = c.ints("perm")
-            guard perm.count == rank, Set(perm) == Set(0..<rank), perm.last == rank - 1 else {
+            guard LinalgKernels.TransposedProduct.ordersKeepingLast(perm, rank: rank) else {
                 throw ShapeError("_SomaFusedBatchMatMul's perm must order the product's \(rank) dimensions and keep the last last, not \(perm)")
             }
             return [TensorShape(perm.map { product.dimensions![$0] })]

@@ -86,7 +86,7 @@ struct MatMulBiasActivationFusion: CompilerPass {
             let product = node.inputs[0].node
             guard product.op == "BatchMatMulV2", node.inputs[0].index == 0, isInterior(product), product.outputTypes[0].isFloatingPoint,
                   let perm = KnownValues.constant(node.inputs[1])?.intScalars(), let rank = product.outputShapes[0].rank,
-                  perm.count == rank, Set(perm) == Set(0..<rank), perm.last == rank - 1, perm != Array(0..<rank),
+                  LinalgKernels.TransposedProduct.ordersKeepingLast(perm, rank: rank), perm != Array(0..<rank),
                   let x = product.inputs[0].shape.dimensions, let y = product.inputs[1].shape.dimensions else { continue }
             // A shared `y` with several batches of `x` runs as one GEMM of all their rows.
             let yShared = y.dropLast(2).allSatisfy { $0 == 1 }, oneBatch = x.dropLast(2).allSatisfy { $0 == 1 }

@@ -28,7 +28,7 @@ enum LinalgKernels {
             let perm = ctx.node.ints("perm") ?? []
             let k = ax ? x.shape[x.rank - 2] : x.shape[x.rank - 1]
             let out = try ctx.allocateOutput(0, zeroed: k == 0)
-            guard perm.count == out.rank, Set(perm) == Set(0..<out.rank), perm.last == out.rank - 1 else {
+            guard TransposedProduct.ordersKeepingLast(perm, rank: out.rank) else {
                 throw KernelError("perm \(perm) does not order the product's \(out.rank) dimensions keeping the last last")
             }
             // The product's shape is the output's with the permutation undone.
@@ -140,6 +140,12 @@ enum LinalgKernels {
             var strides = [Int](repeating: 0, count: perm.count)
             for (j, axis) in perm.enumerated() { strides[axis] = outputStrides[j] }
             self.strides = strides
+        }
+
+        /// Whether `perm` orders `rank` dimensions and keeps the last one last (the only
+        /// transposes the fused product writes).
+        static func ordersKeepingLast(_ perm: [Int], rank: Int) -> Bool {
+            perm.count == rank && Set(perm) == Set(0..<rank) && perm.last == rank - 1
         }
 
         /// Where batch `i` (row-major over the product's batch dimensions) starts.

@@ -649,11 +649,13 @@ import Testing
         #expect(result.isApproximatelyEqual(to: try Tensor(expected, shape: input), relativeTolerance: 1e-4, absoluteTolerance: 1e-5))
     }
 
-    /// Float32 filter gradients (the direct per-tap kernels, and im2col below 8 output
-    /// channels) against the definition (`dF` sums `x·dy` over the same terms), with
+    /// Float32 filter gradients (the direct per-tap kernels; below 8 input channels the
+    /// direct kernels over unrolled window rows, strided and dilated too; im2col below 8
+    /// output channels) against the definition (`dF` sums `x·dy` over the same terms), with
     /// batches that split into several groups.
     @Test(arguments: [
         ([10, 7, 9, 3], [5, 5, 3, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([4, 10, 16, 7], [3, 5, 7, 16], [1, 2], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([3, 12, 12, 1], [5, 5, 1, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([2, 6, 11, 2], [3, 2, 2, 9], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
         ([1, 7, 12, 2], [2, 3, 2, 8], [1, 1], [2, 2], "EXPLICIT", [[1, 0], [0, 3]]),

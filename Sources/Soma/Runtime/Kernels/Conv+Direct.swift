@@ -60,13 +60,56 @@ extension ConvKernels {
 
     /// Both kernels have `m = OC`, `lda = ldc = OC`, `ldb = C·stride`; the row kernel is
     /// `OW` wide and `C` deep (C overwritten), the filter-gradient kernel `C` wide and `OW`
-    /// deep with `B` transposed (C accumulated).
+    /// deep with `B` transposed (C accumulated). Where ``unrollsWindowRows(_:)``, the
+    /// filter-gradient kernel is `KW·C` wide instead, `B` not transposed and `ldb = OW`: it
+    /// reads rows of the band unrolled (``unrollWindowRows(_:into:_:rows:columns:)``).
     private static func kernel(_ g: Geometry, filterGradient: Bool) -> UnsafeRawPointer? {
         guard LIBXSMM.available, fitsDirect(g), let ldb = checkedProduct([g.c, g.sw]), let lb = Int32(exactly: ldb),
               let m = Int32(exactly: g.oc), let ow = Int32(exactly: g.ow), let c = Int32(exactly: g.c),
               m >= minimumDirectChannels, ow > 0, c > 0 else { return nil }
-        let (n, k) = filterGradient ? (c, ow) : (ow, c)
-        return soma_xsmm_reduce_batch_kernel(m, n, k, m, lb, m, filterGradient ? 0 : 1, filterGradient ? 1 : 0)
+        guard filterGradient else { return soma_xsmm_reduce_batch_kernel(m, ow, c, m, lb, m, 1, 0) }
+        guard unrollsWindowRows(g) else { return soma_xsmm_reduce_batch_kernel(m, c, ow, m, lb, m, 0, 1) }
+        guard let taps = Int32(exactly: g.kw * g.c) else { return nil }
+        return soma_xsmm_reduce_batch_kernel(m, taps, ow, m, ow, m, 0, 0)
+    }
+
+    /// Whether a filter gradient sums a whole window row's taps in one kernel call, over the
+    /// band's rows unrolled: with a few input channels (a first layer's grey or RGB image) a
+    /// per-tap kernel is `C` wide — at one channel a matrix-vector product. Measured on
+    /// 64×28×28×1, 5×5×32 (see ARCHITECTURE.md; the forward pass gains nothing from it).
+    static func unrollsWindowRows(_ g: Geometry) -> Bool { g.c < unrolledChannels && g.kw > 1 }
+
+    /// Input channels below which filter gradients unroll window rows.
+    static let unrolledChannels = 8
+
+    /// Each row `r` of the padded band (`[rows, columns, C]`) unrolled to `[KW·C, OW]` — in
+    /// the kernel's column-major terms the `OW × KW·C` matrix `B` of one window row:
+    /// `unrolled[r][kx·C + c][ox] = padded[r][ox·SW + kx·DW][c]`.
+    private static func unrollWindowRows(_ padded: UnsafePointer<Float>, into unrolled: UnsafeMutablePointer<Float>, _ g: Geometry,
+                                         rows: Int, columns: Int) {
+        let rowValues = g.ow * g.kw * g.c
+        for r in 0..<rows {
+            let source = padded + r * columns * g.c, target = unrolled + r * rowValues
+            for kx in 0..<g.kw {
+                for c in 0..<g.c {
+                    let from = source + kx * g.dw * g.c + c, to = target + (kx * g.c + c) * g.ow
+                    for ox in 0..<g.ow { to[ox] = from[ox * g.sw * g.c] }
+                }
+            }
+        }
+    }
+
+    /// The bytes of `rows` band rows unrolled (``unrollWindowRows(_:into:_:rows:columns:)``)
+    /// plus alignment, 0 where ``unrollsWindowRows(_:)`` is false; `nil` when that overflows.
+    private static func unrolledBytes(_ g: Geometry, rows: Int) -> Int? {
+        guard unrollsWindowRows(g) else { return 0 }
+        guard let bytes = checkedProduct([rows, g.ow, g.kw, g.c, MemoryLayout<Float>.stride]), bytes < Int.max - 64 else { return nil }
+        return bytes + 64
+    }
+
+    /// The unrolled rows' place in a thread's scratch: after its padded band of `bandValues`.
+    private static func unrolledRows(after padded: UnsafeMutablePointer<Float>, bandValues: Int) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer(padded + bandValues).alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
     }
 
     /// The padded band of input rows one block of `rows` output rows reads, and its width
@@ -179,10 +222,13 @@ extension ConvKernels {
     /// Returns false, having written nothing, when no kernel is available.
     static func directFilterGradient(_ px: UnsafePointer<Float>, _ pdy: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>,
                                      _ g: Geometry, _ ctx: KernelContext) throws -> Bool {
-        guard g.n > 0, g.oh > 0, let kernel = directFilterKernel(g), let scratch = directScratchBytes(g, rows: g.oh, addresses: g.oh),
+        let unrolls = unrollsWindowRows(g)
+        guard g.n > 0, g.oh > 0, let kernel = directFilterKernel(g), let bandBytes = directScratchBytes(g, rows: g.oh, addresses: g.oh),
+              let (bandRows, columns) = band(g, rows: g.oh), let unrolledBytes = unrolledBytes(g, rows: bandRows),
+              case let (scratch, unrolledOverflow) = bandBytes.addingReportingOverflow(unrolledBytes), !unrolledOverflow,
               let reserved = checkedProduct([scratch, Swift.max(1, ctx.threads)]) else { return false }
         let (groupSize, groups) = filterGrouping(g.n)
-        let size = g.patch * g.oc, (bandRows, columns) = band(g, rows: g.oh)!, rowValues = columns * g.c
+        let size = g.patch * g.oc, rowValues = columns * g.c, unrolledRowValues = g.ow * g.kw * g.c
         guard let partialBytes = checkedProduct([groups, size, MemoryLayout<Float>.stride]) else { return false }
         let (total, overflow) = reserved.addingReportingOverflow(partialBytes)
         guard !overflow else { return false }
@@ -192,16 +238,25 @@ extension ConvKernels {
                 partials.initialize(repeating: 0, count: groups * size)
                 ctx.parallelFor(groups, blockSize: 1) { lo, hi in
                     ThreadScratch.withScratch(bytes: scratch) { raw in
-                        let (gradients, inputs, padded) = carve(raw, addresses: g.oh, bytes: scratch)
+                        let (gradients, inputs, padded) = carve(raw, addresses: g.oh, bytes: bandBytes)
+                        let unrolled = unrolledRows(after: padded, bandValues: bandRows * rowValues)
                         for group in lo..<hi {
                             let sum = partials + group * size
                             for i in (group * groupSize)..<Swift.min(g.n, (group + 1) * groupSize) {
                                 fillBand(padded, from: px + i * g.h * g.w * g.c, g, top: -g.padTop, rows: bandRows, columns: columns)
+                                if unrolls { unrollWindowRows(padded, into: unrolled, g, rows: bandRows, columns: columns) }
                                 for oy in 0..<g.oh { gradients[oy] = pdy + (i * g.oh + oy) * g.ow * g.oc }
                                 for ky in 0..<g.kh {
                                     // Output rows whose window row ky lies in the padding add nothing.
                                     let rows = outputRows(g, windowRow: ky)
                                     guard !rows.isEmpty else { continue }
+                                    if unrolls {
+                                        // The whole window row: [KW, C, OC] of the HWIO gradient at once.
+                                        for oy in rows { inputs[oy] = UnsafePointer(unrolled + (oy * g.sh + ky * g.dh) * unrolledRowValues) }
+                                        soma_xsmm_reduce_batch(kernel, gradients + rows.lowerBound, inputs + rows.lowerBound,
+                                                               sum + ky * g.kw * g.c * g.oc, UInt64(rows.count), LIBXSMM.clearsUpperHalves)
+                                        continue
+                                    }
                                     for kx in 0..<g.kw {
                                         let tap = padded + (ky * g.dh * columns + kx * g.dw) * g.c
                                         for oy in rows { inputs[oy] = UnsafePointer(tap + oy * g.sh * rowValues) }

@@ -304,6 +304,8 @@ public protocol CompiledLoopSet: Sendable {
     static func depthwiseForwardRow(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
                                     output: UnsafeMutablePointer<Float>, row: Int, bias: UnsafePointer<Float>?, _ f: UnaryFunction?)
     static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool)
+    static func maxPoolGradTilingRow(_ g: TilingPoolGeometry, input: UnsafePointer<Float>, gradient: UnsafePointer<Float>,
+                                     output: UnsafeMutablePointer<Float>, row: Int, reluGrad: Bool)
     static func streamRows(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, depthStride: Int,
                            b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int)
     static func swish(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, beta: Float?)

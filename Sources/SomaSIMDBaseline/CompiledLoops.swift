@@ -48,6 +48,14 @@ public enum CompiledLoops: CompiledLoopSet {
         VectorLoops.softmaxRows(px, po, n: n, rows: rows, log: log)
     }
 
+    /// The max-pooling gradient of one output row of windows that tile the input (with
+    /// `reluGrad`, then `ReluGrad` against the input).
+    @inline(never)
+    public static func maxPoolGradTilingRow(_ g: TilingPoolGeometry, input: UnsafePointer<Float>, gradient: UnsafePointer<Float>,
+                                            output: UnsafeMutablePointer<Float>, row: Int, reluGrad: Bool) {
+        VectorLoops.maxPoolGradTilingRow(g, input: input, gradient: gradient, output: output, row: row, reluGrad: reluGrad)
+    }
+
     /// `c[i, j] = Σ_p a[i·rowStride + p·depthStride] · b[p·ldb + j]` for `m` rows, streaming `b` once.
     @inline(never)
     public static func streamRows(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, depthStride: Int,

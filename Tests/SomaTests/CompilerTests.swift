@@ -335,10 +335,10 @@ import Testing
 
     /// The backward pass of conv → bias → ReLU → max pooling fuses the pooling gradient with
     /// the ReLU's (`_SomaFusedMaxPoolGrad`): windows that tile the image (2×2, stride 2, eight
-    /// channels: the one-pass kernel, with a row no window covers) and overlapping ones (3×3,
+    /// and 24 channels: the one-pass kernel, with a row no window covers) and overlapping ones (3×3,
     /// stride 2, `SAME`, six channels); the same bits as the unfused ops and the reference
     /// interpreter. A ReluGrad of other features stays.
-    @Test(arguments: [([2, 2], "VALID", 8), ([3, 3], "SAME", 6)])
+    @Test(arguments: [([2, 2], "VALID", 8), ([2, 2], "VALID", 24), ([3, 3], "SAME", 6)])
     func poolingGradientsFuseWithReluGradients(ksize: [Int], padding: String, channels: Int) throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [2, 7, 6, 3], name: "x")

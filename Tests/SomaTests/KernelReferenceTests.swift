@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Soma
+import SomaSIMD
 
 /// Kernels against naive Swift loops on seeded random data larger than the fixtures.
 @Suite struct KernelReferenceTests {
@@ -458,13 +459,13 @@ import Testing
     /// the first in the window, later ones only when strictly greater — with padding and
     /// overlapping windows. Windows as large as their strides write every element instead of
     /// adding into zeros (``ConvKernels/maxPoolGradTiling(_:_:_:_:row:)``), with rows (2×2,
-    /// 3×3) or columns (2×4) no window covers — run into a buffer of NaNs, it writes the same;
-    /// `SAME` 2×2 pads a row, so it does not. Values and gradients are small integers, so
-    /// both are exact.
+    /// 3×3) or columns (2×4) no window covers — run into a buffer of NaNs, it writes the same,
+    /// 16 channels and then 8 at a time, at every CPU level; `SAME` 2×2 pads a row, so it
+    /// does not. Values and gradients are small integers, so both are exact.
     @Test(arguments: [([2, 2], [2, 2], "VALID"), ([3, 3], [2, 2], "SAME"), ([3, 3], [1, 1], "SAME"), ([2, 2], [2, 2], "SAME"),
                       ([3, 3], [3, 3], "VALID"), ([2, 4], [2, 4], "VALID")])
     func maxPoolGradientsOfTheSIMDPathEqualTheGenericOnes(_ ksize: [Int], _ strides: [Int], _ padding: String) throws {
-        let shape = [2, 5, 6, 16]
+        let shape = [2, 5, 6, 24]
         let values = (0..<shape.reduce(1, *)).map { Double(($0 * 7919) % 5) }
         func gradient(_ dtype: DType) throws -> [Double] {
             let g = Graph()
@@ -495,11 +496,15 @@ import Testing
             } }
             dy[k] = 2 * best
         }
-        var written = [Float](repeating: .nan, count: x.count)
-        x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pg in written.withUnsafeMutableBufferPointer { po in
-            for row in 0..<geometry.n * geometry.oh { ConvKernels.maxPoolGradTiling(px.baseAddress!, pg.baseAddress!, po.baseAddress!, geometry, row: row) }
-        } } }
-        #expect(written.map(Double.init) == generic)
+        for level in CPULevel.allCases where level <= CPULevel.detected {
+            var written = [Float](repeating: .nan, count: x.count)
+            x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pg in written.withUnsafeMutableBufferPointer { po in
+                for row in 0..<geometry.n * geometry.oh {
+                    ConvKernels.maxPoolGradTiling(px.baseAddress!, pg.baseAddress!, po.baseAddress!, geometry, row: row, level: level)
+                }
+            } } }
+            #expect(written.map(Double.init) == generic, "\(level)")
+        }
     }
 
     /// A convolution case: its attributes, geometry, and a walk over the definition's terms.

@@ -1197,7 +1197,7 @@ enum ConvKernels {
         }
     }
 
-    /// Whether ``maxPoolGradTiling(_:_:_:_:row:)`` takes a max-pooling gradient: float32,
+    /// Whether ``maxPoolGradTiling(_:_:_:_:row:reluGrad:level:)`` takes a max-pooling gradient: float32,
     /// channels in multiples of 8, windows as large as their strides and inside the image
     /// (2×2 pooling with stride 2, `VALID`, or `SAME` where no padding results), so every
     /// input element lies in at most one window.
@@ -1207,52 +1207,17 @@ enum ConvKernels {
     }
 
     /// The max-pooling gradient for windows that tile the input, output row `row` (`i·OH +
-    /// oy`): each window's taps under it are zeroed while its winners are found (as in
-    /// ``maxPoolGradFloat8(_:_:_:_:image:)``: the first tap, then strictly greater ones), then
-    /// its gradient is stored at each winner, and the columns no window covers are zeroed —
-    /// so the result needs no zeroed buffer beforehand and no read-modify-write adds. The last
+    /// oy`), in the CPU's vector build (``VectorLoops/maxPoolGradTilingRow(_:input:gradient:output:row:reluGrad:)``):
+    /// each window's winners found as in ``maxPoolGradFloat8(_:_:_:_:image:)`` (the first tap,
+    /// then strictly greater ones), then every input under the window written once — its
+    /// gradient at the winner, zero elsewhere — and the columns no window covers zeroed, so
+    /// the result needs no zeroed buffer beforehand and no read-modify-write adds. The last
     /// output row of an image also zeroes the input rows below every window. With `reluGrad`,
     /// a winner that is not positive gets zero (``_SomaFusedMaxPoolGrad``).
     static func maxPoolGradTiling(_ px: UnsafePointer<Float>, _ pg: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>,
-                                  _ g: Geometry, row: Int, reluGrad: Bool = false) {
-        typealias V = SIMD8<Float>
-        let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh), c = g.c
-        let top = i * g.h + oy * g.kh, covered = g.ow * g.kw
-        for ox in 0..<g.ow {
-            let o = pg + (row * g.ow + ox) * c, corner = (top * g.w + ox * g.kw) * c
-            for j in stride(from: 0, to: c, by: 8) {
-                // Winners as offsets from the window's corner in pixels (ky·W + kx < H·W: 32 bits).
-                var best = V(), tap = SIMD8<Int32>(), first = true
-                for ky in 0..<g.kh {
-                    for kx in 0..<g.kw {
-                        let pixel = ky * g.w + kx
-                        let v = UnsafeRawPointer(px + corner + pixel * c + j).loadUnaligned(as: V.self)
-                        if first {
-                            (best, first) = (v, false)
-                        } else {
-                            let greater = v .> best
-                            best.replace(with: v, where: greater)
-                            tap.replace(with: Int32(truncatingIfNeeded: pixel), where: greater)
-                        }
-                        UnsafeMutableRawPointer(po + corner + pixel * c + j).storeBytes(of: V(), as: V.self)
-                    }
-                }
-                // The window's zeros are in L1: the eight winners are plain stores over them.
-                let target = po + corner + j
-                if reluGrad {
-                    // ReluGrad on the winners (x = best there; zero elsewhere already).
-                    for l in 0..<8 { target[Int(tap[l]) * c + l] = best[l] > 0 ? o[j + l] : 0 }
-                } else {
-                    for l in 0..<8 { target[Int(tap[l]) * c + l] = o[j + l] }
-                }
-            }
-        }
-        if covered < g.w {
-            for ky in 0..<g.kh { (po + ((top + ky) * g.w + covered) * c).update(repeating: 0, count: (g.w - covered) * c) }
-        }
-        if oy == g.oh - 1, g.oh * g.kh < g.h {
-            (po + (top + g.kh) * g.w * c).update(repeating: 0, count: (g.h - g.oh * g.kh) * g.w * c)
-        }
+                                  _ g: Geometry, row: Int, reluGrad: Bool = false, level: CPULevel? = nil) {
+        let tiling = TilingPoolGeometry(h: g.h, w: g.w, c: g.c, kh: g.kh, kw: g.kw, oh: g.oh, ow: g.ow)
+        VectorKernels.maxPoolGradTilingRow(tiling, input: px, gradient: pg, output: po, row: row, reluGrad: reluGrad, level: level)
     }
 
     /// Each window's gradient shared equally among its in-bounds inputs.

@@ -59,6 +59,13 @@ enum VectorKernels {
         (level.map(loops) ?? selected).softmaxRows(px, po, n: n, rows: rows, log: log)
     }
 
+    /// The max-pooling gradient of output row `row` of windows that tile the input
+    /// (``VectorLoops/maxPoolGradTilingRow(_:input:gradient:output:row:reluGrad:)``).
+    static func maxPoolGradTilingRow(_ g: TilingPoolGeometry, input: UnsafePointer<Float>, gradient: UnsafePointer<Float>,
+                                     output: UnsafeMutablePointer<Float>, row: Int, reluGrad: Bool, level: CPULevel? = nil) {
+        (level.map(loops) ?? selected).maxPoolGradTilingRow(g, input: input, gradient: gradient, output: output, row: row, reluGrad: reluGrad)
+    }
+
     /// `c[i·ldc + j] = Σ_p a[i·rowStride + p·depthStride] · b[p·ldb + j]` for `m` rows of
     /// `a`, streaming `b`'s `k` rows once (``VectorLoops/streamRows(m:n:k:a:rowStride:depthStride:b:ldb:c:ldc:)``).
     static func streamRows(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, b: UnsafePointer<Float>,

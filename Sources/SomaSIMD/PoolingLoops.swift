@@ -1,14 +1,50 @@
-/// A max pooling whose windows tile the input (`KH = SH`, `KW = SW`, no padding, every
-/// window inside the image), `[N, H, W, C]` NHWC with `C` a multiple of 8.
-public struct TilingPoolGeometry: Sendable {
-    public let h, w, c, kh, kw, oh, ow: Int
+/// A pooling over `[N, H, W, C]` NHWC images: `KH × KW` windows `SH, SW` apart, the first
+/// at `(−padTop, −padLeft)`, into `[N, OH, OW, C]`.
+public struct PoolGeometry: Sendable {
+    public let h, w, c, kh, kw, oh, ow, sh, sw, padTop, padLeft: Int
 
-    public init(h: Int, w: Int, c: Int, kh: Int, kw: Int, oh: Int, ow: Int) {
+    public init(h: Int, w: Int, c: Int, kh: Int, kw: Int, oh: Int, ow: Int, sh: Int, sw: Int, padTop: Int, padLeft: Int) {
         (self.h, self.w, self.c, self.kh, self.kw, self.oh, self.ow) = (h, w, c, kh, kw, oh, ow)
+        (self.sh, self.sw, self.padTop, self.padLeft) = (sh, sw, padTop, padLeft)
     }
 }
 
 extension VectorLoops {
+    /// Output row `row` (`i·OH + oy`) of a max pooling: each window's maximum over its taps
+    /// inside the image, in (ky, kx) order from −∞, a tap kept where it is `>=` the maximum
+    /// so far (`Swift.max`'s rule: a NaN tap is passed over) — 8 channels at a time in
+    /// registers, the rest one at a time. A window wholly in the padding gives −∞.
+    @inlinable @inline(__always)
+    public static func maxPoolRow(_ g: PoolGeometry, input px: UnsafePointer<Float>, output po: UnsafeMutablePointer<Float>, row: Int) {
+        let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh), c = g.c, vectors = c / 8 * 8
+        let rows = taps(start: oy * g.sh - g.padTop, dilation: 1, kernel: g.kh, size: g.h)
+        let image = px + i * g.h * g.w * c
+        for ox in 0..<g.ow {
+            let left = ox * g.sw - g.padLeft, columns = taps(start: left, dilation: 1, kernel: g.kw, size: g.w)
+            let o = po + (row * g.ow + ox) * c
+            var j = 0
+            while j < vectors {
+                var best = SIMD8<Float>(repeating: -.infinity)
+                for ky in rows {
+                    for kx in columns {
+                        let v = UnsafeRawPointer(image + (((oy * g.sh - g.padTop + ky) * g.w + left + kx) * c + j)).loadUnaligned(as: SIMD8<Float>.self)
+                        best.replace(with: v, where: v .>= best)
+                    }
+                }
+                UnsafeMutableRawPointer(o + j).storeBytes(of: best, as: SIMD8<Float>.self)
+                j += 8
+            }
+            while j < c {
+                var best = -Float.infinity
+                for ky in rows {
+                    for kx in columns { best = Swift.max(best, image[((oy * g.sh - g.padTop + ky) * g.w + left + kx) * c + j]) }
+                }
+                o[j] = best
+                j += 1
+            }
+        }
+    }
+
     /// The max-pooling gradient of output row `row` (`i·OH + oy`) of windows that tile the
     /// input: each window's gradient goes to its maximum — the first tap, then strictly
     /// greater ones (TF's rule; a NaN first tap stays) — and every input under the row's
@@ -17,7 +53,7 @@ extension VectorLoops {
     /// (`x` being a ReLU's output) the winners keep the gradient only where `x > 0`:
     /// bitwise `ReluGrad(MaxPoolGrad(…), x)`. Channels 8 at a time.
     @inlinable @inline(__always)
-    public static func maxPoolGradTilingRow(_ g: TilingPoolGeometry, input px: UnsafePointer<Float>, gradient pg: UnsafePointer<Float>,
+    public static func maxPoolGradTilingRow(_ g: PoolGeometry, input px: UnsafePointer<Float>, gradient pg: UnsafePointer<Float>,
                                             output po: UnsafeMutablePointer<Float>, row: Int, reluGrad: Bool) {
         let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh), c = g.c
         let top = i * g.h + oy * g.kh, covered = g.ow * g.kw
@@ -39,7 +75,7 @@ extension VectorLoops {
     /// floats) found in a first pass over the window, each tap's vector stored in a second.
     /// (Concrete lanes: generic `SIMD` comparisons compile lane by lane.)
     @inlinable @inline(__always)
-    static func maxPoolGradWindow(_ g: TilingPoolGeometry, _ x: UnsafePointer<Float>, _ gradient: UnsafePointer<Float>,
+    static func maxPoolGradWindow(_ g: PoolGeometry, _ x: UnsafePointer<Float>, _ gradient: UnsafePointer<Float>,
                                   _ out: UnsafeMutablePointer<Float>, reluGrad: Bool) {
         typealias V = SIMD8<Float>
         var best = UnsafeRawPointer(x).loadUnaligned(as: V.self), winner = V(repeating: 0), tap: Float = 0

@@ -48,10 +48,16 @@ public enum CompiledLoops: CompiledLoopSet {
         VectorLoops.softmaxRows(px, po, n: n, rows: rows, log: log)
     }
 
+    /// One output row of a max pooling.
+    @inline(never)
+    public static func maxPoolRow(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, row: Int) {
+        VectorLoops.maxPoolRow(g, input: input, output: output, row: row)
+    }
+
     /// The max-pooling gradient of one output row of windows that tile the input (with
     /// `reluGrad`, then `ReluGrad` against the input).
     @inline(never)
-    public static func maxPoolGradTilingRow(_ g: TilingPoolGeometry, input: UnsafePointer<Float>, gradient: UnsafePointer<Float>,
+    public static func maxPoolGradTilingRow(_ g: PoolGeometry, input: UnsafePointer<Float>, gradient: UnsafePointer<Float>,
                                             output: UnsafeMutablePointer<Float>, row: Int, reluGrad: Bool) {
         VectorLoops.maxPoolGradTilingRow(g, input: input, gradient: gradient, output: output, row: row, reluGrad: reluGrad)
     }

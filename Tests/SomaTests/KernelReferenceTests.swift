@@ -454,11 +454,44 @@ import SomaSIMD
         #expect(throws: SomaError.self) { try g.output("Einsum", [g.constant(a), g.constant(b)], attrs: ["equation": .string("ij,jk")], name: nil, file: "", line: 0) }
     }
 
+    /// Float32 max pooling (the vector rows, 8 channels at a time and the rest one by one)
+    /// equals the definition — the maximum from −∞ over the window's taps inside the image in
+    /// scan order, a tap taken where `>=` the maximum so far, so NaNs are passed over and the
+    /// later of two zeros wins — at every CPU level, with `SAME` padding, overlapping and
+    /// strided windows, on values full of ties, signed zeros and NaNs.
+    @Test(arguments: [([2, 2], [2, 2], "VALID", 16), ([3, 3], [2, 2], "SAME", 11), ([3, 3], [1, 1], "SAME", 8), ([1, 4], [1, 3], "SAME", 3)])
+    func maxPoolingRowsMatchTheDefinition(_ ksize: [Int], _ strides: [Int], _ padding: String, _ channels: Int) throws {
+        let shape = [2, 7, 9, channels]
+        let special: [Float] = [.nan, 0, -0.0, 1, -1, 2]
+        let values = (0..<shape.reduce(1, *)).map { special[($0 * 7919) % special.count] * Float(($0 * 31) % 3 + 1) }
+        let x = try Tensor(values, shape: shape)
+        let attrs: [String: AttrValue] = ["ksize": .ints([1] + ksize + [1]), "strides": .ints([1] + strides + [1]), "padding": .string(padding)]
+        let g = try ConvKernels.Geometry(input: shape, window: attrs)
+        var expected = [Float](repeating: 0, count: g.n * g.oh * g.ow * g.c)
+        for i in 0..<g.n { for oy in 0..<g.oh { for ox in 0..<g.ow { for j in 0..<g.c {
+            var best = -Float.infinity
+            for iy in g.inputRows(oy) { for ix in g.inputColumns(ox) { best = Swift.max(best, values[((i * g.h + iy) * g.w + ix) * g.c + j]) } }
+            expected[((i * g.oh + oy) * g.ow + ox) * g.c + j] = best
+        } } } }
+        let bits = { (v: [Float]) in v.map(\.bitPattern) }
+        for level in CPULevel.allCases where level <= CPULevel.detected {
+            var pooled = [Float](repeating: 1, count: expected.count)
+            values.withUnsafeBufferPointer { px in pooled.withUnsafeMutableBufferPointer { po in
+                for row in 0..<g.n * g.oh { VectorKernels.maxPoolRow(g.pooling, input: px.baseAddress!, output: po.baseAddress!, row: row, level: level) }
+            } }
+            #expect(bits(pooled) == bits(expected), "\(level)")
+        }
+        let graph = Graph()
+        let pooled = try Session(graph: graph).run(maxPool(graph.constant(x), ksize: ksize, strides: strides, padding: padding))
+        #expect(bits(pooled.scalars(as: Float.self)) == bits(expected))
+        #expect(values.contains { $0.isNaN } && !expected.contains { $0.isNaN })
+    }
+
     /// Float32 max-pool gradients with channels in multiples of 8 take a SIMD path; they must
     /// equal the generic loop's (run in float64) on inputs full of ties — which tap wins is
     /// the first in the window, later ones only when strictly greater — with padding and
     /// overlapping windows. Windows as large as their strides write every element instead of
-    /// adding into zeros (``ConvKernels/maxPoolGradTiling(_:_:_:_:row:)``), with rows (2×2,
+    /// adding into zeros (``ConvKernels/maxPoolGradTiling(_:_:_:_:row:reluGrad:level:)``), with rows (2×2,
     /// 3×3) or columns (2×4) no window covers — run into a buffer of NaNs, it writes the same,
     /// 16 channels and then 8 at a time, at every CPU level; `SAME` 2×2 pads a row, so it
     /// does not. Values and gradients are small integers, so both are exact.

@@ -173,6 +173,10 @@ enum ConvKernels {
         var depthwise: DepthwiseGeometry {
             DepthwiseGeometry(h: h, w: w, c: c, kh: kh, kw: kw, oh: oh, ow: ow, sh: sh, sw: sw, dh: dh, dw: dw, padTop: padTop, padLeft: padLeft)
         }
+        /// The fields the vector loops' pooling rows read.
+        var pooling: PoolGeometry {
+            PoolGeometry(h: h, w: w, c: c, kh: kh, kw: kw, oh: oh, ow: ow, sh: sh, sw: sw, padTop: padTop, padLeft: padLeft)
+        }
 
         init(input: [Int], filter: [Int], attrs: [String: AttrValue]) throws {
             guard input.count == 4, filter.count == 4 else { throw KernelError("input and filter must be 4-D: \(shapeString(input)), \(shapeString(filter))") }
@@ -1054,6 +1058,13 @@ enum ConvKernels {
     static func pool(_ ctx: KernelContext, max: Bool) throws {
         let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
         let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, window: ctx.node.attrs)
+        if max && x.dtype == .float32 {
+            let px = x.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
+            ctx.parallelFor(g.n * g.oh, blockSize: 8) { lo, hi in
+                for row in lo..<hi { VectorKernels.maxPoolRow(g.pooling, input: px, output: po, row: row) }
+            }
+            return ctx.setOutput(0, out)
+        }
         func run<T: FloatScalar>(_: T.Type) {
             let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)
             ctx.parallelFor(g.n * g.oh, blockSize: 8) { lo, hi in
@@ -1216,8 +1227,7 @@ enum ConvKernels {
     /// a winner that is not positive gets zero (``_SomaFusedMaxPoolGrad``).
     static func maxPoolGradTiling(_ px: UnsafePointer<Float>, _ pg: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>,
                                   _ g: Geometry, row: Int, reluGrad: Bool = false, level: CPULevel? = nil) {
-        let tiling = TilingPoolGeometry(h: g.h, w: g.w, c: g.c, kh: g.kh, kw: g.kw, oh: g.oh, ow: g.ow)
-        VectorKernels.maxPoolGradTilingRow(tiling, input: px, gradient: pg, output: po, row: row, reluGrad: reluGrad, level: level)
+        VectorKernels.maxPoolGradTilingRow(g.pooling, input: px, gradient: pg, output: po, row: row, reluGrad: reluGrad, level: level)
     }
 
     /// Each window's gradient shared equally among its in-bounds inputs.

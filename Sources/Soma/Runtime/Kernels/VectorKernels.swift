@@ -59,9 +59,15 @@ enum VectorKernels {
         (level.map(loops) ?? selected).softmaxRows(px, po, n: n, rows: rows, log: log)
     }
 
+    /// Output row `row` of a max pooling (``VectorLoops/maxPoolRow(_:input:output:row:)``).
+    static func maxPoolRow(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, row: Int,
+                           level: CPULevel? = nil) {
+        (level.map(loops) ?? selected).maxPoolRow(g, input: input, output: output, row: row)
+    }
+
     /// The max-pooling gradient of output row `row` of windows that tile the input
     /// (``VectorLoops/maxPoolGradTilingRow(_:input:gradient:output:row:reluGrad:)``).
-    static func maxPoolGradTilingRow(_ g: TilingPoolGeometry, input: UnsafePointer<Float>, gradient: UnsafePointer<Float>,
+    static func maxPoolGradTilingRow(_ g: PoolGeometry, input: UnsafePointer<Float>, gradient: UnsafePointer<Float>,
                                      output: UnsafeMutablePointer<Float>, row: Int, reluGrad: Bool, level: CPULevel? = nil) {
         (level.map(loops) ?? selected).maxPoolGradTilingRow(g, input: input, gradient: gradient, output: output, row: row, reluGrad: reluGrad)
     }

@@ -138,9 +138,12 @@ final class ThreadPool: @unchecked Sendable {
 /// never on the number of threads, so any per-block computation — and any combination of
 /// per-block results in block order — is bitwise identical for every thread count.
 final class ParallelFor: PoolJob, @unchecked Sendable {
-    /// The job's claim word: epoch (high 24 bits), block count (20 bits), next block (20
-    /// bits). Jobs are pooled and reused, and helper items queued for one use may run
-    /// during a later one: they carry their epoch and claim nothing from another.
+    /// The job's claim word: epoch (high 24 bits), the end of the unclaimed blocks (20
+    /// bits), their start (20 bits). The caller claims from the front and helpers from the
+    /// back, so with two threads each runs one contiguous run of blocks — the same rows of
+    /// an image step after step, whose producer's output its own cache then holds. Jobs are
+    /// pooled and reused, and helper items queued for one use may run during a later one:
+    /// they carry their epoch and claim nothing from another.
     private let claim = Atomic<Int>(0)
     private let done = Atomic<Int>(0)
     /// Set before an epoch opens; read only by a thread that claimed a block of it.
@@ -150,15 +153,17 @@ final class ParallelFor: PoolJob, @unchecked Sendable {
     private static let fieldBits = 20, fieldMask = (1 << 20) - 1
     private static let pool = Locked<[ParallelFor]>([])
 
-    func execute(_ item: Int) { drain(epoch: item) }
+    func execute(_ item: Int) { drain(epoch: item, fromBack: true) }
 
-    /// Claims and runs blocks of `epoch` until none is left.
-    private func drain(epoch: Int) {
+    /// Claims and runs blocks of `epoch` — the first unclaimed one, or the last — until none
+    /// is left.
+    private func drain(epoch: Int, fromBack: Bool) {
         while true {
             let word = claim.load(ordering: .acquiring)
-            let index = word & Self.fieldMask, blocks = (word >> Self.fieldBits) & Self.fieldMask
-            guard word >> (2 * Self.fieldBits) == epoch, index < blocks else { return }
-            guard claim.compareExchange(expected: word, desired: word + 1, ordering: .acquiringAndReleasing).exchanged else {
+            let front = word & Self.fieldMask, back = (word >> Self.fieldBits) & Self.fieldMask
+            guard word >> (2 * Self.fieldBits) == epoch, front < back else { return }
+            let (claimed, index) = fromBack ? (word - (1 << Self.fieldBits), back - 1) : (word + 1, front)
+            guard claim.compareExchange(expected: word, desired: claimed, ordering: .acquiringAndReleasing).exchanged else {
                 continue
             }
             body!(index)
@@ -182,7 +187,7 @@ final class ParallelFor: PoolJob, @unchecked Sendable {
             job.claim.store(job.epoch << (2 * fieldBits) | blocks << fieldBits, ordering: .releasing)
             let helpers = Swift.min(threads - 1, blocks - 1, ThreadPool.shared.workerCount)
             for _ in 0..<helpers { ThreadPool.shared.submit(job, job.epoch) }
-            job.drain(epoch: job.epoch)
+            job.drain(epoch: job.epoch, fromBack: false)
             ThreadPool.shared.wait { job.done.load(ordering: .sequentiallyConsistent) >= blocks }
             job.body = nil
         }

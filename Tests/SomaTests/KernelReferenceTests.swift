@@ -623,17 +623,25 @@ import SomaSIMD
         }
     }
 
-    /// A fused convolution's partition depends on its geometry alone: balanced row blocks,
-    /// and column blocks (multiples of 16 channels, at least 64) only where the row blocks
-    /// are fewer than four tasks.
+    /// A fused convolution's partition depends on its geometry alone: balanced row blocks —
+    /// at least four tasks' worth where images are few, down to 32 rows —, and column blocks
+    /// (multiples of 16 channels, at least 64) only where the row blocks are fewer than four
+    /// tasks (or the filter is in panels, which keeps whole-image row blocks).
     @Test func forwardTilingSplitsChannelsOnlyForFewRowBlocks() throws {
-        func tiling(_ input: [Int], _ filter: [Int]) throws -> ConvKernels.ForwardTiling {
+        func tiling(_ input: [Int], _ filter: [Int], panels: Bool = false) throws -> ConvKernels.ForwardTiling {
             try ConvKernels.ForwardTiling(ConvKernels.Geometry(input: input, filter: filter,
-                                                               attrs: ["strides": .ints([1, 1, 1, 1]), "padding": .string("SAME")]))
+                                                               attrs: ["strides": .ints([1, 1, 1, 1]), "padding": .string("SAME")]),
+                                          panels: panels)
         }
-        // ResNet50's 14² stage at a batch of one: one block of 196 rows, 256 channels in four.
+        // ResNet50's 14² stage at a batch of one: four blocks of 49 rows; with its filter in
+        // panels one block of 196 rows, 256 channels in four.
         let late = try tiling([1, 14, 14, 256], [3, 3, 256, 256])
-        #expect((late.blocksPerImage, late.rowsPerBlock, late.columnBlocks, late.columnsPerBlock) == (1, 196, 4, 64))
+        #expect((late.blocksPerImage, late.rowsPerBlock, late.columnBlocks, late.columnsPerBlock) == (4, 49, 1, 256))
+        let packed = try tiling([1, 14, 14, 256], [3, 3, 256, 256], panels: true)
+        #expect((packed.blocksPerImage, packed.rowsPerBlock, packed.columnBlocks, packed.columnsPerBlock) == (1, 196, 4, 64))
+        // MobileNetV2's 14² projection to 64 channels: four tasks of 49 rows, not one.
+        let projection = try tiling([1, 14, 14, 384], [1, 1, 384, 64])
+        #expect((projection.blocksPerImage, projection.rowsPerBlock, projection.columnBlocks) == (4, 49, 1))
         // 28²: four balanced blocks of 196 rows (not 256, 256, 256, 16), channels whole.
         let middle = try tiling([1, 28, 28, 128], [3, 3, 128, 128])
         #expect((middle.blocksPerImage, middle.rowsPerBlock, middle.columnBlocks, middle.columnsPerBlock) == (4, 196, 1, 128))

@@ -377,6 +377,12 @@ enum ConvKernels {
     /// The narrowest block of output channels (a multiple of 16, the widest vector).
     static let minimumForwardColumns = 64
 
+    /// The fewest output positions per forward block that ``ForwardTiling`` cuts below
+    /// ``forwardRowBlock`` to make ``minimumForwardTasks`` tasks: MobileNetV2's 1×1
+    /// projections at 14² (196 positions, 64–160 channels) were one task, 112 GFLOP/s on one
+    /// thread where ONNX Runtime ran them at 189 on two.
+    static let minimumForwardRows = 32
+
     /// A forward convolution's fixed partition of its output `[N·OH·OW, OC]`: blocks of
     /// `rowsPerBlock` positions per image (balanced: an image's blocks differ by at most one
     /// row), each cut into `columnBlocks` blocks of `columnsPerBlock` output channels (the
@@ -386,9 +392,17 @@ enum ConvKernels {
         let blocksPerImage: Int, rowsPerBlock: Int
         let columnBlocks: Int, columnsPerBlock: Int
 
-        init(_ g: Geometry) {
+        init(_ g: Geometry, panels: Bool = false) {
             let rows = Swift.max(1, g.oh * g.ow)
-            blocksPerImage = (rows + forwardRowBlock - 1) / forwardRowBlock
+            var blocks = (rows + forwardRowBlock - 1) / forwardRowBlock
+            if g.n * blocks < minimumForwardTasks && !panels {
+                // Few images of few positions (a batch of one at 14²): smaller row blocks
+                // first, so a narrow filter is not one task on one thread (a filter in
+                // panels runs as tiles of the whole product instead).
+                let wanted = (minimumForwardTasks + Swift.max(g.n, 1) - 1) / Swift.max(g.n, 1)
+                blocks = Swift.max(blocks, Swift.min(wanted, rows / minimumForwardRows))
+            }
+            blocksPerImage = blocks
             rowsPerBlock = (rows + blocksPerImage - 1) / blocksPerImage
             let rowBlocks = Swift.max(1, g.n * blocksPerImage)
             var columns = g.oc
@@ -428,7 +442,7 @@ enum ConvKernels {
                 epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
             }) { return }
         }
-        let tiling = ForwardTiling(g)
+        let tiling = ForwardTiling(g, panels: panels)
         if tiling.columnBlocks > 1 || panels && g.n * tiling.blocksPerImage < minimumForwardTasks {
             let whole = panels ? try panelTiling(rows: g.n * g.oh * g.ow, g) : nil
             return try forwardInColumnBlocks(x, f, out, g, tiling, ctx, T.self, panels: whole, epilogue: epilogue)

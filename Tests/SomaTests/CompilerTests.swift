@@ -333,6 +333,34 @@ import Testing
         for threads in [1, 3] { #expect(try results(threads: threads) == actual) }
     }
 
+    /// Swish on a convolution — `Mul(y, Sigmoid(y))`, either operand order — fuses into the
+    /// convolution's epilogue (`fused_ops` ending in `Swish`): a plain Conv2D (a batch norm
+    /// folded into its filter with a zero shift), one with a bias, and a depthwise one with a
+    /// bias, row widths with vector tails; the same bits as the unfused ops and the reference
+    /// interpreter. A convolution something else also reads keeps its Sigmoid and Mul.
+    @Test func swishFusesIntoConvolutions() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [2, 9, 7, 5], name: "x")
+        let plain = try conv2D(x, filter: g.constant(Self.random([3, 3, 5, 16], seed: 90)), padding: "SAME")
+        let swished = try multiply(plain, sigmoid(plain))
+        let biased = try biasAdd(conv2D(swished, filter: g.constant(Self.random([1, 1, 16, 12], seed: 91)), padding: "SAME"),
+                                 g.constant(Self.random([12], seed: 92)))
+        let second = try multiply(sigmoid(biased), biased)
+        let depthwise = try biasAdd(depthwiseConv2D(second, filter: g.constant(Self.random([3, 3, 12, 1], seed: 93)), strides: [1, 1],
+                                                    padding: "SAME"), g.constant(Self.random([12], seed: 94)))
+        let out = try multiply(depthwise, sigmoid(depthwise))
+        let feeds = [x: Self.random([2, 9, 7, 5], seed: 95)]
+        let ops = try Self.planOps(g, [out], feeds: feeds)
+        #expect(ops["_SomaFusedConv2D"] == 2 && ops["_SomaFusedDepthwiseConv2dNative"] == 1 && ops["Sigmoid"] == nil
+                && ops["_SomaFusedElementwise"] == nil, "\(ops)")
+        try Self.expectSameResults(g, [out], feeds: feeds)
+
+        let shared = try conv2D(x, filter: g.constant(Self.random([3, 3, 5, 8], seed: 96)), padding: "SAME")
+        let both = try add(multiply(shared, sigmoid(shared)), shared)
+        #expect(try Self.planOps(g, [both], feeds: feeds)["Conv2D"] == 1)
+        try Self.expectSameResults(g, [both], feeds: feeds)
+    }
+
     /// The backward pass of conv → bias → ReLU → max pooling fuses the pooling gradient with
     /// the ReLU's (`_SomaFusedMaxPoolGrad`): windows that tile the image (2×2, stride 2, eight
     /// and 24 channels: the one-pass kernel, with a row no window covers) and overlapping ones (3×3,

@@ -7,6 +7,9 @@ enum FusedOps {
     /// use only `tensorFlowActivations`.
     static let activations = ["Relu", "Relu6", "Elu", "Tanh", "Sigmoid"]
     static let tensorFlowActivations = ["Relu", "Relu6", "Elu"]
+    /// A fused convolution's `x·sigmoid(x)` (Keras' swish, EfficientNet's activation), from
+    /// `Mul(x, Sigmoid(x))`: plans only, no TF op of this name.
+    static let swish = "Swish"
 
     /// Ops `_SomaFusedElementwise` can run, all on float32/float64.
     static let elementwiseUnary: [String: MathKernels.UnaryOp] = [
@@ -102,7 +105,7 @@ enum FusedOps {
         if case .strings(let s)? = c.attrs["fused_ops"] { fused = s }
         let biased = fused.first == "BiasAdd"
         guard c.int("num_args") == (biased ? 1 : 0), (biased ? fused.count <= 2 : fused.count == 1),
-              fused.count == 1 && biased || activations.contains(fused[fused.count - 1]) else {
+              fused.count == 1 && biased || (activations + [swish]).contains(fused[fused.count - 1]) else {
             throw ShapeError("a fused \(convolution) supports fused_ops [BiasAdd] or [BiasAdd, activation] with one argument, "
                              + "or [activation] with none, not \(fused)")
         }

@@ -8,7 +8,9 @@
 /// same values bitwise (the same GEMM, then the same bias and activation loops). In plans,
 /// `act(Conv2D(x, f) + bias)` — the bias a BiasAdd, or an AddV2 of a vector of the output's
 /// channel count — becomes `_SomaFusedConv2D(x, f, bias)` the same way (a depthwise
-/// convolution `_SomaFusedDepthwiseConv2dNative`).
+/// convolution `_SomaFusedDepthwiseConv2dNative`), and swish on a convolution (or one plus
+/// a bias), `Mul(y, Sigmoid(y))`, with `fused_ops` ending in `Swish` — bitwise the
+/// `_SomaFusedElementwise` swish the two would become.
 /// Also in plans, the backward pass of a ReLU before max pooling: `ReluGrad(MaxPoolGrad(y,
 /// pool, g), y)` → `_SomaFusedMaxPoolGrad(y, pool, g)` with `fused_ops = [ReluGrad]`, the
 /// same values bitwise, one pass over the activation fewer. And a batched product only a
@@ -31,6 +33,7 @@ struct MatMulBiasActivationFusion: CompilerPass {
         }
         var replaced = Set<Int>()
         if context.forPlan {
+            fuseSwishConvolutions(ir, consumers: consumers, isInterior: isInterior, replaced: &replaced)
             fuseConvolutions(ir, activations: activations, isInterior: isInterior, replaced: &replaced)
             fusePoolingGradients(ir, isInterior: isInterior)
             fuseTransposedProducts(ir, isInterior: isInterior)
@@ -101,36 +104,66 @@ struct MatMulBiasActivationFusion: CompilerPass {
     /// Each convolution and its fused form.
     static let fusedConvolutions = ["Conv2D": "_SomaFusedConv2D", "DepthwiseConv2dNative": "_SomaFusedDepthwiseConv2dNative"]
 
+    /// `Mul(y, Sigmoid(y))` (operands in either order; EfficientNet's swish) where `y` is a
+    /// convolution or a convolution plus bias that only the two read → the fused convolution
+    /// with `fused_ops = [FusedOps.swish]` (`[BiasAdd, FusedOps.swish]`), named like the Mul.
+    private func fuseSwishConvolutions(_ ir: IRGraph, consumers: [Int], isInterior: (IRNode) -> Bool, replaced: inout Set<Int>) {
+        let fetched = ir.fetchedNodeIDs(), controlSources = ir.controlSources()
+        for node in ir.nodes.reversed() where node.op == "Mul" && !replaced.contains(node.id) && node.controlInputs.isEmpty {
+            for (s, v) in [(0, 1), (1, 0)] {
+                let sigmoid = node.inputs[s].node, y = node.inputs[v], producer = y.node
+                // y is read by the Sigmoid and the Mul alone, and is otherwise interior.
+                guard node.inputs[s].index == 0, sigmoid.op == "Sigmoid", sigmoid.inputs[0] == y, isInterior(sigmoid), y.index == 0,
+                      consumers[producer.id] == 2, !replaced.contains(producer.id), producer.controlInputs.isEmpty,
+                      !fetched.contains(producer.id), !controlSources.contains(producer.id), producer.outputTypes[0].isFloatingPoint
+                else { continue }
+                if Self.fusedConvolutions[producer.op] != nil {
+                    replaced.formUnion([producer.id, sigmoid.id])
+                    Self.fuse(node, producer, bias: nil, [FusedOps.swish])
+                    break
+                }
+                guard let (conv, bias) = Self.convolutionAndBias(producer), isInterior(conv), !replaced.contains(conv.id),
+                      conv.outputTypes[0] == bias.dtype else { continue }
+                replaced.formUnion([producer.id, conv.id, sigmoid.id])
+                Self.fuse(node, conv, bias: bias, ["BiasAdd", FusedOps.swish])
+                break
+            }
+        }
+    }
+
+    /// The convolution and bias of a bias addition on a convolution's output, if it is one.
+    private static func convolutionAndBias(_ add: IRNode) -> (conv: IRNode, bias: IRValue)? {
+        switch add.op {
+        case "BiasAdd":
+            guard add.string("data_format") ?? "NHWC" == "NHWC", fusedConvolutions[add.inputs[0].node.op] != nil else { return nil }
+            return (add.inputs[0].node, add.inputs[1])
+        case "AddV2", "Add":
+            for (c, b) in [(0, 1), (1, 0)] where fusedConvolutions[add.inputs[c].node.op] != nil && add.inputs[c].index == 0 {
+                let channels = add.inputs[c].shape.dimensions?.last ?? nil
+                guard let channels, add.inputs[b].shape == TensorShape([channels]), add.outputShapes[0] == add.inputs[c].shape else {
+                    continue
+                }
+                return (add.inputs[c].node, add.inputs[b])
+            }
+            return nil
+        default: return nil
+        }
+    }
+
+    /// `last` becomes `conv`'s fused form with `bias` (if any) and `fused_ops`.
+    private static func fuse(_ last: IRNode, _ conv: IRNode, bias: IRValue?, _ fusedOps: [String]) {
+        var attrs = conv.attrs
+        attrs["fused_ops"] = .strings(fusedOps)
+        attrs["num_args"] = .int(bias == nil ? 0 : 1)
+        last.def = OpRegistry.lookup(fusedConvolutions[conv.op]!)!
+        last.inputs = [conv.inputs[0], conv.inputs[1]] + (bias.map { [$0] } ?? [])
+        last.attrs = attrs
+    }
+
     /// `act(Conv2D(x, f) ⊕ bias)` → `_SomaFusedConv2D(x, f, bias)`, where ⊕ is BiasAdd or an
     /// AddV2/Add with a vector of the output's channel count.
     private func fuseConvolutions(_ ir: IRGraph, activations: [String], isInterior: (IRNode) -> Bool, replaced: inout Set<Int>) {
-        /// The convolution and bias of a bias addition on a convolution's output, if it is one.
-        func split(_ add: IRNode) -> (conv: IRNode, bias: IRValue)? {
-            switch add.op {
-            case "BiasAdd":
-                guard add.string("data_format") ?? "NHWC" == "NHWC", Self.fusedConvolutions[add.inputs[0].node.op] != nil else { return nil }
-                return (add.inputs[0].node, add.inputs[1])
-            case "AddV2", "Add":
-                for (c, b) in [(0, 1), (1, 0)] where Self.fusedConvolutions[add.inputs[c].node.op] != nil && add.inputs[c].index == 0 {
-                    let channels = add.inputs[c].shape.dimensions?.last ?? nil
-                    guard let channels, add.inputs[b].shape == TensorShape([channels]), add.outputShapes[0] == add.inputs[c].shape else {
-                        continue
-                    }
-                    return (add.inputs[c].node, add.inputs[b])
-                }
-                return nil
-            default: return nil
-            }
-        }
-        /// `last` becomes `conv`'s fused form with `bias` (if any) and `fused_ops`.
-        func fuse(_ last: IRNode, _ conv: IRNode, bias: IRValue?, _ fusedOps: [String]) {
-            var attrs = conv.attrs
-            attrs["fused_ops"] = .strings(fusedOps)
-            attrs["num_args"] = .int(bias == nil ? 0 : 1)
-            last.def = OpRegistry.lookup(Self.fusedConvolutions[conv.op]!)!
-            last.inputs = [conv.inputs[0], conv.inputs[1]] + (bias.map { [$0] } ?? [])
-            last.attrs = attrs
-        }
+        let split = Self.convolutionAndBias
         for node in ir.nodes.reversed() where !replaced.contains(node.id) {
             var add = node, activation: IRNode? = nil
             if activations.contains(node.op), isInterior(node.inputs[0].node), split(node.inputs[0].node) != nil {
@@ -144,13 +177,13 @@ struct MatMulBiasActivationFusion: CompilerPass {
                       !replaced.contains(conv.id), isInterior(conv), node.controlInputs.isEmpty, conv.outputTypes[0].isFloatingPoint
                 else { continue }
                 replaced.insert(conv.id)
-                fuse(node, conv, bias: nil, [node.op])
+                Self.fuse(node, conv, bias: nil, [node.op])
                 continue
             }
             guard !replaced.contains(add.id), isInterior(conv), add.controlInputs.isEmpty, node.controlInputs.isEmpty,
                   conv.outputTypes[0].isFloatingPoint, conv.outputTypes[0] == bias.dtype else { continue }
             replaced.formUnion([add.id, conv.id])
-            fuse(activation ?? add, conv, bias: bias, ["BiasAdd"] + (activation.map { [$0.op] } ?? []))
+            Self.fuse(activation ?? add, conv, bias: bias, ["BiasAdd"] + (activation.map { [$0.op] } ?? []))
         }
     }
 }

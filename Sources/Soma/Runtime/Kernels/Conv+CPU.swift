@@ -27,15 +27,17 @@ enum ConvKernels {
         "_SomaFusedConv2D": { ctx in
             let x = ctx.inputs[0], f = ctx.inputs[1], out = try ctx.allocateOutput(0, zeroed: false)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
-            let (biased, activation) = fusedOps(ctx)
+            let (biased, activation, swish) = fusedOps(ctx)
             if x.dtype == .float32 {
                 let pb = biased ? ctx.inputs[2].pointer(as: Float.self) : nil
                 try forward(x, f, out, geometry, ctx, Float.self, panels: ctx.node.weightPanels) {
-                    fusedEpilogue($0, rows: $1, n: geometry.oc, pb, activation)
+                    fusedEpilogue($0, rows: $1, n: geometry.oc, pb, activation, swish: swish)
                 }
             } else {
                 let pb = biased ? ctx.inputs[2].pointer(as: Double.self) : nil
-                try forward(x, f, out, geometry, ctx, Double.self) { fusedEpilogue($0, rows: $1, n: geometry.oc, pb, activation) }
+                try forward(x, f, out, geometry, ctx, Double.self) {
+                    fusedEpilogue($0, rows: $1, n: geometry.oc, pb, activation, swish: swish)
+                }
             }
             ctx.setOutput(0, out)
         },
@@ -68,21 +70,25 @@ enum ConvKernels {
         "_SomaFusedDepthwiseConv2dNative": { ctx in
             let x = ctx.inputs[0], f = ctx.inputs[1], out = try ctx.allocateOutput(0, zeroed: false)
             let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
-            let (biased, activation) = fusedOps(ctx)
+            let (biased, activation, swish) = fusedOps(ctx)
             let channels = g.c * g.oc
             if x.dtype == .float32 {
                 let pb = biased ? ctx.inputs[2].pointer(as: Float.self) : nil
                 // No activation or one in vector form (which the unfused op would also run in
                 // vectors: a row of at least one vector): in the rows' registers.
                 let function = activation.flatMap(NNKernels.floatVectorActivation)
-                if function != nil ? pb != nil || g.ow * channels >= VectorMath.width : activation == nil {
+                if !swish, function != nil ? pb != nil || g.ow * channels >= VectorMath.width : activation == nil {
                     try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self, rowEpilogue: RowEpilogue(bias: pb, function: function))
                 } else {
-                    try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) { fusedEpilogue($0, rows: $1, n: channels, pb, activation) }
+                    try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) {
+                        fusedEpilogue($0, rows: $1, n: channels, pb, activation, swish: swish)
+                    }
                 }
             } else {
                 let pb = biased ? ctx.inputs[2].pointer(as: Double.self) : nil
-                try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) { fusedEpilogue($0, rows: $1, n: channels, pb, activation) }
+                try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) {
+                    fusedEpilogue($0, rows: $1, n: channels, pb, activation, swish: swish)
+                }
             }
             ctx.setOutput(0, out)
         },
@@ -120,22 +126,35 @@ enum ConvKernels {
         let function: UnaryFunction?
     }
 
-    /// A fused convolution's `fused_ops`: whether it adds a bias (its third input) and the
-    /// activation after it, if any.
-    static func fusedOps(_ ctx: KernelContext) -> (biased: Bool, activation: NNKernels.Activation?) {
+    /// A fused convolution's `fused_ops`: whether it adds a bias (its third input), the
+    /// activation after it, if any, and whether that is swish (``FusedOps/swish``).
+    static func fusedOps(_ ctx: KernelContext) -> (biased: Bool, activation: NNKernels.Activation?, swish: Bool) {
         let ops = ctx.node.strings("fused_ops") ?? []
-        return (ops.first == "BiasAdd", ops.last.flatMap { FusedOps.elementwiseActivations[$0] })
+        return (ops.first == "BiasAdd", ops.last.flatMap { FusedOps.elementwiseActivations[$0] }, ops.last == FusedOps.swish)
     }
 
     /// A fused convolution's epilogue on `rows` rows of `n` channels at `po`: the bias (when
-    /// there is one) and the activation, in the loops the unfused ops run, so results are
-    /// bitwise those of the separate ops.
+    /// there is one), the activation, and swish, in the loops the unfused ops run — swish as
+    /// `_SomaFusedElementwise` runs `Mul(x, Sigmoid(x))` —, so results are bitwise those of
+    /// the separate ops.
     static func fusedEpilogue<T: FloatScalar>(_ po: UnsafeMutablePointer<T>, rows: Int, n: Int, _ bias: UnsafePointer<T>?,
-                                              _ activation: NNKernels.Activation?) {
+                                              _ activation: NNKernels.Activation?, swish: Bool = false) {
         if let bias {
             FusedKernels.biasActivation(po, rows: rows, n: n, bias, activation, alpha: 0.2)
         } else if let activation {
             NNKernels.activate(activation, UnsafePointer(po), po, count: rows * n, alpha: 0.2)
+        }
+        guard swish else { return }
+        let count = rows * n
+        if T.self == Float.self, count >= VectorMath.width {
+            let p = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self)
+            VectorKernels.swish(p, p, count: count, beta: nil)
+        } else {
+            ThreadScratch.withScratch(bytes: count * MemoryLayout<T>.stride) { raw in
+                let sigmoid = raw.assumingMemoryBound(to: T.self)
+                NNKernels.activate(.sigmoid, UnsafePointer(po), sigmoid, count: count, alpha: T(Double(0.2)))
+                MathKernels.binaryLoop(.mul, UnsafePointer(po), 1, UnsafePointer(sigmoid), 1, po, count: count)
+            }
         }
     }
 

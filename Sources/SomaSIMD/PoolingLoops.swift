@@ -17,17 +17,17 @@ extension VectorLoops {
     @inlinable @inline(__always)
     public static func maxPoolRow(_ g: PoolGeometry, input px: UnsafePointer<Float>, output po: UnsafeMutablePointer<Float>, row: Int) {
         let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh), c = g.c, vectors = c / 8 * 8
-        let rows = taps(start: oy * g.sh - g.padTop, dilation: 1, kernel: g.kh, size: g.h)
+        let top = oy * g.sh - g.padTop, rows = taps(start: top, dilation: 1, kernel: g.kh, size: g.h)
         let image = px + i * g.h * g.w * c
         for ox in 0..<g.ow {
             let left = ox * g.sw - g.padLeft, columns = taps(start: left, dilation: 1, kernel: g.kw, size: g.w)
-            let o = po + (row * g.ow + ox) * c
+            let o = po + (row * g.ow + ox) * c, corner = (top * g.w + left) * c  // an offset: it may lie before the image
             var j = 0
             while j < vectors {
                 var best = SIMD8<Float>(repeating: -.infinity)
                 for ky in rows {
                     for kx in columns {
-                        let v = UnsafeRawPointer(image + (((oy * g.sh - g.padTop + ky) * g.w + left + kx) * c + j)).loadUnaligned(as: SIMD8<Float>.self)
+                        let v = UnsafeRawPointer(image + corner + (ky * g.w + kx) * c + j).loadUnaligned(as: SIMD8<Float>.self)
                         best.replace(with: v, where: v .>= best)
                     }
                 }
@@ -37,7 +37,7 @@ extension VectorLoops {
             while j < c {
                 var best = -Float.infinity
                 for ky in rows {
-                    for kx in columns { best = Swift.max(best, image[((oy * g.sh - g.padTop + ky) * g.w + left + kx) * c + j]) }
+                    for kx in columns { best = Swift.max(best, image[corner + (ky * g.w + kx) * c + j]) }
                 }
                 o[j] = best
                 j += 1

@@ -359,6 +359,16 @@ import Testing
         let both = try add(multiply(shared, sigmoid(shared)), shared)
         #expect(try Self.planOps(g, [both], feeds: feeds)["Conv2D"] == 1)
         try Self.expectSameResults(g, [both], feeds: feeds)
+
+        // Float64 (the epilogue's scalar loops, in chunks).
+        let d = Graph()
+        let x64 = try d.placeholder(.float64, shape: [1, 5, 4, 2], name: "x")
+        let filter = try Tensor(Self.random([3, 3, 2, 3], seed: 97).scalars(as: Float.self).map(Double.init), shape: [3, 3, 2, 3])
+        let y64 = try conv2D(x64, filter: d.constant(filter), padding: "SAME")
+        let out64 = try multiply(sigmoid(y64), y64)
+        let feeds64 = [x64: try Tensor(Self.random([1, 5, 4, 2], seed: 98).scalars(as: Float.self).map(Double.init), shape: [1, 5, 4, 2])]
+        #expect(try Self.planOps(d, [out64], feeds: feeds64)["_SomaFusedConv2D"] == 1)
+        try Self.expectSameResults(d, [out64], feeds: feeds64)
     }
 
     /// The backward pass of conv → bias → ReLU → max pooling fuses the pooling gradient with

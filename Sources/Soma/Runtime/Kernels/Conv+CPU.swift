@@ -150,10 +150,13 @@ enum ConvKernels {
             let p = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self)
             VectorKernels.swish(p, p, count: count, beta: nil)
         } else {
-            ThreadScratch.withScratch(bytes: count * MemoryLayout<T>.stride) { raw in
-                let sigmoid = raw.assumingMemoryBound(to: T.self)
-                NNKernels.activate(.sigmoid, UnsafePointer(po), sigmoid, count: count, alpha: T(Double(0.2)))
-                MathKernels.binaryLoop(.mul, UnsafePointer(po), 1, UnsafePointer(sigmoid), 1, po, count: count)
+            // The two loops in stack chunks (epilogues may run inside a kernel's ThreadScratch).
+            withUnsafeTemporaryAllocation(of: T.self, capacity: 256) { sigmoid in
+                for start in stride(from: 0, to: count, by: 256) {
+                    let p = po + start, length = Swift.min(256, count - start)
+                    NNKernels.activate(.sigmoid, UnsafePointer(p), sigmoid.baseAddress!, count: length, alpha: T(Double(0.2)))
+                    MathKernels.binaryLoop(.mul, UnsafePointer(p), 1, UnsafePointer(sigmoid.baseAddress!), 1, p, count: length)
+                }
             }
         }
     }

@@ -27,13 +27,15 @@ struct MatMulBiasActivationFusion: CompilerPass {
     func run(_ ir: IRGraph, _ context: PassContext) throws {
         let consumers = ir.consumerCounts(), fetched = ir.fetchedNodeIDs(), controlSources = ir.controlSources()
         let activations = context.forPlan ? FusedOps.activations : FusedOps.tensorFlowActivations
-        func isInterior(_ node: IRNode) -> Bool {
-            consumers[node.id] == 1 && !fetched.contains(node.id) && !controlSources.contains(node.id)
+        /// Whether `node` has exactly `readers` readers, is not fetched and has no control edges.
+        func isInterior(_ node: IRNode, readers: Int) -> Bool {
+            consumers[node.id] == readers && !fetched.contains(node.id) && !controlSources.contains(node.id)
                 && node.controlInputs.isEmpty
         }
+        func isInterior(_ node: IRNode) -> Bool { isInterior(node, readers: 1) }
         var replaced = Set<Int>()
         if context.forPlan {
-            fuseSwishConvolutions(ir, consumers: consumers, isInterior: isInterior, replaced: &replaced)
+            fuseSwishConvolutions(ir, isInterior: isInterior, replaced: &replaced)
             fuseConvolutions(ir, activations: activations, isInterior: isInterior, replaced: &replaced)
             fusePoolingGradients(ir, isInterior: isInterior)
             fuseTransposedProducts(ir, isInterior: isInterior)
@@ -107,22 +109,20 @@ struct MatMulBiasActivationFusion: CompilerPass {
     /// `Mul(y, Sigmoid(y))` (operands in either order; EfficientNet's swish) where `y` is a
     /// convolution or a convolution plus bias that only the two read → the fused convolution
     /// with `fused_ops = [FusedOps.swish]` (`[BiasAdd, FusedOps.swish]`), named like the Mul.
-    private func fuseSwishConvolutions(_ ir: IRGraph, consumers: [Int], isInterior: (IRNode) -> Bool, replaced: inout Set<Int>) {
-        let fetched = ir.fetchedNodeIDs(), controlSources = ir.controlSources()
+    private func fuseSwishConvolutions(_ ir: IRGraph, isInterior: (IRNode, Int) -> Bool, replaced: inout Set<Int>) {
         for node in ir.nodes.reversed() where node.op == "Mul" && !replaced.contains(node.id) && node.controlInputs.isEmpty {
             for (s, v) in [(0, 1), (1, 0)] {
                 let sigmoid = node.inputs[s].node, y = node.inputs[v], producer = y.node
                 // y is read by the Sigmoid and the Mul alone, and is otherwise interior.
-                guard node.inputs[s].index == 0, sigmoid.op == "Sigmoid", sigmoid.inputs[0] == y, isInterior(sigmoid), y.index == 0,
-                      consumers[producer.id] == 2, !replaced.contains(producer.id), producer.controlInputs.isEmpty,
-                      !fetched.contains(producer.id), !controlSources.contains(producer.id), producer.outputTypes[0].isFloatingPoint
+                guard node.inputs[s].index == 0, sigmoid.op == "Sigmoid", sigmoid.inputs[0] == y, isInterior(sigmoid, 1), y.index == 0,
+                      isInterior(producer, 2), !replaced.contains(producer.id), producer.outputTypes[0].isFloatingPoint
                 else { continue }
                 if Self.fusedConvolutions[producer.op] != nil {
                     replaced.formUnion([producer.id, sigmoid.id])
                     Self.fuse(node, producer, bias: nil, [FusedOps.swish])
                     break
                 }
-                guard let (conv, bias) = Self.convolutionAndBias(producer), isInterior(conv), !replaced.contains(conv.id),
+                guard let (conv, bias) = Self.convolutionAndBias(producer), isInterior(conv, 1), !replaced.contains(conv.id),
                       conv.outputTypes[0] == bias.dtype else { continue }
                 replaced.formUnion([producer.id, conv.id, sigmoid.id])
                 Self.fuse(node, conv, bias: bias, ["BiasAdd", FusedOps.swish])

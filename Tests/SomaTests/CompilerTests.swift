@@ -625,14 +625,43 @@ import Testing
         try session.run(target: w.initializer!)
         let plan = try #require(try session.plan(fetches: [gated], feeds: feeds))
         let ops = Dictionary(plan.steps.map { ($0.name, $0.op) }, uniquingKeysWith: { a, _ in a })
-        #expect(ops["unread"] == "NoOp" && ops["stateful/AddV2"] == "NoOp", "\(ops)")
+        // The unread nodes became NoOps, and the NoOps were bypassed: `gated` waits for their inputs itself.
+        #expect(ops["unread"] == nil && ops["stateful/AddV2"] == nil && ops["group_deps"] == nil, "\(ops)")
         #expect(ops["y"] == "MatMul" && ops["read"] == "MatMul" && ops["stateful/RandomUniform"] == "RandomUniform", "\(ops)")
+        let index = Dictionary(plan.steps.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for before in ["y", "read", "stateful/RandomUniform"] {
+            #expect(plan.steps[index[before]!].successors.contains(index["gated"]!), "\(before) before gated")
+        }
         var options = SessionOptions()
         options.compileOptions.disabledPasses = [DependencyOptimization.name]
         let reference = Session(graph: g, options: options)
         try reference.run(target: w.initializer!)
         #expect(try session.run(gated, feeds: feeds) == reference.run(gated, feeds: feeds))
         #expect(try reference.plan(fetches: [gated], feeds: feeds)!.steps.contains { $0.name == "unread" && $0.op == "MatMul" })
+    }
+
+    /// A frozen Keras model orders a `NoOp` after every weight's read (each a constant by
+    /// then): the constants' control edges go, the `NoOp`s they leave are bypassed, and what
+    /// a `NoOp` ordered — an update before a read — stays ordered.
+    @Test func noOpsThatOnlyRelayOrderAreBypassed() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [2], name: "x")
+        let weights = try (0..<20).map { try identity(g.constant(Tensor([Float($0), 1])), name: "read\($0)") }
+        let sink = try g.group(weights.map(\.node), name: "NoOp")
+        let y = try reduceSum(x * weights[3], name: "y")
+        let v = try g.variable(Tensor([Float(1), 2]), name: "v")
+        let update = try v.assign(x, name: "update")
+        let updated = try g.group([update.node], name: "updated")
+        let read = try g.withControlDependencies([updated]) { try identity(v.value * 2, name: "read") }
+        let session = Session(graph: g)
+        try session.run(target: v.initializer!)
+        let feeds = [x: Tensor([Float(5), 7])]
+        let plan = try #require(try session.plan(fetches: [y, read], feeds: feeds, targets: [sink]))
+        #expect(plan.steps.filter { $0.op == "NoOp" }.map(\.name) == ["NoOp"], "the target alone: \(plan.listing)")
+        #expect(plan.steps.count < 8, "\(plan.listing)")
+        let results = try session.run(fetches: [y, read], feeds: feeds, targets: [sink])
+        #expect(results[0].scalars(as: Float.self) == [22])
+        #expect(results[1].scalars(as: Float.self) == [10, 14], "the update still runs before the read")
     }
 
     @Test func optimizedGraphsSaveLoadAndRunTheSame() throws {

@@ -172,13 +172,15 @@ import SomaSIMD
             if iy >= 0 && iy < 9 && ix >= 0 && ix < 11 { sum += image[(iy * 11 + ix) * 27 + 4] * filter[(ky * 3 + kx) * 27 + 4] }
         } }
         #expect(Swift.abs(rowsOut[(2 * 6 + 3) * 27 + 4] - sum) <= 1e-5)
-        for log in [false, true] {
-            let n = 203, rows = 3
-            let input = (0..<(n * rows)).map { x[$0 % x.count].isFinite ? x[$0 % x.count] : 1 }
-            var out = [Float](repeating: 0, count: n * rows), reference = out
+        // Short and long rows, several at once and one by one.
+        for log in [false, true] { for (n, rows) in [(203, 3), (64, 11), (1500, 2)] {
+            let input = (0..<(n * rows)).map { x[($0 * 7) % x.count].isFinite ? x[($0 * 7) % x.count] : 1 }
+            var out = [Float](repeating: 0, count: n * rows), reference = out, single = out
             VectorKernels.softmaxRows(input, &out, n: n, rows: 0..<rows, log: log, level: level)
             VectorKernels.softmaxRows(input, &reference, n: n, rows: 0..<rows, log: log, level: .baseline)
-            #expect(Self.firstDifference(out, reference) == "none", "softmax (log: \(log)) at \(level)")
+            for r in 0..<rows { VectorKernels.softmaxRows(input, &single, n: n, rows: r..<(r + 1), log: log, level: level) }
+            #expect(Self.firstDifference(out, reference) == "none", "softmax (log: \(log)) \(rows)×\(n) at \(level)")
+            #expect(Self.firstDifference(out, single) == "none", "softmax (log: \(log)) \(rows)×\(n) row by row at \(level)")
             for r in 0..<rows {
                 let row = input[(r * n)..<((r + 1) * n)].map(Double.init), m = row.max()!
                 let sum = row.reduce(0) { $0 + Foundation.exp($1 - m) }
@@ -187,7 +189,7 @@ import SomaSIMD
                     #expect(Swift.abs(Double(out[r * n + j]) - exact) <= 1e-5 * Swift.max(1, Swift.abs(exact)))
                 }
             }
-        }
+        } }
         // Streamed rows (3 rows of `a`, transposed, through 11 rows of `b` — two groups of
         // four and three single rows — and 37 columns: a 32-wide step, none of 16, a scalar
         // rest) against the baseline build and a float64 sum.

@@ -128,6 +128,24 @@ public enum VectorLoops {
         }
     }
 
+    /// Adds rows `rows` of a `[*, n]` float32 matrix into `sum` (`n` float64 values), one row
+    /// after another: each column's sum is sequential in row order whatever the vector width,
+    /// eight columns at a time (the partial sums of a column reduction).
+    @inlinable @inline(__always)
+    public static func addRows(_ px: UnsafePointer<Float>, n: Int, rows: Range<Int>, into sum: UnsafeMutablePointer<Double>) {
+        for r in rows {
+            let row = px + r &* n
+            var j = 0
+            while j &+ 8 <= n {
+                let values = SIMD8<Double>(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self))
+                let total = UnsafeRawPointer(sum + j).loadUnaligned(as: SIMD8<Double>.self) + values
+                UnsafeMutableRawPointer(sum + j).storeBytes(of: total, as: SIMD8<Double>.self)
+                j &+= 8
+            }
+            while j < n { sum[j] += Double(row[j]); j &+= 1 }
+        }
+    }
+
     /// Softmax (or log-softmax) of each row `r` in `rows` of a `[*, n]` matrix: the maximum,
     /// then `e^(x − max)` summed in float lanes over chunks of 1,024 values, the lanes as a
     /// tree (``VectorMath/horizontalSum(_:)``), and the chunks' totals in float64 (long rows
@@ -304,6 +322,7 @@ public protocol CompiledLoopSet: Sendable {
     static func depthwiseForwardRow(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
                                     output: UnsafeMutablePointer<Float>, row: Int, bias: UnsafePointer<Float>?, _ f: UnaryFunction?)
     static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool)
+    static func addRows(_ px: UnsafePointer<Float>, n: Int, rows: Range<Int>, into sum: UnsafeMutablePointer<Double>)
     static func maxPoolRow(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, row: Int)
     static func maxPoolGradTilingRow(_ g: PoolGeometry, input: UnsafePointer<Float>, gradient: UnsafePointer<Float>,
                                      output: UnsafeMutablePointer<Float>, row: Int, reluGrad: Bool)

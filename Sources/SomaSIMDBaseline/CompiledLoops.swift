@@ -48,6 +48,12 @@ public enum CompiledLoops: CompiledLoopSet {
         VectorLoops.softmaxRows(px, po, n: n, rows: rows, log: log)
     }
 
+    /// Rows `rows` of a `[*, n]` matrix added into `n` float64 sums, row by row.
+    @inline(never)
+    public static func addRows(_ px: UnsafePointer<Float>, n: Int, rows: Range<Int>, into sum: UnsafeMutablePointer<Double>) {
+        VectorLoops.addRows(px, n: n, rows: rows, into: sum)
+    }
+
     /// One output row of a max pooling.
     @inline(never)
     public static func maxPoolRow(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, row: Int) {

@@ -172,6 +172,16 @@ import SomaSIMD
             if iy >= 0 && iy < 9 && ix >= 0 && ix < 11 { sum += image[(iy * 11 + ix) * 27 + 4] * filter[(ky * 3 + kx) * 27 + 4] }
         } }
         #expect(Swift.abs(rowsOut[(2 * 6 + 3) * 27 + 4] - sum) <= 1e-5)
+        // Column sums: 37 columns (four vectors of eight and a rest) over 5 rows, each column
+        // summed in float64 in row order — the plain loop's bits at every level.
+        do {
+            let (n, rows) = (37, 5)
+            let input = (0..<(n * rows)).map { x[($0 * 5) % x.count].isFinite ? x[($0 * 5) % x.count] : 2 }
+            var sums = [Double](repeating: 0.5, count: n), expected = sums
+            VectorKernels.addRows(input, n: n, rows: 1..<rows, into: &sums, level: level)
+            for r in 1..<rows { for j in 0..<n { expected[j] += Double(input[r * n + j]) } }
+            #expect(sums == expected, "column sums at \(level)")
+        }
         // Short and long rows, several at once and one by one.
         for log in [false, true] { for (n, rows) in [(203, 3), (64, 11), (1500, 2)] {
             let input = (0..<(n * rows)).map { x[($0 * 7) % x.count].isFinite ? x[($0 * 7) % x.count] : 1 }

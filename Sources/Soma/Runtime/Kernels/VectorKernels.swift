@@ -59,6 +59,13 @@ enum VectorKernels {
         (level.map(loops) ?? selected).softmaxRows(px, po, n: n, rows: rows, log: log)
     }
 
+    /// Rows `rows` of a `[*, n]` matrix added into `n` float64 sums, row by row
+    /// (``VectorLoops/addRows(_:n:rows:into:)``).
+    static func addRows(_ px: UnsafePointer<Float>, n: Int, rows: Range<Int>, into sum: UnsafeMutablePointer<Double>,
+                        level: CPULevel? = nil) {
+        (level.map(loops) ?? selected).addRows(px, n: n, rows: rows, into: sum)
+    }
+
     /// Output row `row` of a max pooling (``VectorLoops/maxPoolRow(_:input:output:row:)``).
     static func maxPoolRow(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, row: Int,
                            level: CPULevel? = nil) {

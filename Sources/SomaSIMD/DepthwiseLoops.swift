@@ -61,8 +61,10 @@ extension VectorLoops {
     /// Three-wide windows with unit strides along the row (MobileNet's, EfficientNet's 3×3
     /// stride-1 layers) take ``depthwise3Block(_:_:input:filter:output:top:rows:column:channel:bias:)``:
     /// sixteen channels at a time, four output columns sharing the input vectors their
-    /// windows overlap on. Every other geometry sums as ``depthwiseForwardRow(_:input:filter:output:row:)``
-    /// does and then runs the epilogue over the row. Either way each output lane adds its
+    /// windows overlap on; other windows at unit stride along the row, and rows under eight
+    /// columns, ``depthwiseForwardRowAnyWindow(_:_:input:filter:output:row:bias:)``. Wider
+    /// strided rows, and fewer than sixteen channels, sum as ``depthwiseForwardRow(_:input:filter:output:row:)``
+    /// does and then run the epilogue over the row. Every way each output lane adds its
     /// taps in (ky, kx) order from zero, then the bias, then `F` — the bits of the unfused
     /// ops.
     @inlinable @inline(__always)
@@ -70,11 +72,18 @@ extension VectorLoops {
         _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         row oy: Int, bias: UnsafePointer<Float>?
     ) {
-        guard g.kw == 3, g.sw == 1, g.dw == 1, g.c >= 16 else {
+        // Strided rows wide enough for interior blocks measured faster in the generic loop and
+        // a pass of the epilogue (112²×96 at stride 2 with ReLU6, one thread: 0.19 against
+        // 0.21 ms); unit strides and narrow rows faster here (5×5 over 7²×1152 with swish:
+        // 0.195 → 0.115 ms; 28²×240: 0.239 → 0.224; 14²×672 at stride 2: 0.062 → 0.053).
+        guard g.c >= 16, g.sw == 1 || g.ow < 8 else {
             depthwiseForwardRow(g, input: input, filter: filter, output: output, row: oy)
             if let bias { biasActivation(F.self, output, rows: g.ow, n: g.c, bias) }
             else if F.self != VectorFunctions.Identity.self { map(F.self, output, output, count: g.ow &* g.c) }
             return
+        }
+        guard g.kw == 3, g.sw == 1, g.dw == 1 else {
+            return depthwiseForwardRowAnyWindow(F.self, g, input: input, filter: filter, output: output, row: oy, bias: bias)
         }
         let c = g.c, top = oy &* g.sh &- g.padTop
         let rows = taps(start: top, dilation: g.dh, kernel: g.kh, size: g.h)
@@ -104,6 +113,137 @@ extension VectorLoops {
             }
             ox &+= count
         }
+    }
+
+    /// One float32 output row, with the epilogue in registers, for windows other than three
+    /// wide at unit strides along the row (EfficientNet's 5×5 layers, strided layers):
+    /// interior columns four at a time, sixteen channels per block (one filter vector per tap
+    /// for four products); other columns one at a time, four channel blocks together (four
+    /// independent sums over the column's valid taps: at 7×7 a 5×5 window leaves no four
+    /// interior columns). Each lane adds its taps in (ky, kx) order from zero, then the bias,
+    /// then `F`: the bits of ``depthwiseForwardRow(_:input:filter:output:row:)`` and the
+    /// bias-activation loop.
+    @inlinable @inline(__always)
+    static func depthwiseForwardRowAnyWindow<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        row oy: Int, bias: UnsafePointer<Float>?
+    ) {
+        let c = g.c, top = oy &* g.sh &- g.padTop
+        let rows = taps(start: top, dilation: g.dh, kernel: g.kh, size: g.h)
+        let interiorStart = Swift.min((g.padLeft &+ g.sw &- 1) / g.sw, g.ow)
+        let interiorEnd = Swift.max(interiorStart, Swift.min(g.ow, (g.w &- 1 &- (g.kw &- 1) &* g.dw &+ g.padLeft) / g.sw &+ 1))
+        let blocks = c / 16, rest = blocks &* 16
+        var ox = 0
+        while ox < g.ow {
+            let interior = ox >= interiorStart && ox &+ 4 <= interiorEnd, count = interior ? 4 : 1
+            if interior {
+                for block in 0..<blocks {
+                    depthwiseInterior16(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                        channel: block &* 16, bias: bias)
+                }
+            } else {
+                var block = 0
+                while block &+ 4 <= blocks {
+                    depthwiseColumn64(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                      channel: block &* 16, bias: bias)
+                    block &+= 4
+                }
+                while block < blocks {
+                    depthwiseColumn16(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                      channel: block &* 16, bias: bias)
+                    block &+= 1
+                }
+            }
+            if rest < c {
+                for column in ox..<(ox &+ count) {
+                    depthwiseForwardColumn(g, input: input, filter: filter, output: output, top: top, rows: rows, column: column, from: rest)
+                    let out = output + column &* c
+                    if let bias { for j in rest..<c { out[j] = F.scalar(out[j] + bias[j]) } }
+                    else { for j in rest..<c { out[j] = F.scalar(out[j]) } }
+                }
+            }
+            ox &+= count
+        }
+    }
+
+    /// Sixteen channels from `channel` of four interior output columns from `column`, any
+    /// window, strides and dilations, the epilogue in registers.
+    @inlinable @inline(__always)
+    static func depthwiseInterior16<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
+    ) {
+        let c = g.c, left = ox &* g.sw &- g.padLeft, step = g.sw &* c, out = output + (ox &* c &+ k)
+        var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
+        for ky in rows {
+            let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* g.kw &* c &+ k)
+            for kx in 0..<g.kw {
+                let f = load16(taps + kx &* c), p = line + kx &* g.dw &* c
+                s0 += load16(p) * f
+                s1 += load16(p + step) * f
+                s2 += load16(p + 2 &* step) * f
+                s3 += load16(p + 3 &* step) * f
+            }
+        }
+        if let bias {
+            let b = load16(bias + k)
+            s0 = F.vector(s0 + b); s1 = F.vector(s1 + b); s2 = F.vector(s2 + b); s3 = F.vector(s3 + b)
+        } else {
+            s0 = F.vector(s0); s1 = F.vector(s1); s2 = F.vector(s2); s3 = F.vector(s3)
+        }
+        store16(s0, out)
+        store16(s1, out + c)
+        store16(s2, out + 2 &* c)
+        store16(s3, out + 3 &* c)
+    }
+
+    /// Sixty-four channels from `channel` (four blocks of sixteen) of one output column, over
+    /// the taps inside the image, the epilogue in registers.
+    @inlinable @inline(__always)
+    static func depthwiseColumn64<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
+    ) {
+        let c = g.c, left = ox &* g.sw &- g.padLeft, columns = taps(start: left, dilation: g.dw, kernel: g.kw, size: g.w)
+        var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
+        for ky in rows {
+            let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* g.kw &* c &+ k)
+            for kx in columns {
+                let p = line + kx &* g.dw &* c, f = taps + kx &* c
+                s0 += load16(p) * load16(f)
+                s1 += load16(p + 16) * load16(f + 16)
+                s2 += load16(p + 32) * load16(f + 32)
+                s3 += load16(p + 48) * load16(f + 48)
+            }
+        }
+        if let bias {
+            let b = bias + k
+            s0 = F.vector(s0 + load16(b)); s1 = F.vector(s1 + load16(b + 16))
+            s2 = F.vector(s2 + load16(b + 32)); s3 = F.vector(s3 + load16(b + 48))
+        } else {
+            s0 = F.vector(s0); s1 = F.vector(s1); s2 = F.vector(s2); s3 = F.vector(s3)
+        }
+        let out = output + (ox &* c &+ k)
+        store16(s0, out)
+        store16(s1, out + 16)
+        store16(s2, out + 32)
+        store16(s3, out + 48)
+    }
+
+    /// Sixteen channels from `channel` of one output column, over the taps inside the image,
+    /// the epilogue in registers.
+    @inlinable @inline(__always)
+    static func depthwiseColumn16<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
+    ) {
+        let c = g.c, left = ox &* g.sw &- g.padLeft, columns = taps(start: left, dilation: g.dw, kernel: g.kw, size: g.w)
+        var sum = SIMD16<Float>()
+        for ky in rows {
+            let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* g.kw &* c &+ k)
+            for kx in columns { sum += load16(line + kx &* g.dw &* c) * load16(taps + kx &* c) }
+        }
+        store16(F.vector(bias.map { sum + load16($0 + k) } ?? sum), output + (ox &* c &+ k))
     }
 
     /// Sixteen channels from `channel` of four interior output columns from `column`, for

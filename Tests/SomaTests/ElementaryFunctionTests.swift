@@ -131,14 +131,20 @@ import SomaSIMD
         #expect(Self.firstDifference(rowsOut, reference) == "none", "depthwise rows at \(level)")
         // Three-wide stride-1 rows with the bias and function in registers (four-column
         // blocks that share loads, edge columns, 16-wide channel blocks and a scalar rest, rows
-        // in the padding, dilated rows; strided and five-wide rows, which keep the generic
-        // loop) against the generic row loop and the bias-activation loop, bit for bit.
+        // in the padding, dilated rows; strided, dilated and five-wide rows in their own
+        // blocks) against the generic row loop and the bias-activation loop, bit for bit.
         for h in [
             DepthwiseGeometry(h: 7, w: 13, c: 48, kh: 3, kw: 3, oh: 7, ow: 13, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 1, padLeft: 1),
             DepthwiseGeometry(h: 7, w: 13, c: 37, kh: 3, kw: 3, oh: 5, ow: 11, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 0, padLeft: 0),
             DepthwiseGeometry(h: 9, w: 11, c: 27, kh: 3, kw: 3, oh: 5, ow: 6, sh: 2, sw: 2, dh: 1, dw: 1, padTop: 1, padLeft: 1),
             DepthwiseGeometry(h: 9, w: 14, c: 16, kh: 3, kw: 3, oh: 5, ow: 14, sh: 2, sw: 1, dh: 2, dw: 1, padTop: 2, padLeft: 1),
             DepthwiseGeometry(h: 6, w: 9, c: 32, kh: 5, kw: 5, oh: 6, ow: 9, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 2, padLeft: 2),
+            // No four interior columns: four-block and one-block columns and a scalar rest.
+            DepthwiseGeometry(h: 7, w: 7, c: 88, kh: 5, kw: 5, oh: 7, ow: 7, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 2, padLeft: 2),
+            // Strided and dilated along the row, interior blocks and edges.
+            DepthwiseGeometry(h: 12, w: 15, c: 80, kh: 3, kw: 3, oh: 6, ow: 7, sh: 2, sw: 2, dh: 1, dw: 1, padTop: 0, padLeft: 0),
+            DepthwiseGeometry(h: 12, w: 21, c: 80, kh: 3, kw: 3, oh: 6, ow: 10, sh: 2, sw: 2, dh: 1, dw: 1, padTop: 0, padLeft: 0),
+            DepthwiseGeometry(h: 5, w: 19, c: 64, kh: 3, kw: 3, oh: 5, ow: 19, sh: 1, sw: 1, dh: 1, dw: 2, padTop: 1, padLeft: 2),
         ] {
             let image = (0..<(h.h * h.w * h.c)).map { Float(sin(Double($0) * 0.7)) }
             let filter = (0..<(h.kh * h.kw * h.c)).map { Float(cos(Double($0))) }, bias = (0..<h.c).map { Float(sin(Double($0) * 3)) }

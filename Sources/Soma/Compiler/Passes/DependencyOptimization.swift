@@ -15,7 +15,7 @@
 ///    never read.
 /// 3. A `NoOp` is bypassed — each node it ordered is ordered after the `NoOp`'s own control
 ///    inputs instead — when that adds no edges (inputs × consumers ≤ inputs + consumers,
-///    Grappler's `BypassingNodeIsBeneficial`), and removed unless fetched or a target. Not
+///    Grappler's `BypassingNodeIsBeneficial`), and removed unless it is a target. Not
 ///    where the `NoOp`, an input or a consumer is a frame op. A frozen Keras model keeps one
 ///    `NoOp` per weight (its `ReadVariableOp`s' control outputs): 209 steps of
 ///    MobileNetV2's 274, queued to the pool on every run.

@@ -61,29 +61,22 @@ extension VectorLoops {
     /// Three-wide windows with unit strides along the row (MobileNet's, EfficientNet's 3×3
     /// stride-1 layers) take ``depthwise3Block(_:_:input:filter:output:top:rows:column:channel:bias:)``:
     /// sixteen channels at a time, four output columns sharing the input vectors their
-    /// windows overlap on; other windows at unit stride along the row, and rows under eight
-    /// columns, ``depthwiseForwardRowAnyWindow(_:_:input:filter:output:row:bias:)``. Wider
-    /// strided rows, and fewer than sixteen channels, sum as ``depthwiseForwardRow(_:input:filter:output:row:)``
-    /// does and then run the epilogue over the row. Every way each output lane adds its
-    /// taps in (ky, kx) order from zero, then the bias, then `F` — the bits of the unfused
-    /// ops.
+    /// windows overlap on. Every other geometry sums as ``depthwiseForwardRow(_:input:filter:output:row:)``
+    /// does and then runs the epilogue over the row — but callers send those where
+    /// ``takesAnyWindowRow(_:)`` to ``depthwiseForwardRowAnyWindow(_:_:input:filter:output:row:bias:)``,
+    /// each from a function of its own (the optimiser inlines one such loop into a caller, not
+    /// two). Every way each output lane adds its taps in (ky, kx) order from zero, then the
+    /// bias, then `F` — the bits of the unfused ops.
     @inlinable @inline(__always)
     public static func depthwiseForwardRow<F: VectorUnary>(
         _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         row oy: Int, bias: UnsafePointer<Float>?
     ) {
-        // Strided rows wide enough for interior blocks measured faster in the generic loop and
-        // a pass of the epilogue (112²×96 at stride 2 with ReLU6, one thread: 0.19 against
-        // 0.21 ms); unit strides and narrow rows faster here (5×5 over 7²×1152 with swish:
-        // 0.195 → 0.115 ms; 28²×240: 0.239 → 0.224; 14²×672 at stride 2: 0.062 → 0.053).
-        guard g.c >= 16, g.sw == 1 || g.ow < 8 else {
+        guard g.kw == 3, g.sw == 1, g.dw == 1, g.c >= 16 else {
             depthwiseForwardRow(g, input: input, filter: filter, output: output, row: oy)
             if let bias { biasActivation(F.self, output, rows: g.ow, n: g.c, bias) }
             else if F.self != VectorFunctions.Identity.self { map(F.self, output, output, count: g.ow &* g.c) }
             return
-        }
-        guard g.kw == 3, g.sw == 1, g.dw == 1 else {
-            return depthwiseForwardRowAnyWindow(F.self, g, input: input, filter: filter, output: output, row: oy, bias: bias)
         }
         let c = g.c, top = oy &* g.sh &- g.padTop
         let rows = taps(start: top, dilation: g.dh, kernel: g.kh, size: g.h)
@@ -115,6 +108,18 @@ extension VectorLoops {
         }
     }
 
+    /// Whether ``depthwiseForwardRowAnyWindow(_:_:input:filter:output:row:bias:)`` runs `g`'s
+    /// rows: sixteen channels or more, a window other than three wide at unit strides along
+    /// the row, and unit strides along the row or fewer than eight columns. Strided rows wide
+    /// enough for interior blocks measured faster in the generic loop and a pass of the
+    /// epilogue (112²×96 at stride 2 with ReLU6, one thread: 0.19 against 0.21 ms); the
+    /// others faster there (5×5 over 7²×1152 with swish: 0.195 → 0.115 ms; 28²×240: 0.239 →
+    /// 0.224; 14²×672 at stride 2: 0.062 → 0.053).
+    @inlinable @inline(__always)
+    public static func takesAnyWindowRow(_ g: DepthwiseGeometry) -> Bool {
+        g.c >= 16 && (g.sw == 1 || g.ow < 8) && !(g.kw == 3 && g.sw == 1 && g.dw == 1)
+    }
+
     /// One float32 output row, with the epilogue in registers, for windows other than three
     /// wide at unit strides along the row (EfficientNet's 5×5 layers, strided layers):
     /// interior columns four at a time, sixteen channels per block (one filter vector per tap
@@ -124,7 +129,7 @@ extension VectorLoops {
     /// then `F`: the bits of ``depthwiseForwardRow(_:input:filter:output:row:)`` and the
     /// bias-activation loop.
     @inlinable @inline(__always)
-    static func depthwiseForwardRowAnyWindow<F: VectorUnary>(
+    public static func depthwiseForwardRowAnyWindow<F: VectorUnary>(
         _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         row oy: Int, bias: UnsafePointer<Float>?
     ) {

@@ -38,6 +38,11 @@ public enum CompiledLoops: CompiledLoopSet {
     @inline(never)
     public static func depthwiseForwardRow(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
                                            output: UnsafeMutablePointer<Float>, row: Int, bias: UnsafePointer<Float>?, _ f: UnaryFunction?) {
+        if VectorLoops.takesAnyWindowRow(g) {
+            let loop = DepthwiseAnyWindowLoop(g: g, input: input, filter: filter, output: output, row: row, bias: bias)
+            if let f { VectorLoops.visit(f, loop) } else { loop.visit(VectorFunctions.Identity.self) }
+            return
+        }
         let loop = DepthwiseRowLoop(g: g, input: input, filter: filter, output: output, row: row, bias: bias)
         if let f { VectorLoops.visit(f, loop) } else { loop.visit(VectorFunctions.Identity.self) }
     }
@@ -52,6 +57,13 @@ public enum CompiledLoops: CompiledLoopSet {
     @inline(never)
     public static func addRows(_ px: UnsafePointer<Float>, n: Int, rows: Range<Int>, into sum: UnsafeMutablePointer<Double>) {
         VectorLoops.addRows(px, n: n, rows: rows, into: sum)
+    }
+
+    /// One output row of a convolution into a few output channels (filter `[OC, KH, KW, C]`).
+    @inline(never)
+    public static func narrowConvolutionRow(_ g: NarrowConvolutionGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
+                                            output: UnsafeMutablePointer<Float>, row: Int) {
+        VectorLoops.narrowConvolutionRow(g, input: input, filter: filter, output: output, row: row)
     }
 
     /// One output row of a max pooling.
@@ -96,6 +108,14 @@ struct ZipLoop: BinaryVisitor {
 struct BiasActivationLoop: UnaryVisitor {
     let po: UnsafeMutablePointer<Float>, rows: Int, n: Int, bias: UnsafePointer<Float>
     @inline(never) func visit<F: VectorUnary>(_: F.Type) { VectorLoops.biasActivation(F.self, po, rows: rows, n: n, bias) }
+}
+
+struct DepthwiseAnyWindowLoop: UnaryVisitor {
+    let g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, row: Int
+    let bias: UnsafePointer<Float>?
+    @inline(never) func visit<F: VectorUnary>(_: F.Type) {
+        VectorLoops.depthwiseForwardRowAnyWindow(F.self, g, input: input, filter: filter, output: output, row: row, bias: bias)
+    }
 }
 
 struct DepthwiseRowLoop: UnaryVisitor {

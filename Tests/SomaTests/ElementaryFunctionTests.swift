@@ -178,6 +178,42 @@ import SomaSIMD
             if iy >= 0 && iy < 9 && ix >= 0 && ix < 11 { sum += image[(iy * 11 + ix) * 27 + 4] * filter[(ky * 3 + kx) * 27 + 4] }
         } }
         #expect(Swift.abs(rowsOut[(2 * 6 + 3) * 27 + 4] - sum) <= 1e-5)
+        // Narrow convolution rows (few output channels, dot products along 37 input
+        // channels: two vectors and a rest): interior blocks of four columns, edge columns,
+        // strides, dilations, a window wider than the rows' interior — against the baseline
+        // build bit for bit, and against a float64 sum.
+        for h in [
+            NarrowConvolutionGeometry(h: 7, w: 13, c: 37, kh: 3, kw: 3, oc: 3, oh: 7, ow: 13, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 1, padLeft: 1),
+            NarrowConvolutionGeometry(h: 9, w: 15, c: 37, kh: 3, kw: 3, oc: 1, oh: 4, ow: 7, sh: 2, sw: 2, dh: 1, dw: 1, padTop: 0, padLeft: 0),
+            NarrowConvolutionGeometry(h: 6, w: 11, c: 37, kh: 3, kw: 3, oc: 5, oh: 6, ow: 11, sh: 1, sw: 1, dh: 2, dw: 2, padTop: 2, padLeft: 2),
+            NarrowConvolutionGeometry(h: 5, w: 5, c: 37, kh: 5, kw: 5, oc: 7, oh: 5, ow: 5, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 2, padLeft: 2),
+        ] {
+            let image = (0..<(h.h * h.w * h.c)).map { Float(sin(Double($0) * 0.3)) }
+            let filter = (0..<(h.oc * h.kh * h.kw * h.c)).map { Float(cos(Double($0) * 0.7)) }
+            var out = [Float](repeating: .nan, count: h.oh * h.ow * h.oc), reference = out
+            for oy in 0..<h.oh {
+                out.withUnsafeMutableBufferPointer {
+                    VectorKernels.narrowConvolutionRow(h, input: image, filter: filter, output: $0.baseAddress! + oy * h.ow * h.oc, row: oy,
+                                                       level: level)
+                }
+                reference.withUnsafeMutableBufferPointer {
+                    VectorKernels.narrowConvolutionRow(h, input: image, filter: filter, output: $0.baseAddress! + oy * h.ow * h.oc, row: oy,
+                                                       level: .baseline)
+                }
+            }
+            #expect(Self.firstDifference(out, reference) == "none", "narrow rows \(h.kh)×\(h.kw) stride \(h.sw) at \(level)")
+            for oy in 0..<h.oh { for ox in 0..<h.ow { for o in 0..<h.oc {
+                var sum = 0.0
+                for ky in 0..<h.kh { for kx in 0..<h.kw {
+                    let (iy, ix) = (oy * h.sh - h.padTop + ky * h.dh, ox * h.sw - h.padLeft + kx * h.dw)
+                    guard iy >= 0 && iy < h.h && ix >= 0 && ix < h.w else { continue }
+                    for c in 0..<h.c {
+                        sum += Double(image[(iy * h.w + ix) * h.c + c]) * Double(filter[((o * h.kh + ky) * h.kw + kx) * h.c + c])
+                    }
+                } }
+                #expect(Swift.abs(Double(out[(oy * h.ow + ox) * h.oc + o]) - sum) <= 1e-4, "narrow \(oy), \(ox), \(o)")
+            } } }
+        }
         // Column sums: 37 columns (four vectors of eight and a rest) over 5 rows, each column
         // summed in float64 in row order — the plain loop's bits at every level.
         do {

@@ -66,6 +66,13 @@ enum VectorKernels {
         (level.map(loops) ?? selected).addRows(px, n: n, rows: rows, into: sum)
     }
 
+    /// One output row of a convolution into a few output channels
+    /// (``VectorLoops/narrowConvolutionRow(_:input:filter:output:row:)``).
+    static func narrowConvolutionRow(_ g: NarrowConvolutionGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
+                                     output: UnsafeMutablePointer<Float>, row: Int, level: CPULevel? = nil) {
+        (level.map(loops) ?? selected).narrowConvolutionRow(g, input: input, filter: filter, output: output, row: row)
+    }
+
     /// Output row `row` of a max pooling (``VectorLoops/maxPoolRow(_:input:output:row:)``).
     static func maxPoolRow(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, row: Int,
                            level: CPULevel? = nil) {

@@ -190,16 +190,7 @@ extension VectorLoops {
                 s3 += load16(p + 3 &* step) * f
             }
         }
-        if let bias {
-            let b = load16(bias + k)
-            s0 = F.vector(s0 + b); s1 = F.vector(s1 + b); s2 = F.vector(s2 + b); s3 = F.vector(s3 + b)
-        } else {
-            s0 = F.vector(s0); s1 = F.vector(s1); s2 = F.vector(s2); s3 = F.vector(s3)
-        }
-        store16(s0, out)
-        store16(s1, out + c)
-        store16(s2, out + 2 &* c)
-        store16(s3, out + 3 &* c)
+        storeFourColumns(F.self, s0, s1, s2, s3, to: out, columnStride: c, bias: bias.map { $0 + k })
     }
 
     /// Sixty-four channels from `channel` (four blocks of sixteen) of one output column, over
@@ -261,7 +252,7 @@ extension VectorLoops {
         top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
     ) {
         let c = g.c, left = ox &- g.padLeft, out = output + (ox &* c &+ k)
-        let load = load16, store = store16
+        let load = load16
         var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
         for ky in rows {
             let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* 3 &* c &+ k)
@@ -273,16 +264,27 @@ extension VectorLoops {
             s2 += x2 * f0; s2 += x3 * f1; s2 += x4 * f2
             s3 += x3 * f0; s3 += x4 * f1; s3 += x5 * f2
         }
-        if let bias {
-            let b = load(bias + k)
-            s0 = F.vector(s0 + b); s1 = F.vector(s1 + b); s2 = F.vector(s2 + b); s3 = F.vector(s3 + b)
+        storeFourColumns(F.self, s0, s1, s2, s3, to: out, columnStride: c, bias: bias.map { $0 + k })
+    }
+
+    /// `F(sum + bias)` (no bias: `F(sum)`) of four columns' sixteen-channel sums, stored
+    /// `columnStride` values apart from `out`.
+    @inlinable @inline(__always)
+    static func storeFourColumns<F: VectorUnary>(_: F.Type, _ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>,
+                                                 _ s3: SIMD16<Float>, to out: UnsafeMutablePointer<Float>, columnStride c: Int,
+                                                 bias: UnsafePointer<Float>?) {
+        let b = bias.map { load16($0) } ?? SIMD16<Float>()
+        if bias != nil {
+            store16(F.vector(s0 + b), out)
+            store16(F.vector(s1 + b), out + c)
+            store16(F.vector(s2 + b), out + 2 &* c)
+            store16(F.vector(s3 + b), out + 3 &* c)
         } else {
-            s0 = F.vector(s0); s1 = F.vector(s1); s2 = F.vector(s2); s3 = F.vector(s3)
+            store16(F.vector(s0), out)
+            store16(F.vector(s1), out + c)
+            store16(F.vector(s2), out + 2 &* c)
+            store16(F.vector(s3), out + 3 &* c)
         }
-        store(s0, out)
-        store(s1, out + c)
-        store(s2, out + 2 &* c)
-        store(s3, out + 3 &* c)
     }
 
     /// Sixteen channels from `channel` of one output column of a three-wide window with unit

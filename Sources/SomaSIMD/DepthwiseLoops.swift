@@ -55,33 +55,43 @@ extension VectorLoops {
         }
     }
 
-    /// One float32 output row of a depthwise convolution with multiplier 1, with the fused
-    /// epilogue `F(sum + bias)` applied in registers (no `bias`: `F(sum)`).
-    ///
-    /// Three-wide windows with unit strides along the row (MobileNet's, EfficientNet's 3×3
-    /// stride-1 layers) take ``depthwise3Block(_:_:input:filter:output:top:rows:column:channel:bias:)``:
-    /// sixteen channels at a time, four output columns sharing the input vectors their
-    /// windows overlap on. Every other geometry sums as ``depthwiseForwardRow(_:input:filter:output:row:)``
-    /// does and then runs the epilogue over the row — but callers send those where
-    /// ``takesAnyWindowRow(_:)`` to ``depthwiseForwardRowAnyWindow(_:_:input:filter:output:row:bias:)``,
-    /// each from a function of its own (the optimiser inlines one such loop into a caller, not
-    /// two). Every way each output lane adds its taps in (ky, kx) order from zero, then the
-    /// bias, then `F` — the bits of the unfused ops.
+    /// One float32 output row of a depthwise convolution with multiplier 1, then the fused
+    /// epilogue `F(row + bias)` (no `bias`: `F(row)`) in a pass over the row: the geometries
+    /// neither ``takesThreeWideRow(_:)`` nor ``takesAnyWindowRow(_:)``.
     @inlinable @inline(__always)
-    public static func depthwiseForwardRow<F: VectorUnary>(
+    public static func depthwiseForwardRowThenEpilogue<F: VectorUnary>(
         _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         row oy: Int, bias: UnsafePointer<Float>?
     ) {
-        guard g.kw == 3, g.sw == 1, g.dw == 1, g.c >= 16 else {
-            depthwiseForwardRow(g, input: input, filter: filter, output: output, row: oy)
-            if let bias { biasActivation(F.self, output, rows: g.ow, n: g.c, bias) }
-            else if F.self != VectorFunctions.Identity.self { map(F.self, output, output, count: g.ow &* g.c) }
-            return
-        }
+        depthwiseForwardRow(g, input: input, filter: filter, output: output, row: oy)
+        if let bias { biasActivation(F.self, output, rows: g.ow, n: g.c, bias) }
+        else if F.self != VectorFunctions.Identity.self { map(F.self, output, output, count: g.ow &* g.c) }
+    }
+
+    /// One float32 output row of a three-wide depthwise convolution with multiplier 1 (`g`
+    /// where ``takesThreeWideRow(_:)``), with the fused epilogue `F(sum + bias)` applied in
+    /// registers (no `bias`: `F(sum)`).
+    ///
+    /// MobileNet's and EfficientNet's 3×3 layers: interior columns take
+    /// ``depthwise3Block(_:_:input:filter:output:top:rows:column:channel:bias:)`` (stride 1)
+    /// or ``depthwise3Stride2Block(_:_:input:filter:output:top:rows:column:channel:bias:)``:
+    /// sixteen channels at a time, four output columns sharing the input vectors their
+    /// windows overlap on. Other geometries have loops of their own, each called from an
+    /// entry of its own (the optimiser inlines one such loop into a caller, not two):
+    /// ``depthwiseForwardRowAnyWindow(_:_:input:filter:output:row:bias:)`` and
+    /// ``depthwiseForwardRowThenEpilogue(_:_:input:filter:output:row:bias:)``. Every way each
+    /// output lane adds its taps in (ky, kx) order from zero, then the bias, then `F` — the
+    /// bits of the unfused ops.
+    @inlinable @inline(__always)
+    public static func depthwiseForwardRowThreeWide<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        row oy: Int, bias: UnsafePointer<Float>?
+    ) {
         let c = g.c, top = oy &* g.sh &- g.padTop
         let rows = taps(start: top, dilation: g.dh, kernel: g.kh, size: g.h)
-        // Interior columns (every tap inside the image) run four at a time.
-        let interiorStart = Swift.min(g.padLeft, g.ow), interiorEnd = Swift.max(interiorStart, Swift.min(g.ow, g.w &- 2 &+ g.padLeft))
+        // Interior columns (every tap inside the image: ox·sw − padLeft ≥ 0 and ox·sw − padLeft + 2 < w) run four at a time.
+        let interiorStart = Swift.min((g.padLeft &+ g.sw &- 1) / g.sw, g.ow)
+        let interiorEnd = Swift.max(interiorStart, Swift.min(g.ow, (g.w &- 3 &+ g.padLeft) / g.sw &+ 1))
         let blocks = c / 16, rest = blocks &* 16
         var ox = 0
         while ox < g.ow {
@@ -91,9 +101,12 @@ extension VectorLoops {
                 if !interior {
                     depthwise3Column(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox, channel: k,
                                      bias: bias)
-                } else {
+                } else if g.sw == 1 {
                     depthwise3Block(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox, channel: k,
                                     bias: bias)
+                } else {
+                    depthwise3Stride2Block(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                           channel: k, bias: bias)
                 }
             }
             if rest < c {
@@ -108,16 +121,22 @@ extension VectorLoops {
         }
     }
 
+    /// Whether the three-wide row loop runs `g`'s rows: sixteen channels or more, a window
+    /// three wide and undilated along the row, strides of 1 or 2 along it.
+    @inlinable @inline(__always)
+    public static func takesThreeWideRow(_ g: DepthwiseGeometry) -> Bool {
+        g.c >= 16 && g.kw == 3 && g.dw == 1 && (g.sw == 1 || g.sw == 2)
+    }
+
     /// Whether ``depthwiseForwardRowAnyWindow(_:_:input:filter:output:row:bias:)`` runs `g`'s
-    /// rows: sixteen channels or more, a window other than three wide at unit strides along
-    /// the row, and unit strides along the row or fewer than eight columns. Strided rows wide
-    /// enough for interior blocks measured faster in the generic loop and a pass of the
-    /// epilogue (112²×96 at stride 2 with ReLU6, one thread: 0.19 against 0.21 ms); the
-    /// others faster there (5×5 over 7²×1152 with swish: 0.195 → 0.115 ms; 28²×240: 0.239 →
-    /// 0.224; 14²×672 at stride 2: 0.062 → 0.053).
+    /// rows: sixteen channels or more, a window the three-wide loop does not take, and unit
+    /// strides along the row or fewer than eight columns. Measured against the generic loop
+    /// and a pass of the epilogue (one thread, with swish): 5×5 over 7²×1152 0.195 → 0.115
+    /// ms, over 28²×240 0.239 → 0.224, over 14²×672 at stride 2 0.062 → 0.053; wider
+    /// strided rows went the other way.
     @inlinable @inline(__always)
     public static func takesAnyWindowRow(_ g: DepthwiseGeometry) -> Bool {
-        g.c >= 16 && (g.sw == 1 || g.ow < 8) && !(g.kw == 3 && g.sw == 1 && g.dw == 1)
+        g.c >= 16 && (g.sw == 1 || g.ow < 8) && !takesThreeWideRow(g)
     }
 
     /// One float32 output row, with the epilogue in registers, for windows other than three
@@ -267,6 +286,33 @@ extension VectorLoops {
         storeFourColumns(F.self, s0, s1, s2, s3, to: out, columnStride: c, bias: bias.map { $0 + k })
     }
 
+    /// Sixteen channels from `channel` of four interior output columns from `column`, for
+    /// a three-wide window with strides of 2 along the row: the four windows cover nine
+    /// input vectors per row of taps, three of them shared by two windows, loaded once for
+    /// the twelve products.
+    @inlinable @inline(__always)
+    static func depthwise3Stride2Block<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
+    ) {
+        let c = g.c, left = ox &* 2 &- g.padLeft, out = output + (ox &* c &+ k)
+        let load = load16
+        var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
+        for ky in rows {
+            let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* 3 &* c &+ k)
+            let f0 = load(taps), f1 = load(taps + c), f2 = load(taps + 2 &* c)
+            let x0 = load(line), x1 = load(line + c), x2 = load(line + 2 &* c)
+            s0 += x0 * f0; s0 += x1 * f1; s0 += x2 * f2
+            let x3 = load(line + 3 &* c), x4 = load(line + 4 &* c)
+            s1 += x2 * f0; s1 += x3 * f1; s1 += x4 * f2
+            let x5 = load(line + 5 &* c), x6 = load(line + 6 &* c)
+            s2 += x4 * f0; s2 += x5 * f1; s2 += x6 * f2
+            let x7 = load(line + 7 &* c), x8 = load(line + 8 &* c)
+            s3 += x6 * f0; s3 += x7 * f1; s3 += x8 * f2
+        }
+        storeFourColumns(F.self, s0, s1, s2, s3, to: out, columnStride: c, bias: bias.map { $0 + k })
+    }
+
     /// `F(sum + bias)` (no bias: `F(sum)`) of four columns' sixteen-channel sums, stored
     /// `columnStride` values apart from `out`.
     @inlinable @inline(__always)
@@ -287,14 +333,14 @@ extension VectorLoops {
         }
     }
 
-    /// Sixteen channels from `channel` of one output column of a three-wide window with unit
-    /// strides along the row, over the taps that lie inside the image (edges and leftovers).
+    /// Sixteen channels from `channel` of one output column of a three-wide window (strides
+    /// of 1 or 2 along the row), over the taps that lie inside the image (edges and leftovers).
     @inlinable @inline(__always)
     static func depthwise3Column<F: VectorUnary>(
         _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
     ) {
-        let c = g.c, left = ox &- g.padLeft, columns = taps(start: left, dilation: 1, kernel: 3, size: g.w)
+        let c = g.c, left = ox &* g.sw &- g.padLeft, columns = taps(start: left, dilation: 1, kernel: 3, size: g.w)
         var sum = SIMD16<Float>()
         for ky in rows {
             let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* 3 &* c &+ k)

@@ -45,6 +45,13 @@ public enum VectorLoops {
         }
     }
 
+    /// Calls `visitor.visit(F.self)` with the type of the function `f` names, or with
+    /// ``VectorFunctions/Identity`` where `f` is `nil`.
+    @inlinable @inline(__always)
+    public static func visit<Visitor: UnaryVisitor>(_ f: UnaryFunction?, _ visitor: Visitor) {
+        if let f { visit(f, visitor) } else { visitor.visit(VectorFunctions.Identity.self) }
+    }
+
     /// Calls `visitor.visit(F.self)` with the type of the operator `f` names.
     @inlinable @inline(__always)
     public static func visit<Visitor: BinaryVisitor>(_ f: BinaryFunction, _ visitor: Visitor) {

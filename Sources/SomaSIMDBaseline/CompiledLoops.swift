@@ -29,8 +29,7 @@ public enum CompiledLoops: CompiledLoopSet {
     @inline(never)
     public static func biasActivation(_ f: UnaryFunction?, _ po: UnsafeMutablePointer<Float>, rows: Int, n: Int,
                                       _ bias: UnsafePointer<Float>) {
-        let loop = BiasActivationLoop(po: po, rows: rows, n: n, bias: bias)
-        if let f { VectorLoops.visit(f, loop) } else { loop.visit(VectorFunctions.Identity.self) }
+        VectorLoops.visit(f, BiasActivationLoop(po: po, rows: rows, n: n, bias: bias))
     }
 
     /// One output row of a depthwise convolution with multiplier 1, then `f(row + bias)`
@@ -38,13 +37,13 @@ public enum CompiledLoops: CompiledLoopSet {
     @inline(never)
     public static func depthwiseForwardRow(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
                                            output: UnsafeMutablePointer<Float>, row: Int, bias: UnsafePointer<Float>?, _ f: UnaryFunction?) {
-        if VectorLoops.takesAnyWindowRow(g) {
-            let loop = DepthwiseAnyWindowLoop(g: g, input: input, filter: filter, output: output, row: row, bias: bias)
-            if let f { VectorLoops.visit(f, loop) } else { loop.visit(VectorFunctions.Identity.self) }
-            return
+        if VectorLoops.takesThreeWideRow(g) {
+            VectorLoops.visit(f, DepthwiseThreeWideLoop(g: g, input: input, filter: filter, output: output, row: row, bias: bias))
+        } else if VectorLoops.takesAnyWindowRow(g) {
+            VectorLoops.visit(f, DepthwiseAnyWindowLoop(g: g, input: input, filter: filter, output: output, row: row, bias: bias))
+        } else {
+            VectorLoops.visit(f, DepthwiseThenEpilogueLoop(g: g, input: input, filter: filter, output: output, row: row, bias: bias))
         }
-        let loop = DepthwiseRowLoop(g: g, input: input, filter: filter, output: output, row: row, bias: bias)
-        if let f { VectorLoops.visit(f, loop) } else { loop.visit(VectorFunctions.Identity.self) }
     }
 
     /// Softmax or log-softmax of rows `rows` of a `[*, n]` matrix.
@@ -118,10 +117,18 @@ struct DepthwiseAnyWindowLoop: UnaryVisitor {
     }
 }
 
-struct DepthwiseRowLoop: UnaryVisitor {
+struct DepthwiseThreeWideLoop: UnaryVisitor {
     let g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, row: Int
     let bias: UnsafePointer<Float>?
     @inline(never) func visit<F: VectorUnary>(_: F.Type) {
-        VectorLoops.depthwiseForwardRow(F.self, g, input: input, filter: filter, output: output, row: row, bias: bias)
+        VectorLoops.depthwiseForwardRowThreeWide(F.self, g, input: input, filter: filter, output: output, row: row, bias: bias)
+    }
+}
+
+struct DepthwiseThenEpilogueLoop: UnaryVisitor {
+    let g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, row: Int
+    let bias: UnsafePointer<Float>?
+    @inline(never) func visit<F: VectorUnary>(_: F.Type) {
+        VectorLoops.depthwiseForwardRowThenEpilogue(F.self, g, input: input, filter: filter, output: output, row: row, bias: bias)
     }
 }

@@ -129,10 +129,10 @@ import SomaSIMD
             else { reference = Array(UnsafeBufferPointer(start: buffer, count: 5 * 6 * 27)) }
         }
         #expect(Self.firstDifference(rowsOut, reference) == "none", "depthwise rows at \(level)")
-        // Three-wide stride-1 rows with the bias and function in registers (four-column
-        // blocks that share loads, edge columns, 16-wide channel blocks and a scalar rest, rows
-        // in the padding, dilated rows; strided, dilated and five-wide rows in their own
-        // blocks) against the generic row loop and the bias-activation loop, bit for bit.
+        // Three-wide rows at strides 1 and 2 with the bias and function in registers
+        // (four-column blocks that share loads, edge columns, 16-wide channel blocks and a
+        // scalar rest, rows in the padding, dilated rows; dilated and five-wide rows in their
+        // own blocks) against the generic row loop and the bias-activation loop, bit for bit.
         for h in [
             DepthwiseGeometry(h: 7, w: 13, c: 48, kh: 3, kw: 3, oh: 7, ow: 13, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 1, padLeft: 1),
             DepthwiseGeometry(h: 7, w: 13, c: 37, kh: 3, kw: 3, oh: 5, ow: 11, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 0, padLeft: 0),
@@ -144,6 +144,10 @@ import SomaSIMD
             // Strided and dilated along the row, interior blocks and edges.
             DepthwiseGeometry(h: 12, w: 15, c: 80, kh: 3, kw: 3, oh: 6, ow: 7, sh: 2, sw: 2, dh: 1, dw: 1, padTop: 0, padLeft: 0),
             DepthwiseGeometry(h: 12, w: 21, c: 80, kh: 3, kw: 3, oh: 6, ow: 10, sh: 2, sw: 2, dh: 1, dw: 1, padTop: 0, padLeft: 0),
+            // Stride 2 with padding on the left (interior blocks from the second column) and a
+            // window past the right edge (TF's SAME on an even width: padding after only).
+            DepthwiseGeometry(h: 11, w: 23, c: 48, kh: 3, kw: 3, oh: 6, ow: 12, sh: 2, sw: 2, dh: 1, dw: 1, padTop: 1, padLeft: 1),
+            DepthwiseGeometry(h: 10, w: 18, c: 35, kh: 3, kw: 3, oh: 5, ow: 9, sh: 2, sw: 2, dh: 1, dw: 1, padTop: 0, padLeft: 0),
             DepthwiseGeometry(h: 5, w: 19, c: 64, kh: 3, kw: 3, oh: 5, ow: 19, sh: 1, sw: 1, dh: 1, dw: 2, padTop: 1, padLeft: 2),
         ] {
             let image = (0..<(h.h * h.w * h.c)).map { Float(sin(Double($0) * 0.7)) }

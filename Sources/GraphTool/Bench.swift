@@ -70,7 +70,7 @@ extension GraphTool {
             let median = percentile(0.5), p10 = percentile(0.1), p90 = percentile(0.9)
             let mean = samples.reduce(0, +) / Double(runs)
             let perSecond = 1000 / mean
-            // The compiled plan's arena next to the peak of its live bytes (its lower bound).
+            // The arena the runs took next to the peak of the plan's live bytes (its lower bound).
             let plan = try withToolErrors { try session.plan(fetches: outputs, feeds: feeds, targets: targetNodes) }
             if json {
                 var object: [String: Any] = [
@@ -78,7 +78,10 @@ extension GraphTool {
                     "runs_per_second": perSecond, "runs": runs, "warmup": warmedUp, "threads": repeatedRunOptions.threads,
                     "vector_instructions": vectorInstructionSet,
                 ]
-                if let plan { object["arena_bytes"] = plan.arenaBytes; object["lower_bound_bytes"] = plan.lowerBoundBytes }
+                if let plan {
+                    object["arena_bytes"] = plan.runArenaBytes(session.options)
+                    object["lower_bound_bytes"] = plan.lowerBoundBytes
+                }
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {

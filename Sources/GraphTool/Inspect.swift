@@ -104,7 +104,7 @@ extension GraphTool.Inspect {
         if json {
             let object: [String: Any] = [
                 "peak_bytes": compiled.arenaBytes, "lower_bound_bytes": compiled.lowerBoundBytes,
-                "no_reuse_bytes": compiled.noReuseBytes,
+                "no_reuse_bytes": compiled.noReuseBytes, "parallel_arena_bytes": compiled.parallelArenaBytes,
                 "passes": compiled.passReports.map { ["pass": $0.pass, "nodes": $0.nodes, "delta": $0.delta, "ms": $0.milliseconds] },
                 "steps": compiled.steps.map { step -> [String: Any] in
                     ["name": step.name, "op": step.op, "inputs": step.inputs.map { compiled.values[$0].name },

@@ -556,6 +556,62 @@ import Testing
         try Self.expectSameResults(g, [y], feeds: feeds)
     }
 
+    /// The parallel executor's layout reuses memory, but only between values that no order
+    /// the dependencies allow keeps alive together: every pair of overlapping regions is
+    /// checked against ancestry worked out here from the steps' successors.
+    @Test func parallelLayoutSharesOnlyAcrossDependencies() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [32, 32], name: "x")
+        var h = x, side = try tanh(matmul(x, g.constant(Self.random([32, 32], seed: 40))))
+        for i in 0..<6 {  // residual blocks, and a side branch that may run beside them
+            h = try relu(matmul(h, g.constant(Self.random([32, 32], seed: 41 + UInt64(i))))) + h
+            if i < 3 { side = try sigmoid(matmul(side, g.constant(Self.random([32, 32], seed: 50 + UInt64(i))))) }
+        }
+        let y = try reduceSum(h) + reduceSum(side)
+        let feeds = [x: Self.random([32, 32], seed: 60)]
+        let plan = try #require(try Session(graph: g).plan(fetches: [y, h], feeds: feeds))
+        #expect(plan.hasParallelism)
+        #expect(plan.lowerBoundBytes <= plan.parallelArenaBytes && plan.parallelArenaBytes < plan.noReuseBytes,
+                "parallel \(plan.parallelArenaBytes), bound \(plan.lowerBoundBytes), no reuse \(plan.noReuseBytes)")
+
+        // Ancestors of every step, by a walk over the successors.
+        var ancestors = [Set<Int>](repeating: [], count: plan.steps.count)
+        for (i, step) in plan.steps.enumerated() {
+            var stack = [i], seen = Set<Int>()
+            while let s = stack.popLast() {
+                for next in plan.steps[s].successors where seen.insert(next).inserted { stack.append(next) }
+            }
+            for d in seen { ancestors[d].insert(i) }
+            _ = step
+        }
+        func root(_ v: Int) -> Int { if case .alias(let of) = plan.values[v].storage { root(of) } else { v } }
+        var readers = [Int: [Int]]()
+        for (i, step) in plan.steps.enumerated() { for v in step.inputs { readers[root(v), default: []].append(i) } }
+        let fetched = Set(plan.fetches.map(root))
+        var regions: [(value: Int, producer: Int, range: Range<Int>)] = []
+        for (i, step) in plan.steps.enumerated() {
+            for (v, offset) in zip(step.outputs, step.parallelOutputOffsets) {
+                guard let offset, case .arena(_, let bytes) = plan.values[v].storage else { continue }
+                regions.append((v, i, offset..<(offset + bytes)))
+            }
+        }
+        #expect(regions.count > 10)
+        /// Whether `u` is dead, in every order, before `v`'s producer starts.
+        func deadBefore(_ u: (value: Int, producer: Int, range: Range<Int>), _ v: (value: Int, producer: Int, range: Range<Int>)) -> Bool {
+            !fetched.contains(u.value) && ([u.producer] + readers[u.value, default: []]).allSatisfy { ancestors[v.producer].contains($0) }
+        }
+        var shared = 0
+        for a in regions.indices {
+            for b in regions.indices where a < b && regions[a].range.overlaps(regions[b].range) {
+                shared += 1
+                #expect(deadBefore(regions[a], regions[b]) || deadBefore(regions[b], regions[a]),
+                        "\(plan.values[regions[a].value].name) and \(plan.values[regions[b].value].name) share bytes")
+            }
+        }
+        #expect(shared > 0)
+        try Self.expectSameResults(g, [y, h], feeds: feeds)
+    }
+
     @Test func elementwiseOpsRunInPlace() throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [256], name: "x")

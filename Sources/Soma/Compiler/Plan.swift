@@ -103,17 +103,27 @@ public struct Plan: Sendable {
     /// The largest total of simultaneously live intermediate bytes at any step: no
     /// placement can use less arena than this.
     public let lowerBoundBytes: Int
-    /// What the intermediates would need with no reuse at all — also the arena of the
-    /// parallel executor, whose steps may run in any order their dependencies allow.
+    /// What the intermediates would need with no reuse at all.
     public let noReuseBytes: Int
+    /// The arena of the parallel executor, whose steps may run in any order their
+    /// dependencies allow: values share bytes only where no such order overlaps their
+    /// lifetimes (``noReuseBytes`` for plans too large to work that out).
+    public let parallelArenaBytes: Int
     /// What each compiler pass did.
     public let passReports: [PassReport]
     /// Whether some steps could run at the same time (more than one is ever ready).
     public let hasParallelism: Bool
 
+    /// Whether runs under `options` take the parallel executor (and its arena).
+    func runsInParallel(_ options: SessionOptions) -> Bool { options.resolvedInterOpThreads > 1 && hasParallelism }
+
+    /// The arena a run under `options` takes: ``parallelArenaBytes`` or ``arenaBytes``.
+    public func runArenaBytes(_ options: SessionOptions) -> Int { runsInParallel(options) ? parallelArenaBytes : arenaBytes }
+
     /// The schedule and buffer plan, one line per step.
     public var listing: String {
-        var lines = ["plan: \(steps.count) steps, arena \(arenaBytes) bytes (lower bound \(lowerBoundBytes), no reuse \(noReuseBytes))"]
+        var lines = ["plan: \(steps.count) steps, arena \(arenaBytes) bytes (lower bound \(lowerBoundBytes), parallel \(parallelArenaBytes), "
+                     + "no reuse \(noReuseBytes))"]
         for (i, step) in steps.enumerated() {
             let outs = step.outputs.map { v -> String in
                 let value = values[v]

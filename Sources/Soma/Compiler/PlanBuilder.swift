@@ -42,6 +42,16 @@ struct PlanBuilder {
         var position: [Int: Int] = [:]
         for (i, node) in order.enumerated() { position[node.id] = i }
 
+        // Steps with their dependencies: what the parallel executor waits for.
+        var successors = [[Int]](repeating: [], count: order.count)
+        var dependencyCounts = [Int](repeating: 0, count: order.count)
+        for (i, node) in order.enumerated() {
+            let predecessors = Set(node.inputs.compactMap { position[$0.node.id] } + node.controlInputs.compactMap { position[$0.id] }
+                                   + (effects[node.id] ?? []).compactMap { position[$0.id] })
+            dependencyCounts[i] = predecessors.count
+            for p in predecessors { successors[p].append(i) }
+        }
+
         // Liveness in schedule positions.
         let end = order.count
         var first = [Int](repeating: -1, count: producers.count)
@@ -114,15 +124,34 @@ struct PlanBuilder {
         }
         let lowerBound = Self.peakLiveBytes(buffers, steps: order.count)
         let offsets = Self.assignOffsets(buffers, lowerBound: lowerBound)
-        // The parallel layout: every arena value in its own region.
-        var parallelOffset = [Int?](repeating: nil, count: producers.count)
-        var parallelBytes = 0
-        for v in producers.indices where bufferOf[v] != nil {
-            parallelOffset[v] = parallelBytes
-            parallelBytes += Self.aligned(bytes(v))
-        }
         let arenaBytes = zip(buffers, offsets).map { $0.bytes + $1 }.max() ?? 0
-        let noReuse = parallelBytes
+        // The parallel layout: every arena value its own region, regions shared only between
+        // values whose lifetimes cannot overlap in any order the dependencies allow.
+        let arenaValues = producers.indices.filter { bufferOf[$0] != nil }
+        let noReuse = arenaValues.reduce(0) { $0 + Self.aligned(bytes($1)) }
+        var readers = [[Int]](repeating: [], count: producers.count)
+        for (i, node) in order.enumerated() {
+            for input in node.inputs { readers[root(valueIndex[input]!)].append(i) }
+        }
+        var parallelOffset = [Int?](repeating: nil, count: producers.count)
+        var parallelBytes = noReuse
+        if let windows = Self.executionWindows(successors: successors) {
+            let regions = arenaValues.map { v -> (bytes: Int, first: Int, last: Int) in
+                let producer = position[producers[v].node.id]!
+                // A fetched value (or one a fetched alias shares) is read after the last step.
+                let last = rootLast[v] == end ? end : readers[v].reduce(windows[producer].upperBound) { Swift.max($0, windows[$1].upperBound) }
+                return (Self.aligned(bytes(v)), windows[producer].lowerBound, last)
+            }
+            let offsets = Self.assignOffsets(regions, lowerBound: Self.peakLiveBytes(regions, steps: end))
+            for (v, offset) in zip(arenaValues, offsets) { parallelOffset[v] = offset }
+            parallelBytes = zip(regions, offsets).map { $0.bytes + $1 }.max() ?? 0
+        } else {
+            var next = 0
+            for v in arenaValues {
+                parallelOffset[v] = next
+                next += Self.aligned(bytes(v))
+            }
+        }
 
         // Values of the plan.
         let feedPosition = Dictionary(uniqueKeysWithValues: ir.feeds.enumerated().map { ($1.node.id, $0) })
@@ -142,15 +171,6 @@ struct PlanBuilder {
                               isDynamic: !value.shape.isFullyDefined)
         }
 
-        // Steps with their dependencies.
-        var successors = [[Int]](repeating: [], count: order.count)
-        var dependencyCounts = [Int](repeating: 0, count: order.count)
-        for (i, node) in order.enumerated() {
-            let predecessors = Set(node.inputs.compactMap { position[$0.node.id] } + node.controlInputs.compactMap { position[$0.id] }
-                                   + (effects[node.id] ?? []).compactMap { position[$0.id] })
-            dependencyCounts[i] = predecessors.count
-            for p in predecessors { successors[p].append(i) }
-        }
         var releases = [[Int]](repeating: [], count: order.count)
         for (v, value) in values.enumerated() where last[v] >= 0 && last[v] < order.count {
             switch value.storage {
@@ -172,7 +192,8 @@ struct PlanBuilder {
         }
         let parallel = dependencyCounts.filter { $0 == 0 }.count > 1 || successors.contains { $0.count > 1 }
         return Plan(steps: steps, values: values, feeds: ir.feeds.map(\.endpoint), fetches: ir.fetches.map { valueIndex[$0]! },
-                    arenaBytes: arenaBytes, lowerBoundBytes: lowerBound, noReuseBytes: noReuse, passReports: passReports,
+                    arenaBytes: arenaBytes, lowerBoundBytes: lowerBound, noReuseBytes: noReuse, parallelArenaBytes: parallelBytes,
+                    passReports: passReports,
                     hasParallelism: parallel)
     }
 
@@ -220,6 +241,48 @@ struct PlanBuilder {
     static let reductions: Set<String> = [
         "Sum", "Mean", "Max", "Min", "Prod", "All", "Any", "ArgMax", "ArgMin", "BiasAddGrad", "L2Loss", "EuclideanNorm",
     ]
+
+    /// The most steps whose execution windows are worked out (two bit matrices of steps ×
+    /// steps, 8 MiB each at the limit); larger plans run in parallel with no reuse.
+    static let maximumWindowSteps = 8192
+
+    /// For each step, the positions it can take in the orders its dependencies allow: after
+    /// all its ancestors, before all its descendants — `ancestors...(steps − 1 − descendants)`.
+    ///
+    /// Two values may share bytes in a parallel run where one's window ends before the
+    /// other's begins: a reader whose latest position is below a producer's earliest is
+    /// necessarily its ancestor (were it not, some order would put it after the producer),
+    /// so it has finished before the producer starts. In a chain every window is one
+    /// position and the layout is the sequential one; side branches widen the windows of
+    /// what lies beside them. `nil` beyond ``maximumWindowSteps`` steps, or where a successor
+    /// comes before its step in the schedule.
+    /// - Complexity: O(s · (e + s / 64)) for s steps and e dependency edges.
+    static func executionWindows(successors: [[Int]]) -> [ClosedRange<Int>]? {
+        let n = successors.count, words = (n + 63) / 64
+        guard n <= maximumWindowSteps, successors.indices.allSatisfy({ i in successors[i].allSatisfy { $0 > i } }) else { return nil }
+        var predecessors = [[Int]](repeating: [], count: n)
+        for (p, next) in successors.enumerated() { for s in next { predecessors[s].append(p) } }
+        /// How many steps each step reaches through `edges`, visiting steps in `order` (each
+        /// after every step its edges lead to).
+        func reachable(_ edges: [[Int]], _ order: some Sequence<Int>) -> [Int] {
+            var bits = [UInt64](repeating: 0, count: n * words)
+            var counts = [Int](repeating: 0, count: n)
+            bits.withUnsafeMutableBufferPointer { bits in
+                for i in order {
+                    let row = bits.baseAddress! + i * words
+                    for j in edges[i] {
+                        let other = bits.baseAddress! + j * words
+                        for w in 0..<words { row[w] |= other[w] }
+                        row[j / 64] |= 1 << UInt64(j % 64)
+                    }
+                    counts[i] = (0..<words).reduce(0) { $0 + row[$1].nonzeroBitCount }
+                }
+            }
+            return counts
+        }
+        let ancestors = reachable(predecessors, 0..<n), descendants = reachable(successors, (0..<n).reversed())
+        return (0..<n).map { ancestors[$0]...(n - 1 - descendants[$0]) }
+    }
 
     static func aligned(_ bytes: Int) -> Int { (bytes + TensorBuffer.alignment - 1) / TensorBuffer.alignment * TensorBuffer.alignment }
 

@@ -35,7 +35,7 @@ final class PlanExecutor: Sendable {
             }))
         }
         self.arenas = ArenaPool(byteCount: plan.arenaBytes, slots: slots(\.outputOffsets))
-        self.parallelArenas = ArenaPool(byteCount: plan.noReuseBytes, slots: slots(\.parallelOutputOffsets))
+        self.parallelArenas = ArenaPool(byteCount: plan.parallelArenaBytes, slots: slots(\.parallelOutputOffsets))
     }
 
     /// Runs the plan and returns the fetched values (copies that own their storage).
@@ -51,7 +51,7 @@ final class PlanExecutor: Sendable {
     /// that checks numerics runs its steps in plan order, so the first bad step is well defined.
     func execute<R>(feed: (Int) -> Tensor, state: SessionState, options: SessionOptions, observer: RunObserver? = nil,
                     finish: ((Int) throws -> Tensor) throws -> R) throws -> R {
-        let parallel = options.resolvedInterOpThreads > 1 && plan.hasParallelism && observer?.checkNumerics != true
+        let parallel = plan.runsInParallel(options) && observer?.checkNumerics != true
         let pool = parallel ? parallelArenas : arenas
         let arena = try pool.take(budget: state.budget)
         defer { pool.give(arena) }

@@ -39,14 +39,16 @@ def competing_load(processes):
 
 
 def plan_memory(report):
-    """The compiled plan's arena and its ratio to the peak of live bytes (the lower bound),
-    from a `graphtool bench --json` report: a dict for the results (with the vector
-    instruction set Soma's loops ran with), and a phrase for a table."""
+    """The compiled plan's arena, the arena the runs took (the parallel layout's where steps
+    ran in parallel) and their ratios to the peak of live bytes (the lower bound), from a
+    `graphtool bench --json` report: a dict for the results (with the vector instruction set
+    Soma's loops ran with), and a phrase for a table."""
     arena, bound = report.get("arena_bytes"), report.get("lower_bound_bytes")
+    run = report.get("run_arena_bytes", arena)
     isa = {"vector_instructions": report["vector_instructions"]} if "vector_instructions" in report else {}
     if arena is None:
         return isa, "arena n/a"
+    memory = isa | {"arena_bytes": arena, "run_arena_bytes": run, "lower_bound_bytes": bound}
     if bound == 0:  # nothing lives between steps: inputs and fetched outputs only
-        return isa | {"arena_bytes": arena, "lower_bound_bytes": 0}, "arena   0 (no intermediates)"
-    ratio = arena / bound
-    return isa | {"arena_bytes": arena, "lower_bound_bytes": bound}, f"arena {arena / 2**20:6.2f} MiB = {ratio:4.2f}× bound"
+        return memory, "arena   0 (no intermediates)"
+    return memory, f"arena {arena / 2**20:6.2f} MiB = {arena / bound:4.2f}× bound, runs {run / bound:4.2f}×"

@@ -70,7 +70,8 @@ extension GraphTool {
             let median = percentile(0.5), p10 = percentile(0.1), p90 = percentile(0.9)
             let mean = samples.reduce(0, +) / Double(runs)
             let perSecond = 1000 / mean
-            // The arena the runs took next to the peak of the plan's live bytes (its lower bound).
+            // The plan's arena and the one the runs took (the parallel layout's where steps ran
+            // in parallel), next to the peak of the plan's live bytes (its lower bound).
             let plan = try withToolErrors { try session.plan(fetches: outputs, feeds: feeds, targets: targetNodes) }
             if json {
                 var object: [String: Any] = [
@@ -79,7 +80,8 @@ extension GraphTool {
                     "vector_instructions": vectorInstructionSet,
                 ]
                 if let plan {
-                    object["arena_bytes"] = plan.runArenaBytes(session.options)
+                    object["arena_bytes"] = plan.arenaBytes
+                    object["run_arena_bytes"] = plan.runArenaBytes(session.options)
                     object["lower_bound_bytes"] = plan.lowerBoundBytes
                 }
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])

@@ -176,6 +176,10 @@ import Testing
         // Runs per second are 1000 / mean latency, not a figure of their own.
         let mean = try #require(object["mean_ms"] as? Double), perSecond = try #require(object["runs_per_second"] as? Double)
         #expect(abs(perSecond * mean - 1000) < 1e-6)
+        // The plan's arena and the one the runs took, both at least the peak of live bytes.
+        let arena = try #require(object["arena_bytes"] as? Int), run = try #require(object["run_arena_bytes"] as? Int)
+        let bound = try #require(object["lower_bound_bytes"] as? Int)
+        #expect(bound <= arena && bound <= run)
         let text = try Self.graphtool(["bench", folder.appendingPathComponent("model.pb").path, "--input",
                                        "x=\(folder.appendingPathComponent("x.npy").path)", "--runs", "5"])
         #expect(text.stdout.hasPrefix("mean ") && text.stdout.contains(" median ") && text.stdout.contains("runs/s"))

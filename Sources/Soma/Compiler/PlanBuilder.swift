@@ -135,14 +135,17 @@ struct PlanBuilder {
         }
         var parallelOffset = [Int?](repeating: nil, count: producers.count)
         var parallelBytes = noReuse
-        if let windows = Self.executionWindows(successors: successors) {
-            let regions = arenaValues.map { v -> (bytes: Int, first: Int, last: Int) in
+        let regions = Self.executionWindows(successors: successors).map { windows in
+            arenaValues.map { v -> (bytes: Int, first: Int, last: Int) in
                 let producer = position[producers[v].node.id]!
                 // A fetched value (or one a fetched alias shares) is read after the last step.
                 let last = rootLast[v] == end ? end : readers[v].reduce(windows[producer].upperBound) { Swift.max($0, windows[$1].upperBound) }
                 return (Self.aligned(bytes(v)), windows[producer].lowerBound, last)
             }
-            let offsets = Self.assignOffsets(regions, lowerBound: Self.peakLiveBytes(regions, steps: end))
+        }
+        // Where every region overlaps every other (independent branches), nothing can share.
+        if let regions, case let bound = Self.peakLiveBytes(regions, steps: end), bound < noReuse {
+            let offsets = Self.assignOffsets(regions, lowerBound: bound)
             for (v, offset) in zip(arenaValues, offsets) { parallelOffset[v] = offset }
             parallelBytes = zip(regions, offsets).map { $0.bytes + $1 }.max() ?? 0
         } else {

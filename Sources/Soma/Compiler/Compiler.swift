@@ -12,6 +12,10 @@ public struct CompileOptions: Sendable {
     /// out before the arena is reused, as ``Session/Callable`` does) instead of giving
     /// them storage of their own.
     var fetchesInArena = false
+    /// How much larger than the sequential arena the parallel executor's own layout may be
+    /// (a fraction of it) before parallel runs keep the sequential layout and wait where it
+    /// reuses bytes instead; `.infinity`: never wait, whatever the memory.
+    public var parallelMemorySlack = 0.05
 
     public init(disabledPasses: Set<String> = []) { self.disabledPasses = disabledPasses }
 
@@ -56,7 +60,7 @@ public enum Compiler {
                 }
             }
         }
-        return try PlanBuilder(ir: ir, fetchesInArena: options.fetchesInArena).build(passReports: reports)
+        return try PlanBuilder(ir: ir, fetchesInArena: options.fetchesInArena, parallelMemorySlack: options.parallelMemorySlack).build(passReports: reports)
     }
 
     /// Optimises the part of `graph` that `fetches` and `targets` need and returns it as a

@@ -4,6 +4,8 @@ struct PlanBuilder {
     let ir: IRGraph
     /// Fetched values go in the arena too (their caller copies them out), not own storage.
     var fetchesInArena = false
+    /// ``CompileOptions/parallelMemorySlack``.
+    var parallelMemorySlack = 0.05
 
     /// Whether the node's kernel returns its input's tensor (a view), so its output shares
     /// the input's storage: ops with the `.forwardsInput` trait, and a Cast to the same type.
@@ -43,14 +45,11 @@ struct PlanBuilder {
         for (i, node) in order.enumerated() { position[node.id] = i }
 
         // Steps with their dependencies: what the parallel executor waits for.
-        var successors = [[Int]](repeating: [], count: order.count)
-        var dependencyCounts = [Int](repeating: 0, count: order.count)
-        for (i, node) in order.enumerated() {
-            let predecessors = Set(node.inputs.compactMap { position[$0.node.id] } + node.controlInputs.compactMap { position[$0.id] }
-                                   + (effects[node.id] ?? []).compactMap { position[$0.id] })
-            dependencyCounts[i] = predecessors.count
-            for p in predecessors { successors[p].append(i) }
+        var predecessors = order.map { node in
+            Set(node.inputs.compactMap { position[$0.node.id] } + node.controlInputs.compactMap { position[$0.id] }
+                + (effects[node.id] ?? []).compactMap { position[$0.id] })
         }
+        var successors = Self.successors(predecessors)
 
         // Liveness in schedule positions.
         let end = order.count
@@ -155,6 +154,19 @@ struct PlanBuilder {
                 next += Self.aligned(bytes(v))
             }
         }
+        // Where that needs more than the slack over the sequential layout, parallel runs keep
+        // the sequential layout and wait where it reuses bytes instead.
+        if Double(parallelBytes) > Double(arenaBytes) * (1 + parallelMemorySlack), arenaValues.count <= Self.maximumWindowSteps {
+            let placed = arenaValues.map { v in
+                let start = offsets[bufferOf[v]!]
+                return (range: start..<(start + bytes(v)), producer: position[producers[v].node.id]!, readers: readers[v])
+            }
+            for (step, waits) in Self.memoryDependencies(placed) { predecessors[step].formUnion(waits) }
+            successors = Self.successors(predecessors)
+            for v in arenaValues { parallelOffset[v] = offsets[bufferOf[v]!] }
+            parallelBytes = arenaBytes
+        }
+        let dependencyCounts = predecessors.map(\.count)
 
         // Values of the plan.
         let feedPosition = Dictionary(uniqueKeysWithValues: ir.feeds.enumerated().map { ($1.node.id, $0) })
@@ -244,6 +256,32 @@ struct PlanBuilder {
     static let reductions: Set<String> = [
         "Sum", "Mean", "Max", "Min", "Prod", "All", "Any", "ArgMax", "ArgMin", "BiasAddGrad", "L2Loss", "EuclideanNorm",
     ]
+
+    /// Successor lists (ascending) of steps with these predecessor sets.
+    static func successors(_ predecessors: [Set<Int>]) -> [[Int]] {
+        var successors = [[Int]](repeating: [], count: predecessors.count)
+        for (i, before) in predecessors.enumerated() { for p in before { successors[p].append(i) } }
+        return successors.map { $0.sorted() }
+    }
+
+    /// The waits that make a layout with reuse safe in any order: where a value takes bytes
+    /// an earlier one held (disjoint lifetimes in the schedule, or an elementwise step
+    /// writing over the input it reads last), its producer waits for the earlier value's
+    /// producer and readers. Values are `(bytes, producing step, reading steps)`; every
+    /// wait points forward in the schedule, so the dependencies stay acyclic.
+    /// - Complexity: O(v²) for v values, plus the waits.
+    static func memoryDependencies(_ values: [(range: Range<Int>, producer: Int, readers: [Int])]) -> [Int: Set<Int>] {
+        let order = values.indices.sorted { values[$0].producer < values[$1].producer }
+        var waits: [Int: Set<Int>] = [:]
+        for (k, later) in order.enumerated() {
+            let v = values[later]
+            for earlier in order[..<k] where values[earlier].range.overlaps(v.range) && values[earlier].producer < v.producer {
+                let u = values[earlier]
+                waits[v.producer, default: []].formUnion(([u.producer] + u.readers).filter { $0 != v.producer })
+            }
+        }
+        return waits
+    }
 
     /// The most steps whose execution windows are worked out (two bit matrices of steps ×
     /// steps, 8 MiB each at the limit); larger plans run in parallel with no reuse.

@@ -269,18 +269,40 @@ struct PlanBuilder {
     /// writing over the input it reads last), its producer waits for the earlier value's
     /// producer and readers. Values are `(bytes, producing step, reading steps)`; every
     /// wait points forward in the schedule, so the dependencies stay acyclic.
+    ///
+    /// Waits that others imply are left out: going back from each value, an earlier one
+    /// whose shared bytes later values have all taken already is ordered before it through
+    /// them (each of those waits for it, and the value waits for each of those).
     /// - Complexity: O(v²) for v values, plus the waits.
     static func memoryDependencies(_ values: [(range: Range<Int>, producer: Int, readers: [Int])]) -> [Int: Set<Int>] {
         let order = values.indices.sorted { values[$0].producer < values[$1].producer }
         var waits: [Int: Set<Int>] = [:]
         for (k, later) in order.enumerated() {
             let v = values[later]
-            for earlier in order[..<k] where values[earlier].range.overlaps(v.range) && values[earlier].producer < v.producer {
+            var covered: [Range<Int>] = []  // parts of v's bytes that later values took, disjoint
+            for earlier in order[..<k].reversed() {
                 let u = values[earlier]
-                waits[v.producer, default: []].formUnion(([u.producer] + u.readers).filter { $0 != v.producer })
+                guard u.producer < v.producer, u.range.overlaps(v.range) else { continue }
+                let shared = u.range.clamped(to: v.range)
+                if covered.reduce(shared.count, { $0 - $1.clamped(to: shared).count }) > 0 {
+                    waits[v.producer, default: []].formUnion(([u.producer] + u.readers).filter { $0 != v.producer })
+                }
+                covered = Self.union(covered, shared)
+                if covered.count == 1 && covered[0] == v.range { break }
             }
         }
         return waits
+    }
+
+    /// The union of disjoint, ascending ranges and one more, as disjoint ascending ranges.
+    static func union(_ ranges: [Range<Int>], _ range: Range<Int>) -> [Range<Int>] {
+        var merged: [Range<Int>] = [], added = range
+        for r in ranges {
+            if r.upperBound < added.lowerBound || added.upperBound < r.lowerBound { merged.append(r) }
+            else { added = Swift.min(r.lowerBound, added.lowerBound)..<Swift.max(r.upperBound, added.upperBound) }
+        }
+        merged.append(added)
+        return merged.sorted { $0.lowerBound < $1.lowerBound }
     }
 
     /// The most steps whose execution windows are worked out (two bit matrices of steps ×

@@ -139,8 +139,8 @@ extension VectorLoops {
         g.c >= 16 && (g.sw == 1 || g.ow < 8) && !takesThreeWideRow(g)
     }
 
-    /// One float32 output row, with the epilogue in registers, for windows other than three
-    /// wide at unit strides along the row (EfficientNet's 5×5 layers, strided layers):
+    /// One float32 output row, with the epilogue in registers, for the geometries
+    /// ``takesAnyWindowRow(_:)`` accepts (EfficientNet's 5×5 layers, short strided rows):
     /// interior columns four at a time, sixteen channels per block (one filter vector per tap
     /// for four products); other columns one at a time, four channel blocks together (four
     /// independent sums over the column's valid taps: at 7×7 a 5×5 window leaves no four
@@ -289,7 +289,8 @@ extension VectorLoops {
     /// Sixteen channels from `channel` of four interior output columns from `column`, for
     /// a three-wide window with strides of 2 along the row: the four windows cover nine
     /// input vectors per row of taps, three of them shared by two windows, loaded once for
-    /// the twelve products.
+    /// the twelve products. (One block for both strides, the stride a constant where it is
+    /// inlined, measured slower at stride 2: 0.175 against 0.157 ms over 112²×96.)
     @inlinable @inline(__always)
     static func depthwise3Stride2Block<F: VectorUnary>(
         _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,

@@ -156,7 +156,8 @@ struct PlanBuilder {
         }
         // Where that needs more than the slack over the sequential layout, parallel runs keep
         // the sequential layout and wait where it reuses bytes instead.
-        if Double(parallelBytes) > Double(arenaBytes) * (1 + parallelMemorySlack), arenaValues.count <= Self.maximumWindowSteps {
+        if regions != nil, Double(parallelBytes) > Double(arenaBytes) * (1 + parallelMemorySlack),
+           arenaValues.count <= Self.maximumWindowSteps {
             let placed = arenaValues.map { v in
                 let start = offsets[bufferOf[v]!]
                 return (range: start..<(start + bytes(v)), producer: position[producers[v].node.id]!, readers: readers[v])
@@ -306,7 +307,8 @@ struct PlanBuilder {
     }
 
     /// The most steps whose execution windows are worked out (two bit matrices of steps ×
-    /// steps, 8 MiB each at the limit); larger plans run in parallel with no reuse.
+    /// steps, 8 MiB each at the limit), and the most arena values memory waits are worked
+    /// out for; larger plans run in parallel with a region per value.
     static let maximumWindowSteps = 8192
 
     /// For each step, the positions it can take in the orders its dependencies allow: after

@@ -46,6 +46,9 @@ extension GraphTool {
             let (session, outputs, targetNodes, feeds) = (prepared.model.session, prepared.outputs, prepared.targets, prepared.feeds)
             var samples: [Double] = []
             var warmedUp = 0
+            // The contention monitor's decisions during the timed runs, and how many found
+            // other processes competing (runs then went on the calling thread alone).
+            var decisions = (made: 0, contended: 0)
             try withToolErrors {
                 // A callable (TF's MakeCallable) writing into preallocated outputs: the
                 // serving path, which allocates nothing per run in a steady state.
@@ -59,11 +62,14 @@ extension GraphTool {
                     warmedUp += 1
                 }
                 samples.reserveCapacity(runs)
+                decisions = ContentionMonitor.shared.decisions
                 for _ in 0..<runs {
                     let start = DispatchTime.now().uptimeNanoseconds
                     try callable.run(values, into: results)
                     samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
                 }
+                let after = ContentionMonitor.shared.decisions
+                decisions = (after.made - decisions.made, after.contended - decisions.contended)
             }
             samples.sort()
             func percentile(_ p: Double) -> Double { samples[Swift.min(samples.count - 1, Int(p * Double(samples.count - 1) + 0.5))] }
@@ -78,6 +84,7 @@ extension GraphTool {
                     "median_ms": median, "p10_ms": p10, "p90_ms": p90, "mean_ms": mean,
                     "runs_per_second": perSecond, "runs": runs, "warmup": warmedUp, "threads": repeatedRunOptions.threads,
                     "vector_instructions": vectorInstructionSet,
+                    "contention_decisions": decisions.made, "contended_decisions": decisions.contended,
                 ]
                 if let plan {
                     object["arena_bytes"] = plan.arenaBytes
@@ -89,6 +96,9 @@ extension GraphTool {
             } else {
                 print(String(format: "mean %.4f ms  median %.4f ms  p10 %.4f ms  p90 %.4f ms  %.1f runs/s  (%d runs, %d warm-up)",
                              mean, median, p10, p90, perSecond, runs, warmedUp))
+                if decisions.contended > 0 {
+                    print("other processes competed for the cores at \(decisions.contended) of \(decisions.made) samples: runs went on one thread then")
+                }
             }
         }
     }

@@ -36,6 +36,72 @@ import Testing
         #expect(try Session(graph: g, options: deterministic).run(y, feeds: feeds) == expected)
     }
 
+    /// Under contention a run goes on the calling thread alone, in plan order, in the
+    /// parallel layout's arena (and loop bodies inside it with one thread): same results.
+    @Test func runsAloneUnderContentionMatchParallelRuns() throws {
+        let (g, y, feeds) = try Self.wideGraph()
+        let x = try #require(feeds.keys.first)
+        let w = try g.constant(CompilerTests.random([256, 256], seed: 7))
+        let looped = try whileLoop(cond: { v in try less(v[0], g.constant(Int32(3))) },
+                                   body: { v in [try add(v[0], g.constant(Int32(1))), try tanh(matmul(v[1], w))] },
+                                   loopVars: [try g.constant(Int32(0)), x])
+        var reference = SessionOptions()
+        reference.useCompiler = false
+        let expected = try Session(graph: g, options: reference).run(fetches: [y, looped[1]], feeds: feeds)
+        for contended in [false, true] {
+            var options = SessionOptions()
+            options.interOpThreads = 2
+            options.intraOpThreads = 2
+            options.contentionMonitor = ContentionMonitor(forced: contended)
+            let session = Session(graph: g, options: options)
+            for _ in 0..<3 { #expect(try session.run(fetches: [y, looped[1]], feeds: feeds) == expected, "contended: \(contended)") }
+            #expect(try #require(try session.plan(fetches: [y], feeds: feeds)).runsInParallel(options))
+        }
+    }
+
+    /// The monitor's decision from run-queue samples: in above a fifth of the wanted time
+    /// spent waiting, out below a twentieth once it has held; other threads re-base it.
+    @Test func contentionMonitorFollowsTheRunQueueWait() {
+        typealias Sample = ContentionMonitor.Sample
+        let ms: UInt64 = 1_000_000
+        var state = ContentionMonitor.State()
+        var ran: UInt64 = 0, waited: UInt64 = 0, now: UInt64 = 0
+        func step(ran r: UInt64, waited w: UInt64, thread: UInt64 = 1) {
+            ran += r; waited += w; now += r + w
+            state.observe(Sample(thread: thread, ranNanoseconds: ran, waitedNanoseconds: waited, at: now))
+        }
+        step(ran: 10 * ms, waited: 0)  // the first sample only sets the base
+        step(ran: 9 * ms, waited: 1 * ms)
+        #expect(!state.contended)  // a tenth: not contended
+        step(ran: 1 * ms, waited: 1 * ms)
+        #expect(!state.contended && state.decisions == 1)  // too little time wanted: kept for later
+        step(ran: 1 * ms, waited: 1 * ms)
+        #expect(state.contended)  // 2 of 4 ms waited since the last decision
+        step(ran: 10 * ms, waited: 0)
+        #expect(state.contended)  // holds for a while
+        for _ in 0..<30 { step(ran: 10 * ms, waited: 0) }
+        #expect(!state.contended)
+        step(ran: 10 * ms, waited: 10 * ms, thread: 2)  // another thread: re-based, no decision
+        #expect(!state.contended)
+        step(ran: 10 * ms, waited: 10 * ms, thread: 2)
+        #expect(state.contended)
+        let (decisions, contended) = (state.decisions, state.contendedDecisions)
+        #expect(contended >= 4 && contended < decisions)
+    }
+
+    @Test func schedstatLinesParse() {
+        func parse(_ text: String) -> [UInt64]? {
+            Array(text.utf8).withUnsafeBufferPointer { ContentionMonitor.parseSchedstat($0).map { [$0.ran, $0.waited] } }
+        }
+        #expect(parse("1643807005 1641215818 562\n") == [1_643_807_005, 1_641_215_818])
+        #expect(parse("12 34") == [12, 34])
+        #expect(parse("12\n") == nil)
+        #expect(parse("") == nil)
+        #expect(parse("99999999999999999999999 1 1") == nil)  // overflow
+        // The process's own counters, where the system has them.
+        if let sample = ContentionMonitor.sample(at: 0) { #expect(sample.ranNanoseconds > 0) }
+    }
+
     @Test func eightThreadsTimesAThousandRunsMatchSerialResults() throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [nil, 8], name: "x")

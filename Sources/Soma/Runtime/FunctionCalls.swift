@@ -46,12 +46,18 @@ enum FunctionCalls {
     /// Signatures memoised per function; the memo is cleared when it would grow past this.
     static let cacheCapacity = 16
 
-    /// Sub-plans run their steps in order; their kernels may still use several threads.
-    private static let options: SessionOptions = {
+    /// Sub-plans run their steps in order; their kernels may use every core, or one when
+    /// the calling kernel may use one (its run went alone under contention: the outer run
+    /// decided that).
+    private static let sequential = options(threads: 0), alone = options(threads: 1)
+
+    private static func options(threads: Int) -> SessionOptions {
         var o = SessionOptions()
         o.deterministic = true
+        o.adaptsToContention = false
+        o.intraOpThreads = threads
         return o
-    }()
+    }
 
     private static func check(_ arguments: [Tensor], for f: GraphFunction) throws {
         guard arguments.count == f.arguments.count else {
@@ -108,11 +114,12 @@ enum FunctionCalls {
     /// - Throws: `KernelError` naming the function when an argument's dtype or shape does
     ///   not fit, or when the body fails (with the body node's own message).
     static func call(_ f: GraphFunction, _ arguments: [Tensor], compiled: inout Compiled?, state: SessionState,
-                     observer: RunObserver? = nil) throws -> [Tensor] {
+                     threads: Int, observer: RunObserver? = nil) throws -> [Tensor] {
         do {
             let c = try fitting(f, arguments, compiled), executor = c.executor
             compiled = c
-            return try executor.execute(feed: { arguments[c.feedArgument[$0]] }, state: state, options: options,
+            return try executor.execute(feed: { arguments[c.feedArgument[$0]] }, state: state,
+                                        options: threads == 1 ? alone : sequential,
                                         observer: observer?.nested(in: f.name)) { read in
                 try executor.plan.fetches.map { try read($0).owned(budget: state.budget) }
             }
@@ -137,10 +144,13 @@ enum FunctionCalls {
 
         /// Arenas taking turns: 2 when results become the next call's arguments, else 1.
         private let turns: Int
+        /// Whether the calling kernel may use one thread only.
+        private let alone: Bool
 
-        init(_ function: GraphFunction, resultsCarried: Bool) {
+        init(_ function: GraphFunction, resultsCarried: Bool, threads: Int) {
             self.function = function
             self.turns = resultsCarried ? 2 : 1
+            self.alone = threads == 1
         }
 
         /// The function's results for `arguments`.
@@ -179,7 +189,8 @@ enum FunctionCalls {
                 try own(arena)
                 let executor = c.executor
                 let fetches = executor.plan.fetches
-                return try executor.execute(in: arena, feed: { arguments[c.feedArgument[$0]] }, state: state, options: options,
+                return try executor.execute(in: arena, feed: { arguments[c.feedArgument[$0]] }, state: state,
+                                            options: alone ? FunctionCalls.alone : sequential,
                                             observer: observer) { read in
                     guard test else { return (try fetches.map(read), true) }
                     guard fetches.count == 1 else { throw KernelError("cond function '\(name)' returned \(fetches.count) values") }

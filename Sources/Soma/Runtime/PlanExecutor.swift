@@ -65,19 +65,23 @@ final class PlanExecutor: Sendable {
     func execute<R>(in arena: Arena, parallel: Bool = false, feed: (Int) -> Tensor, state: SessionState,
                     options: SessionOptions, observer: RunObserver? = nil,
                     finish: ((Int) throws -> Tensor) throws -> R) throws -> R {
-        let intra = options.resolvedIntraOpThreads
+        // Under contention the calling thread runs the steps alone, in plan order (which
+        // the parallel layout allows too: it holds for every order the dependencies allow).
+        let alone = options.adaptsToContention && (parallel || options.resolvedIntraOpThreads > 1)
+            && options.contentionMonitor.runAlone()
+        let intra = alone ? 1 : options.resolvedIntraOpThreads
         let values = arena.valueTable(count: plan.values.count)
         defer { for i in 0..<plan.values.count { values[i] = nil } }
         for slot in feedSlots { values[slot.value] = feed(slot.feed) }
         for slot in constantSlots { values[slot.value] = slot.tensor }
-        if parallel {
+        if parallel && !alone {
             let runner = arena.parallelRun ?? ParallelPlanRun(plan: plan)
             arena.parallelRun = runner
             try runner.run(values: values, state: state, arena: arena, intraOpThreads: intra, observer: observer)
         } else {
             for step in plan.steps {
                 try Self.runStep(step, plan: plan, values: values, state: state, arena: arena, intraOpThreads: intra,
-                                 observer: observer)
+                                 parallelLayout: parallel, observer: observer)
                 for v in step.releases { values[v] = nil }
             }
         }

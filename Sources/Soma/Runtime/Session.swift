@@ -37,6 +37,13 @@ public struct SessionOptions: Sendable {
     /// loop and function bodies are checked too; the report names the body's step inside
     /// the calling node's error.
     public var checkNumerics = false
+    /// While other processes compete for the cores, run each plan on the calling thread
+    /// alone (the default). Split across threads that each share a core with a competitor,
+    /// a run waits at every join for whichever thread the scheduler preempted; alone it
+    /// does not (see `ContentionMonitor`). Results are the same either way.
+    public var adaptsToContention = true
+    /// Where the contention decision comes from (tests fix it).
+    var contentionMonitor = ContentionMonitor.shared
 
     public init() {}
 

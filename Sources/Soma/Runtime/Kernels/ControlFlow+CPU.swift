@@ -48,8 +48,8 @@ enum ControlFlowKernels {
     private static let whileKernel: CPUKernel = { ctx in
         let cond = try function(ctx, "cond"), body = try function(ctx, "body")
         var values = Array(ctx.inputs)
-        var condCalls = FunctionCalls.LoopCalls(cond, resultsCarried: false)
-        var bodyCalls = FunctionCalls.LoopCalls(body, resultsCarried: true)
+        var condCalls = FunctionCalls.LoopCalls(cond, resultsCarried: false, threads: ctx.threads)
+        var bodyCalls = FunctionCalls.LoopCalls(body, resultsCarried: true, threads: ctx.threads)
         var finished = false
         // Observers for the bodies made once per loop, not per iteration.
         let condObserver = ctx.observer?.nested(in: cond.name), bodyObserver = ctx.observer?.nested(in: body.name)
@@ -72,7 +72,8 @@ enum ControlFlowKernels {
 
     private static func call(_ f: GraphFunction, _ arguments: [Tensor], _ ctx: KernelContext) throws -> [Tensor] {
         var compiled: FunctionCalls.Compiled? = nil
-        return try FunctionCalls.call(f, arguments, compiled: &compiled, state: ctx.state, observer: ctx.observer)
+        return try FunctionCalls.call(f, arguments, compiled: &compiled, state: ctx.state, threads: ctx.threads,
+                                      observer: ctx.observer)
     }
 
     /// Sets the outputs, which must have the dtypes and (where the plan fixed them) the

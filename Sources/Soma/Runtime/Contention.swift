@@ -1,0 +1,150 @@
+import Foundation
+import Synchronization
+
+/// Whether other processes are competing for the cores, from the time the calling thread
+/// spends ready to run but waiting for a CPU (its run-queue delay, which Linux reports in
+/// `/proc/thread-self/schedstat`).
+///
+/// On an oversubscribed machine a run split across threads loses: each of Soma's threads
+/// shares its core with a competitor, so at every join one of them has usually been
+/// preempted and the other waits a scheduler time slice for it. Measured with two busy
+/// processes on two cores, one thread's median beat two threads' on every harness workload
+/// that splits its work (`wide8_matmul256` 5.0 against 6.2–9.2 ms, `lstm_infer_b32_t32` 2.3
+/// against 2.3–6.4, the MobileNet block 2.4 against 3.4–5.8). So while the monitor reports
+/// contention, a session runs each plan on the calling thread alone (see
+/// ``SessionOptions/adaptsToContention``); results are the same either way.
+///
+/// Sampling: ``runAlone()`` reads the clock, and at most every ``sampleNanoseconds`` the
+/// calling thread's schedstat (one small read, no allocation). Over the time since the last
+/// sample the thread wanted a CPU for `ran + waited`; it enters contention when it waited
+/// more than ``enterShare`` of that, and leaves when it waited less than ``leaveShare`` after
+/// holding for ``holdNanoseconds`` — alone, one competitor no longer makes it wait, so
+/// without the hold it would flip every sample. Samples from a thread other than the last
+/// one's only re-base (the counters are per thread).
+///
+/// Thread-safety: all members may be called from any thread.
+public final class ContentionMonitor: @unchecked Sendable {
+    /// The process-wide monitor.
+    public static let shared = ContentionMonitor()
+
+    static let sampleNanoseconds: UInt64 = 10_000_000
+    static let holdNanoseconds: UInt64 = 250_000_000
+    static let enterShare = 0.2, leaveShare = 0.05
+    /// The least time wanted (ran + waited) a decision is made from.
+    static let minimumWantedNanoseconds: UInt64 = 4_000_000
+
+    /// One thread's scheduler counters at a moment.
+    struct Sample: Equatable {
+        var thread: UInt64
+        var ranNanoseconds: UInt64
+        var waitedNanoseconds: UInt64
+        var at: UInt64
+    }
+
+    /// The decision, as plain data: the last sample taken and the state since it.
+    struct State: Equatable {
+        var contended = false
+        var since: UInt64 = 0
+        var last: Sample? = nil
+        /// Decisions made, and how many of them found contention.
+        var decisions = 0, contendedDecisions = 0
+
+        /// The state after `sample`: re-based when the thread changed or went backwards,
+        /// unchanged (the sample kept for later) while too little time was wanted.
+        mutating func observe(_ sample: Sample) {
+            guard let last, last.thread == sample.thread, sample.ranNanoseconds >= last.ranNanoseconds,
+                  sample.waitedNanoseconds >= last.waitedNanoseconds else {
+                self.last = sample
+                return
+            }
+            let ran = sample.ranNanoseconds - last.ranNanoseconds, waited = sample.waitedNanoseconds - last.waitedNanoseconds
+            guard ran + waited >= ContentionMonitor.minimumWantedNanoseconds else { return }
+            let share = Double(waited) / Double(ran + waited)
+            if !contended && share > ContentionMonitor.enterShare {
+                contended = true
+                since = sample.at
+            } else if contended && share < ContentionMonitor.leaveShare
+                        && sample.at &- since >= ContentionMonitor.holdNanoseconds {
+                contended = false
+                since = sample.at
+            }
+            decisions += 1
+            if contended { contendedDecisions += 1 }
+            self.last = sample
+        }
+    }
+
+    /// A fixed answer instead of samples (tests).
+    private let forced: Bool?
+
+    init(forced: Bool? = nil) { self.forced = forced }
+
+    private let state = Locked(State())
+    private let nextSample = Atomic<UInt64>(0)
+    private let contended = Atomic<Bool>(false)
+
+    /// Whether the next plan run should run on the calling thread alone; samples the
+    /// calling thread's counters when a sample is due.
+    func runAlone() -> Bool {
+        if let forced { return forced }
+        let now = Self.monotonicNanoseconds()
+        let next = nextSample.load(ordering: .relaxed)
+        if now >= next, nextSample.compareExchange(expected: next, desired: now + Self.sampleNanoseconds,
+                                                   ordering: .relaxed).exchanged,
+           let sample = Self.sample(at: now) {
+            contended.store(state.withLock { state in
+                state.observe(sample)
+                return state.contended
+            }, ordering: .relaxed)
+        }
+        return contended.load(ordering: .relaxed)
+    }
+
+    /// The decisions made so far in this process, and how many found contention (`graphtool
+    /// bench` reports them for its timed runs).
+    public var decisions: (made: Int, contended: Int) { state.withLock { ($0.decisions, $0.contendedDecisions) } }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+    }
+
+    /// The calling thread's counters (`nil` where the system has no schedstat): the first
+    /// two fields of `/proc/thread-self/schedstat`, nanoseconds on a CPU and waiting for one.
+    static func sample(at now: UInt64) -> Sample? {
+        let fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 96) { buffer -> Sample? in
+            let count = read(fd, buffer.baseAddress, buffer.count)
+            guard count > 0 else { return nil }
+            guard let fields = parseSchedstat(UnsafeBufferPointer(rebasing: buffer[..<count])) else { return nil }
+            return Sample(thread: UInt64(UInt(bitPattern: Int(pthread_self()))), ranNanoseconds: fields.ran, waitedNanoseconds: fields.waited, at: now)
+        }
+    }
+
+    /// The first two decimal fields of a schedstat line; `nil` unless both are there.
+    static func parseSchedstat(_ bytes: UnsafeBufferPointer<UInt8>) -> (ran: UInt64, waited: UInt64)? {
+        var fields: (UInt64, UInt64) = (0, 0)
+        var index = 0, digits = 0, value: UInt64 = 0
+        for byte in bytes {
+            if byte >= 0x30 && byte <= 0x39 {
+                let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+                let (next, o2) = times10.addingReportingOverflow(UInt64(byte - 0x30))
+                if o1 || o2 { return nil }
+                value = next
+                digits += 1
+                continue
+            }
+            guard digits > 0 else { continue }
+            if index == 0 { fields.0 = value } else { fields.1 = value }
+            index += 1
+            if index == 2 { return fields }
+            value = 0
+            digits = 0
+        }
+        if digits > 0 && index == 1 { return (fields.0, value) }
+        return nil
+    }
+}

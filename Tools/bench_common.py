@@ -38,17 +38,20 @@ def competing_load(processes):
             p.wait()
 
 
-def plan_memory(report):
-    """The compiled plan's arena, the arena the runs took (the parallel layout's where steps
-    ran in parallel) and their ratios to the peak of live bytes (the lower bound), from a
-    `graphtool bench --json` report: a dict for the results (with the vector instruction set
-    Soma's loops ran with), and a phrase for a table."""
+def soma_report(report):
+    """From a `graphtool bench --json` report: the compiled plan's arena, the arena the runs
+    took (the parallel layout's where steps ran in parallel) and their ratios to the peak of
+    live bytes (the lower bound), the vector instruction set Soma's loops ran with, and how
+    many of the contention monitor's decisions during the timed runs found other processes
+    competing (runs then went on one thread) — a dict for the results and a phrase for a table."""
     arena, bound = report.get("arena_bytes"), report.get("lower_bound_bytes")
     run = report.get("run_arena_bytes", arena)
-    isa = {"vector_instructions": report["vector_instructions"]} if "vector_instructions" in report else {}
+    fields = {k: report[k] for k in ("vector_instructions", "contention_decisions", "contended_decisions") if k in report}
+    contended = report.get("contended_decisions", 0)
+    alone = f", alone {contended}/{report['contention_decisions']}" if contended else ""
     if arena is None:
-        return isa, "arena n/a"
-    memory = isa | {"arena_bytes": arena, "run_arena_bytes": run, "lower_bound_bytes": bound}
+        return fields, "arena n/a" + alone
+    fields |= {"arena_bytes": arena, "run_arena_bytes": run, "lower_bound_bytes": bound}
     if bound == 0:  # nothing lives between steps: inputs and fetched outputs only
-        return memory, "arena   0 (no intermediates)"
-    return memory, f"arena {arena / 2**20:6.2f} MiB = {arena / bound:4.2f}× bound, runs {run / bound:4.2f}×"
+        return fields, "arena   0 (no intermediates)" + alone
+    return fields, f"arena {arena / 2**20:6.2f} MiB = {arena / bound:4.2f}× bound, runs {run / bound:4.2f}×" + alone

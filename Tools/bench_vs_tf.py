@@ -30,7 +30,7 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
-from bench_common import WARMUP_SECONDS, competing_load, graphtool_path, plan_memory
+from bench_common import WARMUP_SECONDS, competing_load, graphtool_path, soma_report
 
 tf.get_logger().setLevel("ERROR")
 tf1 = tf.compat.v1
@@ -269,7 +269,7 @@ def bench_training(name, folder, graphtool, rounds, blas_variants):
                                      "--runs", str(runs), "--warmup", "20", "--warmup-seconds", WARMUP_SECONDS, "--json"],
                                     check=True, capture_output=True, text=True, env=soma_env(native))
             timings["soma_native_blas" if native else "soma"].append(json.loads(report.stdout)["median_ms"])
-    memory, memory_text = plan_memory(json.loads(report.stdout))
+    memory, memory_text = soma_report(json.loads(report.stdout))
     row = {k: statistics.median(v) for k, v in timings.items() if v} | memory
     line = f"{name:28s} TF {row['tf']:8.4f} ms  ORT        —     Soma {row['soma']:8.4f} ms  Soma/TF {row['soma'] / row['tf']:5.2f}  {memory_text}"
     if "soma_native_blas" in row:
@@ -364,7 +364,7 @@ def measure(args):
                                          "--warmup", "20", "--warmup-seconds", WARMUP_SECONDS, "--json"],
                                         check=True, capture_output=True, text=True, env=soma_env(native))
                 timings["soma_native_blas" if native else "soma"].append(json.loads(report.stdout)["median_ms"])
-        memory, memory_text = plan_memory(json.loads(report.stdout))
+        memory, memory_text = soma_report(json.loads(report.stdout))
         row = {k: statistics.median(v) for k, v in timings.items() if v} | memory
         if ort_sess:
             row["ort_matches_tf"] = bool(np.allclose(ort_out, expected, rtol=1e-4, atol=1e-5))

@@ -66,9 +66,11 @@ import Testing
         let ms: UInt64 = 1_000_000
         var state = ContentionMonitor.State()
         var ran: UInt64 = 0, waited: UInt64 = 0, now: UInt64 = 0
+        var others = 0
         func step(ran r: UInt64, waited w: UInt64, thread: UInt64 = 1) {
             ran += r; waited += w; now += r + w
-            state.observe(Sample(thread: thread, ranNanoseconds: ran, waitedNanoseconds: waited, at: now))
+            state.observe(Sample(thread: thread, ranNanoseconds: ran, waitedNanoseconds: waited, at: now),
+                          othersRunnable: { others })
         }
         step(ran: 10 * ms, waited: 0)  // the first sample only sets the base
         step(ran: 9 * ms, waited: 1 * ms)
@@ -79,7 +81,11 @@ import Testing
         #expect(state.contended)  // 2 of 4 ms waited since the last decision
         step(ran: 10 * ms, waited: 0)
         #expect(state.contended)  // holds for a while
+        others = 1 + ContentionMonitor.othersAllowed
         for _ in 0..<30 { step(ran: 10 * ms, waited: 0) }
+        #expect(state.contended)  // the competitors are still there
+        others = 0
+        step(ran: 10 * ms, waited: 0)
         #expect(!state.contended)
         step(ran: 10 * ms, waited: 10 * ms, thread: 2)  // another thread: re-based, no decision
         #expect(!state.contended)
@@ -98,6 +104,10 @@ import Testing
         #expect(parse("12\n") == nil)
         #expect(parse("") == nil)
         #expect(parse("99999999999999999999999 1 1") == nil)  // overflow
+        func running(_ text: String) -> Int? { Array(text.utf8).withUnsafeBufferPointer { ContentionMonitor.parseLoadavgRunning($0) } }
+        #expect(running("0.85 0.53 0.39 3/123 4567\n") == 3)
+        #expect(running("0.85 0.53 0.39 /123 4567") == nil)
+        #expect(running("0.85 0.53") == nil)
         // The process's own counters, where the system has them.
         if let sample = ContentionMonitor.sample(at: 0) { #expect(sample.ranNanoseconds > 0) }
     }

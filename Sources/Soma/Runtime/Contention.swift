@@ -18,9 +18,12 @@ import Synchronization
 /// calling thread's schedstat (one small read, no allocation). Over the time since the last
 /// sample the thread wanted a CPU for `ran + waited`; it enters contention when it waited
 /// more than ``enterShare`` of that, and leaves when it waited less than ``leaveShare`` after
-/// holding for ``holdNanoseconds`` — alone, one competitor no longer makes it wait, so
-/// without the hold it would flip every sample. Samples from a thread other than the last
-/// one's only re-base (the counters are per thread).
+/// holding for ``holdNanoseconds``, if no more threads are ready to run on the machine than
+/// the pool's workers would leave room for (`/proc/loadavg`) — alone, the calling thread may
+/// have a core to itself while its competitors share the others, and two threads would meet
+/// them again (measured: two busy processes, `wide8_matmul256`, 15 of 35 decisions contended
+/// without this check, the rest flipping back to threads that then waited). Samples from a
+/// thread other than the last one's only re-base (the counters are per thread).
 ///
 /// Thread-safety: all members may be called from any thread.
 public final class ContentionMonitor: @unchecked Sendable {
@@ -32,6 +35,10 @@ public final class ContentionMonitor: @unchecked Sendable {
     static let enterShare = 0.2, leaveShare = 0.05
     /// The least time wanted (ran + waited) a decision is made from.
     static let minimumWantedNanoseconds: UInt64 = 4_000_000
+    /// Other runnable threads the machine may have for a run to leave contention: none
+    /// beyond the cores the pool's workers would take (an eighth of the cores spare on
+    /// larger machines).
+    static let othersAllowed = max(0, SessionOptions.cores - 1 - ThreadPool.shared.workerCount + SessionOptions.cores / 8)
 
     /// One thread's scheduler counters at a moment.
     struct Sample: Equatable {
@@ -51,7 +58,9 @@ public final class ContentionMonitor: @unchecked Sendable {
 
         /// The state after `sample`: re-based when the thread changed or went backwards,
         /// unchanged (the sample kept for later) while too little time was wanted.
-        mutating func observe(_ sample: Sample) {
+        /// `othersRunnable`: how many threads besides the caller are ready to run now,
+        /// asked only before leaving contention.
+        mutating func observe(_ sample: Sample, othersRunnable: () -> Int?) {
             guard let last, last.thread == sample.thread, sample.ranNanoseconds >= last.ranNanoseconds,
                   sample.waitedNanoseconds >= last.waitedNanoseconds else {
                 self.last = sample
@@ -64,7 +73,8 @@ public final class ContentionMonitor: @unchecked Sendable {
                 contended = true
                 since = sample.at
             } else if contended && share < ContentionMonitor.leaveShare
-                        && sample.at &- since >= ContentionMonitor.holdNanoseconds {
+                        && sample.at &- since >= ContentionMonitor.holdNanoseconds
+                        && othersRunnable().map({ $0 <= ContentionMonitor.othersAllowed }) ?? true {
                 contended = false
                 since = sample.at
             }
@@ -93,7 +103,7 @@ public final class ContentionMonitor: @unchecked Sendable {
                                                    ordering: .relaxed).exchanged,
            let sample = Self.sample(at: now) {
             contended.store(state.withLock { state in
-                state.observe(sample)
+                state.observe(sample, othersRunnable: Self.othersRunnable)
                 return state.contended
             }, ordering: .relaxed)
         }
@@ -122,6 +132,28 @@ public final class ContentionMonitor: @unchecked Sendable {
             guard let fields = parseSchedstat(UnsafeBufferPointer(rebasing: buffer[..<count])) else { return nil }
             return Sample(thread: UInt64(UInt(bitPattern: Int(pthread_self()))), ranNanoseconds: fields.ran, waitedNanoseconds: fields.waited, at: now)
         }
+    }
+
+    /// Threads ready to run on the whole machine now besides the calling one: the fourth
+    /// field of `/proc/loadavg` (`running/total`), less one. `nil` where it cannot be read.
+    static func othersRunnable() -> Int? {
+        let fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { buffer -> Int? in
+            let count = read(fd, buffer.baseAddress, buffer.count)
+            guard count > 0 else { return nil }
+            return parseLoadavgRunning(UnsafeBufferPointer(rebasing: buffer[..<count])).map { max($0 - 1, 0) }
+        }
+    }
+
+    /// The running count of a `/proc/loadavg` line: the number before the `/`.
+    static func parseLoadavgRunning(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard let slash = bytes.firstIndex(of: UInt8(ascii: "/")) else { return nil }
+        var start = slash
+        while start > 0 && bytes[start - 1] >= 0x30 && bytes[start - 1] <= 0x39 { start -= 1 }
+        guard start < slash, slash - start <= 9 else { return nil }
+        return bytes[start..<slash].reduce(0) { $0 * 10 + Int($1 - 0x30) }
     }
 
     /// The first two decimal fields of a schedstat line; `nil` unless both are there.

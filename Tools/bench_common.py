@@ -41,14 +41,16 @@ def competing_load(processes):
 def soma_report(report):
     """From a `graphtool bench --json` report: the compiled plan's arena, the arena the runs
     took (the parallel layout's where steps ran in parallel) and their ratios to the peak of
-    live bytes (the lower bound), the vector instruction set Soma's loops ran with, and how
-    many of the contention monitor's decisions during the timed runs found other processes
-    competing (runs then went on one thread) — a dict for the results and a phrase for a table."""
+    live bytes (the lower bound), the vector instruction set Soma's loops ran with, how many of
+    the contention monitor's decisions during the timed runs found other processes competing
+    and how many timed runs went on one thread — a dict for the results and a phrase for a table."""
     arena, bound = report.get("arena_bytes"), report.get("lower_bound_bytes")
     run = report.get("run_arena_bytes", arena)
-    fields = {k: report[k] for k in ("vector_instructions", "contention_decisions", "contended_decisions") if k in report}
+    fields = {k: report[k] for k in ("vector_instructions", "contention_decisions", "contended_decisions", "runs_alone")
+              if k in report}
     contended = report.get("contended_decisions", 0)
-    alone = f", alone {contended}/{report['contention_decisions']}" if contended else ""
+    alone = (f", contended {contended}/{report['contention_decisions']}, alone {report.get('runs_alone', 0)}/{report['runs']}"
+             if contended else "")
     if arena is None:
         return fields, "arena n/a" + alone
     fields |= {"arena_bytes": arena, "run_arena_bytes": run, "lower_bound_bytes": bound}

@@ -47,8 +47,8 @@ extension GraphTool {
             var samples: [Double] = []
             var warmedUp = 0
             // The contention monitor's decisions during the timed runs, and how many found
-            // other processes competing (runs then went on the calling thread alone).
-            var decisions = (made: 0, contended: 0)
+            // other processes competing, and the timed runs that went on the calling thread alone.
+            var decisions = (made: 0, contended: 0), runsAlone = 0
             try withToolErrors {
                 // A callable (TF's MakeCallable) writing into preallocated outputs: the
                 // serving path, which allocates nothing per run in a steady state.
@@ -63,6 +63,7 @@ extension GraphTool {
                 }
                 samples.reserveCapacity(runs)
                 decisions = ContentionMonitor.shared.decisions
+                runsAlone = ContentionMonitor.shared.runsAlone
                 for _ in 0..<runs {
                     let start = DispatchTime.now().uptimeNanoseconds
                     try callable.run(values, into: results)
@@ -70,6 +71,7 @@ extension GraphTool {
                 }
                 let after = ContentionMonitor.shared.decisions
                 decisions = (after.made - decisions.made, after.contended - decisions.contended)
+                runsAlone = ContentionMonitor.shared.runsAlone - runsAlone
             }
             samples.sort()
             func percentile(_ p: Double) -> Double { samples[Swift.min(samples.count - 1, Int(p * Double(samples.count - 1) + 0.5))] }
@@ -85,6 +87,7 @@ extension GraphTool {
                     "runs_per_second": perSecond, "runs": runs, "warmup": warmedUp, "threads": repeatedRunOptions.threads,
                     "vector_instructions": vectorInstructionSet,
                     "contention_decisions": decisions.made, "contended_decisions": decisions.contended,
+                    "runs_alone": runsAlone,
                 ]
                 if let plan {
                     object["arena_bytes"] = plan.arenaBytes
@@ -97,7 +100,7 @@ extension GraphTool {
                 print(String(format: "mean %.4f ms  median %.4f ms  p10 %.4f ms  p90 %.4f ms  %.1f runs/s  (%d runs, %d warm-up)",
                              mean, median, p10, p90, perSecond, runs, warmedUp))
                 if decisions.contended > 0 {
-                    print("other processes competed for the cores at \(decisions.contended) of \(decisions.made) samples: runs went on one thread then")
+                    print("other processes competed for the cores at \(decisions.contended) of \(decisions.made) samples; \(runsAlone) of \(runs) runs went on one thread")
                 }
             }
         }

@@ -54,7 +54,7 @@ import Testing
             options.intraOpThreads = 2
             options.contentionMonitor = ContentionMonitor(forced: contended)
             let session = Session(graph: g, options: options)
-            for _ in 0..<3 { #expect(try session.run(fetches: [y, looped[1]], feeds: feeds) == expected, "contended: \(contended)") }
+            for _ in 0..<2 { #expect(try session.run(fetches: [y, looped[1]], feeds: feeds) == expected, "contended: \(contended)") }
             #expect(try #require(try session.plan(fetches: [y], feeds: feeds)).runsInParallel(options))
         }
     }
@@ -95,6 +95,23 @@ import Testing
         #expect(contended >= 4 && contended < decisions)
     }
 
+    /// Under contention a plan's runs go alone while their median is short, on the pool
+    /// after five long ones, and alone again after five short ones there.
+    @Test func contendedRunsGoAloneWhileShort() {
+        let ms: UInt64 = 1_000_000
+        var runs = ContendedRuns()
+        for t in [3, 30, 4, 30, 5] { runs.record(UInt64(t) * ms, alone: true) }
+        #expect(runs.alone)  // median 5 ms: one long run is a preemption, not a long plan
+        for t in [30, 12, 4, 40, 11] { runs.record(UInt64(t) * ms, alone: true) }
+        #expect(!runs.alone)
+        for _ in 0..<5 { runs.record(1 * ms, alone: true) }  // started before the switch
+        #expect(!runs.alone)
+        for t in [8, 2, 9, 3, 7] { runs.record(UInt64(t) * ms, alone: false) }
+        #expect(!runs.alone)
+        for t in [2, 2, 9, 3, 1] { runs.record(UInt64(t) * ms, alone: false) }
+        #expect(runs.alone)
+    }
+
     @Test func schedstatLinesParse() {
         func parse(_ text: String) -> [UInt64]? {
             Array(text.utf8).withUnsafeBufferPointer { ContentionMonitor.parseSchedstat($0).map { [$0.ran, $0.waited] } }
@@ -109,7 +126,7 @@ import Testing
         #expect(running("0.85 0.53 0.39 /123 4567") == nil)
         #expect(running("0.85 0.53") == nil)
         // The process's own counters, where the system has them.
-        if let sample = ContentionMonitor.sample(at: 0) { #expect(sample.ranNanoseconds > 0) }
+        if let sample = ContentionMonitor.shared.sample(at: 0) { #expect(sample.ranNanoseconds > 0) }
     }
 
     @Test func eightThreadsTimesAThousandRunsMatchSerialResults() throws {

@@ -1,29 +1,37 @@
 import Foundation
 import Synchronization
 
-/// Whether other processes are competing for the cores, from the time the calling thread
-/// spends ready to run but waiting for a CPU (its run-queue delay, which Linux reports in
-/// `/proc/thread-self/schedstat`).
+/// Whether other processes are competing for the cores, from the time Soma's threads spend
+/// ready to run but waiting for a CPU (their run-queue delay, which Linux reports in
+/// `/proc/<pid>/task/<tid>/schedstat`).
 ///
-/// On an oversubscribed machine a run split across threads loses: each of Soma's threads
-/// shares its core with a competitor, so at every join one of them has usually been
-/// preempted and the other waits a scheduler time slice for it. Measured with two busy
-/// processes on two cores, one thread's median beat two threads' on every harness workload
-/// that splits its work (`wide8_matmul256` 5.0 against 6.2–9.2 ms, `lstm_infer_b32_t32` 2.3
-/// against 2.3–6.4, the MobileNet block 2.4 against 3.4–5.8). So while the monitor reports
-/// contention, a session runs each plan on the calling thread alone (see
+/// On an oversubscribed machine a run split across threads may lose: each of Soma's threads
+/// shares its core with a competitor, so at a join one of them has often been preempted and
+/// the other waits a scheduler time slice for it. Measured with two busy processes on two
+/// cores, one thread's median beat two threads' on every harness workload that splits its
+/// work (`wide8_matmul256` 5.0 against 6.2–9.2 ms, `lstm_infer_b32_t32` 2.3 against 2.3–6.4,
+/// the MobileNet block 2.4 against 3.4–5.8): a run shorter than a time slice mostly fits in
+/// one. Runs many slices long are another matter: alone, one thread gets a third of the two
+/// cores' time or half of one (the scheduler keeps three threads on two cores as two and one),
+/// and two threads had the better mean (`cnn_infer_b64`, 19.0–20.5 ms alone against 13.1–17.3
+/// on the pool; medians 14–21 against 13–16). So while the monitor reports contention, a plan's
+/// runs go on the calling thread alone while they are short (``ContendedRuns``; see
 /// ``SessionOptions/adaptsToContention``); results are the same either way.
 ///
-/// Sampling: ``runAlone()`` reads the clock, and at most every ``sampleNanoseconds`` the
-/// calling thread's schedstat (one small read, no allocation). Over the time since the last
-/// sample the thread wanted a CPU for `ran + waited`; it enters contention when it waited
-/// more than ``enterShare`` of that, and leaves when it waited less than ``leaveShare`` after
-/// holding for ``holdNanoseconds``, if no more threads are ready to run on the machine than
-/// the pool's workers would leave room for (`/proc/loadavg`) — alone, the calling thread may
-/// have a core to itself while its competitors share the others, and two threads would meet
-/// them again (measured: two busy processes, `wide8_matmul256`, 15 of 35 decisions contended
-/// without this check, the rest flipping back to threads that then waited). Samples from a
-/// thread other than the last one's only re-base (the counters are per thread).
+/// Sampling: ``isContended()`` reads the clock, and at most every ``sampleNanoseconds`` the
+/// calling thread's schedstat and the pool's workers' (small reads, no allocation). Over the
+/// time since the last sample those threads wanted a CPU for `ran + waited` (a parked worker
+/// wants nothing); the monitor enters contention when they waited more than ``enterShare``
+/// of that, and leaves when they waited less than ``leaveShare`` after holding for
+/// ``holdNanoseconds``, if no more threads are ready to run on the machine than the pool's
+/// workers would leave room for (`/proc/loadavg`) — alone, the calling thread may have a
+/// core to itself while its competitors share the others, and two threads would meet them
+/// again (measured: two busy processes, `wide8_matmul256`, 15 of 35 decisions contended
+/// without this check, the rest flipping back to threads that then waited). The caller's
+/// wait alone misses the worst case: a caller asleep until its preempted worker finishes is
+/// not waiting for a CPU (ResNet50 at 64², 16.2 ms against 8.2, no decision contended).
+/// Samples from a calling thread other than the last one's only re-base (its counters are
+/// its own).
 ///
 /// Thread-safety: all members may be called from any thread.
 public final class ContentionMonitor: @unchecked Sendable {
@@ -40,8 +48,9 @@ public final class ContentionMonitor: @unchecked Sendable {
     /// larger machines).
     static let othersAllowed = max(0, SessionOptions.cores - 1 - ThreadPool.shared.workerCount + SessionOptions.cores / 8)
 
-    /// One thread's scheduler counters at a moment.
+    /// The scheduler counters of a calling thread and the pool's workers at a moment.
     struct Sample: Equatable {
+        /// The calling thread.
         var thread: UInt64
         var ranNanoseconds: UInt64
         var waitedNanoseconds: UInt64
@@ -92,16 +101,28 @@ public final class ContentionMonitor: @unchecked Sendable {
     private let state = Locked(State())
     private let nextSample = Atomic<UInt64>(0)
     private let contended = Atomic<Bool>(false)
+    /// The pool's workers' schedstat paths (NUL-terminated).
+    private let workers = Locked<[[CChar]]>([])
+    private let aloneRuns = Atomic<Int>(0)
 
-    /// Whether the next plan run should run on the calling thread alone; samples the
-    /// calling thread's counters when a sample is due.
-    func runAlone() -> Bool {
+    /// Adds the calling thread (a pool worker, as it starts) to the threads sampled.
+    func registerWorker() {
+        var link = [CChar](repeating: 0, count: 64)
+        let count = readlink("/proc/thread-self", &link, link.count - 1)  // "<pid>/task/<tid>"
+        guard count > 0 else { return }
+        let path = Array("/proc/".utf8CString.dropLast()) + link[..<count] + Array("/schedstat".utf8CString)
+        workers.withLock { $0.append(path) }
+    }
+
+    /// Whether other processes compete for the cores now; samples the counters when a
+    /// sample is due.
+    func isContended() -> Bool {
         if let forced { return forced }
         let now = Self.monotonicNanoseconds()
         let next = nextSample.load(ordering: .relaxed)
         if now >= next, nextSample.compareExchange(expected: next, desired: now + Self.sampleNanoseconds,
                                                    ordering: .relaxed).exchanged,
-           let sample = Self.sample(at: now) {
+           let sample = sample(at: now) {
             contended.store(state.withLock { state in
                 state.observe(sample, othersRunnable: Self.othersRunnable)
                 return state.contended
@@ -114,23 +135,41 @@ public final class ContentionMonitor: @unchecked Sendable {
     /// bench` reports them for its timed runs).
     public var decisions: (made: Int, contended: Int) { state.withLock { ($0.decisions, $0.contendedDecisions) } }
 
+    /// Plan runs in this process that went on the calling thread alone.
+    public var runsAlone: Int { aloneRuns.load(ordering: .relaxed) }
+
+    func countRunAlone() { aloneRuns.add(1, ordering: .relaxed) }
+
     static func monotonicNanoseconds() -> UInt64 {
         var t = timespec()
         clock_gettime(CLOCK_MONOTONIC, &t)
         return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
     }
 
-    /// The calling thread's counters (`nil` where the system has no schedstat): the first
-    /// two fields of `/proc/thread-self/schedstat`, nanoseconds on a CPU and waiting for one.
-    static func sample(at now: UInt64) -> Sample? {
-        let fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC)
+    /// The counters of the calling thread and the pool's workers (`nil` where the system
+    /// has no schedstat): the first two fields of each schedstat, nanoseconds on a CPU and
+    /// waiting for one, summed.
+    func sample(at now: UInt64) -> Sample? {
+        guard var total = Self.readSchedstat("/proc/thread-self/schedstat") else { return nil }
+        workers.withLock { paths in
+            for path in paths {
+                guard let counters = path.withUnsafeBufferPointer({ Self.readSchedstat($0.baseAddress!) }) else { continue }
+                total.ran &+= counters.ran
+                total.waited &+= counters.waited
+            }
+        }
+        return Sample(thread: UInt64(UInt(bitPattern: Int(pthread_self()))), ranNanoseconds: total.ran,
+                      waitedNanoseconds: total.waited, at: now)
+    }
+
+    private static func readSchedstat(_ path: UnsafePointer<CChar>) -> (ran: UInt64, waited: UInt64)? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 96) { buffer -> Sample? in
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 96) { buffer in
             let count = read(fd, buffer.baseAddress, buffer.count)
             guard count > 0 else { return nil }
-            guard let fields = parseSchedstat(UnsafeBufferPointer(rebasing: buffer[..<count])) else { return nil }
-            return Sample(thread: UInt64(UInt(bitPattern: Int(pthread_self()))), ranNanoseconds: fields.ran, waitedNanoseconds: fields.waited, at: now)
+            return parseSchedstat(UnsafeBufferPointer(rebasing: buffer[..<count]))
         }
     }
 
@@ -178,5 +217,35 @@ public final class ContentionMonitor: @unchecked Sendable {
         }
         if digits > 0 && index == 1 { return (fields.0, value) }
         return nil
+    }
+}
+
+/// Which way one plan's runs go under contention: alone while the median of its last
+/// ``window`` runs alone stays under ``longAlone``, then on the pool until the median of
+/// its runs there falls under ``shortOnPool``. A median, because a run alone now and then
+/// waits out a competitor's time slice (`wide8_matmul256`: median 5.1 ms alone, mean 7.0;
+/// switching on one run over 10 ms sent it to the pool for good, at 9.0–9.3).
+struct ContendedRuns {
+    static let window = 5
+    static let longAlone: UInt64 = 10_000_000, shortOnPool: UInt64 = 5_000_000
+
+    private(set) var alone = true
+    private var recent: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+    private var count = 0
+
+    /// Records a run that took `nanoseconds` the way `wentAlone` says (runs that started
+    /// before a switch count for nothing).
+    mutating func record(_ nanoseconds: UInt64, alone wentAlone: Bool) {
+        guard wentAlone == alone else { return }
+        withUnsafeMutableBytes(of: &recent) { $0.storeBytes(of: nanoseconds, toByteOffset: count * 8, as: UInt64.self) }
+        count += 1
+        guard count == Self.window else { return }
+        count = 0
+        let median = withUnsafeMutableBytes(of: &recent) { raw -> UInt64 in
+            var times = raw.bindMemory(to: UInt64.self)
+            times.sort()
+            return times[Self.window / 2]
+        }
+        if alone ? median > Self.longAlone : median < Self.shortOnPool { alone.toggle() }
     }
 }

@@ -7,8 +7,11 @@
 final class PlanExecutor: Sendable {
     let plan: Plan
     let arenas: ArenaPool
-    /// Arenas in the parallel layout (no sharing between values).
+    /// Arenas in the parallel layout (values share bytes only where no order of the steps
+    /// overlaps their lifetimes).
     let parallelArenas: ArenaPool
+    /// Whether runs under contention go on the calling thread alone: while they are short.
+    private let contendedRuns = Locked(ContendedRuns())
     /// Values set before the first step: (value, plan feed) and (value, constant).
     private let feedSlots: [(value: Int, feed: Int)]
     private let constantSlots: [(value: Int, tensor: Tensor)]
@@ -55,20 +58,30 @@ final class PlanExecutor: Sendable {
         let pool = parallel ? parallelArenas : arenas
         let arena = try pool.take(budget: state.budget)
         defer { pool.give(arena) }
-        return try execute(in: arena, parallel: parallel, feed: feed, state: state, options: options, observer: observer,
-                           finish: finish)
+        // Under contention a short run goes on the calling thread alone (see `ContentionMonitor`).
+        guard options.adaptsToContention && (parallel || options.resolvedIntraOpThreads > 1)
+                && options.contentionMonitor.isContended() else {
+            return try execute(in: arena, parallel: parallel, feed: feed, state: state, options: options,
+                               observer: observer, finish: finish)
+        }
+        let alone = contendedRuns.withLock { $0.alone }
+        if alone { options.contentionMonitor.countRunAlone() }
+        let started = ContentionMonitor.monotonicNanoseconds()
+        let result = try execute(in: arena, parallel: parallel, alone: alone, feed: feed, state: state, options: options,
+                                 observer: observer, finish: finish)
+        let took = ContentionMonitor.monotonicNanoseconds() - started
+        contendedRuns.withLock { $0.record(took, alone: alone) }
+        return result
     }
 
     /// Runs the plan in `arena` — one of ``arenas`` (or, when `parallel`, of
     /// ``parallelArenas``) that the caller holds across runs, as a loop does for its
-    /// iterations. Values the last run left in the arena are overwritten.
-    func execute<R>(in arena: Arena, parallel: Bool = false, feed: (Int) -> Tensor, state: SessionState,
-                    options: SessionOptions, observer: RunObserver? = nil,
+    /// iterations. Values the last run left in the arena are overwritten. `alone`: the
+    /// calling thread runs every step, in plan order (which the parallel layout allows
+    /// too: it holds for every order the dependencies allow), and kernels use one thread.
+    func execute<R>(in arena: Arena, parallel: Bool = false, alone: Bool = false, feed: (Int) -> Tensor,
+                    state: SessionState, options: SessionOptions, observer: RunObserver? = nil,
                     finish: ((Int) throws -> Tensor) throws -> R) throws -> R {
-        // Under contention the calling thread runs the steps alone, in plan order (which
-        // the parallel layout allows too: it holds for every order the dependencies allow).
-        let alone = options.adaptsToContention && (parallel || options.resolvedIntraOpThreads > 1)
-            && options.contentionMonitor.runAlone()
         let intra = alone ? 1 : options.resolvedIntraOpThreads
         let values = arena.valueTable(count: plan.values.count)
         defer { for i in 0..<plan.values.count { values[i] = nil } }

@@ -112,6 +112,7 @@ final class ThreadPool: @unchecked Sendable {
     }
 
     private func work() {
+        ContentionMonitor.shared.registerWorker()
         while true {
             if let item = pop() {
                 item.job.execute(item.index)

@@ -11,25 +11,26 @@ import Synchronization
 /// cores, one thread's median beat two threads' on every harness workload that splits its
 /// work (`wide8_matmul256` 5.0 against 6.2–9.2 ms, `lstm_infer_b32_t32` 2.3 against 2.3–6.4,
 /// the MobileNet block 2.4 against 3.4–5.8): a run shorter than a time slice mostly fits in
-/// one. Runs many slices long are another matter: alone, one thread gets a third of the two
-/// cores' time or half of one (the scheduler keeps three threads on two cores as two and one),
-/// and two threads had the better mean (`cnn_infer_b64`, 19.0–20.5 ms alone against 13.1–17.3
-/// on the pool; medians 14–21 against 13–16). So while the monitor reports contention, a plan's
-/// runs go on the calling thread alone while they are short (``ContendedRuns``; see
-/// ``SessionOptions/adaptsToContention``); results are the same either way.
+/// one. So while the monitor reports contention, each plan run goes on the calling thread
+/// alone (see ``SessionOptions/adaptsToContention``); results are the same either way.
+/// Long runs gain less: alone, one thread gets half a core or a whole one (the scheduler
+/// keeps three threads on two cores as two and one), and the pool sometimes had the better
+/// mean (`cnn_infer_b64` 19.0–20.5 ms alone against 13.1–17.3; medians 14–21 against 13–16)
+/// and sometimes the much worse median (ResNet50 at 224², 134.8 against 73.7–98.3 alone).
 ///
 /// Sampling: ``isContended()`` reads the clock, and at most every ``sampleNanoseconds`` the
 /// calling thread's schedstat and the pool's workers' (small reads, no allocation). Over the
 /// time since the last sample those threads wanted a CPU for `ran + waited` (a parked worker
 /// wants nothing); the monitor enters contention when they waited more than ``enterShare``
 /// of that, and leaves when they waited less than ``leaveShare`` after holding for
-/// ``holdNanoseconds``, if no more threads are ready to run on the machine than the pool's
-/// workers would leave room for (`/proc/loadavg`) — alone, the calling thread may have a
-/// core to itself while its competitors share the others, and two threads would meet them
-/// again (measured: two busy processes, `wide8_matmul256`, 15 of 35 decisions contended
-/// without this check, the rest flipping back to threads that then waited). The caller's
-/// wait alone misses the worst case: a caller asleep until its preempted worker finishes is
-/// not waiting for a CPU (ResNet50 at 64², 16.2 ms against 8.2, no decision contended).
+/// ``holdNanoseconds``; both only as `/proc/loadavg` says other processes' threads are ready
+/// to run or not. Leaving on the wait alone, a run alone often had a core to itself while
+/// its competitors shared the other, and two threads met them again (two busy processes,
+/// `wide8_matmul256`: 15 of 35 decisions contended, the rest flipping back to threads that
+/// then waited); entering on it, a worker's wake-up latency on a quiet machine counted
+/// (`wide8` 19 of 31 decisions contended, quiet). The caller's wait alone misses the worst
+/// case: a caller asleep until its preempted worker finishes is not waiting for a CPU
+/// (ResNet50 at 64², 16.2 ms against 8.2, no decision contended).
 /// Samples from a calling thread other than the last one's only re-base (its counters are
 /// its own).
 ///
@@ -43,9 +44,9 @@ public final class ContentionMonitor: @unchecked Sendable {
     static let enterShare = 0.2, leaveShare = 0.05
     /// The least time wanted (ran + waited) a decision is made from.
     static let minimumWantedNanoseconds: UInt64 = 4_000_000
-    /// Other runnable threads the machine may have for a run to leave contention: none
-    /// beyond the cores the pool's workers would take (an eighth of the cores spare on
-    /// larger machines).
+    /// Runnable threads of other processes the machine may have without contention: none
+    /// beyond the cores the caller and the pool's workers leave (an eighth of the cores
+    /// spare on larger machines).
     static let othersAllowed = max(0, SessionOptions.cores - 1 - ThreadPool.shared.workerCount + SessionOptions.cores / 8)
 
     /// The scheduler counters of a calling thread and the pool's workers at a moment.
@@ -67,8 +68,8 @@ public final class ContentionMonitor: @unchecked Sendable {
 
         /// The state after `sample`: re-based when the thread changed or went backwards,
         /// unchanged (the sample kept for later) while too little time was wanted.
-        /// `othersRunnable`: how many threads besides the caller are ready to run now,
-        /// asked only before leaving contention.
+        /// `othersRunnable`: how many threads besides Soma's are ready to run now, asked
+        /// only before a change (`nil`: unknown, no objection).
         mutating func observe(_ sample: Sample, othersRunnable: () -> Int?) {
             guard let last, last.thread == sample.thread, sample.ranNanoseconds >= last.ranNanoseconds,
                   sample.waitedNanoseconds >= last.waitedNanoseconds else {
@@ -78,7 +79,8 @@ public final class ContentionMonitor: @unchecked Sendable {
             let ran = sample.ranNanoseconds - last.ranNanoseconds, waited = sample.waitedNanoseconds - last.waitedNanoseconds
             guard ran + waited >= ContentionMonitor.minimumWantedNanoseconds else { return }
             let share = Double(waited) / Double(ran + waited)
-            if !contended && share > ContentionMonitor.enterShare {
+            if !contended && share > ContentionMonitor.enterShare
+                && othersRunnable().map({ $0 > ContentionMonitor.othersAllowed }) ?? true {
                 contended = true
                 since = sample.at
             } else if contended && share < ContentionMonitor.leaveShare
@@ -173,8 +175,9 @@ public final class ContentionMonitor: @unchecked Sendable {
         }
     }
 
-    /// Threads ready to run on the whole machine now besides the calling one: the fourth
-    /// field of `/proc/loadavg` (`running/total`), less one. `nil` where it cannot be read.
+    /// Threads of other processes ready to run now, at least: the fourth field of
+    /// `/proc/loadavg` (`running/total`, the whole machine's) less the caller and the
+    /// pool's workers. `nil` where it cannot be read.
     static func othersRunnable() -> Int? {
         let fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
@@ -182,7 +185,8 @@ public final class ContentionMonitor: @unchecked Sendable {
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { buffer -> Int? in
             let count = read(fd, buffer.baseAddress, buffer.count)
             guard count > 0 else { return nil }
-            return parseLoadavgRunning(UnsafeBufferPointer(rebasing: buffer[..<count])).map { max($0 - 1, 0) }
+            return parseLoadavgRunning(UnsafeBufferPointer(rebasing: buffer[..<count]))
+                .map { max($0 - 1 - ThreadPool.shared.workerCount, 0) }
         }
     }
 
@@ -217,35 +221,5 @@ public final class ContentionMonitor: @unchecked Sendable {
         }
         if digits > 0 && index == 1 { return (fields.0, value) }
         return nil
-    }
-}
-
-/// Which way one plan's runs go under contention: alone while the median of its last
-/// ``window`` runs alone stays under ``longAlone``, then on the pool until the median of
-/// its runs there falls under ``shortOnPool``. A median, because a run alone now and then
-/// waits out a competitor's time slice (`wide8_matmul256`: median 5.1 ms alone, mean 7.0;
-/// switching on one run over 10 ms sent it to the pool for good, at 9.0–9.3).
-struct ContendedRuns {
-    static let window = 5
-    static let longAlone: UInt64 = 10_000_000, shortOnPool: UInt64 = 5_000_000
-
-    private(set) var alone = true
-    private var recent: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
-    private var count = 0
-
-    /// Records a run that took `nanoseconds` the way `wentAlone` says (runs that started
-    /// before a switch count for nothing).
-    mutating func record(_ nanoseconds: UInt64, alone wentAlone: Bool) {
-        guard wentAlone == alone else { return }
-        withUnsafeMutableBytes(of: &recent) { $0.storeBytes(of: nanoseconds, toByteOffset: count * 8, as: UInt64.self) }
-        count += 1
-        guard count == Self.window else { return }
-        count = 0
-        let median = withUnsafeMutableBytes(of: &recent) { raw -> UInt64 in
-            var times = raw.bindMemory(to: UInt64.self)
-            times.sort()
-            return times[Self.window / 2]
-        }
-        if alone ? median > Self.longAlone : median < Self.shortOnPool { alone.toggle() }
     }
 }

@@ -10,8 +10,6 @@ final class PlanExecutor: Sendable {
     /// Arenas in the parallel layout (values share bytes only where no order of the steps
     /// overlaps their lifetimes).
     let parallelArenas: ArenaPool
-    /// Whether runs under contention go on the calling thread alone: while they are short.
-    private let contendedRuns = Locked(ContendedRuns())
     /// Values set before the first step: (value, plan feed) and (value, constant).
     private let feedSlots: [(value: Int, feed: Int)]
     private let constantSlots: [(value: Int, tensor: Tensor)]
@@ -58,20 +56,12 @@ final class PlanExecutor: Sendable {
         let pool = parallel ? parallelArenas : arenas
         let arena = try pool.take(budget: state.budget)
         defer { pool.give(arena) }
-        // Under contention a short run goes on the calling thread alone (see `ContentionMonitor`).
-        guard options.adaptsToContention && (parallel || options.resolvedIntraOpThreads > 1)
-                && options.contentionMonitor.isContended() else {
-            return try execute(in: arena, parallel: parallel, feed: feed, state: state, options: options,
-                               observer: observer, finish: finish)
-        }
-        let alone = contendedRuns.withLock { $0.alone }
+        // Under contention the run goes on the calling thread alone (see `ContentionMonitor`).
+        let alone = options.adaptsToContention && (parallel || options.resolvedIntraOpThreads > 1)
+            && options.contentionMonitor.isContended()
         if alone { options.contentionMonitor.countRunAlone() }
-        let started = ContentionMonitor.monotonicNanoseconds()
-        let result = try execute(in: arena, parallel: parallel, alone: alone, feed: feed, state: state, options: options,
-                                 observer: observer, finish: finish)
-        let took = ContentionMonitor.monotonicNanoseconds() - started
-        contendedRuns.withLock { $0.record(took, alone: alone) }
-        return result
+        return try execute(in: arena, parallel: parallel, alone: alone, feed: feed, state: state, options: options,
+                           observer: observer, finish: finish)
     }
 
     /// Runs the plan in `arena` — one of ``arenas`` (or, when `parallel`, of

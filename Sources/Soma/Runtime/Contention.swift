@@ -165,28 +165,26 @@ public final class ContentionMonitor: @unchecked Sendable {
     }
 
     private static func readSchedstat(_ path: UnsafePointer<CChar>) -> (ran: UInt64, waited: UInt64)? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 96) { buffer in
-            let count = read(fd, buffer.baseAddress, buffer.count)
-            guard count > 0 else { return nil }
-            return parseSchedstat(UnsafeBufferPointer(rebasing: buffer[..<count]))
-        }
+        readSmallFile(path, parseSchedstat)
     }
 
     /// Threads of other processes ready to run now, at least: the fourth field of
     /// `/proc/loadavg` (`running/total`, the whole machine's) less the caller and the
     /// pool's workers. `nil` where it cannot be read.
     static func othersRunnable() -> Int? {
-        let fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC)
+        readSmallFile("/proc/loadavg", parseLoadavgRunning).map { max($0 - 1 - ThreadPool.shared.workerCount, 0) }
+    }
+
+    /// `parse` of the first 128 bytes of the file at `path` (read into stack memory);
+    /// `nil` when it cannot be read.
+    private static func readSmallFile<T>(_ path: UnsafePointer<CChar>, _ parse: (UnsafeBufferPointer<UInt8>) -> T?) -> T? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { buffer -> Int? in
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { buffer in
             let count = read(fd, buffer.baseAddress, buffer.count)
             guard count > 0 else { return nil }
-            return parseLoadavgRunning(UnsafeBufferPointer(rebasing: buffer[..<count]))
-                .map { max($0 - 1 - ThreadPool.shared.workerCount, 0) }
+            return parse(UnsafeBufferPointer(rebasing: buffer[..<count]))
         }
     }
 

@@ -347,6 +347,11 @@ import SomaSIMD
         DepthwiseCase(input: [3, 8, 8, 5], filter: [5, 5, 5, 3], stride: 1, dilation: 1, padding: "VALID"),
         DepthwiseCase(input: [2, 7, 9, 8], filter: [3, 2, 8, 2], stride: 1, dilation: 2, padding: "SAME"),
         DepthwiseCase(input: [1, 13, 13, 24], filter: [5, 5, 24, 1], stride: 2, dilation: 1, padding: "VALID"),
+        // MobileNet's 3×3 rows at wide channel counts: edge columns four blocks of sixteen at
+        // a time, interior runs with the filter in registers, a remainder under sixteen.
+        DepthwiseCase(input: [1, 10, 14, 83], filter: [3, 3, 83, 1], stride: 1, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [2, 11, 13, 70], filter: [3, 3, 70, 1], stride: 2, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [1, 7, 9, 64], filter: [3, 3, 64, 1], stride: 1, dilation: 1, padding: "VALID"),
     ])
     func depthwiseConvolutionMatchesNaiveLoops(_ t: DepthwiseCase) throws {
         var rng = SplitMix64(seed: UInt64(t.input.reduce(7, *) + t.filter.reduce(3, *)))

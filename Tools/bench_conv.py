@@ -31,7 +31,7 @@ tf1 = tf.compat.v1
 tf1.disable_eager_execution()
 rng = np.random.default_rng(11)
 
-SHAPES = {  # name: (N, H, W, C, OC, K, stride); OC 0: depthwise (multiplier 1)
+SHAPES = {  # name: (N, H, W, C, OC, K, stride)
     "conv5x5_1_32": (64, 28, 28, 1, 32, 5, 1),      # the harness CNN's first layer
     "conv5x5_32_64": (64, 14, 14, 32, 64, 5, 1),    # its second layer
     "conv3x3_64_64": (8, 32, 32, 64, 64, 3, 1),     # ResNet-style 3×3
@@ -39,7 +39,7 @@ SHAPES = {  # name: (N, H, W, C, OC, K, stride); OC 0: depthwise (multiplier 1)
     "conv3x3s2_64_128": (4, 56, 56, 64, 128, 3, 2),  # a strided down-sampling layer
 }
 
-ZOO_SHAPES = {  # the zoo models' layers at batch 1 (forward only)
+ZOO_SHAPES = {  # the zoo models' layers at batch 1, forward only; OC 0: depthwise (multiplier 1)
     "r50_conv1_7x7s2": (1, 224, 224, 3, 64, 7, 2),       # ResNet50 224²: its stem
     "r50_3x3_56_64": (1, 56, 56, 64, 64, 3, 1),          # conv2 blocks
     "r50_1x1_56_64_256": (1, 56, 56, 64, 256, 1, 1),

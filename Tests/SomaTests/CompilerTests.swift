@@ -530,6 +530,24 @@ import Testing
         #expect(step.name == y.node.name, "the fused node keeps the root's name")
     }
 
+    /// A per-channel scale and shift before an activation (DenseNet's pre-activation batch
+    /// norm once folded: `Mul` by `[C]`, `Add` of `[1, 1, 1, C]`, `Relu`) is one loop, the same
+    /// bits as the broadcasting ops; `Maximum` by a per-channel operand and a broadcast over
+    /// rows stay unfused.
+    @Test func perChannelOperandsFuse() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [2, 5, 7, 83], name: "x")
+        let scale = try g.constant(Tensor(Self.random([83], seed: 30).scalars(as: Float.self), shape: [83]))
+        let shift = try g.constant(Self.random([1, 1, 1, 83], seed: 31))
+        let y = try relu(x * scale + shift)
+        let feeds = [x: Self.random([2, 5, 7, 83], seed: 32)]
+        #expect(try Self.planOps(g, [y], feeds: feeds) == ["_SomaFusedElementwise": 1])
+        try Self.expectSameResults(g, [y], feeds: feeds)
+        let maximum = try relu(maximum(x, scale)), overRows = try relu(x * g.constant(Self.random([2, 5, 7, 1], seed: 33)))
+        #expect(try Self.planOps(g, [maximum, overRows], feeds: feeds) == ["Maximum": 1, "Mul": 1, "Relu": 2])
+        try Self.expectSameResults(g, [maximum, overRows], feeds: feeds)
+    }
+
     /// Swish — `x·sigmoid(x)`, `x·sigmoid(β·x)` with either operand order (Keras' `silu`,
     /// EfficientNet's activation) — runs as one instruction of a fused program, the same bits
     /// as the three ops in the reference interpreter: float32 in blocks of whole vectors and a

@@ -90,6 +90,30 @@ import Testing
         #expect(runError?.message.contains("label 'j' has size 3") == true && runError?.message.contains("late") == true, "\(String(describing: runError))")
     }
 
+    /// A graph may name the compiler's `_SomaFusedElementwise` itself: an operand the loop
+    /// cannot read element for element (a broadcast over rows, a dtype that differs) is one
+    /// clear error at run time — never a read past its buffer — and one value per channel
+    /// broadcasts as TF's ops do.
+    @Test func fusedElementwiseOperandsAreChecked() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [30, 40], name: "x")
+        let rows = try g.constant(Tensor((0..<30).map(Float.init), shape: [30, 1]))
+        let channels = try g.constant(Tensor((0..<40).map(Float.init), shape: [40]))
+        func fused(_ operand: Output, _ name: String) throws -> Output {
+            try g.output("_SomaFusedElementwise", [x, operand], attrs: ["N": .int(2), "T": .type(.float32), "ops": .strings(["Mul"]),
+                                                                        "operands": .ints([0, 1]), "alphas": .floats([0])],
+                         name: name, file: "", line: 0)
+        }
+        let badRows = try fused(rows, "rows"), perChannel = try fused(channels, "channels")
+        let value = try Tensor((0..<1200).map { Float($0 % 7) - 3 }, shape: [30, 40])
+        let error = #expect(throws: SomaError.self) { try Session(graph: g).run(badRows, feeds: [x: value]) }
+        #expect(error?.message.contains("'rows'") == true && error?.message.contains("input 1 (float32[30,1])") == true,
+                "\(String(describing: error))")
+        let product: [Float] = try Session(graph: g).run(perChannel, feeds: [x: value]).scalars(as: Float.self)
+        let expected: [Float] = (0..<1200).map { i in (Float(i % 7) - 3) * Float(i % 40) }
+        #expect(product == expected)
+    }
+
     @Test func unsupportedOpsAreListedTogether() throws {
         let bytes = B.graph([B.placeholder("x"), B.node("a", "Conv3D", inputs: ["x"]), B.node("b", "Conv3D", inputs: ["a"]),
                              B.node("c", "FFT", inputs: ["x"])])

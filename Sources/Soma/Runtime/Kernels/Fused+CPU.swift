@@ -25,6 +25,17 @@ enum FusedKernels {
             let program = try ctx.node.program ?? ElementwiseProgram(attrs: ctx.node.attrs, inputCount: ctx.inputs.count)
             let out = try ctx.allocateOutput(0, zeroed: false), inputs = ctx.inputs
             guard out.dtype.isFloatingPoint else { throw KernelError("_SomaFusedElementwise is not defined for \(out.dtype)") }
+            // The layouts `run` reads: the output's, one element, or one per channel (the
+            // output's last dimension). A graph file may name this op with other broadcasts.
+            let channels = out.shape.last ?? 1
+            for (k, input) in inputs.enumerated() {
+                let count = input.scalarCount
+                guard input.dtype == out.dtype,
+                      count == out.scalarCount || count == 1 || count == channels && input.shape.last == channels else {
+                    throw KernelError("_SomaFusedElementwise input \(k) (\(input.dtype)\(shapeString(input.shape))) has neither the output's "
+                                      + "shape \(out.dtype)\(shapeString(out.shape)), one element, nor one per channel")
+                }
+            }
             ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
                 if out.dtype == .float32 { run(program, inputs, out, lo..<hi, Float.self) }
                 else { run(program, inputs, out, lo..<hi, Double.self) }
@@ -67,28 +78,50 @@ enum FusedKernels {
     static let blockSize = 512
 
     /// Evaluates the program block by block: operands are input slices (or scalars) and
-    /// earlier results in per-instruction scratch blocks; the last writes the output.
+    /// earlier results in per-instruction scratch blocks; the last writes the output. An
+    /// input with one value per channel (the output's last dimension; a batch norm's scale
+    /// before DenseNet's ReLU) is copied out block by block, so every operation reads its
+    /// operands element for element as the unfused broadcasting op does.
     static func run<T: FloatScalar>(_ program: ElementwiseProgram, _ inputs: UnsafeBufferPointer<Tensor>, _ out: Tensor, _ range: Range<Int>,
                                     _: T.Type) {
         let count = range.upperBound, n = inputs.count, steps = program.instructions.count
-        let broadcastable = out.scalarCount != 1
-        let blockBytes = Swift.max(program.scratchBlocks, 1) * blockSize * MemoryLayout<T>.stride
-        // Scratch: the result blocks, then each input's base pointer and stride (0 for a
-        // broadcast scalar, else 1).
+        let total = out.scalarCount, channels = out.shape.last ?? 1
+        // Each input's stride: 1 (the output's layout), 0 (a broadcast scalar) or -1 (one per channel).
+        func stride(_ input: Tensor) -> Int {
+            input.scalarCount == total || total == 1 ? 1 : input.scalarCount == 1 ? 0 : -1
+        }
+        let perChannel = inputs.reduce(0) { $0 + (stride($1) < 0 ? 1 : 0) }
+        let resultBlocks = Swift.max(program.scratchBlocks, 1)
+        let blockBytes = (resultBlocks + perChannel) * blockSize * MemoryLayout<T>.stride
+        // Scratch: the result blocks and the per-channel inputs' blocks, then each input's
+        // base pointer and stride.
         ThreadScratch.withScratch(bytes: blockBytes + n * (MemoryLayout<UnsafePointer<T>>.stride + MemoryLayout<Int>.stride)) { raw in
             let scratch = raw.assumingMemoryBound(to: T.self)
             let sources = (raw + blockBytes).bindMemory(to: UnsafePointer<T>.self, capacity: n)
             let strides = (raw + blockBytes + n * MemoryLayout<UnsafePointer<T>>.stride).bindMemory(to: Int.self, capacity: n)
+            var channelBlock = resultBlocks
             for k in 0..<n {
-                sources[k] = inputs[k].pointer(as: T.self)
-                strides[k] = broadcastable && inputs[k].scalarCount == 1 ? 0 : 1
+                strides[k] = stride(inputs[k])
+                // A per-channel input reads its copy in the block after the last one taken.
+                sources[k] = strides[k] < 0 ? UnsafePointer(scratch + channelBlock * blockSize) : inputs[k].pointer(as: T.self)
+                if strides[k] < 0 { channelBlock += 1 }
             }
             var start = range.lowerBound
             while start < count {
                 let length = Swift.min(blockSize, count - start)
+                for k in 0..<n where strides[k] < 0 {
+                    let values = inputs[k].pointer(as: T.self), copy = UnsafeMutablePointer(mutating: sources[k])
+                    var j = 0, channel = start % channels
+                    while j < length {
+                        let run = Swift.min(channels - channel, length - j)
+                        (copy + j).update(from: values + channel, count: run)
+                        j += run
+                        channel = 0
+                    }
+                }
                 // Operand `ref`: a pointer to its first element in this block, and its stride.
                 func operand(_ ref: Int) -> (UnsafePointer<T>, Int) {
-                    if ref < n { return (sources[ref] + strides[ref] * start, strides[ref]) }
+                    if ref < n { return strides[ref] < 0 ? (sources[ref], 1) : (sources[ref] + strides[ref] * start, strides[ref]) }
                     return (UnsafePointer(scratch + program.scratchBlock[ref - n] * blockSize), 1)
                 }
                 for (k, instruction) in program.instructions.enumerated() {

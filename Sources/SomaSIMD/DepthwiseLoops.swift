@@ -79,7 +79,9 @@ extension VectorLoops {
     /// ``depthwise3Block(_:_:input:filter:output:top:rows:column:channel:bias:)`` (stride 1)
     /// or ``depthwise3Stride2Block(_:_:input:filter:output:top:rows:column:channel:bias:)``:
     /// sixteen channels at a time, four output columns sharing the input vectors their
-    /// windows overlap on; edge columns ``depthwiseColumn64(_:_:input:filter:output:top:rows:column:channel:bias:)``. Other geometries have loops of their own, each called from an
+    /// windows overlap on; edge columns
+    /// ``depthwiseColumn64(_:_:input:filter:output:top:rows:column:channel:bias:)``, four
+    /// channel blocks at a time. Other geometries have loops of their own, each called from an
     /// entry of its own (the optimiser inlines one such loop into a caller, not two):
     /// ``depthwiseForwardRowAnyWindow(_:_:input:filter:output:row:bias:)`` and
     /// ``depthwiseForwardRowThenEpilogue(_:_:input:filter:output:row:bias:)``. Every way each

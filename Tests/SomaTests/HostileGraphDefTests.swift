@@ -91,8 +91,8 @@ import Testing
     }
 
     /// A graph may name the compiler's `_SomaFusedElementwise` itself: an operand the loop
-    /// cannot read element for element (a broadcast over rows, a dtype that differs) is one
-    /// clear error at run time — never a read past its buffer — and one value per channel
+    /// cannot read element for element (here a broadcast over rows) is one clear error at
+    /// run time naming the node — never a read past its buffer — and one value per channel
     /// broadcasts as TF's ops do.
     @Test func fusedElementwiseOperandsAreChecked() throws {
         let g = Graph()

@@ -382,13 +382,7 @@ extension VectorLoops {
         var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
         for ky in rows {
             let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* 3 &* c &+ k)
-            let f0 = load(taps), f1 = load(taps + c), f2 = load(taps + 2 &* c)
-            let x0 = load(line), x1 = load(line + c), x2 = load(line + 2 &* c)
-            let x3 = load(line + 3 &* c), x4 = load(line + 4 &* c), x5 = load(line + 5 &* c)
-            s0 += x0 * f0; s0 += x1 * f1; s0 += x2 * f2
-            s1 += x1 * f0; s1 += x2 * f1; s1 += x3 * f2
-            s2 += x2 * f0; s2 += x3 * f1; s2 += x4 * f2
-            s3 += x3 * f0; s3 += x4 * f1; s3 += x5 * f2
+            threeWideStride1(line, c, load(taps), load(taps + c), load(taps + 2 &* c), &s0, &s1, &s2, &s3)
         }
         storeFourColumns(F.self, s0, s1, s2, s3, to: out, columnStride: c, bias: bias.map { $0 + k })
     }
@@ -408,15 +402,7 @@ extension VectorLoops {
         var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
         for ky in rows {
             let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* 3 &* c &+ k)
-            let f0 = load(taps), f1 = load(taps + c), f2 = load(taps + 2 &* c)
-            let x0 = load(line), x1 = load(line + c), x2 = load(line + 2 &* c)
-            s0 += x0 * f0; s0 += x1 * f1; s0 += x2 * f2
-            let x3 = load(line + 3 &* c), x4 = load(line + 4 &* c)
-            s1 += x2 * f0; s1 += x3 * f1; s1 += x4 * f2
-            let x5 = load(line + 5 &* c), x6 = load(line + 6 &* c)
-            s2 += x4 * f0; s2 += x5 * f1; s2 += x6 * f2
-            let x7 = load(line + 7 &* c), x8 = load(line + 8 &* c)
-            s3 += x6 * f0; s3 += x7 * f1; s3 += x8 * f2
+            threeWideStride2(line, c, load(taps), load(taps + c), load(taps + 2 &* c), &s0, &s1, &s2, &s3)
         }
         storeFourColumns(F.self, s0, s1, s2, s3, to: out, columnStride: c, bias: bias.map { $0 + k })
     }

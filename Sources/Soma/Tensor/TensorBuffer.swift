@@ -24,8 +24,11 @@ final class TensorBuffer: @unchecked Sendable {
     let variants: [VariantValue]?
     /// The budget the memory was reserved from, given back on release.
     private let budget: MemoryBudget?
-    /// Whether `data` came from `posix_memalign` (released with `free`).
+    /// Whether `data` came from `posix_memalign` (released with `free`, or given to the
+    /// ``BufferRecycler`` when `recycledBytes` is set).
     private let fromSystem: Bool
+    /// The block size `data` is kept by in ``BufferRecycler/shared`` once released.
+    private let recycledBytes: Int?
 
     /// Allocates `byteCount` bytes, zero-filled unless `zeroed` is false.
     init(byteCount: Int, zeroed: Bool = true) {
@@ -33,6 +36,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.owner = nil
         self.budget = nil
         self.fromSystem = false
+        self.recycledBytes = nil
         self.strings = nil
         self.variants = nil
         // Allocate at least one byte so that empty tensors still have a valid pointer.
@@ -47,7 +51,8 @@ final class TensorBuffer: @unchecked Sendable {
     ///   the system refuses the allocation; nothing is held then.
     init(byteCount: Int, zeroed: Bool, budget: MemoryBudget, for what: @autoclosure () -> String) throws(SomaError) {
         try budget.reserve(byteCount, for: what())
-        guard let data = allocateAligned(byteCount: byteCount) else {
+        let recycler = BufferRecycler.shared, block = recycler.blockSize(byteCount)
+        guard let data = block.flatMap(recycler.take(byteCount:)) ?? allocateAligned(byteCount: block ?? byteCount) else {
             budget.release(byteCount)
             throw SomaError(.resourceExhausted, "\(what()) needs \(byteCount) bytes, which the system refused to allocate")
         }
@@ -57,6 +62,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.owner = nil
         self.budget = budget
         self.fromSystem = true
+        self.recycledBytes = block
         self.strings = nil
         self.variants = nil
     }
@@ -77,6 +83,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.owner = nil
         self.budget = budget
         self.fromSystem = true
+        self.recycledBytes = nil
         self.strings = strings
         self.variants = nil
     }
@@ -91,6 +98,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.owner = nil
         self.budget = nil
         self.fromSystem = false
+        self.recycledBytes = nil
         self.strings = nil
         self.variants = variants
     }
@@ -102,6 +110,7 @@ final class TensorBuffer: @unchecked Sendable {
         self.owner = owner
         self.budget = nil
         self.fromSystem = false
+        self.recycledBytes = nil
         self.strings = nil
         self.variants = nil
     }
@@ -110,7 +119,9 @@ final class TensorBuffer: @unchecked Sendable {
 
     deinit {
         guard owner == nil else { return }
-        if fromSystem { free(data) } else { data.deallocate() }
+        if let recycledBytes { BufferRecycler.shared.give(data, byteCount: recycledBytes) }
+        else if fromSystem { free(data) }
+        else { data.deallocate() }
         budget?.release(byteCount)
     }
 }

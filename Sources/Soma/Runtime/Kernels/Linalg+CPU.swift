@@ -272,8 +272,20 @@ enum LinalgKernels {
     }
 
     /// OpenBLAS runs single-threaded: Soma's pool parallelises GEMM by row blocks, so the
-    /// two never oversubscribe the cores.
-    static let configureBLAS: Void = { openblas_set_num_threads(1) }()
+    /// two never oversubscribe the cores. Its own pool, which it starts as the library
+    /// loads, is shut down (`blas_thread_shutdown_`, where the build has one): each of its
+    /// threads spins on `sched_yield` for 2²⁸ cycles before it sleeps. Measured: for the
+    /// first 80–100 ms of a process that thread took half a core from Soma's two, the
+    /// ``ContentionMonitor`` rightly saw a competitor, and a 2,000-run `graphtool bench` of
+    /// a 0.09 ms layer ran 1,440–1,640 of its runs alone (median 0.15 ms against 0.09).
+    /// ``ThreadPool`` does this as it starts.
+    static let configureBLAS: Void = {
+        openblas_set_num_threads(1)
+        // RTLD_DEFAULT: the symbol wherever the process has it; absent in serial builds.
+        if let shutdown = dlsym(nil, "blas_thread_shutdown_") {
+            _ = unsafeBitCast(shutdown, to: (@convention(c) () -> Int32).self)()
+        }
+    }()
 
     /// Rows of `op(a)` per parallel GEMM block. Fixed, so results do not depend on the
     /// thread count: each block is the same kernel call whatever runs it.

@@ -99,17 +99,17 @@ import Testing
         #expect(contended >= 4 && contended < decisions)
     }
 
-    /// OpenBLAS's own pool, whose idle threads spin for its first 0.1 s, is gone once
-    /// Soma's starts (where the linked build has one), and GEMMs still run.
-    @Test func openBLASPoolIsShutDownWhenSomasStarts() throws {
-        _ = ThreadPool.shared
+    /// OpenBLAS's own pool, whose idle threads spin for its first 0.1 s, is gone once a
+    /// session is made (where the linked build has one), and GEMMs still run.
+    @Test func openBLASPoolIsShutDownBySessions() throws {
+        let g = Graph()
+        let session = Session(graph: g)
         if let available = dlsym(nil, "blas_server_avail") {
             #expect(available.load(as: Int32.self) == 0)
         }
-        let g = Graph()
         let a = try g.constant(Tensor(repeating: Float(1), shape: [300, 200]))
         let b = try g.constant(Tensor(repeating: Float(0.5), shape: [200, 100]))
-        let product = try Session(graph: g).run(try matmul(a, b))
+        let product = try session.run(try matmul(a, b))
         #expect(product.scalars(as: Float.self).allSatisfy { $0 == 100 })
     }
 

@@ -87,6 +87,7 @@ public final class Session: Sendable {
         self.state = SessionState(budget: options.memoryBudget)
         self.executor = ReferenceExecutor()
         self.plans = PlanCache(capacity: options.planCacheCapacity)
+        _ = LinalgKernels.configureBLAS  // OpenBLAS's own spinning pool goes first.
     }
 
     /// Computes `fetches` (any node outputs), with `feeds` replacing the values of the

@@ -39,7 +39,6 @@ final class ThreadPool: @unchecked Sendable {
 
     init(workers: Int) {
         workerCount = workers
-        _ = LinalgKernels.configureBLAS  // OpenBLAS's own spinning pool goes first.
         for i in 0..<workers {
             let thread = Thread { [unowned self] in self.work() }
             thread.name = "soma-worker-\(i)"

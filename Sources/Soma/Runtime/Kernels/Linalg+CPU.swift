@@ -278,7 +278,7 @@ enum LinalgKernels {
     /// first 80–100 ms of a process that thread took half a core from Soma's two, the
     /// ``ContentionMonitor`` rightly saw a competitor, and a 2,000-run `graphtool bench` of
     /// a 0.09 ms layer ran 1,440–1,640 of its runs alone (median 0.15 ms against 0.09).
-    /// ``ThreadPool`` does this as it starts.
+    /// A ``Session`` does this as it is made.
     static let configureBLAS: Void = {
         openblas_set_num_threads(1)
         // RTLD_DEFAULT: the symbol wherever the process has it; absent in serial builds.

@@ -1,8 +1,10 @@
 import Foundation
 
 /// Large tensor buffers kept after their tensors are released, for the next tensor of the
-/// same size: a run's fetched outputs, copied fetches and fed values take the memory the
-/// previous run's gave back.
+/// same size: a run's fetched outputs (and the copies a fetch from the arena takes) reuse
+/// the memory the previous run's gave back. Budgeted buffers only — those whose size a
+/// model, a checkpoint or a feed decides; tensors a program makes itself stay with Swift's
+/// allocator.
 ///
 /// Without it each run's large outputs are fresh `malloc` memory, and whether that memory
 /// is still mapped depends on the allocator's state: glibc gives the top of its heap back

@@ -2,7 +2,7 @@ import Foundation
 
 /// An elementwise float32 function with a vector form (``VectorLoops/visit(_:_:)-(UnaryFunction,_)``).
 public enum UnaryFunction: UInt8, Sendable, CaseIterable {
-    case neg, abs, exp, sqrt, rsqrt, square, reciprocal, sigmoid, tanh, relu, relu6
+    case neg, abs, exp, sqrt, rsqrt, square, reciprocal, sigmoid, tanh, relu, relu6, erf, erfc
 }
 
 /// An elementwise float32 operator with a vector form (``VectorLoops/visit(_:_:)-(BinaryFunction,_)``).
@@ -42,6 +42,8 @@ public enum VectorLoops {
         case .tanh: visitor.visit(F.Tanh.self)
         case .relu: visitor.visit(F.Relu.self)
         case .relu6: visitor.visit(F.Relu6.self)
+        case .erf: visitor.visit(F.Erf.self)
+        case .erfc: visitor.visit(F.Erfc.self)
         }
     }
 
@@ -240,6 +242,14 @@ public enum VectorFunctions {
     public enum Exp: VectorUnary {
         @inlinable @inline(__always) public static func vector(_ x: V) -> V { VectorMath.exp(x) }
         @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { VectorMath.exp(x) }
+    }
+    public enum Erf: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { VectorMath.erf(x) }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { VectorMath.erf(x) }
+    }
+    public enum Erfc: VectorUnary {
+        @inlinable @inline(__always) public static func vector(_ x: V) -> V { VectorMath.erfc(x) }
+        @inlinable @inline(__always) public static func scalar(_ x: Float) -> Float { VectorMath.erfc(x) }
     }
     public enum Sqrt: VectorUnary {
         @inlinable @inline(__always) public static func vector(_ x: V) -> V { x.squareRoot() }

@@ -58,7 +58,22 @@ public enum VectorMath {
     static func expReduced<N: PolynomialOperand>(_ clamped: N) -> (shifted: N, y: N) {
         let shifted = clamped * 1.44269504088896341 + 12582912.0
         let n = shifted - 12582912.0
-        let r = clamped - n * 0.693359375 + n * 2.12194440e-4
+        return (shifted, expPolynomial(clamped - n * 0.693359375 + n * 2.12194440e-4))
+    }
+
+    /// ``expReduced(_:)`` of `clamped − rest` for a small `rest` (|rest| ≤ 0.05) that
+    /// `clamped` cannot hold: the integer part comes from `clamped` alone, and `rest` is
+    /// subtracted from the reduced argument, where it loses nothing.
+    @inlinable @inline(__always)
+    static func expReduced<N: PolynomialOperand>(_ clamped: N, minus rest: N) -> (shifted: N, y: N) {
+        let shifted = clamped * 1.44269504088896341 + 12582912.0
+        let n = shifted - 12582912.0
+        return (shifted, expPolynomial(clamped - n * 0.693359375 + n * 2.12194440e-4 - rest))
+    }
+
+    /// `e^r` for the reduced argument |r| ≤ ½·ln 2 (and a little more): Cephes' degree-6 polynomial.
+    @inlinable @inline(__always)
+    static func expPolynomial<N: PolynomialOperand>(_ r: N) -> N {
         let z = r * r
         var p = N(repeating: 1.9875691500e-4)
         p = p * r + 1.3981999507e-3
@@ -66,7 +81,7 @@ public enum VectorMath {
         p = p * r + 4.1665795894e-2
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
-        return (shifted, p * z + r + 1)
+        return p * z + r + 1
     }
 
     /// Eigen's 13/6 rational approximation of tanh on a clamped input: numerator and
@@ -128,6 +143,108 @@ public enum VectorMath {
         if magnitude < 0.0004 { return x }
         if magnitude >= 9 { return x < 0 ? -1 : 1 }
         return p / q
+    }
+
+    /// The error function, lane by lane: `x + x·Q(x²)` below |x| = ½, `±(1 − erfc|x|)` from
+    /// there (``erfcOfLarge(_:)-(V)``). Relative error ≤ 3 ulp (a float64 reference over
+    /// 600,000 points of [−10, 10]); ±1 beyond |x| ≈ 4; NaN passes through, −0 stays −0.
+    @inlinable @inline(__always) public static func erf(_ x: V) -> V {
+        let magnitude = abs(x), large = 1 - erfcOfLarge(magnitude)
+        var result = large.replacing(with: negate(large), where: x .< 0)
+        result.replace(with: erfOfSmall(x), where: magnitude .< 0.5)
+        result.replace(with: x, where: x .!= x)
+        return result
+    }
+
+    /// The scalar twin of ``erf(_:)-(V)``.
+    @inlinable @inline(__always) public static func erf(_ x: Float) -> Float {
+        if x.isNaN { return x }
+        let magnitude = Swift.abs(x)
+        if magnitude < 0.5 { return erfOfSmall(x) }
+        let large = 1 - erfcOfLarge(magnitude)
+        return x < 0 ? -large : large
+    }
+
+    /// The complementary error function `1 − erf(x)`, lane by lane, accurate in relative
+    /// terms where it is small: `1 − erf(x)` below |x| = ½, ``erfcOfLarge(_:)-(V)`` from
+    /// there (`2 −` it for negative x). Relative error ≤ 6 ulp where the result is a normal
+    /// float (a float64 reference over 600,000 points of [−10, 10]); beyond x ≈ 9.3, where
+    /// it falls below 2⁻¹²⁶, 0; NaN passes through.
+    @inlinable @inline(__always) public static func erfc(_ x: V) -> V {
+        let magnitude = abs(x), large = erfcOfLarge(magnitude)
+        var result = large.replacing(with: 2 - large, where: x .< 0)
+        result.replace(with: 1 - erfOfSmall(x), where: magnitude .< 0.5)
+        result.replace(with: x, where: x .!= x)
+        return result
+    }
+
+    /// The scalar twin of ``erfc(_:)-(V)``.
+    @inlinable @inline(__always) public static func erfc(_ x: Float) -> Float {
+        if x.isNaN { return x }
+        let magnitude = Swift.abs(x)
+        if magnitude < 0.5 { return 1 - erfOfSmall(x) }
+        let large = erfcOfLarge(magnitude)
+        return x < 0 ? 2 - large : large
+    }
+
+    /// erf on |x| < ½ as `x + x·Q(x²)`: `Q` a degree-5 least-squares fit (relative error
+    /// 2·10⁻¹⁰) of `erf(x)/x − 1`, so the leading term is exact.
+    @inlinable @inline(__always)
+    static func erfOfSmall<N: PolynomialOperand>(_ x: N) -> N {
+        let z = x * x
+        var q = N(repeating: -7.657397655e-04)
+        q = q * z + 5.198055413e-03
+        q = q * z - 2.686261572e-02
+        q = q * z + 1.128376946e-01
+        q = q * z - 3.761263788e-01
+        q = q * z + 1.283791661e-01
+        return x + x * q
+    }
+
+    /// `erfc(a)` for `a ≥ ½` (a NaN or an `a` above 10 is taken as 10) as
+    /// `t·M(t)·e^(−a²)` with `t = 1/(1 + a/2)`: `M` a degree-8 least-squares fit (relative
+    /// error 10⁻⁸) of `erfcx(a)/t` on `t ∈ [0.16, 0.8]`, and `e^(−a²)` without rounding
+    /// `a²` — `a` splits into `h`, its 12 leading bits, whose square is exact, and the rest,
+    /// whose share `(a − h)(a + h)` joins the exponential's reduced argument (where a
+    /// rounded `a²` near 80 would cost 2⁻¹⁸ of relative error).
+    @inlinable @inline(__always) public static func erfcOfLarge(_ a: V) -> V {
+        let clamped = a.replacing(with: 10, where: .!(a .< 10))
+        let head = unsafeBitCast(unsafeBitCast(clamped, to: VU.self) & 0xFFFF_F000, to: V.self)
+        let square = head * head, rest = (clamped - head) * (clamped + head)
+        var exponent = negate(square)
+        exponent.replace(with: -87.33654, where: exponent .< -87.33654)
+        let (shifted, y) = expReduced(exponent, minus: rest)
+        let bits = unsafeBitCast(shifted, to: VI.self) &- 0x4B40_0000 &+ 127
+        let t = 1 / (1 + clamped * 0.5)
+        let result = t * erfcxPolynomial(t) * (y * unsafeBitCast(bits &<< 23, to: V.self))
+        return result.replacing(with: 0, where: square .> 87.33654)
+    }
+
+    /// The scalar twin of ``erfcOfLarge(_:)-(V)``.
+    @inlinable @inline(__always) public static func erfcOfLarge(_ a: Float) -> Float {
+        let clamped = a < 10 ? a : 10
+        let head = Float(bitPattern: clamped.bitPattern & 0xFFFF_F000)
+        let square = head * head, rest = (clamped - head) * (clamped + head)
+        let exponent = Swift.max(-square, -87.33654)
+        let (shifted, y) = expReduced(exponent, minus: rest)
+        let scale = Float(bitPattern: (shifted.bitPattern &- 0x4B40_0000 &+ 127) << 23)
+        let t = 1 / (1 + clamped * 0.5)
+        return square > 87.33654 ? 0 : t * erfcxPolynomial(t) * (y * scale)
+    }
+
+    /// `M(t)` of ``erfcOfLarge(_:)-(V)``, by Horner's rule.
+    @inlinable @inline(__always)
+    static func erfcxPolynomial<N: PolynomialOperand>(_ t: N) -> N {
+        var m = N(repeating: -6.192076206e-02)
+        m = m * t + 2.986963987e-01
+        m = m * t - 5.156456828e-01
+        m = m * t + 3.087515235e-01
+        m = m * t - 4.607196525e-02
+        m = m * t + 2.101060748e-01
+        m = m * t + 2.414404750e-01
+        m = m * t + 2.825755179e-01
+        m = m * t + 2.820765078e-01
+        return m
     }
 
     /// `−x` by flipping the sign bit, as scalar negation does (`0 − x` would give +0 for +0).

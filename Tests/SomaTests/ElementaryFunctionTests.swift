@@ -3,7 +3,7 @@ import Testing
 @testable import Soma
 import SomaSIMD
 
-/// The float32 exp and tanh that kernels use (no libm calls, so loops vectorise), against
+/// The float32 exp, tanh, erf and erfc that kernels use (no libm calls, so loops vectorise), against
 /// float64 libm, in ulps of the float32 result.
 @Suite struct ElementaryFunctionTests {
     static func ulps(_ value: Float, _ exact: Double) -> Double {
@@ -33,24 +33,57 @@ import SomaSIMD
         #expect(Float.tanh(1e-30) == 1e-30)
     }
 
+    /// erf and erfc against float64 libm over [−10, 10] (a sweep, and points near 0 and
+    /// near the regions' boundary at ½ in ulps of their own): erf within 3 ulp, erfc within
+    /// 6 where it is a normal float — its tail, 1.5·10⁻⁴⁴ at 10, is where a rounded `x²`
+    /// would cost most — and 0 where it is below.
+    @Test func erfAndErfcAreWithinAFewUlps() {
+        var inputs = (0...200_000).map { Float(-10.0 + 20.0 * Double($0) / 200_000) }
+        for i in 0..<2_000 {
+            let near = Float(0.5) + Float(i - 1_000) * Float(0.5).ulp
+            inputs += [near, -near, Float(1e-8 * Double(i + 1)), -Float(1e-8 * Double(i + 1))]
+        }
+        var worstErf = 0.0, worstErfc = 0.0
+        for x in inputs {
+            worstErf = Swift.max(worstErf, Self.ulps(Float.erf(x), Foundation.erf(Double(x))))
+            let exact = Foundation.erfc(Double(x))
+            if exact >= Double(Float.leastNormalMagnitude) {
+                worstErfc = Swift.max(worstErfc, Self.ulps(Float.erfc(x), exact))
+            } else {
+                #expect(Float.erfc(x) == 0 || Double(Float.erfc(x)) <= 2 * Double(Float.leastNormalMagnitude), "erfc(\(x))")
+            }
+        }
+        #expect(worstErf <= 3, "erf: max error \(worstErf) ulps")
+        #expect(worstErfc <= 6, "erfc: max error \(worstErfc) ulps")
+        #expect(Float.erf(.infinity) == 1 && Float.erf(-.infinity) == -1 && Float.erf(.nan).isNaN)
+        #expect(Float.erf(-0.0).sign == .minus && Float.erf(0) == 0)
+        #expect(Self.ulps(Float.erf(1e-30), 1.1283791670955126e-30) <= 1)
+        #expect(Float.erfc(.infinity) == 0 && Float.erfc(-.infinity) == 2 && Float.erfc(.nan).isNaN && Float.erfc(0) == 1)
+    }
+
     /// The SIMD forms kernels use compute the same bits as their scalar twins (which run
     /// the tails of loops), lane by lane, special values included.
     @Test func vectorFormsMatchTheScalarFormsBitwise() {
         var inputs: [Float] = (0...4000).map { Float(-100.0 + 200.0 * Double($0) / 4000) }
-        inputs += [0, -0, .nan, .infinity, -.infinity, 1e-30, -1e-30, 88.72283, -87.33654, 0.4, -0.4, 9, -9]
+        inputs += [0, -0, .nan, .infinity, -.infinity, 1e-30, -1e-30, 88.72283, -87.33654, 0.4, -0.4, 9, -9, 0.5, -0.5, 9.3454, 10, -10]
         while inputs.count % VectorMath.width != 0 { inputs.append(0.25) }
-        var exp: [Float] = [], tanh: [Float] = [], sigmoid: [Float] = []
+        var exp: [Float] = [], tanh: [Float] = [], sigmoid: [Float] = [], erf: [Float] = [], erfc: [Float] = []
         for start in Swift.stride(from: 0, to: inputs.count, by: VectorMath.width) {
             var v = VectorMath.V()
             for k in 0..<VectorMath.width { v[k] = inputs[start + k] }
             let (e, t, s) = (VectorMath.exp(v), VectorMath.tanh(v), VectorMath.sigmoid(v))
-            for k in 0..<VectorMath.width { exp.append(e[k]); tanh.append(t[k]); sigmoid.append(s[k]) }
+            let (f, c) = (VectorMath.erf(v), VectorMath.erfc(v))
+            for k in 0..<VectorMath.width {
+                exp.append(e[k]); tanh.append(t[k]); sigmoid.append(s[k]); erf.append(f[k]); erfc.append(c[k])
+            }
         }
         func same(_ a: Float, _ b: Float) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }
         for (i, x) in inputs.enumerated() {
             #expect(same(exp[i], Float.exp(x)), "exp(\(x))")
             #expect(same(tanh[i], Float.tanh(x)), "tanh(\(x))")
             #expect(same(sigmoid[i], VectorMath.sigmoid(x)), "sigmoid(\(x))")
+            #expect(same(erf[i], Float.erf(x)), "erf(\(x))")
+            #expect(same(erfc[i], Float.erfc(x)), "erfc(\(x))")
             if x.isFinite {  // exp flushes below e^-87.3, so subnormal results become 0
                 let exact = 1 / (1 + Foundation.exp(-Double(x)))
                 #expect(Swift.abs(Double(sigmoid[i]) - exact) <= 4 * Double(Float(exact).ulp) + Double(Float.leastNormalMagnitude), "sigmoid(\(x))")

@@ -144,6 +144,20 @@ struct ElementwiseProgram {
     /// one-pass loop computes its sigmoid (its output block may be its input's).
     let spareBlock: Int
 
+    /// The work per element in simple operations (``MathKernels/UnaryOp/cost``), which sizes
+    /// the parallel blocks.
+    var cost: Int {
+        instructions.reduce(0) { total, instruction in
+            switch instruction {
+            case .unary(let op, _): total + op.cost
+            case .activation(let op, _, _): total + op.cost
+            case .binary: total + 1
+            case .swish: total + 10
+            case .skip: total
+            }
+        }
+    }
+
     init(attrs: [String: AttrValue], inputCount n: Int) throws {
         guard case .strings(let ops)? = attrs["ops"], case .ints(let operands)? = attrs["operands"],
               case .floats(let alphas)? = attrs["alphas"], !ops.isEmpty, operands.count == 2 * ops.count,

@@ -36,7 +36,7 @@ enum FusedKernels {
                                       + "shape \(out.dtype)\(shapeString(out.shape)), one element, nor one per channel")
                 }
             }
-            ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
+            ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock(cost: program.cost)) { lo, hi in
                 if out.dtype == .float32 { run(program, inputs, out, lo..<hi, Float.self) }
                 else { run(program, inputs, out, lo..<hi, Double.self) }
             }

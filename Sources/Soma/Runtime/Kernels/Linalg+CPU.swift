@@ -117,7 +117,7 @@ enum LinalgKernels {
     /// call of the serial one.
     static func splits(_ dtype: DType, tb: Bool, m: Int, n: Int, k: Int) -> Bool {
         if dtype == .float32, StreamingGEMM.Partition(ta: false, tb: tb, m: m, n: n, k: k, lda: k, ldb: n, ldc: n) != nil { return true }
-        return dtype.isFloatingPoint && m * n * k >= 1 << 18 && (m > rowBlock || n >= 2 * columnBlock)
+        return dtype.isFloatingPoint && m * n * k >= 1 << 18 && (m > rowBlock || n >= 2 * columnBlock(n: n))
     }
 
     /// The layout of `_SomaFusedBatchMatMul`'s output: the batched product `[..., M, N]`
@@ -292,8 +292,10 @@ enum LinalgKernels {
     static let rowBlock = 64
 
     /// Columns of `op(b)` per parallel block of a product with one row block (an RNN's
-    /// gates, a small batch through a wide layer): fixed for the same reason.
-    static let columnBlock = 128
+    /// gates, a small batch through a wide layer): 128, or 64 for fewer than 256 columns
+    /// (a transformer's 128-wide projections over 64 positions: two blocks where one thread
+    /// ran them all) — from the shape alone, for the same reason.
+    static func columnBlock(n: Int) -> Int { n >= 256 ? 128 : 64 }
 
     /// `op(a) × op(b)` on up to `ctx.threads` threads: a few rows through a large `B`
     /// streamed (``StreamingGEMM``), others split into row blocks — or, with a single row
@@ -333,8 +335,9 @@ enum LinalgKernels {
         }
         if m <= rowBlock {
             let ldb = tb ? k : n
-            ParallelFor.run(blocks: (n + columnBlock - 1) / columnBlock, threads: threads) { block in
-                let c0 = block * columnBlock, columns = Swift.min(columnBlock, n - c0)
+            let width = columnBlock(n: n)
+            ParallelFor.run(blocks: (n + width - 1) / width, threads: threads) { block in
+                let c0 = block * width, columns = Swift.min(width, n - c0)
                 // Columns c0… of op(b): column offset c0, or row offset c0·ldb when transposed.
                 try? gemm(a, ao, ta, b, bo + (tb ? c0 * ldb : c0), tb, out, o + c0, m: m, n: columns, k: k, ldb: ldb, ldc: ldc)
             }

@@ -3,7 +3,17 @@ import SomaSIMD
 enum MathKernels {
     enum BinaryOp { case add, sub, mul, div, floorDiv, floorMod, maximum, minimum, pow, squaredDifference }
     enum CompareOp { case equal, notEqual, less, lessEqual, greater, greaterEqual }
-    enum UnaryOp { case neg, abs, sign, exp, log, log1p, sqrt, rsqrt, square, reciprocal, erf, erfc, floor, ceil, round }
+    enum UnaryOp {
+        case neg, abs, sign, exp, log, log1p, sqrt, rsqrt, square, reciprocal, erf, erfc, floor, ceil, round
+
+        /// The work per element in simple operations: a polynomial or a libm call counts 8.
+        var cost: Int {
+            switch self {
+            case .exp, .log, .log1p, .erf, .erfc: 8
+            default: 1
+            }
+        }
+    }
 
     static let table: [String: CPUKernel] = {
         var t: [String: CPUKernel] = [:]
@@ -50,14 +60,15 @@ enum MathKernels {
         for (name, op) in unary {
             t[name] = { ctx in
                 let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
-                if isSplittable(out, x, x, ctx) {
+                let block = splitBlock(cost: op.cost)
+                if isSplittable(out, x, x, ctx, block: block) {
                     switch out.dtype {
                     case .float32:
                         let (src, dst) = (x.pointer(as: Float.self), out.mutablePointer(as: Float.self))
-                        ctx.parallelFor(out.scalarCount, blockSize: splitBlock) { lo, hi in floatUnary(op, src + lo, dst + lo, count: hi - lo) }
+                        ctx.parallelFor(out.scalarCount, blockSize: block) { lo, hi in floatUnary(op, src + lo, dst + lo, count: hi - lo) }
                     default:
                         let (src, dst) = (x.pointer(as: Double.self), out.mutablePointer(as: Double.self))
-                        ctx.parallelFor(out.scalarCount, blockSize: splitBlock) { lo, hi in floatUnary(op, src + lo, dst + lo, count: hi - lo) }
+                        ctx.parallelFor(out.scalarCount, blockSize: block) { lo, hi in floatUnary(op, src + lo, dst + lo, count: hi - lo) }
                     }
                 } else {
                     try unaryMath(op, x, out)
@@ -141,13 +152,22 @@ enum MathKernels {
 
     // MARK: Intra-op splitting
 
-    /// Elements per parallel block of an elementwise kernel.
+    /// Elements per parallel block of an elementwise kernel of simple operations (an
+    /// addition, a comparison).
     static let splitBlock = 1 << 15
+
+    /// Elements per parallel block of an elementwise kernel whose work per element is
+    /// `cost` simple operations (``UnaryOp/cost``): a block keeps about the time of one of
+    /// ``splitBlock`` simple ones, but at least 4,096 elements. Results never depend on it
+    /// (every element is computed alone). Measured: Keras' exact GELU over a transformer's
+    /// `[64, 512]` activations (32,768 values, one block of ``splitBlock``) took 43 µs on
+    /// one thread of two — see ARCHITECTURE.md.
+    static func splitBlock(cost: Int) -> Int { Swift.max(splitBlock / Swift.max(cost, 1), 4096) }
 
     /// Whether an elementwise kernel may split its work: large, float, several threads,
     /// and every operand either the output's shape or a scalar (no general broadcasting).
-    static func isSplittable(_ out: Tensor, _ a: Tensor, _ b: Tensor, _ ctx: KernelContext) -> Bool {
-        ctx.threads > 1 && out.scalarCount >= 2 * splitBlock && out.dtype.isFloatingPoint && a.dtype == out.dtype
+    static func isSplittable(_ out: Tensor, _ a: Tensor, _ b: Tensor, _ ctx: KernelContext, block: Int = splitBlock) -> Bool {
+        ctx.threads > 1 && out.scalarCount >= 2 * block && out.dtype.isFloatingPoint && a.dtype == out.dtype
             && b.dtype == out.dtype && (a.shape == out.shape || a.scalarCount == 1) && (b.shape == out.shape || b.scalarCount == 1)
     }
 
@@ -352,6 +372,8 @@ enum MathKernels {
         case .rsqrt: .rsqrt
         case .square: .square
         case .reciprocal: .reciprocal
+        case .erf: .erf
+        case .erfc: .erfc
         default: nil
         }
     }

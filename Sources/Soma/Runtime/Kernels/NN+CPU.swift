@@ -2,7 +2,17 @@ import SomaSIMD
 
 /// Kernels for activations, softmax and bias addition.
 enum NNKernels {
-    enum Activation { case relu, relu6, leakyRelu, elu, selu, softplus, softsign, sigmoid, tanh }
+    enum Activation {
+        case relu, relu6, leakyRelu, elu, selu, softplus, softsign, sigmoid, tanh
+
+        /// The work per element in simple operations (``MathKernels/UnaryOp/cost``).
+        var cost: Int {
+            switch self {
+            case .elu, .selu, .softplus, .sigmoid, .tanh: 8
+            default: 1
+            }
+        }
+    }
 
     static let table: [String: CPUKernel] = {
         var t: [String: CPUKernel] = [:]
@@ -17,13 +27,13 @@ enum NNKernels {
                 switch x.dtype {
                 case .float32:
                     let (src, dst, a) = (x.pointer(as: Float.self), out.mutablePointer(as: Float.self), Float(alpha))
-                    ctx.parallelFor(x.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
+                    ctx.parallelFor(x.scalarCount, blockSize: MathKernels.splitBlock(cost: op.cost)) { lo, hi in
                         if op == .relu { reluFloat(src + lo, dst + lo, hi - lo) }
                         else { activate(op, src + lo, dst + lo, count: hi - lo, alpha: a) }
                     }
                 case .float64:
                     let (src, dst) = (x.pointer(as: Double.self), out.mutablePointer(as: Double.self))
-                    ctx.parallelFor(x.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
+                    ctx.parallelFor(x.scalarCount, blockSize: MathKernels.splitBlock(cost: op.cost)) { lo, hi in
                         activate(op, src + lo, dst + lo, count: hi - lo, alpha: alpha)
                     }
                 case .int32: try integerActivate(op, x, out, Int32.self)

@@ -508,9 +508,10 @@ extension ControlFlowTests {
         let folder = TensorFlowFixtureTests.root.appendingPathComponent("keras_lstm")
         let graph = try Graph(contentsOf: folder.appendingPathComponent("model.pb"))
         let x = try Tensor(contentsOfNPY: folder.appendingPathComponent("x.npy"))
-        // The graph's own bodies run (pruning unread loop variables would run copies).
+        // The graph's own bodies run (pruning unread loop variables, or taking input
+        // products out of the loops, would run copies).
         var options = SessionOptions()
-        options.compileOptions.disabledPasses = [LoopVariablePruning.name]
+        options.compileOptions.disabledPasses = [LoopVariablePruning.name, LoopInputProjectionHoisting.name]
         _ = try Session(graph: graph, options: options).run(fetches: [graph.output(named: "Identity:0")!, graph.output(named: "Identity_1:0")!],
                                           feeds: [graph.output(named: "x")!: x])
         let bodies = graph.nodes.filter { $0.op == "StatelessWhile" }.compactMap { $0.functionAttr("body") }
@@ -522,6 +523,52 @@ extension ControlFlowTests {
             let steady = plans.filter { !$0.listShapes.contains { $0 != nil && !$0!.isFullyDefined } }
             #expect(!steady.isEmpty && steady.allSatisfy { $0.executor.plan.steps.allSatisfy { !$0.isDynamic } },
                     "\(steady.map { $0.executor.plan.steps.filter(\.isDynamic).map(\.name) })")
+        }
+    }
+}
+
+extension ControlFlowTests {
+    /// A frozen Keras LSTM's and GRU's input products leave their loops
+    /// (`LoopInputProjectionHoisting`): each loop's body multiplies only its recurrent state,
+    /// one product before the loop covers every step, and the outputs are TF's, as with
+    /// the products in the loop.
+    @Test func recurrentInputProjectionsLeaveTheirLoops() throws {
+        let folder = TensorFlowFixtureTests.root.appendingPathComponent("keras_lstm")
+        let graph = try Graph(contentsOf: folder.appendingPathComponent("model.pb"))
+        let feeds = [graph.output(named: "x")!: try Tensor(contentsOfNPY: folder.appendingPathComponent("x.npy"))]
+        let fetches = [graph.output(named: "Identity:0")!, graph.output(named: "Identity_1:0")!]
+        var inLoop = SessionOptions()
+        inLoop.compileOptions.disabledPasses = [LoopInputProjectionHoisting.name]
+        let hoistedSession = Session(graph: graph), inLoopSession = Session(graph: graph, options: inLoop)
+        let (hoisted, unhoisted) = (try hoistedSession.run(fetches: fetches, feeds: feeds),
+                                    try inLoopSession.run(fetches: fetches, feeds: feeds))
+        for k in 0..<2 {
+            let expected = try Tensor(contentsOfNPY: folder.appendingPathComponent("expected_\(k).npy")).scalars(as: Float.self)
+            for run in [hoisted, unhoisted] {
+                let error = zip(run[k].scalars(as: Float.self), expected).map { abs($0 - $1) }.max() ?? .infinity
+                #expect(error < 1e-5, "output \(k): max |Δ| \(error)")
+            }
+        }
+        // Each loop's body, in the plan: one MatMul (the recurrent one) where there were two,
+        // and one product before the loops per loop.
+        func bodies(_ session: Session) throws -> (bodies: [GraphFunction], productsOutside: Int) {
+            let plan = try #require(try session.plan(fetches: fetches, feeds: feeds))
+            let loops = plan.steps.filter { $0.op == "StatelessWhile" || $0.op == "While" }
+            let bodies = loops.compactMap { step -> GraphFunction? in
+                if case .function(let f)? = step.node.attrs["body"] { f } else { nil }
+            }
+            return (bodies, plan.steps.filter { $0.op == "MatMul" || $0.op == "_FusedMatMul" }.count)
+        }
+        func products(_ body: GraphFunction) -> Int { LoopInputProjectionHoisting.neededNodes(body).filter { $0.op == "MatMul" }.count }
+        let (before, after) = (try bodies(inLoopSession), try bodies(hoistedSession))
+        #expect(before.bodies.count == 3 && before.bodies.allSatisfy { products($0) == 2 }, "\(before.bodies.map(products))")
+        #expect(after.bodies.map(products) == before.bodies.map { products($0) - 1 }, "\(after.bodies.map(products))")
+        #expect(after.productsOutside == before.productsOutside + 3)
+        // The rewritten bodies, which the runs above compiled, still plan statically.
+        for body in after.bodies {
+            let plans = body.runtimeCache.withLock { $0.values.compactMap { $0 as? FunctionCalls.Compiled } }
+            let steady = plans.filter { !$0.listShapes.contains { $0 != nil && !$0!.isFullyDefined } }
+            #expect(!steady.isEmpty && steady.allSatisfy { $0.executor.plan.steps.allSatisfy { !$0.isDynamic } }, "\(body.name)")
         }
     }
 }

@@ -49,7 +49,7 @@ public enum Passes {
         AlgebraicSimplification.name, DependencyOptimization.name, PadFolding.name, BatchNormFolding.name, PaddingTapPruning.name,
         MatMulBiasActivationFusion.name,
         SharedTransposeMaterialization.name, ElementwiseFusion.name, LoopAccumulatorSharing.name, LoopVariablePruning.name,
-        WeightPanelPacking.name,
+        LoopInputProjectionHoisting.name, WeightPanelPacking.name,
     ]
 
     static func pipeline(disabled: Set<String>, forPlan: Bool) -> [any CompilerPass] {
@@ -63,7 +63,7 @@ public enum Passes {
         passes.append(MatMulBiasActivationFusion())
         if forPlan {
             passes += [SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning(),
-                       WeightPanelPacking()]
+                       LoopInputProjectionHoisting(), WeightPanelPacking()]
         }
         return passes.filter { !disabled.contains(type(of: $0).name) }
     }

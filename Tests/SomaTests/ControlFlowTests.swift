@@ -486,6 +486,33 @@ import Testing
         #expect(error < 1e-6)
     }
 
+    /// A list made from a computed tensor (whose arena bytes the next run reuses) keeps its
+    /// rows: whole-cache-line rows view one copy of the tensor, others are copied row by row;
+    /// a loop summing the rows and the stacked list give the rows of each run's own input.
+    @Test(arguments: [16, 3]) func listsFromComputedTensorsKeepTheirRows(width: Int) throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [5, width], name: "x")
+        let list = try g.output("TensorListFromTensor", [try tanh(x), listShapeTensor(g, [width])], name: nil, file: "", line: 0)
+        let sum = try whileLoop(cond: { v in try less(v[0], g.constant(Int32(5))) }, body: { v in
+            let row = try g.output("TensorListGetItem", [list, v[0], listShapeTensor(g, [width])],
+                                   attrs: ["element_dtype": .type(.float32)], name: nil, file: "", line: 0)
+            return [try add(v[0], g.constant(Int32(1))), try add(v[1], row)]
+        }, loopVars: [try g.constant(Int32(0)), try g.constant([Float](repeating: 0, count: width), shape: [width])])[1]
+        let stacked = try g.output("TensorListStack", [list, listShapeTensor(g, [width])], attrs: ["element_dtype": .type(.float32)],
+                                   name: nil, file: "", line: 0)
+        let session = Session(graph: g)
+        for seed in [1.0, -2.5] {
+            let values = (0..<(5 * width)).map { Float(sin(Double($0) * seed)) }
+            let r = try session.run(fetches: [sum, stacked], feeds: [x: try Tensor(values, shape: [5, width])])
+            let rows = values.map { Foundation.tanh($0) }
+            #expect(zip(r[1].scalars(as: Float.self), rows).allSatisfy { abs($0 - $1) < 1e-6 })
+            for j in 0..<width {
+                let expected = (0..<5).reduce(Float(0)) { $0 + rows[$1 * width + j] }
+                #expect(abs(r[0].scalars(as: Float.self)[j] - expected) < 1e-5)
+            }
+        }
+    }
+
     @Test func gradientsFlowThroughTheLoop() throws {
         // d(Σ outputs² + Σ final state) for the inputs and the initial state, with lengths.
         let error = try GradientChecker.maxError(.float64, [.init([2, 3, 2], seed: 21), .init([2, 3], seed: 22)]) { xs in

@@ -21,11 +21,15 @@
 /// transposed) has a known shape and is passed through the loop unchanged; in the
 /// body (what its results and control results need) the list is read by that one
 /// `TensorListGetItem` only, whose item only that `MatMul` (not transposing `x_t`) reads;
-/// the condition does not read the list, and the loop's list output is read by nothing.
+/// the condition does not read the list, and the loop's list output is read by nothing;
+/// at most ``maximumProjectionBytes`` of products where the sequence's shape is known.
 /// The body is rewritten into a copy (the original function, which a saved graph or other
 /// loops may share, is left as it was).
 struct LoopInputProjectionHoisting: CompilerPass {
     static let name = "loop_input_projection_hoisting"
+    /// The most bytes of hoisted products where their count is known (a long sequence
+    /// keeps its products in the loop).
+    static let maximumProjectionBytes = 64 << 20
 
     func run(_ ir: IRGraph, _ context: PassContext) throws {
         guard context.forPlan else { return }
@@ -96,9 +100,13 @@ struct LoopInputProjectionHoisting: CompilerPass {
         guard list.op == "TensorListFromTensor", loop.inputs[k].index == 0, let dims = source.shape.dimensions, dims.count >= 2,
               let w = weight.shape.concrete, w.count == 2, w.allSatisfy({ $0 > 0 }), source.dtype == weight.dtype,
               weight.dtype == .float32 || weight.dtype == .float64 else { return false }
-        let (f, h) = p.transposeWeight ? (w[1], w[0]) : (w[0], w[1])
+        let (f, h) = p.transposeWeight ? (w[1], w[0]) : (w[0], w[1]), dtype = weight.dtype
         guard dims.last! == nil || dims.last! == f, let f32 = Int32(exactly: f), let h32 = Int32(exactly: h) else { return false }
-        let dtype = weight.dtype, chains = IdentityChains()
+        // The products of every step are held at once (and the list's copy of them): where
+        // the sequence's length is known, at most `maximumProjectionBytes`.
+        if let known = checkedProduct(dims.dropLast().compactMap { $0 } + [h, dtype.byteSize]), dims.dropLast().allSatisfy({ $0 != nil }),
+           known > Self.maximumProjectionBytes { return false }
+        let chains = IdentityChains()
         func add(_ base: String, _ op: String, _ inputs: [IRValue], _ attrs: [String: AttrValue], _ type: DType) throws -> IRValue {
             var name = "\(list.name)/\(base)"
             while names.contains(name) { name += "_" }

@@ -207,7 +207,7 @@ public enum VectorMath {
     /// `a²` — `a` splits into `h`, its 12 leading bits, whose square is exact, and the rest,
     /// whose share `(a − h)(a + h)` joins the exponential's reduced argument (where a
     /// rounded `a²` near 80 would cost 2⁻¹⁸ of relative error).
-    @inlinable @inline(__always) public static func erfcOfLarge(_ a: V) -> V {
+    @inlinable @inline(__always) static func erfcOfLarge(_ a: V) -> V {
         let clamped = a.replacing(with: 10, where: .!(a .< 10))
         let head = unsafeBitCast(unsafeBitCast(clamped, to: VU.self) & 0xFFFF_F000, to: V.self)
         let square = head * head, rest = (clamped - head) * (clamped + head)
@@ -221,7 +221,7 @@ public enum VectorMath {
     }
 
     /// The scalar twin of ``erfcOfLarge(_:)-(V)``.
-    @inlinable @inline(__always) public static func erfcOfLarge(_ a: Float) -> Float {
+    @inlinable @inline(__always) static func erfcOfLarge(_ a: Float) -> Float {
         let clamped = a < 10 ? a : 10
         let head = Float(bitPattern: clamped.bitPattern & 0xFFFF_F000)
         let square = head * head, rest = (clamped - head) * (clamped + head)

@@ -40,13 +40,15 @@ struct LoopInputProjectionHoisting: CompilerPass {
             guard case .function(let cond)? = loop.attrs["cond"], case .function(var body)? = loop.attrs["body"] else { continue }
             let m = loop.inputs.count
             guard body.arguments.count == m, body.results.count == m, cond.arguments.count == m else { continue }
+            var needed = Self.neededNodes(body)
             for k in 0..<m where !read.contains(IRValue(loop, k)) {
-                guard let found = Self.projection(of: k, cond: cond, body: body) else { continue }
+                guard let found = Self.projection(of: k, cond: cond, body: body, needed: needed) else { continue }
                 // An optimisation: a body its copy cannot rebuild, or a product whose nodes
                 // cannot be placed, leaves the loop as written (the loop's input changes last).
                 guard let copy = try? Self.body(body, reading: found),
                       (try? hoist(found, variable: k, loop: loop, ir: ir, names: &names)) == true else { continue }
                 body = copy
+                needed = Self.neededNodes(body)
                 loop.attrs["body"] = .function(body)
             }
         }
@@ -60,13 +62,13 @@ struct LoopInputProjectionHoisting: CompilerPass {
         let transposeWeight: Bool
     }
 
-    static func projection(of k: Int, cond: GraphFunction, body: GraphFunction) -> Projection? {
+    /// `needed`: ``neededNodes(_:)`` of `body`.
+    static func projection(of k: Int, cond: GraphFunction, body: GraphFunction, needed: [Node]) -> Projection? {
         let argument = body.arguments[k]
         guard argument.dtype == .variant, body.results[k] == argument,
               !body.results.enumerated().contains(where: { $0.offset != k && $0.element.node === argument.node }),
               !LoopVariablePruning.ancestors(of: cond.results.map(\.node) + cond.controlResults)
                   .contains(ObjectIdentifier(cond.arguments[k].node)) else { return nil }
-        let needed = neededNodes(body)
         let readers = needed.filter { $0.inputs.contains { $0.node === argument.node } }
         guard readers.count == 1, let get = readers.first, get.op == "TensorListGetItem",
               get.inputs[0].node === argument.node, !get.inputs.dropFirst().contains(where: { $0.node === argument.node }) else { return nil }
@@ -103,9 +105,11 @@ struct LoopInputProjectionHoisting: CompilerPass {
         let (f, h) = p.transposeWeight ? (w[1], w[0]) : (w[0], w[1]), dtype = weight.dtype
         guard dims.last! == nil || dims.last! == f, let f32 = Int32(exactly: f), let h32 = Int32(exactly: h) else { return false }
         // The products of every step are held at once (and the list's copy of them): where
-        // the sequence's length is known, at most `maximumProjectionBytes`.
-        if let known = checkedProduct(dims.dropLast().compactMap { $0 } + [h, dtype.byteSize]), dims.dropLast().allSatisfy({ $0 != nil }),
-           known > Self.maximumProjectionBytes { return false }
+        // the sequence's shape is known, at most `maximumProjectionBytes`.
+        let leadingDimensions = TensorShape(Array(dims.dropLast())).concrete
+        if let known = leadingDimensions, checkedProduct(known + [h, dtype.byteSize]).map({ $0 > Self.maximumProjectionBytes }) ?? true {
+            return false
+        }
         let chains = IdentityChains()
         func add(_ base: String, _ op: String, _ inputs: [IRValue], _ attrs: [String: AttrValue], _ type: DType) throws -> IRValue {
             var name = "\(list.name)/\(base)"
@@ -129,8 +133,7 @@ struct LoopInputProjectionHoisting: CompilerPass {
                               ["T": .type(dtype), "transpose_a": .bool(false), "transpose_b": .bool(p.transposeWeight)], dtype)
         // `[T, B…, H]`: x's leading dimensions, then H.
         let leading: IRValue
-        let known = dims.dropLast().compactMap { $0.flatMap { Int32(exactly: $0) } }
-        if known.count == dims.count - 1 {
+        if let known = leadingDimensions?.compactMap({ Int32(exactly: $0) }), known.count == dims.count - 1 {
             leading = try constant("projection_steps", known)
         } else {
             let shape = try add("projection_source_shape", "Shape", [source], ["T": .type(dtype), "out_type": .type(.int32)], .int32)

@@ -348,4 +348,5 @@ public protocol CompiledLoopSet: Sendable {
     static func streamRows(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, depthStride: Int,
                            b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int)
     static func swish(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, beta: Float?)
+    static func lstmCell(_ tile: LSTMCellTile)
 }

@@ -91,6 +91,22 @@ public enum CompiledLoops: CompiledLoopSet {
     public static func swish(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, beta: Float?) {
         VectorLoops.swish(src, dst, count: count, beta: beta)
     }
+
+    /// One tile of an LSTM cell (``LSTMCellTile``): the gates' pre-activations, the three
+    /// sigmoids in one pass and the cell gate's tanh in another, the new state, its tanh and
+    /// the output. The activations run as this module's map loops, one call per tile (a
+    /// loop calling sigmoid and tanh inline per vector grows past the size the inliner
+    /// honours `@inline(__always)` in, and would call SomaSIMD's baseline copies).
+    @inline(never)
+    public static func lstmCell(_ tile: LSTMCellTile) {
+        let block = tile.rows * tile.count
+        VectorLoops.lstmPreActivations(tile)
+        MapLoop(src: tile.block(0), dst: tile.block(0), count: 3 * block).visit(VectorFunctions.Sigmoid.self)
+        MapLoop(src: tile.block(3), dst: tile.block(3), count: block).visit(VectorFunctions.Tanh.self)
+        VectorLoops.lstmState(tile)
+        MapLoop(src: tile.block(0), dst: tile.block(0), count: block).visit(VectorFunctions.Tanh.self)
+        VectorLoops.lstmOutput(tile)
+    }
 }
 
 /// One loop per function: each specialisation is this module's own symbol.

@@ -47,7 +47,7 @@ public enum Passes {
     public static let all = [
         ShapeSpecialization.name, ConstantFolding.name, CommonSubexpressionElimination.name,
         AlgebraicSimplification.name, DependencyOptimization.name, PadFolding.name, BatchNormFolding.name, PaddingTapPruning.name,
-        MatMulBiasActivationFusion.name,
+        MatMulBiasActivationFusion.name, LSTMCellFusion.name,
         SharedTransposeMaterialization.name, ElementwiseFusion.name, LoopAccumulatorSharing.name, LoopVariablePruning.name,
         LoopInputProjectionHoisting.name, WeightPanelPacking.name,
     ]
@@ -62,7 +62,7 @@ public enum Passes {
         if forPlan { passes += [PadFolding(), BatchNormFolding(), PaddingTapPruning()] }
         passes.append(MatMulBiasActivationFusion())
         if forPlan {
-            passes += [SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning(),
+            passes += [LSTMCellFusion(), SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning(),
                        LoopInputProjectionHoisting(), WeightPanelPacking()]
         }
         return passes.filter { !disabled.contains(type(of: $0).name) }

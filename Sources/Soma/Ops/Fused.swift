@@ -87,6 +87,30 @@ enum FusedOps {
             }
             return [TensorShape(perm.map { product.dimensions![$0] })]
         },
+        // Keras' LSTM cell after its gates' GEMM, plans only (``LSTMCellFusion``): the gates
+        // `(input + h_prev · recurrent_kernel) + bias` ([B, 4H], four parts of H along the last
+        // axis; `gate_order` names the parts that are the input, forget, cell and output
+        // gates), then `c = σ(f)·c_prev + σ(i)·tanh(g)` and `h = σ(o)·tanh(c)`, each [B, H].
+        OpDef("_SomaFusedLSTMCell", inputs: ["input: T", "h_prev: T", "recurrent_kernel: T", "bias: T", "c_prev: T"],
+              outputs: ["h: T", "c: T"], attrs: [.type("T", DType.floatingPoint), .ints("gate_order")],
+              gradient: .undefined) { c in
+            guard isGateOrder(c.ints("gate_order")) else {
+                throw ShapeError("_SomaFusedLSTMCell's gate_order must order the gates' four parts, not \(c.ints("gate_order"))")
+            }
+            let input = try c.withRank(0, 2), hPrev = try c.withRank(1, 2), kernel = try c.withRank(2, 2)
+            let bias = try c.withRank(3, 1), cPrev = try c.withRank(4, 2)
+            let batch = try mergeDim(mergeDim(input?[0] ?? nil, hPrev?[0] ?? nil), cPrev?[0] ?? nil)
+            _ = try mergeDim(hPrev?[1] ?? nil, kernel?[0] ?? nil)
+            var gates = try mergeDim(mergeDim(input?[1] ?? nil, kernel?[1] ?? nil), bias?[0] ?? nil)
+            if let units = cPrev?[1] ?? nil {
+                let (four, overflow) = units.multipliedReportingOverflow(by: 4)
+                guard !overflow else { throw ShapeError("c_prev's cell size (\(units)) is too large") }
+                gates = try mergeDim(gates, four)
+            }
+            if let gates, gates % 4 != 0 { throw ShapeError("the gates' width (\(gates)) must be 4 × the cell size") }
+            let units = try mergeDim(cPrev?[1] ?? nil, gates.map { $0 / 4 })
+            return [TensorShape([batch, units]), TensorShape([batch, units])]
+        },
         // A chain of elementwise ops evaluated in one pass; see `ElementwiseProgram`.
         OpDef("_SomaFusedElementwise", inputs: ["inputs: N * T"], outputs: ["z: T"],
               attrs: [.int("N", minimum: 1), .type("T", DType.floatingPoint), .strings("ops"), .ints("operands"),
@@ -96,6 +120,11 @@ enum FusedOps {
             return try Shapes.broadcast(c)
         },
     ]
+
+    /// Whether `order` names each of an LSTM's four gate parts once (`_SomaFusedLSTMCell`).
+    static func isGateOrder(_ order: [Int]) -> Bool {
+        order.count == 4 && order.reduce(0) { mask, q in (0..<4).contains(q) ? mask | 1 << q : 16 } == 15
+    }
 
     /// A fused convolution's output shape: the convolution's, its channels merged with the
     /// bias's length; `fused_ops` must be `[BiasAdd]` or `[BiasAdd, activation]` with one

@@ -42,7 +42,129 @@ enum FusedKernels {
             }
             ctx.setOutput(0, out)
         },
+        "_SomaFusedLSTMCell": { ctx in
+            switch ctx.inputs[0].dtype {
+            case .float32: try lstmCell(ctx, Float.self)
+            case .float64: try lstmCell(ctx, Double.self)
+            default: throw KernelError("_SomaFusedLSTMCell is not defined for \(ctx.inputs[0].dtype)")
+            }
+        },
     ]
+
+    /// How `_SomaFusedLSTMCell` cuts a step into tiles of rows and units, each its own GEMM
+    /// and cell pass on one thread: from the shape alone, so a result's bits never depend on
+    /// the thread count.
+    ///
+    /// Rows go in blocks of ``rows``: a tile's gates stay in the core that computes them, and
+    /// the next step reads its rows of `h` there (splitting the whole step's GEMM by columns
+    /// made its consumers read halves written by the other core). A batch of one block is
+    /// cut into blocks of ``units`` units instead (each a product with four column strips of
+    /// the kernel), so two threads share a small batch's step too.
+    struct LSTMCellTiling {
+        static let rows = 16, units = 64
+        let batch: Int, units: Int
+        let rowBlock: Int, unitBlock: Int, rowBlocks: Int, unitBlocks: Int
+        var count: Int { rowBlocks * unitBlocks }
+
+        init(batch: Int, units: Int) {
+            (self.batch, self.units) = (batch, units)
+            rowBlock = Swift.min(batch, Self.rows)
+            rowBlocks = (batch + Self.rows - 1) / Self.rows
+            unitBlock = rowBlocks > 1 ? units : Swift.min(units, Self.units)
+            unitBlocks = unitBlock == 0 ? 1 : (units + unitBlock - 1) / unitBlock
+        }
+
+        /// Tile `t`'s first row, rows, first unit and units.
+        func tile(_ t: Int) -> (row: Int, rows: Int, unit: Int, units: Int) {
+            let r = t / unitBlocks, u = t % unitBlocks
+            let row = r * Self.rows, unit = u * unitBlock
+            return (row, Swift.min(Self.rows, batch - row), unit, Swift.min(unitBlock, units - unit))
+        }
+    }
+
+    /// `_SomaFusedLSTMCell`: per tile (``LSTMCellTiling``), the recurrent product of its rows
+    /// and units into per-thread scratch (one GEMM, or one per gate for a block of units), then
+    /// the cell row by row (``VectorKernels/lstmCell(_:level:)``; float64 the same operations
+    /// in scalar form). Inputs: `input` [B, 4H], `h_prev` [B, K], `recurrent_kernel` [K, 4H],
+    /// `bias` [4H], `c_prev` [B, H]; outputs `h` and `c` [B, H].
+    static func lstmCell<T: FloatScalar>(_ ctx: KernelContext, _: T.Type) throws {
+        let (input, hPrev, kernel, bias, cPrev) = (ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], ctx.inputs[3], ctx.inputs[4])
+        guard hPrev.shape.count == 2, cPrev.shape.count == 2, input.shape.count == 2, kernel.shape.count == 2, bias.shape.count == 1,
+              case .ints(let order)? = ctx.node.attrs["gate_order"], FusedOps.isGateOrder(order) else {
+            throw KernelError("_SomaFusedLSTMCell needs rank-2 input, h_prev, recurrent_kernel and c_prev, a rank-1 bias and a "
+                              + "gate_order of the four gates")
+        }
+        let batch = hPrev.shape[0], depth = hPrev.shape[1], units = cPrev.shape[1], width = 4 * units
+        guard cPrev.shape[0] == batch, input.shape[0] == batch, input.shape[1] == width, kernel.shape[0] == depth,
+              kernel.shape[1] == width, bias.shape[0] == width else {
+            throw KernelError("_SomaFusedLSTMCell: input \(shapeString(input.shape)), h_prev \(shapeString(hPrev.shape)), "
+                              + "recurrent_kernel \(shapeString(kernel.shape)), bias \(shapeString(bias.shape)) and c_prev "
+                              + "\(shapeString(cPrev.shape)) do not make one cell")
+        }
+        let h = try ctx.allocateOutput(0, zeroed: false), c = try ctx.allocateOutput(1, zeroed: false)
+        defer { ctx.setOutput(0, h); ctx.setOutput(1, c) }
+        guard batch > 0, units > 0 else { return }
+        let (px, ph, pk, pb, pcp) = (input.pointer(as: T.self), hPrev.pointer(as: T.self), kernel.pointer(as: T.self),
+                                     bias.pointer(as: T.self), cPrev.pointer(as: T.self))
+        let (pho, pco) = (h.mutablePointer(as: T.self), c.mutablePointer(as: T.self))
+        let (gi, gf, gg, go) = (order[0], order[1], order[2], order[3])
+        let tiling = LSTMCellTiling(batch: batch, units: units)
+        ParallelFor.run(blocks: tiling.count, threads: ctx.threads) { t in
+            let tile = tiling.tile(t), n = tile.units
+            // The products [rows, 4n] (gate part q's n columns at q·n), then for float32 the
+            // cell's working space.
+            let productCount = tile.rows * 4 * n
+            ThreadScratch.withScratch(bytes: (T.self == Float.self ? 2 : 1) * productCount * MemoryLayout<T>.stride) { raw in
+                let products = raw.assumingMemoryBound(to: T.self), a = ph + tile.row * depth
+                if depth == 0 {
+                    products.update(repeating: .zero, count: productCount)
+                } else if n == units {
+                    ConvKernels.gemm(false, false, tile.rows, width, depth, a, depth, pk, width, beta: .zero, products, width)
+                } else {
+                    for q in 0..<4 {
+                        ConvKernels.gemm(false, false, tile.rows, n, depth, a, depth, pk + q * units + tile.unit, width, beta: .zero,
+                                         products + q * n, 4 * n)
+                    }
+                }
+                let state = tile.row * units + tile.unit
+                if T.self == Float.self {
+                    func rows(_ p: UnsafePointer<T>, stride: Int) -> FloatRows { FloatRows(float(UnsafeMutablePointer(mutating: p)), rowStride: stride) }
+                    VectorKernels.lstmCell(LSTMCellTile(
+                        rows: tile.rows, count: n, order: (gi, gf, gg, go), products: rows(products, stride: 4 * n), productPart: n,
+                        inputs: rows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
+                        bias: float(pb + tile.unit), biasPart: units, cPrev: rows(pcp + state, stride: units),
+                        c: rows(pco + state, stride: units), h: rows(pho + state, stride: units),
+                        scratch: float(products + productCount)))
+                    return
+                }
+                for r in 0..<tile.rows {
+                    let row = tile.row + r, state = row * units + tile.unit
+                    // Gate part q of this row: its products, its input term and its bias.
+                    func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
+                        (UnsafePointer(products + r * 4 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
+                    }
+                    let (i, f, g, o) = (part(gi), part(gf), part(gg), part(go))
+                    for j in 0..<n {
+                        let si = RNNKernels.sigmoid(T.add(T.add(i.0[j], i.1[j]), i.2[j]))
+                        let sf = RNNKernels.sigmoid(T.add(T.add(f.0[j], f.1[j]), f.2[j]))
+                        let tg = T.tanh(T.add(T.add(g.0[j], g.1[j]), g.2[j]))
+                        let so = RNNKernels.sigmoid(T.add(T.add(o.0[j], o.1[j]), o.2[j]))
+                        let cell = T.add(T.mul(sf, pcp[state + j]), T.mul(si, tg))
+                        pco[state + j] = cell
+                        pho[state + j] = T.mul(so, T.tanh(cell))
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always) private static func float<T>(_ p: UnsafePointer<T>) -> UnsafePointer<Float> {
+        UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
+    }
+
+    @inline(__always) private static func float<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+    }
 
     /// `out[i, :] = act(out[i, :] + bias)`, row by row while the row is in cache.
     static func biasActivation<T: FloatScalar>(_ out: Tensor, _ bias: Tensor, _ activation: NNKernels.Activation?,

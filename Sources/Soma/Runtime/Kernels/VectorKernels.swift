@@ -98,6 +98,11 @@ enum VectorKernels {
     static func swish(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, beta: Float?, level: CPULevel? = nil) {
         (level.map(loops) ?? selected).swish(src, dst, count: count, beta: beta)
     }
+
+    /// One tile of an LSTM cell's gates and state (``LSTMCellTile``).
+    static func lstmCell(_ tile: LSTMCellTile, level: CPULevel? = nil) {
+        (level.map(loops) ?? selected).lstmCell(tile)
+    }
 }
 
 /// The vector instruction set this process's elementwise loops use: `avx512`, `avx2` or

@@ -1,0 +1,173 @@
+import Foundation
+import SomaSIMD
+import Testing
+@testable import Soma
+
+/// Keras' LSTM cell becomes one `_SomaFusedLSTMCell` in plans (``LSTMCellFusion``): the same
+/// values as the unfused ops bitwise, a float64 reference within rounding, and the same bits
+/// on one thread as on two.
+@Suite struct LSTMCellFusionTests {
+    /// One Keras LSTM step, as `tf.keras.layers.LSTMCell` writes it: the gates
+    /// `BiasAdd(x·W + h·U, b)` split in four (input, forget, cell, output), then the state.
+    struct Step {
+        let graph = Graph()
+        let x: Output, h: Output, c: Output, newH: Output, newC: Output
+        let values: [String: [Double]]
+
+        init(batch: Int, inputs: Int, units: Int, swapped: Bool = false, seed: UInt64) throws {
+            var rng = SplitMix64(seed: seed)
+            var values: [String: [Double]] = [:]
+            func random(_ name: String, _ shape: [Int], scale: Double) -> Tensor {
+                let v = (0..<shape.reduce(1, *)).map { _ in Double(Float(Double.random(in: -scale...scale, using: &rng))) }
+                values[name] = v
+                return try! Tensor(v.map { Float($0) }, shape: shape)
+            }
+            let g = graph
+            x = try g.placeholder(.float32, shape: [batch, inputs], name: "x")
+            h = try g.placeholder(.float32, shape: [batch, units], name: "h")
+            c = try g.placeholder(.float32, shape: [batch, units], name: "c")
+            let w = try g.constant(random("w", [inputs, 4 * units], scale: 0.5))
+            let u = try g.constant(random("u", [units, 4 * units], scale: 0.5))
+            let b = try g.constant(random("b", [4 * units], scale: 0.5))
+            let (xw, hu) = (try matmul(x, w), try matmul(h, u))
+            let gates = try split(biasAdd(swapped ? hu + xw : xw + hu, b), count: 4, axis: 1)
+            let (i, f, cell, o) = (try sigmoid(gates[0]), try sigmoid(gates[1]), try tanh(gates[2]), try sigmoid(gates[3]))
+            newC = try swapped ? i * cell + c * f : f * c + i * cell
+            newH = try swapped ? tanh(newC) * o : o * tanh(newC)
+            for (name, shape) in [("x", [batch, inputs]), ("h", [batch, units]), ("c", [batch, units])] {
+                _ = random(name, shape, scale: 1)
+            }
+            self.values = values
+        }
+
+        var feeds: [Output: Tensor] {
+            [x: try! Tensor(values["x"]!.map { Float($0) }, shape: x.shape.dimensions!.map { $0! }),
+             h: try! Tensor(values["h"]!.map { Float($0) }, shape: h.shape.dimensions!.map { $0! }),
+             c: try! Tensor(values["c"]!.map { Float($0) }, shape: c.shape.dimensions!.map { $0! })]
+        }
+
+        func run(threads: Int, fused: Bool = true) throws -> (h: [Float], c: [Float], ops: [String]) {
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            if !fused { options.compileOptions.disabledPasses = [LSTMCellFusion.name] }
+            let session = Session(graph: graph, options: options)
+            let r = try session.run(fetches: [newH, newC], feeds: feeds)
+            let plan = try #require(try session.plan(fetches: [newH, newC], feeds: feeds))
+            return (r[0].scalars(as: Float.self), r[1].scalars(as: Float.self), plan.steps.map(\.op))
+        }
+
+        /// The step in float64 from the same (float32) values.
+        func reference(batch: Int, inputs: Int, units: Int) -> (h: [Double], c: [Double]) {
+            let (x, hp, cp) = (values["x"]!, values["h"]!, values["c"]!), (w, u, b) = (values["w"]!, values["u"]!, values["b"]!)
+            var hs = [Double](repeating: 0, count: batch * units), cs = hs
+            func sigmoid(_ v: Double) -> Double { 1 / (1 + Foundation.exp(-v)) }
+            for r in 0..<batch {
+                var z = b
+                for col in 0..<(4 * units) {
+                    for k in 0..<inputs { z[col] += x[r * inputs + k] * w[k * 4 * units + col] }
+                    for k in 0..<units { z[col] += hp[r * units + k] * u[k * 4 * units + col] }
+                }
+                for j in 0..<units {
+                    let (i, f, g, o) = (sigmoid(z[j]), sigmoid(z[units + j]), Foundation.tanh(z[2 * units + j]), sigmoid(z[3 * units + j]))
+                    cs[r * units + j] = f * cp[r * units + j] + i * g
+                    hs[r * units + j] = o * Foundation.tanh(cs[r * units + j])
+                }
+            }
+            return (hs, cs)
+        }
+    }
+
+    /// Batches of row tiles (32, 17), of unit tiles (1, 5, with 80 and 20 units: a partial
+    /// vector and a last tile of 16), and the Add's operands swapped.
+    @Test(arguments: [(32, 24, 64, false), (17, 8, 32, false), (1, 16, 80, false), (5, 12, 20, true), (3, 4, 130, true)])
+    func cellsFuseAndKeepTheirValues(batch: Int, inputs: Int, units: Int, swapped: Bool) throws {
+        let step = try Step(batch: batch, inputs: inputs, units: units, swapped: swapped, seed: UInt64(batch * 1000 + units))
+        let fused = try step.run(threads: 2), alone = try step.run(threads: 1), unfused = try step.run(threads: 2, fused: false)
+        #expect(fused.ops.filter { $0 == "_SomaFusedLSTMCell" }.count == 1, "\(fused.ops)")
+        #expect(!fused.ops.contains("Sigmoid") && !fused.ops.contains("Split") && !fused.ops.contains("_SomaFusedElementwise"),
+                "\(fused.ops)")
+        #expect(!unfused.ops.contains("_SomaFusedLSTMCell"))
+        // One thread or two: the same bits.
+        #expect(fused.h == alone.h && fused.c == alone.c)
+        // The unfused ops: the same operations on each element after the products, which
+        // may round differently (a tile's GEMM against the whole step's).
+        let reference = step.reference(batch: batch, inputs: inputs, units: units)
+        for (name, got, plain, expected) in [("h", fused.h, unfused.h, reference.h), ("c", fused.c, unfused.c, reference.c)] {
+            let error = zip(got, expected).map { abs(Double($0) - $1) }.max() ?? .infinity
+            let fromUnfused = zip(got, plain).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(error < 2e-5, "\(name): max |Δ| from float64 \(error)")
+            #expect(fromUnfused < 2e-5, "\(name): max |Δ| from the unfused plan \(fromUnfused)")
+        }
+    }
+
+    /// Every per-CPU build of the cell's loops gives the bits of the scalar forms (here, the
+    /// baseline build's): a tile of 3 rows of 37 units, whose products, inputs and state
+    /// rows are strided as in the kernel, gate parts in Keras' order permuted.
+    @Test(arguments: CPULevel.allCases.filter { $0 <= CPULevel.detected })
+    func everyBuildOfTheCellGivesTheSameBits(level: CPULevel) {
+        let (rows, n, units) = (3, 37, 40)
+        var rng = SplitMix64(seed: 11)
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -4...4, using: &rng) } }
+        var products = random(rows * 4 * n), inputs = random(rows * 4 * units), bias = random(4 * units), cPrev = random(rows * units)
+        func run(_ level: CPULevel) -> [Float] {
+            var out = [Float](repeating: .nan, count: 2 * rows * units), scratch = [Float](repeating: 0, count: 4 * rows * n)
+            products.withUnsafeMutableBufferPointer { p in
+                inputs.withUnsafeMutableBufferPointer { x in
+                    bias.withUnsafeMutableBufferPointer { b in
+                        cPrev.withUnsafeMutableBufferPointer { cp in
+                            out.withUnsafeMutableBufferPointer { o in
+                                scratch.withUnsafeMutableBufferPointer { s in
+                                    VectorKernels.lstmCell(LSTMCellTile(
+                                        rows: rows, count: n, order: (2, 0, 3, 1), products: FloatRows(p.baseAddress!, rowStride: 4 * n),
+                                        productPart: n, inputs: FloatRows(x.baseAddress! + 1, rowStride: 4 * units), inputPart: units,
+                                        bias: UnsafePointer(b.baseAddress! + 1), biasPart: units, cPrev: FloatRows(cp.baseAddress! + 2, rowStride: units),
+                                        c: FloatRows(o.baseAddress!, rowStride: units), h: FloatRows(o.baseAddress! + rows * units, rowStride: units),
+                                        scratch: s.baseAddress!), level: level)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return out
+        }
+        let (got, baseline) = (run(level), run(.baseline))
+        #expect(got.map(\.bitPattern) == baseline.map(\.bitPattern))
+        // Written: n of each row's units, the rest untouched.
+        #expect(got.filter { !$0.isNaN }.count == 2 * rows * n)
+    }
+
+    /// A cell whose intermediate values something else reads (a training step's gradient
+    /// reads the gates) stays unfused.
+    @Test func cellsWhoseGatesAreReadStayUnfused() throws {
+        let step = try Step(batch: 4, inputs: 8, units: 16, seed: 7)
+        let gates = try #require(step.graph.nodes.first { $0.op == "Sigmoid" })
+        let session = Session(graph: step.graph)
+        let fetches = [step.newH, Output(graph: step.graph, node: gates, index: 0)]
+        let plan = try #require(try session.plan(fetches: fetches, feeds: step.feeds))
+        #expect(!plan.steps.contains { $0.op == "_SomaFusedLSTMCell" })
+        let unfused = try step.run(threads: 1, fused: false)
+        #expect(try session.run(fetches: fetches, feeds: step.feeds)[0].scalars(as: Float.self) == unfused.h)
+    }
+
+    /// A graph file naming the fused op with a bad gate order or shapes that make no cell
+    /// gets one clear error.
+    @Test func malformedFusedCellsAreOneError() throws {
+        let g = Graph()
+        let z = try g.constant(Tensor(repeating: Float(0), shape: [2, 8]))
+        let h = try g.constant(Tensor(repeating: Float(0), shape: [2, 2]))
+        let u = try g.constant(Tensor(repeating: Float(0), shape: [2, 8]))
+        let b = try g.constant(Tensor(repeating: Float(0), shape: [8]))
+        #expect(throws: SomaError.self) {
+            _ = try g.outputs("_SomaFusedLSTMCell", [z, h, u, b, h], attrs: ["gate_order": .ints([0, 1, 1, 3])], name: "cell", file: "", line: 0)
+        }
+        let wide = try g.constant(Tensor(repeating: Float(0), shape: [2, 3]))
+        #expect(throws: SomaError.self) {
+            _ = try g.outputs("_SomaFusedLSTMCell", [z, h, u, b, wide], attrs: ["gate_order": .ints([0, 1, 2, 3])], name: "cell2", file: "", line: 0)
+        }
+        let cell = try g.outputs("_SomaFusedLSTMCell", [z, h, u, b, h], attrs: ["gate_order": .ints([0, 1, 2, 3])], name: "cell3", file: "", line: 0)
+        let r = try Session(graph: g).run(fetches: cell, feeds: [:])
+        // Zero gates: σ = ½, tanh = 0, so c = ½·0 + ½·0 = 0 and h = ½·tanh(0) = 0.
+        #expect(r.allSatisfy { $0.scalars(as: Float.self) == [0, 0, 0, 0] })
+    }
+}

@@ -35,6 +35,9 @@ enum FunctionCalls {
     /// the list's declared element shape; `nil` for other arguments.
     static func listShape(_ t: Tensor) -> TensorShape? {
         guard let list = t.list else { return nil }
+        // Every kernel that sets an element checks it against the declared shape, so a fully
+        // defined one is every element's — without walking a long list on every call.
+        if list.elementShape.isFullyDefined { return list.elementShape }
         var shape: [Int]? = nil
         for element in list.elements {
             guard let e = element else { continue }

@@ -62,8 +62,8 @@ public enum Passes {
         if forPlan { passes += [PadFolding(), BatchNormFolding(), PaddingTapPruning()] }
         passes.append(MatMulBiasActivationFusion())
         if forPlan {
-            passes += [LSTMCellFusion(), SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning(),
-                       LoopInputProjectionHoisting(), WeightPanelPacking()]
+            passes += [LSTMCellFusion(), SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(),
+                       LoopVariablePruning(), LoopInputProjectionHoisting(), WeightPanelPacking()]
         }
         return passes.filter { !disabled.contains(type(of: $0).name) }
     }

@@ -69,7 +69,6 @@ struct LSTMCellFusion: CompilerPass {
         }
         /// Both orders of a binary node's operands.
         func orders(_ node: IRNode) -> [(IRValue, IRValue)] { [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] }
-        // h = σ(o) · tanh(c)
         /// `Mul(Sigmoid(a), Tanh(b))`'s two activations, operands in either order.
         func sigmoidTimesTanh(_ product: IRNode) -> (sigmoid: IRNode, tanh: IRNode)? {
             for (a, b) in orders(product) {
@@ -77,6 +76,7 @@ struct LSTMCellFusion: CompilerPass {
             }
             return nil
         }
+        // h = σ(o) · tanh(c)
         guard let (sigmoidO, tanhC) = sigmoidTimesTanh(h) else { return nil }
         let c = tanhC.inputs[0].node
         guard tanhC.inputs[0].index == 0, c.op == "AddV2" || c.op == "Add", c.controlInputs.isEmpty,

@@ -63,12 +63,11 @@ enum FusedKernels {
     struct LSTMCellTiling {
         static let rows = 16, units = 64
         let batch: Int, units: Int
-        let rowBlock: Int, unitBlock: Int, rowBlocks: Int, unitBlocks: Int
+        let unitBlock: Int, rowBlocks: Int, unitBlocks: Int
         var count: Int { rowBlocks * unitBlocks }
 
         init(batch: Int, units: Int) {
             (self.batch, self.units) = (batch, units)
-            rowBlock = Swift.min(batch, Self.rows)
             rowBlocks = (batch + Self.rows - 1) / Self.rows
             unitBlock = rowBlocks > 1 ? units : Swift.min(units, Self.units)
             unitBlocks = unitBlock == 0 ? 1 : (units + unitBlock - 1) / unitBlock
@@ -84,8 +83,8 @@ enum FusedKernels {
 
     /// `_SomaFusedLSTMCell`: per tile (``LSTMCellTiling``), the recurrent product of its rows
     /// and units into per-thread scratch (one GEMM, or one per gate for a block of units), then
-    /// the cell row by row (``VectorKernels/lstmCell(_:level:)``; float64 the same operations
-    /// in scalar form). Inputs: `input` [B, 4H], `h_prev` [B, K], `recurrent_kernel` [K, 4H],
+    /// the cell's passes over the tile (``VectorKernels/lstmCell(_:level:)``; float64 the same
+    /// operations element by element). The scratch counts against the session's budget. Inputs: `input` [B, 4H], `h_prev` [B, K], `recurrent_kernel` [K, 4H],
     /// `bias` [4H], `c_prev` [B, H]; outputs `h` and `c` [B, H].
     static func lstmCell<T: FloatScalar>(_ ctx: KernelContext, _: T.Type) throws {
         let (input, hPrev, kernel, bias, cPrev) = (ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], ctx.inputs[3], ctx.inputs[4])
@@ -109,49 +108,54 @@ enum FusedKernels {
         let (pho, pco) = (h.mutablePointer(as: T.self), c.mutablePointer(as: T.self))
         let (gi, gf, gg, go) = (order[0], order[1], order[2], order[3])
         let tiling = LSTMCellTiling(batch: batch, units: units)
-        ParallelFor.run(blocks: tiling.count, threads: ctx.threads) { t in
-            let tile = tiling.tile(t), n = tile.units
-            // The products [rows, 4n] (gate part q's n columns at q·n), then for float32 the
-            // cell's working space.
-            let productCount = tile.rows * 4 * n
-            ThreadScratch.withScratch(bytes: (T.self == Float.self ? 2 : 1) * productCount * MemoryLayout<T>.stride) { raw in
-                let products = raw.assumingMemoryBound(to: T.self), a = ph + tile.row * depth
-                if depth == 0 {
-                    products.update(repeating: .zero, count: productCount)
-                } else if n == units {
-                    ConvKernels.gemm(false, false, tile.rows, width, depth, a, depth, pk, width, beta: .zero, products, width)
-                } else {
-                    for q in 0..<4 {
-                        ConvKernels.gemm(false, false, tile.rows, n, depth, a, depth, pk + q * units + tile.unit, width, beta: .zero,
-                                         products + q * n, 4 * n)
+        // Per tile, the products [rows, 4n] (gate part q's n columns at q·n), then for float32
+        // the cell's working space as much again.
+        let tileBytes = (T.self == Float.self ? 2 : 1) * Swift.min(batch, LSTMCellTiling.rows) * 4 * tiling.unitBlock
+            * MemoryLayout<T>.stride
+        try ctx.withScratchReserved(Swift.min(ctx.threads, tiling.count) * tileBytes, "an LSTM cell's gates") {
+            ParallelFor.run(blocks: tiling.count, threads: ctx.threads) { t in
+                let tile = tiling.tile(t), n = tile.units, productCount = tile.rows * 4 * n
+                ThreadScratch.withScratch(bytes: tileBytes) { raw in
+                    let products = raw.assumingMemoryBound(to: T.self), a = ph + tile.row * depth
+                    if depth == 0 {
+                        products.update(repeating: .zero, count: productCount)
+                    } else if n == units {
+                        ConvKernels.gemm(false, false, tile.rows, width, depth, a, depth, pk, width, beta: .zero, products, width)
+                    } else {
+                        for q in 0..<4 {
+                            ConvKernels.gemm(false, false, tile.rows, n, depth, a, depth, pk + q * units + tile.unit, width, beta: .zero,
+                                             products + q * n, 4 * n)
+                        }
                     }
-                }
-                let state = tile.row * units + tile.unit
-                if T.self == Float.self {
-                    func rows(_ p: UnsafePointer<T>, stride: Int) -> FloatRows { FloatRows(float(UnsafeMutablePointer(mutating: p)), rowStride: stride) }
-                    VectorKernels.lstmCell(LSTMCellTile(
-                        rows: tile.rows, count: n, order: (gi, gf, gg, go), products: rows(products, stride: 4 * n), productPart: n,
-                        inputs: rows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
-                        bias: float(pb + tile.unit), biasPart: units, cPrev: rows(pcp + state, stride: units),
-                        c: rows(pco + state, stride: units), h: rows(pho + state, stride: units),
-                        scratch: float(products + productCount)))
-                    return
-                }
-                for r in 0..<tile.rows {
-                    let row = tile.row + r, state = row * units + tile.unit
-                    // Gate part q of this row: its products, its input term and its bias.
-                    func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
-                        (UnsafePointer(products + r * 4 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
+                    let state = tile.row * units + tile.unit
+                    if T.self == Float.self {
+                        func rows(_ p: UnsafePointer<T>, stride: Int) -> FloatRows {
+                            FloatRows(float(UnsafeMutablePointer(mutating: p)), rowStride: stride)
+                        }
+                        VectorKernels.lstmCell(LSTMCellTile(
+                            rows: tile.rows, count: n, order: (gi, gf, gg, go), products: rows(products, stride: 4 * n), productPart: n,
+                            inputs: rows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
+                            bias: float(pb + tile.unit), biasPart: units, cPrev: rows(pcp + state, stride: units),
+                            c: rows(pco + state, stride: units), h: rows(pho + state, stride: units),
+                            scratch: float(products + productCount)))
+                        return
                     }
-                    let (i, f, g, o) = (part(gi), part(gf), part(gg), part(go))
-                    for j in 0..<n {
-                        let si = RNNKernels.sigmoid(T.add(T.add(i.0[j], i.1[j]), i.2[j]))
-                        let sf = RNNKernels.sigmoid(T.add(T.add(f.0[j], f.1[j]), f.2[j]))
-                        let tg = T.tanh(T.add(T.add(g.0[j], g.1[j]), g.2[j]))
-                        let so = RNNKernels.sigmoid(T.add(T.add(o.0[j], o.1[j]), o.2[j]))
-                        let cell = T.add(T.mul(sf, pcp[state + j]), T.mul(si, tg))
-                        pco[state + j] = cell
-                        pho[state + j] = T.mul(so, T.tanh(cell))
+                    for r in 0..<tile.rows {
+                        let row = tile.row + r, state = row * units + tile.unit
+                        // Gate part q of this row: its products, its input term and its bias.
+                        func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
+                            (UnsafePointer(products + r * 4 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
+                        }
+                        let (i, f, g, o) = (part(gi), part(gf), part(gg), part(go))
+                        for j in 0..<n {
+                            let si = RNNKernels.sigmoid(T.add(T.add(i.0[j], i.1[j]), i.2[j]))
+                            let sf = RNNKernels.sigmoid(T.add(T.add(f.0[j], f.1[j]), f.2[j]))
+                            let tg = T.tanh(T.add(T.add(g.0[j], g.1[j]), g.2[j]))
+                            let so = RNNKernels.sigmoid(T.add(T.add(o.0[j], o.1[j]), o.2[j]))
+                            let cell = T.add(T.mul(sf, pcp[state + j]), T.mul(si, tg))
+                            pco[state + j] = cell
+                            pho[state + j] = T.mul(so, T.tanh(cell))
+                        }
                     }
                 }
             }

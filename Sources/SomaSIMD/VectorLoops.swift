@@ -349,4 +349,5 @@ public protocol CompiledLoopSet: Sendable {
                            b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int)
     static func swish(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, beta: Float?)
     static func lstmCell(_ tile: LSTMCellTile)
+    static func gruCell(_ tile: GRUCellTile)
 }

@@ -107,6 +107,19 @@ public enum CompiledLoops: CompiledLoopSet {
         MapLoop(src: tile.block(0), dst: tile.block(0), count: block).visit(VectorFunctions.Tanh.self)
         VectorLoops.lstmOutput(tile)
     }
+
+    /// One tile of a GRU cell (``GRUCellTile``): the gates' pre-activations, the two sigmoids
+    /// in one pass, the candidate, its tanh and the output (as ``lstmCell(_:)``, the
+    /// activations as this module's map loops).
+    @inline(never)
+    public static func gruCell(_ tile: GRUCellTile) {
+        let block = tile.rows * tile.count
+        VectorLoops.gruPreActivations(tile)
+        MapLoop(src: tile.block(0), dst: tile.block(0), count: 2 * block).visit(VectorFunctions.Sigmoid.self)
+        VectorLoops.gruCandidate(tile)
+        MapLoop(src: tile.block(2), dst: tile.block(2), count: block).visit(VectorFunctions.Tanh.self)
+        VectorLoops.gruOutput(tile)
+    }
 }
 
 /// One loop per function: each specialisation is this module's own symbol.

@@ -47,7 +47,7 @@ public enum Passes {
     public static let all = [
         ShapeSpecialization.name, ConstantFolding.name, CommonSubexpressionElimination.name,
         AlgebraicSimplification.name, DependencyOptimization.name, PadFolding.name, BatchNormFolding.name, PaddingTapPruning.name,
-        MatMulBiasActivationFusion.name, LSTMCellFusion.name,
+        RecurrentCellFusion.name, MatMulBiasActivationFusion.name,
         SharedTransposeMaterialization.name, ElementwiseFusion.name, LoopAccumulatorSharing.name, LoopVariablePruning.name,
         LoopInputProjectionHoisting.name, WeightPanelPacking.name,
     ]
@@ -59,11 +59,12 @@ public enum Passes {
             ConstantFolding(), CommonSubexpressionElimination(), DependencyOptimization(),
         ]
         // Plans only: folding changes rounding, and saved graphs keep TF's arithmetic.
-        if forPlan { passes += [PadFolding(), BatchNormFolding(), PaddingTapPruning()] }
+        // Recurrent cells before the remapper, which would take a GRU's `BiasAdd(MatMul)`.
+        if forPlan { passes += [PadFolding(), BatchNormFolding(), PaddingTapPruning(), RecurrentCellFusion()] }
         passes.append(MatMulBiasActivationFusion())
         if forPlan {
-            passes += [LSTMCellFusion(), SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(),
-                       LoopVariablePruning(), LoopInputProjectionHoisting(), WeightPanelPacking()]
+            passes += [SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning(),
+                       LoopInputProjectionHoisting(), WeightPanelPacking()]
         }
         return passes.filter { !disabled.contains(type(of: $0).name) }
     }

@@ -87,7 +87,7 @@ enum FusedOps {
             }
             return [TensorShape(perm.map { product.dimensions![$0] })]
         },
-        // Keras' LSTM cell after its gates' GEMM, plans only (``LSTMCellFusion``): the gates
+        // Keras' LSTM cell after its gates' GEMM, plans only (``RecurrentCellFusion``): the gates
         // `(input + h_prev · recurrent_kernel) + bias` ([B, 4H], four parts of H along the last
         // axis; `gate_order` names the parts that are the input, forget, cell and output
         // gates), then `c = σ(f)·c_prev + σ(i)·tanh(g)` and `h = σ(o)·tanh(c)`, each [B, H].
@@ -111,6 +111,26 @@ enum FusedOps {
             let units = try mergeDim(cPrev?[1] ?? nil, gates.map { $0 / 4 })
             return [TensorShape([batch, units]), TensorShape([batch, units])]
         },
+        // Keras' GRU cell (`reset_after`, TF 2's default) after its recurrent GEMM, plans only
+        // (``RecurrentCellFusion``): `m = h_prev · recurrent_kernel + bias` ([B, 3H], three parts of H;
+        // `gate_order` names the parts that are the update, reset and candidate gates, in
+        // `input` and `m` alike), `z = σ(x_z + m_z)`, `r = σ(x_r + m_r)`,
+        // `h = z·h_prev + (1 − z)·tanh(x_h + r·m_h)` [B, H].
+        OpDef("_SomaFusedGRUCell", inputs: ["input: T", "h_prev: T", "recurrent_kernel: T", "bias: T"], outputs: ["h: T"],
+              attrs: [.type("T", DType.floatingPoint), .ints("gate_order")], gradient: .undefined) { c in
+            guard isGateOrder(c.ints("gate_order"), parts: 3) else {
+                throw ShapeError("_SomaFusedGRUCell's gate_order must order the gates' three parts, not \(c.ints("gate_order"))")
+            }
+            let input = try c.withRank(0, 2), hPrev = try c.withRank(1, 2), kernel = try c.withRank(2, 2), bias = try c.withRank(3, 1)
+            let batch = try mergeDim(input?[0] ?? nil, hPrev?[0] ?? nil)
+            var units = try mergeDim(hPrev?[1] ?? nil, kernel?[0] ?? nil)
+            let gates = try mergeDim(mergeDim(input?[1] ?? nil, kernel?[1] ?? nil), bias?[0] ?? nil)
+            if let gates {
+                guard gates % 3 == 0 else { throw ShapeError("the gates' width (\(gates)) must be 3 × the cell size") }
+                units = try mergeDim(units, gates / 3)
+            }
+            return [TensorShape([batch, units])]
+        },
         // A chain of elementwise ops evaluated in one pass; see `ElementwiseProgram`.
         OpDef("_SomaFusedElementwise", inputs: ["inputs: N * T"], outputs: ["z: T"],
               attrs: [.int("N", minimum: 1), .type("T", DType.floatingPoint), .strings("ops"), .ints("operands"),
@@ -121,9 +141,9 @@ enum FusedOps {
         },
     ]
 
-    /// Whether `order` names each of an LSTM's four gate parts once (`_SomaFusedLSTMCell`).
-    static func isGateOrder(_ order: [Int]) -> Bool {
-        order.count == 4 && order.reduce(0) { mask, q in (0..<4).contains(q) ? mask | 1 << q : 16 } == 15
+    /// Whether `order` names each of a cell's gate parts (an LSTM's four, a GRU's three) once.
+    static func isGateOrder(_ order: [Int], parts: Int = 4) -> Bool {
+        order.count == parts && order.reduce(0) { mask, q in (0..<parts).contains(q) ? mask | 1 << q : 1 << parts } == (1 << parts) - 1
     }
 
     /// A fused convolution's output shape: the convolution's, its channels merged with the

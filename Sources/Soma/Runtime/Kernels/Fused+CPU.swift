@@ -49,10 +49,17 @@ enum FusedKernels {
             default: throw KernelError("_SomaFusedLSTMCell is not defined for \(ctx.inputs[0].dtype)")
             }
         },
+        "_SomaFusedGRUCell": { ctx in
+            switch ctx.inputs[0].dtype {
+            case .float32: try gruCell(ctx, Float.self)
+            case .float64: try gruCell(ctx, Double.self)
+            default: throw KernelError("_SomaFusedGRUCell is not defined for \(ctx.inputs[0].dtype)")
+            }
+        },
     ]
 
-    /// How `_SomaFusedLSTMCell` cuts a step into tiles of rows and units, each its own GEMM
-    /// and cell pass on one thread: from the shape alone, so a result's bits never depend on
+    /// How `_SomaFusedLSTMCell` and `_SomaFusedGRUCell` cut a step into tiles of rows and
+    /// units, each its own GEMM and cell passes on one thread: from the shape alone, so a result's bits never depend on
     /// the thread count.
     ///
     /// Rows go in blocks of ``rows``: a tile's gates stay in the core that computes them, and
@@ -60,7 +67,7 @@ enum FusedKernels {
     /// made its consumers read halves written by the other core). A batch of one block is
     /// cut into blocks of ``units`` units instead (each a product with four column strips of
     /// the kernel), so two threads share a small batch's step too.
-    struct LSTMCellTiling {
+    struct RecurrentTiling {
         static let rows = 16, units = 64
         let batch: Int, units: Int
         let unitBlock: Int, rowBlocks: Int, unitBlocks: Int
@@ -73,15 +80,24 @@ enum FusedKernels {
             unitBlocks = unitBlock == 0 ? 1 : (units + unitBlock - 1) / unitBlock
         }
 
-        /// Tile `t`'s first row, rows, first unit and units.
-        func tile(_ t: Int) -> (row: Int, rows: Int, unit: Int, units: Int) {
+        /// A tile's first row, rows, first unit and units.
+        typealias Tile = (row: Int, rows: Int, unit: Int, units: Int)
+
+        /// Tile `t`.
+        func tile(_ t: Int) -> Tile {
             let r = t / unitBlocks, u = t % unitBlocks
             let row = r * Self.rows, unit = u * unitBlock
             return (row, Swift.min(Self.rows, batch - row), unit, Swift.min(unitBlock, units - unit))
         }
+
+        /// Bytes of per-thread scratch for a tile of `parts` gate parts: the products, and for
+        /// float32 the cell's working space as much again.
+        func tileBytes<T>(parts: Int, _: T.Type) -> Int {
+            (T.self == Float.self ? 2 : 1) * Swift.min(batch, Self.rows) * parts * unitBlock * MemoryLayout<T>.stride
+        }
     }
 
-    /// `_SomaFusedLSTMCell`: per tile (``LSTMCellTiling``), the recurrent product of its rows
+    /// `_SomaFusedLSTMCell`: per tile (``RecurrentTiling``), the recurrent product of its rows
     /// and units into per-thread scratch (one GEMM, or one per gate for a block of units), then
     /// the cell's passes over the tile (``VectorKernels/lstmCell(_:level:)``; float64 the same
     /// operations element by element). The scratch counts against the session's budget. Inputs: `input` [B, 4H], `h_prev` [B, K], `recurrent_kernel` [K, 4H],
@@ -107,26 +123,13 @@ enum FusedKernels {
                                      bias.pointer(as: T.self), cPrev.pointer(as: T.self))
         let (pho, pco) = (h.mutablePointer(as: T.self), c.mutablePointer(as: T.self))
         let (gi, gf, gg, go) = (order[0], order[1], order[2], order[3])
-        let tiling = LSTMCellTiling(batch: batch, units: units)
-        // Per tile, the products [rows, 4n] (gate part q's n columns at q·n), then for float32
-        // the cell's working space as much again.
-        let tileBytes = (T.self == Float.self ? 2 : 1) * Swift.min(batch, LSTMCellTiling.rows) * 4 * tiling.unitBlock
-            * MemoryLayout<T>.stride
+        let tiling = RecurrentTiling(batch: batch, units: units), tileBytes = tiling.tileBytes(parts: 4, T.self)
         try ctx.withScratchReserved(Swift.min(ctx.threads, tiling.count) * tileBytes, "an LSTM cell's gates") {
             ParallelFor.run(blocks: tiling.count, threads: ctx.threads) { t in
                 let tile = tiling.tile(t), n = tile.units, productCount = tile.rows * 4 * n
                 ThreadScratch.withScratch(bytes: tileBytes) { raw in
-                    let products = raw.assumingMemoryBound(to: T.self), a = ph + tile.row * depth
-                    if depth == 0 {
-                        products.update(repeating: .zero, count: productCount)
-                    } else if n == units {
-                        ConvKernels.gemm(false, false, tile.rows, width, depth, a, depth, pk, width, beta: .zero, products, width)
-                    } else {
-                        for q in 0..<4 {
-                            ConvKernels.gemm(false, false, tile.rows, n, depth, a, depth, pk + q * units + tile.unit, width, beta: .zero,
-                                             products + q * n, 4 * n)
-                        }
-                    }
+                    let products = raw.assumingMemoryBound(to: T.self)
+                    tileProducts(tile, parts: 4, ph, depth: depth, pk, units: units, into: products)
                     let state = tile.row * units + tile.unit
                     if T.self == Float.self {
                         func rows(_ p: UnsafePointer<T>, stride: Int) -> FloatRows {
@@ -158,6 +161,85 @@ enum FusedKernels {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// `_SomaFusedGRUCell`, as ``lstmCell(_:_:)``: per tile, the recurrent product into
+    /// per-thread scratch, then the cell's passes (``VectorKernels/gruCell(_:level:)``; float64
+    /// the same operations element by element). Inputs: `input` [B, 3H], `h_prev` [B, H],
+    /// `recurrent_kernel` [H, 3H], `bias` [3H]; output `h` [B, H].
+    static func gruCell<T: FloatScalar>(_ ctx: KernelContext, _: T.Type) throws {
+        let (input, hPrev, kernel, bias) = (ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], ctx.inputs[3])
+        guard hPrev.shape.count == 2, input.shape.count == 2, kernel.shape.count == 2, bias.shape.count == 1,
+              case .ints(let order)? = ctx.node.attrs["gate_order"], FusedOps.isGateOrder(order, parts: 3) else {
+            throw KernelError("_SomaFusedGRUCell needs rank-2 input, h_prev and recurrent_kernel, a rank-1 bias and a gate_order "
+                              + "of the three gates")
+        }
+        let batch = hPrev.shape[0], units = hPrev.shape[1], width = 3 * units
+        guard input.shape[0] == batch, input.shape[1] == width, kernel.shape[0] == units, kernel.shape[1] == width,
+              bias.shape[0] == width else {
+            throw KernelError("_SomaFusedGRUCell: input \(shapeString(input.shape)), h_prev \(shapeString(hPrev.shape)), "
+                              + "recurrent_kernel \(shapeString(kernel.shape)) and bias \(shapeString(bias.shape)) do not make one cell")
+        }
+        let h = try ctx.allocateOutput(0, zeroed: false)
+        defer { ctx.setOutput(0, h) }
+        guard batch > 0, units > 0 else { return }
+        let (px, ph, pk, pb) = (input.pointer(as: T.self), hPrev.pointer(as: T.self), kernel.pointer(as: T.self), bias.pointer(as: T.self))
+        let pho = h.mutablePointer(as: T.self)
+        let (gz, gr, gh) = (order[0], order[1], order[2])
+        let tiling = RecurrentTiling(batch: batch, units: units), tileBytes = tiling.tileBytes(parts: 3, T.self)
+        try ctx.withScratchReserved(Swift.min(ctx.threads, tiling.count) * tileBytes, "a GRU cell's gates") {
+            ParallelFor.run(blocks: tiling.count, threads: ctx.threads) { t in
+                let tile = tiling.tile(t), n = tile.units, productCount = tile.rows * 3 * n
+                ThreadScratch.withScratch(bytes: tileBytes) { raw in
+                    let products = raw.assumingMemoryBound(to: T.self)
+                    tileProducts(tile, parts: 3, ph, depth: units, pk, units: units, into: products)
+                    let state = tile.row * units + tile.unit
+                    if T.self == Float.self {
+                        func rows(_ p: UnsafePointer<T>, stride: Int) -> FloatRows {
+                            FloatRows(float(UnsafeMutablePointer(mutating: p)), rowStride: stride)
+                        }
+                        VectorKernels.gruCell(GRUCellTile(
+                            rows: tile.rows, count: n, order: (gz, gr, gh), products: rows(products, stride: 3 * n), productPart: n,
+                            inputs: rows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
+                            bias: float(pb + tile.unit), biasPart: units, hPrev: rows(ph + state, stride: units),
+                            h: rows(pho + state, stride: units), scratch: float(products + productCount)))
+                        return
+                    }
+                    for r in 0..<tile.rows {
+                        let row = tile.row + r, state = row * units + tile.unit
+                        // Gate part q of this row: its products, its input term and its bias.
+                        func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
+                            (UnsafePointer(products + r * 3 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
+                        }
+                        let (z, rg, c) = (part(gz), part(gr), part(gh))
+                        for j in 0..<n {
+                            let sz = RNNKernels.sigmoid(T.add(z.1[j], T.add(z.0[j], z.2[j])))
+                            let sr = RNNKernels.sigmoid(T.add(rg.1[j], T.add(rg.0[j], rg.2[j])))
+                            let candidate = T.tanh(T.add(c.1[j], T.mul(sr, T.add(c.0[j], c.2[j]))))
+                            pho[state + j] = T.add(T.mul(sz, ph[state + j]), T.mul(T.sub(1, sz), candidate))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tile `tile`'s recurrent product `h_prev[rows] · U[:, the tile's units of each part]` into
+    /// `products` `[rows, parts·n]` (part q's n columns at q·n): one GEMM for whole rows, one
+    /// per part for a block of units.
+    private static func tileProducts<T: FloatScalar>(_ tile: RecurrentTiling.Tile, parts: Int, _ ph: UnsafePointer<T>, depth: Int,
+                                                     _ pk: UnsafePointer<T>, units: Int, into products: UnsafeMutablePointer<T>) {
+        let n = tile.units, width = parts * units, a = ph + tile.row * depth
+        if depth == 0 {
+            products.update(repeating: .zero, count: tile.rows * parts * n)
+        } else if n == units {
+            ConvKernels.gemm(false, false, tile.rows, width, depth, a, depth, pk, width, beta: .zero, products, width)
+        } else {
+            for q in 0..<parts {
+                ConvKernels.gemm(false, false, tile.rows, n, depth, a, depth, pk + q * units + tile.unit, width, beta: .zero,
+                                 products + q * n, parts * n)
             }
         }
     }

@@ -103,6 +103,11 @@ enum VectorKernels {
     static func lstmCell(_ tile: LSTMCellTile, level: CPULevel? = nil) {
         (level.map(loops) ?? selected).lstmCell(tile)
     }
+
+    /// One tile of a GRU cell's gates and state (``GRUCellTile``).
+    static func gruCell(_ tile: GRUCellTile, level: CPULevel? = nil) {
+        (level.map(loops) ?? selected).gruCell(tile)
+    }
 }
 
 /// The vector instruction set this process's elementwise loops use: `avx512`, `avx2` or

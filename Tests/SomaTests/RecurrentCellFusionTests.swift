@@ -3,10 +3,10 @@ import SomaSIMD
 import Testing
 @testable import Soma
 
-/// Keras' LSTM cell becomes one `_SomaFusedLSTMCell` in plans (``LSTMCellFusion``): the same
-/// values as the unfused ops bitwise, a float64 reference within rounding, and the same bits
-/// on one thread as on two.
-@Suite struct LSTMCellFusionTests {
+/// Keras' LSTM and GRU cells become one `_SomaFusedLSTMCell` / `_SomaFusedGRUCell` in plans
+/// (``RecurrentCellFusion``): the unfused plan's values and a float64 reference within
+/// rounding, and the same bits on one thread as on two and in every per-CPU build.
+@Suite struct RecurrentCellFusionTests {
     /// One Keras LSTM step, as `tf.keras.layers.LSTMCell` writes it: the gates
     /// `BiasAdd(x·W + h·U, b)` split in four (input, forget, cell, output), then the state.
     struct Step {
@@ -49,7 +49,7 @@ import Testing
         func run(threads: Int, fused: Bool = true) throws -> (h: [Float], c: [Float], ops: [String]) {
             var options = SessionOptions()
             options.intraOpThreads = threads
-            if !fused { options.compileOptions.disabledPasses = [LSTMCellFusion.name] }
+            if !fused { options.compileOptions.disabledPasses = [RecurrentCellFusion.name] }
             let session = Session(graph: graph, options: options)
             let r = try session.run(fetches: [newH, newC], feeds: feeds)
             let plan = try #require(try session.plan(fetches: [newH, newC], feeds: feeds))
@@ -137,6 +137,122 @@ import Testing
         #expect(got.filter { !$0.isNaN }.count == 2 * rows * n)
     }
 
+    /// One Keras GRU step (`reset_after`), as `tf.keras.layers.GRUCell` writes it: the input
+    /// and recurrent products each plus its bias and split in three (update, reset,
+    /// candidate), then `h = z·h_prev + (1 − z)·tanh(x_h + r·m_h)`.
+    struct GRUStep {
+        let graph = Graph()
+        let x: Output, h: Output, newH: Output
+        let values: [String: [Double]]
+
+        init(batch: Int, inputs: Int, units: Int, swapped: Bool = false, seed: UInt64) throws {
+            var rng = SplitMix64(seed: seed)
+            var values: [String: [Double]] = [:]
+            func random(_ name: String, _ shape: [Int], scale: Double) -> Tensor {
+                let v = (0..<shape.reduce(1, *)).map { _ in Double(Float(Double.random(in: -scale...scale, using: &rng))) }
+                values[name] = v
+                return try! Tensor(v.map { Float($0) }, shape: shape)
+            }
+            let g = graph
+            x = try g.placeholder(.float32, shape: [batch, inputs], name: "x")
+            h = try g.placeholder(.float32, shape: [batch, units], name: "h")
+            let w = try g.constant(random("w", [inputs, 3 * units], scale: 0.5))
+            let u = try g.constant(random("u", [units, 3 * units], scale: 0.5))
+            let bx = try g.constant(random("bx", [3 * units], scale: 0.5)), bh = try g.constant(random("bh", [3 * units], scale: 0.5))
+            let xs = try split(biasAdd(matmul(x, w), bx), count: 3, axis: 1)
+            let ms = try split(biasAdd(matmul(h, u), bh), count: 3, axis: 1)
+            let z = try sigmoid(swapped ? ms[0] + xs[0] : xs[0] + ms[0]), r = try sigmoid(xs[1] + ms[1])
+            let candidate = try tanh(swapped ? ms[2] * r + xs[2] : xs[2] + r * ms[2])
+            let one = try g.constant(Float(1))
+            newH = try swapped ? (one - z) * candidate + h * z : z * h + (one - z) * candidate
+            for (name, shape) in [("x", [batch, inputs]), ("h", [batch, units])] { _ = random(name, shape, scale: 1) }
+            self.values = values
+        }
+
+        var feeds: [Output: Tensor] {
+            [x: try! Tensor(values["x"]!.map { Float($0) }, shape: x.shape.dimensions!.map { $0! }),
+             h: try! Tensor(values["h"]!.map { Float($0) }, shape: h.shape.dimensions!.map { $0! })]
+        }
+
+        func run(threads: Int, fused: Bool = true) throws -> (h: [Float], ops: [String]) {
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            if !fused { options.compileOptions.disabledPasses = [RecurrentCellFusion.name] }
+            let session = Session(graph: graph, options: options)
+            let r = try session.run(fetches: [newH], feeds: feeds)
+            let plan = try #require(try session.plan(fetches: [newH], feeds: feeds))
+            return (r[0].scalars(as: Float.self), plan.steps.map(\.op))
+        }
+
+        func reference(batch: Int, inputs: Int, units: Int) -> [Double] {
+            let (x, hp, w, u, bx, bh) = (values["x"]!, values["h"]!, values["w"]!, values["u"]!, values["bx"]!, values["bh"]!)
+            var hs = [Double](repeating: 0, count: batch * units)
+            func sigmoid(_ v: Double) -> Double { 1 / (1 + Foundation.exp(-v)) }
+            for row in 0..<batch {
+                var xz = bx, mz = bh
+                for col in 0..<(3 * units) {
+                    for k in 0..<inputs { xz[col] += x[row * inputs + k] * w[k * 3 * units + col] }
+                    for k in 0..<units { mz[col] += hp[row * units + k] * u[k * 3 * units + col] }
+                }
+                for j in 0..<units {
+                    let z = sigmoid(xz[j] + mz[j]), r = sigmoid(xz[units + j] + mz[units + j])
+                    let c = Foundation.tanh(xz[2 * units + j] + r * mz[2 * units + j])
+                    hs[row * units + j] = z * hp[row * units + j] + (1 - z) * c
+                }
+            }
+            return hs
+        }
+    }
+
+    @Test(arguments: [(32, 24, 64, false), (1, 16, 80, true), (5, 12, 20, false), (17, 8, 130, true)])
+    func gruCellsFuseAndKeepTheirValues(batch: Int, inputs: Int, units: Int, swapped: Bool) throws {
+        let step = try GRUStep(batch: batch, inputs: inputs, units: units, swapped: swapped, seed: UInt64(batch * 1000 + units))
+        let fused = try step.run(threads: 2), alone = try step.run(threads: 1), unfused = try step.run(threads: 2, fused: false)
+        #expect(fused.ops.filter { $0 == "_SomaFusedGRUCell" }.count == 1, "\(fused.ops)")
+        #expect(!fused.ops.contains("Sigmoid") && !fused.ops.contains("_SomaFusedElementwise"), "\(fused.ops)")
+        #expect(!unfused.ops.contains("_SomaFusedGRUCell"))
+        #expect(fused.h == alone.h)
+        let reference = step.reference(batch: batch, inputs: inputs, units: units)
+        let error = zip(fused.h, reference).map { abs(Double($0) - $1) }.max() ?? .infinity
+        let fromUnfused = zip(fused.h, unfused.h).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(error < 2e-5, "max |Δ| from float64 \(error)")
+        #expect(fromUnfused < 2e-5, "max |Δ| from the unfused plan \(fromUnfused)")
+    }
+
+    /// Every per-CPU build of the GRU cell's loops gives the baseline build's bits.
+    @Test(arguments: CPULevel.allCases.filter { $0 <= CPULevel.detected })
+    func everyBuildOfTheGRUCellGivesTheSameBits(level: CPULevel) {
+        let (rows, n, units) = (3, 37, 40)
+        var rng = SplitMix64(seed: 12)
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -4...4, using: &rng) } }
+        var products = random(rows * 3 * n), inputs = random(rows * 3 * units), bias = random(3 * units), hPrev = random(rows * units)
+        func run(_ level: CPULevel) -> [Float] {
+            var out = [Float](repeating: .nan, count: rows * units), scratch = [Float](repeating: 0, count: 3 * rows * n)
+            products.withUnsafeMutableBufferPointer { p in
+                inputs.withUnsafeMutableBufferPointer { x in
+                    bias.withUnsafeMutableBufferPointer { b in
+                        hPrev.withUnsafeMutableBufferPointer { hp in
+                            out.withUnsafeMutableBufferPointer { o in
+                                scratch.withUnsafeMutableBufferPointer { s in
+                                    VectorKernels.gruCell(GRUCellTile(
+                                        rows: rows, count: n, order: (1, 2, 0), products: FloatRows(p.baseAddress!, rowStride: 3 * n),
+                                        productPart: n, inputs: FloatRows(x.baseAddress! + 1, rowStride: 3 * units), inputPart: units,
+                                        bias: UnsafePointer(b.baseAddress! + 1), biasPart: units,
+                                        hPrev: FloatRows(hp.baseAddress! + 2, rowStride: units), h: FloatRows(o.baseAddress!, rowStride: units),
+                                        scratch: s.baseAddress!), level: level)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return out
+        }
+        let (got, baseline) = (run(level), run(.baseline))
+        #expect(got.map(\.bitPattern) == baseline.map(\.bitPattern))
+        #expect(got.filter { !$0.isNaN }.count == rows * n)
+    }
+
     /// A cell whose intermediate values something else reads (a training step's gradient
     /// reads the gates) stays unfused.
     @Test func cellsWhoseGatesAreReadStayUnfused() throws {
@@ -165,6 +281,17 @@ import Testing
         #expect(throws: SomaError.self) {
             _ = try g.outputs("_SomaFusedLSTMCell", [z, h, u, b, wide], attrs: ["gate_order": .ints([0, 1, 2, 3])], name: "cell2", file: "", line: 0)
         }
+        let z3 = try g.constant(Tensor(repeating: Float(0), shape: [2, 6])), u3 = try g.constant(Tensor(repeating: Float(0), shape: [2, 6]))
+        let b3 = try g.constant(Tensor(repeating: Float(0), shape: [6]))
+        #expect(throws: SomaError.self) {
+            _ = try g.outputs("_SomaFusedGRUCell", [z3, h, u3, b3], attrs: ["gate_order": .ints([0, 1, 3])], name: "gru", file: "", line: 0)
+        }
+        #expect(throws: SomaError.self) {
+            _ = try g.outputs("_SomaFusedGRUCell", [z, h, u3, b3], attrs: ["gate_order": .ints([0, 1, 2])], name: "gru2", file: "", line: 0)
+        }
+        let gru = try g.outputs("_SomaFusedGRUCell", [z3, h, u3, b3], attrs: ["gate_order": .ints([0, 1, 2])], name: "gru3", file: "", line: 0)
+        // Zero gates: z = ½ and a zero candidate, so h = ½·0 + ½·0.
+        #expect(try Session(graph: g).run(gru[0], feeds: [:]).scalars(as: Float.self) == [0, 0, 0, 0])
         let cell = try g.outputs("_SomaFusedLSTMCell", [z, h, u, b, h], attrs: ["gate_order": .ints([0, 1, 2, 3])], name: "cell3", file: "", line: 0)
         let r = try Session(graph: g).run(fetches: cell, feeds: [:])
         // Zero gates: σ = ½, tanh = 0, so c = ½·0 + ½·0 = 0 and h = ½·tanh(0) = 0.

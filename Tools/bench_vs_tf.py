@@ -9,7 +9,7 @@ lower bound (the peak of live bytes). Soma is timed twice: with the machine's
 OpenBLAS settings, and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset (AVX-512 kernels, as
 TF and ORT use) — in that command alone.
 
-    pip install tensorflow-cpu onnxruntime tf2onnx tf_keras   # tf_keras: the keras_lstm workload
+    pip install tensorflow-cpu onnxruntime tf2onnx tf_keras   # tf_keras: the keras_lstm and keras_gru workloads
     python3 Tools/bench_vs_tf.py [--rounds 3] [--only mlp_infer_b256 …] [--json out.json] [--load N]
 
 `--load N` runs N CPU-bound processes (pure Python busy loops) for the whole measurement: the
@@ -154,32 +154,43 @@ def while_empty(x):
     return y + tf.cast(i, tf.float32)
 
 
+def keras_recurrent(kind, x):
+    """A Keras recurrent layer of 64 units (tf_keras, not unrolled): a While loop over TensorLists."""
+    import tf_keras
+    return getattr(tf_keras.layers, kind)(64, kernel_initializer=tf_keras.initializers.GlorotUniform(seed=1),
+                                          recurrent_initializer=tf_keras.initializers.Orthogonal(seed=2))(x)
+
+
 def keras_lstm(x):
-    """A Keras LSTM layer (tf_keras, not unrolled): a While loop over TensorLists."""
-    import tf_keras
-    return tf_keras.layers.LSTM(64, kernel_initializer=tf_keras.initializers.GlorotUniform(seed=1),
-                                recurrent_initializer=tf_keras.initializers.Orthogonal(seed=2))(x)
+    return keras_recurrent("LSTM", x)
 
 
-def keras_lstm_onnx(weights, shape):
+def keras_gru(x):
+    """Keras' GRU with ``reset_after`` (TF 2's default)."""
+    return keras_recurrent("GRU", x)
+
+
+def keras_recurrent_onnx(kind):
     """The same layer with the same weights as ONNX: tf2onnx does not convert the TF 1 graph's
-    TensorList loop, but turns a Keras LSTM traced in TF 2 (eagerly: run in a process of its
-    own, ``onnx_equivalent``) into ONNX's own LSTM op."""
-    import tf_keras
-    layer = tf_keras.layers.LSTM(64)
-    model = tf_keras.Sequential([tf_keras.Input(shape[1:], batch_size=shape[0]), layer])
-    layer.set_weights(weights)
-    model_proto, _ = tf2onnx.convert.from_function(tf.function(lambda x: model(x)), opset=17,
-                                                   input_signature=[tf.TensorSpec(shape, tf.float32, name="x")])
-    model_proto.graph.input[0].name = "x:0"  # the name every other workload's model takes
-    for node in model_proto.graph.node:
-        node.input[:] = ["x:0" if i == "x" else i for i in node.input]
-    return model_proto
+    TensorList loop, but turns a Keras LSTM or GRU traced in TF 2 (eagerly: run in a process
+    of its own, ``onnx_equivalent``) into ONNX's own LSTM or GRU op."""
+    def convert(weights, shape):
+        import tf_keras
+        layer = getattr(tf_keras.layers, kind)(64)
+        model = tf_keras.Sequential([tf_keras.Input(shape[1:], batch_size=shape[0]), layer])
+        layer.set_weights(weights)
+        model_proto, _ = tf2onnx.convert.from_function(tf.function(lambda x: model(x)), opset=17,
+                                                       input_signature=[tf.TensorSpec(shape, tf.float32, name="x")])
+        model_proto.graph.input[0].name = "x:0"  # the name every other workload's model takes
+        for node in model_proto.graph.node:
+            node.input[:] = ["x:0" if i == "x" else i for i in node.input]
+        return model_proto
+    return convert
 
 
 # Workloads whose TF 1 graph tf2onnx cannot convert: an equivalent ONNX model from the
 # graph's variables (in creation order), checked against TF's output like every other.
-ONNX_EQUIVALENTS = {"keras_lstm_b32_t32": keras_lstm_onnx}
+ONNX_EQUIVALENTS = {"keras_lstm_b32_t32": keras_recurrent_onnx("LSTM"), "keras_gru_b32_t32": keras_recurrent_onnx("GRU")}
 
 
 def onnx_equivalent(name, weights, shape, onnx_path):
@@ -204,6 +215,7 @@ WORKLOADS = {  # name: (builder, input shape, timed runs per round)
     "attention_b8_t64": (attention, [8, 64, 64], 200),
     "while_empty_10k": (while_empty, [1], 10),
     "keras_lstm_b32_t32": (keras_lstm, [32, 32, 64], 50),
+    "keras_gru_b32_t32": (keras_gru, [32, 32, 64], 50),
 }
 # Training steps: TF's own training GraphDef (variables, TF's gradient ops, ApplyGradientDescent),
 # run by Soma as TF wrote it. ONNX Runtime does not train these graphs.

@@ -160,7 +160,9 @@ import Testing
             let u = try g.constant(random("u", [units, 3 * units], scale: 0.5))
             let bx = try g.constant(random("bx", [3 * units], scale: 0.5)), bh = try g.constant(random("bh", [3 * units], scale: 0.5))
             let xs = try split(biasAdd(matmul(x, w), bx), count: 3, axis: 1)
-            let ms = try split(biasAdd(matmul(h, u), bh), count: 3, axis: 1)
+            // Keras writes the recurrent split as a SplitV of [H, H, −1] (here the swapped variant).
+            let recurrent = try biasAdd(matmul(h, u), bh)
+            let ms = try swapped ? split(recurrent, sizes: [units, units, -1], axis: 1) : split(recurrent, count: 3, axis: 1)
             let z = try sigmoid(swapped ? ms[0] + xs[0] : xs[0] + ms[0]), r = try sigmoid(xs[1] + ms[1])
             let candidate = try tanh(swapped ? ms[2] * r + xs[2] : xs[2] + r * ms[2])
             let one = try g.constant(Float(1))

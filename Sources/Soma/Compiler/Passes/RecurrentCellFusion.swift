@@ -17,6 +17,7 @@
 /// `h = Add(Mul(z, h_prev), Mul(Sub(1, z), Tanh(Add(x_h, Mul(r, m_h)))))` with
 /// `z = Sigmoid(Add(x_z, m_z))`, `r = Sigmoid(Add(x_r, m_r))`, the `x` parts one `Split` in
 /// three of `x` and the `m` parts, in the same order, one of `BiasAdd(MatMul(h_prev, U), b)`
+/// (or a `SplitV` of three equal parts)
 /// — becomes `_SomaFusedGRUCell(x, h_prev, U, b)` in place of `h`. The same operations in the
 /// same order on every element, so the same values; the product's rounding is the GEMM's for
 /// the tile's shape, which depends on the shapes alone, never on the thread count.
@@ -186,14 +187,24 @@ struct RecurrentCellFusion: CompilerPass {
         return nil
     }
 
-    /// What a `Split` in `parts` along the last axis of `[batch, parts·units]`, interior with
-    /// one reader per part, splits.
+    /// What a `Split` — or a `SplitV` of equal sizes (Keras' GRU writes `[H, H, −1]`) — in
+    /// `parts` along the last axis of `[batch, parts·units]`, interior with one reader per
+    /// part, splits.
     private static func split(_ node: IRNode, parts: Int, batch: Int, units: Int, isInterior: (IRNode, Int) -> Bool) -> IRValue? {
         let (width, overflow) = units.multipliedReportingOverflow(by: parts)
-        guard !overflow, node.op == "Split", node.int("num_split") == parts, isInterior(node, parts),
-              let axis = KnownValues.constant(node.inputs[0])?.intScalars(), axis == [1] || axis == [-1],
-              node.inputs[1].shape == TensorShape([batch, width]) else { return nil }
-        return node.inputs[1]
+        guard !overflow, node.int("num_split") == parts, isInterior(node, parts) else { return nil }
+        let value: IRValue, axis: IRValue
+        switch node.op {
+        case "Split": (value, axis) = (node.inputs[1], node.inputs[0])
+        case "SplitV":
+            guard let sizes = KnownValues.constant(node.inputs[1])?.intScalars(), sizes.count == parts,
+                  sizes.allSatisfy({ $0 == units || $0 == -1 }), sizes.filter({ $0 == -1 }).count <= 1 else { return nil }
+            (value, axis) = (node.inputs[0], node.inputs[2])
+        default: return nil
+        }
+        guard let dimension = KnownValues.constant(axis)?.intScalars(), dimension == [1] || dimension == [-1],
+              value.shape == TensorShape([batch, width]) else { return nil }
+        return value
     }
 
     /// `BiasAdd(MatMul(h_prev, U), b)` (interior, `U` not transposed): its nodes and operands.

@@ -7,6 +7,33 @@ import Testing
 /// (``RecurrentCellFusion``): the unfused plan's values and a float64 reference within
 /// rounding, and the same bits on one thread as on two and in every per-CPU build.
 @Suite struct RecurrentCellFusionTests {
+    /// Seeded values in [−scale, scale], rounded to float32, kept by name for the references.
+    struct Draws {
+        var rng: SplitMix64
+        var values: [String: [Double]] = [:]
+
+        mutating func tensor(_ name: String, _ shape: [Int], scale: Double = 1) -> Tensor {
+            let v = (0..<shape.reduce(1, *)).map { _ in Double(Float(Double.random(in: -scale...scale, using: &rng))) }
+            values[name] = v
+            return try! Tensor(v.map { Float($0) }, shape: shape)
+        }
+    }
+
+    /// A step's placeholders fed their values, and its fetches run with or without the fusion.
+    static func run(_ graph: Graph, _ fetches: [Output], feeding inputs: [Output], _ values: [String: [Double]], threads: Int,
+                    fused: Bool) throws -> (outputs: [[Float]], ops: [String]) {
+        let feeds = Dictionary(uniqueKeysWithValues: inputs.map { input in
+            (input, try! Tensor(values[input.node.name]!.map { Float($0) }, shape: input.shape.dimensions!.map { $0! }))
+        })
+        var options = SessionOptions()
+        options.intraOpThreads = threads
+        if !fused { options.compileOptions.disabledPasses = [RecurrentCellFusion.name] }
+        let session = Session(graph: graph, options: options)
+        let r = try session.run(fetches: fetches, feeds: feeds)
+        let plan = try #require(try session.plan(fetches: fetches, feeds: feeds))
+        return (r.map { $0.scalars(as: Float.self) }, plan.steps.map(\.op))
+    }
+
     /// One Keras LSTM step, as `tf.keras.layers.LSTMCell` writes it: the gates
     /// `BiasAdd(x·W + h·U, b)` split in four (input, forget, cell, output), then the state.
     struct Step {
@@ -15,45 +42,31 @@ import Testing
         let values: [String: [Double]]
 
         init(batch: Int, inputs: Int, units: Int, swapped: Bool = false, seed: UInt64) throws {
-            var rng = SplitMix64(seed: seed)
-            var values: [String: [Double]] = [:]
-            func random(_ name: String, _ shape: [Int], scale: Double) -> Tensor {
-                let v = (0..<shape.reduce(1, *)).map { _ in Double(Float(Double.random(in: -scale...scale, using: &rng))) }
-                values[name] = v
-                return try! Tensor(v.map { Float($0) }, shape: shape)
-            }
+            var draws = Draws(rng: SplitMix64(seed: seed))
             let g = graph
             x = try g.placeholder(.float32, shape: [batch, inputs], name: "x")
             h = try g.placeholder(.float32, shape: [batch, units], name: "h")
             c = try g.placeholder(.float32, shape: [batch, units], name: "c")
-            let w = try g.constant(random("w", [inputs, 4 * units], scale: 0.5))
-            let u = try g.constant(random("u", [units, 4 * units], scale: 0.5))
-            let b = try g.constant(random("b", [4 * units], scale: 0.5))
+            let w = try g.constant(draws.tensor("w", [inputs, 4 * units], scale: 0.5))
+            let u = try g.constant(draws.tensor("u", [units, 4 * units], scale: 0.5))
+            let b = try g.constant(draws.tensor("b", [4 * units], scale: 0.5))
             let (xw, hu) = (try matmul(x, w), try matmul(h, u))
             let gates = try split(biasAdd(swapped ? hu + xw : xw + hu, b), count: 4, axis: 1)
             let (i, f, cell, o) = (try sigmoid(gates[0]), try sigmoid(gates[1]), try tanh(gates[2]), try sigmoid(gates[3]))
             newC = try swapped ? i * cell + c * f : f * c + i * cell
             newH = try swapped ? tanh(newC) * o : o * tanh(newC)
-            for (name, shape) in [("x", [batch, inputs]), ("h", [batch, units]), ("c", [batch, units])] {
-                _ = random(name, shape, scale: 1)
-            }
-            self.values = values
+            for (name, shape) in [("x", [batch, inputs]), ("h", [batch, units]), ("c", [batch, units])] { _ = draws.tensor(name, shape) }
+            self.values = draws.values
         }
 
         var feeds: [Output: Tensor] {
-            [x: try! Tensor(values["x"]!.map { Float($0) }, shape: x.shape.dimensions!.map { $0! }),
-             h: try! Tensor(values["h"]!.map { Float($0) }, shape: h.shape.dimensions!.map { $0! }),
-             c: try! Tensor(values["c"]!.map { Float($0) }, shape: c.shape.dimensions!.map { $0! })]
+            Dictionary(uniqueKeysWithValues: [x, h, c].map { ($0, try! Tensor(values[$0.node.name]!.map { Float($0) },
+                                                                              shape: $0.shape.dimensions!.map { $0! })) })
         }
 
         func run(threads: Int, fused: Bool = true) throws -> (h: [Float], c: [Float], ops: [String]) {
-            var options = SessionOptions()
-            options.intraOpThreads = threads
-            if !fused { options.compileOptions.disabledPasses = [RecurrentCellFusion.name] }
-            let session = Session(graph: graph, options: options)
-            let r = try session.run(fetches: [newH, newC], feeds: feeds)
-            let plan = try #require(try session.plan(fetches: [newH, newC], feeds: feeds))
-            return (r[0].scalars(as: Float.self), r[1].scalars(as: Float.self), plan.steps.map(\.op))
+            let r = try RecurrentCellFusionTests.run(graph, [newH, newC], feeding: [x, h, c], values, threads: threads, fused: fused)
+            return (r.outputs[0], r.outputs[1], r.ops)
         }
 
         /// The step in float64 from the same (float32) values.
@@ -146,19 +159,13 @@ import Testing
         let values: [String: [Double]]
 
         init(batch: Int, inputs: Int, units: Int, swapped: Bool = false, seed: UInt64) throws {
-            var rng = SplitMix64(seed: seed)
-            var values: [String: [Double]] = [:]
-            func random(_ name: String, _ shape: [Int], scale: Double) -> Tensor {
-                let v = (0..<shape.reduce(1, *)).map { _ in Double(Float(Double.random(in: -scale...scale, using: &rng))) }
-                values[name] = v
-                return try! Tensor(v.map { Float($0) }, shape: shape)
-            }
+            var draws = Draws(rng: SplitMix64(seed: seed))
             let g = graph
             x = try g.placeholder(.float32, shape: [batch, inputs], name: "x")
             h = try g.placeholder(.float32, shape: [batch, units], name: "h")
-            let w = try g.constant(random("w", [inputs, 3 * units], scale: 0.5))
-            let u = try g.constant(random("u", [units, 3 * units], scale: 0.5))
-            let bx = try g.constant(random("bx", [3 * units], scale: 0.5)), bh = try g.constant(random("bh", [3 * units], scale: 0.5))
+            let w = try g.constant(draws.tensor("w", [inputs, 3 * units], scale: 0.5))
+            let u = try g.constant(draws.tensor("u", [units, 3 * units], scale: 0.5))
+            let bx = try g.constant(draws.tensor("bx", [3 * units], scale: 0.5)), bh = try g.constant(draws.tensor("bh", [3 * units], scale: 0.5))
             let xs = try split(biasAdd(matmul(x, w), bx), count: 3, axis: 1)
             // Keras writes the recurrent split as a SplitV of [H, H, −1] (here the swapped variant).
             let recurrent = try biasAdd(matmul(h, u), bh)
@@ -167,23 +174,13 @@ import Testing
             let candidate = try tanh(swapped ? ms[2] * r + xs[2] : xs[2] + r * ms[2])
             let one = try g.constant(Float(1))
             newH = try swapped ? (one - z) * candidate + h * z : z * h + (one - z) * candidate
-            for (name, shape) in [("x", [batch, inputs]), ("h", [batch, units])] { _ = random(name, shape, scale: 1) }
-            self.values = values
-        }
-
-        var feeds: [Output: Tensor] {
-            [x: try! Tensor(values["x"]!.map { Float($0) }, shape: x.shape.dimensions!.map { $0! }),
-             h: try! Tensor(values["h"]!.map { Float($0) }, shape: h.shape.dimensions!.map { $0! })]
+            for (name, shape) in [("x", [batch, inputs]), ("h", [batch, units])] { _ = draws.tensor(name, shape) }
+            self.values = draws.values
         }
 
         func run(threads: Int, fused: Bool = true) throws -> (h: [Float], ops: [String]) {
-            var options = SessionOptions()
-            options.intraOpThreads = threads
-            if !fused { options.compileOptions.disabledPasses = [RecurrentCellFusion.name] }
-            let session = Session(graph: graph, options: options)
-            let r = try session.run(fetches: [newH], feeds: feeds)
-            let plan = try #require(try session.plan(fetches: [newH], feeds: feeds))
-            return (r[0].scalars(as: Float.self), plan.steps.map(\.op))
+            let r = try RecurrentCellFusionTests.run(graph, [newH], feeding: [x, h], values, threads: threads, fused: fused)
+            return (r.outputs[0], r.ops)
         }
 
         func reference(batch: Int, inputs: Int, units: Int) -> [Double] {

@@ -100,8 +100,9 @@ enum FusedKernels {
     /// `_SomaFusedLSTMCell`: per tile (``RecurrentTiling``), the recurrent product of its rows
     /// and units into per-thread scratch (one GEMM, or one per gate for a block of units), then
     /// the cell's passes over the tile (``VectorKernels/lstmCell(_:level:)``; float64 the same
-    /// operations element by element). The scratch counts against the session's budget. Inputs: `input` [B, 4H], `h_prev` [B, K], `recurrent_kernel` [K, 4H],
-    /// `bias` [4H], `c_prev` [B, H]; outputs `h` and `c` [B, H].
+    /// operations element by element). The scratch counts against the session's budget.
+    /// Inputs: `input` [B, 4H], `h_prev` [B, K], `recurrent_kernel` [K, 4H], `bias` [4H],
+    /// `c_prev` [B, H]; outputs `h` and `c` [B, H].
     static func lstmCell<T: FloatScalar>(_ ctx: KernelContext, _: T.Type) throws {
         let (input, hPrev, kernel, bias, cPrev) = (ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], ctx.inputs[3], ctx.inputs[4])
         guard hPrev.shape.count == 2, cPrev.shape.count == 2, input.shape.count == 2, kernel.shape.count == 2, bias.shape.count == 1,
@@ -123,43 +124,31 @@ enum FusedKernels {
                                      bias.pointer(as: T.self), cPrev.pointer(as: T.self))
         let (pho, pco) = (h.mutablePointer(as: T.self), c.mutablePointer(as: T.self))
         let (gi, gf, gg, go) = (order[0], order[1], order[2], order[3])
-        let tiling = RecurrentTiling(batch: batch, units: units), tileBytes = tiling.tileBytes(parts: 4, T.self)
-        try ctx.withScratchReserved(Swift.min(ctx.threads, tiling.count) * tileBytes, "an LSTM cell's gates") {
-            ParallelFor.run(blocks: tiling.count, threads: ctx.threads) { t in
-                let tile = tiling.tile(t), n = tile.units, productCount = tile.rows * 4 * n
-                ThreadScratch.withScratch(bytes: tileBytes) { raw in
-                    let products = raw.assumingMemoryBound(to: T.self)
-                    tileProducts(tile, parts: 4, ph, depth: depth, pk, units: units, into: products)
-                    let state = tile.row * units + tile.unit
-                    if T.self == Float.self {
-                        func rows(_ p: UnsafePointer<T>, stride: Int) -> FloatRows {
-                            FloatRows(float(UnsafeMutablePointer(mutating: p)), rowStride: stride)
-                        }
-                        VectorKernels.lstmCell(LSTMCellTile(
-                            rows: tile.rows, count: n, order: (gi, gf, gg, go), products: rows(products, stride: 4 * n), productPart: n,
-                            inputs: rows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
-                            bias: float(pb + tile.unit), biasPart: units, cPrev: rows(pcp + state, stride: units),
-                            c: rows(pco + state, stride: units), h: rows(pho + state, stride: units),
-                            scratch: float(products + productCount)))
-                        return
-                    }
-                    for r in 0..<tile.rows {
-                        let row = tile.row + r, state = row * units + tile.unit
-                        // Gate part q of this row: its products, its input term and its bias.
-                        func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
-                            (UnsafePointer(products + r * 4 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
-                        }
-                        let (i, f, g, o) = (part(gi), part(gf), part(gg), part(go))
-                        for j in 0..<n {
-                            let si = RNNKernels.sigmoid(T.add(T.add(i.0[j], i.1[j]), i.2[j]))
-                            let sf = RNNKernels.sigmoid(T.add(T.add(f.0[j], f.1[j]), f.2[j]))
-                            let tg = T.tanh(T.add(T.add(g.0[j], g.1[j]), g.2[j]))
-                            let so = RNNKernels.sigmoid(T.add(T.add(o.0[j], o.1[j]), o.2[j]))
-                            let cell = T.add(T.mul(sf, pcp[state + j]), T.mul(si, tg))
-                            pco[state + j] = cell
-                            pho[state + j] = T.mul(so, T.tanh(cell))
-                        }
-                    }
+        try forEachTile(ctx, batch: batch, units: units, parts: 4, depth: depth, ph, pk, "an LSTM cell's gates") { tile, products in
+            let n = tile.units, state = tile.row * units + tile.unit
+            if T.self == Float.self {
+                return VectorKernels.lstmCell(LSTMCellTile(
+                    rows: tile.rows, count: n, order: (gi, gf, gg, go), products: floatRows(products, stride: 4 * n), productPart: n,
+                    inputs: floatRows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
+                    bias: float(pb + tile.unit), biasPart: units, cPrev: floatRows(pcp + state, stride: units),
+                    c: floatRows(pco + state, stride: units), h: floatRows(pho + state, stride: units),
+                    scratch: float(products + tile.rows * 4 * n)))
+            }
+            for r in 0..<tile.rows {
+                let row = tile.row + r, state = row * units + tile.unit
+                // Gate part q of this row: its products, its input term and its bias.
+                func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
+                    (UnsafePointer(products + r * 4 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
+                }
+                let (i, f, g, o) = (part(gi), part(gf), part(gg), part(go))
+                for j in 0..<n {
+                    let si = RNNKernels.sigmoid(T.add(T.add(i.0[j], i.1[j]), i.2[j]))
+                    let sf = RNNKernels.sigmoid(T.add(T.add(f.0[j], f.1[j]), f.2[j]))
+                    let tg = T.tanh(T.add(T.add(g.0[j], g.1[j]), g.2[j]))
+                    let so = RNNKernels.sigmoid(T.add(T.add(o.0[j], o.1[j]), o.2[j]))
+                    let cell = T.add(T.mul(sf, pcp[state + j]), T.mul(si, tg))
+                    pco[state + j] = cell
+                    pho[state + j] = T.mul(so, T.tanh(cell))
                 }
             }
         }
@@ -188,39 +177,48 @@ enum FusedKernels {
         let (px, ph, pk, pb) = (input.pointer(as: T.self), hPrev.pointer(as: T.self), kernel.pointer(as: T.self), bias.pointer(as: T.self))
         let pho = h.mutablePointer(as: T.self)
         let (gz, gr, gh) = (order[0], order[1], order[2])
-        let tiling = RecurrentTiling(batch: batch, units: units), tileBytes = tiling.tileBytes(parts: 3, T.self)
-        try ctx.withScratchReserved(Swift.min(ctx.threads, tiling.count) * tileBytes, "a GRU cell's gates") {
+        try forEachTile(ctx, batch: batch, units: units, parts: 3, depth: units, ph, pk, "a GRU cell's gates") { tile, products in
+            let n = tile.units, state = tile.row * units + tile.unit
+            if T.self == Float.self {
+                return VectorKernels.gruCell(GRUCellTile(
+                    rows: tile.rows, count: n, order: (gz, gr, gh), products: floatRows(products, stride: 3 * n), productPart: n,
+                    inputs: floatRows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
+                    bias: float(pb + tile.unit), biasPart: units, hPrev: floatRows(ph + state, stride: units),
+                    h: floatRows(pho + state, stride: units), scratch: float(products + tile.rows * 3 * n)))
+            }
+            for r in 0..<tile.rows {
+                let row = tile.row + r, state = row * units + tile.unit
+                // Gate part q of this row: its products, its input term and its bias.
+                func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
+                    (UnsafePointer(products + r * 3 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
+                }
+                let (z, rg, c) = (part(gz), part(gr), part(gh))
+                for j in 0..<n {
+                    let sz = RNNKernels.sigmoid(T.add(z.1[j], T.add(z.0[j], z.2[j])))
+                    let sr = RNNKernels.sigmoid(T.add(rg.1[j], T.add(rg.0[j], rg.2[j])))
+                    let candidate = T.tanh(T.add(c.1[j], T.mul(sr, T.add(c.0[j], c.2[j]))))
+                    pho[state + j] = T.add(T.mul(sz, ph[state + j]), T.mul(T.sub(1, sz), candidate))
+                }
+            }
+        }
+    }
+
+    /// Runs `body(tile, products)` for every tile (``RecurrentTiling``) of a step of a cell of
+    /// `parts` gate parts, on the threads: `products` is per-thread scratch holding the tile's
+    /// recurrent product (``tileProducts(_:parts:_:depth:_:units:into:)``) followed, for
+    /// float32, by as much again of working space; all of it counts against the session's
+    /// budget (`what` names it when it does not fit).
+    private static func forEachTile<T: FloatScalar>(_ ctx: KernelContext, batch: Int, units: Int, parts: Int, depth: Int,
+                                                    _ ph: UnsafePointer<T>, _ pk: UnsafePointer<T>, _ what: String,
+                                                    _ body: (RecurrentTiling.Tile, UnsafeMutablePointer<T>) -> Void) throws {
+        let tiling = RecurrentTiling(batch: batch, units: units), tileBytes = tiling.tileBytes(parts: parts, T.self)
+        try ctx.withScratchReserved(Swift.min(ctx.threads, tiling.count) * tileBytes, what) {
             ParallelFor.run(blocks: tiling.count, threads: ctx.threads) { t in
-                let tile = tiling.tile(t), n = tile.units, productCount = tile.rows * 3 * n
+                let tile = tiling.tile(t)
                 ThreadScratch.withScratch(bytes: tileBytes) { raw in
                     let products = raw.assumingMemoryBound(to: T.self)
-                    tileProducts(tile, parts: 3, ph, depth: units, pk, units: units, into: products)
-                    let state = tile.row * units + tile.unit
-                    if T.self == Float.self {
-                        func rows(_ p: UnsafePointer<T>, stride: Int) -> FloatRows {
-                            FloatRows(float(UnsafeMutablePointer(mutating: p)), rowStride: stride)
-                        }
-                        VectorKernels.gruCell(GRUCellTile(
-                            rows: tile.rows, count: n, order: (gz, gr, gh), products: rows(products, stride: 3 * n), productPart: n,
-                            inputs: rows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
-                            bias: float(pb + tile.unit), biasPart: units, hPrev: rows(ph + state, stride: units),
-                            h: rows(pho + state, stride: units), scratch: float(products + productCount)))
-                        return
-                    }
-                    for r in 0..<tile.rows {
-                        let row = tile.row + r, state = row * units + tile.unit
-                        // Gate part q of this row: its products, its input term and its bias.
-                        func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
-                            (UnsafePointer(products + r * 3 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
-                        }
-                        let (z, rg, c) = (part(gz), part(gr), part(gh))
-                        for j in 0..<n {
-                            let sz = RNNKernels.sigmoid(T.add(z.1[j], T.add(z.0[j], z.2[j])))
-                            let sr = RNNKernels.sigmoid(T.add(rg.1[j], T.add(rg.0[j], rg.2[j])))
-                            let candidate = T.tanh(T.add(c.1[j], T.mul(sr, T.add(c.0[j], c.2[j]))))
-                            pho[state + j] = T.add(T.mul(sz, ph[state + j]), T.mul(T.sub(1, sz), candidate))
-                        }
-                    }
+                    tileProducts(tile, parts: parts, ph, depth: depth, pk, units: units, into: products)
+                    body(tile, products)
                 }
             }
         }
@@ -242,6 +240,15 @@ enum FusedKernels {
                                  products + q * n, parts * n)
             }
         }
+    }
+
+    /// Rows `stride` apart from `p`, as the float32 loops read them.
+    @inline(__always) private static func floatRows<T>(_ p: UnsafePointer<T>, stride: Int) -> FloatRows {
+        FloatRows(float(UnsafeMutablePointer(mutating: p)), rowStride: stride)
+    }
+
+    @inline(__always) private static func floatRows<T>(_ p: UnsafeMutablePointer<T>, stride: Int) -> FloatRows {
+        FloatRows(float(p), rowStride: stride)
     }
 
     @inline(__always) private static func float<T>(_ p: UnsafePointer<T>) -> UnsafePointer<Float> {

@@ -25,8 +25,9 @@
 /// `[B, 4H]` (`[B, 3H]`) and `x`, `c_prev`, `b` exactly the shapes the cell reads (no
 /// broadcasting); `MatMul` transposes neither operand; every replaced node but `c` and `h`
 /// is read only inside the pattern (each split output once, a GRU's `z` twice), is not
-/// fetched and has no control edges in or out; `c` and `h` have no control inputs; the
-/// GRU's `1` a constant one and its product's left operand the `h_prev` it mixes.
+/// fetched and has no control edges in or out; `c` and `h` have no control inputs, and no
+/// control edge leaves `c`; the GRU's `1` a constant one and its product's left operand the
+/// `h_prev` it mixes.
 struct RecurrentCellFusion: CompilerPass {
     static let name = "recurrent_cell_fusion"
 
@@ -50,7 +51,8 @@ struct RecurrentCellFusion: CompilerPass {
         var replaced = Set<Int>(), fused = false
         for node in ir.nodes where node.op == "Mul" && !replaced.contains(node.id) {
             guard let cell = Self.match(node, isInterior: isInterior),
-                  !replaced.contains(cell.c.id), cell.interior.allSatisfy({ !replaced.contains($0.id) }) else { continue }
+                  !replaced.contains(cell.c.id), !controlSources.contains(cell.c.id),
+                  cell.interior.allSatisfy({ !replaced.contains($0.id) }) else { continue }
             replaced.formUnion([cell.c.id] + cell.interior.map(\.id))
             let dtype = node.outputTypes[0], shape = node.outputShapes[0]
             node.def = OpRegistry.lookup("_SomaFusedLSTMCell")!
@@ -173,9 +175,9 @@ struct RecurrentCellFusion: CompilerPass {
                                           x.dtype == dtype,
                                           let recurrent = biasedProduct(m, parts: 3, units: units, dtype: dtype, isInterior: isInterior),
                                           recurrent.hPrev == hPrev else { continue }
-                                    let interiorNodes = [h, mixNode, restNode, z, sub, tanh, inner, resetProduct, r, zGate.add, rGate.add,
+                                    let interiorNodes = [mixNode, restNode, z, sub, tanh, inner, resetProduct, r, zGate.add, rGate.add,
                                                          xSplit, mSplit] + recurrent.interior
-                                    return GRUCell(interior: interiorNodes.filter { $0 !== h }, input: x, hPrev: hPrev,
+                                    return GRUCell(interior: interiorNodes, input: x, hPrev: hPrev,
                                                    kernel: recurrent.kernel, bias: recurrent.bias, order: xs.map(\.index))
                                 }
                             }

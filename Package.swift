@@ -50,14 +50,14 @@ let package = Package(
         .target(name: "SomaProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
         // CRC-32C with the SSE4.2/ARMv8 instruction and a table fallback (checkpoints).
         .target(name: "CRC32C"),
-        // Which vector instruction sets the CPU has (CPUID through the compiler's builtins).
+        // Which vector instruction sets the CPU has (CPUID through the compiler's builtins), and a spin-wait hint.
         .target(name: "CPUFeatures"),
         // The float32 vector functions and loops, written once (baseline build).
         .target(name: "SomaSIMD", dependencies: ["CPUFeatures"]),
         .target(name: "SomaSIMDBaseline", dependencies: ["SomaSIMD"]),
         .target(
             name: "Soma",
-            dependencies: ["CBLAS", "CXSMM", "SomaProto", "CRC32C", "SomaSIMD", "SomaSIMDBaseline"]
+            dependencies: ["CBLAS", "CXSMM", "SomaProto", "CRC32C", "CPUFeatures", "SomaSIMD", "SomaSIMDBaseline"]
                 + acceleratedLoops.map { .target(name: $0.name) },
             // The 8×8 digits data set (Tools/extract_digits.py; UCI, CC BY 4.0).
             resources: [.copy("Resources/digits.bin")],

@@ -8,4 +8,15 @@
 // 2: besides, what `-target-cpu skylake-avx512` emits (AVX-512 F, CD, BW, DQ, VL).
 int soma_cpu_vector_level(void);
 
+// A spin-wait hint for a loop polling memory another thread writes: x86's `pause`, ARM's
+// `yield`; nothing elsewhere. It frees the core's issue slots for a sibling thread and
+// avoids the memory-order flush on the loop's exit.
+static inline void soma_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif

@@ -1,3 +1,4 @@
+import CPUFeatures
 import Foundation
 import Synchronization
 
@@ -8,12 +9,22 @@ protocol PoolJob: AnyObject, Sendable {
 
 /// A persistent pool of worker threads shared by every session.
 ///
-/// Items are `(job, index)` pairs in one FIFO guarded by a mutex. Idle workers spin
-/// briefly, then park on a condition variable, so no CPU burns between runs. Callers that
-/// submit work also help: `helpOnce()` runs one queued item on the calling thread, and
-/// `wait(until:)` helps while it waits for work running elsewhere, then sleeps after a
-/// bounded spin — on a machine shared with other processes, a waiter that yields forever
-/// takes CPU from the very thread it waits for.
+/// Items are `(job, index)` pairs in one FIFO guarded by a mutex. Idle workers spin for
+/// ``spinNanoseconds``, yield a little, then park on a condition variable, so no CPU burns
+/// between runs. Callers that submit work also help: `helpOnce()` runs one queued item on
+/// the calling thread, and `wait(until:)` helps while it waits for work running elsewhere,
+/// then sleeps after the same bounded spin — on a machine shared with other processes, a
+/// waiter that yields forever takes CPU from the very thread it waits for.
+///
+/// The spin is timed, not counted: a recurrent loop's steps are parallel blocks of a few
+/// microseconds with a few microseconds of serial work between them, and a worker must
+/// still be polling when the next step's item is queued. Counted in polls (2,000 of them,
+/// about half a microsecond), a worker was into its `sched_yield` rounds by then, which on
+/// these virtual machines take ~20 µs each (`perf trace`): the caller often ran both of a
+/// step's blocks before the worker looked (a traced Keras LSTM's cell, 15.1 µs a step on
+/// two threads against 15.6 on one). Timed, the harness's Keras LSTM went from 0.70–0.72 to
+/// 0.65–0.69 ms and its GRU from 0.67–0.69 to 0.61–0.67 (A/B medians); the other
+/// workloads within the noise.
 ///
 /// Thread-safety: all members may be called from any thread.
 final class ThreadPool: @unchecked Sendable {
@@ -34,8 +45,11 @@ final class ThreadPool: @unchecked Sendable {
     private let waiters = Atomic<Int>(0)
     let workerCount: Int
 
-    /// Idle rounds of `wait(until:)` before it yields the CPU between checks, and before it sleeps.
-    static let spinRounds = 100, yieldRounds = 20
+    /// How long an idle thread polls for work before it starts yielding the CPU: longer
+    /// than the serial work between two parallel steps, far shorter than a time slice.
+    static let spinNanoseconds: UInt64 = 50_000
+    /// `sched_yield` rounds after the spin, before sleeping: the worker's and `wait(until:)`'s.
+    static let workerYieldRounds = 200, waiterYieldRounds = 20
 
     init(workers: Int) {
         workerCount = workers
@@ -69,15 +83,20 @@ final class ThreadPool: @unchecked Sendable {
     /// must read what the completing thread writes before `notifyWaiters()` with
     /// sequentially consistent atomics.
     func wait(until isDone: () -> Bool) {
-        var idle = 0
+        var idleSince: UInt64? = nil, yields = 0
         while !isDone() {
             if helpOnce() {
-                idle = 0
+                (idleSince, yields) = (nil, 0)
                 continue
             }
-            idle += 1
-            if idle < Self.spinRounds { continue }
-            if idle < Self.spinRounds + Self.yieldRounds {
+            let now = ContentionMonitor.monotonicNanoseconds()
+            if now &- (idleSince ?? now) < Self.spinNanoseconds {
+                if idleSince == nil { idleSince = now }
+                soma_cpu_relax()
+                continue
+            }
+            if yields < Self.waiterYieldRounds {
+                yields += 1
                 sched_yield()
                 continue
             }
@@ -88,7 +107,7 @@ final class ThreadPool: @unchecked Sendable {
             sleepers -= 1
             waiters.subtract(1, ordering: .sequentiallyConsistent)
             condition.unlock()
-            idle = 0
+            (idleSince, yields) = (nil, 0)
         }
     }
 
@@ -111,6 +130,23 @@ final class ThreadPool: @unchecked Sendable {
         return item
     }
 
+    /// Polls for a queued item for ``spinNanoseconds`` (the clock read every 64 polls), then
+    /// for ``workerYieldRounds`` more, yielding between polls; whether one was queued.
+    private func spinForWork() -> Bool {
+        let start = ContentionMonitor.monotonicNanoseconds()
+        repeat {
+            for _ in 0..<64 {
+                if pending.load(ordering: .relaxed) > 0 { return true }
+                soma_cpu_relax()
+            }
+        } while ContentionMonitor.monotonicNanoseconds() &- start < Self.spinNanoseconds
+        for _ in 0..<Self.workerYieldRounds {
+            if pending.load(ordering: .relaxed) > 0 { return true }
+            sched_yield()
+        }
+        return false
+    }
+
     private func work() {
         ContentionMonitor.shared.registerWorker()
         while true {
@@ -119,12 +155,7 @@ final class ThreadPool: @unchecked Sendable {
                 continue
             }
             // Spin, then yield, a little: a dependent step is often queued microseconds later.
-            var found = false
-            for i in 0..<2200 {
-                if pending.load(ordering: .relaxed) > 0 { found = true; break }
-                if i >= 2000 { sched_yield() }
-            }
-            if found { continue }
+            if spinForWork() { continue }
             condition.lock()
             sleepers += 1
             while pending.load(ordering: .acquiring) == 0 { condition.wait() }

@@ -8,6 +8,8 @@ manifest.json whose `ops` include the ops inside library functions):
     keras_lstm      a Keras LSTM and GRU (not unrolled) on a sequence — a While loop over
                     TensorLists, frozen from a tf.function
     keras_lstm_v1   the same, frozen as TF does by default: loops lowered to v1 frames
+    keras_lstm_last a Keras LSTM keeping its last output and its state (return_state): each
+                    step's h written at index 0 of a one-element list
     nested_while_v1 nested tf.while_loops using outside values, lowered to v1 frames
     dynamic_rnn     tf.compat.v1.nn.dynamic_rnn with an LSTM cell and sequence lengths, in a
                     TF1 graph (control flow v2), with its gradients
@@ -222,3 +224,16 @@ with graph.as_default():
                                   "scattered": scattered.stack()},
               {x: f32(4, 6, 3), lengths: np.array([6, 3, 1, 5], dtype=np.int32)}, 1e-4)
 tf1.enable_control_flow_v2()
+
+# A Keras LSTM keeping only its last output, with its state: its loop writes each step's h
+# at index 0 of a one-element list. (Last in the file: the draws above stay as they were.)
+tf.keras.utils.set_random_seed(11)
+lstm_last = tf.keras.layers.LSTM(6, return_state=True)
+
+
+@tf.function
+def keras_lstm_last(x):
+    return lstm_last(x)
+
+
+write_function("keras_lstm_last", keras_lstm_last, {"x": f32(3, 9, 4)}, tolerance=1e-4)

@@ -101,7 +101,7 @@ enum FunctionCalls {
 
     /// `compiled` when it fits `arguments`' shapes (and list element shapes), else `f`
     /// compiled for them after checking them against its signature.
-    private static func fitting(_ f: GraphFunction, _ arguments: [Tensor], _ compiled: Compiled?) throws -> Compiled {
+    static func fitting(_ f: GraphFunction, _ arguments: [Tensor], _ compiled: Compiled?) throws -> Compiled {
         // Arguments are checked when their shapes change (a call with the shapes of the
         // last one passed the same checks, and a node's dtypes never change).
         if let c = compiled, zip(c.shapes, arguments).allSatisfy({ $0 == $1.shape }),

@@ -42,6 +42,11 @@ public struct SessionOptions: Sendable {
     /// a run waits at every join for whichever thread the scheduler preempted; alone it
     /// does not (see `ContentionMonitor`). Results are the same either way.
     public var adaptsToContention = true
+    /// Run a `While` loop whose every step is one fused LSTM cell (a Keras LSTM layer) as
+    /// one kernel, its steps one after another with no plan run between them (the default;
+    /// see `RecurrentLoop`). Off, the loop's condition and body run as plans every step.
+    /// Results are the same either way; a run that checks numerics runs the plans.
+    public var fusesRecurrentLoops = true
     /// Where the contention decision comes from (tests fix it).
     var contentionMonitor = ContentionMonitor.shared
 
@@ -84,7 +89,7 @@ public final class Session: Sendable {
     public init(graph: Graph, options: SessionOptions = .init()) {
         self.graph = graph
         self.options = options
-        self.state = SessionState(budget: options.memoryBudget)
+        self.state = SessionState(budget: options.memoryBudget, fusesRecurrentLoops: options.fusesRecurrentLoops)
         self.executor = ReferenceExecutor()
         self.plans = PlanCache(capacity: options.planCacheCapacity)
         _ = LinalgKernels.configureBLAS  // OpenBLAS's own spinning pool goes first.

@@ -11,8 +11,13 @@ final class SessionState: Sendable {
     let sessionEntropy = UInt64.random(in: 1...UInt64.max)
     /// What this session's runs may hold: arenas, outputs, fetches, variables, scratch.
     let budget: MemoryBudget
+    /// ``SessionOptions/fusesRecurrentLoops``.
+    let fusesRecurrentLoops: Bool
 
-    init(budget: MemoryBudget = MemoryBudget()) { self.budget = budget }
+    init(budget: MemoryBudget = MemoryBudget(), fusesRecurrentLoops: Bool = true) {
+        self.budget = budget
+        self.fusesRecurrentLoops = fusesRecurrentLoops
+    }
 
     /// How many times the random op `node` has run in this session before now (TF's
     /// random kernels advance their generator from run to run).

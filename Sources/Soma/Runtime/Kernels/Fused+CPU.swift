@@ -95,6 +95,10 @@ enum FusedKernels {
         func tileBytes<T>(parts: Int, _: T.Type) -> Int {
             (T.self == Float.self ? 2 : 1) * Swift.min(batch, Self.rows) * parts * unitBlock * MemoryLayout<T>.stride
         }
+
+        /// The scratch of a step on up to `threads` threads (a tile's for each thread that
+        /// runs one), which the cell's caller reserves from the session's budget.
+        func scratchBytes<T>(parts: Int, threads: Int, _: T.Type) -> Int { Swift.min(threads, count) * tileBytes(parts: parts, T.self) }
     }
 
     /// `_SomaFusedLSTMCell`: per tile (``RecurrentTiling``), the recurrent product of its rows
@@ -110,21 +114,48 @@ enum FusedKernels {
             throw KernelError("_SomaFusedLSTMCell needs rank-2 input, h_prev, recurrent_kernel and c_prev, a rank-1 bias and a "
                               + "gate_order of the four gates")
         }
-        let batch = hPrev.shape[0], depth = hPrev.shape[1], units = cPrev.shape[1], width = 4 * units
-        guard cPrev.shape[0] == batch, input.shape[0] == batch, input.shape[1] == width, kernel.shape[0] == depth,
-              kernel.shape[1] == width, bias.shape[0] == width else {
+        let cell = LSTMShape(batch: hPrev.shape[0], depth: hPrev.shape[1], units: cPrev.shape[1],
+                             order: (order[0], order[1], order[2], order[3]))
+        guard cPrev.shape[0] == cell.batch, input.shape == [cell.batch, 4 * cell.units], kernel.shape == [cell.depth, 4 * cell.units],
+              bias.shape == [4 * cell.units] else {
             throw KernelError("_SomaFusedLSTMCell: input \(shapeString(input.shape)), h_prev \(shapeString(hPrev.shape)), "
                               + "recurrent_kernel \(shapeString(kernel.shape)), bias \(shapeString(bias.shape)) and c_prev "
                               + "\(shapeString(cPrev.shape)) do not make one cell")
         }
         let h = try ctx.allocateOutput(0, zeroed: false), c = try ctx.allocateOutput(1, zeroed: false)
         defer { ctx.setOutput(0, h); ctx.setOutput(1, c) }
-        guard batch > 0, units > 0 else { return }
-        let (px, ph, pk, pb, pcp) = (input.pointer(as: T.self), hPrev.pointer(as: T.self), kernel.pointer(as: T.self),
-                                     bias.pointer(as: T.self), cPrev.pointer(as: T.self))
-        let (pho, pco) = (h.mutablePointer(as: T.self), c.mutablePointer(as: T.self))
-        let (gi, gf, gg, go) = (order[0], order[1], order[2], order[3])
-        try forEachTile(ctx, batch: batch, units: units, parts: 4, depth: depth, ph, pk, "an LSTM cell's gates") { tile, products in
+        try ctx.withScratchReserved(cell.scratchBytes(threads: ctx.threads, T.self), "an LSTM cell's gates") {
+            lstmStep(cell, input: input.pointer(as: T.self), hPrev: hPrev.pointer(as: T.self), kernel: kernel.pointer(as: T.self),
+                     bias: bias.pointer(as: T.self), cPrev: cPrev.pointer(as: T.self), h: h.mutablePointer(as: T.self),
+                     c: c.mutablePointer(as: T.self), threads: ctx.threads)
+        }
+    }
+
+    /// The shapes of an LSTM cell's step: `batch` rows, `h_prev` of `depth` columns, `units`
+    /// units; `order` names the parts of the gates' `[B, 4H]` that are the input, forget, cell
+    /// and output gates.
+    struct LSTMShape {
+        let batch: Int, depth: Int, units: Int
+        let order: (Int, Int, Int, Int)
+
+        /// The per-thread scratch a step on up to `threads` threads needs (``lstmStep``), which
+        /// its caller reserves from the session's budget.
+        func scratchBytes<T>(threads: Int, _: T.Type) -> Int {
+            RecurrentTiling(batch: batch, units: units).scratchBytes(parts: 4, threads: threads, T.self)
+        }
+    }
+
+    /// One step of an LSTM cell over memory its caller checked (`cell`'s shapes, rows packed:
+    /// `input` [B, 4H], `h_prev` [B, K], `kernel` [K, 4H], `bias` [4H], `c_prev`, `h` and `c`
+    /// [B, H]) on up to `threads` threads, with ``LSTMShape/scratchBytes(threads:_:)`` of
+    /// scratch reserved by the caller. `h` and `c` must not overlap the inputs.
+    static func lstmStep<T: FloatScalar>(_ cell: LSTMShape, input px: UnsafePointer<T>, hPrev ph: UnsafePointer<T>,
+                                         kernel pk: UnsafePointer<T>, bias pb: UnsafePointer<T>, cPrev pcp: UnsafePointer<T>,
+                                         h pho: UnsafeMutablePointer<T>, c pco: UnsafeMutablePointer<T>, threads: Int) {
+        let (units, width) = (cell.units, 4 * cell.units)
+        guard cell.batch > 0, units > 0 else { return }
+        let (gi, gf, gg, go) = cell.order
+        forEachTile(batch: cell.batch, units: units, parts: 4, depth: cell.depth, ph, pk, threads: threads) { tile, products in
             let n = tile.units, state = tile.row * units + tile.unit
             if T.self == Float.self {
                 return VectorKernels.lstmCell(LSTMCellTile(
@@ -177,49 +208,50 @@ enum FusedKernels {
         let (px, ph, pk, pb) = (input.pointer(as: T.self), hPrev.pointer(as: T.self), kernel.pointer(as: T.self), bias.pointer(as: T.self))
         let pho = h.mutablePointer(as: T.self)
         let (gz, gr, gh) = (order[0], order[1], order[2])
-        try forEachTile(ctx, batch: batch, units: units, parts: 3, depth: units, ph, pk, "a GRU cell's gates") { tile, products in
-            let n = tile.units, state = tile.row * units + tile.unit
-            if T.self == Float.self {
-                return VectorKernels.gruCell(GRUCellTile(
-                    rows: tile.rows, count: n, order: (gz, gr, gh), products: floatRows(products, stride: 3 * n), productPart: n,
-                    inputs: floatRows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
-                    bias: float(pb + tile.unit), biasPart: units, hPrev: floatRows(ph + state, stride: units),
-                    h: floatRows(pho + state, stride: units), scratch: float(products + tile.rows * 3 * n)))
-            }
-            for r in 0..<tile.rows {
-                let row = tile.row + r, state = row * units + tile.unit
-                // Gate part q of this row: its products, its input term and its bias.
-                func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
-                    (UnsafePointer(products + r * 3 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
+        let scratch = RecurrentTiling(batch: batch, units: units).scratchBytes(parts: 3, threads: ctx.threads, T.self)
+        try ctx.withScratchReserved(scratch, "a GRU cell's gates") {
+            forEachTile(batch: batch, units: units, parts: 3, depth: units, ph, pk, threads: ctx.threads) { tile, products in
+                let n = tile.units, state = tile.row * units + tile.unit
+                if T.self == Float.self {
+                    return VectorKernels.gruCell(GRUCellTile(
+                        rows: tile.rows, count: n, order: (gz, gr, gh), products: floatRows(products, stride: 3 * n), productPart: n,
+                        inputs: floatRows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
+                        bias: float(pb + tile.unit), biasPart: units, hPrev: floatRows(ph + state, stride: units),
+                        h: floatRows(pho + state, stride: units), scratch: float(products + tile.rows * 3 * n)))
                 }
-                let (z, rg, c) = (part(gz), part(gr), part(gh))
-                for j in 0..<n {
-                    let sz = RNNKernels.sigmoid(T.add(z.1[j], T.add(z.0[j], z.2[j])))
-                    let sr = RNNKernels.sigmoid(T.add(rg.1[j], T.add(rg.0[j], rg.2[j])))
-                    let candidate = T.tanh(T.add(c.1[j], T.mul(sr, T.add(c.0[j], c.2[j]))))
-                    pho[state + j] = T.add(T.mul(sz, ph[state + j]), T.mul(T.sub(1, sz), candidate))
+                for r in 0..<tile.rows {
+                    let row = tile.row + r, state = row * units + tile.unit
+                    // Gate part q of this row: its products, its input term and its bias.
+                    func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
+                        (UnsafePointer(products + r * 3 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
+                    }
+                    let (z, rg, c) = (part(gz), part(gr), part(gh))
+                    for j in 0..<n {
+                        let sz = RNNKernels.sigmoid(T.add(z.1[j], T.add(z.0[j], z.2[j])))
+                        let sr = RNNKernels.sigmoid(T.add(rg.1[j], T.add(rg.0[j], rg.2[j])))
+                        let candidate = T.tanh(T.add(c.1[j], T.mul(sr, T.add(c.0[j], c.2[j]))))
+                        pho[state + j] = T.add(T.mul(sz, ph[state + j]), T.mul(T.sub(1, sz), candidate))
+                    }
                 }
             }
         }
     }
 
     /// Runs `body(tile, products)` for every tile (``RecurrentTiling``) of a step of a cell of
-    /// `parts` gate parts, on the threads: `products` is per-thread scratch holding the tile's
-    /// recurrent product (``tileProducts(_:parts:_:depth:_:units:into:)``) followed, for
-    /// float32, by as much again of working space; all of it counts against the session's
-    /// budget (`what` names it when it does not fit).
-    private static func forEachTile<T: FloatScalar>(_ ctx: KernelContext, batch: Int, units: Int, parts: Int, depth: Int,
-                                                    _ ph: UnsafePointer<T>, _ pk: UnsafePointer<T>, _ what: String,
-                                                    _ body: (RecurrentTiling.Tile, UnsafeMutablePointer<T>) -> Void) throws {
+    /// `parts` gate parts, on up to `threads` threads: `products` is per-thread scratch holding
+    /// the tile's recurrent product (``tileProducts(_:parts:_:depth:_:units:into:)``) followed,
+    /// for float32, by as much again of working space — `min(threads, tiles)` tiles' worth,
+    /// which the caller reserves from the session's budget.
+    private static func forEachTile<T: FloatScalar>(batch: Int, units: Int, parts: Int, depth: Int, _ ph: UnsafePointer<T>,
+                                                    _ pk: UnsafePointer<T>, threads: Int,
+                                                    _ body: (RecurrentTiling.Tile, UnsafeMutablePointer<T>) -> Void) {
         let tiling = RecurrentTiling(batch: batch, units: units), tileBytes = tiling.tileBytes(parts: parts, T.self)
-        try ctx.withScratchReserved(Swift.min(ctx.threads, tiling.count) * tileBytes, what) {
-            ParallelFor.run(blocks: tiling.count, threads: ctx.threads) { t in
-                let tile = tiling.tile(t)
-                ThreadScratch.withScratch(bytes: tileBytes) { raw in
-                    let products = raw.assumingMemoryBound(to: T.self)
-                    tileProducts(tile, parts: parts, ph, depth: depth, pk, units: units, into: products)
-                    body(tile, products)
-                }
+        ParallelFor.run(blocks: tiling.count, threads: threads) { t in
+            let tile = tiling.tile(t)
+            ThreadScratch.withScratch(bytes: tileBytes) { raw in
+                let products = raw.assumingMemoryBound(to: T.self)
+                tileProducts(tile, parts: parts, ph, depth: depth, pk, units: units, into: products)
+                body(tile, products)
             }
         }
     }

@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+@testable import Soma
+
+/// A `While` loop whose every step is one fused LSTM cell runs as one kernel
+/// (``RecurrentLoop``): the loop variables its plans would compute, bit for bit, on one
+/// thread and two; TF's outputs for Keras' layers; and where a step is not one it takes,
+/// the plans go on from there — growing a list, or failing with TF's message.
+@Suite struct RecurrentLoopTests {
+    /// A Keras-style LSTM loop built with `whileLoop`: step `t` reads its gates' input part
+    /// from a list of `elements` `[B, 4H]` rows (`TensorListGetItem`), runs Keras' cell
+    /// (`BiasAdd(x + h·U, b)` split in four) and writes `h` into a list — at `t`, or at a
+    /// constant index — until `t` reaches `limit`.
+    struct Loop {
+        let graph = Graph()
+        let sequence: Output, h0: Output, c0: Output
+        let fetches: [Output]
+        let values: [String: [Double]]
+
+        init(batch: Int, units: Int, elements: Int, limit: Int, writeAt: Int? = nil, outputSize: Int? = nil,
+             growing: Bool = false, seed: UInt64) throws {
+            var draws = RecurrentCellFusionTests.Draws(rng: SplitMix64(seed: seed))
+            let g = graph
+            sequence = try g.placeholder(.float32, shape: [elements, batch, 4 * units], name: "sequence")
+            h0 = try g.placeholder(.float32, shape: [batch, units], name: "h0")
+            c0 = try g.placeholder(.float32, shape: [batch, units], name: "c0")
+            let u = try g.constant(draws.tensor("u", [units, 4 * units], scale: 0.5))
+            let b = try g.constant(draws.tensor("b", [4 * units], scale: 0.5))
+            let inputs = try TensorArray(g, dtype: .float32, size: elements, elementShape: TensorShape([batch, 4 * units]))
+                .unstack(sequence)
+            let outputs = try TensorArray(g, dtype: .float32, size: outputSize ?? (writeAt == nil ? limit : 1), dynamicSize: growing,
+                                          elementShape: TensorShape([batch, units]))
+            let end = try g.constant(Int32(limit))
+            let index = try writeAt.map { try g.constant(Int32($0)) }
+            let out = try whileLoop(cond: { v in try less(v[0], end) }, body: { v in
+                let (t, flow, h, c) = (v[0], v[1], v[2], v[3])
+                let gates = try split(biasAdd(inputs.read(t) + matmul(h, u), b), count: 4, axis: 1)
+                let (i, f, cell, o) = (try sigmoid(gates[0]), try sigmoid(gates[1]), try tanh(gates[2]), try sigmoid(gates[3]))
+                let newC = try f * c + i * cell
+                let newH = try o * tanh(newC)
+                return [try t + g.constant(Int32(1)), try outputs.withFlow(flow).write(index ?? t, newH).flow, newH, newC]
+            }, loopVars: [try g.constant(Int32(0)), outputs.flow, h0, c0])
+            fetches = [try outputs.withFlow(out[1]).stack(), out[2], out[3]]
+            for (name, shape) in [("sequence", [elements, batch, 4 * units]), ("h0", [batch, units]), ("c0", [batch, units])] {
+                _ = draws.tensor(name, shape)
+            }
+            self.values = draws.values
+        }
+
+        var feeds: [Output: Tensor] {
+            Dictionary(uniqueKeysWithValues: [sequence, h0, c0].map {
+                ($0, try! Tensor(values[$0.node.name]!.map { Float($0) }, shape: $0.shape.dimensions!.map { $0! }))
+            })
+        }
+
+        /// The fetches' values, and whether the loop ran as one kernel.
+        func run(threads: Int, fused: Bool) throws -> (outputs: [[Float]], recognized: Bool) {
+            let session = RecurrentLoopTests.session(threads: threads, fused: fused, graph)
+            let outputs = try session.run(fetches: fetches, feeds: feeds).map { $0.scalars(as: Float.self) }
+            return (outputs, try RecurrentLoopTests.recognizedLoops(session, fetches, feeds) > 0)
+        }
+    }
+
+    static func session(threads: Int = 0, fused: Bool, _ graph: Graph) -> Session {
+        var options = SessionOptions()
+        options.intraOpThreads = threads
+        options.fusesRecurrentLoops = fused
+        return Session(graph: graph, options: options)
+    }
+
+    /// How many of the plan's loops its runs recognised as fused LSTM loops.
+    static func recognizedLoops(_ session: Session, _ fetches: [Output], _ feeds: [Output: Tensor]) throws -> Int {
+        let plan = try #require(try session.plan(fetches: fetches, feeds: feeds))
+        return plan.steps.filter { $0.op == "While" || $0.op == "StatelessWhile" }.filter { step in
+            guard case .function(let body)? = step.node.attrs["body"] else { return false }
+            return body.runtimeCache.withLock { $0.values.contains { ($0 as? RecurrentLoop.Recognition)?.loop != nil } }
+        }.count
+    }
+
+    /// Steps written at `t` (a batch of one tile of units, and one of two tiles of rows) or
+    /// at index 0, on one thread and two: the plans' bits.
+    @Test(arguments: [(1, 24, nil), (20, 8, nil), (3, 16, 0)] as [(Int, Int, Int?)])
+    func runsAsOneKernelWithThePlansBits(batch: Int, units: Int, writeAt: Int?) throws {
+        let loop = try Loop(batch: batch, units: units, elements: 6, limit: 6, writeAt: writeAt, seed: UInt64(batch * 100 + units))
+        let plans = try loop.run(threads: 2, fused: false)
+        #expect(!plans.recognized)
+        for threads in [1, 2] {
+            let fused = try loop.run(threads: threads, fused: true)
+            #expect(fused.recognized)
+            #expect(fused.outputs == plans.outputs, "threads \(threads)")
+        }
+    }
+
+    /// A list of outputs that grows (TF's `dynamic_size`): the loop stops where the index
+    /// passes the list's end and the plans grow it, step by step, to the same values.
+    @Test func handsOverToThePlansToGrowAList() throws {
+        let loop = try Loop(batch: 2, units: 8, elements: 7, limit: 7, outputSize: 3, growing: true, seed: 5)
+        let (fused, plans) = (try loop.run(threads: 2, fused: true), try loop.run(threads: 2, fused: false))
+        #expect(fused.recognized)
+        #expect(fused.outputs == plans.outputs)
+        #expect(fused.outputs[0].count == 7 * 2 * 8)
+    }
+
+    /// A limit past the input list's end: the loop stops there and the plans fail as TF does.
+    @Test func handsOverToThePlansToFail() throws {
+        let loop = try Loop(batch: 2, units: 8, elements: 4, limit: 6, seed: 6)
+        for fused in [true, false] {
+            let session = Self.session(fused: fused, loop.graph)
+            #expect { try session.run(fetches: loop.fetches, feeds: loop.feeds) } throws: { error in
+                "\(error)".contains("Trying to access element 4 in a list with 4 elements")
+            }
+        }
+    }
+
+    /// TF's Keras layers (the fixtures): both LSTM loops of `keras_lstm` (sequences written
+    /// at `t`) and `keras_lstm_last`'s (the last output and the state) run as one kernel each,
+    /// with the plans' bits and TF's values; the GRU's loop runs its plans.
+    @Test(arguments: [("keras_lstm", 2), ("keras_lstm_last", 1)])
+    func kerasLayersRunAsOneKernel(fixture: String, loops: Int) throws {
+        let folder = TensorFlowFixtureTests.root.appendingPathComponent(fixture)
+        let graph = try Graph(contentsOf: folder.appendingPathComponent("model.pb"))
+        let feeds = [graph.output(named: "x")!: try Tensor(contentsOfNPY: folder.appendingPathComponent("x.npy"))]
+        var expected: [Tensor] = []
+        while case let file = folder.appendingPathComponent("expected_\(expected.count).npy"), FileManager.default.fileExists(atPath: file.path) {
+            expected.append(try Tensor(contentsOfNPY: file))
+        }
+        let fetches = (0..<expected.count).map { graph.output(named: $0 == 0 ? "Identity:0" : "Identity_\($0):0")! }
+        let fused = Self.session(fused: true, graph), plans = Self.session(fused: false, graph)
+        let (a, b) = (try fused.run(fetches: fetches, feeds: feeds), try plans.run(fetches: fetches, feeds: feeds))
+        #expect(try Self.recognizedLoops(fused, fetches, feeds) == loops)
+        for k in expected.indices {
+            #expect(a[k].scalars(as: Float.self) == b[k].scalars(as: Float.self), "output \(k)")
+            let error = zip(a[k].scalars(as: Float.self), expected[k].scalars(as: Float.self)).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(error < 1e-5, "output \(k): max |Δ| \(error)")
+        }
+    }
+}

@@ -82,9 +82,13 @@ struct PlanBuilder {
             rootLast[r] = Swift.max(rootLast[r], last[v])
             if fetched.contains(v) { ownedRoots.insert(r) }
         }
+        // A list made from a tensor keeps its rows (`TensorListFromTensor` views them): the
+        // tensor gets storage of its own, which the list then holds, rather than arena bytes
+        // the list would copy out (a Keras LSTM's hoisted input products: 1 MB a run).
+        let listRows = Set(order.filter { $0.op == "TensorListFromTensor" }.map { root(valueIndex[$0.inputs[0]]!) })
         func inArena(_ v: Int) -> Bool {
             let node = producers[v].node
-            guard position[node.id] != nil && aliasOf[v] == nil else { return false }
+            guard position[node.id] != nil && aliasOf[v] == nil && !listRows.contains(v) else { return false }
             return fetchesInArena || (!fetched.contains(v) && !ownedRoots.contains(v))
         }
         func bytes(_ v: Int) -> Int {

@@ -5,7 +5,8 @@ import Testing
 /// A `While` loop whose every step is one fused LSTM cell runs as one kernel
 /// (``RecurrentLoop``): the loop variables its plans would compute, bit for bit, on one
 /// thread and two; TF's outputs for Keras' layers; and where a step is not one it takes,
-/// the plans go on from there — growing a list, or failing with TF's message.
+/// the plans go on from there — growing a list, or failing with TF's message. And the list a
+/// loop reads views the tensor it is made from.
 @Suite struct RecurrentLoopTests {
     /// A Keras-style LSTM loop built with `whileLoop`: step `t` reads its gates' input part
     /// from a list of `elements` `[B, 4H]` rows (`TensorListGetItem`), runs Keras' cell
@@ -110,6 +111,26 @@ import Testing
                 "\(error)".contains("Trying to access element 4 in a list with 4 elements")
             }
         }
+    }
+
+    /// A list made from a computed tensor views it: the tensor is planned in storage of its
+    /// own (not the arena, which the next run reuses), and the list reads its rows.
+    @Test func listsViewTheTensorTheyAreMadeFrom() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [4, 3], name: "x")
+        let rows = try TensorArray(g, dtype: .float32, size: 4, elementShape: [3]).unstack(x * 2)
+        let (second, all) = (try rows.read(g.constant(Int32(1))), try rows.stack())
+        let values: [Float] = (0..<12).map { Float($0) - 5 }
+        let feeds = [x: try Tensor(values, shape: [4, 3])]
+        let session = Session(graph: g)
+        for _ in 0..<2 {
+            let r = try session.run(fetches: [second, all], feeds: feeds)
+            #expect(r[0].scalars(as: Float.self) == values[3..<6].map { $0 * 2 })
+            #expect(r[1].scalars(as: Float.self) == values.map { $0 * 2 })
+        }
+        let plan = try #require(try session.plan(fetches: [second, all], feeds: feeds))
+        let doubled = try #require(plan.steps.first { $0.op == "Mul" })
+        #expect(plan.values[doubled.outputs[0]].storage == .owned)
     }
 
     /// TF's Keras layers (the fixtures): both LSTM loops of `keras_lstm` (sequences written

@@ -217,9 +217,9 @@ struct RecurrentLoop: Sendable {
         let limitValue = limitTensor.scalar(as: Int32.self)
         var t = timeTensor.scalar(as: Int32.self)
         guard t < limitValue else { return }
-        let fixedIndex = writeIndex.map { Int(value($0, values).scalar(as: Int32.self)) }
-        var count = counter.map { values[$0].scalar(as: Int32.self) }
+        let fixedIndex = writeIndex.map { Int(value($0, values).scalar(as: Int32.self)) }  // an int32 scalar constant
         if let counter { guard values[counter].dtype == .int32, values[counter].rank == 0 else { return } }
+        var count = counter.map { values[$0].scalar(as: Int32.self) }
         let cell = FusedKernels.LSTMShape(batch: batch, depth: units, units: units, order: gateOrder)
         let budget = ctx.state.budget
         // `c` takes turns between two buffers; each step's `h` is a new tensor, the list's element.

@@ -110,6 +110,10 @@ struct RepeatedRunOptions: ParsableArguments {
     @Option(help: "Threads for both inter-op and intra-op parallelism (0: the number of cores).")
     var threads = 0
 
+    @Flag(inversion: .prefixedNo,
+          help: "While other processes keep the cores busy, run each plan on the calling thread alone (Soma's default).")
+    var adaptToContention = true
+
     func validate() throws {
         guard threads >= 0 else { throw ValidationError("--threads must not be negative") }
     }
@@ -128,6 +132,7 @@ struct RepeatedRunOptions: ParsableArguments {
         var options = SessionOptions()
         options.interOpThreads = threads
         options.intraOpThreads = threads
+        options.adaptsToContention = adaptToContention
         options.checkNumerics = checkNumerics
         let loaded = try LoadedModel.load(path, savedModel: savedModel, checkpoint: checkpoint, budget: budget, options: options)
         let outputs = try fetchOptions.fetches.isEmpty && !targets.isEmpty ? [] : fetchOptions.outputs(of: loaded)

@@ -160,8 +160,21 @@ public enum VectorLoops {
     /// tree (``VectorMath/horizontalSum(_:)``), and the chunks' totals in float64 (long rows
     /// do not stall at 2²⁴), then the scale. A NaN in a row makes the whole row NaN (its
     /// own term is NaN, whatever the maximum).
+    ///
+    /// Softmax runs as three passes — ``softmaxShift(_:_:n:rows:)``, the exponential over the
+    /// whole block, ``softmaxNormalize(_:n:rows:)`` — which the per-CPU builds make with their
+    /// own map loop for the exponential (``CompiledLoopSet/softmaxRows(_:_:n:rows:log:)``):
+    /// one long run of independent exponentials where a row at a time left each row's chain
+    /// — maximum, exponentials, sum, reciprocal, scale — waiting on the last (an attention
+    /// block's 512 rows of 64: 28 µs one thread). The same operations on every value in the
+    /// same order (a row's tail exponentials in vectors: the scalar twin's bits).
     @inlinable @inline(__always)
     public static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool) {
+        guard log else {
+            softmaxShift(px, po, n: n, rows: rows)
+            map(VectorFunctions.Exp.self, po + rows.lowerBound * n, po + rows.lowerBound * n, count: rows.count * n)
+            return softmaxNormalize(po, n: n, rows: rows)
+        }
         typealias V = VectorMath.V
         let width = VectorMath.width
         for r in rows {
@@ -177,26 +190,62 @@ public enum VectorLoops {
                 var lanes = V(repeating: 0)
                 let chunkEnd = Swift.min(n, j + 1024)
                 while j + width <= chunkEnd {
-                    let e = VectorMath.exp(VectorMath.load(row + j) - V(repeating: m))
-                    VectorMath.store(e, dst + j)
-                    lanes += e
+                    lanes += VectorMath.exp(VectorMath.load(row + j) - V(repeating: m))
                     j += width
                 }
                 sum += Double(VectorMath.horizontalSum(lanes))
             }
-            while j < n { let e = VectorMath.exp(row[j] - m); dst[j] = e; sum += Double(e); j += 1 }
-            if log {
-                let lse = Float(Foundation.log(sum))
-                let (mv, lv) = (V(repeating: m), V(repeating: lse))
-                j = 0
-                while j + width <= n { VectorMath.store(VectorMath.load(row + j) - mv - lv, dst + j); j += width }
-                while j < n { dst[j] = row[j] - m - lse; j += 1 }
-            } else {
-                let inv = V(repeating: Float(1 / sum))
-                j = 0
-                while j + width <= n { VectorMath.store(VectorMath.load(dst + j) * inv, dst + j); j += width }
-                while j < n { dst[j] *= inv[0]; j += 1 }
+            while j < n { sum += Double(VectorMath.exp(row[j] - m)); j += 1 }
+            let lse = Float(Foundation.log(sum))
+            let (shift, lv) = (V(repeating: m), V(repeating: lse))
+            j = 0
+            while j + width <= n { VectorMath.store(VectorMath.load(row + j) - shift - lv, dst + j); j += width }
+            while j < n { dst[j] = row[j] - m - lse; j += 1 }
+        }
+    }
+
+    /// Softmax's first pass: each row less its maximum (vector lanes, their tree, the tail),
+    /// `x − max`, into `po`.
+    @inlinable @inline(__always)
+    public static func softmaxShift(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>) {
+        typealias V = VectorMath.V
+        let width = VectorMath.width
+        for r in rows {
+            let row = px + r * n, dst = po + r * n
+            var j = 0
+            var lanes = V(repeating: -.infinity)
+            while j + width <= n { lanes = VectorMath.maximum(lanes, VectorMath.load(row + j)); j += width }
+            var m = VectorMath.horizontalMaximum(lanes)
+            while j < n { m = Swift.max(m, row[j]); j += 1 }
+            let mv = V(repeating: m)
+            j = 0
+            while j + width <= n { VectorMath.store(VectorMath.load(row + j) - mv, dst + j); j += width }
+            while j < n { dst[j] = row[j] - m; j += 1 }
+        }
+    }
+
+    /// Softmax's last pass over the rows' exponentials in `po`: each row's sum (float lanes
+    /// per chunk of 1,024, chunks in float64, as ``softmaxRows(_:_:n:rows:log:)`` says), then
+    /// the row times its reciprocal.
+    @inlinable @inline(__always)
+    public static func softmaxNormalize(_ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>) {
+        typealias V = VectorMath.V
+        let width = VectorMath.width
+        for r in rows {
+            let dst = po + r * n
+            var sum = 0.0
+            var j = 0
+            while j + width <= n {
+                var lanes = V(repeating: 0)
+                let chunkEnd = Swift.min(n, j + 1024)
+                while j + width <= chunkEnd { lanes += VectorMath.load(dst + j); j += width }
+                sum += Double(VectorMath.horizontalSum(lanes))
             }
+            while j < n { sum += Double(dst[j]); j += 1 }
+            let inv = V(repeating: Float(1 / sum))
+            j = 0
+            while j + width <= n { VectorMath.store(VectorMath.load(dst + j) * inv, dst + j); j += width }
+            while j < n { dst[j] *= inv[0]; j += 1 }
         }
     }
 }

@@ -46,10 +46,32 @@ public enum CompiledLoops: CompiledLoopSet {
         }
     }
 
-    /// Softmax or log-softmax of rows `rows` of a `[*, n]` matrix.
+    /// Softmax or log-softmax of rows `rows` of a `[*, n]` matrix; softmax as its three passes,
+    /// the exponential this module's map loop over the whole block.
     @inline(never)
     public static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool) {
-        VectorLoops.softmaxRows(px, po, n: n, rows: rows, log: log)
+        guard !log else { return logSoftmaxRows(px, po, n: n, rows: rows) }
+        softmaxShift(px, po, n: n, rows: rows)
+        let block = po + rows.lowerBound * n
+        MapLoop(src: block, dst: block, count: rows.count * n).visit(VectorFunctions.Exp.self)
+        softmaxNormalize(po, n: n, rows: rows)
+    }
+
+    // Softmax's passes and log-softmax, each its own function here: inlined together into
+    // `softmaxRows`, a row's maximum was left a call to SomaSIMD's baseline copy.
+    @inline(never)
+    static func logSoftmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>) {
+        VectorLoops.softmaxRows(px, po, n: n, rows: rows, log: true)
+    }
+
+    @inline(never)
+    static func softmaxShift(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>) {
+        VectorLoops.softmaxShift(px, po, n: n, rows: rows)
+    }
+
+    @inline(never)
+    static func softmaxNormalize(_ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>) {
+        VectorLoops.softmaxNormalize(po, n: n, rows: rows)
     }
 
     /// Rows `rows` of a `[*, n]` matrix added into `n` float64 sums, row by row.

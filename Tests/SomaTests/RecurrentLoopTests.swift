@@ -19,17 +19,19 @@ import Testing
         let values: [String: [Double]]
 
         init(batch: Int, units: Int, elements: Int, limit: Int, writeAt: Int? = nil, outputSize: Int? = nil,
-             growing: Bool = false, seed: UInt64) throws {
+             growing: Bool = false, dtype: DType = .float32, seed: UInt64) throws {
             var draws = RecurrentCellFusionTests.Draws(rng: SplitMix64(seed: seed))
             let g = graph
-            sequence = try g.placeholder(.float32, shape: [elements, batch, 4 * units], name: "sequence")
-            h0 = try g.placeholder(.float32, shape: [batch, units], name: "h0")
-            c0 = try g.placeholder(.float32, shape: [batch, units], name: "c0")
-            let u = try g.constant(draws.tensor("u", [units, 4 * units], scale: 0.5))
-            let b = try g.constant(draws.tensor("b", [4 * units], scale: 0.5))
-            let inputs = try TensorArray(g, dtype: .float32, size: elements, elementShape: TensorShape([batch, 4 * units]))
+            sequence = try g.placeholder(dtype, shape: [elements, batch, 4 * units], name: "sequence")
+            h0 = try g.placeholder(dtype, shape: [batch, units], name: "h0")
+            c0 = try g.placeholder(dtype, shape: [batch, units], name: "c0")
+            _ = draws.tensor("u", [units, 4 * units], scale: 0.5)
+            _ = draws.tensor("b", [4 * units], scale: 0.5)
+            let u = try g.constant(Loop.tensor(draws.values["u"]!, [units, 4 * units], dtype))
+            let b = try g.constant(Loop.tensor(draws.values["b"]!, [4 * units], dtype))
+            let inputs = try TensorArray(g, dtype: dtype, size: elements, elementShape: TensorShape([batch, 4 * units]))
                 .unstack(sequence)
-            let outputs = try TensorArray(g, dtype: .float32, size: outputSize ?? (writeAt == nil ? limit : 1), dynamicSize: growing,
+            let outputs = try TensorArray(g, dtype: dtype, size: outputSize ?? (writeAt == nil ? limit : 1), dynamicSize: growing,
                                           elementShape: TensorShape([batch, units]))
             let end = try g.constant(Int32(limit))
             let index = try writeAt.map { try g.constant(Int32($0)) }
@@ -48,16 +50,23 @@ import Testing
             self.values = draws.values
         }
 
+        /// `values` (float32 draws) as a tensor of `dtype`.
+        static func tensor(_ values: [Double], _ shape: [Int], _ dtype: DType) -> Tensor {
+            dtype == .float64 ? try! Tensor(values, shape: shape) : try! Tensor(values.map { Float($0) }, shape: shape)
+        }
+
         var feeds: [Output: Tensor] {
             Dictionary(uniqueKeysWithValues: [sequence, h0, c0].map {
-                ($0, try! Tensor(values[$0.node.name]!.map { Float($0) }, shape: $0.shape.dimensions!.map { $0! }))
+                ($0, Loop.tensor(values[$0.node.name]!, $0.shape.dimensions!.map { $0! }, $0.dtype))
             })
         }
 
-        /// The fetches' values, and whether the loop ran as one kernel.
-        func run(threads: Int, fused: Bool) throws -> (outputs: [[Float]], recognized: Bool) {
+        /// The fetches' values (float32 ones exactly in float64), and whether the loop ran as one kernel.
+        func run(threads: Int, fused: Bool) throws -> (outputs: [[Double]], recognized: Bool) {
             let session = RecurrentLoopTests.session(threads: threads, fused: fused, graph)
-            let outputs = try session.run(fetches: fetches, feeds: feeds).map { $0.scalars(as: Float.self) }
+            let outputs = try session.run(fetches: fetches, feeds: feeds).map { t in
+                t.dtype == .float64 ? t.scalars(as: Double.self) : t.scalars(as: Float.self).map { Double($0) }
+            }
             return (outputs, try RecurrentLoopTests.recognizedLoops(session, fetches, feeds) > 0)
         }
     }
@@ -79,10 +88,12 @@ import Testing
     }
 
     /// Steps written at `t` (a batch of one tile of units, and one of two tiles of rows) or
-    /// at index 0, on one thread and two: the plans' bits.
-    @Test(arguments: [(1, 24, nil), (20, 8, nil), (3, 16, 0)] as [(Int, Int, Int?)])
-    func runsAsOneKernelWithThePlansBits(batch: Int, units: Int, writeAt: Int?) throws {
-        let loop = try Loop(batch: batch, units: units, elements: 6, limit: 6, writeAt: writeAt, seed: UInt64(batch * 100 + units))
+    /// at index 0, in float32 and float64, on one thread and two: the plans' bits.
+    @Test(arguments: [(1, 24, nil, .float32), (20, 8, nil, .float32), (3, 16, 0, .float32), (17, 8, nil, .float64)]
+          as [(Int, Int, Int?, DType)])
+    func runsAsOneKernelWithThePlansBits(batch: Int, units: Int, writeAt: Int?, dtype: DType) throws {
+        let loop = try Loop(batch: batch, units: units, elements: 6, limit: 6, writeAt: writeAt, dtype: dtype,
+                            seed: UInt64(batch * 100 + units))
         let plans = try loop.run(threads: 2, fused: false)
         #expect(!plans.recognized)
         for threads in [1, 2] {

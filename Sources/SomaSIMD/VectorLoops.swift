@@ -164,43 +164,35 @@ public enum VectorLoops {
     /// Softmax runs as three passes — ``softmaxShift(_:_:n:rows:)``, the exponential over the
     /// whole block, ``softmaxNormalize(_:n:rows:)`` — which the per-CPU builds make with their
     /// own map loop for the exponential (``CompiledLoopSet/softmaxRows(_:_:n:rows:log:)``):
-    /// one long run of independent exponentials where a row at a time left each row's chain
-    /// — maximum, exponentials, sum, reciprocal, scale — waiting on the last (an attention
-    /// block's 512 rows of 64: 28 µs one thread). The same operations on every value in the
-    /// same order (a row's tail exponentials in vectors: the scalar twin's bits).
+    /// one long run of independent exponentials where a row at a time chained each row's
+    /// maximum, exponentials, sum, reciprocal and scale (an attention block's 512 rows of 64,
+    /// one thread: 0.233 → 0.230 ms). Log-softmax shifts likewise, then sums each row's
+    /// exponentials and subtracts the log. The same operations on every value in the same
+    /// order (a row's tail exponentials in vectors: the scalar twin's bits).
     @inlinable @inline(__always)
     public static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool) {
+        softmaxShift(px, po, n: n, rows: rows)
         guard log else {
-            softmaxShift(px, po, n: n, rows: rows)
             map(VectorFunctions.Exp.self, po + rows.lowerBound * n, po + rows.lowerBound * n, count: rows.count * n)
             return softmaxNormalize(po, n: n, rows: rows)
         }
         typealias V = VectorMath.V
         let width = VectorMath.width
         for r in rows {
-            let row = px + r * n, dst = po + r * n
-            var j = 0
-            var mv = V(repeating: -.infinity)
-            while j + width <= n { mv = VectorMath.maximum(mv, VectorMath.load(row + j)); j += width }
-            var m = VectorMath.horizontalMaximum(mv)
-            while j < n { m = Swift.max(m, row[j]); j += 1 }
+            let dst = po + r * n
             var sum = 0.0
-            j = 0
+            var j = 0
             while j + width <= n {
                 var lanes = V(repeating: 0)
                 let chunkEnd = Swift.min(n, j + 1024)
-                while j + width <= chunkEnd {
-                    lanes += VectorMath.exp(VectorMath.load(row + j) - V(repeating: m))
-                    j += width
-                }
+                while j + width <= chunkEnd { lanes += VectorMath.exp(VectorMath.load(dst + j)); j += width }
                 sum += Double(VectorMath.horizontalSum(lanes))
             }
-            while j < n { sum += Double(VectorMath.exp(row[j] - m)); j += 1 }
-            let lse = Float(Foundation.log(sum))
-            let (shift, lv) = (V(repeating: m), V(repeating: lse))
+            while j < n { sum += Double(VectorMath.exp(dst[j])); j += 1 }
+            let lse = Float(Foundation.log(sum)), lv = V(repeating: lse)
             j = 0
-            while j + width <= n { VectorMath.store(VectorMath.load(row + j) - shift - lv, dst + j); j += width }
-            while j < n { dst[j] = row[j] - m - lse; j += 1 }
+            while j + width <= n { VectorMath.store(VectorMath.load(dst + j) - lv, dst + j); j += width }
+            while j < n { dst[j] -= lse; j += 1 }
         }
     }
 

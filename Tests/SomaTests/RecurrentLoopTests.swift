@@ -2,16 +2,18 @@ import Foundation
 import Testing
 @testable import Soma
 
-/// A `While` loop whose every step is one fused LSTM cell runs as one kernel
+/// A `While` loop whose every step is one fused LSTM or GRU cell runs as one kernel
 /// (``RecurrentLoop``): the loop variables its plans would compute, bit for bit, on one
 /// thread and two; TF's outputs for Keras' layers; and where a step is not one it takes,
 /// the plans go on from there — growing a list, or failing with TF's message. And the list a
 /// loop reads views the tensor it is made from.
 @Suite struct RecurrentLoopTests {
-    /// A Keras-style LSTM loop built with `whileLoop`: step `t` reads its gates' input part
-    /// from a list of `elements` `[B, 4H]` rows (`TensorListGetItem`), runs Keras' cell
-    /// (`BiasAdd(x + h·U, b)` split in four) and writes `h` into a list — at `t`, or at a
-    /// constant index — until `t` reaches `limit`.
+    /// A Keras-style LSTM (or GRU) loop built with `whileLoop`: step `t` reads its gates'
+    /// input part from a list of `elements` `[B, 4H]` (`[B, 3H]`) rows (`TensorListGetItem`),
+    /// runs Keras' cell — the LSTM's `BiasAdd(x + h·U, b)` split in four; the GRU's
+    /// `BiasAdd(x, b[0])` and `BiasAdd(h·U, b[1])` split in three, its biases one `[2, 3H]`
+    /// constant unstacked in the loop, as Keras writes it — and writes `h` into a list — at
+    /// `t`, or at a constant index — until `t` reaches `limit`.
     struct Loop {
         let graph = Graph()
         let sequence: Output, h0: Output, c0: Output
@@ -19,17 +21,18 @@ import Testing
         let values: [String: [Double]]
 
         init(batch: Int, units: Int, elements: Int, limit: Int, writeAt: Int? = nil, outputSize: Int? = nil,
-             growing: Bool = false, dtype: DType = .float32, seed: UInt64) throws {
+             growing: Bool = false, dtype: DType = .float32, gru: Bool = false, seed: UInt64) throws {
             var draws = RecurrentCellFusionTests.Draws(rng: SplitMix64(seed: seed))
-            let g = graph
-            sequence = try g.placeholder(dtype, shape: [elements, batch, 4 * units], name: "sequence")
+            let g = graph, parts = gru ? 3 : 4
+            sequence = try g.placeholder(dtype, shape: [elements, batch, parts * units], name: "sequence")
             h0 = try g.placeholder(dtype, shape: [batch, units], name: "h0")
             c0 = try g.placeholder(dtype, shape: [batch, units], name: "c0")
-            _ = draws.tensor("u", [units, 4 * units], scale: 0.5)
-            _ = draws.tensor("b", [4 * units], scale: 0.5)
-            let u = try g.constant(Loop.tensor(draws.values["u"]!, [units, 4 * units], dtype))
-            let b = try g.constant(Loop.tensor(draws.values["b"]!, [4 * units], dtype))
-            let inputs = try TensorArray(g, dtype: dtype, size: elements, elementShape: TensorShape([batch, 4 * units]))
+            let biasShape = gru ? [2, 3 * units] : [4 * units]
+            _ = draws.tensor("u", [units, parts * units], scale: 0.5)
+            _ = draws.tensor("b", biasShape, scale: 0.5)
+            let u = try g.constant(Loop.tensor(draws.values["u"]!, [units, parts * units], dtype))
+            let b = try g.constant(Loop.tensor(draws.values["b"]!, biasShape, dtype))
+            let inputs = try TensorArray(g, dtype: dtype, size: elements, elementShape: TensorShape([batch, parts * units]))
                 .unstack(sequence)
             let outputs = try TensorArray(g, dtype: dtype, size: outputSize ?? (writeAt == nil ? limit : 1), dynamicSize: growing,
                                           elementShape: TensorShape([batch, units]))
@@ -37,14 +40,24 @@ import Testing
             let index = try writeAt.map { try g.constant(Int32($0)) }
             let out = try whileLoop(cond: { v in try less(v[0], end) }, body: { v in
                 let (t, flow, h, c) = (v[0], v[1], v[2], v[3])
-                let gates = try split(biasAdd(inputs.read(t) + matmul(h, u), b), count: 4, axis: 1)
-                let (i, f, cell, o) = (try sigmoid(gates[0]), try sigmoid(gates[1]), try tanh(gates[2]), try sigmoid(gates[3]))
-                let newC = try f * c + i * cell
-                let newH = try o * tanh(newC)
+                let newH: Output, newC: Output
+                if gru {
+                    let biases = try unstack(b)
+                    let xs = try split(biasAdd(inputs.read(t), biases[0]), count: 3, axis: 1)
+                    let ms = try split(biasAdd(matmul(h, u), biases[1]), sizes: [units, units, -1], axis: 1)
+                    let z = try sigmoid(xs[0] + ms[0]), r = try sigmoid(xs[1] + ms[1])
+                    let candidate = try tanh(xs[2] + r * ms[2])
+                    (newH, newC) = (try z * h + (g.constant(Tensor.scalar(1, dtype: dtype)) - z) * candidate, c)
+                } else {
+                    let gates = try split(biasAdd(inputs.read(t) + matmul(h, u), b), count: 4, axis: 1)
+                    let (i, f, cell, o) = (try sigmoid(gates[0]), try sigmoid(gates[1]), try tanh(gates[2]), try sigmoid(gates[3]))
+                    newC = try f * c + i * cell
+                    newH = try o * tanh(newC)
+                }
                 return [try t + g.constant(Int32(1)), try outputs.withFlow(flow).write(index ?? t, newH).flow, newH, newC]
             }, loopVars: [try g.constant(Int32(0)), outputs.flow, h0, c0])
             fetches = [try outputs.withFlow(out[1]).stack(), out[2], out[3]]
-            for (name, shape) in [("sequence", [elements, batch, 4 * units]), ("h0", [batch, units]), ("c0", [batch, units])] {
+            for (name, shape) in [("sequence", [elements, batch, parts * units]), ("h0", [batch, units]), ("c0", [batch, units])] {
                 _ = draws.tensor(name, shape)
             }
             self.values = draws.values
@@ -89,10 +102,11 @@ import Testing
 
     /// Steps written at `t` (a batch of one tile of units, and one of two tiles of rows) or
     /// at index 0, in float32 and float64, on one thread and two: the plans' bits.
-    @Test(arguments: [(1, 24, nil, .float32), (20, 8, nil, .float32), (3, 16, 0, .float32), (17, 8, nil, .float64)]
-          as [(Int, Int, Int?, DType)])
-    func runsAsOneKernelWithThePlansBits(batch: Int, units: Int, writeAt: Int?, dtype: DType) throws {
-        let loop = try Loop(batch: batch, units: units, elements: 6, limit: 6, writeAt: writeAt, dtype: dtype,
+    @Test(arguments: [(1, 24, nil, .float32, false), (20, 8, nil, .float32, false), (3, 16, 0, .float32, false),
+                      (17, 8, nil, .float64, false), (1, 24, nil, .float32, true), (20, 8, 0, .float32, true),
+                      (17, 8, nil, .float64, true)] as [(Int, Int, Int?, DType, Bool)])
+    func runsAsOneKernelWithThePlansBits(batch: Int, units: Int, writeAt: Int?, dtype: DType, gru: Bool) throws {
+        let loop = try Loop(batch: batch, units: units, elements: 6, limit: 6, writeAt: writeAt, dtype: dtype, gru: gru,
                             seed: UInt64(batch * 100 + units))
         let plans = try loop.run(threads: 2, fused: false)
         #expect(!plans.recognized)
@@ -145,9 +159,9 @@ import Testing
     }
 
     /// TF's Keras layers (the fixtures): both LSTM loops of `keras_lstm` (sequences written
-    /// at `t`) and `keras_lstm_last`'s (the last output and the state) run as one kernel each,
-    /// with the plans' bits and TF's values; the GRU's loop runs its plans.
-    @Test(arguments: [("keras_lstm", 2), ("keras_lstm_last", 1)])
+    /// at `t`) and its GRU's, and `keras_lstm_last`'s (the last output and the state) run as
+    /// one kernel each, with the plans' bits and TF's values.
+    @Test(arguments: [("keras_lstm", 3), ("keras_lstm_last", 1)])
     func kerasLayersRunAsOneKernel(fixture: String, loops: Int) throws {
         let folder = TensorFlowFixtureTests.root.appendingPathComponent(fixture)
         let graph = try Graph(contentsOf: folder.appendingPathComponent("model.pb"))

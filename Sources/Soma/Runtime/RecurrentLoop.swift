@@ -1,5 +1,5 @@
-/// A `While` loop whose every step is one fused LSTM cell — a Keras LSTM layer once its
-/// body is compiled (``LoopVariablePruning``, ``LoopInputProjectionHoisting`` and
+/// A `While` loop whose every step is one fused recurrent cell — a Keras LSTM or GRU layer
+/// once its body is compiled (``LoopVariablePruning``, ``LoopInputProjectionHoisting`` and
 /// ``RecurrentCellFusion`` leave it reading step `t` of a list, running the cell and
 /// writing `h` into another list) — run as one kernel: the `While` kernel recognises the
 /// body's and the condition's plans (plain data, ``recognize(cond:body:count:)``) and runs
@@ -9,27 +9,40 @@
 /// cell's gates take ~8 µs on two threads — and running the body as a plan costs ~4.6 µs
 /// more per step, serially (the condition's and the body's plan runs, their argument
 /// checks, the list kernels' copies). TensorFlow Lite's converter fuses the same loop into
-/// one LSTM op, and ONNX Runtime runs Keras' LSTM as one. Measured (frozen Keras LSTM,
-/// two threads, A/B medians): see ARCHITECTURE.md, Control flow.
+/// one LSTM op, and ONNX Runtime runs Keras' LSTM and GRU as one op each. Measured (frozen
+/// Keras layers, two threads, A/B medians): see ARCHITECTURE.md, Control flow.
 ///
 /// Contract: the loop variables after the fast steps are exactly those the plans would
-/// have computed — each step runs the same cell kernel (``FusedKernels/lstmStep``) on the
-/// same operands, reads the list element `GetItem` would, and sets the element `SetItem`
-/// would (the new `h`, which is storage of its own). Where a step is one the fast path does
-/// not take — an element missing or of another shape, an index out of range — it stops,
-/// and the kernel's loop of plan runs goes on from there, failing (or growing a list) as
-/// TF's kernels do. Recognised: a condition of one `Less(time, limit)`; a body of one
-/// `TensorListGetItem(inputs, time)`, one `_SomaFusedLSTMCell(item, h, U, b, c)`, one
+/// have computed — each step runs the same cell kernel (``FusedKernels/lstmStep`` or
+/// ``FusedKernels/gruStep``) on the same operands, reads the list element `GetItem` would,
+/// and sets the element `SetItem` would (the new `h`, which is storage of its own). Where a
+/// step is one the fast path does not take — an element missing or of another shape, an
+/// index out of range — it stops, and the kernel's loop of plan runs goes on from there,
+/// failing (or growing a list) as TF's kernels do. Recognised: a condition of one
+/// `Less(time, limit)`; a body of one `TensorListGetItem(inputs, time)`, one
+/// `_SomaFusedLSTMCell(item, h, U, b, c)` or `_SomaFusedGRUCell(x, h, U, b)` — `x` the item,
+/// or Keras' `BiasAdd(item, b_input)` — where a bias may be a row of an `Unpack`ed loop
+/// invariant (Keras' GRU keeps both biases in one `[2, 3H]` variable), one
 /// `TensorListSetItem(outputs, time or a constant, h')` and `AddV2(time, 1)` (and a second
 /// `AddV2(counter, 1)`), every other variable passed through unchanged — in the order the
-/// plans list them, nothing else but `Identity`s. A loop run with numerics checked, or in a session without
-/// ``SessionOptions/fusesRecurrentLoops``, runs its plans; a traced run shows the loop as
-/// its `While` step.
+/// plans list them, nothing else but `Identity`s. A loop run with numerics checked, or in a
+/// session without ``SessionOptions/fusesRecurrentLoops``, runs its plans; a traced run
+/// shows the loop as its `While` step.
 struct RecurrentLoop: Sendable {
-    /// A loop variable, or a constant of the plans.
-    enum Operand: Sendable {
+    /// A loop variable, a constant of the plans, or row `k` of one (an `Unpack` along axis 0).
+    indirect enum Operand: Sendable {
         case variable(Int)
         case constant(Tensor)
+        case row(Operand, Int)
+    }
+
+    /// The cell each step runs.
+    enum Cell: Sendable {
+        /// `c`: the cell state's loop variable; `order`: the input, forget, cell and output gates' parts.
+        case lstm(c: Int, order: (Int, Int, Int, Int))
+        /// `order`: the update, reset and candidate gates' parts; `inputBias`: what Keras adds
+        /// to the item before the cell, if anything.
+        case gru(order: (Int, Int, Int), inputBias: Operand?)
     }
 
     /// The step counter the condition compares with `limit` and the lists are indexed by.
@@ -43,9 +56,9 @@ struct RecurrentLoop: Sendable {
     /// The list written, at `time` or (a Keras layer keeping only the last output) at a constant.
     let outputs: Int
     let writeIndex: Operand?
-    let h: Int, c: Int
+    let h: Int
     let kernel: Operand, bias: Operand
-    let gateOrder: (Int, Int, Int, Int)
+    let cell: Cell
 
     /// The loop `cond`/`body` compiled for these arguments runs as one fused cell per step
     /// (memoised on the body per argument signature); `nil` when it does not fit the pattern
@@ -82,7 +95,19 @@ struct RecurrentLoop: Sendable {
         case constant(Tensor)
         /// Output `output` of step `step`.
         case step(Int, output: Int)
+        /// Row `k` of an `Unpack`ed loop invariant.
+        case row(Operand, Int)
         case other
+    }
+
+    /// `source` as an operand of the loop: a variable, a constant, or a row of one.
+    private static func operand(_ source: Source) -> Operand? {
+        switch source {
+        case .variable(let k): .variable(k)
+        case .constant(let t): .constant(t)
+        case .row(let base, let k): .row(base, k)
+        default: nil
+        }
     }
 
     /// The loop `cond`/`body` (compiled for `count` loop variables) is, where it fits the pattern.
@@ -94,8 +119,14 @@ struct RecurrentLoop: Sendable {
             for (s, step) in plan.steps.enumerated() { for (k, v) in step.outputs.enumerated() { produced[v] = (s, k) } }
             func source(_ v: Int) -> Source {
                 if let (s, k) = produced[v] {
+                    let step = plan.steps[s]
                     // An `Identity` passes its input on (tf.function writes one per result).
-                    return plan.steps[s].op == "Identity" ? source(plan.steps[s].inputs[0]) : .step(s, output: k)
+                    if step.op == "Identity" { return source(step.inputs[0]) }
+                    // A row of a loop invariant.
+                    if step.op == "Unpack", (step.node.int("axis") ?? 0) == 0, let base = RecurrentLoop.operand(source(step.inputs[0])) {
+                        return .row(base, k)
+                    }
+                    return .step(s, output: k)
                 }
                 switch plan.values[v].storage {
                 case .feed(let k): return .variable(compiled.feedArgument[k])
@@ -106,13 +137,6 @@ struct RecurrentLoop: Sendable {
             return source
         }
         func variable(_ source: Source) -> Int? { if case .variable(let k) = source { k } else { nil } }
-        func operand(_ source: Source) -> Operand? {
-            switch source {
-            case .variable(let k): .variable(k)
-            case .constant(let t): .constant(t)
-            default: nil
-            }
-        }
         func isInt32Scalar(_ operand: Operand?) -> Bool {
             guard case .constant(let t)? = operand else { return operand != nil }
             return t.dtype == .int32 && t.rank == 0
@@ -122,15 +146,19 @@ struct RecurrentLoop: Sendable {
         let condSteps = condPlan.steps.filter { $0.op != "Identity" }
         guard condSteps.count == 1, let less = condSteps.first, less.op == "Less", condPlan.fetches.count == 1,
               case .step(let s, output: 0) = condSource(condPlan.fetches[0]), condPlan.steps[s] === less,
-              let time = variable(condSource(less.inputs[0])), let limit = operand(condSource(less.inputs[1])), isInt32Scalar(limit),
+              let time = variable(condSource(less.inputs[0])), let limit = RecurrentLoop.operand(condSource(less.inputs[1])), isInt32Scalar(limit),
               condPlan.values[less.inputs[0]].dtype == .int32 else { return nil }
-        // The body's steps, one of each.
+        // The body's steps, one of each (an `Unpack` and a `BiasAdd` for a GRU).
         let source = sources(body)
+        func operand(_ v: Int) -> Operand? { RecurrentLoop.operand(source(v)) }
         func only(_ op: String) -> [Int] { plan.steps.indices.filter { plan.steps[$0].op == op } }
-        let gets = only("TensorListGetItem"), cells = only("_SomaFusedLSTMCell"), sets = only("TensorListSetItem"), adds = only("AddV2")
-        guard gets.count == 1, cells.count == 1, sets.count == 1, adds.count == 1 || adds.count == 2,
-              plan.steps.count(where: { $0.op != "Identity" }) == 3 + adds.count, plan.fetches.count == count else { return nil }
-        let (get, cell, set) = (plan.steps[gets[0]], plan.steps[cells[0]], plan.steps[sets[0]])
+        let gets = only("TensorListGetItem"), sets = only("TensorListSetItem"), adds = only("AddV2")
+        let lstms = only("_SomaFusedLSTMCell"), grus = only("_SomaFusedGRUCell"), unpacks = only("Unpack"), biasAdds = only("BiasAdd")
+        guard gets.count == 1, lstms.count + grus.count == 1, sets.count == 1, adds.count == 1 || adds.count == 2,
+              unpacks.count <= 1, biasAdds.count <= grus.count, plan.fetches.count == count,
+              plan.steps.count(where: { $0.op != "Identity" }) == 3 + adds.count + unpacks.count + biasAdds.count else { return nil }
+        let cellStep = (lstms + grus)[0]
+        let (get, cellNode, set) = (plan.steps[gets[0]], plan.steps[cellStep], plan.steps[sets[0]])
         // Each `AddV2(variable, 1)` in int32: which variable it counts.
         func counted(_ s: Int) -> Int? {
             let add = plan.steps[s]
@@ -141,17 +169,34 @@ struct RecurrentLoop: Sendable {
             }
             return nil
         }
+        func isItem(_ v: Int) -> Bool { if case .step(gets[0], output: 0) = source(v) { true } else { false } }
         guard get.inputs.count == 3, let inputs = variable(source(get.inputs[0])), variable(source(get.inputs[1])) == time,
               case .constant(let shapeTensor) = source(get.inputs[2]), let requested = try? ListKernels.shape(shapeTensor),
-              cell.inputs.count == 5, case .step(gets[0], output: 0) = source(cell.inputs[0]),
-              let h = variable(source(cell.inputs[1])), let c = variable(source(cell.inputs[4])),
-              let kernel = operand(source(cell.inputs[2])), let bias = operand(source(cell.inputs[3])),
-              let order = cell.node.ints("gate_order"), FusedOps.isGateOrder(order),
-              set.inputs.count == 3, let outputs = variable(source(set.inputs[0])), case .step(cells[0], output: 0) = source(set.inputs[2])
+              let h = variable(source(cellNode.inputs[1])), let kernel = operand(cellNode.inputs[2]),
+              let bias = operand(cellNode.inputs[3]), let order = cellNode.node.ints("gate_order"),
+              set.inputs.count == 3, let outputs = variable(source(set.inputs[0])), case .step(cellStep, output: 0) = source(set.inputs[2])
         else { return nil }
-        let index = source(set.inputs[1])
+        let cell: Cell, c: Int?
+        if lstms.isEmpty {
+            // x: the item, or `BiasAdd(item, b_input)`.
+            var inputBias: Operand? = nil
+            if let b = biasAdds.first {
+                let add = plan.steps[b]
+                guard add.inputs.count == 2, isItem(add.inputs[0]), (add.node.string("data_format") ?? "NHWC") == "NHWC",
+                      let bias = operand(add.inputs[1]), case .step(b, output: 0) = source(cellNode.inputs[0]) else { return nil }
+                inputBias = bias
+            } else {
+                guard isItem(cellNode.inputs[0]) else { return nil }
+            }
+            guard cellNode.inputs.count == 4, FusedOps.isGateOrder(order, parts: 3) else { return nil }
+            (cell, c) = (.gru(order: (order[0], order[1], order[2]), inputBias: inputBias), nil)
+        } else {
+            guard cellNode.inputs.count == 5, isItem(cellNode.inputs[0]), let state = variable(source(cellNode.inputs[4])),
+                  FusedOps.isGateOrder(order) else { return nil }
+            (cell, c) = (.lstm(c: state, order: (order[0], order[1], order[2], order[3])), state)
+        }
         let writeIndex: Operand?
-        switch index {
+        switch source(set.inputs[1]) {
         case .variable(let k) where k == time: writeIndex = nil
         case .constant(let t) where t.dtype == .int32 && t.rank == 0: writeIndex = .constant(t)
         default: return nil
@@ -161,18 +206,25 @@ struct RecurrentLoop: Sendable {
         let counter = countedVariables.compactMap { $0 }.first { $0 != time }
         if adds.count == 2 && counter == nil { return nil }
         // Results: the step's new values where they belong, every other variable unchanged.
-        var expected = Array(repeating: Source.other, count: count)
-        for k in 0..<count { expected[k] = .variable(k) }
+        var expected = (0..<count).map { Source.variable($0) }
         expected[time] = .step(adds[countedVariables.firstIndex(of: time)!], output: 0)
         if let counter { expected[counter] = .step(adds[countedVariables.firstIndex(of: counter)!], output: 0) }
         expected[outputs] = .step(sets[0], output: 0)
-        expected[h] = .step(cells[0], output: 0)
-        expected[c] = .step(cells[0], output: 1)
-        let roles = [time, inputs, outputs, h, c] + (counter.map { [$0] } ?? [])
+        expected[h] = .step(cellStep, output: 0)
+        if let c { expected[c] = .step(cellStep, output: 1) }
+        let roles = [time, inputs, outputs, h] + (c.map { [$0] } ?? []) + (counter.map { [$0] } ?? [])
         guard Set(roles).count == roles.count, roles.allSatisfy({ (0..<count).contains($0) }) else { return nil }
-        for operand in [kernel, bias, limit] {
-            if case .variable(let k) = operand, roles.contains(k) { return nil }
+        /// The variable an operand reads, if any.
+        func base(_ operand: Operand) -> Int? {
+            switch operand {
+            case .variable(let k): k
+            case .constant: nil
+            case .row(let of, _): base(of)
+            }
         }
+        var invariants = [kernel, bias, limit]
+        if case .gru(_, let inputBias?) = cell { invariants.append(inputBias) }
+        guard !invariants.contains(where: { base($0).map(roles.contains) ?? false }) else { return nil }
         for k in 0..<count {
             switch (source(plan.fetches[k]), expected[k]) {
             case (.variable(let a), .variable(let b)) where a == b: continue
@@ -181,15 +233,27 @@ struct RecurrentLoop: Sendable {
             }
         }
         return RecurrentLoop(time: time, limit: limit, counter: counter, inputs: inputs, requestedShape: requested, outputs: outputs,
-                             writeIndex: writeIndex, h: h, c: c, kernel: kernel, bias: bias,
-                             gateOrder: (order[0], order[1], order[2], order[3]))
+                             writeIndex: writeIndex, h: h, kernel: kernel, bias: bias, cell: cell)
     }
 
-    private func value(_ operand: Operand, _ values: [Tensor]) -> Tensor {
+    /// A variable's or constant's tensor (not a row).
+    private func value(_ operand: Operand, _ values: [Tensor]) -> Tensor? {
         switch operand {
         case .variable(let k): values[k]
         case .constant(let t): t
+        case .row: nil
         }
+    }
+
+    /// `operand` as `width` values of `T`: a vector, or row `k` of a matrix of `width`
+    /// columns; `nil` when it is neither. The tensor holds the memory.
+    private func vector<T: FloatScalar>(_ operand: Operand, _ values: [Tensor], width: Int, _: T.Type) -> (Tensor, UnsafePointer<T>)? {
+        if case .row(let base, let k) = operand {
+            guard let t = value(base, values), t.dtype == T.dtype, t.rank == 2, t.shape[1] == width, k < t.shape[0] else { return nil }
+            return (t, t.pointer(as: T.self) + k * width)
+        }
+        guard let t = value(operand, values), t.dtype == T.dtype, t.shape == [width] else { return nil }
+        return (t, t.pointer(as: T.self))
     }
 
     /// Runs the loop's steps while its condition holds and each is one the fused cell can
@@ -204,51 +268,102 @@ struct RecurrentLoop: Sendable {
     }
 
     private func run<T: FloatScalar>(_ values: inout [Tensor], _ ctx: KernelContext, _: T.Type) throws {
-        let (hInitial, cInitial, kernel, bias) = (values[h], values[c], value(kernel, values), value(bias, values))
-        let limitTensor = value(limit, values), timeTensor = values[time]
-        guard timeTensor.dtype == .int32, timeTensor.rank == 0, limitTensor.dtype == .int32, limitTensor.rank == 0,
-              hInitial.rank == 2, let inputList = values[inputs].list, var outputList = values[outputs].list else { return }
+        let hInitial = values[h], timeTensor = values[time]
+        guard let limitTensor = value(limit, values), timeTensor.dtype == .int32, timeTensor.rank == 0, limitTensor.dtype == .int32,
+              limitTensor.rank == 0, hInitial.rank == 2, let inputList = values[inputs].list, var outputList = values[outputs].list
+        else { return }
         let (batch, units) = (hInitial.shape[0], hInitial.shape[1])
-        let stateShape = [batch, units], gateShape = [batch, 4 * units]
-        guard [cInitial, kernel, bias].allSatisfy({ $0.dtype == T.dtype }), cInitial.shape == stateShape,
-              kernel.shape == [units, 4 * units], bias.shape == [4 * units],
+        let parts: Int
+        switch cell {
+        case .lstm: parts = 4
+        case .gru: parts = 3
+        }
+        let stateShape = [batch, units], gateShape = [batch, parts * units]
+        guard let kernel = value(kernel, values), kernel.dtype == T.dtype, kernel.shape == [units, parts * units],
+              let (_, bias) = vector(bias, values, width: parts * units, T.self),
               inputList.elementDType == T.dtype, requestedShape.isCompatible(with: gateShape),
               outputList.elementDType == T.dtype, outputList.elementShape.isCompatible(with: stateShape) else { return }
         let limitValue = limitTensor.scalar(as: Int32.self)
         var t = timeTensor.scalar(as: Int32.self)
         guard t < limitValue else { return }
-        let fixedIndex = writeIndex.map { Int(value($0, values).scalar(as: Int32.self)) }  // an int32 scalar constant
+        let fixedIndex = writeIndex.flatMap { value($0, values) }.map { Int($0.scalar(as: Int32.self)) }  // an int32 scalar constant
         if let counter { guard values[counter].dtype == .int32, values[counter].rank == 0 else { return } }
         var count = counter.map { values[$0].scalar(as: Int32.self) }
-        let cell = FusedKernels.LSTMShape(batch: batch, depth: units, units: units, order: gateOrder)
-        let budget = ctx.state.budget
-        // `c` takes turns between two buffers; each step's `h` is a new tensor, the list's element.
-        let cells = try (0..<2).map { _ in
-            try Tensor(dtype: T.dtype, shape: stateShape, zeroed: false, budget: budget, for: "an LSTM loop's cell state")
-        }
-        var (hPrev, cPrev, turn) = (hInitial, cInitial, 0)
-        try ctx.withScratchReserved(cell.scratchBytes(threads: ctx.threads, T.self), "an LSTM cell's gates") {
+        let budget = ctx.state.budget, threads = ctx.threads
+        let tiling = FusedKernels.RecurrentTiling(batch: batch, units: units)
+        /// Runs `step(x)` on each step's item while the steps are ones it takes; `step` returns
+        /// the new `h` (a tensor of its own).
+        func steps(_ step: (Tensor) throws -> Tensor) rethrows -> Tensor {
+            var hLast = hInitial
             while t < limitValue {
-                let step = Int(t), index = fixedIndex ?? step
-                guard step >= 0, step < inputList.elements.count, let x = inputList.elements[step], x.dtype == T.dtype, x.shape == gateShape,
-                      index >= 0, index < outputList.elements.count else { break }
-                let hNext = try Tensor(dtype: T.dtype, shape: stateShape, zeroed: false, budget: budget,
-                                       for: "a \(T.dtype) tensor of shape \(shapeString(stateShape))")
-                let cNext = cells[turn]
-                FusedKernels.lstmStep(cell, input: x.pointer(as: T.self), hPrev: hPrev.pointer(as: T.self),
-                                      kernel: kernel.pointer(as: T.self), bias: bias.pointer(as: T.self), cPrev: cPrev.pointer(as: T.self),
-                                      h: hNext.mutablePointer(as: T.self), c: cNext.mutablePointer(as: T.self), threads: ctx.threads)
-                outputList.elements[index] = hNext
-                (hPrev, cPrev, turn) = (hNext, cNext, 1 - turn)
+                let position = Int(t), index = fixedIndex ?? position
+                guard position >= 0, position < inputList.elements.count, let x = inputList.elements[position], x.dtype == T.dtype,
+                      x.shape == gateShape, index >= 0, index < outputList.elements.count else { break }
+                hLast = try step(x)
+                outputList.elements[index] = hLast
                 t += 1
                 count = count.map { $0 &+ 1 }
+            }
+            return hLast
+        }
+        func newState(_ what: String) throws -> Tensor {
+            try Tensor(dtype: T.dtype, shape: stateShape, zeroed: false, budget: budget, for: "\(what) of shape \(shapeString(stateShape))")
+        }
+        var hFinal = hInitial
+        switch cell {
+        case .lstm(let c, let order):
+            let cInitial = values[c]
+            guard cInitial.dtype == T.dtype, cInitial.shape == stateShape else { return }
+            let shape = FusedKernels.LSTMShape(batch: batch, depth: units, units: units, order: order)
+            // `c` takes turns between two buffers; each step's `h` is a new tensor, the list's element.
+            let cells = try (0..<2).map { _ in try newState("an LSTM loop's cell state") }
+            var (hPrev, cPrev, turn) = (hInitial, cInitial, 0)
+            try ctx.withScratchReserved(shape.scratchBytes(threads: threads, T.self), "an LSTM cell's gates") {
+                hFinal = try steps { x in
+                    let hNext = try newState("an LSTM loop's output"), cNext = cells[turn]
+                    FusedKernels.lstmStep(shape, input: x.pointer(as: T.self), hPrev: hPrev.pointer(as: T.self),
+                                          kernel: kernel.pointer(as: T.self), bias: bias, cPrev: cPrev.pointer(as: T.self),
+                                          h: hNext.mutablePointer(as: T.self), c: cNext.mutablePointer(as: T.self), threads: threads)
+                    (hPrev, cPrev, turn) = (hNext, cNext, 1 - turn)
+                    return hNext
+                }
+            }
+            values[c] = cPrev
+        case .gru(let order, let inputBias):
+            var biasedInput: (Tensor, UnsafePointer<T>)? = nil
+            if let inputBias {
+                guard let found = vector(inputBias, values, width: parts * units, T.self) else { return }
+                biasedInput = found
+            }
+            // Keras adds the input's bias before the cell (`BiasAdd`): into one buffer, step by step.
+            let sum = try biasedInput.map { _ in
+                try Tensor(dtype: T.dtype, shape: gateShape, zeroed: false, budget: budget, for: "a GRU loop's biased input")
+            }
+            var hPrev = hInitial
+            let scratch = tiling.scratchBytes(parts: 3, threads: threads, T.self)
+            try ctx.withScratchReserved(scratch, "a GRU cell's gates") {
+                hFinal = try steps { x in
+                    var input = x.pointer(as: T.self)
+                    if let (_, b) = biasedInput, let sum {
+                        let out = sum.mutablePointer(as: T.self), width = parts * units
+                        for r in 0..<batch {
+                            for j in 0..<width { out[r * width + j] = T.add(input[r * width + j], b[j]) }
+                        }
+                        input = UnsafePointer(out)
+                    }
+                    let hNext = try newState("a GRU loop's output")
+                    FusedKernels.gruStep(batch: batch, units: units, order: order, input: input, hPrev: hPrev.pointer(as: T.self),
+                                         kernel: kernel.pointer(as: T.self), bias: bias, h: hNext.mutablePointer(as: T.self),
+                                         threads: threads)
+                    hPrev = hNext
+                    return hNext
+                }
             }
         }
         guard t != timeTensor.scalar(as: Int32.self) else { return }
         values[time] = Tensor(t)
         if let counter, let count { values[counter] = Tensor(count) }
         values[outputs] = Tensor(list: outputList)
-        values[h] = hPrev
-        values[c] = cPrev
+        values[h] = hFinal
     }
 }

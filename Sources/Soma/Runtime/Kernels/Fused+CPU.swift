@@ -204,34 +204,45 @@ enum FusedKernels {
         }
         let h = try ctx.allocateOutput(0, zeroed: false)
         defer { ctx.setOutput(0, h) }
-        guard batch > 0, units > 0 else { return }
-        let (px, ph, pk, pb) = (input.pointer(as: T.self), hPrev.pointer(as: T.self), kernel.pointer(as: T.self), bias.pointer(as: T.self))
-        let pho = h.mutablePointer(as: T.self)
-        let (gz, gr, gh) = (order[0], order[1], order[2])
         let scratch = RecurrentTiling(batch: batch, units: units).scratchBytes(parts: 3, threads: ctx.threads, T.self)
         try ctx.withScratchReserved(scratch, "a GRU cell's gates") {
-            forEachTile(batch: batch, units: units, parts: 3, depth: units, ph, pk, threads: ctx.threads) { tile, products in
-                let n = tile.units, state = tile.row * units + tile.unit
-                if T.self == Float.self {
-                    return VectorKernels.gruCell(GRUCellTile(
-                        rows: tile.rows, count: n, order: (gz, gr, gh), products: floatRows(products, stride: 3 * n), productPart: n,
-                        inputs: floatRows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
-                        bias: float(pb + tile.unit), biasPart: units, hPrev: floatRows(ph + state, stride: units),
-                        h: floatRows(pho + state, stride: units), scratch: float(products + tile.rows * 3 * n)))
+            gruStep(batch: batch, units: units, order: (order[0], order[1], order[2]), input: input.pointer(as: T.self),
+                    hPrev: hPrev.pointer(as: T.self), kernel: kernel.pointer(as: T.self), bias: bias.pointer(as: T.self),
+                    h: h.mutablePointer(as: T.self), threads: ctx.threads)
+        }
+    }
+
+    /// One step of a GRU cell over memory its caller checked (rows packed: `input` [B, 3H],
+    /// `h_prev` and `h` [B, H], `kernel` [H, 3H], `bias` [3H]; `order` the parts that are the
+    /// update, reset and candidate gates) on up to `threads` threads, with
+    /// ``RecurrentTiling/scratchBytes(parts:threads:_:)`` (3 parts) of scratch reserved by the
+    /// caller. `h` must not overlap the inputs.
+    static func gruStep<T: FloatScalar>(batch: Int, units: Int, order: (Int, Int, Int), input px: UnsafePointer<T>,
+                                        hPrev ph: UnsafePointer<T>, kernel pk: UnsafePointer<T>, bias pb: UnsafePointer<T>,
+                                        h pho: UnsafeMutablePointer<T>, threads: Int) {
+        guard batch > 0, units > 0 else { return }
+        let width = 3 * units, (gz, gr, gh) = order
+        forEachTile(batch: batch, units: units, parts: 3, depth: units, ph, pk, threads: threads) { tile, products in
+            let n = tile.units, state = tile.row * units + tile.unit
+            if T.self == Float.self {
+                return VectorKernels.gruCell(GRUCellTile(
+                    rows: tile.rows, count: n, order: (gz, gr, gh), products: floatRows(products, stride: 3 * n), productPart: n,
+                    inputs: floatRows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
+                    bias: float(pb + tile.unit), biasPart: units, hPrev: floatRows(ph + state, stride: units),
+                    h: floatRows(pho + state, stride: units), scratch: float(products + tile.rows * 3 * n)))
+            }
+            for r in 0..<tile.rows {
+                let row = tile.row + r, state = row * units + tile.unit
+                // Gate part q of this row: its products, its input term and its bias.
+                func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
+                    (UnsafePointer(products + r * 3 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
                 }
-                for r in 0..<tile.rows {
-                    let row = tile.row + r, state = row * units + tile.unit
-                    // Gate part q of this row: its products, its input term and its bias.
-                    func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
-                        (UnsafePointer(products + r * 3 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
-                    }
-                    let (z, rg, c) = (part(gz), part(gr), part(gh))
-                    for j in 0..<n {
-                        let sz = RNNKernels.sigmoid(T.add(z.1[j], T.add(z.0[j], z.2[j])))
-                        let sr = RNNKernels.sigmoid(T.add(rg.1[j], T.add(rg.0[j], rg.2[j])))
-                        let candidate = T.tanh(T.add(c.1[j], T.mul(sr, T.add(c.0[j], c.2[j]))))
-                        pho[state + j] = T.add(T.mul(sz, ph[state + j]), T.mul(T.sub(1, sz), candidate))
-                    }
+                let (z, rg, c) = (part(gz), part(gr), part(gh))
+                for j in 0..<n {
+                    let sz = RNNKernels.sigmoid(T.add(z.1[j], T.add(z.0[j], z.2[j])))
+                    let sr = RNNKernels.sigmoid(T.add(rg.1[j], T.add(rg.0[j], rg.2[j])))
+                    let candidate = T.tanh(T.add(c.1[j], T.mul(sr, T.add(c.0[j], c.2[j]))))
+                    pho[state + j] = T.add(T.mul(sz, ph[state + j]), T.mul(T.sub(1, sz), candidate))
                 }
             }
         }

@@ -4,7 +4,7 @@ import Foundation
 public struct RunOptions: Sendable {
     /// Record every step's timing, thread and output bytes into ``RunMetadata/stepStats``
     /// (TF's `trace_level = FULL_TRACE`), the steps of loop and function bodies included (a
-    /// loop that runs as one fused LSTM cell per step, `RecurrentLoop`, shows as its `While`).
+    /// loop that runs as one fused recurrent cell per step, `RecurrentLoop`, shows as its `While`).
     /// Off, a run pays one untaken branch per step.
     public var trace: Bool
 

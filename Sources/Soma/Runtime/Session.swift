@@ -42,8 +42,8 @@ public struct SessionOptions: Sendable {
     /// a run waits at every join for whichever thread the scheduler preempted; alone it
     /// does not (see `ContentionMonitor`). Results are the same either way.
     public var adaptsToContention = true
-    /// Run a `While` loop whose every step is one fused LSTM cell (a Keras LSTM layer) as
-    /// one kernel, its steps one after another with no plan run between them (the default;
+    /// Run a `While` loop whose every step is one fused LSTM or GRU cell (a Keras LSTM or
+    /// GRU layer) as one kernel, its steps one after another with no plan run between them (the default;
     /// see `RecurrentLoop`). Off, the loop's condition and body run as plans every step.
     /// Results are the same either way; a run that checks numerics runs the plans.
     public var fusesRecurrentLoops = true

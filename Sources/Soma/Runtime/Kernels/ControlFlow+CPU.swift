@@ -57,9 +57,10 @@ enum ControlFlowKernels {
             condCalls.release(pooling: finished)
             bodyCalls.release(pooling: finished)
         }
-        // A loop whose steps are one fused LSTM cell each runs them here (``RecurrentLoop``);
-        // the plan runs go on from where it stops.
-        if ctx.state.fusesRecurrentLoops && ctx.observer?.checkNumerics != true, let loop = RecurrentLoop.recognized(cond: cond, body: body, arguments: values) {
+        // A loop whose steps are one fused LSTM or GRU cell each runs them here
+        // (``RecurrentLoop``); the plan runs go on from where it stops.
+        if ctx.state.fusesRecurrentLoops && ctx.observer?.checkNumerics != true,
+           let loop = RecurrentLoop.recognized(cond: cond, body: body, arguments: values) {
             try loop.run(&values, ctx)
         }
         while try condCalls.test(values, state: ctx.state, observer: condObserver) {

@@ -23,6 +23,9 @@ def release_binary(product):
 
 
 def graphtool_path():
+    """The release graphtool, built here — or the executable `SOMA_GRAPHTOOL` names (a saved build, for A/B runs)."""
+    if os.environ.get("SOMA_GRAPHTOOL"):
+        return os.environ["SOMA_GRAPHTOOL"]
     return release_binary("graphtool")
 
 

@@ -582,7 +582,9 @@ import SomaSIMD
     /// column blocks (7×7 rows, pointwise) and the direct one shortens its blocks of rows.
     /// Then one or two output positions through a filter beyond L2, streamed
     /// (``StreamingGEMM``: im2col, pointwise), and a window mostly over padding, whose unused
-    /// taps the compiler cuts (``PaddingTapPruning``).
+    /// taps the compiler cuts (``PaddingTapPruning``). The last three are Winograd tiles
+    /// (odd output sizes, channels not multiples of sixteen, asymmetric padding: see
+    /// ``winogradTakesThreeByThreeLayers()``).
     /// Every result is bitwise the same on one, two and three threads.
     @Test(arguments: [
         ([2, 9, 11, 3], [5, 5, 3, 8], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
@@ -598,6 +600,9 @@ import SomaSIMD
         ([1, 3, 3, 128], [3, 3, 128, 128], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
         ([2, 1, 1, 1024], [1, 1, 1024, 160], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
         ([1, 1, 2, 64], [3, 5, 64, 96], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([2, 13, 15, 20], [3, 3, 20, 36], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([1, 17, 16, 16], [3, 3, 16, 32], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
+        ([1, 13, 13, 32], [3, 3, 32, 24], [1, 1], [1, 1], "EXPLICIT", [[1, 0], [0, 2]]),
     ])
     func convolutionsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
                                         _ padding: String, _ explicit: [[Int]]) throws {
@@ -626,6 +631,60 @@ import SomaSIMD
         for threads in [1, 3] {
             #expect(try results(threads: threads).map { $0.scalars(as: Float.self) } == r.map { $0.scalars(as: Float.self) })
         }
+    }
+
+    /// Which convolutions run as Winograd tiles: float32 3×3 windows at unit stride and
+    /// dilation with enough output positions — the last three cases of
+    /// ``convolutionsMatchTheDefinition(_:_:_:_:_:_:)`` and ResNet50's 3×3 layers down to 14²
+    /// — not strided, dilated, 5×5 or 7² ones, nor three input channels.
+    @Test func winogradTakesThreeByThreeLayers() throws {
+        guard LIBXSMM.available else { return }
+        func fits(_ input: [Int], _ filter: [Int], strides: [Int] = [1, 1], dilations: [Int] = [1, 1], padding: String = "SAME",
+                  explicit: [[Int]] = [[0, 0], [0, 0]]) throws -> Bool {
+            ConvKernels.fitsWinograd(try Convolution(input, filter, strides, dilations, padding, explicit).geometry)
+        }
+        #expect(try fits([2, 13, 15, 20], [3, 3, 20, 36]))
+        #expect(try fits([1, 17, 16, 16], [3, 3, 16, 32], padding: "VALID"))
+        #expect(try fits([1, 13, 13, 32], [3, 3, 32, 24], padding: "EXPLICIT", explicit: [[1, 0], [0, 2]]))
+        for (size, channels) in [(56, 64), (28, 128), (14, 256)] { #expect(try fits([1, size, size, channels], [3, 3, channels, channels])) }
+        #expect(try !fits([1, 7, 7, 512], [3, 3, 512, 512]))
+        #expect(try !fits([1, 32, 32, 16], [3, 3, 16, 16], strides: [2, 2]))
+        #expect(try !fits([1, 32, 32, 16], [3, 3, 16, 16], dilations: [2, 2]))
+        #expect(try !fits([1, 32, 32, 16], [5, 5, 16, 16]))
+        #expect(try !fits([1, 32, 32, 3], [3, 3, 3, 16]))
+    }
+
+    /// A constant filter the compiler transformed for Winograd tiles once
+    /// (``WinogradFilterTransform``) gives the bits of one fed and transformed on every run,
+    /// on one and two threads, fused with a bias and ReLU or not.
+    @Test func winogradFilterTransformedOnceGivesTheSameBits() throws {
+        guard LIBXSMM.available else { return }
+        var rng = SplitMix64(seed: 29)
+        let x = random([2, 14, 12, 24], &rng), f = random([3, 3, 24, 40], &rng), bias = random([40], &rng)
+        for threads in [1, 2] {
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            let g = Graph()
+            let fed = try g.placeholder(.float32, shape: TensorShape(f.shape), name: "f")
+            let input = try g.placeholder(.float32, shape: TensorShape(x.shape), name: "x")
+            var results: [[Float]] = []
+            for filter in [try g.constant(f), fed] {
+                let y = try conv2D(input, filter: filter, strides: [1, 1], padding: "SAME")
+                for output in [y, try relu(biasAdd(y, g.constant(bias)))] {
+                    let session = Session(graph: g, options: options)
+                    results.append(try session.run(fetches: [output], feeds: [fed: f, input: x])[0].scalars(as: Float.self))
+                }
+            }
+            #expect(results[0] == results[2] && results[1] == results[3])
+        }
+        let g = Graph(), input = try g.placeholder(.float32, shape: TensorShape(x.shape), name: "x")
+        let y = try relu(biasAdd(conv2D(input, filter: g.constant(f), strides: [1, 1], padding: "SAME"), g.constant(bias)))
+        let plan = try #require(try Session(graph: g).plan(fetches: [y], feeds: [input: x]))
+        #expect(plan.steps.filter(\.node.winogradFilter).map(\.op) == ["_SomaFusedConv2D"])
+        var untransformed = SessionOptions()
+        untransformed.compileOptions.disabledPasses = [WinogradFilterTransform.name]
+        #expect(try Session(graph: g, options: untransformed).run(fetches: [y], feeds: [input: x])[0].scalars(as: Float.self)
+            == Session(graph: g).run(fetches: [y], feeds: [input: x])[0].scalars(as: Float.self))
     }
 
     /// A fused convolution's partition depends on its geometry alone: balanced row blocks —

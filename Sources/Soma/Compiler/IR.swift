@@ -280,6 +280,10 @@ final class IRNode {
     /// filter, ``WeightPanelPacking``): the kernel must read it so. Plans only; no attribute,
     /// so no graph file can claim it.
     var weightPanels = false
+    /// Whether input 1 is a constant 3×3 filter the compiler transformed for Winograd tiles
+    /// (`[4, 4, C, OC]`, ``WinogradFilterTransform``): the kernel reads it so, the window
+    /// still 3×3. Plans only; no attribute, so no graph file can claim it.
+    var winogradFilter = false
 
     init(id: Int, name: String, def: OpDef, inputs: [IRValue], attrs: [String: AttrValue], outputTypes: [DType],
          outputShapes: [TensorShape]) {

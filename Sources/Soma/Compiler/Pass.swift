@@ -49,7 +49,7 @@ public enum Passes {
         AlgebraicSimplification.name, DependencyOptimization.name, PadFolding.name, BatchNormFolding.name, PaddingTapPruning.name,
         RecurrentCellFusion.name, MatMulBiasActivationFusion.name,
         SharedTransposeMaterialization.name, ElementwiseFusion.name, LoopAccumulatorSharing.name, LoopVariablePruning.name,
-        LoopInputProjectionHoisting.name, WeightPanelPacking.name,
+        LoopInputProjectionHoisting.name, WinogradFilterTransform.name, WeightPanelPacking.name,
     ]
 
     static func pipeline(disabled: Set<String>, forPlan: Bool) -> [any CompilerPass] {
@@ -64,7 +64,7 @@ public enum Passes {
         passes.append(MatMulBiasActivationFusion())
         if forPlan {
             passes += [SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning(),
-                       LoopInputProjectionHoisting(), WeightPanelPacking()]
+                       LoopInputProjectionHoisting(), WinogradFilterTransform(), WeightPanelPacking()]
         }
         return passes.filter { !disabled.contains(type(of: $0).name) }
     }

@@ -162,6 +162,7 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
         var convGeometry: ConvKernels.Geometry? = nil
         var einsumLayout: EinsumLayout? = nil
         var weightPanels = false
+        var winogradFilter = false
     }
 
     private final class Box: Sendable {
@@ -212,6 +213,11 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
     /// Whether input 1 is a constant in ``BlockedGEMM`` panels (``IRNode/weightPanels``).
     var weightPanels: Bool {
         get { self[prepared: \.weightPanels] } set { self[prepared: \.weightPanels] = newValue }
+    }
+
+    /// Whether input 1 is a filter transformed for Winograd tiles (``IRNode/winogradFilter``).
+    var winogradFilter: Bool {
+        get { self[prepared: \.winogradFilter] } set { self[prepared: \.winogradFilter] = newValue }
     }
 
     init(name: String, op: String, attrs: [String: AttrValue], outputTypes: [DType], location: SourceLocation?,

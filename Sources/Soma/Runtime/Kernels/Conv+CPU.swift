@@ -18,7 +18,7 @@ enum ConvKernels {
             let x = ctx.inputs[0], f = ctx.inputs[1], out = try ctx.allocateOutput(0, zeroed: false)
             let geometry = try ctx.node.convGeometry ?? Geometry(input: x.shape, filter: f.shape, attrs: ctx.node.attrs)
             if x.dtype == .float32 {
-                try forward(x, f, out, geometry, ctx, Float.self, panels: ctx.node.weightPanels)
+                try forward(x, f, out, geometry, ctx, Float.self, panels: ctx.node.weightPanels, winogradFilter: ctx.node.winogradFilter)
             } else {
                 try forward(x, f, out, geometry, ctx, Double.self)
             }
@@ -30,7 +30,7 @@ enum ConvKernels {
             let (biased, activation, swish) = fusedOps(ctx)
             if x.dtype == .float32 {
                 let pb = biased ? ctx.inputs[2].pointer(as: Float.self) : nil
-                try forward(x, f, out, geometry, ctx, Float.self, panels: ctx.node.weightPanels) {
+                try forward(x, f, out, geometry, ctx, Float.self, panels: ctx.node.weightPanels, winogradFilter: ctx.node.winogradFilter) {
                     fusedEpilogue($0, rows: $1, n: geometry.oc, pb, activation, swish: swish)
                 }
             } else {
@@ -168,7 +168,8 @@ enum ConvKernels {
         switch node.op {
         case "Conv2D", "DepthwiseConv2dNative", "_SomaFusedConv2D", "_SomaFusedDepthwiseConv2dNative":
             guard let x = dims(0), let f = dims(1) else { return nil }
-            return try? Geometry(input: x, filter: f, attrs: node.attrs)
+            // A filter transformed for Winograd tiles is [4, 4, C, OC]; its window is 3×3.
+            return try? Geometry(input: x, filter: node.winogradFilter ? [3, 3] + f.suffix(2) : f, attrs: node.attrs)
         case "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropInput":
             guard let x = value(0), let f = dims(1) else { return nil }
             return try? Geometry(input: x, filter: f, attrs: node.attrs)
@@ -457,10 +458,23 @@ enum ConvKernels {
     /// least ``minimumForwardTasks`` blocks, otherwise every tile of the whole batch's
     /// product is a task.
     static func forward<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type,
-                                        panels: Bool = false, epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
+                                        panels: Bool = false, winogradFilter: Bool = false,
+                                        epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
+        if winogradFilter {
+            guard T.self == Float.self, f.shape == [4, 4, g.c, g.oc], try winogradForward(
+                x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, transformedFilter: true,
+                epilogue: { epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1) })
+            else { throw KernelError("a filter transformed for Winograd tiles needs a float32 3×3 convolution they take, not \(shapeString(f.shape))") }
+            return
+        }
         if panels {
             guard T.self == Float.self else { throw KernelError("a filter in panels must be float32") }
         } else {
+            if T.self == Float.self,
+               try winogradForward(x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx,
+                                   transformedFilter: false, epilogue: {
+                   epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
+               }) { return }
             if T.self == Float.self,
                try directForward(x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, epilogue: {
                    epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)

@@ -1,0 +1,236 @@
+import CXSMM
+
+/// Winograd F(2×2, 3×3) float32 convolutions over NHWC images: 3×3 windows at unit stride
+/// and dilation with 2.25 times fewer multiplications than the direct sum.
+///
+/// Each 2×2 block of output positions (a *tile*) reads a 4×4 block of input `d`; with the
+/// transforms `Bᵀ`, `G` and `Aᵀ` of Lavin and Gray (2016) its outputs are
+/// `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, where the element-wise product, summed over the input
+/// channels, is sixteen independent products `M_ξ = V_ξ · U_ξ` — for each of the 4×4
+/// positions `ξ`, the tiles' transformed inputs `V_ξ` (`[tiles, C]`) times the transformed
+/// filter `U_ξ` (`[C, OC]`). Those sixteen products are LIBXSMM GEMMs; the transforms are
+/// additions and subtractions vectorised along the channels (NHWC keeps them contiguous).
+///
+/// The filter is transformed once per call, in parallel over its input channels; the tiles
+/// run in fixed blocks of whole tile rows of one image (``winogradTileRows(_:)``), each block
+/// transformed, multiplied and transformed back by one thread in its cache, so results
+/// never depend on the thread count. They differ from the direct sum in rounding only (the
+/// transforms' coefficients are 0, ±1 and ±½).
+/// Thread-safety: kernels come from LIBXSMM's thread-safe registry; each thread writes its
+/// own scratch and its own tiles' outputs.
+extension ConvKernels {
+    /// Output positions per image below which the direct and im2col paths keep a layer: the
+    /// transformed filter is 16/9 the filter's size and read once per block of tiles, so a
+    /// few positions (late layers of a small image) spend more on it than they save.
+    static let minimumWinogradPositions = 144
+
+    /// Target bytes of one block's transformed inputs and products (`16·tiles·(C+OC)` floats):
+    /// about half the core's L2 cache, where the sixteen products find them.
+    static let winogradBlockBytes = 512 << 10
+
+    /// Whether `g` runs as Winograd tiles: a float32 3×3 window at unit stride and dilation,
+    /// channels in multiples of four (the transforms' vectors), at least
+    /// ``minimumWinogradPositions`` output positions, sizes within LIBXSMM's 32-bit integers.
+    static func fitsWinograd(_ g: Geometry) -> Bool {
+        guard LIBXSMM.available, g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1,
+              g.c >= 16, g.oc >= minimumDirectChannels, g.c % 4 == 0, g.oc % 4 == 0,
+              let positions = checkedProduct([g.oh, g.ow]), positions >= minimumWinogradPositions,
+              let filterValues = checkedProduct([16, g.c, g.oc]), Int32(exactly: filterValues) != nil else { return false }
+        return true
+    }
+
+    /// Tile rows per block of `g`'s tiles: blocks of one image, their transformed inputs and
+    /// products within ``winogradBlockBytes`` (at least one tile row), balanced, and — where an
+    /// image has the tile rows — at least ``minimumForwardTasks`` blocks over the batch.
+    /// Fixed by the geometry.
+    static func winogradTileRows(_ g: Geometry) -> Int {
+        let tileRows = (g.oh + 1) / 2, tilesPerRow = (g.ow + 1) / 2
+        let bytesPerTileRow = tilesPerRow * 16 * (g.c + g.oc) * MemoryLayout<Float>.stride
+        let widest = Swift.max(1, Swift.min(tileRows, winogradBlockBytes / Swift.max(1, bytesPerTileRow)))
+        var blocks = (tileRows + widest - 1) / widest
+        if g.n * blocks < minimumForwardTasks { blocks = Swift.min(tileRows, (minimumForwardTasks + g.n - 1) / g.n) }
+        return (tileRows + blocks - 1) / blocks
+    }
+
+    /// `g`'s convolution of images `px` with filter `pf` (HWIO, or already `[4, 4, C, OC]` from
+    /// ``transformFilter(_:into:c:oc:channels:)`` where `transformedFilter`) into `po` as
+    /// Winograd tiles; `epilogue(rows, count)` runs on each block's output rows while they are
+    /// in cache. Returns false, having written nothing, where ``fitsWinograd(_:)`` refuses `g`
+    /// or LIBXSMM has no kernel.
+    static func winogradForward(_ px: UnsafePointer<Float>, _ pf: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, _ g: Geometry,
+                                _ ctx: KernelContext, transformedFilter: Bool,
+                                epilogue: (UnsafeMutablePointer<Float>, Int) -> Void) throws -> Bool {
+        guard g.n > 0, fitsWinograd(g) else { return false }
+        let tileRows = (g.oh + 1) / 2, tilesPerRow = (g.ow + 1) / 2, rowsPerBlock = winogradTileRows(g)
+        let blocksPerImage = (tileRows + rowsPerBlock - 1) / rowsPerBlock
+        let tiles = rowsPerBlock * tilesPerRow, lastTiles = (tileRows - (blocksPerImage - 1) * rowsPerBlock) * tilesPerRow
+        // fitsWinograd bounds 16·C·OC by Int32; a block's tiles are at most an image's.
+        guard let m = Int32(exactly: g.oc), let k = Int32(exactly: g.c), let n = Int32(exactly: tiles), let nLast = Int32(exactly: lastTiles),
+              let kernel = soma_xsmm_gemm_kernel(m, n, k, m, k, m, 0), let lastKernel = soma_xsmm_gemm_kernel(m, nLast, k, m, k, m, 0),
+              let blockValues = checkedProduct([16, tiles, g.c + g.oc]),
+              let threadBytes = checkedProduct([blockValues, MemoryLayout<Float>.stride]),
+              let filterBytes = transformedFilter ? 0 : checkedProduct([16, g.c, g.oc, MemoryLayout<Float>.stride]),
+              let reserved = checkedProduct([threadBytes, Swift.max(1, ctx.threads)]),
+              case let (total, overflow) = reserved.addingReportingOverflow(filterBytes), !overflow else { return false }
+        let (c, oc) = (g.c, g.oc)
+        try ctx.withScratchReserved(total, "a Winograd convolution's transformed filter and tiles") {
+            SharedScratch.withScratch(bytes: filterBytes) { raw in
+                var u = pf
+                if !transformedFilter {
+                    let transformed = raw.bindMemory(to: Float.self, capacity: 16 * c * oc)
+                    ctx.parallelFor(c, blockSize: Swift.max(1, 4096 / oc)) { lo, hi in transformFilter(pf, into: transformed, c: c, oc: oc, channels: lo..<hi) }
+                    u = UnsafePointer(transformed)
+                }
+                ctx.parallelFor(g.n * blocksPerImage, blockSize: 1) { lo, hi in
+                    ThreadScratch.withScratch(bytes: threadBytes) { raw in
+                        let v = raw.bindMemory(to: Float.self, capacity: blockValues), products = v + 16 * tiles * c
+                        for block in lo..<hi {
+                            let (i, b) = block.quotientAndRemainder(dividingBy: blocksPerImage)
+                            let firstRow = b * rowsPerBlock, lastRow = Swift.min(tileRows, firstRow + rowsPerBlock)
+                            let count = (lastRow - firstRow) * tilesPerRow
+                            let image = px + i * g.h * g.w * c, output = po + i * g.oh * g.ow * oc
+                            for t in 0..<count {
+                                let (ty, tx) = (firstRow + t / tilesPerRow, t % tilesPerRow)
+                                transformInput(image, into: v + t * c, stride: count * c, tileRow: ty, tileColumn: tx, g)
+                            }
+                            let gemm = count == tiles ? kernel : lastKernel
+                            for xi in 0..<16 {
+                                soma_xsmm_gemm(gemm, u + xi * c * oc, v + xi * count * c, products + xi * count * oc, LIBXSMM.clearsUpperHalves)
+                            }
+                            for t in 0..<count {
+                                let (ty, tx) = (firstRow + t / tilesPerRow, t % tilesPerRow)
+                                transformOutput(products + t * oc, stride: count * oc, into: output, tileRow: ty, tileColumn: tx, g)
+                            }
+                            let firstOutput = 2 * firstRow, outputRows = Swift.min(g.oh, 2 * lastRow) - firstOutput
+                            epilogue(output + firstOutput * g.ow * oc, outputRows * g.ow)
+                        }
+                    }
+                }
+            }
+        }
+        return true
+    }
+
+    /// `U[ξ][channel][·] = (G g Gᵀ)_ξ` for `channels` of a `[3, 3, C, OC]` HWIO filter `pf`,
+    /// `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`; `u` is `[16, C, OC]` (`[4, 4, C,
+    /// OC]`). `OC` a multiple of four (``fitsWinograd(_:)``).
+    static func transformFilter(_ pf: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, c: Int, oc: Int, channels: Range<Int>) {
+        for channel in channels { transformFilter(pf, into: u, c: c, oc: oc, channel: channel) }
+    }
+
+    private static func transformFilter(_ pf: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, c: Int, oc: Int, channel: Int) {
+        @inline(__always) func run<V: SIMD>(_: V.Type, _ o: Int) where V.Scalar == Float {
+            @inline(__always) func tap(_ ky: Int, _ kx: Int) -> V { load(V.self, pf + ((ky * 3 + kx) * c + channel) * oc + o) }
+            // Rows: r_ky = G·g[ky][·]; then each column j of the rows: U[·][j] = G·(r_0j, r_1j, r_2j).
+            let r0 = filterTransform1D(tap(0, 0), tap(0, 1), tap(0, 2)), r1 = filterTransform1D(tap(1, 0), tap(1, 1), tap(1, 2))
+            let r2 = filterTransform1D(tap(2, 0), tap(2, 1), tap(2, 2))
+            @inline(__always) func column(_ j: Int, _ a: V, _ b: V, _ d: V) {
+                let x = filterTransform1D(a, b, d), base = u + (j * c + channel) * oc + o, step = 4 * c * oc
+                store(x.0, base); store(x.1, base + step); store(x.2, base + 2 * step); store(x.3, base + 3 * step)
+            }
+            column(0, r0.0, r1.0, r2.0); column(1, r0.1, r1.1, r2.1); column(2, r0.2, r1.2, r2.2); column(3, r0.3, r1.3, r2.3)
+        }
+        var o = 0
+        while o + 16 <= oc { run(SIMD16<Float>.self, o); o += 16 }
+        while o < oc { run(SIMD4<Float>.self, o); o += 4 }
+    }
+
+    /// `G·(g0, g1, g2)`: `(g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2)`.
+    @inline(__always)
+    private static func filterTransform1D<V: SIMD>(_ g0: V, _ g1: V, _ g2: V) -> (V, V, V, V) where V.Scalar == Float {
+        let outer = g0 + g2
+        return (g0, (outer + g1) * 0.5, (outer - g1) * 0.5, g2)
+    }
+
+    /// `V[ξ][tile][·] = (Bᵀ d B)_ξ` for one tile's 4×4 block of input `d` (rows `2·tileRow −
+    /// padTop …`, columns `2·tileColumn − padLeft …`, zeros outside the image), all channels;
+    /// `v` points at the tile's row of `V_0`, `stride` values apart per `ξ`.
+    /// `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`.
+    private static func transformInput(_ image: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>, stride: Int,
+                                       tileRow: Int, tileColumn: Int, _ g: Geometry) {
+        let top = 2 * tileRow - g.padTop, left = 2 * tileColumn - g.padLeft
+        // Pixel (r, s) of the block, or nil in the padding.
+        var pixels = (UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none,
+                      UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none,
+                      UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none,
+                      UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none)
+        withUnsafeMutableBytes(of: &pixels) { buffer in
+            let at = buffer.baseAddress!.assumingMemoryBound(to: UnsafePointer<Float>?.self)
+            for r in 0..<4 {
+                let y = top + r
+                for s in 0..<4 {
+                    let x = left + s
+                    at[r * 4 + s] = y >= 0 && y < g.h && x >= 0 && x < g.w ? image + (y * g.w + x) * g.c : nil
+                }
+            }
+            let at16 = UnsafePointer(at)
+            var channel = 0
+            while channel + 16 <= g.c { transformInputVector(SIMD16<Float>.self, at16, channel, into: v, stride: stride); channel += 16 }
+            while channel < g.c { transformInputVector(SIMD4<Float>.self, at16, channel, into: v, stride: stride); channel += 4 }
+        }
+    }
+
+    @inline(__always)
+    private static func transformInputVector<V: SIMD>(_: V.Type, _ pixels: UnsafePointer<UnsafePointer<Float>?>, _ channel: Int,
+                                                      into v: UnsafeMutablePointer<Float>, stride: Int) where V.Scalar == Float {
+        @inline(__always) func d(_ r: Int, _ s: Int) -> V {
+            guard let pixel = pixels[r * 4 + s] else { return V() }
+            return load(V.self, pixel + channel)
+        }
+        // Columns first: t[·][s] = Bᵀ·d[·][s]; then each row i: V[i][·] = Bᵀ·t[i][·].
+        let c0 = inputTransform1D(d(0, 0), d(1, 0), d(2, 0), d(3, 0)), c1 = inputTransform1D(d(0, 1), d(1, 1), d(2, 1), d(3, 1))
+        let c2 = inputTransform1D(d(0, 2), d(1, 2), d(2, 2), d(3, 2)), c3 = inputTransform1D(d(0, 3), d(1, 3), d(2, 3), d(3, 3))
+        @inline(__always) func row(_ i: Int, _ a: V, _ b: V, _ e: V, _ f: V) {
+            let x = inputTransform1D(a, b, e, f), base = v + i * 4 * stride + channel
+            store(x.0, base); store(x.1, base + stride); store(x.2, base + 2 * stride); store(x.3, base + 3 * stride)
+        }
+        row(0, c0.0, c1.0, c2.0, c3.0); row(1, c0.1, c1.1, c2.1, c3.1); row(2, c0.2, c1.2, c2.2, c3.2); row(3, c0.3, c1.3, c2.3, c3.3)
+    }
+
+    /// `Bᵀ·(d0, d1, d2, d3)`: `(d0 − d2, d1 + d2, d2 − d1, d1 − d3)`.
+    @inline(__always)
+    private static func inputTransform1D<V: SIMD>(_ d0: V, _ d1: V, _ d2: V, _ d3: V) -> (V, V, V, V) where V.Scalar == Float {
+        (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+    }
+
+    /// One tile's outputs `Aᵀ M A` (`Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`) from its products
+    /// (`m` at the tile's row of `M_0`, `stride` values apart per `ξ`), written where they lie
+    /// inside the image's `[OH, OW, OC]` output.
+    private static func transformOutput(_ m: UnsafePointer<Float>, stride: Int, into output: UnsafeMutablePointer<Float>,
+                                        tileRow: Int, tileColumn: Int, _ g: Geometry) {
+        let y = 2 * tileRow, x = 2 * tileColumn
+        let rows = Swift.min(2, g.oh - y), columns = Swift.min(2, g.ow - x), target = output + (y * g.ow + x) * g.oc
+        @inline(__always) func run<V: SIMD>(_: V.Type, _ o: Int) where V.Scalar == Float {
+            @inline(__always) func p(_ i: Int, _ j: Int) -> V { load(V.self, m + (i * 4 + j) * stride + o) }
+            // Columns first: s[·][j] = Aᵀ·M[·][j]; then each row a: Y[a][·] = Aᵀ·s[a][·].
+            let s0 = outputTransform1D(p(0, 0), p(1, 0), p(2, 0), p(3, 0)), s1 = outputTransform1D(p(0, 1), p(1, 1), p(2, 1), p(3, 1))
+            let s2 = outputTransform1D(p(0, 2), p(1, 2), p(2, 2), p(3, 2)), s3 = outputTransform1D(p(0, 3), p(1, 3), p(2, 3), p(3, 3))
+            let top = outputTransform1D(s0.0, s1.0, s2.0, s3.0), bottom = outputTransform1D(s0.1, s1.1, s2.1, s3.1)
+            store(top.0, target + o)
+            if columns > 1 { store(top.1, target + g.oc + o) }
+            if rows > 1 {
+                store(bottom.0, target + g.ow * g.oc + o)
+                if columns > 1 { store(bottom.1, target + (g.ow + 1) * g.oc + o) }
+            }
+        }
+        var o = 0
+        while o + 16 <= g.oc { run(SIMD16<Float>.self, o); o += 16 }
+        while o < g.oc { run(SIMD4<Float>.self, o); o += 4 }
+    }
+
+    /// `Aᵀ·(m0, m1, m2, m3)`: `(m0 + m1 + m2, m1 − m2 − m3)`.
+    @inline(__always)
+    private static func outputTransform1D<V: SIMD>(_ m0: V, _ m1: V, _ m2: V, _ m3: V) -> (V, V) where V.Scalar == Float {
+        ((m0 + m1) + m2, (m1 - m2) - m3)
+    }
+
+    @inline(__always)
+    private static func load<V: SIMD>(_: V.Type, _ p: UnsafePointer<Float>) -> V where V.Scalar == Float {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+
+    @inline(__always)
+    private static func store<V: SIMD>(_ value: V, _ p: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+        UnsafeMutableRawPointer(p).storeBytes(of: value, as: V.self)
+    }
+}

@@ -30,7 +30,10 @@ import SomaSIMD
     /// Float32 products on every GEMM path — LIBXSMM's JIT kernels where `B` fits in L2
     /// and is not transposed (``SmallGEMM``), LIBXSMM tiles where a larger `B` is not
     /// transposed (``BlockedGEMM``: `k` a multiple of its slices, with a remainder, shallower
-    /// than one; one row; balanced row blocks), OpenBLAS otherwise — split into row blocks
+    /// than one; one row; balanced row blocks), either of them over a copy of a transposed
+    /// `B` from 16 rows (``LinalgKernels/gemmTransposingB(_:_:_:_:m:n:k:lda:ldc:_:)``; the
+    /// last case with rows and columns of `B` no multiple of four, two row blocks),
+    /// OpenBLAS otherwise — split into row blocks
     /// (200 rows: four) or, with one row block, into column blocks, with either operand
     /// transposed; one or two rows through a large `B` streamed (``StreamingGEMM``: eight
     /// chunks of `k`, depths that are no multiple of four, `op(A) = Aᵀ`, 70,000 columns in
@@ -39,7 +42,7 @@ import SomaSIMD
         (200, 192, 512, false, false), (200, 192, 512, true, false), (32, 5, 3, true, false), (200, 400, 600, false, false),
         (70, 400, 600, true, false), (32, 192, 512, false, false), (32, 192, 520, true, false), (32, 192, 300, false, true),
         (1, 1280, 1000, false, false), (130, 512, 300, false, false), (49, 200, 1000, true, false), (100, 700, 400, false, true),
-        (1, 4099, 130, false, false), (2, 701, 300, true, false), (2, 3, 70_000, false, false),
+        (1, 4099, 130, false, false), (2, 701, 300, true, false), (2, 3, 70_000, false, false), (70, 203, 130, true, true),
     ])
     func matmulPathsMatchAFloat64Loop(m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool) throws {
         var rng = SplitMix64(seed: UInt64(m + k * 7 + n * 13))
@@ -69,8 +72,9 @@ import SomaSIMD
             return try Session(graph: g, options: options).run(product).scalars(as: Float.self)
         }
         let r = try result(threads: 2)
+        // Float32 sums of k products drift from the float64 ones as √k (700 deep: 3.8e-5 on values near 20).
         #expect(try Tensor(r, shape: [m, n]).isApproximatelyEqual(to: try Tensor(expected, shape: [m, n]), relativeTolerance: 1e-5,
-                                                                  absoluteTolerance: 1e-5))
+                                                                  absoluteTolerance: 3e-6 * Double(k).squareRoot()))
         for threads in [1, 3] { #expect(try result(threads: threads) == r) }
     }
 

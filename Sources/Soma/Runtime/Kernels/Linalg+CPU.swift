@@ -324,6 +324,9 @@ enum LinalgKernels {
             }
             return
         }
+        if tb, a.dtype == .float32,
+           try gemmTransposingB(a.pointer(as: Float.self) + ao, ta, b.pointer(as: Float.self) + bo, out.mutablePointer(as: Float.self) + o,
+                                m: m, n: n, k: k, lda: lda, ldc: ldc, ctx) { return }
         guard splits(a.dtype, tb: tb, m: m, n: n, k: k) else {
             return try gemm(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k, ldc: leadingC)
         }
@@ -348,6 +351,84 @@ enum LinalgKernels {
             // Rows r0… of op(a): row offset r0·lda, or column offset r0 when transposed.
             try? gemm(a, ao + (ta ? r0 : r0 * lda), ta, b, bo, tb, out, o + r0 * ldc, m: rows, n: n, k: k, lda: lda, ldc: ldc)
         }
+    }
+
+    /// Rows of `op(a)` from which a float32 product with a transposed `B` copies `B` to its
+    /// `[K, N]` layout first (``gemmTransposingB(_:_:_:_:m:n:k:lda:ldc:_:)``).
+    static let transposingRows = 16
+
+    /// `C = op(A)·Bᵀ` (`B` stored `[N, K]`, contiguous) as ``BlockedGEMM`` tiles or
+    /// ``SmallGEMM`` row blocks over a copy of `B` transposed to `[K, N]` in shared scratch:
+    /// LIBXSMM compiles no kernel whose `B` is transposed (its first operand, in column-major
+    /// terms), and OpenBLAS's own kernels depend on recognising the CPU — Debian's 0.3.21 runs
+    /// its Prescott (SSE3) kernel on a CPU it does not know: a dense layer's input gradient
+    /// `dY·Wᵀ`, `[128, 512]·[512, 512]ᵀ`, took 1.62 ms there (41 GFLOP/s). The copy costs
+    /// `N·K` moves against `M·N·K` multiply-adds, so from ``transposingRows`` rows. Tiles are
+    /// fixed by the shape: the bits never depend on the thread count. False, having written
+    /// nothing, where LIBXSMM is unavailable or takes neither product.
+    static func gemmTransposingB(_ pa: UnsafePointer<Float>, _ ta: Bool, _ pb: UnsafePointer<Float>, _ pc: UnsafeMutablePointer<Float>,
+                                 m: Int, n: Int, k: Int, lda: Int, ldc: Int, _ ctx: KernelContext) throws -> Bool {
+        guard LIBXSMM.available, m >= transposingRows, n > 0, k > 0, let bytes = checkedProduct([k, n, MemoryLayout<Float>.stride])
+        else { return false }
+        let tiling = BlockedGEMM.Tiling(ta: ta, tb: false, m: m, n: n, k: k, lda: lda, ldb: n, ldc: ldc)
+        let blockRows = Swift.min(rowBlock, m), blocks = (m + rowBlock - 1) / rowBlock, lastRows = m - (blocks - 1) * rowBlock
+        let kernels = tiling != nil ? nil : SmallGEMM.kernel(ta: ta, m: blockRows, n: n, k: k, lda: lda, ldb: n, ldc: ldc).flatMap { first in
+            SmallGEMM.kernel(ta: ta, m: lastRows, n: n, k: k, lda: lda, ldb: n, ldc: ldc).map { (first, $0) }
+        }
+        guard tiling != nil || kernels != nil else { return false }
+        try ctx.withScratchReserved(bytes, "a product's transposed right operand") {
+            SharedScratch.withScratch(bytes: bytes) { raw in
+                let bt = raw.bindMemory(to: Float.self, capacity: k * n)
+                ParallelFor.run(blocks: (n + 63) / 64, threads: ctx.threads) { block in
+                    transpose(pb, rows: (block * 64)..<Swift.min(n, block * 64 + 64), columns: k, into: bt, leading: n)
+                }
+                let b = UnsafePointer(bt)
+                if let tiling {
+                    ParallelFor.run(blocks: tiling.count, threads: ctx.threads) { tiling.run($0, pa, b, pc) }
+                } else if let (kernel, last) = kernels {
+                    ParallelFor.run(blocks: blocks, threads: ctx.threads) { block in
+                        let r0 = block * rowBlock
+                        soma_xsmm_gemm(block == blocks - 1 ? last : kernel, b, pa + (ta ? r0 : r0 * lda), pc + r0 * ldc,
+                                       LIBXSMM.clearsUpperHalves)
+                    }
+                }
+            }
+        }
+        return true
+    }
+
+    /// Rows `rows` of the row-major `[*, columns]` matrix `source` written as columns of
+    /// `target` (`target[c·leading + r] = source[r·columns + c]`): 4×4 tiles transposed in
+    /// registers, in strips of 16 columns down the rows, so the target's lines for a strip
+    /// (`rows` long, a few per column) stay in L1 while the rows pass. Along whole rows, or
+    /// element by element, a 512×512 matrix took 0.3–1 ms: its lines are 2 KiB apart, and
+    /// lines a power of two apart share a few cache sets.
+    static func transpose(_ source: UnsafePointer<Float>, rows: Range<Int>, columns: Int, into target: UnsafeMutablePointer<Float>,
+                          leading: Int) {
+        @inline(__always) func load(_ r: Int, _ c: Int) -> SIMD4<Float> {
+            UnsafeRawPointer(source + r * columns + c).loadUnaligned(as: SIMD4<Float>.self)
+        }
+        @inline(__always) func store(_ v: SIMD4<Float>, _ c: Int, _ r: Int) {
+            UnsafeMutableRawPointer(target + c * leading + r).storeBytes(of: v, as: SIMD4<Float>.self)
+        }
+        let tiledRows = rows.lowerBound + (rows.count / 4) * 4, tiledColumns = columns / 4 * 4
+        for c0 in stride(from: 0, to: tiledColumns, by: 16) {
+            let strip = c0..<Swift.min(tiledColumns, c0 + 16)
+            for r in stride(from: rows.lowerBound, to: tiledRows, by: 4) {
+                for c in stride(from: strip.lowerBound, to: strip.upperBound, by: 4) {
+                    let (a, b, d, e) = (load(r, c), load(r + 1, c), load(r + 2, c), load(r + 3, c))
+                    store(SIMD4(a[0], b[0], d[0], e[0]), c, r)
+                    store(SIMD4(a[1], b[1], d[1], e[1]), c + 1, r)
+                    store(SIMD4(a[2], b[2], d[2], e[2]), c + 2, r)
+                    store(SIMD4(a[3], b[3], d[3], e[3]), c + 3, r)
+                }
+            }
+        }
+        // The last columns of the tiled rows, then the last rows.
+        for r in stride(from: rows.lowerBound, to: tiledRows, by: 4) {
+            for column in tiledColumns..<columns { for row in r..<(r + 4) { target[column * leading + row] = source[row * columns + column] } }
+        }
+        for row in tiledRows..<rows.upperBound { for column in 0..<columns { target[column * leading + row] = source[row * columns + column] } }
     }
 
     /// `out[o…] = op(a[ao…]) × op(b[bo…])` for row-major `[m, k] × [k, n]` blocks at element

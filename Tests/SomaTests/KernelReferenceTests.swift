@@ -178,11 +178,13 @@ import SomaSIMD
 
     /// Each path of the batched product: a weight shared by every batch (one GEMM of all
     /// rows), a batch smaller than the thread count (products split by rows), broadcast
-    /// batches (a block each), with adjoints; the same bits on 1, 2 and 3 threads.
+    /// batches (a block each), with adjoints — from 16 rows a transposed `y` is copied for
+    /// LIBXSMM, rows of `y` no multiple of four in the last (attention's `q·kᵀ` per batch);
+    /// the same bits on 1, 2 and 3 threads.
     @Test(arguments: [
         ([3, 70, 33], [33, 20], false, false), ([2, 3, 70, 33], [1, 20, 33], false, true),
         ([1, 130, 40], [1, 40, 66], false, false), ([4, 1, 9, 5], [3, 9, 7], true, false),
-        ([2, 5, 8], [2, 6, 5], true, true),
+        ([2, 5, 8], [2, 6, 5], true, true), ([8, 17, 24], [8, 19, 24], false, true),
     ])
     func batchMatMulMatchesNaiveLoops(xShape: [Int], yShape: [Int], adjX: Bool, adjY: Bool) throws {
         var rng = SplitMix64(seed: UInt64(xShape.reduce(1, *) + yShape.reduce(5, *)))

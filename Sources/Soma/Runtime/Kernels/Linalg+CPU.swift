@@ -380,7 +380,7 @@ enum LinalgKernels {
             SharedScratch.withScratch(bytes: bytes) { raw in
                 let bt = raw.bindMemory(to: Float.self, capacity: k * n)
                 ParallelFor.run(blocks: (n + 63) / 64, threads: ctx.threads) { block in
-                    transpose(pb, rows: (block * 64)..<Swift.min(n, block * 64 + 64), columns: k, into: bt, leading: n)
+                    transpose(pb, rows: (block * 64)..<Swift.min(n, block * 64 + 64), columns: k, stride: k, into: bt, leading: n)
                 }
                 let b = UnsafePointer(bt)
                 if let tiling {
@@ -397,16 +397,16 @@ enum LinalgKernels {
         return true
     }
 
-    /// Rows `rows` of the row-major `[*, columns]` matrix `source` written as columns of
-    /// `target` (`target[c·leading + r] = source[r·columns + c]`): 4×4 tiles transposed in
+    /// Rows `rows` of the row-major matrix `source` (`columns` wide, rows `stride` apart)
+    /// written as columns of `target` (`target[c·leading + r] = source[r·stride + c]`): 4×4 tiles transposed in
     /// registers, in strips of 16 columns down the rows, so the target's lines for a strip
     /// (`rows` long, a few per column) stay in L1 while the rows pass. Along whole rows, or
     /// element by element, a 512×512 matrix took 0.3–1 ms: its lines are 2 KiB apart, and
     /// lines a power of two apart share a few cache sets.
-    static func transpose(_ source: UnsafePointer<Float>, rows: Range<Int>, columns: Int, into target: UnsafeMutablePointer<Float>,
-                          leading: Int) {
+    static func transpose(_ source: UnsafePointer<Float>, rows: Range<Int>, columns: Int, stride rowStride: Int,
+                          into target: UnsafeMutablePointer<Float>, leading: Int) {
         @inline(__always) func load(_ r: Int, _ c: Int) -> SIMD4<Float> {
-            UnsafeRawPointer(source + r * columns + c).loadUnaligned(as: SIMD4<Float>.self)
+            UnsafeRawPointer(source + r * rowStride + c).loadUnaligned(as: SIMD4<Float>.self)
         }
         @inline(__always) func store(_ v: SIMD4<Float>, _ c: Int, _ r: Int) {
             UnsafeMutableRawPointer(target + c * leading + r).storeBytes(of: v, as: SIMD4<Float>.self)
@@ -426,9 +426,9 @@ enum LinalgKernels {
         }
         // The last columns of the tiled rows, then the last rows.
         for r in stride(from: rows.lowerBound, to: tiledRows, by: 4) {
-            for column in tiledColumns..<columns { for row in r..<(r + 4) { target[column * leading + row] = source[row * columns + column] } }
+            for column in tiledColumns..<columns { for row in r..<(r + 4) { target[column * leading + row] = source[row * rowStride + column] } }
         }
-        for row in tiledRows..<rows.upperBound { for column in 0..<columns { target[column * leading + row] = source[row * columns + column] } }
+        for row in tiledRows..<rows.upperBound { for column in 0..<columns { target[column * leading + row] = source[row * rowStride + column] } }
     }
 
     /// `out[o…] = op(a[ao…]) × op(b[bo…])` for row-major `[m, k] × [k, n]` blocks at element
@@ -450,6 +450,16 @@ enum LinalgKernels {
             let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
             if !tb, let kernel = SmallGEMM.kernel(ta: ta, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {
                 soma_xsmm_gemm(kernel, pb, pa, pc, LIBXSMM.clearsUpperHalves)
+                return
+            }
+            // A transposed B (attention's q·kᵀ, one batch): copied to [K, N] in this thread's
+            // scratch for LIBXSMM, as in gemmTransposingB.
+            if tb, m >= transposingRows, let kernel = SmallGEMM.kernel(ta: ta, m: m, n: n, k: k, lda: lda, ldb: n, ldc: ldc) {
+                ThreadScratch.withScratch(bytes: k * n * MemoryLayout<Float>.stride) { raw in
+                    let bt = raw.bindMemory(to: Float.self, capacity: k * n)
+                    transpose(pb, rows: 0..<n, columns: k, stride: ldb, into: bt, leading: n)
+                    soma_xsmm_gemm(kernel, bt, pa, pc, LIBXSMM.clearsUpperHalves)
+                }
                 return
             }
             if let tiling = BlockedGEMM.Tiling(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {

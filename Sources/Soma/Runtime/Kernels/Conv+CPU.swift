@@ -461,7 +461,9 @@ enum ConvKernels {
                                         panels: Bool = false, winogradFilter: Bool = false,
                                         epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
         if winogradFilter {
-            guard T.self == Float.self, f.shape == [4, 4, g.c, g.oc], try winogradForward(
+            // Element by element: an array literal here would allocate on every run.
+            let shape = f.shape
+            guard T.self == Float.self, shape.count == 4, shape[0] == 4, shape[1] == 4, shape[2] == g.c, shape[3] == g.oc, try winogradForward(
                 x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, transformedFilter: true,
                 epilogue: { epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1) })
             else { throw KernelError("a filter transformed for Winograd tiles needs a float32 3×3 convolution they take, not \(shapeString(f.shape))") }

@@ -11,7 +11,8 @@ import CXSMM
 /// filter `U_ξ` (`[C, OC]`). Those sixteen products are LIBXSMM GEMMs; the transforms are
 /// additions and subtractions vectorised along the channels (NHWC keeps them contiguous).
 ///
-/// The filter is transformed once per call, in parallel over its input channels; the tiles
+/// A constant filter is transformed once, in the plan (``WinogradFilterTransform``); any
+/// other once per call, in parallel over its input channels. The tiles
 /// run in fixed blocks of whole tile rows of one image (``winogradTileRows(_:)``), each block
 /// transformed, multiplied and transformed back by one thread in its cache, so results
 /// never depend on the thread count. They differ from the direct sum in rounding only (the
@@ -34,8 +35,8 @@ extension ConvKernels {
     static func fitsWinograd(_ g: Geometry) -> Bool {
         guard LIBXSMM.available, g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1,
               g.c >= 16, g.oc >= minimumDirectChannels, g.c % 4 == 0, g.oc % 4 == 0,
-              let positions = checkedProduct([g.oh, g.ow]), positions >= minimumWinogradPositions,
-              let filterValues = checkedProduct([16, g.c, g.oc]), Int32(exactly: filterValues) != nil else { return false }
+              let positions = checkedProduct(g.oh, g.ow, 1, 1), positions >= minimumWinogradPositions,
+              let filterValues = checkedProduct(16, g.c, g.oc, 1), Int32(exactly: filterValues) != nil else { return false }
         return true
     }
 
@@ -45,10 +46,13 @@ extension ConvKernels {
     /// Fixed by the geometry.
     static func winogradTileRows(_ g: Geometry) -> Int {
         let tileRows = (g.oh + 1) / 2, tilesPerRow = (g.ow + 1) / 2
-        let bytesPerTileRow = tilesPerRow * 16 * (g.c + g.oc) * MemoryLayout<Float>.stride
+        // Sizes from a file: a row too wide to count is wider than any block.
+        let bytesPerTileRow = checkedProduct(tilesPerRow, 16, g.c + g.oc, MemoryLayout<Float>.stride) ?? .max
         let widest = Swift.max(1, Swift.min(tileRows, winogradBlockBytes / Swift.max(1, bytesPerTileRow)))
         var blocks = (tileRows + widest - 1) / widest
-        if g.n * blocks < minimumForwardTasks { blocks = Swift.min(tileRows, (minimumForwardTasks + g.n - 1) / g.n) }
+        if g.n < minimumForwardTasks && g.n * blocks < minimumForwardTasks {
+            blocks = Swift.min(tileRows, (minimumForwardTasks + g.n - 1) / Swift.max(1, g.n))
+        }
         return (tileRows + blocks - 1) / blocks
     }
 
@@ -67,10 +71,10 @@ extension ConvKernels {
         // fitsWinograd bounds 16·C·OC by Int32; a block's tiles are at most an image's.
         guard let m = Int32(exactly: g.oc), let k = Int32(exactly: g.c), let n = Int32(exactly: tiles), let nLast = Int32(exactly: lastTiles),
               let kernel = soma_xsmm_gemm_kernel(m, n, k, m, k, m, 0), let lastKernel = soma_xsmm_gemm_kernel(m, nLast, k, m, k, m, 0),
-              let blockValues = checkedProduct([16, tiles, g.c + g.oc]),
-              let threadBytes = checkedProduct([blockValues, MemoryLayout<Float>.stride]),
-              let filterBytes = transformedFilter ? 0 : checkedProduct([16, g.c, g.oc, MemoryLayout<Float>.stride]),
-              let reserved = checkedProduct([threadBytes, Swift.max(1, ctx.threads)]),
+              let blockValues = checkedProduct(16, tiles, g.c + g.oc, 1),
+              let threadBytes = checkedProduct(blockValues, MemoryLayout<Float>.stride, 1, 1),
+              let filterBytes = transformedFilter ? 0 : checkedProduct(16, g.c, g.oc, MemoryLayout<Float>.stride),
+              let reserved = checkedProduct(threadBytes, Swift.max(1, ctx.threads), 1, 1),
               case let (total, overflow) = reserved.addingReportingOverflow(filterBytes), !overflow else { return false }
         let (c, oc) = (g.c, g.oc)
         try ctx.withScratchReserved(total, "a Winograd convolution's transformed filter and tiles") {

@@ -368,7 +368,7 @@ enum LinalgKernels {
     /// nothing, where LIBXSMM is unavailable or takes neither product.
     static func gemmTransposingB(_ pa: UnsafePointer<Float>, _ ta: Bool, _ pb: UnsafePointer<Float>, _ pc: UnsafeMutablePointer<Float>,
                                  m: Int, n: Int, k: Int, lda: Int, ldc: Int, _ ctx: KernelContext) throws -> Bool {
-        guard LIBXSMM.available, m >= transposingRows, n > 0, k > 0, let bytes = checkedProduct([k, n, MemoryLayout<Float>.stride])
+        guard LIBXSMM.available, m >= transposingRows, n > 0, k > 0, let bytes = checkedProduct(k, n, MemoryLayout<Float>.stride, 1)
         else { return false }
         let tiling = BlockedGEMM.Tiling(ta: ta, tb: false, m: m, n: n, k: k, lda: lda, ldb: n, ldc: ldc)
         let blockRows = Swift.min(rowBlock, m), blocks = (m + rowBlock - 1) / rowBlock, lastRows = m - (blocks - 1) * rowBlock

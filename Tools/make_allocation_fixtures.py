@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Writes the graphs `Tools/check-allocations.sh` runs beyond the op fixtures: kernels whose
+paths hold scratch memory a steady-state run must reuse, not allocate.
+
+- `inference.pb` (feed `x` [1, 14, 14, 16], fetch `out`): a 3×3 convolution with a constant
+  filter, which runs as Winograd tiles with its filter transformed in the plan, then an
+  attention-like `q·kᵀ` (BatchMatMulV2, adj_y) whose transposed operand is copied.
+- `training.pb` (feeds `x` [16, 12, 12, 16] and `y` [16], `init`, `train`): a 3×3
+  convolution over a variable filter (Winograd tiles, the filter transformed on every run)
+  and a dense layer whose input gradient `dY·Wᵀ` (16 rows) copies `W` transposed, one plain
+  SGD step.
+
+    pip install tensorflow-cpu
+    python3 Tools/make_allocation_fixtures.py
+"""
+import os
+
+import numpy as np
+import tensorflow as tf
+
+tf1 = tf.compat.v1
+tf1.disable_eager_execution()
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "SomaTests", "Fixtures", "allocations")
+os.makedirs(out, exist_ok=True)
+rng = np.random.default_rng(5)
+
+
+def write(graph, name):
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(graph.as_graph_def().SerializeToString())
+
+
+inference = tf.Graph()
+with inference.as_default():
+    x = tf1.placeholder(tf.float32, [1, 14, 14, 16], name="x")
+    h = tf.nn.relu(tf.nn.conv2d(x, tf.constant(rng.normal(0, 0.2, (3, 3, 16, 16)).astype(np.float32)), 1, "SAME"))
+    q = tf.reshape(h, [4, 49, 16])
+    tf.identity(tf.matmul(q, q, transpose_b=True), name="out")
+write(inference, "inference.pb")
+np.save(os.path.join(out, "inference_x.npy"), rng.normal(size=(1, 14, 14, 16)).astype(np.float32))
+
+training = tf.Graph()
+with training.as_default():
+    x = tf1.placeholder(tf.float32, [16, 12, 12, 16], name="x")
+    y = tf1.placeholder(tf.int32, [16], name="y")
+    f = tf1.get_variable("f", initializer=tf.constant(rng.normal(0, 0.2, (3, 3, 16, 16)).astype(np.float32)))
+    w = tf1.get_variable("w", initializer=tf.constant(rng.normal(0, 0.05, (12 * 12 * 16, 10)).astype(np.float32)))
+    h = tf.reshape(tf.nn.relu(tf.nn.conv2d(x, f, 1, "SAME")), [16, -1])
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=tf.matmul(h, w)))
+    tf1.train.GradientDescentOptimizer(0.01).minimize(loss, name="train")
+    tf1.global_variables_initializer()  # named "init"
+write(training, "training.pb")
+np.save(os.path.join(out, "training_x.npy"), rng.normal(size=(16, 12, 12, 16)).astype(np.float32))
+np.save(os.path.join(out, "training_y.npy"), rng.integers(0, 10, 16).astype(np.int32))
+print("allocation fixtures: inference.pb, training.pb")

@@ -398,11 +398,11 @@ enum LinalgKernels {
     }
 
     /// Rows `rows` of the row-major matrix `source` (`columns` wide, rows `stride` apart)
-    /// written as columns of `target` (`target[c·leading + r] = source[r·stride + c]`): 4×4 tiles transposed in
-    /// registers, in strips of 16 columns down the rows, so the target's lines for a strip
-    /// (`rows` long, a few per column) stay in L1 while the rows pass. Along whole rows, or
-    /// element by element, a 512×512 matrix took 0.3–1 ms: its lines are 2 KiB apart, and
-    /// lines a power of two apart share a few cache sets.
+    /// written as columns of `target` (`target[c·leading + r] = source[r·stride + c]`): 4×4
+    /// tiles transposed in registers, in strips of 16 columns down the rows, so the target's
+    /// lines for a strip (`rows` long, a few per column) stay in L1 while the rows pass. Along
+    /// whole rows, or element by element, a 512×512 matrix took 0.3–1 ms: its lines are 2 KiB
+    /// apart, and lines a power of two apart share a few cache sets.
     static func transpose(_ source: UnsafePointer<Float>, rows: Range<Int>, columns: Int, stride rowStride: Int,
                           into target: UnsafeMutablePointer<Float>, leading: Int) {
         @inline(__always) func load(_ r: Int, _ c: Int) -> SIMD4<Float> {
@@ -433,7 +433,8 @@ enum LinalgKernels {
 
     /// `out[o…] = op(a[ao…]) × op(b[bo…])` for row-major `[m, k] × [k, n]` blocks at element
     /// offsets `ao`, `bo`, `o`; `lda`, `ldb`, `ldc` when rows are longer than the block
-    /// (floats only).
+    /// (floats only). A transposed float32 `B` is copied into this thread's ``ThreadScratch``:
+    /// callers must not be holding it.
     static func gemm(_ a: Tensor, _ ao: Int, _ ta: Bool, _ b: Tensor, _ bo: Int, _ tb: Bool, _ out: Tensor, _ o: Int,
                      m: Int, n: Int, k: Int, lda leadingA: Int? = nil, ldb leadingB: Int? = nil, ldc leadingC: Int? = nil) throws {
         _ = configureBLAS

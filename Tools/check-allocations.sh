@@ -2,7 +2,7 @@
 # Fails unless a steady-state run allocates nothing on the heap, counted by
 # Tools/count-allocations.sh (`graphtool bench`, one thread):
 #   - inference: the TF activations fixture — sixteen activation and elementwise graphs, a
-#     callable writing into preallocated outputs — and a Winograd convolution with q·kᵀ;
+#     callable writing into preallocated outputs — and a Winograd convolution and an attention block;
 #   - training: a step of a Winograd convolution and a dense layer (Tools/make_allocation_fixtures.py);
 #   - training: one step of each TF1 resource-variable training graph (GradientDescent,
 #     Momentum, Adam, RMSProp, Adagrad: gradients, ResourceApply*, the global step).
@@ -24,9 +24,10 @@ fetches=$(python3 -c "import json; print(' '.join('--fetch ' + f['name'].split('
 # shellcheck disable=SC2086
 check "inference (activations)" "$F/model.pb" --input "x=$F/x.npy" $fetches
 # Scratch-holding paths (Tools/make_allocation_fixtures.py): Winograd tiles with the filter
-# transformed in the plan and per run, products with a transposed operand copied.
+# transformed in the plan and per run, products with a transposed operand copied, a product
+# written transposed (_SomaFusedBatchMatMul).
 A=Tests/SomaTests/Fixtures/allocations
-check "inference (Winograd, q·kᵀ)" "$A/inference.pb" --input "x=$A/inference_x.npy" --fetch out
+check "inference (Winograd, attention)" "$A/inference.pb" --input "x=$A/inference_x.npy" --fetch out
 check "training step (Winograd, dY·Wᵀ)" "$A/training.pb" --input "x=$A/training_x.npy" --input "y=$A/training_y.npy" \
     --init init --target train
 for optimiser in GradientDescent Momentum Adam RMSProp Adagrad; do

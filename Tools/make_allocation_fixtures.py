@@ -4,7 +4,9 @@ paths hold scratch memory a steady-state run must reuse, not allocate.
 
 - `inference.pb` (feed `x` [1, 14, 14, 16], fetch `out`): a 3×3 convolution with a constant
   filter, which runs as Winograd tiles with its filter transformed in the plan, then an
-  attention-like `q·kᵀ` (BatchMatMulV2, adj_y) whose transposed operand is copied.
+  attention block over four heads: `q·kᵀ` (BatchMatMulV2, adj_y) whose transposed operand
+  is copied, a softmax, and the product with `v` transposed to [batch, time, heads, depth],
+  which the compiler fuses into `_SomaFusedBatchMatMul`.
 - `training.pb` (feeds `x` [16, 12, 12, 16] and `y` [16], `init`, `train`): a 3×3
   convolution over a variable filter (Winograd tiles, the filter transformed on every run)
   and a dense layer whose input gradient `dY·Wᵀ` (16 rows) copies `W` transposed, one plain
@@ -34,8 +36,9 @@ inference = tf.Graph()
 with inference.as_default():
     x = tf1.placeholder(tf.float32, [1, 14, 14, 16], name="x")
     h = tf.nn.relu(tf.nn.conv2d(x, tf.constant(rng.normal(0, 0.2, (3, 3, 16, 16)).astype(np.float32)), 1, "SAME"))
-    q = tf.reshape(h, [4, 49, 16])
-    tf.identity(tf.matmul(q, q, transpose_b=True), name="out")
+    q = tf.reshape(h, [1, 4, 49, 16])
+    attention = tf.nn.softmax(tf.matmul(q, q, transpose_b=True))
+    tf.identity(tf.transpose(tf.matmul(attention, q), [0, 2, 1, 3]), name="out")
 write(inference, "inference.pb")
 np.save(os.path.join(out, "inference_x.npy"), rng.normal(size=(1, 14, 14, 16)).astype(np.float32))
 

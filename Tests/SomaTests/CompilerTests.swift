@@ -464,6 +464,12 @@ import Testing
         #expect(try Self.planOps(g, kept, feeds: feeds)["BatchMatMulV2"] == 3)
         try Self.expectSameResults(g, kept, feeds: feeds)
 
+        // The layout a plan prepares from the output's shape undoes the permutation; a
+        // repeated axis is no permutation.
+        let layout = try #require(LinalgKernels.TransposedProduct(outputShape: [9, 2, 4, 16], perm: [2, 0, 1, 3]))
+        #expect(layout.productShape == [2, 4, 9, 16] && layout.rowStride == 2 * 4 * 16)
+        #expect(LinalgKernels.TransposedProduct(outputShape: [2, 3, 4], perm: [0, 0, 2]) == nil)
+
         // A graph file's own fused op with a permutation that moves the last dimension: an
         // error at construction where shapes are known, at run time where they are not.
         let attrs: [String: AttrValue] = ["T": .type(.float32), "perm": .ints([2, 0, 1]), "fused_ops": .strings(["Transpose"])]

@@ -161,6 +161,7 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
         var reductionLayout: ReductionLayout? = nil
         var convGeometry: ConvKernels.Geometry? = nil
         var einsumLayout: EinsumLayout? = nil
+        var transposedProduct: LinalgKernels.TransposedProduct? = nil
         var weightPanels = false
         var winogradFilter = false
     }
@@ -208,6 +209,12 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
     /// For an Einsum whose operand shapes a plan fixes: its parsed equation and GEMM layout.
     var einsumLayout: EinsumLayout? {
         get { self[prepared: \.einsumLayout] } set { self[prepared: \.einsumLayout] = newValue }
+    }
+
+    /// For a `_SomaFusedBatchMatMul` whose output shape a plan fixes: where each batch's
+    /// product lies in the output.
+    var transposedProduct: LinalgKernels.TransposedProduct? {
+        get { self[prepared: \.transposedProduct] } set { self[prepared: \.transposedProduct] = newValue }
     }
 
     /// Whether input 1 is a constant in ``BlockedGEMM`` panels (``IRNode/weightPanels``).

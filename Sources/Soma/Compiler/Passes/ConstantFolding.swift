@@ -86,7 +86,7 @@ extension KernelNode {
 extension KernelNode {
     /// Work a plan can do once for the step instead of every run, where shapes and the
     /// deciding inputs are fixed: a StridedSlice's walk, a reduction's layout, a
-    /// convolution's or pooling's geometry.
+    /// convolution's or pooling's geometry, a fused product's transposed layout.
     func prepared(for node: IRNode, chains: IdentityChains) -> KernelNode {
         var copy = self
         func constant(_ value: IRValue) -> Tensor? { KnownValues.constant(value, resolve: chains.resolve) }
@@ -113,6 +113,9 @@ extension KernelNode {
         if node.op == "Einsum", let equation = node.string("equation") {
             let shapes = node.inputs.compactMap(\.shape.concrete)
             if shapes.count == node.inputs.count { copy.einsumLayout = try? EinsumLayout(equation, shapes: shapes) }
+        }
+        if node.op == "_SomaFusedBatchMatMul", let dims = node.outputShapes[0].concrete, let perm = node.ints("perm") {
+            copy.transposedProduct = LinalgKernels.TransposedProduct(outputShape: dims, perm: perm)
         }
         return copy
     }

@@ -25,22 +25,13 @@ struct WeightPanelPacking: CompilerPass {
             guard let (k, n) = Self.weightShape(node), let weight = KnownValues.constant(node.inputs[1]), weight.dtype == .float32,
                   k * n * MemoryLayout<Float>.stride > SmallGEMM.maximumBBytes,
                   Int32(exactly: BlockedGEMM.depth * MemoryLayout<Float>.stride * Swift.max(k, BlockedGEMM.panelColumns)) != nil,
-                  Int32(exactly: Swift.max(k, n)) != nil, !Self.runsWinograd(node) else { continue }
+                  Int32(exactly: Swift.max(k, n)) != nil, !ConvKernels.runsWinograd(node) else { continue }
             let packed = Tensor(zeros: .float32, shape: weight.shape)
             BlockedGEMM.packPanels(weight.pointer(as: Float.self), k: k, n: n, into: packed.mutablePointer(as: Float.self))
             let constant = ir.insertConstant(packed, named: "\(node.name)/weight_panels", before: node, avoiding: &names)
             node.inputs[1] = IRValue(constant, 0)
             node.weightPanels = true
         }
-    }
-
-    /// Whether `node` is a convolution whose kernel runs Winograd tiles
-    /// (``ConvKernels/fitsWinograd(_:)``): they read the filter as it is.
-    static func runsWinograd(_ node: IRNode) -> Bool {
-        guard node.op == "Conv2D" || node.op == "_SomaFusedConv2D", let input = node.inputs[0].shape.concrete,
-              let filter = node.inputs[1].shape.concrete, let g = try? ConvKernels.Geometry(input: input, filter: filter, attrs: node.attrs)
-        else { return false }
-        return ConvKernels.fitsWinograd(g)
     }
 
     /// The right operand's `(K, N)` where `node` is a float32 product this pass takes.

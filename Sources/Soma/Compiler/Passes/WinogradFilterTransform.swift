@@ -16,7 +16,7 @@ struct WinogradFilterTransform: CompilerPass {
     func run(_ ir: IRGraph, _ context: PassContext) throws {
         guard context.forPlan else { return }
         var names = Set(ir.nodes.map(\.name))
-        for node in ir.nodes where !node.weightPanels && !node.winogradFilter && WeightPanelPacking.runsWinograd(node) {
+        for node in ir.nodes where !node.weightPanels && !node.winogradFilter && ConvKernels.runsWinograd(node) {
             guard node.outputTypes.first == .float32, node.string("data_format") ?? "NHWC" == "NHWC",
                   let filter = KnownValues.constant(node.inputs[1]), filter.dtype == .float32, filter.shape.count == 4 else { continue }
             let (c, oc) = (filter.shape[2], filter.shape[3])

@@ -40,6 +40,15 @@ extension ConvKernels {
         return true
     }
 
+    /// Whether the IR node `node` is a convolution whose kernel runs Winograd tiles
+    /// (``fitsWinograd(_:)``), as the plan passes that prepare its filter ask.
+    static func runsWinograd(_ node: IRNode) -> Bool {
+        guard node.op == "Conv2D" || node.op == "_SomaFusedConv2D", let input = node.inputs[0].shape.concrete,
+              let filter = node.inputs[1].shape.concrete, let g = try? Geometry(input: input, filter: filter, attrs: node.attrs)
+        else { return false }
+        return fitsWinograd(g)
+    }
+
     /// Tile rows per block of `g`'s tiles: blocks of one image, their transformed inputs and
     /// products within ``winogradBlockBytes`` (at least one tile row), balanced, and — where an
     /// image has the tile rows — at least ``minimumForwardTasks`` blocks over the batch.

@@ -25,16 +25,13 @@ enum LinalgKernels {
         "_SomaFusedBatchMatMul": { ctx in
             let x = ctx.inputs[0], y = ctx.inputs[1]
             let ax = ctx.node.bool("adj_x") ?? false, ay = ctx.node.bool("adj_y") ?? false
-            let perm = ctx.node.ints("perm") ?? []
             let k = ax ? x.shape[x.rank - 2] : x.shape[x.rank - 1]
             let out = try ctx.allocateOutput(0, zeroed: k == 0)
-            guard TransposedProduct.ordersKeepingLast(perm, rank: out.rank) else {
-                throw KernelError("perm \(perm) does not order the product's \(out.rank) dimensions keeping the last last")
+            // Plans work the layout out once; the reference interpreter, per run.
+            guard let layout = ctx.node.transposedProduct ?? TransposedProduct(outputShape: out.shape, perm: ctx.node.ints("perm") ?? []) else {
+                throw KernelError("perm \(ctx.node.ints("perm") ?? []) does not order the product's \(out.rank) dimensions keeping the last last")
             }
-            // The product's shape is the output's with the permutation undone.
-            var product = out.shape
-            for (j, axis) in perm.enumerated() { product[axis] = out.shape[j] }
-            try batchMatMul(x, ax, y, ay, out, k: k, ctx, layout: TransposedProduct(productShape: product, perm: perm))
+            try batchMatMul(x, ax, y, ay, out, k: k, ctx, layout: layout)
             ctx.setOutput(0, out)
         },
         "Einsum": { ctx in
@@ -124,7 +121,7 @@ enum LinalgKernels {
     /// (``productShape``) transposed by `perm`, whose last entry keeps `N` last. Each batch's
     /// `M × N` product is then a strided matrix of the output — rows ``rowStride`` apart,
     /// starting at ``start(_:)`` — which the GEMM kernels write in place.
-    struct TransposedProduct {
+    struct TransposedProduct: Sendable {
         let productShape: [Int]
         /// The output's element stride along each of the product's dimensions.
         let strides: [Int]
@@ -142,10 +139,23 @@ enum LinalgKernels {
             self.strides = strides
         }
 
+        /// The layout of an output of shape `outputShape` (the product transposed by `perm`),
+        /// or `nil` where `perm` does not order its dimensions keeping the last last.
+        init?(outputShape: [Int], perm: [Int]) {
+            guard Self.ordersKeepingLast(perm, rank: outputShape.count) else { return nil }
+            var product = outputShape
+            for (j, axis) in perm.enumerated() { product[axis] = outputShape[j] }
+            self.init(productShape: product, perm: perm)
+        }
+
         /// Whether `perm` orders `rank` dimensions and keeps the last one last (the only
         /// transposes the fused product writes).
         static func ordersKeepingLast(_ perm: [Int], rank: Int) -> Bool {
-            perm.count == rank && Set(perm) == Set(0..<rank) && perm.last == rank - 1
+            guard perm.count == rank, perm.last == rank - 1 else { return false }
+            for (j, axis) in perm.enumerated() {
+                guard axis >= 0, axis < rank, !perm[..<j].contains(axis) else { return false }
+            }
+            return true
         }
 
         /// Where batch `i` (row-major over the product's batch dimensions) starts.

@@ -391,4 +391,8 @@ public protocol CompiledLoopSet: Sendable {
     static func swish(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, beta: Float?)
     static func lstmCell(_ tile: LSTMCellTile)
     static func gruCell(_ tile: GRUCellTile)
+    static func winogradInputTiles(_ g: WinogradGeometry, image: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>,
+                                   firstRow: Int, count: Int)
+    static func winogradOutputTiles(_ g: WinogradGeometry, products m: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
+                                    firstRow: Int, count: Int)
 }

@@ -1,4 +1,5 @@
 import CXSMM
+import SomaSIMD
 
 /// Winograd F(2×2, 3×3) float32 convolutions over NHWC images: 3×3 windows at unit stride
 /// and dilation with 2.25 times fewer multiplications than the direct sum.
@@ -9,7 +10,10 @@ import CXSMM
 /// channels, is sixteen independent products `M_ξ = V_ξ · U_ξ` — for each of the 4×4
 /// positions `ξ`, the tiles' transformed inputs `V_ξ` (`[tiles, C]`) times the transformed
 /// filter `U_ξ` (`[C, OC]`). Those sixteen products are LIBXSMM GEMMs; the transforms are
-/// additions and subtractions vectorised along the channels (NHWC keeps them contiguous).
+/// additions and subtractions vectorised along the channels (NHWC keeps them contiguous):
+/// the tiles' input and output transforms in the per-CPU builds of `SomaSIMD`
+/// (``VectorKernels/winogradInputTiles(_:image:into:firstRow:count:level:)``), the filter's
+/// here.
 ///
 /// A constant filter is transformed once, in the plan (``WinogradFilterTransform``); any
 /// other once per call, in parallel over its input channels. The tiles
@@ -86,6 +90,7 @@ extension ConvKernels {
               let reserved = checkedProduct(threadBytes, Swift.max(1, ctx.threads), 1, 1),
               case let (total, overflow) = reserved.addingReportingOverflow(filterBytes), !overflow else { return false }
         let (c, oc) = (g.c, g.oc)
+        let tileGeometry = WinogradGeometry(h: g.h, w: g.w, c: c, oc: oc, oh: g.oh, ow: g.ow, padTop: g.padTop, padLeft: g.padLeft)
         try ctx.withScratchReserved(total, "a Winograd convolution's transformed filter and tiles") {
             SharedScratch.withScratch(bytes: filterBytes) { raw in
                 var u = pf
@@ -102,18 +107,12 @@ extension ConvKernels {
                             let firstRow = b * rowsPerBlock, lastRow = Swift.min(tileRows, firstRow + rowsPerBlock)
                             let count = (lastRow - firstRow) * tilesPerRow
                             let image = px + i * g.h * g.w * c, output = po + i * g.oh * g.ow * oc
-                            for t in 0..<count {
-                                let (ty, tx) = (firstRow + t / tilesPerRow, t % tilesPerRow)
-                                transformInput(image, into: v + t * c, stride: count * c, tileRow: ty, tileColumn: tx, g)
-                            }
+                            VectorKernels.winogradInputTiles(tileGeometry, image: image, into: v, firstRow: firstRow, count: count)
                             let gemm = count == tiles ? kernel : lastKernel
                             for xi in 0..<16 {
                                 soma_xsmm_gemm(gemm, u + xi * c * oc, v + xi * count * c, products + xi * count * oc, LIBXSMM.clearsUpperHalves)
                             }
-                            for t in 0..<count {
-                                let (ty, tx) = (firstRow + t / tilesPerRow, t % tilesPerRow)
-                                transformOutput(products + t * oc, stride: count * oc, into: output, tileRow: ty, tileColumn: tx, g)
-                            }
+                            VectorKernels.winogradOutputTiles(tileGeometry, products: products, into: output, firstRow: firstRow, count: count)
                             let firstOutput = 2 * firstRow, outputRows = Swift.min(g.oh, 2 * lastRow) - firstOutput
                             epilogue(output + firstOutput * g.ow * oc, outputRows * g.ow)
                         }
@@ -153,88 +152,6 @@ extension ConvKernels {
     private static func filterTransform1D<V: SIMD>(_ g0: V, _ g1: V, _ g2: V) -> (V, V, V, V) where V.Scalar == Float {
         let outer = g0 + g2
         return (g0, (outer + g1) * 0.5, (outer - g1) * 0.5, g2)
-    }
-
-    /// `V[ξ][tile][·] = (Bᵀ d B)_ξ` for one tile's 4×4 block of input `d` (rows `2·tileRow −
-    /// padTop …`, columns `2·tileColumn − padLeft …`, zeros outside the image), all channels;
-    /// `v` points at the tile's row of `V_0`, `stride` values apart per `ξ`.
-    /// `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`.
-    private static func transformInput(_ image: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>, stride: Int,
-                                       tileRow: Int, tileColumn: Int, _ g: Geometry) {
-        let top = 2 * tileRow - g.padTop, left = 2 * tileColumn - g.padLeft
-        // Pixel (r, s) of the block, or nil in the padding.
-        var pixels = (UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none,
-                      UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none,
-                      UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none,
-                      UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none)
-        withUnsafeMutableBytes(of: &pixels) { buffer in
-            let at = buffer.baseAddress!.assumingMemoryBound(to: UnsafePointer<Float>?.self)
-            for r in 0..<4 {
-                let y = top + r
-                for s in 0..<4 {
-                    let x = left + s
-                    at[r * 4 + s] = y >= 0 && y < g.h && x >= 0 && x < g.w ? image + (y * g.w + x) * g.c : nil
-                }
-            }
-            let at16 = UnsafePointer(at)
-            var channel = 0
-            while channel + 16 <= g.c { transformInputVector(SIMD16<Float>.self, at16, channel, into: v, stride: stride); channel += 16 }
-            while channel < g.c { transformInputVector(SIMD4<Float>.self, at16, channel, into: v, stride: stride); channel += 4 }
-        }
-    }
-
-    @inline(__always)
-    private static func transformInputVector<V: SIMD>(_: V.Type, _ pixels: UnsafePointer<UnsafePointer<Float>?>, _ channel: Int,
-                                                      into v: UnsafeMutablePointer<Float>, stride: Int) where V.Scalar == Float {
-        @inline(__always) func d(_ r: Int, _ s: Int) -> V {
-            guard let pixel = pixels[r * 4 + s] else { return V() }
-            return load(V.self, pixel + channel)
-        }
-        // Columns first: t[·][s] = Bᵀ·d[·][s]; then each row i: V[i][·] = Bᵀ·t[i][·].
-        let c0 = inputTransform1D(d(0, 0), d(1, 0), d(2, 0), d(3, 0)), c1 = inputTransform1D(d(0, 1), d(1, 1), d(2, 1), d(3, 1))
-        let c2 = inputTransform1D(d(0, 2), d(1, 2), d(2, 2), d(3, 2)), c3 = inputTransform1D(d(0, 3), d(1, 3), d(2, 3), d(3, 3))
-        @inline(__always) func row(_ i: Int, _ a: V, _ b: V, _ e: V, _ f: V) {
-            let x = inputTransform1D(a, b, e, f), base = v + i * 4 * stride + channel
-            store(x.0, base); store(x.1, base + stride); store(x.2, base + 2 * stride); store(x.3, base + 3 * stride)
-        }
-        row(0, c0.0, c1.0, c2.0, c3.0); row(1, c0.1, c1.1, c2.1, c3.1); row(2, c0.2, c1.2, c2.2, c3.2); row(3, c0.3, c1.3, c2.3, c3.3)
-    }
-
-    /// `Bᵀ·(d0, d1, d2, d3)`: `(d0 − d2, d1 + d2, d2 − d1, d1 − d3)`.
-    @inline(__always)
-    private static func inputTransform1D<V: SIMD>(_ d0: V, _ d1: V, _ d2: V, _ d3: V) -> (V, V, V, V) where V.Scalar == Float {
-        (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
-    }
-
-    /// One tile's outputs `Aᵀ M A` (`Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`) from its products
-    /// (`m` at the tile's row of `M_0`, `stride` values apart per `ξ`), written where they lie
-    /// inside the image's `[OH, OW, OC]` output.
-    private static func transformOutput(_ m: UnsafePointer<Float>, stride: Int, into output: UnsafeMutablePointer<Float>,
-                                        tileRow: Int, tileColumn: Int, _ g: Geometry) {
-        let y = 2 * tileRow, x = 2 * tileColumn
-        let rows = Swift.min(2, g.oh - y), columns = Swift.min(2, g.ow - x), target = output + (y * g.ow + x) * g.oc
-        @inline(__always) func run<V: SIMD>(_: V.Type, _ o: Int) where V.Scalar == Float {
-            @inline(__always) func p(_ i: Int, _ j: Int) -> V { load(V.self, m + (i * 4 + j) * stride + o) }
-            // Columns first: s[·][j] = Aᵀ·M[·][j]; then each row a: Y[a][·] = Aᵀ·s[a][·].
-            let s0 = outputTransform1D(p(0, 0), p(1, 0), p(2, 0), p(3, 0)), s1 = outputTransform1D(p(0, 1), p(1, 1), p(2, 1), p(3, 1))
-            let s2 = outputTransform1D(p(0, 2), p(1, 2), p(2, 2), p(3, 2)), s3 = outputTransform1D(p(0, 3), p(1, 3), p(2, 3), p(3, 3))
-            let top = outputTransform1D(s0.0, s1.0, s2.0, s3.0), bottom = outputTransform1D(s0.1, s1.1, s2.1, s3.1)
-            store(top.0, target + o)
-            if columns > 1 { store(top.1, target + g.oc + o) }
-            if rows > 1 {
-                store(bottom.0, target + g.ow * g.oc + o)
-                if columns > 1 { store(bottom.1, target + (g.ow + 1) * g.oc + o) }
-            }
-        }
-        var o = 0
-        while o + 16 <= g.oc { run(SIMD16<Float>.self, o); o += 16 }
-        while o < g.oc { run(SIMD4<Float>.self, o); o += 4 }
-    }
-
-    /// `Aᵀ·(m0, m1, m2, m3)`: `(m0 + m1 + m2, m1 − m2 − m3)`.
-    @inline(__always)
-    private static func outputTransform1D<V: SIMD>(_ m0: V, _ m1: V, _ m2: V, _ m3: V) -> (V, V) where V.Scalar == Float {
-        ((m0 + m1) + m2, (m1 - m2) - m3)
     }
 
     @inline(__always)

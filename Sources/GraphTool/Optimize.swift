@@ -7,7 +7,7 @@ extension GraphTool {
         static let configuration = CommandConfiguration(
             abstract: "Optimise a graph for its outputs and save it as a GraphDef that TensorFlow can run.",
             discussion: "Passes: " + Passes.all.joined(separator: ", ")
-                + ". fold_padding, fold_batch_norms, prune_padding_taps, shared_transpose, elementwise_fusion, the loop passes, "
+                + ". fold_padding, fold_batch_norms, prune_padding_taps, fuse_matmul_sums, shared_transpose, elementwise_fusion, the loop passes, "
                 + "transform_winograd_filters and pack_weight_panels apply to plans only, so never to saved graphs.")
 
         @Argument(help: "The GraphDef file (.pb) or SavedModel directory.")

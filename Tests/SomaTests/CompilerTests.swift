@@ -5,8 +5,8 @@ import Testing
 /// Each pass: ops counted before and after, outputs unchanged. Then the plan itself.
 @Suite struct CompilerTests {
     /// Results of the reference executor, of an unoptimised plan, of the compiler with every
-    /// pass that keeps values bitwise (all but `fold_batch_norms`, `prune_padding_taps` and
-    /// `pack_weight_panels`), and of the full compiler.
+    /// pass that keeps values bitwise (all but `fold_batch_norms`, `prune_padding_taps`,
+    /// `pack_weight_panels` and `fuse_matmul_sums`), and of the full compiler.
     static func results(_ g: Graph, _ fetches: [Output], feeds: [Output: Tensor] = [:], targets: [Node] = [])
         throws -> (reference: [Tensor], unoptimized: [Tensor], optimized: [Tensor], folded: [Tensor]) {
         var reference = SessionOptions()
@@ -14,7 +14,8 @@ import Testing
         var plain = SessionOptions()
         plain.compileOptions = .unoptimized
         var exact = SessionOptions()
-        exact.compileOptions = CompileOptions(disabledPasses: [BatchNormFolding.name, PaddingTapPruning.name, WeightPanelPacking.name])
+        exact.compileOptions = CompileOptions(disabledPasses: [BatchNormFolding.name, PaddingTapPruning.name, WeightPanelPacking.name,
+                                                                MatMulSumFusion.name])
         func run(_ options: SessionOptions) throws -> [Tensor] {
             let s = Session(graph: g, options: options)
             if !targets.isEmpty { _ = try s.run(fetches: [], feeds: feeds, targets: targets) }
@@ -480,6 +481,63 @@ import Testing
         #expect(throws: (any Error).self) {
             try Session(graph: g).run(fetches: [bad], feeds: [unknown[0]: Self.random([2, 3, 4], seed: 108), unknown[1]: Self.random([2, 4, 5], seed: 109)])
         }
+    }
+
+    /// A sum of products with the same shapes runs as one `_SomaFusedMatMulSum`: an unrolled
+    /// layer's weight gradient (Soma's gradients add `x_tᵀ·dy_t` one by one; three blocks of
+    /// output rows, the last short), and an AddN of products behind TF's gradient tuples (an
+    /// Identity waiting on a NoOp that waits on the product) — within rounding of the unfused
+    /// sum, the same bits on one, two and three threads. Products of other shapes, or read
+    /// elsewhere, stay unfused.
+    @Test func sumsOfProductsAccumulateInOneKernel() throws {
+        let g = Graph()
+        var feeds: [Output: Tensor] = [:]
+        func input(_ shape: [Int], _ seed: UInt64) throws -> Output {
+            let x = try g.placeholder(.float32, shape: TensorShape(shape), name: "in\(seed)")
+            feeds[x] = Self.random(shape, seed: seed)
+            return x
+        }
+        let w = try input([40, 24], 120)
+        var loss: Output? = nil
+        for t in 0..<5 {
+            let y = try tanh(matmul(input([35, 40], 121 + UInt64(t)), w))
+            let term = try reduceSum(multiply(y, y))
+            loss = try loss.map { try add($0, term) } ?? term
+        }
+        let total = try #require(loss)
+        let dw = try #require(try g.gradients(of: total, wrt: [w])[0])
+        var tupled: [Output] = []
+        for i in 0..<3 {
+            let product = try matmul(input([37, 20], 130 + UInt64(i)), input([20, 30], 140 + UInt64(i)))
+            let deps = try g.group([product.node])
+            tupled.append(try g.output("Identity", [product], name: nil, controlInputs: [deps], file: "", line: 0))
+        }
+        let sum = try g.output("AddN", tupled, name: nil, file: "", line: 0)
+        let fetches = [dw, sum]
+        let ops = try Self.planOps(g, fetches, feeds: feeds)
+        #expect(ops["_SomaFusedMatMulSum"] == 2 && ops["AddN"] == nil && ops["MatMul"] == 5, "\(ops)")  // the forward products stay
+        var unfused = SessionOptions()
+        unfused.compileOptions = CompileOptions(disabledPasses: [MatMulSumFusion.name])
+        let expected = try Session(graph: g, options: unfused).run(fetches: fetches, feeds: feeds)
+        func results(threads: Int) throws -> [Tensor] {
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            return try Session(graph: g, options: options).run(fetches: fetches, feeds: feeds)
+        }
+        let two = try results(threads: 2)
+        for (a, b) in zip(two, expected) { #expect(a.isApproximatelyEqual(to: b, relativeTolerance: 1e-5, absoluteTolerance: 1e-4)) }
+        for threads in [1, 3] {
+            for (a, b) in zip(try results(threads: threads), two) { #expect(a.scalars(as: Float.self) == b.scalars(as: Float.self), "\(threads) threads") }
+        }
+        try Self.expectSameResults(g, fetches, feeds: feeds)
+
+        let h = try g.placeholder(.float32, shape: [5, 6], name: "h")
+        feeds[h] = Self.random([5, 6], seed: 150)
+        let shared = try matmul(h, input([6, 4], 151))
+        let mixed = try g.output("AddN", [shared, matmul(input([5, 3], 152), input([3, 4], 153))], name: nil, file: "", line: 0)
+        let read = try g.output("AddN", [shared, matmul(input([5, 6], 154), input([6, 4], 155))], name: nil, file: "", line: 0)
+        let kept = [mixed, read, try reduceSum(shared)]
+        #expect(try Self.planOps(g, kept, feeds: feeds)["_SomaFusedMatMulSum"] == nil)
     }
 
     @Test func transposesFoldIntoMatrixProducts() throws {

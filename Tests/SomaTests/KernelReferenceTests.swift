@@ -271,6 +271,68 @@ import SomaSIMD
         #expect(r[1].isApproximatelyEqual(to: Tensor(expectedReduced.map { Float($0) }), relativeTolerance: 1e-4, absoluteTolerance: 1e-4))
     }
 
+    /// `AddN` of many float32 inputs sums block by block in the L1 cache
+    /// (``MathKernels/addN(_:into:_:)``): each element is the inputs added in order — a
+    /// float32 loop's bits — for a size no multiple of the blocks, two and 33 inputs, on one,
+    /// two and three threads; a float64 `AddN` keeps its own path.
+    @Test func addNSumsInInputOrderOnAnyThreadCount() throws {
+        var rng = SplitMix64(seed: 31)
+        let shape = [7, 1_001], count = 7 * 1_001
+        #expect(count > 3 * MathKernels.addNBlock && count % MathKernels.addNBlock != 0)
+        for inputCount in [2, 33] {
+            let inputs = (0..<inputCount).map { _ in random(shape, &rng) }
+            var expected = inputs[0].scalars(as: Float.self)
+            for input in inputs.dropFirst() { for (i, v) in input.scalars(as: Float.self).enumerated() { expected[i] += v } }
+            for threads in [1, 2, 3] {
+                let g = Graph()
+                let placeholders = try inputs.indices.map { try g.placeholder(.float32, shape: TensorShape(shape), name: "x\($0)") }
+                let sum = try g.output("AddN", placeholders, name: nil, file: "", line: 0)
+                var options = SessionOptions()
+                options.intraOpThreads = threads
+                let feeds = Dictionary(uniqueKeysWithValues: zip(placeholders, inputs))
+                let values = try Session(graph: g, options: options).run(fetches: [sum], feeds: feeds)[0].scalars(as: Float.self)
+                #expect(values == expected, "\(inputCount) inputs, \(threads) threads")
+            }
+        }
+        let g = Graph()
+        let doubles = try g.output("AddN", [g.constant(Tensor([1.5, 2.5] as [Double])), g.constant(Tensor([0.25, -2.5] as [Double]))],
+                                   name: nil, file: "", line: 0)
+        #expect(try Session(graph: g).run(fetches: [doubles])[0].scalars(as: Double.self) == [1.75, 0])
+    }
+
+    /// A transpose of the last two dimensions of 4-byte elements runs as blocks of register
+    /// tiles (``ArrayKernels/transposeMatrices(_:_:_:)``): float32 and int32 batches of
+    /// matrices whose sides are no multiple of the tiles or the blocks, against an index
+    /// loop, on one, two and three threads; a NaN's bits move unchanged.
+    @Test func matrixTransposesMatchAnIndexLoop() throws {
+        var rng = SplitMix64(seed: 41)
+        #expect(3 * 117 * 130 >= MathKernels.splitBlock)  // split across threads
+        for shape in [[150, 37], [3, 117, 130], [2, 1, 5, 3]] {
+            let (rows, columns) = (shape[shape.count - 2], shape[shape.count - 1]), batches = shape.dropLast(2).reduce(1, *)
+            let perm = Array(0..<(shape.count - 2)) + [shape.count - 1, shape.count - 2]
+            var x = random(shape, &rng)
+            var values = x.scalars(as: Float.self)
+            values[1] = Float(bitPattern: 0x7FC0_1234)
+            x = try Tensor(values, shape: shape)
+            let integers = try Tensor(values.indices.map { Int32($0) }, shape: shape)
+            var expected = values, expectedIntegers = [Int32](repeating: 0, count: values.count)
+            for b in 0..<batches { for r in 0..<rows { for c in 0..<columns {
+                expected[(b * columns + c) * rows + r] = values[(b * rows + r) * columns + c]
+                expectedIntegers[(b * columns + c) * rows + r] = Int32((b * rows + r) * columns + c)
+            } } }
+            for threads in [1, 2, 3] {
+                let g = Graph()
+                let fx = try g.placeholder(.float32, shape: TensorShape(shape), name: "x"), fi = try g.placeholder(.int32, shape: TensorShape(shape), name: "i")
+                var options = SessionOptions()
+                options.intraOpThreads = threads
+                let r = try Session(graph: g, options: options).run(fetches: [transpose(fx, perm: perm), transpose(fi, perm: perm)],
+                                                                    feeds: [fx: x, fi: integers])
+                #expect(r[0].scalars(as: Float.self).map(\.bitPattern) == expected.map(\.bitPattern), "\(shape), \(threads) threads")
+                #expect(r[1].scalars(as: Int32.self) == expectedIntegers, "\(shape), \(threads) threads")
+            }
+        }
+    }
+
     /// A sequential float32 accumulator stalls at 2^24; TF's tree reductions do not.
     @Test func floatSumsDoNotStallAt2To24() throws {
         let g = Graph()

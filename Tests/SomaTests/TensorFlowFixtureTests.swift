@@ -56,7 +56,7 @@ import Testing
         // are checked; CheckNumerics and Assert are checked by the errors they raise (Assert's
         // against TF-recorded messages, LoggingTests).
         let notInFrozenGraphs = Set<String>(["VariableV2", "Assign", "AssignAdd", "AssignSub", "NoOp", "Rank",
-                                      "_FusedMatMul", "_SomaFusedElementwise", "_SomaFusedConv2D", "_SomaFusedDepthwiseConv2dNative", "_SomaFusedMaxPoolGrad", "_SomaFusedBatchMatMul", "_SomaFusedLSTMCell", "_SomaFusedGRUCell", "SoftplusGrad",
+                                      "_FusedMatMul", "_SomaFusedElementwise", "_SomaFusedConv2D", "_SomaFusedDepthwiseConv2dNative", "_SomaFusedMaxPoolGrad", "_SomaFusedBatchMatMul", "_SomaFusedMatMulSum", "_SomaFusedLSTMCell", "_SomaFusedGRUCell", "SoftplusGrad",
                                       "ApplyGradientDescent", "ApplyMomentum", "ApplyAdam", "ApplyRMSProp", "ApplyAdagrad",
                                       "RandomUniform", "RandomStandardNormal", "TruncatedNormal", "CheckNumerics", "Assert"])
             // Variables, checkpoints and their string plumbing live in SavedModels and

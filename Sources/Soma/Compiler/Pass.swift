@@ -48,7 +48,7 @@ public enum Passes {
         ShapeSpecialization.name, ConstantFolding.name, CommonSubexpressionElimination.name,
         AlgebraicSimplification.name, DependencyOptimization.name, PadFolding.name, BatchNormFolding.name, PaddingTapPruning.name,
         RecurrentCellFusion.name, MatMulBiasActivationFusion.name,
-        SharedTransposeMaterialization.name, ElementwiseFusion.name, LoopAccumulatorSharing.name, LoopVariablePruning.name,
+        MatMulSumFusion.name, SharedTransposeMaterialization.name, ElementwiseFusion.name, LoopAccumulatorSharing.name, LoopVariablePruning.name,
         LoopInputProjectionHoisting.name, WinogradFilterTransform.name, WeightPanelPacking.name,
     ]
 
@@ -63,7 +63,7 @@ public enum Passes {
         if forPlan { passes += [PadFolding(), BatchNormFolding(), PaddingTapPruning(), RecurrentCellFusion()] }
         passes.append(MatMulBiasActivationFusion())
         if forPlan {
-            passes += [SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning(),
+            passes += [MatMulSumFusion(), SharedTransposeMaterialization(), ElementwiseFusion(), LoopAccumulatorSharing(), LoopVariablePruning(),
                        LoopInputProjectionHoisting(), WinogradFilterTransform(), WeightPanelPacking()]
         }
         return passes.filter { !disabled.contains(type(of: $0).name) }

@@ -87,6 +87,21 @@ enum FusedOps {
             }
             return [TensorShape(perm.map { product.dimensions![$0] })]
         },
+        // AddN of float32 products with the same shapes (an unrolled recurrent layer's weight
+        // gradient, Σ_t x_tᵀ·dgates_t), plans only (``MatMulSumFusion``): Σᵢ op(aᵢ)·bᵢ, op
+        // transposing where `transpose_a`, accumulated in registers with no product stored.
+        OpDef("_SomaFusedMatMulSum", inputs: ["a: N * T", "b: N * T"], outputs: ["product: T"],
+              attrs: [.int("N", minimum: 1), .type("T", [.float32]), .bool("transpose_a", default: false)], gradient: .undefined) { c in
+            let pairs = c.inputCount / 2, ta = c.bool("transpose_a")
+            var m: Int? = nil, n: Int? = nil, k: Int? = nil
+            for i in 0..<pairs {
+                let a = try c.withRank(i, 2), b = try c.withRank(pairs + i, 2)
+                m = try mergeDim(m, a.map { ta ? $0[1] : $0[0] } ?? nil)
+                k = try mergeDim(mergeDim(k, a.map { ta ? $0[0] : $0[1] } ?? nil), b?[0] ?? nil)
+                n = try mergeDim(n, b?[1] ?? nil)
+            }
+            return [TensorShape([m, n])]
+        },
         // Keras' LSTM cell after its gates' GEMM, plans only (``RecurrentCellFusion``): the gates
         // `(input + h_prev · recurrent_kernel) + bias` ([B, 4H], four parts of H along the last
         // axis; `gate_order` names the parts that are the input, forget, cell and output

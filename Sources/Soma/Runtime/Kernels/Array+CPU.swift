@@ -24,6 +24,11 @@ enum ArrayKernels {
         "Transpose": { ctx in
             let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
             let perm = ctx.inputs[1]
+            if x.dtype.byteSize == 4, swapsLastTwo(perm, rank: x.rank) {
+                transposeMatrices(x, out, ctx)
+                ctx.setOutput(0, out)
+                return
+            }
             switch x.dtype.byteSize {
             case 1: transpose(x, out, perm, UInt8.self)
             case 4: transpose(x, out, perm, UInt32.self)
@@ -307,6 +312,40 @@ enum ArrayKernels {
             default: stridedRead(x, out, shape: size, base: base, strides: steps, UInt64.self)
             }
         }
+    }
+
+    /// Whether `perm` swaps the last two of `rank` dimensions and keeps the others: a batch of
+    /// matrix transposes.
+    static func swapsLastTwo(_ perm: Tensor, rank: Int) -> Bool {
+        guard rank >= 2, perm.scalarCount == rank else { return false }
+        for d in 0..<(rank - 2) where perm.intScalar(at: d) != d { return false }
+        return perm.intScalar(at: rank - 2) == rank - 1 && perm.intScalar(at: rank - 1) == rank - 2
+    }
+
+    /// Rows per block of ``transposeMatrices(_:_:_:)``, a multiple of its four-row tiles.
+    static let transposeRowBlock = 64
+
+    /// `out[…, j, i] = x[…, i, j]` for 4-byte elements (moved as bits): each matrix in blocks
+    /// of ``transposeRowBlock`` rows, each block by ``LinalgKernels/transpose(_:rows:columns:stride:into:leading:)``'s
+    /// 4×4 register tiles — a strided read element by element took 0.21 ms for a 192 × 512
+    /// weight (its columns 2 KiB apart share a few cache sets), the tiles 0.03 ms. Blocks
+    /// are independent, so any thread count gives the same output.
+    static func transposeMatrices(_ x: Tensor, _ out: Tensor, _ ctx: KernelContext) {
+        let rows = x.shape[x.rank - 2], columns = x.shape[x.rank - 1], matrix = rows * columns
+        guard matrix > 0 else { return }
+        let batches = x.scalarCount / matrix, blocksPerMatrix = (rows + transposeRowBlock - 1) / transposeRowBlock
+        let source = UnsafePointer(x.rawPointer.assumingMemoryBound(to: Float.self)), target = out.rawPointer.assumingMemoryBound(to: Float.self)
+        let splits = x.scalarCount >= MathKernels.splitBlock
+        @inline(__always) func run(_ lo: Int, _ hi: Int) {
+            for block in lo..<hi {
+                let (b, r) = block.quotientAndRemainder(dividingBy: blocksPerMatrix)
+                let first = r * transposeRowBlock, last = Swift.min(rows, first + transposeRowBlock)
+                LinalgKernels.transpose(source + b * matrix, rows: first..<last, columns: columns, stride: columns, into: target + b * matrix,
+                                        leading: rows)
+            }
+        }
+        if splits { ctx.parallelFor(batches * blocksPerMatrix, blockSize: 1) { lo, hi in run(lo, hi) } }
+        else { run(0, batches * blocksPerMatrix) }
     }
 
     /// A transpose is a strided read: output dimension i walks input dimension perm[i].

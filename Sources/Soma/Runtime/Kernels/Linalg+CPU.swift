@@ -34,6 +34,11 @@ enum LinalgKernels {
             try batchMatMul(x, ax, y, ay, out, k: k, ctx, layout: layout)
             ctx.setOutput(0, out)
         },
+        "_SomaFusedMatMulSum": { ctx in
+            let out = try ctx.allocateOutput(0, zeroed: false)
+            try matMulSum(ctx, transposeA: ctx.node.bool("transpose_a") ?? false, into: out)
+            ctx.setOutput(0, out)
+        },
         "Einsum": { ctx in
             let out = try ctx.allocateOutput(0, zeroed: false)
             do {
@@ -100,6 +105,74 @@ enum LinalgKernels {
             for i in lo..<hi {
                 let (bx, by) = operands(i)
                 try? gemm(x, bx, ax, y, by, ay, out, start(i), m: m, n: n, k: k, ldc: layout.map { _ in ldc })
+            }
+        }
+    }
+
+    /// Output rows per block of ``matMulSum(_:transposeA:into:)``: blocks fixed by the shape.
+    static let matMulSumRows = 16
+
+    /// `out = Σᵢ op(aᵢ)·bᵢ` over the `N` float32 pairs of `_SomaFusedMatMulSum` (inputs `a₀…`,
+    /// then `b₀…`; `op(a) = aᵀ` where `transposeA`), `[M, K]·[K, N]` each: in blocks of
+    /// ``matMulSumRows`` output rows, each one LIBXSMM batch-reduce GEMM over the pairs — the
+    /// sum stays in registers, no product is stored and read back (an AddN of 32 products
+    /// `[192, 512]` wrote and read 24 MiB). Without LIBXSMM, OpenBLAS accumulates the pairs in
+    /// order (β = 1). Blocks are fixed by the shape, so results never depend on the thread
+    /// count; they differ from the unfused sum in rounding (each product is no longer rounded
+    /// on its own).
+    static func matMulSum(_ ctx: KernelContext, transposeA: Bool, into out: Tensor) throws {
+        let pairs = ctx.inputs.count / 2
+        guard pairs > 0, out.dtype == .float32, ctx.inputs.allSatisfy({ $0.dtype == .float32 && $0.rank == 2 }) else {
+            throw KernelError("_SomaFusedMatMulSum takes N pairs of float32 matrices")
+        }
+        let a0 = ctx.inputs[0], m = out.shape[0], n = out.shape[1], k = transposeA ? a0.shape[0] : a0.shape[1]
+        for i in 0..<pairs {
+            let a = ctx.inputs[i], b = ctx.inputs[pairs + i]
+            guard a.shape == a0.shape, b.shape[0] == k, b.shape[1] == n else {
+                throw KernelError("_SomaFusedMatMulSum's pair \(i) is \(a.shape)·\(b.shape), not the shapes of pair 0 (\(a0.shape)·[\(k), \(n)])")
+            }
+        }
+        _ = configureBLAS
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else {
+            out.rawPointer.initializeMemory(as: UInt8.self, repeating: 0, count: out.byteCount)
+            return
+        }
+        guard m < Int(Int32.max), n < Int(Int32.max), k < Int(Int32.max) else {
+            throw KernelError("matrix dimensions \(m)x\(k)x\(n) exceed BLAS's 32-bit limit")
+        }
+        let rows = matMulSumRows, blocks = (m + rows - 1) / rows, lastRows = m - (blocks - 1) * rows
+        let lda = transposeA ? m : k, po = out.rawPointer.assumingMemoryBound(to: Float.self)
+        // LIBXSMM is column-major: the block's Cᵀ [n, rows] = Σ bᵢᵀ·op(aᵢ)ᵀ, bᵢ its "A" (n × k),
+        // aᵢ its "B" (k × rows, or rows × k read transposed where transposeA).
+        let kernels = LIBXSMM.available
+            ? (soma_xsmm_reduce_batch_kernel(Int32(n), Int32(rows), Int32(k), Int32(n), Int32(lda), Int32(n), 1, transposeA ? 1 : 0),
+               soma_xsmm_reduce_batch_kernel(Int32(n), Int32(lastRows), Int32(k), Int32(n), Int32(lda), Int32(n), 1, transposeA ? 1 : 0))
+            : (nil, nil)
+        guard let pointerBytes = checkedProduct(2, pairs, MemoryLayout<UnsafePointer<Float>>.stride, 1),
+              let reserved = checkedProduct(pointerBytes, Swift.max(1, ctx.threads), 1, 1) else {
+            throw KernelError("_SomaFusedMatMulSum's \(pairs) pairs are too many")
+        }
+        @inline(__always) func operand(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(ctx.inputs[i].rawPointer.assumingMemoryBound(to: Float.self)) }
+        try ctx.withScratchReserved(reserved, "a summed product's operand addresses") {
+            ctx.parallelFor(blocks, blockSize: 1) { lo, hi in
+                ThreadScratch.withScratch(bytes: pointerBytes) { raw in
+                    let bs = raw.bindMemory(to: UnsafePointer<Float>?.self, capacity: 2 * pairs), as_ = bs + pairs
+                    for block in lo..<hi {
+                        let first = block * rows, count = Swift.min(rows, m - first), target = po + first * n
+                        // Row `first` of op(aᵢ): a column offset of a transposed aᵢ, a row offset otherwise.
+                        let offset = transposeA ? first : first * k
+                        if let kernel = count == rows ? kernels.0 : kernels.1 {
+                            for i in 0..<pairs { bs[i] = operand(pairs + i); as_[i] = operand(i) + offset }
+                            soma_xsmm_reduce_batch(kernel, bs, as_, target, UInt64(pairs), LIBXSMM.clearsUpperHalves)
+                        } else {
+                            for i in 0..<pairs {
+                                cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(count), Int32(n), Int32(k), 1,
+                                            operand(i) + offset, Int32(lda), operand(pairs + i), Int32(n), i == 0 ? 0 : 1, target, Int32(n))
+                            }
+                        }
+                    }
+                }
             }
         }
     }

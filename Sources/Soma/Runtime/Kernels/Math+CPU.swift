@@ -128,8 +128,12 @@ enum MathKernels {
         t["AddN"] = { ctx in
             if ctx.inputs[0].dtype == .variant { return try ListKernels.addN(ctx) }
             let out = try ctx.allocateOutput(0, zeroed: false)
-            out.rawPointer.copyMemory(from: ctx.inputs[0].rawPointer, byteCount: out.byteCount)
-            for input in ctx.inputs.dropFirst() { try arithmetic(.add, out, input, out) }
+            if ctx.inputs.count > 1, out.dtype == .float32, ctx.inputs.allSatisfy({ $0.dtype == .float32 && $0.shape == out.shape }) {
+                addN(ctx.inputs, into: out, ctx)
+            } else {
+                out.rawPointer.copyMemory(from: ctx.inputs[0].rawPointer, byteCount: out.byteCount)
+                for input in ctx.inputs.dropFirst() { try arithmetic(.add, out, input, out) }
+            }
             ctx.setOutput(0, out)
         }
         t["Cast"] = { ctx in
@@ -149,6 +153,32 @@ enum MathKernels {
         }
         return t
     }()
+
+    /// Values per block of ``addN(_:into:_:)``: 8 KiB of float32, a block of the sum that
+    /// stays in L1 while every input is added into it.
+    static let addNBlock = 2048
+
+    /// `out = ((x₀ + x₁) + x₂) + …` for float32 inputs of `out`'s shape, block by block: each
+    /// block of the sum stays in the L1 cache while the inputs are added in order, so each
+    /// input and the sum cross the memory hierarchy once (a pass per input read and wrote
+    /// the whole sum each time: an unrolled LSTM's weight gradient, 32 inputs of 384 KiB,
+    /// took 0.75 ms). Every element is summed in input order, so the bits are those of the
+    /// passes and never depend on the blocks or the thread count.
+    static func addN(_ inputs: UnsafeBufferPointer<Tensor>, into out: Tensor, _ ctx: KernelContext) {
+        let count = out.scalarCount, po = out.rawPointer.assumingMemoryBound(to: Float.self)
+        ctx.parallelFor(count, blockSize: addNBlock) { lo, hi in
+            var start = lo
+            while start < hi {
+                let n = Swift.min(addNBlock, hi - start)
+                @inline(__always) func values(_ k: Int) -> UnsafePointer<Float> {
+                    UnsafePointer(inputs[k].rawPointer.assumingMemoryBound(to: Float.self)) + start
+                }
+                VectorKernels.zip(.add, values(0), 1, values(1), 1, po + start, count: n)
+                for k in 2..<inputs.count { VectorKernels.zip(.add, UnsafePointer(po + start), 1, values(k), 1, po + start, count: n) }
+                start += n
+            }
+        }
+    }
 
     // MARK: Intra-op splitting
 

@@ -122,13 +122,14 @@ enum LinalgKernels {
     /// on its own).
     static func matMulSum(_ ctx: KernelContext, transposeA: Bool, into out: Tensor) throws {
         let pairs = ctx.inputs.count / 2
-        guard pairs > 0, out.dtype == .float32, ctx.inputs.allSatisfy({ $0.dtype == .float32 && $0.rank == 2 }) else {
+        guard pairs > 0, ctx.inputs.count == 2 * pairs, out.dtype == .float32, out.rank == 2,
+              ctx.inputs.allSatisfy({ $0.dtype == .float32 && $0.rank == 2 }) else {
             throw KernelError("_SomaFusedMatMulSum takes N pairs of float32 matrices")
         }
         let a0 = ctx.inputs[0], m = out.shape[0], n = out.shape[1], k = transposeA ? a0.shape[0] : a0.shape[1]
         for i in 0..<pairs {
             let a = ctx.inputs[i], b = ctx.inputs[pairs + i]
-            guard a.shape == a0.shape, b.shape[0] == k, b.shape[1] == n else {
+            guard a.shape == a0.shape, (transposeA ? a.shape[1] : a.shape[0]) == m, b.shape[0] == k, b.shape[1] == n else {
                 throw KernelError("_SomaFusedMatMulSum's pair \(i) is \(a.shape)·\(b.shape), not the shapes of pair 0 (\(a0.shape)·[\(k), \(n)])")
             }
         }

@@ -3,7 +3,8 @@
 # Tools/count-allocations.sh (`graphtool bench`, one thread):
 #   - inference: the TF activations fixture — sixteen activation and elementwise graphs, a
 #     callable writing into preallocated outputs — and a Winograd convolution and an attention block;
-#   - training: a step of a Winograd convolution and a dense layer (Tools/make_allocation_fixtures.py);
+#   - training: a step of a Winograd convolution and a dense layer, and of an unrolled RNN
+#     whose weight gradient is one fused sum of 48 inputs (Tools/make_allocation_fixtures.py);
 #   - training: one step of each TF1 resource-variable training graph (GradientDescent,
 #     Momentum, Adam, RMSProp, Adagrad: gradients, ResourceApply*, the global step).
 set -euo pipefail
@@ -30,6 +31,7 @@ A=Tests/SomaTests/Fixtures/allocations
 check "inference (Winograd, attention)" "$A/inference.pb" --input "x=$A/inference_x.npy" --fetch out
 check "training step (Winograd, dY·Wᵀ)" "$A/training.pb" --input "x=$A/training_x.npy" --input "y=$A/training_y.npy" \
     --init init --target train
+check "training step (unrolled RNN, a 48-input fused sum)" "$A/recurrent.pb" --input "x=$A/recurrent_x.npy" --init init --target train
 for optimiser in GradientDescent Momentum Adam RMSProp Adagrad; do
     check "training step ($optimiser)" "Tests/SomaTests/Fixtures/resource_training/$optimiser.pb" --init init --target train
 done

@@ -11,6 +11,10 @@ paths hold scratch memory a steady-state run must reuse, not allocate.
   convolution over a variable filter (Winograd tiles, the filter transformed on every run)
   and a dense layer whose input gradient `dY·Wᵀ` (16 rows) copies `W` transposed, one plain
   SGD step.
+- `recurrent.pb` (feed `x` [8, 24, 16], `init`, `train`): a hand-unrolled tanh RNN of 24
+  steps whose weight gradient, an AddN of 24 products behind TF's gradient tuples, runs as
+  one `_SomaFusedMatMulSum` of 48 inputs (more than a kernel context keeps on the stack),
+  and whose input gradients share a transposed weight; one plain SGD step.
 
     pip install tensorflow-cpu
     python3 Tools/make_allocation_fixtures.py
@@ -55,4 +59,15 @@ with training.as_default():
 write(training, "training.pb")
 np.save(os.path.join(out, "training_x.npy"), rng.normal(size=(16, 12, 12, 16)).astype(np.float32))
 np.save(os.path.join(out, "training_y.npy"), rng.integers(0, 10, 16).astype(np.int32))
-print("allocation fixtures: inference.pb, training.pb")
+recurrent = tf.Graph()
+with recurrent.as_default():
+    x = tf1.placeholder(tf.float32, [8, 24, 16], name="x")
+    w = tf1.get_variable("w", initializer=tf.constant(rng.normal(0, 0.2, (16 + 32, 32)).astype(np.float32)))
+    h = tf.zeros([8, 32])
+    for t in range(24):
+        h = tf.tanh(tf.matmul(tf.concat([x[:, t, :], h], axis=1), w))
+    tf1.train.GradientDescentOptimizer(0.01).minimize(tf.reduce_sum(h * h), name="train")
+    tf1.global_variables_initializer()  # named "init"
+write(recurrent, "recurrent.pb")
+np.save(os.path.join(out, "recurrent_x.npy"), rng.normal(size=(8, 24, 16)).astype(np.float32))
+print("allocation fixtures: inference.pb, training.pb, recurrent.pb")

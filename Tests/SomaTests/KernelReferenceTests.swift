@@ -273,12 +273,12 @@ import SomaSIMD
 
     /// `AddN` of many float32 inputs sums block by block in the L1 cache
     /// (``MathKernels/addN(_:into:_:)``): each element is the inputs added in order — a
-    /// float32 loop's bits — for a size no multiple of the blocks, two and 33 inputs, on one,
-    /// two and three threads; a float64 `AddN` keeps its own path.
+    /// float32 loop's bits — for a size split across threads and no multiple of the blocks,
+    /// two and 33 inputs, on one, two and three threads; a float64 `AddN` keeps its own path.
     @Test func addNSumsInInputOrderOnAnyThreadCount() throws {
         var rng = SplitMix64(seed: 31)
-        let shape = [7, 1_001], count = 7 * 1_001
-        #expect(count > 3 * MathKernels.addNBlock && count % MathKernels.addNBlock != 0)
+        let shape = [7, 10_001], count = 7 * 10_001
+        #expect(count >= 2 * MathKernels.splitBlock && count % MathKernels.addNBlock != 0 && count % MathKernels.splitBlock != 0)
         for inputCount in [2, 33] {
             let inputs = (0..<inputCount).map { _ in random(shape, &rng) }
             var expected = inputs[0].scalars(as: Float.self)

@@ -65,12 +65,14 @@ struct KernelContext {
     }
 
     /// Calls `body` with a context for `node` whose inputs and output slots live in
-    /// temporary (stack) memory, and returns the outputs the kernel set.
+    /// temporary (stack) memory — or, for more inputs than the stack takes
+    /// (``stackInputBytes``), in reusable ``SharedScratch``: a 64-input fused sum otherwise
+    /// allocated its inputs on every run.
     ///
     /// - Throws: ``SomaError`` (internal) when the kernel left an output unset.
     static func withContext<R>(node: KernelNode, inputCount: Int, readInput: (Int) throws -> Tensor,
                                _ body: (UnsafeBufferPointer<Tensor>, UnsafeMutablePointer<Tensor?>) throws -> R) throws -> R {
-        try withUnsafeTemporaryAllocation(of: Tensor.self, capacity: inputCount) { inputs in
+        func run(_ inputs: UnsafeMutableBufferPointer<Tensor>) throws -> R {
             var initialised = 0
             defer { inputs.baseAddress.map { _ = $0.deinitialize(count: initialised) } }
             for k in 0..<inputCount {
@@ -84,7 +86,16 @@ struct KernelContext {
                 return try body(UnsafeBufferPointer(inputs), base)
             }
         }
+        let bytes = inputCount * MemoryLayout<Tensor>.stride  // inputCount: a node's inputs, held in memory
+        guard bytes > stackInputBytes else { return try withUnsafeTemporaryAllocation(of: Tensor.self, capacity: inputCount, run) }
+        return try SharedScratch.withScratch(bytes: bytes) { raw in
+            try run(UnsafeMutableBufferPointer(start: raw.bindMemory(to: Tensor.self, capacity: inputCount), count: inputCount))
+        }
     }
+
+    /// The most bytes of inputs ``withContext(node:inputCount:readInput:_:)`` keeps on the
+    /// stack: Swift's temporary allocations move to the heap above 1 KiB.
+    static let stackInputBytes = 1024
 
     /// The tensor output `i` is written into: in the plan's arena when it placed it there,
     /// otherwise freshly allocated. Zero-filled unless `zeroed` is false — kernels that

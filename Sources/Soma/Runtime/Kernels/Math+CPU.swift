@@ -166,7 +166,8 @@ enum MathKernels {
     /// passes and never depend on the blocks or the thread count.
     static func addN(_ inputs: UnsafeBufferPointer<Tensor>, into out: Tensor, _ ctx: KernelContext) {
         let count = out.scalarCount, po = out.rawPointer.assumingMemoryBound(to: Float.self)
-        ctx.parallelFor(count, blockSize: addNBlock) { lo, hi in
+        // Split as the elementwise kernels split an addition: from two blocks of splitBlock.
+        ctx.parallelFor(count, blockSize: count >= 2 * splitBlock ? splitBlock : count) { lo, hi in
             var start = lo
             while start < hi {
                 let n = Swift.min(addNBlock, hi - start)

@@ -86,7 +86,7 @@ struct KernelContext {
                 return try body(UnsafeBufferPointer(inputs), base)
             }
         }
-        let bytes = inputCount * MemoryLayout<Tensor>.stride  // inputCount: a node's inputs, held in memory
+        let bytes = inputCount * MemoryLayout<Tensor>.stride  // a node's inputs, all held in memory: no overflow
         guard bytes > stackInputBytes else { return try withUnsafeTemporaryAllocation(of: Tensor.self, capacity: inputCount, run) }
         return try SharedScratch.withScratch(bytes: bytes) { raw in
             try run(UnsafeMutableBufferPointer(start: raw.bindMemory(to: Tensor.self, capacity: inputCount), count: inputCount))

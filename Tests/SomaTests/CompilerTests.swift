@@ -538,6 +538,17 @@ import Testing
         let read = try g.output("AddN", [shared, matmul(input([5, 6], 154), input([6, 4], 155))], name: nil, file: "", line: 0)
         let kept = [mixed, read, try reduceSum(shared)]
         #expect(try Self.planOps(g, kept, feeds: feeds)["_SomaFusedMatMulSum"] == nil)
+
+        // A graph file's own fused sum whose pairs disagree: an error at construction where
+        // shapes are known, one line at run time where they are not.
+        let attrs: [String: AttrValue] = ["N": .int(2), "T": .type(.float32), "transpose_a": .bool(false)]
+        let known = try [input([4, 3], 160), input([4, 5], 161), input([3, 2], 162), input([3, 2], 163)]
+        #expect(throws: (any Error).self) { try g.output("_SomaFusedMatMulSum", known, attrs: attrs, name: nil, file: "", line: 0) }
+        let unknown = try (0..<4).map { try g.placeholder(.float32, name: "unknown_sum\($0)") }
+        let bad = try g.output("_SomaFusedMatMulSum", unknown, attrs: attrs, name: nil, file: "", line: 0)
+        let badFeeds = [unknown[0]: Self.random([4, 3], seed: 164), unknown[1]: Self.random([4, 5], seed: 165),
+                        unknown[2]: Self.random([3, 2], seed: 166), unknown[3]: Self.random([5, 2], seed: 167)]
+        #expect(throws: (any Error).self) { try Session(graph: g).run(fetches: [bad], feeds: badFeeds) }
     }
 
     @Test func transposesFoldIntoMatrixProducts() throws {

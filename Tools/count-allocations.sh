@@ -5,7 +5,9 @@
 #   Tools/count-allocations.sh MODEL.pb [graphtool bench options…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shim=$(mktemp -d)/malloc_count.so
+shim_dir=$(mktemp -d)
+trap 'rm -rf "$shim_dir"' EXIT
+shim="$shim_dir/malloc_count.so"
 "$(command -v gcc || command -v clang)" -O2 -shared -fPIC Tools/malloc-count/malloc_count.c -o "$shim"
 swift build -c release --product graphtool >/dev/null
 tool="$(swift build -c release --show-bin-path)/graphtool"

@@ -156,6 +156,52 @@ import Testing
         }
     }
 
+    /// `run(_:into:)` has the kernels computing the fetches write the caller's tensors (no
+    /// copy afterwards) where the plan allows — and gets the same values as `Session.run`
+    /// on one or two threads, keeps a variable assigned from such a fetch apart from the
+    /// caller's tensor, and falls back to copying for an output that shares a feed's memory.
+    @Test func writesFetchesIntoTheCallersTensors() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [4, 3], name: "x")
+        let w = try g.variable(CompilerTests.random([3, 3], seed: 5), name: "w")
+        let kept = try g.variable(Tensor(zeros: .float32, shape: [4, 3]), name: "kept")
+        let y = try matmul(x, w.value, name: "y")
+        let z = try identity(relu(y * 2), name: "z")  // fetched through a forward: its input is written
+        let keep = try kept.assign(y)
+        for threads in [1, 2] {
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            options.interOpThreads = threads
+            let session = Session(graph: g, options: options)
+            try session.run(target: g.globalVariablesInitializer())
+            // The plan a callable compiles: both computed fetches have a kernel that may write them.
+            let feed = CompilerTests.random([4, 3], seed: 9)
+            let plan = try #require(try session.compile(fetches: [y.endpoint, z.endpoint, x.endpoint], feeds: [x.endpoint: feed],
+                                                        targets: [], fetchesInArena: true)).plan
+            let slots = Set(plan.steps.flatMap { $0.fetchSlots.compactMap { $0 } })
+            #expect(slots == [0, 1])
+            let expected = try session.run(fetches: [y, z, x], feeds: [x: feed])
+            let callable = try session.makeCallable(feeds: [x], fetches: [y, z, x], targets: [keep.node])
+            let held = try session.run(kept.value)  // the variable's buffer is shared: assigning copies
+            for _ in 0..<3 {
+                let outputs = [Tensor(zeros: .float32, shape: [4, 3]), Tensor(zeros: .float32, shape: [4, 3]),
+                               Tensor(zeros: .float32, shape: [4, 3])]
+                try callable.run([feed], into: outputs)
+                #expect(outputs == expected)
+                outputs[0].rawPointer.initializeMemory(as: UInt8.self, repeating: 0xFF, count: outputs[0].byteCount)
+                #expect(try session.run(kept.value) == expected[0])
+            }
+            #expect(held.scalars(as: Float.self).allSatisfy { $0 == 0 })
+            // An output that is the feed: a product written into it would read what it wrote.
+            let square = try matmul(x, w.value, name: "square")
+            let product = try session.makeCallable(feeds: [x], fetches: [square])
+            let reference = try session.run(fetches: [square], feeds: [x: feed])[0]
+            let shared = try Tensor(feed.scalars(as: Float.self), shape: [4, 3])
+            try product.run([shared], into: [shared])
+            #expect(shared == reference)
+        }
+    }
+
     @Test func runsTargetsAndRejectsBadArguments() throws {
         let (g, x, y, w) = try Self.graph()
         let session = Session(graph: g)

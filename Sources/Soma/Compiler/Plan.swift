@@ -55,6 +55,12 @@ public struct Plan: Sendable {
         /// The offsets in the parallel layout, where no two values share memory: steps
         /// that run at the same time never overwrite what another still reads.
         let parallelOutputOffsets: [Int?]
+        /// For each output, the fetch whose tensor a caller may supply for the kernel to
+        /// write instead of the arena (``Session/Callable/run(_:into:)``, which then copies
+        /// nothing): numeric outputs placed in the arena, of a static shape, not in place of
+        /// an input, fetched themselves or through a forward of the same dtype (`Identity`,
+        /// `Reshape`), at their first place in the fetch list. `nil` for the rest.
+        let fetchSlots: [Int?]
         /// Number of earlier steps this one waits for (data and control).
         public let dependencyCount: Int
         /// Steps that wait for this one.
@@ -73,7 +79,7 @@ public struct Plan: Sendable {
 
         init(name: String, op: String, node: KernelNode, kernel: @escaping CPUKernel, inputs: [Int], outputs: [Int],
              variableTargets: [Bool], outputShapes: [[Int]?], outputOffsets: [Int?], parallelOutputOffsets: [Int?],
-             dependencyCount: Int, successors: [Int], isCheap: Bool, dynamicDefinition: OpDef?, releases: [Int]) {
+             fetchSlots: [Int?], dependencyCount: Int, successors: [Int], isCheap: Bool, dynamicDefinition: OpDef?, releases: [Int]) {
             self.name = name
             self.op = op
             self.node = node
@@ -84,6 +90,7 @@ public struct Plan: Sendable {
             self.outputShapes = outputShapes
             self.outputOffsets = outputOffsets
             self.parallelOutputOffsets = parallelOutputOffsets
+            self.fetchSlots = fetchSlots
             self.dependencyCount = dependencyCount
             self.successors = successors
             self.isCheap = isCheap

@@ -98,6 +98,7 @@ struct PlanBuilder {
         // Buffers: one per arena value, except in-place outputs, which take an input's buffer.
         var bufferOf = [Int?](repeating: nil, count: producers.count)
         var buffers: [(bytes: Int, first: Int, last: Int)] = []
+        var inPlace = Set<Int>()
         /// An input buffer dying at this step, of the output's size and shape.
         func inPlaceCandidate(_ node: IRNode, step: Int) -> Int? {
             let out = IRValue(node, 0)
@@ -118,6 +119,7 @@ struct PlanBuilder {
                 guard inArena(v), bytes(v) > 0 else { continue }
                 if k == 0, node.def.traits.contains(.elementwise), let b = inPlaceCandidate(node, step: i) {
                     bufferOf[v] = b
+                    inPlace.insert(v)
                     buffers[b].last = Swift.max(buffers[b].last, rootLast[v])
                     continue
                 }
@@ -198,6 +200,20 @@ struct PlanBuilder {
             default: break
             }
         }
+        // Fetches a caller may supply storage for: numeric kernel outputs in the arena, of a
+        // static shape, not sharing an input's buffer — or the output a fetched forward
+        // (an `Identity`, a `Reshape`) views, of the same dtype — at their first place in the
+        // fetch list.
+        var fetchSlot: [Int: Int] = [:]
+        if fetchesInArena {
+            for (f, fetch) in ir.fetches.enumerated() {
+                let r = root(valueIndex[fetch]!), produced = producers[r]
+                guard fetchSlot[r] == nil, bufferOf[r] != nil, !inPlace.contains(r), produced.dtype == fetch.dtype,
+                      fetch.dtype.isNumeric, fetch.shape.isFullyDefined, produced.shape.isFullyDefined,
+                      !dynamic.contains(produced.node.id) else { continue }
+                fetchSlot[r] = f
+            }
+        }
         let steps = order.enumerated().map { i, node -> Plan.Step in
             let outputs = node.outputTypes.indices.map { valueIndex[IRValue(node, $0)]! }
             return Plan.Step(
@@ -207,6 +223,7 @@ struct PlanBuilder {
                 outputShapes: node.outputShapes.map(\.concrete),
                 outputOffsets: outputs.map { v in bufferOf[v].map { offsets[$0] } },
                 parallelOutputOffsets: outputs.map { parallelOffset[$0] },
+                fetchSlots: outputs.map { fetchSlot[$0] },
                 dependencyCount: dependencyCounts[i], successors: successors[i].sorted(), isCheap: Self.isCheap(node),
                 dynamicDefinition: dynamic.contains(node.id) ? node.def : nil, releases: releases[i])
         }

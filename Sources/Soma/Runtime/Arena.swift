@@ -18,6 +18,28 @@ final class Arena: @unchecked Sendable {
     /// nothing changes them while the arena is in use.
     private var planned: [SIMD2<Int>: TensorBuffer] = [:]
 
+    /// Views of the caller's tensors for the plan's fetches (``Session/Callable/run(_:into:)``),
+    /// valid while ``isSupplied``: a kernel output with a ``Plan/Step/fetchSlots`` entry is
+    /// written there instead of its slot. Views, as the arena's slots are, so that whatever
+    /// keeps such a value beyond the run (a variable, a list) takes a copy. Kept from run to
+    /// run — a callable given the same tensors again allocates nothing — they hold the last
+    /// tensors supplied, one set per arena.
+    private(set) var suppliedViews: [TensorBuffer?] = []
+    private(set) var isSupplied = false
+
+    /// Makes `outputs` the run's supplied fetch tensors (before the run, on its calling thread).
+    func supply(_ outputs: UnsafeBufferPointer<Tensor>) {
+        if suppliedViews.count != outputs.count { suppliedViews = Array(repeating: nil, count: outputs.count) }
+        for (f, tensor) in outputs.enumerated() {
+            if let view = suppliedViews[f], view.data == tensor.rawPointer, view.byteCount == tensor.byteCount { continue }
+            suppliedViews[f] = TensorBuffer(view: tensor.rawPointer, byteCount: tensor.byteCount, owner: tensor.buffer)
+        }
+        isSupplied = true
+    }
+
+    /// Ends the supplied tensors' use by a run (the views stay for the next).
+    func endSupply() { isSupplied = false }
+
     /// The budget the arena's bytes are reserved from, for as long as the arena lives.
     private let budget: MemoryBudget
 

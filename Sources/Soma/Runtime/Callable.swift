@@ -12,8 +12,10 @@ extension Session {
     /// ```
     ///
     /// `run(_:into:)` allocates no heap memory in a steady state (same feed shapes as a
-    /// previous call, single-threaded plan): intermediates and fetched values live in a
-    /// pooled arena, and fetched values are copied into the caller's tensors.
+    /// previous call, single-threaded plan): intermediates live in a pooled arena, and the
+    /// kernels computing the fetches write the caller's tensors directly where they can —
+    /// outputs of their own (not a forwarded input, a variable, a feed or a constant), of a
+    /// static shape — the rest being copied into them after the run.
     ///
     /// Thread-safety: like ``Session/run(fetches:feeds:targets:)``, any number of threads
     /// may call one callable at once.
@@ -61,10 +63,32 @@ extension Session {
                 for (k, value) in try runReference(values).enumerated() { try Self.copy(value, into: outputs[k], fetch: fetches[k]) }
                 return
             }
-            try executor.execute(feed: { values[entry.feedOrder[$0]] }, state: session.state, options: session.options,
-                                 observer: session.numericsObserver()) { read in
-                for (k, v) in executor.plan.fetches.enumerated() { try Self.copy(read(v), into: outputs[k], fetch: fetches[k]) }
+            // Kernels write the outputs directly where they can (no copy afterwards), unless
+            // an output's dtype or shape differs — the copy reports it — or its memory meets a
+            // feed's or another output's.
+            let supplied = Self.suppliable(outputs, plan: executor.plan, feeds: values)
+            try outputs.withUnsafeBufferPointer { out in
+                try executor.execute(feed: { values[entry.feedOrder[$0]] }, state: session.state, options: session.options,
+                                     observer: session.numericsObserver(), supplying: supplied ? out : nil) { read in
+                    for (k, v) in executor.plan.fetches.enumerated() { try Self.copy(read(v), into: outputs[k], fetch: fetches[k]) }
+                }
             }
+        }
+
+        /// Whether kernels may write `outputs` directly: each of its fetch's dtype and static
+        /// shape, and no two of them, nor one and a feed, sharing a byte.
+        private static func suppliable(_ outputs: [Tensor], plan: Plan, feeds: [Tensor]) -> Bool {
+            func overlap(_ a: Tensor, _ b: Tensor) -> Bool {
+                let (p, q) = (UnsafeRawPointer(a.rawPointer), UnsafeRawPointer(b.rawPointer))
+                return a.byteCount > 0 && b.byteCount > 0 && p < q + b.byteCount && q < p + a.byteCount
+            }
+            for (k, out) in outputs.enumerated() {
+                let value = plan.values[plan.fetches[k]]
+                guard !value.isDynamic, out.dtype == value.dtype, out.shape == value.shape else { return false }
+                for feed in feeds where overlap(out, feed) { return false }
+                for other in outputs[..<k] where overlap(out, other) { return false }
+            }
+            return true
         }
 
         private func runReference(_ values: [Tensor]) throws -> [Tensor] {
@@ -79,7 +103,8 @@ extension Session {
                     "Output tensor for '\(fetch.name)' has dtype \(out.dtype) and shape \(shapeString(out.shape)), "
                     + "but the value has dtype \(value.dtype) and shape \(shapeString(value.shape))")
             }
-            out.rawPointer.copyMemory(from: value.rawPointer, byteCount: value.byteCount)
+            // A kernel wrote the caller's tensor itself: nothing to copy.
+            if value.rawPointer != out.rawPointer { out.rawPointer.copyMemory(from: value.rawPointer, byteCount: value.byteCount) }
         }
 
         /// Validates the feeds and finds (or compiles) the plan for their shapes.

@@ -35,6 +35,9 @@ struct KernelContext {
     /// for outputs with storage of their own).
     var arena: Arena? = nil
     var outputOffsets: [Int?] = []
+    /// For each output, the fetch whose caller-supplied tensor (``Arena/suppliedViews``)
+    /// it is written to, when the run has them (``Plan/Step/fetchSlots``).
+    var fetchSlots: [Int?] = []
     /// Threads the kernel may use for its own work (intra-op), through `parallelFor`.
     var threads = 1
     /// The run's tracer or numerics check, for the bodies a control-flow kernel runs.
@@ -97,8 +100,9 @@ struct KernelContext {
     /// stack: Swift's temporary allocations move to the heap above 1 KiB.
     static let stackInputBytes = 1024
 
-    /// The tensor output `i` is written into: in the plan's arena when it placed it there,
-    /// otherwise freshly allocated. Zero-filled unless `zeroed` is false — kernels that
+    /// The tensor output `i` is written into: the caller's own tensor for a fetch it
+    /// supplied (``fetchSlots``), in the plan's arena when it placed it there, otherwise
+    /// freshly allocated. Zero-filled unless `zeroed` is false — kernels that
     /// write every element pass false, and must for ops the planner may run in place
     /// (`.elementwise`), whose output may share an input's buffer.
     ///
@@ -107,6 +111,10 @@ struct KernelContext {
     func allocateOutput(_ i: Int, zeroed: Bool = true) throws -> Tensor {
         guard let shape = outputShapes[i] else { throw SomaError(.internal, "output \(i) of \(node) has no concrete shape") }
         let dtype = node.outputTypes[i]
+        if let arena, arena.isSupplied, i < fetchSlots.count, let f = fetchSlots[i], let view = arena.suppliedViews[f] {
+            if zeroed { memset(view.data, 0, view.byteCount) }
+            return Tensor(dtype: dtype, shape: shape, buffer: view)
+        }
         if let arena, i < outputOffsets.count, let offset = outputOffsets[i] {
             let bytes = shape.reduce(1, *) * dtype.byteSize
             let buffer = arena.view(at: offset, bytes: bytes)

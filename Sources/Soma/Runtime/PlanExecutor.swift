@@ -50,12 +50,18 @@ final class PlanExecutor: Sendable {
     /// the run's values while they are still valid (before the arena goes back to the pool).
     /// With an `observer`, each step is timed and/or checked for non-finite outputs; a run
     /// that checks numerics runs its steps in plan order, so the first bad step is well defined.
+    /// `outputs`: the caller's tensors for the fetches, one per fetch, each of its fetch's
+    /// dtype and static shape and sharing memory with no feed and no other output; kernels
+    /// whose step allows it (``Plan/Step/fetchSlots``) write them directly.
     func execute<R>(feed: (Int) -> Tensor, state: SessionState, options: SessionOptions, observer: RunObserver? = nil,
+                    supplying outputs: UnsafeBufferPointer<Tensor>? = nil,
                     finish: ((Int) throws -> Tensor) throws -> R) throws -> R {
         let parallel = plan.runsInParallel(options) && observer?.checkNumerics != true
         let pool = parallel ? parallelArenas : arenas
         let arena = try pool.take(budget: state.budget)
         defer { pool.give(arena) }
+        if let outputs { arena.supply(outputs) }
+        defer { arena.endSupply() }
         // Under contention the run goes on the calling thread alone (see `ContentionMonitor`).
         let alone = options.adaptsToContention && (parallel || options.resolvedIntraOpThreads > 1)
             && options.contentionMonitor.isContended()
@@ -150,7 +156,8 @@ final class PlanExecutor: Sendable {
             return try read(step.inputs[k], plan: planValues, values: values, state: state, by: step, ref: false)
         }) { inputs, slots in
             let context = KernelContext(node: step.node, inputs: inputs, outputShapes: step.outputShapes, state: state,
-                                        outputSlots: slots, arena: arena, outputOffsets: offsets, threads: intraOpThreads,
+                                        outputSlots: slots, arena: arena, outputOffsets: offsets, fetchSlots: step.fetchSlots,
+                                        threads: intraOpThreads,
                                         observer: observer)
             let started = observer?.stepStarts() ?? 0
             do {

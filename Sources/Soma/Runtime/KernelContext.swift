@@ -111,7 +111,8 @@ struct KernelContext {
     func allocateOutput(_ i: Int, zeroed: Bool = true) throws -> Tensor {
         guard let shape = outputShapes[i] else { throw SomaError(.internal, "output \(i) of \(node) has no concrete shape") }
         let dtype = node.outputTypes[i]
-        if let arena, arena.isSupplied, i < fetchSlots.count, let f = fetchSlots[i], let view = arena.suppliedViews[f] {
+        if let arena, arena.isSupplied, i < fetchSlots.count, let f = fetchSlots[i], let view = arena.suppliedViews[f],
+           view.byteCount == shape.reduce(1, *) * dtype.byteSize {
             if zeroed { memset(view.data, 0, view.byteCount) }
             return Tensor(dtype: dtype, shape: shape, buffer: view)
         }

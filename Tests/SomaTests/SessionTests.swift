@@ -168,6 +168,7 @@ import Testing
         let y = try matmul(x, w.value, name: "y")
         let z = try identity(relu(y * 2), name: "z")  // fetched through a forward: its input is written
         let keep = try kept.assign(y)
+        let square = try matmul(x, w.value, name: "square")
         for threads in [1, 2] {
             var options = SessionOptions()
             options.intraOpThreads = threads
@@ -193,7 +194,6 @@ import Testing
             }
             #expect(held.scalars(as: Float.self).allSatisfy { $0 == 0 })
             // An output that is the feed: a product written into it would read what it wrote.
-            let square = try matmul(x, w.value, name: "square")
             let product = try session.makeCallable(feeds: [x], fetches: [square])
             let reference = try session.run(fetches: [square], feeds: [x: feed])[0]
             let shared = try Tensor(feed.scalars(as: Float.self), shape: [4, 3])

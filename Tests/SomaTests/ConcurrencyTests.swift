@@ -36,6 +36,37 @@ import Testing
         #expect(try Session(graph: g, options: deterministic).run(y, feeds: feeds) == expected)
     }
 
+    /// A depthwise filter gradient sums fixed blocks of rows, each into its own partial
+    /// filter, then the partials in order — also where one thread runs every block (it once
+    /// summed them all into the first partial, which rounds differently): the same bits on
+    /// one, two and three threads, against a float64 loop.
+    @Test func depthwiseFilterGradientIsBitwiseIdenticalForEveryThreadCount() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [4, 24, 24, 8], name: "x")
+        let f = try g.placeholder(.float32, shape: [3, 3, 8, 1], name: "f")
+        let y = try depthwiseConv2D(x, filter: f, padding: "VALID")
+        let df = try #require(try g.gradients(of: [reduceSum(y)], wrt: [f])[0])
+        let feeds = [x: CompilerTests.random([4, 24, 24, 8], seed: 31), f: CompilerTests.random([3, 3, 8, 1], seed: 32)]
+        var results: [Tensor] = []
+        for threads in [1, 2, 3] {
+            var options = SessionOptions()
+            options.intraOpThreads = threads
+            results.append(try Session(graph: g, options: options).run(df, feeds: feeds))
+        }
+        #expect(results[0] == results[1] && results[0] == results[2])
+        // d(Σy)/df[ky, kx, c] = Σ x over the windows' tap (ky, kx) of channel c.
+        let xs = try #require(feeds[x]).scalars(as: Float.self), got = results[0].scalars(as: Float.self)
+        for ky in 0..<3 {
+            for kx in 0..<3 {
+                for c in 0..<8 {
+                    var sum = 0.0
+                    for i in 0..<4 { for oy in 0..<22 { for ox in 0..<22 { sum += Double(xs[((i * 24 + oy + ky) * 24 + ox + kx) * 8 + c]) } } }
+                    #expect(Swift.abs(Double(got[(ky * 3 + kx) * 8 + c]) - sum) < 1e-3 * Swift.max(1, Swift.abs(sum)))
+                }
+            }
+        }
+    }
+
     /// Under contention a run goes on the calling thread alone, in plan order, in the
     /// parallel layout's arena (and loop bodies inside it with one thread): same results.
     @Test func runsAloneUnderContentionMatchParallelRuns() throws {

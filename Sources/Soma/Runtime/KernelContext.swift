@@ -51,20 +51,17 @@ struct KernelContext {
         for (i, t) in tensors.enumerated() { outputSlots[i] = t }
     }
 
-    /// Runs `body(lo, hi)` over `0..<count` in fixed blocks of `blockSize` on up to
-    /// ``threads`` threads; inline when there is one block. Bitwise identical results for
-    /// any thread count when each block's work depends only on its range.
+    /// Runs `body(state, lo, hi)` over `0..<count` in fixed blocks of `blockSize` on up to
+    /// ``threads`` threads; inline, as `0..<count`, when there is one block or one thread.
+    /// Bitwise identical results for any thread count when each block's work depends only
+    /// on its range.
     ///
-    /// `body` does not escape (it runs before this returns), so its captures stay on the stack.
-    func parallelFor(_ count: Int, blockSize: Int, _ body: (Int, Int) -> Void) {
-        let blocks = (count + blockSize - 1) / blockSize
-        guard blocks > 1 && threads > 1 else {
-            if count > 0 { body(0, count) }
-            return
-        }
-        ParallelFor.run(blocks: blocks, threads: threads) { b in
-            body(b * blockSize, Swift.min(count, (b + 1) * blockSize))
-        }
+    /// `body` must capture nothing — what it needs comes in `state`, on the caller's stack
+    /// while it runs — so that lending it to the helper threads allocates nothing
+    /// (``ParallelFor``).
+    func parallelFor<State>(_ count: Int, blockSize: Int, sharing state: State,
+                            _ body: @escaping (State, Int, Int) -> Void) {
+        ParallelFor.run(count: count, blockSize: blockSize, threads: threads, sharing: state, body)
     }
 
     /// Calls `body` with a context for `node` whose inputs and output slots live in

@@ -165,10 +165,17 @@ final class ThreadPool: @unchecked Sendable {
     }
 }
 
-/// Runs `body(block)` for every block of a fixed-size partition of `0..<count`, on the
-/// pool and the calling thread. Block boundaries depend only on `count` and `blockSize`,
-/// never on the number of threads, so any per-block computation — and any combination of
-/// per-block results in block order — is bitwise identical for every thread count.
+/// Runs `body(state, lo, hi)` for every block `lo..<hi` of a fixed-size partition of
+/// `0..<count`, on the pool and the calling thread. Block boundaries depend only on `count`
+/// and `blockSize`, never on the number of threads, so any per-block computation — and any
+/// combination of per-block results in block order — is bitwise identical for every thread
+/// count.
+///
+/// The body is lent to the helper threads without a heap allocation: it must capture
+/// nothing, and takes what it needs (pointers, sizes, small structs) as `state`, which the
+/// caller keeps on its stack for the duration. A capturing closure still works, but
+/// allocates its context on every call — what `withoutActuallyEscaping` of a non-escaping
+/// closure did here before (one 32-byte box per split kernel call; ARCHITECTURE.md).
 final class ParallelFor: PoolJob, @unchecked Sendable {
     /// The job's claim word: epoch (high 24 bits), the end of the unclaimed blocks (20
     /// bits), their start (20 bits). The caller claims from the front and helpers from the
@@ -178,12 +185,35 @@ final class ParallelFor: PoolJob, @unchecked Sendable {
     /// they carry their epoch and claim nothing from another.
     private let claim = Atomic<Int>(0)
     private let done = Atomic<Int>(0)
-    /// Set before an epoch opens; read only by a thread that claimed a block of it.
-    private var body: ((Int) -> Void)?
+    /// Set before an epoch opens; read only by a thread that claimed a block of it: the
+    /// caller's ``Frame`` and the type that knows its layout.
+    private var frame: UnsafeRawPointer?
+    private var runner: (any BlockRunner.Type)?
+    private var count = 0, blockSize = 1
     private var epoch = 0
 
     private static let fieldBits = 20, fieldMask = (1 << 20) - 1
     private static let pool = Locked<[ParallelFor]>([])
+
+    /// What a call lends its helpers, on the caller's stack: a struct, so the body is
+    /// stored at its own abstraction (passing it to a generic function — `unsafeBitCast`,
+    /// `withUnsafePointer(to: body)` — would wrap it in a heap-allocated thunk).
+    private struct Frame<State> {
+        let state: State
+        let body: (State, Int, Int) -> Void
+    }
+
+    /// Calls a ``Frame`` whose state type only it knows; its metatype is all the job stores.
+    private protocol BlockRunner {
+        static func run(_ frame: UnsafeRawPointer, _ lo: Int, _ hi: Int)
+    }
+
+    private enum Runner<State>: BlockRunner {
+        static func run(_ frame: UnsafeRawPointer, _ lo: Int, _ hi: Int) {
+            let frame = frame.assumingMemoryBound(to: Frame<State>.self)
+            frame.pointee.body(frame.pointee.state, lo, hi)
+        }
+    }
 
     func execute(_ item: Int) { drain(epoch: item, fromBack: true) }
 
@@ -198,31 +228,52 @@ final class ParallelFor: PoolJob, @unchecked Sendable {
             guard claim.compareExchange(expected: word, desired: claimed, ordering: .acquiringAndReleasing).exchanged else {
                 continue
             }
-            body!(index)
+            runner!.run(frame!, index * blockSize, Swift.min(count, (index + 1) * blockSize))
             done.add(1, ordering: .sequentiallyConsistent)
             ThreadPool.shared.notifyWaiters()
         }
     }
 
-    /// Runs `body` over `blocks` blocks using up to `threads` threads (the caller included).
-    /// `body` does not escape: it has run for every block when this returns.
-    static func run(blocks: Int, threads: Int, _ body: (Int) -> Void) {
+    /// Runs `body(state, lo, hi)` over `0..<count` in blocks of `blockSize` using up to
+    /// `threads` threads (the caller included); inline, as one block `0..<count`, when there
+    /// is one block or one thread. `body` has run for every block when this returns; it must
+    /// capture nothing to run without allocating (see the type's summary).
+    static func run<State>(count: Int, blockSize: Int, threads: Int, sharing state: State,
+                           _ body: @escaping (State, Int, Int) -> Void) {
+        precondition(blockSize > 0, "ParallelFor: block size \(blockSize)")
+        let blocks = count / blockSize + (count % blockSize == 0 ? 0 : 1)
         guard blocks > 1 && threads > 1 && blocks <= fieldMask else {
-            for b in 0..<blocks { body(b) }
+            if count > 0 { body(state, 0, count) }
             return
         }
         let job = pool.withLock { $0.popLast() } ?? ParallelFor()
-        withoutActuallyEscaping(body) { body in
+        withUnsafePointer(to: Frame(state: state, body: body)) { frame in
             job.epoch = (job.epoch + 1) & ((1 << 24) - 1)
-            job.body = body
+            (job.frame, job.runner) = (UnsafeRawPointer(frame), Runner<State>.self)
+            (job.count, job.blockSize) = (count, blockSize)
             job.done.store(0, ordering: .relaxed)
             job.claim.store(job.epoch << (2 * fieldBits) | blocks << fieldBits, ordering: .releasing)
             let helpers = Swift.min(threads - 1, blocks - 1, ThreadPool.shared.workerCount)
             for _ in 0..<helpers { ThreadPool.shared.submit(job, job.epoch) }
             job.drain(epoch: job.epoch, fromBack: false)
             ThreadPool.shared.wait { job.done.load(ordering: .sequentiallyConsistent) >= blocks }
-            job.body = nil
+            (job.frame, job.runner) = (nil, nil)
         }
         pool.withLock { $0.append(job) }
+    }
+
+    /// Runs `body(state, block)` for every block index in `0..<blocks` using up to `threads`
+    /// threads, as ``run(count:blockSize:threads:sharing:_:)`` with blocks of one.
+    static func forEachBlock<State>(_ blocks: Int, threads: Int, sharing state: State,
+                                    _ body: @escaping (State, Int) -> Void) {
+        run(count: blocks, blockSize: 1, threads: threads, sharing: BlockFrame(state: state, body: body)) { frame, lo, hi in
+            for block in lo..<hi { frame.body(frame.state, block) }
+        }
+    }
+
+    /// ``forEachBlock(_:threads:sharing:_:)``'s state: a struct, for the reason ``Frame`` is one.
+    private struct BlockFrame<State> {
+        let state: State
+        let body: (State, Int) -> Void
     }
 }

@@ -336,8 +336,10 @@ enum ArrayKernels {
         guard matrix > 0 else { return }
         let batches = x.scalarCount / matrix, blocksPerMatrix = (rows + transposeRowBlock - 1) / transposeRowBlock
         let source = UnsafePointer(x.rawPointer.assumingMemoryBound(to: Float.self)), target = out.rawPointer.assumingMemoryBound(to: Float.self)
-        let splits = x.scalarCount >= MathKernels.splitBlock
-        @inline(__always) func run(_ lo: Int, _ hi: Int) {
+        // One block below a split block of values: run inline.
+        let blocks = batches * blocksPerMatrix, splits = x.scalarCount >= MathKernels.splitBlock
+        ctx.parallelFor(blocks, blockSize: splits ? 1 : blocks, sharing: (source, target, rows, columns, blocksPerMatrix)) { s, lo, hi in
+            let (source, target, rows, columns, blocksPerMatrix) = s, matrix = rows * columns
             for block in lo..<hi {
                 let (b, r) = block.quotientAndRemainder(dividingBy: blocksPerMatrix)
                 let first = r * transposeRowBlock, last = Swift.min(rows, first + transposeRowBlock)
@@ -345,8 +347,6 @@ enum ArrayKernels {
                                         leading: rows)
             }
         }
-        if splits { ctx.parallelFor(batches * blocksPerMatrix, blockSize: 1) { lo, hi in run(lo, hi) } }
-        else { run(0, batches * blocksPerMatrix) }
     }
 
     /// A transpose is a strided read: output dimension i walks input dimension perm[i].

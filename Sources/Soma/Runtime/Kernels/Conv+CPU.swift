@@ -30,14 +30,12 @@ enum ConvKernels {
             let (biased, activation, swish) = fusedOps(ctx)
             if x.dtype == .float32 {
                 let pb = biased ? ctx.inputs[2].pointer(as: Float.self) : nil
-                try forward(x, f, out, geometry, ctx, Float.self, panels: ctx.node.weightPanels, winogradFilter: ctx.node.winogradFilter) {
-                    fusedEpilogue($0, rows: $1, n: geometry.oc, pb, activation, swish: swish)
-                }
+                try forward(x, f, out, geometry, ctx, Float.self, panels: ctx.node.weightPanels, winogradFilter: ctx.node.winogradFilter,
+                            epilogue: Epilogue(bias: pb, activation: activation, swish: swish, channels: geometry.oc))
             } else {
                 let pb = biased ? ctx.inputs[2].pointer(as: Double.self) : nil
-                try forward(x, f, out, geometry, ctx, Double.self) {
-                    fusedEpilogue($0, rows: $1, n: geometry.oc, pb, activation, swish: swish)
-                }
+                try forward(x, f, out, geometry, ctx, Double.self,
+                            epilogue: Epilogue(bias: pb, activation: activation, swish: swish, channels: geometry.oc))
             }
             ctx.setOutput(0, out)
         },
@@ -80,15 +78,13 @@ enum ConvKernels {
                 if !swish, function != nil ? pb != nil || g.ow * channels >= VectorMath.width : activation == nil {
                     try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self, rowEpilogue: RowEpilogue(bias: pb, function: function))
                 } else {
-                    try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self) {
-                        fusedEpilogue($0, rows: $1, n: channels, pb, activation, swish: swish)
-                    }
+                    try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Float.self,
+                                  epilogue: Epilogue(bias: pb, activation: activation, swish: swish, channels: channels))
                 }
             } else {
                 let pb = biased ? ctx.inputs[2].pointer(as: Double.self) : nil
-                try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self) {
-                    fusedEpilogue($0, rows: $1, n: channels, pb, activation, swish: swish)
-                }
+                try depthwise(.forward, x: x, f: f, dy: out, g, ctx, Double.self,
+                              epilogue: Epilogue(bias: pb, activation: activation, swish: swish, channels: channels))
             }
             ctx.setOutput(0, out)
         },
@@ -158,6 +154,31 @@ enum ConvKernels {
                     MathKernels.binaryLoop(.mul, UnsafePointer(p), 1, UnsafePointer(sigmoid.baseAddress!), 1, p, count: length)
                 }
             }
+        }
+    }
+
+    /// A fused convolution's epilogue as plain data — ``fusedEpilogue(_:rows:n:_:_:swish:)``
+    /// with these arguments —, which a kernel runs on each block of output rows while they
+    /// are in cache; ``none`` does nothing. Data rather than a closure, so a kernel lends it
+    /// to its helper threads without allocating (``ParallelFor``).
+    struct Epilogue<T: FloatScalar> {
+        var bias: UnsafePointer<T>? = nil
+        var activation: NNKernels.Activation? = nil
+        var swish = false
+        /// Values per output position.
+        var channels = 0
+
+        static var none: Epilogue { Epilogue() }
+
+        /// Runs the epilogue on `rows` output positions at `po`.
+        func callAsFunction(_ po: UnsafeMutablePointer<T>, _ rows: Int) {
+            fusedEpilogue(po, rows: rows, n: channels, bias, activation, swish: swish)
+        }
+
+        /// The same epilogue over float32 memory; `T` is `Float`.
+        var float: Epilogue<Float> {
+            Epilogue<Float>(bias: bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }, activation: activation,
+                            swish: swish, channels: channels)
         }
     }
 
@@ -459,13 +480,13 @@ enum ConvKernels {
     /// product is a task.
     static func forward<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type,
                                         panels: Bool = false, winogradFilter: Bool = false,
-                                        epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
+                                        epilogue: Epilogue<T> = .none) throws {
         if winogradFilter {
             // Element by element: an array literal here would allocate on every run.
             let shape = f.shape
             guard T.self == Float.self, shape.count == 4, shape[0] == 4, shape[1] == 4, shape[2] == g.c, shape[3] == g.oc, try winogradForward(
                 x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, transformedFilter: true,
-                epilogue: { epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1) })
+                epilogue: epilogue.float)
             else { throw KernelError("a filter transformed for Winograd tiles needs a float32 3×3 convolution they take, not \(shapeString(f.shape))") }
             return
         }
@@ -474,20 +495,14 @@ enum ConvKernels {
         } else {
             if T.self == Float.self,
                try winogradForward(x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx,
-                                   transformedFilter: false, epilogue: {
-                   epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
-               }) { return }
+                                   transformedFilter: false, epilogue: epilogue.float) { return }
             if T.self == Float.self,
-               try directForward(x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, epilogue: {
-                   epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
-               }) { return }
+               try directForward(x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx,
+                                 epilogue: epilogue.float) { return }
             if T.self == Float.self,
-               try narrowForward(x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, epilogue: {
-                   epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
-               }) { return }
-            if T.self == Float.self, try streamedForward(x, f, out, g, ctx, epilogue: {
-                epilogue(UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self), $1)
-            }) { return }
+               try narrowForward(x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx,
+                                 epilogue: epilogue.float) { return }
+            if T.self == Float.self, try streamedForward(x, f, out, g, ctx, epilogue: epilogue.float) { return }
         }
         let tiling = ForwardTiling(g, panels: panels)
         if tiling.columnBlocks > 1 || panels && g.n * tiling.blocksPerImage < minimumForwardTasks {
@@ -497,9 +512,9 @@ enum ConvKernels {
         // Every block's product is one of at most rowsPerBlock rows: LIBXSMM takes it if it takes that one.
         if panels { _ = try panelTiling(rows: tiling.rowsPerBlock, g) }
         let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
-        let rows = g.oh * g.ow
         try ctx.withScratchReserved(try patchScratchBytes(g, ctx, T.self), "im2col patches") {
-        ctx.parallelFor(g.n * tiling.blocksPerImage, blockSize: 1) { lo, hi in
+        ctx.parallelFor(g.n * tiling.blocksPerImage, blockSize: 1, sharing: (px, pf, po, g, tiling, panels, epilogue)) { s, lo, hi in
+            let (px, pf, po, g, tiling, panels, epilogue) = s, rows = g.oh * g.ow
             for block in lo..<hi {
                 let (i, b) = block.quotientAndRemainder(dividingBy: tiling.blocksPerImage)
                 let (first, count) = tiling.rows(ofBlock: b, of: rows)
@@ -535,7 +550,7 @@ enum ConvKernels {
     /// patches: the filter is read once, in order, by all threads. False, having written
     /// nothing, where that does not apply.
     private static func streamedForward(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext,
-                                        epilogue: (UnsafeMutablePointer<Float>, Int) -> Void) throws -> Bool {
+                                        epilogue: Epilogue<Float>) throws -> Bool {
         guard let rows = checkedProduct([g.n, g.oh, g.ow]), rows <= StreamingGEMM.maximumRows,
               let partition = StreamingGEMM.Partition(ta: false, tb: false, m: rows, n: g.oc, k: g.patch, lda: g.patch, ldb: g.oc, ldc: g.oc)
         else { return false }
@@ -573,7 +588,7 @@ enum ConvKernels {
     /// each block. False, having written nothing, outside ``narrowOutputChannels`` and
     /// ``narrowMinimumChannels``.
     static func narrowForward(_ px: UnsafePointer<Float>, _ pf: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, _ g: Geometry,
-                              _ ctx: KernelContext, epilogue: (UnsafeMutablePointer<Float>, Int) -> Void) throws -> Bool {
+                              _ ctx: KernelContext, epilogue: Epilogue<Float>) throws -> Bool {
         guard g.oc > 0, g.oc < narrowOutputChannels, g.c >= narrowMinimumChannels, g.n > 0, g.oh > 0, g.ow > 0,
               let values = checkedProduct(g.patch, g.oc, 1, 1), let bytes = checkedProduct(values, MemoryLayout<Float>.stride, 1, 1),
               let rowWork = checkedProduct(g.ow, g.oc, g.patch, 1) else { return false }
@@ -584,7 +599,8 @@ enum ConvKernels {
                 for o in 0..<g.oc {
                     for t in 0..<g.patch { transposed[o * g.patch + t] = pf[t * g.oc + o] }
                 }
-                ctx.parallelFor(g.n * g.oh, blockSize: rowsPerBlock) { lo, hi in
+                ctx.parallelFor(g.n * g.oh, blockSize: rowsPerBlock, sharing: (px, UnsafePointer(transposed), po, g, narrow, epilogue)) { s, lo, hi in
+                    let (px, transposed, po, g, narrow, epilogue) = s
                     for row in lo..<hi {
                         let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh)
                         VectorKernels.narrowConvolutionRow(narrow, input: px + i * g.h * g.w * g.c, filter: transposed,
@@ -603,7 +619,7 @@ enum ConvKernels {
     /// whole batch's product) —, then the epilogue runs per row block.
     private static func forwardInColumnBlocks<T: FloatScalar>(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ tiling: ForwardTiling,
                                                               _ ctx: KernelContext, _: T.Type, panels: BlockedGEMM.Tiling?,
-                                                              epilogue: (UnsafeMutablePointer<T>, Int) -> Void) throws {
+                                                              epilogue: Epilogue<T>) throws {
         let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let rows = g.oh * g.ow, rowBlocks = g.n * tiling.blocksPerImage, pointwise = isPointwise(g)
         // Few row blocks, so at most minimumForwardTasks images' patches: no overflow past the geometry's own checks.
@@ -614,7 +630,8 @@ enum ConvKernels {
             SharedScratch.withScratch(bytes: pointwise ? 0 : bytes) { raw in
                 let patches = raw.assumingMemoryBound(to: T.self)
                 if !pointwise {
-                    ctx.parallelFor(rowBlocks, blockSize: 1) { lo, hi in
+                    ctx.parallelFor(rowBlocks, blockSize: 1, sharing: (px, patches, g, tiling)) { s, lo, hi in
+                        let (px, patches, g, tiling) = s, rows = g.oh * g.ow
                         for block in lo..<hi {
                             let (i, b) = block.quotientAndRemainder(dividingBy: tiling.blocksPerImage)
                             let (first, count) = tiling.rows(ofBlock: b, of: rows)
@@ -625,11 +642,12 @@ enum ConvKernels {
                 if let panels, T.self == Float.self {
                     let a = UnsafeRawPointer(pointwise ? px : UnsafePointer(patches)).assumingMemoryBound(to: Float.self)
                     let (pf, po) = (f.pointer(as: Float.self), out.mutablePointer(as: Float.self))
-                    ctx.parallelFor(panels.count, blockSize: 1) { lo, hi in
-                        for tile in lo..<hi { panels.run(tile, a, pf, po) }
+                    ctx.parallelFor(panels.count, blockSize: 1, sharing: (panels, a, pf, po)) { s, lo, hi in
+                        for tile in lo..<hi { s.0.run(tile, s.1, s.2, s.3) }
                     }
                 } else {
-                    ctx.parallelFor(rowBlocks * tiling.columnBlocks, blockSize: 1) { lo, hi in
+                    ctx.parallelFor(rowBlocks * tiling.columnBlocks, blockSize: 1, sharing: (px, pf, po, patches, g, tiling, pointwise)) { s, lo, hi in
+                        let (px, pf, po, patches, g, tiling, pointwise) = s, rows = g.oh * g.ow
                         for task in lo..<hi {
                             let (block, column) = task.quotientAndRemainder(dividingBy: tiling.columnBlocks)
                             let (i, b) = block.quotientAndRemainder(dividingBy: tiling.blocksPerImage)
@@ -641,7 +659,8 @@ enum ConvKernels {
                         }
                     }
                 }
-                ctx.parallelFor(rowBlocks, blockSize: 1) { lo, hi in
+                ctx.parallelFor(rowBlocks, blockSize: 1, sharing: (po, g, tiling, epilogue)) { s, lo, hi in
+                    let (po, g, tiling, epilogue) = s, rows = g.oh * g.ow
                     for block in lo..<hi {
                         let (i, b) = block.quotientAndRemainder(dividingBy: tiling.blocksPerImage)
                         let (first, count) = tiling.rows(ofBlock: b, of: rows)
@@ -676,36 +695,33 @@ enum ConvKernels {
         }
         try ctx.withScratchReserved(total, "col2im patches and the transposed filter") {
             SharedScratch.withScratch(bytes: blocked ? total : filterBytes) { raw in
-                // dy·Fᵀ for rows first..<first+count of image i into `target` (rows g.patch apart).
-                let product: (Int, Int, Int, UnsafeMutablePointer<T>) -> Void
+                let product: InputGradientProduct<T>
                 if transposing {
                     let transposed = raw.assumingMemoryBound(to: T.self)
                     for p in 0..<g.patch { for o in 0..<g.oc { transposed[o * g.patch + p] = pf[p * g.oc + o] } }
-                    product = { i, first, count, target in
-                        gemm(false, false, count, g.patch, g.oc, pdy + (i * rows + first) * g.oc, g.oc, UnsafePointer(transposed), g.patch,
-                             beta: 0, target, g.patch)
-                    }
+                    product = InputGradientProduct(g: g, pdy: pdy, filter: UnsafePointer(transposed), transposed: true)
                 } else {
-                    product = { i, first, count, target in
-                        gemm(false, true, count, g.patch, g.oc, pdy + (i * rows + first) * g.oc, g.oc, pf, g.oc, beta: 0, target, g.patch)
-                    }
+                    product = InputGradientProduct(g: g, pdy: pdy, filter: pf, transposed: false)
                 }
                 if blocked {
                     let patches = (raw + filterBytes).assumingMemoryBound(to: T.self)
                     let blocksPerImage = (rows + LinalgKernels.rowBlock - 1) / LinalgKernels.rowBlock
-                    ctx.parallelFor(g.n * blocksPerImage, blockSize: 1) { lo, hi in
+                    ctx.parallelFor(g.n * blocksPerImage, blockSize: 1, sharing: (product, patches, blocksPerImage)) { s, lo, hi in
+                        let (product, patches, blocksPerImage) = s, g = product.g, rows = g.oh * g.ow
                         for block in lo..<hi {
                             let (i, b) = block.quotientAndRemainder(dividingBy: blocksPerImage)
                             let first = b * LinalgKernels.rowBlock, count = Swift.min(LinalgKernels.rowBlock, rows - first)
                             product(i, first, count, patches + (i * rows + first) * g.patch)
                         }
                     }
-                    ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
+                    ctx.parallelFor(g.n, blockSize: 1, sharing: (UnsafePointer(patches), po, g)) { s, lo, hi in
+                        let (patches, po, g) = s, rows = g.oh * g.ow
                         for i in lo..<hi { col2im(patches + i * rows * g.patch, po + i * g.h * g.w * g.c, g) }
                     }
                     return
                 }
-                ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
+                ctx.parallelFor(g.n, blockSize: 1, sharing: (product, po, pointwise)) { s, lo, hi in
+                    let (product, po, pointwise) = s, g = product.g, rows = g.oh * g.ow
                     for i in lo..<hi {
                         let image = po + i * g.h * g.w * g.c
                         if pointwise {
@@ -720,6 +736,19 @@ enum ConvKernels {
                     }
                 }
             }
+        }
+    }
+
+    /// `dy·Fᵀ` for output rows `first..<first+count` of image `i` into `target` (rows
+    /// `g.patch` apart): with `filter` the filter transposed to `[OC, KH·KW·C]` (`transposed`)
+    /// or the filter itself, read transposed.
+    struct InputGradientProduct<T: FloatScalar> {
+        let g: Geometry, pdy: UnsafePointer<T>, filter: UnsafePointer<T>, transposed: Bool
+
+        func callAsFunction(_ i: Int, _ first: Int, _ count: Int, _ target: UnsafeMutablePointer<T>) {
+            let dy = pdy + (i * g.oh * g.ow + first) * g.oc
+            if transposed { gemm(false, false, count, g.patch, g.oc, dy, g.oc, filter, g.patch, beta: 0, target, g.patch) }
+            else { gemm(false, true, count, g.patch, g.oc, dy, g.oc, filter, g.oc, beta: 0, target, g.patch) }
         }
     }
 
@@ -751,7 +780,7 @@ enum ConvKernels {
         if T.self == Float.self,
            try directFilterGradient(x.pointer(as: Float.self), dy.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx) { return }
         let px = x.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
-        let rows = g.oh * g.ow, size = g.patch * g.oc
+        let size = g.patch * g.oc
         let (groupSize, groups) = filterGrouping(g.n)
         guard let partialBytes = checkedProduct([groups, size, MemoryLayout<T>.stride]) else {
             throw KernelError("the filter gradient's partial sums overflow", code: .resourceExhausted)
@@ -760,7 +789,8 @@ enum ConvKernels {
         SharedScratch.withScratch(bytes: partialBytes) { raw in
         let partials = raw.bindMemory(to: T.self, capacity: groups * size)
         partials.initialize(repeating: 0, count: groups * size)
-        ctx.parallelFor(groups, blockSize: 1) { lo, hi in
+        ctx.parallelFor(groups, blockSize: 1, sharing: (px, pdy, partials, g, groupSize)) { s, lo, hi in
+            let (px, pdy, partials, g, groupSize) = s, rows = g.oh * g.ow, size = g.patch * g.oc
             for group in lo..<hi {
                 let sum = partials + group * size
                 ThreadScratch.withScratch(bytes: rows * g.patch * MemoryLayout<T>.stride) { raw in
@@ -809,12 +839,13 @@ enum ConvKernels {
     /// loop's registers where the multiplier is 1.
     static func depthwise<T: FloatScalar>(_ pass: DepthwisePass, x: Tensor, f: Tensor, dy: Tensor, _ g: Geometry, _ ctx: KernelContext,
                                           _: T.Type, rowEpilogue: RowEpilogue? = nil,
-                                          epilogue: (UnsafeMutablePointer<T>, Int) -> Void = { _, _ in }) throws {
+                                          epilogue: Epilogue<T> = .none) throws {
         let width = g.c * g.oc
         switch pass {
         case .forward:
             let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), py = dy.mutablePointer(as: T.self)
-            ctx.parallelFor(g.n * g.oh, blockSize: depthwiseRowBlock(g)) { lo, hi in
+            ctx.parallelFor(g.n * g.oh, blockSize: depthwiseRowBlock(g), sharing: (px, pf, py, g, rowEpilogue, epilogue)) { s, lo, hi in
+                let (px, pf, py, g, rowEpilogue, epilogue) = s, width = g.c * g.oc
                 for row in lo..<hi {
                     let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh)
                     let yRow = py + row * g.ow * width
@@ -847,7 +878,8 @@ enum ConvKernels {
             }
         case .input:
             let pf = f.pointer(as: T.self), pdy = dy.pointer(as: T.self), px = x.mutablePointer(as: T.self)
-            ctx.parallelFor(g.n * g.h, blockSize: depthwiseRowBlock(g)) { lo, hi in
+            ctx.parallelFor(g.n * g.h, blockSize: depthwiseRowBlock(g), sharing: (pf, pdy, px, g)) { s, lo, hi in
+                let (pf, pdy, px, g) = s, width = g.c * g.oc
                 for row in lo..<hi {
                     let (i, iy) = row.quotientAndRemainder(dividingBy: g.h)
                     let xRow = px + row * g.w * g.c
@@ -880,9 +912,11 @@ enum ConvKernels {
                 SharedScratch.withScratch(bytes: bytes) { raw in
                 let partials = raw.bindMemory(to: T.self, capacity: blocks * size)
                 partials.initialize(repeating: 0, count: blocks * size)
-                ctx.parallelFor(rows, blockSize: block) { lo, hi in
-                    let sum = partials + (lo / block) * size
+                ctx.parallelFor(rows, blockSize: block, sharing: (px, pdy, partials, g, block)) { s, lo, hi in
+                    let (px, pdy, partials, g, block) = s, width = g.c * g.oc, size = g.kh * g.kw * width
                     for row in lo..<hi {
+                        // Each block's rows into its own partial filter, also when one thread runs them all.
+                        let sum = partials + (row / block) * size
                         let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh)
                         let dyRow = pdy + row * g.ow * width
                         forEachDepthwiseTap(g, input: px, image: i, row: oy) { xLine, t, offset in
@@ -1036,22 +1070,34 @@ enum ConvKernels {
     /// so results do not depend on the thread count.
     static let normRows = 256
 
-    /// Per-channel sums over `rows` rows of `width` accumulators: `accumulate(row, sums)` adds
-    /// row `row`'s contributions into `sums` (`width` Doubles). Fixed row blocks run on the
-    /// intra-op pool; their partial sums are added in block order.
-    static func channelSums(rows: Int, width: Int, _ ctx: KernelContext, _ accumulate: (Int, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
+    /// Per-channel sums over `rows` rows of `width` accumulators: `accumulate(state, row,
+    /// sums)` adds row `row`'s contributions into `sums` (`width` Doubles). Fixed row blocks
+    /// run on the intra-op pool, each into its own partial sums (also when one thread runs
+    /// them all), which are added in block order. `accumulate` captures nothing
+    /// (``ParallelFor``).
+    static func channelSums<State>(rows: Int, width: Int, _ ctx: KernelContext, sharing state: State,
+                                   _ accumulate: @escaping (State, Int, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
         let blocks = Swift.max((rows + normRows - 1) / normRows, 1)
         return SharedScratch.withScratch(bytes: blocks * width * MemoryLayout<Double>.stride) { raw in
             let partials = raw.bindMemory(to: Double.self, capacity: blocks * width)
             partials.initialize(repeating: 0, count: blocks * width)
-            ctx.parallelFor(rows, blockSize: normRows) { lo, hi in
-                let sums = partials + (lo / normRows) * width
-                for r in lo..<hi { accumulate(r, sums) }
+            let sums = ChannelSums(state: state, accumulate: accumulate, partials: partials, width: width)
+            ctx.parallelFor(rows, blockSize: normRows, sharing: sums) { sums, lo, hi in
+                for r in lo..<hi { sums.accumulate(sums.state, r, sums.partials + (r / normRows) * sums.width) }
             }
             var total = [Double](repeating: 0, count: width)
             for b in 0..<blocks { for j in 0..<width { total[j] += partials[b * width + j] } }
             return total
         }
+    }
+
+    /// What ``channelSums(rows:width:_:sharing:_:)`` shares with its helpers: a struct, so
+    /// `accumulate` keeps its own abstraction inside ``ParallelFor``'s state.
+    private struct ChannelSums<State> {
+        let state: State
+        let accumulate: (State, Int, UnsafeMutablePointer<Double>) -> Void
+        let partials: UnsafeMutablePointer<Double>
+        let width: Int
     }
 
     /// Statistics accumulate in Double per channel over the N·H·W rows, in fixed row blocks
@@ -1075,10 +1121,13 @@ enum ConvKernels {
         var mean: [Double], variance: [Double]
         if training {
             guard rows > 0 else { throw KernelError("FusedBatchNormV3 in training needs a nonempty batch") }
-            mean = channelSums(rows: rows, width: c, ctx) { r, sums in for j in 0..<c { sums[j] += Double(px[r * c + j]) } }
+            mean = channelSums(rows: rows, width: c, ctx, sharing: (px, c)) { s, r, sums in
+                let (px, c) = s
+                for j in 0..<c { sums[j] += Double(px[r * c + j]) }
+            }
             for j in 0..<c { mean[j] /= Double(rows) }
-            let m = mean
-            variance = channelSums(rows: rows, width: c, ctx) { r, sums in
+            variance = channelSums(rows: rows, width: c, ctx, sharing: (px, c, mean)) { s, r, sums in
+                let (px, c, m) = s
                 for j in 0..<c { let d = Double(px[r * c + j]) - m[j]; sums[j] += d * d }
             }
             for j in 0..<c { variance[j] /= Double(rows) }
@@ -1089,7 +1138,8 @@ enum ConvKernels {
         // y = x·a + b per channel, a = scale/σ, b = offset − μ·a.
         let a = (0..<c).map { Double(scale[$0]) / (variance[$0] + epsilon).squareRoot() }
         let b = (0..<c).map { Double(offset[$0]) - mean[$0] * a[$0] }
-        ctx.parallelFor(rows, blockSize: normRows) { lo, hi in
+        ctx.parallelFor(rows, blockSize: normRows, sharing: (px, y, c, a, b)) { s, lo, hi in
+            let (px, y, c, a, b) = s
             for r in lo..<hi { for j in 0..<c { y[r * c + j] = T(Double(px[r * c + j]) * a[j] + b[j]) } }
         }
         let (batchMean, batchVar, r1, r2) = (outs[1].mutablePointer(as: T.self), outs[2].mutablePointer(as: T.self),
@@ -1127,7 +1177,8 @@ enum ConvKernels {
         let dx = outs[0].mutablePointer(as: T.self), dScale = outs[1].mutablePointer(as: T.self), dOffset = outs[2].mutablePointer(as: T.self)
         let invStd = (0..<c).map { 1 / (Double(variance[$0]) + epsilon).squareRoot() }
         // Σdy in the first c accumulators, Σdy·x̂ in the next c.
-        let sums = channelSums(rows: rows, width: 2 * c, ctx) { r, acc in
+        let sums = channelSums(rows: rows, width: 2 * c, ctx, sharing: (pdy, px, mean, invStd, c)) { s, r, acc in
+            let (pdy, px, mean, invStd, c) = s
             for j in 0..<c {
                 let k = r * c + j
                 acc[j] += Double(pdy[k])
@@ -1136,7 +1187,8 @@ enum ConvKernels {
         }
         let sumDy = Array(sums[..<c]), sumDyXhat = Array(sums[c...])
         let m = Double(Swift.max(rows, 1))
-        ctx.parallelFor(rows, blockSize: normRows) { lo, hi in
+        ctx.parallelFor(rows, blockSize: normRows, sharing: (pdy, px, dx, scale, mean, invStd, sumDy, sumDyXhat, c, m, training)) { s, lo, hi in
+            let (pdy, px, dx, scale, mean, invStd, sumDy, sumDyXhat, c, m, training) = s
             for r in lo..<hi {
                 for j in 0..<c {
                     let k = r * c + j
@@ -1161,14 +1213,15 @@ enum ConvKernels {
         let g = try ctx.node.convGeometry ?? Geometry(input: x.shape, window: ctx.node.attrs)
         if max && x.dtype == .float32 {
             let px = x.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
-            ctx.parallelFor(g.n * g.oh, blockSize: 8) { lo, hi in
-                for row in lo..<hi { VectorKernels.maxPoolRow(g.pooling, input: px, output: po, row: row) }
+            ctx.parallelFor(g.n * g.oh, blockSize: 8, sharing: (g.pooling, px, po)) { s, lo, hi in
+                for row in lo..<hi { VectorKernels.maxPoolRow(s.0, input: s.1, output: s.2, row: row) }
             }
             return ctx.setOutput(0, out)
         }
         func run<T: FloatScalar>(_: T.Type) {
             let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)
-            ctx.parallelFor(g.n * g.oh, blockSize: 8) { lo, hi in
+            ctx.parallelFor(g.n * g.oh, blockSize: 8, sharing: (px, po, g, max)) { s, lo, hi in
+                let (px, po, g, max) = s
                 for r in lo..<hi {
                     let i = r / g.oh, oy = r % g.oh
                     for ox in 0..<g.ow {
@@ -1216,7 +1269,8 @@ enum ConvKernels {
         let c = g.c
         if writesEveryElement(g, x.dtype) {
             let px = x.pointer(as: Float.self), pg = grad.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
-            return ctx.parallelFor(g.n * g.oh, blockSize: 4) { lo, hi in
+            return ctx.parallelFor(g.n * g.oh, blockSize: 4, sharing: (px, pg, po, g, reluGrad)) { s, lo, hi in
+                let (px, pg, po, g, reluGrad) = s
                 for row in lo..<hi { maxPoolGradTiling(px, pg, po, g, row: row, reluGrad: reluGrad) }
             }
         }
@@ -1224,7 +1278,8 @@ enum ConvKernels {
             // ReluGrad's own loops, in place.
             if reluGrad, T.self == Float.self, let f = NNKernels.floatVectorGradient(.relu) {
                 let (px, po) = (x.pointer(as: Float.self), out.mutablePointer(as: Float.self))
-                ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
+                ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock, sharing: (f, px, po)) { s, lo, hi in
+                    let (f, px, po) = s
                     VectorKernels.zip(f, UnsafePointer(po + lo), 1, px + lo, 1, po + lo, count: hi - lo)
                 }
             } else if reluGrad {
@@ -1233,11 +1288,13 @@ enum ConvKernels {
         }
         if T.self == Float.self && c % 8 == 0 && g.h * g.w <= Int(Int32.max) {
             let px = x.pointer(as: Float.self), pg = grad.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
-            return ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
+            return ctx.parallelFor(g.n, blockSize: 1, sharing: (px, pg, po, g)) { s, lo, hi in
+                let (px, pg, po, g) = s
                 for i in lo..<hi { maxPoolGradFloat8(px, pg, po, g, image: i) }
             }
         }
-        ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
+        ctx.parallelFor(g.n, blockSize: 1, sharing: (px, pg, po, g)) { s, lo, hi in
+            let (px, pg, po, g) = s, c = g.c
             ThreadScratch.withScratch(bytes: c * (MemoryLayout<T>.stride + MemoryLayout<Int>.stride) + 64) { raw in
                 let best = raw.bindMemory(to: T.self, capacity: c)
                 let at = (raw + c * MemoryLayout<T>.stride).alignedUp(for: Int.self).bindMemory(to: Int.self, capacity: c)
@@ -1334,7 +1391,8 @@ enum ConvKernels {
     /// Each window's gradient shared equally among its in-bounds inputs.
     static func avgPoolGrad<T: FloatScalar>(_ grad: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) {
         let pg = grad.pointer(as: T.self), po = out.mutablePointer(as: T.self)
-        ctx.parallelFor(g.n, blockSize: 1) { lo, hi in
+        ctx.parallelFor(g.n, blockSize: 1, sharing: (pg, po, g)) { s, lo, hi in
+            let (pg, po, g) = s
             for i in lo..<hi {
                 for oy in 0..<g.oh {
                     for ox in 0..<g.ow {

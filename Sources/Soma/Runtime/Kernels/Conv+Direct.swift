@@ -176,15 +176,18 @@ extension ConvKernels {
     /// Returns false, having written nothing, when no kernel is available (the caller then
     /// takes the im2col path).
     static func directForward(_ px: UnsafePointer<Float>, _ pf: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, _ g: Geometry,
-                              _ ctx: KernelContext, epilogue: (UnsafeMutablePointer<Float>, Int) -> Void) throws -> Bool {
+                              _ ctx: KernelContext, epilogue: Epilogue<Float>) throws -> Bool {
         let rowsPerBlock = directRowsPerBlock(g), taps = g.kh * g.kw
         guard g.n > 0, g.oh > 0, let kernel = directKernel(g), let scratch = directScratchBytes(g, rows: rowsPerBlock, addresses: taps),
               let reserved = checkedProduct([scratch, Swift.max(1, ctx.threads)]) else { return false }
         let blocksPerImage = (g.oh + rowsPerBlock - 1) / rowsPerBlock
         // Bands of fewer rows than the first (the last block's) fit in its scratch.
-        let columns = band(g, rows: rowsPerBlock)!.columns, rowValues = columns * g.c
+        let columns = band(g, rows: rowsPerBlock)!.columns
         try ctx.withScratchReserved(reserved, "a direct convolution's padded rows") {
-            ctx.parallelFor(g.n * blocksPerImage, blockSize: 1) { lo, hi in
+            let shared = ((px, pf, po, g, epilogue), (kernel, scratch, rowsPerBlock, blocksPerImage, columns))
+            ctx.parallelFor(g.n * blocksPerImage, blockSize: 1, sharing: shared) { s, lo, hi in
+                let ((px, pf, po, g, epilogue), (kernel, scratch, rowsPerBlock, blocksPerImage, columns)) = s
+                let taps = g.kh * g.kw, rowValues = columns * g.c
                 ThreadScratch.withScratch(bytes: scratch) { raw in
                     let (filters, inputs, padded) = carve(raw, addresses: taps, bytes: scratch)
                     for t in 0..<taps { filters[t] = pf + t * g.c * g.oc }
@@ -228,7 +231,7 @@ extension ConvKernels {
               case let (scratch, unrolledOverflow) = bandBytes.addingReportingOverflow(unrolledBytes), !unrolledOverflow,
               let reserved = checkedProduct([scratch, Swift.max(1, ctx.threads)]) else { return false }
         let (groupSize, groups) = filterGrouping(g.n)
-        let size = g.patch * g.oc, rowValues = columns * g.c, unrolledRowValues = g.ow * g.kw * g.c
+        let size = g.patch * g.oc
         guard let partialBytes = checkedProduct([groups, size, MemoryLayout<Float>.stride]) else { return false }
         let (total, overflow) = reserved.addingReportingOverflow(partialBytes)
         guard !overflow else { return false }
@@ -236,7 +239,10 @@ extension ConvKernels {
             SharedScratch.withScratch(bytes: partialBytes) { raw in
                 let partials = raw.bindMemory(to: Float.self, capacity: groups * size)
                 partials.initialize(repeating: 0, count: groups * size)
-                ctx.parallelFor(groups, blockSize: 1) { lo, hi in
+                let shared = ((px, pdy, partials, g), (kernel, scratch, bandBytes, bandRows, columns, groupSize, unrolls))
+                ctx.parallelFor(groups, blockSize: 1, sharing: shared) { s, lo, hi in
+                    let ((px, pdy, partials, g), (kernel, scratch, bandBytes, bandRows, columns, groupSize, unrolls)) = s
+                    let size = g.patch * g.oc, rowValues = columns * g.c, unrolledRowValues = g.ow * g.kw * g.c
                     ThreadScratch.withScratch(bytes: scratch) { raw in
                         let (gradients, inputs, padded) = carve(raw, addresses: g.oh, bytes: bandBytes)
                         let unrolled = unrolledRows(after: padded, bandValues: bandRows * rowValues)
@@ -321,7 +327,7 @@ extension ConvKernels {
             try SharedScratch.withScratch(bytes: bytes) { raw in
                 let rotated = raw.bindMemory(to: Float.self, capacity: size)
                 rotateFilter(pf, into: rotated, g)
-                return try directForward(pdy, UnsafePointer(rotated), po, transposed, ctx) { _, _ in }
+                return try directForward(pdy, UnsafePointer(rotated), po, transposed, ctx, epilogue: .none)
             }
         }
     }

@@ -76,7 +76,7 @@ extension ConvKernels {
     /// or LIBXSMM has no kernel.
     static func winogradForward(_ px: UnsafePointer<Float>, _ pf: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, _ g: Geometry,
                                 _ ctx: KernelContext, transformedFilter: Bool,
-                                epilogue: (UnsafeMutablePointer<Float>, Int) -> Void) throws -> Bool {
+                                epilogue: Epilogue<Float>) throws -> Bool {
         guard g.n > 0, fitsWinograd(g) else { return false }
         let tileRows = (g.oh + 1) / 2, tilesPerRow = (g.ow + 1) / 2, rowsPerBlock = winogradTileRows(g)
         let blocksPerImage = (tileRows + rowsPerBlock - 1) / rowsPerBlock
@@ -96,10 +96,16 @@ extension ConvKernels {
                 var u = pf
                 if !transformedFilter {
                     let transformed = raw.bindMemory(to: Float.self, capacity: 16 * c * oc)
-                    ctx.parallelFor(c, blockSize: Swift.max(1, 4096 / oc)) { lo, hi in transformFilter(pf, into: transformed, c: c, oc: oc, channels: lo..<hi) }
+                    ctx.parallelFor(c, blockSize: Swift.max(1, 4096 / oc), sharing: (pf, transformed, c, oc)) { s, lo, hi in
+                        transformFilter(s.0, into: s.1, c: s.2, oc: s.3, channels: lo..<hi)
+                    }
                     u = UnsafePointer(transformed)
                 }
-                ctx.parallelFor(g.n * blocksPerImage, blockSize: 1) { lo, hi in
+                let shared = ((px, u, po, g, tileGeometry, epilogue), (kernel, lastKernel, threadBytes, blockValues),
+                              (tiles, rowsPerBlock, tileRows, tilesPerRow, blocksPerImage))
+                ctx.parallelFor(g.n * blocksPerImage, blockSize: 1, sharing: shared) { s, lo, hi in
+                    let ((px, u, po, g, tileGeometry, epilogue), (kernel, lastKernel, threadBytes, blockValues),
+                         (tiles, rowsPerBlock, tileRows, tilesPerRow, blocksPerImage)) = s, (c, oc) = (g.c, g.oc)
                     ThreadScratch.withScratch(bytes: threadBytes) { raw in
                         let v = raw.bindMemory(to: Float.self, capacity: blockValues), products = v + 16 * tiles * c
                         for block in lo..<hi {

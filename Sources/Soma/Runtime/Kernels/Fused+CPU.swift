@@ -36,7 +36,8 @@ enum FusedKernels {
                                       + "shape \(out.dtype)\(shapeString(out.shape)), one element, nor one per channel")
                 }
             }
-            ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock(cost: program.cost)) { lo, hi in
+            ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock(cost: program.cost), sharing: (program, inputs, out)) { s, lo, hi in
+                let (program, inputs, out) = s
                 if out.dtype == .float32 { run(program, inputs, out, lo..<hi, Float.self) }
                 else { run(program, inputs, out, lo..<hi, Double.self) }
             }
@@ -155,7 +156,9 @@ enum FusedKernels {
         let (units, width) = (cell.units, 4 * cell.units)
         guard cell.batch > 0, units > 0 else { return }
         let (gi, gf, gg, go) = cell.order
-        forEachTile(batch: cell.batch, units: units, parts: 4, depth: cell.depth, ph, pk, threads: threads) { tile, products in
+        forEachTile(batch: cell.batch, units: units, parts: 4, depth: cell.depth, ph, pk, threads: threads,
+                    sharing: (units, width, (gi, gf, gg, go), px, pb, pcp, pho, pco)) { s, tile, products in
+            let (units, width, (gi, gf, gg, go), px, pb, pcp, pho, pco) = s
             let n = tile.units, state = tile.row * units + tile.unit
             if T.self == Float.self {
                 return VectorKernels.lstmCell(LSTMCellTile(
@@ -222,7 +225,9 @@ enum FusedKernels {
                                         h pho: UnsafeMutablePointer<T>, threads: Int) {
         guard batch > 0, units > 0 else { return }
         let width = 3 * units, (gz, gr, gh) = order
-        forEachTile(batch: batch, units: units, parts: 3, depth: units, ph, pk, threads: threads) { tile, products in
+        forEachTile(batch: batch, units: units, parts: 3, depth: units, ph, pk, threads: threads,
+                    sharing: (units, width, (gz, gr, gh), px, ph, pb, pho)) { s, tile, products in
+            let (units, width, (gz, gr, gh), px, ph, pb, pho) = s
             let n = tile.units, state = tile.row * units + tile.unit
             if T.self == Float.self {
                 return VectorKernels.gruCell(GRUCellTile(
@@ -248,21 +253,36 @@ enum FusedKernels {
         }
     }
 
-    /// Runs `body(tile, products)` for every tile (``RecurrentTiling``) of a step of a cell of
-    /// `parts` gate parts, on up to `threads` threads: `products` is per-thread scratch holding
-    /// the tile's recurrent product (``tileProducts(_:parts:_:depth:_:units:into:)``) followed,
-    /// for float32, by as much again of working space — `min(threads, tiles)` tiles' worth,
-    /// which the caller reserves from the session's budget.
-    private static func forEachTile<T: FloatScalar>(batch: Int, units: Int, parts: Int, depth: Int, _ ph: UnsafePointer<T>,
-                                                    _ pk: UnsafePointer<T>, threads: Int,
-                                                    _ body: (RecurrentTiling.Tile, UnsafeMutablePointer<T>) -> Void) {
-        let tiling = RecurrentTiling(batch: batch, units: units), tileBytes = tiling.tileBytes(parts: parts, T.self)
-        ParallelFor.run(blocks: tiling.count, threads: threads) { t in
+    /// Runs `body(state, tile, products)` for every tile (``RecurrentTiling``) of a step of a
+    /// cell of `parts` gate parts, on up to `threads` threads: `products` is per-thread scratch
+    /// holding the tile's recurrent product (``tileProducts(_:parts:_:depth:_:units:into:)``)
+    /// followed, for float32, by as much again of working space — `min(threads, tiles)` tiles'
+    /// worth, which the caller reserves from the session's budget. `body` captures nothing, as
+    /// ``ParallelFor``'s.
+    private static func forEachTile<T: FloatScalar, State>(batch: Int, units: Int, parts: Int, depth: Int, _ ph: UnsafePointer<T>,
+                                                           _ pk: UnsafePointer<T>, threads: Int, sharing state: State,
+                                                           _ body: @escaping (State, RecurrentTiling.Tile, UnsafeMutablePointer<T>) -> Void) {
+        let step = TileStep(tiling: RecurrentTiling(batch: batch, units: units), parts: parts, depth: depth, units: units,
+                            ph: ph, pk: pk, state: state, body: body)
+        ParallelFor.run(count: step.tiling.count, blockSize: 1, threads: threads, sharing: step) { step, lo, hi in
+            for t in lo..<hi { step.run(t) }
+        }
+    }
+
+    /// What ``forEachTile(batch:units:parts:depth:_:_:threads:sharing:_:)`` shares with its
+    /// helpers: a struct, so `body` keeps its own abstraction inside ``ParallelFor``'s state.
+    private struct TileStep<T: FloatScalar, State> {
+        let tiling: RecurrentTiling, parts: Int, depth: Int, units: Int
+        let ph: UnsafePointer<T>, pk: UnsafePointer<T>
+        let state: State
+        let body: (State, RecurrentTiling.Tile, UnsafeMutablePointer<T>) -> Void
+
+        func run(_ t: Int) {
             let tile = tiling.tile(t)
-            ThreadScratch.withScratch(bytes: tileBytes) { raw in
+            ThreadScratch.withScratch(bytes: tiling.tileBytes(parts: parts, T.self)) { raw in
                 let products = raw.assumingMemoryBound(to: T.self)
                 tileProducts(tile, parts: parts, ph, depth: depth, pk, units: units, into: products)
-                body(tile, products)
+                body(state, tile, products)
             }
         }
     }

@@ -67,9 +67,8 @@ enum LinalgKernels {
         let shape = layout?.productShape ?? out.shape
         let r = shape.count, m = shape[r - 2], n = shape[r - 1]
         let batches = shape.dropLast(2).reduce(1, *)
-        /// Where batch `i`'s product starts in `out`, and its rows' stride.
+        /// The rows' stride of a batch's product in `out`.
         let ldc = layout?.rowStride ?? n
-        func start(_ i: Int) -> Int { layout?.start(i) ?? i * m * n }
         guard batches > 0, m > 0, n > 0, k > 0 else { return }
         guard x.dtype == .float32 || x.dtype == .float64 || x.dtype == .int32 || x.dtype == .int64 else {
             throw KernelError("BatchMatMulV2 is not defined for \(x.dtype)")
@@ -81,32 +80,50 @@ enum LinalgKernels {
         if layout == nil && !ax && y.scalarCount == yMatrix && x.scalarCount == batches * xMatrix && batches * m < Int(Int32.max) {
             return try gemm(x, 0, false, y, 0, ay, out, 0, m: batches * m, n: n, k: k, ctx)
         }
-        /// Element offsets of output batch `i`'s operands (broadcast dimensions repeat).
-        func operands(_ i: Int) -> (x: Int, y: Int) {
-            var rest = i, bx = 0, by = 0, sx = xMatrix, sy = yMatrix
-            for d in stride(from: r - 3, through: 0, by: -1) {
-                let index = rest % shape[d]
-                rest /= shape[d]
-                let dx = d - (r - x.rank), dy = d - (r - y.rank)
-                if dx >= 0 { if x.shape[dx] != 1 { bx += index * sx }; sx *= x.shape[dx] }
-                if dy >= 0 { if y.shape[dy] != 1 { by += index * sy }; sy *= y.shape[dy] }
-            }
-            return (bx, by)
-        }
+        let offsets = BatchOffsets(shape: shape, xShape: x.shape, yShape: y.shape, xMatrix: xMatrix, yMatrix: yMatrix, layout: layout)
         if batches < batchBlocks && splits(x.dtype, tb: ay, m: m, n: n, k: k) {
             for i in 0..<batches {
-                let (bx, by) = operands(i)
-                try gemm(x, bx, ax, y, by, ay, out, start(i), m: m, n: n, k: k, ldc: layout.map { _ in ldc }, ctx)
+                let (bx, by) = offsets.operands(i)
+                try gemm(x, bx, ax, y, by, ay, out, offsets.start(i), m: m, n: n, k: k, ldc: layout.map { _ in ldc }, ctx)
             }
             return
         }
         // Batches are independent: one block per batch matrix (shapes and dtype checked above).
-        ctx.parallelFor(batches, blockSize: 1) { lo, hi in
+        ctx.parallelFor(batches, blockSize: 1, sharing: (x, ax, y, ay, out, offsets, k, layout.map { _ in ldc })) { s, lo, hi in
+            let (x, ax, y, ay, out, offsets, k, ldc) = s
             for i in lo..<hi {
-                let (bx, by) = operands(i)
-                try? gemm(x, bx, ax, y, by, ay, out, start(i), m: m, n: n, k: k, ldc: layout.map { _ in ldc })
+                let (bx, by) = offsets.operands(i)
+                try? gemm(x, bx, ax, y, by, ay, out, offsets.start(i), m: offsets.m, n: offsets.n, k: k, ldc: ldc)
             }
         }
+    }
+
+    /// Where each batch matrix of a ``batchMatMul(_:_:_:_:_:k:_:layout:)`` reads its operands
+    /// and writes its product, as element offsets (broadcast dimensions repeat).
+    private struct BatchOffsets {
+        /// The product's shape, `[…, m, n]`, and the operands'.
+        let shape: [Int], xShape: [Int], yShape: [Int]
+        let xMatrix: Int, yMatrix: Int
+        let layout: TransposedProduct?
+        var m: Int { shape[shape.count - 2] }
+        var n: Int { shape[shape.count - 1] }
+
+        /// Element offsets of output batch `i`'s operands.
+        func operands(_ i: Int) -> (x: Int, y: Int) {
+            let r = shape.count
+            var rest = i, bx = 0, by = 0, sx = xMatrix, sy = yMatrix
+            for d in stride(from: r - 3, through: 0, by: -1) {
+                let index = rest % shape[d]
+                rest /= shape[d]
+                let dx = d - (r - xShape.count), dy = d - (r - yShape.count)
+                if dx >= 0 { if xShape[dx] != 1 { bx += index * sx }; sx *= xShape[dx] }
+                if dy >= 0 { if yShape[dy] != 1 { by += index * sy }; sy *= yShape[dy] }
+            }
+            return (bx, by)
+        }
+
+        /// Where batch `i`'s product starts in `out`.
+        func start(_ i: Int) -> Int { layout?.start(i) ?? i * m * n }
     }
 
     /// Output rows per block of ``matMulSum(_:transposeA:into:)``: blocks fixed by the shape.
@@ -154,9 +171,10 @@ enum LinalgKernels {
               let reserved = checkedProduct(pointerBytes, Swift.max(1, ctx.threads), 1, 1) else {
             throw KernelError("_SomaFusedMatMulSum's \(pairs) pairs are too many")
         }
-        @inline(__always) func operand(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(ctx.inputs[i].rawPointer.assumingMemoryBound(to: Float.self)) }
         try ctx.withScratchReserved(reserved, "a summed product's operand addresses") {
-            ctx.parallelFor(blocks, blockSize: 1) { lo, hi in
+            ctx.parallelFor(blocks, blockSize: 1, sharing: (ctx.inputs, transposeA, kernels, pointerBytes, pairs, po, m, n, k, lda)) { s, lo, hi in
+                let (inputs, transposeA, kernels, pointerBytes, pairs, po, m, n, k, lda) = s, rows = matMulSumRows
+                @inline(__always) func operand(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(inputs[i].rawPointer.assumingMemoryBound(to: Float.self)) }
                 ThreadScratch.withScratch(bytes: pointerBytes) { raw in
                     let bs = raw.bindMemory(to: UnsafePointer<Float>?.self, capacity: 2 * pairs), as_ = bs + pairs
                     for block in lo..<hi {
@@ -267,7 +285,8 @@ enum LinalgKernels {
             if k == 0 { product.rawPointer.initializeMemory(as: UInt8.self, repeating: 0, count: product.byteCount) }
             else { try Self.gemm(left, 0, false, right, 0, false, product, 0, m: m, n: n, k: k, ctx) }
         } else {
-            ctx.parallelFor(batches, blockSize: 1) { lo, hi in
+            ctx.parallelFor(batches, blockSize: 1, sharing: (left, right, product, m, n, k)) { s, lo, hi in
+                let (left, right, product, m, n, k) = s
                 for i in lo..<hi { try? Self.gemm(left, i * m * k, false, right, i * k * n, false, product, i * m * n, m: m, n: n, k: k) }
             }
         }
@@ -289,7 +308,8 @@ enum LinalgKernels {
         }
         let bands = m * n * k >= 1 << 18 ? (m + rowBlock - 1) / rowBlock : 1
         let rows = (m + bands - 1) / bands
-        ctx.parallelFor(g.batches * bands, blockSize: 1) { lo, hi in
+        ctx.parallelFor(g.batches * bands, blockSize: 1, sharing: (v, a, b, out, m, n, k, bands, rows)) { s, lo, hi in
+            let (v, a, b, out, m, n, k, bands, rows) = s
             for block in lo..<hi {
                 let (batch, band) = block.quotientAndRemainder(dividingBy: bands)
                 var rest = batch, ao = 0, bo = 0, o = 0
@@ -396,7 +416,7 @@ enum LinalgKernels {
                 throw KernelError("weights packed in panels need a float32 product LIBXSMM takes, not \(m)×\(k)·\(k)×\(n) \(a.dtype)")
             }
             let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
-            ParallelFor.run(blocks: tiling.count, threads: threads) { tiling.run($0, pa, pb, pc) }
+            ParallelFor.forEachBlock(tiling.count, threads: threads, sharing: (tiling, pa, pb, pc)) { s, t in s.0.run(t, s.1, s.2, s.3) }
             return
         }
         if a.dtype == .float32, let partition = StreamingGEMM.Partition(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: ldc) {
@@ -417,20 +437,22 @@ enum LinalgKernels {
         if a.dtype == .float32, let tiling = BlockedGEMM.Tiling(ta: ta, tb: tb, m: m, n: n, k: k, lda: lda, ldb: n, ldc: ldc) {
             _ = configureBLAS  // for a tile LIBXSMM has no kernel for
             let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
-            ParallelFor.run(blocks: tiling.count, threads: threads) { tiling.run($0, pa, pb, pc) }
+            ParallelFor.forEachBlock(tiling.count, threads: threads, sharing: (tiling, pa, pb, pc)) { s, t in s.0.run(t, s.1, s.2, s.3) }
             return
         }
         if m <= rowBlock {
             let ldb = tb ? k : n
             let width = columnBlock(n: n)
-            ParallelFor.run(blocks: (n + width - 1) / width, threads: threads) { block in
+            ParallelFor.forEachBlock((n + width - 1) / width, threads: threads, sharing: (a, ao, ta, b, bo, tb, out, o, m, n, k, ldb, ldc, width)) { s, block in
+                let (a, ao, ta, b, bo, tb, out, o, m, n, k, ldb, ldc, width) = s
                 let c0 = block * width, columns = Swift.min(width, n - c0)
                 // Columns c0… of op(b): column offset c0, or row offset c0·ldb when transposed.
                 try? gemm(a, ao, ta, b, bo + (tb ? c0 * ldb : c0), tb, out, o + c0, m: m, n: columns, k: k, ldb: ldb, ldc: ldc)
             }
             return
         }
-        ParallelFor.run(blocks: (m + rowBlock - 1) / rowBlock, threads: threads) { block in
+        ParallelFor.forEachBlock((m + rowBlock - 1) / rowBlock, threads: threads, sharing: (a, ao, ta, b, bo, tb, out, o, m, n, k, lda, ldc)) { s, block in
+            let (a, ao, ta, b, bo, tb, out, o, m, n, k, lda, ldc) = s
             let r0 = block * rowBlock, rows = Swift.min(rowBlock, m - r0)
             // Rows r0… of op(a): row offset r0·lda, or column offset r0 when transposed.
             try? gemm(a, ao + (ta ? r0 : r0 * lda), ta, b, bo, tb, out, o + r0 * ldc, m: rows, n: n, k: k, lda: lda, ldc: ldc)
@@ -463,15 +485,16 @@ enum LinalgKernels {
         try ctx.withScratchReserved(bytes, "a product's transposed right operand") {
             SharedScratch.withScratch(bytes: bytes) { raw in
                 let bt = raw.bindMemory(to: Float.self, capacity: k * n)
-                ParallelFor.run(blocks: (n + 63) / 64, threads: ctx.threads) { block in
+                ParallelFor.forEachBlock((n + 63) / 64, threads: ctx.threads, sharing: (pb, bt, n, k)) { s, block in
+                    let (pb, bt, n, k) = s
                     transpose(pb, rows: (block * 64)..<Swift.min(n, block * 64 + 64), columns: k, stride: k, into: bt, leading: n)
                 }
                 let b = UnsafePointer(bt)
                 if let tiling {
-                    ParallelFor.run(blocks: tiling.count, threads: ctx.threads) { tiling.run($0, pa, b, pc) }
+                    ParallelFor.forEachBlock(tiling.count, threads: ctx.threads, sharing: (tiling, pa, b, pc)) { s, t in s.0.run(t, s.1, s.2, s.3) }
                 } else if let (kernel, last) = kernels {
-                    ParallelFor.run(blocks: blocks, threads: ctx.threads) { block in
-                        let r0 = block * rowBlock
+                    ParallelFor.forEachBlock(blocks, threads: ctx.threads, sharing: (kernel, last, b, pa, pc, ta, lda, ldc, blocks)) { s, block in
+                        let (kernel, last, b, pa, pc, ta, lda, ldc, blocks) = s, r0 = block * rowBlock
                         soma_xsmm_gemm(block == blocks - 1 ? last : kernel, b, pa + (ta ? r0 : r0 * lda), pc + r0 * ldc,
                                        LIBXSMM.clearsUpperHalves)
                     }
@@ -887,10 +910,10 @@ enum StreamingGEMM {
         /// The whole product on `threads` threads, with `partials` (``partialBytes``) as scratch.
         func run(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                  partials: UnsafeMutablePointer<Float>, threads: Int) {
-            ParallelFor.run(blocks: tasks, threads: threads) { run($0, a, b, c, partials: partials) }
+            ParallelFor.forEachBlock(tasks, threads: threads, sharing: (self, a, b, c, partials)) { s, t in s.0.run(t, s.1, s.2, s.3, partials: s.4) }
             guard chunks > 1 else { return }
             let blocks = (n + StreamingGEMM.panelColumns - 1) / StreamingGEMM.panelColumns
-            ParallelFor.run(blocks: blocks, threads: threads) { reduce($0, partials, c) }
+            ParallelFor.forEachBlock(blocks, threads: threads, sharing: (self, partials, c)) { s, q in s.0.reduce(q, s.1, s.2) }
         }
     }
 }

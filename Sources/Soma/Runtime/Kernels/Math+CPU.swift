@@ -65,10 +65,14 @@ enum MathKernels {
                     switch out.dtype {
                     case .float32:
                         let (src, dst) = (x.pointer(as: Float.self), out.mutablePointer(as: Float.self))
-                        ctx.parallelFor(out.scalarCount, blockSize: block) { lo, hi in floatUnary(op, src + lo, dst + lo, count: hi - lo) }
+                        ctx.parallelFor(out.scalarCount, blockSize: block, sharing: (op, src, dst)) { s, lo, hi in
+                            floatUnary(s.0, s.1 + lo, s.2 + lo, count: hi - lo)
+                        }
                     default:
                         let (src, dst) = (x.pointer(as: Double.self), out.mutablePointer(as: Double.self))
-                        ctx.parallelFor(out.scalarCount, blockSize: block) { lo, hi in floatUnary(op, src + lo, dst + lo, count: hi - lo) }
+                        ctx.parallelFor(out.scalarCount, blockSize: block, sharing: (op, src, dst)) { s, lo, hi in
+                            floatUnary(s.0, s.1 + lo, s.2 + lo, count: hi - lo)
+                        }
                     }
                 } else {
                     try unaryMath(op, x, out)
@@ -167,7 +171,8 @@ enum MathKernels {
     static func addN(_ inputs: UnsafeBufferPointer<Tensor>, into out: Tensor, _ ctx: KernelContext) {
         let count = out.scalarCount, po = out.rawPointer.assumingMemoryBound(to: Float.self)
         // Split as the elementwise kernels split an addition: from two blocks of splitBlock.
-        ctx.parallelFor(count, blockSize: count >= 2 * splitBlock ? splitBlock : count) { lo, hi in
+        ctx.parallelFor(count, blockSize: count >= 2 * splitBlock ? splitBlock : count, sharing: (inputs, po)) { s, lo, hi in
+            let (inputs, po) = s
             var start = lo
             while start < hi {
                 let n = Swift.min(addNBlock, hi - start)
@@ -220,7 +225,8 @@ enum MathKernels {
     static func rowBinary<T: FloatScalar>(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, row: Int, _ ctx: KernelContext, _: T.Type) {
         let pa = a.pointer(as: T.self), pb = b.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let aIsRow = a.scalarCount == row && a.shape != out.shape
-        ctx.parallelFor(out.scalarCount / row, blockSize: Swift.max(1, splitBlock / row)) { lo, hi in
+        ctx.parallelFor(out.scalarCount / row, blockSize: Swift.max(1, splitBlock / row), sharing: (op, pa, pb, po, row, aIsRow)) { s, lo, hi in
+            let (op, pa, pb, po, row, aIsRow) = s
             for r in lo..<hi {
                 let o = r * row
                 binaryLoop(op, aIsRow ? pa : pa + o, 1, aIsRow ? pb + o : pb, 1, po + o, count: row)
@@ -232,7 +238,8 @@ enum MathKernels {
     static func splitBinary<T: FloatScalar>(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, _ ctx: KernelContext, _: T.Type) {
         let pa = a.pointer(as: T.self), pb = b.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let sa = a.scalarCount == 1 ? 0 : 1, sb = b.scalarCount == 1 ? 0 : 1
-        ctx.parallelFor(out.scalarCount, blockSize: splitBlock) { lo, hi in
+        ctx.parallelFor(out.scalarCount, blockSize: splitBlock, sharing: (op, pa, pb, po, sa, sb)) { s, lo, hi in
+            let (op, pa, pb, po, sa, sb) = s
             binaryLoop(op, pa + lo * sa, sa, pb + lo * sb, sb, po + lo, count: hi - lo)
         }
     }

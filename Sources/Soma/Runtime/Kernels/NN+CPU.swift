@@ -27,13 +27,15 @@ enum NNKernels {
                 switch x.dtype {
                 case .float32:
                     let (src, dst, a) = (x.pointer(as: Float.self), out.mutablePointer(as: Float.self), Float(alpha))
-                    ctx.parallelFor(x.scalarCount, blockSize: MathKernels.splitBlock(cost: op.cost)) { lo, hi in
+                    ctx.parallelFor(x.scalarCount, blockSize: MathKernels.splitBlock(cost: op.cost), sharing: (op, src, dst, a)) { s, lo, hi in
+                        let (op, src, dst, a) = s
                         if op == .relu { reluFloat(src + lo, dst + lo, hi - lo) }
                         else { activate(op, src + lo, dst + lo, count: hi - lo, alpha: a) }
                     }
                 case .float64:
                     let (src, dst) = (x.pointer(as: Double.self), out.mutablePointer(as: Double.self))
-                    ctx.parallelFor(x.scalarCount, blockSize: MathKernels.splitBlock(cost: op.cost)) { lo, hi in
+                    ctx.parallelFor(x.scalarCount, blockSize: MathKernels.splitBlock(cost: op.cost), sharing: (op, src, dst, alpha)) { s, lo, hi in
+                        let (op, src, dst, alpha) = s
                         activate(op, src + lo, dst + lo, count: hi - lo, alpha: alpha)
                     }
                 case .int32: try integerActivate(op, x, out, Int32.self)
@@ -61,7 +63,8 @@ enum NNKernels {
                     }
                     // The vector loops, in fixed blocks on the pool.
                     let (pa, pb, po) = (a.pointer(as: Float.self), b.pointer(as: Float.self), out.mutablePointer(as: Float.self))
-                    ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock) { lo, hi in
+                    ctx.parallelFor(out.scalarCount, blockSize: MathKernels.splitBlock, sharing: (f, pa, pb, po)) { s, lo, hi in
+                        let (f, pa, pb, po) = s
                         VectorKernels.zip(f, pa + lo, 1, pb + lo, 1, po + lo, count: hi - lo)
                     }
                 case .float64: gradient(op, a, b, out, alpha: alpha)
@@ -269,7 +272,8 @@ enum NNKernels {
         guard n > 0 else { return }
         let rows = x.scalarCount / n
         let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)
-        ctx.parallelFor(rows, blockSize: Swift.max(1, softmaxBlock / n)) { lo, hi in
+        ctx.parallelFor(rows, blockSize: Swift.max(1, softmaxBlock / n), sharing: (px, po, n, log)) { s, lo, hi in
+            let (px, po, n, log) = s
             softmaxRows(px, po, n: n, rows: lo..<hi, log: log)
         }
     }

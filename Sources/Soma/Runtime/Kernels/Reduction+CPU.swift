@@ -96,7 +96,8 @@ enum ReductionKernels {
         try ctx.withScratchReserved(bytes, "a column sum's partial rows") {
             SharedScratch.withScratch(bytes: bytes) { raw in
                 let partials = raw.bindMemory(to: Double.self, capacity: chunks * columns)
-                ctx.parallelFor(chunks, blockSize: 1) { lo, hi in
+                ctx.parallelFor(chunks, blockSize: 1, sharing: (px, partials, rows, columns, chunks)) { s, lo, hi in
+                    let (px, partials, rows, columns, chunks) = s
                     for chunk in lo..<hi {
                         let sum = partials + chunk * columns, first = chunk * rows / chunks, last = (chunk + 1) * rows / chunks
                         sum.initialize(repeating: 0, count: columns)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails unless a steady-state run allocates nothing on the heap, counted by
-# Tools/count-allocations.sh (`graphtool bench`, one thread):
+# Tools/count-allocations.sh (`graphtool bench`, on one thread and on two — kernels split
+# across the pool's threads, steps run in parallel):
 #   - inference: the TF activations fixture — sixteen activation and elementwise graphs, a
 #     callable writing into preallocated outputs — and a Winograd convolution and an attention block;
 #   - training: a step of a Winograd convolution and a dense layer, and of an unrolled RNN
@@ -12,13 +13,15 @@ cd "$(dirname "$0")/.."
 failed=0
 check() {  # check LABEL MODEL [bench options…]
     local label=$1; shift
-    local line
-    line=$(Tools/count-allocations.sh "$@" --threads 1 | tail -1)
-    echo "$label: $line"
-    case "$line" in
-        "allocations per run: 0 "*) ;;
-        *) echo "check-allocations: a steady-state run of $label allocates" >&2; failed=1 ;;
-    esac
+    local line threads
+    for threads in 1 2; do
+        line=$(Tools/count-allocations.sh "$@" --threads "$threads" | tail -1)
+        echo "$label, $threads thread(s): $line"
+        case "$line" in
+            "allocations per run: 0 "*) ;;
+            *) echo "check-allocations: a steady-state run of $label on $threads thread(s) allocates" >&2; failed=1 ;;
+        esac
+    done
 }
 F=Tests/SomaTests/Fixtures/tf/activations
 fetches=$(python3 -c "import json; print(' '.join('--fetch ' + f['name'].split(':')[0] for f in json.load(open('$F/manifest.json'))['fetches']))")

@@ -67,12 +67,13 @@ public struct TensorShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custom
     }
 }
 
-/// The product of four sizes, or `nil` on overflow: ``checkedProduct(_:)`` without an array,
-/// for kernels that must not allocate.
-func checkedProduct(_ a: Int, _ b: Int, _ c: Int, _ d: Int) -> Int? {
+/// The product of two to seven sizes, or `nil` on overflow: ``checkedProduct(_:)`` without
+/// an array, for kernels that must not allocate.
+func checkedProduct(_ a: Int, _ b: Int, _ c: Int = 1, _ d: Int = 1, _ e: Int = 1, _ f: Int = 1, _ g: Int = 1) -> Int? {
     let (ab, o1) = a.multipliedReportingOverflow(by: b), (abc, o2) = ab.multipliedReportingOverflow(by: c)
-    let (abcd, o3) = abc.multipliedReportingOverflow(by: d)
-    return o1 || o2 || o3 ? nil : abcd
+    let (abcd, o3) = abc.multipliedReportingOverflow(by: d), (abcde, o4) = abcd.multipliedReportingOverflow(by: e)
+    let (abcdef, o5) = abcde.multipliedReportingOverflow(by: f), (product, o6) = abcdef.multipliedReportingOverflow(by: g)
+    return o1 || o2 || o3 || o4 || o5 || o6 ? nil : product
 }
 
 /// The product of `values`, or `nil` when it overflows `Int`.

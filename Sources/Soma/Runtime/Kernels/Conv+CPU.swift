@@ -551,7 +551,7 @@ enum ConvKernels {
     /// nothing, where that does not apply.
     private static func streamedForward(_ x: Tensor, _ f: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext,
                                         epilogue: Epilogue<Float>) throws -> Bool {
-        guard let rows = checkedProduct([g.n, g.oh, g.ow]), rows <= StreamingGEMM.maximumRows,
+        guard let rows = checkedProduct(g.n, g.oh, g.ow), rows <= StreamingGEMM.maximumRows,
               let partition = StreamingGEMM.Partition(ta: false, tb: false, m: rows, n: g.oc, k: g.patch, lda: g.patch, ldb: g.oc, ldc: g.oc)
         else { return false }
         let pointwise = isPointwise(g), px = x.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
@@ -689,7 +689,7 @@ enum ConvKernels {
         // The transposed filter, then (blocked) every image's patches from a 64-byte boundary.
         let filterBytes = transposing ? (g.patch * g.oc * MemoryLayout<T>.stride + 63) / 64 * 64 : 0
         let blocked = g.n < minimumForwardTasks && !pointwise
-        let patchBytes = blocked ? checkedProduct([g.n, rows, g.patch, MemoryLayout<T>.stride]) : try patchScratchBytes(g, ctx, T.self)
+        let patchBytes = blocked ? checkedProduct(g.n, rows, g.patch, MemoryLayout<T>.stride) : try patchScratchBytes(g, ctx, T.self)
         guard let patchBytes, case let (total, false) = patchBytes.addingReportingOverflow(filterBytes) else {
             throw KernelError("OOM when allocating col2im patches: \(g.n)×\(rows) positions × \(g.patch) values overflow", code: .resourceExhausted)
         }
@@ -782,7 +782,7 @@ enum ConvKernels {
         let px = x.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let size = g.patch * g.oc
         let (groupSize, groups) = filterGrouping(g.n)
-        guard let partialBytes = checkedProduct([groups, size, MemoryLayout<T>.stride]) else {
+        guard let partialBytes = checkedProduct(groups, size, MemoryLayout<T>.stride) else {
             throw KernelError("the filter gradient's partial sums overflow", code: .resourceExhausted)
         }
         try ctx.withScratchReserved(try patchScratchBytes(g, ctx, T.self) + partialBytes, "filter-gradient scratch") {
@@ -814,7 +814,7 @@ enum ConvKernels {
     static func patchScratchBytes<T>(_ g: Geometry, _ ctx: KernelContext, _: T.Type) throws -> Int {
         guard !isPointwise(g) else { return 0 }
         let threads = Swift.max(1, Swift.min(ctx.threads, g.n))
-        guard let bytes = checkedProduct([g.oh, g.ow, g.kh, g.kw, g.c, MemoryLayout<T>.stride, threads]), bytes < Int.max / 2 else {
+        guard let bytes = checkedProduct(g.oh, g.ow, g.kh, g.kw, g.c, MemoryLayout<T>.stride, threads), bytes < Int.max / 2 else {
             throw KernelError("OOM when allocating im2col patches: \(g.oh)×\(g.ow) positions × \(g.kh)×\(g.kw)×\(g.c) values overflow",
                               code: .resourceExhausted)
         }
@@ -905,7 +905,7 @@ enum ConvKernels {
             let px = x.pointer(as: T.self), pdy = dy.pointer(as: T.self), pf = f.mutablePointer(as: T.self)
             let rows = g.n * g.oh, block = Swift.max(1, (rows + depthwiseFilterBlocks - 1) / depthwiseFilterBlocks)
             let blocks = (rows + block - 1) / block, size = g.kh * g.kw * width
-            guard let bytes = checkedProduct([blocks, size, MemoryLayout<T>.stride]) else {
+            guard let bytes = checkedProduct(blocks, size, MemoryLayout<T>.stride) else {
                 throw KernelError("the depthwise filter gradient's partial sums overflow", code: .resourceExhausted)
             }
             try ctx.withScratchReserved(bytes, "depthwise filter-gradient partial sums") {

@@ -43,7 +43,7 @@ extension ConvKernels {
     /// pointwise ones either, 28.3 with none — ResNet50 86.8 direct against 96.7.
     private static func fitsDirect(_ g: Geometry) -> Bool {
         guard g.kh * g.kw > 1, g.ow >= minimumDirectWidth,
-              let bytes = checkedProduct([g.kh, g.kw, g.c, g.oc, MemoryLayout<Float>.stride]) else { return false }
+              let bytes = checkedProduct(g.kh, g.kw, g.c, g.oc, MemoryLayout<Float>.stride) else { return false }
         return bytes <= maximumDirectFilterBytes
     }
 
@@ -64,7 +64,7 @@ extension ConvKernels {
     /// filter-gradient kernel is `KW·C` wide instead, `B` not transposed and `ldb = OW`: it
     /// reads rows of the band unrolled (``unrollWindowRows(_:into:_:rows:columns:)``).
     private static func kernel(_ g: Geometry, filterGradient: Bool) -> UnsafeRawPointer? {
-        guard LIBXSMM.available, fitsDirect(g), let ldb = checkedProduct([g.c, g.sw]), let lb = Int32(exactly: ldb),
+        guard LIBXSMM.available, fitsDirect(g), let ldb = checkedProduct(g.c, g.sw), let lb = Int32(exactly: ldb),
               let m = Int32(exactly: g.oc), let ow = Int32(exactly: g.ow), let c = Int32(exactly: g.c),
               m >= minimumDirectChannels, ow > 0, c > 0 else { return nil }
         guard filterGradient else { return soma_xsmm_reduce_batch_kernel(m, ow, c, m, lb, m, 1, 0) }
@@ -103,7 +103,7 @@ extension ConvKernels {
     /// plus alignment, 0 where ``unrollsWindowRows(_:)`` is false; `nil` when that overflows.
     private static func unrolledBytes(_ g: Geometry, rows: Int) -> Int? {
         guard unrollsWindowRows(g) else { return 0 }
-        guard let bytes = checkedProduct([rows, g.ow, g.kw, g.c, MemoryLayout<Float>.stride]), bytes < Int.max - 64 else { return nil }
+        guard let bytes = checkedProduct(rows, g.ow, g.kw, g.c, MemoryLayout<Float>.stride), bytes < Int.max - 64 else { return nil }
         return bytes + 64
     }
 
@@ -116,7 +116,7 @@ extension ConvKernels {
     /// (`[bandRows, bandColumns, C]`); `nil` when that overflows (sizes from a file).
     private static func band(_ g: Geometry, rows: Int) -> (rows: Int, columns: Int)? {
         func span(_ count: Int, _ step: Int, _ k: Int, _ dilation: Int) -> Int? {
-            guard let a = checkedProduct([count - 1, step]), let b = checkedProduct([k - 1, dilation]) else { return nil }
+            guard let a = checkedProduct(count - 1, step), let b = checkedProduct(k - 1, dilation) else { return nil }
             let (sum, overflow) = a.addingReportingOverflow(b)
             return overflow || sum == .max ? nil : sum + 1
         }
@@ -127,8 +127,8 @@ extension ConvKernels {
     /// The scratch one thread holds: a padded band of `rows` output rows' input plus two
     /// arrays of `addresses` pointers; `nil` when that overflows.
     private static func directScratchBytes(_ g: Geometry, rows: Int, addresses: Int) -> Int? {
-        guard let (bandRows, columns) = band(g, rows: rows), let values = checkedProduct([bandRows, columns, g.c, MemoryLayout<Float>.stride]),
-              let pointers = checkedProduct([2, addresses, MemoryLayout<UnsafePointer<Float>?>.stride]) else { return nil }
+        guard let (bandRows, columns) = band(g, rows: rows), let values = checkedProduct(bandRows, columns, g.c, MemoryLayout<Float>.stride),
+              let pointers = checkedProduct(2, addresses, MemoryLayout<UnsafePointer<Float>?>.stride) else { return nil }
         let (sum, overflow) = values.addingReportingOverflow(pointers + 64)
         return overflow ? nil : sum
     }
@@ -179,7 +179,7 @@ extension ConvKernels {
                               _ ctx: KernelContext, epilogue: Epilogue<Float>) throws -> Bool {
         let rowsPerBlock = directRowsPerBlock(g), taps = g.kh * g.kw
         guard g.n > 0, g.oh > 0, let kernel = directKernel(g), let scratch = directScratchBytes(g, rows: rowsPerBlock, addresses: taps),
-              let reserved = checkedProduct([scratch, Swift.max(1, ctx.threads)]) else { return false }
+              let reserved = checkedProduct(scratch, Swift.max(1, ctx.threads)) else { return false }
         let blocksPerImage = (g.oh + rowsPerBlock - 1) / rowsPerBlock
         // Bands of fewer rows than the first (the last block's) fit in its scratch.
         let columns = band(g, rows: rowsPerBlock)!.columns
@@ -229,10 +229,10 @@ extension ConvKernels {
         guard g.n > 0, g.oh > 0, let kernel = directFilterKernel(g), let bandBytes = directScratchBytes(g, rows: g.oh, addresses: g.oh),
               let (bandRows, columns) = band(g, rows: g.oh), let unrolledBytes = unrolledBytes(g, rows: bandRows),
               case let (scratch, unrolledOverflow) = bandBytes.addingReportingOverflow(unrolledBytes), !unrolledOverflow,
-              let reserved = checkedProduct([scratch, Swift.max(1, ctx.threads)]) else { return false }
+              let reserved = checkedProduct(scratch, Swift.max(1, ctx.threads)) else { return false }
         let (groupSize, groups) = filterGrouping(g.n)
         let size = g.patch * g.oc
-        guard let partialBytes = checkedProduct([groups, size, MemoryLayout<Float>.stride]) else { return false }
+        guard let partialBytes = checkedProduct(groups, size, MemoryLayout<Float>.stride) else { return false }
         let (total, overflow) = reserved.addingReportingOverflow(partialBytes)
         guard !overflow else { return false }
         try ctx.withScratchReserved(total, "a direct filter gradient's padded images and partial sums") {

@@ -872,7 +872,7 @@ enum StreamingGEMM {
 
         init?(ta: Bool, tb: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, beta: Float = 0) {
             guard !tb, beta == 0, m > 0, m <= StreamingGEMM.maximumRows, n > 0, k > 0,
-                  let weights = checkedProduct([k, n, MemoryLayout<Float>.stride]), weights > SmallGEMM.maximumBBytes else { return nil }
+                  let weights = checkedProduct(k, n, MemoryLayout<Float>.stride), weights > SmallGEMM.maximumBBytes else { return nil }
             (self.ta, self.m, self.n, self.k, self.lda, self.ldb, self.ldc) = (ta, m, n, k, lda, ldb, ldc)
             let fitting = StreamingGEMM.maximumPartialBytes / (m * n * MemoryLayout<Float>.stride)
             chunks = Swift.max(1, Swift.min(StreamingGEMM.maximumChunks, (k + StreamingGEMM.minimumChunkDepth - 1) / StreamingGEMM.minimumChunkDepth,

@@ -144,6 +144,10 @@ enum FunctionCalls {
         private var compiled: Compiled? = nil
         private var held: [Arena] = []
         private var turn = 0
+        /// Per turn, the results its last call returned, overwritten in place by its next
+        /// one — the caller holds the other turn's by then —, so iterations allocate no
+        /// result arrays (an empty 10,000-step loop allocated 10,000).
+        private var results: [[Tensor]] = [[], []]
 
         /// Arenas taking turns: 2 when results become the next call's arguments, else 1.
         private let turns: Int
@@ -195,7 +199,15 @@ enum FunctionCalls {
                 return try executor.execute(in: arena, feed: { arguments[c.feedArgument[$0]] }, state: state,
                                             options: alone ? FunctionCalls.alone : sequential,
                                             observer: observer) { read in
-                    guard test else { return (try fetches.map(read), true) }
+                    guard test else {
+                        let slot = turn % 2
+                        if results[slot].count == fetches.count {
+                            for (k, fetch) in fetches.enumerated() { results[slot][k] = try read(fetch) }
+                        } else {
+                            results[slot] = try fetches.map(read)
+                        }
+                        return (results[slot], true)
+                    }
                     guard fetches.count == 1 else { throw KernelError("cond function '\(name)' returned \(fetches.count) values") }
                     return ([], ControlFlowKernels.truth(try read(fetches[0])))
                 }
@@ -213,6 +225,7 @@ enum FunctionCalls {
                 for arena in held { arena.releaseViews() }
             }
             held = []
+            results = [[], []]
         }
     }
 }

@@ -89,11 +89,14 @@ enum LinalgKernels {
             return
         }
         // Batches are independent: one block per batch matrix (shapes and dtype checked above).
-        ctx.parallelFor(batches, blockSize: 1, sharing: (x, ax, y, ay, out, offsets, k, layout.map { _ in ldc })) { s, lo, hi in
-            let (x, ax, y, ay, out, offsets, k, ldc) = s
-            for i in lo..<hi {
-                let (bx, by) = offsets.operands(i)
-                try? gemm(x, bx, ax, y, by, ay, out, offsets.start(i), m: offsets.m, n: offsets.n, k: k, ldc: ldc)
+        // The offsets' arrays by address: counted references in every block's state contend.
+        withUnsafePointer(to: offsets) { offsets in
+            ctx.parallelFor(batches, blockSize: 1, sharing: (Operands(x, y, out), ax, ay, offsets, m, n, k, layout.map { _ in ldc })) { s, lo, hi in
+                let (operands, ax, ay, offsets, m, n, k, ldc) = s
+                for i in lo..<hi {
+                    let (bx, by) = offsets.pointee.operands(i)
+                    try? gemm(operands, bx, ax, by, ay, offsets.pointee.start(i), m: m, n: n, k: k, ldc: ldc)
+                }
             }
         }
     }
@@ -285,9 +288,9 @@ enum LinalgKernels {
             if k == 0 { product.rawPointer.initializeMemory(as: UInt8.self, repeating: 0, count: product.byteCount) }
             else { try Self.gemm(left, 0, false, right, 0, false, product, 0, m: m, n: n, k: k, ctx) }
         } else {
-            ctx.parallelFor(batches, blockSize: 1, sharing: (left, right, product, m, n, k)) { s, lo, hi in
-                let (left, right, product, m, n, k) = s
-                for i in lo..<hi { try? Self.gemm(left, i * m * k, false, right, i * k * n, false, product, i * m * n, m: m, n: n, k: k) }
+            ctx.parallelFor(batches, blockSize: 1, sharing: (Operands(left, right, product), m, n, k)) { s, lo, hi in
+                let (operands, m, n, k) = s
+                for i in lo..<hi { try? Self.gemm(operands, i * m * k, false, i * k * n, false, i * m * n, m: m, n: n, k: k) }
             }
         }
         if !inPlace { _ = try arrange(product, gemm.productOrder, order: e.output, summing: [], ctx, into: out) }
@@ -308,8 +311,10 @@ enum LinalgKernels {
         }
         let bands = m * n * k >= 1 << 18 ? (m + rowBlock - 1) / rowBlock : 1
         let rows = (m + bands - 1) / bands
-        ctx.parallelFor(g.batches * bands, blockSize: 1, sharing: (v, a, b, out, m, n, k, bands, rows)) { s, lo, hi in
-            let (v, a, b, out, m, n, k, bands, rows) = s
+        // The view's arrays by address: counted references in every block's state contend.
+        withUnsafePointer(to: v) { view in
+        ctx.parallelFor(g.batches * bands, blockSize: 1, sharing: (view, Operands(a, b, out), m, n, k, bands, rows)) { s, lo, hi in
+            let (view, operands, m, n, k, bands, rows) = s, v = view.pointee
             for block in lo..<hi {
                 let (batch, band) = block.quotientAndRemainder(dividingBy: bands)
                 var rest = batch, ao = 0, bo = 0, o = 0
@@ -325,14 +330,15 @@ enum LinalgKernels {
                 ao += r0 * (v.transposeA ? 1 : v.lda)
                 o += r0 * v.ldc
                 let ta = v.transposeA ? CblasTrans : CblasNoTrans, tb = v.transposeB ? CblasTrans : CblasNoTrans
-                if out.dtype == .float32 {
-                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(count), Int32(n), Int32(k), 1, a.pointer(as: Float.self) + ao, Int32(v.lda),
-                                b.pointer(as: Float.self) + bo, Int32(v.ldb), 0, out.mutablePointer(as: Float.self) + o, Int32(v.ldc))
+                if operands.dtype == .float32 {
+                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(count), Int32(n), Int32(k), 1, operands.a(Float.self) + ao, Int32(v.lda),
+                                operands.b(Float.self) + bo, Int32(v.ldb), 0, operands.out(Float.self) + o, Int32(v.ldc))
                 } else {
-                    cblas_dgemm(CblasRowMajor, ta, tb, Int32(count), Int32(n), Int32(k), 1, a.pointer(as: Double.self) + ao, Int32(v.lda),
-                                b.pointer(as: Double.self) + bo, Int32(v.ldb), 0, out.mutablePointer(as: Double.self) + o, Int32(v.ldc))
+                    cblas_dgemm(CblasRowMajor, ta, tb, Int32(count), Int32(n), Int32(k), 1, operands.a(Double.self) + ao, Int32(v.lda),
+                                operands.b(Double.self) + bo, Int32(v.ldb), 0, operands.out(Double.self) + o, Int32(v.ldc))
                 }
             }
+        }
         }
     }
 
@@ -443,19 +449,21 @@ enum LinalgKernels {
         if m <= rowBlock {
             let ldb = tb ? k : n
             let width = columnBlock(n: n)
-            ParallelFor.forEachBlock((n + width - 1) / width, threads: threads, sharing: (a, ao, ta, b, bo, tb, out, o, m, n, k, ldb, ldc, width)) { s, block in
-                let (a, ao, ta, b, bo, tb, out, o, m, n, k, ldb, ldc, width) = s
+            let shared = (Operands(a, b, out), ao, ta, bo, tb, o, m, n, k, ldb, ldc, width)
+            ParallelFor.forEachBlock((n + width - 1) / width, threads: threads, sharing: shared) { s, block in
+                let (operands, ao, ta, bo, tb, o, m, n, k, ldb, ldc, width) = s
                 let c0 = block * width, columns = Swift.min(width, n - c0)
                 // Columns c0… of op(b): column offset c0, or row offset c0·ldb when transposed.
-                try? gemm(a, ao, ta, b, bo + (tb ? c0 * ldb : c0), tb, out, o + c0, m: m, n: columns, k: k, ldb: ldb, ldc: ldc)
+                try? gemm(operands, ao, ta, bo + (tb ? c0 * ldb : c0), tb, o + c0, m: m, n: columns, k: k, ldb: ldb, ldc: ldc)
             }
             return
         }
-        ParallelFor.forEachBlock((m + rowBlock - 1) / rowBlock, threads: threads, sharing: (a, ao, ta, b, bo, tb, out, o, m, n, k, lda, ldc)) { s, block in
-            let (a, ao, ta, b, bo, tb, out, o, m, n, k, lda, ldc) = s
+        let shared = (Operands(a, b, out), ao, ta, bo, tb, o, m, n, k, lda, ldc)
+        ParallelFor.forEachBlock((m + rowBlock - 1) / rowBlock, threads: threads, sharing: shared) { s, block in
+            let (operands, ao, ta, bo, tb, o, m, n, k, lda, ldc) = s
             let r0 = block * rowBlock, rows = Swift.min(rowBlock, m - r0)
             // Rows r0… of op(a): row offset r0·lda, or column offset r0 when transposed.
-            try? gemm(a, ao + (ta ? r0 : r0 * lda), ta, b, bo, tb, out, o + r0 * ldc, m: rows, n: n, k: k, lda: lda, ldc: ldc)
+            try? gemm(operands, ao + (ta ? r0 : r0 * lda), ta, bo, tb, o + r0 * ldc, m: rows, n: n, k: k, lda: lda, ldc: ldc)
         }
     }
 
@@ -544,6 +552,29 @@ enum LinalgKernels {
     /// callers must not be holding it.
     static func gemm(_ a: Tensor, _ ao: Int, _ ta: Bool, _ b: Tensor, _ bo: Int, _ tb: Bool, _ out: Tensor, _ o: Int,
                      m: Int, n: Int, k: Int, lda leadingA: Int? = nil, ldb leadingB: Int? = nil, ldc leadingC: Int? = nil) throws {
+        try gemm(Operands(a, b, out), ao, ta, bo, tb, o, m: m, n: n, k: k, lda: leadingA, ldb: leadingB, ldc: leadingC)
+    }
+
+    /// A product's three operands as plain data — their dtype and addresses —, which a
+    /// kernel shares with its helper threads without reference counting: copying tensors
+    /// into every block's state took an attention block's two threads a few percent in
+    /// contended retains and releases.
+    struct Operands {
+        let dtype: DType
+        let a: UnsafeRawPointer, b: UnsafeRawPointer, out: UnsafeMutableRawPointer
+
+        init(_ a: Tensor, _ b: Tensor, _ out: Tensor) {
+            (dtype, self.a, self.b, self.out) = (a.dtype, UnsafeRawPointer(a.rawPointer), UnsafeRawPointer(b.rawPointer), out.rawPointer)
+        }
+
+        func a<T>(_: T.Type) -> UnsafePointer<T> { a.assumingMemoryBound(to: T.self) }
+        func b<T>(_: T.Type) -> UnsafePointer<T> { b.assumingMemoryBound(to: T.self) }
+        func out<T>(_: T.Type) -> UnsafeMutablePointer<T> { out.assumingMemoryBound(to: T.self) }
+    }
+
+    /// ``gemm(_:_:_:_:_:_:_:_:m:n:k:lda:ldb:ldc:)`` on ``Operands``.
+    static func gemm(_ operands: Operands, _ ao: Int, _ ta: Bool, _ bo: Int, _ tb: Bool, _ o: Int,
+                     m: Int, n: Int, k: Int, lda leadingA: Int? = nil, ldb leadingB: Int? = nil, ldc leadingC: Int? = nil) throws {
         _ = configureBLAS
         guard m > 0 && n > 0 else { return }
         // The output is zero-filled, which is the right answer when k == 0.
@@ -553,9 +584,9 @@ enum LinalgKernels {
         }
         let lda = leadingA ?? (ta ? m : k), ldb = leadingB ?? (tb ? k : n), ldc = leadingC ?? n
         let transA = ta ? CblasTrans : CblasNoTrans, transB = tb ? CblasTrans : CblasNoTrans
-        switch a.dtype {
+        switch operands.dtype {
         case .float32:
-            let pa = a.pointer(as: Float.self) + ao, pb = b.pointer(as: Float.self) + bo, pc = out.mutablePointer(as: Float.self) + o
+            let pa = operands.a(Float.self) + ao, pb = operands.b(Float.self) + bo, pc = operands.out(Float.self) + o
             if !tb, let kernel = SmallGEMM.kernel(ta: ta, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {
                 soma_xsmm_gemm(kernel, pb, pa, pc, LIBXSMM.clearsUpperHalves)
                 return
@@ -576,18 +607,18 @@ enum LinalgKernels {
             cblas_sgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1, pa, Int32(lda), pb, Int32(ldb), 0, pc, Int32(ldc))
         case .float64:
             cblas_dgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1,
-                        a.pointer(as: Double.self) + ao, Int32(lda), b.pointer(as: Double.self) + bo, Int32(ldb), 0,
-                        out.mutablePointer(as: Double.self) + o, Int32(ldc))
-        case .int32 where leadingB == nil && leadingC == nil: naive(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k, Int32.self)
-        case .int64 where leadingB == nil && leadingC == nil: naive(a, ao, ta, b, bo, tb, out, o, m: m, n: n, k: k, Int64.self)
-        default: throw KernelError("MatMul is not defined for \(a.dtype)")
+                        operands.a(Double.self) + ao, Int32(lda), operands.b(Double.self) + bo, Int32(ldb), 0,
+                        operands.out(Double.self) + o, Int32(ldc))
+        case .int32 where leadingB == nil && leadingC == nil: naive(operands, ao, ta, bo, tb, o, m: m, n: n, k: k, Int32.self)
+        case .int64 where leadingB == nil && leadingC == nil: naive(operands, ao, ta, bo, tb, o, m: m, n: n, k: k, Int64.self)
+        default: throw KernelError("MatMul is not defined for \(operands.dtype)")
         }
     }
 
     /// The reference triple loop (wrapping integer arithmetic).
-    static func naive<T: NumericScalar>(_ a: Tensor, _ ao: Int, _ ta: Bool, _ b: Tensor, _ bo: Int, _ tb: Bool,
-                                        _ out: Tensor, _ o: Int, m: Int, n: Int, k: Int, _: T.Type) {
-        let pa = a.pointer(as: T.self) + ao, pb = b.pointer(as: T.self) + bo, po = out.mutablePointer(as: T.self) + o
+    static func naive<T: NumericScalar>(_ operands: Operands, _ ao: Int, _ ta: Bool, _ bo: Int, _ tb: Bool, _ o: Int,
+                                        m: Int, n: Int, k: Int, _: T.Type) {
+        let pa = operands.a(T.self) + ao, pb = operands.b(T.self) + bo, po = operands.out(T.self) + o
         for i in 0..<m {
             for j in 0..<n {
                 var acc = T.zero

@@ -146,8 +146,8 @@ enum FunctionCalls {
         private var turn = 0
         /// Per turn, the results its last call returned, overwritten in place by its next
         /// one — the caller holds the other turn's by then —, so iterations allocate no
-        /// result arrays (an empty 10,000-step loop allocated 10,000).
-        private var results: [[Tensor]] = [[], []]
+        /// result arrays (an empty 10,000-step loop allocated 10,000 per run).
+        private var results: [[Tensor]] = []
 
         /// Arenas taking turns: 2 when results become the next call's arguments, else 1.
         private let turns: Int
@@ -200,7 +200,8 @@ enum FunctionCalls {
                                             options: alone ? FunctionCalls.alone : sequential,
                                             observer: observer) { read in
                     guard test else {
-                        let slot = turn % 2
+                        let slot = turn
+                        while results.count <= slot { results.append([]) }
                         if results[slot].count == fetches.count {
                             for (k, fetch) in fetches.enumerated() { results[slot][k] = try read(fetch) }
                         } else {
@@ -225,7 +226,7 @@ enum FunctionCalls {
                 for arena in held { arena.releaseViews() }
             }
             held = []
-            results = [[], []]
+            results = []
         }
     }
 }

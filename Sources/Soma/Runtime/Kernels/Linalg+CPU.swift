@@ -312,33 +312,33 @@ enum LinalgKernels {
         let bands = m * n * k >= 1 << 18 ? (m + rowBlock - 1) / rowBlock : 1
         let rows = (m + bands - 1) / bands
         // The view's arrays by address: counted references in every block's state contend.
-        withUnsafePointer(to: v) { view in
-        ctx.parallelFor(g.batches * bands, blockSize: 1, sharing: (view, Operands(a, b, out), m, n, k, bands, rows)) { s, lo, hi in
-            let (view, operands, m, n, k, bands, rows) = s, v = view.pointee
-            for block in lo..<hi {
-                let (batch, band) = block.quotientAndRemainder(dividingBy: bands)
-                var rest = batch, ao = 0, bo = 0, o = 0
-                for d in v.batchSizes.indices.reversed() {
-                    let index = rest % v.batchSizes[d]
-                    rest /= v.batchSizes[d]
-                    ao += index * v.batchStrides[d].a
-                    bo += index * v.batchStrides[d].b
-                    o += index * v.batchStrides[d].out
-                }
-                let r0 = band * rows, count = Swift.min(rows, m - r0)
-                guard count > 0 else { continue }
-                ao += r0 * (v.transposeA ? 1 : v.lda)
-                o += r0 * v.ldc
-                let ta = v.transposeA ? CblasTrans : CblasNoTrans, tb = v.transposeB ? CblasTrans : CblasNoTrans
-                if operands.dtype == .float32 {
-                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(count), Int32(n), Int32(k), 1, operands.a(Float.self) + ao, Int32(v.lda),
-                                operands.b(Float.self) + bo, Int32(v.ldb), 0, operands.out(Float.self) + o, Int32(v.ldc))
-                } else {
-                    cblas_dgemm(CblasRowMajor, ta, tb, Int32(count), Int32(n), Int32(k), 1, operands.a(Double.self) + ao, Int32(v.lda),
-                                operands.b(Double.self) + bo, Int32(v.ldb), 0, operands.out(Double.self) + o, Int32(v.ldc))
+        withUnsafePointer(to: v) { v in
+            ctx.parallelFor(g.batches * bands, blockSize: 1, sharing: (v, Operands(a, b, out), m, n, k, bands, rows)) { s, lo, hi in
+                let (v, operands, m, n, k, bands, rows) = s
+                for block in lo..<hi {
+                    let (batch, band) = block.quotientAndRemainder(dividingBy: bands)
+                    var rest = batch, ao = 0, bo = 0, o = 0
+                    for d in v.pointee.batchSizes.indices.reversed() {
+                        let index = rest % v.pointee.batchSizes[d]
+                        rest /= v.pointee.batchSizes[d]
+                        ao += index * v.pointee.batchStrides[d].a
+                        bo += index * v.pointee.batchStrides[d].b
+                        o += index * v.pointee.batchStrides[d].out
+                    }
+                    let r0 = band * rows, count = Swift.min(rows, m - r0)
+                    guard count > 0 else { continue }
+                    ao += r0 * (v.pointee.transposeA ? 1 : v.pointee.lda)
+                    o += r0 * v.pointee.ldc
+                    let ta = v.pointee.transposeA ? CblasTrans : CblasNoTrans, tb = v.pointee.transposeB ? CblasTrans : CblasNoTrans
+                    if operands.dtype == .float32 {
+                        cblas_sgemm(CblasRowMajor, ta, tb, Int32(count), Int32(n), Int32(k), 1, operands.a(Float.self) + ao, Int32(v.pointee.lda),
+                                    operands.b(Float.self) + bo, Int32(v.pointee.ldb), 0, operands.out(Float.self) + o, Int32(v.pointee.ldc))
+                    } else {
+                        cblas_dgemm(CblasRowMajor, ta, tb, Int32(count), Int32(n), Int32(k), 1, operands.a(Double.self) + ao, Int32(v.pointee.lda),
+                                    operands.b(Double.self) + bo, Int32(v.pointee.ldb), 0, operands.out(Double.self) + o, Int32(v.pointee.ldc))
+                    }
                 }
             }
-        }
         }
     }
 

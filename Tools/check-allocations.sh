@@ -6,6 +6,8 @@
 #     callable writing into preallocated outputs — and a Winograd convolution and an attention block;
 #   - training: a step of a Winograd convolution and a dense layer, and of an unrolled RNN
 #     whose weight gradient is one fused sum of 48 inputs (Tools/make_allocation_fixtures.py);
+#   - training: a step of a convolution with a fused batch norm in training (FusedBatchNormV3,
+#     its gradient, the moving averages updated);
 #   - training: one step of each TF1 resource-variable training graph (GradientDescent,
 #     Momentum, Adam, RMSProp, Adagrad: gradients, ResourceApply*, the global step).
 set -euo pipefail
@@ -35,6 +37,8 @@ check "inference (Winograd, attention)" "$A/inference.pb" --input "x=$A/inferenc
 check "training step (Winograd, dY·Wᵀ)" "$A/training.pb" --input "x=$A/training_x.npy" --input "y=$A/training_y.npy" \
     --init init --target train
 check "training step (unrolled RNN, a 48-input fused sum)" "$A/recurrent.pb" --input "x=$A/recurrent_x.npy" --init init --target train
+check "training step (FusedBatchNormV3, its gradient)" "$A/normalization.pb" --input "x=$A/normalization_x.npy" \
+    --init init --target train
 for optimiser in GradientDescent Momentum Adam RMSProp Adagrad; do
     check "training step ($optimiser)" "Tests/SomaTests/Fixtures/resource_training/$optimiser.pb" --init init --target train
 done

@@ -15,6 +15,10 @@ paths hold scratch memory a steady-state run must reuse, not allocate.
   steps whose weight gradient, an AddN of 24 products behind TF's gradient tuples, runs as
   one `_SomaFusedMatMulSum` of 48 inputs (more than a kernel context keeps on the stack),
   and whose input gradients share a transposed weight; one plain SGD step.
+- `normalization.pb` (feed `x` [8, 10, 10, 16], `init`, `train`): a 3×3 convolution, a
+  FusedBatchNormV3 in training (its statistics and coefficients per channel held in
+  scratch) with its gradient FusedBatchNormGradV3, the moving mean and variance updated as
+  Keras does (AssignSubVariableOp), one plain SGD step.
 
     pip install tensorflow-cpu
     python3 Tools/make_allocation_fixtures.py
@@ -70,4 +74,22 @@ with recurrent.as_default():
     tf1.global_variables_initializer()  # named "init"
 write(recurrent, "recurrent.pb")
 np.save(os.path.join(out, "recurrent_x.npy"), rng.normal(size=(8, 24, 16)).astype(np.float32))
-print("allocation fixtures: inference.pb, training.pb, recurrent.pb")
+normalization = tf.Graph()
+with normalization.as_default():
+    x = tf1.placeholder(tf.float32, [8, 10, 10, 16], name="x")
+    f = tf1.get_variable("f", initializer=tf.constant(rng.normal(0, 0.2, (3, 3, 16, 24)).astype(np.float32)))
+    gamma = tf1.get_variable("gamma", initializer=tf.ones([24]))
+    beta = tf1.get_variable("beta", initializer=tf.zeros([24]))
+    moving_mean = tf1.get_variable("moving_mean", initializer=tf.zeros([24]), trainable=False)
+    moving_variance = tf1.get_variable("moving_variance", initializer=tf.ones([24]), trainable=False)
+    h, batch_mean, batch_variance = tf1.nn.fused_batch_norm(tf.nn.conv2d(x, f, 1, "SAME"), gamma, beta,
+                                                            epsilon=0.001, is_training=True)
+    updates = [moving_mean.assign_sub(0.01 * (moving_mean - batch_mean)),
+               moving_variance.assign_sub(0.01 * (moving_variance - batch_variance))]
+    with tf.control_dependencies(updates):
+        loss = tf.reduce_mean(tf.square(tf.nn.relu(h)))
+    tf1.train.GradientDescentOptimizer(0.01).minimize(loss, name="train")
+    tf1.global_variables_initializer()  # named "init"
+write(normalization, "normalization.pb")
+np.save(os.path.join(out, "normalization_x.npy"), rng.normal(size=(8, 10, 10, 16)).astype(np.float32))
+print("allocation fixtures: inference.pb, training.pb, recurrent.pb, normalization.pb")

@@ -70,6 +70,8 @@ public struct Tensor: Sendable {
             self.buffer = try TensorBuffer(strings: Array(repeating: [], count: count), budget: budget, for: what())
         } else if dtype == .variant {
             self.buffer = TensorBuffer(variants: Array(repeating: .optional(nil), count: count))
+        } else if count == 0 {
+            self.buffer = .empty
         } else {
             self.buffer = try TensorBuffer(byteCount: count * dtype.byteSize, zeroed: zeroed, budget: budget, for: what())
         }

@@ -30,6 +30,11 @@ final class TensorBuffer: @unchecked Sendable {
     /// The block size `data` is kept by in ``BufferRecycler/shared`` once released.
     private let recycledBytes: Int?
 
+    /// The buffer every empty numeric tensor made with a budget shares: nothing can be
+    /// written to zero bytes, so a kernel's empty outputs (FusedBatchNormV3's
+    /// `reserve_space_3`, which the planner places nowhere) cost no allocation per run.
+    static let empty = TensorBuffer(byteCount: 0)
+
     /// Allocates `byteCount` bytes, zero-filled unless `zeroed` is false.
     init(byteCount: Int, zeroed: Bool = true) {
         self.byteCount = byteCount

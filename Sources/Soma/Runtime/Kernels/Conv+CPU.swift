@@ -1070,29 +1070,30 @@ enum ConvKernels {
     /// so results do not depend on the thread count.
     static let normRows = 256
 
-    /// Per-channel sums over `rows` rows of `width` accumulators: `accumulate(state, row,
-    /// sums)` adds row `row`'s contributions into `sums` (`width` Doubles). Fixed row blocks
-    /// run on the intra-op pool, each into its own partial sums (also when one thread runs
-    /// them all), which are added in block order. `accumulate` captures nothing
-    /// (``ParallelFor``).
-    static func channelSums<State>(rows: Int, width: Int, _ ctx: KernelContext, sharing state: State,
-                                   _ accumulate: @escaping (State, Int, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
+    /// Per-channel sums over `rows` rows of `width` accumulators, written to `total`
+    /// (`width` Doubles): `accumulate(state, row, sums)` adds row `row`'s contributions into
+    /// `sums`. Fixed row blocks run on the intra-op pool, each into its own partial sums (also
+    /// when one thread runs them all), which are added in block order. `accumulate` captures
+    /// nothing (``ParallelFor``); the partials are shared scratch, so a steady-state call
+    /// allocates nothing.
+    static func channelSums<State>(rows: Int, width: Int, _ ctx: KernelContext, into total: UnsafeMutablePointer<Double>,
+                                   sharing state: State,
+                                   _ accumulate: @escaping (State, Int, UnsafeMutablePointer<Double>) -> Void) {
         let blocks = Swift.max((rows + normRows - 1) / normRows, 1)
-        return SharedScratch.withScratch(bytes: blocks * width * MemoryLayout<Double>.stride) { raw in
+        SharedScratch.withScratch(bytes: blocks * width * MemoryLayout<Double>.stride) { raw in
             let partials = raw.bindMemory(to: Double.self, capacity: blocks * width)
             partials.initialize(repeating: 0, count: blocks * width)
             let sums = ChannelSums(state: state, accumulate: accumulate, partials: partials, width: width)
             ctx.parallelFor(rows, blockSize: normRows, sharing: sums) { sums, lo, hi in
                 for r in lo..<hi { sums.accumulate(sums.state, r, sums.partials + (r / normRows) * sums.width) }
             }
-            var total = [Double](repeating: 0, count: width)
+            total.initialize(repeating: 0, count: width)
             for b in 0..<blocks { for j in 0..<width { total[j] += partials[b * width + j] } }
-            return total
         }
     }
 
-    /// What ``channelSums(rows:width:_:sharing:_:)`` shares with its helpers: a struct, so
-    /// `accumulate` keeps its own abstraction inside ``ParallelFor``'s state.
+    /// What ``channelSums(rows:width:_:into:sharing:_:)`` shares with its helpers: a struct,
+    /// so `accumulate` keeps its own abstraction inside ``ParallelFor``'s state.
     private struct ChannelSums<State> {
         let state: State
         let accumulate: (State, Int, UnsafeMutablePointer<Double>) -> Void
@@ -1100,8 +1101,17 @@ enum ConvKernels {
         let width: Int
     }
 
+    /// Throws unless input `index` (`name`) has `channels` elements.
+    private static func requireChannels(_ ctx: KernelContext, _ index: Int, _ name: String, _ channels: Int) throws {
+        guard ctx.inputs[index].scalarCount == channels else {
+            throw KernelError("\(name) must have \(channels) elements (the channels of x), but has \(ctx.inputs[index].scalarCount)")
+        }
+    }
+
     /// Statistics accumulate in Double per channel over the N·H·W rows, in fixed row blocks
-    /// on the intra-op pool; the normalisation runs on the pool too.
+    /// on the intra-op pool; the normalisation runs on the pool too. The per-channel
+    /// statistics and coefficients live in shared scratch: a steady-state call allocates
+    /// nothing.
     static func batchNorm<T: FloatScalar>(_ ctx: KernelContext, _: T.Type) throws {
         let x = ctx.inputs[0]
         guard ctx.inputs[1...4].allSatisfy({ $0.dtype == x.dtype }) else {
@@ -1110,100 +1120,121 @@ enum ConvKernels {
         let c = x.shape[3], rows = x.scalarCount / Swift.max(c, 1)
         let training = ctx.node.bool("is_training") ?? true
         let epsilon = Double(ctx.node.float("epsilon") ?? 0.0001), factor = Double(ctx.node.float("exponential_avg_factor") ?? 1)
-        for (i, name) in [(1, "scale"), (2, "offset")] + (!training || factor != 1 ? [(3, "mean"), (4, "variance")] : [])
-            where ctx.inputs[i].scalarCount != c {
-            throw KernelError("\(name) must have \(c) elements (the channels of x), but has \(ctx.inputs[i].scalarCount)")
+        try requireChannels(ctx, 1, "scale", c)
+        try requireChannels(ctx, 2, "offset", c)
+        if !training || factor != 1 {
+            try requireChannels(ctx, 3, "mean", c)
+            try requireChannels(ctx, 4, "variance", c)
         }
+        if training && rows == 0 { throw KernelError("FusedBatchNormV3 in training needs a nonempty batch") }
         let (px, scale, offset, meanIn, varIn) = (x.pointer(as: T.self), ctx.inputs[1].pointer(as: T.self), ctx.inputs[2].pointer(as: T.self),
                                                   ctx.inputs[3].pointer(as: T.self), ctx.inputs[4].pointer(as: T.self))
-        let outs = try (0..<6).map { try ctx.allocateOutput($0, zeroed: false) }
-        let y = outs[0].mutablePointer(as: T.self)
-        var mean: [Double], variance: [Double]
-        if training {
-            guard rows > 0 else { throw KernelError("FusedBatchNormV3 in training needs a nonempty batch") }
-            mean = channelSums(rows: rows, width: c, ctx, sharing: (px, c)) { s, r, sums in
-                let (px, c) = s
-                for j in 0..<c { sums[j] += Double(px[r * c + j]) }
-            }
-            for j in 0..<c { mean[j] /= Double(rows) }
-            variance = channelSums(rows: rows, width: c, ctx, sharing: (px, c, mean)) { s, r, sums in
-                let (px, c, m) = s
-                for j in 0..<c { let d = Double(px[r * c + j]) - m[j]; sums[j] += d * d }
-            }
-            for j in 0..<c { variance[j] /= Double(rows) }
-        } else {
-            mean = (0..<c).map { Double(meanIn[$0]) }
-            variance = (0..<c).map { Double(varIn[$0]) }
-        }
-        // y = x·a + b per channel, a = scale/σ, b = offset − μ·a.
-        let a = (0..<c).map { Double(scale[$0]) / (variance[$0] + epsilon).squareRoot() }
-        let b = (0..<c).map { Double(offset[$0]) - mean[$0] * a[$0] }
-        ctx.parallelFor(rows, blockSize: normRows, sharing: (px, y, c, a, b)) { s, lo, hi in
-            let (px, y, c, a, b) = s
-            for r in lo..<hi { for j in 0..<c { y[r * c + j] = T(Double(px[r * c + j]) * a[j] + b[j]) } }
-        }
-        let (batchMean, batchVar, r1, r2) = (outs[1].mutablePointer(as: T.self), outs[2].mutablePointer(as: T.self),
-                                             outs[3].mutablePointer(as: T.self), outs[4].mutablePointer(as: T.self))
-        for j in 0..<c {
+        let outY = try ctx.allocateOutput(0, zeroed: false), outMean = try ctx.allocateOutput(1, zeroed: false),
+            outVar = try ctx.allocateOutput(2, zeroed: false), outSaved1 = try ctx.allocateOutput(3, zeroed: false),
+            outSaved2 = try ctx.allocateOutput(4, zeroed: false), outSaved3 = try ctx.allocateOutput(5, zeroed: false)
+        let y = outY.mutablePointer(as: T.self)
+        // Per channel: the mean and variance used, then y = x·a + b with a = scale/σ and
+        // b = offset − μ·a.
+        SharedScratch.withScratch(bytes: 4 * c * MemoryLayout<Double>.stride) { raw in
+            let mean = raw.bindMemory(to: Double.self, capacity: 4 * c), variance = mean + c, a = mean + 2 * c, b = mean + 3 * c
             if training {
-                let corrected = rows > 1 ? variance[j] * Double(rows) / Double(rows - 1) : variance[j]
-                batchMean[j] = T(factor == 1 ? mean[j] : (1 - factor) * Double(meanIn[j]) + factor * mean[j])
-                batchVar[j] = T(factor == 1 ? corrected : (1 - factor) * Double(varIn[j]) + factor * corrected)
+                channelSums(rows: rows, width: c, ctx, into: mean, sharing: (px, c)) { s, r, sums in
+                    let (px, c) = s
+                    for j in 0..<c { sums[j] += Double(px[r * c + j]) }
+                }
+                for j in 0..<c { mean[j] /= Double(rows) }
+                channelSums(rows: rows, width: c, ctx, into: variance, sharing: (px, c, UnsafePointer(mean))) { s, r, sums in
+                    let (px, c, m) = s
+                    for j in 0..<c { let d = Double(px[r * c + j]) - m[j]; sums[j] += d * d }
+                }
+                for j in 0..<c { variance[j] /= Double(rows) }
             } else {
-                (batchMean[j], batchVar[j]) = (meanIn[j], varIn[j])
+                for j in 0..<c { (mean[j], variance[j]) = (Double(meanIn[j]), Double(varIn[j])) }
             }
-            (r1[j], r2[j]) = (T(mean[j]), T(variance[j]))
+            for j in 0..<c {
+                a[j] = Double(scale[j]) / (variance[j] + epsilon).squareRoot()
+                b[j] = Double(offset[j]) - mean[j] * a[j]
+            }
+            ctx.parallelFor(rows, blockSize: normRows, sharing: (px, y, c, UnsafePointer(a), UnsafePointer(b))) { s, lo, hi in
+                let (px, y, c, a, b) = s
+                for r in lo..<hi { for j in 0..<c { y[r * c + j] = T(Double(px[r * c + j]) * a[j] + b[j]) } }
+            }
+            let (batchMean, batchVar, r1, r2) = (outMean.mutablePointer(as: T.self), outVar.mutablePointer(as: T.self),
+                                                 outSaved1.mutablePointer(as: T.self), outSaved2.mutablePointer(as: T.self))
+            for j in 0..<c {
+                if training {
+                    let corrected = rows > 1 ? variance[j] * Double(rows) / Double(rows - 1) : variance[j]
+                    batchMean[j] = T(factor == 1 ? mean[j] : (1 - factor) * Double(meanIn[j]) + factor * mean[j])
+                    batchVar[j] = T(factor == 1 ? corrected : (1 - factor) * Double(varIn[j]) + factor * corrected)
+                } else {
+                    (batchMean[j], batchVar[j]) = (meanIn[j], varIn[j])
+                }
+                (r1[j], r2[j]) = (T(mean[j]), T(variance[j]))
+            }
         }
-        for (k, t) in outs.enumerated() { ctx.setOutput(k, t) }
+        ctx.setOutput(0, outY)
+        ctx.setOutput(1, outMean)
+        ctx.setOutput(2, outVar)
+        ctx.setOutput(3, outSaved1)
+        ctx.setOutput(4, outSaved2)
+        ctx.setOutput(5, outSaved3)
     }
-
     /// With `x̂ = (x − μ)/σ`: offset_grad = Σdy, scale_grad = Σdy·x̂; in training
-    /// `dx = scale/(σ·m)·(m·dy − Σdy − x̂·Σdy·x̂)`, in inference `dx = dy·scale/σ`.
+    /// `dx = scale/(σ·m)·(m·dy − Σdy − x̂·Σdy·x̂)`, in inference `dx = dy·scale/σ`. The
+    /// per-channel sums live in shared scratch: a steady-state call allocates nothing.
     static func batchNormGrad<T: FloatScalar>(_ ctx: KernelContext, _: T.Type) throws {
         let dy = ctx.inputs[0], x = ctx.inputs[1]
         let c = x.shape[3], rows = x.scalarCount / Swift.max(c, 1)
         guard dy.shape == x.shape else { throw KernelError("y_backprop \(shapeString(dy.shape)) and x \(shapeString(x.shape)) differ") }
-        for (i, name) in [(2, "scale"), (3, "reserve_space_1"), (4, "reserve_space_2")] {
+        for i in 2...4 {
+            let name = i == 2 ? "scale" : i == 3 ? "reserve_space_1" : "reserve_space_2"
             guard ctx.inputs[i].dtype == x.dtype else { throw KernelError("\(name) must have x's dtype \(x.dtype), but is \(ctx.inputs[i].dtype)") }
-            guard ctx.inputs[i].scalarCount == c else {
-                throw KernelError("\(name) must have \(c) elements (the channels of x), but has \(ctx.inputs[i].scalarCount)")
-            }
+            try requireChannels(ctx, i, name, c)
         }
         let training = ctx.node.bool("is_training") ?? true
         let epsilon = Double(ctx.node.float("epsilon") ?? 0.0001)
         let (pdy, px, scale, mean, variance) = (dy.pointer(as: T.self), x.pointer(as: T.self), ctx.inputs[2].pointer(as: T.self),
                                                 ctx.inputs[3].pointer(as: T.self), ctx.inputs[4].pointer(as: T.self))
-        let outs = try (0..<5).map { try ctx.allocateOutput($0, zeroed: false) }
-        let dx = outs[0].mutablePointer(as: T.self), dScale = outs[1].mutablePointer(as: T.self), dOffset = outs[2].mutablePointer(as: T.self)
-        let invStd = (0..<c).map { 1 / (Double(variance[$0]) + epsilon).squareRoot() }
-        // Σdy in the first c accumulators, Σdy·x̂ in the next c.
-        let sums = channelSums(rows: rows, width: 2 * c, ctx, sharing: (pdy, px, mean, invStd, c)) { s, r, acc in
-            let (pdy, px, mean, invStd, c) = s
-            for j in 0..<c {
-                let k = r * c + j
-                acc[j] += Double(pdy[k])
-                acc[c + j] += Double(pdy[k]) * (Double(px[k]) - Double(mean[j])) * invStd[j]
-            }
-        }
-        let sumDy = Array(sums[..<c]), sumDyXhat = Array(sums[c...])
-        let m = Double(Swift.max(rows, 1))
-        ctx.parallelFor(rows, blockSize: normRows, sharing: (pdy, px, dx, scale, mean, invStd, sumDy, sumDyXhat, c, m, training)) { s, lo, hi in
-            let (pdy, px, dx, scale, mean, invStd, sumDy, sumDyXhat, c, m, training) = s
-            for r in lo..<hi {
+        let outDx = try ctx.allocateOutput(0, zeroed: false), outScale = try ctx.allocateOutput(1, zeroed: false),
+            outOffset = try ctx.allocateOutput(2, zeroed: false), outSaved1 = try ctx.allocateOutput(3, zeroed: false),
+            outSaved2 = try ctx.allocateOutput(4, zeroed: false)
+        let dx = outDx.mutablePointer(as: T.self), dScale = outScale.mutablePointer(as: T.self), dOffset = outOffset.mutablePointer(as: T.self)
+        SharedScratch.withScratch(bytes: 3 * c * MemoryLayout<Double>.stride) { raw in
+            // 1/σ, then Σdy and Σdy·x̂ per channel.
+            let invStd = raw.bindMemory(to: Double.self, capacity: 3 * c), sumDy = invStd + c, sumDyXhat = invStd + 2 * c
+            for j in 0..<c { invStd[j] = 1 / (Double(variance[j]) + epsilon).squareRoot() }
+            channelSums(rows: rows, width: 2 * c, ctx, into: sumDy, sharing: (pdy, px, mean, UnsafePointer(invStd), c)) { s, r, acc in
+                let (pdy, px, mean, invStd, c) = s
                 for j in 0..<c {
                     let k = r * c + j
-                    let g = Double(scale[j]) * invStd[j]
-                    if training {
-                        let xhat = (Double(px[k]) - Double(mean[j])) * invStd[j]
-                        dx[k] = T(g / m * (m * Double(pdy[k]) - sumDy[j] - xhat * sumDyXhat[j]))
-                    } else {
-                        dx[k] = T(Double(pdy[k]) * g)
+                    acc[j] += Double(pdy[k])
+                    acc[c + j] += Double(pdy[k]) * (Double(px[k]) - Double(mean[j])) * invStd[j]
+                }
+            }
+            let m = Double(Swift.max(rows, 1))
+            let shared = (pdy, px, dx, scale, mean, UnsafePointer(invStd), UnsafePointer(sumDy), UnsafePointer(sumDyXhat), c, m, training)
+            ctx.parallelFor(rows, blockSize: normRows, sharing: shared) { s, lo, hi in
+                let (pdy, px, dx, scale, mean, invStd, sumDy, sumDyXhat, c, m, training) = s
+                for r in lo..<hi {
+                    for j in 0..<c {
+                        let k = r * c + j
+                        let g = Double(scale[j]) * invStd[j]
+                        if training {
+                            let xhat = (Double(px[k]) - Double(mean[j])) * invStd[j]
+                            dx[k] = T(g / m * (m * Double(pdy[k]) - sumDy[j] - xhat * sumDyXhat[j]))
+                        } else {
+                            dx[k] = T(Double(pdy[k]) * g)
+                        }
                     }
                 }
             }
+            for j in 0..<c { (dScale[j], dOffset[j]) = (T(sumDyXhat[j]), T(sumDy[j])) }
         }
-        for j in 0..<c { (dScale[j], dOffset[j]) = (T(sumDyXhat[j]), T(sumDy[j])) }
-        for (k, t) in outs.enumerated() { ctx.setOutput(k, t) }
+        ctx.setOutput(0, outDx)
+        ctx.setOutput(1, outScale)
+        ctx.setOutput(2, outOffset)
+        ctx.setOutput(3, outSaved1)
+        ctx.setOutput(4, outSaved2)
     }
 
     // MARK: Pooling

@@ -19,6 +19,10 @@ paths hold scratch memory a steady-state run must reuse, not allocate.
   FusedBatchNormV3 in training (its statistics and coefficients per channel held in
   scratch) with its gradient FusedBatchNormGradV3, the moving mean and variance updated as
   Keras does (AssignSubVariableOp), one plain SGD step.
+- `keras_recurrent.pb` (feed `x` [8, T, 16] for any T: `keras_recurrent_x8.npy` and
+  `keras_recurrent_x64.npy`, fetch `out`; frozen): Keras' LSTM returning sequences, then
+  its GRU keeping the last output — two `While` loops over TensorLists that run as fused
+  cells, whose steps must not allocate: a run allocates as often for 64 steps as for 8.
 
     pip install tensorflow-cpu
     python3 Tools/make_allocation_fixtures.py
@@ -92,4 +96,20 @@ with normalization.as_default():
     tf1.global_variables_initializer()  # named "init"
 write(normalization, "normalization.pb")
 np.save(os.path.join(out, "normalization_x.npy"), rng.normal(size=(8, 10, 10, 16)).astype(np.float32))
-print("allocation fixtures: inference.pb, training.pb, recurrent.pb, normalization.pb")
+keras = tf.Graph()
+with keras.as_default():
+    import tf_keras
+    x = tf1.placeholder(tf.float32, [8, None, 16], name="x")
+    h = tf_keras.layers.LSTM(32, return_sequences=True, kernel_initializer=tf_keras.initializers.GlorotUniform(seed=1),
+                             recurrent_initializer=tf_keras.initializers.Orthogonal(seed=2))(x)
+    h = tf_keras.layers.GRU(32, kernel_initializer=tf_keras.initializers.GlorotUniform(seed=3),
+                            recurrent_initializer=tf_keras.initializers.Orthogonal(seed=4))(h)
+    tf.identity(h, name="out")
+    with tf1.Session() as session:  # frozen: Keras' initializers use ops Soma does not have
+        session.run(tf1.global_variables_initializer())
+        frozen = tf1.graph_util.convert_variables_to_constants(session, keras.as_graph_def(), ["out"])
+with open(os.path.join(out, "keras_recurrent.pb"), "wb") as f:
+    f.write(frozen.SerializeToString())
+for steps in (8, 64):
+    np.save(os.path.join(out, f"keras_recurrent_x{steps}.npy"), rng.normal(size=(8, steps, 16)).astype(np.float32))
+print("allocation fixtures: inference.pb, training.pb, recurrent.pb, normalization.pb, keras_recurrent.pb")

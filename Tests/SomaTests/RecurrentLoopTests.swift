@@ -158,6 +158,39 @@ import Testing
         #expect(plan.values[doubled.outputs[0]].storage == .owned)
     }
 
+    /// A list over a tensor's rows reads them in place; setting an element replaces its row,
+    /// unsetting one leaves the other rows as they were, and shrinking or growing the list
+    /// keeps them. A view (arena memory) or rows of part of a cache line are not taken.
+    @Test func listRowsAreReadInPlaceUntilReplaced() throws {
+        let values = (0..<64).map { Float($0) }  // four rows of 64 bytes
+        let t = try Tensor(values, shape: [4, 16])
+        var list = try #require(TensorList(rowsOf: t, count: 4, elementShape: TensorShape([16])))
+        func row(_ k: Int) -> [Float] { Array(values[16 * k..<16 * (k + 1)]) }
+        #expect(list.count == 4)
+        #expect(list.storage(at: 2)?.pointer == UnsafeRawPointer(t.rawPointer + 2 * 64))
+        #expect(list[1]?.scalars(as: Float.self) == row(1))
+        list[1] = try Tensor([Float](repeating: 7, count: 16), shape: [16])
+        #expect(list[1]?.scalars(as: Float.self) == [Float](repeating: 7, count: 16))
+        list[3] = nil
+        #expect(list[3] == nil)
+        #expect(list[0]?.scalars(as: Float.self) == row(0))
+        #expect(list.storage(at: 2)?.pointer == UnsafeRawPointer(t.rawPointer + 2 * 64))
+        list.removeLast()
+        list.grow(to: 5)
+        #expect(list.count == 5)
+        #expect(list[3] == nil && list[4] == nil)
+        #expect(list[2]?.scalars(as: Float.self) == row(2))
+        var unset = TensorList(elementDType: .float32, elementShape: TensorShape([16]), elements: [nil, nil, nil])
+        #expect(unset.isUnset)
+        let adopted = unset.adoptRows(t, 1..<3)
+        #expect(adopted)
+        #expect(!unset.isUnset && unset[0] == nil && unset[1]?.scalars(as: Float.self) == row(1))
+        #expect(TensorList(rowsOf: try Tensor([Float](repeating: 0, count: 12), shape: [4, 3]), count: 4, elementShape: .unknown) == nil)
+        let arena = TensorBuffer(byteCount: 256)
+        let view = Tensor(dtype: .float32, shape: [4, 16], buffer: TensorBuffer(view: arena.data, byteCount: 256, owner: arena))
+        #expect(TensorList(rowsOf: view, count: 4, elementShape: .unknown) == nil)
+    }
+
     /// TF's Keras layers (the fixtures): both LSTM loops of `keras_lstm` (sequences written
     /// at `t`) and its GRU's, and `keras_lstm_last`'s (the last output and the state) run as
     /// one kernel each, with the plans' bits and TF's values.

@@ -39,8 +39,8 @@ enum FunctionCalls {
         // defined one is every element's — without walking a long list on every call.
         if list.elementShape.isFullyDefined { return list.elementShape }
         var shape: [Int]? = nil
-        for element in list.elements {
-            guard let e = element else { continue }
+        for i in 0..<list.count {
+            guard let e = list.storage(at: i) else { continue }
             if shape == nil { shape = e.shape } else if shape != e.shape { return list.elementShape }
         }
         return shape.map { TensorShape($0) } ?? list.elementShape

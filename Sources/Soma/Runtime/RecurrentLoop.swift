@@ -291,41 +291,64 @@ struct RecurrentLoop: Sendable {
         var count = counter.map { values[$0].scalar(as: Int32.self) }
         let budget = ctx.state.budget, threads = ctx.threads
         let tiling = FusedKernels.RecurrentTiling(batch: batch, units: units)
-        /// Runs `step(x)` on each step's item while the steps are ones it takes; `step` returns
-        /// the new `h` (a tensor of its own).
-        func steps(_ step: (Tensor) throws -> Tensor) rethrows -> Tensor {
-            var hLast = hInitial
-            while t < limitValue {
-                let position = Int(t), index = fixedIndex ?? position
-                guard position >= 0, position < inputList.elements.count, let x = inputList.elements[position], x.dtype == T.dtype,
-                      x.shape == gateShape, index >= 0, index < outputList.elements.count else { break }
-                hLast = try step(x)
-                outputList.elements[index] = hLast
-                t += 1
-                count = count.map { $0 &+ 1 }
-            }
-            return hLast
-        }
         func newState(_ what: String) throws -> Tensor {
             try Tensor(dtype: T.dtype, shape: stateShape, zeroed: false, budget: budget, for: "\(what) of shape \(shapeString(stateShape))")
         }
+        // Where each step's `h` goes: a layer keeping only its last output (one index) into
+        // two buffers taking turns; one keeping every step's into the rows of one tensor the
+        // output list then reads in place (its elements unset before, each row whole cache
+        // lines); otherwise a tensor of its own per step. Steps never allocate in the first two.
+        let stateCount = batch * units
+        var outputRows: Tensor? = nil, turns: (Tensor, Tensor)? = nil
+        if fixedIndex != nil {
+            turns = (try newState("a recurrent loop's output"), try newState("a recurrent loop's output"))
+        } else if outputList.isUnset, stateCount * T.dtype.byteSize % TensorBuffer.alignment == 0 {
+            let shape = [outputList.count, batch, units]
+            outputRows = try Tensor(dtype: T.dtype, shape: shape, zeroed: false, budget: budget,
+                                    for: "a recurrent loop's outputs of shape \(shapeString(shape))")
+        }
+        let firstIndex = Int(t)
         var hFinal = hInitial
+        /// Runs `step(x, hPrev, h)` on each step's item while the steps are ones it takes,
+        /// writing the new `h` where the outputs go; leaves the last `h` in `hFinal`.
+        func steps(_ step: (UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>) throws -> Void) throws {
+            var hPrev = hInitial.pointer(as: T.self), turn = 0
+            while t < limitValue {
+                let position = Int(t), index = fixedIndex ?? position
+                guard position >= 0, position < inputList.count, let x = inputList.storage(at: position), x.shape == gateShape,
+                      index >= 0, index < outputList.count else { break }
+                let h: UnsafeMutablePointer<T>
+                if let outputRows {
+                    h = outputRows.mutablePointer(as: T.self) + index * stateCount
+                } else if let turns {
+                    hFinal = turn == 0 ? turns.0 : turns.1
+                    h = hFinal.mutablePointer(as: T.self)
+                    turn = 1 - turn
+                } else {
+                    hFinal = try newState("a recurrent loop's output")
+                    h = hFinal.mutablePointer(as: T.self)
+                    outputList[index] = hFinal
+                }
+                try step(x.pointer.assumingMemoryBound(to: T.self), hPrev, h)
+                hPrev = UnsafePointer(h)
+                t += 1
+                count = count.map { $0 &+ 1 }
+            }
+        }
         switch cell {
         case .lstm(let c, let order):
             let cInitial = values[c]
             guard cInitial.dtype == T.dtype, cInitial.shape == stateShape else { return }
             let shape = FusedKernels.LSTMShape(batch: batch, depth: units, units: units, order: order)
-            // `c` takes turns between two buffers; each step's `h` is a new tensor, the list's element.
-            let cells = try (0..<2).map { _ in try newState("an LSTM loop's cell state") }
-            var (hPrev, cPrev, turn) = (hInitial, cInitial, 0)
+            // `c` takes turns between two buffers.
+            let cells = (try newState("an LSTM loop's cell state"), try newState("an LSTM loop's cell state"))
+            var (cPrev, turn) = (cInitial, 0)
             try ctx.withScratchReserved(shape.scratchBytes(threads: threads, T.self), "an LSTM cell's gates") {
-                hFinal = try steps { x in
-                    let hNext = try newState("an LSTM loop's output"), cNext = cells[turn]
-                    FusedKernels.lstmStep(shape, input: x.pointer(as: T.self), hPrev: hPrev.pointer(as: T.self),
-                                          kernel: kernel.pointer(as: T.self), bias: bias, cPrev: cPrev.pointer(as: T.self),
-                                          h: hNext.mutablePointer(as: T.self), c: cNext.mutablePointer(as: T.self), threads: threads)
-                    (hPrev, cPrev, turn) = (hNext, cNext, 1 - turn)
-                    return hNext
+                try steps { x, hPrev, h in
+                    let cNext = turn == 0 ? cells.0 : cells.1
+                    FusedKernels.lstmStep(shape, input: x, hPrev: hPrev, kernel: kernel.pointer(as: T.self), bias: bias,
+                                          cPrev: cPrev.pointer(as: T.self), h: h, c: cNext.mutablePointer(as: T.self), threads: threads)
+                    (cPrev, turn) = (cNext, 1 - turn)
                 }
             }
             values[c] = cPrev
@@ -339,11 +362,10 @@ struct RecurrentLoop: Sendable {
             let sum = try biasedInput.map { _ in
                 try Tensor(dtype: T.dtype, shape: gateShape, zeroed: false, budget: budget, for: "a GRU loop's biased input")
             }
-            var hPrev = hInitial
             let scratch = tiling.scratchBytes(parts: 3, threads: threads, T.self)
             try ctx.withScratchReserved(scratch, "a GRU cell's gates") {
-                hFinal = try steps { x in
-                    var input = x.pointer(as: T.self)
+                try steps { x, hPrev, h in
+                    var input = x
                     if let (_, b) = biasedInput, let sum {
                         let out = sum.mutablePointer(as: T.self), width = parts * units
                         for r in 0..<batch {
@@ -351,16 +373,21 @@ struct RecurrentLoop: Sendable {
                         }
                         input = UnsafePointer(out)
                     }
-                    let hNext = try newState("a GRU loop's output")
-                    FusedKernels.gruStep(batch: batch, units: units, order: order, input: input, hPrev: hPrev.pointer(as: T.self),
-                                         kernel: kernel.pointer(as: T.self), bias: bias, h: hNext.mutablePointer(as: T.self),
-                                         threads: threads)
-                    hPrev = hNext
-                    return hNext
+                    FusedKernels.gruStep(batch: batch, units: units, order: order, input: input, hPrev: hPrev,
+                                         kernel: kernel.pointer(as: T.self), bias: bias, h: h, threads: threads)
                 }
             }
         }
         guard t != timeTensor.scalar(as: Int32.self) else { return }
+        if let outputRows {
+            let written = firstIndex..<Int(t)
+            guard outputList.adoptRows(outputRows, written) else {
+                throw KernelError("a recurrent loop's outputs did not fit its list")  // checked above: unreachable
+            }
+            hFinal = outputList[written.upperBound - 1]!
+        } else if let fixedIndex {
+            outputList[fixedIndex] = hFinal
+        }
         values[time] = Tensor(t)
         if let counter, let count { values[counter] = Tensor(count) }
         values[outputs] = Tensor(list: outputList)

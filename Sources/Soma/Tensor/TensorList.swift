@@ -5,8 +5,23 @@
 /// A value type: an op that changes a list returns a new one (the element tensors are
 /// shared, not copied). Elements a `TensorListReserve` made and nothing set yet are `nil`
 /// and read as zeros of the element shape.
+///
+/// Storage: elements set one by one, over a range of elements that are the rows of one
+/// tensor (``init(rowsOf:count:elementShape:)``: a list made from a tensor, or the outputs
+/// a fused recurrent loop wrote step by step). A row is read in place
+/// (``storage(at:)``) or as a view (``subscript(_:)``), so such a list costs one tensor,
+/// not one per element; setting an element replaces its row.
 public struct TensorList: Sendable {
-    public var elements: [Tensor?]
+    /// Elements set one by one (`nil`: a row of ``rows`` where the index is in
+    /// ``rowRange``, else never set).
+    private var explicit: [Tensor?]
+    /// The tensor whose rows (along its first dimension) are the elements in `rowRange`:
+    /// storage of its own, each row a whole number of cache lines.
+    private var rows: Tensor?
+    private var rowRange: Range<Int> = 0..<0
+    /// A row's shape and bytes.
+    private var rowShape: [Int] = []
+    private var rowBytes = 0
     public let elementDType: DType
     /// The shape every element has (partial: what the list was made with).
     public var elementShape: TensorShape
@@ -14,10 +29,88 @@ public struct TensorList: Sendable {
     public var maxElements: Int
 
     public init(elementDType: DType, elementShape: TensorShape, elements: [Tensor?] = [], maxElements: Int = -1) {
-        self.elements = elements
+        self.explicit = elements
         self.elementDType = elementDType
         self.elementShape = elementShape
         self.maxElements = maxElements
+    }
+
+    /// A list whose elements `0..<count` are the rows of `tensor` (`count` ≤ its first
+    /// dimension), or `nil` where a row could not be a tensor of its own: `tensor` is a view
+    /// (arena memory, gone after the run) or a row is not a whole number of cache lines.
+    init?(rowsOf tensor: Tensor, count: Int, elementShape: TensorShape) {
+        guard tensor.dtype.isPlain, tensor.rank >= 1, !tensor.buffer.isView, count >= 0, count <= tensor.shape[0] else { return nil }
+        let rowBytes = tensor.shape[0] == 0 ? 0 : tensor.byteCount / tensor.shape[0]
+        guard rowBytes % TensorBuffer.alignment == 0 else { return nil }
+        self.init(elementDType: tensor.dtype, elementShape: elementShape, elements: Array(repeating: nil, count: count))
+        (rows, rowRange, rowShape, self.rowBytes) = (tensor, 0..<count, Array(tensor.shape.dropFirst()), rowBytes)
+    }
+
+    /// The number of elements.
+    public var count: Int { explicit.count }
+
+    /// Element `index` (`nil`: never set; reads as zeros): a row is returned as a view.
+    /// Setting replaces the element; setting `nil` unsets it.
+    public subscript(index: Int) -> Tensor? {
+        get {
+            if let t = explicit[index] { return t }
+            guard let rows, rowRange.contains(index) else { return nil }
+            return Tensor(dtype: rows.dtype, shape: rowShape,
+                          buffer: TensorBuffer(view: rows.rawPointer + index * rowBytes, byteCount: rowBytes, owner: rows.buffer))
+        }
+        set {
+            if newValue == nil && rowRange.contains(index) { detachRows() }
+            explicit[index] = newValue
+        }
+    }
+
+    /// Element `index`'s memory and shape, read in place (`nil`: never set). The list's
+    /// tensors keep the memory alive while the list lives.
+    func storage(at index: Int) -> (pointer: UnsafeRawPointer, shape: [Int])? {
+        if let t = explicit[index] { return (UnsafeRawPointer(t.rawPointer), t.shape) }
+        guard let rows, rowRange.contains(index) else { return nil }
+        return (UnsafeRawPointer(rows.rawPointer + index * rowBytes), rowShape)
+    }
+
+    /// Whether no element is set.
+    var isUnset: Bool { rows == nil && explicit.allSatisfy { $0 == nil } }
+
+    /// Adds `element` at the end.
+    mutating func append(_ element: Tensor?) { explicit.append(element) }
+
+    /// Removes the last element.
+    mutating func removeLast() {
+        explicit.removeLast()
+        if rowRange.upperBound > explicit.count { rowRange = rowRange.lowerBound..<Swift.max(rowRange.lowerBound, explicit.count) }
+    }
+
+    /// Grows the list to `count` elements, the new ones unset.
+    mutating func grow(to count: Int) {
+        if count > explicit.count { explicit += Array(repeating: nil, count: count - explicit.count) }
+    }
+
+    /// Makes `rows`' rows `range` the elements `range` (all unset before), `rows` laid out
+    /// as ``init(rowsOf:count:elementShape:)`` requires; `false` (nothing changed) when the
+    /// list has rows already, or `rows` does not fit.
+    mutating func adoptRows(_ rows: Tensor, _ range: Range<Int>) -> Bool {
+        guard self.rows == nil, rows.dtype == elementDType, rows.rank >= 1, !rows.buffer.isView, range.lowerBound >= 0,
+              range.upperBound <= Swift.min(explicit.count, rows.shape[0]) else { return false }
+        let rowBytes = rows.shape[0] == 0 ? 0 : rows.byteCount / rows.shape[0]
+        guard rowBytes % TensorBuffer.alignment == 0 else { return false }
+        (self.rows, rowRange, rowShape, self.rowBytes) = (rows, range, Array(rows.shape.dropFirst()), rowBytes)
+        return true
+    }
+
+    /// Turns the rows still read through `rows` into explicit views (before an element of
+    /// their range is unset).
+    private mutating func detachRows() {
+        guard let rows else { return }
+        for i in rowRange where explicit[i] == nil {
+            explicit[i] = Tensor(dtype: rows.dtype, shape: rowShape,
+                                 buffer: TensorBuffer(view: rows.rawPointer + i * rowBytes, byteCount: rowBytes, owner: rows.buffer))
+        }
+        self.rows = nil
+        rowRange = 0..<0
     }
 }
 

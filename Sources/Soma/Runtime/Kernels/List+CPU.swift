@@ -24,13 +24,13 @@ enum ListKernels {
             guard declared.isCompatible(with: element) else {
                 throw KernelError("Specified a list with shape \(declared) from a tensor with shape \(shapeString(t.shape))")
             }
-            ctx.setOutput(0, Tensor(list: TensorList(elementDType: t.dtype, elementShape: declared, elements: try rows(t, ctx))))
+            ctx.setOutput(0, Tensor(list: try list(rowsOf: t, elementShape: declared, ctx)))
         },
         "TensorListGetItem": { ctx in
             let list = try input(ctx, 0)
             let index = Int(ctx.inputs[1].scalar(as: Int32.self))
-            guard index >= 0 && index < list.elements.count else {
-                throw KernelError("Trying to access element \(index) in a list with \(list.elements.count) elements.")
+            guard index >= 0 && index < list.count else {
+                throw KernelError("Trying to access element \(index) in a list with \(list.count) elements.")
             }
             ctx.setOutput(0, try planned(ctx, 0, element(list, index, requested: try shape(ctx.inputs[2]), ctx)))
         },
@@ -38,34 +38,34 @@ enum ListKernels {
             var list = try input(ctx, 0)
             let index = Int(ctx.inputs[1].scalar(as: Int32.self))
             let item = ctx.inputs[2]
-            if index >= list.elements.count && index >= 0 && ctx.node.bool("resize_if_index_out_of_bounds") == true {
+            if index >= list.count && index >= 0 && ctx.node.bool("resize_if_index_out_of_bounds") == true {
                 try ctx.checkListFits(index + 1, "a TensorList of \(index + 1) elements")
-                list.elements += Array(repeating: nil, count: index + 1 - list.elements.count)
+                list.grow(to: index + 1)
             }
-            guard index >= 0 && index < list.elements.count else {
-                throw KernelError("Trying to modify element \(index) in a list with \(list.elements.count) elements.")
+            guard index >= 0 && index < list.count else {
+                throw KernelError("Trying to modify element \(index) in a list with \(list.count) elements.")
             }
             try checkItem(item, list)
             // Lists outlive the run's arena: elements get storage of their own.
-            list.elements[index] = try ctx.owned(item)
+            list[index] = try ctx.owned(item)
             ctx.setOutput(0, Tensor(list: list))
         },
         "TensorListPushBack": { ctx in
             var list = try input(ctx, 0)
             let item = ctx.inputs[1]
             try checkItem(item, list)
-            if list.maxElements >= 0 && list.elements.count >= list.maxElements {
-                throw KernelError("Tried to push item into a full list list size: \(list.elements.count), max_num_elements: "
+            if list.maxElements >= 0 && list.count >= list.maxElements {
+                throw KernelError("Tried to push item into a full list list size: \(list.count), max_num_elements: "
                                   + "\(list.maxElements)")
             }
-            list.elements.append(try ctx.owned(item))
+            list.append(try ctx.owned(item))
             ctx.setOutput(0, Tensor(list: list))
         },
         "TensorListPopBack": { ctx in
             var list = try input(ctx, 0)
-            guard !list.elements.isEmpty else { throw KernelError("Trying to pop from an empty list.") }
-            let last = try element(list, list.elements.count - 1, requested: try shape(ctx.inputs[1]), ctx)
-            list.elements.removeLast()
+            guard list.count > 0 else { throw KernelError("Trying to pop from an empty list.") }
+            let last = try element(list, list.count - 1, requested: try shape(ctx.inputs[1]), ctx)
+            list.removeLast()
             ctx.setOutput(0, Tensor(list: list))
             ctx.setOutput(1, try planned(ctx, 1, last))
         },
@@ -90,7 +90,7 @@ enum ListKernels {
             }
         },
         "TensorListLength": { ctx in
-            ctx.setOutput(0, Tensor(Int32(try input(ctx, 0).elements.count)))
+            ctx.setOutput(0, Tensor(Int32(try input(ctx, 0).count)))
         },
         "TensorListElementShape": { ctx in
             let shape = try input(ctx, 0).elementShape
@@ -108,8 +108,8 @@ enum ListKernels {
             guard let indices = ctx.inputs[1].intScalars(), ctx.inputs[1].rank == 1 else {
                 throw KernelError("indices must be a vector, but has shape \(shapeString(ctx.inputs[1].shape))")
             }
-            for i in indices where i < 0 || i >= list.elements.count {
-                throw KernelError("Trying to gather element \(i) in a list with \(list.elements.count) elements.")
+            for i in indices where i < 0 || i >= list.count {
+                throw KernelError("Trying to gather element \(i) in a list with \(list.count) elements.")
             }
             ctx.setOutput(0, try planned(ctx, 0, stack(list, indices: indices, requested: try shape(ctx.inputs[2]), ctx)))
         },
@@ -130,13 +130,13 @@ enum ListKernels {
                                   + "of shape \(list.elementShape)")
             }
             // As TF's: an index past the end grows the list.
-            if let top = indices.max(), top >= list.elements.count {
+            if let top = indices.max(), top >= list.count {
                 try ctx.checkListFits(top + 1, "a TensorList of \(top + 1) elements")
-                list.elements += Array(repeating: nil, count: top + 1 - list.elements.count)
+                list.grow(to: top + 1)
             }
             for (k, i) in indices.enumerated() {
                 guard i >= 0 else { throw KernelError("Indices in TensorListScatter must all be non-negative.") }
-                list.elements[i] = try row(t, k, ctx)
+                list[i] = try row(t, k, ctx)
             }
             ctx.setOutput(0, Tensor(list: list))
         },
@@ -144,10 +144,10 @@ enum ListKernels {
             let list = try input(ctx, 0)
             let requested = try shape(ctx.inputs[1])
             let expected = ctx.node.int("num_elements") ?? -1
-            guard expected < 0 || expected == list.elements.count else {
-                throw KernelError("Operation expected a list with \(expected) elements but got a list with \(list.elements.count) elements.")
+            guard expected < 0 || expected == list.count else {
+                throw KernelError("Operation expected a list with \(expected) elements but got a list with \(list.count) elements.")
             }
-            ctx.setOutput(0, try planned(ctx, 0, stack(list, indices: Array(list.elements.indices), requested: requested, ctx)))
+            ctx.setOutput(0, try planned(ctx, 0, stack(list, indices: Array(0..<list.count), requested: requested, ctx)))
         },
     ]
 
@@ -157,19 +157,19 @@ enum ListKernels {
         var sum = try input(ctx, 0)
         for k in 1..<ctx.inputs.count {
             let other = try input(ctx, k)
-            guard other.elements.count == sum.elements.count, other.elementDType == sum.elementDType else {
-                throw KernelError("Trying to add two lists of differing sizes or dtypes: \(sum.elements.count) \(sum.elementDType.name)"
-                                  + " and \(other.elements.count) \(other.elementDType.name)")
+            guard other.count == sum.count, other.elementDType == sum.elementDType else {
+                throw KernelError("Trying to add two lists of differing sizes or dtypes: \(sum.count) \(sum.elementDType.name)"
+                                  + " and \(other.count) \(other.elementDType.name)")
             }
-            for i in sum.elements.indices {
-                guard let b = other.elements[i] else { continue }
-                guard let a = sum.elements[i] else { sum.elements[i] = b; continue }
+            for i in 0..<sum.count {
+                guard let b = other[i] else { continue }
+                guard let a = sum[i] else { sum[i] = b; continue }
                 guard a.shape == b.shape else {
                     throw KernelError("Trying to add two tensors of differing shapes \(shapeString(a.shape)) and \(shapeString(b.shape))")
                 }
                 let out = try allocate(a.dtype, a.shape, ctx, zeroed: false)
                 try MathKernels.arithmetic(.add, a, b, out)
-                sum.elements[i] = out
+                sum[i] = out
             }
         }
         ctx.setOutput(0, Tensor(list: sum))
@@ -182,9 +182,9 @@ enum ListKernels {
             return ctx.setOutput(0, Tensor(variant: .optional(zeros)))
         }
         var list = try input(ctx, 0)
-        for i in list.elements.indices {
-            guard let t = list.elements[i] else { continue }
-            list.elements[i] = try zeros(t.dtype, t.shape, ctx)
+        for i in 0..<list.count {
+            guard let shape = list.storage(at: i)?.shape else { continue }
+            list[i] = try zeros(list.elementDType, shape, ctx)
         }
         ctx.setOutput(0, Tensor(list: list))
     }
@@ -240,7 +240,7 @@ enum ListKernels {
 
     /// Element `index`; an element never set reads as zeros of the element shape.
     private static func element(_ list: TensorList, _ index: Int, requested: TensorShape, _ ctx: KernelContext) throws -> Tensor {
-        if let t = list.elements[index] {
+        if let t = list[index] {
             guard requested.isCompatible(with: t.shape) else {
                 throw KernelError("Incompatible shapes: element has shape \(shapeString(t.shape)), requested \(requested)")
             }
@@ -257,7 +257,9 @@ enum ListKernels {
         guard list.elementDType.isPlain else { throw KernelError("Stacking \(list.elementDType) elements is not supported") }
         var shape = list.elementShape.merged(with: requested) ?? requested
         for i in indices {
-            guard let t = list.elements[i] else { continue }
+            guard let t = list.storage(at: i) else { continue }
+            // A fully defined shape an element fits is their merge already: no arrays per element.
+            if shape.isFullyDefined && shape.isCompatible(with: t.shape) { continue }
             guard let merged = shape.merged(with: TensorShape(t.shape)) else {
                 throw KernelError("Incompatible shapes in list: \(shape) and \(shapeString(t.shape))")
             }
@@ -269,29 +271,27 @@ enum ListKernels {
         let out = try allocate(list.elementDType, [indices.count] + element, ctx, zeroed: true)
         let bytes = element.reduce(1, *) * list.elementDType.byteSize
         for (k, i) in indices.enumerated() {
-            guard let t = list.elements[i] else { continue }
-            memcpy(out.rawPointer + k * bytes, t.rawPointer, bytes)
+            guard let t = list.storage(at: i) else { continue }
+            memcpy(out.rawPointer + k * bytes, t.pointer, bytes)
         }
         return out
     }
 
-    /// `t`'s rows as list elements: views of one owned copy of `t` (`t` itself when it owns
-    /// its memory), where rows are whole cache lines — one allocation and one copy in place
-    /// of one per row (a Keras LSTM unstacks its `[32, 32, 64]` input every run: 0.135 ms in
-    /// 32 allocations, now 0.008 ms, one thread, in a profile) — else a copy per row.
-    private static func rows(_ t: Tensor, _ ctx: KernelContext) throws -> [Tensor?] {
+    /// A list of `t`'s rows: one owned copy of `t` (`t` itself when it owns its memory)
+    /// whose rows the list reads in place, where rows are whole cache lines — one
+    /// allocation and one copy in place of one per row (a Keras LSTM unstacks its `[32, 32,
+    /// 64]` input every run: 0.135 ms in 32 allocations, then 0.008 ms with a view per row,
+    /// one thread, in a profile) — else a copy per row.
+    private static func list(rowsOf t: Tensor, elementShape: TensorShape, _ ctx: KernelContext) throws -> TensorList {
         guard t.dtype.isPlain else { throw KernelError("Lists of \(t.dtype) tensors are not supported") }
-        let count = t.shape[0], element = Array(t.shape.dropFirst())
-        guard count > 0, t.byteCount / count % TensorBuffer.alignment == 0 else {
-            return try (0..<count).map { i -> Tensor? in try row(t, i, ctx) }
+        let count = t.shape[0]
+        if count > 0, t.byteCount / count % TensorBuffer.alignment == 0 {
+            let whole = t.buffer.isView ? try allocate(t.dtype, t.shape, ctx, zeroed: false) : t
+            if whole.buffer !== t.buffer { memcpy(whole.rawPointer, t.rawPointer, t.byteCount) }
+            if let list = TensorList(rowsOf: whole, count: count, elementShape: elementShape) { return list }
         }
-        let whole = t.buffer.isView ? try allocate(t.dtype, t.shape, ctx, zeroed: false) : t
-        if whole.buffer !== t.buffer { memcpy(whole.rawPointer, t.rawPointer, t.byteCount) }
-        let rowBytes = t.byteCount / count
-        return (0..<count).map { i -> Tensor? in
-            Tensor(dtype: t.dtype, shape: element,
-                   buffer: TensorBuffer(view: whole.rawPointer + i * rowBytes, byteCount: rowBytes, owner: whole.buffer))
-        }
+        return TensorList(elementDType: t.dtype, elementShape: elementShape,
+                          elements: try (0..<count).map { i -> Tensor? in try row(t, i, ctx) })
     }
 
     private static func row(_ t: Tensor, _ i: Int, _ ctx: KernelContext) throws -> Tensor {

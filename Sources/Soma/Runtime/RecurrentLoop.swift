@@ -15,7 +15,8 @@
 /// Contract: the loop variables after the fast steps are exactly those the plans would
 /// have computed — each step runs the same cell kernel (``FusedKernels/lstmStep`` or
 /// ``FusedKernels/gruStep``) on the same operands, reads the list element `GetItem` would,
-/// and sets the element `SetItem` would (the new `h`, which is storage of its own). Where a
+/// and sets the element `SetItem` would (the new `h`, in storage of its own: a row of one
+/// tensor the output list adopts, or the last of two buffers taking turns). Where a
 /// step is one the fast path does not take — an element missing or of another shape, an
 /// index out of range — it stops, and the kernel's loop of plan runs goes on from there,
 /// failing (or growing a list) as TF's kernels do. Recognised: a condition of one

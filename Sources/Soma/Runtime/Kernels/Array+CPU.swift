@@ -373,21 +373,28 @@ enum ArrayKernels {
     /// Walks `shape` in row-major order, calling `row(contiguous, strided, count)` for each
     /// innermost row: the row's first contiguous index, its first strided index
     /// `base + Σ jᵢ·strides[i]`, and its length (the strided index steps by the last stride).
-    /// The odometer over the outer dimensions lives on the stack: no allocation per call.
+    /// Inner dimensions the strides lay out evenly are one row (a slice of whole rows of a
+    /// matrix is one run, not a call per row). The odometer over the outer dimensions lives
+    /// on the stack: no allocation per call.
     @inline(__always)
     static func stridedWalk<Strides: RandomAccessCollection<Int>>(shape: [Int], base: Int, strides: Strides,
                                                                    _ row: (Int, Int, Int) -> Void) where Strides.Index == Int {
         let rank = shape.count, total = shape.reduce(1, *)
         guard total > 0 else { return }
         guard rank > 0 else { row(0, base, 1); return }
-        let inner = shape[rank - 1]
+        let step = strides[rank - 1]
+        var inner = shape[rank - 1], outer = rank - 1  // dimensions 0..<outer are walked
+        while outer > 0 && strides[outer - 1] == inner &* step {
+            inner *= shape[outer - 1]
+            outer -= 1
+        }
         withUnsafeTemporaryAllocation(of: Int.self, capacity: rank) { counter in
             counter.initialize(repeating: 0)
             var offset = base, o = 0
             for _ in 0..<(total / inner) {
                 row(o, offset, inner)
                 o &+= inner
-                var d = rank - 2
+                var d = outer - 1
                 while d >= 0 {
                     counter[d] += 1
                     offset += strides[d]
@@ -405,6 +412,7 @@ enum ArrayKernels {
                                                                                  strides: Strides, _: E.Type) where Strides.Index == Int {
         let px = x.pointer(as: E.self), po = out.mutablePointer(as: E.self), step = strides.last ?? 0
         stridedWalk(shape: shape, base: base, strides: strides) { o, p, n in
+            if step == 1 { (po + o).update(from: px + p, count: n); return }
             for k in 0..<n { po[o &+ k] = px[p &+ k &* step] }
         }
     }
@@ -414,6 +422,7 @@ enum ArrayKernels {
                                                                                     strides: Strides, _: E.Type) where Strides.Index == Int {
         let ps = src.pointer(as: E.self), po = out.mutablePointer(as: E.self), step = strides.last ?? 0
         stridedWalk(shape: shape, base: base, strides: strides) { s, p, n in
+            if step == 1 { (po + p).update(from: ps + s, count: n); return }
             for k in 0..<n { po[p &+ k &* step] = ps[s &+ k] }
         }
     }

@@ -39,11 +39,9 @@ public struct TensorList: Sendable {
     /// dimension), or `nil` where a row could not be a tensor of its own: `tensor` is a view
     /// (arena memory, gone after the run) or a row is not a whole number of cache lines.
     init?(rowsOf tensor: Tensor, count: Int, elementShape: TensorShape) {
-        guard tensor.dtype.isPlain, tensor.rank >= 1, !tensor.buffer.isView, count >= 0, count <= tensor.shape[0] else { return nil }
-        let rowBytes = tensor.shape[0] == 0 ? 0 : tensor.byteCount / tensor.shape[0]
-        guard rowBytes % TensorBuffer.alignment == 0 else { return nil }
+        guard tensor.dtype.isPlain, tensor.rank >= 1, count >= 0, count <= tensor.shape[0] else { return nil }
         self.init(elementDType: tensor.dtype, elementShape: elementShape, elements: Array(repeating: nil, count: count))
-        (rows, rowRange, rowShape, self.rowBytes) = (tensor, 0..<count, Array(tensor.shape.dropFirst()), rowBytes)
+        guard adoptRows(tensor, 0..<count) else { return nil }
     }
 
     /// The number of elements.

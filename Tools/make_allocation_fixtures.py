@@ -24,7 +24,7 @@ paths hold scratch memory a steady-state run must reuse, not allocate.
   its GRU keeping the last output — two `While` loops over TensorLists that run as fused
   cells, whose steps must not allocate: a run allocates as often for 64 steps as for 8.
 
-    pip install tensorflow-cpu
+    pip install tensorflow-cpu tf_keras   # tf_keras: keras_recurrent.pb
     python3 Tools/make_allocation_fixtures.py
 """
 import os

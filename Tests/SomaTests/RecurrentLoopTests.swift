@@ -127,6 +127,34 @@ import Testing
         #expect(fused.outputs[0].count == 7 * 2 * 8)
     }
 
+    /// The memory a fused loop keeps from run to run (its state buffers, its outputs' rows,
+    /// its counters) is reused only once nothing holds last run's values: results a caller
+    /// keeps stay as they were through later runs, and every run has a fresh session's values.
+    @Test(arguments: [(nil, false), (0, false), (nil, true), (0, true)] as [(Int?, Bool)])
+    func keptStateNeverOverwritesHeldResults(writeAt: Int?, gru: Bool) throws {
+        let loop = try Loop(batch: 3, units: 16, elements: 5, limit: 5, writeAt: writeAt, gru: gru, seed: 9)
+        let session = Self.session(threads: 2, fused: true, loop.graph)
+        /// The feeds with the sequence scaled by `scale`.
+        func feeds(_ scale: Float) -> [Output: Tensor] {
+            var feeds = loop.feeds
+            let sequence = feeds[loop.sequence]!
+            feeds[loop.sequence] = try! Tensor(sequence.scalars(as: Float.self).map { $0 * scale }, shape: sequence.shape)
+            return feeds
+        }
+        func values(_ ts: [Tensor]) -> [[Float]] { ts.map { $0.scalars(as: Float.self) } }
+        let expected = try [1, -0.5, 2].map { (scale: Float) in
+            try values(Self.session(threads: 2, fused: true, loop.graph).run(fetches: loop.fetches, feeds: feeds(scale)))
+        }
+        #expect(expected[0] != expected[1])
+        let held = try session.run(fetches: loop.fetches, feeds: feeds(1))
+        #expect(values(held) == expected[0])
+        #expect(values(try session.run(fetches: loop.fetches, feeds: feeds(-0.5))) == expected[1])
+        #expect(values(held) == expected[0])
+        for _ in 0..<2 { #expect(values(try session.run(fetches: loop.fetches, feeds: feeds(2))) == expected[2]) }
+        #expect(values(held) == expected[0])
+        #expect(try Self.recognizedLoops(session, loop.fetches, loop.feeds) == 1)
+    }
+
     /// A limit past the input list's end: the loop stops there and the plans fail as TF does.
     @Test func handsOverToThePlansToFail() throws {
         let loop = try Loop(batch: 2, units: 8, elements: 4, limit: 6, seed: 6)

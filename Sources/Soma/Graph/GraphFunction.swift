@@ -29,6 +29,9 @@ public final class GraphFunction: @unchecked Sendable, Hashable, CustomStringCon
     let resultNames: [String]
     /// Per-function memo of the runtime (compiled sub-plans): opaque to the graph layer.
     let runtimeCache = Locked<[AnyHashable: any Sendable]>([:])
+    /// The runtime's most recent entries, by kind (a number the runtime picks), checked
+    /// before the memo so that a call with the last call's shapes builds no key.
+    let runtimeRecent = Locked<[Int: any Sendable]>([:])
     /// Output shapes inferred for argument shapes other than the placeholders' own.
     private let shapeCache = Locked<[[TensorShape]: [TensorShape]]>([:])
 

@@ -78,12 +78,40 @@ final class Arena: @unchecked Sendable {
 
     /// Drops the cached views, so the arena is freed once no tensor views it any more.
     func releaseViews() {
-        let dropped = lock.withLock { () -> [SIMD2<Int>: TensorBuffer] in
-            defer { views = [:] }
-            return views
+        let dropped = lock.withLock { () -> ([SIMD2<Int>: TensorBuffer], [KeptKey: TensorBuffer]) in
+            defer { (views, kept) = ([:], [:]) }
+            return (views, kept)
         }
         _ = dropped  // released here, outside the lock
         planned = [:]  // (the arena is out of use: no run reads it)
+    }
+
+    /// Memory kernels keep from one run of this arena to the next (a recurrent loop's state
+    /// buffers), by step and slot.
+    private var kept: [KeptKey: TensorBuffer] = [:]
+
+    private struct KeptKey: Hashable {
+        let step: ObjectIdentifier
+        let slot: Int
+    }
+
+    /// `byteCount` bytes of memory of their own that step `step` keeps as its slot `slot`:
+    /// the buffer the last run kept there when nothing else holds it any more (the tensors
+    /// made from it last time are gone), else a fresh one reserved from `budget` (not
+    /// zeroed), kept in its place. A steady-state run allocates nothing here; a run whose
+    /// caller still holds last run's output gets new memory, never that output's.
+    func keptBuffer(step: ObjectIdentifier, slot: Int, byteCount: Int, budget: MemoryBudget,
+                    for what: @autoclosure () -> String) throws(SomaError) -> TensorBuffer {
+        let key = KeptKey(step: step, slot: slot)
+        lock.lock()
+        defer { lock.unlock() }
+        if var buffer = kept.removeValue(forKey: key), buffer.byteCount == byteCount, isKnownUniquelyReferenced(&buffer) {
+            kept[key] = buffer
+            return buffer
+        }
+        let buffer = byteCount == 0 ? TensorBuffer.empty : try TensorBuffer(byteCount: byteCount, zeroed: false, budget: budget, for: what())
+        kept[key] = buffer
+        return buffer
     }
 
     /// The run's value table (one slot per plan value, all `nil`), kept with the arena so

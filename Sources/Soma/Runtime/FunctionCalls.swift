@@ -24,7 +24,45 @@ enum FunctionCalls {
             self.executor = executor
             self.feedArgument = feedArgument
         }
+
+        /// Whether it was compiled for `arguments`' shapes and list element shapes.
+        func fits(_ arguments: [Tensor]) -> Bool {
+            FunctionCalls.signature(shapes, listShapes, fits: arguments)
+        }
     }
+
+    /// Whether `arguments` have `shapes` and, where `listShapes` names one, lists whose
+    /// elements share it — compared in place, building no shape.
+    static func signature(_ shapes: [[Int]], _ listShapes: [TensorShape?], fits arguments: [Tensor]) -> Bool {
+        guard shapes.count == arguments.count, listShapes.count == arguments.count else { return false }
+        for k in arguments.indices {
+            guard shapes[k] == arguments[k].shape else { return false }
+            if let shape = listShapes[k], !listShape(of: arguments[k], is: shape) { return false }
+        }
+        return true
+    }
+
+    /// `listShape(t) == shape`, without building a shape where the list's declared one is
+    /// fully defined (or its elements are rows of one tensor).
+    static func listShape(of t: Tensor, is shape: TensorShape) -> Bool {
+        guard let list = t.list else { return false }
+        if list.elementShape.isFullyDefined { return list.elementShape == shape }
+        // The walk of `listShape(_:)`, comparing each set element's shape in place.
+        var first: [Int]? = nil
+        for i in 0..<list.count {
+            guard let e = list.storage(at: i) else { continue }
+            if let first {
+                if first != e.shape { return list.elementShape == shape }
+            } else {
+                first = e.shape
+            }
+        }
+        guard let first, let dims = shape.dimensions, dims.count == first.count else { return first == nil && list.elementShape == shape }
+        return zip(dims, first).allSatisfy { $0 == $1 }
+    }
+
+    /// Kinds of ``GraphFunction/runtimeRecent`` entries.
+    static let recentCompiled = 0, recentRecurrentLoop = 1
 
     private struct CacheKey: Hashable, Sendable {
         let shapes: [[Int]]
@@ -77,7 +115,10 @@ enum FunctionCalls {
     /// `f` compiled for arguments of `shapes` and list element shapes (memoised).
     static func compiled(_ f: GraphFunction, shapes: [[Int]], listShapes: [TensorShape?]) throws -> Compiled {
         let key = CacheKey(shapes: shapes, listShapes: listShapes)
-        if let hit = f.runtimeCache.withLock({ $0[key] }) as? Compiled { return hit }
+        if let hit = f.runtimeCache.withLock({ $0[key] }) as? Compiled {
+            f.runtimeRecent.withLock { $0[recentCompiled] = hit }
+            return hit
+        }
         var feeds: [NodeOutput: [Int]] = [:], lists: [NodeOutput: TensorShape] = [:]
         for (k, (argument, shape)) in zip(f.arguments, shapes).enumerated() {
             feeds[argument.endpoint] = shape
@@ -96,6 +137,7 @@ enum FunctionCalls {
             if cache.count >= cacheCapacity { cache.removeAll() }
             cache[key] = compiled
         }
+        f.runtimeRecent.withLock { $0[recentCompiled] = compiled }
         return compiled
     }
 
@@ -104,8 +146,11 @@ enum FunctionCalls {
     static func fitting(_ f: GraphFunction, _ arguments: [Tensor], _ compiled: Compiled?) throws -> Compiled {
         // Arguments are checked when their shapes change (a call with the shapes of the
         // last one passed the same checks, and a node's dtypes never change).
-        if let c = compiled, zip(c.shapes, arguments).allSatisfy({ $0 == $1.shape }),
-           zip(c.listShapes, arguments).allSatisfy({ $0 == nil || $0 == listShape($1) }) {
+        if let c = compiled, c.fits(arguments) { return c }
+        // A loop's calls start with none: the function's last signature comes first (its
+        // arguments' dtypes checked, since another node may have made that call).
+        if let c = f.runtimeRecent.withLock({ $0[recentCompiled] }) as? Compiled, c.fits(arguments),
+           zip(arguments, f.arguments).allSatisfy({ $0.dtype == $1.dtype }) {
             return c
         }
         try check(arguments, for: f)
@@ -142,7 +187,9 @@ enum FunctionCalls {
     struct LoopCalls {
         let function: GraphFunction
         private var compiled: Compiled? = nil
-        private var held: [Arena] = []
+        /// The arenas held, `turns` at most (two fields, not an array: a loop's run
+        /// allocates none for them).
+        private var held: (Arena?, Arena?) = (nil, nil)
         private var turn = 0
         /// Per turn, the results its last call returned, overwritten in place by its next
         /// one — the caller holds the other turn's by then —, so iterations allocate no
@@ -186,13 +233,18 @@ enum FunctionCalls {
                     // New shapes, a new plan: its own arenas. The old ones are let go, not
                     // pooled: a loop whose shapes change would otherwise leave an arena
                     // pooled for every shape it passed through.
-                    for arena in held { try own(arena) }
+                    if let arena = held.0 { try own(arena) }
+                    if let arena = held.1 { try own(arena) }
                     release(pooling: false)
                     compiled = c
                 }
-                if held.count < turns { held.append(try c.executor.arenas.take(budget: state.budget)) }
-                turn = (turn + 1) % held.count
-                let arena = held[turn]
+                if held.0 == nil {
+                    held.0 = try c.executor.arenas.take(budget: state.budget)
+                } else if held.1 == nil && turns == 2 {
+                    held.1 = try c.executor.arenas.take(budget: state.budget)
+                }
+                turn = held.1 == nil ? 0 : 1 - turn
+                let arena = (turn == 0 ? held.0 : held.1)!
                 try own(arena)
                 let executor = c.executor
                 let fetches = executor.plan.fetches
@@ -220,12 +272,13 @@ enum FunctionCalls {
         /// Hands the arenas back to the function's pool (after a loop that finished), or
         /// lets them go (after one that failed, or whose shapes changed).
         mutating func release(pooling: Bool) {
-            if pooling, let c = compiled {
-                for arena in held { c.executor.arenas.give(arena) }
-            } else {
-                for arena in held { arena.releaseViews() }
+            func letGo(_ arena: Arena?) {
+                guard let arena else { return }
+                if pooling, let c = compiled { c.executor.arenas.give(arena) } else { arena.releaseViews() }
             }
-            held = []
+            letGo(held.0)
+            letGo(held.1)
+            held = (nil, nil)
             results = []
         }
     }

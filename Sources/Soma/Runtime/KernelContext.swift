@@ -127,6 +127,26 @@ struct KernelContext {
         }
     }
 
+    /// A tensor of `shape` with memory of its own that this step keeps from run to run
+    /// (``Arena/keptBuffer(step:slot:byteCount:budget:for:)``; `slot` tells a step's
+    /// tensors apart): last run's memory when nothing holds it any more, else fresh
+    /// (without an arena, always fresh). Not zeroed. For state a kernel replaces in full on
+    /// every run — a loop's turn buffers — that may leave the step as its output.
+    func keptTensor(_ slot: Int, dtype: DType, shape: [Int], _ what: @autoclosure () -> String) throws -> Tensor {
+        do {
+            guard let arena else {
+                return try Tensor(dtype: dtype, shape: shape, zeroed: false, budget: state.budget, for: what())
+            }
+            guard let count = checkedProduct(shape), let bytes = checkedProduct(count, dtype.byteSize) else {
+                throw SomaError(.resourceExhausted, "\(what()): a tensor of shape \(shapeString(shape)) is too large")
+            }
+            let buffer = try arena.keptBuffer(step: node.identity, slot: slot, byteCount: bytes, budget: state.budget, for: what())
+            return Tensor(dtype: dtype, shape: shape, buffer: buffer)
+        } catch let error as SomaError {
+            throw KernelError(error)
+        }
+    }
+
     /// `t` with storage of its own (a copy of arena memory), reserved from the budget.
     func owned(_ t: Tensor) throws -> Tensor {
         do { return try t.owned(budget: state.budget) } catch { throw KernelError(error) }
@@ -200,6 +220,8 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
         }
     }
 
+    /// The node's identity within its plan: the same for every run of the plan.
+    var identity: ObjectIdentifier { ObjectIdentifier(box) }
     var name: String { box.fields.name }
     var op: String { box.fields.op }
     var attrs: [String: AttrValue] { box.fields.attrs }

@@ -65,28 +65,39 @@ struct RecurrentLoop: Sendable {
     /// (memoised on the body per argument signature); `nil` when it does not fit the pattern
     /// or does not compile (the plan runs then report why).
     static func recognized(cond: GraphFunction, body: GraphFunction, arguments: [Tensor]) -> RecurrentLoop? {
+        // The last call's arguments again (every run of a plan): no key to build.
+        if let last = body.runtimeRecent.withLock({ $0[FunctionCalls.recentRecurrentLoop] }) as? Recognition,
+           last.key.cond == ObjectIdentifier(cond), FunctionCalls.signature(last.key.shapes, last.key.listShapes, fits: arguments) {
+            return last.loop
+        }
         let key = Key(cond: ObjectIdentifier(cond), shapes: arguments.map(\.shape), listShapes: arguments.map(FunctionCalls.listShape))
-        if let hit = body.runtimeCache.withLock({ $0[key] }) as? Recognition { return hit.loop }
+        if let hit = body.runtimeCache.withLock({ $0[key] }) as? Recognition {
+            body.runtimeRecent.withLock { $0[FunctionCalls.recentRecurrentLoop] = hit }
+            return hit.loop
+        }
         let loop: RecurrentLoop?
         if let c = try? FunctionCalls.fitting(cond, arguments, nil), let b = try? FunctionCalls.fitting(body, arguments, nil) {
             loop = recognize(cond: c, body: b, count: arguments.count)
         } else {
             loop = nil
         }
+        let recognition = Recognition(key: key, loop: loop)
         body.runtimeCache.withLock { cache in
             if cache.count >= FunctionCalls.cacheCapacity { cache.removeAll() }
-            cache[key] = Recognition(loop: loop)
+            cache[key] = recognition
         }
+        body.runtimeRecent.withLock { $0[FunctionCalls.recentRecurrentLoop] = recognition }
         return loop
     }
 
-    private struct Key: Hashable, Sendable {
+    struct Key: Hashable, Sendable {
         let cond: ObjectIdentifier
         let shapes: [[Int]]
         let listShapes: [TensorShape?]
     }
 
     struct Recognition: Sendable {
+        let key: Key
         let loop: RecurrentLoop?
     }
 
@@ -279,10 +290,13 @@ struct RecurrentLoop: Sendable {
         case .lstm: parts = 4
         case .gru: parts = 3
         }
-        let stateShape = [batch, units], gateShape = [batch, parts * units]
-        guard let kernel = value(kernel, values), kernel.dtype == T.dtype, kernel.shape == [units, parts * units],
-              let (_, bias) = vector(bias, values, width: parts * units, T.self),
-              inputList.elementDType == T.dtype, requestedShape.isCompatible(with: gateShape),
+        // (h's own shape array, and the gates' compared in place: a run makes no shape arrays.)
+        let stateShape = hInitial.shape
+        func isGateShape(_ shape: [Int]) -> Bool { shape.count == 2 && shape[0] == batch && shape[1] == parts * units }
+        guard let kernel = value(kernel, values), kernel.dtype == T.dtype, kernel.rank == 2, kernel.shape[0] == units,
+              kernel.shape[1] == parts * units, let (_, bias) = vector(bias, values, width: parts * units, T.self),
+              inputList.elementDType == T.dtype,
+              requestedShape.dimensions.map({ $0.count == 2 && ($0[0] ?? batch) == batch && ($0[1] ?? parts * units) == parts * units }) ?? true,
               outputList.elementDType == T.dtype, outputList.elementShape.isCompatible(with: stateShape) else { return }
         let limitValue = limitTensor.scalar(as: Int32.self)
         var t = timeTensor.scalar(as: Int32.self)
@@ -295,6 +309,10 @@ struct RecurrentLoop: Sendable {
         func newState(_ what: String) throws -> Tensor {
             try Tensor(dtype: T.dtype, shape: stateShape, zeroed: false, budget: budget, for: "\(what) of shape \(shapeString(stateShape))")
         }
+        /// State buffer `slot` the step keeps from run to run (``KernelContext/keptTensor(_:dtype:shape:_:)``).
+        func keptState(_ slot: Int, _ what: @autoclosure () -> String) throws -> Tensor {
+            try ctx.keptTensor(slot, dtype: T.dtype, shape: stateShape, "\(what()) of shape \(shapeString(stateShape))")
+        }
         // Where each step's `h` goes: a layer keeping only its last output (one index) into
         // two buffers taking turns; one keeping every step's into the rows of one tensor the
         // output list then reads in place (its elements unset before, each row whole cache
@@ -302,11 +320,12 @@ struct RecurrentLoop: Sendable {
         let stateCount = batch * units
         var outputRows: Tensor? = nil, turns: (Tensor, Tensor)? = nil
         if fixedIndex != nil {
-            turns = (try newState("a recurrent loop's output"), try newState("a recurrent loop's output"))
+            turns = (try keptState(Slot.output, "a recurrent loop's output"),
+                     try keptState(Slot.output + 1, "a recurrent loop's output"))
         } else if outputList.isUnset, stateCount * T.dtype.byteSize % TensorBuffer.alignment == 0 {
             let shape = [outputList.count, batch, units]
-            outputRows = try Tensor(dtype: T.dtype, shape: shape, zeroed: false, budget: budget,
-                                    for: "a recurrent loop's outputs of shape \(shapeString(shape))")
+            outputRows = try ctx.keptTensor(Slot.outputRows, dtype: T.dtype, shape: shape,
+                                            "a recurrent loop's outputs of shape \(shapeString(shape))")
         }
         let firstIndex = Int(t)
         var hFinal = hInitial
@@ -316,7 +335,7 @@ struct RecurrentLoop: Sendable {
             var hPrev = hInitial.pointer(as: T.self), turn = 0
             while t < limitValue {
                 let position = Int(t), index = fixedIndex ?? position
-                guard position >= 0, position < inputList.count, let x = inputList.storage(at: position), x.shape == gateShape,
+                guard position >= 0, position < inputList.count, let x = inputList.storage(at: position), isGateShape(x.shape),
                       index >= 0, index < outputList.count else { break }
                 let h: UnsafeMutablePointer<T>
                 if let outputRows {
@@ -342,7 +361,7 @@ struct RecurrentLoop: Sendable {
             guard cInitial.dtype == T.dtype, cInitial.shape == stateShape else { return }
             let shape = FusedKernels.LSTMShape(batch: batch, depth: units, units: units, order: order)
             // `c` takes turns between two buffers.
-            let cells = (try newState("an LSTM loop's cell state"), try newState("an LSTM loop's cell state"))
+            let cells = (try keptState(Slot.cell, "an LSTM loop's cell state"), try keptState(Slot.cell + 1, "an LSTM loop's cell state"))
             var (cPrev, turn) = (cInitial, 0)
             try ctx.withScratchReserved(shape.scratchBytes(threads: threads, T.self), "an LSTM cell's gates") {
                 try steps { x, hPrev, h in
@@ -361,7 +380,7 @@ struct RecurrentLoop: Sendable {
             }
             // Keras adds the input's bias before the cell (`BiasAdd`): into one buffer, step by step.
             let sum = try biasedInput.map { _ in
-                try Tensor(dtype: T.dtype, shape: gateShape, zeroed: false, budget: budget, for: "a GRU loop's biased input")
+                try ctx.keptTensor(Slot.biasedInput, dtype: T.dtype, shape: [batch, parts * units], "a GRU loop's biased input")
             }
             let scratch = tiling.scratchBytes(parts: 3, threads: threads, T.self)
             try ctx.withScratchReserved(scratch, "a GRU cell's gates") {
@@ -389,9 +408,21 @@ struct RecurrentLoop: Sendable {
         } else if let fixedIndex {
             outputList[fixedIndex] = hFinal
         }
-        values[time] = Tensor(t)
-        if let counter, let count { values[counter] = Tensor(count) }
+        values[time] = try scalar(t, Slot.time, ctx)
+        if let counter, let count { values[counter] = try scalar(count, Slot.counter, ctx) }
         values[outputs] = Tensor(list: outputList)
         values[h] = hFinal
+    }
+
+    /// The slots of the memory the loop's step keeps from run to run.
+    private enum Slot {
+        static let output = 0, cell = 2, biasedInput = 4, outputRows = 5, time = 6, counter = 7
+    }
+
+    /// An int32 scalar holding `value`, in memory the step keeps (slot `slot`).
+    private func scalar(_ value: Int32, _ slot: Int, _ ctx: KernelContext) throws -> Tensor {
+        let t = try ctx.keptTensor(slot, dtype: .int32, shape: [], "a recurrent loop's counter")
+        t.mutablePointer(as: Int32.self).pointee = value
+        return t
     }
 }

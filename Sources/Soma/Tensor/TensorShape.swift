@@ -34,7 +34,10 @@ public struct TensorShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custom
     public subscript(_ axis: Int) -> Int? { dimensions?[axis] }
 
     /// Whether a concrete shape is an instance of this partial shape.
-    public func isCompatible(with shape: [Int]) -> Bool {
+    public func isCompatible(with shape: [Int]) -> Bool { isCompatible(with: shape[...]) }
+
+    /// Whether the concrete shape `shape` (part of an array: no copy) is an instance of this one.
+    public func isCompatible(with shape: ArraySlice<Int>) -> Bool {
         guard let dims = dimensions else { return true }
         guard dims.count == shape.count else { return false }
         return zip(dims, shape).allSatisfy { $0 == nil || $0 == $1 }

@@ -131,21 +131,22 @@ struct LoopInputProjectionHoisting: CompilerPass {
         let rows = try add("projection_rows", "Reshape", [source, try constant("projection_rows_shape", [-1, f32])], reshape, dtype)
         let product = try add("projection", "MatMul", [rows, weight],
                               ["T": .type(dtype), "transpose_a": .bool(false), "transpose_b": .bool(p.transposeWeight)], dtype)
-        // `[T, B…, H]`: x's leading dimensions, then H.
-        let leading: IRValue
+        // `[T, B…, H]`: x's leading dimensions, then H — a constant where they are known (the
+        // reshape's shape, and so the run's, is then static), else read from x as the loop runs.
+        let stepsShape: IRValue
         if let known = leadingDimensions?.compactMap({ Int32(exactly: $0) }), known.count == dims.count - 1 {
-            leading = try constant("projection_steps", known)
+            stepsShape = try constant("projection_steps_shape", known + [h32])
         } else {
             let shape = try add("projection_source_shape", "Shape", [source], ["T": .type(dtype), "out_type": .type(.int32)], .int32)
-            leading = try add("projection_steps", "StridedSlice",
+            let leading = try add("projection_steps", "StridedSlice",
                               [shape, try constant("projection_steps_begin", [0]), try constant("projection_steps_end", [-1]),
                                try constant("projection_steps_stride", [1])],
                               ["T": .type(.int32), "Index": .type(.int32), "begin_mask": .int(0), "end_mask": .int(0),
                                "ellipsis_mask": .int(0), "new_axis_mask": .int(0), "shrink_axis_mask": .int(0)], .int32)
-        }
-        let stepsShape = try add("projection_steps_shape", "ConcatV2",
+            stepsShape = try add("projection_steps_shape", "ConcatV2",
                                  [leading, try constant("projection_width", [h32]), constant("projection_axis", Tensor(Int32(0)))],
                                  ["T": .type(.int32), "N": .int(2), "Tidx": .type(.int32)], .int32)
+        }
         let steps = try add("projection_steps_values", "Reshape", [product, stepsShape], reshape, dtype)
         let projected = try add("projection_list", "TensorListFromTensor", [steps, constant("projection_element_shape", Tensor(Int32(-1)))],
                                 ["element_dtype": .type(dtype), "shape_type": .type(.int32)], .variant)

@@ -147,7 +147,7 @@ enum ListKernels {
             guard expected < 0 || expected == list.count else {
                 throw KernelError("Operation expected a list with \(expected) elements but got a list with \(list.count) elements.")
             }
-            ctx.setOutput(0, try planned(ctx, 0, stack(list, indices: Array(0..<list.count), requested: requested, ctx)))
+            ctx.setOutput(0, try planned(ctx, 0, stack(list, indices: 0..<list.count, requested: requested, ctx)))
         },
     ]
 
@@ -204,17 +204,32 @@ enum ListKernels {
     }
 
     /// A shape tensor (`-1` scalar: unknown rank; `-1` elements: unknown dimensions).
+    /// Read in place: one array (the shape's own), none for `-1`.
     static func shape(_ t: Tensor) throws -> TensorShape {
-        guard let values = t.intScalars() else { throw KernelError("element_shape must be an integer tensor") }
+        func value(_ i: Int) -> Int {
+            switch t.dtype {
+            case .int32: Int(t.pointer(as: Int32.self)[i])
+            case .int64: Int(t.pointer(as: Int64.self)[i])
+            default: Int(t.pointer(as: UInt8.self)[i])
+            }
+        }
+        switch t.dtype {
+        case .int32, .int64, .uint8: break
+        default: throw KernelError("element_shape must be an integer tensor")
+        }
         if t.rank == 0 {
-            guard values == [-1] else { throw KernelError("element_shape must be -1 or a vector, but is \(values[0])") }
+            guard value(0) == -1 else { throw KernelError("element_shape must be -1 or a vector, but is \(value(0))") }
             return .unknown
         }
         guard t.rank == 1 else { throw KernelError("element_shape must be a vector, but has shape \(shapeString(t.shape))") }
-        return TensorShape(try values.map { d -> Int? in
+        var dimensions: [Int?] = []
+        dimensions.reserveCapacity(t.shape[0])
+        for i in 0..<t.shape[0] {
+            let d = value(i)
             guard d >= -1 else { throw KernelError("element_shape has dimension \(d)") }
-            return d == -1 ? nil : d
-        })
+            dimensions.append(d == -1 ? nil : d)
+        }
+        return TensorShape(dimensions)
     }
 
     private static func input(_ ctx: KernelContext, _ i: Int) throws -> TensorList {
@@ -252,9 +267,28 @@ enum ListKernels {
         return try zeros(list.elementDType, dims, ctx)
     }
 
-    /// The elements at `indices` stacked along a new first dimension.
-    private static func stack(_ list: TensorList, indices: [Int], requested: TensorShape, _ ctx: KernelContext) throws -> Tensor {
+    /// The elements at `indices` stacked along a new first dimension — into the step's
+    /// planned output where the plan fixed its shape and every element set fits it.
+    private static func stack<Indices: Collection<Int>>(_ list: TensorList, indices: Indices, requested: TensorShape,
+                                                        _ ctx: KernelContext) throws -> Tensor {
         guard list.elementDType.isPlain else { throw KernelError("Stacking \(list.elementDType) elements is not supported") }
+        if let planned = ctx.outputShapes[0], planned.first == indices.count, ctx.node.outputTypes[0] == list.elementDType {
+            let element = planned.dropFirst()
+            var unset = false
+            let fits = list.elementShape.isCompatible(with: element) && requested.isCompatible(with: element) && indices.allSatisfy { i in
+                guard let t = list.storage(at: i) else { unset = true; return true }
+                return t.shape[...] == element
+            }
+            if fits {
+                let out = try ctx.allocateOutput(0, zeroed: unset)
+                let bytes = element.reduce(1, *) * list.elementDType.byteSize
+                for (k, i) in indices.enumerated() {
+                    guard let t = list.storage(at: i) else { continue }
+                    memcpy(out.rawPointer + k * bytes, t.pointer, bytes)
+                }
+                return out
+            }
+        }
         var shape = list.elementShape.merged(with: requested) ?? requested
         for i in indices {
             guard let t = list.storage(at: i) else { continue }
@@ -322,11 +356,11 @@ enum ListKernels {
 extension KernelContext {
     /// Checks that a list's `elements` slots fit the session's memory budget now (the
     /// slots are small; the element tensors are reserved when they are made).
-    func checkListFits(_ elements: Int, _ what: String) throws {
+    func checkListFits(_ elements: Int, _ what: @autoclosure () -> String) throws {
         let (bytes, overflow) = elements.multipliedReportingOverflow(by: MemoryLayout<Tensor?>.stride)
-        guard !overflow else { throw KernelError("\(what) needs more memory than can be addressed", code: .resourceExhausted) }
+        guard !overflow else { throw KernelError("\(what()) needs more memory than can be addressed", code: .resourceExhausted) }
         do {
-            try state.budget.reserve(bytes, for: "OOM when allocating \(what)")
+            try state.budget.reserve(bytes, for: "OOM when allocating \(what())")
             state.budget.release(bytes)
         } catch {
             throw KernelError(error)

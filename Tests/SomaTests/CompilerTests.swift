@@ -851,7 +851,8 @@ import Testing
         let h = try relu(biasAdd(matmul(x, w.value), g.constant(Self.random([4], seed: 41))) * 1, name: "h")
         let y = try softmax(h, name: "probs")
         let (optimized, report) = try g.optimized(for: [y], targets: [w.initializer!])
-        #expect(report.map(\.pass) == ["pruning", "shape_specialization", "constant_folding", "common_subexpression_elimination",
+        #expect(report.map(\.pass) == ["pruning", "shape_specialization", "constant_folding", "list_length_inference",
+                                        "common_subexpression_elimination",
                                         "arithmetic_optimizer", "constant_folding", "common_subexpression_elimination",
                                         "dependency_optimizer", "remapper"])
         #expect(optimized.nodes.contains { $0.op == "_FusedMatMul" })

@@ -155,6 +155,31 @@ import Testing
         #expect(try Self.recognizedLoops(session, loop.fetches, loop.feeds) == 1)
     }
 
+    /// A list reserved with a constant length and set in a loop is stacked with that length
+    /// known (``ListLengthInference``): the plan has no step that infers its shapes as it
+    /// runs, and the values are those of the plan without the pass; a list the loop may grow
+    /// keeps its stack's length open.
+    @Test func stacksOfLoopOutputsHaveStaticShapes() throws {
+        let loop = try Loop(batch: 2, units: 8, elements: 5, limit: 5, seed: 11)
+        func session(_ disabled: Set<String>) -> Session {
+            var options = SessionOptions()
+            options.compileOptions.disabledPasses = disabled
+            return Session(graph: loop.graph, options: options)
+        }
+        let (inferred, open) = (session([]), session([ListLengthInference.name]))
+        let plan = try #require(try inferred.plan(fetches: loop.fetches, feeds: loop.feeds))
+        #expect(plan.steps.allSatisfy { !$0.isDynamic }, "\(plan.listing)")
+        #expect(plan.steps.first { $0.op == "TensorListStack" }?.outputShapes == [[5, 2, 8]])
+        let without = try #require(try open.plan(fetches: loop.fetches, feeds: loop.feeds))
+        #expect(without.steps.contains { $0.op == "TensorListStack" && $0.isDynamic })
+        let values = { (s: Session) in try s.run(fetches: loop.fetches, feeds: loop.feeds).map { $0.scalars(as: Float.self) } }
+        #expect(try values(inferred) == values(open))
+
+        let growing = try Loop(batch: 2, units: 8, elements: 7, limit: 7, outputSize: 3, growing: true, seed: 12)
+        let grown = try #require(try Session(graph: growing.graph).plan(fetches: growing.fetches, feeds: growing.feeds))
+        #expect(grown.steps.contains { $0.op == "TensorListStack" && $0.isDynamic })
+    }
+
     /// A limit past the input list's end: the loop stops there and the plans fail as TF does.
     @Test func handsOverToThePlansToFail() throws {
         let loop = try Loop(batch: 2, units: 8, elements: 4, limit: 6, seed: 6)

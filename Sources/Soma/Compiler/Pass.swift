@@ -45,7 +45,7 @@ extension PassReport {
 public enum Passes {
     /// Every pass name, in pipeline order.
     public static let all = [
-        ShapeSpecialization.name, ConstantFolding.name, CommonSubexpressionElimination.name,
+        ShapeSpecialization.name, ConstantFolding.name, ListLengthInference.name, CommonSubexpressionElimination.name,
         AlgebraicSimplification.name, DependencyOptimization.name, PadFolding.name, BatchNormFolding.name, PaddingTapPruning.name,
         RecurrentCellFusion.name, MatMulBiasActivationFusion.name,
         MatMulSumFusion.name, SharedTransposeMaterialization.name, ElementwiseFusion.name, LoopAccumulatorSharing.name, LoopVariablePruning.name,
@@ -54,7 +54,8 @@ public enum Passes {
 
     static func pipeline(disabled: Set<String>, forPlan: Bool) -> [any CompilerPass] {
         var passes: [any CompilerPass] = [
-            ShapeSpecialization(), ConstantFolding(), CommonSubexpressionElimination(), AlgebraicSimplification(),
+            // A list's length known once its count is folded: the shapes after it become static.
+            ShapeSpecialization(), ConstantFolding(), ListLengthInference(), CommonSubexpressionElimination(), AlgebraicSimplification(),
             // Simplification exposes more constants and duplicates.
             ConstantFolding(), CommonSubexpressionElimination(), DependencyOptimization(),
         ]

@@ -78,17 +78,19 @@ final class Arena: @unchecked Sendable {
 
     /// Drops the cached views, so the arena is freed once no tensor views it any more.
     func releaseViews() {
-        let dropped = lock.withLock { () -> ([SIMD2<Int>: TensorBuffer], [KeptKey: TensorBuffer]) in
-            defer { (views, kept) = ([:], [:]) }
-            return (views, kept)
+        let dropped = lock.withLock { () -> ([SIMD2<Int>: TensorBuffer], [KeptKey: TensorBuffer], [KeptKey: AnyObject]) in
+            defer { (views, kept, keptObjects, keptLists) = ([:], [:], [:], []) }
+            return (views, kept, keptObjects)
         }
         _ = dropped  // released here, outside the lock
         planned = [:]  // (the arena is out of use: no run reads it)
     }
 
     /// Memory kernels keep from one run of this arena to the next (a recurrent loop's state
-    /// buffers), by step and slot.
+    /// buffers, a list op's variant output), by step and slot; and other objects
+    /// (``keptObject(step:slot:make:)``).
     private var kept: [KeptKey: TensorBuffer] = [:]
+    private var keptObjects: [KeptKey: AnyObject] = [:]
 
     private struct KeptKey: Hashable {
         let step: ObjectIdentifier
@@ -112,6 +114,60 @@ final class Arena: @unchecked Sendable {
         let buffer = byteCount == 0 ? TensorBuffer.empty : try TensorBuffer(byteCount: byteCount, zeroed: false, budget: budget, for: what())
         kept[key] = buffer
         return buffer
+    }
+
+    /// A one-element variant buffer (holding `.optional(nil)` when fresh) that step `step`
+    /// keeps as its slot `slot`, on the terms of ``keptBuffer(step:slot:byteCount:budget:for:)``:
+    /// a kernel may ``TensorBuffer/exchangeVariant(_:)`` it — take last run's value out to
+    /// reuse its arrays, put this run's in — before publishing it.
+    func keptVariantBuffer(step: ObjectIdentifier, slot: Int) -> TensorBuffer {
+        let key = KeptKey(step: step, slot: slot)
+        lock.lock()
+        defer { lock.unlock() }
+        if var buffer = kept.removeValue(forKey: key), buffer.variants?.count == 1, isKnownUniquelyReferenced(&buffer) {
+            kept[key] = buffer
+            return buffer
+        }
+        let buffer = TensorBuffer(variants: [.optional(nil)])
+        kept[key] = buffer
+        keptLists.insert(key)
+        return buffer
+    }
+
+    /// The keys of ``kept`` that hold variant buffers. (Read at the end of every run — each
+    /// loop iteration's — and written under the lock while one run uses the arena: no
+    /// exclusivity check at each read.)
+    @exclusivity(unchecked) private var keptLists: Set<KeptKey> = []
+
+    /// Ends a run (its values released): each kept list that nothing else holds lets go of
+    /// its elements, keeping its arrays' memory — so what they held (the product whose rows
+    /// a `TensorListFromTensor` read, a loop's last state) is free for the next run's steps,
+    /// which come before the list op that would let go of it. Nothing to do, and no lock
+    /// taken, for an arena whose steps keep no lists.
+    func endRun() {
+        guard !keptLists.isEmpty else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        for key in keptLists {
+            guard var buffer = kept.removeValue(forKey: key) else { continue }
+            if isKnownUniquelyReferenced(&buffer), case .list(var list) = buffer.exchangeVariant(.optional(nil)) {
+                list.reset(count: 0, elementShape: list.elementShape, maxElements: list.maxElements)
+                _ = buffer.exchangeVariant(.list(list))
+            }
+            kept[key] = buffer
+        }
+    }
+
+    /// An object step `step` keeps as its slot `slot` from run to run (`make()`'s the first
+    /// time); the caller is the only one to use it while the step runs.
+    func keptObject<T: AnyObject>(step: ObjectIdentifier, slot: Int, make: () -> T) -> T {
+        let key = KeptKey(step: step, slot: slot)
+        lock.lock()
+        defer { lock.unlock() }
+        if let object = keptObjects[key] as? T { return object }
+        let object = make()
+        keptObjects[key] = object
+        return object
     }
 
     /// The run's value table (one slot per plan value, all `nil`), kept with the arena so

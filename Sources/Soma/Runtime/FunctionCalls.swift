@@ -193,16 +193,29 @@ enum FunctionCalls {
         private var turn = 0
         /// Per turn, the results its last call returned, overwritten in place by its next
         /// one — the caller holds the other turn's by then —, so iterations allocate no
-        /// result arrays (an empty 10,000-step loop allocated 10,000 per run).
+        /// result arrays (an empty 10,000-step loop allocated 10,000 per run); kept by the
+        /// calling step from run to run when it hands them in (``Turns``).
         private var results: [[Tensor]] = []
+        /// Where `results` came from and go back to when the loop releases its calls.
+        private let turnsStorage: Turns?
 
         /// Arenas taking turns: 2 when results become the next call's arguments, else 1.
         private let turns: Int
         /// Whether the calling kernel may use one thread only.
         private let alone: Bool
 
-        init(_ function: GraphFunction, resultsCarried: Bool, threads: Int) {
+        /// The result arrays of a loop's turns (``LoopCalls``), which a step may keep from
+        /// run to run; emptied, keeping their memory, when a loop releases its calls.
+        final class Turns {
+            var results: [[Tensor]] = []
+        }
+
+        init(_ function: GraphFunction, resultsCarried: Bool, threads: Int, turns: Turns? = nil) {
             self.function = function
+            self.turnsStorage = turns
+            // (Taken out of the object for the loop: a local array, not a class property
+            // checked for exclusive access at each write.)
+            if let turns { swap(&results, &turns.results) }
             self.turns = resultsCarried ? 2 : 1
             self.alone = threads == 1
         }
@@ -235,7 +248,7 @@ enum FunctionCalls {
                     // pooled for every shape it passed through.
                     if let arena = held.0 { try own(arena) }
                     if let arena = held.1 { try own(arena) }
-                    release(pooling: false)
+                    letGoOfArenas(pooling: false)
                     compiled = c
                 }
                 if held.0 == nil {
@@ -257,7 +270,9 @@ enum FunctionCalls {
                         if results[slot].count == fetches.count {
                             for (k, fetch) in fetches.enumerated() { results[slot][k] = try read(fetch) }
                         } else {
-                            results[slot] = try fetches.map(read)
+                            // (Emptied by the last loop's release: refilled in its memory.)
+                            results[slot].removeAll(keepingCapacity: true)
+                            for fetch in fetches { results[slot].append(try read(fetch)) }
                         }
                         return (results[slot], true)
                     }
@@ -272,6 +287,12 @@ enum FunctionCalls {
         /// Hands the arenas back to the function's pool (after a loop that finished), or
         /// lets them go (after one that failed, or whose shapes changed).
         mutating func release(pooling: Bool) {
+            letGoOfArenas(pooling: pooling)
+            for k in results.indices { results[k].removeAll(keepingCapacity: true) }
+            if let turnsStorage { swap(&results, &turnsStorage.results) }
+        }
+
+        private mutating func letGoOfArenas(pooling: Bool) {
             func letGo(_ arena: Arena?) {
                 guard let arena else { return }
                 if pooling, let c = compiled { c.executor.arenas.give(arena) } else { arena.releaseViews() }
@@ -279,7 +300,6 @@ enum FunctionCalls {
             letGo(held.0)
             letGo(held.1)
             held = (nil, nil)
-            results = []
         }
     }
 }

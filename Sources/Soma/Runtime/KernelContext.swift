@@ -119,6 +119,13 @@ struct KernelContext {
             if zeroed { memset(buffer.data, 0, bytes) }
             return Tensor(dtype: dtype, shape: shape, buffer: buffer)
         }
+        // Storage of its own (a value a list adopts, a fetch): last run's, once nothing holds it.
+        if arena != nil, dtype.isPlain {
+            let t = try keptTensor(Self.ownedOutputSlot + i, dtype: dtype, shape: shape,
+                                   "OOM when allocating output \(i) with shape\(shapeString(shape)) and type \(dtype.name)")
+            if zeroed { memset(t.rawPointer, 0, t.byteCount) }
+            return t
+        }
         do {
             return try Tensor(dtype: dtype, shape: shape, zeroed: zeroed, budget: state.budget,
                               for: "OOM when allocating output \(i) with shape\(shapeString(shape)) and type \(dtype.name)")
@@ -126,6 +133,9 @@ struct KernelContext {
             throw KernelError(error)
         }
     }
+
+    /// ``keptTensor(_:dtype:shape:_:)`` slots from here on are outputs' own storage.
+    private static let ownedOutputSlot = 1 << 20
 
     /// A tensor of `shape` with memory of its own that this step keeps from run to run
     /// (``Arena/keptBuffer(step:slot:byteCount:budget:for:)``; `slot` tells a step's
@@ -145,6 +155,34 @@ struct KernelContext {
         } catch let error as SomaError {
             throw KernelError(error)
         }
+    }
+
+    /// The variant output this step keeps as its slot `slot` from run to run, with the list
+    /// it held last run taken out (``KeptList/previous``, once nothing else holds it: its
+    /// arrays can be refilled in place); ``KeptList/publish(_:)`` puts this run's list in.
+    /// Without an arena, a fresh buffer each time.
+    func keptList(_ slot: Int) -> KeptList {
+        guard let arena else { return KeptList(buffer: TensorBuffer(variants: [.optional(nil)]), previous: nil) }
+        let buffer = arena.keptVariantBuffer(step: node.identity, slot: -1 - slot)
+        guard case .list(let previous) = buffer.exchangeVariant(.optional(nil)) else { return KeptList(buffer: buffer, previous: nil) }
+        return KeptList(buffer: buffer, previous: previous)
+    }
+
+    /// Sets output `k` to the list `make` returns; `make` is handed the list the output held
+    /// last run (``keptList(_:)``), to rebuild in its memory.
+    func setListOutput(_ k: Int, _ make: (inout TensorList?) throws -> TensorList) rethrows {
+        var kept = keptList(k)
+        // (Made before `kept.publish` is named: reading `kept` for the call first would hold
+        // last run's list, and its arrays would be copied rather than refilled.)
+        let list = try make(&kept.previous)
+        setOutput(k, kept.publish(list))
+    }
+
+    /// An object this step keeps as its slot `slot` from run to run (`make()`'s the first
+    /// time, or without an arena): the step is its one user while it runs.
+    func keptObject<T: AnyObject>(_ slot: Int, _ make: () -> T) -> T {
+        guard let arena else { return make() }
+        return arena.keptObject(step: node.identity, slot: slot, make: make)
     }
 
     /// `t` with storage of its own (a copy of arena memory), reserved from the budget.
@@ -300,4 +338,19 @@ extension Node {
 func variableKey(name: String, attrs: [String: AttrValue]) -> String {
     if case .string(let shared)? = attrs["shared_name"], !shared.isEmpty { return shared }
     return name
+}
+
+/// A step's kept variant output (``KernelContext/keptList(_:)``): last run's list, taken
+/// out, and the buffer this run's goes into.
+struct KeptList {
+    let buffer: TensorBuffer
+    /// Last run's list, if any; take it (set this to `nil`) before changing it, so that its
+    /// arrays are not shared.
+    var previous: TensorList?
+
+    /// A scalar variant tensor holding `list`, in the kept buffer.
+    func publish(_ list: TensorList) -> Tensor {
+        _ = buffer.exchangeVariant(.list(list))
+        return Tensor(dtype: .variant, shape: [], buffer: buffer)
+    }
 }

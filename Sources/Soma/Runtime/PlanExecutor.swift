@@ -80,7 +80,10 @@ final class PlanExecutor: Sendable {
                     finish: ((Int) throws -> Tensor) throws -> R) throws -> R {
         let intra = alone ? 1 : options.resolvedIntraOpThreads
         let values = arena.valueTable(count: plan.values.count)
-        defer { for i in 0..<plan.values.count { values[i] = nil } }
+        defer {
+            for i in 0..<plan.values.count { values[i] = nil }
+            arena.endRun()
+        }
         for slot in feedSlots { values[slot.value] = feed(slot.feed) }
         for slot in constantSlots { values[slot.value] = slot.tensor }
         if parallel && !alone {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A `While` loop whose every step is one fused recurrent cell — a Keras LSTM or GRU layer
 /// once its body is compiled (``LoopVariablePruning``, ``LoopInputProjectionHoisting`` and
 /// ``RecurrentCellFusion`` leave it reading step `t` of a list, running the cell and
@@ -282,7 +284,7 @@ struct RecurrentLoop: Sendable {
     private func run<T: FloatScalar>(_ values: inout [Tensor], _ ctx: KernelContext, _: T.Type) throws {
         let hInitial = values[h], timeTensor = values[time]
         guard let limitTensor = value(limit, values), timeTensor.dtype == .int32, timeTensor.rank == 0, limitTensor.dtype == .int32,
-              limitTensor.rank == 0, hInitial.rank == 2, let inputList = values[inputs].list, var outputList = values[outputs].list
+              limitTensor.rank == 0, hInitial.rank == 2, let inputList = values[inputs].list, let listGiven = values[outputs].list
         else { return }
         let (batch, units) = (hInitial.shape[0], hInitial.shape[1])
         let parts: Int
@@ -297,10 +299,18 @@ struct RecurrentLoop: Sendable {
               kernel.shape[1] == parts * units, let (_, bias) = vector(bias, values, width: parts * units, T.self),
               inputList.elementDType == T.dtype,
               requestedShape.dimensions.map({ $0.count == 2 && ($0[0] ?? batch) == batch && ($0[1] ?? parts * units) == parts * units }) ?? true,
-              outputList.elementDType == T.dtype, outputList.elementShape.isCompatible(with: stateShape) else { return }
+              listGiven.elementDType == T.dtype, listGiven.elementShape.isCompatible(with: stateShape) else { return }
         let limitValue = limitTensor.scalar(as: Int32.self)
         var t = timeTensor.scalar(as: Int32.self)
         guard t < limitValue else { return }
+        // The output list: the one given, copied into the arrays of the list this step
+        // output last run (taken first: the buffers below are free only once it is).
+        var keptOutputs = ctx.keptList(Slot.outputList), outputList = listGiven
+        if var reused = keptOutputs.previous, reused.elementDType == listGiven.elementDType {
+            keptOutputs.previous = nil
+            reused.assign(listGiven)
+            outputList = reused
+        }
         let fixedIndex = writeIndex.flatMap { value($0, values) }.map { Int($0.scalar(as: Int32.self)) }  // an int32 scalar constant
         if let counter { guard values[counter].dtype == .int32, values[counter].rank == 0 else { return } }
         var count = counter.map { values[$0].scalar(as: Int32.self) }
@@ -323,9 +333,12 @@ struct RecurrentLoop: Sendable {
             turns = (try keptState(Slot.output, "a recurrent loop's output"),
                      try keptState(Slot.output + 1, "a recurrent loop's output"))
         } else if outputList.isUnset, stateCount * T.dtype.byteSize % TensorBuffer.alignment == 0 {
-            let shape = [outputList.count, batch, units]
-            outputRows = try ctx.keptTensor(Slot.outputRows, dtype: T.dtype, shape: shape,
-                                            "a recurrent loop's outputs of shape \(shapeString(shape))")
+            let rows = ctx.keptObject(Slot.rowsShape) { RowsShape() }
+            if rows.shape.count != 3 || rows.shape[0] != outputList.count || rows.shape[1] != batch || rows.shape[2] != units {
+                rows.shape = [outputList.count, batch, units]
+            }
+            outputRows = try ctx.keptTensor(Slot.outputRows, dtype: T.dtype, shape: rows.shape,
+                                            "a recurrent loop's outputs of shape \(shapeString(rows.shape))")
         }
         let firstIndex = Int(t)
         var hFinal = hInitial
@@ -379,8 +392,12 @@ struct RecurrentLoop: Sendable {
                 biasedInput = found
             }
             // Keras adds the input's bias before the cell (`BiasAdd`): into one buffer, step by step.
-            let sum = try biasedInput.map { _ in
-                try ctx.keptTensor(Slot.biasedInput, dtype: T.dtype, shape: [batch, parts * units], "a GRU loop's biased input")
+            var sum: Tensor? = nil
+            if biasedInput != nil {
+                // (In the shape array of the first step's item, which is the gates'; a first
+                // step the fused cell does not take leaves the loop to the plans.)
+                guard t >= 0, Int(t) < inputList.count, let item = inputList.storage(at: Int(t)), isGateShape(item.shape) else { return }
+                sum = try ctx.keptTensor(Slot.biasedInput, dtype: T.dtype, shape: item.shape, "a GRU loop's biased input")
             }
             let scratch = tiling.scratchBytes(parts: 3, threads: threads, T.self)
             try ctx.withScratchReserved(scratch, "a GRU cell's gates") {
@@ -404,19 +421,32 @@ struct RecurrentLoop: Sendable {
             guard outputList.adoptRows(outputRows, written) else {
                 throw KernelError("a recurrent loop's outputs did not fit its list")  // checked above: unreachable
             }
-            hFinal = outputList[written.upperBound - 1]!
+            // The last `h`, copied out of its row into memory the step keeps: a view of the
+            // row would be copied again as the loop's output, and cost a buffer each run.
+            let last = try keptState(Slot.lastOutput, "a recurrent loop's last output")
+            memcpy(last.rawPointer, outputRows.rawPointer + (written.upperBound - 1) * stateCount * T.dtype.byteSize,
+                   stateCount * T.dtype.byteSize)
+            hFinal = last
         } else if let fixedIndex {
             outputList[fixedIndex] = hFinal
         }
         values[time] = try scalar(t, Slot.time, ctx)
         if let counter, let count { values[counter] = try scalar(count, Slot.counter, ctx) }
-        values[outputs] = Tensor(list: outputList)
+        values[outputs] = keptOutputs.publish(outputList)
         values[h] = hFinal
     }
 
-    /// The slots of the memory the loop's step keeps from run to run.
+    /// The slots of the memory the loop's step keeps from run to run: tensors, the output
+    /// list, and objects (the `While` kernel keeps its values as object 0).
     private enum Slot {
-        static let output = 0, cell = 2, biasedInput = 4, outputRows = 5, time = 6, counter = 7
+        static let output = 0, cell = 2, biasedInput = 4, outputRows = 5, time = 6, counter = 7, lastOutput = 8
+        static let outputList = 0
+        static let rowsShape = 1
+    }
+
+    /// The shape of the output rows' tensor, kept with it.
+    private final class RowsShape {
+        var shape: [Int] = []
     }
 
     /// An int32 scalar holding `value`, in memory the step keeps (slot `slot`).

@@ -21,7 +21,9 @@ final class TensorBuffer: @unchecked Sendable {
     /// The elements of a string tensor (`data` then holds zeros of the nominal size).
     let strings: [[UInt8]]?
     /// The elements of a variant tensor (`data` then holds zeros of the nominal size).
-    let variants: [VariantValue]?
+    /// Changed only through ``exchangeVariant(_:)``, by the one holder of the buffer (so
+    /// read by every list op without an exclusivity check).
+    @exclusivity(unchecked) private(set) var variants: [VariantValue]?
     /// The budget the memory was reserved from, given back on release.
     private let budget: MemoryBudget?
     /// Whether `data` came from `posix_memalign` (released with `free`, or given to the
@@ -121,6 +123,17 @@ final class TensorBuffer: @unchecked Sendable {
     }
 
     var isView: Bool { owner != nil }
+
+    /// Puts `value` in place of a one-element variant buffer's element and returns the
+    /// element it held — for a buffer nothing else references (a kernel's output kept
+    /// from run to run, ``Arena/keptBuffer(step:slot:byteCount:budget:for:)``), so that
+    /// no tensor published with it ever sees the change.
+    func exchangeVariant(_ value: VariantValue) -> VariantValue {
+        precondition(variants?.count == 1, "exchangeVariant on a buffer that is not one variant")
+        let old = variants![0]
+        variants![0] = value
+        return old
+    }
 
     deinit {
         guard owner == nil else { return }

@@ -82,6 +82,29 @@ public struct TensorList: Sendable {
         if rowRange.upperBound > explicit.count { rowRange = rowRange.lowerBound..<Swift.max(rowRange.lowerBound, explicit.count) }
     }
 
+    /// Empties the list and refills it with `count` unset elements of `elementShape` — in
+    /// its arrays' memory where nothing else shares them (a list op's output kept from run
+    /// to run, ``KernelContext/keptList(_:)``).
+    mutating func reset(count: Int, elementShape: TensorShape, maxElements: Int = -1) {
+        explicit.removeAll(keepingCapacity: true)
+        explicit.append(contentsOf: repeatElement(nil, count: count))
+        (rows, rowRange, rowBytes) = (nil, 0..<0, 0)  // (`rowShape` stays: adoptRows reuses it)
+        self.elementShape = elementShape
+        self.maxElements = maxElements
+    }
+
+    /// Makes this list (of `other`'s element dtype) a copy of `other`, in its arrays' memory
+    /// where nothing else shares them.
+    mutating func assign(_ other: TensorList) {
+        precondition(other.elementDType == elementDType, "assign: lists of different element dtypes")
+        explicit.removeAll(keepingCapacity: true)
+        explicit.append(contentsOf: other.explicit)
+        (rows, rowRange, rowBytes) = (other.rows, other.rowRange, other.rowBytes)
+        if other.rows != nil && rowShape != other.rowShape { rowShape = other.rowShape }  // (read only with rows)
+        elementShape = other.elementShape
+        maxElements = other.maxElements
+    }
+
     /// Grows the list to `count` elements, the new ones unset.
     mutating func grow(to count: Int) {
         if count > explicit.count { explicit += Array(repeating: nil, count: count - explicit.count) }
@@ -95,7 +118,8 @@ public struct TensorList: Sendable {
               range.upperBound <= Swift.min(explicit.count, rows.shape[0]) else { return false }
         let rowBytes = rows.shape[0] == 0 ? 0 : rows.byteCount / rows.shape[0]
         guard rowBytes % TensorBuffer.alignment == 0 else { return false }
-        (self.rows, rowRange, rowShape, self.rowBytes) = (rows, range, Array(rows.shape.dropFirst()), rowBytes)
+        (self.rows, rowRange, self.rowBytes) = (rows, range, rowBytes)
+        if !rowShape.elementsEqual(rows.shape.dropFirst()) { rowShape = Array(rows.shape.dropFirst()) }
         return true
     }
 

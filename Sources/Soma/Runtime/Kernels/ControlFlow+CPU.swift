@@ -45,11 +45,27 @@ enum ControlFlowKernels {
         try finish(ctx, try call(branch, Array(ctx.inputs.dropFirst()), ctx))
     }
 
+    /// A loop's variables, in an array the `While` step keeps from run to run (its kept
+    /// object 0): a run refills it rather than making one.
+    private final class LoopValues {
+        var tensors: [Tensor] = []
+        let bodyResults = FunctionCalls.LoopCalls.Turns()
+    }
+
     private static let whileKernel: CPUKernel = { ctx in
         let cond = try function(ctx, "cond"), body = try function(ctx, "body")
-        var values = Array(ctx.inputs)
+        // The kept array, taken out of its object for the loop (a local, not a class
+        // property checked for exclusive access at each use) and put back emptied.
+        let kept = ctx.keptObject(0) { LoopValues() }
+        var values: [Tensor] = []
+        swap(&values, &kept.tensors)
+        values.append(contentsOf: ctx.inputs)
+        defer {
+            values.removeAll(keepingCapacity: true)
+            swap(&values, &kept.tensors)
+        }
         var condCalls = FunctionCalls.LoopCalls(cond, resultsCarried: false, threads: ctx.threads)
-        var bodyCalls = FunctionCalls.LoopCalls(body, resultsCarried: true, threads: ctx.threads)
+        var bodyCalls = FunctionCalls.LoopCalls(body, resultsCarried: true, threads: ctx.threads, turns: kept.bodyResults)
         var finished = false
         // Observers for the bodies made once per loop, not per iteration.
         let condObserver = ctx.observer?.nested(in: cond.name), bodyObserver = ctx.observer?.nested(in: body.name)
@@ -64,7 +80,14 @@ enum ControlFlowKernels {
             try loop.run(&values, ctx)
         }
         while try condCalls.test(values, state: ctx.state, observer: condObserver) {
-            values = try bodyCalls.call(values, state: ctx.state, observer: bodyObserver)
+            let results = try bodyCalls.call(values, state: ctx.state, observer: bodyObserver)
+            // Copied element by element: the values' array and the turns' stay apart, each
+            // refilled in place (shared, the next call would copy one of them).
+            if results.count == values.count {
+                for k in results.indices { values[k] = results[k] }
+            } else {
+                values = results
+            }
         }
         // The last results may view the body's arenas: finish copies them out before release.
         try finish(ctx, values)
@@ -96,8 +119,15 @@ enum ControlFlowKernels {
                 throw KernelError("output \(k) has shape \(shapeString(value.shape)), but its shape was inferred as "
                                   + "\(shapeString(planned)); declare a less specific shape (a shape invariant)")
             }
-            // A value passed straight through may view the caller's arena: give it storage of its own.
-            ctx.setOutput(k, try ctx.owned(value))
+            // A value passed straight through may view the caller's arena, a result the body's:
+            // give it storage of its own — the output's planned storage where it has one.
+            if value.buffer.isView, value.dtype.isPlain, ctx.outputShapes[k] == value.shape {
+                let out = try ctx.allocateOutput(k, zeroed: false)
+                memmove(out.rawPointer, value.rawPointer, value.byteCount)
+                ctx.setOutput(k, out)
+            } else {
+                ctx.setOutput(k, try ctx.owned(value))
+            }
         }
     }
 }

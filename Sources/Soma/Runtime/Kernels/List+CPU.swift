@@ -7,24 +7,21 @@ enum ListKernels {
     static let table: [String: CPUKernel] = [
         "EmptyTensorList": { ctx in
             let max = Int(ctx.inputs[1].scalar(as: Int32.self))
-            ctx.setOutput(0, Tensor(list: TensorList(elementDType: try dtype(ctx), elementShape: try shape(ctx.inputs[0]),
-                                                     maxElements: max)))
+            try made(ctx, count: 0, elementShape: try elementShape(ctx, 0), maxElements: max)
         },
         "TensorListReserve": { ctx in
             let n = Int(ctx.inputs[1].scalar(as: Int32.self))
             guard n >= 0 else { throw KernelError("The num_elements to reserve must be a non negative number, but got \(n)") }
             try ctx.checkListFits(n, "a TensorList of \(n) elements")
-            ctx.setOutput(0, Tensor(list: TensorList(elementDType: try dtype(ctx), elementShape: try shape(ctx.inputs[0]),
-                                                     elements: Array(repeating: nil, count: n))))
+            try made(ctx, count: n, elementShape: try elementShape(ctx, 0), maxElements: -1)
         },
         "TensorListFromTensor": { ctx in
             let t = ctx.inputs[0]
-            let declared = try shape(ctx.inputs[1])
-            let element = TensorShape(Array(t.shape.dropFirst()))
-            guard declared.isCompatible(with: element) else {
+            let declared = try elementShape(ctx, 1)
+            guard t.rank >= 1, declared.isCompatible(with: t.shape.dropFirst()) else {
                 throw KernelError("Specified a list with shape \(declared) from a tensor with shape \(shapeString(t.shape))")
             }
-            ctx.setOutput(0, Tensor(list: try list(rowsOf: t, elementShape: declared, ctx)))
+            try ctx.setListOutput(0) { previous in try list(rowsOf: t, elementShape: declared, reusing: &previous, ctx) }
         },
         "TensorListGetItem": { ctx in
             let list = try input(ctx, 0)
@@ -32,7 +29,7 @@ enum ListKernels {
             guard index >= 0 && index < list.count else {
                 throw KernelError("Trying to access element \(index) in a list with \(list.count) elements.")
             }
-            ctx.setOutput(0, try planned(ctx, 0, element(list, index, requested: try shape(ctx.inputs[2]), ctx)))
+            ctx.setOutput(0, try planned(ctx, 0, element(list, index, requested: try elementShape(ctx, 2), ctx)))
         },
         "TensorListSetItem": { ctx in
             var list = try input(ctx, 0)
@@ -64,7 +61,7 @@ enum ListKernels {
         "TensorListPopBack": { ctx in
             var list = try input(ctx, 0)
             guard list.count > 0 else { throw KernelError("Trying to pop from an empty list.") }
-            let last = try element(list, list.count - 1, requested: try shape(ctx.inputs[1]), ctx)
+            let last = try element(list, list.count - 1, requested: try elementShape(ctx, 1), ctx)
             list.removeLast()
             ctx.setOutput(0, Tensor(list: list))
             ctx.setOutput(1, try planned(ctx, 1, last))
@@ -111,7 +108,7 @@ enum ListKernels {
             for i in indices where i < 0 || i >= list.count {
                 throw KernelError("Trying to gather element \(i) in a list with \(list.count) elements.")
             }
-            ctx.setOutput(0, try planned(ctx, 0, stack(list, indices: indices, requested: try shape(ctx.inputs[2]), ctx)))
+            ctx.setOutput(0, try planned(ctx, 0, stack(list, indices: indices, requested: try elementShape(ctx, 2), ctx)))
         },
         "TensorListScatterIntoExistingList": { ctx in
             var list = try input(ctx, 0)
@@ -142,7 +139,7 @@ enum ListKernels {
         },
         "TensorListStack": { ctx in
             let list = try input(ctx, 0)
-            let requested = try shape(ctx.inputs[1])
+            let requested = try elementShape(ctx, 1)
             let expected = ctx.node.int("num_elements") ?? -1
             guard expected < 0 || expected == list.count else {
                 throw KernelError("Operation expected a list with \(expected) elements but got a list with \(list.count) elements.")
@@ -201,6 +198,55 @@ enum ListKernels {
     private static func dtype(_ ctx: KernelContext) throws -> DType {
         guard let d = ctx.node.type("element_dtype") else { throw KernelError("Missing required attr 'element_dtype'") }
         return d
+    }
+
+    /// Sets output 0 to a new list of `count` unset elements — last run's list refilled
+    /// in place where the step kept one (``KernelContext/setListOutput(_:_:)``).
+    private static func made(_ ctx: KernelContext, count: Int, elementShape: TensorShape, maxElements: Int) throws {
+        let dtype = try dtype(ctx)
+        ctx.setListOutput(0) { previous in
+            if var list = previous, list.elementDType == dtype {
+                previous = nil
+                list.reset(count: count, elementShape: elementShape, maxElements: maxElements)
+                return list
+            }
+            return TensorList(elementDType: dtype, elementShape: elementShape, elements: Array(repeating: nil, count: count),
+                              maxElements: maxElements)
+        }
+    }
+
+    /// The last shape a step's input read as an element shape, kept from run to run.
+    private final class ShapeMemo {
+        var shape: TensorShape? = nil
+    }
+
+    /// Input `i`, a shape tensor, as ``shape(_:)`` reads it — the step's last such shape when
+    /// the tensor still says the same (compared in place: a constant's shape is read once).
+    static func elementShape(_ ctx: KernelContext, _ i: Int) throws -> TensorShape {
+        let t = ctx.inputs[i]
+        let memo = ctx.keptObject(i) { ShapeMemo() }
+        if let shape = memo.shape, says(t, shape) { return shape }
+        let shape = try Self.shape(t)
+        memo.shape = shape
+        return shape
+    }
+
+    /// Whether shape tensor `t` reads as `shape`.
+    private static func says(_ t: Tensor, _ shape: TensorShape) -> Bool {
+        func value(_ i: Int) -> Int? {
+            switch t.dtype {
+            case .int32: Int(t.pointer(as: Int32.self)[i])
+            case .int64: Int(t.pointer(as: Int64.self)[i])
+            case .uint8: Int(t.pointer(as: UInt8.self)[i])
+            default: nil
+            }
+        }
+        guard let dims = shape.dimensions else { return t.rank == 0 && value(0) == -1 }
+        guard t.rank == 1, t.shape[0] == dims.count else { return false }
+        for (k, d) in dims.enumerated() {
+            guard let v = value(k), v == (d ?? -1) else { return false }
+        }
+        return true
     }
 
     /// A shape tensor (`-1` scalar: unknown rank; `-1` elements: unknown dimensions).
@@ -316,13 +362,21 @@ enum ListKernels {
     /// allocation and one copy in place of one per row (a Keras LSTM unstacks its `[32, 32,
     /// 64]` input every run: 0.135 ms in 32 allocations, then 0.008 ms with a view per row,
     /// one thread, in a profile) — else a copy per row.
-    private static func list(rowsOf t: Tensor, elementShape: TensorShape, _ ctx: KernelContext) throws -> TensorList {
+    /// (`previous`: last run's list, whose arrays are refilled where it is taken.)
+    private static func list(rowsOf t: Tensor, elementShape: TensorShape, reusing previous: inout TensorList?,
+                             _ ctx: KernelContext) throws -> TensorList {
         guard t.dtype.isPlain else { throw KernelError("Lists of \(t.dtype) tensors are not supported") }
         let count = t.shape[0]
         if count > 0, t.byteCount / count % TensorBuffer.alignment == 0 {
             let whole = t.buffer.isView ? try allocate(t.dtype, t.shape, ctx, zeroed: false) : t
             if whole.buffer !== t.buffer { memcpy(whole.rawPointer, t.rawPointer, t.byteCount) }
-            if let list = TensorList(rowsOf: whole, count: count, elementShape: elementShape) { return list }
+            if var list = previous, list.elementDType == t.dtype {
+                previous = nil
+                list.reset(count: count, elementShape: elementShape)
+                if list.adoptRows(whole, 0..<count) { return list }
+            } else if let list = TensorList(rowsOf: whole, count: count, elementShape: elementShape) {
+                return list
+            }
         }
         return TensorList(elementDType: t.dtype, elementShape: elementShape,
                           elements: try (0..<count).map { i -> Tensor? in try row(t, i, ctx) })

@@ -216,6 +216,39 @@ import Testing
         #expect(error?.message.contains("exceeds the session's 4294967296-byte tensor limit") == true)
     }
 
+    /// A list length the compiler infers from a file (``ListLengthInference``) is checked
+    /// like any shape: a reserved length too large for the session is a clear error, and a
+    /// chain of set-items longer than the walk's bound leaves the length to the run.
+    @Test func inferredListLengthsAreChecked() throws {
+        func reserve(_ g: Graph, _ count: Int32) throws -> Output {
+            try g.output("TensorListReserve", [listShapeTensor(g, [2]), g.constant(count)], attrs: ["element_dtype": .type(.float32)],
+                         name: nil, file: "", line: 0)
+        }
+        func stack(_ g: Graph, _ list: Output) throws -> Output {
+            try g.output("TensorListStack", [list, listShapeTensor(g, [2])], attrs: ["element_dtype": .type(.float32)],
+                         name: "stacked", file: "", line: 0)
+        }
+        let g = Graph()
+        let huge = try stack(g, reserve(g, .max))
+        let error = #expect(throws: SomaError.self) { try Session(graph: g).run(huge) }
+        #expect(error?.code == .resourceExhausted, "\(String(describing: error))")
+
+        for (chain, inferred) in [(ListLengthInference.maximumChain - 1, true), (ListLengthInference.maximumChain + 1, false)] {
+            let g = Graph()
+            let item = try g.placeholder(.float32, shape: [2], name: "item")  // (nothing to fold)
+            var list = try reserve(g, 3)
+            for k in 0..<chain {
+                list = try g.output("TensorListSetItem", [list, g.constant(Int32(k % 3)), item], attrs: ["element_dtype": .type(.float32)],
+                                    name: nil, file: "", line: 0)
+            }
+            let stacked = try stack(g, list)
+            let session = Session(graph: g), feeds = [item: try Tensor([7, 1] as [Float], shape: [2])]
+            let plan = try #require(try session.plan(fetches: [stacked], feeds: feeds))
+            #expect(plan.steps.contains { $0.op == "TensorListStack" && $0.isDynamic } == !inferred, "chain \(chain)")
+            #expect(try session.run(stacked, feeds: feeds).scalars(as: Float.self) == [7, 1, 7, 1, 7, 1], "chain \(chain)")
+        }
+    }
+
     /// Test threads have small stacks: any walk or release that recursed once per node
     /// would overflow long before 30,000 nodes (the compiler benchmark runs 1,000,000), and a
     /// quadratic pass would take minutes.

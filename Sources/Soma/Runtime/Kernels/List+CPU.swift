@@ -233,36 +233,32 @@ enum ListKernels {
 
     /// Whether shape tensor `t` reads as `shape`.
     private static func says(_ t: Tensor, _ shape: TensorShape) -> Bool {
-        func value(_ i: Int) -> Int? {
-            switch t.dtype {
-            case .int32: Int(t.pointer(as: Int32.self)[i])
-            case .int64: Int(t.pointer(as: Int64.self)[i])
-            case .uint8: Int(t.pointer(as: UInt8.self)[i])
-            default: nil
-            }
-        }
-        guard let dims = shape.dimensions else { return t.rank == 0 && value(0) == -1 }
+        guard let dims = shape.dimensions else { return t.rank == 0 && integer(t, 0) == -1 }
         guard t.rank == 1, t.shape[0] == dims.count else { return false }
         for (k, d) in dims.enumerated() {
-            guard let v = value(k), v == (d ?? -1) else { return false }
+            guard let v = integer(t, k), v == (d ?? -1) else { return false }
         }
         return true
+    }
+
+    /// Element `i` of an integer tensor, read in place (`nil` for other dtypes).
+    private static func integer(_ t: Tensor, _ i: Int) -> Int? {
+        switch t.dtype {
+        case .int32: Int(t.pointer(as: Int32.self)[i])
+        case .int64: Int(t.pointer(as: Int64.self)[i])
+        case .uint8: Int(t.pointer(as: UInt8.self)[i])
+        default: nil
+        }
     }
 
     /// A shape tensor (`-1` scalar: unknown rank; `-1` elements: unknown dimensions).
     /// Read in place: one array (the shape's own), none for `-1`.
     static func shape(_ t: Tensor) throws -> TensorShape {
-        func value(_ i: Int) -> Int {
-            switch t.dtype {
-            case .int32: Int(t.pointer(as: Int32.self)[i])
-            case .int64: Int(t.pointer(as: Int64.self)[i])
-            default: Int(t.pointer(as: UInt8.self)[i])
-            }
-        }
         switch t.dtype {
         case .int32, .int64, .uint8: break
         default: throw KernelError("element_shape must be an integer tensor")
         }
+        func value(_ i: Int) -> Int { integer(t, i)! }  // (an integer dtype: never nil)
         if t.rank == 0 {
             guard value(0) == -1 else { throw KernelError("element_shape must be -1 or a vector, but is \(value(0))") }
             return .unknown

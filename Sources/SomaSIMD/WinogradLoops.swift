@@ -1,15 +1,20 @@
-/// The fields of a Winograd F(2×2, 3×3) convolution's geometry the tile transforms read
-/// (NHWC image `[H, W, C]`, output `[OH, OW, OC]`, the padding before the first row and
-/// column); the window is 3×3 at unit stride and dilation.
+/// The fields of a Winograd F(2×2, 3×3) or F(2×2, 5×5) convolution's geometry the tile
+/// transforms read (NHWC image `[H, W, C]`, output `[OH, OW, OC]`, the padding before the
+/// first row and column, the window's side); the window is square at unit stride and dilation.
 public struct WinogradGeometry: Sendable {
     public let h, w, c, oc, oh, ow, padTop, padLeft: Int
+    /// The window's side: 3 or 5.
+    public let window: Int
 
-    public init(h: Int, w: Int, c: Int, oc: Int, oh: Int, ow: Int, padTop: Int, padLeft: Int) {
+    public init(h: Int, w: Int, c: Int, oc: Int, oh: Int, ow: Int, padTop: Int, padLeft: Int, window: Int = 3) {
         (self.h, self.w, self.c, self.oc, self.oh, self.ow, self.padTop, self.padLeft) = (h, w, c, oc, oh, ow, padTop, padLeft)
+        self.window = window
     }
 
     /// Tiles (2×2 output blocks) per row of tiles.
     @inlinable public var tilesPerRow: Int { (ow &+ 1) / 2 }
+    /// The side of a tile's input block and of its transforms: 4 for a 3×3 window, 6 for 5×5.
+    @inlinable public var side: Int { window &+ 1 }
 }
 
 /// The input and output transforms of Winograd F(2×2, 3×3) tiles (Lavin and Gray, 2016),
@@ -21,9 +26,12 @@ extension VectorLoops {
     /// 4×4 block of input `d` at rows `2·row − padTop …`, columns `2·column − padLeft …`
     /// (zeros outside the image); `v` is `[16, count, C]`.
     /// `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`. `C` a multiple of 4.
+    /// A 5×5 window's tiles read 6×6 blocks into `v` `[36, count, C]`
+    /// (``winograd5InputTiles(_:image:into:firstRow:count:)``).
     @inlinable @inline(__always)
     public static func winogradInputTiles(_ g: WinogradGeometry, image: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>,
                                           firstRow: Int, count: Int) {
+        if g.window == 5 { return winograd5InputTiles(g, image: image, into: v, firstRow: firstRow, count: count) }
         let stride = count &* g.c, tilesPerRow = g.tilesPerRow
         // Pixel (r, s) of a tile's block, or nil in the padding.
         var pixels = (UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none,
@@ -78,9 +86,12 @@ extension VectorLoops {
     /// (``winogradInputTiles(_:image:into:firstRow:count:)``'s order) from their products
     /// `m` (`[16, count, OC]`), written where they lie inside the image's `[OH, OW, OC]`
     /// `output`. `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`. `OC` a multiple of 4.
+    /// A 5×5 window's products are `[36, count, OC]`
+    /// (``winograd5OutputTiles(_:products:into:firstRow:count:)``).
     @inlinable @inline(__always)
     public static func winogradOutputTiles(_ g: WinogradGeometry, products m: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
                                            firstRow: Int, count: Int) {
+        if g.window == 5 { return winograd5OutputTiles(g, products: m, into: output, firstRow: firstRow, count: count) }
         let stride = count &* g.oc, tilesPerRow = g.tilesPerRow
         for t in 0..<count {
             let y = 2 &* (firstRow &+ t / tilesPerRow), x = 2 &* (t % tilesPerRow)
@@ -116,5 +127,121 @@ extension VectorLoops {
     @inlinable @inline(__always)
     static func outputTransform1D<V: SIMD>(_ m0: V, _ m1: V, _ m2: V, _ m3: V) -> (V, V) where V.Scalar == Float {
         ((m0 + m1) + m2, (m1 - m2) - m3)
+    }
+}
+
+/// The input and output transforms of Winograd F(2×2, 5×5) tiles: the Toom-Cook
+/// construction at the points 0, ±1, ±2 and ∞ (Lavin and Gray's for F(4×4, 3×3), whose
+/// `Bᵀ` it shares), 36 products per tile where the direct sum takes 100. Vectorised along
+/// the channels, additions, subtractions and multiplications by 2, 4 and 5 in a fixed order,
+/// so every build computes the same bits.
+extension VectorLoops {
+    /// `V[ξ][t][·] = (Bᵀ d B)_ξ` for the `count` tiles from tile row `firstRow` of `image`,
+    /// reading the 6×6 block of input `d` at rows `2·row − padTop …`, columns
+    /// `2·column − padLeft …` (zeros outside the image); `v` is `[36, count, C]`.
+    /// `Bᵀ = [[4, 0, −5, 0, 1, 0], [0, −4, −4, 1, 1, 0], [0, 4, −4, −1, 1, 0],
+    /// [0, −2, −1, 2, 1, 0], [0, 2, −1, −2, 1, 0], [0, 4, 0, −5, 0, 1]]`. `C` a multiple of 4.
+    @inlinable @inline(__always)
+    public static func winograd5InputTiles(_ g: WinogradGeometry, image: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>,
+                                           firstRow: Int, count: Int) {
+        let stride = count &* g.c, tilesPerRow = g.tilesPerRow
+        // Pixel (r, s) of a tile's block, or nil in the padding: 36 pointers on the stack.
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: 36) { pixels in
+            let at = pixels.baseAddress!
+            for t in 0..<count {
+                let top = 2 &* (firstRow &+ t / tilesPerRow) &- g.padTop, left = 2 &* (t % tilesPerRow) &- g.padLeft
+                for r in 0..<6 {
+                    let y = top &+ r
+                    for s in 0..<6 {
+                        let x = left &+ s
+                        at[r &* 6 &+ s] = y >= 0 && y < g.h && x >= 0 && x < g.w ? image + ((y &* g.w &+ x) &* g.c) : nil
+                    }
+                }
+                let tile = v + (t &* g.c)
+                var channel = 0
+                while channel &+ 16 <= g.c { winograd5InputVector(SIMD16<Float>.self, at, channel, into: tile, stride: stride); channel &+= 16 }
+                while channel < g.c { winograd5InputVector(SIMD4<Float>.self, at, channel, into: tile, stride: stride); channel &+= 4 }
+            }
+        }
+    }
+
+    @inlinable @inline(__always)
+    static func winograd5InputVector<V: SIMD>(_: V.Type, _ pixels: UnsafeMutablePointer<UnsafePointer<Float>?>, _ channel: Int,
+                                              into v: UnsafeMutablePointer<Float>, stride: Int) where V.Scalar == Float {
+        @inline(__always) func d(_ r: Int, _ s: Int) -> V {
+            guard let pixel = pixels[r &* 6 &+ s] else { return V() }
+            return UnsafeRawPointer(pixel + channel).loadUnaligned(as: V.self)
+        }
+        @inline(__always) func at(_ i: Int, _ j: Int) -> UnsafeMutableRawPointer {
+            UnsafeMutableRawPointer(v + ((i &* 6 &+ j) &* stride &+ channel))
+        }
+        // Columns first, into V's own slots: t[·][s] = Bᵀ·d[·][s]; then each row i in place:
+        // V[i][·] = Bᵀ·t[i][·] (the slots are this tile's and channel's, in cache).
+        for s in 0..<6 {
+            let x = inputTransform6(d(0, s), d(1, s), d(2, s), d(3, s), d(4, s), d(5, s))
+            at(0, s).storeBytes(of: x.0, as: V.self); at(1, s).storeBytes(of: x.1, as: V.self)
+            at(2, s).storeBytes(of: x.2, as: V.self); at(3, s).storeBytes(of: x.3, as: V.self)
+            at(4, s).storeBytes(of: x.4, as: V.self); at(5, s).storeBytes(of: x.5, as: V.self)
+        }
+        for i in 0..<6 {
+            @inline(__always) func t(_ j: Int) -> V { at(i, j).load(as: V.self) }
+            let x = inputTransform6(t(0), t(1), t(2), t(3), t(4), t(5))
+            at(i, 0).storeBytes(of: x.0, as: V.self); at(i, 1).storeBytes(of: x.1, as: V.self)
+            at(i, 2).storeBytes(of: x.2, as: V.self); at(i, 3).storeBytes(of: x.3, as: V.self)
+            at(i, 4).storeBytes(of: x.4, as: V.self); at(i, 5).storeBytes(of: x.5, as: V.self)
+        }
+    }
+
+    /// `Bᵀ·(d0, …, d5)`: `(4d0 − 5d2 + d4, a + b, a − b, e + f, e − f, 4d1 − 5d3 + d5)` with
+    /// `a = d4 − 4d2`, `b = d3 − 4d1`, `e = d4 − d2`, `f = 2(d3 − d1)`.
+    @inlinable @inline(__always)
+    static func inputTransform6<V: SIMD>(_ d0: V, _ d1: V, _ d2: V, _ d3: V, _ d4: V, _ d5: V) -> (V, V, V, V, V, V)
+    where V.Scalar == Float {
+        let a = d4 - d2 * 4, b = d3 - d1 * 4, e = d4 - d2, f = (d3 - d1) * 2
+        return ((d0 * 4 - d2 * 5) + d4, a + b, a - b, e + f, e - f, (d1 * 4 - d3 * 5) + d5)
+    }
+
+    /// The outputs `Aᵀ M A` of the `count` tiles from tile row `firstRow` from their products
+    /// `m` (`[36, count, OC]`), written where they lie inside the image's `[OH, OW, OC]`
+    /// `output`. `Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 1]]`. `OC` a multiple of 4.
+    @inlinable @inline(__always)
+    public static func winograd5OutputTiles(_ g: WinogradGeometry, products m: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
+                                            firstRow: Int, count: Int) {
+        let stride = count &* g.oc, tilesPerRow = g.tilesPerRow
+        for t in 0..<count {
+            let y = 2 &* (firstRow &+ t / tilesPerRow), x = 2 &* (t % tilesPerRow)
+            let rows = Swift.min(2, g.oh &- y), columns = Swift.min(2, g.ow &- x)
+            let offset: Int = (y &* g.ow &+ x) &* g.oc
+            let target = output + offset, tile = m + t &* g.oc
+            var o = 0
+            while o &+ 16 <= g.oc {
+                winograd5OutputVector(SIMD16<Float>.self, tile, stride: stride, o, g, into: target, rows: rows, columns: columns); o &+= 16
+            }
+            while o < g.oc { winograd5OutputVector(SIMD4<Float>.self, tile, stride: stride, o, g, into: target, rows: rows, columns: columns); o &+= 4 }
+        }
+    }
+
+    @inlinable @inline(__always)
+    static func winograd5OutputVector<V: SIMD>(_: V.Type, _ m: UnsafePointer<Float>, stride: Int, _ o: Int, _ g: WinogradGeometry,
+                                               into target: UnsafeMutablePointer<Float>, rows: Int, columns: Int) where V.Scalar == Float {
+        @inline(__always) func p(_ i: Int, _ j: Int) -> V { UnsafeRawPointer(m + ((i &* 6 &+ j) &* stride &+ o)).loadUnaligned(as: V.self) }
+        @inline(__always) func store(_ value: V, _ offset: Int) { UnsafeMutableRawPointer(target + (offset &+ o)).storeBytes(of: value, as: V.self) }
+        @inline(__always) func column(_ j: Int) -> (V, V) { outputTransform6(p(0, j), p(1, j), p(2, j), p(3, j), p(4, j), p(5, j)) }
+        // Columns first: s[·][j] = Aᵀ·M[·][j]; then each row a: Y[a][·] = Aᵀ·s[a][·].
+        let s0 = column(0), s1 = column(1), s2 = column(2), s3 = column(3), s4 = column(4), s5 = column(5)
+        let top = outputTransform6(s0.0, s1.0, s2.0, s3.0, s4.0, s5.0)
+        store(top.0, 0)
+        if columns > 1 { store(top.1, g.oc) }
+        if rows > 1 {
+            let bottom = outputTransform6(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1)
+            store(bottom.0, g.ow &* g.oc)
+            if columns > 1 { store(bottom.1, (g.ow &+ 1) &* g.oc) }
+        }
+    }
+
+    /// `Aᵀ·(m0, …, m5)`: `(m0 + (m1 + m2) + (m3 + m4), (m1 − m2) + 2(m3 − m4) + m5)`.
+    @inlinable @inline(__always)
+    static func outputTransform6<V: SIMD>(_ m0: V, _ m1: V, _ m2: V, _ m3: V, _ m4: V, _ m5: V) -> (V, V) where V.Scalar == Float {
+        ((m0 + (m1 + m2)) + (m3 + m4), ((m1 - m2) + (m3 - m4) * 2) + m5)
     }
 }

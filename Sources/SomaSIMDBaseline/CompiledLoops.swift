@@ -108,16 +108,17 @@ public enum CompiledLoops: CompiledLoopSet {
         VectorLoops.streamRows(m: m, n: n, k: k, a: a, rowStride: rowStride, depthStride: depthStride, b: b, ldb: ldb, c: c, ldc: ldc)
     }
 
-    /// The Winograd F(2×2, 3×3) input transforms of `count` tiles from tile row `firstRow`
-    /// into `v` (`[16, count, C]`).
+    /// The Winograd F(2×2, 3×3) or F(2×2, 5×5) input transforms of `count` tiles from tile row
+    /// `firstRow` into `v` (`[16, count, C]`, or `[36, count, C]` for a 5×5 window).
     @inline(never)
     public static func winogradInputTiles(_ g: WinogradGeometry, image: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>,
                                           firstRow: Int, count: Int) {
         VectorLoops.winogradInputTiles(g, image: image, into: v, firstRow: firstRow, count: count)
     }
 
-    /// The Winograd F(2×2, 3×3) output transforms of `count` tiles from tile row `firstRow`,
-    /// from their products `m` (`[16, count, OC]`) into the image's output.
+    /// The Winograd F(2×2, 3×3) or F(2×2, 5×5) output transforms of `count` tiles from tile
+    /// row `firstRow`, from their products `m` (`[16, count, OC]`, or `[36, count, OC]`) into
+    /// the image's output.
     @inline(never)
     public static func winogradOutputTiles(_ g: WinogradGeometry, products m: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
                                            firstRow: Int, count: Int) {

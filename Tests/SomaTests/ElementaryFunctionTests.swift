@@ -295,18 +295,23 @@ import SomaSIMD
         #expect(streamed[37..<40].allSatisfy { $0 == 0 }, "columns past n are left alone")
     }
 
-    /// Winograd F(2×2, 3×3) tile transforms give the same bits in every build and match their
-    /// definition: `Bᵀ d B` of each tile's 4×4 input block (zeros in the padding), `Aᵀ M A`
-    /// of its products written where the outputs lie inside the image — tiles of a whole
-    /// image and of two tile rows from the second, channels in vectors of sixteen and four,
-    /// a last tile row and column half outside the output.
-    @Test(arguments: CPULevel.allCases.filter { $0 <= CPULevel.detected })
-    func winogradTransformsAreTheSameBitsInEveryBuild(level: CPULevel) {
-        let g = WinogradGeometry(h: 7, w: 9, c: 20, oc: 24, oh: 7, ow: 9, padTop: 1, padLeft: 1)
+    /// Winograd F(2×2, 3×3) and F(2×2, 5×5) tile transforms give the same bits in every build
+    /// and match their definition: `Bᵀ d B` of each tile's 4×4 (6×6) input block (zeros in the
+    /// padding), `Aᵀ M A` of its products written where the outputs lie inside the image —
+    /// tiles of a whole image and of two tile rows from the second, channels in vectors of
+    /// sixteen and four, a last tile row and column half outside the output.
+    @Test(arguments: CPULevel.allCases.filter { $0 <= CPULevel.detected }, [3, 5])
+    func winogradTransformsAreTheSameBitsInEveryBuild(level: CPULevel, window: Int) {
+        let pad = window / 2, side = window + 1, positions = side * side
+        let g = WinogradGeometry(h: 7, w: 9, c: 20, oc: 24, oh: 7, ow: 9, padTop: pad, padLeft: pad, window: window)
         let image = (0..<(g.h * g.w * g.c)).map { Float(sin(Double($0) * 0.37)) }
-        let bt: [[Double]] = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], at: [[Double]] = [[1, 1, 1, 0], [0, 1, -1, -1]]
+        let bt: [[Double]] = window == 3 ? [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+            : [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
+        let at: [[Double]] = window == 3 ? [[1, 1, 1, 0], [0, 1, -1, -1]] : [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]]
+        // Float32 sums of up to 36 terms with coefficients up to 25: their rounding.
+        let tolerance = window == 3 ? 1e-5 : 1e-4
         for (firstRow, count) in [(0, 4 * g.tilesPerRow), (1, 2 * g.tilesPerRow)] {
-            var v = [Float](repeating: .nan, count: 16 * count * g.c), reference = v
+            var v = [Float](repeating: .nan, count: positions * count * g.c), reference = v
             VectorKernels.winogradInputTiles(g, image: image, into: &v, firstRow: firstRow, count: count, level: level)
             VectorKernels.winogradInputTiles(g, image: image, into: &reference, firstRow: firstRow, count: count, level: .baseline)
             #expect(Self.firstDifference(v, reference) == "none", "Winograd input tiles from row \(firstRow) at \(level)")
@@ -316,13 +321,13 @@ import SomaSIMD
                     let (y, x) = (top + r, left + s)
                     return y >= 0 && y < g.h && x >= 0 && x < g.w ? Double(image[(y * g.w + x) * g.c + channel]) : 0
                 }
-                for i in 0..<4 { for j in 0..<4 {
+                for i in 0..<side { for j in 0..<side {
                     var exact = 0.0
-                    for r in 0..<4 { for s in 0..<4 { exact += bt[i][r] * d(r, s) * bt[j][s] } }
-                    #expect(Swift.abs(Double(v[((i * 4 + j) * count + t) * g.c + channel]) - exact) <= 1e-5, "V[\(i)][\(j)] of tile \(t)")
+                    for r in 0..<side { for s in 0..<side { exact += bt[i][r] * d(r, s) * bt[j][s] } }
+                    #expect(Swift.abs(Double(v[((i * side + j) * count + t) * g.c + channel]) - exact) <= tolerance, "V[\(i)][\(j)] of tile \(t)")
                 } }
             } }
-            let products = (0..<(16 * count * g.oc)).map { Float(cos(Double($0) * 0.11)) }
+            let products = (0..<(positions * count * g.oc)).map { Float(cos(Double($0) * 0.11)) }
             var out = [Float](repeating: .nan, count: g.oh * g.ow * g.oc), expected = out
             VectorKernels.winogradOutputTiles(g, products: products, into: &out, firstRow: firstRow, count: count, level: level)
             VectorKernels.winogradOutputTiles(g, products: products, into: &expected, firstRow: firstRow, count: count, level: .baseline)
@@ -331,8 +336,10 @@ import SomaSIMD
                 let (y, x) = (2 * (firstRow + t / g.tilesPerRow), 2 * (t % g.tilesPerRow))
                 for a in 0..<2 { for b in 0..<2 where y + a < g.oh && x + b < g.ow {
                     var exact = 0.0
-                    for i in 0..<4 { for j in 0..<4 { exact += at[a][i] * Double(products[((i * 4 + j) * count + t) * g.oc + o]) * at[b][j] } }
-                    #expect(Swift.abs(Double(out[((y + a) * g.ow + x + b) * g.oc + o]) - exact) <= 1e-5, "Y[\(a)][\(b)] of tile \(t)")
+                    for i in 0..<side { for j in 0..<side {
+                        exact += at[a][i] * Double(products[((i * side + j) * count + t) * g.oc + o]) * at[b][j]
+                    } }
+                    #expect(Swift.abs(Double(out[((y + a) * g.ow + x + b) * g.oc + o]) - exact) <= tolerance, "Y[\(a)][\(b)] of tile \(t)")
                 } }
             } }
             let rows = 2 * firstRow..<Swift.min(g.oh, 2 * (firstRow + count / g.tilesPerRow))

@@ -117,7 +117,12 @@ final class RunObserver: Sendable {
         let end = trace ? Self.now() : 0
         if checkNumerics { try NumericsCheck.check(name: name, op: op, node: node, inputs: inputs, outputs: outputs) }
         guard trace else { return }
-        let inputShapes = inputs.map { $0.dtype == .resource && $0.shape == [0] ? [] : $0.shape }
+        var inputShapes = inputs.map { $0.dtype == .resource && $0.shape == [0] ? [] : $0.shape }
+        // A filter the plan stored transformed for Winograd tiles (`[S, S, C, OC]`) shows as the
+        // graph's `[S − 1, S − 1, C, OC]`, so its arithmetic counts the direct sum's.
+        if node.winogradFilter, inputShapes.count > 1, case let f = inputShapes[1], f.count == 4 {
+            inputShapes[1] = [f[0] - 1, f[1] - 1, f[2], f[3]]
+        }
         let outputShapes = outputs.map { $0?.shape ?? [] }
         let bytes = outputs.reduce(0) { $0 + ($1?.byteCount ?? 0) }
         let thread = UInt(pthread_self())

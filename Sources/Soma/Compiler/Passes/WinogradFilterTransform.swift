@@ -1,11 +1,12 @@
-/// Constant 3×3 filters of convolutions that run Winograd tiles are stored transformed.
+/// Constant 3×3 and 5×5 filters of convolutions that run Winograd tiles are stored transformed.
 ///
 /// Contract: a float32 NHWC `Conv2D` / `_SomaFusedConv2D` whose geometry the plan fixes and
-/// its kernel runs as Winograd F(2×2, 3×3) tiles (``ConvKernels/fitsWinograd(_:)``) and
-/// whose filter is a constant reads instead a new `[4, 4, C, OC]` constant holding `G g Gᵀ`
-/// per input and output channel (``ConvKernels/transformFilter(_:into:c:oc:channels:)``),
+/// its kernel runs as Winograd F(2×2, 3×3) or F(2×2, 5×5) tiles (``ConvKernels/fitsWinograd(_:)``)
+/// and whose filter is a constant reads instead a new `[S, S, C, OC]` constant (`S` the
+/// window's side plus one) holding `G g Gᵀ` per input and output channel
+/// (``ConvKernels/transformFilter(_:into:c:oc:window:channels:)``),
 /// and is marked (``IRNode/winogradFilter``) so its kernel reads it so: the transform the
-/// kernel would repeat on every run (16·C·OC values; 0.3 of a ResNet50 14²×256 layer's
+/// kernel would repeat on every run (S²·C·OC values; 0.3 of a ResNet50 14²×256 layer's
 /// 1.8 ms) is done once. The same values as the kernel's own transform, so the same bits.
 /// Plans only: the transformed constant is no TensorFlow tensor. Runs before
 /// ``WeightPanelPacking``, which leaves the node alone.
@@ -19,10 +20,10 @@ struct WinogradFilterTransform: CompilerPass {
         for node in ir.nodes where !node.weightPanels && !node.winogradFilter && ConvKernels.runsWinograd(node) {
             guard node.outputTypes.first == .float32, node.string("data_format") ?? "NHWC" == "NHWC",
                   let filter = KnownValues.constant(node.inputs[1]), filter.dtype == .float32, filter.shape.count == 4 else { continue }
-            let (c, oc) = (filter.shape[2], filter.shape[3])
-            let transformed = Tensor(zeros: .float32, shape: [4, 4, c, oc])
+            let (window, c, oc) = (filter.shape[0], filter.shape[2], filter.shape[3])
+            let transformed = Tensor(zeros: .float32, shape: [window + 1, window + 1, c, oc])
             ConvKernels.transformFilter(filter.pointer(as: Float.self), into: transformed.mutablePointer(as: Float.self), c: c, oc: oc,
-                                        channels: 0..<c)
+                                        window: window, channels: 0..<c)
             let constant = ir.insertConstant(transformed, named: "\(node.name)/winograd_filter", before: node, avoiding: &names)
             node.inputs[1] = IRValue(constant, 0)
             node.winogradFilter = true

@@ -189,8 +189,9 @@ enum ConvKernels {
         switch node.op {
         case "Conv2D", "DepthwiseConv2dNative", "_SomaFusedConv2D", "_SomaFusedDepthwiseConv2dNative":
             guard let x = dims(0), let f = dims(1) else { return nil }
-            // A filter transformed for Winograd tiles is [4, 4, C, OC]; its window is 3×3.
-            return try? Geometry(input: x, filter: node.winogradFilter ? [3, 3] + f.suffix(2) : f, attrs: node.attrs)
+            // A filter transformed for Winograd tiles is [S, S, C, OC]; its window is S − 1 wide.
+            let window = node.winogradFilter && f.count == 4 ? [f[0] - 1, f[1] - 1] + f.suffix(2) : f
+            return try? Geometry(input: x, filter: window, attrs: node.attrs)
         case "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropInput":
             guard let x = value(0), let f = dims(1) else { return nil }
             return try? Geometry(input: x, filter: f, attrs: node.attrs)
@@ -484,10 +485,11 @@ enum ConvKernels {
         if winogradFilter {
             // Element by element: an array literal here would allocate on every run.
             let shape = f.shape
-            guard T.self == Float.self, shape.count == 4, shape[0] == 4, shape[1] == 4, shape[2] == g.c, shape[3] == g.oc, try winogradForward(
+            guard T.self == Float.self, shape.count == 4, shape[0] == g.kh + 1, shape[1] == g.kw + 1, shape[2] == g.c, shape[3] == g.oc,
+                  try winogradForward(
                 x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, transformedFilter: true,
                 epilogue: epilogue.float)
-            else { throw KernelError("a filter transformed for Winograd tiles needs a float32 3×3 convolution they take, not \(shapeString(f.shape))") }
+            else { throw KernelError("a filter transformed for Winograd tiles needs a float32 3×3 or 5×5 convolution they take, not \(shapeString(f.shape))") }
             return
         }
         if panels {
@@ -681,7 +683,7 @@ enum ConvKernels {
     /// them back image by image; larger batches take an image per task.
     static func backpropInput<T: FloatScalar>(_ f: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) throws {
         if T.self == Float.self, !isPointwise(g),
-           try directInputGradient(f.pointer(as: Float.self), dy.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx) { return }
+           try inputGradientAsForward(f.pointer(as: Float.self), dy.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx) { return }
         let pf = f.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let pointwise = isPointwise(g), rows = g.oh * g.ow, transposing = T.self == Float.self
         if !pointwise { po.update(repeating: 0, count: g.n * g.h * g.w * g.c) }

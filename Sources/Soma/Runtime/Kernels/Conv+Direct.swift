@@ -316,17 +316,21 @@ extension ConvKernels {
         }
     }
 
-    /// An unstrided float32 input gradient as the direct forward convolution of `dy` with the
-    /// rotated filter (``Geometry/inputGradient``); false, having written nothing, when that
-    /// does not apply (strided, or no kernel).
-    static func directInputGradient(_ pf: UnsafePointer<Float>, _ pdy: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>,
+    /// An unstrided float32 input gradient as the forward convolution of `dy` with the rotated
+    /// filter (``Geometry/inputGradient``) — Winograd tiles where they take it
+    /// (``fitsWinograd(_:)``), else direct; false, having written nothing, when neither
+    /// applies (strided, or no kernel).
+    static func inputGradientAsForward(_ pf: UnsafePointer<Float>, _ pdy: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>,
                                     _ g: Geometry, _ ctx: KernelContext) throws -> Bool {
-        guard let transposed = g.inputGradient, directKernel(transposed) != nil else { return false }
+        guard let transposed = g.inputGradient, fitsWinograd(transposed) || directKernel(transposed) != nil else { return false }
         let size = g.patch * g.oc, bytes = size * MemoryLayout<Float>.stride
         return try ctx.withScratchReserved(bytes, "the rotated filter") {
             try SharedScratch.withScratch(bytes: bytes) { raw in
                 let rotated = raw.bindMemory(to: Float.self, capacity: size)
                 rotateFilter(pf, into: rotated, g)
+                if try winogradForward(pdy, UnsafePointer(rotated), po, transposed, ctx, transformedFilter: false, epilogue: .none) {
+                    return true
+                }
                 return try directForward(pdy, UnsafePointer(rotated), po, transposed, ctx, epilogue: .none)
             }
         }

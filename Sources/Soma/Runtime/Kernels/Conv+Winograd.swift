@@ -1,15 +1,16 @@
 import CXSMM
 import SomaSIMD
 
-/// Winograd F(2×2, 3×3) float32 convolutions over NHWC images: 3×3 windows at unit stride
-/// and dilation with 2.25 times fewer multiplications than the direct sum.
+/// Winograd F(2×2, 3×3) and F(2×2, 5×5) float32 convolutions over NHWC images: 3×3 and 5×5
+/// windows at unit stride and dilation with 2.25 and 2.8 times fewer multiplications than
+/// the direct sum.
 ///
-/// Each 2×2 block of output positions (a *tile*) reads a 4×4 block of input `d`; with the
-/// transforms `Bᵀ`, `G` and `Aᵀ` of Lavin and Gray (2016) its outputs are
+/// Each 2×2 block of output positions (a *tile*) reads a 4×4 (6×6) block of input `d`; with
+/// the transforms `Bᵀ`, `G` and `Aᵀ` of Lavin and Gray (2016) its outputs are
 /// `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, where the element-wise product, summed over the input
-/// channels, is sixteen independent products `M_ξ = V_ξ · U_ξ` — for each of the 4×4
-/// positions `ξ`, the tiles' transformed inputs `V_ξ` (`[tiles, C]`) times the transformed
-/// filter `U_ξ` (`[C, OC]`). Those sixteen products are LIBXSMM GEMMs; the transforms are
+/// channels, is sixteen (thirty-six) independent products `M_ξ = V_ξ · U_ξ` — for each of the
+/// 4×4 (6×6) positions `ξ`, the tiles' transformed inputs `V_ξ` (`[tiles, C]`) times the
+/// transformed filter `U_ξ` (`[C, OC]`). Those products are LIBXSMM GEMMs; the transforms are
 /// additions and subtractions vectorised along the channels (NHWC keeps them contiguous):
 /// the tiles' input and output transforms in the per-CPU builds of `SomaSIMD`
 /// (``VectorKernels/winogradInputTiles(_:image:into:firstRow:count:level:)``), the filter's
@@ -20,7 +21,8 @@ import SomaSIMD
 /// run in fixed blocks of whole tile rows of one image (``winogradTileRows(_:)``), each block
 /// transformed, multiplied and transformed back by one thread in its cache, so results
 /// never depend on the thread count. They differ from the direct sum in rounding only (the
-/// transforms' coefficients are 0, ±1 and ±½).
+/// 3×3 transforms' coefficients are 0, ±1 and ±½; the 5×5 ones' up to 5 and ¹⁄₂₄, whose
+/// larger sums cost about a decimal digit).
 /// Thread-safety: kernels come from LIBXSMM's thread-safe registry; each thread writes its
 /// own scratch and its own tiles' outputs.
 extension ConvKernels {
@@ -29,20 +31,24 @@ extension ConvKernels {
     /// few positions (late layers of a small image) spend more on it than they save.
     static let minimumWinogradPositions = 144
 
-    /// Target bytes of one block's transformed inputs and products (`16·tiles·(C+OC)` floats):
-    /// about half the core's L2 cache, where the sixteen products find them.
+    /// Target bytes of one block's transformed inputs and products (`P·tiles·(C+OC)` floats,
+    /// `P` the transform's positions, ``winogradPositions(_:)``):
+    /// about half the core's L2 cache, where the products find them.
     static let winogradBlockBytes = 512 << 10
 
-    /// Whether `g` runs as Winograd tiles: a float32 3×3 window at unit stride and dilation,
-    /// channels in multiples of four (the transforms' vectors), at least
+    /// Whether `g` runs as Winograd tiles: a float32 3×3 or 5×5 window at unit stride and
+    /// dilation, channels in multiples of four (the transforms' vectors), at least
     /// ``minimumWinogradPositions`` output positions, sizes within LIBXSMM's 32-bit integers.
     static func fitsWinograd(_ g: Geometry) -> Bool {
-        guard LIBXSMM.available, g.kh == 3, g.kw == 3, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1,
+        guard LIBXSMM.available, g.kh == g.kw, g.kh == 3 || g.kh == 5, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1,
               g.c >= 16, g.oc >= minimumDirectChannels, g.c % 4 == 0, g.oc % 4 == 0,
               let positions = checkedProduct(g.oh, g.ow, 1, 1), positions >= minimumWinogradPositions,
-              let filterValues = checkedProduct(16, g.c, g.oc, 1), Int32(exactly: filterValues) != nil else { return false }
+              let filterValues = checkedProduct(winogradPositions(g), g.c, g.oc, 1), Int32(exactly: filterValues) != nil else { return false }
         return true
     }
+
+    /// The positions of a tile's transform: 16 for a 3×3 window (4×4), 36 for 5×5 (6×6).
+    static func winogradPositions(_ g: Geometry) -> Int { (g.kh + 1) * (g.kh + 1) }
 
     /// Whether the IR node `node` is a convolution whose kernel runs Winograd tiles
     /// (``fitsWinograd(_:)``), as the plan passes that prepare its filter ask.
@@ -60,7 +66,7 @@ extension ConvKernels {
     static func winogradTileRows(_ g: Geometry) -> Int {
         let tileRows = (g.oh + 1) / 2, tilesPerRow = (g.ow + 1) / 2
         // Sizes from a file: a row too wide to count is wider than any block.
-        let bytesPerTileRow = checkedProduct(tilesPerRow, 16, g.c + g.oc, MemoryLayout<Float>.stride) ?? .max
+        let bytesPerTileRow = checkedProduct(tilesPerRow, winogradPositions(g), g.c + g.oc, MemoryLayout<Float>.stride) ?? .max
         let widest = Swift.max(1, Swift.min(tileRows, winogradBlockBytes / Swift.max(1, bytesPerTileRow)))
         var blocks = (tileRows + widest - 1) / widest
         if g.n < minimumForwardTasks && g.n * blocks < minimumForwardTasks {
@@ -69,8 +75,8 @@ extension ConvKernels {
         return (tileRows + blocks - 1) / blocks
     }
 
-    /// `g`'s convolution of images `px` with filter `pf` (HWIO, or already `[4, 4, C, OC]` from
-    /// ``transformFilter(_:into:c:oc:channels:)`` where `transformedFilter`) into `po` as
+    /// `g`'s convolution of images `px` with filter `pf` (HWIO, or already `[S, S, C, OC]` from
+    /// ``transformFilter(_:into:c:oc:window:channels:)`` where `transformedFilter`) into `po` as
     /// Winograd tiles; `epilogue(rows, count)` runs on each block's output rows while they are
     /// in cache. Returns false, having written nothing, where ``fitsWinograd(_:)`` refuses `g`
     /// or LIBXSMM has no kernel.
@@ -80,24 +86,26 @@ extension ConvKernels {
         guard g.n > 0, fitsWinograd(g) else { return false }
         let tileRows = (g.oh + 1) / 2, tilesPerRow = (g.ow + 1) / 2, rowsPerBlock = winogradTileRows(g)
         let blocksPerImage = (tileRows + rowsPerBlock - 1) / rowsPerBlock
-        let tiles = rowsPerBlock * tilesPerRow, lastTiles = (tileRows - (blocksPerImage - 1) * rowsPerBlock) * tilesPerRow
-        // fitsWinograd bounds 16·C·OC by Int32; a block's tiles are at most an image's.
+        let positions = winogradPositions(g), tiles = rowsPerBlock * tilesPerRow
+        let lastTiles = (tileRows - (blocksPerImage - 1) * rowsPerBlock) * tilesPerRow
+        // fitsWinograd bounds positions·C·OC by Int32; a block's tiles are at most an image's.
         guard let m = Int32(exactly: g.oc), let k = Int32(exactly: g.c), let n = Int32(exactly: tiles), let nLast = Int32(exactly: lastTiles),
               let kernel = soma_xsmm_gemm_kernel(m, n, k, m, k, m, 0), let lastKernel = soma_xsmm_gemm_kernel(m, nLast, k, m, k, m, 0),
-              let blockValues = checkedProduct(16, tiles, g.c + g.oc, 1),
+              let blockValues = checkedProduct(positions, tiles, g.c + g.oc, 1),
               let threadBytes = checkedProduct(blockValues, MemoryLayout<Float>.stride, 1, 1),
-              let filterBytes = transformedFilter ? 0 : checkedProduct(16, g.c, g.oc, MemoryLayout<Float>.stride),
+              let filterBytes = transformedFilter ? 0 : checkedProduct(positions, g.c, g.oc, MemoryLayout<Float>.stride),
               let reserved = checkedProduct(threadBytes, Swift.max(1, ctx.threads), 1, 1),
               case let (total, overflow) = reserved.addingReportingOverflow(filterBytes), !overflow else { return false }
         let (c, oc) = (g.c, g.oc)
-        let tileGeometry = WinogradGeometry(h: g.h, w: g.w, c: c, oc: oc, oh: g.oh, ow: g.ow, padTop: g.padTop, padLeft: g.padLeft)
+        let tileGeometry = WinogradGeometry(h: g.h, w: g.w, c: c, oc: oc, oh: g.oh, ow: g.ow, padTop: g.padTop, padLeft: g.padLeft,
+                                            window: g.kh)
         try ctx.withScratchReserved(total, "a Winograd convolution's transformed filter and tiles") {
             SharedScratch.withScratch(bytes: filterBytes) { raw in
                 var u = pf
                 if !transformedFilter {
-                    let transformed = raw.bindMemory(to: Float.self, capacity: 16 * c * oc)
-                    ctx.parallelFor(c, blockSize: Swift.max(1, 4096 / oc), sharing: (pf, transformed, c, oc)) { s, lo, hi in
-                        transformFilter(s.0, into: s.1, c: s.2, oc: s.3, channels: lo..<hi)
+                    let transformed = raw.bindMemory(to: Float.self, capacity: positions * c * oc)
+                    ctx.parallelFor(c, blockSize: Swift.max(1, 4096 / oc), sharing: (pf, transformed, c, oc, g.kh)) { s, lo, hi in
+                        transformFilter(s.0, into: s.1, c: s.2, oc: s.3, window: s.4, channels: lo..<hi)
                     }
                     u = UnsafePointer(transformed)
                 }
@@ -107,7 +115,8 @@ extension ConvKernels {
                     let ((px, u, po, g, tileGeometry, epilogue), (kernel, lastKernel, threadBytes, blockValues),
                          (tiles, rowsPerBlock, tileRows, tilesPerRow, blocksPerImage)) = s, (c, oc) = (g.c, g.oc)
                     ThreadScratch.withScratch(bytes: threadBytes) { raw in
-                        let v = raw.bindMemory(to: Float.self, capacity: blockValues), products = v + 16 * tiles * c
+                        let positions = tileGeometry.side * tileGeometry.side
+                    let v = raw.bindMemory(to: Float.self, capacity: blockValues), products = v + positions * tiles * c
                         for block in lo..<hi {
                             let (i, b) = block.quotientAndRemainder(dividingBy: blocksPerImage)
                             let firstRow = b * rowsPerBlock, lastRow = Swift.min(tileRows, firstRow + rowsPerBlock)
@@ -115,7 +124,7 @@ extension ConvKernels {
                             let image = px + i * g.h * g.w * c, output = po + i * g.oh * g.ow * oc
                             VectorKernels.winogradInputTiles(tileGeometry, image: image, into: v, firstRow: firstRow, count: count)
                             let gemm = count == tiles ? kernel : lastKernel
-                            for xi in 0..<16 {
+                            for xi in 0..<positions {
                                 soma_xsmm_gemm(gemm, u + xi * c * oc, v + xi * count * c, products + xi * count * oc, LIBXSMM.clearsUpperHalves)
                             }
                             VectorKernels.winogradOutputTiles(tileGeometry, products: products, into: output, firstRow: firstRow, count: count)
@@ -129,11 +138,18 @@ extension ConvKernels {
         return true
     }
 
-    /// `U[ξ][channel][·] = (G g Gᵀ)_ξ` for `channels` of a `[3, 3, C, OC]` HWIO filter `pf`,
-    /// `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`; `u` is `[16, C, OC]` (`[4, 4, C,
-    /// OC]`). `OC` a multiple of four (``fitsWinograd(_:)``).
-    static func transformFilter(_ pf: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, c: Int, oc: Int, channels: Range<Int>) {
-        for channel in channels { transformFilter(pf, into: u, c: c, oc: oc, channel: channel) }
+    /// `U[ξ][channel][·] = (G g Gᵀ)_ξ` for `channels` of a `[K, K, C, OC]` HWIO filter `pf`
+    /// (`K` = `window`, 3 or 5); `u` is `[S·S, C, OC]` (`[S, S, C, OC]`, `S = K + 1`). For 3×3
+    /// `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`, for 5×5
+    /// `G = [[¼, 0, 0, 0, 0], −⅙·[1, 1, 1, 1, 1], −⅙·[1, −1, 1, −1, 1], ¹⁄₂₄·[1, 2, 4, 8, 16],
+    /// ¹⁄₂₄·[1, −2, 4, −8, 16], [0, 0, 0, 0, 1]]`. `OC` a multiple of four (``fitsWinograd(_:)``).
+    static func transformFilter(_ pf: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, c: Int, oc: Int, window: Int,
+                                channels: Range<Int>) {
+        for channel in channels {
+            if window == 5 { transformFilter5(pf, into: u, c: c, oc: oc, channel: channel) } else {
+                transformFilter(pf, into: u, c: c, oc: oc, channel: channel)
+            }
+        }
     }
 
     private static func transformFilter(_ pf: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, c: Int, oc: Int, channel: Int) {
@@ -158,6 +174,38 @@ extension ConvKernels {
     private static func filterTransform1D<V: SIMD>(_ g0: V, _ g1: V, _ g2: V) -> (V, V, V, V) where V.Scalar == Float {
         let outer = g0 + g2
         return (g0, (outer + g1) * 0.5, (outer - g1) * 0.5, g2)
+    }
+
+    private static func transformFilter5(_ pf: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, c: Int, oc: Int, channel: Int) {
+        @inline(__always) func run<V: SIMD>(_: V.Type, _ o: Int) where V.Scalar == Float {
+            @inline(__always) func tap(_ ky: Int, _ kx: Int) -> V { load(V.self, pf + ((ky * 5 + kx) * c + channel) * oc + o) }
+            @inline(__always) func row(_ ky: Int) -> (V, V, V, V, V, V) {
+                filterTransform6(tap(ky, 0), tap(ky, 1), tap(ky, 2), tap(ky, 3), tap(ky, 4))
+            }
+            // Rows: r_ky = G·g[ky][·]; then each column j of the rows: U[·][j] = G·(r_0j, …, r_4j).
+            let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4)
+            @inline(__always) func column(_ j: Int, _ a: V, _ b: V, _ d: V, _ e: V, _ f: V) {
+                let x = filterTransform6(a, b, d, e, f), base = u + (j * c + channel) * oc + o, step = 6 * c * oc
+                store(x.0, base); store(x.1, base + step); store(x.2, base + 2 * step)
+                store(x.3, base + 3 * step); store(x.4, base + 4 * step); store(x.5, base + 5 * step)
+            }
+            column(0, r0.0, r1.0, r2.0, r3.0, r4.0); column(1, r0.1, r1.1, r2.1, r3.1, r4.1)
+            column(2, r0.2, r1.2, r2.2, r3.2, r4.2); column(3, r0.3, r1.3, r2.3, r3.3, r4.3)
+            column(4, r0.4, r1.4, r2.4, r3.4, r4.4); column(5, r0.5, r1.5, r2.5, r3.5, r4.5)
+        }
+        var o = 0
+        while o + 16 <= oc { run(SIMD16<Float>.self, o); o += 16 }
+        while o < oc { run(SIMD4<Float>.self, o); o += 4 }
+    }
+
+    /// `G·(g0, …, g4)` for 5×5: `(g0/4, −(e + d)/6, −(e − d)/6, (p + q)/24, (p − q)/24, g4)` with
+    /// `e = g0 + g2 + g4`, `d = g1 + g3`, `p = g0 + 4g2 + 16g4`, `q = 2g1 + 8g3`.
+    @inline(__always)
+    private static func filterTransform6<V: SIMD>(_ g0: V, _ g1: V, _ g2: V, _ g3: V, _ g4: V) -> (V, V, V, V, V, V)
+    where V.Scalar == Float {
+        let even = (g0 + g2) + g4, odd = g1 + g3, p = (g0 + g2 * 4) + g4 * 16, q = g1 * 2 + g3 * 8
+        let sixth: Float = -1 / 6, twentyFourth: Float = 1 / 24
+        return (g0 * 0.25, (even + odd) * sixth, (even - odd) * sixth, (p + q) * twentyFourth, (p - q) * twentyFourth, g4)
     }
 
     @inline(__always)

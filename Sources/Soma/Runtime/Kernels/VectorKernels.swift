@@ -73,14 +73,14 @@ enum VectorKernels {
         (level.map(loops) ?? selected).narrowConvolutionRow(g, input: input, filter: filter, output: output, row: row)
     }
 
-    /// Winograd F(2×2, 3×3) input transforms of `count` tiles from tile row `firstRow`
+    /// Winograd F(2×2, 3×3) or F(2×2, 5×5) input transforms of `count` tiles from tile row `firstRow`
     /// (``VectorLoops/winogradInputTiles(_:image:into:firstRow:count:)``).
     static func winogradInputTiles(_ g: WinogradGeometry, image: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>,
                                    firstRow: Int, count: Int, level: CPULevel? = nil) {
         (level.map(loops) ?? selected).winogradInputTiles(g, image: image, into: v, firstRow: firstRow, count: count)
     }
 
-    /// Winograd F(2×2, 3×3) output transforms of `count` tiles from tile row `firstRow`
+    /// Winograd F(2×2, 3×3) or F(2×2, 5×5) output transforms of `count` tiles from tile row `firstRow`
     /// (``VectorLoops/winogradOutputTiles(_:products:into:firstRow:count:)``).
     static func winogradOutputTiles(_ g: WinogradGeometry, products m: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
                                     firstRow: Int, count: Int, level: CPULevel? = nil) {

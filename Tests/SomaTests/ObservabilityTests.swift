@@ -154,4 +154,26 @@ import Testing
                                   outputShapes: [[1, 8, 8, 3]]) == 2 * 64 * 16 * 27)
         #expect(NodeProfile.flops(op: "Relu", inputShapes: [[4]], outputShapes: [[4]]) == 0)
     }
+
+    /// A filter the plan stored transformed for Winograd tiles (`[6, 6, C, OC]` for a 5×5
+    /// window) shows in a trace as the graph's `[5, 5, C, OC]`, and its arithmetic counts as
+    /// the direct sum's.
+    @Test func winogradFiltersShowTheirWindowInTraces() throws {
+        guard LIBXSMM.available else { return }
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [1, 16, 16, 16], name: "x")
+        let filter = try Tensor((0..<(5 * 5 * 16 * 32)).map { Float($0 % 11) - 5 }, shape: [5, 5, 16, 32])
+        let y = try conv2D(x, filter: g.constant(filter), strides: [1, 1], padding: "SAME", name: "conv")
+        let session = Session(graph: g)
+        let feed = try Tensor((0..<(16 * 16 * 16)).map { Float($0 % 7) }, shape: [1, 16, 16, 16])
+        let plan = try #require(try session.plan(fetches: [y], feeds: [x: feed]))
+        #expect(plan.steps.contains { $0.node.winogradFilter }, "the filter is stored transformed")
+        var metadata = RunMetadata()
+        _ = try session.run(fetches: [y], feeds: [x: feed], options: RunOptions(trace: true), metadata: &metadata)
+        let conv = try #require(metadata.stepStats.nodeStats.first { $0.op == "Conv2D" || $0.op == "_SomaFusedConv2D" })
+        #expect(conv.inputShapes[1] == [5, 5, 16, 32])
+        let profiled = try #require(metadata.stepStats.profile().first { $0.op == conv.op })
+        let direct: Double = 2 * 256 * 32 * 5 * 5 * 16
+        #expect(profiled.flops == direct, "\(profiled.flops - direct)")
+    }
 }

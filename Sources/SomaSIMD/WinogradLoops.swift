@@ -27,43 +27,62 @@ extension VectorLoops {
     /// (zeros outside the image); `v` is `[16, count, C]`.
     /// `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`. `C` a multiple of 4.
     /// A 5×5 window's tiles read 6×6 blocks into `v` `[36, count, C]`
-    /// (``winograd5InputTiles(_:image:into:firstRow:count:)``).
+    /// (``winograd5InputVector(_:_:_:into:stride:)``).
     @inlinable @inline(__always)
     public static func winogradInputTiles(_ g: WinogradGeometry, image: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>,
                                           firstRow: Int, count: Int) {
-        if g.window == 5 { return winograd5InputTiles(g, image: image, into: v, firstRow: firstRow, count: count) }
-        let stride = count &* g.c, tilesPerRow = g.tilesPerRow
-        // Pixel (r, s) of a tile's block, or nil in the padding.
-        var pixels = (UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none,
-                      UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none,
-                      UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none,
-                      UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none, UnsafePointer<Float>?.none)
-        withUnsafeMutableBytes(of: &pixels) { buffer in
-            let at = buffer.baseAddress!.assumingMemoryBound(to: UnsafePointer<Float>?.self)
-            for t in 0..<count {
-                let top = 2 &* (firstRow &+ t / tilesPerRow) &- g.padTop, left = 2 &* (t % tilesPerRow) &- g.padLeft
-                for r in 0..<4 {
-                    let y = top &+ r
-                    for s in 0..<4 {
-                        let x = left &+ s
-                        at[r &* 4 &+ s] = y >= 0 && y < g.h && x >= 0 && x < g.w ? image + ((y &* g.w &+ x) &* g.c) : nil
-                    }
-                }
-                let tile = v + (t &* g.c)
-                var channel = 0
-                while channel &+ 16 <= g.c { winogradInputVector(SIMD16<Float>.self, at, channel, into: tile, stride: stride); channel &+= 16 }
-                while channel < g.c { winogradInputVector(SIMD4<Float>.self, at, channel, into: tile, stride: stride); channel &+= 4 }
+        let stride = count &* g.c, five = g.window == 5
+        forEachTileBlock(g, image: image, firstRow: firstRow, count: count) { pixels, t in
+            let tile = v + (t &* g.c)
+            // Sixteen channels at a time, then four; no generic helper here, whose
+            // specialisations the per-CPU builds would each define (check-cpu-dispatch.sh).
+            var channel = 0
+            if five {
+                while channel &+ 16 <= g.c { winograd5InputVector(SIMD16<Float>.self, pixels, channel, into: tile, stride: stride); channel &+= 16 }
+                while channel < g.c { winograd5InputVector(SIMD4<Float>.self, pixels, channel, into: tile, stride: stride); channel &+= 4 }
+            } else {
+                while channel &+ 16 <= g.c { winogradInputVector(SIMD16<Float>.self, pixels, channel, into: tile, stride: stride); channel &+= 16 }
+                while channel < g.c { winogradInputVector(SIMD4<Float>.self, pixels, channel, into: tile, stride: stride); channel &+= 4 }
             }
         }
+    }
+
+    /// Calls `body(pixels, t)` for each of the `count` tiles from tile row `firstRow` of
+    /// `image` — tile `t` at row `firstRow + t / tilesPerRow`, column `t % tilesPerRow` —
+    /// with `pixels` the pointers to the `side × side` pixels of its input block, row by row
+    /// from row `2·row − padTop`, column `2·column − padLeft` (nil in the padding).
+    @inlinable @inline(__always)
+    static func forEachTileBlock(_ g: WinogradGeometry, image: UnsafePointer<Float>, firstRow: Int, count: Int,
+                                 _ body: (UnsafeMutablePointer<UnsafePointer<Float>?>, Int) -> Void) {
+        let side = g.side, tilesPerRow = g.tilesPerRow
+        // On the stack: at most 6×6 pointers.
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: 36) { buffer in
+            let pixels = buffer.baseAddress!
+            for t in 0..<count {
+                let top = 2 &* (firstRow &+ t / tilesPerRow) &- g.padTop, left = 2 &* (t % tilesPerRow) &- g.padLeft
+                for r in 0..<side {
+                    let y = top &+ r
+                    for s in 0..<side {
+                        let x = left &+ s
+                        pixels[r &* side &+ s] = y >= 0 && y < g.h && x >= 0 && x < g.w ? image + ((y &* g.w &+ x) &* g.c) : nil
+                    }
+                }
+                body(pixels, t)
+            }
+        }
+    }
+
+    /// Channels `channel…` of a block's pixel, zeros in the padding (`nil`).
+    @inlinable @inline(__always)
+    static func blockPixel<V: SIMD>(_: V.Type, _ pixel: UnsafePointer<Float>?, _ channel: Int) -> V where V.Scalar == Float {
+        guard let pixel else { return V() }
+        return UnsafeRawPointer(pixel + channel).loadUnaligned(as: V.self)
     }
 
     @inlinable @inline(__always)
     static func winogradInputVector<V: SIMD>(_: V.Type, _ pixels: UnsafeMutablePointer<UnsafePointer<Float>?>, _ channel: Int,
                                              into v: UnsafeMutablePointer<Float>, stride: Int) where V.Scalar == Float {
-        @inline(__always) func d(_ r: Int, _ s: Int) -> V {
-            guard let pixel = pixels[r &* 4 &+ s] else { return V() }
-            return UnsafeRawPointer(pixel + channel).loadUnaligned(as: V.self)
-        }
+        @inline(__always) func d(_ r: Int, _ s: Int) -> V { blockPixel(V.self, pixels[r &* 4 &+ s], channel) }
         // Columns first: t[·][s] = Bᵀ·d[·][s]; then each row i: V[i][·] = Bᵀ·t[i][·].
         let c0 = inputTransform1D(d(0, 0), d(1, 0), d(2, 0), d(3, 0)), c1 = inputTransform1D(d(0, 1), d(1, 1), d(2, 1), d(3, 1))
         let c2 = inputTransform1D(d(0, 2), d(1, 2), d(2, 2), d(3, 2)), c3 = inputTransform1D(d(0, 3), d(1, 3), d(2, 3), d(3, 3))
@@ -86,23 +105,27 @@ extension VectorLoops {
     /// (``winogradInputTiles(_:image:into:firstRow:count:)``'s order) from their products
     /// `m` (`[16, count, OC]`), written where they lie inside the image's `[OH, OW, OC]`
     /// `output`. `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`. `OC` a multiple of 4.
-    /// A 5×5 window's products are `[36, count, OC]`
-    /// (``winograd5OutputTiles(_:products:into:firstRow:count:)``).
+    /// A 5×5 window's products are `[36, count, OC]`, `Aᵀ` 2×6
+    /// (``winograd5OutputVector(_:_:stride:_:_:into:rows:columns:)``).
     @inlinable @inline(__always)
     public static func winogradOutputTiles(_ g: WinogradGeometry, products m: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
                                            firstRow: Int, count: Int) {
-        if g.window == 5 { return winograd5OutputTiles(g, products: m, into: output, firstRow: firstRow, count: count) }
-        let stride = count &* g.oc, tilesPerRow = g.tilesPerRow
+        let stride = count &* g.oc, tilesPerRow = g.tilesPerRow, five = g.window == 5
         for t in 0..<count {
             let y = 2 &* (firstRow &+ t / tilesPerRow), x = 2 &* (t % tilesPerRow)
             let rows = Swift.min(2, g.oh &- y), columns = Swift.min(2, g.ow &- x)
             let offset: Int = (y &* g.ow &+ x) &* g.oc
             let target = output + offset, tile = m + t &* g.oc
-            var o = 0
-            while o &+ 16 <= g.oc {
-                winogradOutputVector(SIMD16<Float>.self, tile, stride: stride, o, g, into: target, rows: rows, columns: columns); o &+= 16
+            @inline(__always) func outputs<V: SIMD>(_: V.Type, _ o: Int) where V.Scalar == Float {
+                if five {
+                    winograd5OutputVector(V.self, tile, stride: stride, o, g, into: target, rows: rows, columns: columns)
+                } else {
+                    winogradOutputVector(V.self, tile, stride: stride, o, g, into: target, rows: rows, columns: columns)
+                }
             }
-            while o < g.oc { winogradOutputVector(SIMD4<Float>.self, tile, stride: stride, o, g, into: target, rows: rows, columns: columns); o &+= 4 }
+            var o = 0
+            while o &+ 16 <= g.oc { outputs(SIMD16<Float>.self, o); o &+= 16 }
+            while o < g.oc { outputs(SIMD4<Float>.self, o); o &+= 4 }
         }
     }
 
@@ -110,14 +133,23 @@ extension VectorLoops {
     static func winogradOutputVector<V: SIMD>(_: V.Type, _ m: UnsafePointer<Float>, stride: Int, _ o: Int, _ g: WinogradGeometry,
                                               into target: UnsafeMutablePointer<Float>, rows: Int, columns: Int) where V.Scalar == Float {
         @inline(__always) func p(_ i: Int, _ j: Int) -> V { UnsafeRawPointer(m + ((i &* 4 &+ j) &* stride &+ o)).loadUnaligned(as: V.self) }
-        @inline(__always) func store(_ value: V, _ offset: Int) { UnsafeMutableRawPointer(target + (offset &+ o)).storeBytes(of: value, as: V.self) }
         // Columns first: s[·][j] = Aᵀ·M[·][j]; then each row a: Y[a][·] = Aᵀ·s[a][·].
         let s0 = outputTransform1D(p(0, 0), p(1, 0), p(2, 0), p(3, 0)), s1 = outputTransform1D(p(0, 1), p(1, 1), p(2, 1), p(3, 1))
         let s2 = outputTransform1D(p(0, 2), p(1, 2), p(2, 2), p(3, 2)), s3 = outputTransform1D(p(0, 3), p(1, 3), p(2, 3), p(3, 3))
-        let top = outputTransform1D(s0.0, s1.0, s2.0, s3.0), bottom = outputTransform1D(s0.1, s1.1, s2.1, s3.1)
+        storeTile(outputTransform1D(s0.0, s1.0, s2.0, s3.0), outputTransform1D(s0.1, s1.1, s2.1, s3.1), o, g,
+                  into: target, rows: rows, columns: columns)
+    }
+
+    /// A tile's 2×2 outputs (`top`, `bottom`: its rows) at `target`, channel `o`, those
+    /// inside the output (`rows`, `columns`: 1 or 2). `bottom` is computed only when stored.
+    @inlinable @inline(__always)
+    static func storeTile<V: SIMD>(_ top: (V, V), _ bottom: @autoclosure () -> (V, V), _ o: Int, _ g: WinogradGeometry,
+                                   into target: UnsafeMutablePointer<Float>, rows: Int, columns: Int) where V.Scalar == Float {
+        @inline(__always) func store(_ value: V, _ offset: Int) { UnsafeMutableRawPointer(target + (offset &+ o)).storeBytes(of: value, as: V.self) }
         store(top.0, 0)
         if columns > 1 { store(top.1, g.oc) }
         if rows > 1 {
+            let bottom = bottom()
             store(bottom.0, g.ow &* g.oc)
             if columns > 1 { store(bottom.1, (g.ow &+ 1) &* g.oc) }
         }
@@ -136,42 +168,14 @@ extension VectorLoops {
 /// the channels, additions, subtractions and multiplications by 2, 4 and 5 in a fixed order,
 /// so every build computes the same bits.
 extension VectorLoops {
-    /// `V[ξ][t][·] = (Bᵀ d B)_ξ` for the `count` tiles from tile row `firstRow` of `image`,
-    /// reading the 6×6 block of input `d` at rows `2·row − padTop …`, columns
-    /// `2·column − padLeft …` (zeros outside the image); `v` is `[36, count, C]`.
+    /// A tile's `V[ξ][·] = (Bᵀ d B)_ξ` at `channel` from the pixels of its 6×6 input block
+    /// (``forEachTileBlock(_:image:firstRow:count:_:)``) into `v` (rows `stride` apart).
     /// `Bᵀ = [[4, 0, −5, 0, 1, 0], [0, −4, −4, 1, 1, 0], [0, 4, −4, −1, 1, 0],
-    /// [0, −2, −1, 2, 1, 0], [0, 2, −1, −2, 1, 0], [0, 4, 0, −5, 0, 1]]`. `C` a multiple of 4.
-    @inlinable @inline(__always)
-    public static func winograd5InputTiles(_ g: WinogradGeometry, image: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>,
-                                           firstRow: Int, count: Int) {
-        let stride = count &* g.c, tilesPerRow = g.tilesPerRow
-        // Pixel (r, s) of a tile's block, or nil in the padding: 36 pointers on the stack.
-        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: 36) { pixels in
-            let at = pixels.baseAddress!
-            for t in 0..<count {
-                let top = 2 &* (firstRow &+ t / tilesPerRow) &- g.padTop, left = 2 &* (t % tilesPerRow) &- g.padLeft
-                for r in 0..<6 {
-                    let y = top &+ r
-                    for s in 0..<6 {
-                        let x = left &+ s
-                        at[r &* 6 &+ s] = y >= 0 && y < g.h && x >= 0 && x < g.w ? image + ((y &* g.w &+ x) &* g.c) : nil
-                    }
-                }
-                let tile = v + (t &* g.c)
-                var channel = 0
-                while channel &+ 16 <= g.c { winograd5InputVector(SIMD16<Float>.self, at, channel, into: tile, stride: stride); channel &+= 16 }
-                while channel < g.c { winograd5InputVector(SIMD4<Float>.self, at, channel, into: tile, stride: stride); channel &+= 4 }
-            }
-        }
-    }
-
+    /// [0, −2, −1, 2, 1, 0], [0, 2, −1, −2, 1, 0], [0, 4, 0, −5, 0, 1]]`.
     @inlinable @inline(__always)
     static func winograd5InputVector<V: SIMD>(_: V.Type, _ pixels: UnsafeMutablePointer<UnsafePointer<Float>?>, _ channel: Int,
                                               into v: UnsafeMutablePointer<Float>, stride: Int) where V.Scalar == Float {
-        @inline(__always) func d(_ r: Int, _ s: Int) -> V {
-            guard let pixel = pixels[r &* 6 &+ s] else { return V() }
-            return UnsafeRawPointer(pixel + channel).loadUnaligned(as: V.self)
-        }
+        @inline(__always) func d(_ r: Int, _ s: Int) -> V { blockPixel(V.self, pixels[r &* 6 &+ s], channel) }
         @inline(__always) func at(_ i: Int, _ j: Int) -> UnsafeMutableRawPointer {
             UnsafeMutableRawPointer(v + ((i &* 6 &+ j) &* stride &+ channel))
         }
@@ -201,42 +205,18 @@ extension VectorLoops {
         return ((d0 * 4 - d2 * 5) + d4, a + b, a - b, e + f, e - f, (d1 * 4 - d3 * 5) + d5)
     }
 
-    /// The outputs `Aᵀ M A` of the `count` tiles from tile row `firstRow` from their products
-    /// `m` (`[36, count, OC]`), written where they lie inside the image's `[OH, OW, OC]`
-    /// `output`. `Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 1]]`. `OC` a multiple of 4.
-    @inlinable @inline(__always)
-    public static func winograd5OutputTiles(_ g: WinogradGeometry, products m: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
-                                            firstRow: Int, count: Int) {
-        let stride = count &* g.oc, tilesPerRow = g.tilesPerRow
-        for t in 0..<count {
-            let y = 2 &* (firstRow &+ t / tilesPerRow), x = 2 &* (t % tilesPerRow)
-            let rows = Swift.min(2, g.oh &- y), columns = Swift.min(2, g.ow &- x)
-            let offset: Int = (y &* g.ow &+ x) &* g.oc
-            let target = output + offset, tile = m + t &* g.oc
-            var o = 0
-            while o &+ 16 <= g.oc {
-                winograd5OutputVector(SIMD16<Float>.self, tile, stride: stride, o, g, into: target, rows: rows, columns: columns); o &+= 16
-            }
-            while o < g.oc { winograd5OutputVector(SIMD4<Float>.self, tile, stride: stride, o, g, into: target, rows: rows, columns: columns); o &+= 4 }
-        }
-    }
-
+    /// A tile's outputs `Aᵀ M A` at channel `o` from its products `m` (`[36, count, OC]`, rows
+    /// `stride` apart), those inside the output written at `target`.
+    /// `Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 1]]`.
     @inlinable @inline(__always)
     static func winograd5OutputVector<V: SIMD>(_: V.Type, _ m: UnsafePointer<Float>, stride: Int, _ o: Int, _ g: WinogradGeometry,
                                                into target: UnsafeMutablePointer<Float>, rows: Int, columns: Int) where V.Scalar == Float {
         @inline(__always) func p(_ i: Int, _ j: Int) -> V { UnsafeRawPointer(m + ((i &* 6 &+ j) &* stride &+ o)).loadUnaligned(as: V.self) }
-        @inline(__always) func store(_ value: V, _ offset: Int) { UnsafeMutableRawPointer(target + (offset &+ o)).storeBytes(of: value, as: V.self) }
         @inline(__always) func column(_ j: Int) -> (V, V) { outputTransform6(p(0, j), p(1, j), p(2, j), p(3, j), p(4, j), p(5, j)) }
         // Columns first: s[·][j] = Aᵀ·M[·][j]; then each row a: Y[a][·] = Aᵀ·s[a][·].
         let s0 = column(0), s1 = column(1), s2 = column(2), s3 = column(3), s4 = column(4), s5 = column(5)
-        let top = outputTransform6(s0.0, s1.0, s2.0, s3.0, s4.0, s5.0)
-        store(top.0, 0)
-        if columns > 1 { store(top.1, g.oc) }
-        if rows > 1 {
-            let bottom = outputTransform6(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1)
-            store(bottom.0, g.ow &* g.oc)
-            if columns > 1 { store(bottom.1, (g.ow &+ 1) &* g.oc) }
-        }
+        storeTile(outputTransform6(s0.0, s1.0, s2.0, s3.0, s4.0, s5.0), outputTransform6(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1), o, g,
+                  into: target, rows: rows, columns: columns)
     }
 
     /// `Aᵀ·(m0, …, m5)`: `(m0 + (m1 + m2) + (m3 + m4), (m1 − m2) + 2(m3 − m4) + m5)`.

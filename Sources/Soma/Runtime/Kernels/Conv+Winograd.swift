@@ -116,7 +116,7 @@ extension ConvKernels {
                          (tiles, rowsPerBlock, tileRows, tilesPerRow, blocksPerImage)) = s, (c, oc) = (g.c, g.oc)
                     ThreadScratch.withScratch(bytes: threadBytes) { raw in
                         let positions = tileGeometry.side * tileGeometry.side
-                    let v = raw.bindMemory(to: Float.self, capacity: blockValues), products = v + positions * tiles * c
+                        let v = raw.bindMemory(to: Float.self, capacity: blockValues), products = v + positions * tiles * c
                         for block in lo..<hi {
                             let (i, b) = block.quotientAndRemainder(dividingBy: blocksPerImage)
                             let firstRow = b * rowsPerBlock, lastRow = Swift.min(tileRows, firstRow + rowsPerBlock)

@@ -110,12 +110,11 @@ extension ConvKernels {
                     u = UnsafePointer(transformed)
                 }
                 let shared = ((px, u, po, g, tileGeometry, epilogue), (kernel, lastKernel, threadBytes, blockValues),
-                              (tiles, rowsPerBlock, tileRows, tilesPerRow, blocksPerImage))
+                              (positions, tiles, rowsPerBlock, tileRows, tilesPerRow, blocksPerImage))
                 ctx.parallelFor(g.n * blocksPerImage, blockSize: 1, sharing: shared) { s, lo, hi in
                     let ((px, u, po, g, tileGeometry, epilogue), (kernel, lastKernel, threadBytes, blockValues),
-                         (tiles, rowsPerBlock, tileRows, tilesPerRow, blocksPerImage)) = s, (c, oc) = (g.c, g.oc)
+                         (positions, tiles, rowsPerBlock, tileRows, tilesPerRow, blocksPerImage)) = s, (c, oc) = (g.c, g.oc)
                     ThreadScratch.withScratch(bytes: threadBytes) { raw in
-                        let positions = tileGeometry.side * tileGeometry.side
                         let v = raw.bindMemory(to: Float.self, capacity: blockValues), products = v + positions * tiles * c
                         for block in lo..<hi {
                             let (i, b) = block.quotientAndRemainder(dividingBy: blocksPerImage)

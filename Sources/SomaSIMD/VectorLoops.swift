@@ -395,4 +395,6 @@ public protocol CompiledLoopSet: Sendable {
                                    firstRow: Int, count: Int)
     static func winogradOutputTiles(_ g: WinogradGeometry, products m: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
                                     firstRow: Int, count: Int)
+    static func winogradGradientTiles(_ g: WinogradGeometry, outBackprop dy: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>,
+                                      firstRow: Int, count: Int)
 }

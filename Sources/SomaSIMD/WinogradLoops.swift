@@ -225,3 +225,92 @@ extension VectorLoops {
         ((m0 + (m1 + m2)) + (m3 + m4), ((m1 - m2) + (m3 - m4) * 2) + m5)
     }
 }
+
+/// The transform of an output gradient's 2×2 tiles for Winograd filter gradients
+/// (F(3×3, 2×2) and F(5×5, 2×2)): a filter gradient is, per tile, the correlation of the
+/// tile's input block `d` with its 2×2 block of `dy`, and transposing the forward tile
+/// `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A` in `g` gives `dG = Gᵀ [(Bᵀ d B) ⊙ (A dY Aᵀ)] G` — the
+/// forward's input transform, this one (`A dY Aᵀ`), and `Gᵀ·G` once per call on the sum over
+/// tiles. Additions, subtractions and doublings in a fixed order, so every build computes the
+/// same bits.
+extension VectorLoops {
+    /// `W[ξ][t][·] = (A dY Aᵀ)_ξ` for the `count` tiles from tile row `firstRow` of an image's
+    /// output gradient `dy` (`[OH, OW, OC]`; ``winogradInputTiles(_:image:into:firstRow:count:)``'s
+    /// order), zeros beyond the output; `w` is `[16, count, OC]` for a 3×3 window
+    /// (`A = Aᵀᵀ`, `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`), `[36, count, OC]` for 5×5
+    /// (`Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 1]]`). `OC` a multiple of 4.
+    @inlinable @inline(__always)
+    public static func winogradGradientTiles(_ g: WinogradGeometry, outBackprop dy: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>,
+                                             firstRow: Int, count: Int) {
+        let stride = count &* g.oc, tilesPerRow = g.tilesPerRow, five = g.window == 5
+        for t in 0..<count {
+            let y = 2 &* (firstRow &+ t / tilesPerRow), x = 2 &* (t % tilesPerRow)
+            let top = dy + (y &* g.ow &+ x) &* g.oc, right = x &+ 1 < g.ow, below = y &+ 1 < g.oh
+            let pixels = (top, right ? top + g.oc : nil, below ? top + g.ow &* g.oc : nil,
+                          right && below ? top + (g.ow &+ 1) &* g.oc : nil)
+            let tile = w + t &* g.oc
+            // As in winogradInputTiles: no generic local helper.
+            var o = 0
+            if five {
+                while o &+ 16 <= g.oc { winograd5GradientVector(SIMD16<Float>.self, pixels, o, into: tile, stride: stride); o &+= 16 }
+                while o < g.oc { winograd5GradientVector(SIMD4<Float>.self, pixels, o, into: tile, stride: stride); o &+= 4 }
+            } else {
+                while o &+ 16 <= g.oc { winogradGradientVector(SIMD16<Float>.self, pixels, o, into: tile, stride: stride); o &+= 16 }
+                while o < g.oc { winogradGradientVector(SIMD4<Float>.self, pixels, o, into: tile, stride: stride); o &+= 4 }
+            }
+        }
+    }
+
+    /// A tile's `(A dY Aᵀ)_ξ` for a 3×3 window at channel `o`, from its 2×2 pixels
+    /// (top left, top right, bottom left, bottom right; nil beyond the output), into `w`
+    /// (rows `stride` apart).
+    @inlinable @inline(__always)
+    static func winogradGradientVector<V: SIMD>(_: V.Type, _ pixels: GradientTilePixels, _ o: Int, into w: UnsafeMutablePointer<Float>,
+                                                stride: Int) where V.Scalar == Float {
+        let y00: V = blockPixel(V.self, pixels.0, o), y01: V = blockPixel(V.self, pixels.1, o)
+        let y10: V = blockPixel(V.self, pixels.2, o), y11: V = blockPixel(V.self, pixels.3, o)
+        // Columns first: t[·][b] = A·(y0b, y1b); then each row i: W[i][·] = A·(t[i][0], t[i][1]).
+        let c0 = gradientTransform4(y00, y10), c1 = gradientTransform4(y01, y11)
+        @inline(__always) func row(_ i: Int, _ a: V, _ b: V) {
+            let x = gradientTransform4(a, b), base = UnsafeMutableRawPointer(w + (i &* 4 &* stride &+ o))
+            let step = stride &* MemoryLayout<Float>.stride
+            base.storeBytes(of: x.0, as: V.self); (base + step).storeBytes(of: x.1, as: V.self)
+            (base + 2 &* step).storeBytes(of: x.2, as: V.self); (base + 3 &* step).storeBytes(of: x.3, as: V.self)
+        }
+        row(0, c0.0, c1.0); row(1, c0.1, c1.1); row(2, c0.2, c1.2); row(3, c0.3, c1.3)
+    }
+
+    /// `A·(y0, y1)` for a 3×3 window: `(y0, y0 + y1, y0 − y1, −y1)`.
+    @inlinable @inline(__always)
+    static func gradientTransform4<V: SIMD>(_ y0: V, _ y1: V) -> (V, V, V, V) where V.Scalar == Float {
+        (y0, y0 + y1, y0 - y1, V() - y1)
+    }
+
+    /// A tile's `(A dY Aᵀ)_ξ` for a 5×5 window, as ``winogradGradientVector(_:_:_:into:stride:)``.
+    @inlinable @inline(__always)
+    static func winograd5GradientVector<V: SIMD>(_: V.Type, _ pixels: GradientTilePixels, _ o: Int, into w: UnsafeMutablePointer<Float>,
+                                                 stride: Int) where V.Scalar == Float {
+        let y00: V = blockPixel(V.self, pixels.0, o), y01: V = blockPixel(V.self, pixels.1, o)
+        let y10: V = blockPixel(V.self, pixels.2, o), y11: V = blockPixel(V.self, pixels.3, o)
+        let c0 = gradientTransform6(y00, y10), c1 = gradientTransform6(y01, y11)
+        @inline(__always) func row(_ i: Int, _ a: V, _ b: V) {
+            let x = gradientTransform6(a, b), base = UnsafeMutableRawPointer(w + (i &* 6 &* stride &+ o))
+            let step = stride &* MemoryLayout<Float>.stride
+            base.storeBytes(of: x.0, as: V.self); (base + step).storeBytes(of: x.1, as: V.self)
+            (base + 2 &* step).storeBytes(of: x.2, as: V.self); (base + 3 &* step).storeBytes(of: x.3, as: V.self)
+            (base + 4 &* step).storeBytes(of: x.4, as: V.self); (base + 5 &* step).storeBytes(of: x.5, as: V.self)
+        }
+        row(0, c0.0, c1.0); row(1, c0.1, c1.1); row(2, c0.2, c1.2); row(3, c0.3, c1.3); row(4, c0.4, c1.4); row(5, c0.5, c1.5)
+    }
+
+    /// `A·(y0, y1)` for a 5×5 window: `(y0, y0 + y1, y0 − y1, y0 + 2y1, y0 − 2y1, y1)`.
+    @inlinable @inline(__always)
+    static func gradientTransform6<V: SIMD>(_ y0: V, _ y1: V) -> (V, V, V, V, V, V) where V.Scalar == Float {
+        let twice = y1 + y1
+        return (y0, y0 + y1, y0 - y1, y0 + twice, y0 - twice, y1)
+    }
+}
+
+/// The pixels of an output gradient's 2×2 tile: top left, top right, bottom left, bottom
+/// right (nil beyond the output).
+public typealias GradientTilePixels = (UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?)

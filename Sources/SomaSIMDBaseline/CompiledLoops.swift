@@ -125,6 +125,14 @@ public enum CompiledLoops: CompiledLoopSet {
         VectorLoops.winogradOutputTiles(g, products: m, into: output, firstRow: firstRow, count: count)
     }
 
+    /// The output-gradient transforms of a Winograd filter gradient's `count` tiles from tile
+    /// row `firstRow` into `w` (`[16, count, OC]`, or `[36, count, OC]` for a 5×5 window).
+    @inline(never)
+    public static func winogradGradientTiles(_ g: WinogradGeometry, outBackprop dy: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>,
+                                             firstRow: Int, count: Int) {
+        VectorLoops.winogradGradientTiles(g, outBackprop: dy, into: w, firstRow: firstRow, count: count)
+    }
+
     /// `dst[i] = x·sigmoid(β·x)` for `x = src[i]` (`beta` nil: `x·sigmoid(x)`).
     @inline(never)
     public static func swish(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, beta: Float?) {

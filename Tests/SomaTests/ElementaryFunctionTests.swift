@@ -299,7 +299,8 @@ import SomaSIMD
     /// and match their definition: `Bᵀ d B` of each tile's 4×4 (6×6) input block (zeros in the
     /// padding), `Aᵀ M A` of its products written where the outputs lie inside the image —
     /// tiles of a whole image and of two tile rows from the second, channels in vectors of
-    /// sixteen and four, a last tile row and column half outside the output.
+    /// sixteen and four, a last tile row and column half outside the output; and the filter
+    /// gradient's `A dY Aᵀ` of each tile's 2×2 block of `dy` (zeros beyond the output).
     @Test(arguments: CPULevel.allCases.filter { $0 <= CPULevel.detected }, [3, 5])
     func winogradTransformsAreTheSameBitsInEveryBuild(level: CPULevel, window: Int) {
         let pad = window / 2, side = window + 1, positions = side * side
@@ -344,6 +345,22 @@ import SomaSIMD
             } }
             let rows = 2 * firstRow..<Swift.min(g.oh, 2 * (firstRow + count / g.tilesPerRow))
             #expect(out.indices.allSatisfy { rows.contains($0 / (g.ow * g.oc)) != out[$0].isNaN }, "only the tiles' rows are written")
+
+            // The filter gradient's transform of dy's 2×2 tiles: A dY Aᵀ, zeros beyond the output.
+            let dy = (0..<(g.oh * g.ow * g.oc)).map { Float(sin(Double($0) * 0.23)) }
+            var w = [Float](repeating: .nan, count: positions * count * g.oc), baselineW = w
+            VectorKernels.winogradGradientTiles(g, outBackprop: dy, into: &w, firstRow: firstRow, count: count, level: level)
+            VectorKernels.winogradGradientTiles(g, outBackprop: dy, into: &baselineW, firstRow: firstRow, count: count, level: .baseline)
+            #expect(Self.firstDifference(w, baselineW) == "none", "Winograd gradient tiles from row \(firstRow) at \(level)")
+            for t in 0..<count { for o in 0..<g.oc {
+                let (y, x) = (2 * (firstRow + t / g.tilesPerRow), 2 * (t % g.tilesPerRow))
+                func gradient(_ a: Int, _ b: Int) -> Double { y + a < g.oh && x + b < g.ow ? Double(dy[((y + a) * g.ow + x + b) * g.oc + o]) : 0 }
+                for i in 0..<side { for j in 0..<side {
+                    var exact = 0.0
+                    for a in 0..<2 { for b in 0..<2 { exact += at[a][i] * gradient(a, b) * at[b][j] } }
+                    #expect(Swift.abs(Double(w[((i * side + j) * count + t) * g.oc + o]) - exact) <= tolerance, "W[\(i)][\(j)] of tile \(t)")
+                } }
+            } }
         }
     }
 }

@@ -779,8 +779,10 @@ enum ConvKernels {
     }
 
     static func backpropFilter<T: FloatScalar>(_ x: Tensor, _ dy: Tensor, _ out: Tensor, _ g: Geometry, _ ctx: KernelContext, _: T.Type) throws {
-        if T.self == Float.self,
-           try directFilterGradient(x.pointer(as: Float.self), dy.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx) { return }
+        if T.self == Float.self {
+            let (px, pdy, po) = (x.pointer(as: Float.self), dy.pointer(as: Float.self), out.mutablePointer(as: Float.self))
+            if try winogradFilterGradient(px, pdy, po, g, ctx) || directFilterGradient(px, pdy, po, g, ctx) { return }
+        }
         let px = x.pointer(as: T.self), pdy = dy.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let size = g.patch * g.oc
         let (groupSize, groups) = filterGrouping(g.n)

@@ -17,7 +17,8 @@ import SomaSIMD
 /// here.
 ///
 /// A constant filter is transformed once, in the plan (``WinogradFilterTransform``); any
-/// other once per call, in parallel over its input channels. The tiles
+/// other once per call, in parallel over its input channels. Filter gradients run the same
+/// tiles transposed (``winogradFilterGradient(_:_:_:_:_:)``). The tiles
 /// run in fixed blocks of whole tile rows of one image (``winogradTileRows(_:)``), each block
 /// transformed, multiplied and transformed back by one thread in its cache, so results
 /// never depend on the thread count. They differ from the direct sum in rounding only (the
@@ -135,6 +136,153 @@ extension ConvKernels {
             }
         }
         return true
+    }
+
+    /// `g`'s float32 filter gradient (HWIO, into `po`) from images `px` and output gradient
+    /// `pdy` as Winograd tiles: F(3×3, 2×2) and F(5×5, 2×2), the forward tile transposed in
+    /// its filter — `dG = Gᵀ [Σ_tiles (Bᵀ d B) ⊙ (A dY Aᵀ)] G`. Per block of tiles the input
+    /// transform is the forward's, `A dY Aᵀ` is ``VectorKernels/winogradGradientTiles(_:outBackprop:into:firstRow:count:level:)``,
+    /// and the sum over the block's tiles is, for each of the `P` positions `ξ`, one GEMM
+    /// `W_ξᵀ·V_ξ` (`[C, OC]`, `tiles` deep); `Gᵀ·G` runs once, on the sums. Images form the
+    /// fixed groups of the other filter-gradient paths (``filterGrouping(_:)``), each summing
+    /// its blocks' products, in order, into its own `[P, C, OC]`; the final transform adds the
+    /// groups in group order — results never depend on the thread count. Each block's
+    /// product is summed apart before it joins its group's (the transformed terms are larger
+    /// than the filter's, and one long float32 sum over a group's tiles lost a decimal digit).
+    /// Returns false, having written nothing, where ``fitsWinograd(_:)`` refuses `g` or
+    /// LIBXSMM has no kernel.
+    static func winogradFilterGradient(_ px: UnsafePointer<Float>, _ pdy: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>,
+                                       _ g: Geometry, _ ctx: KernelContext) throws -> Bool {
+        guard g.n > 0, fitsWinograd(g) else { return false }
+        let tileRows = (g.oh + 1) / 2, tilesPerRow = (g.ow + 1) / 2, rowsPerBlock = winogradTileRows(g)
+        let blocksPerImage = (tileRows + rowsPerBlock - 1) / rowsPerBlock
+        let positions = winogradPositions(g), tiles = rowsPerBlock * tilesPerRow
+        let lastTiles = (tileRows - (blocksPerImage - 1) * rowsPerBlock) * tilesPerRow
+        let (groupSize, groups) = filterGrouping(g.n)
+        // In LIBXSMM's column-major terms M_ξ (OC × C) = W_ξ (OC × tiles) · V_ξ (C × tiles)ᵀ.
+        guard let m = Int32(exactly: g.oc), let n = Int32(exactly: g.c), let k = Int32(exactly: tiles), let kLast = Int32(exactly: lastTiles),
+              let kernel = soma_xsmm_gemm_kernel(m, n, k, m, n, m, 1), let lastKernel = soma_xsmm_gemm_kernel(m, n, kLast, m, n, m, 1),
+              let blockValues = checkedProduct(positions, tiles, g.c + g.oc, 1), let product = checkedProduct(g.c, g.oc, 1, 1),
+              case let (threadValues, overflow) = blockValues.addingReportingOverflow(product), !overflow,
+              let threadBytes = checkedProduct(threadValues, MemoryLayout<Float>.stride, 1, 1),
+              let reserved = checkedProduct(threadBytes, Swift.max(1, ctx.threads), 1, 1),
+              let partialBytes = checkedProduct(groups, positions, product, MemoryLayout<Float>.stride),
+              case let (total, totalOverflow) = reserved.addingReportingOverflow(partialBytes), !totalOverflow else { return false }
+        let tileGeometry = WinogradGeometry(h: g.h, w: g.w, c: g.c, oc: g.oc, oh: g.oh, ow: g.ow, padTop: g.padTop, padLeft: g.padLeft,
+                                            window: g.kh)
+        try ctx.withScratchReserved(total, "a Winograd filter gradient's tiles and partial sums") {
+            SharedScratch.withScratch(bytes: partialBytes) { raw in
+                let partials = raw.bindMemory(to: Float.self, capacity: groups * positions * product)
+                let shared = ((px, pdy, partials, g, tileGeometry), (kernel, lastKernel, threadBytes, threadValues),
+                              (positions, tiles, rowsPerBlock, tileRows, blocksPerImage, groupSize))
+                ctx.parallelFor(groups, blockSize: 1, sharing: shared) { s, lo, hi in
+                    let ((px, pdy, partials, g, tileGeometry), (kernel, lastKernel, threadBytes, threadValues),
+                         (positions, tiles, rowsPerBlock, tileRows, blocksPerImage, groupSize)) = s
+                    let (c, oc, size) = (g.c, g.oc, g.c * g.oc), tilesPerRow = (g.ow + 1) / 2
+                    ThreadScratch.withScratch(bytes: threadBytes) { raw in
+                        let v = raw.bindMemory(to: Float.self, capacity: threadValues)
+                        let w = v + positions * tiles * c, product = w + positions * tiles * oc
+                        for group in lo..<hi {
+                            let sum = partials + group * positions * size, images = (group * groupSize)..<Swift.min(g.n, (group + 1) * groupSize)
+                            for i in images {
+                                for b in 0..<blocksPerImage {
+                                    let firstRow = b * rowsPerBlock, count = (Swift.min(tileRows, firstRow + rowsPerBlock) - firstRow) * tilesPerRow
+                                    VectorKernels.winogradInputTiles(tileGeometry, image: px + i * g.h * g.w * c, into: v, firstRow: firstRow, count: count)
+                                    VectorKernels.winogradGradientTiles(tileGeometry, outBackprop: pdy + i * g.oh * g.ow * oc, into: w,
+                                                                        firstRow: firstRow, count: count)
+                                    let gemm = count == tiles ? kernel : lastKernel, first = i == images.lowerBound && b == 0
+                                    for xi in 0..<positions {
+                                        // The group's first block writes its sums; the others add theirs.
+                                        let target = sum + xi * size
+                                        soma_xsmm_gemm(gemm, w + xi * count * oc, v + xi * count * c, first ? target : product,
+                                                       LIBXSMM.clearsUpperHalves)
+                                        if !first { for j in 0..<size { target[j] += product[j] } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                ctx.parallelFor(g.c, blockSize: Swift.max(1, 4096 / g.oc), sharing: (UnsafePointer(partials), po, groups, g.c, g.oc, g.kh)) { s, lo, hi in
+                    filterGradient(fromProducts: s.0, groups: s.2, into: s.1, c: s.3, oc: s.4, window: s.5, channels: lo..<hi)
+                }
+            }
+        }
+        return true
+    }
+
+    /// `dG[ky][kx][channel][·] = (Gᵀ M G)[ky][kx]` for `channels` of a `[K, K, C, OC]` HWIO
+    /// filter gradient `po` (`K` = `window`), where `M_ξ` is the sum, in group order, of the
+    /// `groups` partial products `partials[group][ξ][channel][·]` (each `[S·S, C, OC]`).
+    /// `G` as in ``transformFilter(_:into:c:oc:window:channels:)``. `OC` a multiple of four.
+    static func filterGradient(fromProducts partials: UnsafePointer<Float>, groups: Int, into po: UnsafeMutablePointer<Float>,
+                               c: Int, oc: Int, window: Int, channels: Range<Int>) {
+        for channel in channels {
+            var o = 0
+            if window == 5 {
+                while o + 16 <= oc { filterGradient5(SIMD16<Float>.self, partials, groups: groups, into: po, c: c, oc: oc, channel: channel, o); o += 16 }
+                while o < oc { filterGradient5(SIMD4<Float>.self, partials, groups: groups, into: po, c: c, oc: oc, channel: channel, o); o += 4 }
+            } else {
+                while o + 16 <= oc { filterGradient3(SIMD16<Float>.self, partials, groups: groups, into: po, c: c, oc: oc, channel: channel, o); o += 16 }
+                while o < oc { filterGradient3(SIMD4<Float>.self, partials, groups: groups, into: po, c: c, oc: oc, channel: channel, o); o += 4 }
+            }
+        }
+    }
+
+    /// `M[ξ][channel][o…]` summed over the groups' partials (`S·S` positions each), in order.
+    @inline(__always)
+    private static func groupSum<V: SIMD>(_: V.Type, _ partials: UnsafePointer<Float>, groups: Int, positions: Int, c: Int, oc: Int,
+                                          _ xi: Int, _ channel: Int, _ o: Int) -> V where V.Scalar == Float {
+        let p = partials + (xi * c + channel) * oc + o, stride = positions * c * oc
+        var sum = load(V.self, p)
+        for group in 1..<Swift.max(1, groups) { sum += load(V.self, p + group * stride) }
+        return sum
+    }
+
+    @inline(__always)
+    private static func filterGradient3<V: SIMD>(_: V.Type, _ partials: UnsafePointer<Float>, groups: Int, into po: UnsafeMutablePointer<Float>,
+                                                 c: Int, oc: Int, channel: Int, _ o: Int) where V.Scalar == Float {
+        @inline(__always) func m(_ a: Int, _ b: Int) -> V { groupSum(V.self, partials, groups: groups, positions: 16, c: c, oc: oc, a * 4 + b, channel, o) }
+        // Rows: r_a = Gᵀ·M[a][·]; then each column kx: dG[·][kx] = Gᵀ·(r_0kx, …, r_3kx).
+        let r0 = gradientTransform3(m(0, 0), m(0, 1), m(0, 2), m(0, 3)), r1 = gradientTransform3(m(1, 0), m(1, 1), m(1, 2), m(1, 3))
+        let r2 = gradientTransform3(m(2, 0), m(2, 1), m(2, 2), m(2, 3)), r3 = gradientTransform3(m(3, 0), m(3, 1), m(3, 2), m(3, 3))
+        @inline(__always) func column(_ kx: Int, _ a: V, _ b: V, _ d: V, _ e: V) {
+            let x = gradientTransform3(a, b, d, e), base = po + (kx * c + channel) * oc + o, step = 3 * c * oc
+            store(x.0, base); store(x.1, base + step); store(x.2, base + 2 * step)
+        }
+        column(0, r0.0, r1.0, r2.0, r3.0); column(1, r0.1, r1.1, r2.1, r3.1); column(2, r0.2, r1.2, r2.2, r3.2)
+    }
+
+    /// `Gᵀ·(m0, m1, m2, m3)` for 3×3: `(m0 + s, d, s + m3)` with `s = (m1 + m2)/2`, `d = (m1 − m2)/2`.
+    @inline(__always)
+    private static func gradientTransform3<V: SIMD>(_ m0: V, _ m1: V, _ m2: V, _ m3: V) -> (V, V, V) where V.Scalar == Float {
+        let s = (m1 + m2) * 0.5, d = (m1 - m2) * 0.5
+        return (m0 + s, d, s + m3)
+    }
+
+    @inline(__always)
+    private static func filterGradient5<V: SIMD>(_: V.Type, _ partials: UnsafePointer<Float>, groups: Int, into po: UnsafeMutablePointer<Float>,
+                                                 c: Int, oc: Int, channel: Int, _ o: Int) where V.Scalar == Float {
+        @inline(__always) func m(_ a: Int, _ b: Int) -> V { groupSum(V.self, partials, groups: groups, positions: 36, c: c, oc: oc, a * 6 + b, channel, o) }
+        @inline(__always) func row(_ a: Int) -> (V, V, V, V, V) { gradientTransform5(m(a, 0), m(a, 1), m(a, 2), m(a, 3), m(a, 4), m(a, 5)) }
+        // Rows: r_a = Gᵀ·M[a][·]; then each column kx: dG[·][kx] = Gᵀ·(r_0kx, …, r_5kx).
+        let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4), r5 = row(5)
+        @inline(__always) func column(_ kx: Int, _ a: V, _ b: V, _ d: V, _ e: V, _ f: V, _ h: V) {
+            let x = gradientTransform5(a, b, d, e, f, h), base = po + (kx * c + channel) * oc + o, step = 5 * c * oc
+            store(x.0, base); store(x.1, base + step); store(x.2, base + 2 * step); store(x.3, base + 3 * step); store(x.4, base + 4 * step)
+        }
+        column(0, r0.0, r1.0, r2.0, r3.0, r4.0, r5.0); column(1, r0.1, r1.1, r2.1, r3.1, r4.1, r5.1)
+        column(2, r0.2, r1.2, r2.2, r3.2, r4.2, r5.2); column(3, r0.3, r1.3, r2.3, r3.3, r4.3, r5.3)
+        column(4, r0.4, r1.4, r2.4, r3.4, r4.4, r5.4)
+    }
+
+    /// `Gᵀ·(m0, …, m5)` for 5×5: `(m0/4 + (p/4 − s)/6, (q/2 − d)/6, (p − s)/6, (2q − d)/6,
+    /// (4p − s)/6 + m5)` with `s = m1 + m2`, `d = m1 − m2`, `p = m3 + m4`, `q = m3 − m4`.
+    @inline(__always)
+    private static func gradientTransform5<V: SIMD>(_ m0: V, _ m1: V, _ m2: V, _ m3: V, _ m4: V, _ m5: V) -> (V, V, V, V, V)
+    where V.Scalar == Float {
+        let s = m1 + m2, d = m1 - m2, p = m3 + m4, q = m3 - m4, sixth: Float = 1 / 6
+        return (m0 * 0.25 + (p * 0.25 - s) * sixth, (q * 0.5 - d) * sixth, (p - s) * sixth, (q * 2 - d) * sixth, (p * 4 - s) * sixth + m5)
     }
 
     /// `U[ξ][channel][·] = (G g Gᵀ)_ξ` for `channels` of a `[K, K, C, OC]` HWIO filter `pf`

@@ -87,6 +87,13 @@ enum VectorKernels {
         (level.map(loops) ?? selected).winogradOutputTiles(g, products: m, into: output, firstRow: firstRow, count: count)
     }
 
+    /// The output-gradient transforms of a Winograd filter gradient's `count` tiles from tile
+    /// row `firstRow` (``VectorLoops/winogradGradientTiles(_:outBackprop:into:firstRow:count:)``).
+    static func winogradGradientTiles(_ g: WinogradGeometry, outBackprop dy: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>,
+                                      firstRow: Int, count: Int, level: CPULevel? = nil) {
+        (level.map(loops) ?? selected).winogradGradientTiles(g, outBackprop: dy, into: w, firstRow: firstRow, count: count)
+    }
+
     /// Output row `row` of a max pooling (``VectorLoops/maxPoolRow(_:input:output:row:)``).
     static func maxPoolRow(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, row: Int,
                            level: CPULevel? = nil) {

@@ -727,7 +727,7 @@ import SomaSIMD
     /// and dilation with enough output positions — the last seven cases of
     /// ``convolutionsMatchTheDefinition(_:_:_:_:_:_:)``, ResNet50's 3×3 layers down to 14² and
     /// the harness CNN's 5×5 one — not strided, dilated, 7×7, non-square or 7² ones, nor
-    /// three input channels.
+    /// three input channels; input gradients likewise, and filter gradients' blocks.
     @Test func winogradTakesThreeAndFiveWideLayers() throws {
         guard LIBXSMM.available else { return }
         func fits(_ input: [Int], _ filter: [Int], strides: [Int] = [1, 1], dilations: [Int] = [1, 1], padding: String = "SAME",
@@ -756,6 +756,13 @@ import SomaSIMD
         #expect(try gradientFits([2, 14, 14, 32], [5, 5, 32, 64], padding: "SAME"))
         #expect(try gradientFits([1, 16, 17, 8], [5, 5, 8, 24], padding: "VALID"))
         #expect(try !gradientFits([2, 7, 6, 3], [5, 5, 3, 4], padding: "SAME"))
+        // Filter gradients take the forward's geometry, in blocks of at least 64 tiles: an
+        // image of 17×17 tiles in two (9 and 8 tile rows), ResNet50's 14²×256 whole (7).
+        func filterTileRows(_ input: [Int], _ filter: [Int]) throws -> Int {
+            ConvKernels.winogradFilterTileRows(try Convolution(input, filter, [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]).geometry)
+        }
+        #expect(try filterTileRows([2, 34, 33, 16], [3, 3, 16, 16]) == 9)
+        #expect(try filterTileRows([16, 14, 14, 256], [3, 3, 256, 256]) == 7)
     }
 
     /// A constant 3×3 or 5×5 filter the compiler transformed for Winograd tiles once
@@ -874,8 +881,9 @@ import SomaSIMD
 
     /// Float32 filter gradients (the direct per-tap kernels; below 8 input channels the
     /// direct kernels over unrolled window rows, strided and dilated too; im2col below 8
-    /// output channels; the last six as Winograd tiles, 3×3 and 5×5, odd output sizes and
-    /// asymmetric padding, ``ConvKernels/fitsWinograd(_:)``) against the float64 definition
+    /// output channels; the last seven as Winograd tiles, 3×3 and 5×5, odd output sizes and
+    /// asymmetric padding, the last in two blocks per image, ``ConvKernels/fitsWinograd(_:)``)
+    /// against the float64 definition
     /// (`dF` sums `x·dy` over the same terms), with batches that split into several groups.
     /// The same bits on one, two and three threads.
     @Test(arguments: [
@@ -892,6 +900,7 @@ import SomaSIMD
         ([9, 14, 14, 16], [5, 5, 16, 32], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([1, 17, 16, 16], [5, 5, 16, 32], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
         ([2, 14, 13, 32], [5, 5, 32, 24], [1, 1], [1, 1], "EXPLICIT", [[2, 1], [0, 3]]),
+        ([2, 34, 33, 16], [3, 3, 16, 16], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
     ])
     func convolutionFilterGradientsMatchTheDefinition(_ input: [Int], _ filter: [Int], _ strides: [Int], _ dilations: [Int],
                                                       _ padding: String, _ explicit: [[Int]]) throws {

@@ -76,6 +76,25 @@ extension ConvKernels {
         return (tileRows + blocks - 1) / blocks
     }
 
+    /// Tiles a filter gradient's block holds at least (an image's, where it has fewer): each
+    /// block's sums are a `[C, OC]` product per position, written and added to its group's
+    /// once per block, so with the forward's blocks a deep layer spent its time there —
+    /// ResNet50's 14²×256 (blocks of 14 tiles) took 40–48 ms over 16 images against the
+    /// direct kernels' 39–40.
+    static let minimumFilterGradientTiles = 64
+
+    /// Tile rows per block of `g`'s filter gradient: the forward's bound on a block's bytes
+    /// (``winogradBlockBytes``), widened to ``minimumFilterGradientTiles``, balanced. Fixed by
+    /// the geometry.
+    static func winogradFilterTileRows(_ g: Geometry) -> Int {
+        let tileRows = (g.oh + 1) / 2, tilesPerRow = Swift.max(1, (g.ow + 1) / 2)
+        let bytesPerTileRow = checkedProduct(tilesPerRow, winogradPositions(g), g.c + g.oc, MemoryLayout<Float>.stride) ?? .max
+        let byBytes = winogradBlockBytes / Swift.max(1, bytesPerTileRow), byTiles = (minimumFilterGradientTiles + tilesPerRow - 1) / tilesPerRow
+        let widest = Swift.max(1, Swift.min(tileRows, Swift.max(byBytes, byTiles)))
+        let blocks = (tileRows + widest - 1) / widest
+        return (tileRows + blocks - 1) / blocks
+    }
+
     /// `g`'s convolution of images `px` with filter `pf` (HWIO, or already `[S, S, C, OC]` from
     /// ``transformFilter(_:into:c:oc:window:channels:)`` where `transformedFilter`) into `po` as
     /// Winograd tiles; `epilogue(rows, count)` runs on each block's output rows while they are
@@ -140,10 +159,11 @@ extension ConvKernels {
 
     /// `g`'s float32 filter gradient (HWIO, into `po`) from images `px` and output gradient
     /// `pdy` as Winograd tiles: F(3×3, 2×2) and F(5×5, 2×2), the forward tile transposed in
-    /// its filter — `dG = Gᵀ [Σ_tiles (Bᵀ d B) ⊙ (A dY Aᵀ)] G`. Per block of tiles the input
-    /// transform is the forward's, `A dY Aᵀ` is ``VectorKernels/winogradGradientTiles(_:outBackprop:into:firstRow:count:level:)``,
-    /// and the sum over the block's tiles is, for each of the `P` positions `ξ`, one GEMM
-    /// `W_ξᵀ·V_ξ` (`[C, OC]`, `tiles` deep); `Gᵀ·G` runs once, on the sums. Images form the
+    /// its filter — `dG = Gᵀ [Σ_tiles (Bᵀ d B) ⊙ (A dY Aᵀ)] G`. Per block of tiles
+    /// (``winogradFilterTileRows(_:)``) the input transform is the forward's, `A dY Aᵀ` is
+    /// ``VectorKernels/winogradGradientTiles(_:outBackprop:into:firstRow:count:level:)``, and
+    /// the sum over the block's tiles is, for each of the `P` positions `ξ`, one GEMM
+    /// `V_ξᵀ·W_ξ` (`[C, OC]`, `tiles` deep); `Gᵀ·G` runs once, on the sums. Images form the
     /// fixed groups of the other filter-gradient paths (``filterGrouping(_:)``), each summing
     /// its blocks' products, in order, into its own `[P, C, OC]`; the final transform adds the
     /// groups in group order — results never depend on the thread count. Each block's
@@ -154,7 +174,7 @@ extension ConvKernels {
     static func winogradFilterGradient(_ px: UnsafePointer<Float>, _ pdy: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>,
                                        _ g: Geometry, _ ctx: KernelContext) throws -> Bool {
         guard g.n > 0, fitsWinograd(g) else { return false }
-        let tileRows = (g.oh + 1) / 2, tilesPerRow = (g.ow + 1) / 2, rowsPerBlock = winogradTileRows(g)
+        let tileRows = (g.oh + 1) / 2, tilesPerRow = (g.ow + 1) / 2, rowsPerBlock = winogradFilterTileRows(g)
         let blocksPerImage = (tileRows + rowsPerBlock - 1) / rowsPerBlock
         let positions = winogradPositions(g), tiles = rowsPerBlock * tilesPerRow
         let lastTiles = (tileRows - (blocksPerImage - 1) * rowsPerBlock) * tilesPerRow

@@ -1,20 +1,24 @@
-/// The fields of a Winograd F(2×2, 3×3) or F(2×2, 5×5) convolution's geometry the tile
-/// transforms read (NHWC image `[H, W, C]`, output `[OH, OW, OC]`, the padding before the
-/// first row and column, the window's side); the window is square at unit stride and dilation.
+/// The fields of a Winograd F(2×2, 3×3), F(4×4, 3×3) or F(2×2, 5×5) convolution's geometry
+/// the tile transforms read (NHWC image `[H, W, C]`, output `[OH, OW, OC]`, the padding
+/// before the first row and column, the window's side, the tile's); the window is square at
+/// unit stride and dilation.
 public struct WinogradGeometry: Sendable {
     public let h, w, c, oc, oh, ow, padTop, padLeft: Int
     /// The window's side: 3 or 5.
     public let window: Int
+    /// The side of a tile's block of outputs: 2, or 4 for a 3×3 window.
+    public let tile: Int
 
-    public init(h: Int, w: Int, c: Int, oc: Int, oh: Int, ow: Int, padTop: Int, padLeft: Int, window: Int = 3) {
+    public init(h: Int, w: Int, c: Int, oc: Int, oh: Int, ow: Int, padTop: Int, padLeft: Int, window: Int = 3, tile: Int = 2) {
         (self.h, self.w, self.c, self.oc, self.oh, self.ow, self.padTop, self.padLeft) = (h, w, c, oc, oh, ow, padTop, padLeft)
-        self.window = window
+        (self.window, self.tile) = (window, tile)
     }
 
-    /// Tiles (2×2 output blocks) per row of tiles.
-    @inlinable public var tilesPerRow: Int { (ow &+ 1) / 2 }
-    /// The side of a tile's input block and of its transforms: 4 for a 3×3 window, 6 for 5×5.
-    @inlinable public var side: Int { window &+ 1 }
+    /// Tiles (`tile × tile` output blocks) per row of tiles.
+    @inlinable public var tilesPerRow: Int { (ow &+ tile &- 1) / tile }
+    /// The side of a tile's input block and of its transforms: 4 for F(2×2, 3×3), 6 for
+    /// F(4×4, 3×3) and F(2×2, 5×5).
+    @inlinable public var side: Int { window &+ tile &- 1 }
 }
 
 /// The input and output transforms of Winograd F(2×2, 3×3) tiles (Lavin and Gray, 2016),
@@ -26,18 +30,18 @@ extension VectorLoops {
     /// 4×4 block of input `d` at rows `2·row − padTop …`, columns `2·column − padLeft …`
     /// (zeros outside the image); `v` is `[16, count, C]`.
     /// `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`. `C` a multiple of 4.
-    /// A 5×5 window's tiles read 6×6 blocks into `v` `[36, count, C]`
-    /// (``winograd5InputVector(_:_:_:into:stride:)``).
+    /// F(4×4, 3×3) and F(2×2, 5×5) tiles read 6×6 blocks (rows `tile` apart) into `v`
+    /// `[36, count, C]` (``winograd5InputVector(_:_:_:into:stride:)``).
     @inlinable @inline(__always)
     public static func winogradInputTiles(_ g: WinogradGeometry, image: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>,
                                           firstRow: Int, count: Int) {
-        let stride = count &* g.c, five = g.window == 5
+        let stride = count &* g.c, six = g.side == 6
         forEachTileBlock(g, image: image, firstRow: firstRow, count: count) { pixels, t in
             let tile = v + (t &* g.c)
             // Sixteen channels at a time, then four; no generic helper here, whose
             // specialisations the per-CPU builds would each define (check-cpu-dispatch.sh).
             var channel = 0
-            if five {
+            if six {
                 while channel &+ 16 <= g.c { winograd5InputVector(SIMD16<Float>.self, pixels, channel, into: tile, stride: stride); channel &+= 16 }
                 while channel < g.c { winograd5InputVector(SIMD4<Float>.self, pixels, channel, into: tile, stride: stride); channel &+= 4 }
             } else {
@@ -50,7 +54,7 @@ extension VectorLoops {
     /// Calls `body(pixels, t)` for each of the `count` tiles from tile row `firstRow` of
     /// `image` — tile `t` at row `firstRow + t / tilesPerRow`, column `t % tilesPerRow` —
     /// with `pixels` the pointers to the `side × side` pixels of its input block, row by row
-    /// from row `2·row − padTop`, column `2·column − padLeft` (nil in the padding).
+    /// from row `tile·row − padTop`, column `tile·column − padLeft` (nil in the padding).
     @inlinable @inline(__always)
     static func forEachTileBlock(_ g: WinogradGeometry, image: UnsafePointer<Float>, firstRow: Int, count: Int,
                                  _ body: (UnsafeMutablePointer<UnsafePointer<Float>?>, Int) -> Void) {
@@ -59,7 +63,7 @@ extension VectorLoops {
         withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: 36) { buffer in
             let pixels = buffer.baseAddress!
             for t in 0..<count {
-                let top = 2 &* (firstRow &+ t / tilesPerRow) &- g.padTop, left = 2 &* (t % tilesPerRow) &- g.padLeft
+                let top = g.tile &* (firstRow &+ t / tilesPerRow) &- g.padTop, left = g.tile &* (t % tilesPerRow) &- g.padLeft
                 for r in 0..<side {
                     let y = top &+ r
                     for s in 0..<side {
@@ -106,18 +110,21 @@ extension VectorLoops {
     /// `m` (`[16, count, OC]`), written where they lie inside the image's `[OH, OW, OC]`
     /// `output`. `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`. `OC` a multiple of 4.
     /// A 5×5 window's products are `[36, count, OC]`, `Aᵀ` 2×6
-    /// (``winograd5OutputVector(_:_:stride:_:_:into:rows:columns:)``).
+    /// (``winograd5OutputVector(_:_:stride:_:_:into:rows:columns:)``); F(4×4, 3×3)'s
+    /// `[36, count, OC]`, `Aᵀ` 4×6 (``winograd4OutputVector(_:_:stride:_:_:into:rows:columns:)``).
     @inlinable @inline(__always)
     public static func winogradOutputTiles(_ g: WinogradGeometry, products m: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
                                            firstRow: Int, count: Int) {
-        let stride = count &* g.oc, tilesPerRow = g.tilesPerRow, five = g.window == 5
+        let stride = count &* g.oc, tilesPerRow = g.tilesPerRow, five = g.window == 5, four = g.tile == 4
         for t in 0..<count {
-            let y = 2 &* (firstRow &+ t / tilesPerRow), x = 2 &* (t % tilesPerRow)
-            let rows = Swift.min(2, g.oh &- y), columns = Swift.min(2, g.ow &- x)
+            let y = g.tile &* (firstRow &+ t / tilesPerRow), x = g.tile &* (t % tilesPerRow)
+            let rows = Swift.min(g.tile, g.oh &- y), columns = Swift.min(g.tile, g.ow &- x)
             let offset: Int = (y &* g.ow &+ x) &* g.oc
             let target = output + offset, tile = m + t &* g.oc
             @inline(__always) func outputs<V: SIMD>(_: V.Type, _ o: Int) where V.Scalar == Float {
-                if five {
+                if four {
+                    winograd4OutputVector(V.self, tile, stride: stride, o, g, into: target, rows: rows, columns: columns)
+                } else if five {
                     winograd5OutputVector(V.self, tile, stride: stride, o, g, into: target, rows: rows, columns: columns)
                 } else {
                     winogradOutputVector(V.self, tile, stride: stride, o, g, into: target, rows: rows, columns: columns)
@@ -236,7 +243,7 @@ extension VectorLoops {
 extension VectorLoops {
     /// `W[ξ][t][·] = (A dY Aᵀ)_ξ` for the `count` tiles from tile row `firstRow` of an image's
     /// output gradient `dy` (`[OH, OW, OC]`; ``winogradInputTiles(_:image:into:firstRow:count:)``'s
-    /// order), zeros beyond the output; `w` is `[16, count, OC]` for a 3×3 window
+    /// order, 2×2 tiles: `g.tile` 2), zeros beyond the output; `w` is `[16, count, OC]` for a 3×3 window
     /// (`A = Aᵀᵀ`, `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`), `[36, count, OC]` for 5×5
     /// (`Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 1]]`). `OC` a multiple of 4.
     @inlinable @inline(__always)
@@ -314,3 +321,41 @@ extension VectorLoops {
 /// The pixels of an output gradient's 2×2 tile: top left, top right, bottom left, bottom
 /// right (nil beyond the output).
 public typealias GradientTilePixels = (UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?)
+
+/// The output transform of Winograd F(4×4, 3×3) tiles: 4×4 outputs from the 6×6 input
+/// blocks of F(2×2, 5×5) (the same points 0, ±1, ±2, ∞ and the same `Bᵀ`, Lavin and Gray's),
+/// 36 products per 16 outputs where F(2×2, 3×3) takes 64. Additions, subtractions and
+/// multiplications by 2, 4 and 8 in a fixed order, so every build computes the same bits.
+extension VectorLoops {
+    /// A tile's outputs `Aᵀ M A` at channel `o` from its products `m` (`[36, count, OC]`, rows
+    /// `stride` apart), those inside the output (`rows`, `columns`: 1 to 4) written at `target`.
+    /// `Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 0], [0, 1, 1, 4, 4, 0], [0, 1, −1, 8, −8, 1]]`.
+    @inlinable @inline(__always)
+    static func winograd4OutputVector<V: SIMD>(_: V.Type, _ m: UnsafePointer<Float>, stride: Int, _ o: Int, _ g: WinogradGeometry,
+                                               into target: UnsafeMutablePointer<Float>, rows: Int, columns: Int) where V.Scalar == Float {
+        @inline(__always) func p(_ i: Int, _ j: Int) -> V { UnsafeRawPointer(m + ((i &* 6 &+ j) &* stride &+ o)).loadUnaligned(as: V.self) }
+        @inline(__always) func column(_ j: Int) -> (V, V, V, V) { outputTransform4(p(0, j), p(1, j), p(2, j), p(3, j), p(4, j), p(5, j)) }
+        // Columns first: s[·][j] = Aᵀ·M[·][j]; then each row a: Y[a][·] = Aᵀ·s[a][·].
+        let s0 = column(0), s1 = column(1), s2 = column(2), s3 = column(3), s4 = column(4), s5 = column(5)
+        @inline(__always) func store(_ a: Int, _ y: (V, V, V, V)) {
+            let row = target + (a &* g.ow &* g.oc &+ o)
+            @inline(__always) func put(_ b: Int, _ value: V) { UnsafeMutableRawPointer(row + b &* g.oc).storeBytes(of: value, as: V.self) }
+            put(0, y.0)
+            if columns > 1 { put(1, y.1) }
+            if columns > 2 { put(2, y.2) }
+            if columns > 3 { put(3, y.3) }
+        }
+        store(0, outputTransform4(s0.0, s1.0, s2.0, s3.0, s4.0, s5.0))
+        if rows > 1 { store(1, outputTransform4(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1)) }
+        if rows > 2 { store(2, outputTransform4(s0.2, s1.2, s2.2, s3.2, s4.2, s5.2)) }
+        if rows > 3 { store(3, outputTransform4(s0.3, s1.3, s2.3, s3.3, s4.3, s5.3)) }
+    }
+
+    /// `Aᵀ·(m0, …, m5)` for F(4×4, 3×3): `(m0 + a + c, b + 2d, a + 4c, (b + 8d) + m5)` with
+    /// `a = m1 + m2`, `b = m1 − m2`, `c = m3 + m4`, `d = m3 − m4`.
+    @inlinable @inline(__always)
+    static func outputTransform4<V: SIMD>(_ m0: V, _ m1: V, _ m2: V, _ m3: V, _ m4: V, _ m5: V) -> (V, V, V, V) where V.Scalar == Float {
+        let a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4
+        return ((m0 + a) + c, b + d * 2, a + c * 4, (b + d * 8) + m5)
+    }
+}

@@ -295,29 +295,32 @@ import SomaSIMD
         #expect(streamed[37..<40].allSatisfy { $0 == 0 }, "columns past n are left alone")
     }
 
-    /// Winograd F(2×2, 3×3) and F(2×2, 5×5) tile transforms give the same bits in every build
-    /// and match their definition: `Bᵀ d B` of each tile's 4×4 (6×6) input block (zeros in the
-    /// padding), `Aᵀ M A` of its products written where the outputs lie inside the image —
-    /// tiles of a whole image and of two tile rows from the second, channels in vectors of
+    /// Winograd F(2×2, 3×3), F(4×4, 3×3) and F(2×2, 5×5) tile transforms give the same bits in
+    /// every build and match their definition: `Bᵀ d B` of each tile's 4×4 (6×6) input block
+    /// (zeros in the padding), `Aᵀ M A` of its products written where the outputs lie inside the image —
+    /// tiles of a whole image and of its tile rows from the second, channels in vectors of
     /// sixteen and four, a last tile row and column half outside the output; and the filter
     /// gradient's `A dY Aᵀ` of each tile's 2×2 block of `dy` (zeros beyond the output).
-    @Test(arguments: CPULevel.allCases.filter { $0 <= CPULevel.detected }, [3, 5])
-    func winogradTransformsAreTheSameBitsInEveryBuild(level: CPULevel, window: Int) {
-        let pad = window / 2, side = window + 1, positions = side * side
-        let g = WinogradGeometry(h: 7, w: 9, c: 20, oc: 24, oh: 7, ow: 9, padTop: pad, padLeft: pad, window: window)
+    @Test(arguments: CPULevel.allCases.filter { $0 <= CPULevel.detected }, [(3, 2), (3, 4), (5, 2)])
+    func winogradTransformsAreTheSameBitsInEveryBuild(level: CPULevel, tiles: (window: Int, tile: Int)) {
+        let (window, tile) = tiles, pad = window / 2, side = window + tile - 1, positions = side * side
+        let g = WinogradGeometry(h: 7, w: 9, c: 20, oc: 24, oh: 7, ow: 9, padTop: pad, padLeft: pad, window: window, tile: tile)
         let image = (0..<(g.h * g.w * g.c)).map { Float(sin(Double($0) * 0.37)) }
-        let bt: [[Double]] = window == 3 ? [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+        let bt: [[Double]] = side == 4 ? [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
             : [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
-        let at: [[Double]] = window == 3 ? [[1, 1, 1, 0], [0, 1, -1, -1]] : [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]]
+        let at: [[Double]] = side == 4 ? [[1, 1, 1, 0], [0, 1, -1, -1]]
+            : tile == 4 ? [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
+            : [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]]
         // Float32 sums of up to 36 terms with coefficients up to 25: their rounding.
-        let tolerance = window == 3 ? 1e-5 : 1e-4
-        for (firstRow, count) in [(0, 4 * g.tilesPerRow), (1, 2 * g.tilesPerRow)] {
+        let tolerance = side == 4 ? 1e-5 : 1e-4
+        let tileRows = (g.oh + tile - 1) / tile
+        for (firstRow, count) in [(0, tileRows * g.tilesPerRow), (1, (tileRows - 1) * g.tilesPerRow)] {
             var v = [Float](repeating: .nan, count: positions * count * g.c), reference = v
             VectorKernels.winogradInputTiles(g, image: image, into: &v, firstRow: firstRow, count: count, level: level)
             VectorKernels.winogradInputTiles(g, image: image, into: &reference, firstRow: firstRow, count: count, level: .baseline)
             #expect(Self.firstDifference(v, reference) == "none", "Winograd input tiles from row \(firstRow) at \(level)")
             for t in 0..<count { for channel in 0..<g.c {
-                let top = 2 * (firstRow + t / g.tilesPerRow) - g.padTop, left = 2 * (t % g.tilesPerRow) - g.padLeft
+                let top = tile * (firstRow + t / g.tilesPerRow) - g.padTop, left = tile * (t % g.tilesPerRow) - g.padLeft
                 func d(_ r: Int, _ s: Int) -> Double {
                     let (y, x) = (top + r, left + s)
                     return y >= 0 && y < g.h && x >= 0 && x < g.w ? Double(image[(y * g.w + x) * g.c + channel]) : 0
@@ -334,8 +337,8 @@ import SomaSIMD
             VectorKernels.winogradOutputTiles(g, products: products, into: &expected, firstRow: firstRow, count: count, level: .baseline)
             #expect(Self.firstDifference(out, expected) == "none", "Winograd output tiles from row \(firstRow) at \(level)")
             for t in 0..<count { for o in 0..<g.oc {
-                let (y, x) = (2 * (firstRow + t / g.tilesPerRow), 2 * (t % g.tilesPerRow))
-                for a in 0..<2 { for b in 0..<2 where y + a < g.oh && x + b < g.ow {
+                let (y, x) = (tile * (firstRow + t / g.tilesPerRow), tile * (t % g.tilesPerRow))
+                for a in 0..<tile { for b in 0..<tile where y + a < g.oh && x + b < g.ow {
                     var exact = 0.0
                     for i in 0..<side { for j in 0..<side {
                         exact += at[a][i] * Double(products[((i * side + j) * count + t) * g.oc + o]) * at[b][j]
@@ -343,10 +346,11 @@ import SomaSIMD
                     #expect(Swift.abs(Double(out[((y + a) * g.ow + x + b) * g.oc + o]) - exact) <= tolerance, "Y[\(a)][\(b)] of tile \(t)")
                 } }
             } }
-            let rows = 2 * firstRow..<Swift.min(g.oh, 2 * (firstRow + count / g.tilesPerRow))
+            let rows = tile * firstRow..<Swift.min(g.oh, tile * (firstRow + count / g.tilesPerRow))
             #expect(out.indices.allSatisfy { rows.contains($0 / (g.ow * g.oc)) != out[$0].isNaN }, "only the tiles' rows are written")
 
             // The filter gradient's transform of dy's 2×2 tiles: A dY Aᵀ, zeros beyond the output.
+            guard tile == 2 else { continue }
             let dy = (0..<(g.oh * g.ow * g.oc)).map { Float(sin(Double($0) * 0.23)) }
             var w = [Float](repeating: .nan, count: positions * count * g.oc), baselineW = w
             VectorKernels.winogradGradientTiles(g, outBackprop: dy, into: &w, firstRow: firstRow, count: count, level: level)

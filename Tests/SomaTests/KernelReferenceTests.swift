@@ -747,12 +747,13 @@ import SomaSIMD
         #expect(try !fits([1, 32, 32, 16], [7, 7, 16, 16]))
         #expect(try !fits([1, 32, 32, 16], [3, 5, 16, 16]))
         #expect(try !fits([1, 32, 32, 3], [3, 3, 3, 16]))
-        // Unstrided input gradients run the rotated filter's window over `dy`: the last three
+        // Unstrided input gradients run the rotated filter's window over `dy`: the last four
         // cases of ``convolutionInputGradientsMatchTheDefinition(_:_:_:_:_:_:)``, not the first.
         func gradientFits(_ input: [Int], _ filter: [Int], padding: String) throws -> Bool {
             try Convolution(input, filter, [1, 1], [1, 1], padding, [[0, 0], [0, 0]]).geometry.inputGradient.map(ConvKernels.fitsWinograd) ?? false
         }
         #expect(try gradientFits([1, 13, 15, 20], [3, 3, 20, 16], padding: "SAME"))
+        #expect(try gradientFits([2, 14, 13, 16], [3, 3, 16, 24], padding: "SAME"))
         #expect(try gradientFits([2, 14, 14, 32], [5, 5, 32, 64], padding: "SAME"))
         #expect(try gradientFits([1, 16, 17, 8], [5, 5, 8, 24], padding: "VALID"))
         #expect(try !gradientFits([2, 7, 6, 3], [5, 5, 3, 4], padding: "SAME"))
@@ -762,6 +763,15 @@ import SomaSIMD
             ConvKernels.winogradFilterTileRows(try Convolution(input, filter, [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]).geometry)
         }
         #expect(try filterTileRows([2, 34, 33, 16], [3, 3, 16, 16]) == 9)
+        // Forward tiles: 4×4 for a 3×3 window (2×2 where its filter is transformed on a call
+        // of fewer than 256 positions), 2×2 for 5×5.
+        func tile(_ input: [Int], _ filter: [Int], perCall: Bool) throws -> Int {
+            ConvKernels.winogradTile(try Convolution(input, filter, [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]).geometry, filterPerCall: perCall)
+        }
+        #expect(try tile([1, 14, 14, 256], [3, 3, 256, 256], perCall: false) == 4)
+        #expect(try tile([1, 14, 14, 256], [3, 3, 256, 256], perCall: true) == 2)
+        #expect(try tile([2, 14, 14, 256], [3, 3, 256, 256], perCall: true) == 4)
+        #expect(try tile([64, 14, 14, 32], [5, 5, 32, 64], perCall: false) == 2)
         #expect(try filterTileRows([16, 14, 14, 256], [3, 3, 256, 256]) == 7)
     }
 
@@ -831,8 +841,9 @@ import SomaSIMD
     }
 
     /// Convolution input gradients against the definition (`dx` gathers `dy·f` over the same
-    /// terms): unstrided ones run as the direct kernel on the rotated filter (the last three
-    /// as Winograd tiles, 3×3 and 5×5, ``ConvKernels/fitsWinograd(_:)``), strided ones,
+    /// terms): unstrided ones run as the direct kernel on the rotated filter (the last four
+    /// as Winograd tiles, 3×3 — 2×2 tiles, then over 364 positions 4×4 — and 5×5,
+    /// ``ConvKernels/fitsWinograd(_:)``), strided ones,
     /// paddings wider than the window and pointwise filters take col2im or a plain GEMM —
     /// in row blocks for small batches (one with two blocks), an image per task for five
     /// images. The same bits on one, two and three threads.
@@ -849,6 +860,7 @@ import SomaSIMD
         ([5, 9, 9, 4], [3, 3, 4, 6], [2, 2], [1, 1], "VALID", [[0, 0], [0, 0]]),
         ([2, 5, 5, 8], [1, 1, 8, 12], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
         ([1, 13, 15, 20], [3, 3, 20, 16], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
+        ([2, 14, 13, 16], [3, 3, 16, 24], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([2, 14, 14, 32], [5, 5, 32, 64], [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]),
         ([1, 16, 17, 8], [5, 5, 8, 24], [1, 1], [1, 1], "VALID", [[0, 0], [0, 0]]),
     ])

@@ -280,10 +280,13 @@ final class IRNode {
     /// filter, ``WeightPanelPacking``): the kernel must read it so. Plans only; no attribute,
     /// so no graph file can claim it.
     var weightPanels = false
-    /// Whether input 1 is a constant 3×3 filter the compiler transformed for Winograd tiles
-    /// (`[4, 4, C, OC]`, ``WinogradFilterTransform``): the kernel reads it so, the window
-    /// still 3×3. Plans only; no attribute, so no graph file can claim it.
-    var winogradFilter = false
+    /// The output tile's side where input 1 is a constant filter the compiler transformed for
+    /// Winograd tiles (`[S, S, C, OC]`, `S` the window's side plus the tile's minus one,
+    /// ``WinogradFilterTransform``), else 0: the kernel reads it so, the window the graph's.
+    /// Plans only; no attribute, so no graph file can claim it.
+    var winogradTile = 0
+    /// Whether input 1 is a filter transformed for Winograd tiles (``winogradTile``).
+    var winogradFilter: Bool { winogradTile > 0 }
 
     init(id: Int, name: String, def: OpDef, inputs: [IRValue], attrs: [String: AttrValue], outputTypes: [DType],
          outputShapes: [TensorShape]) {

@@ -119,9 +119,9 @@ final class RunObserver: Sendable {
         guard trace else { return }
         var inputShapes = inputs.map { $0.dtype == .resource && $0.shape == [0] ? [] : $0.shape }
         // A filter the plan stored transformed for Winograd tiles (`[S, S, C, OC]`) shows as the
-        // graph's `[S − 1, S − 1, C, OC]`, so its arithmetic counts the direct sum's.
+        // graph's `[S − tile + 1, S − tile + 1, C, OC]`, so its arithmetic counts the direct sum's.
         if node.winogradFilter, inputShapes.count > 1, case let f = inputShapes[1], f.count == 4 {
-            inputShapes[1] = [f[0] - 1, f[1] - 1, f[2], f[3]]
+            inputShapes[1] = [f[0] - node.winogradTile + 1, f[1] - node.winogradTile + 1, f[2], f[3]]
         }
         let outputShapes = outputs.map { $0?.shape ?? [] }
         let bytes = outputs.reduce(0) { $0 + ($1?.byteCount ?? 0) }

@@ -238,7 +238,7 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
         var einsumLayout: EinsumLayout? = nil
         var transposedProduct: LinalgKernels.TransposedProduct? = nil
         var weightPanels = false
-        var winogradFilter = false
+        var winogradTile = 0
     }
 
     private final class Box: Sendable {
@@ -299,10 +299,14 @@ struct KernelNode: Sendable, AttributeBearing, CustomStringConvertible {
         get { self[prepared: \.weightPanels] } set { self[prepared: \.weightPanels] = newValue }
     }
 
-    /// Whether input 1 is a filter transformed for Winograd tiles (``IRNode/winogradFilter``).
-    var winogradFilter: Bool {
-        get { self[prepared: \.winogradFilter] } set { self[prepared: \.winogradFilter] = newValue }
+    /// The output tile's side where input 1 is a filter transformed for Winograd tiles, else 0
+    /// (``IRNode/winogradTile``).
+    var winogradTile: Int {
+        get { self[prepared: \.winogradTile] } set { self[prepared: \.winogradTile] = newValue }
     }
+
+    /// Whether input 1 is a filter transformed for Winograd tiles.
+    var winogradFilter: Bool { winogradTile > 0 }
 
     init(name: String, op: String, attrs: [String: AttrValue], outputTypes: [DType], location: SourceLocation?,
          inputVariableKeys: [String?]) {

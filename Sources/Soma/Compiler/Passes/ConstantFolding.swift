@@ -79,7 +79,7 @@ extension KernelNode {
             program = try? ElementwiseProgram(attrs: node.attrs, inputCount: node.inputs.count)
         }
         if node.weightPanels { weightPanels = true }
-        if node.winogradFilter { winogradFilter = true }
+        if node.winogradFilter { winogradTile = node.winogradTile }
     }
 }
 

@@ -25,7 +25,7 @@ struct WeightPanelPacking: CompilerPass {
             guard let (k, n) = Self.weightShape(node), let weight = KnownValues.constant(node.inputs[1]), weight.dtype == .float32,
                   k * n * MemoryLayout<Float>.stride > SmallGEMM.maximumBBytes,
                   Int32(exactly: BlockedGEMM.depth * MemoryLayout<Float>.stride * Swift.max(k, BlockedGEMM.panelColumns)) != nil,
-                  Int32(exactly: Swift.max(k, n)) != nil, !ConvKernels.runsWinograd(node) else { continue }
+                  Int32(exactly: Swift.max(k, n)) != nil, ConvKernels.winogradGeometry(node) == nil else { continue }
             let packed = Tensor(zeros: .float32, shape: weight.shape)
             BlockedGEMM.packPanels(weight.pointer(as: Float.self), k: k, n: n, into: packed.mutablePointer(as: Float.self))
             let constant = ir.insertConstant(packed, named: "\(node.name)/weight_panels", before: node, avoiding: &names)

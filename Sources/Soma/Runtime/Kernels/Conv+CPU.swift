@@ -189,8 +189,9 @@ enum ConvKernels {
         switch node.op {
         case "Conv2D", "DepthwiseConv2dNative", "_SomaFusedConv2D", "_SomaFusedDepthwiseConv2dNative":
             guard let x = dims(0), let f = dims(1) else { return nil }
-            // A filter transformed for Winograd tiles is [S, S, C, OC]; its window is S − 1 wide.
-            let window = node.winogradFilter && f.count == 4 ? [f[0] - 1, f[1] - 1] + f.suffix(2) : f
+            // A filter transformed for Winograd tiles is [S, S, C, OC]; its window is S − tile + 1 wide.
+            let tile = node.winogradTile
+            let window = node.winogradFilter && f.count == 4 ? [f[0] - tile + 1, f[1] - tile + 1] + f.suffix(2) : f
             return try? Geometry(input: x, filter: window, attrs: node.attrs)
         case "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropInput":
             guard let x = value(0), let f = dims(1) else { return nil }
@@ -485,7 +486,8 @@ enum ConvKernels {
         if winogradFilter {
             // Element by element: an array literal here would allocate on every run.
             let shape = f.shape
-            guard T.self == Float.self, shape.count == 4, shape[0] == g.kh + 1, shape[1] == g.kw + 1, shape[2] == g.c, shape[3] == g.oc,
+            let side = g.kh + winogradTile(g, filterPerCall: false) - 1
+            guard T.self == Float.self, shape.count == 4, shape[0] == side, shape[1] == side, shape[2] == g.c, shape[3] == g.oc,
                   try winogradForward(
                 x.pointer(as: Float.self), f.pointer(as: Float.self), out.mutablePointer(as: Float.self), g, ctx, transformedFilter: true,
                 epilogue: epilogue.float)

@@ -1,15 +1,15 @@
 import CXSMM
 import SomaSIMD
 
-/// Winograd F(2×2, 3×3) and F(2×2, 5×5) float32 convolutions over NHWC images: 3×3 and 5×5
-/// windows at unit stride and dilation with 2.25 and 2.8 times fewer multiplications than
-/// the direct sum.
+/// Winograd F(4×4, 3×3) and F(2×2, 5×5) float32 convolutions over NHWC images: 3×3 and 5×5
+/// windows at unit stride and dilation with 4 and 2.8 times fewer multiplications than the
+/// direct sum (and F(2×2, 3×3) for 3×3 filter gradients).
 ///
-/// Each 2×2 block of output positions (a *tile*) reads a 4×4 (6×6) block of input `d`; with
-/// the transforms `Bᵀ`, `G` and `Aᵀ` of Lavin and Gray (2016) its outputs are
-/// `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, where the element-wise product, summed over the input
-/// channels, is sixteen (thirty-six) independent products `M_ξ = V_ξ · U_ξ` — for each of the
-/// 4×4 (6×6) positions `ξ`, the tiles' transformed inputs `V_ξ` (`[tiles, C]`) times the
+/// Each `m × m` block of output positions (a *tile*, `m` 4 for a 3×3 window, 2 for 5×5)
+/// reads a 6×6 block of input `d`; with the transforms `Bᵀ`, `G` and `Aᵀ` of Lavin and Gray
+/// (2016) its outputs are `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, where the element-wise product,
+/// summed over the input channels, is thirty-six independent products `M_ξ = V_ξ · U_ξ` — for
+/// each of the 6×6 positions `ξ`, the tiles' transformed inputs `V_ξ` (`[tiles, C]`) times the
 /// transformed filter `U_ξ` (`[C, OC]`). Those products are LIBXSMM GEMMs; the transforms are
 /// additions and subtractions vectorised along the channels (NHWC keeps them contiguous):
 /// the tiles' input and output transforms in the per-CPU builds of `SomaSIMD`
@@ -44,30 +44,51 @@ extension ConvKernels {
         guard LIBXSMM.available, g.kh == g.kw, g.kh == 3 || g.kh == 5, g.sh == 1, g.sw == 1, g.dh == 1, g.dw == 1,
               g.c >= 16, g.oc >= minimumDirectChannels, g.c % 4 == 0, g.oc % 4 == 0,
               let positions = checkedProduct(g.oh, g.ow, 1, 1), positions >= minimumWinogradPositions,
-              let filterValues = checkedProduct(winogradPositions(g), g.c, g.oc, 1), Int32(exactly: filterValues) != nil else { return false }
+              let filterValues = checkedProduct(36, g.c, g.oc, 1), Int32(exactly: filterValues) != nil else { return false }
         return true
     }
 
-    /// The positions of a tile's transform: 16 for a 3×3 window (4×4), 36 for 5×5 (6×6).
-    static func winogradPositions(_ g: Geometry) -> Int { (g.kh + 1) * (g.kh + 1) }
+    /// Output positions of a call below which a 3×3 filter transformed on that call keeps
+    /// 2×2 tiles: F(4×4, 3×3)'s transformed filter is 36/16 of F(2×2, 3×3)'s, so where few
+    /// positions share it — ResNet50's 14²×256 input gradient at a batch of one, its 9 MiB
+    /// written on every call — it costs more than its tiles save (2.10 against 2.70 ms).
+    static let minimumFourTilePositions = 256
 
-    /// Whether the IR node `node` is a convolution whose kernel runs Winograd tiles
-    /// (``fitsWinograd(_:)``), as the plan passes that prepare its filter ask.
-    static func runsWinograd(_ node: IRNode) -> Bool {
+    /// The side of a forward tile's block of outputs (filter gradients take 2×2 tiles): 2 for a
+    /// 5×5 window (F(2×2, 5×5)); 4 for 3×3 (F(4×4, 3×3)) unless its filter is transformed on
+    /// each call (`filterPerCall`: not a constant the plan transformed — an input gradient's
+    /// rotated filter, a variable) for fewer than ``minimumFourTilePositions`` positions.
+    static func winogradTile(_ g: Geometry, filterPerCall: Bool) -> Int {
+        guard g.kh == 3 else { return 2 }
+        guard filterPerCall else { return 4 }
+        let positions = checkedProduct(g.n, g.oh, g.ow, 1) ?? .max
+        return positions >= minimumFourTilePositions ? 4 : 2
+    }
+
+    /// The positions of a `tile`-wide tile's transform for `g`'s window (`(tile + K − 1)²`):
+    /// 36 for F(4×4, 3×3) and F(2×2, 5×5), 16 for F(2×2, 3×3).
+    static func winogradPositions(_ g: Geometry, tile: Int) -> Int {
+        let side = g.kh + tile - 1
+        return side * side
+    }
+
+    /// The geometry of the IR node `node` where it is a convolution whose kernel runs Winograd
+    /// tiles (``fitsWinograd(_:)``), as the plan passes that prepare its filter ask; else nil.
+    static func winogradGeometry(_ node: IRNode) -> Geometry? {
         guard node.op == "Conv2D" || node.op == "_SomaFusedConv2D", let input = node.inputs[0].shape.concrete,
-              let filter = node.inputs[1].shape.concrete, let g = try? Geometry(input: input, filter: filter, attrs: node.attrs)
-        else { return false }
-        return fitsWinograd(g)
+              let filter = node.inputs[1].shape.concrete, let g = try? Geometry(input: input, filter: filter, attrs: node.attrs),
+              fitsWinograd(g) else { return nil }
+        return g
     }
 
     /// Tile rows per block of `g`'s tiles: blocks of one image, their transformed inputs and
     /// products within ``winogradBlockBytes`` (at least one tile row), balanced, and — where an
     /// image has the tile rows — at least ``minimumForwardTasks`` blocks over the batch.
     /// Fixed by the geometry.
-    static func winogradTileRows(_ g: Geometry) -> Int {
-        let tileRows = (g.oh + 1) / 2, tilesPerRow = (g.ow + 1) / 2
+    static func winogradTileRows(_ g: Geometry, tile: Int) -> Int {
+        let tileRows = (g.oh + tile - 1) / tile, tilesPerRow = (g.ow + tile - 1) / tile
         // Sizes from a file: a row too wide to count is wider than any block.
-        let bytesPerTileRow = checkedProduct(tilesPerRow, winogradPositions(g), g.c + g.oc, MemoryLayout<Float>.stride) ?? .max
+        let bytesPerTileRow = checkedProduct(tilesPerRow, winogradPositions(g, tile: tile), g.c + g.oc, MemoryLayout<Float>.stride) ?? .max
         let widest = Swift.max(1, Swift.min(tileRows, winogradBlockBytes / Swift.max(1, bytesPerTileRow)))
         var blocks = (tileRows + widest - 1) / widest
         if g.n < minimumForwardTasks && g.n * blocks < minimumForwardTasks {
@@ -88,7 +109,7 @@ extension ConvKernels {
     /// the geometry.
     static func winogradFilterTileRows(_ g: Geometry) -> Int {
         let tileRows = (g.oh + 1) / 2, tilesPerRow = Swift.max(1, (g.ow + 1) / 2)
-        let bytesPerTileRow = checkedProduct(tilesPerRow, winogradPositions(g), g.c + g.oc, MemoryLayout<Float>.stride) ?? .max
+        let bytesPerTileRow = checkedProduct(tilesPerRow, winogradPositions(g, tile: 2), g.c + g.oc, MemoryLayout<Float>.stride) ?? .max
         let byBytes = winogradBlockBytes / Swift.max(1, bytesPerTileRow), byTiles = (minimumFilterGradientTiles + tilesPerRow - 1) / tilesPerRow
         let widest = Swift.max(1, Swift.min(tileRows, Swift.max(byBytes, byTiles)))
         let blocks = (tileRows + widest - 1) / widest
@@ -104,9 +125,9 @@ extension ConvKernels {
                                 _ ctx: KernelContext, transformedFilter: Bool,
                                 epilogue: Epilogue<Float>) throws -> Bool {
         guard g.n > 0, fitsWinograd(g) else { return false }
-        let tileRows = (g.oh + 1) / 2, tilesPerRow = (g.ow + 1) / 2, rowsPerBlock = winogradTileRows(g)
-        let blocksPerImage = (tileRows + rowsPerBlock - 1) / rowsPerBlock
-        let positions = winogradPositions(g), tiles = rowsPerBlock * tilesPerRow
+        let tile = winogradTile(g, filterPerCall: !transformedFilter), tileRows = (g.oh + tile - 1) / tile, tilesPerRow = (g.ow + tile - 1) / tile
+        let rowsPerBlock = winogradTileRows(g, tile: tile), blocksPerImage = (tileRows + rowsPerBlock - 1) / rowsPerBlock
+        let positions = winogradPositions(g, tile: tile), tiles = rowsPerBlock * tilesPerRow
         let lastTiles = (tileRows - (blocksPerImage - 1) * rowsPerBlock) * tilesPerRow
         // fitsWinograd bounds positions·C·OC by Int32; a block's tiles are at most an image's.
         guard let m = Int32(exactly: g.oc), let k = Int32(exactly: g.c), let n = Int32(exactly: tiles), let nLast = Int32(exactly: lastTiles),
@@ -118,14 +139,14 @@ extension ConvKernels {
               case let (total, overflow) = reserved.addingReportingOverflow(filterBytes), !overflow else { return false }
         let (c, oc) = (g.c, g.oc)
         let tileGeometry = WinogradGeometry(h: g.h, w: g.w, c: c, oc: oc, oh: g.oh, ow: g.ow, padTop: g.padTop, padLeft: g.padLeft,
-                                            window: g.kh)
+                                            window: g.kh, tile: tile)
         try ctx.withScratchReserved(total, "a Winograd convolution's transformed filter and tiles") {
             SharedScratch.withScratch(bytes: filterBytes) { raw in
                 var u = pf
                 if !transformedFilter {
                     let transformed = raw.bindMemory(to: Float.self, capacity: positions * c * oc)
-                    ctx.parallelFor(c, blockSize: Swift.max(1, 4096 / oc), sharing: (pf, transformed, c, oc, g.kh)) { s, lo, hi in
-                        transformFilter(s.0, into: s.1, c: s.2, oc: s.3, window: s.4, channels: lo..<hi)
+                    ctx.parallelFor(c, blockSize: Swift.max(1, 4096 / oc), sharing: (pf, transformed, c, oc, g.kh, tile)) { s, lo, hi in
+                        transformFilter(s.0, into: s.1, c: s.2, oc: s.3, window: s.4, tile: s.5, channels: lo..<hi)
                     }
                     u = UnsafePointer(transformed)
                 }
@@ -147,7 +168,7 @@ extension ConvKernels {
                                 soma_xsmm_gemm(gemm, u + xi * c * oc, v + xi * count * c, products + xi * count * oc, LIBXSMM.clearsUpperHalves)
                             }
                             VectorKernels.winogradOutputTiles(tileGeometry, products: products, into: output, firstRow: firstRow, count: count)
-                            let firstOutput = 2 * firstRow, outputRows = Swift.min(g.oh, 2 * lastRow) - firstOutput
+                            let firstOutput = tileGeometry.tile * firstRow, outputRows = Swift.min(g.oh, tileGeometry.tile * lastRow) - firstOutput
                             epilogue(output + firstOutput * g.ow * oc, outputRows * g.ow)
                         }
                     }
@@ -176,7 +197,7 @@ extension ConvKernels {
         guard g.n > 0, fitsWinograd(g) else { return false }
         let tileRows = (g.oh + 1) / 2, tilesPerRow = (g.ow + 1) / 2, rowsPerBlock = winogradFilterTileRows(g)
         let blocksPerImage = (tileRows + rowsPerBlock - 1) / rowsPerBlock
-        let positions = winogradPositions(g), tiles = rowsPerBlock * tilesPerRow
+        let positions = winogradPositions(g, tile: 2), tiles = rowsPerBlock * tilesPerRow
         let lastTiles = (tileRows - (blocksPerImage - 1) * rowsPerBlock) * tilesPerRow
         let (groupSize, groups) = filterGrouping(g.n)
         // In LIBXSMM's column-major terms M_ξ (OC × C) = W_ξ (OC × tiles) · V_ξ (C × tiles)ᵀ.
@@ -306,17 +327,48 @@ extension ConvKernels {
     }
 
     /// `U[ξ][channel][·] = (G g Gᵀ)_ξ` for `channels` of a `[K, K, C, OC]` HWIO filter `pf`
-    /// (`K` = `window`, 3 or 5); `u` is `[S·S, C, OC]` (`[S, S, C, OC]`, `S = K + 1`). For 3×3
-    /// `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`, for 5×5
+    /// (`K` = `window`, 3 or 5) for tiles of `tile × tile` outputs; `u` is `[S·S, C, OC]`
+    /// (`[S, S, C, OC]`, `S = K + tile − 1`). For F(2×2, 3×3)
+    /// `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`, for F(4×4, 3×3)
+    /// `G = [[¼, 0, 0], −⅙·[1, 1, 1], −⅙·[1, −1, 1], ⅙·[¼, ½, 1], ⅙·[¼, −½, 1], [0, 0, 1]]`, for F(2×2, 5×5)
     /// `G = [[¼, 0, 0, 0, 0], −⅙·[1, 1, 1, 1, 1], −⅙·[1, −1, 1, −1, 1], ¹⁄₂₄·[1, 2, 4, 8, 16],
     /// ¹⁄₂₄·[1, −2, 4, −8, 16], [0, 0, 0, 0, 1]]`. `OC` a multiple of four (``fitsWinograd(_:)``).
-    static func transformFilter(_ pf: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, c: Int, oc: Int, window: Int,
+    static func transformFilter(_ pf: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, c: Int, oc: Int, window: Int, tile: Int,
                                 channels: Range<Int>) {
         for channel in channels {
-            if window == 5 { transformFilter5(pf, into: u, c: c, oc: oc, channel: channel) } else {
+            if window == 5 { transformFilter5(pf, into: u, c: c, oc: oc, channel: channel) } else if tile == 4 {
+                transformFilter4(pf, into: u, c: c, oc: oc, channel: channel)
+            } else {
                 transformFilter(pf, into: u, c: c, oc: oc, channel: channel)
             }
         }
+    }
+
+    private static func transformFilter4(_ pf: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, c: Int, oc: Int, channel: Int) {
+        @inline(__always) func run<V: SIMD>(_: V.Type, _ o: Int) where V.Scalar == Float {
+            @inline(__always) func tap(_ ky: Int, _ kx: Int) -> V { load(V.self, pf + ((ky * 3 + kx) * c + channel) * oc + o) }
+            // Rows: r_ky = G·g[ky][·]; then each column j of the rows: U[·][j] = G·(r_0j, r_1j, r_2j).
+            let r0 = filterTransform4(tap(0, 0), tap(0, 1), tap(0, 2)), r1 = filterTransform4(tap(1, 0), tap(1, 1), tap(1, 2))
+            let r2 = filterTransform4(tap(2, 0), tap(2, 1), tap(2, 2))
+            @inline(__always) func column(_ j: Int, _ a: V, _ b: V, _ d: V) {
+                let x = filterTransform4(a, b, d), base = u + (j * c + channel) * oc + o, step = 6 * c * oc
+                store(x.0, base); store(x.1, base + step); store(x.2, base + 2 * step)
+                store(x.3, base + 3 * step); store(x.4, base + 4 * step); store(x.5, base + 5 * step)
+            }
+            column(0, r0.0, r1.0, r2.0); column(1, r0.1, r1.1, r2.1); column(2, r0.2, r1.2, r2.2)
+            column(3, r0.3, r1.3, r2.3); column(4, r0.4, r1.4, r2.4); column(5, r0.5, r1.5, r2.5)
+        }
+        var o = 0
+        while o + 16 <= oc { run(SIMD16<Float>.self, o); o += 16 }
+        while o < oc { run(SIMD4<Float>.self, o); o += 4 }
+    }
+
+    /// `G·(g0, g1, g2)` for F(4×4, 3×3): `(g0/4, −(e + g1)/6, −(e − g1)/6, (p + q)/6, (p − q)/6, g2)`
+    /// with `e = g0 + g2`, `p = g0/4 + g2`, `q = g1/2`.
+    @inline(__always)
+    private static func filterTransform4<V: SIMD>(_ g0: V, _ g1: V, _ g2: V) -> (V, V, V, V, V, V) where V.Scalar == Float {
+        let even = g0 + g2, p = g0 * 0.25 + g2, q = g1 * 0.5, sixth: Float = 1 / 6
+        return (g0 * 0.25, (even + g1) * -sixth, (even - g1) * -sixth, (p + q) * sixth, (p - q) * sixth, g2)
     }
 
     private static func transformFilter(_ pf: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, c: Int, oc: Int, channel: Int) {

@@ -21,15 +21,16 @@ import SomaSIMD
 /// tiles transposed (``winogradFilterGradient(_:_:_:_:_:)``). The tiles
 /// run in fixed blocks of whole tile rows of one image (``winogradTileRows(_:)``), each block
 /// transformed, multiplied and transformed back by one thread in its cache, so results
-/// never depend on the thread count. They differ from the direct sum in rounding only (the
-/// 3×3 transforms' coefficients are 0, ±1 and ±½; the 5×5 ones' up to 5 and ¹⁄₂₄, whose
-/// larger sums cost about a decimal digit).
+/// never depend on the thread count. They differ from the direct sum in rounding only:
+/// F(2×2, 3×3)'s coefficients are 0, ±1 and ±½; the 6×6 transforms' up to 8 and ¹⁄₂₄, whose
+/// larger sums cost a decimal digit or more (against the float64 sum, within 2.7·10⁻⁶ of the
+/// terms' absolute sum for F(4×4, 3×3), 8.6·10⁻⁷ for F(2×2, 5×5), 1.4·10⁻⁷ for F(2×2, 3×3)).
 /// Thread-safety: kernels come from LIBXSMM's thread-safe registry; each thread writes its
 /// own scratch and its own tiles' outputs.
 extension ConvKernels {
     /// Output positions per image below which the direct and im2col paths keep a layer: the
-    /// transformed filter is 16/9 the filter's size and read once per block of tiles, so a
-    /// few positions (late layers of a small image) spend more on it than they save.
+    /// transformed filter is 36/9 (36/25) the filter's size and read once per block of tiles,
+    /// so a few positions (late layers of a small image) spend more on it than they save.
     static let minimumWinogradPositions = 144
 
     /// Target bytes of one block's transformed inputs and products (`P·tiles·(C+OC)` floats,

@@ -764,14 +764,15 @@ import SomaSIMD
             ConvKernels.winogradFilterTileRows(try Convolution(input, filter, [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]).geometry)
         }
         #expect(try filterTileRows([2, 34, 33, 16], [3, 3, 16, 16]) == 9)
-        // Forward tiles: 4×4 for a 3×3 window (2×2 where its filter is transformed on a call
-        // of fewer than 256 positions), 2×2 for 5×5.
+        // Forward tiles: 4×4 for a 3×3 window (2×2 where its transformed filter exceeds 1 MiB,
+        // or is transformed on a call of fewer than 256 positions), 2×2 for 5×5.
         func tile(_ input: [Int], _ filter: [Int], perCall: Bool) throws -> Int {
             ConvKernels.winogradTile(try Convolution(input, filter, [1, 1], [1, 1], "SAME", [[0, 0], [0, 0]]).geometry, filterPerCall: perCall)
         }
-        #expect(try tile([1, 14, 14, 256], [3, 3, 256, 256], perCall: false) == 4)
-        #expect(try tile([1, 14, 14, 256], [3, 3, 256, 256], perCall: true) == 2)
-        #expect(try tile([2, 14, 14, 256], [3, 3, 256, 256], perCall: true) == 4)
+        #expect(try tile([1, 56, 56, 64], [3, 3, 64, 64], perCall: false) == 4)
+        #expect(try tile([1, 28, 28, 128], [3, 3, 128, 128], perCall: false) == 2)
+        #expect(try tile([1, 14, 14, 64], [3, 3, 64, 64], perCall: true) == 2)
+        #expect(try tile([2, 14, 14, 64], [3, 3, 64, 64], perCall: true) == 4)
         #expect(try tile([64, 14, 14, 32], [5, 5, 32, 64], perCall: false) == 2)
         #expect(try filterTileRows([16, 14, 14, 256], [3, 3, 256, 256]) == 7)
     }

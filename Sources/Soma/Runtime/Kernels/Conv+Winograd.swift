@@ -55,12 +55,21 @@ extension ConvKernels {
     /// written on every call — it costs more than its tiles save (2.10 against 2.70 ms).
     static let minimumFourTilePositions = 256
 
+    /// The largest transformed filter (bytes) of F(4×4, 3×3): it is read once per block of
+    /// tiles, and beyond the core's L2 cache two threads streaming it wait on memory —
+    /// ResNet50's 14²×256 layers (9 MiB) took 1.70–1.83 ms on two threads against F(2×2, 3×3)'s
+    /// 0.65–0.67 (on one thread 0.86 against 0.93), its 28²×128 ones (2.3 MiB) 0.56–0.64
+    /// against 0.62–0.66; its 56²×64 ones (0.6 MiB) 0.47–0.51 against 0.54–0.58.
+    static let maximumFourTileFilterBytes = 1 << 20
+
     /// The side of a forward tile's block of outputs (filter gradients take 2×2 tiles): 2 for a
-    /// 5×5 window (F(2×2, 5×5)); 4 for 3×3 (F(4×4, 3×3)) unless its filter is transformed on
-    /// each call (`filterPerCall`: not a constant the plan transformed — an input gradient's
-    /// rotated filter, a variable) for fewer than ``minimumFourTilePositions`` positions.
+    /// 5×5 window (F(2×2, 5×5)); 4 for 3×3 (F(4×4, 3×3)) where its transformed filter is within
+    /// ``maximumFourTileFilterBytes`` and — if it is transformed on each call (`filterPerCall`:
+    /// not a constant the plan transformed — an input gradient's rotated filter, a variable) —
+    /// the call has at least ``minimumFourTilePositions`` positions.
     static func winogradTile(_ g: Geometry, filterPerCall: Bool) -> Int {
-        guard g.kh == 3 else { return 2 }
+        guard g.kh == 3, let bytes = checkedProduct(36, g.c, g.oc, MemoryLayout<Float>.stride), bytes <= maximumFourTileFilterBytes
+        else { return 2 }
         guard filterPerCall else { return 4 }
         let positions = checkedProduct(g.n, g.oh, g.ow, 1) ?? .max
         return positions >= minimumFourTilePositions ? 4 : 2

@@ -1,9 +1,10 @@
 /// Constant 3×3 and 5×5 filters of convolutions that run Winograd tiles are stored transformed.
 ///
 /// Contract: a float32 NHWC `Conv2D` / `_SomaFusedConv2D` whose geometry the plan fixes and
-/// its kernel runs as Winograd F(4×4, 3×3) or F(2×2, 5×5) tiles (``ConvKernels/fitsWinograd(_:)``)
-/// and whose filter is a constant reads instead a new `[S, S, C, OC]` constant (`S` = 6, the
-/// window's side plus the tile's minus one) holding `G g Gᵀ` per input and output channel
+/// its kernel runs as Winograd tiles (``ConvKernels/fitsWinograd(_:)``) and whose filter is a
+/// constant reads instead a new `[S, S, C, OC]` constant (`S` the window's side plus the
+/// tile's minus one: 6 for F(4×4, 3×3) and F(2×2, 5×5), 4 for F(2×2, 3×3),
+/// ``ConvKernels/winogradTile(_:filterPerCall:)``) holding `G g Gᵀ` per input and output channel
 /// (``ConvKernels/transformFilter(_:into:c:oc:window:tile:channels:)``),
 /// and is marked with its tile (``IRNode/winogradTile``) so its kernel reads it so: the transform the
 /// kernel would repeat on every run (S²·C·OC values; 0.3 of a ResNet50 14²×256 layer's

@@ -1,15 +1,16 @@
 import CXSMM
 import SomaSIMD
 
-/// Winograd F(4×4, 3×3) and F(2×2, 5×5) float32 convolutions over NHWC images: 3×3 and 5×5
-/// windows at unit stride and dilation with 4 and 2.8 times fewer multiplications than the
-/// direct sum (and F(2×2, 3×3) for 3×3 filter gradients).
+/// Winograd F(4×4, 3×3), F(2×2, 3×3) and F(2×2, 5×5) float32 convolutions over NHWC images:
+/// 3×3 and 5×5 windows at unit stride and dilation with 4 (2.25) and 2.8 times fewer
+/// multiplications than the direct sum.
 ///
-/// Each `m × m` block of output positions (a *tile*, `m` 4 for a 3×3 window, 2 for 5×5)
-/// reads a 6×6 block of input `d`; with the transforms `Bᵀ`, `G` and `Aᵀ` of Lavin and Gray
-/// (2016) its outputs are `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, where the element-wise product,
-/// summed over the input channels, is thirty-six independent products `M_ξ = V_ξ · U_ξ` — for
-/// each of the 6×6 positions `ξ`, the tiles' transformed inputs `V_ξ` (`[tiles, C]`) times the
+/// Each `m × m` block of output positions (a *tile*: ``winogradTile(_:filterPerCall:)``, 4 for
+/// a 3×3 window whose transformed filter is small, else 2) reads an `S × S` block of input
+/// `d` (`S = m + K − 1`: 6, or 4 for F(2×2, 3×3)); with the transforms `Bᵀ`, `G` and `Aᵀ` of
+/// Lavin and Gray (2016) its outputs are `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, where the element-wise
+/// product, summed over the input channels, is `S²` independent products `M_ξ = V_ξ · U_ξ` —
+/// for each of the `S × S` positions `ξ`, the tiles' transformed inputs `V_ξ` (`[tiles, C]`) times the
 /// transformed filter `U_ξ` (`[C, OC]`). Those products are LIBXSMM GEMMs; the transforms are
 /// additions and subtractions vectorised along the channels (NHWC keeps them contiguous):
 /// the tiles' input and output transforms in the per-CPU builds of `SomaSIMD`
@@ -19,7 +20,7 @@ import SomaSIMD
 /// A constant filter is transformed once, in the plan (``WinogradFilterTransform``); any
 /// other once per call, in parallel over its input channels. Filter gradients run the same
 /// tiles transposed (``winogradFilterGradient(_:_:_:_:_:)``). The tiles
-/// run in fixed blocks of whole tile rows of one image (``winogradTileRows(_:)``), each block
+/// run in fixed blocks of whole tile rows of one image (``winogradTileRows(_:tile:)``), each block
 /// transformed, multiplied and transformed back by one thread in its cache, so results
 /// never depend on the thread count. They differ from the direct sum in rounding only:
 /// F(2×2, 3×3)'s coefficients are 0, ±1 and ±½; the 6×6 transforms' up to 8 and ¹⁄₂₄, whose
@@ -52,7 +53,8 @@ extension ConvKernels {
     /// Output positions of a call below which a 3×3 filter transformed on that call keeps
     /// 2×2 tiles: F(4×4, 3×3)'s transformed filter is 36/16 of F(2×2, 3×3)'s, so where few
     /// positions share it — ResNet50's 14²×256 input gradient at a batch of one, its 9 MiB
-    /// written on every call — it costs more than its tiles save (2.10 against 2.70 ms).
+    /// written on every call (measured before ``maximumFourTileFilterBytes`` kept such
+    /// filters on 2×2 tiles) — it costs more than its tiles save (2.10 against 2.70 ms).
     static let minimumFourTilePositions = 256
 
     /// The largest transformed filter (bytes) of F(4×4, 3×3): it is read once per block of

@@ -79,9 +79,10 @@ extension VectorLoops {
     /// ``depthwise3Block(_:_:input:filter:output:top:rows:column:channel:bias:)`` (stride 1)
     /// or ``depthwise3Stride2Block(_:_:input:filter:output:top:rows:column:channel:bias:)``:
     /// sixteen channels at a time, four output columns sharing the input vectors their
-    /// windows overlap on; edge columns
+    /// windows overlap on (an interior that is not a multiple of four ends with the four
+    /// columns that end it); edge columns
     /// ``depthwiseColumn64(_:_:input:filter:output:top:rows:column:channel:bias:)``, four
-    /// channel blocks at a time. Other geometries have loops of their own, each called from an
+    /// channel blocks at a time (under four, two). Other geometries have loops of their own, each called from an
     /// entry of its own (the optimiser inlines one such loop into a caller, not two):
     /// ``depthwiseForwardRowAnyWindow(_:_:input:filter:output:row:bias:)`` and
     /// ``depthwiseForwardRowThenEpilogue(_:_:input:filter:output:row:bias:)``. Every way each
@@ -99,50 +100,64 @@ extension VectorLoops {
         let interiorEnd = Swift.max(interiorStart, Swift.min(g.ow, (g.w &- 3 &+ g.padLeft) / g.sw &+ 1))
         let blocks = c / 16, rest = blocks &* 16
         // A 3×3 window whose three rows of taps lie inside the image: each channel block runs
-        // along the row's interior groups with its nine filter vectors in registers.
-        let groupsEnd = interiorStart &+ (interiorEnd &- interiorStart) / 4 &* 4
-        let alongRow = g.kh == 3 && rows == 0..<3 && groupsEnd > interiorStart
+        // along the row's interior with its nine filter vectors in registers.
+        let alongRow = g.kh == 3 && rows == 0..<3 && interiorEnd &- interiorStart >= 4
         var ox = 0
         while ox < g.ow {
             if alongRow && ox == interiorStart {
                 for block in 0..<blocks {
-                    depthwise3Interior(F.self, g, input: input, filter: filter, output: output, top: top, columns: ox..<groupsEnd,
+                    depthwise3Interior(F.self, g, input: input, filter: filter, output: output, top: top, columns: ox..<interiorEnd,
                                        channel: block &* 16, bias: bias)
                 }
                 if rest < c {
-                    for column in ox..<groupsEnd {
+                    for column in ox..<interiorEnd {
                         depthwiseForwardColumn(g, input: input, filter: filter, output: output, top: top, rows: rows, column: column, from: rest)
                         let out = output + column &* c
                         if let bias { for j in rest..<c { out[j] = F.scalar(out[j] + bias[j]) } }
                         else { for j in rest..<c { out[j] = F.scalar(out[j]) } }
                     }
                 }
-                ox = groupsEnd
+                ox = interiorEnd
                 continue
             }
-            let interior = ox >= interiorStart && ox &+ 4 <= interiorEnd, count = interior ? 4 : 1
-            // An edge column: four channel blocks at a time, four independent sums (one
-            // block's sum waited on each addition: 14²×384 0.026 → 0.022 ms, 28²×192 at
-            // stride 2 0.0178 → 0.0156–0.0162).
-            var first = 0
-            if !interior {
-                while first &+ 4 <= blocks {
-                    depthwiseColumn64(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
-                                      channel: first &* 16, bias: bias)
-                    first &+= 4
+            // Four interior columns at a time; the last one to three take the four that end
+            // the interior (computing some columns again, bits unchanged) where each took an
+            // edge column's way (a 24-wide row: columns 21 and 22).
+            let (group, count) = interiorGroup(column: ox, interior: interiorStart..<interiorEnd)
+            if count == 1 {
+                // Every channel block of an edge column (or of too few interior columns for a
+                // group), the epilogue in registers: four blocks at a time (four independent
+                // sums where one block's sum waited on each addition: 14²×384 0.026 → 0.022 ms,
+                // 28²×192 at stride 2 0.0178 → 0.0156–0.0162), the last one to three blocks as
+                // the last four (under four blocks, two at a time), computing some again, bits
+                // unchanged (48 channels took three sums one after another). Written out here:
+                // the optimiser left a function holding it outside its callers, shared by the
+                // per-CPU builds.
+                var first = 0
+                while first < blocks {
+                    let width = blocks >= 4 ? 4 : blocks >= 2 ? 2 : 1, k = Swift.min(first, blocks &- width) &* 16
+                    if width == 4 {
+                        depthwiseColumn64(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                          channel: k, bias: bias)
+                    } else if width == 2 {
+                        depthwiseColumn32(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                          channel: k, bias: bias)
+                    } else {
+                        depthwiseColumn16(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                          channel: k, bias: bias)
+                    }
+                    first &+= width
                 }
-            }
-            for block in first..<blocks {
-                let k = block &* 16
-                if !interior {
-                    depthwise3Column(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox, channel: k,
-                                     bias: bias)
-                } else if g.sw == 1 {
-                    depthwise3Block(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox, channel: k,
-                                    bias: bias)
-                } else {
-                    depthwise3Stride2Block(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
-                                           channel: k, bias: bias)
+            } else {
+                for block in 0..<blocks {
+                    let k = block &* 16
+                    if g.sw == 1 {
+                        depthwise3Block(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: group,
+                                        channel: k, bias: bias)
+                    } else {
+                        depthwise3Stride2Block(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: group,
+                                               channel: k, bias: bias)
+                    }
                 }
             }
             if rest < c {
@@ -157,15 +172,30 @@ extension VectorLoops {
         }
     }
 
-    /// Sixteen channels from `channel` of the interior output columns `columns` (four at a
-    /// time) of a 3×3 window whose three rows of taps all lie inside the image, strides of 1
-    /// or 2 along the row: the nine filter vectors are loaded once for the run,
+    /// Where the four-column group that computes output column `column` starts, and how many
+    /// columns from `column` it leaves done: four from `column` inside `interior`, the last
+    /// four of `interior` for its last one to three columns, and `(column, 1)` outside it or
+    /// where it holds fewer than four (an edge column's way).
+    @inlinable @inline(__always)
+    static func interiorGroup(column ox: Int, interior: Range<Int>) -> (start: Int, count: Int) {
+        guard interior.contains(ox) && interior.count >= 4 else { return (ox, 1) }
+        return ox &+ 4 <= interior.upperBound ? (ox, 4) : (interior.upperBound &- 4, interior.upperBound &- ox)
+    }
+
+    /// Sixteen channels from `channel` of the interior output columns `columns` (at least
+    /// four; four at a time, the last group ending at the run's end and computing again up to
+    /// three columns, bits unchanged) of a 3×3 window whose three rows of taps all lie inside
+    /// the image, strides of 1 or 2 along the row: the nine filter vectors are loaded once for the run,
     /// so each group of four columns loads only its input vectors (six per row of taps at
     /// stride 1, nine at stride 2). Each lane adds its taps in (ky, kx) order from zero, as
     /// ``depthwise3Block(_:_:input:filter:output:top:rows:column:channel:bias:)`` does.
     /// Measured against four columns at a time across the channel blocks (one thread, bias
     /// and ReLU6, ms): 112²×96 at stride 2 0.143–0.150 → 0.130–0.132, 56²×144 0.143–0.149 →
-    /// 0.138–0.145.
+    /// 0.138–0.145. The rows of taps run as a loop over a pointer that moves down the image,
+    /// the groups over pointers that move along it: written out as three calls on offsets
+    /// from each group's start, the compiler loaded all of a group's inputs first and kept
+    /// products and filter vectors on the stack (a kernel alone, in cache, one thread: 16
+    /// channels at stride 2 52 → 67–70 GFLOP/s, 48 at stride 1 90 → 97).
     @inlinable @inline(__always)
     static func depthwise3Interior<F: VectorUnary>(
         _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
@@ -175,27 +205,39 @@ extension VectorLoops {
         let f00 = load(taps), f01 = load(taps + c), f02 = load(taps + 2 &* c)
         let f10 = load(taps + 3 &* c), f11 = load(taps + 4 &* c), f12 = load(taps + 5 &* c)
         let f20 = load(taps + 6 &* c), f21 = load(taps + 7 &* c), f22 = load(taps + 8 &* c)
-        let rowStride = g.dh &* g.w &* c
-        var ox = columns.lowerBound
+        let rowStride = g.dh &* g.w &* c, b = bias.map { $0 + k }
+        var line = input + ((top &* g.w &+ columns.lowerBound &* g.sw &- g.padLeft) &* c &+ k)
+        var out = output + (columns.lowerBound &* c &+ k)
+        var left = columns.count
         if g.sw == 1 {
-            while ox < columns.upperBound {
-                let line = input + ((top &* g.w &+ ox &- g.padLeft) &* c &+ k)
+            while left > 0 {
+                if left < 4 { (line, out, left) = (line - (4 &- left) &* c, out - (4 &- left) &* c, 4) }
                 var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
-                threeWideStride1(line, c, f00, f01, f02, &s0, &s1, &s2, &s3)
-                threeWideStride1(line + rowStride, c, f10, f11, f12, &s0, &s1, &s2, &s3)
-                threeWideStride1(line + 2 &* rowStride, c, f20, f21, f22, &s0, &s1, &s2, &s3)
-                storeFourColumns(F.self, s0, s1, s2, s3, to: output + (ox &* c &+ k), columnStride: c, bias: bias.map { $0 + k })
-                ox &+= 4
+                var row = line
+                for ky in 0..<3 {
+                    let (f0, f1, f2) = ky == 0 ? (f00, f01, f02) : ky == 1 ? (f10, f11, f12) : (f20, f21, f22)
+                    threeWideStride1(row, c, f0, f1, f2, &s0, &s1, &s2, &s3)
+                    row += rowStride
+                }
+                storeFourColumns(F.self, s0, s1, s2, s3, to: out, columnStride: c, bias: b)
+                line += 4 &* c
+                out += 4 &* c
+                left &-= 4
             }
         } else {
-            while ox < columns.upperBound {
-                let line = input + ((top &* g.w &+ ox &* 2 &- g.padLeft) &* c &+ k)
+            while left > 0 {
+                if left < 4 { (line, out, left) = (line - (4 &- left) &* 2 &* c, out - (4 &- left) &* c, 4) }
                 var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
-                threeWideStride2(line, c, f00, f01, f02, &s0, &s1, &s2, &s3)
-                threeWideStride2(line + rowStride, c, f10, f11, f12, &s0, &s1, &s2, &s3)
-                threeWideStride2(line + 2 &* rowStride, c, f20, f21, f22, &s0, &s1, &s2, &s3)
-                storeFourColumns(F.self, s0, s1, s2, s3, to: output + (ox &* c &+ k), columnStride: c, bias: bias.map { $0 + k })
-                ox &+= 4
+                var row = line
+                for ky in 0..<3 {
+                    let (f0, f1, f2) = ky == 0 ? (f00, f01, f02) : ky == 1 ? (f10, f11, f12) : (f20, f21, f22)
+                    threeWideStride2(row, c, f0, f1, f2, &s0, &s1, &s2, &s3)
+                    row += rowStride
+                }
+                storeFourColumns(F.self, s0, s1, s2, s3, to: out, columnStride: c, bias: b)
+                line += 8 &* c
+                out += 4 &* c
+                left &-= 4
             }
         }
     }
@@ -266,23 +308,28 @@ extension VectorLoops {
         let blocks = c / 16, rest = blocks &* 16
         var ox = 0
         while ox < g.ow {
-            let interior = ox >= interiorStart && ox &+ 4 <= interiorEnd, count = interior ? 4 : 1
-            if interior {
-                for block in 0..<blocks {
-                    depthwiseInterior16(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
-                                        channel: block &* 16, bias: bias)
+            let (group, count) = interiorGroup(column: ox, interior: interiorStart..<interiorEnd)
+            if count == 1 {
+                // Every channel block, as the three-wide row's edge columns take them.
+                var first = 0
+                while first < blocks {
+                    let width = blocks >= 4 ? 4 : blocks >= 2 ? 2 : 1, k = Swift.min(first, blocks &- width) &* 16
+                    if width == 4 {
+                        depthwiseColumn64(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                          channel: k, bias: bias)
+                    } else if width == 2 {
+                        depthwiseColumn32(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                          channel: k, bias: bias)
+                    } else {
+                        depthwiseColumn16(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                          channel: k, bias: bias)
+                    }
+                    first &+= width
                 }
             } else {
-                var block = 0
-                while block &+ 4 <= blocks {
-                    depthwiseColumn64(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
-                                      channel: block &* 16, bias: bias)
-                    block &+= 4
-                }
-                while block < blocks {
-                    depthwiseColumn16(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
-                                      channel: block &* 16, bias: bias)
-                    block &+= 1
+                for block in 0..<blocks {
+                    depthwiseInterior16(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: group,
+                                        channel: block &* 16, bias: bias)
                 }
             }
             if rest < c {
@@ -350,6 +397,32 @@ extension VectorLoops {
         store16(s1, out + 16)
         store16(s2, out + 32)
         store16(s3, out + 48)
+    }
+
+    /// Thirty-two channels from `channel` (two blocks of sixteen) of one output column, over
+    /// the taps inside the image, the epilogue in registers.
+    @inlinable @inline(__always)
+    static func depthwiseColumn32<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
+    ) {
+        let c = g.c, left = ox &* g.sw &- g.padLeft, columns = taps(start: left, dilation: g.dw, kernel: g.kw, size: g.w)
+        var s0 = SIMD16<Float>(), s1 = SIMD16<Float>()
+        for ky in rows {
+            let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* g.kw &* c &+ k)
+            for kx in columns {
+                let p = line + kx &* g.dw &* c, f = taps + kx &* c
+                s0 += load16(p) * load16(f)
+                s1 += load16(p + 16) * load16(f + 16)
+            }
+        }
+        if let bias {
+            s0 = F.vector(s0 + load16(bias + k)); s1 = F.vector(s1 + load16(bias + (k &+ 16)))
+        } else {
+            s0 = F.vector(s0); s1 = F.vector(s1)
+        }
+        store16(s0, output + (ox &* c &+ k))
+        store16(s1, output + (ox &* c &+ k &+ 16))
     }
 
     /// Sixteen channels from `channel` of one output column, over the taps inside the image,
@@ -425,22 +498,6 @@ extension VectorLoops {
             store16(F.vector(s2), out + 2 &* c)
             store16(F.vector(s3), out + 3 &* c)
         }
-    }
-
-    /// Sixteen channels from `channel` of one output column of a three-wide window (strides
-    /// of 1 or 2 along the row), over the taps that lie inside the image (edges and leftovers).
-    @inlinable @inline(__always)
-    static func depthwise3Column<F: VectorUnary>(
-        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-        top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
-    ) {
-        let c = g.c, left = ox &* g.sw &- g.padLeft, columns = taps(start: left, dilation: 1, kernel: 3, size: g.w)
-        var sum = SIMD16<Float>()
-        for ky in rows {
-            let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* 3 &* c &+ k)
-            for kx in columns { sum += load16(line + kx &* c) * load16(taps + kx &* c) }
-        }
-        store16(F.vector(bias.map { sum + load16($0 + k) } ?? sum), output + (ox &* c &+ k))
     }
 
     /// Channels `channel..<channel + V.scalarCount` of four interior output columns from

@@ -95,15 +95,17 @@ import Testing
     }
 
     /// Depthwise + BiasAdd + ReLU6 at MobileNet's channel counts (three-wide rows: edge
-    /// columns four channel blocks at a time, interior runs with the filter in registers, a
-    /// remainder under sixteen channels) is bitwise the ops it replaces, at strides 1 and 2.
-    @Test func wideDepthwiseBlocksFuseBitwise() throws {
+    /// columns four or two channel blocks at a time, interior runs with the filter in
+    /// registers, their last group ending the interior, a remainder under sixteen channels)
+    /// is bitwise the ops it replaces, at strides 1 and 2.
+    @Test(arguments: [(14, 83), (13, 48)])
+    func wideDepthwiseBlocksFuseBitwise(width: Int, channels: Int) throws {
         let g = Graph()
-        let x = try g.placeholder(.float32, shape: [nil, 11, 14, 83], name: "x")
-        let feeds = [x: Self.random([2, 11, 14, 83], seed: 90)]
+        let x = try g.placeholder(.float32, shape: [nil, 11, width, channels], name: "x")
+        let feeds = [x: Self.random([2, 11, width, channels], seed: 90)]
         for (stride, seed) in [(1, UInt64(91)), (2, 93)] {
-            let filter = try g.constant(Self.random([3, 3, 83, 1], seed: seed))
-            let bias = try g.constant(Tensor(Self.random([83], seed: seed + 1).scalars(as: Float.self), shape: [83]))
+            let filter = try g.constant(Self.random([3, 3, channels, 1], seed: seed))
+            let bias = try g.constant(Tensor(Self.random([channels], seed: seed + 1).scalars(as: Float.self), shape: [channels]))
             let block = try relu6(biasAdd(depthwiseConv2D(x, filter: filter, strides: [stride, stride], padding: "SAME"), bias))
             #expect(try Self.planOps(g, [block], feeds: feeds)["_SomaFusedDepthwiseConv2dNative"] == 1)
             try Self.expectSameResults(g, [block], feeds: feeds)

@@ -420,6 +420,13 @@ import SomaSIMD
         DepthwiseCase(input: [1, 10, 14, 83], filter: [3, 3, 83, 1], stride: 1, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [2, 11, 13, 70], filter: [3, 3, 70, 1], stride: 2, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [1, 7, 9, 64], filter: [3, 3, 64, 1], stride: 1, dilation: 1, padding: "VALID"),
+        // Interiors that are not a multiple of four columns (the last group ends the interior,
+        // computing columns again) and edge columns of one, two, three and six blocks.
+        DepthwiseCase(input: [1, 6, 24, 48], filter: [3, 3, 48, 1], stride: 1, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [1, 8, 21, 16], filter: [3, 3, 16, 1], stride: 2, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [1, 5, 17, 96], filter: [3, 3, 96, 1], stride: 2, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [1, 6, 11, 112], filter: [5, 5, 112, 1], stride: 1, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [1, 5, 11, 37], filter: [3, 3, 37, 1], stride: 1, dilation: 1, padding: "SAME"),
     ])
     func depthwiseConvolutionMatchesNaiveLoops(_ t: DepthwiseCase) throws {
         var rng = SplitMix64(seed: UInt64(t.input.reduce(7, *) + t.filter.reduce(3, *)))

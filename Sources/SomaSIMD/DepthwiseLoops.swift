@@ -345,7 +345,10 @@ extension VectorLoops {
     }
 
     /// Sixteen channels from `channel` of four interior output columns from `column`, any
-    /// window, strides and dilations, the epilogue in registers.
+    /// window, strides and dilations, the epilogue in registers. Five-wide windows at unit
+    /// stride and dilation along the row (EfficientNet's 5×5 layers) load the eight input
+    /// vectors under the four windows once per row of taps for the twenty products
+    /// (``fiveWideStride1(_:_:_:_:_:_:_:)``) where the general loop loads four per tap.
     @inlinable @inline(__always)
     static func depthwiseInterior16<F: VectorUnary>(
         _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
@@ -353,6 +356,17 @@ extension VectorLoops {
     ) {
         let c = g.c, left = ox &* g.sw &- g.padLeft, step = g.sw &* c, out = output + (ox &* c &+ k)
         var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
+        if g.kw == 5 && g.sw == 1 && g.dw == 1 {
+            var line = input + (((top &+ rows.lowerBound &* g.dh) &* g.w &+ left) &* c &+ k)
+            var taps = filter + (rows.lowerBound &* 5 &* c &+ k)
+            for _ in rows {
+                fiveWideStride1(line, taps, c, &s0, &s1, &s2, &s3)
+                line += g.dh &* g.w &* c
+                taps += 5 &* c
+            }
+            storeFourColumns(F.self, s0, s1, s2, s3, to: out, columnStride: c, bias: bias.map { $0 + k })
+            return
+        }
         for ky in rows {
             let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* g.kw &* c &+ k)
             for kx in 0..<g.kw {
@@ -364,6 +378,21 @@ extension VectorLoops {
             }
         }
         storeFourColumns(F.self, s0, s1, s2, s3, to: out, columnStride: c, bias: bias.map { $0 + k })
+    }
+
+    /// One row of taps of four stride-1 five-wide windows from `line` (filter row `taps`):
+    /// eight input vectors and five filter vectors, twenty products, each lane's in tap order.
+    @inlinable @inline(__always)
+    static func fiveWideStride1(_ line: UnsafePointer<Float>, _ taps: UnsafePointer<Float>, _ c: Int, _ s0: inout SIMD16<Float>,
+                                _ s1: inout SIMD16<Float>, _ s2: inout SIMD16<Float>, _ s3: inout SIMD16<Float>) {
+        let x0 = load16(line), x1 = load16(line + c), x2 = load16(line + 2 &* c), x3 = load16(line + 3 &* c)
+        let f0 = load16(taps), f1 = load16(taps + c), f2 = load16(taps + 2 &* c), f3 = load16(taps + 3 &* c)
+        let f4 = load16(taps + 4 &* c)
+        let x4 = load16(line + 4 &* c), x5 = load16(line + 5 &* c), x6 = load16(line + 6 &* c), x7 = load16(line + 7 &* c)
+        s0 += x0 * f0; s0 += x1 * f1; s0 += x2 * f2; s0 += x3 * f3; s0 += x4 * f4
+        s1 += x1 * f0; s1 += x2 * f1; s1 += x3 * f2; s1 += x4 * f3; s1 += x5 * f4
+        s2 += x2 * f0; s2 += x3 * f1; s2 += x4 * f2; s2 += x5 * f3; s2 += x6 * f4
+        s3 += x3 * f0; s3 += x4 * f1; s3 += x5 * f2; s3 += x6 * f3; s3 += x7 * f4
     }
 
     /// Sixty-four channels from `channel` (four blocks of sixteen) of one output column, over

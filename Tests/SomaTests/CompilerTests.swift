@@ -97,14 +97,15 @@ import Testing
     /// Depthwise + BiasAdd + ReLU6 at MobileNet's channel counts (three-wide rows: edge
     /// columns four or two channel blocks at a time, interior runs with the filter in
     /// registers, their last group ending the interior, a remainder under sixteen channels)
-    /// is bitwise the ops it replaces, at strides 1 and 2.
-    @Test(arguments: [(14, 83), (13, 48)])
-    func wideDepthwiseBlocksFuseBitwise(width: Int, channels: Int) throws {
+    /// is bitwise the ops it replaces, at strides 1 and 2; likewise five-wide windows (the
+    /// eight input vectors of four columns loaded once per row of taps).
+    @Test(arguments: [(14, 83, 3), (13, 48, 3), (11, 40, 5)])
+    func wideDepthwiseBlocksFuseBitwise(width: Int, channels: Int, window: Int) throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [nil, 11, width, channels], name: "x")
         let feeds = [x: Self.random([2, 11, width, channels], seed: 90)]
         for (stride, seed) in [(1, UInt64(91)), (2, 93)] {
-            let filter = try g.constant(Self.random([3, 3, channels, 1], seed: seed))
+            let filter = try g.constant(Self.random([window, window, channels, 1], seed: seed))
             let bias = try g.constant(Tensor(Self.random([channels], seed: seed + 1).scalars(as: Float.self), shape: [channels]))
             let block = try relu6(biasAdd(depthwiseConv2D(x, filter: filter, strides: [stride, stride], padding: "SAME"), bias))
             #expect(try Self.planOps(g, [block], feeds: feeds)["_SomaFusedDepthwiseConv2dNative"] == 1)

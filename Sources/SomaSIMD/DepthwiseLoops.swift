@@ -75,15 +75,17 @@ extension VectorLoops {
     /// MobileNet's and EfficientNet's 3×3 layers: interior columns of rows whose three rows
     /// of taps lie inside the image take
     /// ``depthwise3Interior(_:_:input:filter:output:top:columns:channel:bias:)``, channel block
-    /// by channel block along the row; those of the first and last rows
+    /// by channel block along the row (at stride 2 two blocks at a time,
+    /// ``depthwise3Stride2Interior32(_:_:input:filter:output:top:columns:channel:bias:)``);
+    /// those of the first and last rows
     /// ``depthwise3Block(_:_:input:filter:output:top:rows:column:channel:bias:)`` (stride 1)
     /// or ``depthwise3Stride2Block(_:_:input:filter:output:top:rows:column:channel:bias:)``:
     /// sixteen channels at a time, four output columns sharing the input vectors their
     /// windows overlap on (an interior that is not a multiple of four ends with the four
     /// columns that end it); edge columns
     /// ``depthwiseColumn64(_:_:input:filter:output:top:rows:column:channel:bias:)``, four
-    /// channel blocks at a time (under four, two). Other geometries have loops of their own, each called from an
-    /// entry of its own (the optimiser inlines one such loop into a caller, not two):
+    /// channel blocks at a time (under four, all of them at once). Other geometries have loops
+    /// of their own, each called from an entry of its own (the optimiser inlines one such loop into a caller, not two):
     /// ``depthwiseForwardRowAnyWindow(_:_:input:filter:output:row:bias:)`` and
     /// ``depthwiseForwardRowThenEpilogue(_:_:input:filter:output:row:bias:)``. Every way each
     /// output lane adds its taps in (ky, kx) order from zero, then the bias, then `F` — the
@@ -105,7 +107,13 @@ extension VectorLoops {
         var ox = 0
         while ox < g.ow {
             if alongRow && ox == interiorStart {
-                for block in 0..<blocks {
+                // At stride 2, channel blocks in pairs (the last one of an odd count alone).
+                let pairs = g.sw == 2 ? blocks / 2 : 0
+                for pair in 0..<pairs {
+                    depthwise3Stride2Interior32(F.self, g, input: input, filter: filter, output: output, top: top, columns: ox..<interiorEnd,
+                                                channel: pair &* 32, bias: bias)
+                }
+                for block in (2 &* pairs)..<blocks {
                     depthwise3Interior(F.self, g, input: input, filter: filter, output: output, top: top, columns: ox..<interiorEnd,
                                        channel: block &* 16, bias: bias)
                 }
@@ -129,15 +137,19 @@ extension VectorLoops {
                 // group), the epilogue in registers: four blocks at a time (four independent
                 // sums where one block's sum waited on each addition: 14²×384 0.026 → 0.022 ms,
                 // 28²×192 at stride 2 0.0178 → 0.0156–0.0162), the last one to three blocks as
-                // the last four (under four blocks, two at a time), computing some again, bits
-                // unchanged (48 channels took three sums one after another). Written out here:
+                // the last four, computing some again, bits unchanged; under four blocks all
+                // at once (48 channels took three sums one after another, then two blocks
+                // twice with one again: α 0.35's 24²×48 0.0088 → 0.0084 ms). Written out here:
                 // the optimiser left a function holding it outside its callers, shared by the
                 // per-CPU builds.
                 var first = 0
                 while first < blocks {
-                    let width = blocks >= 4 ? 4 : blocks >= 2 ? 2 : 1, k = Swift.min(first, blocks &- width) &* 16
+                    let width = blocks >= 4 ? 4 : blocks, k = Swift.min(first, blocks &- width) &* 16
                     if width == 4 {
                         depthwiseColumn64(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                          channel: k, bias: bias)
+                    } else if width == 3 {
+                        depthwiseColumn48(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
                                           channel: k, bias: bias)
                     } else if width == 2 {
                         depthwiseColumn32(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
@@ -242,6 +254,68 @@ extension VectorLoops {
         }
     }
 
+    /// Thirty-two channels from `channel` (two blocks of sixteen) of the interior output
+    /// columns `columns` (at least two; two at a time, the last pair ending at the run's end
+    /// and computing again one column, bits unchanged) of a 3×3 window with strides of 2
+    /// along the row whose three rows of taps all lie inside the image: eighteen filter
+    /// vectors in registers for the run, five input vectors per block and row of taps for
+    /// six products. Each lane adds its taps in (ky, kx) order from zero, as
+    /// ``depthwise3Interior(_:_:input:filter:output:top:columns:channel:bias:)`` does. The
+    /// strided layers read their input from the last-level cache: two blocks read 128
+    /// contiguous bytes per position where one block read 64 bytes six lines apart
+    /// (kernel alone, 112²×96 in L3, one thread: 54–56 → 58–59 GFLOP/s; 64 channels 51–55 →
+    /// 54–59; MobileNetV2's 112²×96 as a single op 0.104 → 0.0995 ms).
+    @inlinable @inline(__always)
+    static func depthwise3Stride2Interior32<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        top: Int, columns: Range<Int>, channel k: Int, bias: UnsafePointer<Float>?
+    ) {
+        let c = g.c, load = load16, taps = filter + k, high = filter + (k &+ 16)
+        let f00 = load(taps), f01 = load(taps + c), f02 = load(taps + 2 &* c)
+        let f10 = load(taps + 3 &* c), f11 = load(taps + 4 &* c), f12 = load(taps + 5 &* c)
+        let f20 = load(taps + 6 &* c), f21 = load(taps + 7 &* c), f22 = load(taps + 8 &* c)
+        let h00 = load(high), h01 = load(high + c), h02 = load(high + 2 &* c)
+        let h10 = load(high + 3 &* c), h11 = load(high + 4 &* c), h12 = load(high + 5 &* c)
+        let h20 = load(high + 6 &* c), h21 = load(high + 7 &* c), h22 = load(high + 8 &* c)
+        let rowStride = g.dh &* g.w &* c
+        let lowBias = bias.map { load16($0 + k) } ?? SIMD16<Float>(), highBias = bias.map { load16($0 + (k &+ 16)) } ?? SIMD16<Float>()
+        var line = input + ((top &* g.w &+ columns.lowerBound &* 2 &- g.padLeft) &* c &+ k)
+        var out = output + (columns.lowerBound &* c &+ k)
+        var left = columns.count
+        while left > 0 {
+            if left < 2 { (line, out, left) = (line - 2 &* c, out - c, 2) }
+            var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), t0 = SIMD16<Float>(), t1 = SIMD16<Float>()
+            var row = line
+            for ky in 0..<3 {
+                let (f0, f1, f2) = ky == 0 ? (f00, f01, f02) : ky == 1 ? (f10, f11, f12) : (f20, f21, f22)
+                let (h0, h1, h2) = ky == 0 ? (h00, h01, h02) : ky == 1 ? (h10, h11, h12) : (h20, h21, h22)
+                twoWideStride2(row, c, f0, f1, f2, &s0, &s1)
+                twoWideStride2(row + 16, c, h0, h1, h2, &t0, &t1)
+                row += rowStride
+            }
+            if bias != nil {
+                (s0, s1, t0, t1) = (s0 + lowBias, s1 + lowBias, t0 + highBias, t1 + highBias)
+            }
+            store16(F.vector(s0), out)
+            store16(F.vector(t0), out + 16)
+            store16(F.vector(s1), out + c)
+            store16(F.vector(t1), out + (c &+ 16))
+            line += 4 &* c
+            out += 2 &* c
+            left &-= 2
+        }
+    }
+
+    /// One row of taps of two stride-2 windows from `line`: five input vectors, six products.
+    @inlinable @inline(__always)
+    static func twoWideStride2(_ line: UnsafePointer<Float>, _ c: Int, _ f0: SIMD16<Float>, _ f1: SIMD16<Float>, _ f2: SIMD16<Float>,
+                               _ s0: inout SIMD16<Float>, _ s1: inout SIMD16<Float>) {
+        let x0 = load16(line), x1 = load16(line + c), x2 = load16(line + 2 &* c)
+        s0 += x0 * f0; s0 += x1 * f1; s0 += x2 * f2
+        let x3 = load16(line + 3 &* c), x4 = load16(line + 4 &* c)
+        s1 += x2 * f0; s1 += x3 * f1; s1 += x4 * f2
+    }
+
     /// One row of taps of four stride-1 windows from `line`: six input vectors, twelve products.
     @inlinable @inline(__always)
     static func threeWideStride1(_ line: UnsafePointer<Float>, _ c: Int, _ f0: SIMD16<Float>, _ f1: SIMD16<Float>, _ f2: SIMD16<Float>,
@@ -313,9 +387,12 @@ extension VectorLoops {
                 // Every channel block, as the three-wide row's edge columns take them.
                 var first = 0
                 while first < blocks {
-                    let width = blocks >= 4 ? 4 : blocks >= 2 ? 2 : 1, k = Swift.min(first, blocks &- width) &* 16
+                    let width = blocks >= 4 ? 4 : blocks, k = Swift.min(first, blocks &- width) &* 16
                     if width == 4 {
                         depthwiseColumn64(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
+                                          channel: k, bias: bias)
+                    } else if width == 3 {
+                        depthwiseColumn48(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
                                           channel: k, bias: bias)
                     } else if width == 2 {
                         depthwiseColumn32(F.self, g, input: input, filter: filter, output: output, top: top, rows: rows, column: ox,
@@ -426,6 +503,36 @@ extension VectorLoops {
         store16(s1, out + 16)
         store16(s2, out + 32)
         store16(s3, out + 48)
+    }
+
+    /// Forty-eight channels from `channel` (three blocks of sixteen) of one output column, over
+    /// the taps inside the image, the epilogue in registers.
+    @inlinable @inline(__always)
+    static func depthwiseColumn48<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        top: Int, rows: Range<Int>, column ox: Int, channel k: Int, bias: UnsafePointer<Float>?
+    ) {
+        let c = g.c, left = ox &* g.sw &- g.padLeft, columns = taps(start: left, dilation: g.dw, kernel: g.kw, size: g.w)
+        var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>()
+        for ky in rows {
+            let line = input + (((top &+ ky &* g.dh) &* g.w &+ left) &* c &+ k), taps = filter + (ky &* g.kw &* c &+ k)
+            for kx in columns {
+                let p = line + kx &* g.dw &* c, f = taps + kx &* c
+                s0 += load16(p) * load16(f)
+                s1 += load16(p + 16) * load16(f + 16)
+                s2 += load16(p + 32) * load16(f + 32)
+            }
+        }
+        if let bias {
+            let b = bias + k
+            s0 = F.vector(s0 + load16(b)); s1 = F.vector(s1 + load16(b + 16)); s2 = F.vector(s2 + load16(b + 32))
+        } else {
+            s0 = F.vector(s0); s1 = F.vector(s1); s2 = F.vector(s2)
+        }
+        let out = output + (ox &* c &+ k)
+        store16(s0, out)
+        store16(s1, out + 16)
+        store16(s2, out + 32)
     }
 
     /// Thirty-two channels from `channel` (two blocks of sixteen) of one output column, over

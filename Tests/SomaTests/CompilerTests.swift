@@ -95,8 +95,9 @@ import Testing
     }
 
     /// Depthwise + BiasAdd + ReLU6 at MobileNet's channel counts (three-wide rows: edge
-    /// columns four or two channel blocks at a time, interior runs with the filter in
-    /// registers, their last group ending the interior, a remainder under sixteen channels)
+    /// columns four or three channel blocks at a time, interior runs with the filter in
+    /// registers — at stride 2 two blocks at a time, an odd one alone — their last group
+    /// ending the interior, a remainder under sixteen channels)
     /// is bitwise the ops it replaces, at strides 1 and 2; likewise five-wide windows (the
     /// eight input vectors of four columns loaded once per row of taps).
     @Test(arguments: [(14, 83, 3), (13, 48, 3), (11, 40, 5)])

@@ -427,6 +427,9 @@ import SomaSIMD
         DepthwiseCase(input: [1, 5, 17, 96], filter: [3, 3, 96, 1], stride: 2, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [1, 6, 11, 112], filter: [5, 5, 112, 1], stride: 1, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [1, 5, 11, 37], filter: [3, 3, 37, 1], stride: 1, dilation: 1, padding: "SAME"),
+        // Stride 2 along the interior in pairs of channel blocks: an odd count of blocks (the
+        // last one alone) and of interior columns (the last pair computing one again).
+        DepthwiseCase(input: [1, 7, 17, 48], filter: [3, 3, 48, 1], stride: 2, dilation: 1, padding: "SAME"),
     ])
     func depthwiseConvolutionMatchesNaiveLoops(_ t: DepthwiseCase) throws {
         var rng = SplitMix64(seed: UInt64(t.input.reduce(7, *) + t.filter.reduce(3, *)))

@@ -5,7 +5,8 @@ Builds each workload in TensorFlow (tf.compat.v1 graph mode, float32, random inp
 freezes it, converts it to ONNX with tf2onnx, checks that Soma (graphtool run) computes
 TF's outputs, then times the three engines interleaved round by round and prints median
 milliseconds and the ratios Soma/TF and Soma/ORT, with Soma's planned arena against its
-lower bound (the peak of live bytes). Soma is timed twice: with the machine's
+lower bound (the peak of live bytes) and TF's peak of live bytes in a traced run (ONNX
+Runtime reports none). Soma is timed twice: with the machine's
 OpenBLAS settings, and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset (AVX-512 kernels, as
 TF and ORT use) — in that command alone.
 
@@ -30,7 +31,7 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
-from bench_common import WARMUP_SECONDS, competing_load, graphtool_path, soma_report
+from bench_common import WARMUP_SECONDS, competing_load, graphtool_path, soma_report, tf_step_peak_bytes
 
 tf.get_logger().setLevel("ERROR")
 tf1 = tf.compat.v1
@@ -315,7 +316,7 @@ def bench_training(name, folder, graphtool, rounds, blas_variants):
                                      "--runs", str(runs), "--warmup", "20", "--warmup-seconds", WARMUP_SECONDS, "--json"],
                                     check=True, capture_output=True, text=True, env=soma_env(native))
             timings["soma_native_blas" if native else "soma"].append(json.loads(report.stdout)["median_ms"])
-    memory, memory_text = soma_report(json.loads(report.stdout))
+    memory, memory_text = soma_report(json.loads(report.stdout), tf_step_peak_bytes(sess, train, feeds))
     row = {k: statistics.median(v) for k, v in timings.items() if v} | memory
     line = f"{name:28s} TF {row['tf']:8.4f} ms  ORT        —     Soma {row['soma']:8.4f} ms  Soma/TF {row['soma'] / row['tf']:5.2f}  {memory_text}"
     if "soma_native_blas" in row:
@@ -419,7 +420,7 @@ def measure(args):
                                          "--warmup", "20", "--warmup-seconds", WARMUP_SECONDS, "--json"],
                                         check=True, capture_output=True, text=True, env=soma_env(native))
                 timings["soma_native_blas" if native else "soma"].append(json.loads(report.stdout)["median_ms"])
-        memory, memory_text = soma_report(json.loads(report.stdout))
+        memory, memory_text = soma_report(json.loads(report.stdout), tf_step_peak_bytes(sess, out_t, {x_t: value}))
         row = {k: statistics.median(v) for k, v in timings.items() if v} | memory
         if ort_sess:
             row["ort_matches_tf"] = bool(np.allclose(ort_out, expected, rtol=1e-4, atol=1e-5))

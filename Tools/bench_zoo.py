@@ -28,7 +28,7 @@ import tensorflow as tf
 import tf2onnx
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from bench_common import WARMUP_SECONDS, competing_load, graphtool_path, soma_report
+from bench_common import WARMUP_SECONDS, competing_load, graphtool_path, soma_report, tf_step_peak_bytes
 
 
 def transformer_encoder():
@@ -163,7 +163,7 @@ def main():
                 report = subprocess.run([graphtool, "bench", pb, "--input", f"x={npy}", "--fetch", output, "--runs", str(args.runs),
                                          "--warmup", "3", "--warmup-seconds", WARMUP_SECONDS, "--json"], check=True, capture_output=True, text=True)
                 timings["soma"].append(json.loads(report.stdout)["median_ms"])
-        memory, memory_text = soma_report(json.loads(report.stdout))
+        memory, memory_text = soma_report(json.loads(report.stdout), tf_step_peak_bytes(sess, out_t, {x_t: value}))
         row = {k: statistics.median(v) for k, v in timings.items()} | memory
         row["max_relative_error"] = error
         results[name] = row

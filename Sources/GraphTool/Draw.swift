@@ -14,6 +14,7 @@ extension GraphTool {
                   graphtool draw model.pb -o graph.svg --depth 1
                   graphtool draw model.pb --plan --input x=x.npy -o plan.svg
                   graphtool draw model.pb --memory -o memory.svg
+                  graphtool draw train.pb --plan --target train --input x=x.npy --input y=y.npy -o step.svg
                 """)
 
         @Argument(help: "The GraphDef file (.pb) or SavedModel directory.")
@@ -34,6 +35,10 @@ extension GraphTool {
         @OptionGroup var savedModelOptions: SavedModelOptions
         @OptionGroup(title: "With --plan or --memory") var feedOptions: FeedOptions
         @OptionGroup(title: "With --plan or --memory") var fetchOptions: FetchOptions
+
+        @Option(name: .customLong("target"), help: ArgumentHelp(
+            "With --plan or --memory: a node the plan runs for its effects (a training op). Repeatable.", valueName: "node"))
+        var targets: [String] = []
         @OptionGroup var memoryOptions: MemoryOptions
 
         func validate() throws {
@@ -53,9 +58,12 @@ extension GraphTool {
             let title = URL(fileURLWithPath: model).lastPathComponent
             let text: String
             if plan || memory {
-                let outputs = try fetchOptions.outputs(of: loaded)
-                let feeds = try feedOptions.feeds(for: loaded, zerosForStaticPlaceholders: true, fetches: outputs, budget: budget)
-                guard let compiled = try withToolErrors({ try loaded.session.plan(fetches: outputs, feeds: feeds) }) else {
+                let outputs = try fetchOptions.fetches.isEmpty && !targets.isEmpty ? [] : fetchOptions.outputs(of: loaded)
+                let targetNodes = try targets.map { try loaded.node($0, "--target") }
+                let feeds = try feedOptions.feeds(for: loaded, zerosForStaticPlaceholders: true, fetches: outputs, targets: targetNodes,
+                                                  budget: budget)
+                guard let compiled = try withToolErrors({ try loaded.session.plan(fetches: outputs, feeds: feeds, targets: targetNodes) })
+                else {
                     throw ToolError("the graph's shapes depend on fed values, so it has no static plan")
                 }
                 text = memory ? GraphDrawing.memorySVG(of: compiled, title: title) : GraphDrawing.dot(of: compiled, title: title)

@@ -669,6 +669,34 @@ import Testing
         try Self.expectSameResults(g, [y], feeds: feeds)
     }
 
+    /// A training step's updates return the variables they write: their outputs take no
+    /// arena bytes, so the step's arena holds the activations and gradients alone — here the
+    /// gradient of the [256, 256] weight (the largest value) and two [8, 256] activations,
+    /// not a second buffer of the weight's size for the update's output — and the update
+    /// runs as soon as it may, freeing its gradient.
+    @Test func trainingUpdatesTakeNoArena() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [8, 256], name: "x")
+        let w = try g.variable(Self.random([256, 256], seed: 80), name: "w")
+        let v = try g.variable(Self.random([256, 4], seed: 81), name: "v")
+        let loss = try reduceSum(square(matmul(tanh(matmul(x, w.value)), v.value)))
+        let train = try GradientDescentOptimizer(learningRate: 1e-4).minimize(loss)
+        let session = Session(graph: g)
+        try session.run(target: g.globalVariablesInitializer())
+        let feeds = [x: Self.random([8, 256], seed: 82)]
+        let plan = try #require(try session.plan(fetches: [loss], feeds: feeds, targets: [train]))
+        let updates = plan.steps.filter { $0.op == "ApplyGradientDescent" }
+        #expect(updates.count == 2)
+        for step in updates { #expect(step.outputs.allSatisfy { plan.values[$0].storage == .owned }, "\(step.name)") }
+        let weightBytes = 256 * 256 * 4
+        #expect(plan.lowerBoundBytes < weightBytes + weightBytes / 2, "bound \(plan.lowerBoundBytes)")
+        #expect(plan.arenaBytes == plan.lowerBoundBytes)
+        // The step still trains: the loss falls.
+        let before = try session.run(loss, feeds: feeds).scalar(as: Float.self)
+        for _ in 0..<3 { try session.run(target: train, feeds: feeds) }
+        #expect(try session.run(loss, feeds: feeds).scalar(as: Float.self) < before)
+    }
+
     /// The parallel executor's layout reuses memory, but only between values that no order
     /// the dependencies allow keeps alive together: every pair of overlapping regions is
     /// checked against ancestry worked out here from the steps' successors. The execution

@@ -14,6 +14,11 @@ struct PlanBuilder {
             || node.op == "IdentityN"
     }
 
+    /// Whether `node`'s first output is a `Ref(T)` — an optimiser update's or `Assign`'s:
+    /// the kernel returns the variable it wrote, so the output takes no arena bytes (a
+    /// training step's updates took a buffer of each variable's size that nothing wrote).
+    static func returnsVariable(_ node: IRNode) -> Bool { node.def.outputs.first?.isRef == true }
+
     /// The input whose storage output `k` of a forwarding node is (IdentityN: input k).
     static func forwardedInput(_ node: IRNode, output k: Int) -> Int? {
         guard forwardsInput(node) else { return nil }
@@ -88,7 +93,9 @@ struct PlanBuilder {
         let listRows = Set(order.filter { $0.op == "TensorListFromTensor" }.map { root(valueIndex[$0.inputs[0]]!) })
         func inArena(_ v: Int) -> Bool {
             let node = producers[v].node
-            guard position[node.id] != nil && aliasOf[v] == nil && !listRows.contains(v) else { return false }
+            guard position[node.id] != nil && aliasOf[v] == nil && !listRows.contains(v) && !Self.returnsVariable(node) else {
+                return false
+            }
             return fetchesInArena || (!fetched.contains(v) && !ownedRoots.contains(v))
         }
         func bytes(_ v: Int) -> Int {

@@ -27,7 +27,8 @@ struct MemoryAwareScheduler {
         func bytes(_ v: IRValue) -> Int { (v.shape.elementCount ?? 0) * v.dtype.byteSize }
         func score(_ i: Int) -> Int {
             let node = steps[i]
-            let allocated = PlanBuilder.forwardsInput(node) ? 0 : node.outputTypes.indices.reduce(0) { $0 + bytes(IRValue(node, $1)) }
+            let allocated = PlanBuilder.forwardsInput(node) || PlanBuilder.returnsVariable(node)
+                ? 0 : node.outputTypes.indices.reduce(0) { $0 + bytes(IRValue(node, $1)) }
             let freed = Set(node.inputs).filter { readers[$0] == 1 && index[$0.node.id] != nil }.reduce(0) { $0 + bytes($1) }
             return allocated - freed
         }

@@ -116,7 +116,7 @@ import Testing
         }
         #expect(try Self.graphtool(["run", "--help"]).stdout.contains("--check-numerics"))
         let draw = try Self.graphtool(["draw", "--help"])
-        for option in ["--output", "--depth", "--plan", "--memory", "--input", "--fetch", "<model>"] {
+        for option in ["--output", "--depth", "--plan", "--memory", "--input", "--fetch", "--target", "<model>"] {
             #expect(draw.stdout.contains(option), "draw \(option)")
         }
     }
@@ -282,14 +282,19 @@ import Testing
         #expect(try Tensor(contentsOfNPY: out) == probs)
     }
 
-    /// A TF1 training graph of resource variables benchmarks its training step, and
-    /// `optimize` says how to keep or freeze the variables it would strand.
+    /// A TF1 training graph of resource variables benchmarks its training step, `draw`
+    /// plans it, and `optimize` says how to keep or freeze the variables it would strand.
     @Test func trainingGraphsBenchAndOptimizeWithTheirVariables() throws {
         let model = Self.fixtures.deletingLastPathComponent().appendingPathComponent("resource_training/Adam.pb").path
         let bench = try Self.graphtool(["bench", model, "--init", "init", "--target", "train", "--runs", "5", "--warmup", "1"])
         #expect(bench.status == 0, "\(bench.stderr)")
         let scratch = try CheckpointTests.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: scratch) }
+        let step = scratch.appendingPathComponent("step.dot")
+        let drawn = try Self.graphtool(["draw", model, "--plan", "--target", "train", "-o", step.path])
+        #expect(drawn.status == 0, "\(drawn.stderr)")
+        let plan = try String(contentsOf: step, encoding: .utf8)
+        #expect(plan.contains("steps, arena") && plan.contains("ResourceApplyAdam"), "\(plan.prefix(300))")
         let out = scratch.appendingPathComponent("opt.pb").path
         let pruned = try Self.graphtool(["optimize", model, "-o", out])
         #expect(pruned.stdout.contains("are read but not set in the output; keep their initializers with --target init, or freeze"))

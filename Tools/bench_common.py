@@ -45,8 +45,10 @@ def tf_step_peak_bytes(session, fetches, feeds):
     """TF's peak of live bytes in one run of `fetches`: a fully traced run records every
     allocation and free its kernels made (`RunMetadata.step_stats`), and their running sum,
     frees first within a microsecond, peaks here — what the run allocated beside the graph's
-    constants, variables and the fed values, as Soma's arena holds it. None where TF recorded
-    nothing. (ONNX Runtime reports no such records: its peak is not measured.)"""
+    constants, variables and the fed values, the fetched outputs included: Soma's arena leaves
+    those out (they live in the caller's tensors), so beside an inference graph's arena TF's
+    figure compares with the arena plus the outputs; a training step fetches nothing. None where
+    TF recorded nothing. (ONNX Runtime reports no such records: its peak is not measured.)"""
     import tensorflow as tf
     tf1 = tf.compat.v1
     metadata = tf1.RunMetadata()

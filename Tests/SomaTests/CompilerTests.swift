@@ -669,6 +669,26 @@ import Testing
         try Self.expectSameResults(g, [y], feeds: feeds)
     }
 
+    /// `BiasAdd` writes over its value where the value dies at it, as the elementwise ops do:
+    /// a transposed convolution's bias and ReLU (a conv autoencoder's decoder, which TF's
+    /// graphs leave unfused) keep one buffer of the convolution's output, in both layouts.
+    @Test(arguments: ["NHWC", "NCHW"])
+    func biasAddRunsInPlace(dataFormat: String) throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [1, 16, 16, 8], name: "x")
+        let up = try conv2DTranspose(x, filter: g.constant(Self.random([3, 3, 16, 8], seed: 83)), outputShape: [1, 32, 32, 16],
+                                     strides: [2, 2], padding: "SAME")
+        let value = dataFormat == "NHWC" ? up : try transpose(up, perm: [0, 3, 1, 2])
+        let y = try relu(biasAdd(value, g.constant(Tensor(Self.random([16], seed: 84).scalars(as: Float.self), shape: [16])),
+                                 dataFormat: dataFormat))
+        let out = try reduceSum(y, axis: [1, 2, 3])
+        let feeds = [x: Self.random([1, 16, 16, 8], seed: 85)]
+        let plan = try #require(try Session(graph: g).plan(fetches: [out], feeds: feeds))
+        let step = try #require(plan.steps.first { $0.op == "BiasAdd" })
+        #expect(plan.values[step.outputs[0]].storage == plan.values[step.inputs[0]].storage, "the output is the value's buffer")
+        try Self.expectSameResults(g, [out], feeds: feeds)
+    }
+
     /// A training step's updates return the variables they write: their outputs take no
     /// arena bytes, so the step's arena holds the activations and gradients alone — here the
     /// gradient of the [256, 256] weight (the largest value) and two [8, 256] activations,

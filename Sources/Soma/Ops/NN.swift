@@ -76,8 +76,11 @@ enum NNOps {
         softmaxLike("Softmax", output: "softmax"),
         softmaxLike("LogSoftmax", output: "logsoftmax"),
         // value [..., C] + bias [C] (NHWC), or value [N, C, ...] + bias [C] (NCHW).
+        // Elementwise after the bias's broadcast: the planner may write the output over the
+        // value where the value dies here (a transposed convolution's bias, unfused).
         OpDef("BiasAdd", inputs: ["value: T", "bias: T"], outputs: ["output: T"],
-              attrs: [.type("T", DType.numeric), .string("data_format", default: "NHWC", allowed: ["NHWC", "NCHW"])]) { c in
+              attrs: [.type("T", DType.numeric), .string("data_format", default: "NHWC", allowed: ["NHWC", "NCHW"])],
+              traits: .elementwise) { c in
             let nchw = c.string("data_format") == "NCHW"
             try c.withRank(1, 1)
             guard var dims = try c.withRankAtLeast(0, nchw ? 3 : 2) else { return [.unknown] }

@@ -76,13 +76,16 @@ extension VectorLoops {
     /// of taps lie inside the image take
     /// ``depthwise3Interior(_:_:input:filter:output:top:columns:channel:bias:)``, channel block
     /// by channel block along the row (at stride 2 two blocks at a time,
-    /// ``depthwise3Stride2Interior32(_:_:input:filter:output:top:columns:channel:bias:)``);
+    /// ``depthwise3Stride2Interior32(_:_:input:filter:output:top:columns:channel:bias:)``; at
+    /// stride 1 the run's last one to three columns and, with one column of padding on either
+    /// side, its two edge columns from the same filter vectors,
+    /// ``depthwise3Margins(_:_:input:filter:output:top:columns:edges:channel:bias:)``);
     /// those of the first and last rows
     /// ``depthwise3Block(_:_:input:filter:output:top:rows:column:channel:bias:)`` (stride 1)
     /// or ``depthwise3Stride2Block(_:_:input:filter:output:top:rows:column:channel:bias:)``:
     /// sixteen channels at a time, four output columns sharing the input vectors their
     /// windows overlap on (an interior that is not a multiple of four ends with the four
-    /// columns that end it); edge columns
+    /// columns that end it); other edge columns
     /// ``depthwiseColumn64(_:_:input:filter:output:top:rows:column:channel:bias:)``, four
     /// channel blocks at a time (under four, all of them at once). Other geometries have loops
     /// of their own, each called from an entry of its own (the optimiser inlines one such loop into a caller, not two):
@@ -104,28 +107,37 @@ extension VectorLoops {
         // A 3×3 window whose three rows of taps lie inside the image: each channel block runs
         // along the row's interior with its nine filter vectors in registers.
         let alongRow = g.kh == 3 && rows == 0..<3 && interiorEnd &- interiorStart >= 4
+        // At stride 1 with one column of padding on either side (SAME), the run takes the two
+        // edge columns too, each window less its outside tap, with the filter vectors it holds.
+        let edges = alongRow && g.sw == 1 && g.padLeft == 1 && g.ow == g.w && interiorStart == 1 && interiorEnd == g.ow &- 1
+        let run = edges ? 0..<g.ow : interiorStart..<interiorEnd
         var ox = 0
         while ox < g.ow {
-            if alongRow && ox == interiorStart {
+            if alongRow && ox == run.lowerBound {
                 // At stride 2, channel blocks in pairs (the last one of an odd count alone).
                 let pairs = g.sw == 2 ? blocks / 2 : 0
                 for pair in 0..<pairs {
                     depthwise3Stride2Interior32(F.self, g, input: input, filter: filter, output: output, top: top, columns: ox..<interiorEnd,
                                                 channel: pair &* 32, bias: bias)
                 }
+                let groups = g.sw == 1 ? interiorStart..<(interiorEnd &- (interiorEnd &- interiorStart) & 3) : interiorStart..<interiorEnd
                 for block in (2 &* pairs)..<blocks {
-                    depthwise3Interior(F.self, g, input: input, filter: filter, output: output, top: top, columns: ox..<interiorEnd,
-                                       channel: block &* 16, bias: bias)
+                    depthwise3Interior(F.self, g, input: input, filter: filter, output: output, top: top,
+                                       columns: groups, channel: block &* 16, bias: bias)
+                    if g.sw == 1 {
+                        depthwise3Margins(F.self, g, input: input, filter: filter, output: output, top: top,
+                                          columns: interiorStart..<interiorEnd, edges: edges, channel: block &* 16, bias: bias)
+                    }
                 }
                 if rest < c {
-                    for column in ox..<interiorEnd {
+                    for column in run {
                         depthwiseForwardColumn(g, input: input, filter: filter, output: output, top: top, rows: rows, column: column, from: rest)
                         let out = output + column &* c
                         if let bias { for j in rest..<c { out[j] = F.scalar(out[j] + bias[j]) } }
                         else { for j in rest..<c { out[j] = F.scalar(out[j]) } }
                     }
                 }
-                ox = interiorEnd
+                ox = run.upperBound
                 continue
             }
             // Four interior columns at a time; the last one to three take the four that end
@@ -195,12 +207,14 @@ extension VectorLoops {
     }
 
     /// Sixteen channels from `channel` of the interior output columns `columns` (at least
-    /// four; four at a time, the last group ending at the run's end and computing again up to
-    /// three columns, bits unchanged) of a 3×3 window whose three rows of taps all lie inside
+    /// four; four at a time) of a 3×3 window whose three rows of taps all lie inside
     /// the image, strides of 1 or 2 along the row: the nine filter vectors are loaded once for the run,
     /// so each group of four columns loads only its input vectors (six per row of taps at
     /// stride 1, nine at stride 2). Each lane adds its taps in (ky, kx) order from zero, as
     /// ``depthwise3Block(_:_:input:filter:output:top:rows:column:channel:bias:)`` does.
+    /// At stride 2 the last group ends at the run's end, computing again up to three columns
+    /// (bits unchanged); at stride 1 the last one to three columns are left to
+    /// ``depthwise3Margins(_:_:input:filter:output:top:columns:edges:channel:bias:)``.
     /// Measured against four columns at a time across the channel blocks (one thread, bias
     /// and ReLU6, ms): 112²×96 at stride 2 0.143–0.150 → 0.130–0.132, 56²×144 0.143–0.149 →
     /// 0.138–0.145. The rows of taps run as a loop over a pointer that moves down the image,
@@ -251,6 +265,68 @@ extension VectorLoops {
                 out += 4 &* c
                 left &-= 4
             }
+        }
+    }
+
+    /// Sixteen channels from `channel` of the output columns a stride-1 run of
+    /// ``depthwise3Interior(_:_:input:filter:output:top:columns:channel:bias:)`` over `columns`
+    /// leaves: its last `columns.count % 4`, and with `edges` (one column of padding on
+    /// either side) the columns just before and after `columns`, whose windows lose their
+    /// outside taps. Each window sums in (ky, kx) order from zero, as the other loops do.
+    ///
+    /// These columns took the edge columns' way, loading a filter vector for every product
+    /// (``depthwiseColumn48(_:_:input:filter:output:top:rows:column:channel:bias:)``), and a
+    /// last group of four ending the run (a 22-column interior computed 24). As single ops,
+    /// one thread, medians of five in alternating processes: α 0.35's 24²×48 0.0083 → 0.0076
+    /// ms, 56²×144 0.1027 → 0.0964, 14²×384 0.0185 → 0.0174.
+    ///
+    /// Written out, without loops over the taps or local functions, and apart from the
+    /// interior: a function of more than 64 blocks is not inlined into a large caller
+    /// whatever its attribute, nor were local functions capturing `F` specialised — either
+    /// left the row a call to generic code (56²×144 0.10 → 0.12–0.15 ms). And the interior's
+    /// groups end at a multiple of four by the columns they are given: its loop ending there
+    /// itself (`while left >= 4`) changed how the compiler addressed the loads (130
+    /// instructions where 112) and cost 56²×144 6 %.
+    @inlinable @inline(__always)
+    static func depthwise3Margins<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        top: Int, columns: Range<Int>, edges: Bool, channel k: Int, bias: UnsafePointer<Float>?
+    ) {
+        let tail = columns.count & 3
+        guard edges || tail > 0 else { return }
+        let c = g.c, load = load16, taps = filter + k, r = g.dh &* g.w &* c
+        let f00 = load(taps), f01 = load(taps + c), f02 = load(taps + 2 &* c)
+        let f10 = load(taps + 3 &* c), f11 = load(taps + 4 &* c), f12 = load(taps + 5 &* c)
+        let f20 = load(taps + 6 &* c), f21 = load(taps + 7 &* c), f22 = load(taps + 8 &* c)
+        // A zero bias leaves a sum's bits: a sum from +0 is never −0.
+        let b = bias.map { load($0 + k) } ?? SIMD16<Float>()
+        // Output column `column`'s window starts at input column `column − padLeft`.
+        let line = (top &* g.w &- g.padLeft) &* c &+ k, out = output + k
+        var column = columns.upperBound &- tail
+        while column < columns.upperBound {
+            let p = input + (line &+ column &* c)
+            var s = SIMD16<Float>()
+            s += load(p) * f00; s += load(p + c) * f01; s += load(p + 2 &* c) * f02
+            s += load(p + r) * f10; s += load(p + (r &+ c)) * f11; s += load(p + (r &+ 2 &* c)) * f12
+            s += load(p + 2 &* r) * f20; s += load(p + (2 &* r &+ c)) * f21; s += load(p + (2 &* r &+ 2 &* c)) * f22
+            store16(F.vector(s + b), out + column &* c)
+            column &+= 1
+        }
+        if edges {
+            // Before the run: the window's last two taps of each row, on the image's first two columns.
+            let p = input + (line &+ columns.lowerBound &* c)
+            var s = SIMD16<Float>()
+            s += load(p) * f01; s += load(p + c) * f02
+            s += load(p + r) * f11; s += load(p + (r &+ c)) * f12
+            s += load(p + 2 &* r) * f21; s += load(p + (2 &* r &+ c)) * f22
+            store16(F.vector(s + b), out + (columns.lowerBound &- 1) &* c)
+            // After the run: the first two taps, on the image's last two columns.
+            let q = input + (line &+ columns.upperBound &* c)
+            var t = SIMD16<Float>()
+            t += load(q) * f00; t += load(q + c) * f01
+            t += load(q + r) * f10; t += load(q + (r &+ c)) * f11
+            t += load(q + 2 &* r) * f20; t += load(q + (2 &* r &+ c)) * f21
+            store16(F.vector(t + b), out + columns.upperBound &* c)
         }
     }
 

@@ -96,11 +96,12 @@ import Testing
 
     /// Depthwise + BiasAdd + ReLU6 at MobileNet's channel counts (three-wide rows: edge
     /// columns four or three channel blocks at a time, interior runs with the filter in
-    /// registers — at stride 2 two blocks at a time, an odd one alone — their last group
-    /// ending the interior, a remainder under sixteen channels)
+    /// registers — at stride 1 with their edge columns and a last two or three columns, at
+    /// stride 2 two blocks at a time, an odd one alone, their last group ending the
+    /// interior —, a remainder under sixteen channels)
     /// is bitwise the ops it replaces, at strides 1 and 2; likewise five-wide windows (the
     /// eight input vectors of four columns loaded once per row of taps).
-    @Test(arguments: [(14, 83, 3), (13, 48, 3), (11, 40, 5)])
+    @Test(arguments: [(14, 83, 3), (13, 48, 3), (12, 32, 3), (11, 40, 5)])
     func wideDepthwiseBlocksFuseBitwise(width: Int, channels: Int, window: Int) throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [nil, 11, width, channels], name: "x")

@@ -420,13 +420,15 @@ import SomaSIMD
         DepthwiseCase(input: [1, 10, 14, 83], filter: [3, 3, 83, 1], stride: 1, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [2, 11, 13, 70], filter: [3, 3, 70, 1], stride: 2, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [1, 7, 9, 64], filter: [3, 3, 64, 1], stride: 1, dilation: 1, padding: "VALID"),
-        // Interiors that are not a multiple of four columns (the last group ends the interior,
+        // Interiors that are not a multiple of four columns (at stride 1 the last one to three
+        // columns two and one at a time, at stride 2 the last group ending the interior,
         // computing columns again) and edge columns of one, two, three and six blocks.
         DepthwiseCase(input: [1, 6, 24, 48], filter: [3, 3, 48, 1], stride: 1, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [1, 8, 21, 16], filter: [3, 3, 16, 1], stride: 2, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [1, 5, 17, 96], filter: [3, 3, 96, 1], stride: 2, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [1, 6, 11, 112], filter: [5, 5, 112, 1], stride: 1, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [1, 5, 11, 37], filter: [3, 3, 37, 1], stride: 1, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [1, 5, 9, 32], filter: [3, 3, 32, 1], stride: 1, dilation: 1, padding: "SAME"),
         // Stride 2 along the interior in pairs of channel blocks: an odd count of blocks (the
         // last one alone) and of interior columns (the last pair computing one again).
         DepthwiseCase(input: [1, 7, 17, 48], filter: [3, 3, 48, 1], stride: 2, dilation: 1, padding: "SAME"),

@@ -377,8 +377,8 @@ public protocol CompiledLoopSet: Sendable {
     static func zip(_ f: BinaryFunction, _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
                     _ dst: UnsafeMutablePointer<Float>, count: Int)
     static func biasActivation(_ f: UnaryFunction?, _ po: UnsafeMutablePointer<Float>, rows: Int, n: Int, _ bias: UnsafePointer<Float>)
-    static func depthwiseForwardRow(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
-                                    output: UnsafeMutablePointer<Float>, row: Int, bias: UnsafePointer<Float>?, _ f: UnaryFunction?)
+    static func depthwiseForwardRows(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
+                                     output: UnsafeMutablePointer<Float>, rows: Range<Int>, bias: UnsafePointer<Float>?, _ f: UnaryFunction?)
     static func softmaxRows(_ px: UnsafePointer<Float>, _ po: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, log: Bool)
     static func addRows(_ px: UnsafePointer<Float>, n: Int, rows: Range<Int>, into sum: UnsafeMutablePointer<Double>)
     static func narrowConvolutionRow(_ g: NarrowConvolutionGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,

@@ -155,8 +155,11 @@ import SomaSIMD
         for (out, rowLevel) in [(0, level), (1, CPULevel.baseline)] {
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 5 * 6 * 27)
             defer { buffer.deallocate() }
-            for oy in 0..<5 {
-                VectorKernels.depthwiseForwardRow(g, input: image, filter: filter, output: buffer + oy * 6 * 27, row: oy, level: rowLevel)
+            // All rows in one call at the level under test, one call per row at the baseline's.
+            if out == 0 { VectorKernels.depthwiseForwardRows(g, input: image, filter: filter, output: buffer, rows: 0..<5, level: rowLevel) }
+            for oy in 0..<5 where out == 1 {
+                VectorKernels.depthwiseForwardRows(g, input: image, filter: filter, output: buffer + oy * 6 * 27, rows: oy..<(oy + 1),
+                                                   level: rowLevel)
             }
             if out == 0 { rowsOut = Array(UnsafeBufferPointer(start: buffer, count: 5 * 6 * 27)) }
             else { reference = Array(UnsafeBufferPointer(start: buffer, count: 5 * 6 * 27)) }
@@ -189,13 +192,17 @@ import SomaSIMD
             for f in [nil] + UnaryFunction.allCases.map(Optional.some) {
                 for biased in [true, false] {
                     var fused = [Float](repeating: .nan, count: size), expected = fused
-                    for oy in 0..<h.oh {
+                    // The first row alone, the rest in one call.
+                    for rows in [0..<1, 1..<h.oh] {
                         fused.withUnsafeMutableBufferPointer { out in
                             bias.withUnsafeBufferPointer { b in
-                                VectorKernels.depthwiseForwardRow(h, input: image, filter: filter, output: out.baseAddress! + oy * h.ow * h.c, row: oy,
-                                                                  bias: biased ? b.baseAddress! : nil, f, level: level)
+                                VectorKernels.depthwiseForwardRows(h, input: image, filter: filter,
+                                                                   output: out.baseAddress! + rows.lowerBound * h.ow * h.c, rows: rows,
+                                                                   bias: biased ? b.baseAddress! : nil, f, level: level)
                             }
                         }
+                    }
+                    for oy in 0..<h.oh {
                         expected.withUnsafeMutableBufferPointer { out in
                             let row = out.baseAddress! + oy * h.ow * h.c
                             VectorLoops.depthwiseForwardRow(h, input: image, filter: filter, output: row, row: oy)

@@ -852,17 +852,21 @@ enum ConvKernels {
             let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), py = dy.mutablePointer(as: T.self)
             ctx.parallelFor(g.n * g.oh, blockSize: depthwiseRowBlock(g), sharing: (px, pf, py, g, rowEpilogue, epilogue)) { s, lo, hi in
                 let (px, pf, py, g, rowEpilogue, epilogue) = s, width = g.c * g.oc
-                for row in lo..<hi {
+                var row = lo
+                while row < hi {
                     let (i, oy) = row.quotientAndRemainder(dividingBy: g.oh)
                     let yRow = py + row * g.ow * width
                     if g.oc == 1 {
                         let image = px + i * g.h * g.w * g.c
                         if T.self == Float.self {
-                            VectorKernels.depthwiseForwardRow(g.depthwise, input: UnsafeRawPointer(image).assumingMemoryBound(to: Float.self),
-                                                              filter: UnsafeRawPointer(pf).assumingMemoryBound(to: Float.self),
-                                                              output: UnsafeMutableRawPointer(yRow).assumingMemoryBound(to: Float.self), row: oy,
-                                                              bias: rowEpilogue?.bias, rowEpilogue?.function)
-                            epilogue(yRow, g.ow)
+                            // The block's rows of this image in one call.
+                            let count = Swift.min(hi - row, g.oh - oy)
+                            VectorKernels.depthwiseForwardRows(g.depthwise, input: UnsafeRawPointer(image).assumingMemoryBound(to: Float.self),
+                                                               filter: UnsafeRawPointer(pf).assumingMemoryBound(to: Float.self),
+                                                               output: UnsafeMutableRawPointer(yRow).assumingMemoryBound(to: Float.self),
+                                                               rows: oy..<(oy + count), bias: rowEpilogue?.bias, rowEpilogue?.function)
+                            for k in 0..<count { epilogue(yRow + k * g.ow * width, g.ow) }
+                            row += count
                             continue
                         }
                         VectorLoops.depthwiseForwardRow(g.depthwise, input: image, filter: pf, output: yRow, row: oy)
@@ -875,11 +879,12 @@ enum ConvKernels {
                         }
                     }
                     if let rowEpilogue, T.self == Float.self {
-                        let row = UnsafeMutableRawPointer(yRow).assumingMemoryBound(to: Float.self)
-                        if let bias = rowEpilogue.bias { VectorKernels.biasActivation(rowEpilogue.function, row, rows: g.ow, n: width, bias) }
-                        else if let function = rowEpilogue.function { VectorKernels.map(function, row, row, count: g.ow * width) }
+                        let values = UnsafeMutableRawPointer(yRow).assumingMemoryBound(to: Float.self)
+                        if let bias = rowEpilogue.bias { VectorKernels.biasActivation(rowEpilogue.function, values, rows: g.ow, n: width, bias) }
+                        else if let function = rowEpilogue.function { VectorKernels.map(function, values, values, count: g.ow * width) }
                     }
                     epilogue(yRow, g.ow)
+                    row += 1
                 }
             }
         case .input:

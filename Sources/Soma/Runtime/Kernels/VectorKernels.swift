@@ -45,12 +45,13 @@ enum VectorKernels {
         (level.map(loops) ?? selected).biasActivation(f, po, rows: rows, n: n, bias)
     }
 
-    /// One output row of a depthwise convolution with multiplier 1, then `f(row + bias)`
-    /// (no `bias`: `f(row)`; no `f`: the addition alone).
-    static func depthwiseForwardRow(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
-                                    output: UnsafeMutablePointer<Float>, row: Int, bias: UnsafePointer<Float>? = nil,
-                                    _ f: UnaryFunction? = nil, level: CPULevel? = nil) {
-        (level.map(loops) ?? selected).depthwiseForwardRow(g, input: input, filter: filter, output: output, row: row, bias: bias, f)
+    /// Output rows `rows` of one image's depthwise convolution with multiplier 1 (`output`:
+    /// the first of them), then `f(row + bias)` (no `bias`: `f(row)`; no `f`: the addition
+    /// alone).
+    static func depthwiseForwardRows(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
+                                     output: UnsafeMutablePointer<Float>, rows: Range<Int>, bias: UnsafePointer<Float>? = nil,
+                                     _ f: UnaryFunction? = nil, level: CPULevel? = nil) {
+        (level.map(loops) ?? selected).depthwiseForwardRows(g, input: input, filter: filter, output: output, rows: rows, bias: bias, f)
     }
 
     /// Softmax or log-softmax of rows `rows` of a `[*, n]` matrix.

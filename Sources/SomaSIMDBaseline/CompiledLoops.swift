@@ -36,7 +36,7 @@ public enum CompiledLoops: CompiledLoopSet {
     /// the first of them), then `f(row + bias)` (no `bias`: `f(row)`; no `f`: the addition
     /// alone). A block of rows per call: the row loop's set-up — every path's invariants,
     /// which the compiler computes on entry — once for the block (α 0.35's 24²×48 a row at a
-    /// time spent a tenth of its samples there: 0.0078 → 0.0068 ms). A three-wide block of
+    /// time spent a tenth of its samples there: 0.0078 → 0.0069 ms). A three-wide block of
     /// one row (a large image's) takes a loop of its own: inside the loop over rows the
     /// interior loop reloads three offsets from the stack per group (56²×144 0.0927 → 0.0965
     /// ms, 14²×384 0.0174 → 0.0178).

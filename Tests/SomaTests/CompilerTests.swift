@@ -96,7 +96,7 @@ import Testing
 
     /// Depthwise + BiasAdd + ReLU6 at MobileNet's channel counts (three-wide rows: edge
     /// columns four or three channel blocks at a time, interior runs with the filter in
-    /// registers — at stride 1 with their edge columns and a last two or three columns, at
+    /// registers — at stride 1 with their edge columns and a last one to three columns, at
     /// stride 2 two blocks at a time, an odd one alone, their last group ending the
     /// interior —, a remainder under sixteen channels)
     /// is bitwise the ops it replaces, at strides 1 and 2; likewise five-wide windows (the

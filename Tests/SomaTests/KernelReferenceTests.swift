@@ -421,7 +421,7 @@ import SomaSIMD
         DepthwiseCase(input: [2, 11, 13, 70], filter: [3, 3, 70, 1], stride: 2, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [1, 7, 9, 64], filter: [3, 3, 64, 1], stride: 1, dilation: 1, padding: "VALID"),
         // Interiors that are not a multiple of four columns (at stride 1 the last one to three
-        // columns two and one at a time, at stride 2 the last group ending the interior,
+        // columns a window at a time, at stride 2 the last group ending the interior,
         // computing columns again) and edge columns of one, two, three and six blocks.
         DepthwiseCase(input: [1, 6, 24, 48], filter: [3, 3, 48, 1], stride: 1, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [1, 8, 21, 16], filter: [3, 3, 16, 1], stride: 2, dilation: 1, padding: "SAME"),

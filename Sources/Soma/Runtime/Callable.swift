@@ -24,6 +24,8 @@ extension Session {
         public let feeds: [Output]
         public let fetches: [Output]
         public let targets: [Node]
+        /// The shape each feed's values must be compatible with, read once from its node.
+        private let declaredShapes: [TensorShape]
 
         /// A compiled plan for one set of feed shapes, with the order mapping plan feeds to
         /// this callable's feeds (`nil` when the reference executor must run).
@@ -40,6 +42,7 @@ extension Session {
             self.feeds = feeds
             self.fetches = fetches
             self.targets = targets
+            self.declaredShapes = feeds.map { Session.declaredFeedShape($0.endpoint) }
         }
 
         /// Computes the fetches with `values[i]` fed to `feeds[i]`, and runs the targets.
@@ -112,7 +115,7 @@ extension Session {
             guard values.count == feeds.count else {
                 throw SomaError.invalidArgument("Expected \(feeds.count) feed values, got \(values.count)")
             }
-            for (output, value) in zip(feeds, values) { try Session.validateFeed(value, for: output.endpoint) }
+            for k in values.indices { try Session.validateFeed(values[k], for: feeds[k].endpoint, declared: declaredShapes[k]) }
             let found = compiled.withLock { entries -> Compiled? in
                 guard let i = entries.firstIndex(where: { Self.matches($0.shapes, values) }) else { return nil }
                 return entries[i]

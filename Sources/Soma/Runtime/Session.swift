@@ -200,8 +200,19 @@ public final class Session: Sendable {
 
     /// A feed must have the output's dtype and a shape compatible with its partial shape.
     static func validateFeed(_ value: Tensor, for output: NodeOutput) throws {
+        try validateFeed(value, for: output, declared: declaredFeedShape(output))
+    }
+
+    /// The shape a value fed to `output` must be compatible with: a placeholder's `shape`
+    /// attribute, else the output's inferred shape.
+    static func declaredFeedShape(_ output: NodeOutput) -> TensorShape {
         let node = output.node
-        let declared = node.op == "Placeholder" ? (node.shape("shape") ?? output.shape) : output.shape
+        return node.op == "Placeholder" ? (node.shape("shape") ?? output.shape) : output.shape
+    }
+
+    /// ``validateFeed(_:for:)`` against a declared shape found once (a callable's feeds).
+    static func validateFeed(_ value: Tensor, for output: NodeOutput, declared: TensorShape) throws {
+        let node = output.node
         guard value.dtype == output.dtype else {
             throw SomaError.invalidArgument(
                 "Cannot feed value of dtype \(value.dtype) for '\(output.name)', which has dtype \(output.dtype)\(node.locationSuffix)")

@@ -23,7 +23,8 @@ enum NNKernels {
         for (name, op) in activations {
             t[name] = { ctx in
                 let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
-                let alpha = Double(ctx.node.float("alpha") ?? 0.2)
+                // Only LeakyRelu has an attribute to read (a dictionary look-up per run).
+                let alpha = op == .leakyRelu ? Double(ctx.node.float("alpha") ?? 0.2) : 0.2
                 switch x.dtype {
                 case .float32:
                     let (src, dst, a) = (x.pointer(as: Float.self), out.mutablePointer(as: Float.self), Float(alpha))
@@ -54,7 +55,7 @@ enum NNKernels {
         for (name, op) in gradients {
             t[name] = { ctx in
                 let out = try ctx.allocateOutput(0, zeroed: false), a = ctx.inputs[0], b = ctx.inputs[1]
-                let alpha = Double(ctx.node.float("alpha") ?? 0.2)
+                let alpha = op == .leakyRelu ? Double(ctx.node.float("alpha") ?? 0.2) : 0.2
                 switch out.dtype {
                 case .float32:
                     guard a.shape == b.shape, let f = floatVectorGradient(op) else {

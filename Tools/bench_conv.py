@@ -9,12 +9,16 @@ thread count), and prints GFLOP/s (2·N·OH·OW·KH·KW·C·OC per pass; depthwi
 beside Soma's sgemm rate — a 1024×1024×1024 float32 MatMul run by Soma on the same
 threads — and the least memory traffic a pass needs (input, filter and output once each,
 in GB/s): a layer that does little arithmetic per byte (a depthwise layer; a batch of one
-through a large filter) is bound by memory, not by the FLOP rate.
+through a large filter) is bound by memory, not by the FLOP rate. The FLOPs count every tap
+of every window, as TF's do; on a small image many taps read only `SAME` padding (a 3×3
+window over 3² reads the image with 60 % of its taps), so the last two columns give the
+share of taps inside the image and the rate on those taps alone against sgemm (`in/sgemm`).
 
     pip install tensorflow-cpu
     python3 Tools/bench_conv.py [--threads 1] [--zoo] [--only conv5x5_32_64 …]
 """
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -60,9 +64,32 @@ ZOO_SHAPES = {  # the zoo models' layers at batch 1, forward only; OC 0: depthwi
     "mv2_dw3x3_56_144": (1, 56, 56, 144, 0, 3, 1),
     "mv2_dw3x3_14_384": (1, 14, 14, 384, 0, 3, 1),
     "mv2s_1x1_24_16_48": (1, 24, 24, 16, 48, 1, 1),      # MobileNetV2 α 0.35 96²: an expansion
+    "mv2s_dw3x3_48_16": (1, 48, 48, 16, 0, 3, 1),        # its depthwise layers, in order
+    "mv2s_dw3x3s2_48_48": (1, 48, 48, 48, 0, 3, 2),      # (Keras pads, then VALID: SAME's padding)
     "mv2s_dw3x3_24_48": (1, 24, 24, 48, 0, 3, 1),
-    "eb0_dw5x5_16_240": (1, 16, 16, 240, 0, 5, 1),       # EfficientNetB0 64²: a 5×5 depthwise
-    "eb0_1x1_16_40_240": (1, 16, 16, 40, 240, 1, 1),
+    "mv2s_dw3x3s2_24_48": (1, 24, 24, 48, 0, 3, 2),
+    "mv2s_dw3x3_12_96": (1, 12, 12, 96, 0, 3, 1),        # two layers
+    "mv2s_dw3x3s2_12_96": (1, 12, 12, 96, 0, 3, 2),
+    "mv2s_dw3x3_6_144": (1, 6, 6, 144, 0, 3, 1),         # four
+    "mv2s_dw3x3_6_192": (1, 6, 6, 192, 0, 3, 1),         # two
+    "mv2s_dw3x3s2_6_192": (1, 6, 6, 192, 0, 3, 2),
+    "mv2s_dw3x3_3_336": (1, 3, 3, 336, 0, 3, 1),         # three
+    "eb0_dw5x5s2_56_144": (1, 56, 56, 144, 0, 5, 2),     # EfficientNetB0 224²: strided 5×5 depthwise
+    "eb0_dw5x5s2_14_672": (1, 14, 14, 672, 0, 5, 2),
+    "eb0_1x1_16_40_240": (1, 16, 16, 40, 240, 1, 1),     # EfficientNetB0 at 128² (earlier figures): an expansion
+    "eb0_dw5x5_16_240": (1, 16, 16, 240, 0, 5, 1),       # its 5×5 depthwise after it
+    "eb0s_dw3x3_32_32": (1, 32, 32, 32, 0, 3, 1),        # EfficientNetB0 at 64²: its depthwise layers
+    "eb0s_dw3x3s2_32_96": (1, 32, 32, 96, 0, 3, 2),
+    "eb0s_dw3x3_16_144": (1, 16, 16, 144, 0, 3, 1),
+    "eb0s_dw5x5s2_16_144": (1, 16, 16, 144, 0, 5, 2),
+    "eb0s_dw5x5_8_240": (1, 8, 8, 240, 0, 5, 1),
+    "eb0s_dw3x3s2_8_240": (1, 8, 8, 240, 0, 3, 2),
+    "eb0s_dw3x3_4_480": (1, 4, 4, 480, 0, 3, 1),         # two
+    "eb0s_dw5x5_4_480": (1, 4, 4, 480, 0, 5, 1),
+    "eb0s_dw5x5_4_672": (1, 4, 4, 672, 0, 5, 1),         # two
+    "eb0s_dw5x5s2_4_672": (1, 4, 4, 672, 0, 5, 2),
+    "eb0s_dw5x5_2_1152": (1, 2, 2, 1152, 0, 5, 1),       # three
+    "eb0s_dw3x3_2_1152": (1, 2, 2, 1152, 0, 3, 1),
     "i3_3x3_35_32_64": (1, 35, 35, 32, 64, 3, 1),        # InceptionV3 75²: its stem
     "i3_5x5_6_48_64": (1, 6, 6, 48, 64, 5, 1),           # a mixed block's 5×5
 }
@@ -93,7 +120,13 @@ def graphs(n, h, w, c, oc, k, s, passes=("forward", "input", "filter")):
             tf.identity(y, name="out")
         built[name] = (g, rng.uniform(-1, 1, shape).astype(np.float32))
     flop = 2.0 * n * oh * ow * k * k * (c if depthwise else c * oc)
-    return built, flop, 4.0 * (n * h * w * c + f.size + n * oh * ow * oc)
+    return built, flop, 4.0 * (n * h * w * c + f.size + n * oh * ow * oc), inside_share(h, oh, k, s) * inside_share(w, ow, k, s)
+
+
+def inside_share(size, out, k, s):
+    """The share of a `SAME` window's taps along one axis that read the image, not its padding."""
+    before = max((out - 1) * s + k - size, 0) // 2
+    return sum(0 <= o * s - before + t < size for o in range(out) for t in range(k)) / (out * k)
 
 
 def soma_ms(graphtool, graph, value, folder, threads, runs):
@@ -102,8 +135,8 @@ def soma_ms(graphtool, graph, value, folder, threads, runs):
         file.write(graph.as_graph_def().SerializeToString())
     np.save(npy, value)
     out = subprocess.run([graphtool, "bench", pb, "--input", f"x={npy}", "--fetch", "out", "--runs", str(runs),
-                          "--warmup", "5", "--threads", str(threads)], check=True, capture_output=True, text=True).stdout
-    return float(out.split("median")[1].split("ms")[0])
+                          "--warmup", "5", "--threads", str(threads), "--json"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["median_ms"]
 
 
 def tf_ms(graph, value, threads, runs):
@@ -137,17 +170,18 @@ def main():
                                            args.threads, args.runs) / 1e6
         print(f"sgemm (Soma MatMul 1024³, {args.threads} thread(s)): {sgemm:.1f} GFLOP/s")
         print(f"{'shape':21s} {'pass':7s} {'Soma ms':>8s} {'TF ms':>8s} {'Soma/TF':>7s} {'Soma GF/s':>9s} {'TF GF/s':>8s} "
-              f"{'Soma/sgemm':>10s} {'Soma GB/s':>9s}")
+              f"{'Soma/sgemm':>10s} {'Soma GB/s':>9s} {'in image':>8s} {'in/sgemm':>9s}")
         shapes, passes = (ZOO_SHAPES, ("forward",)) if args.zoo else (SHAPES, ("forward", "input", "filter"))
         for name, shape in shapes.items():
             if args.only and name not in args.only:
                 continue
-            built, flop, traffic = graphs(*shape, passes=passes)
+            built, flop, traffic, inside = graphs(*shape, passes=passes)
             for kind, (graph, value) in built.items():
                 soma = soma_ms(graphtool, graph, value, folder, args.threads, args.runs)
                 tf_time = tf_ms(graph, value, args.threads, args.runs)
-                print(f"{name:21s} {kind:7s} {soma:8.3f} {tf_time:8.3f} {soma / tf_time:7.2f} {flop / soma / 1e6:9.1f} "
-                      f"{flop / tf_time / 1e6:8.1f} {flop / soma / 1e6 / sgemm:9.0%} {traffic / soma / 1e6:9.1f}", flush=True)
+                print(f"{name:21s} {kind:7s} {soma:8.4f} {tf_time:8.3f} {soma / tf_time:7.2f} {flop / soma / 1e6:9.1f} "
+                      f"{flop / tf_time / 1e6:8.1f} {flop / soma / 1e6 / sgemm:9.0%} {traffic / soma / 1e6:9.1f} "
+                      f"{inside:8.0%} {inside * flop / soma / 1e6 / sgemm:9.0%}", flush=True)
 
 
 if __name__ == "__main__":

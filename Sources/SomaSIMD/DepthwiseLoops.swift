@@ -435,7 +435,7 @@ extension VectorLoops {
     /// strided rows went the other way.
     @inlinable @inline(__always)
     public static func takesAnyWindowRow(_ g: DepthwiseGeometry) -> Bool {
-        g.c >= 16 && (g.sw == 1 || g.ow < 8) && !takesThreeWideRow(g)
+        g.c >= 16 && (g.sw == 1 || g.ow < 8 || g.kw == 5 && g.sw == 2 && g.dw == 1) && !takesThreeWideRow(g)
     }
 
     /// One float32 output row, with the epilogue in registers, for the geometries
@@ -509,11 +509,11 @@ extension VectorLoops {
     ) {
         let c = g.c, left = ox &* g.sw &- g.padLeft, step = g.sw &* c, out = output + (ox &* c &+ k)
         var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
-        if g.kw == 5 && g.sw == 1 && g.dw == 1 {
+        if g.kw == 5 && g.dw == 1 && (g.sw == 1 || g.sw == 2) {
             var line = input + (((top &+ rows.lowerBound &* g.dh) &* g.w &+ left) &* c &+ k)
             var taps = filter + (rows.lowerBound &* 5 &* c &+ k)
             for _ in rows {
-                fiveWideStride1(line, taps, c, &s0, &s1, &s2, &s3)
+                if g.sw == 1 { fiveWideStride1(line, taps, c, &s0, &s1, &s2, &s3) } else { fiveWideStride2(line, taps, c, &s0, &s1, &s2, &s3) }
                 line += g.dh &* g.w &* c
                 taps += 5 &* c
             }
@@ -546,6 +546,24 @@ extension VectorLoops {
         s1 += x1 * f0; s1 += x2 * f1; s1 += x3 * f2; s1 += x4 * f3; s1 += x5 * f4
         s2 += x2 * f0; s2 += x3 * f1; s2 += x4 * f2; s2 += x5 * f3; s2 += x6 * f4
         s3 += x3 * f0; s3 += x4 * f1; s3 += x5 * f2; s3 += x6 * f3; s3 += x7 * f4
+    }
+
+    /// One row of taps of four stride-2 five-wide windows from `line` (filter row `taps`):
+    /// eleven input vectors and five filter vectors, twenty products, each lane's in tap order.
+    @inlinable @inline(__always)
+    static func fiveWideStride2(_ line: UnsafePointer<Float>, _ taps: UnsafePointer<Float>, _ c: Int, _ s0: inout SIMD16<Float>,
+                                _ s1: inout SIMD16<Float>, _ s2: inout SIMD16<Float>, _ s3: inout SIMD16<Float>) {
+        let f0 = load16(taps), f1 = load16(taps + c), f2 = load16(taps + 2 &* c), f3 = load16(taps + 3 &* c)
+        let f4 = load16(taps + 4 &* c)
+        let x0 = load16(line), x1 = load16(line + c), x2 = load16(line + 2 &* c), x3 = load16(line + 3 &* c)
+        let x4 = load16(line + 4 &* c)
+        s0 += x0 * f0; s0 += x1 * f1; s0 += x2 * f2; s0 += x3 * f3; s0 += x4 * f4
+        let x5 = load16(line + 5 &* c), x6 = load16(line + 6 &* c)
+        s1 += x2 * f0; s1 += x3 * f1; s1 += x4 * f2; s1 += x5 * f3; s1 += x6 * f4
+        let x7 = load16(line + 7 &* c), x8 = load16(line + 8 &* c)
+        s2 += x4 * f0; s2 += x5 * f1; s2 += x6 * f2; s2 += x7 * f3; s2 += x8 * f4
+        let x9 = load16(line + 9 &* c), x10 = load16(line + 10 &* c)
+        s3 += x6 * f0; s3 += x7 * f1; s3 += x8 * f2; s3 += x9 * f3; s3 += x10 * f4
     }
 
     /// Sixty-four channels from `channel` (four blocks of sixteen) of one output column, over

@@ -100,8 +100,9 @@ import Testing
     /// stride 2 two blocks at a time, an odd one alone, their last group ending the
     /// interior —, a remainder under sixteen channels)
     /// is bitwise the ops it replaces, at strides 1 and 2; likewise five-wide windows (the
-    /// eight input vectors of four columns loaded once per row of taps).
-    @Test(arguments: [(14, 83, 3), (13, 48, 3), (12, 32, 3), (11, 40, 5)])
+    /// input vectors of four columns loaded once per row of taps: eight at stride 1, eleven
+    /// at stride 2, on rows of six and ten columns).
+    @Test(arguments: [(14, 83, 3), (13, 48, 3), (12, 32, 3), (11, 40, 5), (19, 40, 5)])
     func wideDepthwiseBlocksFuseBitwise(width: Int, channels: Int, window: Int) throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [nil, 11, width, channels], name: "x")

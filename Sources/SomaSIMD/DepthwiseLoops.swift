@@ -429,10 +429,12 @@ extension VectorLoops {
 
     /// Whether ``depthwiseForwardRowAnyWindow(_:_:input:filter:output:row:bias:)`` runs `g`'s
     /// rows: sixteen channels or more, a window the three-wide loop does not take, and unit
-    /// strides along the row or fewer than eight columns. Measured against the generic loop
-    /// and a pass of the epilogue (one thread, with swish): 5×5 over 7²×1152 0.195 → 0.115
-    /// ms, over 28²×240 0.239 → 0.224, over 14²×672 at stride 2 0.062 → 0.053; wider
-    /// strided rows went the other way.
+    /// strides along the row, fewer than eight columns, or an undilated five-wide window at
+    /// stride 2. Measured against the generic loop and a pass of the epilogue (one thread,
+    /// with swish): 5×5 over 7²×1152 0.195 → 0.115 ms, over 28²×240 0.239 → 0.224, over
+    /// 14²×672 at stride 2 0.062 → 0.053; other wide strided rows went the other way. With
+    /// ``fiveWideStride2(_:_:_:_:_:_:_:)``, single ops without epilogue: 5×5 at stride 2
+    /// over 16²×144 0.0182 → 0.0110 ms, over 56²×144 0.148 → 0.110.
     @inlinable @inline(__always)
     public static func takesAnyWindowRow(_ g: DepthwiseGeometry) -> Bool {
         g.c >= 16 && (g.sw == 1 || g.ow < 8 || g.kw == 5 && g.sw == 2 && g.dw == 1) && !takesThreeWideRow(g)
@@ -499,9 +501,10 @@ extension VectorLoops {
 
     /// Sixteen channels from `channel` of four interior output columns from `column`, any
     /// window, strides and dilations, the epilogue in registers. Five-wide windows at unit
-    /// stride and dilation along the row (EfficientNet's 5×5 layers) load the eight input
-    /// vectors under the four windows once per row of taps for the twenty products
-    /// (``fiveWideStride1(_:_:_:_:_:_:_:)``) where the general loop loads four per tap.
+    /// dilation and strides of 1 or 2 along the row (EfficientNet's 5×5 layers) load the
+    /// eight or eleven input vectors under the four windows once per row of taps for the
+    /// twenty products (``fiveWideStride1(_:_:_:_:_:_:_:)``,
+    /// ``fiveWideStride2(_:_:_:_:_:_:_:)``) where the general loop loads four per tap.
     @inlinable @inline(__always)
     static func depthwiseInterior16<F: VectorUnary>(
         _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
@@ -510,12 +513,23 @@ extension VectorLoops {
         let c = g.c, left = ox &* g.sw &- g.padLeft, step = g.sw &* c, out = output + (ox &* c &+ k)
         var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
         if g.kw == 5 && g.dw == 1 && (g.sw == 1 || g.sw == 2) {
+            // A loop per stride: one loop choosing per row of taps kept the pointers of both on
+            // the stack.
             var line = input + (((top &+ rows.lowerBound &* g.dh) &* g.w &+ left) &* c &+ k)
             var taps = filter + (rows.lowerBound &* 5 &* c &+ k)
-            for _ in rows {
-                if g.sw == 1 { fiveWideStride1(line, taps, c, &s0, &s1, &s2, &s3) } else { fiveWideStride2(line, taps, c, &s0, &s1, &s2, &s3) }
-                line += g.dh &* g.w &* c
-                taps += 5 &* c
+            let down = g.dh &* g.w &* c
+            if g.sw == 1 {
+                for _ in rows {
+                    fiveWideStride1(line, taps, c, &s0, &s1, &s2, &s3)
+                    line += down
+                    taps += 5 &* c
+                }
+            } else {
+                for _ in rows {
+                    fiveWideStride2(line, taps, c, &s0, &s1, &s2, &s3)
+                    line += down
+                    taps += 5 &* c
+                }
             }
             storeFourColumns(F.self, s0, s1, s2, s3, to: out, columnStride: c, bias: bias.map { $0 + k })
             return

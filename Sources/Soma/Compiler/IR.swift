@@ -38,7 +38,9 @@ final class IRGraph {
             stack.append(contentsOf: node.controlInputs)
         }
         var feedNodes: [NodeOutput: IRNode] = [:]
-        for (endpoint, shape) in feeds.sorted(by: { $0.key.name < $1.key.name }) {
+        // Sorted by TF name, each name built once: a comparison building both would make
+        // the setup's allocations depend on the dictionary's order, which varies by process.
+        for (_, endpoint, shape) in feeds.map({ ($0.key.name, $0.key, $0.value) }).sorted(by: { $0.0 < $1.0 }) {
             let feed = add(name: endpoint.index == 0 ? endpoint.node.name : endpoint.name, def: IRGraph.feedDef,
                            inputs: [], attrs: ["dtype": .type(endpoint.dtype), "shape": .shape(shape)],
                            outputTypes: [endpoint.dtype], outputShapes: [shape])

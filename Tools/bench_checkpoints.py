@@ -13,9 +13,11 @@ With --load, as many busy processes as there are cores compete while timing.
     python3 Tools/bench_checkpoints.py [--mb 256] [--rounds 5] [--load] [--json out.json]
 """
 import argparse
+import atexit
 import json
 import multiprocessing
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -47,6 +49,7 @@ def main():
     args = parser.parse_args()
     binary = release_binary("soma-checkpoint-bench")
     folder = tempfile.mkdtemp(prefix="soma-ckpt-bench-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the models and feeds written: no litter
     soma_prefix, tf_prefix = os.path.join(folder, "soma"), os.path.join(folder, "tf")
 
     # The tensors: Soma writes them once; TF reads them (untimed) to write its own file.

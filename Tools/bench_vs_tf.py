@@ -17,8 +17,10 @@ TF and ORT use) — in that command alone.
 engines then share the cores with a competing load, as they do on a busy machine.
 """
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -366,6 +368,7 @@ def measure(args):
     names = args.only or list(WORKLOADS) + list(TRAINING)
     graphtool = graphtool_path()
     folder = tempfile.mkdtemp(prefix="soma-bench-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the models and feeds written: no litter
     blas_variants = [False] + ([True] if "OPENBLAS_CORETYPE" in os.environ else [])
     results = {}
     for name in names:

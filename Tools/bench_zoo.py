@@ -13,8 +13,10 @@ planned arena against its lower bound).
     python3 Tools/bench_zoo.py [--only MobileNetV2 …] [--rounds 3] [--runs 20] [--load N] [--json out.json]
 """
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -123,6 +125,7 @@ def main():
     args = parser.parse_args()
     graphtool = graphtool_path()
     folder = tempfile.mkdtemp(prefix="soma-zoo-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the models and feeds written: no litter
     results = {}
     for name in args.only or list(MODELS):
         graph_def, output, pb, npy, onnx_path, value = freeze(name, folder)

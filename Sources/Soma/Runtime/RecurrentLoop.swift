@@ -342,6 +342,12 @@ struct RecurrentLoop: Sendable {
         }
         let firstIndex = Int(t)
         var hFinal = hInitial
+        // Where each block of rows can run every step on its own (``FusedKernels/runsAlongSequence(batch:units:threads:)``),
+        // the walk over the steps below only records each one's operands — at most
+        // `stepsAhead`, as many as both the condition and the input list allow — and the
+        // blocks then run them all, meeting once instead of after every step.
+        let alongSequence = FusedKernels.runsAlongSequence(batch: batch, units: units, threads: threads)
+        let stepsAhead = t < 0 ? 0 : Swift.max(0, Swift.min(Int(limitValue) - Int(t), inputList.count - Int(t)))
         /// Runs `step(x, hPrev, h)` on each step's item while the steps are ones it takes,
         /// writing the new `h` where the outputs go; leaves the last `h` in `hFinal`.
         func steps(_ step: (UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>) throws -> Void) throws {
@@ -377,11 +383,24 @@ struct RecurrentLoop: Sendable {
             let cells = (try keptState(Slot.cell, "an LSTM loop's cell state"), try keptState(Slot.cell + 1, "an LSTM loop's cell state"))
             var (cPrev, turn) = (cInitial, 0)
             try ctx.withScratchReserved(shape.scratchBytes(threads: threads, T.self), "an LSTM cell's gates") {
-                try steps { x, hPrev, h in
-                    let cNext = turn == 0 ? cells.0 : cells.1
-                    FusedKernels.lstmStep(shape, input: x, hPrev: hPrev, kernel: kernel.pointer(as: T.self), bias: bias,
-                                          cPrev: cPrev.pointer(as: T.self), h: h, c: cNext.mutablePointer(as: T.self), threads: threads)
-                    (cPrev, turn) = (cNext, 1 - turn)
+                guard alongSequence else {
+                    return try steps { x, hPrev, h in
+                        let cNext = turn == 0 ? cells.0 : cells.1
+                        FusedKernels.lstmStep(shape, input: x, hPrev: hPrev, kernel: kernel.pointer(as: T.self), bias: bias,
+                                              cPrev: cPrev.pointer(as: T.self), h: h, c: cNext.mutablePointer(as: T.self), threads: threads)
+                        (cPrev, turn) = (cNext, 1 - turn)
+                    }
+                }
+                try withStepTable(FusedKernels.LSTMStepOperands<T>.self, count: stepsAhead, ctx) { table in
+                    var taken = 0
+                    try steps { x, hPrev, h in
+                        let cNext = turn == 0 ? cells.0 : cells.1
+                        table[taken] = .init(input: x, hPrev: hPrev, cPrev: cPrev.pointer(as: T.self), h: h, c: cNext.mutablePointer(as: T.self))
+                        taken += 1
+                        (cPrev, turn) = (cNext, 1 - turn)
+                    }
+                    FusedKernels.lstmSteps(shape, UnsafeBufferPointer(start: table, count: taken), kernel: kernel.pointer(as: T.self),
+                                           bias: bias, threads: threads)
                 }
             }
             values[c] = cPrev
@@ -401,6 +420,18 @@ struct RecurrentLoop: Sendable {
             }
             let scratch = tiling.scratchBytes(parts: 3, threads: threads, T.self)
             try ctx.withScratchReserved(scratch, "a GRU cell's gates") {
+                if alongSequence {
+                    return try withStepTable(FusedKernels.GRUStepOperands<T>.self, count: stepsAhead, ctx) { table in
+                        var taken = 0
+                        try steps { x, hPrev, h in
+                            table[taken] = .init(input: x, hPrev: hPrev, h: h)
+                            taken += 1
+                        }
+                        let inputBias = biasedInput.flatMap { found in sum.map { ($0.mutablePointer(as: T.self), found.1) } }
+                        FusedKernels.gruSteps(batch, units: units, order: order, UnsafeBufferPointer(start: table, count: taken),
+                                              kernel: kernel.pointer(as: T.self), bias: bias, inputBias: inputBias, threads: threads)
+                    }
+                }
                 try steps { x, hPrev, h in
                     var input = x
                     if let (_, b) = biasedInput, let sum {
@@ -447,6 +478,17 @@ struct RecurrentLoop: Sendable {
     /// The shape of the output rows' tensor, kept with it.
     private final class RowsShape {
         var shape: [Int] = []
+    }
+
+    /// Calls `body` with room for `count` steps' operands, in scratch memory reused from run
+    /// to run and reserved from the session's budget.
+    private func withStepTable<Operands, R>(_: Operands.Type, count: Int, _ ctx: KernelContext,
+                                            _ body: (UnsafeMutablePointer<Operands>) throws -> R) throws -> R {
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Operands>.stride)
+        guard !overflow else { throw KernelError("a recurrent loop of \(count) steps does not fit in memory", code: .resourceExhausted) }
+        return try ctx.withScratchReserved(bytes, "a recurrent loop's table of steps") {
+            try SharedScratch.withScratch(bytes: bytes) { raw in try body(raw.bindMemory(to: Operands.self, capacity: count)) }
+        }
     }
 
     /// An int32 scalar holding `value`, in memory the step keeps (slot `slot`).

@@ -153,37 +153,83 @@ enum FusedKernels {
     static func lstmStep<T: FloatScalar>(_ cell: LSTMShape, input px: UnsafePointer<T>, hPrev ph: UnsafePointer<T>,
                                          kernel pk: UnsafePointer<T>, bias pb: UnsafePointer<T>, cPrev pcp: UnsafePointer<T>,
                                          h pho: UnsafeMutablePointer<T>, c pco: UnsafeMutablePointer<T>, threads: Int) {
-        let (units, width) = (cell.units, 4 * cell.units)
-        guard cell.batch > 0, units > 0 else { return }
-        let (gi, gf, gg, go) = cell.order
-        forEachTile(batch: cell.batch, units: units, parts: 4, depth: cell.depth, ph, pk, threads: threads,
-                    sharing: (units, width, (gi, gf, gg, go), px, pb, pcp, pho, pco)) { s, tile, products in
-            let (units, width, (gi, gf, gg, go), px, pb, pcp, pho, pco) = s
-            let n = tile.units, state = tile.row * units + tile.unit
-            if T.self == Float.self {
-                return VectorKernels.lstmCell(LSTMCellTile(
-                    rows: tile.rows, count: n, order: (gi, gf, gg, go), products: floatRows(products, stride: 4 * n), productPart: n,
-                    inputs: floatRows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
-                    bias: float(pb + tile.unit), biasPart: units, cPrev: floatRows(pcp + state, stride: units),
-                    c: floatRows(pco + state, stride: units), h: floatRows(pho + state, stride: units),
-                    scratch: float(products + tile.rows * 4 * n)))
+        guard cell.batch > 0, cell.units > 0 else { return }
+        forEachTile(batch: cell.batch, units: cell.units, parts: 4, depth: cell.depth, ph, pk, threads: threads,
+                    sharing: (cell, px, pb, pcp, pho, pco)) { s, tile, products in
+            lstmTile(s.0, tile, products, input: s.1, bias: s.2, cPrev: s.3, h: s.4, c: s.5)
+        }
+    }
+
+    /// One step's operands in a loop's run of LSTM steps (``lstmSteps(_:_:kernel:bias:threads:)``).
+    struct LSTMStepOperands<T> {
+        let input: UnsafePointer<T>, hPrev: UnsafePointer<T>, cPrev: UnsafePointer<T>
+        let h: UnsafeMutablePointer<T>, c: UnsafeMutablePointer<T>
+    }
+
+    /// Whether a loop's steps of `batch` rows of `units` units on `threads` threads run along
+    /// the sequence (``lstmSteps(_:_:kernel:bias:threads:)``, ``gruSteps(_:units:order:_:kernel:bias:inputBias:threads:)``):
+    /// where every tile holds all units of its rows (``RecurrentTiling``: more than one block
+    /// of rows), a row's step reads only that row's `h` and `c`.
+    static func runsAlongSequence(batch: Int, units: Int, threads: Int) -> Bool {
+        let tiling = RecurrentTiling(batch: batch, units: units)
+        return threads > 1 && tiling.unitBlocks == 1 && tiling.rowBlocks > 1
+    }
+
+    /// A loop's LSTM steps `steps`, in order, each as ``lstmStep(_:input:hPrev:kernel:bias:cPrev:h:c:threads:)``
+    /// runs it — the same tiles, so the same bits — but each block of rows runs every step on
+    /// one thread: the blocks meet once, after the last step, where step by step they met
+    /// after each (a join per step: with two threads on two busy cores, at each join one of
+    /// them has often been preempted). For shapes that ``runsAlongSequence(batch:units:threads:)``;
+    /// scratch as ``lstmStep(_:input:hPrev:kernel:bias:cPrev:h:c:threads:)``'s.
+    static func lstmSteps<T: FloatScalar>(_ cell: LSTMShape, _ steps: UnsafeBufferPointer<LSTMStepOperands<T>>,
+                                          kernel pk: UnsafePointer<T>, bias pb: UnsafePointer<T>, threads: Int) {
+        let tiling = RecurrentTiling(batch: cell.batch, units: cell.units)
+        ParallelFor.run(count: tiling.rowBlocks, blockSize: 1, threads: threads, sharing: (cell, tiling, steps, pk, pb)) { s, lo, hi in
+            let (cell, tiling, steps, pk, pb) = s
+            ThreadScratch.withScratch(bytes: tiling.tileBytes(parts: 4, T.self)) { raw in
+                let products = raw.assumingMemoryBound(to: T.self)
+                for block in lo..<hi {
+                    let tile = tiling.tile(block)
+                    for step in steps {
+                        tileProducts(tile, parts: 4, step.hPrev, depth: cell.depth, pk, units: cell.units, into: products)
+                        lstmTile(cell, tile, products, input: step.input, bias: pb, cPrev: step.cPrev, h: step.h, c: step.c)
+                    }
+                }
             }
-            for r in 0..<tile.rows {
-                let row = tile.row + r, state = row * units + tile.unit
-                // Gate part q of this row: its products, its input term and its bias.
-                func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
-                    (UnsafePointer(products + r * 4 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
-                }
-                let (i, f, g, o) = (part(gi), part(gf), part(gg), part(go))
-                for j in 0..<n {
-                    let si = RNNKernels.sigmoid(T.add(T.add(i.0[j], i.1[j]), i.2[j]))
-                    let sf = RNNKernels.sigmoid(T.add(T.add(f.0[j], f.1[j]), f.2[j]))
-                    let tg = T.tanh(T.add(T.add(g.0[j], g.1[j]), g.2[j]))
-                    let so = RNNKernels.sigmoid(T.add(T.add(o.0[j], o.1[j]), o.2[j]))
-                    let cell = T.add(T.mul(sf, pcp[state + j]), T.mul(si, tg))
-                    pco[state + j] = cell
-                    pho[state + j] = T.mul(so, T.tanh(cell))
-                }
+        }
+    }
+
+    /// Tile `tile` of an LSTM step whose recurrent product is in `products`
+    /// (``forEachTile(batch:units:parts:depth:_:_:threads:sharing:_:)``): the cell's passes.
+    private static func lstmTile<T: FloatScalar>(_ cell: LSTMShape, _ tile: RecurrentTiling.Tile, _ products: UnsafeMutablePointer<T>,
+                                                 input px: UnsafePointer<T>, bias pb: UnsafePointer<T>, cPrev pcp: UnsafePointer<T>,
+                                                 h pho: UnsafeMutablePointer<T>, c pco: UnsafeMutablePointer<T>) {
+        let (units, width) = (cell.units, 4 * cell.units)
+        let (gi, gf, gg, go) = cell.order
+        let n = tile.units, state = tile.row * units + tile.unit
+        if T.self == Float.self {
+            return VectorKernels.lstmCell(LSTMCellTile(
+                rows: tile.rows, count: n, order: (gi, gf, gg, go), products: floatRows(products, stride: 4 * n), productPart: n,
+                inputs: floatRows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
+                bias: float(pb + tile.unit), biasPart: units, cPrev: floatRows(pcp + state, stride: units),
+                c: floatRows(pco + state, stride: units), h: floatRows(pho + state, stride: units),
+                scratch: float(products + tile.rows * 4 * n)))
+        }
+        for r in 0..<tile.rows {
+            let row = tile.row + r, state = row * units + tile.unit
+            // Gate part q of this row: its products, its input term and its bias.
+            func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
+                (UnsafePointer(products + r * 4 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
+            }
+            let (i, f, g, o) = (part(gi), part(gf), part(gg), part(go))
+            for j in 0..<n {
+                let si = RNNKernels.sigmoid(T.add(T.add(i.0[j], i.1[j]), i.2[j]))
+                let sf = RNNKernels.sigmoid(T.add(T.add(f.0[j], f.1[j]), f.2[j]))
+                let tg = T.tanh(T.add(T.add(g.0[j], g.1[j]), g.2[j]))
+                let so = RNNKernels.sigmoid(T.add(T.add(o.0[j], o.1[j]), o.2[j]))
+                let cell = T.add(T.mul(sf, pcp[state + j]), T.mul(si, tg))
+                pco[state + j] = cell
+                pho[state + j] = T.mul(so, T.tanh(cell))
             }
         }
     }
@@ -224,31 +270,76 @@ enum FusedKernels {
                                         hPrev ph: UnsafePointer<T>, kernel pk: UnsafePointer<T>, bias pb: UnsafePointer<T>,
                                         h pho: UnsafeMutablePointer<T>, threads: Int) {
         guard batch > 0, units > 0 else { return }
-        let width = 3 * units, (gz, gr, gh) = order
         forEachTile(batch: batch, units: units, parts: 3, depth: units, ph, pk, threads: threads,
-                    sharing: (units, width, (gz, gr, gh), px, ph, pb, pho)) { s, tile, products in
-            let (units, width, (gz, gr, gh), px, ph, pb, pho) = s
-            let n = tile.units, state = tile.row * units + tile.unit
-            if T.self == Float.self {
-                return VectorKernels.gruCell(GRUCellTile(
-                    rows: tile.rows, count: n, order: (gz, gr, gh), products: floatRows(products, stride: 3 * n), productPart: n,
-                    inputs: floatRows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
-                    bias: float(pb + tile.unit), biasPart: units, hPrev: floatRows(ph + state, stride: units),
-                    h: floatRows(pho + state, stride: units), scratch: float(products + tile.rows * 3 * n)))
+                    sharing: (units, order, px, ph, pb, pho)) { s, tile, products in
+            gruTile(units: s.0, order: s.1, tile, products, input: s.2, hPrev: s.3, bias: s.4, h: s.5)
+        }
+    }
+
+    /// One step's operands in a loop's run of GRU steps (``gruSteps(_:units:order:_:kernel:bias:inputBias:threads:)``).
+    struct GRUStepOperands<T> {
+        let input: UnsafePointer<T>, hPrev: UnsafePointer<T>, h: UnsafeMutablePointer<T>
+    }
+
+    /// A loop's GRU steps `steps` of `batch` rows, in order, as ``lstmSteps(_:_:kernel:bias:threads:)``
+    /// runs LSTM steps: each block of rows every step on one thread, each step as
+    /// ``gruStep(batch:units:order:input:hPrev:kernel:bias:h:threads:)`` runs it. With an
+    /// `inputBias` (Keras' `BiasAdd` before the cell: `(buffer, b)`), each step's input rows
+    /// plus `b` go into the same rows of `buffer` (`[B, 3H]`), which the cell then reads.
+    static func gruSteps<T: FloatScalar>(_ batch: Int, units: Int, order: (Int, Int, Int), _ steps: UnsafeBufferPointer<GRUStepOperands<T>>,
+                                         kernel pk: UnsafePointer<T>, bias pb: UnsafePointer<T>,
+                                         inputBias: (UnsafeMutablePointer<T>, UnsafePointer<T>)?, threads: Int) {
+        let tiling = RecurrentTiling(batch: batch, units: units)
+        ParallelFor.run(count: tiling.rowBlocks, blockSize: 1, threads: threads,
+                        sharing: (units, order, tiling, steps, pk, pb, inputBias)) { s, lo, hi in
+            let (units, order, tiling, steps, pk, pb, inputBias) = s
+            let width = 3 * units
+            ThreadScratch.withScratch(bytes: tiling.tileBytes(parts: 3, T.self)) { raw in
+                let products = raw.assumingMemoryBound(to: T.self)
+                for block in lo..<hi {
+                    let tile = tiling.tile(block)
+                    for step in steps {
+                        var input = step.input
+                        if let (sum, b) = inputBias {
+                            for r in tile.row..<(tile.row + tile.rows) {
+                                for j in 0..<width { sum[r * width + j] = T.add(input[r * width + j], b[j]) }
+                            }
+                            input = UnsafePointer(sum)
+                        }
+                        tileProducts(tile, parts: 3, step.hPrev, depth: units, pk, units: units, into: products)
+                        gruTile(units: units, order: order, tile, products, input: input, hPrev: step.hPrev, bias: pb, h: step.h)
+                    }
+                }
             }
-            for r in 0..<tile.rows {
-                let row = tile.row + r, state = row * units + tile.unit
-                // Gate part q of this row: its products, its input term and its bias.
-                func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
-                    (UnsafePointer(products + r * 3 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
-                }
-                let (z, rg, c) = (part(gz), part(gr), part(gh))
-                for j in 0..<n {
-                    let sz = RNNKernels.sigmoid(T.add(z.1[j], T.add(z.0[j], z.2[j])))
-                    let sr = RNNKernels.sigmoid(T.add(rg.1[j], T.add(rg.0[j], rg.2[j])))
-                    let candidate = T.tanh(T.add(c.1[j], T.mul(sr, T.add(c.0[j], c.2[j]))))
-                    pho[state + j] = T.add(T.mul(sz, ph[state + j]), T.mul(T.sub(1, sz), candidate))
-                }
+        }
+    }
+
+    /// Tile `tile` of a GRU step whose recurrent product is in `products`
+    /// (``forEachTile(batch:units:parts:depth:_:_:threads:sharing:_:)``): the cell's passes.
+    private static func gruTile<T: FloatScalar>(units: Int, order: (Int, Int, Int), _ tile: RecurrentTiling.Tile,
+                                                _ products: UnsafeMutablePointer<T>, input px: UnsafePointer<T>, hPrev ph: UnsafePointer<T>,
+                                                bias pb: UnsafePointer<T>, h pho: UnsafeMutablePointer<T>) {
+        let width = 3 * units, (gz, gr, gh) = order
+        let n = tile.units, state = tile.row * units + tile.unit
+        if T.self == Float.self {
+            return VectorKernels.gruCell(GRUCellTile(
+                rows: tile.rows, count: n, order: (gz, gr, gh), products: floatRows(products, stride: 3 * n), productPart: n,
+                inputs: floatRows(px + tile.row * width + tile.unit, stride: width), inputPart: units,
+                bias: float(pb + tile.unit), biasPart: units, hPrev: floatRows(ph + state, stride: units),
+                h: floatRows(pho + state, stride: units), scratch: float(products + tile.rows * 3 * n)))
+        }
+        for r in 0..<tile.rows {
+            let row = tile.row + r, state = row * units + tile.unit
+            // Gate part q of this row: its products, its input term and its bias.
+            func part(_ q: Int) -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
+                (UnsafePointer(products + r * 3 * n + q * n), px + row * width + q * units + tile.unit, pb + q * units + tile.unit)
+            }
+            let (z, rg, c) = (part(gz), part(gr), part(gh))
+            for j in 0..<n {
+                let sz = RNNKernels.sigmoid(T.add(z.1[j], T.add(z.0[j], z.2[j])))
+                let sr = RNNKernels.sigmoid(T.add(rg.1[j], T.add(rg.0[j], rg.2[j])))
+                let candidate = T.tanh(T.add(c.1[j], T.mul(sr, T.add(c.0[j], c.2[j]))))
+                pho[state + j] = T.add(T.mul(sz, ph[state + j]), T.mul(T.sub(1, sz), candidate))
             }
         }
     }

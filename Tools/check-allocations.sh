@@ -11,7 +11,7 @@
 #   - a Keras LSTM returning sequences and a GRU keeping the last output (while loops over
 #     TensorLists, run as fused cells), over 8 steps and over 64: neither the loops' setup
 #     (lists, their shapes, the state buffers, kept by each step from run to run) nor their
-#     steps allocate;
+#     steps allocate, nor a batch of 32 whose blocks of rows run along the sequence;
 #   - training: one step of each TF1 resource-variable training graph (GradientDescent,
 #     Momentum, Adam, RMSProp, Adagrad: gradients, ResourceApply*, the global step).
 set -euo pipefail
@@ -46,6 +46,8 @@ check "training step (FusedBatchNormV3, its gradient)" "$A/normalization.pb" --i
 for steps in 8 64; do
     check "Keras LSTM + GRU loops, $steps steps" "$A/keras_recurrent.pb" --input "x=$A/keras_recurrent_x$steps.npy" --fetch out
 done
+check "Keras LSTM + GRU loops, a batch of 32 (blocks of rows along the sequence)" "$A/keras_recurrent_b32.pb" \
+    --input "x=$A/keras_recurrent_b32_x8.npy" --fetch out
 for optimiser in GradientDescent Momentum Adam RMSProp Adagrad; do
     check "training step ($optimiser)" "Tests/SomaTests/Fixtures/resource_training/$optimiser.pb" --init init --target train
 done

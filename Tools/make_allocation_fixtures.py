@@ -23,6 +23,8 @@ paths hold scratch memory a steady-state run must reuse, not allocate.
   `keras_recurrent_x64.npy`, fetch `out`; frozen): Keras' LSTM returning sequences, then
   its GRU keeping the last output — two `While` loops over TensorLists that run as fused
   cells, whose steps must not allocate: a run allocates as often for 64 steps as for 8.
+  `keras_recurrent_b32.pb` is the same layers over a batch of 32 (`keras_recurrent_b32_x8.npy`):
+  two blocks of rows, each of which runs along the whole sequence on two threads.
 
     pip install tensorflow-cpu tf_keras   # tf_keras: keras_recurrent.pb
     python3 Tools/make_allocation_fixtures.py
@@ -96,20 +98,22 @@ with normalization.as_default():
     tf1.global_variables_initializer()  # named "init"
 write(normalization, "normalization.pb")
 np.save(os.path.join(out, "normalization_x.npy"), rng.normal(size=(8, 10, 10, 16)).astype(np.float32))
-keras = tf.Graph()
-with keras.as_default():
-    import tf_keras
-    x = tf1.placeholder(tf.float32, [8, None, 16], name="x")
-    h = tf_keras.layers.LSTM(32, return_sequences=True, kernel_initializer=tf_keras.initializers.GlorotUniform(seed=1),
-                             recurrent_initializer=tf_keras.initializers.Orthogonal(seed=2))(x)
-    h = tf_keras.layers.GRU(32, kernel_initializer=tf_keras.initializers.GlorotUniform(seed=3),
-                            recurrent_initializer=tf_keras.initializers.Orthogonal(seed=4))(h)
-    tf.identity(h, name="out")
-    with tf1.Session() as session:  # frozen: Keras' initializers use ops Soma does not have
-        session.run(tf1.global_variables_initializer())
-        frozen = tf1.graph_util.convert_variables_to_constants(session, keras.as_graph_def(), ["out"])
-with open(os.path.join(out, "keras_recurrent.pb"), "wb") as f:
-    f.write(frozen.SerializeToString())
+for batch, name in ((8, "keras_recurrent.pb"), (32, "keras_recurrent_b32.pb")):
+    keras = tf.Graph()
+    with keras.as_default():
+        import tf_keras
+        x = tf1.placeholder(tf.float32, [batch, None, 16], name="x")
+        h = tf_keras.layers.LSTM(32, return_sequences=True, kernel_initializer=tf_keras.initializers.GlorotUniform(seed=1),
+                                 recurrent_initializer=tf_keras.initializers.Orthogonal(seed=2))(x)
+        h = tf_keras.layers.GRU(32, kernel_initializer=tf_keras.initializers.GlorotUniform(seed=3),
+                                recurrent_initializer=tf_keras.initializers.Orthogonal(seed=4))(h)
+        tf.identity(h, name="out")
+        with tf1.Session() as session:  # frozen: Keras' initializers use ops Soma does not have
+            session.run(tf1.global_variables_initializer())
+            frozen = tf1.graph_util.convert_variables_to_constants(session, keras.as_graph_def(), ["out"])
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(frozen.SerializeToString())
 for steps in (8, 64):
     np.save(os.path.join(out, f"keras_recurrent_x{steps}.npy"), rng.normal(size=(8, steps, 16)).astype(np.float32))
-print("allocation fixtures: inference.pb, training.pb, recurrent.pb, normalization.pb, keras_recurrent.pb")
+np.save(os.path.join(out, "keras_recurrent_b32_x8.npy"), rng.normal(size=(32, 8, 16)).astype(np.float32))
+print("allocation fixtures: inference.pb, training.pb, recurrent.pb, normalization.pb, keras_recurrent.pb, keras_recurrent_b32.pb")

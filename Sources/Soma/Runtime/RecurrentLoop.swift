@@ -348,6 +348,8 @@ struct RecurrentLoop: Sendable {
         // blocks then run them all, meeting once instead of after every step.
         let alongSequence = FusedKernels.runsAlongSequence(batch: batch, units: units, threads: threads)
         let stepsAhead = t < 0 ? 0 : Swift.max(0, Swift.min(Int(limitValue) - Int(t), inputList.count - Int(t)))
+        let stepTable = alongSequence ? try StepTable<T>(count: stepsAhead, ctx) : nil
+        defer { stepTable?.give(ctx) }
         /// Runs `step(x, hPrev, h)` on each step's item while the steps are ones it takes,
         /// writing the new `h` where the outputs go; leaves the last `h` in `hFinal`.
         func steps(_ step: (UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>) throws -> Void) throws {
@@ -383,7 +385,7 @@ struct RecurrentLoop: Sendable {
             let cells = (try keptState(Slot.cell, "an LSTM loop's cell state"), try keptState(Slot.cell + 1, "an LSTM loop's cell state"))
             var (cPrev, turn) = (cInitial, 0)
             try ctx.withScratchReserved(shape.scratchBytes(threads: threads, T.self), "an LSTM cell's gates") {
-                guard alongSequence else {
+                guard stepTable != nil else {
                     return try steps { x, hPrev, h in
                         let cNext = turn == 0 ? cells.0 : cells.1
                         FusedKernels.lstmStep(shape, input: x, hPrev: hPrev, kernel: kernel.pointer(as: T.self), bias: bias,
@@ -391,17 +393,16 @@ struct RecurrentLoop: Sendable {
                         (cPrev, turn) = (cNext, 1 - turn)
                     }
                 }
-                try withStepTable(FusedKernels.LSTMStepOperands<T>.self, count: stepsAhead, ctx) { table in
-                    var taken = 0
-                    try steps { x, hPrev, h in
-                        let cNext = turn == 0 ? cells.0 : cells.1
-                        table[taken] = .init(input: x, hPrev: hPrev, cPrev: cPrev.pointer(as: T.self), h: h, c: cNext.mutablePointer(as: T.self))
-                        taken += 1
-                        (cPrev, turn) = (cNext, 1 - turn)
-                    }
-                    FusedKernels.lstmSteps(shape, UnsafeBufferPointer(start: table, count: taken), kernel: kernel.pointer(as: T.self),
-                                           bias: bias, threads: threads)
+                let table = stepTable!.operands(FusedKernels.LSTMStepOperands<T>.self)
+                var taken = 0
+                try steps { x, hPrev, h in
+                    let cNext = turn == 0 ? cells.0 : cells.1
+                    table[taken] = .init(input: x, hPrev: hPrev, cPrev: cPrev.pointer(as: T.self), h: h, c: cNext.mutablePointer(as: T.self))
+                    taken += 1
+                    (cPrev, turn) = (cNext, 1 - turn)
                 }
+                FusedKernels.lstmSteps(shape, UnsafeBufferPointer(start: table, count: taken), kernel: kernel.pointer(as: T.self),
+                                       bias: bias, threads: threads)
             }
             values[c] = cPrev
         case .gru(let order, let inputBias):
@@ -420,17 +421,16 @@ struct RecurrentLoop: Sendable {
             }
             let scratch = tiling.scratchBytes(parts: 3, threads: threads, T.self)
             try ctx.withScratchReserved(scratch, "a GRU cell's gates") {
-                if alongSequence {
-                    return try withStepTable(FusedKernels.GRUStepOperands<T>.self, count: stepsAhead, ctx) { table in
-                        var taken = 0
-                        try steps { x, hPrev, h in
-                            table[taken] = .init(input: x, hPrev: hPrev, h: h)
-                            taken += 1
-                        }
-                        let inputBias = biasedInput.flatMap { found in sum.map { ($0.mutablePointer(as: T.self), found.1) } }
-                        FusedKernels.gruSteps(batch, units: units, order: order, UnsafeBufferPointer(start: table, count: taken),
-                                              kernel: kernel.pointer(as: T.self), bias: bias, inputBias: inputBias, threads: threads)
+                if let stepTable {
+                    let table = stepTable.operands(FusedKernels.GRUStepOperands<T>.self)
+                    var taken = 0
+                    try steps { x, hPrev, h in
+                        table[taken] = .init(input: x, hPrev: hPrev, h: h)
+                        taken += 1
                     }
+                    let inputBias = biasedInput.flatMap { found in sum.map { ($0.mutablePointer(as: T.self), found.1) } }
+                    return FusedKernels.gruSteps(batch, units: units, order: order, UnsafeBufferPointer(start: table, count: taken),
+                                                 kernel: kernel.pointer(as: T.self), bias: bias, inputBias: inputBias, threads: threads)
                 }
                 try steps { x, hPrev, h in
                     var input = x
@@ -480,14 +480,32 @@ struct RecurrentLoop: Sendable {
         var shape: [Int] = []
     }
 
-    /// Calls `body` with room for `count` steps' operands, in scratch memory reused from run
-    /// to run and reserved from the session's budget.
-    private func withStepTable<Operands, R>(_: Operands.Type, count: Int, _ ctx: KernelContext,
-                                            _ body: (UnsafeMutablePointer<Operands>) throws -> R) throws -> R {
-        let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Operands>.stride)
-        guard !overflow else { throw KernelError("a recurrent loop of \(count) steps does not fit in memory", code: .resourceExhausted) }
-        return try ctx.withScratchReserved(bytes, "a recurrent loop's table of steps") {
-            try SharedScratch.withScratch(bytes: bytes) { raw in try body(raw.bindMemory(to: Operands.self, capacity: count)) }
+    /// Room for `count` steps' operands of `T`: scratch memory reused from run to run
+    /// (``SharedScratch``), its bytes reserved from the session's budget until ``give(_:)``.
+    /// Taken rather than lent to a closure: the kernel's closures change variables the run
+    /// holds, and nested one level deeper the compiler moved six of them to the heap per run.
+    private struct StepTable<T: FloatScalar> {
+        let block: SharedScratch.Block, bytes: Int
+
+        init(count: Int, _ ctx: KernelContext) throws {
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<FusedKernels.LSTMStepOperands<T>>.stride)
+            guard !overflow else { throw KernelError("a recurrent loop of \(count) steps does not fit in memory", code: .resourceExhausted) }
+            do {
+                try ctx.state.budget.reserve(bytes, for: "OOM when allocating a recurrent loop's table of \(count) steps")
+            } catch {
+                throw KernelError(error)
+            }
+            (self.block, self.bytes) = (SharedScratch.take(bytes: bytes), bytes)
+        }
+
+        /// The table as LSTM steps' operands (or GRU steps', which take less room).
+        func operands<Operands>(_: Operands.Type) -> UnsafeMutablePointer<Operands> {
+            block.base.bindMemory(to: Operands.self, capacity: bytes / MemoryLayout<Operands>.stride)
+        }
+
+        func give(_ ctx: KernelContext) {
+            SharedScratch.give(block)
+            ctx.state.budget.release(bytes)
         }
     }
 

@@ -50,9 +50,10 @@ enum ThreadScratch {
 ///
 /// Thread-safety: the free list is behind a mutex; a block belongs to one caller at a time.
 enum SharedScratch {
-    private struct Block: @unchecked Sendable {
-        var base: UnsafeMutableRawPointer
-        var capacity: Int
+    /// Memory held from ``take(bytes:)`` until ``give(_:)``.
+    struct Block: @unchecked Sendable {
+        fileprivate(set) var base: UnsafeMutableRawPointer
+        fileprivate(set) var capacity: Int
     }
 
     /// `Locked`, not `Synchronization.Mutex`: ThreadSanitizer sees pthread locks only.
@@ -60,6 +61,15 @@ enum SharedScratch {
 
     /// Calls `body` with at least `bytes` bytes of 64-byte-aligned memory held by this call.
     static func withScratch<R>(bytes: Int, _ body: (UnsafeMutableRawPointer) throws -> R) rethrows -> R {
+        let block = take(bytes: bytes)
+        defer { give(block) }
+        return try body(block.base)
+    }
+
+    /// At least `bytes` bytes of 64-byte-aligned memory, held until ``give(_:)`` — for a
+    /// caller whose work cannot nest in a closure (one capturing variables a kernel's
+    /// closures change, which the compiler then moves to the heap on every run).
+    static func take(bytes: Int) -> Block {
         var block = free.withLock { blocks -> Block? in
             // The smallest free block that fits, else the largest (to be grown).
             var best: Int? = nil
@@ -74,7 +84,9 @@ enum SharedScratch {
             block.capacity = Swift.max(bytes, 2 * block.capacity)
             block.base = .allocate(byteCount: block.capacity, alignment: 64)
         }
-        defer { free.withLock { $0.append(block) } }
-        return try body(block.base)
+        return block
     }
+
+    /// Hands back a block ``take(bytes:)`` gave.
+    static func give(_ block: Block) { free.withLock { $0.append(block) } }
 }

@@ -34,6 +34,9 @@ public final class GraphFunction: @unchecked Sendable, Hashable, CustomStringCon
     let runtimeRecent = Locked<[Int: any Sendable]>([:])
     /// Output shapes inferred for argument shapes other than the placeholders' own.
     private let shapeCache = Locked<[[TensorShape]: [TensorShape]]>([:])
+    /// ``outputListShapes(for:listShapes:)``'s memo, keyed by the arguments' shapes and then
+    /// their lists' element shapes.
+    private let listShapeCache = Locked<[[TensorShape?]: [TensorShape?]]>([:])
 
     init(name: String, body: Graph, arguments: [Output], results: [Output], controlResults: [Node] = [],
          argumentNames: [String]? = nil, resultNames: [String]? = nil) {
@@ -85,6 +88,37 @@ public final class GraphFunction: @unchecked Sendable, Hashable, CustomStringCon
         shapeCache.withLock { cache in
             if cache.count >= 64 { cache.removeAll() }
             cache[shapes] = inferred
+        }
+        return inferred
+    }
+
+    /// What is known of the element shape of each list the results hold (TF's handle data,
+    /// as `while_v2` copies it from a loop body's results to the loop's), when called with
+    /// arguments of `shapes` whose lists' elements have `listShapes` (`nil`: unknown, or not
+    /// a list); `nil` for results that are not lists or of which nothing is known.
+    ///
+    /// - Throws: a ``ShapeError`` naming the body node whose shape rule fails.
+    func outputListShapes(for shapes: [TensorShape], listShapes: [TensorShape?]) throws -> [TensorShape?] {
+        guard shapes.count == arguments.count, listShapes.count == arguments.count else {
+            throw ShapeError("\(description) takes \(arguments.count) arguments but is called with \(shapes.count)")
+        }
+        let key = shapes.map { Optional($0) } + listShapes
+        if let known = listShapeCache.withLock({ $0[key] }) { return known }
+        var feeds: [NodeOutput: TensorShape] = [:]
+        for (argument, shape) in zip(arguments, shapes) { feeds[argument.endpoint] = shape }
+        let inferred: [TensorShape?]
+        do {
+            let ir = try IRGraph(graph: body, fetches: results.map(\.endpoint), targets: [], feeds: feeds, requireFeeds: false)
+            let lists = Dictionary(zip(arguments.map(\.endpoint), listShapes), uniquingKeysWith: { first, _ in first })
+            for (endpoint, node) in ir.feeds { if let known = lists[endpoint] ?? nil { node.listShapes = [known] } }
+            try ShapeSpecialization().run(ir, PassContext(forPlan: false))
+            inferred = ir.fetches.map { $0.dtype == .variant && $0.index < $0.node.listShapes.count ? $0.node.listShapes[$0.index] : nil }
+        } catch let error as SomaError {
+            throw ShapeError("in \(description): \(error.message)")
+        }
+        listShapeCache.withLock { cache in
+            if cache.count >= 64 { cache.removeAll() }
+            cache[key] = inferred
         }
         return inferred
     }

@@ -188,6 +188,18 @@ extension ListOps {
         case "TensorListPopBack": return [c.listShape(0), nil]
         case "Identity", "StopGradient": return [c.listShape(0)]
         case "IdentityN": return (0..<outputs).map { c.listShape($0) }
+        case "While", "StatelessWhile":
+            // As `while_v2` copies the body's results' handle data to the loop's: for a loop
+            // whose shapes hold from one iteration to the next, each list's elements are what
+            // the body leaves in it (a Keras layer's outputs: `[?, units]` before the loop
+            // with the batch unknown, `[B, units]` as the body sets them), so that what reads
+            // the lists after the loop plans statically.
+            let inputs = (0..<outputs).map { c.listShape($0) }
+            guard inputs.contains(where: { $0 != nil }), let body = try? c.function("body"),
+                  (try? body.outputShapes(for: c.inputShapes)) == c.inputShapes,
+                  let results = try? body.outputListShapes(for: c.inputShapes, listShapes: inputs), results.count == outputs
+            else { return [] }
+            return results
         default: return []
         }
     }

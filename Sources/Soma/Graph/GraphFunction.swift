@@ -67,24 +67,10 @@ public final class GraphFunction: @unchecked Sendable, Hashable, CustomStringCon
     ///
     /// - Throws: a ``ShapeError`` naming the body node whose shape rule fails.
     func outputShapes(for shapes: [TensorShape]) throws -> [TensorShape] {
-        guard shapes.count == arguments.count else {
-            throw ShapeError("\(description) takes \(arguments.count) arguments but is called with \(shapes.count)")
-        }
-        for (k, (shape, argument)) in zip(shapes, arguments).enumerated() where !argument.shape.isCompatible(with: shape) {
-            throw ShapeError("argument \(k) of \(description) has shape \(argument.shape), which is not compatible with \(shape)")
-        }
+        try check(shapes)
         if zip(shapes, arguments).allSatisfy({ $0 == $1.shape }) { return results.map(\.shape) }
         if let known = shapeCache.withLock({ $0[shapes] }) { return known }
-        var feeds: [NodeOutput: TensorShape] = [:]
-        for (argument, shape) in zip(arguments, shapes) { feeds[argument.endpoint] = shape }
-        let inferred: [TensorShape]
-        do {
-            let ir = try IRGraph(graph: body, fetches: results.map(\.endpoint), targets: [], feeds: feeds, requireFeeds: false)
-            try ShapeSpecialization().run(ir, PassContext(forPlan: false))
-            inferred = ir.fetches.map(\.shape)
-        } catch let error as SomaError {
-            throw ShapeError("in \(description): \(error.message)")
-        }
+        let inferred = try inferredBody(shapes).fetches.map(\.shape)
         shapeCache.withLock { cache in
             if cache.count >= 64 { cache.removeAll() }
             cache[shapes] = inferred
@@ -95,32 +81,52 @@ public final class GraphFunction: @unchecked Sendable, Hashable, CustomStringCon
     /// What is known of the element shape of each list the results hold (TF's handle data,
     /// as `while_v2` copies it from a loop body's results to the loop's), when called with
     /// arguments of `shapes` whose lists' elements have `listShapes` (`nil`: unknown, or not
-    /// a list); `nil` for results that are not lists or of which nothing is known.
+    /// a list); `nil` for results that are not lists or of which nothing is known. Memoised.
     ///
     /// - Throws: a ``ShapeError`` naming the body node whose shape rule fails.
     func outputListShapes(for shapes: [TensorShape], listShapes: [TensorShape?]) throws -> [TensorShape?] {
-        guard shapes.count == arguments.count, listShapes.count == arguments.count else {
-            throw ShapeError("\(description) takes \(arguments.count) arguments but is called with \(shapes.count)")
+        try check(shapes)
+        guard listShapes.count == arguments.count else {
+            throw ShapeError("\(description) takes \(arguments.count) arguments but is called with \(listShapes.count) lists' shapes")
         }
         let key = shapes.map { Optional($0) } + listShapes
         if let known = listShapeCache.withLock({ $0[key] }) { return known }
-        var feeds: [NodeOutput: TensorShape] = [:]
-        for (argument, shape) in zip(arguments, shapes) { feeds[argument.endpoint] = shape }
-        let inferred: [TensorShape?]
-        do {
-            let ir = try IRGraph(graph: body, fetches: results.map(\.endpoint), targets: [], feeds: feeds, requireFeeds: false)
-            let lists = Dictionary(zip(arguments.map(\.endpoint), listShapes), uniquingKeysWith: { first, _ in first })
-            for (endpoint, node) in ir.feeds { if let known = lists[endpoint] ?? nil { node.listShapes = [known] } }
-            try ShapeSpecialization().run(ir, PassContext(forPlan: false))
-            inferred = ir.fetches.map { $0.dtype == .variant && $0.index < $0.node.listShapes.count ? $0.node.listShapes[$0.index] : nil }
-        } catch let error as SomaError {
-            throw ShapeError("in \(description): \(error.message)")
+        let inferred = try inferredBody(shapes, listShapes: listShapes).fetches.map { result -> TensorShape? in
+            result.dtype == .variant && result.index < result.node.listShapes.count ? result.node.listShapes[result.index] : nil
         }
         listShapeCache.withLock { cache in
             if cache.count >= 64 { cache.removeAll() }
             cache[key] = inferred
         }
         return inferred
+    }
+
+    /// Throws unless `shapes` are one per argument, each compatible with its placeholder's.
+    private func check(_ shapes: [TensorShape]) throws {
+        guard shapes.count == arguments.count else {
+            throw ShapeError("\(description) takes \(arguments.count) arguments but is called with \(shapes.count)")
+        }
+        for (k, (shape, argument)) in zip(shapes, arguments).enumerated() where !argument.shape.isCompatible(with: shape) {
+            throw ShapeError("argument \(k) of \(description) has shape \(argument.shape), which is not compatible with \(shape)")
+        }
+    }
+
+    /// The body for its results, its arguments fed `shapes` (and, where `listShapes` names
+    /// one, lists of elements of that shape), with its shape functions run.
+    private func inferredBody(_ shapes: [TensorShape], listShapes: [TensorShape?] = []) throws -> IRGraph {
+        var feeds: [NodeOutput: TensorShape] = [:], lists: [NodeOutput: TensorShape] = [:]
+        for (k, argument) in arguments.enumerated() {
+            feeds[argument.endpoint] = shapes[k]
+            if k < listShapes.count, let known = listShapes[k] { lists[argument.endpoint] = known }
+        }
+        do {
+            let ir = try IRGraph(graph: body, fetches: results.map(\.endpoint), targets: [], feeds: feeds, requireFeeds: false)
+            for (endpoint, node) in ir.feeds { if let known = lists[endpoint] { node.listShapes = [known] } }
+            try ShapeSpecialization().run(ir, PassContext(forPlan: false))
+            return ir
+        } catch let error as SomaError {
+            throw ShapeError("in \(description): \(error.message)")
+        }
     }
 }
 

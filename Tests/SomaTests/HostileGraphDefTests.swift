@@ -216,6 +216,33 @@ import Testing
         #expect(error?.message.contains("exceeds the session's 4294967296-byte tensor limit") == true)
     }
 
+    /// Reduction axes computed at run time (a fed value here; in a file, anything the
+    /// compiler cannot fold) are checked as the shape functions check known ones: out of
+    /// range or repeated, a clear error — never a trap.
+    @Test func runtimeReductionAxesAreChecked() throws {
+        let g = Graph()
+        let x = try g.placeholder(.float32, shape: [2, 3], name: "x"), axes = try g.placeholder(.int32, shape: TensorShape([nil]), name: "axes")
+        let sum = try g.output("Sum", [x, axes], attrs: ["T": .type(.float32), "Tidx": .type(.int32)], name: "sum", file: "", line: 0)
+        let all = try g.output("All", [try g.output("Equal", [x, x], attrs: ["T": .type(.float32)], name: "eq", file: "", line: 0), axes],
+                               attrs: ["Tidx": .type(.int32)], name: "all", file: "", line: 0)
+        let dimension = try g.placeholder(.int32, shape: [], name: "dimension")
+        let argMax = try g.output("ArgMax", [x, dimension], attrs: ["T": .type(.float32), "Tidx": .type(.int32), "output_type": .type(.int64)],
+                                  name: "argmax", file: "", line: 0)
+        let session = Session(graph: g), value = try Tensor([1, 5, 2, 4, 3, 6] as [Float], shape: [2, 3])
+        func message(_ fetch: Output, _ axisValues: [Int32]) -> String? {
+            let fed = fetch == argMax ? (dimension, try! Tensor(axisValues, shape: [])) : (axes, try! Tensor(axisValues, shape: [axisValues.count]))
+            return (#expect(throws: SomaError.self) { try session.run(fetch, feeds: [x: value, fed.0: fed.1]) })?.message
+        }
+        #expect(message(sum, [5])?.contains("Invalid reduction dimension 5 for input with 2 dimensions.") == true)
+        #expect(message(sum, [-3])?.contains("Invalid reduction dimension -3") == true)
+        #expect(message(sum, [1, -1])?.contains("Axes contains duplicate dimension: 1") == true)
+        #expect(message(all, [2])?.contains("Invalid reduction dimension 2") == true)
+        #expect(message(argMax, [2])?.contains("Expected dimension in the range [-2, 2), but got 2") == true)
+        // In range, the same values as constant axes.
+        #expect(try session.run(sum, feeds: [x: value, axes: try Tensor([-1] as [Int32], shape: [1])]).scalars(as: Float.self) == [8, 13])
+        #expect(try session.run(argMax, feeds: [x: value, dimension: try Tensor([1] as [Int32], shape: [])]).scalars(as: Int64.self) == [1, 2])
+    }
+
     /// A list length the compiler infers from a file (``ListLengthInference``) is checked
     /// like any shape: a reserved length too large for the session is a clear error, and a
     /// chain of set-items longer than the walk's bound leaves the length to the run.

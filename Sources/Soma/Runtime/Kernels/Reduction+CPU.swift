@@ -8,7 +8,7 @@ enum ReductionKernels {
         for (name, op) in reductions {
             t[name] = { ctx in
                 let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
-                let layout = ctx.node.reductionLayout ?? ReductionLayout(shape: x.shape, axes: ctx.inputs[1].intScalars() ?? [])
+                let layout = try ctx.node.reductionLayout ?? ReductionLayout(shape: x.shape, runtimeAxes: ctx.inputs[1])
                 if op == .sum || op == .mean, x.dtype == .float32, try columnSums(x, out, layout, mean: op == .mean, ctx) {
                     return ctx.setOutput(0, out)
                 }
@@ -25,13 +25,13 @@ enum ReductionKernels {
         }
         t["All"] = { ctx in
             let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
-            let layout = ReductionLayout(shape: x.shape, axes: ctx.inputs[1].intScalars() ?? [])
+            let layout = try ReductionLayout(shape: x.shape, runtimeAxes: ctx.inputs[1])
             layout.reduce(x.pointer(as: Bool.self), out.mutablePointer(as: Bool.self), initial: true) { $0 && $1 }
             ctx.setOutput(0, out)
         }
         t["Any"] = { ctx in
             let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
-            let layout = ReductionLayout(shape: x.shape, axes: ctx.inputs[1].intScalars() ?? [])
+            let layout = try ReductionLayout(shape: x.shape, runtimeAxes: ctx.inputs[1])
             layout.reduce(x.pointer(as: Bool.self), out.mutablePointer(as: Bool.self), initial: false) { $0 || $1 }
             ctx.setOutput(0, out)
         }
@@ -117,7 +117,11 @@ enum ReductionKernels {
     /// Index of the first extreme value along one axis: `[outer, n, inner] → [outer, inner]`.
     static func argReduce(_ ctx: KernelContext, max: Bool) throws -> Tensor {
         let x = ctx.inputs[0], out = try ctx.allocateOutput(0, zeroed: false)
-        let axis = ctx.inputs[1].intScalars()![0]
+        // The axis as the shape function checks a known one (a computed one is checked here).
+        guard let axis = ctx.inputs[1].intScalars()?.first, axis >= -x.rank, axis < x.rank else {
+            let given = ctx.inputs[1].intScalars().map { $0.map(String.init).joined(separator: ", ") } ?? "none"
+            throw KernelError("Expected dimension in the range [\(-x.rank), \(x.rank)), but got \(given)")
+        }
         let a = axis < 0 ? axis + x.rank : axis
         let outer = x.shape[..<a].reduce(1, *), n = x.shape[a], inner = x.shape[(a + 1)...].reduce(1, *)
         func run<T: Comparable>(_: T.Type) {
@@ -165,10 +169,29 @@ struct ReductionLayout: Sendable {
     /// Output strides per merged dimension (0 where reduced).
     let outStrides: [Int]
 
+    /// The layout for reducing the axes `axes` holds — a value computed at run time (a
+    /// plan's known axes are checked by the shape function, in the same words): each in
+    /// `-rank..<rank` (a scalar's 0 and −1), none twice.
+    init(shape: [Int], runtimeAxes axes: Tensor) throws {
+        let values = axes.intScalars() ?? [], rank = shape.count, bound = Swift.max(rank, 1)
+        for (i, a) in values.enumerated() {
+            guard a >= -bound && a < bound else {
+                throw KernelError("Invalid reduction dimension \(a) for input with \(rank) dimensions.")
+            }
+            let k = a < 0 ? a + bound : a
+            guard !values[..<i].contains(where: { ($0 < 0 ? $0 + bound : $0) == k }) else {
+                throw KernelError("Invalid reduction arguments: Axes contains duplicate dimension: \(k)")
+            }
+        }
+        self.init(shape: shape, axes: values)
+    }
+
+    /// The layout for reducing `axes` (each in `-rank..<rank`; a scalar's 0 and −1 reduce
+    /// nothing) of `shape`.
     init(shape: [Int], axes: [Int]) {
         let rank = shape.count
         var isReduced = [Bool](repeating: false, count: rank)
-        for a in axes { isReduced[a < 0 ? a + rank : a] = true }
+        for a in axes where a >= -rank && a < rank { isReduced[a < 0 ? a + rank : a] = true }
         var dims: [Int] = [], reduced: [Bool] = []
         var count = 1
         for (d, r) in zip(shape, isReduced) {

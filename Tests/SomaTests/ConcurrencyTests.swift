@@ -90,6 +90,22 @@ import Testing
         }
     }
 
+    /// A session that does not adapt still asks the monitor (the pool's idle threads follow
+    /// its answer) but keeps its runs on the pool; one that adapts goes alone.
+    @Test func onlyAdaptingSessionsRunAlone() throws {
+        let (g, y, feeds) = try Self.wideGraph()
+        for adapts in [false, true] {
+            let monitor = ContentionMonitor(forced: true)
+            var options = SessionOptions()
+            options.interOpThreads = 2
+            options.intraOpThreads = 2
+            options.adaptsToContention = adapts
+            options.contentionMonitor = monitor
+            _ = try Session(graph: g, options: options).run(fetches: [y], feeds: feeds)
+            #expect(monitor.runsAlone == (adapts ? 1 : 0), "adapts: \(adapts)")
+        }
+    }
+
     /// The monitor's decision from run-queue samples: in above a fifth of the wanted time
     /// spent waiting, out below a twentieth once it has held; other threads re-base it.
     @Test func contentionMonitorFollowsTheRunQueueWait() {

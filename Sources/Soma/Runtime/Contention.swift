@@ -133,6 +133,16 @@ public final class ContentionMonitor: @unchecked Sendable {
         return contended.load(ordering: .relaxed)
     }
 
+    /// Whether the pool's idle threads may yield the CPU while they poll for work: not under
+    /// contention. There a `sched_yield` hands the competitor on the thread's core the rest
+    /// of the time slice (a 4 ms tick on these machines: `perf sched` showed a worker running
+    /// 0.01–0.2 ms between a competitor's 4 ms slices), so the worker was off its core when
+    /// work came and the caller did the run nearly alone at half a core. Parked instead, a
+    /// worker is woken when work is queued. Two busy processes, `wide8_matmul256` with the
+    /// pool (`--no-adapt-to-contention`), medians of 100 runs per process: 7.4–9.1 ms with
+    /// yields, 5.9–7.2 without.
+    var idleThreadsYield: Bool { !contended.load(ordering: .relaxed) }
+
     /// The decisions made so far in this process, and how many found contention (`graphtool
     /// bench` reports them for its timed runs).
     public var decisions: (made: Int, contended: Int) { state.withLock { ($0.decisions, $0.contendedDecisions) } }

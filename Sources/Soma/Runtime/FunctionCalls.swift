@@ -96,6 +96,7 @@ enum FunctionCalls {
         var o = SessionOptions()
         o.deterministic = true
         o.adaptsToContention = false
+        o.contentionMonitor = nil
         o.intraOpThreads = threads
         return o
     }

@@ -62,10 +62,12 @@ final class PlanExecutor: Sendable {
         defer { pool.give(arena) }
         if let outputs { arena.supply(outputs) }
         defer { arena.endSupply() }
-        // Under contention the run goes on the calling thread alone (see `ContentionMonitor`).
-        let alone = options.adaptsToContention && (parallel || options.resolvedIntraOpThreads > 1)
-            && options.contentionMonitor.isContended()
-        if alone { options.contentionMonitor.countRunAlone() }
+        // The monitor samples whenever a run may use the pool, whether it adapts or not (the
+        // pool's idle threads stop yielding under contention); under contention a run that
+        // adapts goes on the calling thread alone (see `ContentionMonitor`).
+        let contended = (parallel || options.resolvedIntraOpThreads > 1) && options.contentionMonitor?.isContended() == true
+        let alone = contended && options.adaptsToContention
+        if alone { options.contentionMonitor?.countRunAlone() }
         return try execute(in: arena, parallel: parallel, alone: alone, feed: feed, state: state, options: options,
                            observer: observer, finish: finish)
     }

@@ -47,8 +47,9 @@ public struct SessionOptions: Sendable {
     /// see `RecurrentLoop`). Off, the loop's condition and body run as plans every step.
     /// Results are the same either way; a run that checks numerics runs the plans.
     public var fusesRecurrentLoops = true
-    /// Where the contention decision comes from (tests fix it).
-    var contentionMonitor = ContentionMonitor.shared
+    /// Where the contention decision comes from (tests fix it; a function's sub-plans, whose
+    /// calling run decided, have none).
+    var contentionMonitor: ContentionMonitor? = ContentionMonitor.shared
 
     public init() {}
 

@@ -15,6 +15,8 @@ protocol PoolJob: AnyObject, Sendable {
 /// the calling thread, and `wait(until:)` helps while it waits for work running elsewhere,
 /// then sleeps after the same bounded spin — on a machine shared with other processes, a
 /// waiter that yields forever takes CPU from the very thread it waits for.
+/// While ``ContentionMonitor`` reports contention, idle threads park after the spin without
+/// yielding (``ContentionMonitor/idleThreadsYield``).
 ///
 /// The spin is timed, not counted: a recurrent loop's steps are parallel blocks of a few
 /// microseconds with a few microseconds of serial work between them, and a worker must
@@ -95,7 +97,7 @@ final class ThreadPool: @unchecked Sendable {
                 soma_cpu_relax()
                 continue
             }
-            if yields < Self.waiterYieldRounds {
+            if yields < Self.waiterYieldRounds && ContentionMonitor.shared.idleThreadsYield {
                 yields += 1
                 sched_yield()
                 continue
@@ -140,7 +142,7 @@ final class ThreadPool: @unchecked Sendable {
                 soma_cpu_relax()
             }
         } while ContentionMonitor.monotonicNanoseconds() &- start < Self.spinNanoseconds
-        for _ in 0..<Self.workerYieldRounds {
+        for _ in 0..<Self.workerYieldRounds where ContentionMonitor.shared.idleThreadsYield {
             if pending.load(ordering: .relaxed) > 0 { return true }
             sched_yield()
         }

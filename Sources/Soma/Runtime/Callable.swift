@@ -28,11 +28,16 @@ extension Session {
         private let declaredShapes: [TensorShape]
 
         /// A compiled plan for one set of feed shapes, with the order mapping plan feeds to
-        /// this callable's feeds (`nil` when the reference executor must run).
-        struct Compiled: Sendable {
+        /// this callable's feeds (`nil` when the reference executor must run). A class, so
+        /// that finding it for a run costs one reference count, not one per field.
+        final class Compiled: Sendable {
             let shapes: [[Int]]
             let executor: PlanExecutor?
             let feedOrder: [Int]
+
+            init(shapes: [[Int]], executor: PlanExecutor?, feedOrder: [Int]) {
+                (self.shapes, self.executor, self.feedOrder) = (shapes, executor, feedOrder)
+            }
         }
 
         private let compiled = Locked<[Compiled]>([])
@@ -69,7 +74,7 @@ extension Session {
             // Kernels write the outputs directly where they can (no copy afterwards), unless
             // an output's dtype or shape differs — the copy reports it — or its memory meets a
             // feed's or another output's.
-            let supplied = Self.suppliable(outputs, plan: executor.plan, feeds: values)
+            let supplied = Self.suppliable(outputs, executor: executor, feeds: values)
             try outputs.withUnsafeBufferPointer { out in
                 try executor.execute(feed: { values[entry.feedOrder[$0]] }, state: session.state, options: session.options,
                                      observer: session.numericsObserver(), supplying: supplied ? out : nil) { read in
@@ -80,14 +85,17 @@ extension Session {
 
         /// Whether kernels may write `outputs` directly: each of its fetch's dtype and static
         /// shape, and no two of them, nor one and a feed, sharing a byte.
-        private static func suppliable(_ outputs: [Tensor], plan: Plan, feeds: [Tensor]) -> Bool {
+        /// (The executor rather than its plan: passing the plan copied it, five reference
+        /// counts a run.)
+        private static func suppliable(_ outputs: [Tensor], executor: PlanExecutor, feeds: [Tensor]) -> Bool {
             func overlap(_ a: Tensor, _ b: Tensor) -> Bool {
                 let (p, q) = (UnsafeRawPointer(a.rawPointer), UnsafeRawPointer(b.rawPointer))
                 return a.byteCount > 0 && b.byteCount > 0 && p < q + b.byteCount && q < p + a.byteCount
             }
             for (k, out) in outputs.enumerated() {
-                let value = plan.values[plan.fetches[k]]
-                guard !value.isDynamic, out.dtype == value.dtype, out.shape == value.shape else { return false }
+                let v = executor.plan.fetches[k]
+                guard !executor.plan.values[v].isDynamic, out.dtype == executor.plan.values[v].dtype,
+                      out.shape == executor.plan.values[v].shape else { return false }
                 for feed in feeds where overlap(out, feed) { return false }
                 for other in outputs[..<k] where overlap(out, other) { return false }
             }

@@ -28,12 +28,14 @@ struct KernelContext {
     let node: KernelNode
     let inputs: UnsafeBufferPointer<Tensor>
     let outputShapes: [[Int]?]
-    let state: SessionState
+    /// The session's state, the arena and the observer are borrowed like the inputs: the
+    /// executor holds them for the call, so the context takes no reference counts on them.
+    unowned(unsafe) let state: SessionState
     /// Where the kernel puts its `node.outputCount` results (initialised to `nil`).
     let outputSlots: UnsafeMutablePointer<Tensor?>
     /// Where a plan placed the outputs: the arena, and each output's offset in it (`nil`
     /// for outputs with storage of their own).
-    var arena: Arena? = nil
+    unowned(unsafe) var arena: Arena? = nil
     var outputOffsets: [Int?] = []
     /// For each output, the fetch whose caller-supplied tensor (``Arena/suppliedViews``)
     /// it is written to, when the run has them (``Plan/Step/fetchSlots``).
@@ -41,7 +43,7 @@ struct KernelContext {
     /// Threads the kernel may use for its own work (intra-op), through `parallelFor`.
     var threads = 1
     /// The run's tracer or numerics check, for the bodies a control-flow kernel runs.
-    var observer: RunObserver? = nil
+    unowned(unsafe) var observer: RunObserver? = nil
 
     /// Sets output `i`.
     func setOutput(_ i: Int, _ tensor: Tensor) { outputSlots[i] = tensor }

@@ -40,7 +40,8 @@ public struct SessionOptions: Sendable {
     /// While other processes compete for the cores, run each plan on the calling thread
     /// alone (the default). Split across threads that each share a core with a competitor,
     /// a run waits at every join for whichever thread the scheduler preempted; alone it
-    /// does not (see `ContentionMonitor`). Results are the same either way.
+    /// does not (see `ContentionMonitor`). Off, runs keep the pool's threads, whose idle
+    /// polling still stops yielding under contention. Results are the same either way.
     public var adaptsToContention = true
     /// Run a `While` loop whose every step is one fused LSTM or GRU cell (a Keras LSTM or
     /// GRU layer) as one kernel, its steps one after another with no plan run between them (the default;

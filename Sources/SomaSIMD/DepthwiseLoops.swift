@@ -100,9 +100,8 @@ extension VectorLoops {
     ) {
         let c = g.c, top = oy &* g.sh &- g.padTop
         let rows = taps(start: top, dilation: g.dh, kernel: g.kh, size: g.h)
-        // Interior columns (every tap inside the image: ox·sw − padLeft ≥ 0 and ox·sw − padLeft + 2 < w) run four at a time.
-        let interiorStart = Swift.min((g.padLeft &+ g.sw &- 1) / g.sw, g.ow)
-        let interiorEnd = Swift.max(interiorStart, Swift.min(g.ow, (g.w &- 3 &+ g.padLeft) / g.sw &+ 1))
+        // Interior columns (every tap inside the image) run four at a time.
+        let interior = threeWideInterior(g), interiorStart = interior.lowerBound, interiorEnd = interior.upperBound
         let blocks = c / 16, rest = blocks &* 16
         // A 3×3 window whose three rows of taps lie inside the image: each channel block runs
         // along the row's interior with its nine filter vectors in registers.
@@ -193,6 +192,93 @@ extension VectorLoops {
                 }
             }
             ox &+= count
+        }
+    }
+
+    /// The output columns of a three-wide row whose window lies inside the image
+    /// (`ox·sw − padLeft ≥ 0` and `ox·sw − padLeft + 2 < w`).
+    @inlinable @inline(__always)
+    static func threeWideInterior(_ g: DepthwiseGeometry) -> Range<Int> {
+        let start = Swift.min((g.padLeft &+ g.sw &- 1) / g.sw, g.ow)
+        return start..<Swift.max(start, Swift.min(g.ow, (g.w &- 3 &+ g.padLeft) / g.sw &+ 1))
+    }
+
+    /// Whether ``depthwise3FewColumns(_:_:input:filter:output:rows:bias:)`` runs `g`'s rows: a
+    /// 3×3 window, undilated, that ``takesThreeWideRow(_:)`` takes, on rows with fewer than
+    /// four interior columns — a small image's (MobileNetV2 α 0.35's 6²×192 at stride 2 and
+    /// 3²×336, EfficientNetB0's 8²×240 at stride 2 and 4²×480 at 64²), where every column
+    /// took the edge columns' way, loading a filter vector for each product — and at least
+    /// nine output positions: over fewer, each channel block's set-up (its nine filter
+    /// vectors for four positions of four taps each at 2²×1152) cost more than the filter
+    /// loads it saves (single ops, one thread, 2.38 → 2.64 µs).
+    @inlinable @inline(__always)
+    public static func takesFewColumnsRows(_ g: DepthwiseGeometry) -> Bool {
+        takesThreeWideRow(g) && g.kh == 3 && g.dh == 1 && g.oh &* g.ow >= 9 && threeWideInterior(g).count < 4
+    }
+
+    /// Output rows `rows` (`output`: the first of them) for the geometries
+    /// ``takesFewColumnsRows(_:)`` accepts: sixteen channels at a time, the block's nine filter
+    /// vectors in registers across every position of the rows, each position summing the taps
+    /// inside the image in (ky, kx) order from zero, then the bias, then `F` — the bits of the
+    /// edge columns' loops (``depthwiseColumn64(_:_:input:filter:output:top:rows:column:channel:bias:)``
+    /// and its narrower twins), which load a filter vector beside each input vector. One sum
+    /// per position: consecutive positions' sums are independent, and the processor overlaps
+    /// them. A remainder under sixteen channels goes the edge columns' way.
+    @inlinable @inline(__always)
+    public static func depthwise3FewColumns<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        rows: Range<Int>, bias: UnsafePointer<Float>?
+    ) {
+        let c = g.c, blocks = c / 16, rest = blocks &* 16, rowStride = g.w &* c, load = load16
+        for block in 0..<blocks {
+            let k = block &* 16, taps = filter + k
+            let f00 = load(taps), f01 = load(taps + c), f02 = load(taps + 2 &* c)
+            let f10 = load(taps + 3 &* c), f11 = load(taps + 4 &* c), f12 = load(taps + 5 &* c)
+            let f20 = load(taps + 6 &* c), f21 = load(taps + 7 &* c), f22 = load(taps + 8 &* c)
+            let b = bias.map { load($0 + k) }
+            var out = output + k
+            for oy in rows {
+                let top = oy &* g.sh &- g.padTop
+                let r0 = top >= 0 && top < g.h, r1 = top >= -1 && top &+ 1 < g.h, r2 = top >= -2 && top &+ 2 < g.h
+                for ox in 0..<g.ow {
+                    let left = ox &* g.sw &- g.padLeft
+                    let c0 = left >= 0 && left < g.w, c1 = left >= -1 && left &+ 1 < g.w, c2 = left >= -2 && left &+ 2 < g.w
+                    // The window's first tap, which may lie outside the image: only taps inside are read.
+                    var p = input + ((top &* g.w &+ left) &* c &+ k)
+                    var s = SIMD16<Float>()
+                    if r0 {
+                        if c0 { s += load(p) * f00 }
+                        if c1 { s += load(p + c) * f01 }
+                        if c2 { s += load(p + 2 &* c) * f02 }
+                    }
+                    p += rowStride
+                    if r1 {
+                        if c0 { s += load(p) * f10 }
+                        if c1 { s += load(p + c) * f11 }
+                        if c2 { s += load(p + 2 &* c) * f12 }
+                    }
+                    p += rowStride
+                    if r2 {
+                        if c0 { s += load(p) * f20 }
+                        if c1 { s += load(p + c) * f21 }
+                        if c2 { s += load(p + 2 &* c) * f22 }
+                    }
+                    if let b { s += b }
+                    store16(F.vector(s), out)
+                    out += c
+                }
+            }
+        }
+        guard rest < c else { return }
+        var out = output
+        for oy in rows {
+            let top = oy &* g.sh &- g.padTop, window = taps(start: top, dilation: 1, kernel: 3, size: g.h)
+            for ox in 0..<g.ow {
+                depthwiseForwardColumn(g, input: input, filter: filter, output: out, top: top, rows: window, column: ox, from: rest)
+                let o = out + ox &* c
+                if let bias { for j in rest..<c { o[j] = F.scalar(o[j] + bias[j]) } } else { for j in rest..<c { o[j] = F.scalar(o[j]) } }
+            }
+            out += g.ow &* c
         }
     }
 

@@ -44,7 +44,9 @@ public enum CompiledLoops: CompiledLoopSet {
     public static func depthwiseForwardRows(_ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>,
                                             output: UnsafeMutablePointer<Float>, rows: Range<Int>, bias: UnsafePointer<Float>?,
                                             _ f: UnaryFunction?) {
-        if VectorLoops.takesThreeWideRow(g) && rows.count == 1 {
+        if VectorLoops.takesFewColumnsRows(g) {
+            VectorLoops.visit(f, DepthwiseFewColumnsLoop(g: g, input: input, filter: filter, output: output, rows: rows, bias: bias))
+        } else if VectorLoops.takesThreeWideRow(g) && rows.count == 1 {
             VectorLoops.visit(f, DepthwiseThreeWideRowLoop(g: g, input: input, filter: filter, output: output, row: rows.lowerBound, bias: bias))
         } else if VectorLoops.takesThreeWideRow(g) {
             VectorLoops.visit(f, DepthwiseThreeWideLoop(g: g, input: input, filter: filter, output: output, rows: rows, bias: bias))
@@ -215,6 +217,14 @@ struct DepthwiseThreeWideLoop: UnaryVisitor {
             VectorLoops.depthwiseForwardRowThreeWide(F.self, g, input: input, filter: filter, output: out, row: oy, bias: bias)
             out += g.ow &* g.c
         }
+    }
+}
+
+struct DepthwiseFewColumnsLoop: UnaryVisitor {
+    let g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    let rows: Range<Int>, bias: UnsafePointer<Float>?
+    @inline(never) func visit<F: VectorUnary>(_: F.Type) {
+        VectorLoops.depthwise3FewColumns(F.self, g, input: input, filter: filter, output: output, rows: rows, bias: bias)
     }
 }
 

@@ -101,8 +101,9 @@ import Testing
     /// interior —, a remainder under sixteen channels)
     /// is bitwise the ops it replaces, at strides 1 and 2; likewise five-wide windows (the
     /// input vectors of four columns loaded once per row of taps: eight at stride 1, eleven
-    /// at stride 2, on rows of six and ten columns).
-    @Test(arguments: [(14, 83, 3), (13, 48, 3), (12, 32, 3), (11, 40, 5), (19, 40, 5)])
+    /// at stride 2, on rows of six and ten columns), and rows of fewer than four interior
+    /// columns (each channel block over every position, its filter in registers).
+    @Test(arguments: [(14, 83, 3), (13, 48, 3), (12, 32, 3), (11, 40, 5), (19, 40, 5), (4, 53, 3)])
     func wideDepthwiseBlocksFuseBitwise(width: Int, channels: Int, window: Int) throws {
         let g = Graph()
         let x = try g.placeholder(.float32, shape: [nil, 11, width, channels], name: "x")

@@ -435,6 +435,13 @@ import SomaSIMD
         // Stride 2 along the interior in pairs of channel blocks: an odd count of blocks (the
         // last one alone) and of interior columns (the last pair computing one again).
         DepthwiseCase(input: [1, 7, 17, 48], filter: [3, 3, 48, 1], stride: 2, dilation: 1, padding: "SAME"),
+        // Rows of fewer than four interior columns (a small image's): each channel block over
+        // every position with its filter in registers, windows cut on every side, a remainder.
+        DepthwiseCase(input: [1, 6, 6, 192], filter: [3, 3, 192, 1], stride: 2, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [2, 3, 3, 37], filter: [3, 3, 37, 1], stride: 1, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [1, 7, 3, 32], filter: [3, 3, 32, 1], stride: 1, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [1, 9, 8, 35], filter: [3, 3, 35, 1], stride: 2, dilation: 1, padding: "VALID"),
+        DepthwiseCase(input: [1, 5, 4, 48], filter: [3, 3, 48, 1], stride: 1, dilation: 1, padding: "SAME"),
     ])
     func depthwiseConvolutionMatchesNaiveLoops(_ t: DepthwiseCase) throws {
         var rng = SplitMix64(seed: UInt64(t.input.reduce(7, *) + t.filter.reduce(3, *)))

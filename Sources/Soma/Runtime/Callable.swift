@@ -68,7 +68,7 @@ extension Session {
             }
             let entry = try prepare(values)
             guard let executor = entry.executor else {
-                for (k, value) in try runReference(values).enumerated() { try Self.copy(value, into: outputs[k], fetch: fetches[k]) }
+                for (k, value) in try runReference(values).enumerated() { try copy(value, into: outputs[k], fetch: k) }
                 return
             }
             // Kernels write the outputs directly where they can (no copy afterwards), unless
@@ -78,7 +78,7 @@ extension Session {
             try outputs.withUnsafeBufferPointer { out in
                 try executor.execute(feed: { values[entry.feedOrder[$0]] }, state: session.state, options: session.options,
                                      observer: session.numericsObserver(), supplying: supplied ? out : nil) { read in
-                    for (k, v) in executor.plan.fetches.enumerated() { try Self.copy(read(v), into: outputs[k], fetch: fetches[k]) }
+                    for (k, v) in executor.plan.fetches.enumerated() { try copy(read(v), into: out[k], fetch: k) }
                 }
             }
         }
@@ -108,10 +108,13 @@ extension Session {
             return try session.run(fetches: fetches, feeds: fed, targets: targets)
         }
 
-        private static func copy(_ value: Tensor, into out: Tensor, fetch: Output) throws {
+        /// Copies `value` into `out`, the caller's tensor for fetch `fetch` (an index: the
+        /// fetch's `Output` is read only for a message — copying it counted two references,
+        /// its graph's through the side table that weak references give it).
+        private func copy(_ value: Tensor, into out: Tensor, fetch: Int) throws {
             guard value.dtype == out.dtype, value.shape == out.shape else {
                 throw SomaError.invalidArgument(
-                    "Output tensor for '\(fetch.name)' has dtype \(out.dtype) and shape \(shapeString(out.shape)), "
+                    "Output tensor for '\(fetches[fetch].name)' has dtype \(out.dtype) and shape \(shapeString(out.shape)), "
                     + "but the value has dtype \(value.dtype) and shape \(shapeString(value.shape))")
             }
             // A kernel wrote the caller's tensor itself: nothing to copy.

@@ -176,12 +176,11 @@ final class PlanExecutor: Sendable {
                                             inputShapes: inputShapes(inputs, step, state), location: step.node.location)
             }
             for (k, v) in step.outputs.enumerated() {
-                guard let output = slots[k] else {
+                guard let p = slots[k]?.rawPointer else {
                     throw SomaError(.internal, "kernel of '\(step.name)' (op: '\(step.op)') did not set output \(k)")
                 }
                 // A kernel must not return arena memory other than its planned slot (or, for
                 // a forwarding op, its input): the planner may already have reused it.
-                let p = output.rawPointer
                 let inArena = arena.contains(p)
                 let planned = offsets[k].map { arena.base + $0 == p } ?? false
                 var forwarded = false
@@ -189,12 +188,14 @@ final class PlanExecutor: Sendable {
                 if inArena && !planned && !forwarded {
                     throw SomaError(.internal, "kernel of '\(step.name)' (op: '\(step.op)') returned arena memory the plan did not give it")
                 }
-                values[v] = output
             }
             if let observer {
                 try observer.stepFinished(name: step.name, op: step.op, node: step.node, started: started, inputs: inputs,
                                           outputs: UnsafeBufferPointer(start: slots, count: step.outputs.count))
             }
+            // Each output moves from its slot into the value table (a copy counted two
+            // references, and the slot's release two more).
+            for (k, v) in step.outputs.enumerated() { values[v] = slots[k].take() }
         }
     }
 }

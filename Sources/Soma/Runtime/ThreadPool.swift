@@ -142,7 +142,9 @@ final class ThreadPool: @unchecked Sendable {
                 soma_cpu_relax()
             }
         } while ContentionMonitor.monotonicNanoseconds() &- start < Self.spinNanoseconds
-        for _ in 0..<Self.workerYieldRounds where ContentionMonitor.shared.idleThreadsYield {
+        for _ in 0..<Self.workerYieldRounds {
+            // Under contention the thread parks at once (see `ContentionMonitor.idleThreadsYield`).
+            guard ContentionMonitor.shared.idleThreadsYield else { break }
             if pending.load(ordering: .relaxed) > 0 { return true }
             sched_yield()
         }

@@ -92,11 +92,13 @@ extension VectorLoops {
     /// ``depthwiseForwardRowAnyWindow(_:_:input:filter:output:row:bias:)`` and
     /// ``depthwiseForwardRowThenEpilogue(_:_:input:filter:output:row:bias:)``. Every way each
     /// output lane adds its taps in (ky, kx) order from zero, then the bias, then `F` — the
-    /// bits of the unfused ops.
+    /// bits of the unfused ops. With `runDone` the row leaves its interior run's channel
+    /// blocks to ``depthwise3ChannelBands(_:_:input:filter:output:rows:bias:)``, which has run
+    /// them.
     @inlinable @inline(__always)
     public static func depthwiseForwardRowThreeWide<F: VectorUnary>(
         _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-        row oy: Int, bias: UnsafePointer<Float>?
+        row oy: Int, bias: UnsafePointer<Float>?, runDone: Bool = false
     ) {
         let c = g.c, top = oy &* g.sh &- g.padTop
         let rows = taps(start: top, dilation: g.dh, kernel: g.kh, size: g.h)
@@ -113,14 +115,15 @@ extension VectorLoops {
         var ox = 0
         while ox < g.ow {
             if alongRow && ox == run.lowerBound {
-                // At stride 2, channel blocks in pairs (the last one of an odd count alone).
-                let pairs = g.sw == 2 ? blocks / 2 : 0
+                // At stride 2, channel blocks in pairs (the last one of an odd count alone);
+                // with `runDone` the channel bands have run them.
+                let pairs = g.sw == 2 && !runDone ? blocks / 2 : 0
                 for pair in 0..<pairs {
                     depthwise3Stride2Interior32(F.self, g, input: input, filter: filter, output: output, top: top, columns: ox..<interiorEnd,
                                                 channel: pair &* 32, bias: bias)
                 }
                 let groups = g.sw == 1 ? interiorStart..<(interiorEnd &- (interiorEnd &- interiorStart) & 3) : interiorStart..<interiorEnd
-                for block in (2 &* pairs)..<blocks {
+                for block in (runDone ? blocks : 2 &* pairs)..<blocks {
                     depthwise3Interior(F.self, g, input: input, filter: filter, output: output, top: top,
                                        columns: groups, channel: block &* 16, bias: bias)
                     if g.sw == 1 {
@@ -192,6 +195,63 @@ extension VectorLoops {
                 }
             }
             ox &+= count
+        }
+    }
+
+    /// Whether a block of three-wide rows (``takesThreeWideRow(_:)``, a 3×3 window) runs its
+    /// interiors band by band of channels
+    /// (``depthwise3ChannelBands(_:_:input:filter:output:rows:bias:)``): at stride 2, where
+    /// the three input rows a row of windows reads exceed the level-1 data cache (32 KiB
+    /// here) while two channel blocks' share of them fits in 24 KiB.
+    ///
+    /// Single ops, one thread, the least of ten medians in alternating processes, µs:
+    /// MobileNetV2's 56²×144 at stride 2 39.1 → 34.0, 28²×192 12.6 → 10.8, 14²×576
+    /// 10.2 → 9.8, EfficientNetB0's 32²×96 (at 64²) 7.8 → 6.9, 64²×96 32.9 → 28.8; a
+    /// microbenchmark of the interior loop alone agreed (32²×96 4.25 → 3.7 ns a vector, 64²×96
+    /// 5.2 → 4.6). Wider rows, whose two blocks' band does not fit either, lost (112²×96 in
+    /// the microbenchmark 5.3 → 5.8; tiles of 14 to 56 columns won 0–7 %, in the noise). At
+    /// stride 1, where each block's run reuses two of its three input rows from the row
+    /// before, the microbenchmark's 5–10 % did not survive the margins and edges: 14²×384
+    /// 17.2 → 18.0, 56²×144 90.8 → 90.9.
+    @inlinable @inline(__always)
+    public static func takesChannelBands(_ g: DepthwiseGeometry) -> Bool {
+        let threeRows = 3 &* g.w &* MemoryLayout<Float>.size
+        return takesThreeWideRow(g) && g.kh == 3 && g.sw == 2 && g.c >= 64 && threeRows &* g.c > 32_768 && threeRows &* 32 <= 24_576
+    }
+
+    /// The runs along the interiors of stride-2 rows `rows` (`output` at the first one's
+    /// start; rows whose three rows of taps lie inside the image, four interior columns or
+    /// more), two channel blocks at a time down the rows
+    /// (``depthwise3Stride2Interior32(_:_:input:filter:output:top:columns:channel:bias:)``, an
+    /// odd last block alone): the band's input rows are still in the level-1 cache when the
+    /// next output row reads them, where a row's other channels had evicted them. What else
+    /// the rows hold — edge rows and columns, a channel remainder — is left to
+    /// ``depthwiseForwardRowThreeWide(_:_:input:filter:output:row:bias:runDone:)`` with
+    /// `runDone`. Every output vector sums as it does row by row, so the bits are the same.
+    @inlinable @inline(__always)
+    public static func depthwise3ChannelBands<F: VectorUnary>(
+        _: F.Type, _ g: DepthwiseGeometry, input: UnsafePointer<Float>, filter: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        rows: Range<Int>, bias: UnsafePointer<Float>?
+    ) {
+        let interior = threeWideInterior(g), blocks = g.c / 16
+        guard interior.count >= 4 else { return }
+        var first = 0
+        while first < blocks {
+            var out = output
+            for oy in rows {
+                let top = oy &* g.sh &- g.padTop
+                if taps(start: top, dilation: g.dh, kernel: 3, size: g.h) == 0..<3 {
+                    if first &+ 2 <= blocks {
+                        depthwise3Stride2Interior32(F.self, g, input: input, filter: filter, output: out, top: top, columns: interior,
+                                                    channel: first &* 16, bias: bias)
+                    } else {
+                        depthwise3Interior(F.self, g, input: input, filter: filter, output: out, top: top, columns: interior,
+                                           channel: first &* 16, bias: bias)
+                    }
+                }
+                out += g.ow &* g.c
+            }
+            first &+= 2
         }
     }
 

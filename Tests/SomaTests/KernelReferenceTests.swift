@@ -442,6 +442,9 @@ import SomaSIMD
         DepthwiseCase(input: [1, 7, 3, 32], filter: [3, 3, 32, 1], stride: 1, dilation: 1, padding: "SAME"),
         DepthwiseCase(input: [1, 9, 8, 35], filter: [3, 3, 35, 1], stride: 2, dilation: 1, padding: "VALID"),
         DepthwiseCase(input: [1, 5, 4, 48], filter: [3, 3, 48, 1], stride: 1, dilation: 1, padding: "SAME"),
+        // Rows wider than the level-1 cache: interiors band by band of channels down blocks of rows.
+        DepthwiseCase(input: [1, 9, 32, 100], filter: [3, 3, 100, 1], stride: 2, dilation: 1, padding: "SAME"),
+        DepthwiseCase(input: [1, 10, 40, 80], filter: [3, 3, 80, 1], stride: 2, dilation: 1, padding: "VALID"),
     ])
     func depthwiseConvolutionMatchesNaiveLoops(_ t: DepthwiseCase) throws {
         var rng = SplitMix64(seed: UInt64(t.input.reduce(7, *) + t.filter.reduce(3, *)))
@@ -491,6 +494,42 @@ import SomaSIMD
         }
         for threads in [1, 3] {
             #expect(try results(threads: threads).map { $0.scalars(as: Float.self) } == r.map { $0.scalars(as: Float.self) })
+        }
+    }
+
+    /// Three-wide rows wider than the level-1 cache run their interiors band by band of
+    /// channels down a block of rows (`VectorLoops.takesChannelBands`); every output must keep
+    /// the bits it has when each row runs alone, in every build: SAME and VALID, odd block
+    /// counts and a remainder, with and without a bias and activation. The naive-loop cases
+    /// above check the values.
+    @Test(arguments: [(9, 32, 100, 2, "SAME"), (10, 40, 80, 2, "VALID"), (8, 48, 64, 2, "SAME"), (11, 26, 112, 2, "SAME")])
+    func depthwiseChannelBandsKeepTheRowsBits(h: Int, w: Int, c: Int, stride: Int, padding: String) throws {
+        var rng = SplitMix64(seed: UInt64(h * w * c + stride))
+        let x = random([1, h, w, c], &rng), f = random([3, 3, c, 1], &rng), b = random([c], &rng)
+        let attrs: [String: AttrValue] = ["strides": .ints([1, stride, stride, 1]), "padding": .string(padding)]
+        let g = try ConvKernels.Geometry(input: [1, h, w, c], filter: [3, 3, c, 1], attrs: attrs).depthwise
+        #expect(VectorLoops.takesChannelBands(g))
+        let xs = x.scalars(as: Float.self), fs = f.scalars(as: Float.self), bs = b.scalars(as: Float.self)
+        for level in CPULevel.allCases where level <= CPULevel.detected {
+            for (bias, function) in [(false, UnaryFunction?.none), (true, .relu6)] {
+                func run(_ blocks: [Range<Int>]) -> [UInt32] {
+                    var out = [Float](repeating: .nan, count: g.oh * g.ow * c)
+                    xs.withUnsafeBufferPointer { px in fs.withUnsafeBufferPointer { pf in bs.withUnsafeBufferPointer { pb in
+                        out.withUnsafeMutableBufferPointer { po in
+                            for rows in blocks {
+                                VectorKernels.depthwiseForwardRows(g, input: px.baseAddress!, filter: pf.baseAddress!,
+                                                                   output: po.baseAddress! + rows.lowerBound * g.ow * c, rows: rows,
+                                                                   bias: bias ? pb.baseAddress! : nil, function, level: level)
+                            }
+                        }
+                    } } }
+                    return out.map(\.bitPattern)
+                }
+                let alone = run((0..<g.oh).map { $0..<($0 + 1) })
+                #expect(run([0..<g.oh]) == alone, "\(level) bias \(bias)")
+                #expect(run([0..<3, 3..<g.oh]) == alone, "\(level) bias \(bias)")
+                #expect(!alone.contains(Float.nan.bitPattern))
+            }
         }
     }
 

@@ -850,7 +850,7 @@ enum ConvKernels {
         switch pass {
         case .forward:
             let px = x.pointer(as: T.self), pf = f.pointer(as: T.self), py = dy.mutablePointer(as: T.self)
-            ctx.parallelFor(g.n * g.oh, blockSize: depthwiseRowBlock(g), sharing: (px, pf, py, g, rowEpilogue, epilogue)) { s, lo, hi in
+            ctx.parallelFor(g.n * g.oh, blockSize: depthwiseForwardRowBlock(g), sharing: (px, pf, py, g, rowEpilogue, epilogue)) { s, lo, hi in
                 let (px, pf, py, g, rowEpilogue, epilogue) = s, width = g.c * g.oc
                 var row = lo
                 while row < hi {
@@ -966,6 +966,15 @@ enum ConvKernels {
 
     /// Output (or input) rows per parallel block: about 32 KB of output values.
     private static func depthwiseRowBlock(_ g: Geometry) -> Int { Swift.max(1, 8192 / Swift.max(g.ow * g.c * g.oc, 1)) }
+
+    /// Output rows per parallel block of a forward pass: ``depthwiseRowBlock(_:)``, and at
+    /// least four where a block's rows run band by band of channels
+    /// (`VectorLoops.takesChannelBands`: rows wider than the level-1 cache), whose gain is in
+    /// the rows after a block's first.
+    private static func depthwiseForwardRowBlock(_ g: Geometry) -> Int {
+        let rows = depthwiseRowBlock(g)
+        return g.oc == 1 && VectorLoops.takesChannelBands(g.depthwise) ? Swift.max(rows, 4) : rows
+    }
 
     /// The output columns `ox` whose input column `ox·sw + offset` lies inside the image.
     @inline(__always)

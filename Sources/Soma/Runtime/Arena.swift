@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One block of 64-byte-aligned memory holding a plan's intermediate tensors for one run.
 ///
@@ -203,8 +204,11 @@ final class Arena: @unchecked Sendable {
 
 /// Arenas kept between runs, so a steady-state run allocates none.
 ///
-/// Thread-safety: concurrent runs each take their own arena.
+/// The arena given back last waits in an atomic slot, so that runs one after another (a
+/// callable run over and over) pass it on without the lock; arenas of concurrent runs go to
+/// a locked list. Thread-safety: concurrent runs each take their own arena.
 final class ArenaPool: Sendable {
+    private let last = Atomic<Unmanaged<Arena>?>(nil)
     private let free = Locked<[Arena]>([])
     let byteCount: Int
     /// The (offset, bytes) of the plan's slots, whose views each arena makes up front.
@@ -217,14 +221,19 @@ final class ArenaPool: Sendable {
 
     /// A pooled arena, or a new one reserved from `budget`.
     func take(budget: MemoryBudget) throws(SomaError) -> Arena {
+        if let recent = last.exchange(nil, ordering: .acquiring) { return recent.takeRetainedValue() }
         if let pooled = free.withLock({ $0.popLast() }) { return pooled }
         return try Arena(byteCount: byteCount, budget: budget, slots: slots)
     }
 
-    /// Returns an arena; keeps at most a few (one per concurrent run seen, up to 8).
+    /// Returns an arena; keeps at most a few (one per concurrent run seen, up to 8 with the
+    /// one in the slot).
     func give(_ arena: Arena) {
+        let retained = Unmanaged.passRetained(arena)
+        if last.compareExchange(expected: nil, desired: retained, ordering: .releasing).exchanged { return }
+        retained.release()
         let kept = free.withLock { pooled -> Bool in
-            guard pooled.count < 8 else { return false }
+            guard pooled.count < 7 else { return false }
             pooled.append(arena)
             return true
         }
@@ -232,6 +241,7 @@ final class ArenaPool: Sendable {
     }
 
     deinit {
+        if let recent = last.exchange(nil, ordering: .acquiring) { recent.takeRetainedValue().releaseViews() }
         for arena in free.withLock({ $0 }) { arena.releaseViews() }
     }
 }

@@ -26,6 +26,8 @@ extension Session {
         public let targets: [Node]
         /// The shape each feed's values must be compatible with, read once from its node.
         private let declaredShapes: [TensorShape]
+        /// Each feed's dtype, read once from its node.
+        private let feedTypes: [DType]
 
         /// A compiled plan for one set of feed shapes, with the order mapping plan feeds to
         /// this callable's feeds (`nil` when the reference executor must run). A class, so
@@ -48,6 +50,7 @@ extension Session {
             self.fetches = fetches
             self.targets = targets
             self.declaredShapes = feeds.map { Session.declaredFeedShape($0.endpoint) }
+            self.feedTypes = feeds.map(\.endpoint.dtype)
         }
 
         /// Computes the fetches with `values[i]` fed to `feeds[i]`, and runs the targets.
@@ -126,7 +129,10 @@ extension Session {
             guard values.count == feeds.count else {
                 throw SomaError.invalidArgument("Expected \(feeds.count) feed values, got \(values.count)")
             }
-            for k in values.indices { try Session.validateFeed(values[k], for: feeds[k].endpoint, declared: declaredShapes[k]) }
+            // The feeds' nodes only for a message: reading one counted its graph's and node's references.
+            for k in values.indices where values[k].dtype != feedTypes[k] || !declaredShapes[k].isCompatible(with: values[k].shape) {
+                try Session.validateFeed(values[k], for: feeds[k].endpoint, declared: declaredShapes[k])
+            }
             let found = compiled.withLock { entries -> Compiled? in
                 guard let i = entries.firstIndex(where: { Self.matches($0.shapes, values) }) else { return nil }
                 return entries[i]

@@ -154,6 +154,11 @@ import Testing
             try callable.run([feed], into: outputs)
             #expect(outputs == expected)
         }
+        // Feeds are checked against the dtypes and shapes read once, with Session.run's messages.
+        let badShape = #expect(throws: SomaError.self) { try callable.run([Tensor(repeating: Float(1), shape: [2, 4])]) }
+        #expect(badShape?.message.hasPrefix("Cannot feed value of shape [2,4] for 'x:0', which has shape [?,3]") == true)
+        let badType = #expect(throws: SomaError.self) { try callable.run([Tensor(repeating: Int32(1), shape: [1, 3])]) }
+        #expect(badType?.message.hasPrefix("Cannot feed value of dtype int32 for 'x:0', which has dtype float32") == true)
     }
 
     /// `run(_:into:)` has the kernels computing the fetches write the caller's tensors (no

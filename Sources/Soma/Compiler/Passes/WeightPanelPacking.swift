@@ -2,8 +2,9 @@
 ///
 /// Contract: a float32 `MatMul` / `_FusedMatMul` (`B` not transposed) or NHWC `Conv2D` /
 /// `_SomaFusedConv2D` whose right operand (the `[K, N]` weight, or the filter as
-/// `[KH·KW·C, OC]`) is a constant beyond ``SmallGEMM``'s 512 KiB reads it from a new constant
-/// of the same shape holding it in ``BlockedGEMM`` panels of 32 columns, each `[K, 32]` block
+/// `[KH·KW·C, OC]`) is a constant beyond ``SmallGEMM``'s 512 KiB (a product's weight beyond
+/// 64 KiB where LIBXSMM's kernels are AVX2 ones: ``smallestPackedBytes(_:)``) reads it from
+/// a new constant of the same shape holding it in ``BlockedGEMM`` panels of 32 columns, each `[K, 32]` block
 /// contiguous (``BlockedGEMM/packPanels(_:k:n:into:)``), and is marked
 /// (``IRNode/weightPanels``) so its kernel reads them so. Such a product is bound by the
 /// memory: a small batch of a large model reads every weight once from DRAM, and a tile's
@@ -23,7 +24,7 @@ struct WeightPanelPacking: CompilerPass {
         var names = Set(ir.nodes.map(\.name))
         for node in ir.nodes where !node.weightPanels && !node.winogradFilter && node.inputs.count >= 2 {
             guard let (k, n) = Self.weightShape(node), let weight = KnownValues.constant(node.inputs[1]), weight.dtype == .float32,
-                  k * n * MemoryLayout<Float>.stride > SmallGEMM.maximumBBytes,
+                  k * n * MemoryLayout<Float>.stride > Self.smallestPackedBytes(node),
                   Int32(exactly: BlockedGEMM.depth * MemoryLayout<Float>.stride * Swift.max(k, BlockedGEMM.panelColumns)) != nil,
                   Int32(exactly: Swift.max(k, n)) != nil, ConvKernels.winogradGeometry(node) == nil else { continue }
             let packed = Tensor(zeros: .float32, shape: weight.shape)
@@ -32,6 +33,20 @@ struct WeightPanelPacking: CompilerPass {
             node.inputs[1] = IRValue(constant, 0)
             node.weightPanels = true
         }
+    }
+
+    /// The bytes beyond which `node`'s weight is packed: ``SmallGEMM``'s limit, where one
+    /// LIBXSMM kernel reads the weight in place — except a `MatMul`'s weight where LIBXSMM's
+    /// kernels are AVX2 ones (``LIBXSMM/hasAVX512Kernels``): there a deep weight beyond
+    /// 64 KiB ran far slower in place than in panels. On an AVX2 machine (AMD EPYC Zen 3,
+    /// 32 KiB L1, 512 KiB L2; one thread, GFLOP/s, one kernel → panels; OpenBLAS beside):
+    /// 256×256·256×256 58 → 86 (76–84), 64×512·512×512 47 → 76 (70–78), 32×192·192×512
+    /// (the harness LSTM's gates, in its plan) 47 → 74 (71), while up to 64 KiB one kernel
+    /// was the fastest (512×64·64×64 97, OpenBLAS 67). Filters keep the limit: a pointwise
+    /// convolution's shallow filter runs well in place (196×96·96×576 74), and the direct
+    /// kernels read filters unpacked. The tiles give one kernel's bits.
+    static func smallestPackedBytes(_ node: IRNode) -> Int {
+        node.op.hasSuffix("MatMul") && !LIBXSMM.hasAVX512Kernels ? 64 << 10 : SmallGEMM.maximumBBytes
     }
 
     /// The right operand's `(K, N)` where `node` is a float32 product this pass takes.

@@ -20,4 +20,11 @@ enum LIBXSMM {
     /// Soma's baseline code then waits on them — an unrolled LSTM ran 4.3 ms instead of 3.1
     /// with its GEMMs in LIBXSMM and its activations in SSE.
     static let clearsUpperHalves: Int32 = CPULevel.detected >= .avx2 ? 1 : 0
+
+    /// Whether this CPU runs LIBXSMM's AVX-512 kernels, whose 32 vector registers hold a
+    /// large block of `C` while `B` streams past: its AVX2 kernels (16 registers) reload `B`
+    /// so often that a deep `B` beyond the level-1 cache, read in place with rows a row's
+    /// length apart, runs at 50–70 % of what it does in contiguous panels
+    /// (``WeightPanelPacking/smallestPackedBytes(_:)``).
+    static let hasAVX512Kernels = CPULevel.detected >= .avx512
 }

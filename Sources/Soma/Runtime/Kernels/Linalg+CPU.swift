@@ -803,7 +803,7 @@ enum BlockedGEMM {
     }
 
     /// The tiling of an `m × n` product, or `nil` where the tiles are not taken (`B`
-    /// transposed or within ``SmallGEMM``, `beta` other than 0 or 1, byte strides beyond
+    /// transposed, or within ``SmallGEMM`` and not in panels, `beta` other than 0 or 1, byte strides beyond
     /// LIBXSMM's 32-bit integers, or LIBXSMM unavailable). With `panels`, `B` is packed
     /// (``packPanels(_:k:n:into:)``; `ldb` is then unused) and each tile is one panel wide.
     struct Tiling {
@@ -815,7 +815,7 @@ enum BlockedGEMM {
         init?(ta: Bool, tb: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, beta: Float = 0, panels: Bool = false) {
             let bytes = MemoryLayout<Float>.stride, ldb = panels ? BlockedGEMM.panelColumns : ldb
             guard LIBXSMM.available, !tb, beta == 0 || beta == 1, m > 0, n > 0, k > 0,
-                  k.multipliedReportingOverflow(by: n).partialValue > SmallGEMM.maximumBBytes / bytes,
+                  panels || k.multipliedReportingOverflow(by: n).partialValue > SmallGEMM.maximumBBytes / bytes,
                   Int32(exactly: depth * bytes * Swift.max(lda, ldb)) != nil, Int32(exactly: Swift.max(lda, ldb, ldc, m, n, k)) != nil
             else { return nil }
             (self.ta, self.m, self.n, self.k, self.lda, self.ldb, self.ldc) = (ta, m, n, k, lda, ldb, ldc)

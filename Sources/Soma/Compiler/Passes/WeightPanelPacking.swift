@@ -4,8 +4,8 @@
 /// `_SomaFusedConv2D` whose right operand (the `[K, N]` weight, or the filter as
 /// `[KH·KW·C, OC]`) is a constant beyond ``SmallGEMM``'s 512 KiB (a product's weight beyond
 /// 64 KiB where LIBXSMM's kernels are AVX2 ones: ``smallestPackedBytes(_:)``) reads it from
-/// a new constant of the same shape holding it in ``BlockedGEMM`` panels of 32 columns, each `[K, 32]` block
-/// contiguous (``BlockedGEMM/packPanels(_:k:n:into:)``), and is marked
+/// a new constant of the same shape holding it in ``BlockedGEMM`` panels of 32 columns, each
+/// `[K, 32]` block contiguous (``BlockedGEMM/packPanels(_:k:n:into:)``), and is marked
 /// (``IRNode/weightPanels``) so its kernel reads them so. Such a product is bound by the
 /// memory: a small batch of a large model reads every weight once from DRAM, and a tile's
 /// strip of a row-major matrix (128 columns, a row's length apart every 512 bytes) streams

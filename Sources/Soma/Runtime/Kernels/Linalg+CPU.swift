@@ -803,9 +803,10 @@ enum BlockedGEMM {
     }
 
     /// The tiling of an `m × n` product, or `nil` where the tiles are not taken (`B`
-    /// transposed, or within ``SmallGEMM`` and not in panels, `beta` other than 0 or 1, byte strides beyond
-    /// LIBXSMM's 32-bit integers, or LIBXSMM unavailable). With `panels`, `B` is packed
-    /// (``packPanels(_:k:n:into:)``; `ldb` is then unused) and each tile is one panel wide.
+    /// transposed, or within ``SmallGEMM`` and not in panels, `beta` other than 0 or 1, byte
+    /// strides beyond LIBXSMM's 32-bit integers, or LIBXSMM unavailable). With `panels`, `B`
+    /// is packed (``packPanels(_:k:n:into:)``; `ldb` is then unused) and each tile is one
+    /// panel wide.
     struct Tiling {
         let ta: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, accumulate: Bool, panels: Bool
         let rowBlocks: Int, columnBlocks: Int
